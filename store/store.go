@@ -1,0 +1,224 @@
+// Package store opens Hushflow's database: an embedded SQLite file by
+// default, PostgreSQL when a URL is given. It applies versioned migrations
+// and translates driver errors into the sentinels of errors.go, so that no
+// other package sees a gorm or driver error type.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Dialect names a supported database.
+type Dialect string
+
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// Config says which database to open.
+type Config struct {
+	// DatabaseURL is a PostgreSQL URL (postgres://user:pass@host:5432/db).
+	// Empty means the embedded SQLite file in DataDir.
+	DatabaseURL string
+	// DataDir holds the SQLite file (hushflow.db) and, by default, the key
+	// file. Created with mode 0700 when missing.
+	DataDir string
+	// Logger receives store messages; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// DB is an open database.
+type DB struct {
+	*gorm.DB
+	Dialect Dialect
+	// Location is a description of the database safe to show (no password).
+	Location string
+}
+
+// Open opens the configured database and checks that it answers. The
+// returned error names the database's host or file but never a password.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	gcfg := &gorm.Config{
+		Logger:                 logger.Discard, // SQL is never logged: parameters could hold data.
+		TranslateError:         false,
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	}
+	if cfg.DatabaseURL == "" {
+		return openSQLite(ctx, cfg, gcfg, log)
+	}
+	return openPostgres(ctx, cfg, gcfg)
+}
+
+func openSQLite(ctx context.Context, cfg Config, gcfg *gorm.Config, log *slog.Logger) (*DB, error) {
+	dir := cfg.DataDir
+	if dir == "" {
+		dir = "hushflow-data"
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, "hushflow.db")
+	dsn := "file:" + path + "?_txlock=immediate" +
+		"&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	gdb, err := gorm.Open(sqlite.Open(dsn), gcfg)
+	if err != nil {
+		return nil, fmt.Errorf("open SQLite database %s: %w", path, err)
+	}
+	sqlDB, err := gdb.DB()
+	if err != nil {
+		return nil, err
+	}
+	// SQLite has one writer at a time; a few connections let readers go on
+	// while busy_timeout queues writers.
+	sqlDB.SetMaxOpenConns(4)
+	if err := ping(ctx, gdb); err != nil {
+		return nil, fmt.Errorf("open SQLite database %s: %w", path, err)
+	}
+	log.Info("database", "dialect", "sqlite", "path", path)
+	return &DB{DB: gdb, Dialect: SQLite, Location: path}, nil
+}
+
+func openPostgres(ctx context.Context, cfg Config, gcfg *gorm.Config) (*DB, error) {
+	where := DescribeURL(cfg.DatabaseURL)
+	gdb, err := gorm.Open(postgres.New(postgres.Config{DSN: cfg.DatabaseURL}), gcfg)
+	if err != nil {
+		return nil, fmt.Errorf("cannot connect to PostgreSQL at %s: %s", where, cleanErr(err, cfg.DatabaseURL))
+	}
+	sqlDB, err := gdb.DB()
+	if err != nil {
+		return nil, err
+	}
+	sqlDB.SetMaxOpenConns(20)
+	sqlDB.SetMaxIdleConns(10)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	if err := ping(ctx, gdb); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("cannot connect to PostgreSQL at %s: %s", where, cleanErr(err, cfg.DatabaseURL))
+	}
+	return &DB{DB: gdb, Dialect: Postgres, Location: where}, nil
+}
+
+func ping(ctx context.Context, gdb *gorm.DB) error {
+	sqlDB, err := gdb.DB()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return sqlDB.PingContext(ctx)
+}
+
+// Ping reports whether the database answers (readiness).
+func (db *DB) Ping(ctx context.Context) error { return ping(ctx, db.DB) }
+
+// Close closes the connection pool.
+func (db *DB) Close() error {
+	sqlDB, err := db.DB.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// DescribeURL returns "host:port/database" of a PostgreSQL URL or key=value
+// DSN, without user or password.
+func DescribeURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Host != "" {
+		return u.Host + u.Path
+	}
+	host, port, db := "", "", ""
+	for _, f := range strings.Fields(raw) {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "host":
+			host = v
+		case "port":
+			port = v
+		case "dbname":
+			db = v
+		}
+	}
+	if host == "" {
+		return "(unparsable database URL)"
+	}
+	s := host
+	if port != "" {
+		s += ":" + port
+	}
+	if db != "" {
+		s += "/" + db
+	}
+	return s
+}
+
+// cleanErr shortens a driver error to its last cause and removes anything
+// of the URL that could carry a password.
+func cleanErr(err error, rawURL string) string {
+	msg := err.Error()
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		msg = pgErr.Message
+	} else if i := strings.LastIndex(msg, ": "); i >= 0 && i+2 < len(msg) {
+		msg = msg[i+2:]
+	}
+	if u, perr := url.Parse(rawURL); perr == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "" {
+			msg = strings.ReplaceAll(msg, p, "***")
+		}
+	}
+	return strings.ReplaceAll(msg, rawURL, DescribeURL(rawURL))
+}
+
+// Translate maps driver errors to the sentinels of this package. Every
+// package that queries the database passes its errors through it.
+func Translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return ErrNotFound
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return fmt.Errorf("%w: %s", ErrConflict, pgErr.ConstraintName)
+	}
+	if msg := err.Error(); strings.Contains(msg, "UNIQUE constraint failed") {
+		return fmt.Errorf("%w: %s", ErrConflict, strings.TrimPrefix(msg, "constraint failed: "))
+	}
+	return err
+}
+
+// IsRetryable reports whether err is a serialization or lock conflict that a
+// caller may retry (PostgreSQL serialization failure or deadlock, SQLite busy).
+func IsRetryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "40001" || pgErr.Code == "40P01"
+	}
+	if err != nil {
+		msg := err.Error()
+		return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
+	}
+	return false
+}

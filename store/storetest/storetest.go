@@ -1,0 +1,108 @@
+// Package storetest gives tests real databases: a fresh SQLite file and,
+// when HUSHFLOW_TEST_DATABASE_URL is set, a fresh PostgreSQL database,
+// created for the test and dropped after it. There is no in-memory fake:
+// code that keeps data is tested on the two databases users run.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"testing"
+
+	"github.com/hushflow/hushflow/store"
+	"github.com/jackc/pgx/v5"
+)
+
+// EnvURL names the variable holding an administrative PostgreSQL URL; the
+// test command (make test) sets it. Tests create and drop databases
+// through it.
+const EnvURL = "HUSHFLOW_TEST_DATABASE_URL"
+
+// Backend is one database a test runs against.
+type Backend struct {
+	Name string // "sqlite" or "postgres"
+	// Open returns a fresh, empty database config (URL or data dir) for
+	// this test; the database is removed when the test ends.
+	Config func(t testing.TB) store.Config
+}
+
+// Backends lists SQLite, and PostgreSQL when EnvURL is set. In CI
+// (CI=true) a missing EnvURL fails the test instead of skipping
+// PostgreSQL.
+func Backends(t testing.TB) []Backend {
+	bs := []Backend{{Name: "sqlite", Config: SQLiteConfig}}
+	if os.Getenv(EnvURL) != "" {
+		bs = append(bs, Backend{Name: "postgres", Config: PostgresConfig})
+	} else if os.Getenv("CI") != "" {
+		t.Fatalf("%s is not set: run the tests with `make test`", EnvURL)
+	}
+	return bs
+}
+
+// Each runs f as a subtest on every backend with a migrated, empty database.
+func Each(t *testing.T, migrations []store.Migration, f func(t *testing.T, db *store.DB)) {
+	for _, b := range Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			f(t, Open(t, b.Config(t), migrations))
+		})
+	}
+}
+
+// Open opens cfg, applies migrations and closes the database at cleanup.
+func Open(t testing.TB, cfg store.Config, migrations []store.Migration) *store.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("open database: %v", err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if err := db.Migrate(ctx, migrations); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return db
+}
+
+// SQLiteConfig is a fresh data dir in t.TempDir().
+func SQLiteConfig(t testing.TB) store.Config {
+	return store.Config{DataDir: t.TempDir()}
+}
+
+// PostgresConfig creates a fresh database named hf_test_<random> and drops
+// it when the test ends.
+func PostgresConfig(t testing.TB) store.Config {
+	t.Helper()
+	admin := os.Getenv(EnvURL)
+	if admin == "" {
+		t.Skipf("%s not set", EnvURL)
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "hf_test_" + hex.EncodeToString(b[:])
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", store.DescribeURL(admin), err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), admin)
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("parse %s: %v", EnvURL, err)
+	}
+	u.Path = "/" + name
+	return store.Config{DatabaseURL: u.String(), DataDir: t.TempDir()}
+}
