@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// client talks to a Hushflow server with HUSHFLOW_ADDR and HUSHFLOW_TOKEN.
+type client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+func newClient() (*client, error) {
+	addr := envOr("HUSHFLOW_ADDR", "127.0.0.1:8080")
+	if !strings.HasPrefix(addr, "http://") && !strings.HasPrefix(addr, "https://") {
+		addr = "http://" + addr
+	}
+	token := os.Getenv("HUSHFLOW_TOKEN")
+	if token == "" {
+		return nil, fmt.Errorf("HUSHFLOW_TOKEN is not set: export the token printed by `hushflow serve` (or made by `hushflow token create`)")
+	}
+	return &client{base: strings.TrimRight(addr, "/"), token: token, http: &http.Client{Timeout: 5 * time.Minute}}, nil
+}
+
+// apiError is the server's error body.
+type apiError struct {
+	Status int
+	Code   string `json:"code"`
+	Msg    string `json:"message"`
+}
+
+func (e *apiError) Error() string {
+	return fmt.Sprintf("%s (HTTP %d)", e.Msg, e.Status)
+}
+
+// do sends a JSON request and decodes a JSON response into out (if not nil).
+func (c *client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the Hushflow server at %s: %w", c.base, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var eb struct {
+			Error apiError `json:"error"`
+		}
+		if json.Unmarshal(data, &eb) == nil && eb.Error.Msg != "" {
+			eb.Error.Status = resp.StatusCode
+			return &eb.Error
+		}
+		return &apiError{Status: resp.StatusCode, Msg: http.StatusText(resp.StatusCode)}
+	}
+	if out != nil && len(data) > 0 {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+func unwrapURLError(err error) error {
+	type unwrapper interface{ Unwrap() error }
+	if u, ok := err.(unwrapper); ok && u.Unwrap() != nil {
+		return u.Unwrap()
+	}
+	return err
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+)
+
+func newProjectCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "project", Short: "Manage projects"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a project",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			if err := c.do(cmd.Context(), "POST", "/api/v1/projects", map[string]string{"name": args[0]}, nil); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "created project", args[0])
+			return nil
+		},
+	}, &cobra.Command{
+		Use:   "list",
+		Short: "List projects",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return listNames(cmd, "/api/v1/projects", "projects")
+		},
+	})
+	return cmd
+}
+
+func newEnvironmentCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "environment", Aliases: []string{"env"}, Short: "Manage environments"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "create NAME",
+		Short: "Create an environment (organization admins)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			if err := c.do(cmd.Context(), "POST", "/api/v1/environments", map[string]string{"name": args[0]}, nil); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "created environment", args[0])
+			return nil
+		},
+	}, &cobra.Command{
+		Use:   "list",
+		Short: "List environments",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return listNames(cmd, "/api/v1/environments", "environments")
+		},
+	})
+	return cmd
+}
+
+func listNames(cmd *cobra.Command, path, key string) error {
+	c, err := newClient()
+	if err != nil {
+		return err
+	}
+	var out map[string][]struct {
+		Name      string `json:"name"`
+		CreatedAt string `json:"created_at"`
+	}
+	if err := c.do(cmd.Context(), "GET", path, nil, &out); err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tCREATED")
+	for _, it := range out[key] {
+		fmt.Fprintf(w, "%s\t%s\n", it.Name, it.CreatedAt)
+	}
+	return w.Flush()
+}

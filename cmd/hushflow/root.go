@@ -1,0 +1,29 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "hushflow",
+		Short: "Hushflow runs workflows whose blocks use secrets, and keeps the values out of sight",
+		Long: `Hushflow runs workflows whose blocks use secrets, and keeps the values out of sight.
+
+Server:   hushflow serve
+Client:   set HUSHFLOW_ADDR (default 127.0.0.1:8080) and HUSHFLOW_TOKEN, then
+          hushflow project create billing
+          hushflow token create --name ci`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newServeCmd(), newTokenCmd(), newProjectCmd(), newEnvironmentCmd())
+	return root
+}
+
+// oneLine folds an error onto one line for the terminal.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}

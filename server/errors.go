@@ -1,0 +1,102 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/hushflow/hushflow/internal/apperr"
+	"github.com/hushflow/hushflow/store"
+	"github.com/labstack/echo/v4"
+)
+
+type errorDetail struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+type errorResponse struct {
+	Error errorDetail `json:"error"`
+}
+
+func errorBody(code, msg, requestID string) errorResponse {
+	return errorResponse{Error: errorDetail{Code: code, Message: msg, RequestID: requestID}}
+}
+
+// handleError is the one place where errors become HTTP responses: typed
+// errors map to a status and their message; anything else is a 500 with a
+// generic message and the request id, and the cause is logged.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	rid := c.Response().Header().Get(echo.HeaderXRequestID)
+	status, code, msg := classify(err)
+	if status >= 500 {
+		s.log.Error("request failed", "request_id", rid, "method", c.Request().Method,
+			"path", c.Request().URL.Path, "err", err)
+		msg = "internal error; quote request id " + rid
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	_ = c.JSON(status, errorBody(code, msg, rid))
+}
+
+func classify(err error) (status int, code, msg string) {
+	if e, ok := apperr.As(err); ok {
+		switch e.Kind {
+		case apperr.Invalid:
+			return http.StatusBadRequest, e.Code, e.Message
+		case apperr.TooLarge:
+			return http.StatusRequestEntityTooLarge, e.Code, e.Message
+		case apperr.Unauthenticated:
+			return http.StatusUnauthorized, e.Code, e.Message
+		case apperr.Forbidden:
+			return http.StatusForbidden, e.Code, e.Message
+		case apperr.Unavailable:
+			return http.StatusServiceUnavailable, e.Code, e.Message
+		}
+	}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound, "not_found", err.Error()
+	case errors.Is(err, store.ErrConflict):
+		return http.StatusConflict, "conflict", err.Error()
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		switch he.Code {
+		case http.StatusRequestEntityTooLarge:
+			return he.Code, "too_large", fmt.Sprintf("request body exceeds the limit of %s", humanBytes(MaxBodyBytes))
+		case http.StatusNotFound:
+			return he.Code, "not_found", "no such route"
+		case http.StatusMethodNotAllowed:
+			return he.Code, "method_not_allowed", "method not allowed on this route"
+		case http.StatusUnsupportedMediaType:
+			return he.Code, "unsupported_media_type", "send a JSON body with Content-Type: application/json"
+		case http.StatusTooManyRequests:
+			return he.Code, "rate_limited", "too many requests; retry later"
+		}
+		if he.Code < 500 {
+			return he.Code, "bad_request", fmt.Sprint(he.Message)
+		}
+	}
+	return http.StatusInternalServerError, "internal", ""
+}
+
+func humanBytes(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+func bodyLimitString(n int) string { return fmt.Sprintf("%dB", n) }

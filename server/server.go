@@ -1,0 +1,115 @@
+// Package server is Hushflow's HTTP API (echo): routes, authentication,
+// request limits and the one place where errors become HTTP responses.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/hushflow/hushflow/auth"
+	"github.com/hushflow/hushflow/projects"
+	"github.com/hushflow/hushflow/store"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+)
+
+// MaxBodyBytes is the largest request body the API accepts (a 1 MiB file
+// secret, base64-encoded inside JSON, fits).
+const MaxBodyBytes = 1536 << 10
+
+// Deps are the services the API serves.
+type Deps struct {
+	DB       *store.DB
+	Auth     *auth.Service
+	Projects *projects.Service
+	Logger   *slog.Logger
+}
+
+// Server is the API's http.Handler.
+type Server struct {
+	deps Deps
+	log  *slog.Logger
+	echo *echo.Echo
+	// v1 is the authenticated /api/v1 group; packages add routes to it.
+	v1 *echo.Group
+}
+
+// New builds the API.
+func New(d Deps) *Server {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	s := &Server{deps: d, log: d.Logger, echo: e}
+	e.HTTPErrorHandler = s.handleError
+	e.JSONSerializer = jsonSerializer{}
+	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
+		Generator: newRequestID,
+	}))
+	e.Use(s.recoverPanics)
+	e.Use(s.accessLog)
+	e.Use(secureHeaders)
+	e.Use(middleware.BodyLimit(bodyLimitString(MaxBodyBytes)))
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+
+	v1 := e.Group("/api/v1", s.noStore, s.authenticate)
+	s.v1 = v1
+	v1.POST("/projects", s.createProject)
+	v1.GET("/projects", s.listProjects)
+	v1.GET("/environments", s.listEnvironments)
+	v1.POST("/environments", s.createEnvironment)
+	v1.POST("/tokens", s.createOwnToken)
+	v1.GET("/tokens", s.listOwnTokens)
+	v1.DELETE("/tokens/:id", s.revokeToken)
+	v1.POST("/users", s.createUser)
+	v1.POST("/users/:id/tokens", s.createUserToken)
+	v1.GET("/whoami", s.whoami)
+	// Unknown /api/v1 paths are 404 for authenticated callers and 401
+	// otherwise (the group's middleware runs first).
+	v1.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })
+	return s
+}
+
+// ServeHTTP makes Server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Echo exposes the router so that the composition root can mount other
+// parts (the web UI, webhooks) on the same server.
+func (s *Server) Echo() *echo.Echo { return s.echo }
+
+// V1 is the authenticated API group.
+func (s *Server) V1() *echo.Group { return s.v1 }
+
+// HTTPServer wraps the handler in an http.Server with timeouts that bound
+// slow clients. WriteTimeout stays 0 because event streams are long-lived;
+// handlers bound their own work.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
+	defer cancel()
+	if err := s.deps.DB.Ping(ctx); err != nil {
+		s.log.Warn("readiness: database does not answer", "err", err)
+		return c.JSON(http.StatusServiceUnavailable, errorBody("unavailable", "database does not answer", ""))
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready", "database": string(s.deps.DB.Dialect)})
+}

@@ -1,0 +1,166 @@
+package server_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestHealthAndReadiness(t *testing.T) {
+	eachAPI(t, func(t *testing.T, a *api) {
+		for _, p := range []string{"/healthz", "/readyz"} {
+			if r := a.doToken("", "GET", p, nil); r.Status != http.StatusOK {
+				t.Errorf("GET %s = %d %s", p, r.Status, r.Body)
+			}
+		}
+	})
+}
+
+func TestAPIRequiresToken(t *testing.T) {
+	eachAPI(t, func(t *testing.T, a *api) {
+		for _, tok := range []string{"", "hf_wrong", "x"} {
+			r := a.doToken(tok, "GET", "/api/v1/projects", nil)
+			if r.Status != http.StatusUnauthorized {
+				t.Fatalf("token %q: status %d, want 401", tok, r.Status)
+			}
+			if !strings.Contains(r.errorMessage(t), "Bearer") {
+				t.Errorf("401 message does not say how to authenticate: %s", r.Body)
+			}
+		}
+		// Unknown API routes do not reveal themselves without a token.
+		if r := a.doToken("", "GET", "/api/v1/nothing-here", nil); r.Status != http.StatusUnauthorized {
+			t.Errorf("unknown route without token: %d", r.Status)
+		}
+		// Tokens in the query string are refused even when valid.
+		if r := a.doToken("", "GET", "/api/v1/projects?token="+a.token, nil); r.Status != http.StatusUnauthorized {
+			t.Errorf("token in query: %d, want 401", r.Status)
+		}
+	})
+}
+
+func TestProjects(t *testing.T) {
+	eachAPI(t, func(t *testing.T, a *api) {
+		r := a.do("POST", "/api/v1/projects", map[string]string{"name": "billing"})
+		if r.Status != http.StatusCreated || r.JSON(t)["name"] != "billing" {
+			t.Fatalf("create: %d %s", r.Status, r.Body)
+		}
+		if r.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("Cache-Control = %q", r.Header.Get("Cache-Control"))
+		}
+		if r := a.do("POST", "/api/v1/projects", map[string]string{"name": "billing"}); r.Status != http.StatusConflict {
+			t.Errorf("duplicate: %d %s", r.Status, r.Body)
+		}
+		r = a.do("GET", "/api/v1/projects", nil)
+		if ps := r.JSON(t)["projects"].([]any); len(ps) != 1 {
+			t.Errorf("list: %s", r.Body)
+		}
+	})
+}
+
+func TestBadInput(t *testing.T) {
+	eachAPI(t, func(t *testing.T, a *api) {
+		cases := []struct {
+			name   string
+			body   any
+			status int
+			want   string
+		}{
+			{"uppercase", map[string]string{"name": "Billing"}, 400, "lowercase letters, digits and '-'"},
+			{"empty", map[string]string{"name": ""}, 400, "1 to 63 characters"},
+			{"too long", map[string]string{"name": strings.Repeat("a", 64)}, 400, "1 to 63"},
+			{"underscore", map[string]string{"name": "a_b"}, 400, "invalid project name"},
+			{"not json", "{", 400, "not valid JSON"},
+			{"unknown field", `{"name":"ok","color":"red"}`, 400, `unknown field "color"`},
+			{"wrong type", `{"name":5}`, 400, `"name" must be a string`},
+			{"empty body", "", 400, "empty"},
+			{"2 MiB", `{"name":"` + strings.Repeat("a", 2<<20) + `"}`, 413, "limit of 1.5 MiB"},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				r := a.do("POST", "/api/v1/projects", c.body)
+				if r.Status != c.status {
+					t.Fatalf("status %d, want %d: %s", r.Status, c.status, r.Body)
+				}
+				if msg := r.errorMessage(t); !strings.Contains(msg, c.want) {
+					t.Errorf("message %q does not contain %q", msg, c.want)
+				}
+			})
+		}
+	})
+}
+
+func TestEnvironments(t *testing.T) {
+	eachAPI(t, func(t *testing.T, a *api) {
+		r := a.do("GET", "/api/v1/environments", nil)
+		var names []string
+		for _, e := range r.JSON(t)["environments"].([]any) {
+			names = append(names, e.(map[string]any)["name"].(string))
+		}
+		if strings.Join(names, ",") != "development,production,staging" {
+			t.Fatalf("default environments: %v", names)
+		}
+		if r := a.do("POST", "/api/v1/environments", map[string]string{"name": "qa"}); r.Status != 201 {
+			t.Fatalf("create: %d %s", r.Status, r.Body)
+		}
+		if r := a.do("POST", "/api/v1/environments", map[string]string{"name": "QA!"}); r.Status != 400 {
+			t.Fatalf("invalid: %d %s", r.Status, r.Body)
+		}
+	})
+}
+
+func TestTokens(t *testing.T) {
+	eachAPI(t, func(t *testing.T, a *api) {
+		r := a.do("POST", "/api/v1/tokens", map[string]string{"name": "ci"})
+		if r.Status != 201 {
+			t.Fatalf("create: %d %s", r.Status, r.Body)
+		}
+		body := r.JSON(t)
+		tok, id := body["token"].(string), body["id"].(string)
+		if !strings.HasPrefix(tok, "hf_") {
+			t.Fatalf("token %q", tok)
+		}
+		if r := a.doToken(tok, "GET", "/api/v1/projects", nil); r.Status != 200 {
+			t.Fatalf("new token rejected: %d", r.Status)
+		}
+		// The list never carries a token or its hash.
+		list := a.do("GET", "/api/v1/tokens", nil)
+		if strings.Contains(string(list.Body), tok) || strings.Contains(string(list.Body), "hash") {
+			t.Fatalf("token list leaks: %s", list.Body)
+		}
+		// Tokens are stored only as hashes.
+		var n int64
+		a.db.Table("tokens").Where("hash = ?", tok).Count(&n)
+		if n != 0 {
+			t.Fatal("raw token stored")
+		}
+		if r := a.do("DELETE", "/api/v1/tokens/"+id, nil); r.Status != 204 {
+			t.Fatalf("revoke: %d %s", r.Status, r.Body)
+		}
+		if r := a.doToken(tok, "GET", "/api/v1/projects", nil); r.Status != 401 {
+			t.Fatalf("revoked token: %d", r.Status)
+		}
+		if r := a.do("POST", "/api/v1/tokens", map[string]string{"name": "x", "expires_in": "-1h"}); r.Status != 400 {
+			t.Fatalf("negative expiry: %d", r.Status)
+		}
+		r = a.do("POST", "/api/v1/tokens", map[string]string{"name": "short", "expires_in": "1ns"})
+		short := r.JSON(t)["token"].(string)
+		if r := a.doToken(short, "GET", "/api/v1/projects", nil); r.Status != 401 {
+			t.Fatalf("expired token: %d", r.Status)
+		}
+	})
+}
+
+func TestNonAdminCannotCreateProjects(t *testing.T) {
+	eachAPI(t, func(t *testing.T, a *api) {
+		r := a.do("POST", "/api/v1/users", map[string]any{"name": "dev"})
+		if r.Status != 201 {
+			t.Fatalf("create user: %d %s", r.Status, r.Body)
+		}
+		uid := r.JSON(t)["id"].(string)
+		r = a.do("POST", "/api/v1/users/"+uid+"/tokens", map[string]string{"name": "dev"})
+		tok := r.JSON(t)["token"].(string)
+		if r := a.doToken(tok, "POST", "/api/v1/projects", map[string]string{"name": "p"}); r.Status != 403 {
+			t.Fatalf("non-admin create project: %d %s", r.Status, r.Body)
+		}
+	})
+}
