@@ -100,3 +100,14 @@ func humanBytes(n int) string {
 }
 
 func bodyLimitString(n int) string { return fmt.Sprintf("%dB", n) }
+
+// notFound is the 404 for a named thing, worded the same whether it does
+// not exist or the caller may not see it.
+func notFound(what, name string) error {
+	return &notFoundError{what: what, name: name}
+}
+
+type notFoundError struct{ what, name string }
+
+func (e *notFoundError) Error() string { return e.what + " \"" + e.name + "\" not found" }
+func (e *notFoundError) Unwrap() error { return store.ErrNotFound }
