@@ -1,0 +1,327 @@
+// Package redact keeps every known secret value out of everything a person
+// or a log can see.
+//
+// A [Redactor] holds the secret values known to a run (the secrets
+// resolvable in its scope and the values registered at run time) and masks
+// every occurrence of each of them, and of its common encodings, in one pass
+// over a text, whatever the number of values. It is applied at the
+// boundaries where data leaves the engine, through these surfaces:
+//
+//   - [Redactor.String] and [Redactor.Bytes] for text;
+//   - [Redactor.Value] for JSON-like values (block inputs and outputs);
+//   - [Redactor.Error] for errors;
+//   - [Redactor.NewWriter] for streams (run logs), catching values split
+//     across writes;
+//   - [NewHandler] for log/slog.
+//
+// # What is masked
+//
+// For each value of [MinLength] bytes or more: the value itself; its URL
+// escapings (query, path segment, encodeURIComponent and encodeURI, with
+// upper- and lower-case hex); its JSON string escapings (minimal, HTML-safe,
+// ASCII-only with lower- or upper-case \uXXXX, escaped '/'); its HTML/XML
+// entity escapings; its hex encoding (lower and upper case); its base64
+// encodings (standard and URL-safe, padded and unpadded) and the part of a
+// longer base64 stream that encodes it at each of the three byte alignments,
+// so that base64("user:" + password) is caught; for a multi-line value, the
+// value with LF and CRLF line ends and each of its lines (see
+// docs/redaction.md for the lines that are left out).
+//
+// A value shorter than MinLength is masked only where it stands as a whole
+// token, together with its escaped forms; see [Weak].
+//
+// # The mask
+//
+// A masked range is replaced by "[REDACTED:NAME]", NAME being the name the
+// value was added with, or by "[REDACTED]" when the value has no name or
+// when overlapping or adjacent matches of values with different names merge
+// into one range. The mask never depends on the value's length or content.
+//
+// The mask is for display only: redact never changes the data a run works
+// on; every surface returns a copy.
+package redact
+
+import (
+	"math"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// MinLength is the length in bytes from which a value is masked wherever it
+// occurs. Shorter values are masked only as whole tokens (see [Weak]).
+const MinLength = 6
+
+// maxExtra bounds the values kept in the small, incrementally rebuilt
+// matcher before they are merged into the main one.
+const maxExtra = 64
+
+// Redactor masks registered secret values. The zero value is not usable;
+// call [New]. A nil *Redactor is valid and masks nothing.
+//
+// All methods are safe for concurrent use. Adding values is cheap: a value
+// added with [Redactor.Add] goes into a small matcher that is rebuilt on its
+// own; the large one is rebuilt only after every maxExtra additions. Readers
+// never wait for writers: they use an immutable snapshot.
+type Redactor struct {
+	mu sync.Mutex // mu serializes Add and AddAll; readers use snap.
+	// Guarded by mu:
+	vals   []value
+	seen   map[string]struct{}
+	names  []string
+	nameIx map[string]int32
+	nMain  int // vals[:nMain] are in snap.main
+
+	snap atomic.Pointer[snapshot]
+}
+
+// snapshot is an immutable view of the Redactor's values.
+type snapshot struct {
+	main, extra *matcher
+	masks       []string // mask text by name index
+	names       []string // value names by index
+	n           int      // number of values
+	hold        int      // bytes a Writer holds back
+}
+
+// New returns an empty Redactor.
+func New() *Redactor {
+	r := &Redactor{seen: map[string]struct{}{}, nameIx: map[string]int32{}}
+	r.snap.Store(&snapshot{})
+	return r
+}
+
+// Add registers value under name, together with all its forms (see the
+// package documentation). Empty values and values already registered are
+// ignored. The name appears in the mask; it may be "" (mask "[REDACTED]").
+func (r *Redactor) Add(name, value string) {
+	if r == nil || value == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.addLocked(name, value) {
+		r.publishLocked()
+	}
+}
+
+// AddAll registers every value of m under its key, like [Redactor.Add], at
+// the cost of one rebuild.
+func (r *Redactor) AddAll(m map[string]string) {
+	if r == nil || len(m) == 0 {
+		return
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // deterministic names when two keys share a value
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	changed := false
+	for _, k := range keys {
+		if r.addLocked(k, m[k]) {
+			changed = true
+		}
+	}
+	if changed {
+		// A batch goes straight into the main matcher.
+		r.nMain = -1
+		r.publishLocked()
+	}
+}
+
+// addLocked records one value. r.mu must be held.
+func (r *Redactor) addLocked(name, v string) bool {
+	if v == "" {
+		return false
+	}
+	if _, ok := r.seen[v]; ok {
+		return false
+	}
+	r.seen[v] = struct{}{}
+	ix, ok := r.nameIx[name]
+	if !ok {
+		ix = int32(len(r.names))
+		r.names = append(r.names, name)
+		r.nameIx[name] = ix
+	}
+	r.vals = append(r.vals, value{s: v, name: ix})
+	return true
+}
+
+// publishLocked rebuilds what changed and stores a new snapshot. r.mu must be
+// held.
+func (r *Redactor) publishLocked() {
+	old := r.snap.Load()
+	s := &snapshot{main: old.main, n: len(r.vals)}
+	if r.nMain < 0 || len(r.vals)-r.nMain > max(maxExtra, r.nMain/8) {
+		s.main = build(r.vals)
+		r.nMain = len(r.vals)
+	} else {
+		s.extra = build(r.vals[r.nMain:])
+	}
+	// masks and names only grow: snapshots share their backing arrays and
+	// each reads its own prefix.
+	s.masks = old.masks
+	for i := len(s.masks); i < len(r.names); i++ {
+		s.masks = append(s.masks, maskFor(r.names[i]))
+	}
+	s.names = r.names
+	for _, m := range [...]*matcher{s.main, s.extra} {
+		if m != nil {
+			// A long form needs all but its last byte held back; a weak
+			// one also needs the byte after it (the token boundary).
+			s.hold = max(s.hold, m.maxLen-1, m.maxWeak)
+		}
+	}
+	r.snap.Store(s)
+}
+
+func maskFor(name string) string {
+	if name == "" {
+		return "[REDACTED]"
+	}
+	return "[REDACTED:" + name + "]"
+}
+
+func (s *snapshot) mask(name int32) string {
+	if name < 0 {
+		return "[REDACTED]"
+	}
+	return s.masks[name]
+}
+
+// Len returns the number of distinct values registered (not counting their
+// derived forms).
+func (r *Redactor) Len() int {
+	if r == nil {
+		return 0
+	}
+	return r.snap.Load().n
+}
+
+// load returns the current snapshot, or nil when there is nothing to mask.
+func (r *Redactor) load() *snapshot {
+	if r == nil {
+		return nil
+	}
+	s := r.snap.Load()
+	if s.n == 0 {
+		return nil
+	}
+	return s
+}
+
+// find returns the merged masked ranges of t.
+func (s *snapshot) find(t []byte, prev int, out []span) []span {
+	if s.main != nil {
+		out = s.main.find(t, prev, out)
+	}
+	if s.extra != nil {
+		out = s.extra.find(t, prev, out)
+	}
+	return merge(out)
+}
+
+// appendMasked appends t with the ranges sp replaced by masks.
+func (s *snapshot) appendMasked(dst, t []byte, sp []span) []byte {
+	last := 0
+	for _, x := range sp {
+		dst = append(dst, t[last:x.start]...)
+		dst = append(dst, s.mask(x.name)...)
+		last = x.end
+	}
+	return append(dst, t[last:]...)
+}
+
+func bytesOf(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s)) // read-only view
+}
+
+// String returns s with every registered value masked. When nothing
+// matches, it returns s itself without allocating.
+func (r *Redactor) String(s string) string {
+	snap := r.load()
+	if snap == nil || s == "" {
+		return s
+	}
+	t := bytesOf(s)
+	sp := snap.find(t, -1, nil)
+	if len(sp) == 0 {
+		return s
+	}
+	out := snap.appendMasked(make([]byte, 0, len(s)+16*len(sp)), t, sp)
+	return unsafe.String(unsafe.SliceData(out), len(out))
+}
+
+// Bytes returns a new slice holding b with every registered value masked. It
+// never modifies b. A nil b gives nil.
+func (r *Redactor) Bytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	snap := r.load()
+	if snap == nil {
+		return append([]byte{}, b...)
+	}
+	sp := snap.find(b, -1, nil)
+	return snap.appendMasked(make([]byte, 0, len(b)+16*len(sp)), b, sp)
+}
+
+// Matches returns the names of the values found in s, in any of their forms,
+// sorted and without duplicates. A value added without a name is reported
+// as "". The egress check uses it to see which secrets a request carries.
+func (r *Redactor) Matches(s string) []string {
+	snap := r.load()
+	if snap == nil {
+		return nil
+	}
+	var sp []span
+	t := bytesOf(s)
+	if snap.main != nil {
+		sp = snap.main.find(t, -1, sp)
+	}
+	if snap.extra != nil {
+		sp = snap.extra.find(t, -1, sp)
+	}
+	if len(sp) == 0 {
+		return nil
+	}
+	names := snap.names
+	seen := map[int32]bool{}
+	var out []string
+	for _, x := range sp {
+		if !seen[x.name] {
+			seen[x.name] = true
+			out = append(out, names[x.name])
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Weak reports whether value is weakly protected: shorter than [MinLength]
+// (masked only as a whole token) or of low entropy (fewer than 32 bits by
+// its own character frequencies, like "password" or "12345678"), so that
+// masking cannot hide it well. Secrets for which Weak is true are flagged
+// when created and in the UI.
+func Weak(value string) bool {
+	if len(value) < MinLength {
+		return true
+	}
+	var freq [256]int
+	for i := 0; i < len(value); i++ {
+		freq[value[i]]++
+	}
+	n := float64(len(value))
+	bits := 0.0
+	for _, c := range freq {
+		if c > 0 {
+			p := float64(c) / n
+			bits -= float64(c) * math.Log2(p)
+		}
+	}
+	return bits < 32
+}

@@ -1,0 +1,380 @@
+package redact
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"strings"
+	"unicode/utf8"
+)
+
+// This file derives, from one secret value, every form of it that the
+// Redactor masks. The forms are appended to an arena (one []byte shared by
+// all patterns of a matcher) so that building a matcher for thousands of
+// values does not allocate once per form.
+
+// formSet collects the forms of one value into the arena, dropping
+// duplicates (many encodings of a plain alphanumeric value are the value
+// itself).
+type formSet struct {
+	arena []byte
+	pats  []pattern
+	name  int32
+	first int      // index in pats of the first form of the current value
+	hash  []uint64 // hash of pats[first+i]
+	min   int      // forms shorter than min are dropped
+	tmp   []byte   // scratch for base64 alignments
+}
+
+// begin starts the forms of a new value.
+func (f *formSet) begin(name int32) {
+	f.name = name
+	f.first = len(f.pats)
+	f.hash = f.hash[:0]
+}
+
+// commit keeps arena[start:] as a form unless it is too short or a duplicate
+// of a form already kept for the current value.
+func (f *formSet) commit(start int) {
+	b := f.arena[start:]
+	if len(b) < f.min {
+		f.arena = f.arena[:start]
+		return
+	}
+	h := fnv(b)
+	for i, oh := range f.hash {
+		if oh != h {
+			continue
+		}
+		p := f.pats[f.first+i]
+		if string(f.arena[p.off:p.off+p.n]) == string(b) {
+			f.arena = f.arena[:start]
+			return
+		}
+	}
+	f.hash = append(f.hash, h)
+	f.pats = append(f.pats, pattern{off: int32(start), n: int32(len(b)), name: f.name})
+}
+
+func fnv(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
+
+// addValue appends every form of a long value v (len(v) >= MinLength).
+func (f *formSet) addValue(v string) {
+	f.addEncodings(v, true)
+	if !strings.ContainsAny(v, "\r\n") {
+		return
+	}
+	lf := strings.ReplaceAll(v, "\r\n", "\n")
+	crlf := strings.ReplaceAll(lf, "\n", "\r\n")
+	if lf != v {
+		f.addEncodings(lf, true)
+	}
+	if crlf != v {
+		f.addEncodings(crlf, true)
+	}
+	armored := strings.Contains(lf, "-----")
+	for _, line := range strings.Split(strings.ReplaceAll(lf, "\r", "\n"), "\n") {
+		line = strings.TrimSpace(line)
+		if boilerplate(line, armored) {
+			continue
+		}
+		f.addEncodings(line, false)
+	}
+}
+
+// boilerplate reports whether a line of a multi-line value is left out of
+// the per-line masks: lines shorter than MinLength, low-entropy lines, PEM
+// armor lines ("-----BEGIN ...-----", "-----END ...-----") and, in an armored
+// value, PEM header lines ("Proc-Type: 4,ENCRYPTED", "DEK-Info: ...").
+func boilerplate(line string, armored bool) bool {
+	if Weak(line) || strings.HasPrefix(line, "-----") || strings.HasSuffix(line, "-----") {
+		return true
+	}
+	return armored && strings.Contains(line, ": ")
+}
+
+// addEncodings appends v and its escaped forms; with binary, also its hex
+// and base64 forms.
+func (f *formSet) addEncodings(v string, binary bool) {
+	s := len(f.arena)
+	f.arena = append(f.arena, v...)
+	f.commit(s)
+
+	// URL escaping: query (Go's QueryEscape, '+' for space), path segment
+	// (Go's PathEscape), encodeURIComponent and encodeURI, with upper- and
+	// lower-case hex.
+	if needsURLEscape(v) {
+		for _, set := range [...]*[256]bool{&urlQuery, &urlPath, &urlComponent, &urlURI} {
+			for _, upper := range [...]bool{true, false} {
+				s = len(f.arena)
+				f.arena = appendURLEscape(f.arena, v, set, set == &urlQuery, upper)
+				f.commit(s)
+			}
+		}
+	}
+
+	// JSON string escaping, in the flavours of Go (HTML-safe), JavaScript
+	// (minimal), Python (ASCII-only, lower-case \u), other ASCII-only
+	// encoders (upper-case \u), and PHP (escaped '/').
+	if needsJSONEscape(v) {
+		for _, mode := range [...]jsonMode{0, jsonHTML, jsonASCII, jsonASCII | jsonUpper, jsonHTML | jsonASCII | jsonUpper, jsonSlash, jsonSlash | jsonASCII} {
+			s = len(f.arena)
+			f.arena = appendJSONEscape(f.arena, v, mode)
+			f.commit(s)
+		}
+	}
+
+	// HTML/XML entity escaping.
+	if strings.ContainsAny(v, "&<>\"'\t\n\r") {
+		for _, e := range htmlFlavours {
+			s = len(f.arena)
+			f.arena = appendHTMLEscape(f.arena, v, e)
+			f.commit(s)
+		}
+	}
+
+	if !binary {
+		return
+	}
+
+	s = len(f.arena)
+	f.arena = hex.AppendEncode(f.arena, []byte(v))
+	f.commit(s)
+	s = len(f.arena)
+	f.arena = appendUpperHex(f.arena, v)
+	f.commit(s)
+
+	for _, enc := range [...][2]*base64.Encoding{{base64.StdEncoding, base64.RawStdEncoding}, {base64.URLEncoding, base64.RawURLEncoding}} {
+		// The whole value encoded on its own, padded and unpadded.
+		s = len(f.arena)
+		f.arena = enc[0].AppendEncode(f.arena, []byte(v))
+		f.commit(s)
+		s = len(f.arena)
+		f.arena = enc[1].AppendEncode(f.arena, []byte(v))
+		f.commit(s)
+		// The value at each of the three alignments inside a longer
+		// stream (for example base64("user:" + password)): only the
+		// characters that depend on the value alone.
+		for k := 0; k < 3; k++ {
+			f.addBase64Core(enc[1], v, k)
+		}
+	}
+	// base64 inside a URL query: '+', '/' and '=' percent-escaped.
+	if strings.ContainsAny(base64.StdEncoding.EncodeToString([]byte(v)), "+/=") {
+		b := base64.StdEncoding.EncodeToString([]byte(v))
+		s = len(f.arena)
+		f.arena = appendURLEscape(f.arena, b, &urlQuery, true, true)
+		f.commit(s)
+	}
+}
+
+// addBase64Core appends the characters of the base64 encoding of
+// (k unknown bytes + v + unknown bytes) that depend on v alone.
+func (f *formSet) addBase64Core(raw *base64.Encoding, v string, k int) {
+	src := append(f.tmp[:0], "\x00\x00"[:k]...)
+	src = append(src, v...)
+	f.tmp = src
+	s := len(f.arena)
+	f.arena = raw.AppendEncode(f.arena, src)
+	end := 8 * (k + len(v)) / 6 // characters fully determined by src
+	skip := [...]int{0, 2, 3}[k]
+	b := f.arena[s : s+end]
+	n := copy(f.arena[s:], b[skip:])
+	f.arena = f.arena[:s+n]
+	f.commit(s)
+}
+
+func appendUpperHex(dst []byte, v string) []byte {
+	const digits = "0123456789ABCDEF"
+	for i := 0; i < len(v); i++ {
+		dst = append(dst, digits[v[i]>>4], digits[v[i]&15])
+	}
+	return dst
+}
+
+var urlQuery, urlPath, urlComponent, urlURI [256]bool // bytes kept as is
+
+func init() {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		unreserved := 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("-_.~", b) >= 0
+		urlQuery[c] = unreserved
+		urlPath[c] = unreserved || strings.IndexByte("$&+:=@", b) >= 0
+		urlComponent[c] = unreserved || strings.IndexByte("!*'()", b) >= 0
+		urlURI[c] = unreserved || strings.IndexByte("!*'();/?:@&=+$,#", b) >= 0
+	}
+}
+
+func needsURLEscape(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if !urlQuery[v[i]] {
+			return true
+		}
+	}
+	return false
+}
+
+func appendURLEscape(dst []byte, v string, keep *[256]bool, spacePlus, upper bool) []byte {
+	digits := "0123456789abcdef"
+	if upper {
+		digits = "0123456789ABCDEF"
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case keep[c]:
+			dst = append(dst, c)
+		case c == ' ' && spacePlus:
+			dst = append(dst, '+')
+		default:
+			dst = append(dst, '%', digits[c>>4], digits[c&15])
+		}
+	}
+	return dst
+}
+
+type jsonMode uint8
+
+const (
+	jsonHTML  jsonMode = 1 << iota // <, >, & as \u003c..., U+2028/9 escaped, invalid UTF-8 as \ufffd (Go)
+	jsonASCII                      // every non-ASCII rune as \uXXXX (Python)
+	jsonUpper                      // upper-case hex in \uXXXX
+	jsonSlash                      // '/' as \/ (PHP)
+)
+
+func needsJSONEscape(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '/' || c == '<' || c == '>' || c == '&' {
+			return true
+		}
+	}
+	return false
+}
+
+func appendU(dst []byte, r rune, upper bool) []byte {
+	digits := "0123456789abcdef"
+	if upper {
+		digits = "0123456789ABCDEF"
+	}
+	return append(dst, '\\', 'u', digits[r>>12&15], digits[r>>8&15], digits[r>>4&15], digits[r&15])
+}
+
+func appendJSONEscape(dst []byte, v string, mode jsonMode) []byte {
+	upper := mode&jsonUpper != 0
+	for i := 0; i < len(v); {
+		c := v[i]
+		if c < utf8.RuneSelf {
+			i++
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c == '/' && mode&jsonSlash != 0:
+				dst = append(dst, '\\', '/')
+			case c == '\n':
+				dst = append(dst, '\\', 'n')
+			case c == '\r':
+				dst = append(dst, '\\', 'r')
+			case c == '\t':
+				dst = append(dst, '\\', 't')
+			case c == '\b':
+				dst = append(dst, '\\', 'b')
+			case c == '\f':
+				dst = append(dst, '\\', 'f')
+			case c < 0x20:
+				dst = appendU(dst, rune(c), upper)
+			case (c == '<' || c == '>' || c == '&') && mode&jsonHTML != 0:
+				dst = appendU(dst, rune(c), upper)
+			default:
+				dst = append(dst, c)
+			}
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(v[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			if mode&(jsonHTML|jsonASCII) != 0 {
+				dst = appendU(dst, utf8.RuneError, upper)
+			} else {
+				dst = append(dst, c)
+			}
+		case mode&jsonASCII != 0:
+			if r >= 0x10000 {
+				r -= 0x10000
+				dst = appendU(dst, 0xD800+(r>>10), upper)
+				dst = appendU(dst, 0xDC00+(r&0x3ff), upper)
+			} else {
+				dst = appendU(dst, r, upper)
+			}
+		case (r == '\u2028' || r == '\u2029') && mode&jsonHTML != 0:
+			dst = appendU(dst, r, upper)
+		default:
+			dst = append(dst, v[i:i+size]...)
+		}
+		i += size
+	}
+	return dst
+}
+
+// htmlFlavour names the entity used for each escaped character.
+type htmlFlavour struct {
+	quot, apos string
+	ws         bool // also \t, \n, \r as &#x9; &#xA; &#xD; (encoding/xml)
+}
+
+var htmlFlavours = [...]htmlFlavour{
+	{quot: "&#34;", apos: "&#39;"},             // html.EscapeString, html/template
+	{quot: "&quot;", apos: "&#39;"},            // common templating engines
+	{quot: "&quot;", apos: "&#x27;"},           // OWASP style
+	{quot: "&quot;", apos: "&apos;"},           // XML named entities
+	{quot: "&#34;", apos: "&#39;", ws: true},   // encoding/xml EscapeText
+	{quot: "&quot;", apos: "&apos;", ws: true}, // XML attribute values
+}
+
+func appendHTMLEscape(dst []byte, v string, fl htmlFlavour) []byte {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case '&':
+			dst = append(dst, "&amp;"...)
+		case '<':
+			dst = append(dst, "&lt;"...)
+		case '>':
+			dst = append(dst, "&gt;"...)
+		case '"':
+			dst = append(dst, fl.quot...)
+		case '\'':
+			dst = append(dst, fl.apos...)
+		case '\t', '\n', '\r':
+			if fl.ws {
+				dst = append(dst, "&#x"...)
+				dst = append(dst, "0123456789ABCDEF"[c])
+				dst = append(dst, ';')
+			} else {
+				dst = append(dst, c)
+			}
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// weakForms returns the forms of a short value that are matched as whole
+// tokens: the value and its escaped forms (no hex or base64, which would be
+// meaningless for a few bytes).
+func weakForms(v string) []string {
+	f := formSet{min: 1}
+	f.begin(0)
+	f.addEncodings(v, false)
+	out := make([]string, len(f.pats))
+	for i, p := range f.pats {
+		out[i] = string(f.arena[p.off : p.off+p.n])
+	}
+	return out
+}

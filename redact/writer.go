@@ -1,0 +1,136 @@
+package redact
+
+import (
+	"io"
+	"sync"
+)
+
+// maxPending bounds what a Writer holds back when matches keep chaining
+// (adjacent or overlapping occurrences with no gap): past it, the Writer
+// emits what it has, which may split one merged mask into two.
+const maxPending = 64 << 10
+
+// Writer masks the registered values in a stream. It catches a value split
+// across writes: it holds back only the tail of what was written that could
+// still be the start of a value (at most the length of the longest form
+// minus one byte, plus any masked range that could still grow) and writes
+// everything else, masked, to the underlying writer. Close flushes the tail.
+//
+// The output equals Redactor.String of everything written, except when
+// values are added during the stream or when matches chain past 64 KiB.
+// A Writer is safe for concurrent use; Close does not close the underlying
+// writer.
+type Writer struct {
+	r  *Redactor
+	w  io.Writer
+	mu sync.Mutex // mu guards the fields below.
+
+	pend   []byte // written, not yet emitted
+	prev   int    // last emitted byte, or -1
+	out    []byte // scratch for masked output
+	sp     []span
+	closed bool
+	err    error // sticky error of w
+}
+
+// NewWriter returns a Writer that writes masked output to w.
+func (r *Redactor) NewWriter(w io.Writer) *Writer {
+	return &Writer{r: r, w: w, prev: -1}
+}
+
+// Write masks p and writes what is safe to write to the underlying writer.
+// It returns len(p) unless the underlying writer failed or the Writer is
+// closed.
+func (w *Writer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return 0, io.ErrClosedPipe
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	w.pend = append(w.pend, p...)
+	if err := w.emit(false); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Close writes what is held back. It does not close the underlying writer.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return w.err
+	}
+	w.closed = true
+	if w.err != nil {
+		return w.err
+	}
+	return w.emit(true)
+}
+
+// emit writes the safe prefix of w.pend. w.mu must be held.
+func (w *Writer) emit(final bool) error {
+	snap := w.r.load()
+	cut := len(w.pend)
+	var sp []span
+	if snap != nil {
+		sp = snap.find(w.pend, w.prev, w.sp[:0])
+		w.sp = sp
+		if !final {
+			// An occurrence that starts before cut is complete within
+			// pend (it is at most hold bytes long); later bytes can only
+			// create occurrences starting at or after cut, which can merge
+			// with a masked range that ends at or after cut.
+			cut = len(w.pend) - snap.hold
+			if cut < 0 {
+				cut = 0
+			}
+			for i := len(sp) - 1; i >= 0; i-- {
+				if sp[i].end < cut {
+					break
+				}
+				if sp[i].start < cut {
+					cut = sp[i].start
+				}
+			}
+			if len(w.pend)-cut > maxPending+snap.hold {
+				// Pathological chaining: stop merging. Every range that
+				// starts before the usual cut is complete: emit it whole.
+				cut = max(len(w.pend)-snap.hold, 0)
+				for _, x := range sp {
+					if x.start < cut {
+						cut = max(cut, x.end)
+					}
+				}
+			}
+		}
+	}
+	if cut == 0 {
+		return nil
+	}
+	out := w.out[:0]
+	last := 0
+	for _, x := range sp {
+		if x.start >= cut {
+			break
+		}
+		out = append(out, w.pend[last:x.start]...)
+		out = append(out, snap.mask(x.name)...)
+		last = x.end
+	}
+	out = append(out, w.pend[last:cut]...)
+	w.out = out
+	w.prev = int(w.pend[cut-1])
+	n := copy(w.pend, w.pend[cut:])
+	w.pend = w.pend[:n]
+	if len(out) > 0 {
+		if _, err := w.w.Write(out); err != nil {
+			w.err = err
+			return err
+		}
+	}
+	return nil
+}
