@@ -44,6 +44,8 @@ func Migrations() []store.Migration {
 			}
 		}
 		return nil
+	}}, {ID: "0003_members", Up: func(tx *gorm.DB) error {
+		return tx.Migrator().CreateTable(&Member{})
 	}}}
 }
 
@@ -145,3 +147,69 @@ func (e *ConflictError) Unwrap() error { return store.ErrConflict }
 func conflict(what, name string) error { return &ConflictError{What: what, Name: name} }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// Member gives a user a role in a project.
+type Member struct {
+	ProjectID string    `gorm:"primaryKey;size:36" json:"-"`
+	UserID    string    `gorm:"primaryKey;size:36;index" json:"user_id"`
+	Role      string    `gorm:"size:16;not null" json:"role"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Roles a member can hold, from least to most.
+var Roles = []string{"viewer", "editor", "admin"}
+
+// SetMember gives userID role in project (an empty role removes the
+// membership).
+func (s *Service) SetMember(ctx context.Context, project, userID, role string) error {
+	p, err := s.Get(ctx, project)
+	if err != nil {
+		return err
+	}
+	db := s.db.WithContext(ctx)
+	if role == "" {
+		return store.Translate(db.Where("project_id = ? AND user_id = ?", p.ID, userID).Delete(&Member{}).Error)
+	}
+	valid := false
+	for _, r := range Roles {
+		valid = valid || r == role
+	}
+	if !valid {
+		return apperr.Invalidf("invalid_role", "invalid role %q: use viewer, editor or admin", role)
+	}
+	m := Member{ProjectID: p.ID, UserID: userID, Role: role, UpdatedAt: time.Now().UTC()}
+	return store.Translate(db.Save(&m).Error)
+}
+
+// RoleOf returns userID's role in project ("" for none, also when the
+// project does not exist).
+func (s *Service) RoleOf(ctx context.Context, project, userID string) (string, error) {
+	var m Member
+	err := s.db.WithContext(ctx).Table("members").
+		Joins("JOIN projects ON projects.id = members.project_id").
+		Where("projects.name = ? AND members.user_id = ?", project, userID).
+		Select("members.role").Take(&m).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return "", nil
+	}
+	return m.Role, store.Translate(err)
+}
+
+// Members lists a project's members.
+func (s *Service) Members(ctx context.Context, project string) ([]Member, error) {
+	p, err := s.Get(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	var ms []Member
+	return ms, store.Translate(s.db.WithContext(ctx).Where("project_id = ?", p.ID).Order("user_id").Find(&ms).Error)
+}
+
+// ProjectsOf lists the names of the projects userID is a member of.
+func (s *Service) ProjectsOf(ctx context.Context, userID string) ([]string, error) {
+	var names []string
+	err := s.db.WithContext(ctx).Table("projects").
+		Joins("JOIN members ON members.project_id = projects.id").
+		Where("members.user_id = ?", userID).Order("projects.name").Pluck("projects.name", &names).Error
+	return names, store.Translate(err)
+}

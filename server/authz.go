@@ -51,7 +51,19 @@ func (s *Server) authorize(c echo.Context, project string, need Role) error {
 
 // roleIn returns the caller's role in project, 0 for none.
 func (s *Server) roleIn(c echo.Context, project string) (Role, error) {
-	return 0, nil // project memberships arrive with the members table
+	role, err := s.deps.Projects.RoleOf(c.Request().Context(), project, principal(c).UserID)
+	if err != nil {
+		return 0, err
+	}
+	switch role {
+	case "viewer":
+		return Viewer, nil
+	case "editor":
+		return Editor, nil
+	case "admin":
+		return Admin, nil
+	}
+	return 0, nil
 }
 
 func (r Role) String() string {

@@ -3,6 +3,8 @@ package server
 import (
 	"net/http"
 
+	"github.com/hushflow/hushflow/internal/apperr"
+	"github.com/hushflow/hushflow/projects"
 	"github.com/labstack/echo/v4"
 )
 
@@ -26,9 +28,28 @@ func (s *Server) createProject(c echo.Context) error {
 }
 
 func (s *Server) listProjects(c echo.Context) error {
-	ps, err := s.deps.Projects.List(c.Request().Context())
+	ctx := c.Request().Context()
+	ps, err := s.deps.Projects.List(ctx)
 	if err != nil {
 		return err
+	}
+	if p := principal(c); !p.Admin {
+		// Other users see only the projects they are members of.
+		mine, err := s.deps.Projects.ProjectsOf(ctx, p.UserID)
+		if err != nil {
+			return err
+		}
+		member := map[string]bool{}
+		for _, n := range mine {
+			member[n] = true
+		}
+		visible := []projects.Project{}
+		for _, pr := range ps {
+			if member[pr.Name] {
+				visible = append(visible, pr)
+			}
+		}
+		ps = visible
 	}
 	return c.JSON(http.StatusOK, map[string]any{"projects": ps})
 }
@@ -54,4 +75,67 @@ func (s *Server) createEnvironment(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusCreated, e)
+}
+
+type memberRequest struct {
+	Role string `json:"role"`
+}
+
+// setMember is PUT /api/v1/projects/{p}/members/{user}; project admins only.
+func (s *Server) setMember(c echo.Context) error {
+	project := c.Param("project")
+	if err := s.authorize(c, project, Admin); err != nil {
+		return err
+	}
+	var req memberRequest
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	if req.Role == "" {
+		return apperr.Invalidf("invalid_role", "role is required: viewer, editor or admin")
+	}
+	ctx := c.Request().Context()
+	if _, err := s.deps.Auth.GetUser(ctx, c.Param("user")); err != nil {
+		return notFound("user", c.Param("user"))
+	}
+	if err := s.deps.Projects.SetMember(ctx, project, c.Param("user"), req.Role); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"project": project, "user_id": c.Param("user"), "role": req.Role})
+}
+
+// deleteMember is DELETE /api/v1/projects/{p}/members/{user}.
+func (s *Server) deleteMember(c echo.Context) error {
+	project := c.Param("project")
+	if err := s.authorize(c, project, Admin); err != nil {
+		return err
+	}
+	if err := s.deps.Projects.SetMember(c.Request().Context(), project, c.Param("user"), ""); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) listMembers(c echo.Context) error {
+	project := c.Param("project")
+	if err := s.authorize(c, project, Viewer); err != nil {
+		return err
+	}
+	ms, err := s.deps.Projects.Members(c.Request().Context(), project)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"members": ms})
+}
+
+func (s *Server) getProject(c echo.Context) error {
+	project := c.Param("project")
+	if err := s.authorize(c, project, Viewer); err != nil {
+		return err
+	}
+	p, err := s.deps.Projects.Get(c.Request().Context(), project)
+	if err != nil {
+		return notFound("project", project)
+	}
+	return c.JSON(http.StatusOK, p)
 }

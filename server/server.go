@@ -61,6 +61,10 @@ func New(d Deps) *Server {
 	s.v1 = v1
 	v1.POST("/projects", s.createProject)
 	v1.GET("/projects", s.listProjects)
+	v1.GET("/projects/:project", s.getProject)
+	v1.GET("/projects/:project/members", s.listMembers)
+	v1.PUT("/projects/:project/members/:user", s.setMember)
+	v1.DELETE("/projects/:project/members/:user", s.deleteMember)
 	v1.GET("/environments", s.listEnvironments)
 	v1.POST("/environments", s.createEnvironment)
 	v1.POST("/tokens", s.createOwnToken)

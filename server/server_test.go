@@ -164,3 +164,36 @@ func TestNonAdminCannotCreateProjects(t *testing.T) {
 		}
 	})
 }
+
+func TestMembersAndProjectIsolation(t *testing.T) {
+	eachAPI(t, func(t *testing.T, a *api) {
+		a.do("POST", "/api/v1/projects", map[string]string{"name": "alpha"})
+		a.do("POST", "/api/v1/projects", map[string]string{"name": "beta"})
+		uid := a.do("POST", "/api/v1/users", map[string]any{"name": "dev"}).JSON(t)["id"].(string)
+		tok := a.do("POST", "/api/v1/users/"+uid+"/tokens", map[string]string{"name": "dev"}).JSON(t)["token"].(string)
+
+		if r := a.do("PUT", "/api/v1/projects/alpha/members/"+uid, map[string]string{"role": "owner"}); r.Status != 400 {
+			t.Fatalf("invalid role: %d %s", r.Status, r.Body)
+		}
+		if r := a.do("PUT", "/api/v1/projects/alpha/members/"+uid, map[string]string{"role": "viewer"}); r.Status != 200 {
+			t.Fatalf("set member: %d %s", r.Status, r.Body)
+		}
+		r := a.doToken(tok, "GET", "/api/v1/projects", nil)
+		if ps := r.JSON(t)["projects"].([]any); len(ps) != 1 || ps[0].(map[string]any)["name"] != "alpha" {
+			t.Fatalf("member sees %s", r.Body)
+		}
+		if r := a.doToken(tok, "GET", "/api/v1/projects/alpha", nil); r.Status != 200 {
+			t.Fatalf("own project: %d", r.Status)
+		}
+		// Another project and a missing one look the same: 404.
+		other := a.doToken(tok, "GET", "/api/v1/projects/beta", nil)
+		missing := a.doToken(tok, "GET", "/api/v1/projects/nope", nil)
+		if other.Status != 404 || missing.Status != 404 {
+			t.Fatalf("other %d, missing %d", other.Status, missing.Status)
+		}
+		// A viewer cannot manage members.
+		if r := a.doToken(tok, "PUT", "/api/v1/projects/alpha/members/"+uid, map[string]string{"role": "admin"}); r.Status != 403 {
+			t.Fatalf("viewer sets role: %d %s", r.Status, r.Body)
+		}
+	})
+}
