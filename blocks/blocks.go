@@ -1,0 +1,297 @@
+// Package blocks holds the registry of block types. A block type is a Go
+// type implementing Block plus an Info that describes its configuration;
+// adding a type is adding one package under blocks/ and a blank import in
+// blocks/all.
+//
+// # Lifecycle
+//
+// For every execution of a block in a run, the executor:
+//
+//  1. evaluates each configuration field of the flow definition (a string is
+//     a JavaScript expression, anything else a literal; fields marked Raw in
+//     the Spec, such as a code block's `code`, are passed through as source);
+//  2. calls Info.New for an empty value (no side effects);
+//  3. decodes the evaluated fields into it as strict JSON (unknown fields
+//     are an error);
+//  4. calls Provision(env) if the block is a Provisioner, then Validate() if
+//     it is a Validator;
+//  5. calls Run once;
+//  6. calls Close if the block is a Closer, also after a failed Provision.
+//
+// At save time the same steps 2-4 run with every expression field left
+// out, so that literal mistakes are reported before anything runs.
+package blocks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+)
+
+// ID names a block type ("http"). IDs are stored in flow definitions, so
+// an ID is never renamed: add a new one instead.
+type ID string
+
+// Block runs one step of a flow. Run may be called concurrently for
+// different runs on different values; a value is used for one execution
+// and must not keep anything after Run returns. Run must honour ctx
+// (cancel and timeout) and return errors that name what failed; the
+// executor redacts them.
+type Block interface {
+	Run(ctx context.Context, in *Input) (any, error)
+}
+
+// Provisioner prepares a block after decoding (clients, parsed values).
+type Provisioner interface{ Provision(env *Env) error }
+
+// Validator checks a decoded, provisioned block.
+type Validator interface{ Validate() error }
+
+// Closer releases what Provision acquired; it is called after Run, and
+// after a failed Provision.
+type Closer interface {
+	Close(ctx context.Context) error
+}
+
+// FieldType is the type a configuration field evaluates to.
+type FieldType string
+
+const (
+	String   FieldType = "string"
+	Number   FieldType = "number"
+	Bool     FieldType = "boolean"
+	Object   FieldType = "object"
+	Array    FieldType = "array"
+	Any      FieldType = "any"
+	Duration FieldType = "duration" // a Go duration string such as "1.5s" or milliseconds as a number
+)
+
+// Field describes one configuration field. The editor renders forms from
+// it and the executor uses Secret and Raw.
+type Field struct {
+	Name     string    `json:"name"` // the JSON key
+	Type     FieldType `json:"type"`
+	Required bool      `json:"required,omitempty"`
+	Doc      string    `json:"doc"`
+	Default  any       `json:"default,omitempty"`
+	// Secret marks fields that carry credentials: the API masks them when
+	// they are literals, and their resolved values join the run's redactor.
+	Secret bool `json:"secret,omitempty"`
+	// Raw fields are not evaluated: the source text is the value (a code
+	// block's body).
+	Raw bool `json:"raw,omitempty"`
+	// Example is an expression shown as a placeholder in the editor.
+	Example string `json:"example,omitempty"`
+}
+
+// Spec describes a block type's configuration.
+type Spec struct {
+	Summary string  `json:"summary"`
+	Fields  []Field `json:"fields"`
+}
+
+// Field returns the named field.
+func (s Spec) Field(name string) (Field, bool) {
+	for _, f := range s.Fields {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
+
+// Info registers a block type.
+type Info struct {
+	ID   ID
+	Spec Spec
+	// New returns an empty value; no side effects.
+	New func() Block
+}
+
+// Event is something a block reports while it runs: a log line, an HTTP
+// request or response. The executor redacts it before it is stored or
+// shown.
+type Event struct {
+	Type string         // "log", "http_request", "http_response", "http_error"
+	Data map[string]any // JSON-like
+}
+
+// Input is what a block's Run gets besides its decoded configuration.
+type Input struct {
+	// Run identifies the run and block (for logs and headers).
+	RunID, FlowName, Project, Environment, BlockID string
+	// Attempt is 1 for the first try, 2 for the first retry, ...
+	Attempt int
+	// Emit reports an event of this block. Safe for concurrent use.
+	Emit func(Event)
+	// Script runs JavaScript of kind "code" (an async function body) or
+	// "field" (one expression) with the run's globals (secrets, input,
+	// steps, run, env, console). console output becomes log events.
+	Script func(ctx context.Context, kind, src string) (any, error)
+	// Mask registers a value produced at run time (for example a token
+	// from an OAuth exchange) with the run's redactor.
+	Mask func(value string)
+}
+
+// Log emits a log event.
+func (in *Input) Log(level, msg string) {
+	if in != nil && in.Emit != nil {
+		in.Emit(Event{Type: "log", Data: map[string]any{"level": level, "message": msg}})
+	}
+}
+
+// Env is what the server gives blocks at Provision: shared services and
+// configuration. Fields may be nil in tests that don't need them.
+type Env struct {
+	// HTTPClient sends requests under the egress policy (private
+	// addresses refused unless allowed) and the secret host pinning
+	// check. Blocks that call the network must use it.
+	HTTPClient *http.Client
+	// Apps resolves app installations for the app block.
+	Apps AppResolver
+	// Logger is the server's (redacting) logger.
+	Logger *slog.Logger
+	// ExecEnabled allows the exec block (HUSHFLOW_EXEC=on).
+	ExecEnabled bool
+	// ExecAllow, when not empty, lists the command paths exec may run.
+	ExecAllow []string
+	// ScratchDir is where blocks may create per-run directories.
+	ScratchDir string
+}
+
+// AppResolver finds an app installation of a project and builds the HTTP
+// request of one of its actions. Implemented by package apps.
+type AppResolver interface {
+	Action(ctx context.Context, in *Input, installation, action string, with map[string]any) (*http.Request, error)
+}
+
+// Registry is a set of block types. The zero value is not usable; use
+// NewRegistry or Default.
+type Registry struct {
+	mu    sync.RWMutex // guards infos
+	infos map[ID]Info
+}
+
+// NewRegistry returns an empty registry (tests, sandboxes).
+func NewRegistry() *Registry { return &Registry{infos: map[ID]Info{}} }
+
+// Default holds the block types registered by init functions.
+var Default = NewRegistry()
+
+// MustRegister adds info to Default; it panics on an empty or duplicate
+// ID. Call it from init only.
+func MustRegister(info Info) {
+	if err := Default.Register(info); err != nil {
+		panic(err)
+	}
+}
+
+// Register adds info.
+func (r *Registry) Register(info Info) error {
+	if info.ID == "" || info.New == nil {
+		return fmt.Errorf("blocks: register: empty ID or nil New")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.infos[info.ID]; dup {
+		return fmt.Errorf("blocks: register: duplicate ID %q", info.ID)
+	}
+	r.infos[info.ID] = info
+	return nil
+}
+
+// Lookup returns the Info of id.
+func (r *Registry) Lookup(id ID) (Info, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	i, ok := r.infos[id]
+	return i, ok
+}
+
+// List returns every Info, sorted by ID.
+func (r *Registry) List() []Info {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]Info, 0, len(r.infos))
+	for _, i := range r.infos {
+		out = append(out, i)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].ID < out[b].ID })
+	return out
+}
+
+// Clone returns a copy of r.
+func (r *Registry) Clone() *Registry {
+	c := NewRegistry()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for k, v := range r.infos {
+		c.infos[k] = v
+	}
+	return c
+}
+
+// Without returns r without the given IDs (r itself is changed and
+// returned, for chaining after Clone).
+func (r *Registry) Without(ids ...ID) *Registry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range ids {
+		delete(r.infos, id)
+	}
+	return r
+}
+
+// Decode builds a block of type id from evaluated configuration values
+// (steps 2-4 of the lifecycle). On error it has already called Close.
+func (r *Registry) Decode(id ID, config map[string]any, env *Env) (Block, error) {
+	info, ok := r.Lookup(id)
+	if !ok {
+		return nil, fmt.Errorf("unknown block type %q", id)
+	}
+	b := info.New()
+	data, err := json.Marshal(config)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := StrictUnmarshal(data, b); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if p, ok := b.(Provisioner); ok {
+		if err := p.Provision(env); err != nil {
+			closeBlock(b)
+			return nil, err
+		}
+	}
+	if v, ok := b.(Validator); ok {
+		if err := v.Validate(); err != nil {
+			closeBlock(b)
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// Close calls b's Close if it has one.
+func closeBlock(b Block) {
+	if c, ok := b.(Closer); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = c.Close(ctx)
+	}
+}
+
+// Release runs the end of the lifecycle (Close) for a decoded block.
+func Release(b Block) { closeBlock(b) }
+
+// StrictUnmarshal decodes JSON, refusing unknown fields.
+func StrictUnmarshal(data []byte, v any) error {
+	dec := json.NewDecoder(bytesReader(data))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
