@@ -136,6 +136,11 @@ type Input struct {
 	// Mask registers a value produced at run time (for example a token
 	// from an OAuth exchange) with the run's redactor.
 	Mask func(value string)
+	// HTTP sends requests for this run under the egress policy (private
+	// addresses refused unless allowed, checked at dial time and on every
+	// redirect) and the run's secret host pinning. Blocks that call the
+	// network must use it and nothing else.
+	HTTP *http.Client
 }
 
 // Log emits a log event.
@@ -148,10 +153,6 @@ func (in *Input) Log(level, msg string) {
 // Env is what the server gives blocks at Provision: shared services and
 // configuration. Fields may be nil in tests that don't need them.
 type Env struct {
-	// HTTPClient sends requests under the egress policy (private
-	// addresses refused unless allowed) and the secret host pinning
-	// check. Blocks that call the network must use it.
-	HTTPClient *http.Client
 	// Apps resolves app installations for the app block.
 	Apps AppResolver
 	// Logger is the server's (redacting) logger.
