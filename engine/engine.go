@@ -1,0 +1,373 @@
+package engine
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hushflow/hushflow/engine/jsvm"
+)
+
+// Kind is what a JavaScript source is.
+type Kind string
+
+const (
+	// Field is a block configuration field: one expression, for example
+	// "`Bearer ${secrets.API_TOKEN}`" or an object literal. A source that
+	// starts with "{" is an object literal, not a block.
+	Field Kind = "field"
+	// Code is a code block: the body of an async function; `await` works
+	// and the return value is the output.
+	Code Kind = "code"
+)
+
+// Defaults of the options.
+const (
+	DefaultFieldTimeout   = time.Second
+	DefaultCodeTimeout    = 10 * time.Second
+	DefaultMaxOutput      = 1 << 20   // 1 MiB, counted as JSON
+	DefaultMaxFieldSource = 64 << 10  // 64 KiB
+	DefaultMaxCodeSource  = 256 << 10 // 256 KiB
+	DefaultMaxCallStack   = 512       // JavaScript frames
+	DefaultCacheEntries   = 4096
+	DefaultCacheBytes     = 32 << 20 // total source bytes the cache holds
+)
+
+// Option configures Compile.
+type Option func(*options)
+
+type options struct {
+	timeout      time.Duration
+	maxOutput    int
+	maxSource    int
+	maxCallStack int
+	field        string
+	sandbox      Sandbox
+	inProcess    bool
+}
+
+// WithTimeout sets the deadline of each Run (default 1s for fields, 10s
+// for code blocks). A script past its deadline is stopped, also inside
+// try/catch, and Run returns ErrTimeout.
+func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
+// WithMaxOutput bounds the result, counted as JSON bytes (default 1 MiB).
+func WithMaxOutput(n int) Option { return func(o *options) { o.maxOutput = n } }
+
+// WithMaxSource bounds the source, checked before parsing (default 64 KiB
+// for fields, 256 KiB for code blocks).
+func WithMaxSource(n int) Option { return func(o *options) { o.maxSource = n } }
+
+// WithMaxCallStack bounds the JavaScript call depth (default 512).
+func WithMaxCallStack(n int) Option { return func(o *options) { o.maxCallStack = n } }
+
+// WithField names the configuration field in errors.
+func WithField(name string) Option { return func(o *options) { o.field = name } }
+
+// WithSandbox runs the program's non-bounded evaluations in s instead of
+// the package's default sandbox (SetSandbox).
+func WithSandbox(s Sandbox) Option { return func(o *options) { o.sandbox = s } }
+
+// WithInProcess runs everything in the server's process, including code
+// blocks and fields that static analysis does not prove bounded.
+//
+// UNSAFE: goja cannot stop builtins and has no memory limit, so a script
+// can then hang or crash the process. Only for trusted code and tests.
+func WithInProcess() Option { return func(o *options) { o.inProcess = true } }
+
+// Sandbox runs scripts out of process (package engine/sandbox implements
+// it). It must be safe for concurrent use.
+type Sandbox interface {
+	Run(ctx context.Context, kind jsvm.Kind, src string, g jsvm.Globals, host jsvm.Host, lim jsvm.Limits) (any, error)
+}
+
+var defaultSandbox struct {
+	sync.RWMutex // guards s
+	s            Sandbox
+}
+
+// SetSandbox sets the sandbox that runs every program compiled without
+// WithSandbox or WithInProcess and not proven bounded. Until it is set,
+// such programs fail with ErrSandbox. The server sets it once at start.
+func SetSandbox(s Sandbox) {
+	defaultSandbox.Lock()
+	defer defaultSandbox.Unlock()
+	defaultSandbox.s = s
+}
+
+func currentSandbox() Sandbox {
+	defaultSandbox.RLock()
+	defer defaultSandbox.RUnlock()
+	return defaultSandbox.s
+}
+
+// FastEvaluator evaluates a program without goja (the fast path). Eval
+// returns ok=false when it cannot handle this evaluation; the engine then
+// runs the program in goja. It must be safe for concurrent use.
+type FastEvaluator interface {
+	Eval(ctx context.Context, env *Env) (value any, ok bool, err error)
+}
+
+// fastCompile is the fast path's hook: when set (by the fast-path code of
+// this package, in an init function), Compile calls it for every field and
+// keeps the evaluator it accepts. It must not retain src beyond what it
+// needs.
+var fastCompile func(kind Kind, src string) (FastEvaluator, bool)
+
+// compiled is what the cache holds for one (kind, source).
+type compiled struct {
+	kind    Kind
+	src     string
+	script  *jsvm.Script
+	bounded bool
+	reason  string // why not bounded
+	fast    FastEvaluator
+}
+
+// Program is a compiled field or code block. It is safe for concurrent use;
+// every Run gets its own runtime.
+type Program struct {
+	c    *compiled
+	opts options
+}
+
+// Compile parses and checks src once; the result is cached by source
+// (bounded LRU), so compiling the same source again is a map lookup.
+// Errors are *Error with Line and Column, wrapping ErrSyntax or
+// ErrSourceTooLarge.
+func Compile(kind Kind, src string, opts ...Option) (*Program, error) {
+	p := &Program{}
+	for _, o := range opts {
+		o(&p.opts)
+	}
+	o := &p.opts
+	if o.timeout <= 0 {
+		o.timeout = DefaultFieldTimeout
+		if kind == Code {
+			o.timeout = DefaultCodeTimeout
+		}
+	}
+	if o.maxOutput <= 0 {
+		o.maxOutput = DefaultMaxOutput
+	}
+	if o.maxSource <= 0 {
+		o.maxSource = DefaultMaxFieldSource
+		if kind == Code {
+			o.maxSource = DefaultMaxCodeSource
+		}
+	}
+	if o.maxCallStack <= 0 {
+		o.maxCallStack = DefaultMaxCallStack
+	}
+	if kind != Field && kind != Code {
+		return nil, &Error{Lang: JS, Field: o.field, Message: fmt.Sprintf("unknown kind %q", kind), Err: ErrSyntax}
+	}
+	if len(src) > o.maxSource {
+		return nil, &Error{Lang: JS, Field: o.field, Err: ErrSourceTooLarge,
+			Message: fmt.Sprintf("the %s is %d bytes, over the limit of %d bytes", kind, len(src), o.maxSource)}
+	}
+	if c := cache.get(kind, src); c != nil {
+		p.c = c
+		return p, nil
+	}
+	s, err := jsvm.Compile(jsvm.Kind(kind), src)
+	if err != nil {
+		return nil, p.jsError(err, &Env{})
+	}
+	c := &compiled{kind: kind, src: src, script: s}
+	c.bounded, c.reason = bounded(s)
+	if fastCompile != nil && kind == Field {
+		c.fast, _ = fastCompile(kind, src)
+	}
+	p.c = cache.add(c)
+	return p, nil
+}
+
+// Kind returns the kind the program was compiled as.
+func (p *Program) Kind() Kind { return p.c.kind }
+
+// Source returns the source the program was compiled from.
+func (p *Program) Source() string { return p.c.src }
+
+// Isolated reports whether Run evaluates the program in the sandbox (when
+// the fast path does not take it), and why.
+func (p *Program) Isolated() (bool, string) {
+	if p.opts.inProcess {
+		return false, ""
+	}
+	return !p.c.bounded, p.c.reason
+}
+
+// Run evaluates the program with env. The result is a plain JSON value:
+// nil, bool, int64 or float64, string, []any or map[string]any; nothing of
+// goja leaks out. Errors are *Error. A nil env is an empty one.
+//
+// Run tries, in order: the fast path, when it accepts the program; goja in
+// this process, when static analysis proved the program bounded (or with
+// WithInProcess); the sandbox.
+func (p *Program) Run(ctx context.Context, env *Env) (out any, err error) {
+	if env == nil {
+		env = &Env{}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, &Error{Lang: JS, Field: p.opts.field, Block: env.Run.Block,
+				Message: fmt.Sprintf("internal error: %v", r), Err: ErrException}
+		}
+	}()
+	if p.c.fast != nil {
+		v, ok, err := p.c.fast.Eval(ctx, env)
+		if ok {
+			if err != nil {
+				return nil, p.runError(err, env)
+			}
+			return v, nil
+		}
+	}
+	host := &envHost{ctx: ctx, env: env}
+	g := p.globals(env)
+	lim := jsvm.Limits{Timeout: p.opts.timeout, MaxOutput: p.opts.maxOutput, MaxCallStack: p.opts.maxCallStack}
+	if p.c.bounded || p.opts.inProcess {
+		out, err = p.c.script.Run(ctx, g, host, lim)
+	} else {
+		sb := p.opts.sandbox
+		if sb == nil {
+			sb = currentSandbox()
+		}
+		if sb == nil {
+			return nil, &Error{Lang: JS, Field: p.opts.field, Block: env.Run.Block, Err: ErrSandbox,
+				Message: "this script needs the sandbox (" + p.c.reason + ") and no sandbox is configured"}
+		}
+		out, err = sb.Run(ctx, jsvm.Kind(p.c.kind), p.c.src, g, host, lim)
+	}
+	if err != nil {
+		return nil, p.jsError(err, env)
+	}
+	return out, nil
+}
+
+// runError converts an error of the fast path.
+func (p *Program) runError(err error, env *Env) error {
+	if e, ok := err.(*Error); ok {
+		if e.Field == "" {
+			e.Field = p.opts.field
+		}
+		if e.Block == "" {
+			e.Block = env.Run.Block
+		}
+		return e
+	}
+	return p.jsError(err, env)
+}
+
+func (p *Program) globals(env *Env) jsvm.Globals {
+	g := jsvm.Globals{Input: env.Input}
+	if env.Steps != nil {
+		g.Steps = env.Steps
+	} else {
+		g.Steps = map[string]any{}
+	}
+	if env.Vars != nil {
+		g.Env = env.Vars
+	} else {
+		g.Env = map[string]string{}
+	}
+	r := env.Run
+	g.Run = map[string]any{"id": r.ID, "flow": r.Flow, "project": r.Project, "environment": r.Environment, "block": r.Block}
+	return g
+}
+
+// envHost is the jsvm.Host of an in-process or sandboxed run over an Env.
+type envHost struct {
+	ctx context.Context
+	env *Env
+}
+
+func (h *envHost) Resolve(name string, scope jsvm.Scope) (string, error) {
+	if h.env.Secrets == nil {
+		return "", fmt.Errorf("secret %q is not defined: this evaluation has no secrets: %w", name, ErrUnknownSecret)
+	}
+	sc := Scope(scope)
+	v, err := h.env.Secrets.Resolve(h.ctx, name, sc)
+	if err != nil {
+		return "", err
+	}
+	if h.env.OnSecret != nil {
+		h.env.OnSecret(name, sc, v)
+	}
+	return v, nil
+}
+
+func (h *envHost) Names() ([]string, error) {
+	if h.env.Secrets == nil {
+		return nil, nil
+	}
+	return h.env.Secrets.Names(h.ctx)
+}
+
+func (h *envHost) Mask(v string) {
+	if h.env.OnMask != nil {
+		h.env.OnMask(v)
+	}
+}
+
+func (h *envHost) Log(level, msg string) {
+	if h.env.OnLog != nil {
+		h.env.OnLog(LogRecord{Level: level, Message: msg})
+	}
+}
+
+// cache is the compiled-program cache: an LRU bounded by entries and by
+// total source bytes.
+var cache = newLRU(DefaultCacheEntries, DefaultCacheBytes)
+
+type cacheKey struct {
+	kind Kind
+	src  string
+}
+
+type lru struct {
+	mu         sync.Mutex // guards the fields below
+	maxEntries int
+	maxBytes   int
+	bytes      int
+	ll         *list.List // of *compiled, most recent first
+	m          map[cacheKey]*list.Element
+}
+
+func newLRU(entries, bytes int) *lru {
+	return &lru{maxEntries: entries, maxBytes: bytes, ll: list.New(), m: make(map[cacheKey]*list.Element)}
+}
+
+func (l *lru) get(kind Kind, src string) *compiled {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e, ok := l.m[cacheKey{kind, src}]; ok {
+		l.ll.MoveToFront(e)
+		return e.Value.(*compiled)
+	}
+	return nil
+}
+
+// add inserts c, or returns the entry another goroutine added first.
+func (l *lru) add(c *compiled) *compiled {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := cacheKey{c.kind, c.src}
+	if e, ok := l.m[k]; ok {
+		l.ll.MoveToFront(e)
+		return e.Value.(*compiled)
+	}
+	l.m[k] = l.ll.PushFront(c)
+	l.bytes += len(c.src)
+	for l.ll.Len() > l.maxEntries || (l.bytes > l.maxBytes && l.ll.Len() > 1) {
+		e := l.ll.Back()
+		old := e.Value.(*compiled)
+		l.ll.Remove(e)
+		delete(l.m, cacheKey{old.kind, old.src})
+		l.bytes -= len(old.src)
+	}
+	return c
+}

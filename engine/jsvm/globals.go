@@ -1,0 +1,225 @@
+package jsvm
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/dop251/goja"
+)
+
+// secretsObject is the lazy, read-only `secrets` of one run.
+func (st *state) secretsObject() goja.Value {
+	return st.rt.NewDynamicObject(&secretsView{st: st})
+}
+
+type secretsView struct {
+	st        *state
+	get, mask goja.Value
+}
+
+// notSecret are property names that the language itself or common
+// libraries probe (await, JSON.stringify, string conversion); reading them
+// must not look up a secret.
+var notSecret = map[string]bool{
+	"then": true, "toJSON": true, "toString": true, "valueOf": true,
+	"constructor": true, "hasOwnProperty": true, "isPrototypeOf": true,
+	"propertyIsEnumerable": true, "toLocaleString": true, "__proto__": true,
+	"inspect": true, "asymmetricMatch": true, "$$typeof": true, "nodeType": true,
+}
+
+func (v *secretsView) Get(key string) goja.Value {
+	switch key {
+	case "get":
+		if v.get == nil {
+			v.get = v.st.rt.ToValue(v.st.secretsGet)
+		}
+		return v.get
+	case "mask":
+		if v.mask == nil {
+			v.mask = v.st.rt.ToValue(v.st.secretsMask)
+		}
+		return v.mask
+	}
+	if notSecret[key] {
+		return nil
+	}
+	val, err := v.st.resolve(key, Scope{})
+	if err != nil {
+		v.st.throw(err)
+	}
+	return v.st.rt.ToValue(val)
+}
+
+func (v *secretsView) Set(string, goja.Value) bool { return false }
+func (v *secretsView) Delete(string) bool          { return false }
+
+func (v *secretsView) Has(key string) bool {
+	if key == "get" || key == "mask" {
+		return true
+	}
+	names, err := v.st.secretNames()
+	if err != nil {
+		v.st.throw(err)
+	}
+	return slices.Contains(names, key)
+}
+
+// Keys lists names, never values, and resolves nothing.
+func (v *secretsView) Keys() []string {
+	names, err := v.st.secretNames()
+	if err != nil {
+		v.st.throw(err)
+	}
+	return slices.Clone(names)
+}
+
+func (st *state) secretNames() ([]string, error) {
+	if !st.hasNames {
+		if st.host == nil {
+			st.hasNames = true
+			return nil, nil
+		}
+		names, err := st.host.Names()
+		if err != nil {
+			return nil, err
+		}
+		st.names, st.hasNames = names, true
+	}
+	return st.names, nil
+}
+
+// resolve reads a secret once per run and scope; the host reports each
+// read before the script gets the value.
+func (st *state) resolve(name string, scope Scope) (string, error) {
+	k := secretKey{name, scope}
+	if v, ok := st.resolved[k]; ok {
+		return v, nil
+	}
+	if st.host == nil {
+		return "", &Error{Code: CodeSecret, Message: fmt.Sprintf("secret %q is not defined: no secrets are available here", name)}
+	}
+	v, err := st.host.Resolve(name, scope)
+	if err != nil {
+		return "", err
+	}
+	if st.resolved == nil {
+		st.resolved = make(map[secretKey]string)
+	}
+	st.resolved[k] = v
+	return v, nil
+}
+
+// secretsGet is secrets.get(name, {project, environment}): a Promise.
+func (st *state) secretsGet(call goja.FunctionCall) goja.Value {
+	p, resolve, reject := st.rt.NewPromise()
+	name, ok := call.Argument(0).Export().(string)
+	if !ok {
+		_ = reject(st.rt.NewTypeError("secrets.get: the name must be a string"))
+		return st.rt.ToValue(p)
+	}
+	var scope Scope
+	if o, ok := call.Argument(1).(*goja.Object); ok {
+		scope.Project = optString(o.Get("project"))
+		scope.Environment = optString(o.Get("environment"))
+	}
+	v, err := st.resolve(name, scope)
+	if err != nil {
+		_ = reject(st.errorObject(err))
+	} else {
+		_ = resolve(v)
+	}
+	return st.rt.ToValue(p)
+}
+
+func optString(v goja.Value) string {
+	if v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
+		return ""
+	}
+	return v.String()
+}
+
+// secretsMask is secrets.mask(value): it registers value for redaction and
+// returns it.
+func (st *state) secretsMask(call goja.FunctionCall) goja.Value {
+	arg := call.Argument(0)
+	s, ok := arg.Export().(string)
+	if !ok {
+		panic(st.rt.NewTypeError("secrets.mask: the value must be a string"))
+	}
+	if st.host != nil && s != "" {
+		st.host.Mask(s)
+	}
+	return arg
+}
+
+// console returns a console whose records go to the host.
+func (st *state) console() goja.Value {
+	c := st.rt.NewObject()
+	for _, level := range [...]string{"log", "info", "warn", "error", "debug"} {
+		_ = c.Set(level, func(call goja.FunctionCall) goja.Value {
+			st.log(level, call.Arguments)
+			return goja.Undefined()
+		})
+	}
+	return c
+}
+
+func (st *state) log(level string, args []goja.Value) {
+	if st.host == nil || st.logBytes >= st.lim.MaxLogBytes {
+		return
+	}
+	var b strings.Builder
+	for i, a := range args {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(st.format(a))
+		if b.Len() > maxLogRecord {
+			break
+		}
+	}
+	msg := b.String()
+	if len(msg) > maxLogRecord {
+		msg = msg[:maxLogRecord] + "… (truncated)"
+	}
+	st.logBytes += len(msg)
+	if st.logBytes >= st.lim.MaxLogBytes {
+		msg = "console output limit reached; further records are dropped"
+		level = "warn"
+	}
+	st.host.Log(level, msg)
+}
+
+// format renders one console argument: strings as they are, other values
+// as JSON when they are JSON values.
+func (st *state) format(v goja.Value) string {
+	if s, ok := v.(goja.String); ok {
+		return s.String()
+	}
+	if goja.IsUndefined(v) {
+		return "undefined"
+	}
+	if o, ok := v.(*goja.Object); ok {
+		switch o.ClassName() {
+		case "Error":
+			return valueString(o.Get("stack"))
+		case "Function":
+			return "[Function]"
+		}
+	}
+	e := exporter{max: maxLogRecord, seen: map[*goja.Object]bool{}}
+	x, err := e.value(v, "")
+	if err != nil {
+		return safeString(v)
+	}
+	if s, ok := x.(string); ok {
+		return s
+	}
+	b, err := json.Marshal(x)
+	if err != nil {
+		return safeString(v)
+	}
+	return string(b)
+}
