@@ -106,8 +106,10 @@ func currentSandbox() Sandbox {
 // FastEvaluator evaluates a program without goja (the fast path). Eval
 // returns ok=false when it cannot handle this evaluation; the engine then
 // runs the program in goja. It must be safe for concurrent use.
+// maxOutput is the program's WithMaxOutput: a result larger than that
+// (counted as JSON) must fall back, so that goja reports ErrOutput.
 type FastEvaluator interface {
-	Eval(ctx context.Context, env *Env) (value any, ok bool, err error)
+	Eval(ctx context.Context, env *Env, maxOutput int) (value any, ok bool, err error)
 }
 
 // fastCompile is the fast path's hook: when set (by the fast-path code of
@@ -218,7 +220,7 @@ func (p *Program) Run(ctx context.Context, env *Env) (out any, err error) {
 		}
 	}()
 	if p.c.fast != nil {
-		v, ok, err := p.c.fast.Eval(ctx, env)
+		v, ok, err := p.c.fast.Eval(ctx, env, p.opts.maxOutput)
 		if ok {
 			if err != nil {
 				return nil, p.runError(err, env)

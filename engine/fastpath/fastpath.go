@@ -1,0 +1,1068 @@
+// Package fastpath evaluates a small subset of JavaScript expressions in Go,
+// without a goja runtime, with exactly the meaning goja gives them.
+//
+// The subset is what block configuration fields mostly are:
+//
+//   - literals: strings, numbers, true, false, null;
+//   - member paths with constant keys on `secrets`, `input` and `steps`
+//     (`secrets.API_TOKEN`, `secrets["API_TOKEN"]`, `input.user.name`,
+//     `input.items[0]`, `steps.call.output.status`);
+//   - untagged template literals and `+` where one side is a string;
+//   - comparisons (`== != === !== < <= > >=`) with a literal on one side;
+//   - `&&`, `||` and `!` on booleans;
+//   - object and array literals with constant keys.
+//
+// Compile accepts a source only if every node is in the subset. Eval then
+// checks the run-time types of the referenced paths (a path that is missing,
+// or whose value has a type the compiled meaning was not proven for) and
+// reports ok=false, and the caller evaluates the source with goja instead.
+// All such checks run before the first secret is read, so a fallback never
+// reads a secret twice.
+//
+// The package does not import engine (engine imports it); engine adapts its
+// Env to this package's Env.
+package fastpath
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/dop251/goja/ast"
+	"github.com/dop251/goja/parser"
+	"github.com/dop251/goja/token"
+)
+
+// SecretSource resolves `secrets.NAME` for one evaluation. The engine's
+// adapter resolves through the run's Resolver and reports the read
+// (Env.OnSecret) before returning the value.
+type SecretSource interface {
+	Secret(name string) (string, error)
+}
+
+// Env is the input of one evaluation: the values scripts see as `input`,
+// `steps`, `env`, `run` and `secrets`.
+type Env struct {
+	Input   any
+	Steps   map[string]any
+	Vars    map[string]string
+	Run     Run
+	Secrets SecretSource
+}
+
+// Run is `run`.
+type Run struct {
+	ID, Flow, Project, Environment, Block string
+}
+
+// Program is a compiled fast-path expression. It is safe for concurrent use.
+type Program struct {
+	root node
+	// leaves are the input/steps paths with the type each use requires;
+	// Eval checks them all before evaluating.
+	leaves []*pathNode
+	// secrets is true when the expression reads a secret.
+	secrets bool
+}
+
+// Eval evaluates the program. The result is what goja's evaluation
+// exports: nil, bool, int64, float64, string, []any or map[string]any.
+//
+// ok=false means the expression must be evaluated by goja instead: a path
+// is missing or holds a type not proven here, the result is not a JSON
+// value (NaN, Infinity) or is larger than maxOutput bytes counted as JSON.
+// Paths are checked before the first secret read, so a fallback reads no
+// secret unless the secret's own read failed or its value is not valid
+// UTF-8. A non-nil error is the SecretSource's error, with ok=true.
+func (p *Program) Eval(env *Env, maxOutput int) (v any, ok bool, err error) {
+	for _, l := range p.leaves {
+		if _, ok := l.get(env); !ok {
+			return nil, false, nil
+		}
+	}
+	if p.secrets && env.Secrets == nil {
+		return nil, false, nil
+	}
+	r, ok, err := p.root.eval(env)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	switch r.k {
+	case kString:
+		if len(r.s)+2 > maxOutput {
+			return nil, false, nil
+		}
+		return r.s, true, nil
+	case kNumber:
+		if math.IsNaN(r.f) || math.IsInf(r.f, 0) {
+			return nil, false, nil
+		}
+	case kObject:
+		if n, ok := size(r.o); !ok || n > maxOutput {
+			return nil, false, nil
+		}
+	}
+	return r.export(), true, nil
+}
+
+// size is the size jsvm's exporter counts for an exported value (JSON
+// bytes, roughly), or false for a value that is not JSON (NaN, Infinity).
+func size(x any) (int, bool) {
+	switch x := x.(type) {
+	case nil:
+		return 4, true
+	case bool:
+		return 5, true
+	case int64:
+		return 8, true
+	case float64:
+		return 8, !math.IsNaN(x) && !math.IsInf(x, 0)
+	case string:
+		return len(x) + 2, true
+	case []any:
+		n := len(x) + 2
+		for _, e := range x {
+			m, ok := size(e)
+			if !ok {
+				return 0, false
+			}
+			n += m
+		}
+		return n, true
+	case map[string]any:
+		n := 2
+		for k, e := range x {
+			m, ok := size(e)
+			if !ok {
+				return 0, false
+			}
+			n += m + len(k) + 4
+		}
+		return n, true
+	}
+	return 0, false
+}
+
+// kind is the JavaScript type of a value.
+type kind uint8
+
+const (
+	kNull kind = iota
+	kBool
+	kNumber
+	kString
+	kObject // an object or array literal, already exported
+)
+
+// value is a JavaScript primitive, or an exported object literal.
+type value struct {
+	k kind
+	b bool
+	f float64
+	s string
+	o any
+}
+
+// export returns the value as goja's Value.Export would.
+func (v value) export() any {
+	switch v.k {
+	case kBool:
+		return v.b
+	case kNumber:
+		if i, ok := floatToInt(v.f); ok {
+			return i
+		}
+		return v.f
+	case kString:
+		return v.s
+	case kObject:
+		return v.o
+	}
+	return nil
+}
+
+// maxInt is 2^53, the bound goja keeps integers in (valueInt).
+const maxInt = 1 << 53
+
+// floatToInt mirrors goja's floatToInt: goja represents a number as an
+// int64 (exported as int64) when it is an integer within ±2^53 other than -0.
+func floatToInt(f float64) (int64, bool) {
+	if (f != 0 || !math.Signbit(f)) && !math.IsInf(f, 0) && f == math.Trunc(f) && f >= -maxInt && f <= maxInt {
+		return int64(f), true
+	}
+	return 0, false
+}
+
+// toString is JavaScript's ToString for the primitives the string contexts
+// accept (see acceptString).
+func (v value) toString() string {
+	switch v.k {
+	case kString:
+		return v.s
+	case kBool:
+		if v.b {
+			return "true"
+		}
+		return "false"
+	case kNull:
+		return "null"
+	case kNumber:
+		switch {
+		case math.IsNaN(v.f):
+			return "NaN"
+		case math.IsInf(v.f, 1):
+			return "Infinity"
+		case math.IsInf(v.f, -1):
+			return "-Infinity"
+		}
+		if v.f == 0 {
+			return "0" // also -0
+		}
+		i, _ := floatToInt(v.f)
+		return strconv.FormatInt(i, 10)
+	}
+	return ""
+}
+
+// Acceptance predicates: the types a path's value may have in a context,
+// for which this package's meaning is proven equal to JavaScript's.
+
+// acceptString: a string context (template, + with a string) calls
+// ToString; proven for strings, booleans, null, integers within ±2^53 and
+// the non-finite numbers.
+func acceptString(v value) bool {
+	switch v.k {
+	case kString, kBool, kNull:
+		return true
+	case kNumber:
+		if math.IsNaN(v.f) || math.IsInf(v.f, 0) || v.f == 0 {
+			return true
+		}
+		_, ok := floatToInt(v.f)
+		return ok
+	}
+	return false
+}
+
+func acceptOnlyString(v value) bool { return v.k == kString }
+func acceptBool(v value) bool       { return v.k == kBool }
+func acceptPrimitive(v value) bool  { return v.k != kObject }
+
+// node is a compiled expression.
+type node interface {
+	// eval evaluates the node; ok=false asks for a fallback (only possible
+	// for nodes whose checks did not run before, see Program.leaves).
+	eval(env *Env) (v value, ok bool, err error)
+}
+
+// static is the type of a node when it is known at compile time.
+type static uint8
+
+const (
+	sDynamic static = iota // a path: known only at run time
+	sString
+	sBool
+	sNumber
+	sNull
+	sObject
+)
+
+type compiler struct {
+	leaves  []*pathNode
+	secrets bool
+}
+
+// Compile parses src and returns a program when the whole expression is in
+// the fast-path subset; ok=false means "use goja" (also for syntax errors,
+// which goja reports).
+func Compile(src string) (p *Program, ok bool) {
+	if len(src) > 4096 {
+		return nil, false
+	}
+	// Parenthesized as jsvm wraps a field, so that "{...}" is an object.
+	prog, err := parser.ParseFile(nil, "", "(\n"+src+"\n)", 0)
+	if err != nil || len(prog.Body) != 1 || len(prog.DeclarationList) != 0 {
+		return nil, false
+	}
+	st, isExpr := prog.Body[0].(*ast.ExpressionStatement)
+	if !isExpr {
+		return nil, false
+	}
+	c := &compiler{}
+	n, typ, ok := c.expr(st.Expression)
+	if !ok {
+		return nil, false
+	}
+	if typ == sDynamic {
+		n.(*pathNode).accept = acceptPrimitive
+	}
+	return &Program{root: n, leaves: c.leaves, secrets: c.secrets}, true
+}
+
+// expr compiles e. A dynamic (path) node's acceptance is set by the caller
+// according to the context it is used in.
+func (c *compiler) expr(e ast.Expression) (node, static, bool) {
+	switch e := e.(type) {
+	case *ast.StringLiteral:
+		s, ok := goString(e.Value.String())
+		return constNode{value{k: kString, s: s}}, sString, ok
+	case *ast.NumberLiteral:
+		switch n := e.Value.(type) {
+		case int64:
+			// goja keeps a bigger integer literal as a float (valueFloat),
+			// which exports as float64 even when it rounds to ±2^53.
+			if n < -maxInt || n > maxInt {
+				return nil, 0, false
+			}
+			return constNode{value{k: kNumber, f: float64(n)}}, sNumber, true
+		case float64:
+			return constNode{value{k: kNumber, f: n}}, sNumber, true
+		}
+		return nil, 0, false
+	case *ast.BooleanLiteral:
+		return constNode{value{k: kBool, b: e.Value}}, sBool, true
+	case *ast.NullLiteral:
+		return constNode{value{k: kNull}}, sNull, true
+	case *ast.DotExpression, *ast.BracketExpression:
+		return c.path(e)
+	case *ast.TemplateLiteral:
+		return c.template(e)
+	case *ast.UnaryExpression:
+		return c.unary(e)
+	case *ast.BinaryExpression:
+		return c.binary(e)
+	case *ast.ObjectLiteral:
+		return c.object(e)
+	case *ast.ArrayLiteral:
+		return c.array(e)
+	}
+	return nil, 0, false
+}
+
+// goString converts a literal's text to Go, refusing lone surrogates (goja
+// keeps them, Go cannot).
+func goString(s string) (string, bool) {
+	return s, !strings.ContainsRune(s, utf8.RuneError)
+}
+
+// forbiddenKey lists keys whose meaning depends on prototypes or on the
+// engine's secrets object (its methods), not on the data.
+func forbiddenKey(root, k string) bool {
+	switch k {
+	case "__proto__", "constructor", "prototype":
+		return true
+	}
+	if root != "secrets" {
+		return false
+	}
+	switch k {
+	case "get", "mask", "hasOwnProperty", "isPrototypeOf", "propertyIsEnumerable",
+		"toLocaleString", "toString", "valueOf", "__defineGetter__", "__defineSetter__",
+		"__lookupGetter__", "__lookupSetter__", "then", "length", "toJSON", "inspect",
+		"asymmetricMatch", "$$typeof", "nodeType":
+		return true
+	}
+	return false
+}
+
+// step is one key of a path: a property name, or an array index.
+type step struct {
+	key   string
+	index int // >= 0 for a numeric literal index
+}
+
+func (c *compiler) path(e ast.Expression) (node, static, bool) {
+	var steps []step
+	for {
+		switch x := e.(type) {
+		case *ast.DotExpression:
+			steps = append(steps, step{key: x.Identifier.Name.String(), index: -1})
+			e = x.Left
+			continue
+		case *ast.BracketExpression:
+			switch m := x.Member.(type) {
+			case *ast.StringLiteral:
+				k, ok := goString(m.Value.String())
+				if !ok {
+					return nil, 0, false
+				}
+				steps = append(steps, step{key: k, index: -1})
+			case *ast.NumberLiteral:
+				i, ok := m.Value.(int64)
+				if !ok || i < 0 || i > math.MaxInt32 {
+					return nil, 0, false
+				}
+				steps = append(steps, step{key: strconv.FormatInt(i, 10), index: int(i)})
+			default:
+				return nil, 0, false
+			}
+			e = x.Left
+			continue
+		case *ast.Identifier:
+			root := x.Name.String()
+			// steps were collected from the outside in.
+			for i, j := 0, len(steps)-1; i < j; i, j = i+1, j-1 {
+				steps[i], steps[j] = steps[j], steps[i]
+			}
+			for _, s := range steps {
+				if forbiddenKey(root, s.key) {
+					return nil, 0, false
+				}
+			}
+			switch root {
+			case "secrets":
+				if len(steps) != 1 || steps[0].index >= 0 {
+					// secrets.K.x reads a property of a string, secrets[0]
+					// a numeric name: leave both to goja.
+					return nil, 0, false
+				}
+				c.secrets = true
+				return &secretNode{name: steps[0].key}, sString, true
+			case "run":
+				if len(steps) != 1 || runField(steps[0].key) < 0 {
+					return nil, 0, false
+				}
+				return &runNode{field: runField(steps[0].key)}, sString, true
+			case "env":
+				if len(steps) != 1 || steps[0].index >= 0 {
+					return nil, 0, false
+				}
+				p := &pathNode{root: root, steps: steps}
+				c.leaves = append(c.leaves, p)
+				return p, sDynamic, true
+			case "input", "steps":
+				if len(steps) == 0 {
+					return nil, 0, false
+				}
+				p := &pathNode{root: root, steps: steps}
+				c.leaves = append(c.leaves, p)
+				return p, sDynamic, true
+			}
+			return nil, 0, false
+		}
+		return nil, 0, false
+	}
+}
+
+func (c *compiler) template(e *ast.TemplateLiteral) (node, static, bool) {
+	if e.Tag != nil || len(e.Elements) != len(e.Expressions)+1 {
+		return nil, 0, false
+	}
+	t := &concatNode{}
+	for i, el := range e.Elements {
+		if !el.Valid {
+			return nil, 0, false
+		}
+		s, ok := goString(el.Parsed.String())
+		if !ok {
+			return nil, 0, false
+		}
+		if s != "" {
+			t.parts = append(t.parts, constNode{value{k: kString, s: s}})
+		}
+		if i < len(e.Expressions) {
+			n, ok := c.stringOperand(e.Expressions[i], acceptString)
+			if !ok {
+				return nil, 0, false
+			}
+			t.parts = append(t.parts, n)
+		}
+	}
+	return t, sString, true
+}
+
+// stringOperand compiles an operand that is converted with ToString; a
+// path gets the acceptance given.
+func (c *compiler) stringOperand(e ast.Expression, accept func(value) bool) (node, bool) {
+	n, typ, ok := c.expr(e)
+	if !ok {
+		return nil, false
+	}
+	switch typ {
+	case sDynamic:
+		n.(*pathNode).accept = accept
+	case sObject:
+		return nil, false
+	}
+	if c, ok := n.(constNode); ok && !accept(c.v) {
+		return nil, false // e.g. `${1e21}`: ToString not proven here
+	}
+	return n, true
+}
+
+func (c *compiler) unary(e *ast.UnaryExpression) (node, static, bool) {
+	switch e.Operator {
+	case token.NOT:
+		n, typ, ok := c.expr(e.Operand)
+		if !ok {
+			return nil, 0, false
+		}
+		switch typ {
+		case sDynamic:
+			n.(*pathNode).accept = acceptBool
+		case sBool:
+		default:
+			return nil, 0, false
+		}
+		return notNode{n}, sBool, true
+	case token.MINUS:
+		// Only a negative number literal.
+		if l, ok := e.Operand.(*ast.NumberLiteral); ok {
+			n, _, ok := c.expr(l)
+			if !ok {
+				return nil, 0, false
+			}
+			v := n.(constNode).v
+			v.f = -v.f
+			return constNode{v}, sNumber, true
+		}
+	}
+	return nil, 0, false
+}
+
+func (c *compiler) binary(e *ast.BinaryExpression) (node, static, bool) {
+	switch e.Operator {
+	case token.LOGICAL_AND, token.LOGICAL_OR:
+		l, ok := c.boolOperand(e.Left)
+		if !ok {
+			return nil, 0, false
+		}
+		r, ok := c.boolOperand(e.Right)
+		if !ok {
+			return nil, 0, false
+		}
+		return logicNode{and: e.Operator == token.LOGICAL_AND, l: l, r: r}, sBool, true
+	case token.PLUS:
+		return c.plus(e)
+	case token.EQUAL, token.NOT_EQUAL, token.STRICT_EQUAL, token.STRICT_NOT_EQUAL,
+		token.LESS, token.LESS_OR_EQUAL, token.GREATER, token.GREATER_OR_EQUAL:
+		return c.compare(e)
+	}
+	return nil, 0, false
+}
+
+func (c *compiler) boolOperand(e ast.Expression) (node, bool) {
+	n, typ, ok := c.expr(e)
+	if !ok {
+		return nil, false
+	}
+	switch typ {
+	case sDynamic:
+		n.(*pathNode).accept = acceptBool
+	case sBool:
+	default:
+		return nil, false
+	}
+	return n, true
+}
+
+// plus compiles `+`: accepted when it is certainly a string concatenation,
+// that is when one side is statically a string, or both are paths that must
+// hold strings.
+func (c *compiler) plus(e *ast.BinaryExpression) (node, static, bool) {
+	l, lt, ok := c.expr(e.Left)
+	if !ok {
+		return nil, 0, false
+	}
+	r, rt, ok := c.expr(e.Right)
+	if !ok {
+		return nil, 0, false
+	}
+	if lt == sObject || rt == sObject {
+		return nil, 0, false
+	}
+	switch {
+	case lt == sString || rt == sString:
+		for _, n := range []node{l, r} {
+			switch n := n.(type) {
+			case *pathNode:
+				n.accept = acceptString
+			case constNode:
+				if !acceptString(n.v) {
+					return nil, 0, false
+				}
+			}
+		}
+	case lt == sDynamic && rt == sDynamic:
+		l.(*pathNode).accept = acceptOnlyString
+		r.(*pathNode).accept = acceptOnlyString
+	default:
+		return nil, 0, false
+	}
+	return &concatNode{parts: []node{l, r}}, sString, true
+}
+
+// compare compiles a comparison with a literal on (at least) one side.
+func (c *compiler) compare(e *ast.BinaryExpression) (node, static, bool) {
+	l, lt, ok := c.expr(e.Left)
+	if !ok {
+		return nil, 0, false
+	}
+	r, rt, ok := c.expr(e.Right)
+	if !ok {
+		return nil, 0, false
+	}
+	_, lc := l.(constNode)
+	_, rc := r.(constNode)
+	if !lc && !rc || lt == sObject || rt == sObject {
+		return nil, 0, false
+	}
+	n := &compareNode{op: e.Operator, l: l, r: r}
+	if lc && rc {
+		return n, sBool, n.constantOK()
+	}
+	// The non-literal side's acceptance follows from the literal.
+	var (
+		other node
+		ot    static
+		lit   constNode
+	)
+	if rc {
+		other, ot, lit = l, lt, r.(constNode)
+	} else {
+		other, ot, lit = r, rt, l.(constNode)
+	}
+	litKind := lit.v.k
+	var accept func(value) bool
+	switch e.Operator {
+	case token.STRICT_EQUAL, token.STRICT_NOT_EQUAL:
+		accept = acceptPrimitive
+	case token.EQUAL, token.NOT_EQUAL:
+		if litKind == kNull {
+			accept = acceptPrimitive
+		} else {
+			// Same type, or null (which equals nothing but null and
+			// undefined): no coercion happens.
+			accept = func(v value) bool { return v.k == litKind || v.k == kNull }
+		}
+	default: // relational: numbers with numbers, strings with strings
+		if litKind != kNumber && litKind != kString {
+			return nil, 0, false
+		}
+		accept = func(v value) bool { return v.k == litKind }
+	}
+	switch ot {
+	case sDynamic:
+		other.(*pathNode).accept = accept
+	case sString:
+		if !accept(value{k: kString}) {
+			return nil, 0, false
+		}
+	case sBool:
+		if !accept(value{k: kBool}) {
+			return nil, 0, false
+		}
+	default:
+		return nil, 0, false
+	}
+	return n, sBool, true
+}
+
+func (c *compiler) object(e *ast.ObjectLiteral) (node, static, bool) {
+	o := &objectNode{}
+	for _, p := range e.Value {
+		pk, ok := p.(*ast.PropertyKeyed)
+		if !ok || pk.Kind != ast.PropertyKindValue || pk.Computed {
+			return nil, 0, false
+		}
+		var key string
+		switch k := pk.Key.(type) {
+		case *ast.StringLiteral:
+			key, ok = goString(k.Value.String())
+			if !ok {
+				return nil, 0, false
+			}
+		default:
+			return nil, 0, false
+		}
+		if key == "__proto__" {
+			return nil, 0, false
+		}
+		n, typ, ok := c.expr(pk.Value)
+		if !ok {
+			return nil, 0, false
+		}
+		if typ == sDynamic {
+			n.(*pathNode).accept = acceptPrimitive
+		}
+		o.keys = append(o.keys, key)
+		o.vals = append(o.vals, n)
+	}
+	return o, sObject, true
+}
+
+func (c *compiler) array(e *ast.ArrayLiteral) (node, static, bool) {
+	a := &arrayNode{}
+	for _, el := range e.Value {
+		if el == nil {
+			return nil, 0, false // a hole
+		}
+		if _, spread := el.(*ast.SpreadElement); spread {
+			return nil, 0, false
+		}
+		n, typ, ok := c.expr(el)
+		if !ok {
+			return nil, 0, false
+		}
+		if typ == sDynamic {
+			n.(*pathNode).accept = acceptPrimitive
+		}
+		a.vals = append(a.vals, n)
+	}
+	return a, sObject, true
+}
+
+// Nodes.
+
+type constNode struct{ v value }
+
+func (n constNode) eval(*Env) (value, bool, error) { return n.v, true, nil }
+
+// pathNode reads input.a.b or steps.id.x: only through map[string]any and
+// []any, and only to a value that exists and that accept allows.
+type pathNode struct {
+	root   string
+	steps  []step
+	accept func(value) bool
+}
+
+func (n *pathNode) get(env *Env) (value, bool) {
+	var cur any
+	switch n.root {
+	case "input":
+		cur = env.Input
+	case "env":
+		s, ok := env.Vars[n.steps[0].key]
+		if !ok || !utf8.ValidString(s) {
+			return value{}, false
+		}
+		v := value{k: kString, s: s}
+		return v, n.accept(v)
+	default:
+		if env.Steps == nil {
+			return value{}, false
+		}
+		cur = env.Steps
+	}
+	for _, s := range n.steps {
+		switch c := cur.(type) {
+		case map[string]any:
+			v, ok := c[s.key]
+			if !ok {
+				return value{}, false // undefined, or a prototype property
+			}
+			cur = v
+		case []any:
+			if s.index < 0 || s.index >= len(c) {
+				return value{}, false
+			}
+			cur = c[s.index]
+		default:
+			return value{}, false
+		}
+	}
+	v, ok := fromGo(cur)
+	if !ok || !n.accept(v) {
+		return value{}, false
+	}
+	return v, true
+}
+
+func (n *pathNode) eval(env *Env) (value, bool, error) {
+	v, ok := n.get(env)
+	return v, ok, nil
+}
+
+// fromGo converts a JSON-like Go value the way goja's ToValue does, for the
+// primitive types whose conversion is proven here.
+func fromGo(x any) (value, bool) {
+	switch x := x.(type) {
+	case nil:
+		return value{k: kNull}, true
+	case string:
+		if !utf8.ValidString(x) {
+			return value{}, false
+		}
+		return value{k: kString, s: x}, true
+	case bool:
+		return value{k: kBool, b: x}, true
+	case float64:
+		return value{k: kNumber, f: x}, true
+	case int:
+		return intValue(int64(x))
+	case int64:
+		return intValue(x)
+	case int32:
+		return intValue(int64(x))
+	}
+	return value{}, false
+}
+
+func intValue(i int64) (value, bool) {
+	if i < -maxInt || i > maxInt {
+		return value{}, false
+	}
+	return value{k: kNumber, f: float64(i)}, true
+}
+
+// runField is the index of a `run` property (the keys jsvm gives run), or
+// -1.
+func runField(k string) int {
+	switch k {
+	case "id":
+		return 0
+	case "flow":
+		return 1
+	case "project":
+		return 2
+	case "environment":
+		return 3
+	case "block":
+		return 4
+	}
+	return -1
+}
+
+type runNode struct{ field int }
+
+func (n *runNode) eval(env *Env) (value, bool, error) {
+	r := &env.Run
+	s := [...]string{r.ID, r.Flow, r.Project, r.Environment, r.Block}[n.field]
+	if !utf8.ValidString(s) {
+		return value{}, false, nil
+	}
+	return value{k: kString, s: s}, true, nil
+}
+
+type secretNode struct{ name string }
+
+func (n *secretNode) eval(env *Env) (value, bool, error) {
+	s, err := env.Secrets.Secret(n.name)
+	if err != nil {
+		return value{}, true, err
+	}
+	if !utf8.ValidString(s) {
+		// goja would hold it as UTF-16 with replacement characters; not
+		// proven here. Rare enough to accept a second resolution in goja.
+		return value{}, false, nil
+	}
+	return value{k: kString, s: s}, true, nil
+}
+
+type concatNode struct{ parts []node }
+
+func (n *concatNode) eval(env *Env) (value, bool, error) {
+	if len(n.parts) == 1 {
+		v, ok, err := n.parts[0].eval(env)
+		if !ok || err != nil {
+			return value{}, ok, err
+		}
+		return value{k: kString, s: v.toString()}, true, nil
+	}
+	var buf [8]string
+	strs := buf[:0]
+	size := 0
+	for _, p := range n.parts {
+		v, ok, err := p.eval(env)
+		if !ok || err != nil {
+			return value{}, ok, err
+		}
+		s := v.toString()
+		size += len(s)
+		strs = append(strs, s)
+	}
+	if len(strs) == 2 {
+		return value{k: kString, s: strs[0] + strs[1]}, true, nil
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for _, s := range strs {
+		b.WriteString(s)
+	}
+	return value{k: kString, s: b.String()}, true, nil
+}
+
+type notNode struct{ n node }
+
+func (n notNode) eval(env *Env) (value, bool, error) {
+	v, ok, err := n.n.eval(env)
+	if !ok || err != nil {
+		return value{}, ok, err
+	}
+	return value{k: kBool, b: !v.b}, true, nil
+}
+
+type logicNode struct {
+	and  bool
+	l, r node
+}
+
+func (n logicNode) eval(env *Env) (value, bool, error) {
+	v, ok, err := n.l.eval(env)
+	if !ok || err != nil {
+		return value{}, ok, err
+	}
+	if v.b != n.and { // true || x, false && x
+		return v, true, nil
+	}
+	return n.r.eval(env)
+}
+
+type compareNode struct {
+	op   token.Token
+	l, r node
+}
+
+// constantOK reports whether a comparison of two literals is proven: the
+// same cases a path would be accepted in.
+func (n *compareNode) constantOK() bool {
+	l, r := n.l.(constNode).v, n.r.(constNode).v
+	switch n.op {
+	case token.STRICT_EQUAL, token.STRICT_NOT_EQUAL:
+		return true
+	case token.EQUAL, token.NOT_EQUAL:
+		return l.k == r.k || l.k == kNull || r.k == kNull
+	}
+	return l.k == r.k && (l.k == kNumber || l.k == kString)
+}
+
+func (n *compareNode) eval(env *Env) (value, bool, error) {
+	l, ok, err := n.l.eval(env)
+	if !ok || err != nil {
+		return value{}, ok, err
+	}
+	r, ok, err := n.r.eval(env)
+	if !ok || err != nil {
+		return value{}, ok, err
+	}
+	var b bool
+	switch n.op {
+	case token.STRICT_EQUAL, token.EQUAL:
+		b = strictEqual(l, r)
+	case token.STRICT_NOT_EQUAL, token.NOT_EQUAL:
+		b = !strictEqual(l, r)
+	default:
+		if l.k != r.k {
+			return value{}, false, nil // not proven; acceptance prevents it
+		}
+		var c int
+		if l.k == kNumber {
+			if math.IsNaN(l.f) || math.IsNaN(r.f) {
+				return value{k: kBool}, true, nil // every comparison with NaN is false
+			}
+			switch {
+			case l.f < r.f:
+				c = -1
+			case l.f > r.f:
+				c = 1
+			}
+		} else {
+			c = compareUTF16(l.s, r.s)
+		}
+		switch n.op {
+		case token.LESS:
+			b = c < 0
+		case token.LESS_OR_EQUAL:
+			b = c <= 0
+		case token.GREATER:
+			b = c > 0
+		case token.GREATER_OR_EQUAL:
+			b = c >= 0
+		}
+	}
+	return value{k: kBool, b: b}, true, nil
+}
+
+// strictEqual is JavaScript's === on primitives (and, by the acceptance
+// rules, == wherever it is used).
+func strictEqual(l, r value) bool {
+	if l.k != r.k {
+		return false
+	}
+	switch l.k {
+	case kNull:
+		return true
+	case kBool:
+		return l.b == r.b
+	case kNumber:
+		return l.f == r.f
+	case kString:
+		return l.s == r.s
+	}
+	return false
+}
+
+// compareUTF16 orders valid UTF-8 strings as JavaScript does: by UTF-16
+// code units, which differs from byte order above U+FFFF.
+func compareUTF16(a, b string) int {
+	for a != "" && b != "" {
+		ra, na := utf8.DecodeRuneInString(a)
+		rb, nb := utf8.DecodeRuneInString(b)
+		if ra != rb {
+			ua, ub := units(ra), units(rb)
+			if ua[0] != ub[0] {
+				return cmpUnit(ua[0], ub[0])
+			}
+			return cmpUnit(ua[1], ub[1])
+		}
+		a, b = a[na:], b[nb:]
+	}
+	switch {
+	case a == "" && b == "":
+		return 0
+	case a == "":
+		return -1
+	}
+	return 1
+}
+
+func units(r rune) [2]uint16 {
+	if r >= 0x10000 {
+		h, l := utf16.EncodeRune(r)
+		return [2]uint16{uint16(h), uint16(l)}
+	}
+	return [2]uint16{uint16(r), 0}
+}
+
+func cmpUnit(a, b uint16) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+type objectNode struct {
+	keys []string
+	vals []node
+}
+
+func (n *objectNode) eval(env *Env) (value, bool, error) {
+	m := make(map[string]any, len(n.keys))
+	for i, k := range n.keys {
+		v, ok, err := n.vals[i].eval(env)
+		if !ok || err != nil {
+			return value{}, ok, err
+		}
+		m[k] = v.export()
+	}
+	return value{k: kObject, o: m}, true, nil
+}
+
+type arrayNode struct{ vals []node }
+
+func (n *arrayNode) eval(env *Env) (value, bool, error) {
+	a := make([]any, len(n.vals))
+	for i, vn := range n.vals {
+		v, ok, err := vn.eval(env)
+		if !ok || err != nil {
+			return value{}, ok, err
+		}
+		a[i] = v.export()
+	}
+	return value{k: kObject, o: a}, true, nil
+}

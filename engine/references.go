@@ -1,0 +1,165 @@
+package engine
+
+import (
+	"reflect"
+	"sort"
+
+	"github.com/dop251/goja/ast"
+)
+
+// Refs are the names an expression or code block references, found by
+// static analysis. Each list is sorted and has no duplicates.
+type Refs struct {
+	// Secrets are the names read as secrets.X, secrets["X"] or
+	// secrets.get("X", ...).
+	Secrets []string
+	// Steps are the block ids read as steps.Y or steps["Y"].
+	Steps []string
+	// Inputs are the top-level input keys read as input.Z or input["Z"].
+	Inputs []string
+	// DynamicSecrets is true when a secret name is computed at run time
+	// (secrets[name], secrets.get(name)): such names cannot be checked when
+	// the flow is saved.
+	DynamicSecrets bool
+}
+
+// References parses src (a field or a code block, see Compile) and returns
+// the secret, step and input names it uses, so that saving a flow can warn
+// about a name that does not resolve in a scope. Errors are Compile's.
+//
+// The analysis is syntactic: it does not follow variables (`const s =
+// secrets; s.X` is reported as dynamic only if written as a computed
+// access) and it ignores shadowing, so it may list a name the code never
+// reads, never the reverse for the forms above.
+func References(kind Kind, src string) (Refs, error) {
+	p, err := Compile(kind, src)
+	if err != nil {
+		return Refs{}, err
+	}
+	w := &refWalker{}
+	s := p.c.script
+	if s.Expr != nil {
+		w.walk(reflect.ValueOf(s.Expr))
+	}
+	for _, st := range s.Body {
+		w.walk(reflect.ValueOf(st))
+	}
+	return Refs{
+		Secrets:        uniq(w.secrets),
+		Steps:          uniq(w.steps),
+		Inputs:         uniq(w.inputs),
+		DynamicSecrets: w.dynamic,
+	}, nil
+}
+
+// refWalker visits every node of a goja AST. goja's ast package has no
+// walker, so it goes through the node structs by reflection: every field
+// that holds a node, a slice of nodes or a struct of nodes is visited.
+type refWalker struct {
+	secrets, steps, inputs []string
+	dynamic                bool
+}
+
+var nodeType = reflect.TypeOf((*ast.Node)(nil)).Elem()
+
+func (w *refWalker) walk(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Interface, reflect.Pointer:
+		if v.IsNil() {
+			return
+		}
+		if v.Type().Implements(nodeType) {
+			if n, ok := v.Interface().(ast.Node); ok {
+				w.visit(n)
+			}
+		}
+		w.walk(v.Elem())
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				w.walk(v.Field(i))
+			}
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			w.walk(v.Index(i))
+		}
+	}
+}
+
+// secretMethods are the properties of `secrets` that are not secret names
+// (see jsvm's secrets object).
+var secretMethods = map[string]bool{
+	"get": true, "mask": true, "then": true, "toJSON": true, "toString": true,
+	"valueOf": true, "constructor": true, "hasOwnProperty": true, "isPrototypeOf": true,
+	"propertyIsEnumerable": true, "toLocaleString": true, "__proto__": true,
+}
+
+func (w *refWalker) visit(n ast.Node) {
+	switch n := n.(type) {
+	case *ast.DotExpression:
+		w.member(n.Left, string(n.Identifier.Name), true)
+	case *ast.BracketExpression:
+		if s, ok := n.Member.(*ast.StringLiteral); ok {
+			w.member(n.Left, s.Value.String(), true)
+		} else {
+			w.member(n.Left, "", false)
+		}
+	case *ast.CallExpression:
+		d, ok := n.Callee.(*ast.DotExpression)
+		if !ok || !isIdent(d.Left, "secrets") || d.Identifier.Name != "get" {
+			return
+		}
+		if len(n.ArgumentList) > 0 {
+			if s, ok := n.ArgumentList[0].(*ast.StringLiteral); ok {
+				w.secrets = append(w.secrets, s.Value.String())
+				return
+			}
+		}
+		w.dynamic = true
+	}
+}
+
+func (w *refWalker) member(left ast.Expression, key string, constant bool) {
+	id, ok := left.(*ast.Identifier)
+	if !ok {
+		return
+	}
+	switch id.Name {
+	case "secrets":
+		switch {
+		case !constant:
+			w.dynamic = true
+		case !secretMethods[key]:
+			w.secrets = append(w.secrets, key)
+		}
+	case "steps":
+		if constant {
+			w.steps = append(w.steps, key)
+		}
+	case "input":
+		if constant {
+			w.inputs = append(w.inputs, key)
+		}
+	}
+}
+
+func isIdent(e ast.Expression, name string) bool {
+	id, ok := e.(*ast.Identifier)
+	return ok && string(id.Name) == name
+}
+
+// uniq sorts and deduplicates names; none gives nil.
+func uniq(names []string) []string {
+	if len(names) == 0 {
+		return nil
+	}
+	sort.Strings(names)
+	out := names[:1]
+	for _, n := range names[1:] {
+		if n != out[len(out)-1] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
