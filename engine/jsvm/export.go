@@ -31,6 +31,9 @@ func outputError(path, format string, args ...any) *Error {
 	where := "the result"
 	if path != "" {
 		where = "result" + path
+		if len(where) > 120 {
+			where = where[:60] + "…" + where[len(where)-60:]
+		}
 	}
 	return &Error{Code: CodeOutput, Message: where + " " + fmt.Sprintf(format, args...)}
 }

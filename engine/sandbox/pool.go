@@ -1,0 +1,455 @@
+package sandbox
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hushflow/hushflow/engine/jsvm"
+)
+
+// Defaults of Config.
+const (
+	DefaultMemoryLimit = 512 << 20 // bytes of address space beyond the worker's start
+	DefaultGrace       = 250 * time.Millisecond
+	DefaultStartup     = 10 * time.Second
+)
+
+// Config configures a Pool.
+type Config struct {
+	// Path and Args start a worker: a program whose main calls WorkerMain,
+	// for example os.Executable() with Args ["sandbox-worker"].
+	Path string
+	Args []string
+	// Workers is the number of worker processes (default GOMAXPROCS). A
+	// Run waits for an idle worker.
+	Workers int
+	// MemoryLimit is the memory a worker may use, in bytes (default 512
+	// MiB). A worker over it dies and is replaced.
+	MemoryLimit int64
+	// Grace is how long past a script's deadline the pool waits for the
+	// worker's own interrupt before it kills the worker (default 250ms).
+	// Builtins that goja cannot interrupt end at deadline + Grace.
+	Grace time.Duration
+	// Env is extra environment for workers. Workers do not inherit the
+	// server's environment, which may hold credentials.
+	Env []string
+}
+
+// Pool is a pool of sandbox worker processes. It is safe for concurrent
+// use and implements engine.Sandbox.
+type Pool struct {
+	cfg    Config
+	idle   chan *worker
+	closed atomic.Bool
+	wg     sync.WaitGroup // replacement goroutines
+
+	mu  sync.Mutex // guards all
+	all map[*worker]struct{}
+
+	started atomic.Int64 // workers started, for tests and metrics
+}
+
+// New starts the pool's workers and waits until they are ready.
+func New(cfg Config) (*Pool, error) {
+	if cfg.Path == "" {
+		return nil, errors.New("sandbox: no worker executable")
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.MemoryLimit <= 0 {
+		cfg.MemoryLimit = DefaultMemoryLimit
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = DefaultGrace
+	}
+	p := &Pool{cfg: cfg, idle: make(chan *worker, cfg.Workers), all: map[*worker]struct{}{}}
+	errs := make(chan error, cfg.Workers)
+	for range cfg.Workers {
+		go func() {
+			w, err := p.start()
+			if err == nil {
+				p.idle <- w
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range cfg.Workers {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		p.Close()
+		return nil, first
+	}
+	return p, nil
+}
+
+// Started returns how many worker processes the pool has started,
+// replacements included.
+func (p *Pool) Started() int { return int(p.started.Load()) }
+
+// Close kills every worker. Runs in progress fail.
+func (p *Pool) Close() error {
+	p.closed.Store(true)
+	p.mu.Lock()
+	for w := range p.all {
+		w.kill(killClosed)
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+	return nil
+}
+
+// worker is one process.
+type worker struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	in     *bufio.Writer
+	out    *bufio.Reader
+	stderr *tail
+	done   chan struct{} // closed when the process was reaped
+	// why says why the pool killed the worker (killTimeout...), 0 if not.
+	why atomic.Int32
+}
+
+const (
+	killTimeout int32 = iota + 1
+	killCanceled
+	killClosed
+	killBroken
+)
+
+func (p *Pool) start() (*worker, error) {
+	cmd := exec.Command(p.cfg.Path, p.cfg.Args...)
+	cmd.Env = append([]string{
+		EnvWorker + "=1",
+		envMemory + "=" + strconv.FormatInt(p.cfg.MemoryLimit, 10),
+		"GOMAXPROCS=1",
+		"GOTRACEBACK=none",
+	}, p.cfg.Env...)
+	cmd.Dir = "/"
+	w := &worker{cmd: cmd, stderr: &tail{max: 4 << 10}, done: make(chan struct{})}
+	cmd.Stderr = w.stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("sandbox: start worker: %w", err)
+	}
+	p.started.Add(1)
+	w.stdin = stdin
+	w.in = bufio.NewWriterSize(stdin, 64<<10)
+	w.out = bufio.NewReaderSize(stdout, 64<<10)
+	go func() {
+		_ = cmd.Wait()
+		close(w.done)
+	}()
+	p.mu.Lock()
+	if p.closed.Load() {
+		p.mu.Unlock()
+		w.kill(killClosed)
+		return nil, errors.New("sandbox: pool closed")
+	}
+	p.all[w] = struct{}{}
+	p.mu.Unlock()
+	ready := make(chan error, 1)
+	go func() {
+		var m message
+		err := readFrame(w.out, 1<<10, &m)
+		if err == nil && m.T != "ready" {
+			err = fmt.Errorf("unexpected %q", m.T)
+		}
+		ready <- err
+	}()
+	t := time.NewTimer(DefaultStartup)
+	defer t.Stop()
+	select {
+	case err = <-ready:
+	case <-t.C:
+		err = errors.New("timed out")
+	}
+	if err != nil {
+		w.kill(killBroken)
+		<-w.done
+		p.forget(w)
+		return nil, fmt.Errorf("sandbox: worker did not start: %v: %s", err, strings.TrimSpace(w.stderr.String()))
+	}
+	return w, nil
+}
+
+func (w *worker) kill(why int32) {
+	w.why.CompareAndSwap(0, why)
+	if w.cmd.Process != nil {
+		_ = w.cmd.Process.Kill()
+	}
+}
+
+func (p *Pool) forget(w *worker) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.all, w)
+}
+
+// discard kills w and starts a replacement in the background.
+func (p *Pool) discard(w *worker, why int32) {
+	w.kill(why)
+	p.forget(w)
+	if p.closed.Load() {
+		return
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		<-w.done
+		for delay := 10 * time.Millisecond; !p.closed.Load(); delay = min(2*delay, 5*time.Second) {
+			nw, err := p.start()
+			if err == nil {
+				p.idle <- nw
+				return
+			}
+			time.Sleep(delay)
+		}
+	}()
+}
+
+// Run evaluates a script in a worker. It implements engine.Sandbox; errors
+// are *jsvm.Error.
+func (p *Pool) Run(ctx context.Context, kind jsvm.Kind, src string, g jsvm.Globals, host jsvm.Host, lim jsvm.Limits) (any, error) {
+	if lim.Timeout <= 0 {
+		lim.Timeout = jsvm.DefaultTimeout
+	}
+	if lim.MaxOutput <= 0 {
+		lim.MaxOutput = jsvm.DefaultMaxOutput
+	}
+	req := &message{T: "eval", Kind: kind, Src: src, TimeoutNS: int64(lim.Timeout),
+		MaxOutput: lim.MaxOutput, MaxStack: lim.MaxCallStack, MaxLog: lim.MaxLogBytes}
+	var err error
+	for _, f := range []struct {
+		dst *json.RawMessage
+		v   any
+	}{{&req.Input, g.Input}, {&req.Steps, g.Steps}, {&req.Run, g.Run}, {&req.Env, g.Env}} {
+		if *f.dst, err = json.Marshal(f.v); err != nil {
+			return nil, &jsvm.Error{Code: jsvm.CodeInternal, Message: "sandbox: globals are not JSON: " + err.Error()}
+		}
+	}
+	start := time.Now()
+	var w *worker
+	select {
+	case w = <-p.idle:
+	case <-ctx.Done():
+		return nil, ctxErr(ctx.Err(), lim)
+	}
+	if p.closed.Load() {
+		p.discard(w, killClosed)
+		return nil, &jsvm.Error{Code: jsvm.CodeUnavailable, Message: "sandbox: pool closed"}
+	}
+	// The deadline counts from when the worker starts, plus the grace for
+	// the worker's own interrupt; the caller's context ends it too.
+	timer := time.AfterFunc(lim.Timeout+p.cfg.Grace, func() { w.kill(killTimeout) })
+	stopCtx := context.AfterFunc(ctx, func() { w.kill(killCanceled) })
+	v, err := p.exchange(w, req, host, lim)
+	timer.Stop()
+	stopCtx()
+	if err != nil {
+		var je *jsvm.Error
+		if errors.As(err, &je) && w.why.Load() == 0 {
+			p.idle <- w // the script failed, the worker is fine
+			return nil, err
+		}
+		p.discard(w, killBroken)
+		return nil, p.failure(w, err, lim, time.Since(start))
+	}
+	p.idle <- w
+	return v, nil
+}
+
+// exchange sends req and serves the worker's requests until its answer.
+// A *jsvm.Error is the script's; any other error is the worker's.
+func (p *Pool) exchange(w *worker, req *message, host jsvm.Host, lim jsvm.Limits) (any, error) {
+	if err := writeFrame(w.in, req); err != nil {
+		return nil, err
+	}
+	if err := w.in.Flush(); err != nil {
+		return nil, err
+	}
+	limit := 2*lim.MaxOutput + 64<<10
+	var secretErr error
+	var m message
+	for {
+		if err := readFrame(w.out, limit, &m); err != nil {
+			return nil, err
+		}
+		switch m.T {
+		case "secret":
+			resp := &message{T: "secret"}
+			if host == nil {
+				resp.Err = fmt.Sprintf("secret %q is not defined: no secrets are available here", m.Name)
+			} else if v, err := host.Resolve(m.Name, m.Scope); err != nil {
+				secretErr, resp.Err = err, err.Error()
+			} else {
+				resp.Value = v
+			}
+			if err := p.reply(w, resp); err != nil {
+				return nil, err
+			}
+		case "names":
+			resp := &message{T: "names"}
+			if host != nil {
+				names, err := host.Names()
+				if err != nil {
+					resp.Err = err.Error()
+				}
+				resp.Names = names
+			}
+			if err := p.reply(w, resp); err != nil {
+				return nil, err
+			}
+		case "log":
+			if host != nil {
+				host.Log(m.Level, m.Message)
+			}
+		case "mask":
+			if host != nil {
+				host.Mask(m.Value)
+			}
+		case "result":
+			return decodeResult(m.Result)
+		case "error":
+			if m.Error == nil {
+				return nil, errors.New("sandbox: empty error")
+			}
+			if m.Error.Code == jsvm.CodeSecret && secretErr != nil {
+				m.Error.Err = secretErr
+			}
+			return nil, m.Error
+		default:
+			return nil, fmt.Errorf("sandbox: unexpected message %q", m.T)
+		}
+	}
+}
+
+func (p *Pool) reply(w *worker, m *message) error {
+	if err := writeFrame(w.in, m); err != nil {
+		return err
+	}
+	return w.in.Flush()
+}
+
+// failure explains why a worker did not answer.
+func (p *Pool) failure(w *worker, err error, lim jsvm.Limits, took time.Duration) *jsvm.Error {
+	switch w.why.Load() {
+	case killTimeout:
+		return &jsvm.Error{Code: jsvm.CodeTimeout, Message: fmt.Sprintf("evaluation exceeded its deadline of %s; the sandbox worker was killed", lim.Timeout)}
+	case killCanceled:
+		return &jsvm.Error{Code: jsvm.CodeCanceled, Message: "evaluation canceled; the sandbox worker was killed", Err: context.Canceled}
+	case killClosed:
+		return &jsvm.Error{Code: jsvm.CodeUnavailable, Message: "sandbox: pool closed"}
+	}
+	// The worker died on its own: wait for its exit status and last words.
+	select {
+	case <-w.done:
+	case <-time.After(2 * time.Second):
+	}
+	last := w.stderr.String()
+	if strings.Contains(last, "out of memory") || strings.Contains(last, "cannot allocate memory") {
+		return &jsvm.Error{Code: jsvm.CodeMemory, Message: fmt.Sprintf("evaluation exceeded the sandbox memory limit (%d MiB); the worker was killed", p.cfg.MemoryLimit>>20)}
+	}
+	if strings.Contains(last, "goroutine stack exceeds") {
+		return &jsvm.Error{Code: jsvm.CodeStackOverflow, Message: "evaluation exceeded the sandbox stack limit; the worker was killed"}
+	}
+	status := "unknown status"
+	if w.cmd.ProcessState != nil {
+		status = w.cmd.ProcessState.String()
+	}
+	return &jsvm.Error{Code: jsvm.CodeCrash, Message: fmt.Sprintf("sandbox worker died (%s) after %s: %v", status, took.Round(time.Millisecond), err)}
+}
+
+func ctxErr(err error, lim jsvm.Limits) *jsvm.Error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &jsvm.Error{Code: jsvm.CodeTimeout, Message: fmt.Sprintf("evaluation exceeded its deadline of %s waiting for a sandbox worker", lim.Timeout), Err: err}
+	}
+	return &jsvm.Error{Code: jsvm.CodeCanceled, Message: "evaluation canceled: " + err.Error(), Err: err}
+}
+
+// decodeResult decodes a JSON result into plain values, integers as int64.
+func decodeResult(b []byte) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, fmt.Errorf("sandbox: bad result: %w", err)
+	}
+	return numbers(v), nil
+}
+
+func numbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		// Integers a float64 holds exactly are int64, as in-process.
+		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil && i >= -1<<53 && i <= 1<<53 {
+			return i
+		}
+		f, _ := x.Float64()
+		return f
+	case []any:
+		for i := range x {
+			x[i] = numbers(x[i])
+		}
+	case map[string]any:
+		for k := range x {
+			x[k] = numbers(x[k])
+		}
+	}
+	return v
+}
+
+// tail keeps the first and the last max/2 bytes written to it: a Go
+// runtime's fatal error comes first, its traceback after.
+type tail struct {
+	mu   sync.Mutex // guards head and buf
+	max  int
+	head []byte
+	buf  []byte
+}
+
+func (t *tail) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := len(b)
+	if room := t.max/2 - len(t.head); room > 0 {
+		k := min(room, len(b))
+		t.head = append(t.head, b[:k]...)
+		b = b[k:]
+	}
+	t.buf = append(t.buf, b...)
+	if len(t.buf) > t.max/2 {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max/2:]...)
+	}
+	return n, nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.head) + string(t.buf)
+}

@@ -1,0 +1,100 @@
+// Package sandbox runs JavaScript in a pool of worker processes with a
+// memory limit and a CPU deadline, so that a script that goja cannot stop
+// (a huge builtin, a memory bomb, a backtracking regex) costs a worker, not
+// the server.
+//
+// Lifecycle:
+//
+//  1. The server calls New with the path of its own executable and the
+//     hidden subcommand that calls WorkerMain (`hushflow sandbox-worker`).
+//     New starts Config.Workers processes and waits until each is ready.
+//  2. Pool.Run takes an idle worker, sends it the script and the run's
+//     globals, and serves its requests (a secret by name and scope, the
+//     secret names, console records, masks) through the jsvm.Host, so that
+//     the server authorizes and audits every secret read.
+//  3. A worker that answers is reused; each evaluation gets a fresh goja
+//     runtime, so no global survives it. A worker that passes its deadline
+//     (plus Config.Grace), whose caller gives up, or that dies (its memory
+//     limit makes allocation fail and the Go runtime exits) is killed and
+//     replaced, and Run returns a clear error.
+//  4. Close kills every worker.
+//
+// Frames on the worker's stdin and stdout are a 4-byte big-endian length
+// followed by a JSON message.
+package sandbox
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/hushflow/hushflow/engine/jsvm"
+)
+
+// message is one frame. T says which fields are set:
+//
+//	server -> worker: "eval" (Kind, Src, globals, limits), "secret" (Value
+//	or Err), "names" (Names or Err)
+//	worker -> server: "ready", "secret" (Name, Scope), "names", "log"
+//	(Level, Message), "mask" (Value), "result" (Result), "error" (Error)
+type message struct {
+	T string `json:"t"`
+
+	Kind      jsvm.Kind       `json:"kind,omitempty"`
+	Src       string          `json:"src,omitempty"`
+	Input     json.RawMessage `json:"input,omitempty"`
+	Steps     json.RawMessage `json:"steps,omitempty"`
+	Run       json.RawMessage `json:"run,omitempty"`
+	Env       json.RawMessage `json:"env,omitempty"`
+	TimeoutNS int64           `json:"timeout,omitempty"`
+	MaxOutput int             `json:"max_output,omitempty"`
+	MaxStack  int             `json:"max_stack,omitempty"`
+	MaxLog    int             `json:"max_log,omitempty"`
+
+	Name    string     `json:"name,omitempty"`
+	Scope   jsvm.Scope `json:"scope,omitzero"`
+	Value   string     `json:"value,omitempty"`
+	Names   []string   `json:"names,omitempty"`
+	Err     string     `json:"err,omitempty"`
+	Level   string     `json:"level,omitempty"`
+	Message string     `json:"message,omitempty"`
+
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *jsvm.Error     `json:"error,omitempty"`
+}
+
+// maxFrame bounds a frame read by the worker (a request with its globals).
+const maxFrame = 256 << 20
+
+func writeFrame(w *bufio.Writer, m *message) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(b)))
+	if _, err := w.Write(n[:]); err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+func readFrame(r *bufio.Reader, limit int, m *message) error {
+	var n [4]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return err
+	}
+	size := int(binary.BigEndian.Uint32(n[:]))
+	if size > limit {
+		return fmt.Errorf("sandbox: frame of %d bytes over the limit of %d", size, limit)
+	}
+	b := make([]byte, size)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return err
+	}
+	*m = message{}
+	return json.Unmarshal(b, m)
+}

@@ -1,0 +1,371 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hushflow/hushflow/engine/jsvm"
+)
+
+// TestMain doubles as the worker: the pool re-executes this test binary.
+func TestMain(m *testing.M) {
+	if os.Getenv(EnvWorker) == "1" {
+		os.Exit(WorkerMain())
+	}
+	os.Exit(m.Run())
+}
+
+const testMemory = 256 << 20
+
+var (
+	poolOnce sync.Once
+	pool     *Pool
+	poolErr  error
+)
+
+func testPool(t testing.TB) *Pool {
+	t.Helper()
+	poolOnce.Do(func() {
+		pool, poolErr = New(Config{Path: os.Args[0], Workers: 2, MemoryLimit: testMemory, Grace: 200 * time.Millisecond})
+	})
+	if poolErr != nil {
+		t.Fatal(poolErr)
+	}
+	return pool
+}
+
+// host is a jsvm.Host over a map.
+type host struct {
+	mu       sync.Mutex
+	secrets  map[string]string
+	resolved []string
+	logs     []string
+	masks    []string
+}
+
+func newHost() *host {
+	return &host{secrets: map[string]string{"API_TOKEN": "tok_123", "MY_CREDENTIAL@production": "prod"}}
+}
+
+func (h *host) Resolve(name string, scope jsvm.Scope) (string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.resolved = append(h.resolved, name)
+	key := name
+	if scope.Environment != "" {
+		key += "@" + scope.Environment
+	}
+	v, ok := h.secrets[key]
+	if !ok {
+		env := scope.Environment
+		if env == "" {
+			env = "development"
+		}
+		return "", fmt.Errorf("secret %q is not defined in project billing, environment %s", name, env)
+	}
+	return v, nil
+}
+
+func (h *host) Names() ([]string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var names []string
+	for k := range h.secrets {
+		if !strings.Contains(k, "@") {
+			names = append(names, k)
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+func (h *host) Mask(v string) { h.mu.Lock(); h.masks = append(h.masks, v); h.mu.Unlock() }
+func (h *host) Log(level, msg string) {
+	h.mu.Lock()
+	h.logs = append(h.logs, level+": "+msg)
+	h.mu.Unlock()
+}
+
+var globals = jsvm.Globals{
+	Input: map[string]any{"text": "hello", "items": []any{1, 2, 3}},
+	Steps: map[string]any{"call": map[string]any{"output": map[string]any{"status": 200}}},
+	Run:   map[string]any{"id": "run_1", "project": "billing"},
+	Env:   map[string]string{"API_BASE": "https://api.example.com"},
+}
+
+func runCode(t testing.TB, src string, timeout time.Duration) (any, error, *host) {
+	t.Helper()
+	h := newHost()
+	v, err := testPool(t).Run(context.Background(), jsvm.Code, src, globals, h, jsvm.Limits{Timeout: timeout})
+	return v, err, h
+}
+
+func TestSandboxRun(t *testing.T) {
+	tests := []struct {
+		name string
+		kind jsvm.Kind
+		src  string
+		want any
+	}{
+		{"field", jsvm.Field, "`Bearer ${secrets.API_TOKEN}`", "Bearer tok_123"},
+		{"field object", jsvm.Field, "{\"Authorization\": `Bearer ${secrets.API_TOKEN}`}", map[string]any{"Authorization": "Bearer tok_123"}},
+		{"regexp field", jsvm.Field, `/^hel/.test(input.text)`, true},
+		{"secrets.get", jsvm.Code, `return await secrets.get("MY_CREDENTIAL", {environment: "production"})`, "prod"},
+		{"globals", jsvm.Code, `return [input.items.length, steps.call.output.status, run.project, env.API_BASE]`, []any{int64(3), int64(200), "billing", "https://api.example.com"}},
+		{"keys", jsvm.Code, `return Object.keys(secrets)`, []any{"API_TOKEN"}},
+		{"mutation is local", jsvm.Code, `input.items.push(4); return input.items.length`, int64(4)},
+		{"numbers", jsvm.Code, `return {i: 1, f: 1.5, big: 2**60, neg: -3}`, map[string]any{"i": int64(1), "f": 1.5, "big": float64(1 << 60), "neg": int64(-3)}},
+		{"no return", jsvm.Code, `const x = 1`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHost()
+			got, err := testPool(t).Run(context.Background(), tt.kind, tt.src, globals, h, jsvm.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSandboxConsoleAndMask(t *testing.T) {
+	got, err, h := runCode(t, "console.log('a', {b: 1}); console.error('e');\nreturn secrets.mask('runtime-' + secrets.API_TOKEN)", time.Second)
+	if err != nil || got != "runtime-tok_123" {
+		t.Fatalf("got %v %v", got, err)
+	}
+	if !slices.Equal(h.logs, []string{`log: a {"b":1}`, "error: e"}) || !slices.Equal(h.masks, []string{"runtime-tok_123"}) {
+		t.Fatalf("logs %q masks %q", h.logs, h.masks)
+	}
+}
+
+func TestSandboxLazySecrets(t *testing.T) {
+	h := newHost()
+	for i := range 100 {
+		h.secrets["K"+strconv.Itoa(i)] = "v" + strconv.Itoa(i)
+	}
+	got, err := testPool(t).Run(context.Background(), jsvm.Code, `return secrets.K42 + secrets.K42`, globals, h, jsvm.Limits{})
+	if err != nil || got != "v42v42" || !slices.Equal(h.resolved, []string{"K42"}) {
+		t.Fatalf("got %v %v, resolved %q", got, err, h.resolved)
+	}
+}
+
+func TestSandboxErrors(t *testing.T) {
+	_, err, _ := runCode(t, `return secrets.NOPE`, time.Second)
+	var e *jsvm.Error
+	if !errors.As(err, &e) || e.Code != jsvm.CodeSecret || !strings.Contains(e.Message, `secret "NOPE" is not defined in project billing, environment development`) || e.Err == nil {
+		t.Fatalf("unknown secret: %#v", err)
+	}
+	_, err, _ = runCode(t, "const a = 1;\nnull.x", time.Second)
+	if !errors.As(err, &e) || e.Code != jsvm.CodeException || e.Line != 2 || !strings.Contains(e.Stack, "block:2:") {
+		t.Fatalf("exception: %#v", err)
+	}
+	_, err, _ = runCode(t, "return (", time.Second)
+	if !errors.As(err, &e) || e.Code != jsvm.CodeSyntax {
+		t.Fatalf("syntax: %#v", err)
+	}
+}
+
+// vmHWM is the peak resident set of this (the server's) process.
+func vmHWM(t testing.TB) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM")
+	return 0
+}
+
+// TestSandboxAdversarial is SECURITY.md cases 11-16 through the pool.
+func TestSandboxAdversarial(t *testing.T) {
+	p := testPool(t)
+	before := vmHWM(t)
+	const timeout = 500 * time.Millisecond
+	tests := []struct {
+		name  string
+		src   string
+		codes []jsvm.ErrorCode
+	}{
+		{"case11 while true", `while(true){}`, []jsvm.ErrorCode{jsvm.CodeTimeout}},
+		{"case11 while true in try", `try { while(true){} } catch (e) {} return 'swallowed'`, []jsvm.ErrorCode{jsvm.CodeTimeout}},
+		{"case13 deep recursion", `function f(n) { return f(n + 1) + 1 } return f(0)`, []jsvm.ErrorCode{jsvm.CodeStackOverflow}},
+		{"case12 repeat", `return 'x'.repeat(2**30).length`, []jsvm.ErrorCode{jsvm.CodeMemory, jsvm.CodeException}},
+		{"case12 doubling", `let s = 'xy'; for (let i = 0; i < 40; i++) s = s + s; return s.length`, []jsvm.ErrorCode{jsvm.CodeMemory, jsvm.CodeTimeout, jsvm.CodeException}},
+		{"case12 array join", `return new Array(2e7).fill('ab').join(',').length`, []jsvm.ErrorCode{jsvm.CodeMemory, jsvm.CodeTimeout}},
+		{"case12 backtracking", `return /(a*)*b\1/.test('a'.repeat(28))`, []jsvm.ErrorCode{jsvm.CodeTimeout, jsvm.CodeException}},
+		{"case15 write secrets", `secrets.API_TOKEN = 'x'`, []jsvm.ErrorCode{jsvm.CodeException}},
+		{"case15 delete secrets", `delete secrets.API_TOKEN`, []jsvm.ErrorCode{jsvm.CodeException}},
+		{"case15 add secret", `secrets.NEW = 1`, []jsvm.ErrorCode{jsvm.CodeException}},
+		{"host escape", `return this.constructor.constructor('return process')()`, []jsvm.ErrorCode{jsvm.CodeException}},
+		{"function escape", `return Function('return process')()`, []jsvm.ErrorCode{jsvm.CodeException}},
+		{"require", `return require('fs')`, []jsvm.ErrorCode{jsvm.CodeException}},
+		{"case17 cycle", `const a = {}; a.a = a; return a`, []jsvm.ErrorCode{jsvm.CodeOutput}},
+		{"case17 deep", `let o = {}; for (let i = 0; i < 1e4; i++) o = {o}; return o`, []jsvm.ErrorCode{jsvm.CodeOutput}},
+		{"case17 big", `return 'x'.repeat(5e7)`, []jsvm.ErrorCode{jsvm.CodeOutput}},
+		{"never settles", `await new Promise(() => {})`, []jsvm.ErrorCode{jsvm.CodeException}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			_, err, _ := runCode(t, tt.src, timeout)
+			took := time.Since(start)
+			var e *jsvm.Error
+			if !errors.As(err, &e) || !slices.Contains(tt.codes, e.Code) {
+				t.Fatalf("err = %#v, want one of %v", err, tt.codes)
+			}
+			t.Logf("%s after %v: %v", e.Code, took.Round(time.Millisecond), e.Message)
+			// Within the deadline plus the grace plus slack for a slow,
+			// shared machine.
+			if took > timeout+p.cfg.Grace+2*time.Second {
+				t.Fatalf("took %v", took)
+			}
+			// The next evaluation is clean.
+			got, err, _ := runCode(t, `return [typeof globalThis.polluted, Object.keys(globalThis).length, 1 + 1]`, time.Second)
+			if err != nil || !reflect.DeepEqual(got, []any{"undefined", int64(0), int64(2)}) {
+				t.Fatalf("next evaluation: %v %v", got, err)
+			}
+		})
+	}
+	if grew := vmHWM(t) - before; grew > 200<<20 {
+		t.Fatalf("the server's peak memory grew by %d MiB", grew>>20)
+	}
+}
+
+func TestSandboxSecretsReadOnly(t *testing.T) {
+	got, err, _ := runCode(t, `for (const s of ["secrets.API_TOKEN = 'x'", "delete secrets.API_TOKEN", "secrets.NEW = 1"]) { try { Function('secrets', '"use strict";' + s)(secrets) } catch (e) {} }
+return [secrets.API_TOKEN, 'NEW' in secrets, Object.keys(secrets)]`, time.Second)
+	if err != nil || !reflect.DeepEqual(got, []any{"tok_123", false, []any{"API_TOKEN"}}) {
+		t.Fatalf("got %v %v", got, err)
+	}
+}
+
+func TestSandboxPrototypePollution(t *testing.T) {
+	for range 3 { // both workers see a polluter
+		if _, err, _ := runCode(t, `Object.prototype.polluted = 'yes'; Array.prototype.map = null; globalThis.leak = secrets.API_TOKEN`, time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 4 {
+		got, err, _ := runCode(t, `return [typeof ({}).polluted, typeof [].map, typeof leak]`, time.Second)
+		if err != nil || !reflect.DeepEqual(got, []any{"undefined", "function", "undefined"}) {
+			t.Fatalf("got %v %v", got, err)
+		}
+	}
+}
+
+func TestSandboxNoHostGlobals(t *testing.T) {
+	got, err, _ := runCode(t, `const g = Function('return this')(); return Object.getOwnPropertyNames(g).filter(n => !/^[A-Z]|^(globalThis|escape|unescape|eval|isNaN|isFinite|parseInt|parseFloat|decodeURI|decodeURIComponent|encodeURI|encodeURIComponent|undefined|NaN|Infinity)$/.test(n))`, time.Second)
+	if err != nil || !reflect.DeepEqual(got, []any{}) {
+		t.Fatalf("unexpected globals: %v %v", got, err)
+	}
+}
+
+// TestSandboxBombDoesNotStarveOthers runs a memory bomb and an endless
+// builtin while trivial evaluations go on.
+func TestSandboxBombDoesNotStarveOthers(t *testing.T) {
+	p, err := New(Config{Path: os.Args[0], Workers: 3, MemoryLimit: testMemory})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	started := p.Started()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, err := p.Run(context.Background(), jsvm.Code, `let s = 'xy'; for (let i = 0; i < 40; i++) s = s + s; return s.length`, globals, newHost(), jsvm.Limits{Timeout: 2 * time.Second})
+		if err == nil {
+			t.Error("bomb succeeded")
+		}
+	})
+	wg.Go(func() {
+		_, err := p.Run(context.Background(), jsvm.Code, `return new Array(2e7).fill('ab').join(',').length`, globals, newHost(), jsvm.Limits{Timeout: 2 * time.Second})
+		if err == nil {
+			t.Log("array join finished within the limits")
+		}
+	})
+	time.Sleep(20 * time.Millisecond)
+	var slowest time.Duration
+	for range 50 {
+		start := time.Now()
+		got, err := p.Run(context.Background(), jsvm.Code, `return input.text`, globals, newHost(), jsvm.Limits{})
+		if err != nil || got != "hello" {
+			t.Fatalf("trivial: %v %v", got, err)
+		}
+		slowest = max(slowest, time.Since(start))
+	}
+	wg.Wait()
+	t.Logf("slowest trivial evaluation next to the bombs: %v; workers started %d", slowest, p.Started()-started)
+	if slowest > time.Second {
+		t.Fatalf("a trivial evaluation took %v next to the bombs", slowest)
+	}
+	// The pool replaced what died and still has all its workers.
+	for range 3 {
+		if _, err := p.Run(context.Background(), jsvm.Field, `1`, globals, nil, jsvm.Limits{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestSandboxCancel(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := testPool(t).Run(ctx, jsvm.Code, `return new Array(3e7).fill('ab').join(',').length`, globals, nil, jsvm.Limits{Timeout: 10 * time.Second})
+	var e *jsvm.Error
+	if !errors.As(err, &e) || e.Code != jsvm.CodeCanceled || time.Since(start) > 2*time.Second {
+		t.Fatalf("err = %v after %v", err, time.Since(start))
+	}
+}
+
+func BenchmarkSandboxTrivialCode(b *testing.B) {
+	p := testPool(b)
+	h := newHost()
+	g := jsvm.Globals{Input: map[string]any{"text": "hello"}}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := p.Run(context.Background(), jsvm.Code, `return input.text`, g, h, jsvm.Limits{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSandboxFieldWithCall(b *testing.B) {
+	p := testPool(b)
+	h := newHost()
+	g := jsvm.Globals{Input: map[string]any{"text": "hello"}}
+	for b.Loop() {
+		if _, err := p.Run(context.Background(), jsvm.Field, "`Bearer ${secrets.API_TOKEN}`.split(' ')[1]", g, h, jsvm.Limits{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkInProcessTrivialCode(b *testing.B) {
+	s, err := jsvm.Compile(jsvm.Code, `return input.text`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := newHost()
+	g := jsvm.Globals{Input: map[string]any{"text": "hello"}}
+	for b.Loop() {
+		if _, err := s.Run(context.Background(), g, h, jsvm.Limits{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,218 @@
+package sandbox
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/dlclark/regexp2/v2"
+
+	"github.com/hushflow/hushflow/engine/jsvm"
+)
+
+// Environment of a worker process, set by the pool.
+const (
+	EnvWorker = "HUSHFLOW_SANDBOX_WORKER" // "1" in a worker
+	envMemory = "HUSHFLOW_SANDBOX_MEMORY" // memory limit in bytes
+)
+
+// WorkerMain is the sandbox worker: `hushflow sandbox-worker` calls it and
+// exits with its result. It reads requests on stdin and answers on stdout
+// until stdin closes. It sets its own limits first: an address-space
+// rlimit of its current size plus the memory limit (so that an allocation
+// over the limit fails and the Go runtime exits), a Go memory limit, no
+// core dumps, and a match timeout for regular expressions.
+func WorkerMain() int {
+	limit, _ := strconv.ParseInt(os.Getenv(envMemory), 10, 64)
+	if limit <= 0 {
+		limit = DefaultMemoryLimit
+	}
+	if err := applyLimits(limit); err != nil {
+		fmt.Fprintln(os.Stderr, "sandbox worker:", err)
+		return 1
+	}
+	in := bufio.NewReaderSize(os.Stdin, 64<<10)
+	out := bufio.NewWriterSize(os.Stdout, 64<<10)
+	// Nothing but frames may reach stdout.
+	os.Stdout = os.Stderr
+	w := &workerState{in: in, out: out, scripts: map[scriptKey]*jsvm.Script{}}
+	if err := w.send(&message{T: "ready"}); err != nil {
+		return 1
+	}
+	for {
+		var m message
+		if err := readFrame(in, maxFrame, &m); err != nil {
+			return 0 // the server closed stdin
+		}
+		if m.T != "eval" {
+			fmt.Fprintln(os.Stderr, "sandbox worker: unexpected message", m.T)
+			return 1
+		}
+		if err := w.eval(&m); err != nil {
+			fmt.Fprintln(os.Stderr, "sandbox worker:", err)
+			return 1
+		}
+	}
+}
+
+func applyLimits(limit int64) error {
+	if err := syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{}); err != nil {
+		return fmt.Errorf("rlimit core: %w", err)
+	}
+	size, err := vmSize()
+	if err != nil {
+		return err
+	}
+	as := uint64(size + limit)
+	if err := syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: as, Max: as}); err != nil {
+		return fmt.Errorf("rlimit address space: %w", err)
+	}
+	debug.SetMemoryLimit(limit)
+	return nil
+}
+
+// vmSize is the process's current virtual memory size in bytes.
+func vmSize() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmSize:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmSize in /proc/self/status")
+}
+
+type scriptKey struct {
+	kind jsvm.Kind
+	src  string
+}
+
+// maxWorkerScripts bounds the worker's compiled-script cache.
+const maxWorkerScripts = 512
+
+type workerState struct {
+	in      *bufio.Reader
+	out     *bufio.Writer
+	scripts map[scriptKey]*jsvm.Script
+}
+
+func (w *workerState) send(m *message) error {
+	if err := writeFrame(w.out, m); err != nil {
+		return err
+	}
+	return w.out.Flush()
+}
+
+func (w *workerState) eval(m *message) error {
+	k := scriptKey{m.Kind, m.Src}
+	s, ok := w.scripts[k]
+	if !ok {
+		var err error
+		s, err = jsvm.Compile(m.Kind, m.Src)
+		if err != nil {
+			return w.sendError(err)
+		}
+		if len(w.scripts) >= maxWorkerScripts {
+			clear(w.scripts)
+		}
+		w.scripts[k] = s
+	}
+	lim := jsvm.Limits{Timeout: time.Duration(m.TimeoutNS), MaxOutput: m.MaxOutput, MaxCallStack: m.MaxStack, MaxLogBytes: m.MaxLog}
+	if lim.Timeout > 0 {
+		regexp2.DefaultMatchTimeout = lim.Timeout
+	}
+	g := jsvm.Globals{Input: jsvm.JSON(m.Input), Steps: jsvm.JSON(m.Steps), Run: jsvm.JSON(m.Run), Env: jsvm.JSON(m.Env)}
+	h := &workerHost{w: w}
+	v, err := s.Run(context.Background(), g, h, lim)
+	if h.err != nil {
+		return h.err
+	}
+	if err != nil {
+		return w.sendError(err)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return w.sendError(&jsvm.Error{Code: jsvm.CodeOutput, Message: "the result does not encode as JSON: " + err.Error()})
+	}
+	return w.send(&message{T: "result", Result: b})
+}
+
+func (w *workerState) sendError(err error) error {
+	var e *jsvm.Error
+	if !errors.As(err, &e) {
+		e = &jsvm.Error{Code: jsvm.CodeInternal, Message: err.Error()}
+	}
+	return w.send(&message{T: "error", Error: e})
+}
+
+// workerHost asks the server for everything outside the script.
+type workerHost struct {
+	w   *workerState
+	err error // a broken pipe: the worker exits
+}
+
+func (h *workerHost) ask(req *message) (*message, error) {
+	if h.err != nil {
+		return nil, h.err
+	}
+	if err := h.w.send(req); err != nil {
+		h.err = err
+		return nil, err
+	}
+	var resp message
+	if err := readFrame(h.w.in, maxFrame, &resp); err != nil {
+		h.err = err
+		return nil, err
+	}
+	if resp.T != req.T {
+		h.err = fmt.Errorf("expected %q, got %q", req.T, resp.T)
+		return nil, h.err
+	}
+	return &resp, nil
+}
+
+func (h *workerHost) Resolve(name string, scope jsvm.Scope) (string, error) {
+	resp, err := h.ask(&message{T: "secret", Name: name, Scope: scope})
+	if err != nil {
+		return "", err
+	}
+	if resp.Err != "" {
+		return "", errors.New(resp.Err)
+	}
+	return resp.Value, nil
+}
+
+func (h *workerHost) Names() ([]string, error) {
+	resp, err := h.ask(&message{T: "names"})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Err != "" {
+		return nil, errors.New(resp.Err)
+	}
+	return resp.Names, nil
+}
+
+func (h *workerHost) Mask(v string) {
+	if h.err == nil {
+		h.err = writeFrame(h.w.out, &message{T: "mask", Value: v})
+	}
+}
+
+func (h *workerHost) Log(level, msg string) {
+	if h.err == nil {
+		h.err = writeFrame(h.w.out, &message{T: "log", Level: level, Message: msg})
+	}
+}
