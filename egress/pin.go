@@ -1,0 +1,167 @@
+package egress
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+)
+
+// DefaultMaxScan is the largest request body Pin buffers to scan. A
+// larger body is refused when any secret of the run is pinned.
+const DefaultMaxScan = 10 << 20
+
+// ErrPinned is wrapped by the error of a request refused by pinning.
+var ErrPinned = errors.New("secret host pinning")
+
+// PinError is the error of a request that would carry a pinned secret to
+// a host it is not allowed on. It names the secret and the host, never
+// the value.
+type PinError struct {
+	Secret  string
+	Host    string
+	Allowed []string
+}
+
+func (e *PinError) Error() string {
+	return fmt.Sprintf("secret %q may only be sent to %s, not %s", e.Secret, strings.Join(e.Allowed, ", "), e.Host)
+}
+
+func (e *PinError) Unwrap() error { return ErrPinned }
+
+// Pinning is the secret host pinning of one run.
+type Pinning struct {
+	// Match returns the names of the known secrets found in s, in any
+	// encoding the redactor knows (redact.Redactor.Matches).
+	Match func(s string) []string
+	// Allowed maps a secret name to the hosts it may be sent to
+	// ("api.example.com", "*.example.com", "api.example.com:8443").
+	// Secrets not in the map are not pinned.
+	Allowed map[string][]string
+	// OnRefuse is called for every refused request (audit); it must not
+	// block for long.
+	OnRefuse func(secret, host string)
+	// MaxScan bounds the request body that is buffered and scanned
+	// (default DefaultMaxScan).
+	MaxScan int64
+}
+
+// Pin wraps rt so that every request is checked against p before it is
+// sent. As the http.Client sends each redirect hop through its transport,
+// every hop is checked. A nil p, or one with no pinned secret, returns rt.
+func Pin(rt http.RoundTripper, p *Pinning) http.RoundTripper {
+	if p == nil || p.Match == nil || len(p.Allowed) == 0 {
+		return rt
+	}
+	return &pinner{next: rt, p: p}
+}
+
+type pinner struct {
+	next http.RoundTripper
+	p    *Pinning
+}
+
+func (t *pinner) RoundTrip(r *http.Request) (*http.Response, error) {
+	host := strings.ToLower(strings.TrimSuffix(r.URL.Hostname(), "."))
+	port := r.URL.Port()
+	if port == "" {
+		port = "443"
+		if strings.EqualFold(r.URL.Scheme, "http") {
+			port = "80"
+		}
+	}
+	var sb strings.Builder
+	sb.WriteString(r.URL.String())
+	sb.WriteByte('\n')
+	sb.WriteString(r.Host)
+	sb.WriteByte('\n')
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			sb.WriteString(k)
+			sb.WriteString(": ")
+			sb.WriteString(v)
+			sb.WriteByte('\n')
+		}
+	}
+	if err := t.check(sb.String(), host, port); err != nil {
+		closeBody(r)
+		return nil, err
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		max := t.p.MaxScan
+		if max <= 0 {
+			max = DefaultMaxScan
+		}
+		data, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+		closeBody(r)
+		if err != nil {
+			return nil, fmt.Errorf("read request body: %w", err)
+		}
+		if int64(len(data)) > max {
+			return nil, fmt.Errorf("%w: the request body is over %d bytes and cannot be checked for pinned secrets", ErrPinned, max)
+		}
+		if err := t.check(string(data), host, port); err != nil {
+			return nil, err
+		}
+		r2 := r.Clone(r.Context())
+		r2.Body = io.NopCloser(bytes.NewReader(data))
+		r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
+		r2.ContentLength = int64(len(data))
+		r = r2
+	}
+	return t.next.RoundTrip(r)
+}
+
+func closeBody(r *http.Request) {
+	if r.Body != nil {
+		_ = r.Body.Close()
+	}
+}
+
+// check refuses when s carries a secret pinned to other hosts.
+func (t *pinner) check(s, host, port string) error {
+	names := t.p.Match(s)
+	sort.Strings(names)
+	for _, n := range names {
+		allowed, pinned := t.p.Allowed[n]
+		if !pinned || HostAllowed(allowed, host, port) {
+			continue
+		}
+		if t.p.OnRefuse != nil {
+			t.p.OnRefuse(n, host)
+		}
+		return &PinError{Secret: n, Host: host, Allowed: allowed}
+	}
+	return nil
+}
+
+// HostAllowed reports whether host (lower case, no port) on port matches
+// one of the patterns: "api.example.com" (any port), "*.example.com"
+// (subdomains only) or "api.example.com:8443" (that port only).
+func HostAllowed(patterns []string, host, port string) bool {
+	for _, pat := range patterns {
+		pat = strings.ToLower(strings.TrimSpace(pat))
+		ph, pp := pat, ""
+		if h, p, err := net.SplitHostPort(pat); err == nil {
+			ph, pp = h, p
+		}
+		if pp != "" && pp != port {
+			continue
+		}
+		ph = strings.TrimSuffix(ph, ".")
+		if strings.HasPrefix(ph, "*.") {
+			if strings.HasSuffix(host, ph[1:]) && len(host) > len(ph)-1 {
+				return true
+			}
+			continue
+		}
+		if ph == host {
+			return true
+		}
+	}
+	return false
+}
