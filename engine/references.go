@@ -121,6 +121,9 @@ func (w *refWalker) visit(n ast.Node) {
 }
 
 func (w *refWalker) member(left ast.Expression, key string, constant bool) {
+	if o, ok := left.(*ast.Optional); ok { // input?.x
+		left = o.Expression
+	}
 	id, ok := left.(*ast.Identifier)
 	if !ok {
 		return

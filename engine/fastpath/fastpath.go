@@ -306,9 +306,15 @@ func Compile(src string) (p *Program, ok bool) {
 func (c *compiler) expr(e ast.Expression) (node, static, bool) {
 	switch e := e.(type) {
 	case *ast.StringLiteral:
+		if legacyOctalEscape(e.Literal) {
+			return nil, 0, false // a syntax error in strict mode
+		}
 		s, ok := goString(e.Value.String())
 		return constNode{value{k: kString, s: s}}, sString, ok
 	case *ast.NumberLiteral:
+		if l := e.Literal; len(l) > 1 && l[0] == '0' && l[1] >= '0' && l[1] <= '9' {
+			return nil, 0, false // a legacy octal: a syntax error in strict mode
+		}
 		switch n := e.Value.(type) {
 		case int64:
 			// goja keeps a bigger integer literal as a float (valueFloat),
@@ -339,6 +345,22 @@ func (c *compiler) expr(e ast.Expression) (node, static, bool) {
 		return c.array(e)
 	}
 	return nil, 0, false
+}
+
+// legacyOctalEscape reports whether a string literal's source has an
+// escape that strict mode forbids (\1 to \9, or \0 before a digit).
+func legacyOctalEscape(lit string) bool {
+	for i := 0; i+1 < len(lit); i++ {
+		if lit[i] != '\\' {
+			continue
+		}
+		c := lit[i+1]
+		if c >= '1' && c <= '9' || c == '0' && i+2 < len(lit) && lit[i+2] >= '0' && lit[i+2] <= '9' {
+			return true
+		}
+		i++ // skip the escaped character
+	}
+	return false
 }
 
 // goString converts a literal's text to Go, refusing lone surrogates (goja
