@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hushflow/hushflow/engine/jsvm"
@@ -371,7 +373,7 @@ func (p *Pool) failure(w *worker, err error, lim jsvm.Limits, took time.Duration
 	case <-time.After(2 * time.Second):
 	}
 	last := w.stderr.String()
-	if strings.Contains(last, "out of memory") || strings.Contains(last, "cannot allocate memory") {
+	if outOfMemory(last, w.cmd.ProcessState) {
 		return &jsvm.Error{Code: jsvm.CodeMemory, Message: fmt.Sprintf("evaluation exceeded the sandbox memory limit (%d MiB); the worker was killed", p.cfg.MemoryLimit>>20)}
 	}
 	if strings.Contains(last, "goroutine stack exceeds") {
@@ -382,6 +384,23 @@ func (p *Pool) failure(w *worker, err error, lim jsvm.Limits, took time.Duration
 		status = w.cmd.ProcessState.String()
 	}
 	return &jsvm.Error{Code: jsvm.CodeCrash, Message: fmt.Sprintf("sandbox worker died (%s) after %s: %v", status, took.Round(time.Millisecond), err)}
+}
+
+// outOfMemory tells a worker that died of its memory limit: the Go runtime
+// says so on stderr (under -race, mmap failures read as address space
+// collisions; ThreadSanitizer exits with status 66).
+func outOfMemory(stderr string, st *os.ProcessState) bool {
+	for _, s := range []string{"out of memory", "cannot allocate memory", "address space collisions", "ThreadSanitizer failed to allocate", "ThreadSanitizer: Out of memory"} {
+		if strings.Contains(stderr, s) {
+			return true
+		}
+	}
+	if st != nil {
+		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Exited() && ws.ExitStatus() == 66 {
+			return true
+		}
+	}
+	return false
 }
 
 func ctxErr(err error, lim jsvm.Limits) *jsvm.Error {
