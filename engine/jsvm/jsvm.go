@@ -43,7 +43,10 @@ const (
 	fieldPrefix = "(function(secrets,input,steps,run,env,console){\"use strict\";return (\n"
 	fieldSuffix = "\n);})"
 	codePrefix  = "(async function(secrets,input,steps,run,env,console){\"use strict\";\n"
-	codeSuffix  = "\n})"
+	// syncPrefix wraps code that never awaits: goja's async functions
+	// cost a coroutine switch and a Promise per call.
+	syncPrefix = "(function(secrets,input,steps,run,env,console){\"use strict\";\n"
+	codeSuffix = "\n})"
 	// prefixLines is the number of wrapper lines before the user's first
 	// line.
 	prefixLines = 1
@@ -124,6 +127,9 @@ type Script struct {
 	Expr ast.Expression
 	// Body is the statement list of a Code block.
 	Body []ast.Statement
+	// usesConsole is false when the source cannot name console, which
+	// then is not built.
+	usesConsole bool
 	// File maps AST positions (wrapped source) for static analysis.
 	File *fileMap
 }
@@ -137,6 +143,9 @@ func Compile(kind Kind, src string) (*Script, error) {
 		prefix, suffix = fieldPrefix, fieldSuffix
 	case Code:
 		prefix, suffix = codePrefix, codeSuffix
+		if !strings.Contains(src, "await") {
+			prefix = syncPrefix
+		}
 	default:
 		return nil, &Error{Code: CodeSyntax, Message: fmt.Sprintf("unknown kind %q", kind)}
 	}
@@ -150,7 +159,7 @@ func Compile(kind Kind, src string) (*Script, error) {
 		}
 		return nil, &Error{Code: CodeSyntax, Message: err.Error()}
 	}
-	s := &Script{Kind: kind, Source: src, File: fm}
+	s := &Script{Kind: kind, Source: src, File: fm, usesConsole: strings.Contains(src, "console")}
 	fm.file = prg.File
 	// The wrapper must still be one function expression: a source such as
 	// "1); foo(); (1" or "}); foo(); (function(){" would escape it.
@@ -240,16 +249,22 @@ func (s *Script) Run(ctx context.Context, g Globals, host Host, lim Limits) (res
 		st.global(g.Steps),
 		st.global(g.Run),
 		st.global(g.Env),
-		st.console(),
+		goja.Undefined(),
+	}
+	if s.usesConsole {
+		args[5] = st.console()
 	}
 	v, err := fn(goja.Undefined(), args[:]...)
 	if err != nil {
 		return nil, st.error(err)
 	}
-	if s.Kind == Code {
-		p, ok := v.Export().(*goja.Promise)
+	if s.Kind == Code && goja.IsUndefined(v) {
+		return nil, nil
+	}
+	if o, ok := v.(*goja.Object); ok && s.Kind == Code {
+		p, ok := o.Export().(*goja.Promise)
 		if !ok {
-			return nil, &Error{Code: CodeInternal, Message: "code block did not return a promise"}
+			goto export
 		}
 		switch p.State() {
 		case goja.PromiseStateFulfilled:
@@ -263,6 +278,7 @@ func (s *Script) Run(ctx context.Context, g Globals, host Host, lim Limits) (res
 			return nil, &Error{Code: CodeException, Message: "code block did not finish: it awaits a promise that never settles (there are no timers or I/O in scripts)"}
 		}
 	}
+export:
 	out, err := st.export(v)
 	if err != nil {
 		return nil, err
