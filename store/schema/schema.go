@@ -6,6 +6,7 @@ package schema
 import (
 	"github.com/hushflow/hushflow/auth"
 	"github.com/hushflow/hushflow/projects"
+	"github.com/hushflow/hushflow/secrets"
 	"github.com/hushflow/hushflow/store"
 )
 
@@ -14,5 +15,6 @@ func All() []store.Migration {
 	var ms []store.Migration
 	ms = append(ms, projects.Migrations()...)
 	ms = append(ms, auth.Migrations()...)
+	ms = append(ms, secrets.Migrations()...)
 	return ms
 }

@@ -1,0 +1,282 @@
+package secrets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/hushflow/hushflow/store"
+	"gorm.io/gorm"
+)
+
+// Access says who resolves which name, from which run and block. Project
+// and Environment are the run's scope.
+type Access struct {
+	Project     string
+	Environment string
+	Name        string
+	RunID       string
+	BlockID     string
+	Actor       string // e.g. "run" or a user name for a preview
+}
+
+// Meta describes a resolved secret (never its value).
+type Meta struct {
+	SecretID     string
+	Name         string
+	Version      int
+	Kind         Kind
+	Scope        Scope // where the definition lives
+	AllowedHosts []string
+}
+
+// Resolve returns the value of a.Name as a run of (a.Project,
+// a.Environment) sees it: the most specific of project+environment,
+// project, environment, organization. Each call decrypts and records one
+// audit record (use a RunResolver to cache per run). An unknown name wraps
+// ErrUnknownSecret; a value that does not decrypt is a *DecryptError.
+func (s *Store) Resolve(ctx context.Context, a Access) (Value, Meta, error) {
+	if err := ValidateName(a.Name); err != nil {
+		return Value{}, Meta{}, fmt.Errorf("%w: %v", ErrUnknownSecret, err)
+	}
+	rows, err := s.visibleRows(s.db.WithContext(ctx), a.Project, a.Environment, a.Name)
+	if err != nil {
+		return Value{}, Meta{}, err
+	}
+	row := mostSpecific(rows)[a.Name]
+	if row == nil {
+		return Value{}, Meta{}, unknownError(a.Name, a.Project, a.Environment)
+	}
+	v, meta, err := s.decryptCurrent(ctx, row, a.Actor, a.RunID, a.BlockID)
+	if err != nil {
+		return Value{}, Meta{}, err
+	}
+	rec := s.auditFor(a.Actor, ActionResolve, row, meta.Version, "")
+	rec.RunID, rec.BlockID, rec.RunProject, rec.RunEnv = a.RunID, a.BlockID, a.Project, a.Environment
+	if err := s.db.WithContext(ctx).Create(rec).Error; err != nil {
+		// An access that cannot be audited is refused.
+		return Value{}, Meta{}, fmt.Errorf("secret %q: record access: %w", a.Name, store.Translate(err))
+	}
+	return v, meta, nil
+}
+
+func unknownError(name, project, environment string) error {
+	where := "project " + orNone(project) + ", environment " + orNone(environment)
+	return fmt.Errorf("%w: secret %q is not defined for %s (looked in: project+environment, project, environment, organization)",
+		ErrUnknownSecret, name, where)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// decryptCurrent decrypts row's current version. A failure is audited
+// (decrypt_failure) and returned as a *DecryptError.
+func (s *Store) decryptCurrent(ctx context.Context, row *secretRow, actor, runID, blockID string) (Value, Meta, error) {
+	var ver versionRow
+	err := s.db.WithContext(ctx).Where("secret_id = ? AND version = ?", row.ID, row.CurrentVersion).First(&ver).Error
+	if err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return Value{}, Meta{}, fmt.Errorf("secret %q (%s): version %d is missing", row.Name, row.scope().Describe(), row.CurrentVersion)
+		}
+		return Value{}, Meta{}, store.Translate(err)
+	}
+	return s.open(ctx, row, &ver, actor, runID, blockID)
+}
+
+func (s *Store) open(ctx context.Context, row *secretRow, ver *versionRow, actor, runID, blockID string) (Value, Meta, error) {
+	pt, reason := s.keys.open(row.identity(ver.Version), ver.sealed())
+	if reason != "" {
+		derr := &DecryptError{Name: row.Name, Scope: row.scope(), Version: ver.Version, KeyID: ver.KeyID, Reason: reason}
+		rec := s.auditFor(actor, ActionDecryptFailure, row, ver.Version, truncate(reason, 500))
+		rec.RunID, rec.BlockID = runID, blockID
+		_ = s.db.WithContext(context.WithoutCancel(ctx)).Create(rec).Error
+		s.log.Error("secret does not decrypt", "secret", row.Name, "scope", row.scope().Describe(),
+			"version", ver.Version, "key_id", ver.KeyID, "reason", reason)
+		return Value{}, Meta{}, derr
+	}
+	m := row.meta()
+	return NewValue(string(pt)), Meta{SecretID: row.ID, Name: row.Name, Version: ver.Version, Kind: Kind(row.Kind),
+		Scope: row.scope(), AllowedHosts: m.AllowedHosts}, nil
+}
+
+// Names lists the secret names a run of (project, environment) sees.
+func (s *Store) Names(ctx context.Context, project, environment string) ([]string, error) {
+	rows, err := s.visibleRows(s.db.WithContext(ctx).Select("name", "project", "environment"), project, environment, "")
+	if err != nil {
+		return nil, err
+	}
+	best := mostSpecific(rows)
+	out := make([]string, 0, len(best))
+	for n := range best {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// ResolvedValues decrypts every secret a run of (project, environment)
+// sees, for building the run's redactor. It is audited as one
+// "redaction_load" record naming the scope, the run and the number of
+// values (a redactor never shows values; individual reads by expressions
+// are audited by Resolve). Any value that does not decrypt fails the call.
+func (s *Store) ResolvedValues(ctx context.Context, project, environment string) (map[string]Value, error) {
+	return s.resolvedValues(ctx, project, environment, "", "")
+}
+
+func (s *Store) resolvedValues(ctx context.Context, project, environment, runID, actor string) (map[string]Value, error) {
+	db := s.db.WithContext(ctx)
+	rows, err := s.visibleRows(db, project, environment, "")
+	if err != nil {
+		return nil, err
+	}
+	best := mostSpecific(rows)
+	out := make(map[string]Value, len(best))
+	if len(best) == 0 {
+		return out, nil
+	}
+	byID := make(map[string]*secretRow, len(best))
+	var conds [][]any
+	for _, r := range best {
+		byID[r.ID] = r
+		conds = append(conds, []any{r.ID, r.CurrentVersion})
+	}
+	var vers []versionRow
+	// Fetch current versions in chunks (bounded parameter counts).
+	for i := 0; i < len(conds); i += 400 {
+		end := min(i+400, len(conds))
+		var chunk []versionRow
+		if err := db.Where("(secret_id, version) IN ?", conds[i:end]).Find(&chunk).Error; err != nil {
+			return nil, store.Translate(err)
+		}
+		vers = append(vers, chunk...)
+	}
+	for i := range vers {
+		row := byID[vers[i].SecretID]
+		v, _, err := s.open(ctx, row, &vers[i], actor, runID, "")
+		if err != nil {
+			return nil, err
+		}
+		out[row.Name] = v
+	}
+	if len(out) != len(best) {
+		return nil, fmt.Errorf("load secrets for %s: %d of %d current versions are missing", Scope{project, environment}.Describe(), len(best)-len(out), len(best))
+	}
+	rec := &AuditRecord{ID: newID(), At: s.now(), Actor: actor, Action: ActionRedactionLoad, Project: project,
+		Environment: environment, ScopeLabel: Scope{project, environment}.Label(), RunID: runID,
+		RunProject: project, RunEnv: environment,
+		Detail: strconv.Itoa(len(out)) + " secrets loaded into the run's redactor"}
+	if err := db.Create(rec).Error; err != nil {
+		return nil, fmt.Errorf("record redaction load: %w", store.Translate(err))
+	}
+	return out, nil
+}
+
+// RunResolver resolves secrets for one run and caches the decrypted values
+// for the run's lifetime (a run sees one consistent version of each
+// secret). Resolutions are audited once per (block, secret, version): a
+// block that reads a name ten times leaves one record. Safe for
+// concurrent use. Drop it when the run ends.
+//
+// The engine's Resolver is an adapter over it in the caller:
+//
+//	func (a adapter) Resolve(ctx context.Context, name string, sc engine.Scope) (string, error) {
+//		v, _, err := a.rr.Resolve(ctx, a.block, name, secrets.Scope(sc))
+//		return v.Reveal(), err
+//	}
+type RunResolver struct {
+	s                    *Store
+	project, environment string
+	runID, actor         string
+
+	mu sync.Mutex
+	// mu guards values and audited.
+	values  map[cacheKey]resolved
+	audited map[string]bool
+}
+
+type cacheKey struct{ name, project, environment string }
+
+type resolved struct {
+	v    Value
+	meta Meta
+}
+
+// NewRunResolver returns a resolver for a run of (project, environment).
+func (s *Store) NewRunResolver(project, environment, runID string) *RunResolver {
+	return &RunResolver{s: s, project: project, environment: environment, runID: runID, actor: "run",
+		values: map[cacheKey]resolved{}, audited: map[string]bool{}}
+}
+
+// Resolve returns name's value for blockID. An empty field of sc means the
+// run's own; sc.Environment may name another environment, but sc.Project
+// may not name another project: a run never sees another project's
+// secrets, and such a name is reported as not defined.
+func (r *RunResolver) Resolve(ctx context.Context, blockID, name string, sc Scope) (Value, Meta, error) {
+	if sc.Project == "" {
+		sc.Project = r.project
+	}
+	if sc.Environment == "" {
+		sc.Environment = r.environment
+	}
+	if sc.Project != r.project {
+		return Value{}, Meta{}, fmt.Errorf("%w: secret %q is not defined for project %s: a run of project %s reads only its own project's secrets",
+			ErrUnknownSecret, name, sc.Project, orNone(r.project))
+	}
+	key := cacheKey{name, sc.Project, sc.Environment}
+	r.mu.Lock()
+	c, ok := r.values[key]
+	r.mu.Unlock()
+	if !ok {
+		a := Access{Project: sc.Project, Environment: sc.Environment, Name: name, RunID: r.runID, BlockID: blockID, Actor: r.actor}
+		v, m, err := r.s.Resolve(ctx, a) // audits this first read
+		if err != nil {
+			return Value{}, Meta{}, err
+		}
+		c = resolved{v: v, meta: m}
+		r.mu.Lock()
+		r.values[key] = c
+		r.audited[auditKey(blockID, m)] = true
+		r.mu.Unlock()
+		return v, m, nil
+	}
+	ak := auditKey(blockID, c.meta)
+	r.mu.Lock()
+	done := r.audited[ak]
+	r.audited[ak] = true
+	r.mu.Unlock()
+	if !done {
+		rec := &AuditRecord{ID: newID(), At: r.s.now(), Actor: r.actor, Action: ActionResolve, SecretID: c.meta.SecretID,
+			SecretName: c.meta.Name, Version: c.meta.Version, Project: c.meta.Scope.Project, Environment: c.meta.Scope.Environment,
+			ScopeLabel: c.meta.Scope.Label(), RunID: r.runID, BlockID: blockID, Detail: "cached for the run",
+			RunProject: r.project, RunEnv: r.environment}
+		if err := r.s.db.WithContext(ctx).Create(rec).Error; err != nil {
+			r.mu.Lock()
+			delete(r.audited, ak)
+			r.mu.Unlock()
+			return Value{}, Meta{}, fmt.Errorf("secret %q: record access: %w", name, store.Translate(err))
+		}
+	}
+	return c.v, c.meta, nil
+}
+
+// Names lists the names visible to the run.
+func (r *RunResolver) Names(ctx context.Context) ([]string, error) {
+	return r.s.Names(ctx, r.project, r.environment)
+}
+
+// RedactionValues decrypts every value visible to the run for its
+// redactor; audited as one redaction_load record carrying the run id.
+func (r *RunResolver) RedactionValues(ctx context.Context) (map[string]Value, error) {
+	return r.s.resolvedValues(ctx, r.project, r.environment, r.runID, r.actor)
+}
+
+func auditKey(block string, m Meta) string {
+	return block + "\x00" + m.SecretID + "\x00" + strconv.Itoa(m.Version)
+}

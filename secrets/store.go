@@ -1,0 +1,496 @@
+// Package secrets keeps Hushflow's secrets: scoped, versioned, encrypted at
+// rest with envelope encryption under a keyring that never touches the
+// database, audited, and write-only (no method returns a value except the
+// runtime resolution the engine uses, and Value prints as [REDACTED]).
+//
+// Scopes, from most to least specific: project+environment, project,
+// environment, organization. A run of project P in environment E sees, for
+// each name, the most specific definition; it never sees another project's
+// secrets.
+package secrets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hushflow/hushflow/internal/apperr"
+	"github.com/hushflow/hushflow/projects"
+	"github.com/hushflow/hushflow/redact"
+	"github.com/hushflow/hushflow/store"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// Store is the secrets service over a database and a keyring. It is safe
+// for concurrent use; several server replicas may share one database.
+type Store struct {
+	db   *store.DB
+	keys *Keyring
+	log  *slog.Logger
+	now  func() time.Time
+}
+
+// New returns a Store. keys is used at first encryption or decryption, so
+// a wrong key is reported then (naming the secret), not here.
+func New(db *store.DB, keys *Keyring, log *slog.Logger) *Store {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Store{db: db, keys: keys, log: log, now: func() time.Time { return time.Now().UTC() }}
+}
+
+// Keyring returns the store's keyring.
+func (s *Store) Keyring() *Keyring { return s.keys }
+
+// CreateInput is a new secret. Value is the plaintext (a string, or a
+// file's bytes for KindFile).
+type CreateInput struct {
+	Name         string
+	Scope        Scope
+	Kind         Kind // empty means KindString
+	Value        Value
+	Description  string
+	AllowedHosts []string
+}
+
+// UpdateInput is a new version of a secret. Description and AllowedHosts
+// are changed only when not nil.
+type UpdateInput struct {
+	Kind         Kind // empty: the secret's kind; must match it
+	Value        Value
+	Description  *string
+	AllowedHosts []string // nil: unchanged; empty: no restriction
+}
+
+// WeakWarning is the warning given for a weak value.
+const WeakWarning = "the value is short or of low entropy: redaction can mask it only where it stands alone, so it may show up inside other text; use a long random value"
+
+func weakness(v Value) (bool, []string) {
+	if redact.Weak(v.Reveal()) {
+		return true, []string{WeakWarning}
+	}
+	return false, nil
+}
+
+// scopeIDs checks that the scope's project and environment exist and
+// returns their ids.
+func (s *Store) scopeIDs(ctx context.Context, sc Scope) (projectID, envID string, err error) {
+	ps := projects.NewService(s.db)
+	if sc.Project != "" {
+		p, err := ps.Get(ctx, sc.Project)
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return "", "", fmt.Errorf("project %q not found: %w", truncate(sc.Project, 70), store.ErrNotFound)
+			}
+			return "", "", err
+		}
+		projectID = p.ID
+	}
+	if sc.Environment != "" {
+		e, err := ps.GetEnvironment(ctx, sc.Environment)
+		if err != nil {
+			if !errors.Is(err, store.ErrNotFound) {
+				return "", "", err
+			}
+			es, lerr := ps.Environments(ctx)
+			if lerr != nil {
+				return "", "", lerr
+			}
+			names := make([]string, len(es))
+			for i, e := range es {
+				names[i] = e.Name
+			}
+			return "", "", apperr.Invalidf("unknown_environment", "unknown environment %q; create it first or use one of: %s",
+				truncate(sc.Environment, 70), strings.Join(names, ", "))
+		}
+		envID = e.ID
+	}
+	return projectID, envID, nil
+}
+
+func (s *Store) prepareCreate(ctx context.Context, in *CreateInput) (*secretRow, []string, error) {
+	if err := ValidateName(in.Name); err != nil {
+		return nil, nil, err
+	}
+	if in.Kind == "" {
+		in.Kind = KindString
+	}
+	if err := validateValue(in.Kind, in.Value); err != nil {
+		return nil, nil, err
+	}
+	if err := validateDescription(in.Description); err != nil {
+		return nil, nil, err
+	}
+	hosts, err := normalizeHosts(in.AllowedHosts)
+	if err != nil {
+		return nil, nil, err
+	}
+	pid, eid, err := s.scopeIDs(ctx, in.Scope)
+	if err != nil {
+		return nil, nil, err
+	}
+	weak, warnings := weakness(in.Value)
+	now := s.now()
+	return &secretRow{
+		ID: newID(), Name: in.Name, ProjectID: pid, Project: in.Scope.Project, EnvironmentID: eid,
+		Environment: in.Scope.Environment, Kind: string(in.Kind), Description: in.Description,
+		AllowedHosts: hostsJSON(hosts), Weak: weak, CurrentVersion: 1, CreatedAt: now, UpdatedAt: now,
+	}, warnings, nil
+}
+
+// Create stores a new secret (version 1). It returns the metadata and
+// warnings (a weak value). A name that exists in the scope is an error
+// wrapping store.ErrConflict.
+func (s *Store) Create(ctx context.Context, actor string, in CreateInput) (*Secret, []string, error) {
+	row, warnings, err := s.prepareCreate(ctx, &in)
+	if err != nil {
+		return nil, nil, err
+	}
+	row.CreatedBy, row.UpdatedBy = actor, actor
+	sl, err := s.keys.seal(row.identity(1), []byte(in.Value.Reveal()))
+	if err != nil {
+		return nil, nil, err
+	}
+	ver := &versionRow{SecretID: row.ID, Version: 1, Ciphertext: sl.Ciphertext, WrappedKey: sl.WrappedKey,
+		KeyID: sl.KeyID, CreatedAt: row.CreatedAt, CreatedBy: actor}
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(row).Error; err != nil {
+			return err
+		}
+		if err := tx.Create(ver).Error; err != nil {
+			return err
+		}
+		return tx.Create(s.auditFor(actor, ActionCreate, row, 1, "")).Error
+	})
+	if err = store.Translate(err); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, nil, fmt.Errorf("secret %q already exists in %s; update it to add a version, or delete it first: %w",
+				in.Name, in.Scope.Describe(), store.ErrConflict)
+		}
+		return nil, nil, err
+	}
+	m := row.meta()
+	return &m, warnings, nil
+}
+
+// Import creates many secrets in one transaction with batched inserts
+// (bulk loads and tests). It is all or nothing.
+func (s *Store) Import(ctx context.Context, actor string, ins []CreateInput) error {
+	rows := make([]*secretRow, 0, len(ins))
+	vers := make([]*versionRow, 0, len(ins))
+	audits := make([]*AuditRecord, 0, len(ins))
+	scopeCache := map[Scope][2]string{}
+	for i := range ins {
+		in := &ins[i]
+		if ids, ok := scopeCache[in.Scope]; ok { // skip the lookups
+			if err := ValidateName(in.Name); err != nil {
+				return err
+			}
+			if in.Kind == "" {
+				in.Kind = KindString
+			}
+			if err := validateValue(in.Kind, in.Value); err != nil {
+				return err
+			}
+			hosts, err := normalizeHosts(in.AllowedHosts)
+			if err != nil {
+				return err
+			}
+			if err := validateDescription(in.Description); err != nil {
+				return err
+			}
+			weak, _ := weakness(in.Value)
+			now := s.now()
+			rows = append(rows, &secretRow{ID: newID(), Name: in.Name, ProjectID: ids[0], Project: in.Scope.Project,
+				EnvironmentID: ids[1], Environment: in.Scope.Environment, Kind: string(in.Kind), Description: in.Description,
+				AllowedHosts: hostsJSON(hosts), Weak: weak, CurrentVersion: 1, CreatedAt: now, UpdatedAt: now})
+		} else {
+			row, _, err := s.prepareCreate(ctx, in)
+			if err != nil {
+				return err
+			}
+			scopeCache[in.Scope] = [2]string{row.ProjectID, row.EnvironmentID}
+			rows = append(rows, row)
+		}
+		row := rows[len(rows)-1]
+		row.CreatedBy, row.UpdatedBy = actor, actor
+		sl, err := s.keys.seal(row.identity(1), []byte(in.Value.Reveal()))
+		if err != nil {
+			return err
+		}
+		vers = append(vers, &versionRow{SecretID: row.ID, Version: 1, Ciphertext: sl.Ciphertext, WrappedKey: sl.WrappedKey,
+			KeyID: sl.KeyID, CreatedAt: row.CreatedAt, CreatedBy: actor})
+		audits = append(audits, s.auditFor(actor, ActionCreate, row, 1, "import"))
+	}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.CreateInBatches(rows, 200).Error; err != nil {
+			return err
+		}
+		if err := tx.CreateInBatches(vers, 200).Error; err != nil {
+			return err
+		}
+		return tx.CreateInBatches(audits, 200).Error
+	})
+	if err = store.Translate(err); errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("import: a secret name already exists in its scope: %w", store.ErrConflict)
+	}
+	return err
+}
+
+// withRetry runs a transaction, again when the database reports a lock
+// or serialization conflict.
+func (s *Store) withRetry(ctx context.Context, f func(tx *gorm.DB) error) error {
+	var err error
+	for attempt := 0; attempt < 10; attempt++ {
+		err = s.db.WithContext(ctx).Transaction(f)
+		if err == nil || !store.IsRetryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 5 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+// lockLive reads a live secret for update: FOR UPDATE on PostgreSQL; on
+// SQLite the transaction already holds the write lock (BEGIN IMMEDIATE).
+func (s *Store) lockLive(tx *gorm.DB, id string) (*secretRow, error) {
+	var row secretRow
+	q := tx.Where("id = ? AND deleted_at IS NULL", id)
+	if s.db.Dialect == store.Postgres {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	if err := q.First(&row).Error; err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil, notFoundSecret(id)
+		}
+		return nil, err
+	}
+	return &row, nil
+}
+
+// Update stores a new version of secret id. Concurrent updates are
+// serialized: each gets its own version number, none is lost.
+func (s *Store) Update(ctx context.Context, actor, id string, in UpdateInput) (*Secret, []string, error) {
+	if in.Description != nil {
+		if err := validateDescription(*in.Description); err != nil {
+			return nil, nil, err
+		}
+	}
+	var hosts []string
+	if in.AllowedHosts != nil {
+		h, err := normalizeHosts(in.AllowedHosts)
+		if err != nil {
+			return nil, nil, err
+		}
+		hosts = h
+	}
+	weak, warnings := weakness(in.Value)
+	var out Secret
+	err := s.withRetry(ctx, func(tx *gorm.DB) error {
+		row, err := s.lockLive(tx, id)
+		if err != nil {
+			return err
+		}
+		kind := in.Kind
+		if kind == "" {
+			kind = Kind(row.Kind)
+		}
+		if kind != Kind(row.Kind) {
+			return apperr.Invalidf("kind_mismatch", "secret %q is a %s secret; send %s", row.Name, row.Kind,
+				map[string]string{"string": `"value"`, "file": `"file_base64"`}[row.Kind])
+		}
+		if err := validateValue(kind, in.Value); err != nil {
+			return err
+		}
+		next := row.CurrentVersion + 1
+		sl, err := s.keys.seal(row.identity(next), []byte(in.Value.Reveal()))
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		if err := tx.Create(&versionRow{SecretID: row.ID, Version: next, Ciphertext: sl.Ciphertext,
+			WrappedKey: sl.WrappedKey, KeyID: sl.KeyID, CreatedAt: now, CreatedBy: actor}).Error; err != nil {
+			return err
+		}
+		set := map[string]any{"current_version": next, "updated_at": now, "updated_by": actor, "weak": weak}
+		if in.Description != nil {
+			set["description"] = *in.Description
+			row.Description = *in.Description
+		}
+		if in.AllowedHosts != nil {
+			set["allowed_hosts"] = hostsJSON(hosts)
+			row.AllowedHosts = hostsJSON(hosts)
+		}
+		if err := tx.Model(&secretRow{}).Where("id = ?", row.ID).Updates(set).Error; err != nil {
+			return err
+		}
+		row.CurrentVersion, row.UpdatedAt, row.UpdatedBy, row.Weak = next, now, actor, weak
+		out = row.meta()
+		return tx.Create(s.auditFor(actor, ActionUpdate, row, next, "")).Error
+	})
+	if err != nil {
+		return nil, nil, store.Translate(err)
+	}
+	return &out, warnings, nil
+}
+
+// Delete soft-deletes secret id and wipes the ciphertext and wrapped key
+// of every version. The name can then be created again.
+func (s *Store) Delete(ctx context.Context, actor, id string) error {
+	err := s.withRetry(ctx, func(tx *gorm.DB) error {
+		row, err := s.lockLive(tx, id)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		if err := tx.Model(&versionRow{}).Where("secret_id = ?", row.ID).
+			Updates(map[string]any{"ciphertext": nil, "wrapped_key": nil, "key_id": "", "wiped": true}).Error; err != nil {
+			return err
+		}
+		if err := tx.Model(&secretRow{}).Where("id = ?", row.ID).
+			Updates(map[string]any{"deleted_at": now, "deleted_by": actor}).Error; err != nil {
+			return err
+		}
+		return tx.Create(s.auditFor(actor, ActionDelete, row, row.CurrentVersion, "all versions wiped")).Error
+	})
+	return store.Translate(err)
+}
+
+// Get returns the metadata of live secret id.
+func (s *Store) Get(ctx context.Context, id string) (*Secret, error) {
+	var row secretRow
+	if err := s.db.WithContext(ctx).Where("id = ? AND deleted_at IS NULL", id).First(&row).Error; err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil, notFoundSecret(id)
+		}
+		return nil, store.Translate(err)
+	}
+	m := row.meta()
+	return &m, nil
+}
+
+// Find returns the live secret called name defined exactly in scope.
+func (s *Store) Find(ctx context.Context, sc Scope, name string) (*Secret, error) {
+	var row secretRow
+	err := s.db.WithContext(ctx).Where("name = ? AND project = ? AND environment = ? AND deleted_at IS NULL",
+		name, sc.Project, sc.Environment).First(&row).Error
+	if err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil, fmt.Errorf("secret %q is not defined in %s: %w", truncate(name, 70), sc.Describe(), store.ErrNotFound)
+		}
+		return nil, store.Translate(err)
+	}
+	m := row.meta()
+	return &m, nil
+}
+
+// List returns the live secrets defined exactly in scope, by name. The
+// scope's project and environment must exist.
+func (s *Store) List(ctx context.Context, sc Scope) ([]Secret, error) {
+	if _, _, err := s.scopeIDs(ctx, sc); err != nil {
+		return nil, err
+	}
+	var rows []secretRow
+	err := s.db.WithContext(ctx).Where("project = ? AND environment = ? AND deleted_at IS NULL", sc.Project, sc.Environment).
+		Order("name").Find(&rows).Error
+	if err != nil {
+		return nil, store.Translate(err)
+	}
+	out := make([]Secret, len(rows))
+	for i := range rows {
+		out[i] = rows[i].meta()
+	}
+	return out, nil
+}
+
+// visibleRows returns the live secrets a run in (project, environment)
+// can see, optionally only those called name.
+func (s *Store) visibleRows(db *gorm.DB, project, environment, name string) ([]secretRow, error) {
+	q := db.Where("deleted_at IS NULL").
+		Where("project IN ?", uniq("", project)).
+		Where("environment IN ?", uniq("", environment))
+	if name != "" {
+		q = q.Where("name = ?", name)
+	}
+	var rows []secretRow
+	if err := q.Find(&rows).Error; err != nil {
+		return nil, store.Translate(err)
+	}
+	return rows, nil
+}
+
+func uniq(a, b string) []string {
+	if a == b {
+		return []string{a}
+	}
+	return []string{a, b}
+}
+
+// mostSpecific keeps, for each name, the row of the most specific scope.
+func mostSpecific(rows []secretRow) map[string]*secretRow {
+	best := map[string]*secretRow{}
+	for i := range rows {
+		r := &rows[i]
+		if b, ok := best[r.Name]; !ok || r.scope().rank() > b.scope().rank() {
+			best[r.Name] = r
+		}
+	}
+	return best
+}
+
+// Resolved lists what a run of (project, environment) sees: for each name
+// the most specific definition, with From naming its scope.
+func (s *Store) Resolved(ctx context.Context, project, environment string) ([]Secret, error) {
+	if _, _, err := s.scopeIDs(ctx, Scope{Project: project, Environment: environment}); err != nil {
+		return nil, err
+	}
+	rows, err := s.visibleRows(s.db.WithContext(ctx), project, environment, "")
+	if err != nil {
+		return nil, err
+	}
+	var out []Secret
+	for _, r := range mostSpecific(rows) {
+		m := r.meta()
+		m.From = m.ScopeLabel
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Versions lists the versions of secret id, newest first (metadata only).
+func (s *Store) Versions(ctx context.Context, id string) ([]VersionInfo, error) {
+	m, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var vs []versionRow
+	err = s.db.WithContext(ctx).Select("secret_id", "version", "key_id", "created_at", "created_by", "wiped").
+		Where("secret_id = ?", id).Order("version DESC").Find(&vs).Error
+	if err != nil {
+		return nil, store.Translate(err)
+	}
+	out := make([]VersionInfo, len(vs))
+	for i, v := range vs {
+		out[i] = VersionInfo{Version: v.Version, KeyID: v.KeyID, CreatedAt: v.CreatedAt, CreatedBy: v.CreatedBy,
+			Current: v.Version == m.Version, Wiped: v.Wiped}
+	}
+	return out, nil
+}
+
+func (s *Store) auditFor(actor, action string, row *secretRow, version int, detail string) *AuditRecord {
+	return &AuditRecord{ID: newID(), At: s.now(), Actor: actor, Action: action, SecretID: row.ID, SecretName: row.Name,
+		Version: version, Project: row.Project, Environment: row.Environment, ScopeLabel: row.scope().Label(), Detail: detail}
+}
+
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
