@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/internal/apperr"
 	"github.com/hushflow/hushflow/store"
 	"github.com/labstack/echo/v4"
@@ -14,6 +15,8 @@ type errorDetail struct {
 	Code      string `json:"code"`
 	Message   string `json:"message"`
 	RequestID string `json:"request_id,omitempty"`
+	// Problems lists every problem of an invalid flow definition.
+	Problems []flows.Problem `json:"problems,omitempty"`
 }
 
 type errorResponse struct {
@@ -33,6 +36,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	rid := c.Response().Header().Get(echo.HeaderXRequestID)
 	status, code, msg := classify(err)
+	var inv *flows.InvalidError
+	if errors.As(err, &inv) {
+		body := errorBody("invalid_flow", inv.Error(), rid)
+		body.Error.Problems = inv.Problems
+		_ = c.JSON(http.StatusBadRequest, body)
+		return
+	}
 	if status >= 500 {
 		s.log.Error("request failed", "request_id", rid, "method", c.Request().Method,
 			"path", c.Request().URL.Path, "err", err)
@@ -111,3 +121,6 @@ type notFoundError struct{ what, name string }
 
 func (e *notFoundError) Error() string { return e.what + " \"" + e.name + "\" not found" }
 func (e *notFoundError) Unwrap() error { return store.ErrNotFound }
+
+// errNotFoundSentinel is what authorize's 404 unwraps to.
+var errNotFoundSentinel = store.ErrNotFound

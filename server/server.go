@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hushflow/hushflow/auth"
+	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/projects"
 	"github.com/hushflow/hushflow/store"
 	"github.com/labstack/echo/v4"
@@ -24,6 +25,7 @@ type Deps struct {
 	DB       *store.DB
 	Auth     *auth.Service
 	Projects *projects.Service
+	Flows    *flows.Service
 	Logger   *slog.Logger
 }
 
@@ -73,6 +75,7 @@ func New(d Deps) *Server {
 	v1.POST("/users", s.createUser)
 	v1.POST("/users/:id/tokens", s.createUserToken)
 	v1.GET("/whoami", s.whoami)
+	s.flowRoutes()
 	// Unknown /api/v1 paths are 404 for authenticated callers and 401
 	// otherwise (the group's middleware runs first).
 	v1.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })

@@ -1,0 +1,63 @@
+package flows
+
+import (
+	"encoding/json"
+
+	"github.com/hushflow/hushflow/blocks"
+)
+
+// Definition is a flow as users write it (JSON through the API, YAML
+// through the CLI). A config field that is a string is a JavaScript
+// expression; a number, boolean, object or array is a literal.
+type Definition struct {
+	Name        string     `json:"name" yaml:"name"`
+	Description string     `json:"description,omitempty" yaml:"description,omitempty"`
+	Trigger     Trigger    `json:"trigger" yaml:"trigger"`
+	Blocks      []BlockDef `json:"blocks" yaml:"blocks"`
+	// Env holds non-secret variables, visible to expressions as `env`.
+	Env map[string]string `json:"env,omitempty" yaml:"env,omitempty"`
+}
+
+// Trigger says what starts runs of a flow.
+type Trigger struct {
+	// Type is manual, webhook, schedule or event.
+	Type string `json:"type" yaml:"type"`
+	// Cron is the schedule of a schedule trigger ("*/5 * * * *", UTC).
+	Cron string `json:"cron,omitempty" yaml:"cron,omitempty"`
+	// Environment is the environment of runs started by a webhook or a
+	// schedule (default: development).
+	Environment string `json:"environment,omitempty" yaml:"environment,omitempty"`
+	// Topic is the pattern of an event trigger ("records:*"; `*` matches
+	// one segment, `**` any number).
+	Topic string `json:"topic,omitempty" yaml:"topic,omitempty"`
+	// Filter is an expr-lang condition on the event (`input`) that must
+	// hold for the run to be queued.
+	Filter string `json:"filter,omitempty" yaml:"filter,omitempty"`
+	// SigningSecret names the secret a webhook's signature is checked
+	// with (HMAC-SHA256); empty means no check.
+	SigningSecret string `json:"signing_secret,omitempty" yaml:"signing_secret,omitempty"`
+	// Signature is the header style: "slack" (X-Slack-Signature with
+	// X-Slack-Request-Timestamp) or "github" (X-Hub-Signature-256).
+	Signature string `json:"signature,omitempty" yaml:"signature,omitempty"`
+}
+
+// BlockDef is one block of a flow.
+type BlockDef struct {
+	ID     string                     `json:"id" yaml:"id"`
+	Type   blocks.ID                  `json:"type" yaml:"type"`
+	Config map[string]json.RawMessage `json:"config,omitempty" yaml:"-"`
+	// If is an expr-lang condition; the block is skipped when false.
+	If string `json:"if,omitempty" yaml:"if,omitempty"`
+	// Timeout bounds one attempt (default 30s).
+	Timeout blocks.Dur `json:"timeout,omitempty" yaml:"timeout,omitempty"`
+	// Retry re-runs a failed block.
+	Retry *Retry `json:"retry,omitempty" yaml:"retry,omitempty"`
+}
+
+// Retry is a block's retry policy.
+type Retry struct {
+	// Attempts is the total number of tries (1 = no retry; at most 10).
+	Attempts int `json:"attempts" yaml:"attempts"`
+	// Backoff is the wait before the first retry; it doubles each time.
+	Backoff blocks.Dur `json:"backoff,omitempty" yaml:"backoff,omitempty"`
+}

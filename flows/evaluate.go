@@ -1,0 +1,45 @@
+package flows
+
+import (
+	"context"
+	"errors"
+
+	"github.com/hushflow/hushflow/engine"
+	"github.com/hushflow/hushflow/redact"
+)
+
+
+// Evaluate evaluates one expression as a block of a run of project in
+// environment would (the editor's live preview) and returns its value
+// redacted with every secret visible there. Secret reads are audited like
+// a run's, with run id "evaluate".
+func (s *Service) Evaluate(ctx context.Context, project, environment, expression string, input any, actor string) (any, error) {
+	if _, err := s.projects.GetEnvironment(ctx, environment); err != nil {
+		return nil, err
+	}
+	red := redact.New()
+	if s.secrets != nil {
+		vis, err := s.secrets.Visible(ctx, project, environment)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range vis {
+			red.Add(v.Name, v.Value)
+		}
+	}
+	p, err := engine.Compile(engine.Field, expression, engine.WithField("expression"))
+	if err != nil {
+		return nil, red.Error(err)
+	}
+	x := &execution{s: s, run: &Run{ID: "evaluate", Project: project, Environment: environment, Flow: "(preview)", CreatedBy: actor},
+		red: red, input: input, steps: map[string]any{}, plan: &Plan{}}
+	v, err := p.Run(ctx, x.env("preview"))
+	if err != nil {
+		var ee *engine.Error
+		if errors.As(err, &ee) {
+			return nil, ee.Redacted(red.String)
+		}
+		return nil, red.Error(err)
+	}
+	return red.Value(v), nil
+}

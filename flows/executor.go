@@ -1,0 +1,447 @@
+package flows
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hushflow/hushflow/blocks"
+	"github.com/hushflow/hushflow/engine"
+	"github.com/hushflow/hushflow/redact"
+	"gorm.io/gorm"
+)
+
+// pendingEvent is an event not yet stored; Data holds real values and is
+// redacted when stored.
+type pendingEvent struct {
+	At    time.Time
+	Type  string
+	Block string
+	Data  map[string]any
+}
+
+// execution is one run being executed by this process.
+type execution struct {
+	s     *Service
+	run   *Run
+	plan  *Plan
+	red   *redact.Redactor
+	input any
+	steps map[string]any
+
+	mu      sync.Mutex // guards pending, seq, stored
+	pending []pendingEvent
+	seq     int
+	stored  int
+}
+
+// errCanceled ends a run canceled through the API.
+var errCanceled = errors.New("run canceled")
+
+// execute runs r to its end and records the outcome. It never panics.
+func (s *Service) execute(ctx context.Context, r *Run) {
+	x := &execution{s: s, run: r, red: redact.New(), steps: map[string]any{}, seq: s.lastSeq(ctx, r.ID)}
+	var out any
+	err := func() (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				s.log.Error("panic in run", "run_id", r.ID, "panic", x.red.String(fmt.Sprint(v)), "stack", string(debug.Stack()))
+				err = fmt.Errorf("internal error while executing the run (panic recovered); see the server log for run %s", r.ID)
+			}
+		}()
+		out, err = x.do(ctx)
+		return err
+	}()
+	x.finish(out, err)
+}
+
+func (x *execution) do(ctx context.Context) (any, error) {
+	s, r := x.s, x.run
+	plan, err := s.plan(ctx, r.FlowID, r.FlowVersion)
+	if err != nil {
+		return nil, fmt.Errorf("load flow %q version %d: %w", r.Flow, r.FlowVersion, err)
+	}
+	x.plan = plan
+	var pins = map[string][]string{}
+	if s.secrets != nil {
+		vis, err := s.secrets.Visible(ctx, r.Project, r.Environment)
+		if err != nil {
+			return nil, fmt.Errorf("load secrets of project %q, environment %q: %w", r.Project, r.Environment, err)
+		}
+		vals := make(map[string]string, len(vis))
+		for _, v := range vis {
+			vals[v.Name] = v.Value
+			if len(v.AllowedHosts) > 0 {
+				pins[v.Name] = v.AllowedHosts
+			}
+		}
+		x.red.AddAll(vals)
+	}
+	if err := json.Unmarshal([]byte(r.Input), &x.input); err != nil {
+		return nil, fmt.Errorf("run input: %w", err)
+	}
+	// A known secret value passed in the input is masked in every view.
+	x.emit(pendingEvent{Type: "run_started", Data: map[string]any{"input": x.input, "worker": s.owner}})
+	var client = s.client(pins, x)
+	var last any
+	for i := range plan.Blocks {
+		if err := ctx.Err(); err != nil {
+			return nil, ctxErr(ctx)
+		}
+		pb := &plan.Blocks[i]
+		out, ran, err := x.block(ctx, pb, client)
+		if err != nil {
+			return nil, err
+		}
+		if ran {
+			x.steps[pb.Def.ID] = map[string]any{"output": out}
+			last = out
+		}
+	}
+	return last, nil
+}
+
+func ctxErr(ctx context.Context) error {
+	if errors.Is(context.Cause(ctx), errCanceled) {
+		return errCanceled
+	}
+	return ctx.Err()
+}
+
+// env returns the engine environment of block id.
+func (x *execution) env(block string) *engine.Env {
+	r := x.run
+	return &engine.Env{
+		Secrets: &runResolver{x: x, block: block},
+		Input:   x.input,
+		Steps:   x.steps,
+		Run:     engine.RunInfo{ID: r.ID, Flow: r.Flow, Project: r.Project, Environment: r.Environment, Block: block},
+		Vars:    x.plan.Def.Env,
+		OnSecret: func(name string, _ engine.Scope, value string) {
+			x.red.Add(name, value)
+		},
+		OnMask: func(v string) { x.red.Add("", v) },
+		OnLog: func(l engine.LogRecord) {
+			x.emit(pendingEvent{Type: "log", Block: block, Data: map[string]any{"level": l.Level, "message": l.Message}})
+		},
+	}
+}
+
+// block runs one block with its condition, timeout and retries. ran is
+// false when the condition skipped it.
+func (x *execution) block(ctx context.Context, pb *PlannedBlock, client *http.Client) (out any, ran bool, err error) {
+	id := pb.Def.ID
+	env := x.env(id)
+	if pb.If != nil {
+		ok, err := pb.If.Eval(ctx, env)
+		if err != nil {
+			x.emit(pendingEvent{Type: "block_failed", Block: id, Data: map[string]any{"error": err.Error(), "field": "if"}})
+			return nil, false, fmt.Errorf("block %q: if: %w", id, err)
+		}
+		if !ok {
+			x.emit(pendingEvent{Type: "block_skipped", Block: id, Data: map[string]any{"if": pb.Def.If}})
+			x.flush(ctx)
+			return nil, false, nil
+		}
+	}
+	attempts, backoff := 1, time.Duration(0)
+	if pb.Def.Retry != nil {
+		attempts, backoff = pb.Def.Retry.Attempts, pb.Def.Retry.Backoff.D()
+	}
+	timeout := pb.Def.Timeout.D()
+	if timeout <= 0 {
+		timeout = x.s.cfg.DefaultBlockTimeout
+	}
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		out, cfg, err := x.attempt(ctx, pb, env, client, attempt, timeout)
+		if err == nil {
+			x.emit(pendingEvent{Type: "block_finished", Block: id, Data: map[string]any{
+				"output": out, "attempt": attempt, "duration_ms": time.Since(start).Milliseconds()}})
+			x.flush(ctx)
+			return out, true, nil
+		}
+		data := map[string]any{"error": err.Error(), "attempt": attempt, "duration_ms": time.Since(start).Milliseconds()}
+		if cfg != nil {
+			data["config"] = cfg
+		}
+		if attempt >= attempts || ctx.Err() != nil {
+			x.emit(pendingEvent{Type: "block_failed", Block: id, Data: data})
+			x.flush(ctx)
+			if ctx.Err() != nil {
+				return nil, false, ctxErr(ctx)
+			}
+			return nil, false, fmt.Errorf("block %q: %w", id, err)
+		}
+		data["retry_in_ms"] = backoff.Milliseconds()
+		x.emit(pendingEvent{Type: "block_retry", Block: id, Data: data})
+		x.flush(ctx)
+		select {
+		case <-ctx.Done():
+			return nil, false, ctxErr(ctx)
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+	}
+}
+
+// attempt evaluates the block's config and runs it once.
+func (x *execution) attempt(ctx context.Context, pb *PlannedBlock, env *engine.Env, client *http.Client, attempt int, timeout time.Duration) (any, map[string]any, error) {
+	id := pb.Def.ID
+	cfg := make(map[string]any, len(pb.Fields))
+	for _, f := range pb.Fields {
+		switch {
+		case f.IsRaw:
+			cfg[f.Name] = f.Raw
+		case f.Program != nil:
+			v, err := f.Program.Run(ctx, env)
+			if err != nil {
+				return nil, nil, fmt.Errorf("field %s: %w", f.Name, err)
+			}
+			cfg[f.Name] = v
+		default:
+			cfg[f.Name] = f.Literal
+		}
+	}
+	shown := cfg
+	if attempt == 1 {
+		x.emit(pendingEvent{Type: "block_started", Block: id, Data: map[string]any{"type": string(pb.Def.Type), "config": shown}})
+		x.flush(ctx)
+	}
+	b, err := x.s.registry.Decode(pb.Def.Type, cfg, x.s.env)
+	if err != nil {
+		return nil, shown, err
+	}
+	defer blocks.Release(b)
+	bctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	in := &blocks.Input{
+		RunID: x.run.ID, FlowName: x.run.Flow, Project: x.run.Project, Environment: x.run.Environment,
+		BlockID: id, Attempt: attempt,
+		Emit: func(e blocks.Event) { x.emit(pendingEvent{Type: e.Type, Block: id, Data: e.Data}) },
+		Script: func(ctx context.Context, kind, src string) (any, error) {
+			p, err := engine.Compile(engine.Kind(kind), src, engine.WithTimeout(timeout))
+			if err != nil {
+				return nil, err
+			}
+			return p.Run(ctx, env)
+		},
+		Mask: func(v string) { x.red.Add("", v) },
+		HTTP: client,
+	}
+	out, err := runBlock(bctx, b, in)
+	if err != nil && errors.Is(bctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		err = fmt.Errorf("timed out after %s: %w", timeout, err)
+	}
+	return out, nil, err
+}
+
+// runBlock calls b.Run and turns a panic into an error.
+func runBlock(ctx context.Context, b blocks.Block, in *blocks.Input) (out any, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("block panicked: %v", v)
+		}
+	}()
+	return b.Run(ctx, in)
+}
+
+// emit buffers an event; it is stored, redacted, at the next flush.
+func (x *execution) emit(e pendingEvent) {
+	if e.At.IsZero() {
+		e.At = time.Now().UTC()
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.pending = append(x.pending, e)
+}
+
+// flush stores the buffered events.
+func (x *execution) flush(ctx context.Context) {
+	x.mu.Lock()
+	evs := x.pending
+	x.pending = nil
+	x.mu.Unlock()
+	if len(evs) == 0 {
+		return
+	}
+	if err := x.s.db.WithContext(context.WithoutCancel(ctx)).Transaction(func(tx *gorm.DB) error {
+		return x.insertLocked(tx, evs)
+	}); err != nil {
+		x.s.log.Error("store run events", "run_id", x.run.ID, "err", x.red.Error(err))
+	}
+	x.s.broker.notify(x.run.ID)
+}
+
+// insertLocked redacts and inserts evs in tx, numbering them.
+func (x *execution) insertLocked(tx *gorm.DB, evs []pendingEvent) error {
+	rows := x.s.redactEvents(x.run.ID, &x.seq, &x.stored, x.red, evs)
+	if len(rows) == 0 {
+		return nil
+	}
+	return tx.CreateInBatches(rows, 200).Error
+}
+
+// redactEvents turns pending events into stored rows: data redacted with
+// red, then bounded in size (truncation happens after redaction, so a cut
+// never exposes part of a value).
+func (s *Service) redactEvents(runID string, seq, stored *int, red *redact.Redactor, evs []pendingEvent) []Event {
+	rows := make([]Event, 0, len(evs))
+	for _, e := range evs {
+		if *stored >= s.cfg.MaxEventsPerRun && e.Type != "run_finished" {
+			continue
+		}
+		if *stored == s.cfg.MaxEventsPerRun-1 && e.Type != "run_finished" {
+			e = pendingEvent{At: e.At, Type: "events_truncated", Data: map[string]any{
+				"message": fmt.Sprintf("this run reached the limit of %d stored events; later events are dropped", s.cfg.MaxEventsPerRun)}}
+		}
+		*seq++
+		*stored++
+		rows = append(rows, Event{RunID: runID, Seq: *seq, At: e.At, Type: e.Type, Block: e.Block,
+			Data: s.boundedJSON(red.Value(e.Data))})
+	}
+	return rows
+}
+
+// boundedJSON encodes v, replacing it by a truncated string with a marker
+// when it is over MaxEventBytes. Masks are never cut in half.
+func (s *Service) boundedJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b, _ = json.Marshal(map[string]any{"unencodable": fmt.Sprint(v)})
+	}
+	if len(b) <= s.cfg.MaxEventBytes {
+		return string(b)
+	}
+	cut := string(b[:s.cfg.MaxEventBytes])
+	// Do not end inside a mask such as "[REDACTED:NAME]".
+	if i := strings.LastIndex(cut, "[REDACTED"); i >= 0 && !strings.Contains(cut[i:], "]") {
+		cut = cut[:i]
+	}
+	tb, _ := json.Marshal(map[string]any{"truncated": true, "bytes": len(b),
+		"preview": strings.ToValidUTF8(cut, "") + fmt.Sprintf("…[truncated: %d of %d bytes shown]", len(cut), len(b))})
+	return string(tb)
+}
+
+// finish records the outcome of the run with its last events in one
+// transaction, unless the run was taken from this worker meanwhile.
+func (x *execution) finish(out any, runErr error) {
+	s, r := x.s, x.run
+	status, errText := StatusSucceeded, ""
+	switch {
+	case errors.Is(runErr, errCanceled):
+		status, errText = StatusCanceled, "canceled"
+	case runErr != nil:
+		status, errText = StatusFailed, x.red.String(runErr.Error())
+	}
+	var outJSON string
+	if runErr == nil && out != nil {
+		outJSON = s.boundedOutput(x.red.Value(out))
+	}
+	data := map[string]any{"status": status}
+	if errText != "" {
+		data["error"] = errText
+	}
+	x.emit(pendingEvent{Type: "run_finished", Data: data})
+	x.mu.Lock()
+	evs := x.pending
+	x.pending = nil
+	x.mu.Unlock()
+	now := time.Now().UTC()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&Run{}).Where("id = ? AND status = ? AND lease_owner = ?", r.ID, StatusRunning, s.owner).
+			Updates(map[string]any{"status": status, "output": outJSON, "error": errText, "finished_at": now, "lease_expires_at": nil})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return errLeaseLost
+		}
+		return x.insertLocked(tx, evs)
+	})
+	if err != nil {
+		s.log.Error("record run outcome", "run_id", r.ID, "err", x.red.Error(err))
+	}
+	s.broker.notify(r.ID)
+	s.observe(r, status, now)
+}
+
+var errLeaseLost = errors.New("the run's lease was lost (another worker or the reaper took it); outcome not recorded")
+
+// boundedOutput encodes a run's output, truncated like events.
+func (s *Service) boundedOutput(v any) string {
+	return s.boundedJSON(v)
+}
+
+// lastSeq returns the highest event number of a run.
+func (s *Service) lastSeq(ctx context.Context, runID string) int {
+	var n *int
+	s.db.WithContext(ctx).Model(&Event{}).Where("run_id = ?", runID).Select("MAX(seq)").Scan(&n)
+	if n == nil {
+		return 0
+	}
+	return *n
+}
+
+// appendEvents stores events of a run not executing here (cancel of a
+// queued run, a reaped run).
+func (s *Service) appendEvents(ctx context.Context, runID string, evs []pendingEvent, red *redact.Redactor) {
+	for i := range evs {
+		if evs[i].At.IsZero() {
+			evs[i].At = time.Now().UTC()
+		}
+	}
+	seq, stored := s.lastSeq(ctx, runID), 0
+	rows := s.redactEvents(runID, &seq, &stored, red, evs)
+	if err := s.db.WithContext(ctx).CreateInBatches(rows, 100).Error; err != nil {
+		s.log.Error("store run events", "run_id", runID, "err", err)
+	}
+	s.broker.notify(runID)
+}
+
+// runResolver resolves secrets for one block of a run.
+type runResolver struct {
+	x     *execution
+	block string
+}
+
+func (rr *runResolver) scope(scope engine.Scope) (string, string, error) {
+	r := rr.x.run
+	if scope.Project != "" && scope.Project != r.Project {
+		return "", "", fmt.Errorf("secrets of project %q are not visible to runs of project %q: %w", scope.Project, r.Project, engine.ErrUnknownSecret)
+	}
+	env := r.Environment
+	if scope.Environment != "" {
+		env = scope.Environment
+	}
+	return r.Project, env, nil
+}
+
+func (rr *runResolver) Resolve(ctx context.Context, name string, scope engine.Scope) (string, error) {
+	p, e, err := rr.scope(scope)
+	if err != nil {
+		return "", err
+	}
+	if rr.x.s.secrets == nil {
+		return "", fmt.Errorf("secret %q is not defined for project %s, environment %s: %w", name, p, e, engine.ErrUnknownSecret)
+	}
+	return rr.x.s.secrets.Resolve(ctx, ResolveRequest{Project: p, Environment: e, Name: name, RunID: rr.x.run.ID, BlockID: rr.block})
+}
+
+func (rr *runResolver) Names(ctx context.Context) ([]string, error) {
+	if rr.x.s.secrets == nil {
+		return nil, nil
+	}
+	ns, err := rr.x.s.secrets.Names(ctx, rr.x.run.Project, rr.x.run.Environment)
+	sort.Strings(ns)
+	return ns, err
+}

@@ -1,0 +1,271 @@
+package flows
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hushflow/hushflow/internal/apperr"
+	"github.com/hushflow/hushflow/store"
+	"gorm.io/gorm"
+)
+
+// RunRequest asks for a run.
+type RunRequest struct {
+	Project, Flow, Environment string
+	Input                      any
+	Trigger                    string // manual, webhook, schedule, event
+	Actor                      string
+}
+
+// Enqueue validates and queues a run; workers of any process pick it up.
+func (s *Service) Enqueue(ctx context.Context, req RunRequest) (*Run, error) {
+	f, _, err := s.Get(ctx, req.Project, req.Flow)
+	if err != nil {
+		return nil, err
+	}
+	return s.enqueue(ctx, s.db.DB, f, req)
+}
+
+func (s *Service) enqueue(ctx context.Context, tx *gorm.DB, f *Flow, req RunRequest) (*Run, error) {
+	if req.Environment == "" {
+		return nil, apperr.Invalidf("invalid_environment", "environment is required (for example development, staging or production)")
+	}
+	if _, err := s.projects.GetEnvironment(ctx, req.Environment); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, apperr.Invalidf("unknown_environment", "unknown environment %q", req.Environment)
+		}
+		return nil, err
+	}
+	input, err := json.Marshal(req.Input)
+	if err != nil {
+		return nil, apperr.Invalidf("invalid_input", "input is not a JSON value")
+	}
+	if len(input) > s.cfg.MaxInput {
+		return nil, tooLarge("run input", len(input), s.cfg.MaxInput)
+	}
+	if req.Trigger == "" {
+		req.Trigger = "manual"
+	}
+	r := &Run{
+		ID: uuid.Must(uuid.NewV7()).String(), ProjectID: f.ProjectID, Project: f.Project, FlowID: f.ID, Flow: f.Name,
+		FlowVersion: f.Version, Environment: req.Environment, Trigger: req.Trigger, Status: StatusQueued,
+		Input: string(input), QueuedAt: time.Now().UTC(), CreatedBy: req.Actor,
+	}
+	ev := Event{RunID: r.ID, Seq: 1, At: r.QueuedAt, Type: "run_queued",
+		Data: mustJSON(map[string]any{"flow": f.Name, "version": f.Version, "environment": r.Environment, "trigger": r.Trigger})}
+	err = tx.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(r).Error; err != nil {
+			return err
+		}
+		return tx.Create(&ev).Error
+	})
+	if err != nil {
+		return nil, store.Translate(err)
+	}
+	s.poke()
+	return r, nil
+}
+
+// poke wakes this process's claim loop.
+func (s *Service) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// GetRun returns a run of project (store.ErrNotFound for another
+// project's run, so that ids of other projects reveal nothing).
+func (s *Service) GetRun(ctx context.Context, id string) (*Run, error) {
+	var r Run
+	if err := s.db.WithContext(ctx).Where("id = ?", id).First(&r).Error; err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil, &notFoundError{"run", id}
+		}
+		return nil, store.Translate(err)
+	}
+	return &r, nil
+}
+
+// RunFilter selects runs of a project.
+type RunFilter struct {
+	Project, Flow, Status, Environment string
+	// Cursor is the id of the last run of the previous page.
+	Cursor string
+	Limit  int
+}
+
+// ListRuns returns a page of runs, newest first, and the next cursor.
+func (s *Service) ListRuns(ctx context.Context, f RunFilter) ([]Run, string, error) {
+	if f.Limit <= 0 || f.Limit > 200 {
+		f.Limit = 50
+	}
+	q := s.db.WithContext(ctx).Where("project = ?", f.Project)
+	if f.Flow != "" {
+		q = q.Where("flow = ?", f.Flow)
+	}
+	if f.Status != "" {
+		q = q.Where("status = ?", f.Status)
+	}
+	if f.Environment != "" {
+		q = q.Where("environment = ?", f.Environment)
+	}
+	if f.Cursor != "" {
+		q = q.Where("id < ?", f.Cursor) // UUIDv7 ids sort by creation time
+	}
+	var rs []Run
+	if err := q.Order("id DESC").Limit(f.Limit + 1).Find(&rs).Error; err != nil {
+		return nil, "", store.Translate(err)
+	}
+	next := ""
+	if len(rs) > f.Limit {
+		rs = rs[:f.Limit]
+		next = rs[len(rs)-1].ID
+	}
+	return rs, next, nil
+}
+
+// Cancel asks a run to stop. A queued run is canceled at once; a running
+// one at its next check (within about a second).
+func (s *Service) Cancel(ctx context.Context, id, actor string) (*Run, error) {
+	now := time.Now().UTC()
+	db := s.db.WithContext(ctx)
+	res := db.Model(&Run{}).Where("id = ? AND status = ?", id, StatusQueued).
+		Updates(map[string]any{"status": StatusCanceled, "finished_at": now, "error": "canceled by " + actor})
+	if res.Error != nil {
+		return nil, store.Translate(res.Error)
+	}
+	if res.RowsAffected == 1 {
+		s.appendEvents(ctx, id, []pendingEvent{{Type: "run_finished", Data: map[string]any{"status": StatusCanceled}}}, nil)
+	} else if err := db.Model(&Run{}).Where("id = ? AND status = ?", id, StatusRunning).Update("cancel_req", true).Error; err != nil {
+		return nil, store.Translate(err)
+	}
+	return s.GetRun(ctx, id)
+}
+
+// Wait blocks until run id ends or ctx is done, and returns it.
+func (s *Service) Wait(ctx context.Context, id string) (*Run, error) {
+	ch, cancel := s.broker.subscribe(id)
+	defer cancel()
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		r, err := s.GetRun(ctx, id)
+		if err != nil || r.Finished() {
+			return r, err
+		}
+		select {
+		case <-ctx.Done():
+			return r, nil
+		case <-ch:
+		case <-t.C:
+		}
+	}
+}
+
+// Finished reports whether the run has ended.
+func (r *Run) Finished() bool {
+	return r.Status == StatusSucceeded || r.Status == StatusFailed || r.Status == StatusCanceled
+}
+
+// EventView is an event as the API shows it.
+type EventView struct {
+	Seq   int       `json:"seq"`
+	At    time.Time `json:"at"`
+	Type  string    `json:"type"`
+	Block string    `json:"block,omitempty"`
+	Data  any       `json:"data,omitempty"`
+}
+
+// Events returns the run's events after seq.
+func (s *Service) Events(ctx context.Context, runID string, after int) ([]EventView, error) {
+	var es []Event
+	err := s.db.WithContext(ctx).Where("run_id = ? AND seq > ?", runID, after).Order("seq").Limit(1000).Find(&es).Error
+	if err != nil {
+		return nil, store.Translate(err)
+	}
+	out := make([]EventView, len(es))
+	for i, e := range es {
+		out[i] = EventView{Seq: e.Seq, At: e.At, Type: e.Type, Block: e.Block}
+		if e.Data != "" {
+			var d any
+			if json.Unmarshal([]byte(e.Data), &d) == nil {
+				out[i].Data = d
+			} else {
+				out[i].Data = e.Data
+			}
+		}
+	}
+	return out, nil
+}
+
+// Follow calls emit for each event of runID as it is stored, from after
+// on, until the run has ended and all its events are delivered, or ctx is
+// done.
+func (s *Service) Follow(ctx context.Context, runID string, after int, emit func(EventView) error) error {
+	ch, cancel := s.broker.subscribe(runID)
+	defer cancel()
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		r, err := s.GetRun(ctx, runID)
+		if err != nil {
+			return err
+		}
+		for {
+			es, err := s.Events(ctx, runID, after)
+			if err != nil {
+				return err
+			}
+			for _, e := range es {
+				if err := emit(e); err != nil {
+					return err
+				}
+				after = e.Seq
+			}
+			if len(es) < 1000 {
+				break
+			}
+		}
+		if r.Finished() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		case <-t.C:
+		}
+	}
+}
+
+// RunView is a run as the API shows it (output decoded).
+type RunView struct {
+	*Run
+	Output any `json:"output,omitempty"`
+}
+
+// View decodes the stored (redacted) output.
+func (r *Run) View() RunView {
+	v := RunView{Run: r}
+	if r.Output != "" {
+		var o any
+		if json.Unmarshal([]byte(r.Output), &o) == nil {
+			v.Output = o
+		}
+	}
+	return v
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("%q", fmt.Sprint(v))
+	}
+	return string(b)
+}
+

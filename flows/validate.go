@@ -1,0 +1,300 @@
+package flows
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/hushflow/hushflow/blocks"
+	"github.com/hushflow/hushflow/engine"
+	"github.com/robfig/cron/v3"
+)
+
+// Problem is one thing wrong with a definition, located precisely enough
+// for the editor to underline it.
+type Problem struct {
+	Block   string `json:"block,omitempty"`
+	Field   string `json:"field,omitempty"` // config field, "if", "trigger.cron", ...
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
+	Message string `json:"message"`
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	if p.Block != "" {
+		fmt.Fprintf(&b, "block %q ", p.Block)
+	}
+	if p.Field != "" {
+		fmt.Fprintf(&b, "%s ", p.Field)
+	}
+	if p.Line > 0 {
+		fmt.Fprintf(&b, "%d:%d ", p.Line, p.Column)
+	}
+	if b.Len() > 0 {
+		return strings.TrimSpace(b.String()) + ": " + p.Message
+	}
+	return p.Message
+}
+
+// InvalidError lists every problem of a definition (400).
+type InvalidError struct{ Problems []Problem }
+
+func (e *InvalidError) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = p.String()
+	}
+	return "invalid flow: " + strings.Join(parts, "; ")
+}
+
+// Limits bound what a definition may hold.
+const (
+	MaxBlocks        = 200
+	MaxDefinition    = 512 << 10
+	MaxRetryAttempts = 10
+)
+
+var (
+	idRE         = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+	flowNameRE   = regexp.MustCompile(`^[a-z0-9-]{1,63}$`)
+	triggerTypes = map[string]bool{"manual": true, "webhook": true, "schedule": true, "event": true}
+)
+
+// Plan is a validated, compiled definition, ready to run.
+type Plan struct {
+	Def    Definition
+	Blocks []PlannedBlock
+	// Secrets are the secret names the flow references statically.
+	Secrets []string
+	Filter  *engine.Condition
+	Cron    cron.Schedule
+}
+
+// PlannedBlock is a block with its compiled fields.
+type PlannedBlock struct {
+	Def    BlockDef
+	Info   blocks.Info
+	If     *engine.Condition
+	Fields []PlannedField
+}
+
+// PlannedField is one configuration field: a compiled expression, raw
+// source, or a literal.
+type PlannedField struct {
+	Name    string
+	Program *engine.Program // nil for literals and raw fields
+	Raw     string
+	IsRaw   bool
+	Literal any
+}
+
+// ParseDefinition decodes JSON strictly.
+func ParseDefinition(data []byte) (Definition, error) {
+	var d Definition
+	if len(data) > MaxDefinition {
+		return d, &InvalidError{Problems: []Problem{{Message: fmt.Sprintf("definition is %d bytes, over the limit of %d", len(data), MaxDefinition)}}}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		return d, &InvalidError{Problems: []Problem{{Message: "definition is not valid JSON: " + err.Error()}}}
+	}
+	return d, nil
+}
+
+// Compile validates d against reg and compiles every expression. It
+// returns all problems at once. execEnabled says whether the exec block may
+// be used on this server.
+func Compile(d Definition, reg *blocks.Registry, execEnabled bool) (*Plan, error) {
+	var probs []Problem
+	add := func(p Problem) { probs = append(probs, p) }
+	plan := &Plan{Def: d}
+	if !flowNameRE.MatchString(d.Name) {
+		add(Problem{Field: "name", Message: fmt.Sprintf("invalid flow name %q: names are 1 to 63 characters of lowercase letters, digits and '-'", d.Name)})
+	}
+	secretSet := map[string]bool{}
+	noteRefs := func(r engine.Refs) {
+		for _, s := range r.Secrets {
+			secretSet[s] = true
+		}
+	}
+	t := d.Trigger
+	switch {
+	case !triggerTypes[t.Type]:
+		add(Problem{Field: "trigger.type", Message: fmt.Sprintf("unknown trigger type %q: use manual, webhook, schedule or event", t.Type)})
+	case t.Type == "schedule":
+		sched, err := cron.ParseStandard(t.Cron)
+		if err != nil {
+			add(Problem{Field: "trigger.cron", Message: fmt.Sprintf("invalid cron expression %q: %v", t.Cron, err)})
+		}
+		plan.Cron = sched
+	case t.Type == "event":
+		if t.Topic == "" {
+			add(Problem{Field: "trigger.topic", Message: `an event trigger needs a topic pattern such as "records:*"`})
+		}
+		if t.Filter != "" {
+			c, err := engine.CompileCondition(t.Filter)
+			if err != nil {
+				add(exprProblem("", "trigger.filter", err))
+			} else {
+				plan.Filter = c
+				noteRefs(c.References())
+			}
+		}
+	case t.Type == "webhook":
+		if t.Signature != "" && t.Signature != "slack" && t.Signature != "github" {
+			add(Problem{Field: "trigger.signature", Message: `signature must be "slack" or "github"`})
+		}
+		if t.SigningSecret != "" {
+			secretSet[t.SigningSecret] = true
+		}
+	}
+	if len(d.Blocks) == 0 {
+		add(Problem{Field: "blocks", Message: "a flow needs at least one block"})
+	}
+	if len(d.Blocks) > MaxBlocks {
+		add(Problem{Field: "blocks", Message: fmt.Sprintf("a flow has at most %d blocks", MaxBlocks)})
+	}
+	seen := map[string]bool{}
+	for i, b := range d.Blocks {
+		pb := PlannedBlock{Def: b}
+		name := b.ID
+		if name == "" {
+			name = fmt.Sprintf("#%d", i+1)
+		}
+		if !idRE.MatchString(b.ID) {
+			add(Problem{Block: name, Field: "id", Message: "block ids are identifiers: a letter or _ then letters, digits or _ (up to 63)"})
+		} else if seen[b.ID] {
+			add(Problem{Block: name, Field: "id", Message: "duplicate block id"})
+		}
+		info, ok := reg.Lookup(b.Type)
+		if !ok {
+			add(Problem{Block: name, Field: "type", Message: fmt.Sprintf("unknown block type %q; known types: %s", b.Type, knownTypes(reg))})
+		} else if b.Type == "exec" && !execEnabled {
+			add(Problem{Block: name, Field: "type", Message: "the exec block is disabled on this server (set HUSHFLOW_EXEC=on to enable it)"})
+		}
+		pb.Info = info
+		checkSteps := func(field string, r engine.Refs) {
+			for _, s := range r.Steps {
+				if !seen[s] {
+					msg := fmt.Sprintf("steps.%s is not an earlier block", s)
+					if s == b.ID {
+						msg = fmt.Sprintf("steps.%s refers to this block itself; a block can read only earlier blocks", s)
+					}
+					add(Problem{Block: name, Field: field, Message: msg})
+				}
+			}
+		}
+		if b.If != "" {
+			c, err := engine.CompileCondition(b.If)
+			if err != nil {
+				add(exprProblem(name, "if", err))
+			} else {
+				pb.If = c
+				noteRefs(c.References())
+				checkSteps("if", c.References())
+			}
+		}
+		if b.Retry != nil && (b.Retry.Attempts < 1 || b.Retry.Attempts > MaxRetryAttempts) {
+			add(Problem{Block: name, Field: "retry.attempts", Message: fmt.Sprintf("attempts must be 1 to %d", MaxRetryAttempts)})
+		}
+		if b.Timeout < 0 {
+			add(Problem{Block: name, Field: "timeout", Message: "timeout must be positive"})
+		}
+		if ok {
+			literals := map[string]any{}
+			names := make([]string, 0, len(b.Config))
+			for k := range b.Config {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			for _, k := range names {
+				raw := b.Config[k]
+				f, known := info.Spec.Field(k)
+				if !known {
+					add(Problem{Block: name, Field: k, Message: fmt.Sprintf("unknown field for block type %q", b.Type)})
+					continue
+				}
+				var v any
+				if err := json.Unmarshal(raw, &v); err != nil {
+					add(Problem{Block: name, Field: k, Message: "not a JSON value"})
+					continue
+				}
+				pf := PlannedField{Name: k}
+				src, isString := v.(string)
+				switch {
+				case f.Raw:
+					if !isString {
+						add(Problem{Block: name, Field: k, Message: "must be a string of JavaScript code"})
+						continue
+					}
+					pf.IsRaw, pf.Raw = true, src
+					r, err := engine.References(engine.Code, src)
+					if err != nil {
+						add(exprProblem(name, k, err))
+						continue
+					}
+					noteRefs(r)
+					checkSteps(k, r)
+				case isString:
+					p, err := engine.Compile(engine.Field, src, engine.WithField(k))
+					if err != nil {
+						add(exprProblem(name, k, err))
+						continue
+					}
+					pf.Program = p
+					if r, err := engine.References(engine.Field, src); err == nil {
+						noteRefs(r)
+						checkSteps(k, r)
+					}
+				default:
+					pf.Literal = v
+					literals[k] = v
+				}
+				pb.Fields = append(pb.Fields, pf)
+			}
+			for _, f := range info.Spec.Fields {
+				if _, set := b.Config[f.Name]; f.Required && !set {
+					add(Problem{Block: name, Field: f.Name, Message: "required field is missing"})
+				}
+			}
+		}
+		if b.ID != "" {
+			seen[b.ID] = true
+		}
+		plan.Blocks = append(plan.Blocks, pb)
+	}
+	for s := range secretSet {
+		plan.Secrets = append(plan.Secrets, s)
+	}
+	sort.Strings(plan.Secrets)
+	if len(probs) > 0 {
+		return nil, &InvalidError{Problems: probs}
+	}
+	return plan, nil
+}
+
+func exprProblem(block, field string, err error) Problem {
+	p := Problem{Block: block, Field: field, Message: err.Error()}
+	var ee *engine.Error
+	if errors.As(err, &ee) {
+		p.Line, p.Column, p.Message = ee.Line, ee.Column, ee.Message
+		if p.Message == "" {
+			p.Message = err.Error()
+		}
+	}
+	return p
+}
+
+func knownTypes(reg *blocks.Registry) string {
+	var ids []string
+	for _, i := range reg.List() {
+		ids = append(ids, string(i.ID))
+	}
+	return strings.Join(ids, ", ")
+}

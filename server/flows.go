@@ -1,0 +1,371 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hushflow/hushflow/engine"
+	"github.com/hushflow/hushflow/flows"
+	"github.com/hushflow/hushflow/internal/apperr"
+	"github.com/labstack/echo/v4"
+	"gopkg.in/yaml.v3"
+)
+
+func (s *Server) flowRoutes() {
+	if s.deps.Flows == nil {
+		return
+	}
+	g := s.v1
+	g.GET("/blocks", s.listBlockTypes)
+	g.POST("/projects/:project/flows", s.createFlow)
+	g.GET("/projects/:project/flows", s.listFlows)
+	g.GET("/projects/:project/flows/:flow", s.getFlow)
+	g.GET("/projects/:project/flows/:flow/versions", s.flowVersions)
+	g.PUT("/projects/:project/flows/:flow", s.updateFlow)
+	g.DELETE("/projects/:project/flows/:flow", s.deleteFlow)
+	g.POST("/projects/:project/flows/:flow/runs", s.startRun)
+	g.GET("/projects/:project/runs", s.listRuns)
+	g.GET("/runs/:id", s.getRun)
+	g.POST("/runs/:id/cancel", s.cancelRun)
+	g.GET("/runs/:id/events", s.runEvents)
+	g.POST("/projects/:project/evaluate", s.evaluate)
+	g.POST("/projects/:project/events", s.publishEvent)
+	s.echo.POST("/hooks/:project/:flow", s.webhook)
+}
+
+func (s *Server) listBlockTypes(c echo.Context) error {
+	type info struct {
+		ID   string `json:"id"`
+		Spec any    `json:"spec"`
+	}
+	var out []info
+	for _, i := range s.deps.Flows.Registry().List() {
+		out = append(out, info{ID: string(i.ID), Spec: i.Spec})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"blocks": out})
+}
+
+// readDefinition decodes a flow definition from JSON or, with a YAML
+// content type, YAML.
+func readDefinition(c echo.Context) (flows.Definition, error) {
+	data, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return flows.Definition{}, echo.ErrStatusRequestEntityTooLarge
+	}
+	ct := c.Request().Header.Get(echo.HeaderContentType)
+	if ct == "application/yaml" || ct == "application/x-yaml" || ct == "text/yaml" {
+		var v any
+		if err := yaml.Unmarshal(data, &v); err != nil {
+			return flows.Definition{}, &flows.InvalidError{Problems: []flows.Problem{{Message: "definition is not valid YAML: " + err.Error()}}}
+		}
+		if data, err = json.Marshal(v); err != nil {
+			return flows.Definition{}, &flows.InvalidError{Problems: []flows.Problem{{Message: "definition has values JSON cannot hold: " + err.Error()}}}
+		}
+	}
+	return flows.ParseDefinition(data)
+}
+
+type flowResponse struct {
+	*flows.Flow
+	Definition flows.Definition `json:"definition"`
+	Warnings   []string         `json:"warnings,omitempty"`
+}
+
+func (s *Server) createFlow(c echo.Context) error {
+	project := c.Param("project")
+	if err := s.authorize(c, project, Editor); err != nil {
+		return err
+	}
+	def, err := readDefinition(c)
+	if err != nil {
+		return err
+	}
+	f, warn, err := s.deps.Flows.Save(c.Request().Context(), project, def, principal(c).Name, true)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, flowResponse{Flow: f, Definition: def, Warnings: warn})
+}
+
+func (s *Server) updateFlow(c echo.Context) error {
+	project, name := c.Param("project"), c.Param("flow")
+	if err := s.authorize(c, project, Editor); err != nil {
+		return err
+	}
+	def, err := readDefinition(c)
+	if err != nil {
+		return err
+	}
+	if def.Name == "" {
+		def.Name = name
+	}
+	if def.Name != name {
+		return apperr.Invalidf("name_mismatch", "the definition's name %q differs from the flow %q in the URL", def.Name, name)
+	}
+	f, warn, err := s.deps.Flows.Save(c.Request().Context(), project, def, principal(c).Name, false)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, flowResponse{Flow: f, Definition: def, Warnings: warn})
+}
+
+func (s *Server) listFlows(c echo.Context) error {
+	project := c.Param("project")
+	if err := s.authorize(c, project, Viewer); err != nil {
+		return err
+	}
+	fs, err := s.deps.Flows.List(c.Request().Context(), project)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"flows": fs})
+}
+
+func (s *Server) getFlow(c echo.Context) error {
+	project := c.Param("project")
+	if err := s.authorize(c, project, Viewer); err != nil {
+		return err
+	}
+	f, def, err := s.deps.Flows.Get(c.Request().Context(), project, c.Param("flow"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, flowResponse{Flow: f, Definition: def})
+}
+
+func (s *Server) flowVersions(c echo.Context) error {
+	project := c.Param("project")
+	if err := s.authorize(c, project, Viewer); err != nil {
+		return err
+	}
+	vs, err := s.deps.Flows.Versions(c.Request().Context(), project, c.Param("flow"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"versions": vs})
+}
+
+func (s *Server) deleteFlow(c echo.Context) error {
+	project := c.Param("project")
+	if err := s.authorize(c, project, Editor); err != nil {
+		return err
+	}
+	if err := s.deps.Flows.Delete(c.Request().Context(), project, c.Param("flow")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+type runRequest struct {
+	Environment string `json:"environment"`
+	Input       any    `json:"input"`
+}
+
+// startRun queues a run (202); ?wait=30s waits for its end (at most 5m).
+func (s *Server) startRun(c echo.Context) error {
+	project := c.Param("project")
+	if err := s.authorize(c, project, Editor); err != nil {
+		return err
+	}
+	var req runRequest
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	r, err := s.deps.Flows.Enqueue(ctx, flows.RunRequest{Project: project, Flow: c.Param("flow"),
+		Environment: req.Environment, Input: req.Input, Trigger: "manual", Actor: principal(c).Name})
+	if err != nil {
+		return err
+	}
+	if w := c.QueryParam("wait"); w != "" {
+		d, err := time.ParseDuration(w)
+		if err != nil || d <= 0 || d > 5*time.Minute {
+			return apperr.Invalidf("invalid_wait", "wait must be a duration up to 5m, such as 30s")
+		}
+		wctx, cancel := contextWithTimeout(ctx, d)
+		defer cancel()
+		if r, err = s.deps.Flows.Wait(wctx, r.ID); err != nil {
+			return err
+		}
+		if r.Finished() {
+			return c.JSON(http.StatusOK, r.View())
+		}
+	}
+	return c.JSON(http.StatusAccepted, r.View())
+}
+
+// runOf loads a run and checks the caller may see its project; a run of
+// another project is a 404 like a missing one.
+func (s *Server) runOf(c echo.Context, need Role) (*flows.Run, error) {
+	r, err := s.deps.Flows.GetRun(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(c, r.Project, need); err != nil {
+		if errors.Is(err, errNotFoundSentinel) {
+			return nil, notFound("run", c.Param("id"))
+		}
+		return nil, err
+	}
+	return r, nil
+}
+
+func (s *Server) getRun(c echo.Context) error {
+	r, err := s.runOf(c, Viewer)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r.View())
+}
+
+func (s *Server) cancelRun(c echo.Context) error {
+	r, err := s.runOf(c, Editor)
+	if err != nil {
+		return err
+	}
+	r, err = s.deps.Flows.Cancel(c.Request().Context(), r.ID, principal(c).Name)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r.View())
+}
+
+func (s *Server) listRuns(c echo.Context) error {
+	project := c.Param("project")
+	if err := s.authorize(c, project, Viewer); err != nil {
+		return err
+	}
+	limit, _ := strconv.Atoi(c.QueryParam("limit"))
+	rs, next, err := s.deps.Flows.ListRuns(c.Request().Context(), flows.RunFilter{Project: project,
+		Flow: c.QueryParam("flow"), Status: c.QueryParam("status"), Environment: c.QueryParam("environment"),
+		Cursor: c.QueryParam("cursor"), Limit: limit})
+	if err != nil {
+		return err
+	}
+	views := make([]flows.RunView, len(rs))
+	for i := range rs {
+		views[i] = rs[i].View()
+	}
+	return c.JSON(http.StatusOK, map[string]any{"runs": views, "next_cursor": next})
+}
+
+// runEvents lists a run's events; ?follow=1 streams them as Server-Sent
+// Events until the run ends.
+func (s *Server) runEvents(c echo.Context) error {
+	r, err := s.runOf(c, Viewer)
+	if err != nil {
+		return err
+	}
+	after, _ := strconv.Atoi(c.QueryParam("after"))
+	ctx := c.Request().Context()
+	if f := c.QueryParam("follow"); f == "" || f == "0" || f == "false" {
+		es, err := s.deps.Flows.Events(ctx, r.ID, after)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, map[string]any{"events": es})
+	}
+	w := c.Response()
+	w.Header().Set(echo.HeaderContentType, "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	w.Flush()
+	err = s.deps.Flows.Follow(ctx, r.ID, after, func(e flows.EventView) error {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Seq, e.Type, b); err != nil {
+			return err
+		}
+		w.Flush()
+		return nil
+	})
+	if err == nil {
+		fmt.Fprint(w, "event: end\ndata: {}\n\n")
+		w.Flush()
+	}
+	return nil
+}
+
+type evaluateRequest struct {
+	Expression  string `json:"expression"`
+	Environment string `json:"environment"`
+	Input       any    `json:"input"`
+}
+
+// evaluate is the editor's live preview of one expression (redacted).
+func (s *Server) evaluate(c echo.Context) error {
+	project := c.Param("project")
+	if err := s.authorize(c, project, Editor); err != nil {
+		return err
+	}
+	var req evaluateRequest
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	if req.Environment == "" {
+		req.Environment = "development"
+	}
+	v, err := s.deps.Flows.Evaluate(c.Request().Context(), project, req.Environment, req.Expression, req.Input, principal(c).Name)
+	if err != nil {
+		var ee *engine.Error
+		if errors.As(err, &ee) {
+			return c.JSON(http.StatusBadRequest, map[string]any{"error": map[string]any{
+				"code": "evaluation_failed", "message": ee.Error(), "line": ee.Line, "column": ee.Column}})
+		}
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"value": v})
+}
+
+type eventRequest struct {
+	Topic       string `json:"topic"`
+	Environment string `json:"environment"`
+	Payload     any    `json:"payload"`
+}
+
+func (s *Server) publishEvent(c echo.Context) error {
+	project := c.Param("project")
+	if err := s.authorize(c, project, Editor); err != nil {
+		return err
+	}
+	var req eventRequest
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	runs, err := s.deps.Flows.Publish(c.Request().Context(), project, req.Topic, req.Environment, req.Payload, principal(c).Name)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(runs))
+	for i, r := range runs {
+		ids[i] = r.ID
+	}
+	return c.JSON(http.StatusAccepted, map[string]any{"runs": ids})
+}
+
+// webhook is POST /hooks/{project}/{flow}: no token, but a signature when
+// the trigger names a signing secret.
+func (s *Server) webhook(c echo.Context) error {
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return echo.ErrStatusRequestEntityTooLarge
+	}
+	r, err := s.deps.Flows.Webhook(c.Request().Context(), c.Param("project"), c.Param("flow"), c.Request().Header, body)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]string{"id": r.ID, "status": r.Status})
+}
+
+func contextWithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, d)
+}
