@@ -8,7 +8,6 @@ import (
 	"github.com/hushflow/hushflow/redact"
 )
 
-
 // Evaluate evaluates one expression as a block of a run of project in
 // environment would (the editor's live preview) and returns its value
 // redacted with every secret visible there. Secret reads are audited like

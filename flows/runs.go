@@ -268,4 +268,3 @@ func mustJSON(v any) string {
 	}
 	return string(b)
 }
-
