@@ -11,6 +11,7 @@ import (
 	"github.com/hushflow/hushflow/auth"
 	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/projects"
+	"github.com/hushflow/hushflow/secrets"
 	"github.com/hushflow/hushflow/store"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -26,7 +27,9 @@ type Deps struct {
 	Auth     *auth.Service
 	Projects *projects.Service
 	Flows    *flows.Service
-	Logger   *slog.Logger
+	// Secrets is the secrets store; nil answers 503 on the secrets routes.
+	Secrets *secrets.Store
+	Logger  *slog.Logger
 }
 
 // Server is the API's http.Handler.
@@ -76,6 +79,7 @@ func New(d Deps) *Server {
 	v1.POST("/users/:id/tokens", s.createUserToken)
 	v1.GET("/whoami", s.whoami)
 	s.flowRoutes()
+	s.secretRoutes()
 	// Unknown /api/v1 paths are 404 for authenticated callers and 401
 	// otherwise (the group's middleware runs first).
 	v1.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })

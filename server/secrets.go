@@ -1,0 +1,279 @@
+package server
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/hushflow/hushflow/internal/apperr"
+	"github.com/hushflow/hushflow/secrets"
+	"github.com/hushflow/hushflow/store"
+	"github.com/labstack/echo/v4"
+)
+
+// secretRoutes registers the secrets API. No route ever returns a value:
+// responses carry metadata only.
+func (s *Server) secretRoutes() {
+	v1 := s.v1
+	v1.POST("/secrets", s.createSecret)
+	v1.GET("/secrets", s.listSecrets)
+	v1.GET("/secrets/:id", s.getSecret)
+	v1.PUT("/secrets/:id", s.updateSecret)
+	v1.DELETE("/secrets/:id", s.deleteSecret)
+	v1.GET("/secrets/:id/versions", s.listSecretVersions)
+	v1.GET("/keys", s.keyStatus)
+	v1.POST("/keys/rotate", s.rotateKeys)
+	v1.GET("/audit", s.listAudit)
+}
+
+type secretCreateRequest struct {
+	Name         string   `json:"name"`
+	Value        *string  `json:"value"`
+	FileBase64   *string  `json:"file_base64"`
+	Project      string   `json:"project"`
+	Environment  string   `json:"environment"`
+	Description  string   `json:"description"`
+	AllowedHosts []string `json:"allowed_hosts"`
+}
+
+type secretUpdateRequest struct {
+	Value        *string   `json:"value"`
+	FileBase64   *string   `json:"file_base64"`
+	Description  *string   `json:"description"`
+	AllowedHosts *[]string `json:"allowed_hosts"`
+}
+
+// secretResponse is a secret's metadata plus the warnings of a write.
+type secretResponse struct {
+	*secrets.Secret
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+func (s *Server) secretStore() (*secrets.Store, error) {
+	if s.deps.Secrets == nil {
+		return nil, apperr.New(apperr.Unavailable, "secrets_unavailable", "the secrets store is not configured on this server")
+	}
+	return s.deps.Secrets, nil
+}
+
+// authorizeScope checks the caller's role for a secret scope: a project's
+// role for project scopes, an organization admin for organization and
+// environment scopes.
+func (s *Server) authorizeScope(c echo.Context, sc secrets.Scope, need Role) error {
+	return s.authorize(c, sc.Project, need)
+}
+
+// payload turns "value" or "file_base64" into a kind and a value.
+func payload(value, fileB64 *string, required bool) (secrets.Kind, secrets.Value, error) {
+	switch {
+	case value != nil && fileB64 != nil:
+		return "", secrets.Value{}, apperr.Invalidf("invalid_value", `send either "value" (a string secret) or "file_base64" (a file secret), not both`)
+	case value != nil:
+		return secrets.KindString, secrets.NewValue(*value), nil
+	case fileB64 != nil:
+		b, err := base64.StdEncoding.DecodeString(*fileB64)
+		if err != nil {
+			return "", secrets.Value{}, apperr.Invalidf("invalid_file", `"file_base64" is not valid base64 (standard alphabet with padding, as base64 -w0 prints)`)
+		}
+		return secrets.KindFile, secrets.NewValue(string(b)), nil
+	case required:
+		return "", secrets.Value{}, apperr.Invalidf("missing_value", `send "value" (a string secret) or "file_base64" (a file secret)`)
+	}
+	return "", secrets.Value{}, nil
+}
+
+func (s *Server) createSecret(c echo.Context) error {
+	st, err := s.secretStore()
+	if err != nil {
+		return err
+	}
+	var req secretCreateRequest
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	sc := secrets.Scope{Project: req.Project, Environment: req.Environment}
+	if err := s.authorizeScope(c, sc, Editor); err != nil {
+		return err
+	}
+	kind, val, err := payload(req.Value, req.FileBase64, true)
+	if err != nil {
+		return err
+	}
+	m, warnings, err := st.Create(c.Request().Context(), principal(c).Name, secrets.CreateInput{
+		Name: req.Name, Scope: sc, Kind: kind, Value: val, Description: req.Description, AllowedHosts: req.AllowedHosts,
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, secretResponse{Secret: m, Warnings: warnings})
+}
+
+func (s *Server) listSecrets(c echo.Context) error {
+	st, err := s.secretStore()
+	if err != nil {
+		return err
+	}
+	q := c.QueryParams()
+	sc := secrets.Scope{Project: q.Get("project"), Environment: q.Get("environment")}
+	resolved := false
+	if r := q.Get("resolved"); r != "" {
+		resolved, err = strconv.ParseBool(r)
+		if err != nil {
+			return apperr.Invalidf("invalid_query", "resolved must be true or false")
+		}
+	}
+	if err := s.authorizeScope(c, sc, Viewer); err != nil {
+		return err
+	}
+	var list []secrets.Secret
+	if resolved {
+		list, err = st.Resolved(c.Request().Context(), sc.Project, sc.Environment)
+	} else {
+		list, err = st.List(c.Request().Context(), sc)
+	}
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []secrets.Secret{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"secrets": list, "scope": sc, "scope_label": sc.Label(), "resolved": resolved})
+}
+
+// loadSecret returns secret id after checking the caller's role in its
+// scope. A secret of a project the caller cannot see is "not found".
+func (s *Server) loadSecret(c echo.Context, need Role) (*secrets.Store, *secrets.Secret, error) {
+	st, err := s.secretStore()
+	if err != nil {
+		return nil, nil, err
+	}
+	id := c.Param("id")
+	m, err := st.Get(c.Request().Context(), id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.authorizeScope(c, m.Scope, need); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil, notFound("secret", id)
+		}
+		return nil, nil, err
+	}
+	return st, m, nil
+}
+
+func (s *Server) getSecret(c echo.Context) error {
+	_, m, err := s.loadSecret(c, Viewer)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, m)
+}
+
+func (s *Server) updateSecret(c echo.Context) error {
+	var req secretUpdateRequest
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	st, m, err := s.loadSecret(c, Editor)
+	if err != nil {
+		return err
+	}
+	kind, val, err := payload(req.Value, req.FileBase64, true)
+	if err != nil {
+		return err
+	}
+	in := secrets.UpdateInput{Kind: kind, Value: val, Description: req.Description}
+	if req.AllowedHosts != nil {
+		in.AllowedHosts = *req.AllowedHosts
+		if in.AllowedHosts == nil {
+			in.AllowedHosts = []string{}
+		}
+	}
+	out, warnings, err := st.Update(c.Request().Context(), principal(c).Name, m.ID, in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, secretResponse{Secret: out, Warnings: warnings})
+}
+
+func (s *Server) deleteSecret(c echo.Context) error {
+	st, m, err := s.loadSecret(c, Editor)
+	if err != nil {
+		return err
+	}
+	if err := st.Delete(c.Request().Context(), principal(c).Name, m.ID); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) listSecretVersions(c echo.Context) error {
+	st, m, err := s.loadSecret(c, Viewer)
+	if err != nil {
+		return err
+	}
+	vs, err := st.Versions(c.Request().Context(), m.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"secret": m, "versions": vs})
+}
+
+type rotateRequest struct {
+	BatchSize  int `json:"batch_size"`
+	MaxBatches int `json:"max_batches"`
+}
+
+func (s *Server) rotateKeys(c echo.Context) error {
+	st, err := s.secretStore()
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(c, "", Admin); err != nil {
+		return err
+	}
+	var req rotateRequest
+	if c.Request().ContentLength != 0 {
+		if err := bind(c, &req); err != nil {
+			return err
+		}
+	}
+	if req.BatchSize < 0 || req.BatchSize > 10000 || req.MaxBatches < 0 {
+		return apperr.Invalidf("invalid_batch", "batch_size must be between 1 and 10000 (default %d); max_batches must not be negative", secrets.DefaultRotateBatch)
+	}
+	res, err := st.Rotate(c.Request().Context(), principal(c).Name, secrets.RotateOptions{Batch: req.BatchSize, MaxBatches: req.MaxBatches})
+	if err != nil {
+		if errors.Is(err, secrets.ErrDecrypt) {
+			return &apperr.Error{Kind: apperr.Unavailable, Code: "key_error", Message: err.Error(), Err: err}
+		}
+		return err
+	}
+	return c.JSON(http.StatusOK, res)
+}
+
+func (s *Server) keyStatus(c echo.Context) error {
+	st, err := s.secretStore()
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(c, "", Admin); err != nil {
+		return err
+	}
+	usage, err := st.KeyUsage(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	kr := st.Keyring()
+	return c.JSON(http.StatusOK, map[string]any{
+		"primary": kr.PrimaryID(), "keys": kr.IDs(), "versions_by_key": usage,
+		"warnings": nonNil(st.CheckKeys(c.Request().Context())),
+	})
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
