@@ -1,0 +1,312 @@
+package httpblock
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hushflow/hushflow/blocks"
+	"github.com/hushflow/hushflow/egress"
+)
+
+// Limits and defaults shared by the http and app blocks.
+const (
+	DefaultTimeout          = 30 * time.Second
+	DefaultMaxResponseBytes = 10 << 20
+	MaxMaxResponseBytes     = 100 << 20
+	// EventBodyLimit bounds the body text recorded in a request or
+	// response event; the block's output is not cut.
+	EventBodyLimit = 64 << 10
+	// Mask replaces credential headers and query values in events.
+	Mask = "[REDACTED]"
+	// MaxAttempts bounds retry.attempts.
+	MaxAttempts = 10
+)
+
+// ErrTooLarge is wrapped by the error of a response body over the limit.
+var ErrTooLarge = errors.New("response body too large")
+
+// Exchange is one request the http or app block sends.
+type Exchange struct {
+	// Client sends the request (the run's egress client).
+	Client *http.Client
+	// Method, URL and Header describe the request; Body is sent as is on
+	// every attempt.
+	Method string
+	URL    string
+	Header http.Header
+	Body   []byte
+	// Timeout bounds each attempt (default DefaultTimeout).
+	Timeout time.Duration
+	// Attempts is the total number of tries on network errors and 5xx
+	// responses (default 1); Backoff the wait before the first retry,
+	// doubled each time (default 500ms).
+	Attempts int
+	Backoff  time.Duration
+	// MaxResponseBytes bounds the response body (default
+	// DefaultMaxResponseBytes); a larger body is an error wrapping
+	// ErrTooLarge.
+	MaxResponseBytes int64
+}
+
+// Result is a response, as the block output shows it.
+type Result struct {
+	Status  int
+	Header  http.Header
+	Body    any // parsed JSON when the content type is JSON, else a string
+	RawBody []byte
+}
+
+// Output returns the block output {status, headers, body}.
+func (r *Result) Output() map[string]any {
+	return map[string]any{"status": r.Status, "headers": flatHeaders(r.Header, false), "body": r.Body}
+}
+
+// Send performs x, emitting an http_request event before each attempt
+// and an http_response (or http_error) event after it. Events mask
+// credential headers and query values by name; the executor redacts
+// them again with the run's redactor. Errors name the method and the URL
+// without its query; the executor redacts them.
+func Send(ctx context.Context, in *blocks.Input, x Exchange) (*Result, error) {
+	if x.Client == nil {
+		return nil, errors.New("no HTTP client for this run (the executor sets Input.HTTP)")
+	}
+	if x.Timeout <= 0 {
+		x.Timeout = DefaultTimeout
+	}
+	if x.Attempts <= 0 {
+		x.Attempts = 1
+	}
+	if x.Attempts > MaxAttempts {
+		x.Attempts = MaxAttempts
+	}
+	if x.Backoff <= 0 {
+		x.Backoff = 500 * time.Millisecond
+	}
+	if x.MaxResponseBytes <= 0 {
+		x.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	where := x.Method + " " + egress.SafeURL(x.URL)
+	backoff := x.Backoff
+	for attempt := 1; ; attempt++ {
+		res, retry, err := sendOnce(ctx, in, x, attempt)
+		if !retry || attempt >= x.Attempts {
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", where, err)
+			}
+			return res, nil
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			if err == nil {
+				err = fmt.Errorf("status %d", res.Status)
+			}
+			return nil, fmt.Errorf("%s: %w (retry cancelled: %v)", where, err, ctx.Err())
+		case <-t.C:
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// sendOnce makes one attempt. retry reports whether the failure is worth
+// another attempt (network error or 5xx).
+func sendOnce(ctx context.Context, in *blocks.Input, x Exchange, attempt int) (res *Result, retry bool, err error) {
+	actx, cancel := context.WithTimeout(ctx, x.Timeout)
+	defer cancel()
+	var body io.Reader
+	if x.Body != nil {
+		body = bytes.NewReader(x.Body)
+	}
+	req, err := http.NewRequestWithContext(actx, x.Method, x.URL, body)
+	if err != nil {
+		return nil, false, egress.CleanError(err)
+	}
+	for k, vs := range x.Header {
+		req.Header[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
+	}
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", "Hushflow")
+	}
+	emit(in, "http_request", map[string]any{
+		"method": x.Method, "url": EventURL(req.URL), "headers": flatHeaders(req.Header, true),
+		"body": eventBody(x.Body), "attempt": attempt,
+	})
+	start := time.Now()
+	resp, err := x.Client.Do(req)
+	if err != nil {
+		err = egress.CleanError(err)
+		if ctx.Err() == nil && actx.Err() != nil {
+			err = fmt.Errorf("timed out after %s: %w", x.Timeout, err)
+		}
+		emit(in, "http_error", map[string]any{
+			"method": x.Method, "url": EventURL(req.URL), "error": err.Error(),
+			"duration_ms": time.Since(start).Milliseconds(), "attempt": attempt,
+		})
+		return nil, retryable(ctx, err), err
+	}
+	defer resp.Body.Close()
+	data, rerr := io.ReadAll(io.LimitReader(resp.Body, x.MaxResponseBytes+1))
+	ev := map[string]any{
+		"status": resp.StatusCode, "headers": flatHeaders(resp.Header, true),
+		"duration_ms": time.Since(start).Milliseconds(), "attempt": attempt,
+	}
+	if resp.Request != nil && resp.Request.URL.String() != req.URL.String() {
+		ev["url"] = EventURL(resp.Request.URL) // after redirects
+	}
+	if rerr != nil {
+		rerr = egress.CleanError(rerr)
+		if ctx.Err() == nil && actx.Err() != nil {
+			rerr = fmt.Errorf("timed out after %s reading the response: %w", x.Timeout, rerr)
+		}
+		ev["error"] = rerr.Error()
+		emit(in, "http_response", ev)
+		return nil, retryable(ctx, rerr), fmt.Errorf("read response: %w", rerr)
+	}
+	if int64(len(data)) > x.MaxResponseBytes {
+		ev["body"] = eventBody(data[:min(len(data), EventBodyLimit)])
+		ev["body_truncated"] = true
+		emit(in, "http_response", ev)
+		return nil, false, fmt.Errorf("%w: status %d, body over max_response_bytes (%d bytes)", ErrTooLarge, resp.StatusCode, x.MaxResponseBytes)
+	}
+	ev["body"] = eventBody(data)
+	if len(data) > EventBodyLimit {
+		ev["body_truncated"] = true
+	}
+	emit(in, "http_response", ev)
+	res = &Result{Status: resp.StatusCode, Header: resp.Header, Body: ParseBody(resp.Header.Get("Content-Type"), data), RawBody: data}
+	return res, resp.StatusCode >= 500, nil
+}
+
+func emit(in *blocks.Input, typ string, data map[string]any) {
+	if in != nil && in.Emit != nil {
+		in.Emit(blocks.Event{Type: typ, Data: data})
+	}
+}
+
+// retryable reports whether err is a network error worth retrying: not a
+// refusal of the egress policy or of pinning, not the run's cancellation.
+func retryable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || errors.Is(err, egress.ErrRefused) || errors.Is(err, egress.ErrPinned) {
+		return false
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) && strings.Contains(ue.Err.Error(), "redirect") {
+		return false
+	}
+	return true
+}
+
+// ParseBody returns data parsed as JSON when contentType is JSON
+// (application/json or +json) and data is valid JSON, else data as a
+// string.
+func ParseBody(contentType string, data []byte) any {
+	if len(data) == 0 {
+		return ""
+	}
+	mt, _, _ := mime.ParseMediaType(contentType)
+	if mt == "application/json" || strings.HasSuffix(mt, "+json") {
+		var v any
+		if err := json.Unmarshal(data, &v); err == nil {
+			return v
+		}
+	}
+	return string(data)
+}
+
+func eventBody(b []byte) string {
+	if len(b) > EventBodyLimit {
+		b = b[:EventBodyLimit]
+	}
+	return string(b)
+}
+
+// credentialHeader reports whether a header carries credentials by its
+// name and is masked in events whatever its value.
+func credentialHeader(name string) bool {
+	n := strings.ToLower(name)
+	switch n {
+	case "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key",
+		"api-key", "x-auth-token", "www-authenticate", "proxy-authenticate":
+		return true
+	}
+	for _, w := range []string{"token", "secret", "password", "api-key", "apikey", "signature", "session", "credential"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// credentialParam reports whether a query parameter is masked in events
+// by its name.
+func credentialParam(name string) bool {
+	n := strings.ToLower(name)
+	switch n {
+	case "key", "sig", "code":
+		return true
+	}
+	for _, w := range []string{"token", "api_key", "apikey", "api-key", "secret", "password", "passwd", "signature", "auth", "credential"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// flatHeaders turns h into a JSON object of strings (values joined with
+// ", "); with mask, credential headers show Mask.
+func flatHeaders(h http.Header, mask bool) map[string]any {
+	out := make(map[string]any, len(h))
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if mask && credentialHeader(k) {
+			out[k] = Mask
+			continue
+		}
+		out[k] = strings.Join(h[k], ", ")
+	}
+	return out
+}
+
+// EventURL returns u for an event: no password, and the values of query
+// parameters with credential names (token, api_key, key, secret, ...)
+// replaced by Mask.
+func EventURL(u *url.URL) string {
+	c := *u
+	if c.User != nil {
+		if _, ok := c.User.Password(); ok {
+			c.User = url.UserPassword(c.User.Username(), "xxxxx")
+		}
+	}
+	if c.RawQuery != "" {
+		parts := strings.Split(c.RawQuery, "&")
+		for i, p := range parts {
+			k, _, hasValue := strings.Cut(p, "=")
+			name, err := url.QueryUnescape(k)
+			if err != nil {
+				name = k
+			}
+			if hasValue && credentialParam(name) {
+				parts[i] = k + "=" + Mask
+			}
+		}
+		c.RawQuery = strings.Join(parts, "&")
+	}
+	c.Fragment, c.RawFragment = "", ""
+	return c.String()
+}
