@@ -41,6 +41,8 @@ type Options struct {
 	Allowed map[string][]string
 	// Input is the trigger payload (`input`).
 	Input any
+	// Steps are earlier blocks' outputs by id (`steps.<id>.output`).
+	Steps map[string]any
 }
 
 // NewHarness returns a harness with secrets (name -> value).
@@ -64,6 +66,7 @@ func NewHarness(t testing.TB, secrets map[string]string, o Options) *Harness {
 	env := &engine.Env{
 		Secrets: mapResolver(secrets),
 		Input:   o.Input,
+		Steps:   o.Steps,
 		Run:     engine.RunInfo{ID: "run-1", Flow: "f", Project: "p", Environment: "development", Block: "b"},
 		OnSecret: func(name string, _ engine.Scope, v string) {
 			h.Red.Add(name, v)
