@@ -17,12 +17,13 @@ func (s *Service) Evaluate(ctx context.Context, project, environment, expression
 		return nil, err
 	}
 	red := redact.New()
+	var rs RunSecrets
 	if s.secrets != nil {
-		vis, err := s.secrets.Visible(ctx, project, environment)
-		if err != nil {
+		var err error
+		if rs, err = s.secrets.ForRun(ctx, project, environment, "evaluate"); err != nil {
 			return nil, err
 		}
-		for _, v := range vis {
+		for _, v := range rs.Visible() {
 			red.Add(v.Name, v.Value)
 		}
 	}
@@ -31,7 +32,7 @@ func (s *Service) Evaluate(ctx context.Context, project, environment, expression
 		return nil, red.Error(err)
 	}
 	x := &execution{s: s, run: &Run{ID: "evaluate", Project: project, Environment: environment, Flow: "(preview)", CreatedBy: actor},
-		red: red, input: input, steps: map[string]any{}, plan: &Plan{}}
+		red: red, secrets: rs, input: input, steps: map[string]any{}, plan: &Plan{}}
 	v, err := p.Run(ctx, x.env("preview"))
 	if err != nil {
 		var ee *engine.Error

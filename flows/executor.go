@@ -32,8 +32,9 @@ type execution struct {
 	s     *Service
 	run   *Run
 	plan  *Plan
-	red   *redact.Redactor
-	input any
+	red     *redact.Redactor
+	secrets RunSecrets // nil when the server has no secret store
+	input   any
 	steps map[string]any
 
 	mu      sync.Mutex // guards pending, seq, stored
@@ -71,10 +72,12 @@ func (x *execution) do(ctx context.Context) (any, error) {
 	x.plan = plan
 	var pins = map[string][]string{}
 	if s.secrets != nil {
-		vis, err := s.secrets.Visible(ctx, r.Project, r.Environment)
+		rs, err := s.secrets.ForRun(ctx, r.Project, r.Environment, r.ID)
 		if err != nil {
 			return nil, fmt.Errorf("load secrets of project %q, environment %q: %w", r.Project, r.Environment, err)
 		}
+		x.secrets = rs
+		vis := rs.Visible()
 		vals := make(map[string]string, len(vis))
 		for _, v := range vis {
 			vals[v.Name] = v.Value
@@ -431,10 +434,10 @@ func (rr *runResolver) Resolve(ctx context.Context, name string, scope engine.Sc
 	if err != nil {
 		return "", err
 	}
-	if rr.x.s.secrets == nil {
+	if rr.x.secrets == nil {
 		return "", fmt.Errorf("secret %q is not defined for project %s, environment %s: %w", name, p, e, engine.ErrUnknownSecret)
 	}
-	return rr.x.s.secrets.Resolve(ctx, ResolveRequest{Project: p, Environment: e, Name: name, RunID: rr.x.run.ID, BlockID: rr.block})
+	return rr.x.secrets.Resolve(ctx, rr.block, name, engine.Scope{Project: p, Environment: e})
 }
 
 func (rr *runResolver) Names(ctx context.Context) ([]string, error) {

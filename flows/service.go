@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hushflow/hushflow/blocks"
+	"github.com/hushflow/hushflow/engine"
 	"github.com/hushflow/hushflow/internal/apperr"
 	"github.com/hushflow/hushflow/projects"
 	"github.com/hushflow/hushflow/store"
@@ -22,15 +23,26 @@ import (
 // package secrets by the composition root and must be safe for concurrent
 // use.
 type Secrets interface {
-	// Visible returns every secret a run of (project, environment) can
-	// resolve, with its value, for the run's redactor and host pinning.
-	Visible(ctx context.Context, project, environment string) ([]VisibleSecret, error)
-	// Resolve returns one value for a block of a run and records the
-	// access. An unknown name wraps engine.ErrUnknownSecret and names the
-	// key and the scope.
+	// ForRun loads what a run of (project, environment) needs: every
+	// visible secret for its redactor and host pinning, and a lazy,
+	// audited resolver for its expressions.
+	ForRun(ctx context.Context, project, environment, runID string) (RunSecrets, error)
+	// Resolve returns one value outside a run (a webhook's signing
+	// secret) and records the access. An unknown name wraps
+	// engine.ErrUnknownSecret and names the key and the scope.
 	Resolve(ctx context.Context, req ResolveRequest) (string, error)
 	// Names lists the secret names visible in (project, environment).
 	Names(ctx context.Context, project, environment string) ([]string, error)
+}
+
+// RunSecrets are the secrets of one run.
+type RunSecrets interface {
+	// Visible returns every secret the run can resolve, with its value.
+	Visible() []VisibleSecret
+	// Resolve returns name's value for block (lazy; audited once per
+	// block and version). scope may name another environment, never
+	// another project.
+	Resolve(ctx context.Context, block, name string, scope engine.Scope) (string, error)
 }
 
 // VisibleSecret is a secret as a run sees it.
@@ -40,7 +52,7 @@ type VisibleSecret struct {
 	AllowedHosts []string
 }
 
-// ResolveRequest asks for one secret on behalf of a run's block.
+// ResolveRequest asks for one secret outside a run.
 type ResolveRequest struct {
 	Project, Environment, Name string
 	RunID, BlockID             string

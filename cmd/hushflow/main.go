@@ -4,9 +4,15 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/hushflow/hushflow/engine/sandbox"
 )
 
 func main() {
+	// The server starts sandbox workers as copies of itself.
+	if os.Getenv(sandbox.EnvWorker) == "1" {
+		os.Exit(sandbox.WorkerMain())
+	}
 	if err := newRootCmd().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "hushflow: "+oneLine(err.Error()))
 		os.Exit(1)

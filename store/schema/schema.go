@@ -5,6 +5,7 @@ package schema
 
 import (
 	"github.com/hushflow/hushflow/auth"
+	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/projects"
 	"github.com/hushflow/hushflow/secrets"
 	"github.com/hushflow/hushflow/store"
@@ -15,6 +16,8 @@ func All() []store.Migration {
 	var ms []store.Migration
 	ms = append(ms, projects.Migrations()...)
 	ms = append(ms, auth.Migrations()...)
+	ms = append(ms, auth.SessionMigrations()...)
 	ms = append(ms, secrets.Migrations()...)
+	ms = append(ms, flows.Migrations()...)
 	return ms
 }

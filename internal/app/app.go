@@ -1,0 +1,226 @@
+// Package app is Hushflow's composition root: it opens the database, builds
+// every service from configuration and wires them into one server. The
+// hushflow binary and the end-to-end tests both start Hushflow through it,
+// so that tests run what users run.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/hushflow/hushflow/auth"
+	"github.com/hushflow/hushflow/blocks"
+	"github.com/hushflow/hushflow/egress"
+	"github.com/hushflow/hushflow/engine"
+	"github.com/hushflow/hushflow/engine/sandbox"
+	"github.com/hushflow/hushflow/flows"
+	"github.com/hushflow/hushflow/projects"
+	"github.com/hushflow/hushflow/redact"
+	"github.com/hushflow/hushflow/secrets"
+	"github.com/hushflow/hushflow/server"
+	"github.com/hushflow/hushflow/store"
+	"github.com/hushflow/hushflow/store/schema"
+)
+
+// Config is the server's configuration (see docs/operations.md).
+type Config struct {
+	Addr        string // listen address
+	DataDir     string // embedded database, key file, scratch space
+	DatabaseURL string // PostgreSQL URL; empty: embedded SQLite
+	AdminToken  string // accepted as an admin token when set
+	LogFormat   string // text or json
+	LogOutput   io.Writer
+	// HTTPAllow lists CIDRs HTTP blocks may reach despite the egress
+	// policy (HUSHFLOW_HTTP_ALLOW), e.g. "127.0.0.1/32".
+	HTTPAllow string
+	// Exec enables the exec block (HUSHFLOW_EXEC=on).
+	Exec bool
+	// Workers is the number of runs this process executes at once.
+	Workers int
+	// SandboxPath/SandboxArgs start a sandbox worker process (default:
+	// this executable with HUSHFLOW_SANDBOX_WORKER=1).
+	SandboxPath    string
+	SandboxArgs    []string
+	SandboxWorkers int
+	// NoWorkers starts the API without run workers (an API-only replica).
+	NoWorkers bool
+	// MasterKey and MasterKeyFile hold the keyring (HUSHFLOW_MASTER_KEY,
+	// HUSHFLOW_MASTER_KEY_FILE); with neither, the embedded default keeps
+	// a generated key file in DataDir and PostgreSQL refuses to start.
+	MasterKey     string
+	MasterKeyFile string
+}
+
+// App is a wired Hushflow server.
+type App struct {
+	Config   Config
+	Log      *slog.Logger
+	DB       *store.DB
+	Auth     *auth.Service
+	Projects *projects.Service
+	Secrets  *secrets.Store
+	Flows    *flows.Service
+	API      *server.Server
+	// Redactor masks every secret value this process has seen in its own
+	// logs (server log lines are scrubbed by value, not only by type).
+	Redactor *redact.Redactor
+	// BootstrapToken is the admin token created at first start ("" when
+	// none was created).
+	BootstrapToken string
+
+	sandbox *sandbox.Pool
+	closers []func() error
+}
+
+// New opens the database, applies migrations and builds the services.
+func New(ctx context.Context, cfg Config) (*App, error) {
+	out := cfg.LogOutput
+	if out == nil {
+		out = os.Stderr
+	}
+	red := redact.New()
+	log, err := newLogger(cfg.LogFormat, out, red)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, Log: log, Redactor: red}
+	db, err := store.Open(ctx, store.Config{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	a.DB = db
+	a.closers = append(a.closers, db.Close)
+	if err := db.Migrate(ctx, schema.All()); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("database %s: %w", db.Location, err)
+	}
+	a.Auth = auth.NewService(db, cfg.AdminToken)
+	if a.BootstrapToken, err = a.Auth.Bootstrap(ctx); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("bootstrap admin: %w", err)
+	}
+	a.Projects = projects.NewService(db)
+	keys, source, err := secrets.LoadKeyring(secrets.KeyConfig{MasterKey: cfg.MasterKey, KeyFile: cfg.MasterKeyFile,
+		DataDir: cfg.DataDir, Generate: db.Dialect == store.SQLite, Logger: log})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	log.Info("keyring loaded", "source", source, "keys", len(keys.IDs()))
+	a.Secrets = secrets.New(db, keys, log)
+	for _, w := range a.Secrets.CheckKeys(ctx) {
+		log.Warn("keyring", "problem", w)
+	}
+
+	policy, err := egress.ParseAllow(cfg.HTTPAllow)
+	if err != nil {
+		a.Close()
+		return nil, fmt.Errorf("HUSHFLOW_HTTP_ALLOW: %w", err)
+	}
+	if err := a.startSandbox(); err != nil {
+		a.Close()
+		return nil, err
+	}
+	transport := egress.NewTransport(policy)
+	fs := flows.New(db, a.Projects, flowSecrets{a.Secrets}, blocks.Default, &blocks.Env{Logger: log, ExecEnabled: cfg.Exec, ScratchDir: cfg.DataDir},
+		flows.Config{Workers: cfg.Workers, ExecEnabled: cfg.Exec}, log)
+	fs.NewHTTPClient = func(allowed map[string][]string, match func(string) []string, onRefuse func(string, string)) *http.Client {
+		return egress.Client(transport, &egress.Pinning{Match: match, Allowed: allowed, OnRefuse: onRefuse}, true)
+	}
+	a.Flows = fs
+	a.API = server.New(server.Deps{DB: db, Auth: a.Auth, Projects: a.Projects, Secrets: a.Secrets, Flows: fs, Logger: log})
+	return a, nil
+}
+
+// startSandbox starts the pool of sandbox processes that evaluate scripts
+// static analysis cannot prove bounded.
+func (a *App) startSandbox() error {
+	path, args := a.Config.SandboxPath, a.Config.SandboxArgs
+	if path == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("sandbox: find own executable: %w", err)
+		}
+		path = exe
+	}
+	n := a.Config.SandboxWorkers
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	pool, err := sandbox.New(sandbox.Config{Path: path, Args: args, Workers: n,
+		Env: []string{sandbox.EnvWorker + "=1"}})
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	a.sandbox = pool
+	engine.SetSandbox(pool)
+	a.closers = append(a.closers, pool.Close)
+	return nil
+}
+
+// Serve serves the API on ln and runs the workers until ctx is done, then
+// shuts down gracefully.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := a.API.HTTPServer(ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	if !a.Config.NoWorkers {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.Flows.Start(wctx) }()
+	}
+	a.Log.Info("hushflow serving", "addr", "http://"+ln.Addr().String(), "database", string(a.DB.Dialect), "location", a.DB.Location)
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	a.Log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if serr := srv.Shutdown(sctx); serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = fmt.Errorf("shutdown: %w", serr)
+	}
+	stopWorkers()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close releases the database and the sandbox.
+func (a *App) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i]())
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}
+
+// newLogger builds the server's logger: every record passes through the
+// redacting handler.
+func newLogger(format string, w io.Writer, red *redact.Redactor) (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	var h slog.Handler
+	switch format {
+	case "text", "":
+		h = slog.NewTextHandler(w, opts)
+	case "json":
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, fmt.Errorf("unknown log format %q (want text or json)", format)
+	}
+	return slog.New(redact.NewHandler(h, red)), nil
+}

@@ -1,0 +1,72 @@
+package app
+
+import (
+	"context"
+	"errors"
+
+	"github.com/hushflow/hushflow/engine"
+	"github.com/hushflow/hushflow/flows"
+	"github.com/hushflow/hushflow/secrets"
+)
+
+// flowSecrets adapts the secret store to what flows need.
+type flowSecrets struct{ s *secrets.Store }
+
+var _ flows.Secrets = flowSecrets{}
+
+func (f flowSecrets) ForRun(ctx context.Context, project, environment, runID string) (flows.RunSecrets, error) {
+	rr := f.s.NewRunResolver(project, environment, runID)
+	vals, err := rr.RedactionValues(ctx)
+	if err != nil {
+		return nil, err
+	}
+	metas, err := f.s.Resolved(ctx, project, environment)
+	if err != nil {
+		return nil, err
+	}
+	hosts := make(map[string][]string, len(metas))
+	for _, m := range metas {
+		hosts[m.Name] = m.AllowedHosts
+	}
+	vis := make([]flows.VisibleSecret, 0, len(vals))
+	for name, v := range vals {
+		vis = append(vis, flows.VisibleSecret{Name: name, Value: v.Reveal(), AllowedHosts: hosts[name]})
+	}
+	return runSecrets{rr: rr, vis: vis}, nil
+}
+
+func (f flowSecrets) Resolve(ctx context.Context, req flows.ResolveRequest) (string, error) {
+	v, _, err := f.s.Resolve(ctx, secrets.Access{Project: req.Project, Environment: req.Environment, Name: req.Name,
+		RunID: req.RunID, BlockID: req.BlockID, Actor: "trigger"})
+	return v.Reveal(), engineErr(err)
+}
+
+func (f flowSecrets) Names(ctx context.Context, project, environment string) ([]string, error) {
+	return f.s.Names(ctx, project, environment)
+}
+
+type runSecrets struct {
+	rr  *secrets.RunResolver
+	vis []flows.VisibleSecret
+}
+
+func (r runSecrets) Visible() []flows.VisibleSecret { return r.vis }
+
+func (r runSecrets) Resolve(ctx context.Context, block, name string, sc engine.Scope) (string, error) {
+	v, _, err := r.rr.Resolve(ctx, block, name, secrets.Scope{Project: sc.Project, Environment: sc.Environment})
+	return v.Reveal(), engineErr(err)
+}
+
+// engineErr makes an unknown secret recognizable to the engine, keeping
+// the store's message (it names the key and the scope).
+func engineErr(err error) error {
+	if err != nil && errors.Is(err, secrets.ErrUnknownSecret) && !errors.Is(err, engine.ErrUnknownSecret) {
+		return unknownSecret{err}
+	}
+	return err
+}
+
+type unknownSecret struct{ err error }
+
+func (u unknownSecret) Error() string   { return u.err.Error() }
+func (u unknownSecret) Unwrap() []error { return []error{u.err, engine.ErrUnknownSecret} }
