@@ -16,7 +16,8 @@ import (
 
 const principalKey = "hushflow.principal"
 
-// authenticate requires `Authorization: Bearer <token>`. Tokens in the
+// authenticate requires `Authorization: Bearer <token>` or, from the web
+// UI, the session cookie. Tokens in the
 // query string are refused: URLs end up in logs and browser history.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -27,6 +28,12 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 				"tokens are not accepted in the URL; send Authorization: Bearer <token>")
 		}
 		h := r.Header.Get(echo.HeaderAuthorization)
+		if h == "" {
+			// The web UI: a session cookie, with CSRF checks (session.go).
+			if ck, err := r.Cookie(SessionCookie); err == nil {
+				return s.authenticateSession(c, next, ck.Value)
+			}
+		}
 		scheme, raw, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
 			return auth.ErrUnauthenticated

@@ -79,6 +79,7 @@ func New(d Deps) *Server {
 	v1.POST("/users/:id/tokens", s.createUserToken)
 	v1.GET("/whoami", s.whoami)
 	s.flowRoutes()
+	s.sessionRoutes()
 	s.secretRoutes()
 	// Unknown /api/v1 paths are 404 for authenticated callers and 401
 	// otherwise (the group's middleware runs first).
