@@ -74,7 +74,7 @@ func (c *Condition) Eval(ctx context.Context, env *Env) (bool, error) {
 		Vars:    env.Vars,
 		Secrets: st,
 	}
-	out, err := c.prog.Run(&st.in)
+	out, err := c.prog.RunWith(&st.ev, &st.in)
 	st.reset()
 	condStates.Put(st)
 	if err != nil {
@@ -102,6 +102,7 @@ type condState struct {
 	ctx   context.Context
 	env   *Env
 	in    exprvm.Env
+	ev    exprvm.Evaluator
 	names []string
 	vals  []string
 }

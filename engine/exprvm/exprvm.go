@@ -102,7 +102,20 @@ type Program struct {
 	// dynamicSecrets is true when the condition reads a secret whose name is
 	// computed at run time (secrets[expr]).
 	dynamicSecrets bool
+	// uses says which names the condition reads, so that Run sets only
+	// those in the environment map.
+	uses uses
 }
+
+type uses uint8
+
+const (
+	usesInput uses = 1 << iota
+	usesSteps
+	usesRun
+	usesEnv
+	usesState // secrets, or $env
+)
 
 // checkEnv is the environment the checker sees: the shape of Env.
 var checkEnv = types.Map{
@@ -173,7 +186,7 @@ func Compile(src string, o Options) (*Program, error) {
 		}
 		return nil, err
 	}
-	p := &Program{prog: prog, budget: o.MemoryBudget, dynamicSecrets: rw.dynamic}
+	p := &Program{prog: prog, budget: o.MemoryBudget, dynamicSecrets: rw.dynamic, uses: rw.uses}
 	p.refs = Refs{Secrets: set(rw.secrets), Steps: set(rw.steps), Inputs: set(rw.inputs)}
 	return p, nil
 }
@@ -181,25 +194,55 @@ func Compile(src string, o Options) (*Program, error) {
 // References returns the names the condition reads.
 func (p *Program) References() Refs { return p.refs }
 
-var vmPool = sync.Pool{New: func() any { return new(vm.VM) }}
+// Evaluator holds the reusable state of evaluations: an expr VM and the
+// environment map. It is not safe for concurrent use; pool it (the engine
+// keeps one in each pooled evaluation state).
+type Evaluator struct {
+	vm vm.VM
+	m  map[string]any
+}
 
-var envPool = sync.Pool{New: func() any { return make(map[string]any, 8) }}
+var evaluators = sync.Pool{New: func() any { return new(Evaluator) }}
 
-// Run evaluates the condition. The result is what expr returns (a bool for
-// a well-typed condition).
+// Run evaluates the condition with a pooled Evaluator. The result is what
+// expr returns (a bool, or nil for a missing value, for a well-typed
+// condition).
 func (p *Program) Run(e *Env) (any, error) {
-	m := envPool.Get().(map[string]any)
-	m["input"] = e.Input
-	m["steps"] = e.Steps
-	m["run"] = &e.Run
-	m["env"] = e.Vars
-	m[stateKey] = e
-	v := vmPool.Get().(*vm.VM)
-	v.MemoryBudget = p.budget
-	out, err := v.Run(p.prog, m)
-	vmPool.Put(v)
-	clear(m)
-	envPool.Put(m)
+	ev := evaluators.Get().(*Evaluator)
+	out, err := p.RunWith(ev, e)
+	evaluators.Put(ev)
+	return out, err
+}
+
+// RunWith is Run with the caller's Evaluator.
+func (p *Program) RunWith(ev *Evaluator, e *Env) (any, error) {
+	m := ev.m
+	if m == nil {
+		m = make(map[string]any, 8)
+		ev.m = m
+	}
+	u := p.uses
+	if u&usesInput != 0 {
+		m["input"] = e.Input
+	}
+	if u&usesSteps != 0 {
+		m["steps"] = e.Steps
+	}
+	if u&usesRun != 0 {
+		m["run"] = &e.Run
+	}
+	if u&usesEnv != 0 {
+		m["env"] = e.Vars
+	}
+	if u&usesState != 0 {
+		m[stateKey] = e
+	}
+	ev.vm.MemoryBudget = p.budget
+	out, err := ev.vm.Run(p.prog, m)
+	// Overwrite rather than delete: the keys stay, the values go.
+	for k := range m {
+		m[k] = nil
+	}
 	return out, err
 }
 
@@ -207,10 +250,26 @@ func (p *Program) Run(e *Env) (any, error) {
 type rewriter struct {
 	secrets, steps, inputs []string
 	dynamic                bool
+	uses                   uses
 }
 
 // Visit implements ast.Visitor.
 func (r *rewriter) Visit(node *ast.Node) {
+	if id, ok := (*node).(*ast.IdentifierNode); ok {
+		switch id.Value {
+		case "input":
+			r.uses |= usesInput
+		case "steps":
+			r.uses |= usesSteps
+		case "run":
+			r.uses |= usesRun
+		case "env":
+			r.uses |= usesEnv
+		case "secrets", "$env":
+			r.uses |= usesState | usesInput | usesSteps | usesRun | usesEnv
+		}
+		return
+	}
 	m, ok := (*node).(*ast.MemberNode)
 	if !ok {
 		return
