@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	_ "github.com/hushflow/hushflow/blocks/all" // every block type
 	"github.com/hushflow/hushflow/engine/sandbox"
 )
 

@@ -1,0 +1,197 @@
+package flows_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	_ "github.com/hushflow/hushflow/blocks/all"
+	"github.com/hushflow/hushflow/internal/apptest"
+)
+
+func TestMain(m *testing.M) { apptest.Main(m) }
+
+// Canary secrets: high-entropy values with characters that every
+// encoding treats specially, and a multi-line one.
+const (
+	canaryToken = `tok_9fK2&x<Q>"7%zL\mW3pR8vN1`
+	canaryPEM   = "-----BEGIN TEST KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\nKUpRKfFLfRYC9AIKjbJTWit+CqvjWYzvQwECAwEAAQJAIJLixBy2qpFoS4DSmoEm\n-----END TEST KEY-----"
+)
+
+func setup(t *testing.T, s *apptest.Server) {
+	s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "billing"})
+	s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "API_TOKEN", "value": canaryToken, "project": "billing"})
+	s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "PEM", "value": canaryPEM, "project": "billing", "environment": "production"})
+}
+
+// target is a local service that checks the bearer token and echoes what
+// it received.
+func target(t *testing.T) (*httptest.Server, *atomic.Int64) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		if r.Header.Get("Authorization") != "Bearer "+canaryToken {
+			w.WriteHeader(401)
+			fmt.Fprintf(w, `{"error":"invalid key %s"}`, strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"id": "msg_1", "echo_auth": r.Header.Get("Authorization"),
+			"body": string(body), "b64": base64.StdEncoding.EncodeToString([]byte("user:" + canaryToken))})
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &hits
+}
+
+func TestRunEndToEnd(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		srv, hits := target(t)
+		flow := map[string]any{
+			"name":    "notify",
+			"trigger": map[string]any{"type": "manual"},
+			"env":     map[string]string{"API_BASE": srv.URL},
+			"blocks": []any{
+				map[string]any{"id": "call", "type": "http", "config": map[string]any{
+					"method":  "'POST'",
+					"url":     "`${env.API_BASE}/messages?token=${secrets.API_TOKEN}`",
+					"headers": "({\"Authorization\": `Bearer ${secrets.API_TOKEN}`})",
+					"body":    "({text: input.text, key: secrets.API_TOKEN})",
+				}},
+				map[string]any{"id": "report", "type": "code", "if": "steps.call.output.status == 200",
+					"config": map[string]any{"code": "console.log('sent', steps.call.output.body.id, secrets.API_TOKEN); return {id: steps.call.output.body.id, auth: steps.call.output.body.echo_auth, pem: await secrets.get('PEM', {environment: 'production'})}"}},
+				map[string]any{"id": "never", "type": "log", "if": "steps.call.output.status != 200",
+					"config": map[string]any{"message": "'unreachable'"}},
+			},
+		}
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", flow)
+		run := s.Must(200, "POST", "/api/v1/projects/billing/flows/notify/runs?wait=60s",
+			map[string]any{"environment": "development", "input": map[string]any{"text": "hello"}})
+		if run["status"] != "succeeded" {
+			t.Fatalf("run: %v", run)
+		}
+		if hits.Load() != 1 {
+			t.Fatalf("target hit %d times", hits.Load())
+		}
+		out := run["output"].(map[string]any)
+		if out["id"] != "msg_1" || !strings.Contains(out["auth"].(string), "[REDACTED") || !strings.Contains(out["pem"].(string), "[REDACTED") {
+			t.Fatalf("output %v", out)
+		}
+		id := run["id"].(string)
+		ev := s.Must(200, "GET", "/api/v1/runs/"+id+"/events", nil)
+		var types []string
+		for _, e := range ev["events"].([]any) {
+			m := e.(map[string]any)
+			types = append(types, fmt.Sprint(m["type"], ":", m["block"]))
+		}
+		got := strings.Join(types, " ")
+		for _, want := range []string{"run_queued:", "run_started:", "block_started:call", "http_request:call", "http_response:call",
+			"block_finished:call", "log:report", "block_finished:report", "block_skipped:never", "run_finished:"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("events lack %s: %s", want, got)
+			}
+		}
+		// Every surface: API responses, stored rows, server logs.
+		stream := s.Do("GET", "/api/v1/runs/"+id+"/events?follow=1", nil)
+		list := s.Do("GET", "/api/v1/projects/billing/runs", nil)
+		for name, text := range map[string]string{
+			"run response": mustJSON(run), "events": mustJSON(ev), "event stream": string(stream.Body),
+			"run list": string(list.Body), "database": apptest.DumpTables(t, s.App.DB), "server log": s.Logs.String(),
+		} {
+			apptest.AssertAbsent(t, name, text, canaryToken, canaryPEM, strings.Split(canaryPEM, "\n")[1])
+		}
+		if !strings.Contains(string(stream.Body), "event: end") {
+			t.Errorf("stream did not end: %.300s", stream.Body)
+		}
+	})
+}
+
+// An endpoint echoes the Authorization header: the next block gets the
+// real value, while every stored view shows it masked.
+func TestEchoedSecretStaysRealInsideTheRun(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		srv, _ := target(t)
+		var second sync.Map
+		check := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			second.Store("auth", r.Header.Get("X-Echoed"))
+			w.WriteHeader(204)
+		}))
+		defer check.Close()
+		flow := map[string]any{
+			"name": "echo", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{
+				map[string]any{"id": "first", "type": "http", "config": map[string]any{
+					"url": "'" + srv.URL + "/x'", "headers": "({Authorization: 'Bearer ' + secrets.API_TOKEN})"}},
+				map[string]any{"id": "second", "type": "http", "config": map[string]any{
+					"url": "'" + check.URL + "/y'", "headers": "({'X-Echoed': steps.first.output.body.echo_auth})"}},
+			},
+		}
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", flow)
+		run := s.Must(200, "POST", "/api/v1/projects/billing/flows/echo/runs?wait=60s", map[string]any{"environment": "development"})
+		if run["status"] != "succeeded" {
+			t.Fatalf("run: %v", run)
+		}
+		if v, _ := second.Load("auth"); v != "Bearer "+canaryToken {
+			t.Fatalf("second block got %q, want the real echoed value", v)
+		}
+		ev := s.Do("GET", "/api/v1/runs/"+run["id"].(string)+"/events", nil)
+		if !strings.Contains(string(ev.Body), "[REDACTED") {
+			t.Errorf("events show no mask: %.500s", ev.Body)
+		}
+		apptest.AssertAbsent(t, "events", string(ev.Body), canaryToken)
+		apptest.AssertAbsent(t, "database", apptest.DumpTables(t, s.App.DB), canaryToken)
+	})
+}
+
+func TestBadFlowsAndRuns(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		bad := map[string]any{
+			"name": "bad", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{
+				map[string]any{"id": "a", "type": "http", "config": map[string]any{"url": "`https://x/${secrets.API_TOKEN`"}},
+				map[string]any{"id": "a", "type": "nope"},
+				map[string]any{"id": "c", "type": "log", "if": "steps.zzz.output ==", "config": map[string]any{"message": "steps.later.output"}},
+				map[string]any{"id": "later", "type": "code", "config": map[string]any{"code": "return (1 +;"}},
+			},
+		}
+		r := s.Do("POST", "/api/v1/projects/billing/flows", bad)
+		if r.Status != 400 {
+			t.Fatalf("status %d: %s", r.Status, r.Body)
+		}
+		probs := r.JSON(t)["error"].(map[string]any)["problems"].([]any)
+		text := mustJSON(probs)
+		for _, want := range []string{`"block":"a","column":32,"field":"url","line":1`, "duplicate block id", `unknown block type \"nope\"`,
+			`"block":"c","column":19,"field":"if","line":1`, "steps.later is not an earlier block", `"block":"later","column":12,"field":"code","line":1`} {
+			if !strings.Contains(text, want) {
+				t.Errorf("problems lack %s: %s", want, text)
+			}
+		}
+		if r := s.Do("POST", "/api/v1/projects/billing/flows/missing/runs", map[string]any{"environment": "development"}); r.Status != 404 {
+			t.Errorf("unknown flow: %d %s", r.Status, r.Body)
+		}
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{"name": "ok", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{map[string]any{"id": "l", "type": "log", "config": map[string]any{"message": "'hi'"}}}})
+		big := map[string]any{"environment": "development", "input": strings.Repeat("x", 300<<10)}
+		if r := s.Do("POST", "/api/v1/projects/billing/flows/ok/runs", big); r.Status != 413 {
+			t.Errorf("big input: %d %s", r.Status, r.Body)
+		}
+		if r := s.Do("POST", "/api/v1/projects/billing/flows/ok/runs", map[string]any{"environment": "moon"}); r.Status != 400 {
+			t.Errorf("unknown environment: %d %s", r.Status, r.Body)
+		}
+	})
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
