@@ -29,13 +29,13 @@ type pendingEvent struct {
 
 // execution is one run being executed by this process.
 type execution struct {
-	s     *Service
-	run   *Run
-	plan  *Plan
+	s       *Service
+	run     *Run
+	plan    *Plan
 	red     *redact.Redactor
 	secrets RunSecrets // nil when the server has no secret store
 	input   any
-	steps map[string]any
+	steps   map[string]any
 
 	mu      sync.Mutex // guards pending, seq, stored
 	pending []pendingEvent
