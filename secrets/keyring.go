@@ -168,9 +168,7 @@ func LoadKeyring(cfg KeyConfig) (*Keyring, string, error) {
 		return kr, cfg.KeyFile, err
 	}
 	if !cfg.Generate {
-		return nil, "", fmt.Errorf("%w: %s is required with PostgreSQL: set it to a base64 key of 32 bytes "+
-			"(`hushflow keys generate` prints one) or set %s to a file holding it; "+
-			"keep the key outside the database and its backups", ErrNoMasterKey, EnvMasterKey, EnvMasterKeyFile)
+		return nil, "", noKeyError{}
 	}
 	path := filepath.Join(cfg.DataDir, KeyFileName)
 	if _, err := os.Stat(path); err == nil {
@@ -220,3 +218,14 @@ func readKeyFile(path string, log *slog.Logger) (*Keyring, error) {
 	}
 	return kr, nil
 }
+
+// noKeyError is the refusal to start on PostgreSQL without a key.
+type noKeyError struct{}
+
+func (noKeyError) Error() string {
+	return EnvMasterKey + " is required with PostgreSQL: set it to a base64 key of 32 bytes " +
+		"(`hushflow keys generate` prints one) or set " + EnvMasterKeyFile + " to a file holding it; " +
+		"keep the key outside the database and its backups (a key is generated automatically only for the embedded SQLite database)"
+}
+
+func (noKeyError) Unwrap() error { return ErrNoMasterKey }

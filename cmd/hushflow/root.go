@@ -19,7 +19,7 @@ Client:   set HUSHFLOW_ADDR (default 127.0.0.1:8080) and HUSHFLOW_TOKEN, then
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newTokenCmd(), newProjectCmd(), newEnvironmentCmd())
+	root.AddCommand(newServeCmd(), newTokenCmd(), newProjectCmd(), newEnvironmentCmd(), newSecretCmd(), newKeysCmd())
 	return root
 }
 

@@ -1,0 +1,465 @@
+package main
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// Limits checked before anything is sent (the server checks them too).
+const (
+	maxStringValue = 64 << 10
+	maxFileValue   = 1 << 20
+)
+
+// secretMeta is the server's secret metadata; it never holds a value.
+type secretMeta struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Scope struct {
+		Project     string `json:"project"`
+		Environment string `json:"environment"`
+	} `json:"scope"`
+	ScopeLabel   string    `json:"scope_label"`
+	Kind         string    `json:"kind"`
+	Version      int       `json:"version"`
+	Description  string    `json:"description"`
+	AllowedHosts []string  `json:"allowed_hosts"`
+	Weak         bool      `json:"weak"`
+	UpdatedAt    time.Time `json:"updated_at"`
+	UpdatedBy    string    `json:"updated_by"`
+	From         string    `json:"from"`
+	Warnings     []string  `json:"warnings"`
+}
+
+// scopeFlags are --project and --environment.
+type scopeFlags struct{ project, environment string }
+
+func (f *scopeFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&f.project, "project", "p", "", "project of the scope (none: every project)")
+	cmd.Flags().StringVarP(&f.environment, "environment", "e", "", "environment of the scope (none: every environment)")
+}
+
+func (f *scopeFlags) query() url.Values {
+	q := url.Values{}
+	if f.project != "" {
+		q.Set("project", f.project)
+	}
+	if f.environment != "" {
+		q.Set("environment", f.environment)
+	}
+	return q
+}
+
+func (f *scopeFlags) describe() string {
+	switch {
+	case f.project != "" && f.environment != "":
+		return "project " + f.project + ", environment " + f.environment
+	case f.project != "":
+		return "project " + f.project
+	case f.environment != "":
+		return "environment " + f.environment
+	}
+	return "the organization"
+}
+
+// scopeColumn writes a scope as the flags that select it.
+func scopeColumn(project, environment string) string {
+	var parts []string
+	if project != "" {
+		parts = append(parts, "project="+project)
+	}
+	if environment != "" {
+		parts = append(parts, "environment="+environment)
+	}
+	if len(parts) == 0 {
+		return "organization"
+	}
+	return strings.Join(parts, ",")
+}
+
+func newSecretCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "secret",
+		Aliases: []string{"secrets"},
+		Short:   "Manage secrets (values are write-only: no command ever prints one)",
+		Long: `Manage secrets. A secret lives in one scope:
+
+  (no flags)                                     the organization: every project, every environment
+  --environment production                       every project, in production
+  --project billing                              project billing, every environment
+  --project billing --environment production     that pair only
+
+A run of project P in environment E sees, for each name, the most specific
+definition: P+E, then P, then E, then the organization. Values are
+write-only: after creation no command, API response or log shows them.`,
+	}
+	cmd.AddCommand(newSecretCreateCmd(), newSecretUpdateCmd(), newSecretGetCmd(), newSecretDeleteCmd(), newSecretVersionsCmd())
+	return cmd
+}
+
+// valueFlags are the ways to give a value.
+type valueFlags struct {
+	fromFile     string
+	description  string
+	allowedHosts []string
+}
+
+func (f *valueFlags) add(cmd *cobra.Command, create bool) {
+	cmd.Flags().StringVar(&f.fromFile, "from-file", "", "read the value from this file, byte for byte (a file secret, up to 1 MiB)")
+	cmd.Flags().StringVar(&f.description, "description", "", "what the secret is for")
+	usage := "host the secret may be sent to (repeatable), e.g. api.example.com or *.example.com"
+	if !create {
+		usage += "; replaces the current list"
+	}
+	cmd.Flags().StringArrayVar(&f.allowedHosts, "allowed-host", nil, usage)
+}
+
+// readValue returns the request fields holding the value: "value" for a
+// string, "file_base64" for --from-file (or for stdin when the secret is a
+// file). With no VALUE argument and no --from-file the value is read from
+// stdin, without echo when stdin is a terminal.
+func readValue(cmd *cobra.Command, name string, args []string, f *valueFlags, fileKind bool) (map[string]any, error) {
+	body := map[string]any{}
+	switch {
+	case len(args) > 1 && f.fromFile != "":
+		return nil, errors.New("give the value as an argument or with --from-file, not both")
+	case f.fromFile != "":
+		st, err := os.Stat(f.fromFile)
+		if err != nil {
+			return nil, fmt.Errorf("--from-file: %w", err)
+		}
+		if st.Size() > maxFileValue {
+			return nil, fmt.Errorf("--from-file: %s is %d bytes; a file secret holds at most 1 MiB", f.fromFile, st.Size())
+		}
+		b, err := os.ReadFile(f.fromFile)
+		if err != nil {
+			return nil, fmt.Errorf("--from-file: %w", err)
+		}
+		if len(b) == 0 {
+			return nil, fmt.Errorf("--from-file: %s is empty", f.fromFile)
+		}
+		body["file_base64"] = base64.StdEncoding.EncodeToString(b)
+		return body, nil
+	case len(args) > 1:
+		if args[1] == "" {
+			return nil, errors.New("the value is empty: a secret needs a value")
+		}
+		body["value"] = args[1]
+		return body, nil
+	}
+	in := cmd.InOrStdin()
+	var b []byte
+	if file, ok := in.(*os.File); ok && term.IsTerminal(int(file.Fd())) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "Value for %s (input hidden): ", name)
+		v, err := term.ReadPassword(int(file.Fd()))
+		fmt.Fprintln(cmd.ErrOrStderr())
+		if err != nil {
+			return nil, fmt.Errorf("read the value: %w", err)
+		}
+		b = v
+	} else {
+		v, err := io.ReadAll(io.LimitReader(in, maxFileValue+1))
+		if err != nil {
+			return nil, fmt.Errorf("read the value from stdin: %w", err)
+		}
+		b = v
+		if !fileKind { // `echo VALUE |` adds a newline that is not part of the value
+			b = trimOneNewline(b)
+		}
+	}
+	if len(b) == 0 {
+		return nil, errors.New("the value is empty: give it as an argument, with --from-file, or on stdin")
+	}
+	if fileKind {
+		if len(b) > maxFileValue {
+			return nil, errors.New("the value on stdin is over 1 MiB, the limit of a file secret")
+		}
+		body["file_base64"] = base64.StdEncoding.EncodeToString(b)
+		return body, nil
+	}
+	if len(b) > maxStringValue {
+		return nil, fmt.Errorf("the value on stdin is %d bytes or more; a string secret holds at most 64 KiB: use --from-file for a file secret (up to 1 MiB)", len(b))
+	}
+	body["value"] = string(b)
+	return body, nil
+}
+
+func trimOneNewline(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+		if n := len(b); n > 0 && b[n-1] == '\r' {
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
+func printWarnings(cmd *cobra.Command, m *secretMeta) {
+	for _, w := range m.Warnings {
+		fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+w)
+	}
+}
+
+func newSecretCreateCmd() *cobra.Command {
+	var sc scopeFlags
+	var vf valueFlags
+	cmd := &cobra.Command{
+		Use:   "create KEY [VALUE]",
+		Short: "Create a secret (the value from an argument, --from-file, or stdin)",
+		Long: `Create a secret. The value comes from, in order: the VALUE argument,
+--from-file PATH (a file secret, its bytes exactly), or stdin (read without
+echo when stdin is a terminal; one trailing newline is dropped when piped).
+An argument lands in your shell history: prefer stdin for real values.
+
+  hushflow secret create API_TOKEN --project billing --environment production
+  printf %s "$TOKEN" | hushflow secret create API_TOKEN --project billing
+  hushflow secret create TLS_KEY --from-file key.pem --allowed-host api.example.com`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			body, err := readValue(cmd, args[0], args, &vf, false)
+			if err != nil {
+				return err
+			}
+			body["name"] = args[0]
+			if sc.project != "" {
+				body["project"] = sc.project
+			}
+			if sc.environment != "" {
+				body["environment"] = sc.environment
+			}
+			if vf.description != "" {
+				body["description"] = vf.description
+			}
+			if vf.allowedHosts != nil {
+				body["allowed_hosts"] = vf.allowedHosts
+			}
+			var m secretMeta
+			if err := c.do(cmd.Context(), "POST", "/api/v1/secrets", body, &m); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "created %s secret %s in %s (version %d)\n", m.Kind, m.Name, sc.describe(), m.Version)
+			printWarnings(cmd, &m)
+			return nil
+		},
+	}
+	sc.add(cmd)
+	vf.add(cmd, true)
+	return cmd
+}
+
+// findSecret returns the secret called name defined exactly in the scope.
+func findSecret(cmd *cobra.Command, c *client, name string, sc *scopeFlags) (*secretMeta, error) {
+	var out struct {
+		Secrets []secretMeta `json:"secrets"`
+	}
+	if err := c.do(cmd.Context(), "GET", "/api/v1/secrets?"+sc.query().Encode(), nil, &out); err != nil {
+		return nil, err
+	}
+	for i := range out.Secrets {
+		if out.Secrets[i].Name == name {
+			return &out.Secrets[i], nil
+		}
+	}
+	return nil, fmt.Errorf("secret %q is not defined in %s (see hushflow secret get%s; create it with hushflow secret create)",
+		name, sc.describe(), flagsOf(sc))
+}
+
+func flagsOf(sc *scopeFlags) string {
+	s := ""
+	if sc.project != "" {
+		s += " --project " + sc.project
+	}
+	if sc.environment != "" {
+		s += " --environment " + sc.environment
+	}
+	return s
+}
+
+func newSecretUpdateCmd() *cobra.Command {
+	var sc scopeFlags
+	var vf valueFlags
+	var clearHosts bool
+	cmd := &cobra.Command{
+		Use:   "update KEY [VALUE]",
+		Short: "Store a new version of a secret (value as for create)",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			m, err := findSecret(cmd, c, args[0], &sc)
+			if err != nil {
+				return err
+			}
+			body, err := readValue(cmd, args[0], args, &vf, m.Kind == "file")
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("description") {
+				body["description"] = vf.description
+			}
+			if clearHosts {
+				body["allowed_hosts"] = []string{}
+			} else if vf.allowedHosts != nil {
+				body["allowed_hosts"] = vf.allowedHosts
+			}
+			var out secretMeta
+			if err := c.do(cmd.Context(), "PUT", "/api/v1/secrets/"+url.PathEscape(m.ID), body, &out); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "updated secret %s in %s (version %d)\n", out.Name, sc.describe(), out.Version)
+			printWarnings(cmd, &out)
+			return nil
+		},
+	}
+	sc.add(cmd)
+	vf.add(cmd, false)
+	cmd.Flags().BoolVar(&clearHosts, "clear-allowed-hosts", false, "remove the allowed hosts restriction")
+	return cmd
+}
+
+func newSecretGetCmd() *cobra.Command {
+	var sc scopeFlags
+	var resolved bool
+	cmd := &cobra.Command{
+		Use:   "get [KEY]",
+		Short: "List secrets of a scope: names, scopes, versions, never values",
+		Long: `List the secrets defined exactly in a scope, or with --resolved what a
+run of that project and environment sees, and where each name comes from.
+Values are never shown.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			q := sc.query()
+			if resolved {
+				q.Set("resolved", "true")
+			}
+			var out struct {
+				Secrets []secretMeta `json:"secrets"`
+			}
+			if err := c.do(cmd.Context(), "GET", "/api/v1/secrets?"+q.Encode(), nil, &out); err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			header := "NAME\tSCOPE\tVERSION\tKIND\tUPDATED"
+			if resolved {
+				header += "\tFROM"
+			}
+			fmt.Fprintln(w, header)
+			n := 0
+			for _, s := range out.Secrets {
+				if len(args) == 1 && s.Name != args[0] {
+					continue
+				}
+				n++
+				kind := s.Kind
+				if s.Weak {
+					kind += " (weak)"
+				}
+				line := fmt.Sprintf("%s\t%s\t%d\t%s\t%s", s.Name, scopeColumn(s.Scope.Project, s.Scope.Environment),
+					s.Version, kind, s.UpdatedAt.Format(time.RFC3339))
+				if resolved {
+					line += "\t" + s.From
+				}
+				fmt.Fprintln(w, line)
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			if len(args) == 1 && n == 0 {
+				return fmt.Errorf("secret %q is not defined in %s", args[0], sc.describe())
+			}
+			return nil
+		},
+	}
+	sc.add(cmd)
+	cmd.Flags().BoolVar(&resolved, "resolved", false, "show what a run of --project/--environment sees, with the scope each name comes from")
+	return cmd
+}
+
+func newSecretDeleteCmd() *cobra.Command {
+	var sc scopeFlags
+	cmd := &cobra.Command{
+		Use:   "delete KEY",
+		Short: "Delete a secret: every version's value is wiped",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			m, err := findSecret(cmd, c, args[0], &sc)
+			if err != nil {
+				return err
+			}
+			if err := c.do(cmd.Context(), "DELETE", "/api/v1/secrets/"+url.PathEscape(m.ID), nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted secret %s in %s (%d versions wiped)\n", m.Name, sc.describe(), m.Version)
+			return nil
+		},
+	}
+	sc.add(cmd)
+	return cmd
+}
+
+func newSecretVersionsCmd() *cobra.Command {
+	var sc scopeFlags
+	cmd := &cobra.Command{
+		Use:   "versions KEY",
+		Short: "List a secret's versions (metadata only)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			m, err := findSecret(cmd, c, args[0], &sc)
+			if err != nil {
+				return err
+			}
+			var out struct {
+				Versions []struct {
+					Version   int       `json:"version"`
+					KeyID     string    `json:"key_id"`
+					CreatedAt time.Time `json:"created_at"`
+					CreatedBy string    `json:"created_by"`
+					Current   bool      `json:"current"`
+				} `json:"versions"`
+			}
+			if err := c.do(cmd.Context(), "GET", "/api/v1/secrets/"+url.PathEscape(m.ID)+"/versions", nil, &out); err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "VERSION\tCREATED\tBY\tKEY\tCURRENT")
+			for _, v := range out.Versions {
+				cur := ""
+				if v.Current {
+					cur = "*"
+				}
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", v.Version, v.CreatedAt.Format(time.RFC3339), v.CreatedBy, v.KeyID, cur)
+			}
+			return w.Flush()
+		},
+	}
+	sc.add(cmd)
+	return cmd
+}
