@@ -6,7 +6,8 @@ import (
 	"slices"
 )
 
-// The matcher is a sampled q-gram filter (q = 4).
+// The matcher is a sampled q-gram filter (q = 8 when every pattern is at
+// least 12 bytes long, q = 4 otherwise).
 //
 // Let m be the length of the shortest pattern and step = m - q + 1. Any
 // occurrence of a pattern in the text contains a text position p that is a
@@ -26,10 +27,7 @@ import (
 //
 // A matcher is immutable once built; the Redactor swaps matchers atomically.
 
-const (
-	q       = 4
-	hashMul = 0x9E3779B97F4A7C15
-)
+const hashMul = 0x9E3779B97F4A7C15
 
 // pattern is one form of one value, stored in the matcher's arena.
 type pattern struct {
@@ -39,11 +37,13 @@ type pattern struct {
 
 // entry is one registered q-gram: pattern pat has gram at offset off.
 type entry struct {
-	gram uint32
+	fp   uint32 // fingerprint of the q-gram's hash
 	off  int32
 	pat  int32
 	next int32 // next entry in the same hash bucket; 0 ends the chain
 }
+
+func fingerprint(h uint64) uint32 { return uint32(h >> 16) }
 
 // weakPattern is a form of a value shorter than MinLength, matched only as a
 // whole token.
@@ -55,13 +55,14 @@ type weakPattern struct {
 type matcher struct {
 	arena   []byte
 	pats    []pattern
+	q       int // 4 or 8
 	step    int
 	minLen  int
 	maxLen  int // longest pattern
 	maxWeak int // longest weak pattern
 
 	bits   []uint64
-	bshift uint // bit index = hash >> bshift
+	bshift uint // word index = hash >> bshift
 	heads  []int32
 	hshift uint // bucket = hash >> hshift
 	ents   []entry
@@ -77,7 +78,12 @@ type value struct {
 
 // build compiles a matcher for vals. It never returns nil.
 func build(vals []value) *matcher {
-	f := formSet{min: MinLength}
+	size := 0
+	for _, v := range vals {
+		size += len(v.s)
+	}
+	// About 20 bytes of forms per byte of value and 16 forms per value.
+	f := formSet{min: MinLength, arena: make([]byte, 0, 20*size), pats: make([]pattern, 0, 16*len(vals))}
 	m := &matcher{}
 	for _, v := range vals {
 		if len(v.s) < MinLength {
@@ -102,37 +108,54 @@ func build(vals []value) *matcher {
 	// The step: as large as the shortest pattern allows, but capped so that
 	// the number of registered q-grams (patterns * step) keeps the bitset
 	// small enough to stay in cache.
-	m.step = m.minLen - q + 1
+	m.q = 4
+	if m.minLen >= 12 {
+		m.q = 8
+	}
+	m.step = m.minLen - m.q + 1
 	maxStep := 16
 	switch {
 	case len(m.pats) > 100_000:
-		maxStep = 6
+		maxStep = knobBig
 	case len(m.pats) > 20_000:
 		maxStep = 10
 	}
 	m.step = min(m.step, maxStep)
 
 	n := len(m.pats) * m.step
-	bitsLog := max(12, bitLen(n*16-1))
+	wordsLog := max(6, bitLen(n/knobDiv-1)) // 256 bits per 64 q-grams: under 4% of bits set
 	headsLog := max(8, bitLen(n-1))
-	m.bits = make([]uint64, 1<<(bitsLog-6))
-	m.bshift = uint(64 - bitsLog)
+	m.bits = make([]uint64, 1<<wordsLog)
+	m.bshift = uint(64 - wordsLog)
 	m.heads = make([]int32, 1<<headsLog)
 	m.hshift = uint(64 - headsLog)
 	m.ents = make([]entry, 1, n+1)
 	for i, p := range m.pats {
 		b := m.arena[p.off : p.off+p.n]
 		for o := 0; o < m.step; o++ {
-			g := binary.LittleEndian.Uint32(b[o:])
-			h := uint64(g) * hashMul
-			bi := h >> m.bshift
-			m.bits[bi>>6] |= 1 << (bi & 63)
+			g := m.gram(b[o:])
+			h := g * hashMul
+			m.bits[h>>m.bshift] |= bitMask(h, m.bshift)
 			hi := h >> m.hshift
-			m.ents = append(m.ents, entry{gram: g, off: int32(o), pat: int32(i), next: m.heads[hi]})
+			m.ents = append(m.ents, entry{fp: fingerprint(h), off: int32(o), pat: int32(i), next: m.heads[hi]})
 			m.heads[hi] = int32(len(m.ents) - 1)
 		}
 	}
 	return m
+}
+
+// bitMask returns the two bits that q-gram hash h sets in its bitset word
+// (a blocked Bloom filter: one load, two bits, taken from the well-mixed
+// hash bits just below those that choose the word).
+func bitMask(h uint64, bshift uint) uint64 {
+	return 1<<(h>>(bshift-6)&63) | 1<<(h>>(bshift-12)&63)
+}
+
+func (m *matcher) gram(b []byte) uint64 {
+	if m.q == 8 {
+		return binary.LittleEndian.Uint64(b)
+	}
+	return uint64(binary.LittleEndian.Uint32(b))
 }
 
 func bitLen(n int) int {
@@ -164,44 +187,79 @@ func (m *matcher) find(t []byte, prev int, out []span) []span {
 }
 
 func (m *matcher) scan(t []byte, out []span) []span {
+	if m.q == 8 {
+		return m.scan8(t, out)
+	}
+	return m.scan4(t, out)
+}
+
+// scan4 and scan8 are the hot loops: one load, one multiply and one bit
+// test every step bytes, unrolled by two so that the CPU overlaps the
+// (independent) bitset loads.
+func (m *matcher) scan4(t []byte, out []span) []span {
 	bits, bshift, step := m.bits, m.bshift, m.step
-	end := len(t) - q
+	end := len(t) - 4
 	p := 0
-	// Unrolled by two: independent loads let the CPU overlap cache misses.
 	for ; p+step <= end; p += 2 * step {
-		g0 := binary.LittleEndian.Uint32(t[p:])
-		g1 := binary.LittleEndian.Uint32(t[p+step:])
-		h0 := uint64(g0) * hashMul
-		h1 := uint64(g1) * hashMul
-		b0 := h0 >> bshift
-		b1 := h1 >> bshift
-		hit0 := bits[b0>>6] & (1 << (b0 & 63))
-		hit1 := bits[b1>>6] & (1 << (b1 & 63))
-		if hit0|hit1 != 0 {
-			if hit0 != 0 {
+		g0 := uint64(binary.LittleEndian.Uint32(t[p:]))
+		g1 := uint64(binary.LittleEndian.Uint32(t[p+step:]))
+		h0, h1 := g0*hashMul, g1*hashMul
+		m0, m1 := bitMask(h0, bshift), bitMask(h1, bshift)
+		hit0, hit1 := bits[h0>>bshift]&m0 == m0, bits[h1>>bshift]&m1 == m1
+		if hit0 || hit1 {
+			if hit0 {
 				out = m.verify(t, p, g0, h0, out)
 			}
-			if hit1 != 0 {
+			if hit1 {
 				out = m.verify(t, p+step, g1, h1, out)
 			}
 		}
 	}
 	for ; p <= end; p += step {
-		g := binary.LittleEndian.Uint32(t[p:])
-		h := uint64(g) * hashMul
-		b := h >> bshift
-		if bits[b>>6]&(1<<(b&63)) != 0 {
+		g := uint64(binary.LittleEndian.Uint32(t[p:]))
+		h := g * hashMul
+		if mk := bitMask(h, bshift); bits[h>>bshift]&mk == mk {
 			out = m.verify(t, p, g, h, out)
 		}
 	}
 	return out
 }
 
-func (m *matcher) verify(t []byte, p int, g uint32, h uint64, out []span) []span {
+func (m *matcher) scan8(t []byte, out []span) []span {
+	bits, bshift, step := m.bits, m.bshift, m.step
+	end := len(t) - 8
+	p := 0
+	for ; p+step <= end; p += 2 * step {
+		g0 := binary.LittleEndian.Uint64(t[p:])
+		g1 := binary.LittleEndian.Uint64(t[p+step:])
+		h0, h1 := g0*hashMul, g1*hashMul
+		m0, m1 := bitMask(h0, bshift), bitMask(h1, bshift)
+		hit0, hit1 := bits[h0>>bshift]&m0 == m0, bits[h1>>bshift]&m1 == m1
+		if hit0 || hit1 {
+			if hit0 {
+				out = m.verify(t, p, g0, h0, out)
+			}
+			if hit1 {
+				out = m.verify(t, p+step, g1, h1, out)
+			}
+		}
+	}
+	for ; p <= end; p += step {
+		g := binary.LittleEndian.Uint64(t[p:])
+		h := g * hashMul
+		if mk := bitMask(h, bshift); bits[h>>bshift]&mk == mk {
+			out = m.verify(t, p, g, h, out)
+		}
+	}
+	return out
+}
+
+func (m *matcher) verify(t []byte, p int, g, h uint64, out []span) []span {
+	fp := fingerprint(h)
 	for e := m.heads[h>>m.hshift]; e != 0; {
 		en := &m.ents[e]
 		e = en.next
-		if en.gram != g {
+		if en.fp != fp {
 			continue
 		}
 		pt := m.pats[en.pat]
@@ -281,3 +339,5 @@ func cmpSpan(a, b span) int {
 	}
 	return a.end - b.end
 }
+
+var knobBig, knobDiv = 6, 4

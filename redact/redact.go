@@ -270,6 +270,18 @@ func (r *Redactor) Bytes(b []byte) []byte {
 	return snap.appendMasked(make([]byte, 0, len(b)+16*len(sp)), b, sp)
 }
 
+// Append appends b with every registered value masked to dst and returns
+// the extended slice, like Bytes but reusing dst's storage. b is not
+// modified; dst and b must not overlap.
+func (r *Redactor) Append(dst, b []byte) []byte {
+	snap := r.load()
+	if snap == nil {
+		return append(dst, b...)
+	}
+	sp := snap.find(b, -1, nil)
+	return snap.appendMasked(dst, b, sp)
+}
+
 // Matches returns the names of the values found in s, in any of their forms,
 // sorted and without duplicates. A value added without a name is reported
 // as "". The egress check uses it to see which secrets a request carries.

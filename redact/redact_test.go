@@ -461,3 +461,35 @@ func TestError(t *testing.T) {
 }
 
 func b64std(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// TestFormsComplete checks that skipping the escapings that cannot change a
+// value loses no form: every escaping, generated without the shortcut,
+// gives a form that is registered.
+func TestFormsComplete(t *testing.T) {
+	for _, v := range []string{canary, "plain-value-1", "a/b/c/d", "tab\there\r\nx", "ctl\x01\x7f", "héllo wörld 😀", "q\"u'o<t>e&s", "% +=?#$,;:@!*()~", "\xff\xfeinvalid", "line\u2028sep"} {
+		f := formSet{min: 1}
+		f.begin(0)
+		f.addEncodings(v, false)
+		have := map[string]bool{}
+		for _, p := range f.pats {
+			have[string(f.arena[p.off:p.off+p.n])] = true
+		}
+		var want []string
+		for _, set := range []*[256]bool{&urlQuery, &urlPath, &urlComponent, &urlURI} {
+			for _, upper := range []bool{true, false} {
+				want = append(want, string(appendURLEscape(nil, v, set, set == &urlQuery, upper)))
+			}
+		}
+		for mode := jsonMode(0); mode < 16; mode++ {
+			want = append(want, string(appendJSONEscape(nil, v, mode)))
+		}
+		for _, e := range htmlFlavours {
+			want = append(want, string(appendHTMLEscape(nil, v, e)))
+		}
+		for _, w := range want {
+			if !have[w] {
+				t.Errorf("value %q: form %q not registered", v, w)
+			}
+		}
+	}
+}

@@ -1,8 +1,10 @@
 package redact
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
+	"hash/maphash"
 	"strings"
 	"unicode/utf8"
 )
@@ -23,6 +25,7 @@ type formSet struct {
 	hash  []uint64 // hash of pats[first+i]
 	min   int      // forms shorter than min are dropped
 	tmp   []byte   // scratch for base64 alignments
+	b64   []byte   // scratch: the padded standard base64 form
 }
 
 // begin starts the forms of a new value.
@@ -40,7 +43,7 @@ func (f *formSet) commit(start int) {
 		f.arena = f.arena[:start]
 		return
 	}
-	h := fnv(b)
+	h := maphash.Bytes(formSeed, b)
 	for i, oh := range f.hash {
 		if oh != h {
 			continue
@@ -55,14 +58,7 @@ func (f *formSet) commit(start int) {
 	f.pats = append(f.pats, pattern{off: int32(start), n: int32(len(b)), name: f.name})
 }
 
-func fnv(b []byte) uint64 {
-	h := uint64(14695981039346656037)
-	for _, c := range b {
-		h ^= uint64(c)
-		h *= 1099511628211
-	}
-	return h
-}
+var formSeed = maphash.MakeSeed()
 
 // addValue appends every form of a long value v (len(v) >= MinLength).
 func (f *formSet) addValue(v string) {
@@ -106,12 +102,21 @@ func (f *formSet) addEncodings(v string, binary bool) {
 	f.arena = append(f.arena, v...)
 	f.commit(s)
 
+	var c class
+	c.of(v)
+
 	// URL escaping: query (Go's QueryEscape, '+' for space), path segment
 	// (Go's PathEscape), encodeURIComponent and encodeURI, with upper- and
-	// lower-case hex.
-	if needsURLEscape(v) {
+	// lower-case hex. Forms that cannot differ are not generated.
+	if c.url {
 		for _, set := range [...]*[256]bool{&urlQuery, &urlPath, &urlComponent, &urlURI} {
+			if set != &urlQuery && !c.urlSets {
+				break
+			}
 			for _, upper := range [...]bool{true, false} {
+				if !upper && !c.urlLetter {
+					break
+				}
 				s = len(f.arena)
 				f.arena = appendURLEscape(f.arena, v, set, set == &urlQuery, upper)
 				f.commit(s)
@@ -119,11 +124,30 @@ func (f *formSet) addEncodings(v string, binary bool) {
 		}
 	}
 
-	// JSON string escaping, in the flavours of Go (HTML-safe), JavaScript
-	// (minimal), Python (ASCII-only, lower-case \u), other ASCII-only
+	// JSON string escaping, in the flavours of JavaScript (minimal), Go
+	// (HTML-safe), Python (ASCII-only, lower-case \u), other ASCII-only
 	// encoders (upper-case \u), and PHP (escaped '/').
-	if needsJSONEscape(v) {
-		for _, mode := range [...]jsonMode{0, jsonHTML, jsonASCII, jsonASCII | jsonUpper, jsonHTML | jsonASCII | jsonUpper, jsonSlash, jsonSlash | jsonASCII} {
+	if c.json {
+		var irrelevant jsonMode // flags that cannot change this value
+		if !c.htmlChars && !c.nonASCII {
+			irrelevant |= jsonHTML
+		}
+		if !c.nonASCII {
+			irrelevant |= jsonASCII
+		}
+		if !c.controls && !c.htmlChars && !c.nonASCII {
+			irrelevant |= jsonUpper
+		}
+		if !c.slash {
+			irrelevant |= jsonSlash
+		}
+		var modes []jsonMode
+		for mode := jsonMode(0); mode < 16; mode++ {
+			if mode&irrelevant == 0 {
+				modes = append(modes, mode)
+			}
+		}
+		for _, mode := range modes {
 			s = len(f.arena)
 			f.arena = appendJSONEscape(f.arena, v, mode)
 			f.commit(s)
@@ -131,8 +155,11 @@ func (f *formSet) addEncodings(v string, binary bool) {
 	}
 
 	// HTML/XML entity escaping.
-	if strings.ContainsAny(v, "&<>\"'\t\n\r") {
-		for _, e := range htmlFlavours {
+	if c.html {
+		for i, e := range htmlFlavours {
+			if i > 0 && !c.quotes && !e.ws || e.ws && !c.ws {
+				continue
+			}
 			s = len(f.arena)
 			f.arena = appendHTMLEscape(f.arena, v, e)
 			f.commit(s)
@@ -143,20 +170,26 @@ func (f *formSet) addEncodings(v string, binary bool) {
 		return
 	}
 
+	vb := bytesOf(v)
 	s = len(f.arena)
-	f.arena = hex.AppendEncode(f.arena, []byte(v))
+	f.arena = hex.AppendEncode(f.arena, vb)
 	f.commit(s)
 	s = len(f.arena)
 	f.arena = appendUpperHex(f.arena, v)
 	f.commit(s)
 
-	for _, enc := range [...][2]*base64.Encoding{{base64.StdEncoding, base64.RawStdEncoding}, {base64.URLEncoding, base64.RawURLEncoding}} {
+	var std []byte
+	for i, enc := range [...][2]*base64.Encoding{{base64.StdEncoding, base64.RawStdEncoding}, {base64.URLEncoding, base64.RawURLEncoding}} {
 		// The whole value encoded on its own, padded and unpadded.
 		s = len(f.arena)
-		f.arena = enc[0].AppendEncode(f.arena, []byte(v))
+		f.arena = enc[0].AppendEncode(f.arena, vb)
+		if i == 0 {
+			std = append(f.b64[:0], f.arena[s:]...)
+			f.b64 = std
+		}
 		f.commit(s)
 		s = len(f.arena)
-		f.arena = enc[1].AppendEncode(f.arena, []byte(v))
+		f.arena = enc[1].AppendEncode(f.arena, vb)
 		f.commit(s)
 		// The value at each of the three alignments inside a longer
 		// stream (for example base64("user:" + password)): only the
@@ -166,10 +199,9 @@ func (f *formSet) addEncodings(v string, binary bool) {
 		}
 	}
 	// base64 inside a URL query: '+', '/' and '=' percent-escaped.
-	if strings.ContainsAny(base64.StdEncoding.EncodeToString([]byte(v)), "+/=") {
-		b := base64.StdEncoding.EncodeToString([]byte(v))
+	if bytes.ContainsAny(std, "+/=") {
 		s = len(f.arena)
-		f.arena = appendURLEscape(f.arena, b, &urlQuery, true, true)
+		f.arena = appendURLEscape(f.arena, std, &urlQuery, true, true)
 		f.commit(s)
 	}
 }
@@ -211,16 +243,59 @@ func init() {
 	}
 }
 
-func needsURLEscape(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if !urlQuery[v[i]] {
-			return true
-		}
-	}
-	return false
+// class says which escapings can change a value, so that forms that would
+// only repeat another are not generated.
+type class struct {
+	url       bool // some byte is escaped by every URL escaping
+	urlLetter bool // some escaped byte has a letter in its hex (case matters)
+	urlSets   bool // some byte is kept by one URL escaping and not another
+	json      bool // JSON escaping changes v
+	controls  bool // some control byte needs \u00XX
+	htmlChars bool // <, > or &
+	nonASCII  bool
+	slash     bool
+	html      bool // entity escaping changes v
+	quotes    bool // " or '
+	ws        bool // \t, \n or \r
 }
 
-func appendURLEscape(dst []byte, v string, keep *[256]bool, spacePlus, upper bool) []byte {
+func (c *class) of(v string) {
+	for i := 0; i < len(v); i++ {
+		b := v[i]
+		if !urlQuery[b] {
+			c.url = true
+			if b>>4 >= 10 || b&15 >= 10 {
+				c.urlLetter = true
+			}
+			if b == ' ' || urlURI[b] || urlPath[b] || urlComponent[b] {
+				c.urlSets = true
+			}
+		}
+		switch {
+		case b >= 0x80:
+			c.nonASCII, c.json = true, true
+		case b < 0x20:
+			c.json = true
+			if b == '\t' || b == '\n' || b == '\r' {
+				c.html, c.ws = true, true
+			}
+			if !strings.ContainsRune("\b\f\n\r\t", rune(b)) {
+				c.controls = true
+			}
+		case b == '"' || b == '\'':
+			c.html, c.quotes = true, true
+			c.json = c.json || b == '"'
+		case b == '<' || b == '>' || b == '&':
+			c.html, c.htmlChars, c.json = true, true, true
+		case b == '\\':
+			c.json = true
+		case b == '/':
+			c.slash, c.json = true, true
+		}
+	}
+}
+
+func appendURLEscape[S string | []byte](dst []byte, v S, keep *[256]bool, spacePlus, upper bool) []byte {
 	digits := "0123456789abcdef"
 	if upper {
 		digits = "0123456789ABCDEF"
@@ -247,16 +322,6 @@ const (
 	jsonUpper                      // upper-case hex in \uXXXX
 	jsonSlash                      // '/' as \/ (PHP)
 )
-
-func needsJSONEscape(v string) bool {
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '/' || c == '<' || c == '>' || c == '&' {
-			return true
-		}
-	}
-	return false
-}
 
 func appendU(dst []byte, r rune, upper bool) []byte {
 	digits := "0123456789abcdef"

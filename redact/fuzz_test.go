@@ -1,0 +1,82 @@
+package redact
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+var maskRE = regexp.MustCompile(`\[REDACTED(:[AB])?\]`)
+
+// FuzzRedact checks the redaction property: for any text and any set of
+// values, no value of MinLength bytes or more, and none of its forms,
+// survives in the output (outside the masks), and text that holds no value
+// and no form comes out unchanged. It also checks that the streaming Writer
+// agrees with String when the text is split in two.
+func FuzzRedact(f *testing.F) {
+	f.Add("token abcdefgh in text", "abcdefgh", "", "", uint(3))
+	f.Add("Basic "+b64std("user:"+canary), canary, "user", "x", uint(10))
+	f.Add("a transforming a", "a", "trans", "forming-long", uint(1))
+	f.Add("{\"k\":\""+jsonString(pemKey, true)+"\"}", pemKey, "", "", uint(40))
+	f.Add("0123456789abcdef", "0123456789", "56789abcdef", "345678", uint(7))
+	f.Add("%3Cscript%3E &lt;script&gt;", "<script>", "", "", uint(5))
+	f.Add("nothing here", "something-else", "other-value", "", uint(0))
+	f.Fuzz(func(t *testing.T, text, v1, v2, v3 string, split uint) {
+		r := New()
+		r.Add("A", v1)
+		r.Add("B", v2)
+		r.AddAll(map[string]string{"": v3})
+		out := r.String(text)
+
+		segments := maskRE.Split(out, -1)
+		present := false
+		for _, v := range []string{v1, v2, v3} {
+			if v == "" {
+				continue
+			}
+			if len(v) < MinLength {
+				for _, w := range weakForms(v) {
+					if strings.Contains(text, w) {
+						present = true
+					}
+				}
+				continue
+			}
+			fs := formSet{min: MinLength}
+			fs.begin(0)
+			fs.addValue(v)
+			for _, p := range fs.pats {
+				form := string(fs.arena[p.off : p.off+p.n])
+				if !strings.Contains(text, form) {
+					continue
+				}
+				present = true
+				for _, s := range segments {
+					if strings.Contains(s, form) {
+						t.Fatalf("form %q of value %q survived:\nin  %q\nout %q", form, v, text, out)
+					}
+				}
+			}
+		}
+		if !present && out != text {
+			t.Fatalf("text without values changed:\nin  %q\nout %q", text, out)
+		}
+		if b := r.Bytes([]byte(text)); string(b) != out {
+			t.Fatalf("Bytes %q != String %q", b, out)
+		}
+
+		var buf bytes.Buffer
+		w := r.NewWriter(&buf)
+		i := 0
+		if len(text) > 0 {
+			i = int(split % uint(len(text)+1))
+		}
+		w.Write([]byte(text[:i]))
+		w.Write([]byte(text[i:]))
+		w.Close()
+		if buf.String() != out {
+			t.Fatalf("Writer split at %d: %q != %q", i, buf.String(), out)
+		}
+	})
+}
