@@ -52,7 +52,7 @@ func (f *fastProgram) Eval(ctx context.Context, env *Env, maxOutput int) (any, b
 	}
 	r := fastRuns.Get().(*fastRun)
 	r.ctx, r.env = ctx, env
-	r.in = fastpath.Env{Input: env.Input, Steps: env.Steps, Vars: env.Vars, Run: fastpath.Run(env.Run), Secrets: r}
+	r.in = fastpath.Env{Input: env.Input, Steps: env.Steps, Vars: env.Vars, Run: (*fastpath.Run)(&env.Run), Secrets: r}
 	v, ok, err := f.p.Eval(&r.in, maxOutput)
 	if ok && err == nil && env.OnSecret != nil {
 		for i, name := range r.names {

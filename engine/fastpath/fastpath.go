@@ -48,7 +48,7 @@ type Env struct {
 	Input   any
 	Steps   map[string]any
 	Vars    map[string]string
-	Run     Run
+	Run     *Run // nil is a run with empty fields
 	Secrets SecretSource
 }
 
@@ -850,7 +850,10 @@ func runField(k string) int {
 type runNode struct{ field int }
 
 func (n *runNode) eval(env *Env) (value, bool, error) {
-	r := &env.Run
+	r := env.Run
+	if r == nil {
+		r = &Run{}
+	}
 	s := [...]string{r.ID, r.Flow, r.Project, r.Environment, r.Block}[n.field]
 	if !utf8.ValidString(s) {
 		return value{}, false, nil

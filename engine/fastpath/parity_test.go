@@ -71,6 +71,9 @@ func runGoja(t testing.TB, src string, env *fastpath.Env, vals map[string]string
 		g.Env = env.Vars
 	}
 	r := env.Run
+	if r == nil {
+		r = &fastpath.Run{}
+	}
 	g.Run = map[string]any{"id": r.ID, "flow": r.Flow, "project": r.Project, "environment": r.Environment, "block": r.Block}
 	v, err := s.Run(context.Background(), g, host{sec}, jsvm.Limits{})
 	return result{v: v, err: err, reads: sec.reads}
@@ -163,7 +166,7 @@ func baseEnv() (fastpath.Env, map[string]string) {
 			"call": map[string]any{"output": map[string]any{"status": float64(200), "body": map[string]any{"id": "m1"}, "ok": true}},
 		},
 		Vars: map[string]string{"API_BASE": "https://api.example.com", "EMPTY": ""},
-		Run:  fastpath.Run{ID: "r1", Flow: "notify", Project: "p", Environment: "production", Block: "call"},
+		Run:  &fastpath.Run{ID: "r1", Flow: "notify", Project: "p", Environment: "production", Block: "call"},
 	}
 	vals := map[string]string{
 		"API_TOKEN": "tok-123", "UNI": "sécret😀", "EMPTY": "", "BAD": "x\xfe",
