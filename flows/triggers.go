@@ -35,6 +35,13 @@ func (s *Service) scheduler(ctx context.Context) {
 	}
 }
 
+// FireSchedules does what the scheduler does each second, for the time
+// now: it queues one run for each due schedule tick not fired yet by any
+// replica. Tests and tools call it to fire a tick without waiting for it.
+func (s *Service) FireSchedules(ctx context.Context, now time.Time) {
+	s.fireSchedules(ctx, now.UTC())
+}
+
 // fireSchedules queues one run for each schedule tick that fell in the last
 // minute and was not fired yet.
 func (s *Service) fireSchedules(ctx context.Context, now time.Time) {

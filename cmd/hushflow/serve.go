@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/hushflow/hushflow/internal/app"
 	"github.com/spf13/cobra"
@@ -16,6 +17,7 @@ import (
 
 func newServeCmd() *cobra.Command {
 	workers, _ := strconv.Atoi(os.Getenv("HUSHFLOW_WORKERS"))
+	lease, leaseErr := time.ParseDuration(envOr("HUSHFLOW_RUN_LEASE", "30s"))
 	cfg := app.Config{
 		Addr:          envOr("HUSHFLOW_ADDR", "127.0.0.1:8080"),
 		DataDir:       envOr("HUSHFLOW_DATA_DIR", "hushflow-data"),
@@ -25,6 +27,7 @@ func newServeCmd() *cobra.Command {
 		HTTPAllow:     os.Getenv("HUSHFLOW_HTTP_ALLOW"),
 		Exec:          os.Getenv("HUSHFLOW_EXEC") == "on",
 		Workers:       workers,
+		RunLease:      lease,
 		MasterKey:     os.Getenv("HUSHFLOW_MASTER_KEY"),
 		MasterKeyFile: os.Getenv("HUSHFLOW_MASTER_KEY_FILE"),
 	}
@@ -40,9 +43,14 @@ Environment: HUSHFLOW_ADDR, HUSHFLOW_DATA_DIR, HUSHFLOW_DATABASE_URL,
 HUSHFLOW_ADMIN_TOKEN, HUSHFLOW_MASTER_KEY, HUSHFLOW_MASTER_KEY_FILE,
 HUSHFLOW_LOG_FORMAT (text|json), HUSHFLOW_HTTP_ALLOW (CIDRs HTTP blocks may
 reach, e.g. 127.0.0.1/32), HUSHFLOW_EXEC (on enables exec blocks),
-HUSHFLOW_WORKERS (runs executed at once). See docs/operations.md.`,
+HUSHFLOW_WORKERS (runs executed at once), HUSHFLOW_RUN_LEASE (how long a
+run stays with a worker that stopped heartbeating, default 30s). See
+docs/operations.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if leaseErr != nil || lease < time.Second {
+				return fmt.Errorf("HUSHFLOW_RUN_LEASE must be a duration of at least 1s, such as 30s")
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return serve(ctx, cfg, cmd.OutOrStdout())

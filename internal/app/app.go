@@ -53,6 +53,9 @@ type Config struct {
 	SandboxWorkers int
 	// NoWorkers starts the API without run workers (an API-only replica).
 	NoWorkers bool
+	// RunLease is how long a claimed run stays with its worker without a
+	// heartbeat before the reaper fails it (HUSHFLOW_RUN_LEASE; default 30s).
+	RunLease time.Duration
 	// MasterKey and MasterKeyFile hold the keyring (HUSHFLOW_MASTER_KEY,
 	// HUSHFLOW_MASTER_KEY_FILE); with neither, the embedded default keeps
 	// a generated key file in DataDir and PostgreSQL refuses to start.
@@ -132,7 +135,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	transport := egress.NewTransport(policy)
 	fs := flows.New(db, a.Projects, flowSecrets{a.Secrets}, blocks.Default, &blocks.Env{Logger: log, ExecEnabled: cfg.Exec, ScratchDir: cfg.DataDir},
-		flows.Config{Workers: cfg.Workers, ExecEnabled: cfg.Exec}, log)
+		flows.Config{Workers: cfg.Workers, Lease: cfg.RunLease, ExecEnabled: cfg.Exec}, log)
 	fs.NewHTTPClient = func(allowed map[string][]string, match func(string) []string, onRefuse func(string, string)) *http.Client {
 		return egress.Client(transport, &egress.Pinning{Match: match, Allowed: allowed, OnRefuse: onRefuse}, true)
 	}
