@@ -3,6 +3,7 @@
 package all
 
 import (
+	_ "github.com/hushflow/hushflow/blocks/app"       // "app"
 	_ "github.com/hushflow/hushflow/blocks/code"      // "code"
 	_ "github.com/hushflow/hushflow/blocks/delay"     // "delay"
 	_ "github.com/hushflow/hushflow/blocks/httpblock" // "http"

@@ -4,6 +4,7 @@
 package schema
 
 import (
+	"github.com/hushflow/hushflow/apps"
 	"github.com/hushflow/hushflow/auth"
 	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/projects"
@@ -19,5 +20,6 @@ func All() []store.Migration {
 	ms = append(ms, auth.SessionMigrations()...)
 	ms = append(ms, secrets.Migrations()...)
 	ms = append(ms, flows.Migrations()...)
+	ms = append(ms, apps.Migrations()...)
 	return ms
 }
