@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hushflow/hushflow/store/storetest"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds the hushflow command once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "hushflow-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "hushflow")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// proc is a running `hushflow serve`.
+type proc struct {
+	cmd    *exec.Cmd
+	addr   string
+	stdout *bytes.Buffer
+	mu     *sync.Mutex
+}
+
+func startServe(t *testing.T, env ...string) *proc {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(binary(t), "serve")
+	cmd.Env = append(append(os.Environ(), "HUSHFLOW_ADDR="+addr), env...)
+	out := &bytes.Buffer{}
+	mu := &sync.Mutex{}
+	pr, pw := io.Pipe()
+	cmd.Stdout = pw
+	cmd.Stderr = pw
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			mu.Lock()
+			out.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+		}
+	}()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, addr: addr, stdout: out, mu: mu}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("server did not become ready:\n%s", p.output())
+	return nil
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stdout.String()
+}
+
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve exited with %v after SIGTERM:\n%s", err, p.output())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop on SIGTERM")
+	}
+}
+
+func (p *proc) request(t *testing.T, token, method, path, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+p.addr+path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+var tokenRE = regexp.MustCompile(`hf_[A-Za-z0-9_-]{43}`)
+
+// The README's run command on an empty data dir: health, readiness, 401
+// without a token, the printed admin token works, data survives a
+// restart.
+func TestServeFreshDataDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	p := startServe(t, "HUSHFLOW_DATA_DIR="+dir)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if code, _ := p.request(t, "", "GET", path, ""); code != 200 {
+			t.Fatalf("%s: %d", path, code)
+		}
+	}
+	code, body := p.request(t, "", "GET", "/api/v1/projects", "")
+	if code != 401 || !strings.Contains(body, `"error":{"code":"unauthenticated"`) {
+		t.Fatalf("no token: %d %s", code, body)
+	}
+	token := tokenRE.FindString(p.output())
+	if token == "" {
+		t.Fatalf("no admin token printed:\n%s", p.output())
+	}
+	if code, body := p.request(t, token, "POST", "/api/v1/projects", `{"name":"billing"}`); code != 201 {
+		t.Fatalf("create project: %d %s", code, body)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "master.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", fi, err)
+	}
+	p.stop(t)
+
+	p = startServe(t, "HUSHFLOW_DATA_DIR="+dir)
+	if tokenRE.MatchString(p.output()) {
+		t.Errorf("a second admin token was printed on restart")
+	}
+	code, body = p.request(t, token, "GET", "/api/v1/projects", "")
+	if code != 200 || !strings.Contains(body, `"name":"billing"`) {
+		t.Fatalf("after restart: %d %s", code, body)
+	}
+	p.stop(t)
+}
+
+// The same on PostgreSQL: the tables are in PostgreSQL.
+func TestServePostgres(t *testing.T) {
+	if os.Getenv(storetest.EnvURL) == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not set", storetest.EnvURL)
+		}
+		t.Skip("PostgreSQL not configured")
+	}
+	cfg := storetest.PostgresConfig(t)
+	key := "HUSHFLOW_MASTER_KEY=k1:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{3}, 32))
+	env := []string{"HUSHFLOW_DATABASE_URL=" + cfg.DatabaseURL, "HUSHFLOW_DATA_DIR=" + cfg.DataDir,
+		"HUSHFLOW_ADMIN_TOKEN=hf_admin_for_test", key}
+	p := startServe(t, env...)
+	if code, body := p.request(t, "hf_admin_for_test", "POST", "/api/v1/projects", `{"name":"billing"}`); code != 201 {
+		t.Fatalf("create project: %d %s", code, body)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "hushflow.db")); err == nil {
+		t.Fatal("an SQLite file was created although PostgreSQL was configured")
+	}
+	p.stop(t)
+	p = startServe(t, env...)
+	if code, body := p.request(t, "hf_admin_for_test", "GET", "/api/v1/projects", ""); !strings.Contains(body, "billing") {
+		t.Fatalf("after restart: %d %s", code, body)
+	}
+	// PostgreSQL with no key refuses to start, saying what to set.
+	cmd := exec.Command(binary(t), "serve")
+	cmd.Env = append(os.Environ(), "HUSHFLOW_DATABASE_URL="+cfg.DatabaseURL, "HUSHFLOW_ADDR="+freeAddr(t), "HUSHFLOW_MASTER_KEY=", "HUSHFLOW_MASTER_KEY_FILE=")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "HUSHFLOW_MASTER_KEY is required") {
+		t.Fatalf("no key on PostgreSQL: %v %s", err, out)
+	}
+}
+
+// An unreachable database: one line naming the host, no password, exit 1.
+func TestServeUnreachableDatabase(t *testing.T) {
+	cmd := exec.Command(binary(t), "serve")
+	cmd.Env = append(os.Environ(), "HUSHFLOW_ADDR="+freeAddr(t),
+		"HUSHFLOW_DATABASE_URL=postgres://alice:Sup3rS3cretPw@127.0.0.1:1/hushflow?connect_timeout=2",
+		"HUSHFLOW_MASTER_KEY=k1:"+base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{3}, 32)))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want code 1; stderr %s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	last := lines[len(lines)-1]
+	if !strings.Contains(last, "127.0.0.1:1/hushflow") || !strings.HasPrefix(last, "hushflow: ") {
+		t.Errorf("error line %q does not name the host", last)
+	}
+	if strings.Contains(stderr.String(), "Sup3rS3cretPw") || strings.Contains(stderr.String(), "alice") {
+		t.Errorf("stderr leaks credentials: %s", stderr.String())
+	}
+}
