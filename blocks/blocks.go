@@ -133,6 +133,11 @@ type Input struct {
 	// "field" (one expression) with the run's globals (secrets, input,
 	// steps, run, env, console). console output becomes log events.
 	Script func(ctx context.Context, kind, src string) (any, error)
+	// Secret resolves a secret for this block as an expression would
+	// (most specific scope wins; audited; the value joins the run's
+	// redactor before it is returned). Blocks that take secret names
+	// rather than expressions (exec's mounted secrets) use it.
+	Secret func(ctx context.Context, name string) (string, error)
 	// Mask registers a value produced at run time (for example a token
 	// from an OAuth exchange) with the run's redactor.
 	Mask func(value string)

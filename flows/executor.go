@@ -236,6 +236,13 @@ func (x *execution) attempt(ctx context.Context, pb *PlannedBlock, env *engine.E
 			}
 			return p.Run(ctx, env)
 		},
+		Secret: func(ctx context.Context, name string) (string, error) {
+			v, err := env.Secrets.Resolve(ctx, name, engine.Scope{})
+			if err == nil {
+				x.red.Add(name, v)
+			}
+			return v, err
+		},
 		Mask: func(v string) { x.red.Add("", v) },
 		HTTP: client,
 	}
