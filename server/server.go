@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/hushflow/hushflow/apps"
 	"github.com/hushflow/hushflow/auth"
 	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/projects"
@@ -29,7 +30,9 @@ type Deps struct {
 	Flows    *flows.Service
 	// Secrets is the secrets store; nil answers 503 on the secrets routes.
 	Secrets *secrets.Store
-	Logger  *slog.Logger
+	// Apps keeps app installations; nil answers 503 on their routes.
+	Apps   *apps.Service
+	Logger *slog.Logger
 }
 
 // Server is the API's http.Handler.
@@ -81,6 +84,7 @@ func New(d Deps) *Server {
 	s.flowRoutes()
 	s.sessionRoutes()
 	s.secretRoutes()
+	s.installationRoutes()
 	// Unknown /api/v1 paths are 404 for authenticated callers and 401
 	// otherwise (the group's middleware runs first).
 	v1.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })
