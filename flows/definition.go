@@ -16,6 +16,10 @@ type Definition struct {
 	Blocks      []BlockDef `json:"blocks" yaml:"blocks"`
 	// Env holds non-secret variables, visible to expressions as `env`.
 	Env map[string]string `json:"env,omitempty" yaml:"env,omitempty"`
+	// MaxConcurrentRuns bounds the runs of this flow queued or running at
+	// once; a new run over it is refused with 429. 0 means the server's
+	// default (HUSHFLOW_MAX_CONCURRENT_RUNS, 10,000).
+	MaxConcurrentRuns int `json:"max_concurrent_runs,omitempty" yaml:"max_concurrent_runs,omitempty"`
 }
 
 // Trigger says what starts runs of a flow.

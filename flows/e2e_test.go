@@ -195,3 +195,23 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+func TestConcurrencyLimitPerFlow(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{"name": "slow", "max_concurrent_runs": 2,
+			"trigger": map[string]any{"type": "manual"},
+			"blocks":  []any{map[string]any{"id": "wait", "type": "delay", "config": map[string]any{"duration": "'10s'"}}}})
+		var ids []string
+		for i := 0; i < 2; i++ {
+			ids = append(ids, s.Must(202, "POST", "/api/v1/projects/billing/flows/slow/runs", map[string]any{"environment": "development"})["id"].(string))
+		}
+		r := s.Do("POST", "/api/v1/projects/billing/flows/slow/runs", map[string]any{"environment": "development"})
+		if r.Status != 429 || !strings.Contains(string(r.Body), "max_concurrent_runs") {
+			t.Fatalf("third run: %d %s", r.Status, r.Body)
+		}
+		for _, id := range ids {
+			s.Must(200, "POST", "/api/v1/runs/"+id+"/cancel", nil)
+		}
+	})
+}

@@ -50,6 +50,9 @@ func (s *Service) enqueue(ctx context.Context, tx *gorm.DB, f *Flow, req RunRequ
 	if req.Trigger == "" {
 		req.Trigger = "manual"
 	}
+	if err := s.checkConcurrency(ctx, tx, f); err != nil {
+		return nil, err
+	}
 	r := &Run{
 		ID: uuid.Must(uuid.NewV7()).String(), ProjectID: f.ProjectID, Project: f.Project, FlowID: f.ID, Flow: f.Name,
 		FlowVersion: f.Version, Environment: req.Environment, Trigger: req.Trigger, Status: StatusQueued,
@@ -267,4 +270,24 @@ func mustJSON(v any) string {
 		return fmt.Sprintf("%q", fmt.Sprint(v))
 	}
 	return string(b)
+}
+
+// checkConcurrency refuses a new run when the flow already has its limit
+// of runs queued or running.
+func (s *Service) checkConcurrency(ctx context.Context, tx *gorm.DB, f *Flow) error {
+	limit := s.cfg.MaxConcurrentRuns
+	if p, err := s.plan(ctx, f.ID, f.Version); err == nil && p.Def.MaxConcurrentRuns > 0 {
+		limit = p.Def.MaxConcurrentRuns
+	}
+	var n int64
+	err := tx.WithContext(ctx).Model(&Run{}).Where("flow_id = ? AND status IN ?", f.ID, []string{StatusQueued, StatusRunning}).
+		Limit(limit + 1).Count(&n).Error
+	if err != nil {
+		return store.Translate(err)
+	}
+	if n >= int64(limit) {
+		return apperr.New(apperr.RateLimited, "too_many_runs",
+			"flow %q already has %d runs queued or running, its limit (max_concurrent_runs); retry when some have finished", f.Name, limit)
+	}
+	return nil
 }

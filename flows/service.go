@@ -79,6 +79,9 @@ type Config struct {
 	DefaultBlockTimeout time.Duration
 	// ExecEnabled allows exec blocks (HUSHFLOW_EXEC=on).
 	ExecEnabled bool
+	// MaxConcurrentRuns is the default bound on a flow's queued and
+	// running runs (default 10,000); a flow may set a lower or higher one.
+	MaxConcurrentRuns int
 }
 
 func (c *Config) defaults() {
@@ -99,6 +102,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxEventsPerRun <= 0 {
 		c.MaxEventsPerRun = 10000
+	}
+	if c.MaxConcurrentRuns <= 0 {
+		c.MaxConcurrentRuns = 10000
 	}
 	if c.DefaultBlockTimeout <= 0 {
 		c.DefaultBlockTimeout = 30 * time.Second

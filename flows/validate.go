@@ -117,6 +117,9 @@ func Compile(d Definition, reg *blocks.Registry, execEnabled bool) (*Plan, error
 	if !flowNameRE.MatchString(d.Name) {
 		add(Problem{Field: "name", Message: fmt.Sprintf("invalid flow name %q: names are 1 to 63 characters of lowercase letters, digits and '-'", d.Name)})
 	}
+	if d.MaxConcurrentRuns < 0 {
+		add(Problem{Field: "max_concurrent_runs", Message: "max_concurrent_runs must be positive (0 means the server's default)"})
+	}
 	secretSet := map[string]bool{}
 	noteRefs := func(r engine.Refs) {
 		for _, s := range r.Secrets {

@@ -68,6 +68,8 @@ func classify(err error) (status int, code, msg string) {
 			return http.StatusForbidden, e.Code, e.Message
 		case apperr.Unavailable:
 			return http.StatusServiceUnavailable, e.Code, e.Message
+		case apperr.RateLimited:
+			return http.StatusTooManyRequests, e.Code, e.Message
 		}
 	}
 	switch {

@@ -26,14 +26,20 @@ type api struct {
 	db    *store.DB
 }
 
-func newAPI(t *testing.T, db *store.DB) *api {
+func newAPI(t *testing.T, db *store.DB) *api { return newAPIWith(t, db, nil) }
+
+func newAPIWith(t *testing.T, db *store.DB, mod func(*server.Deps)) *api {
 	t.Helper()
 	authSvc := auth.NewService(db, "")
 	token, err := authSvc.Bootstrap(context.Background())
 	if err != nil || token == "" {
 		t.Fatalf("bootstrap: %q %v", token, err)
 	}
-	s := server.New(server.Deps{DB: db, Auth: authSvc, Projects: projects.NewService(db)})
+	deps := server.Deps{DB: db, Auth: authSvc, Projects: projects.NewService(db)}
+	if mod != nil {
+		mod(&deps)
+	}
+	s := server.New(deps)
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
 	return &api{t: t, url: ts.URL, token: token, db: db}

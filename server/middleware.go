@@ -12,6 +12,8 @@ import (
 	"github.com/hushflow/hushflow/auth"
 	"github.com/hushflow/hushflow/internal/apperr"
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"golang.org/x/time/rate"
 )
 
 const principalKey = "hushflow.principal"
@@ -119,4 +121,38 @@ func secureHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("X-Frame-Options", "DENY")
 		return next(c)
 	}
+}
+
+// rateLimit limits each token (or browser session's user) to
+// Deps.RateLimit requests per second with bursts of twice that; over it
+// the API answers 429 with a Retry-After header.
+func (s *Server) rateLimit() echo.MiddlewareFunc {
+	r := s.deps.RateLimit
+	if r == 0 {
+		r = DefaultRateLimit
+	}
+	if r < 0 {
+		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
+	}
+	store := middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
+		Rate: rate.Limit(r), Burst: int(2 * r), ExpiresIn: 3 * time.Minute})
+	return middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
+		Store: store,
+		IdentifierExtractor: func(c echo.Context) (string, error) {
+			p := principal(c)
+			if p == nil {
+				return c.RealIP(), nil
+			}
+			if p.TokenID != "" {
+				return "token:" + p.TokenID, nil
+			}
+			return "user:" + p.UserID, nil
+		},
+		DenyHandler: func(c echo.Context, _ string, _ error) error {
+			c.Response().Header().Set("Retry-After", "1")
+			return apperr.New(apperr.RateLimited, "rate_limited",
+				"rate limit of %g requests per second per token exceeded; retry after a second", r)
+		},
+		ErrorHandler: func(c echo.Context, err error) error { return err },
+	})
 }

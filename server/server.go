@@ -33,7 +33,14 @@ type Deps struct {
 	// Apps keeps app installations; nil answers 503 on their routes.
 	Apps   *apps.Service
 	Logger *slog.Logger
+	// RateLimit is the sustained number of API requests per second a
+	// token may make (burst: twice as many); 0 means DefaultRateLimit,
+	// a negative value turns the limit off.
+	RateLimit float64
 }
+
+// DefaultRateLimit is the per-token API rate limit, in requests per second.
+const DefaultRateLimit = 100
 
 // Server is the API's http.Handler.
 type Server struct {
@@ -65,7 +72,7 @@ func New(d Deps) *Server {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 
-	v1 := e.Group("/api/v1", s.noStore, s.authenticate)
+	v1 := e.Group("/api/v1", s.noStore, s.authenticate, s.rateLimit())
 	s.v1 = v1
 	v1.POST("/projects", s.createProject)
 	v1.GET("/projects", s.listProjects)

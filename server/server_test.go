@@ -4,6 +4,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/hushflow/hushflow/server"
+	"github.com/hushflow/hushflow/store"
+	"github.com/hushflow/hushflow/store/schema"
+	"github.com/hushflow/hushflow/store/storetest"
 )
 
 func TestHealthAndReadiness(t *testing.T) {
@@ -194,6 +199,25 @@ func TestMembersAndProjectIsolation(t *testing.T) {
 		// A viewer cannot manage members.
 		if r := a.doToken(tok, "PUT", "/api/v1/projects/alpha/members/"+uid, map[string]string{"role": "admin"}); r.Status != 403 {
 			t.Fatalf("viewer sets role: %d %s", r.Status, r.Body)
+		}
+	})
+}
+
+func TestRateLimitPerToken(t *testing.T) {
+	storetest.Each(t, schema.All(), func(t *testing.T, db *store.DB) {
+		a := newAPIWith(t, db, func(d *server.Deps) { d.RateLimit = 5 })
+		var limited response
+		for i := 0; i < 30; i++ {
+			if r := a.do("GET", "/api/v1/projects", nil); r.Status == 429 {
+				limited = r
+				break
+			}
+		}
+		if limited.Status != 429 {
+			t.Fatal("30 quick requests at 5/s were never limited")
+		}
+		if limited.Header.Get("Retry-After") == "" || !strings.Contains(limited.errorMessage(t), "rate limit") {
+			t.Errorf("429 without Retry-After or message: %v %s", limited.Header, limited.Body)
 		}
 	})
 }

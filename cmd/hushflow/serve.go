@@ -17,19 +17,23 @@ import (
 
 func newServeCmd() *cobra.Command {
 	workers, _ := strconv.Atoi(os.Getenv("HUSHFLOW_WORKERS"))
+	rateLimit, _ := strconv.ParseFloat(os.Getenv("HUSHFLOW_RATE_LIMIT"), 64)
+	maxRuns, _ := strconv.Atoi(os.Getenv("HUSHFLOW_MAX_CONCURRENT_RUNS"))
 	lease, leaseErr := time.ParseDuration(envOr("HUSHFLOW_RUN_LEASE", "30s"))
 	cfg := app.Config{
-		Addr:          envOr("HUSHFLOW_ADDR", "127.0.0.1:8080"),
-		DataDir:       envOr("HUSHFLOW_DATA_DIR", "hushflow-data"),
-		DatabaseURL:   os.Getenv("HUSHFLOW_DATABASE_URL"),
-		AdminToken:    os.Getenv("HUSHFLOW_ADMIN_TOKEN"),
-		LogFormat:     envOr("HUSHFLOW_LOG_FORMAT", "text"),
-		HTTPAllow:     os.Getenv("HUSHFLOW_HTTP_ALLOW"),
-		Exec:          os.Getenv("HUSHFLOW_EXEC") == "on",
-		Workers:       workers,
-		RunLease:      lease,
-		MasterKey:     os.Getenv("HUSHFLOW_MASTER_KEY"),
-		MasterKeyFile: os.Getenv("HUSHFLOW_MASTER_KEY_FILE"),
+		Addr:              envOr("HUSHFLOW_ADDR", "127.0.0.1:8080"),
+		DataDir:           envOr("HUSHFLOW_DATA_DIR", "hushflow-data"),
+		DatabaseURL:       os.Getenv("HUSHFLOW_DATABASE_URL"),
+		AdminToken:        os.Getenv("HUSHFLOW_ADMIN_TOKEN"),
+		LogFormat:         envOr("HUSHFLOW_LOG_FORMAT", "text"),
+		HTTPAllow:         os.Getenv("HUSHFLOW_HTTP_ALLOW"),
+		Exec:              os.Getenv("HUSHFLOW_EXEC") == "on",
+		Workers:           workers,
+		RunLease:          lease,
+		MasterKey:         os.Getenv("HUSHFLOW_MASTER_KEY"),
+		MasterKeyFile:     os.Getenv("HUSHFLOW_MASTER_KEY_FILE"),
+		RateLimit:         rateLimit,
+		MaxConcurrentRuns: maxRuns,
 	}
 	cmd := &cobra.Command{
 		Use:   "serve",

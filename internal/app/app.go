@@ -61,6 +61,12 @@ type Config struct {
 	// a generated key file in DataDir and PostgreSQL refuses to start.
 	MasterKey     string
 	MasterKeyFile string
+	// RateLimit is the API requests per second per token
+	// (HUSHFLOW_RATE_LIMIT; 0: the default of 100, negative: off).
+	RateLimit float64
+	// MaxConcurrentRuns is the default bound on a flow's queued and
+	// running runs (HUSHFLOW_MAX_CONCURRENT_RUNS; default 10,000).
+	MaxConcurrentRuns int
 }
 
 // App is a wired Hushflow server.
@@ -135,12 +141,12 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	transport := egress.NewTransport(policy)
 	fs := flows.New(db, a.Projects, flowSecrets{a.Secrets}, blocks.Default, &blocks.Env{Logger: log, ExecEnabled: cfg.Exec, ScratchDir: cfg.DataDir},
-		flows.Config{Workers: cfg.Workers, Lease: cfg.RunLease, ExecEnabled: cfg.Exec}, log)
+		flows.Config{Workers: cfg.Workers, Lease: cfg.RunLease, ExecEnabled: cfg.Exec, MaxConcurrentRuns: cfg.MaxConcurrentRuns}, log)
 	fs.NewHTTPClient = func(allowed map[string][]string, match func(string) []string, onRefuse func(string, string)) *http.Client {
 		return egress.Client(transport, &egress.Pinning{Match: match, Allowed: allowed, OnRefuse: onRefuse}, true)
 	}
 	a.Flows = fs
-	a.API = server.New(server.Deps{DB: db, Auth: a.Auth, Projects: a.Projects, Secrets: a.Secrets, Flows: fs, Logger: log})
+	a.API = server.New(server.Deps{DB: db, Auth: a.Auth, Projects: a.Projects, Secrets: a.Secrets, Flows: fs, Logger: log, RateLimit: cfg.RateLimit})
 	return a, nil
 }
 

@@ -24,6 +24,8 @@ const (
 	Forbidden
 	// Unavailable: a dependency (database, key) is not usable now (503).
 	Unavailable
+	// RateLimited: too many requests; retry later (429).
+	RateLimited
 )
 
 // Error is an error with a kind, a stable machine-readable code and a
