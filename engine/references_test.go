@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 )
@@ -55,4 +56,13 @@ func TestReferencesSyntaxError(t *testing.T) {
 	if !errors.As(err, &e) || !errors.Is(err, ErrSyntax) || e.Line != 1 {
 		t.Fatalf("err %v: want *Error with ErrSyntax at line 1", err)
 	}
+}
+
+func ExampleReferences() {
+	refs, err := References(Field, "({\"Authorization\": `Bearer ${secrets.API_TOKEN}`, \"X-Run\": steps.call.output.id})")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(refs.Secrets, refs.Steps)
+	// Output: [API_TOKEN] [call]
 }

@@ -186,6 +186,9 @@ func Compile(src string, o Options) (*Program, error) {
 		}
 		return nil, err
 	}
+	if rw.err != nil {
+		return nil, rw.err.Bind(file.NewSource(src))
+	}
 	p := &Program{prog: prog, budget: o.MemoryBudget, dynamicSecrets: rw.dynamic, uses: rw.uses}
 	p.refs = Refs{Secrets: set(rw.secrets), Steps: set(rw.steps), Inputs: set(rw.inputs)}
 	return p, nil
@@ -251,6 +254,7 @@ type rewriter struct {
 	secrets, steps, inputs []string
 	dynamic                bool
 	uses                   uses
+	err                    *file.Error
 }
 
 // Visit implements ast.Visitor.
@@ -265,8 +269,14 @@ func (r *rewriter) Visit(node *ast.Node) {
 			r.uses |= usesRun
 		case "env":
 			r.uses |= usesEnv
-		case "secrets", "$env":
-			r.uses |= usesState | usesInput | usesSteps | usesRun | usesEnv
+		case "secrets":
+			r.uses |= usesState
+		case "$env":
+			// The environment map holds the evaluation's internal state:
+			// not for users.
+			if r.err == nil {
+				r.err = &file.Error{Location: id.Location(), Message: "$env is not available in conditions"}
+			}
 		}
 		return
 	}

@@ -134,3 +134,13 @@ func TestPathParity(t *testing.T) {
 		}
 	}
 }
+
+func TestNoEnvAccess(t *testing.T) {
+	if _, err := Compile(`$env["\x00hushflow"] != nil`, Options{}); err == nil {
+		t.Error("$env[...]: no error")
+	}
+	_, err := Compile(`$env.input != nil`, Options{})
+	if err == nil || !strings.Contains(err.Error(), "$env is not available") {
+		t.Fatalf("err %v", err)
+	}
+}
