@@ -3,6 +3,7 @@ package redact
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
 	"slices"
 )
 
@@ -33,6 +34,12 @@ const hashMul = 0x9E3779B97F4A7C15
 type pattern struct {
 	off, n int32
 	name   int32 // index into Redactor names
+	// ext is 1 + the index of a longer pattern that starts with this one
+	// (the unpadded and padded base64 of a value after its aligned form),
+	// or 0. After a match, the match is extended over ext while the text
+	// continues with it.
+	ext    int32
+	noScan bool // only reached through ext; not in the filter
 }
 
 // entry is one registered q-gram: pattern pat has gram at offset off.
@@ -55,7 +62,8 @@ type weakPattern struct {
 type matcher struct {
 	arena   []byte
 	pats    []pattern
-	q       int // 4 or 8
+	q       int    // q-gram length, 4 to 8
+	qmask   uint64 // the low q bytes
 	step    int
 	minLen  int
 	maxLen  int // longest pattern
@@ -100,37 +108,57 @@ func build(vals []value) *matcher {
 	if len(m.pats) == 0 {
 		return m
 	}
-	m.minLen = int(m.pats[0].n)
+	m.minLen = math.MaxInt
+	scanned := 0
 	for _, p := range m.pats {
-		m.minLen = min(m.minLen, int(p.n))
 		m.maxLen = max(m.maxLen, int(p.n))
+		if !p.noScan {
+			m.minLen = min(m.minLen, int(p.n))
+			scanned++
+		}
+	}
+	if scanned == 0 {
+		return m
 	}
 	// The step: as large as the shortest pattern allows, but capped so that
 	// the number of registered q-grams (patterns * step) keeps the bitset
 	// small enough to stay in cache.
+	// q = 8 makes chance q-gram matches in ordinary text rare; shorter
+	// patterns need q = 4 (q = 4 with long patterns measured 2x slower:
+	// too many true q-gram hits to verify).
 	m.q = 4
 	if m.minLen >= 12 {
 		m.q = 8
 	}
+	m.qmask = ^uint64(0) >> (64 - 8*m.q)
 	m.step = m.minLen - m.q + 1
 	maxStep := 16
 	switch {
-	case len(m.pats) > 100_000:
-		maxStep = knobBig
-	case len(m.pats) > 20_000:
+	case scanned > 100_000:
+		maxStep = 6
+	case scanned > 20_000:
 		maxStep = 10
 	}
 	m.step = min(m.step, maxStep)
 
-	n := len(m.pats) * m.step
-	wordsLog := max(6, bitLen(n/knobDiv-1)) // 256 bits per 64 q-grams: under 4% of bits set
-	headsLog := max(8, bitLen(n-1))
+	n := scanned * m.step
+	// Bitset: 32 to 64 bits per registered q-gram (two of them set) while
+	// it fits in 1 MiB, then 16 to 32; a text q-gram that no pattern has
+	// passes with probability about (2/bits per q-gram)^2.
+	wordsLog := max(6, bitLen(n/2-1))
+	if wordsLog > 17 {
+		wordsLog = max(17, bitLen(n/4-1))
+	}
+	headsLog := max(8, bitLen(n/2-1)) // chains of one to two entries
 	m.bits = make([]uint64, 1<<wordsLog)
 	m.bshift = uint(64 - wordsLog)
 	m.heads = make([]int32, 1<<headsLog)
 	m.hshift = uint(64 - headsLog)
 	m.ents = make([]entry, 1, n+1)
 	for i, p := range m.pats {
+		if p.noScan {
+			continue
+		}
 		b := m.arena[p.off : p.off+p.n]
 		for o := 0; o < m.step; o++ {
 			g := m.gram(b[o:])
@@ -151,11 +179,14 @@ func bitMask(h uint64, bshift uint) uint64 {
 	return 1<<(h>>(bshift-6)&63) | 1<<(h>>(bshift-12)&63)
 }
 
+// gram returns the q-gram at the start of b (len(b) >= q).
 func (m *matcher) gram(b []byte) uint64 {
-	if m.q == 8 {
-		return binary.LittleEndian.Uint64(b)
+	if len(b) >= 8 {
+		return binary.LittleEndian.Uint64(b) & m.qmask
 	}
-	return uint64(binary.LittleEndian.Uint32(b))
+	var buf [8]byte
+	copy(buf[:], b[:m.q])
+	return binary.LittleEndian.Uint64(buf[:])
 }
 
 func bitLen(n int) int {
@@ -186,75 +217,37 @@ func (m *matcher) find(t []byte, prev int, out []span) []span {
 	return out
 }
 
+// scan is the hot loop: every step bytes one 8-byte load (masked to q
+// bytes), one multiply and one test of two bits in one bitset word,
+// unrolled by two so that the CPU overlaps the independent bitset loads.
 func (m *matcher) scan(t []byte, out []span) []span {
-	if m.q == 8 {
-		return m.scan8(t, out)
-	}
-	return m.scan4(t, out)
-}
-
-// scan4 and scan8 are the hot loops: one load, one multiply and one bit
-// test every step bytes, unrolled by two so that the CPU overlaps the
-// (independent) bitset loads.
-func (m *matcher) scan4(t []byte, out []span) []span {
-	bits, bshift, step := m.bits, m.bshift, m.step
-	end := len(t) - 4
+	bits, bshift, step, qmask := m.bits, m.bshift, m.step, m.qmask
 	p := 0
-	for ; p+step <= end; p += 2 * step {
-		g0 := uint64(binary.LittleEndian.Uint32(t[p:]))
-		g1 := uint64(binary.LittleEndian.Uint32(t[p+step:]))
+	for ; p+step+8 <= len(t); p += 2 * step {
+		g0 := binary.LittleEndian.Uint64(t[p:]) & qmask
+		g1 := binary.LittleEndian.Uint64(t[p+step:]) & qmask
 		h0, h1 := g0*hashMul, g1*hashMul
 		m0, m1 := bitMask(h0, bshift), bitMask(h1, bshift)
 		hit0, hit1 := bits[h0>>bshift]&m0 == m0, bits[h1>>bshift]&m1 == m1
 		if hit0 || hit1 {
 			if hit0 {
-				out = m.verify(t, p, g0, h0, out)
+				out = m.verify(t, p, h0, out)
 			}
 			if hit1 {
-				out = m.verify(t, p+step, g1, h1, out)
+				out = m.verify(t, p+step, h1, out)
 			}
 		}
 	}
-	for ; p <= end; p += step {
-		g := uint64(binary.LittleEndian.Uint32(t[p:]))
-		h := g * hashMul
+	for ; p+m.q <= len(t); p += step {
+		h := m.gram(t[p:]) * hashMul
 		if mk := bitMask(h, bshift); bits[h>>bshift]&mk == mk {
-			out = m.verify(t, p, g, h, out)
+			out = m.verify(t, p, h, out)
 		}
 	}
 	return out
 }
 
-func (m *matcher) scan8(t []byte, out []span) []span {
-	bits, bshift, step := m.bits, m.bshift, m.step
-	end := len(t) - 8
-	p := 0
-	for ; p+step <= end; p += 2 * step {
-		g0 := binary.LittleEndian.Uint64(t[p:])
-		g1 := binary.LittleEndian.Uint64(t[p+step:])
-		h0, h1 := g0*hashMul, g1*hashMul
-		m0, m1 := bitMask(h0, bshift), bitMask(h1, bshift)
-		hit0, hit1 := bits[h0>>bshift]&m0 == m0, bits[h1>>bshift]&m1 == m1
-		if hit0 || hit1 {
-			if hit0 {
-				out = m.verify(t, p, g0, h0, out)
-			}
-			if hit1 {
-				out = m.verify(t, p+step, g1, h1, out)
-			}
-		}
-	}
-	for ; p <= end; p += step {
-		g := binary.LittleEndian.Uint64(t[p:])
-		h := g * hashMul
-		if mk := bitMask(h, bshift); bits[h>>bshift]&mk == mk {
-			out = m.verify(t, p, g, h, out)
-		}
-	}
-	return out
-}
-
-func (m *matcher) verify(t []byte, p int, g, h uint64, out []span) []span {
+func (m *matcher) verify(t []byte, p int, h uint64, out []span) []span {
 	fp := fingerprint(h)
 	for e := m.heads[h>>m.hshift]; e != 0; {
 		en := &m.ents[e]
@@ -269,6 +262,13 @@ func (m *matcher) verify(t []byte, p int, g, h uint64, out []span) []span {
 			continue
 		}
 		if string(t[start:end]) == string(m.arena[pt.off:pt.off+pt.n]) {
+			for x := pt.ext; x != 0; {
+				e := m.pats[x-1]
+				if start+int(e.n) > len(t) || string(t[start:start+int(e.n)]) != string(m.arena[e.off:e.off+e.n]) {
+					break
+				}
+				end, x = start+int(e.n), e.ext
+			}
 			out = append(out, span{start, end, pt.name})
 		}
 	}
@@ -339,5 +339,3 @@ func cmpSpan(a, b span) int {
 	}
 	return a.end - b.end
 }
-
-var knobBig, knobDiv = 6, 4

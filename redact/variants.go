@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
-	"hash/maphash"
 	"strings"
 	"unicode/utf8"
 )
@@ -16,49 +15,60 @@ import (
 
 // formSet collects the forms of one value into the arena, dropping
 // duplicates (many encodings of a plain alphanumeric value are the value
-// itself).
+// itself). Forms of one value mostly differ in length, so the duplicate
+// check compares lengths first and needs no hashing.
 type formSet struct {
 	arena []byte
 	pats  []pattern
 	name  int32
-	first int      // index in pats of the first form of the current value
-	hash  []uint64 // hash of pats[first+i]
-	min   int      // forms shorter than min are dropped
-	tmp   []byte   // scratch for base64 alignments
-	b64   []byte   // scratch: the padded standard base64 form
+	first int    // index in pats of the first form of the current value
+	min   int    // forms shorter than min are dropped
+	tmp   []byte // scratch for base64 alignments
+	b64   []byte // scratch: the padded standard base64 form
 }
 
 // begin starts the forms of a new value.
 func (f *formSet) begin(name int32) {
 	f.name = name
 	f.first = len(f.pats)
-	f.hash = f.hash[:0]
 }
 
 // commit keeps arena[start:] as a form unless it is too short or a duplicate
-// of a form already kept for the current value.
-func (f *formSet) commit(start int) {
+// of a form already kept for the current value. It returns the index of the
+// new pattern, or -1.
+func (f *formSet) commit(start int) int {
 	b := f.arena[start:]
 	if len(b) < f.min {
 		f.arena = f.arena[:start]
-		return
+		return -1
 	}
-	h := maphash.Bytes(formSeed, b)
-	for i, oh := range f.hash {
-		if oh != h {
-			continue
-		}
-		p := f.pats[f.first+i]
-		if string(f.arena[p.off:p.off+p.n]) == string(b) {
+	for _, p := range f.pats[f.first:] {
+		if int(p.n) == len(b) && string(f.arena[p.off:p.off+p.n]) == string(b) {
 			f.arena = f.arena[:start]
-			return
+			return -1
 		}
 	}
-	f.hash = append(f.hash, h)
 	f.pats = append(f.pats, pattern{off: int32(start), n: int32(len(b)), name: f.name})
+	return len(f.pats) - 1
 }
 
-var formSeed = maphash.MakeSeed()
+// commitExt keeps arena[start:], which extends pattern parent (parent is a
+// proper prefix of it or equal to it), as an extension of parent that is not
+// scanned for. Without a parent it is an ordinary form. It returns the
+// index of the last pattern of the chain.
+func (f *formSet) commitExt(start, parent int) int {
+	if parent < 0 {
+		return f.commit(start)
+	}
+	b := f.arena[start:]
+	if p := f.pats[parent]; int(p.n) >= len(b) {
+		f.arena = f.arena[:start]
+		return parent
+	}
+	f.pats = append(f.pats, pattern{off: int32(start), n: int32(len(b)), name: f.name, noScan: true})
+	f.pats[parent].ext = int32(len(f.pats)) // index + 1
+	return len(f.pats) - 1
+}
 
 // addValue appends every form of a long value v (len(v) >= MinLength).
 func (f *formSet) addValue(v string) {
@@ -180,23 +190,26 @@ func (f *formSet) addEncodings(v string, binary bool) {
 
 	var std []byte
 	for i, enc := range [...][2]*base64.Encoding{{base64.StdEncoding, base64.RawStdEncoding}, {base64.URLEncoding, base64.RawURLEncoding}} {
-		// The whole value encoded on its own, padded and unpadded.
+		// The value at each of the three alignments inside a longer
+		// stream (for example base64("user:" + password)): only the
+		// characters that depend on the value alone.
+		parent := f.addBase64Core(enc[1], v, 0)
+		f.addBase64Core(enc[1], v, 1)
+		f.addBase64Core(enc[1], v, 2)
+		// The value encoded on its own, unpadded and padded: the aligned
+		// form above plus at most one character and the padding. These are
+		// not scanned for: a match of the aligned form is extended over
+		// them (see pattern.ext).
+		s = len(f.arena)
+		f.arena = enc[1].AppendEncode(f.arena, vb)
+		parent = f.commitExt(s, parent)
 		s = len(f.arena)
 		f.arena = enc[0].AppendEncode(f.arena, vb)
 		if i == 0 {
 			std = append(f.b64[:0], f.arena[s:]...)
 			f.b64 = std
 		}
-		f.commit(s)
-		s = len(f.arena)
-		f.arena = enc[1].AppendEncode(f.arena, vb)
-		f.commit(s)
-		// The value at each of the three alignments inside a longer
-		// stream (for example base64("user:" + password)): only the
-		// characters that depend on the value alone.
-		for k := 0; k < 3; k++ {
-			f.addBase64Core(enc[1], v, k)
-		}
+		f.commitExt(s, parent)
 	}
 	// base64 inside a URL query: '+', '/' and '=' percent-escaped.
 	if bytes.ContainsAny(std, "+/=") {
@@ -208,7 +221,8 @@ func (f *formSet) addEncodings(v string, binary bool) {
 
 // addBase64Core appends the characters of the base64 encoding of
 // (k unknown bytes + v + unknown bytes) that depend on v alone.
-func (f *formSet) addBase64Core(raw *base64.Encoding, v string, k int) {
+// It returns the index of the new pattern, or -1.
+func (f *formSet) addBase64Core(raw *base64.Encoding, v string, k int) int {
 	src := append(f.tmp[:0], "\x00\x00"[:k]...)
 	src = append(src, v...)
 	f.tmp = src
@@ -219,7 +233,7 @@ func (f *formSet) addBase64Core(raw *base64.Encoding, v string, k int) {
 	b := f.arena[s : s+end]
 	n := copy(f.arena[s:], b[skip:])
 	f.arena = f.arena[:s+n]
-	f.commit(s)
+	return f.commit(s)
 }
 
 func appendUpperHex(dst []byte, v string) []byte {
