@@ -1,0 +1,244 @@
+package flows_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hushflow/hushflow/internal/app"
+	"github.com/hushflow/hushflow/internal/apptest"
+	"github.com/hushflow/hushflow/store/storetest"
+)
+
+const hookKey = "whsec_Zq81mN0pLx7RtY4vB2cK9sWd"
+
+func runCount(t *testing.T, s *apptest.Server, project string) int {
+	t.Helper()
+	m := s.Must(200, "GET", "/api/v1/projects/"+project+"/runs?limit=200", nil)
+	return len(m["runs"].([]any))
+}
+
+// hook posts a webhook without a token.
+func hook(t *testing.T, s *apptest.Server, path string, header http.Header, body string) apptest.Response {
+	t.Helper()
+	req, _ := http.NewRequest("POST", s.URL+path, strings.NewReader(body))
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return apptest.Response{Status: resp.StatusCode, Body: data, Header: resp.Header}
+}
+
+func sign(key, msg string) string {
+	m := hmac.New(sha256.New, []byte(key))
+	m.Write([]byte(msg))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func TestWebhookSignatures(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+		s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "HOOK_KEY", "value": hookKey, "project": "ops"})
+		for _, style := range []string{"slack", "github"} {
+			s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+				"name":    style + "-hook",
+				"trigger": map[string]any{"type": "webhook", "signing_secret": "HOOK_KEY", "signature": style},
+				"blocks":  []any{map[string]any{"id": "l", "type": "log", "config": map[string]any{"message": "input.text"}}},
+			})
+		}
+		body := `{"text":"deploy finished"}`
+		now := strconv.FormatInt(time.Now().Unix(), 10)
+		stale := strconv.FormatInt(time.Now().Add(-10*time.Minute).Unix(), 10)
+		slack := func(ts, sig string) http.Header {
+			return http.Header{"X-Slack-Request-Timestamp": {ts}, "X-Slack-Signature": {"v0=" + sig}}
+		}
+		github := func(sig string) http.Header { return http.Header{"X-Hub-Signature-256": {"sha256=" + sig}} }
+		bad := map[string]struct {
+			path string
+			h    http.Header
+		}{
+			"slack wrong key":    {"/hooks/ops/slack-hook", slack(now, sign("other", "v0:"+now+":"+body))},
+			"slack stale":        {"/hooks/ops/slack-hook", slack(stale, sign(hookKey, "v0:"+stale+":"+body))},
+			"slack other body":   {"/hooks/ops/slack-hook", slack(now, sign(hookKey, "v0:"+now+":{}"))},
+			"slack no signature": {"/hooks/ops/slack-hook", http.Header{}},
+			"github wrong key":   {"/hooks/ops/github-hook", github(sign("other", body))},
+			"github slack-style": {"/hooks/ops/github-hook", slack(now, sign(hookKey, "v0:"+now+":"+body))},
+			"github not hex":     {"/hooks/ops/github-hook", github("zz")},
+		}
+		for name, c := range bad {
+			if r := hook(t, s, c.path, c.h, body); r.Status != 401 {
+				t.Errorf("%s: status %d, want 401: %s", name, r.Status, r.Body)
+			}
+		}
+		if n := runCount(t, s, "ops"); n != 0 {
+			t.Fatalf("%d runs queued by rejected webhooks", n)
+		}
+		var ids []string
+		for name, c := range map[string]struct {
+			path string
+			h    http.Header
+		}{
+			"slack":  {"/hooks/ops/slack-hook", slack(now, sign(hookKey, "v0:"+now+":"+body))},
+			"github": {"/hooks/ops/github-hook", github(sign(hookKey, body))},
+		} {
+			r := hook(t, s, c.path, c.h, body)
+			if r.Status != 202 {
+				t.Fatalf("%s: status %d, want 202: %s", name, r.Status, r.Body)
+			}
+			ids = append(ids, r.JSON(t)["id"].(string))
+		}
+		if n := runCount(t, s, "ops"); n != 2 {
+			t.Fatalf("%d runs, want 2", n)
+		}
+		for _, id := range ids {
+			r, err := s.App.Flows.Wait(ctxTimeout(t, 30*time.Second), id)
+			if err != nil || r.Status != "succeeded" || r.Trigger != "webhook" {
+				t.Errorf("webhook run: %+v %v", r, err)
+			}
+		}
+		// Unknown flow and a flow without a webhook trigger.
+		if r := hook(t, s, "/hooks/ops/nope", nil, body); r.Status != 404 {
+			t.Errorf("unknown flow: %d %s", r.Status, r.Body)
+		}
+		apptest.AssertAbsent(t, "database", apptest.DumpTables(t, s.App.DB), hookKey)
+		apptest.AssertAbsent(t, "server log", s.Logs.String(), hookKey)
+	})
+}
+
+func ctxTimeout(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// Schedules fire once per tick across replicas: two apps on one
+// PostgreSQL database (one app on SQLite) fire the same ticks from many
+// goroutines at once; each tick queues exactly one run.
+func TestScheduleFiresOncePerTick(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			dbc := b.Config(t)
+			replicas := []*apptest.Server{apptest.Start(t, dbc, noWorkers)}
+			if dbc.DatabaseURL != "" {
+				second := dbc
+				second.DataDir = t.TempDir()
+				replicas = append(replicas, apptest.Start(t, second, noWorkers))
+			}
+			s := replicas[0]
+			s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+			s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+				"name": "every-minute", "trigger": map[string]any{"type": "schedule", "cron": "* * * * *", "environment": "staging"},
+				"blocks": []any{map[string]any{"id": "l", "type": "log", "config": map[string]any{"message": "input.scheduled_at"}}},
+			})
+			// Ticks well in the future, so that the real schedulers (which
+			// fire the current minute) cannot take them.
+			base := time.Now().UTC().Truncate(time.Minute).Add(10 * time.Minute)
+			ticks := []time.Time{base, base.Add(time.Minute), base.Add(2 * time.Minute)}
+			for _, tick := range ticks {
+				var wg sync.WaitGroup
+				for g := 0; g < 8; g++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						// Any second within the minute fires that minute's tick.
+						replicas[g%len(replicas)].App.Flows.FireSchedules(context.Background(), tick.Add(time.Duration(g)*time.Second))
+					}()
+				}
+				wg.Wait()
+			}
+			var rows []struct{ Input, Trigger, Environment, Status string }
+			if err := s.App.DB.Raw("SELECT input, trigger, environment, status FROM runs").Scan(&rows).Error; err != nil {
+				t.Fatal(err)
+			}
+			per := map[string]int{}
+			for _, r := range rows {
+				var in struct {
+					ScheduledAt string `json:"scheduled_at"`
+				}
+				_ = json.Unmarshal([]byte(r.Input), &in)
+				if r.Trigger != "schedule" || r.Environment != "staging" {
+					t.Errorf("run %+v", r)
+				}
+				per[in.ScheduledAt]++
+			}
+			for _, tick := range ticks {
+				if n := per[tick.Format(time.RFC3339)]; n != 1 {
+					t.Errorf("tick %s queued %d runs, want 1 (runs per tick: %v)", tick.Format(time.RFC3339), n, per)
+				}
+			}
+			var nticks int64
+			s.App.DB.Raw("SELECT COUNT(*) FROM schedule_ticks WHERE tick >= ?", base).Scan(&nticks)
+			if nticks != int64(len(ticks)) {
+				t.Errorf("%d schedule_ticks rows, want %d", nticks, len(ticks))
+			}
+		})
+	}
+}
+
+func noWorkers(c *app.Config) { c.NoWorkers = true }
+
+// Events queue runs of the flows whose topic pattern matches and whose
+// filter holds.
+func TestEventTopicsAndFilters(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "crm"})
+		for name, tr := range map[string]map[string]any{
+			"one-segment": {"type": "event", "topic": "records:*"},
+			"any-depth":   {"type": "event", "topic": "records:**"},
+			"users":       {"type": "event", "topic": "users:*"},
+			"big-only":    {"type": "event", "topic": "records:*", "filter": "input.payload.amount > 100"},
+		} {
+			s.Must(201, "POST", "/api/v1/projects/crm/flows", map[string]any{"name": name, "trigger": tr,
+				"blocks": []any{map[string]any{"id": "l", "type": "log", "config": map[string]any{"message": "input.topic"}}}})
+		}
+		publish := func(topic string, amount int) string {
+			m := s.Must(202, "POST", "/api/v1/projects/crm/events", map[string]any{"topic": topic, "environment": "development",
+				"payload": map[string]any{"amount": amount}})
+			var flows []string
+			for _, id := range m["runs"].([]any) {
+				r := s.Must(200, "GET", "/api/v1/runs/"+id.(string), nil)
+				if r["trigger"] != "event" {
+					t.Errorf("run %v", r)
+				}
+				flows = append(flows, r["flow"].(string))
+			}
+			sort.Strings(flows)
+			return strings.Join(flows, ",")
+		}
+		for _, c := range []struct {
+			topic  string
+			amount int
+			want   string
+		}{
+			{"records:created", 50, "any-depth,one-segment"},
+			{"records:created", 150, "any-depth,big-only,one-segment"},
+			{"records:created:v2", 150, "any-depth"},
+			{"records", 150, "any-depth"},
+			{"users:created", 150, "users"},
+			{"orders:created", 150, ""},
+		} {
+			if got := publish(c.topic, c.amount); got != c.want {
+				t.Errorf("topic %s amount %d: runs of %q, want %q", c.topic, c.amount, got, c.want)
+			}
+		}
+		if r := s.Do("POST", "/api/v1/projects/crm/events", map[string]any{"payload": 1}); r.Status != 400 {
+			t.Errorf("event without topic: %d %s", r.Status, r.Body)
+		}
+	})
+}
