@@ -1,6 +1,8 @@
 package httpblock_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -424,5 +426,50 @@ func TestValidate(t *testing.T) {
 	}
 	if _, err := run(t, h, map[string]any{}); err == nil || !strings.Contains(err.Error(), "url is required") {
 		t.Error(err)
+	}
+}
+
+// TestResponseBombs is SECURITY case 23: a gzip bomb, an endless body, a
+// slow drip and huge headers are bounded by bytes and time.
+func TestResponseBombs(t *testing.T) {
+	var bomb bytes.Buffer
+	zw := gzip.NewWriter(&bomb)
+	zero := make([]byte, 1<<20)
+	for i := 0; i < 16; i++ {
+		zw.Write(zero)
+	}
+	zw.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/gzip":
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Write(bomb.Bytes())
+		case "/endless":
+			chunk := bytes.Repeat([]byte("e"), 32<<10)
+			for r.Context().Err() == nil {
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+			}
+		case "/drip":
+			for i := 0; i < 100 && r.Context().Err() == nil; i++ {
+				if _, err := w.Write([]byte("d")); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+				time.Sleep(20 * time.Millisecond)
+			}
+		case "/headers":
+			w.Header().Set("X-Big", strings.Repeat("h", 200<<10))
+		}
+	}))
+	defer srv.Close()
+	h := blockstest.NewHarness(t, secrets(), blockstest.Options{})
+	for path, want := range map[string]string{"/gzip": "max_response_bytes", "/endless": "max_response_bytes", "/drip": "timed out", "/headers": "header"} {
+		start := time.Now()
+		_, err := run(t, h, map[string]any{"url": srv.URL + path, "max_response_bytes": 1 << 20, "timeout": "300ms"})
+		if err == nil || !strings.Contains(err.Error(), want) || time.Since(start) > 3*time.Second {
+			t.Errorf("%s: %v after %s", path, err, time.Since(start))
+		}
 	}
 }
