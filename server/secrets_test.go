@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -480,6 +481,47 @@ func TestSecretsRotateAPI(t *testing.T) {
 		}
 		if strings.Contains(string(r.Body), "rotate-value") {
 			t.Error("leak")
+		}
+	})
+}
+
+func TestSecretsConcurrentUpdatesAPI(t *testing.T) {
+	eachSecretsAPI(t, func(t *testing.T, a *secretsAPI) {
+		r := a.do("POST", "/api/v1/secrets", map[string]any{"name": "HOT", "value": "hot-value-0-abcdefgh", "project": "shop"})
+		id := r.JSON(t)["id"].(string)
+		var wg sync.WaitGroup
+		statuses := make(chan int, 50)
+		for i := 1; i <= 50; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				body := strings.NewReader(fmt.Sprintf(`{"value":"hot-value-%d-abcdefgh"}`, i))
+				req, _ := http.NewRequest("PUT", a.url+"/api/v1/secrets/"+id, body)
+				req.Header.Set("Authorization", "Bearer "+a.token)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					statuses <- 0
+					return
+				}
+				resp.Body.Close()
+				statuses <- resp.StatusCode
+			}()
+		}
+		wg.Wait()
+		close(statuses)
+		for st := range statuses {
+			if st != 200 {
+				t.Fatalf("an update answered %d", st)
+			}
+		}
+		r = a.do("GET", "/api/v1/secrets/"+id+"/versions", nil)
+		vs := r.JSON(t)["versions"].([]any)
+		seen := map[float64]bool{}
+		for _, v := range vs {
+			seen[v.(map[string]any)["version"].(float64)] = true
+		}
+		if len(vs) != 51 || len(seen) != 51 || !seen[51] || !seen[1] {
+			t.Fatalf("%d versions (%d distinct), want 1..51", len(vs), len(seen))
 		}
 	})
 }
