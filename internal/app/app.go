@@ -29,6 +29,7 @@ import (
 	"github.com/hushflow/hushflow/server"
 	"github.com/hushflow/hushflow/store"
 	"github.com/hushflow/hushflow/store/schema"
+	"github.com/hushflow/hushflow/web"
 )
 
 // Config is the server's configuration (see docs/operations.md).
@@ -147,6 +148,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.Flows = fs
 	a.API = server.New(server.Deps{DB: db, Auth: a.Auth, Projects: a.Projects, Secrets: a.Secrets, Flows: fs, Logger: log, RateLimit: cfg.RateLimit})
+	web.Mount(a.API.Echo()) // the UI, on paths the API does not claim
 	return a, nil
 }
 
