@@ -53,16 +53,24 @@ import (
 // occurs. Shorter values are masked only as whole tokens (see [Weak]).
 const MinLength = 6
 
-// maxExtra bounds the values kept in the small, incrementally rebuilt
-// matcher before they are merged into the main one.
-const maxExtra = 64
+// minExtra is the least number of values kept in the small, incrementally
+// rebuilt matcher before they are merged into the main one. The bound is
+// max(minExtra, sqrt(2n)) for n values in the main matcher, which balances
+// the cost of rebuilding the small matcher on every Add against that of
+// rebuilding the main one every so many Adds.
+const minExtra = 64
+
+func extraBound(n int) int {
+	return max(minExtra, int(math.Sqrt(float64(2*n))))
+}
 
 // Redactor masks registered secret values. The zero value is not usable;
 // call [New]. A nil *Redactor is valid and masks nothing.
 //
 // All methods are safe for concurrent use. Adding values is cheap: a value
 // added with [Redactor.Add] goes into a small matcher that is rebuilt on its
-// own; the large one is rebuilt only after every maxExtra additions. Readers
+// own; the large one is rebuilt only after every 64 additions or more (the
+// square root of twice its size). Readers
 // never wait for writers: they use an immutable snapshot.
 type Redactor struct {
 	mu sync.Mutex // mu serializes Add and AddAll; readers use snap.
@@ -156,7 +164,7 @@ func (r *Redactor) addLocked(name, v string) bool {
 func (r *Redactor) publishLocked() {
 	old := r.snap.Load()
 	s := &snapshot{main: old.main, n: len(r.vals)}
-	if r.nMain < 0 || len(r.vals)-r.nMain > max(maxExtra, r.nMain/8) {
+	if r.nMain < 0 || len(r.vals)-r.nMain > extraBound(r.nMain) {
 		s.main = build(r.vals)
 		r.nMain = len(r.vals)
 	} else {

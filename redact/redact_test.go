@@ -322,7 +322,7 @@ func TestLenAndDuplicates(t *testing.T) {
 func TestIncremental(t *testing.T) {
 	r := New()
 	var vals []string
-	for i := 0; i < 3*maxExtra+5; i++ {
+	for i := 0; i < 3*minExtra+5; i++ {
 		v := fmt.Sprintf("val-%d-%08x", i, i*2654435761)
 		vals = append(vals, v)
 		r.Add(fmt.Sprint("V", i), v)
