@@ -28,9 +28,10 @@ type Harness struct {
 	Secrets map[string]string
 	In      *blocks.Input
 
-	mu      sync.Mutex // guards events and refused
+	mu      sync.Mutex // guards events, refused and results
 	events  []blocks.Event
 	refused []string
+	results []string // errors and outputs of Run, as the executor would store them
 }
 
 // Options configure a Harness.
@@ -49,6 +50,14 @@ type Options struct {
 func NewHarness(t testing.TB, secrets map[string]string, o Options) *Harness {
 	h := &Harness{T: t, Red: redact.New(), Secrets: secrets}
 	h.Red.AddAll(secrets)
+	// The canary hook: at the end of the test, every event, error and
+	// output seen through the harness is checked for the secrets.
+	t.Cleanup(func() {
+		h.mu.Lock()
+		texts := append([]string(nil), h.results...)
+		h.mu.Unlock()
+		h.AssertNoLeak(texts...)
+	})
 	pol := egress.Policy{}
 	if o.Policy != nil {
 		pol = *o.Policy
@@ -132,15 +141,25 @@ func (h *Harness) Decode(info blocks.Info, config map[string]any, env *blocks.En
 	return r.Decode(info.ID, config, env)
 }
 
-// Run decodes and runs a block; the error is returned as the executor
-// would store it (redacted).
+// Run decodes and runs a block. Its error and output are kept for the
+// leak check that runs when the test ends.
 func (h *Harness) Run(ctx context.Context, info blocks.Info, config map[string]any, env *blocks.Env) (any, error) {
 	b, err := h.Decode(info, config, env)
 	if err != nil {
 		return nil, err
 	}
 	defer blocks.Release(b)
-	return b.Run(ctx, h.In)
+	out, err := b.Run(ctx, h.In)
+	var rec string
+	if err != nil {
+		rec = err.Error()
+	} else if data, jerr := json.Marshal(h.Red.Value(out)); jerr == nil {
+		rec = string(data)
+	}
+	h.mu.Lock()
+	h.results = append(h.results, rec)
+	h.mu.Unlock()
+	return out, err
 }
 
 // AssertNoLeak fails the test when a secret value, or its base64 or URL
