@@ -189,15 +189,10 @@ func (s *Store) CheckKeys(ctx context.Context) []string {
 			warns = append(warns, fmt.Sprintf("master key %q does not open the stored data keys (wrong %s?): secrets wrapped by it cannot be decrypted", id, EnvMasterKey))
 		}
 	}
-	if n := usage[s.keys.PrimaryID()]; n >= 0 && len(usage) > 1 {
-		others := 0
-		for id, c := range usage {
-			if id != s.keys.PrimaryID() && c > 0 {
-				others++
-			}
-		}
-		if others > 0 {
-			warns = append(warns, "some secret versions are wrapped by a key other than the primary; run `hushflow keys rotate` before removing old keys")
+	for id := range usage {
+		if id != s.keys.PrimaryID() {
+			warns = append(warns, fmt.Sprintf("some secret versions are wrapped by a key other than the primary %q: run `hushflow keys rotate` before removing old keys", s.keys.PrimaryID()))
+			break
 		}
 	}
 	return warns
