@@ -484,7 +484,12 @@ func TestValueNeverPrints(t *testing.T) {
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "v", v, "m", map[string]any{"v": v})
 	j, _ := json.Marshal(struct{ V secrets.Value }{v})
-	out := fmt.Sprintf("%v %s %q %x %d %+v %#v", v, v, v, v, v, v, v) + v.String() + buf.String() + string(j)
+	hidden := struct {
+		name string
+		v    secrets.Value
+	}{"n", v}
+	out := fmt.Sprintf("%v %s %q %x %d %+v %#v", v, v, v, v, v, v, v) + v.String() + buf.String() + string(j) +
+		fmt.Sprintf("%v %+v %#v", hidden, hidden, hidden)
 	if strings.Contains(out, "s3cr3t") || strings.Contains(out, fmt.Sprintf("%x", "s3cr3t")) {
 		t.Fatalf("value printed: %s", out)
 	}

@@ -11,17 +11,26 @@ const Redacted = "[REDACTED]"
 // Value is a secret's plaintext. It prints, logs and marshals as
 // [REDACTED]; the plaintext comes out only through Reveal, so that a value
 // that reaches a log line or a JSON response by mistake shows nothing.
-type Value struct{ s string }
+//
+// The plaintext sits behind a pointer: fmt prints an unexported field of a
+// struct by reflection, without calling its methods, and would otherwise
+// show the string; behind a pointer it shows an address.
+type Value struct{ p *string }
 
 // NewValue wraps a plaintext.
-func NewValue(s string) Value { return Value{s: s} }
+func NewValue(s string) Value { return Value{p: &s} }
 
 // Reveal returns the plaintext. Call it only where the value is used (an
 // HTTP header being built, the run's redactor), never to print it.
-func (v Value) Reveal() string { return v.s }
+func (v Value) Reveal() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
 
 // IsZero reports whether v holds no value.
-func (v Value) IsZero() bool { return v.s == "" }
+func (v Value) IsZero() bool { return v.Reveal() == "" }
 
 // String implements fmt.Stringer.
 func (Value) String() string { return Redacted }
