@@ -49,6 +49,7 @@ var errCanceled = errors.New("run canceled")
 // execute runs r to its end and records the outcome. It never panics.
 func (s *Service) execute(ctx context.Context, r *Run) {
 	x := &execution{s: s, run: r, red: redact.New(), steps: map[string]any{}, seq: s.lastSeq(ctx, r.ID)}
+	ctx = withRunID(ctx, r.ID)
 	var out any
 	err := func() (err error) {
 		defer func() {
@@ -162,10 +163,12 @@ func (x *execution) block(ctx context.Context, pb *PlannedBlock, client *http.Cl
 	if timeout <= 0 {
 		timeout = x.s.cfg.DefaultBlockTimeout
 	}
+	began := time.Now()
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		out, cfg, err := x.attempt(ctx, pb, env, client, attempt, timeout)
 		if err == nil {
+			x.blockFinished(pb, StatusSucceeded, began)
 			x.emit(pendingEvent{Type: "block_finished", Block: id, Data: map[string]any{
 				"output": out, "attempt": attempt, "duration_ms": time.Since(start).Milliseconds()}})
 			x.flush(ctx)
@@ -176,6 +179,7 @@ func (x *execution) block(ctx context.Context, pb *PlannedBlock, client *http.Cl
 			data["config"] = cfg
 		}
 		if attempt >= attempts || ctx.Err() != nil {
+			x.blockFinished(pb, StatusFailed, began)
 			x.emit(pendingEvent{Type: "block_failed", Block: id, Data: data})
 			x.flush(ctx)
 			if ctx.Err() != nil {
@@ -253,6 +257,13 @@ func (x *execution) attempt(ctx context.Context, pb *PlannedBlock, env *engine.E
 	return out, nil, err
 }
 
+// blockFinished reports a block's end to the metrics hook.
+func (x *execution) blockFinished(pb *PlannedBlock, status string, began time.Time) {
+	if x.s.OnBlockFinished != nil {
+		x.s.OnBlockFinished(x.run, string(pb.Def.Type), status, time.Since(began))
+	}
+}
+
 // runBlock calls b.Run and turns a panic into an error.
 func runBlock(ctx context.Context, b blocks.Block, in *blocks.Input) (out any, err error) {
 	defer func() {
@@ -314,8 +325,11 @@ func (s *Service) redactEvents(runID string, seq, stored *int, red *redact.Redac
 		}
 		*seq++
 		*stored++
-		rows = append(rows, Event{RunID: runID, Seq: *seq, At: e.At, Type: e.Type, Block: e.Block,
-			Data: s.boundedJSON(red.Value(e.Data))})
+		data := s.boundedJSON(red.Value(e.Data))
+		if red != nil {
+			s.redacted(data)
+		}
+		rows = append(rows, Event{RunID: runID, Seq: *seq, At: e.At, Type: e.Type, Block: e.Block, Data: data})
 	}
 	return rows
 }
@@ -354,6 +368,7 @@ func (x *execution) finish(out any, runErr error) {
 	var outJSON string
 	if runErr == nil && out != nil {
 		outJSON = s.boundedOutput(x.red.Value(out))
+		s.redacted(outJSON)
 	}
 	data := map[string]any{"status": status}
 	if errText != "" {

@@ -27,7 +27,11 @@ func (s *Service) Start(ctx context.Context) {
 	go func() { defer wg.Done(); s.reaper(ctx) }()
 	go func() { defer wg.Done(); s.scheduler(ctx) }()
 	s.reap(ctx) // runs left running by a previous life of this or another process
+	s.health.mark()
+	s.health.started.Store(true)
+	defer s.health.stopped.Store(true)
 	for ctx.Err() == nil {
+		s.health.mark()
 		free := cap(slots) - len(slots)
 		if free == 0 {
 			select {

@@ -136,6 +136,14 @@ type Service struct {
 	OnPinRefused func(r *Run, secret, host string)
 	// OnRunFinished is called when a run ends (metrics).
 	OnRunFinished func(r *Run, status string, d time.Duration)
+	// OnBlockFinished is called when a block ends, retries included
+	// (metrics); status is succeeded or failed.
+	OnBlockFinished func(r *Run, blockType, status string, d time.Duration)
+	// OnRedacted is called with the number of masks applied to stored
+	// events and outputs (metrics).
+	OnRedacted func(n int)
+
+	health workerHealth
 }
 
 // New returns a Service. registry is the set of block types; env is given

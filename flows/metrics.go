@@ -1,0 +1,86 @@
+package flows
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// QueueStats returns the number of queued runs and the queue time of the
+// oldest one (zero when none), in one query; the metrics collector calls
+// it on every scrape.
+func (s *Service) QueueStats(ctx context.Context) (depth int, oldest time.Time, err error) {
+	var row struct {
+		N      int
+		Oldest *time.Time
+	}
+	err = s.db.WithContext(ctx).Raw(`SELECT COUNT(*) AS n, MIN(queued_at) AS oldest FROM runs WHERE status = ?`, StatusQueued).
+		Scan(&row).Error
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	if row.Oldest != nil {
+		oldest = *row.Oldest
+	}
+	return row.N, oldest, nil
+}
+
+// workerHealth tracks this process's claim loop for readiness.
+type workerHealth struct {
+	started atomic.Bool
+	stopped atomic.Bool
+	beat    atomic.Int64 // unix nanoseconds of the last loop iteration
+}
+
+func (h *workerHealth) mark() { h.beat.Store(time.Now().UnixNano()) }
+
+// StallAfter is how long the claim loop may go without an iteration
+// before Healthy reports it stalled.
+const StallAfter = 30 * time.Second
+
+// Healthy reports whether this process's workers are taking runs: nil when
+// the claim loop ran within StallAfter, or when this process runs no
+// workers (Start was never called: an API-only replica). Readiness
+// (/readyz) uses it.
+func (s *Service) Healthy() error {
+	h := &s.health
+	if !h.started.Load() {
+		return nil
+	}
+	if h.stopped.Load() {
+		return fmt.Errorf("the run workers have stopped")
+	}
+	if d := time.Since(time.Unix(0, h.beat.Load())); d > StallAfter {
+		return fmt.Errorf("the run workers' claim loop has not run for %s", d.Round(time.Second))
+	}
+	return nil
+}
+
+// countMasks returns the number of masks in stored text, for the
+// redactions metric.
+func countMasks(s string) int { return strings.Count(s, "[REDACTED") }
+
+// redacted reports masks applied to the redactions hook.
+func (s *Service) redacted(data string) {
+	if s.OnRedacted != nil {
+		if n := countMasks(data); n > 0 {
+			s.OnRedacted(n)
+		}
+	}
+}
+
+type runIDKey struct{}
+
+// RunID returns the id of the run whose block made ctx (a block's request
+// context), or "". The composition root uses it to send a W3C traceparent
+// header derived from the run id.
+func RunID(ctx context.Context) string {
+	id, _ := ctx.Value(runIDKey{}).(string)
+	return id
+}
+
+func withRunID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, runIDKey{}, id)
+}
