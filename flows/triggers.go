@@ -2,17 +2,13 @@ package flows
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hushflow/hushflow/apps"
 	"github.com/hushflow/hushflow/engine"
 	"github.com/hushflow/hushflow/internal/apperr"
 	"github.com/hushflow/hushflow/store"
@@ -206,31 +202,11 @@ func (s *Service) Webhook(ctx context.Context, project, flow string, header http
 // refuses timestamps more than five minutes from now; "github" checks
 // X-Hub-Signature-256 over the body.
 func VerifySignature(style, key string, h http.Header, body []byte, now time.Time) error {
-	mac := hmac.New(sha256.New, []byte(key))
-	var got string
 	switch style {
 	case "github":
-		got = strings.TrimPrefix(h.Get("X-Hub-Signature-256"), "sha256=")
-		mac.Write(body)
+		return apps.VerifyGitHub(key, h, body)
 	case "slack", "":
-		ts := h.Get("X-Slack-Request-Timestamp")
-		sec, err := strconv.ParseInt(ts, 10, 64)
-		if err != nil {
-			return errors.New("missing timestamp")
-		}
-		if d := now.Sub(time.Unix(sec, 0)); d > 5*time.Minute || d < -5*time.Minute {
-			return errors.New("stale timestamp")
-		}
-		got = strings.TrimPrefix(h.Get("X-Slack-Signature"), "v0=")
-		fmt.Fprintf(mac, "v0:%s:", ts)
-		mac.Write(body)
-	default:
-		return fmt.Errorf("unknown signature style %q", style)
+		return apps.VerifySlack(key, h, body, now)
 	}
-	want := mac.Sum(nil)
-	sig, err := hex.DecodeString(got)
-	if err != nil || !hmac.Equal(sig, want) {
-		return errors.New("signature mismatch")
-	}
-	return nil
+	return fmt.Errorf("unknown signature style %q", style)
 }

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hushflow/hushflow/apps"
 	"github.com/hushflow/hushflow/auth"
 	"github.com/hushflow/hushflow/blocks"
 	"github.com/hushflow/hushflow/egress"
@@ -78,6 +79,7 @@ type App struct {
 	Auth     *auth.Service
 	Projects *projects.Service
 	Secrets  *secrets.Store
+	Apps     *apps.Service
 	Flows    *flows.Service
 	API      *server.Server
 	// Redactor masks every secret value this process has seen in its own
@@ -141,13 +143,14 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	transport := egress.NewTransport(policy)
-	fs := flows.New(db, a.Projects, flowSecrets{a.Secrets}, blocks.Default, &blocks.Env{Logger: log, ExecEnabled: cfg.Exec, ScratchDir: cfg.DataDir},
+	a.Apps = apps.NewService(db, a.secretNamesAnywhere)
+	fs := flows.New(db, a.Projects, flowSecrets{a.Secrets}, blocks.Default, &blocks.Env{Apps: a.Apps, Logger: log, ExecEnabled: cfg.Exec, ScratchDir: cfg.DataDir},
 		flows.Config{Workers: cfg.Workers, Lease: cfg.RunLease, ExecEnabled: cfg.Exec, MaxConcurrentRuns: cfg.MaxConcurrentRuns}, log)
 	fs.NewHTTPClient = func(allowed map[string][]string, match func(string) []string, onRefuse func(string, string)) *http.Client {
 		return egress.Client(transport, &egress.Pinning{Match: match, Allowed: allowed, OnRefuse: onRefuse}, true)
 	}
 	a.Flows = fs
-	a.API = server.New(server.Deps{DB: db, Auth: a.Auth, Projects: a.Projects, Secrets: a.Secrets, Flows: fs, Logger: log, RateLimit: cfg.RateLimit})
+	a.API = server.New(server.Deps{DB: db, Auth: a.Auth, Projects: a.Projects, Secrets: a.Secrets, Apps: a.Apps, Flows: fs, Logger: log, RateLimit: cfg.RateLimit})
 	web.Mount(a.API.Echo()) // the UI, on paths the API does not claim
 	return a, nil
 }
@@ -234,4 +237,28 @@ func newLogger(format string, w io.Writer, red *redact.Redactor) (*slog.Logger, 
 		return nil, fmt.Errorf("unknown log format %q (want text or json)", format)
 	}
 	return slog.New(redact.NewHandler(h, red)), nil
+}
+
+// secretNamesAnywhere lists the secret names a project's runs can resolve
+// in at least one environment (for save-time warnings).
+func (a *App) secretNamesAnywhere(ctx context.Context, project string) ([]string, error) {
+	envs, err := a.Projects.Environments(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range envs {
+		ns, err := a.Secrets.Names(ctx, project, e.Name)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range ns {
+			if !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	return out, nil
 }
