@@ -103,7 +103,7 @@ A run of project P in environment E sees, for each name, the most specific
 definition: P+E, then P, then E, then the organization. Values are
 write-only: after creation no command, API response or log shows them.`,
 	}
-	cmd.AddCommand(newSecretCreateCmd(), newSecretUpdateCmd(), newSecretGetCmd(), newSecretDeleteCmd(), newSecretVersionsCmd())
+	cmd.AddCommand(newSecretCreateCmd(), newSecretUpdateCmd(), newSecretGetCmd(), newSecretDeleteCmd(), newSecretVersionsCmd(), newSecretAuditCmd())
 	return cmd
 }
 
@@ -462,4 +462,75 @@ func newSecretVersionsCmd() *cobra.Command {
 	}
 	sc.add(cmd)
 	return cmd
+}
+
+func newSecretAuditCmd() *cobra.Command {
+	var project string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "audit [KEY|ID]",
+		Short: "Show the audit trail of secrets: who created, updated, deleted, resolved (never values)",
+		Long: `Show audit records, newest first: creations, updates, deletions, key
+rotations, and every resolution by a run (run id, block id, version).
+Organization admins see everything; a project's editors and admins add
+--project. Records never hold a value, a hash or a length of a value.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			if len(args) == 1 {
+				q.Set("secret", args[0])
+			}
+			if project != "" {
+				q.Set("project", project)
+			}
+			if limit > 0 {
+				q.Set("limit", fmt.Sprint(limit))
+			}
+			var out struct {
+				Records []struct {
+					At          time.Time `json:"at"`
+					Actor       string    `json:"actor"`
+					Action      string    `json:"action"`
+					SecretName  string    `json:"secret_name"`
+					Version     int       `json:"version"`
+					Project     string    `json:"project"`
+					Environment string    `json:"environment"`
+					RunID       string    `json:"run_id"`
+					BlockID     string    `json:"block_id"`
+					Detail      string    `json:"detail"`
+				} `json:"records"`
+			}
+			if err := c.do(cmd.Context(), "GET", "/api/v1/audit?"+q.Encode(), nil, &out); err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "AT\tACTION\tSECRET\tVERSION\tSCOPE\tBY\tRUN\tBLOCK\tDETAIL")
+			for _, r := range out.Records {
+				name, scope, version := r.SecretName, scopeColumn(r.Project, r.Environment), fmt.Sprint(r.Version)
+				if name == "" {
+					name, scope = "-", "-"
+				}
+				if r.Version == 0 {
+					version = "-"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.At.Format(time.RFC3339), r.Action, name, version, scope,
+					dash(r.Actor), dash(r.RunID), dash(r.BlockID), r.Detail)
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&project, "project", "p", "", "only this project's secrets and runs (required for project editors)")
+	cmd.Flags().IntVar(&limit, "limit", 0, "at most this many records, 1 to 1000 (default 100)")
+	return cmd
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -159,6 +159,12 @@ func TestSecretCLIRoundTrip(t *testing.T) {
 			t.Errorf("after delete from %s", from)
 		}
 
+		// The audit trail lists the writes and the reads.
+		if out := e.must("", "secret", "audit", "API_TOKEN"); !strings.Contains(out, "ACTION") || !strings.Contains(out, "create") ||
+			!strings.Contains(out, "delete") || !strings.Contains(out, "resolve") {
+			t.Errorf("audit: %s", out)
+		}
+
 		// Errors say what to fix.
 		for _, c := range []struct {
 			stdin string
