@@ -61,6 +61,11 @@ var routes = []route{
 	{"PUT", "/api/v1/secrets/{secret}", `{"value":"n3w-value-{n}-Xy"}`, pEditor, false, 200},
 	{"DELETE", "/api/v1/secrets/{tmpsecret}", "", pEditor, false, 204},
 	{"GET", "/api/v1/audit?project={p}", "", pEditor, false, 200},
+	{"GET", "/api/v1/projects/{p}/installations", "", pViewer, false, 200},
+	{"GET", "/api/v1/projects/{p}/installations/main", "", pViewer, false, 200},
+	{"POST", "/api/v1/projects/{p}/installations", `{"app":"bearer_api","name":"i{n}","config":{"token":"secrets.TOKEN","base_url":"'http://127.0.0.1:1'"}}`, pEditor, false, 201},
+	{"PUT", "/api/v1/projects/{p}/installations/main", `{"app":"bearer_api","name":"main","config":{"token":"secrets.TOKEN","base_url":"'http://127.0.0.1:2'"}}`, pEditor, false, 200},
+	{"DELETE", "/api/v1/projects/{p}/installations/{inst}", "", pEditor, false, 204},
 	// Organization level.
 	{"POST", "/api/v1/projects", `{"name":"p{n}"}`, orgAdmin, true, 201},
 	{"POST", "/api/v1/environments", `{"name":"env{n}"}`, orgAdmin, true, 201},
@@ -97,6 +102,8 @@ func TestRoleMatrix(t *testing.T) {
 				"blocks": []any{map[string]any{"id": "l", "type": "log", "config": map[string]any{"message": "'hi'"}}}})
 			run := s.Must(202, "POST", "/api/v1/projects/"+p+"/flows/main/runs", map[string]any{"environment": "development"})
 			sec := s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "TOKEN", "value": "matrix-" + p + "-Hq7Zp2", "project": p})
+			s.Must(201, "POST", "/api/v1/projects/"+p+"/installations", map[string]any{"app": "bearer_api", "name": "main",
+				"config": map[string]any{"token": "secrets.TOKEN", "base_url": "'http://127.0.0.1:1'"}})
 			fixture[p] = map[string]string{"run": run["id"].(string), "secret": sec["id"].(string)}
 		}
 		expand := func(tmpl, p string) string {
@@ -109,6 +116,12 @@ func TestRoleMatrix(t *testing.T) {
 				s.Must(201, "POST", "/api/v1/projects/"+p+"/flows", map[string]any{"name": name, "trigger": map[string]any{"type": "manual"},
 					"blocks": []any{map[string]any{"id": "l", "type": "log", "config": map[string]any{"message": "'x'"}}}})
 				out = strings.ReplaceAll(out, "{flow}", name)
+			}
+			if strings.Contains(out, "{inst}") {
+				name := fmt.Sprintf("tmp%d", k)
+				s.Must(201, "POST", "/api/v1/projects/"+p+"/installations", map[string]any{"app": "bearer_api", "name": name,
+					"config": map[string]any{"token": "secrets.TOKEN", "base_url": "'http://127.0.0.1:1'"}})
+				out = strings.ReplaceAll(out, "{inst}", name)
 			}
 			if strings.Contains(out, "{tmpsecret}") {
 				sec := s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": fmt.Sprintf("TMP%d", k), "value": fmt.Sprintf("tmp-%d-value-Pz", k), "project": p})
