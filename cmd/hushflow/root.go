@@ -20,6 +20,7 @@ Client:   set HUSHFLOW_ADDR (default 127.0.0.1:8080) and HUSHFLOW_TOKEN, then
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(), newTokenCmd(), newProjectCmd(), newEnvironmentCmd(), newSecretCmd(), newKeysCmd())
+	root.AddCommand(newFlowCmd(), newRunCmd())
 	return root
 }
 

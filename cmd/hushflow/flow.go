@@ -1,0 +1,310 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+)
+
+// problem is one located problem of an invalid flow definition.
+type problem struct {
+	Block   string `json:"block"`
+	Field   string `json:"field"`
+	Line    int    `json:"line"`
+	Column  int    `json:"column"`
+	Message string `json:"message"`
+}
+
+// invalidFlowError is a 400 with the definition's problems.
+type invalidFlowError struct {
+	name     string
+	problems []problem
+}
+
+func (e *invalidFlowError) Error() string {
+	return fmt.Sprintf("flow %q is invalid: %d problem(s), listed above", e.name, len(e.problems))
+}
+
+// send sends body with content type ctype and decodes a JSON answer into
+// out; an error answer becomes *apiError, or *invalidFlowError when it
+// lists problems.
+func (c *client) send(ctx context.Context, method, path, ctype string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the Hushflow server at %s: %w", c.base, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var eb struct {
+			Error struct {
+				apiError
+				Problems []problem `json:"problems"`
+			} `json:"error"`
+		}
+		if json.Unmarshal(data, &eb) == nil && eb.Error.Msg != "" {
+			if len(eb.Error.Problems) > 0 {
+				return &invalidFlowError{problems: eb.Error.Problems}
+			}
+			e := eb.Error.apiError
+			e.Status = resp.StatusCode
+			return &e
+		}
+		return &apiError{Status: resp.StatusCode, Msg: http.StatusText(resp.StatusCode)}
+	}
+	if out != nil && len(data) > 0 {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+// flowInfo is a flow as the API returns it.
+type flowInfo struct {
+	Name        string          `json:"name"`
+	Project     string          `json:"project"`
+	Version     int             `json:"version"`
+	TriggerType string          `json:"trigger_type"`
+	CreatedAt   time.Time       `json:"created_at"`
+	UpdatedAt   time.Time       `json:"updated_at"`
+	UpdatedBy   string          `json:"updated_by"`
+	Definition  json.RawMessage `json:"definition"`
+	Warnings    []string        `json:"warnings"`
+}
+
+func requireProject(p string) error {
+	if p == "" {
+		return errors.New("--project is required")
+	}
+	return nil
+}
+
+func newFlowCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "flow", Short: "Apply, inspect and run flows"}
+	var project string
+	addProject := func(c *cobra.Command) {
+		c.Flags().StringVarP(&project, "project", "p", "", "project of the flow (required)")
+	}
+
+	var file string
+	apply := &cobra.Command{
+		Use:   "apply -f FILE --project P",
+		Short: "Create a flow from a JSON or YAML definition, or save it as a new version",
+		Long: `Create a flow from a JSON or YAML definition file (- reads standard input as
+YAML or JSON), or, when the project already has a flow of that name, save the
+definition as its new version. Prints the name, the version and any warnings;
+an invalid definition prints every problem with its block, field and position.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireProject(project); err != nil {
+				return err
+			}
+			if file == "" {
+				return errors.New("-f FILE is required")
+			}
+			var data []byte
+			var err error
+			if file == "-" {
+				data, err = io.ReadAll(cmd.InOrStdin())
+			} else {
+				data, err = os.ReadFile(file)
+			}
+			if err != nil {
+				return err
+			}
+			ctype := "application/json"
+			if ext := strings.ToLower(filepath.Ext(file)); ext == ".yaml" || ext == ".yml" || (file == "-" && !json.Valid(data)) {
+				ctype = "application/yaml"
+			}
+			var head struct {
+				Name string `json:"name" yaml:"name"`
+			}
+			if ctype == "application/yaml" {
+				err = yaml.Unmarshal(data, &head)
+			} else {
+				err = json.Unmarshal(data, &head)
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", file, err)
+			}
+			if head.Name == "" {
+				return fmt.Errorf("%s: the definition has no name", file)
+			}
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			base := "/api/v1/projects/" + url.PathEscape(project) + "/flows"
+			var f flowInfo
+			verb := "created"
+			err = c.send(cmd.Context(), "POST", base, ctype, data, &f)
+			var ae *apiError
+			if errors.As(err, &ae) && ae.Status == http.StatusConflict {
+				verb = "updated"
+				err = c.send(cmd.Context(), "PUT", base+"/"+url.PathEscape(head.Name), ctype, data, &f)
+			}
+			var inv *invalidFlowError
+			if errors.As(err, &inv) {
+				inv.name = head.Name
+				w := cmd.ErrOrStderr()
+				fmt.Fprintf(w, "flow %q is invalid:\n", head.Name)
+				for _, p := range inv.problems {
+					fmt.Fprintf(w, "  %s\n", p.String())
+				}
+				return inv
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "flow %s %s: version %d (project %s)\n", f.Name, verb, f.Version, f.Project)
+			for _, w := range f.Warnings {
+				fmt.Fprintf(cmd.OutOrStdout(), "warning: %s\n", w)
+			}
+			return nil
+		},
+	}
+	addProject(apply)
+	apply.Flags().StringVarP(&file, "file", "f", "", "definition file (.json, .yaml or .yml; - for standard input)")
+
+	list := &cobra.Command{
+		Use:   "list --project P",
+		Short: "List a project's flows",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireProject(project); err != nil {
+				return err
+			}
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			var out struct {
+				Flows []flowInfo `json:"flows"`
+			}
+			if err := c.do(cmd.Context(), "GET", "/api/v1/projects/"+url.PathEscape(project)+"/flows", nil, &out); err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "NAME\tVERSION\tTRIGGER\tUPDATED\tBY")
+			for _, f := range out.Flows {
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", f.Name, f.Version, f.TriggerType, f.UpdatedAt.Local().Format(time.DateTime), f.UpdatedBy)
+			}
+			return w.Flush()
+		},
+	}
+	addProject(list)
+
+	var format string
+	get := &cobra.Command{
+		Use:   "get NAME --project P [-o yaml|json]",
+		Short: "Print a flow's current definition (re-appliable with flow apply)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := requireProject(project); err != nil {
+				return err
+			}
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			var f flowInfo
+			if err := c.do(cmd.Context(), "GET", "/api/v1/projects/"+url.PathEscape(project)+"/flows/"+url.PathEscape(args[0]), nil, &f); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			switch format {
+			case "json":
+				var buf bytes.Buffer
+				if err := json.Indent(&buf, f.Definition, "", "  "); err != nil {
+					return err
+				}
+				fmt.Fprintln(out, buf.String())
+			case "yaml", "":
+				y, err := jsonToYAML(f.Definition)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "# flow %s, project %s, version %d, updated %s by %s\n%s", f.Name, f.Project, f.Version,
+					f.UpdatedAt.Local().Format(time.DateTime), f.UpdatedBy, y)
+			default:
+				return fmt.Errorf("unknown output format %q (want yaml or json)", format)
+			}
+			return nil
+		},
+	}
+	addProject(get)
+	get.Flags().StringVarP(&format, "output", "o", "yaml", "output format: yaml or json")
+
+	cmd.AddCommand(apply, list, get, newFlowRunCmd())
+	return cmd
+}
+
+func (p problem) String() string {
+	var loc []string
+	if p.Block != "" {
+		loc = append(loc, fmt.Sprintf("block %q", p.Block))
+	}
+	if p.Field != "" {
+		loc = append(loc, p.Field)
+	}
+	if p.Line > 0 {
+		loc = append(loc, fmt.Sprintf("line %d, column %d", p.Line, p.Column))
+	}
+	if len(loc) == 0 {
+		return p.Message
+	}
+	return strings.Join(loc, ", ") + ": " + p.Message
+}
+
+// jsonToYAML re-encodes JSON as block-style YAML, keeping key order.
+func jsonToYAML(data []byte) (string, error) {
+	var n yaml.Node
+	if err := yaml.Unmarshal(data, &n); err != nil {
+		return "", err
+	}
+	var plain func(n *yaml.Node)
+	plain = func(n *yaml.Node) {
+		n.Style = 0
+		if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "\n") {
+			n.Style = yaml.LiteralStyle
+		}
+		for _, c := range n.Content {
+			plain(c)
+		}
+	}
+	plain(&n)
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&n); err != nil {
+		return "", err
+	}
+	return buf.String(), enc.Close()
+}

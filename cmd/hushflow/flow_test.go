@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hushflow/hushflow/internal/apptest"
+)
+
+const flowCanary = `sk_live_7Hq2&Zp<9>"xV4%mT1`
+
+const notifyYAML = `name: notify
+trigger:
+  type: manual
+env:
+  TARGET: %s
+blocks:
+  - id: call
+    type: http
+    config:
+      method: "'POST'"
+      url: "` + "`${env.TARGET}/send`" + `"
+      headers: "({Authorization: 'Bearer ' + secrets.API_TOKEN})"
+      body: "({text: input.text})"
+  - id: report
+    type: code
+    if: steps.call.output.status == 200
+    config:
+      code: |
+        console.log('sent with', secrets.API_TOKEN)
+        return {echo: steps.call.output.body.auth, text: input.text}
+`
+
+// flowCLI runs the CLI in-process against a real server.
+type flowCLI struct {
+	t   *testing.T
+	all bytes.Buffer // every byte printed, for the leak check
+}
+
+func (c *flowCLI) run(args ...string) (string, error) {
+	c.t.Helper()
+	cmd := newRootCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetIn(strings.NewReader(""))
+	cmd.SetArgs(args)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err := cmd.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintln(&out, err.Error())
+	}
+	c.all.Write(out.Bytes())
+	return out.String(), err
+}
+
+func (c *flowCLI) must(args ...string) string {
+	c.t.Helper()
+	out, err := c.run(args...)
+	if err != nil {
+		c.t.Fatalf("hushflow %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func TestFlowAndRunCommands(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		t.Setenv("HUSHFLOW_ADDR", s.URL)
+		t.Setenv("HUSHFLOW_TOKEN", s.Token)
+		s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "billing"})
+		s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "API_TOKEN", "value": flowCanary, "project": "billing"})
+		target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(map[string]string{"auth": r.Header.Get("Authorization")})
+		}))
+		defer target.Close()
+		c := &flowCLI{t: t}
+		dir := t.TempDir()
+		file := filepath.Join(dir, "notify.yaml")
+		os.WriteFile(file, []byte(fmt.Sprintf(notifyYAML, target.URL)), 0o600)
+
+		out := c.must("flow", "apply", "-f", file, "--project", "billing")
+		if !strings.Contains(out, "flow notify created: version 1") {
+			t.Errorf("apply: %s", out)
+		}
+		out = c.must("flow", "apply", "-f", file, "-p", "billing")
+		if !strings.Contains(out, "flow notify updated: version 2") {
+			t.Errorf("apply again: %s", out)
+		}
+		// A warning for an unknown secret, through JSON.
+		warn := filepath.Join(dir, "warn.json")
+		os.WriteFile(warn, []byte(`{"name":"warn","trigger":{"type":"manual"},"blocks":[{"id":"l","type":"log","config":{"message":"secrets.MISSING_ONE"}}]}`), 0o600)
+		if out = c.must("flow", "apply", "-f", warn, "-p", "billing"); !strings.Contains(out, `warning: secret "MISSING_ONE"`) {
+			t.Errorf("apply with warning: %s", out)
+		}
+		// Problems are listed, one per line, with their location.
+		bad := filepath.Join(dir, "bad.yaml")
+		os.WriteFile(bad, []byte("name: bad\ntrigger: {type: manual}\nblocks:\n  - {id: a, type: log, config: {message: \"(1 +\"}}\n  - {id: a, type: nope}\n"), 0o600)
+		out, err := c.run("flow", "apply", "-f", bad, "-p", "billing")
+		if err == nil || !strings.Contains(out, `flow "bad" is invalid:`) || !strings.Contains(out, `  block "a", message, line 1, column`) ||
+			!strings.Contains(out, "duplicate block id") {
+			t.Errorf("apply bad: %v\n%s", err, out)
+		}
+
+		out = c.must("flow", "list", "-p", "billing")
+		if !strings.Contains(out, "notify") || !strings.Contains(out, "warn") || !strings.Contains(out, "manual") {
+			t.Errorf("list: %s", out)
+		}
+		out = c.must("flow", "get", "notify", "-p", "billing")
+		if !strings.Contains(out, "# flow notify, project billing, version 2") || !strings.Contains(out, "      code: |") ||
+			!strings.Contains(out, "if: steps.call.output.status == 200") {
+			t.Errorf("get yaml: %s", out)
+		}
+		// What get prints can be applied again.
+		again := filepath.Join(dir, "again.yaml")
+		os.WriteFile(again, []byte(out), 0o600)
+		if out := c.must("flow", "apply", "-f", again, "-p", "billing"); !strings.Contains(out, "version 3") {
+			t.Errorf("re-apply get output: %s", out)
+		}
+		out = c.must("flow", "get", "notify", "-p", "billing", "-o", "json")
+		var def map[string]any
+		if err := json.Unmarshal([]byte(out), &def); err != nil || def["name"] != "notify" {
+			t.Errorf("get json: %v %s", err, out)
+		}
+
+		// run --follow streams events, then the outcome.
+		out = c.must("flow", "run", "notify", "-p", "billing", "-e", "development", "--input", `{"text":"hello"}`, "--follow")
+		for _, want := range []string{"run_queued", "run_started", "block_started   call", "http_request", "http_response",
+			"block_finished  call", "log             report       [log] sent with [REDACTED", "run_finished", " succeeded in ", `"text": "hello"`} {
+			if !strings.Contains(out, want) {
+				t.Errorf("run --follow lacks %q:\n%s", want, out)
+			}
+		}
+		id := strings.Fields(out)[1]
+		out = c.must("run", "get", id)
+		if !strings.Contains(out, "status:       succeeded") || !strings.Contains(out, "flow:         notify (version 3)") {
+			t.Errorf("run get: %s", out)
+		}
+		out = c.must("run", "logs", id)
+		if !strings.Contains(out, "block_finished  report") || !strings.Contains(out, "run_finished") {
+			t.Errorf("run logs: %s", out)
+		}
+		if out2 := c.must("run", "logs", id, "--follow"); out2 != out {
+			t.Errorf("run logs --follow of a finished run differs:\n%s\n---\n%s", out2, out)
+		}
+
+		// A failing run: exit status 1 (an error), the reason printed.
+		inFile := filepath.Join(dir, "in.json")
+		os.WriteFile(inFile, []byte(`{"text": 1}`), 0o600)
+		os.WriteFile(file, []byte(strings.Replace(fmt.Sprintf(notifyYAML, target.URL), "return {echo", "throw new Error('boom ' + secrets.API_TOKEN); return {echo", 1)), 0o600)
+		c.must("flow", "apply", "-f", file, "-p", "billing")
+		out, err = c.run("flow", "run", "notify", "-p", "billing", "-e", "development", "--input", "@"+inFile, "-f")
+		if err == nil || !strings.Contains(out, "run_finished") || !strings.Contains(out, "boom [REDACTED") || !strings.Contains(err.Error(), " failed: ") {
+			t.Errorf("failing run: %v\n%s", err, out)
+		}
+
+		// list with filters, and cancel.
+		out = c.must("run", "list", "-p", "billing", "--status", "failed")
+		if strings.Count(out, "\n") != 2 || !strings.Contains(out, "failed") {
+			t.Errorf("run list --status failed: %s", out)
+		}
+		slow := filepath.Join(dir, "slow.json")
+		os.WriteFile(slow, []byte(`{"name":"slow","trigger":{"type":"manual"},"blocks":[{"id":"w","type":"delay","config":{"duration":"'20s'"}}]}`), 0o600)
+		c.must("flow", "apply", "-f", slow, "-p", "billing")
+		out = c.must("flow", "run", "slow", "-p", "billing", "-e", "development")
+		sid := strings.Fields(out)[1]
+		out = c.must("run", "cancel", sid)
+		if !strings.Contains(out, "run "+sid) {
+			t.Errorf("cancel: %s", out)
+		}
+		out, err = c.run("run", "logs", sid, "--follow")
+		if err != nil || !strings.Contains(out, "status=canceled") {
+			t.Errorf("canceled run's logs: %v\n%s", err, out)
+		}
+		if out = c.must("run", "list", "-p", "billing", "--flow", "slow"); !strings.Contains(out, "canceled") {
+			t.Errorf("run list --flow slow: %s", out)
+		}
+		if _, err := c.run("run", "get", "00000000-0000-0000-0000-000000000000"); err == nil || !strings.Contains(err.Error(), "HTTP 404") {
+			t.Errorf("unknown run: %v", err)
+		}
+		apptest.AssertAbsent(t, "CLI output", c.all.String(), flowCanary)
+	})
+}

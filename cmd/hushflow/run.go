@@ -1,0 +1,426 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+)
+
+// runInfo is a run as the API returns it (output and error redacted).
+type runInfo struct {
+	ID          string          `json:"id"`
+	Project     string          `json:"project"`
+	Flow        string          `json:"flow"`
+	FlowVersion int             `json:"flow_version"`
+	Environment string          `json:"environment"`
+	Trigger     string          `json:"trigger"`
+	Status      string          `json:"status"`
+	Error       string          `json:"error"`
+	Output      json.RawMessage `json:"output"`
+	QueuedAt    time.Time       `json:"queued_at"`
+	StartedAt   *time.Time      `json:"started_at"`
+	FinishedAt  *time.Time      `json:"finished_at"`
+	CreatedBy   string          `json:"created_by"`
+}
+
+func (r *runInfo) duration() string {
+	if r.StartedAt == nil || r.FinishedAt == nil {
+		return ""
+	}
+	return r.FinishedAt.Sub(*r.StartedAt).Round(time.Millisecond).String()
+}
+
+// eventInfo is a stored, redacted run event.
+type eventInfo struct {
+	Seq   int       `json:"seq"`
+	At    time.Time `json:"at"`
+	Type  string    `json:"type"`
+	Block string    `json:"block"`
+	Data  any       `json:"data"`
+}
+
+// errRunNotSucceeded makes the command exit with status 1.
+type errRunNotSucceeded struct{ r *runInfo }
+
+func (e *errRunNotSucceeded) Error() string {
+	if e.r.Error != "" {
+		return fmt.Sprintf("run %s %s: %s", e.r.ID, e.r.Status, e.r.Error)
+	}
+	return fmt.Sprintf("run %s %s", e.r.ID, e.r.Status)
+}
+
+func newFlowRunCmd() *cobra.Command {
+	var project, environment, input string
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "run NAME --project P --environment E [--input JSON|@FILE] [--follow]",
+		Short: "Queue a run of a flow; --follow streams its events until it ends",
+		Long: `Queue a run of a flow in an environment. --input is the run's input as JSON,
+or @FILE to read it from a file. With --follow the command prints each event
+of the run as it happens (time, type, block and a short summary; values of
+secrets appear masked), then the final status and output, and exits with
+status 1 if the run did not succeed.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := requireProject(project); err != nil {
+				return err
+			}
+			if environment == "" {
+				return errors.New("--environment is required (for example development, staging or production)")
+			}
+			req := map[string]any{"environment": environment}
+			if input != "" {
+				data := []byte(input)
+				if strings.HasPrefix(input, "@") {
+					var err error
+					if data, err = os.ReadFile(input[1:]); err != nil {
+						return err
+					}
+				}
+				var v any
+				if err := json.Unmarshal(data, &v); err != nil {
+					return fmt.Errorf("--input is not JSON: %w", err)
+				}
+				req["input"] = v
+			}
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			var r runInfo
+			if err := c.do(cmd.Context(), "POST", "/api/v1/projects/"+url.PathEscape(project)+"/flows/"+url.PathEscape(args[0])+"/runs", req, &r); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if !follow {
+				fmt.Fprintf(out, "run %s %s\nfollow it with: hushflow run logs %s --follow\n", r.ID, r.Status, r.ID)
+				return nil
+			}
+			fmt.Fprintf(out, "run %s %s\n", r.ID, r.Status)
+			return followRun(cmd.Context(), c, out, r.ID, true)
+		},
+	}
+	cmd.Flags().StringVarP(&project, "project", "p", "", "project of the flow (required)")
+	cmd.Flags().StringVarP(&environment, "environment", "e", "", "environment of the run (required)")
+	cmd.Flags().StringVarP(&input, "input", "i", "", "input of the run: JSON, or @FILE")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "stream the run's events until it ends")
+	return cmd
+}
+
+// followRun prints the run's events as they are stored until it ends;
+// with final, it then prints the outcome and fails unless it succeeded.
+func followRun(ctx context.Context, c *client, out io.Writer, id string, final bool) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", c.base+"/api/v1/runs/"+url.PathEscape(id)+"/events?follow=1", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := (&http.Client{}).Do(req) // no timeout: a run may take long
+	if err != nil {
+		return fmt.Errorf("cannot reach the Hushflow server at %s: %w", c.base, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		var eb struct {
+			Error apiError `json:"error"`
+		}
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if json.Unmarshal(data, &eb) == nil && eb.Error.Msg != "" {
+			eb.Error.Status = resp.StatusCode
+			return &eb.Error
+		}
+		return &apiError{Status: resp.StatusCode, Msg: http.StatusText(resp.StatusCode)}
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	ended := false
+	var typ string
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "event: "):
+			typ = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			if typ == "end" {
+				ended = true
+				continue
+			}
+			var e eventInfo
+			if json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &e) == nil {
+				fmt.Fprintln(out, eventLine(e))
+			}
+		}
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("event stream: %w", err)
+	}
+	if !ended {
+		return fmt.Errorf("the event stream of run %s ended early; see hushflow run get %s", id, id)
+	}
+	if !final {
+		return nil
+	}
+	var r runInfo
+	if err := c.do(ctx, "GET", "/api/v1/runs/"+url.PathEscape(id), nil, &r); err != nil {
+		return err
+	}
+	printOutcome(out, &r)
+	if r.Status != "succeeded" {
+		return &errRunNotSucceeded{&r}
+	}
+	return nil
+}
+
+func printOutcome(out io.Writer, r *runInfo) {
+	fmt.Fprintf(out, "run %s %s", r.ID, r.Status)
+	if d := r.duration(); d != "" {
+		fmt.Fprintf(out, " in %s", d)
+	}
+	fmt.Fprintln(out)
+	if r.Error != "" {
+		fmt.Fprintf(out, "error: %s\n", r.Error)
+	}
+	if len(r.Output) > 0 && string(r.Output) != "null" {
+		var buf bytes.Buffer
+		if json.Indent(&buf, r.Output, "", "  ") == nil {
+			fmt.Fprintf(out, "output: %s\n", buf.String())
+		}
+	}
+}
+
+// eventLine is one readable line: time, type, block, summary of data.
+func eventLine(e eventInfo) string {
+	block := e.Block
+	if block == "" {
+		block = "-"
+	}
+	return strings.TrimRight(fmt.Sprintf("%s  %-15s %-12s %s", e.At.Local().Format("15:04:05.000"), e.Type, block, summarize(e.Type, e.Data)), " ")
+}
+
+// summarize renders event data compactly: known event types pick their
+// telling fields; anything else is key=value pairs. Long values are cut.
+func summarize(typ string, data any) string {
+	m, ok := data.(map[string]any)
+	if !ok {
+		return clip(compact(data), 200)
+	}
+	pick := func(keys ...string) string {
+		var parts []string
+		for _, k := range keys {
+			if v, ok := m[k]; ok && v != nil {
+				parts = append(parts, k+"="+clip(compact(v), 120))
+			}
+		}
+		return strings.Join(parts, " ")
+	}
+	switch typ {
+	case "log":
+		return fmt.Sprintf("[%v] %s", m["level"], clip(compact(m["message"]), 200))
+	case "run_finished":
+		return pick("status", "error")
+	case "block_started":
+		return pick("type", "config")
+	case "block_finished":
+		return pick("duration_ms", "attempt", "output")
+	case "block_failed", "block_retry":
+		return pick("error", "attempt", "retry_in_ms")
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return clip(pick(keys...), 240)
+}
+
+func compact(v any) string {
+	if s, ok := v.(string); ok {
+		return strings.Join(strings.Fields(s), " ")
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n]) + "…"
+}
+
+func newRunCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "run", Short: "Inspect and cancel runs"}
+
+	var format string
+	get := &cobra.Command{
+		Use:   "get ID",
+		Short: "Print a run's status, timing, error and output (redacted)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			var raw json.RawMessage
+			if err := c.do(cmd.Context(), "GET", "/api/v1/runs/"+url.PathEscape(args[0]), nil, &raw); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if format == "json" {
+				var buf bytes.Buffer
+				_ = json.Indent(&buf, raw, "", "  ")
+				fmt.Fprintln(out, buf.String())
+				return nil
+			}
+			var r runInfo
+			if err := json.Unmarshal(raw, &r); err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "id:\t%s\nflow:\t%s (version %d)\nproject:\t%s\nenvironment:\t%s\ntrigger:\t%s (by %s)\nstatus:\t%s\nqueued:\t%s\n",
+				r.ID, r.Flow, r.FlowVersion, r.Project, r.Environment, r.Trigger, r.CreatedBy, r.Status, r.QueuedAt.Local().Format(time.DateTime))
+			if r.StartedAt != nil {
+				fmt.Fprintf(w, "started:\t%s\n", r.StartedAt.Local().Format(time.DateTime))
+			}
+			if r.FinishedAt != nil {
+				fmt.Fprintf(w, "finished:\t%s (took %s)\n", r.FinishedAt.Local().Format(time.DateTime), r.duration())
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			if r.Error != "" {
+				fmt.Fprintf(out, "error: %s\n", r.Error)
+			}
+			if len(r.Output) > 0 && string(r.Output) != "null" {
+				var buf bytes.Buffer
+				if json.Indent(&buf, r.Output, "", "  ") == nil {
+					fmt.Fprintf(out, "output: %s\n", buf.String())
+				}
+			}
+			return nil
+		},
+	}
+	get.Flags().StringVarP(&format, "output", "o", "text", "output format: text or json")
+
+	var follow bool
+	logs := &cobra.Command{
+		Use:   "logs ID [--follow]",
+		Short: "Print a run's events (redacted), one line each; --follow streams them until the run ends",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if follow {
+				return followRun(cmd.Context(), c, out, args[0], false)
+			}
+			after := 0
+			for {
+				var page struct {
+					Events []eventInfo `json:"events"`
+				}
+				if err := c.do(cmd.Context(), "GET", fmt.Sprintf("/api/v1/runs/%s/events?after=%d", url.PathEscape(args[0]), after), nil, &page); err != nil {
+					return err
+				}
+				for _, e := range page.Events {
+					fmt.Fprintln(out, eventLine(e))
+					after = e.Seq
+				}
+				if len(page.Events) < 1000 {
+					return nil
+				}
+			}
+		},
+	}
+	logs.Flags().BoolVarP(&follow, "follow", "f", false, "stream events until the run ends")
+
+	var project, flow, status, environment string
+	var limit int
+	list := &cobra.Command{
+		Use:   "list --project P [--flow F] [--status S] [--environment E]",
+		Short: "List a project's runs, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireProject(project); err != nil {
+				return err
+			}
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			for k, v := range map[string]string{"flow": flow, "status": status, "environment": environment} {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			if limit > 0 {
+				q.Set("limit", fmt.Sprint(limit))
+			}
+			var page struct {
+				Runs []runInfo `json:"runs"`
+				Next string    `json:"next_cursor"`
+			}
+			if err := c.do(cmd.Context(), "GET", "/api/v1/projects/"+url.PathEscape(project)+"/runs?"+q.Encode(), nil, &page); err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tFLOW\tVERSION\tENVIRONMENT\tTRIGGER\tSTATUS\tQUEUED\tDURATION")
+			for _, r := range page.Runs {
+				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Flow, r.FlowVersion, r.Environment, r.Trigger, r.Status,
+					r.QueuedAt.Local().Format(time.DateTime), r.duration())
+			}
+			return w.Flush()
+		},
+	}
+	list.Flags().StringVarP(&project, "project", "p", "", "project (required)")
+	list.Flags().StringVar(&flow, "flow", "", "only runs of this flow")
+	list.Flags().StringVar(&status, "status", "", "only runs with this status: queued, running, succeeded, failed or canceled")
+	list.Flags().StringVarP(&environment, "environment", "e", "", "only runs in this environment")
+	list.Flags().IntVar(&limit, "limit", 50, "number of runs (at most 200)")
+
+	cancel := &cobra.Command{
+		Use:   "cancel ID",
+		Short: "Cancel a run: a queued run at once, a running one within about a second",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			var r runInfo
+			if err := c.do(cmd.Context(), "POST", "/api/v1/runs/"+url.PathEscape(args[0])+"/cancel", nil, &r); err != nil {
+				return err
+			}
+			msg := r.Status
+			if r.Status == "running" {
+				msg = "running; cancel requested"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "run %s %s\n", r.ID, msg)
+			return nil
+		},
+	}
+	cmd.AddCommand(get, logs, list, cancel)
+	return cmd
+}
