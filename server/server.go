@@ -11,6 +11,7 @@ import (
 	"github.com/hushflow/hushflow/apps"
 	"github.com/hushflow/hushflow/auth"
 	"github.com/hushflow/hushflow/flows"
+	"github.com/hushflow/hushflow/metrics"
 	"github.com/hushflow/hushflow/projects"
 	"github.com/hushflow/hushflow/secrets"
 	"github.com/hushflow/hushflow/store"
@@ -33,6 +34,12 @@ type Deps struct {
 	// Apps keeps app installations; nil answers 503 on their routes.
 	Apps   *apps.Service
 	Logger *slog.Logger
+	// Metrics, when set, is served on GET /metrics and records API
+	// latency by route.
+	Metrics *metrics.Metrics
+	// MetricsToken, when set, is required as a bearer token on /metrics
+	// (HUSHFLOW_METRICS_TOKEN).
+	MetricsToken string
 	// RateLimit is the sustained number of API requests per second a
 	// token may make (burst: twice as many); 0 means DefaultRateLimit,
 	// a negative value turns the limit off.
@@ -64,6 +71,7 @@ func New(d Deps) *Server {
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
 		Generator: newRequestID,
 	}))
+	e.Use(s.httpMetrics)
 	e.Use(s.recoverPanics)
 	e.Use(s.accessLog)
 	e.Use(secureHeaders)
@@ -71,6 +79,7 @@ func New(d Deps) *Server {
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	s.metricsRoutes()
 
 	v1 := e.Group("/api/v1", s.noStore, s.authenticate, s.rateLimit())
 	s.v1 = v1
@@ -133,6 +142,12 @@ func (s *Server) readyz(c echo.Context) error {
 	if err := s.deps.DB.Ping(ctx); err != nil {
 		s.log.Warn("readiness: database does not answer", "err", err)
 		return c.JSON(http.StatusServiceUnavailable, errorBody("unavailable", "database does not answer", ""))
+	}
+	if s.deps.Flows != nil {
+		if err := s.deps.Flows.Healthy(); err != nil {
+			s.log.Warn("readiness: run workers", "err", err)
+			return c.JSON(http.StatusServiceUnavailable, errorBody("unavailable", err.Error(), ""))
+		}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready", "database": string(s.deps.DB.Dialect)})
 }
