@@ -164,6 +164,8 @@ func TestCodeBlocks(t *testing.T) {
 		{"loop", "let s = 0; for (const it of input.items) s += it.name.length; return s", int64(2), nil},
 		{"keys", `return Object.keys(secrets)`, []any{"ANTHROPIC_API_KEY", "API_TOKEN", "DEMO_BOT_SLACK_BOT_TOKEN"}, nil},
 		{"mask", `return secrets.mask("runtime-token")`, "runtime-token", nil},
+		{"btoa", `return btoa("user:" + secrets.API_TOKEN)`, "dXNlcjp0b2tfOWY4ZTdkNmM1YjRh", nil},
+		{"atob", `return atob(btoa("héllo"))`, "héllo", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package jsvm
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -222,4 +223,40 @@ func (st *state) format(v goja.Value) string {
 		return safeString(v)
 	}
 	return string(b)
+}
+
+// base64Globals defines btoa and atob as browsers do: btoa encodes a
+// string of Latin-1 characters (code units up to 0xFF) as base64, atob
+// decodes base64 into such a string. Both are linear in their input.
+func (st *state) base64Globals() {
+	rt := st.rt
+	_ = rt.Set("btoa", func(call goja.FunctionCall) goja.Value {
+		s := call.Argument(0).String()
+		b := make([]byte, 0, len(s))
+		for _, r := range s {
+			if r > 0xFF {
+				panic(rt.NewTypeError("btoa: the string contains a character outside Latin-1 (encode it first, e.g. with encodeURIComponent)"))
+			}
+			b = append(b, byte(r))
+		}
+		return rt.ToValue(base64.StdEncoding.EncodeToString(b))
+	})
+	_ = rt.Set("atob", func(call goja.FunctionCall) goja.Value {
+		s := strings.Map(func(r rune) rune {
+			if r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\f' {
+				return -1
+			}
+			return r
+		}, call.Argument(0).String())
+		s = strings.TrimRight(s, "=")
+		b, err := base64.RawStdEncoding.DecodeString(s)
+		if err != nil {
+			panic(rt.NewTypeError("atob: the string is not valid base64"))
+		}
+		r := make([]rune, len(b))
+		for i, c := range b {
+			r[i] = rune(c)
+		}
+		return rt.ToValue(string(r))
+	})
 }

@@ -130,6 +130,8 @@ type Script struct {
 	// usesConsole is false when the source cannot name console, which
 	// then is not built.
 	usesConsole bool
+	// usesBase64 is true when the source names btoa or atob.
+	usesBase64 bool
 	// File maps AST positions (wrapped source) for static analysis.
 	File *fileMap
 }
@@ -159,7 +161,8 @@ func Compile(kind Kind, src string) (*Script, error) {
 		}
 		return nil, &Error{Code: CodeSyntax, Message: err.Error()}
 	}
-	s := &Script{Kind: kind, Source: src, File: fm, usesConsole: strings.Contains(src, "console")}
+	s := &Script{Kind: kind, Source: src, File: fm, usesConsole: strings.Contains(src, "console"),
+		usesBase64: strings.Contains(src, "btoa") || strings.Contains(src, "atob")}
 	fm.file = prg.File
 	// The wrapper must still be one function expression: a source such as
 	// "1); foo(); (1" or "}); foo(); (function(){" would escape it.
@@ -253,6 +256,9 @@ func (s *Script) Run(ctx context.Context, g Globals, host Host, lim Limits) (res
 	}
 	if s.usesConsole {
 		args[5] = st.console()
+	}
+	if s.usesBase64 {
+		st.base64Globals()
 	}
 	v, err := fn(goja.Undefined(), args[:]...)
 	if err != nil {
