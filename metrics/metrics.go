@@ -175,3 +175,10 @@ func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(st.Depth))
 	ch <- prometheus.MustNewConstMetric(queueAgeDesc, prometheus.GaugeValue, age)
 }
+
+// WatchQueue registers the queue collector (hushflow_queue_depth and
+// hushflow_queue_oldest_age_seconds) over read, for a registry made with
+// New(nil). Call it once.
+func (m *Metrics) WatchQueue(read QueueFunc) {
+	m.Registry.MustRegister(&queueCollector{read: read})
+}

@@ -34,6 +34,8 @@ func newServeCmd() *cobra.Command {
 		MasterKeyFile:     os.Getenv("HUSHFLOW_MASTER_KEY_FILE"),
 		RateLimit:         rateLimit,
 		MaxConcurrentRuns: maxRuns,
+		MetricsToken:      os.Getenv("HUSHFLOW_METRICS_TOKEN"),
+		Traceparent:       os.Getenv("HUSHFLOW_TRACEPARENT") == "on",
 	}
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -48,8 +50,10 @@ HUSHFLOW_ADMIN_TOKEN, HUSHFLOW_MASTER_KEY, HUSHFLOW_MASTER_KEY_FILE,
 HUSHFLOW_LOG_FORMAT (text|json), HUSHFLOW_HTTP_ALLOW (CIDRs HTTP blocks may
 reach, e.g. 127.0.0.1/32), HUSHFLOW_EXEC (on enables exec blocks),
 HUSHFLOW_WORKERS (runs executed at once), HUSHFLOW_RUN_LEASE (how long a
-run stays with a worker that stopped heartbeating, default 30s). See
-docs/operations.md.`,
+run stays with a worker that stopped heartbeating, default 30s),
+HUSHFLOW_METRICS_TOKEN (bearer token required on /metrics when set),
+HUSHFLOW_TRACEPARENT (on: HTTP blocks send a traceparent header derived
+from the run id). See docs/operations.md and docs/metrics.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if leaseErr != nil || lease < time.Second {

@@ -24,6 +24,7 @@ import (
 	"github.com/hushflow/hushflow/engine"
 	"github.com/hushflow/hushflow/engine/sandbox"
 	"github.com/hushflow/hushflow/flows"
+	"github.com/hushflow/hushflow/metrics"
 	"github.com/hushflow/hushflow/projects"
 	"github.com/hushflow/hushflow/redact"
 	"github.com/hushflow/hushflow/secrets"
@@ -69,6 +70,12 @@ type Config struct {
 	// MaxConcurrentRuns is the default bound on a flow's queued and
 	// running runs (HUSHFLOW_MAX_CONCURRENT_RUNS; default 10,000).
 	MaxConcurrentRuns int
+	// MetricsToken, when set, is required as a bearer token on /metrics
+	// (HUSHFLOW_METRICS_TOKEN); /metrics is open otherwise.
+	MetricsToken string
+	// Traceparent makes HTTP blocks send a W3C traceparent header whose
+	// trace id is the run id (HUSHFLOW_TRACEPARENT=on).
+	Traceparent bool
 }
 
 // App is a wired Hushflow server.
@@ -82,6 +89,8 @@ type App struct {
 	Apps     *apps.Service
 	Flows    *flows.Service
 	API      *server.Server
+	// Metrics is this process's Prometheus registry (GET /metrics).
+	Metrics *metrics.Metrics
 	// Redactor masks every secret value this process has seen in its own
 	// logs (server log lines are scrubbed by value, not only by type).
 	Redactor *redact.Redactor
@@ -144,13 +153,26 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	transport := egress.NewTransport(policy)
 	a.Apps = apps.NewService(db, a.secretNamesAnywhere)
-	fs := flows.New(db, a.Projects, flowSecrets{a.Secrets}, blocks.Default, &blocks.Env{Apps: a.Apps, Logger: log, ExecEnabled: cfg.Exec, ScratchDir: cfg.DataDir},
+	a.Metrics = metrics.New(nil) // the queue collector is added below, once flows exist
+	fs := flows.New(db, a.Projects, flowSecrets{s: a.Secrets, m: a.Metrics}, blocks.Default, &blocks.Env{Apps: a.Apps, Logger: log, ExecEnabled: cfg.Exec, ScratchDir: cfg.DataDir},
 		flows.Config{Workers: cfg.Workers, Lease: cfg.RunLease, ExecEnabled: cfg.Exec, MaxConcurrentRuns: cfg.MaxConcurrentRuns}, log)
 	fs.NewHTTPClient = func(allowed map[string][]string, match func(string) []string, onRefuse func(string, string)) *http.Client {
-		return egress.Client(transport, &egress.Pinning{Match: match, Allowed: allowed, OnRefuse: onRefuse}, true)
+		c := egress.Client(transport, &egress.Pinning{Match: match, Allowed: allowed, OnRefuse: onRefuse}, true)
+		if cfg.Traceparent {
+			c.Transport = traceTransport{next: c.Transport}
+		}
+		return c
 	}
+	a.Metrics.WatchQueue(func(ctx context.Context) (metrics.QueueStats, error) {
+		n, oldest, err := fs.QueueStats(ctx)
+		return metrics.QueueStats{Depth: n, Oldest: oldest}, err
+	})
+	fs.OnRunFinished = func(_ *flows.Run, status string, d time.Duration) { a.Metrics.RunFinished(status, d) }
+	fs.OnBlockFinished = func(_ *flows.Run, typ, status string, d time.Duration) { a.Metrics.BlockFinished(typ, status, d) }
+	fs.OnRedacted = a.Metrics.Redacted
 	a.Flows = fs
-	a.API = server.New(server.Deps{DB: db, Auth: a.Auth, Projects: a.Projects, Secrets: a.Secrets, Apps: a.Apps, Flows: fs, Logger: log, RateLimit: cfg.RateLimit})
+	a.API = server.New(server.Deps{DB: db, Auth: a.Auth, Projects: a.Projects, Secrets: a.Secrets, Apps: a.Apps, Flows: fs, Logger: log, RateLimit: cfg.RateLimit,
+		Metrics: a.Metrics, MetricsToken: cfg.MetricsToken})
 	web.Mount(a.API.Echo()) // the UI, on paths the API does not claim
 	return a, nil
 }

@@ -6,11 +6,15 @@ import (
 
 	"github.com/hushflow/hushflow/engine"
 	"github.com/hushflow/hushflow/flows"
+	"github.com/hushflow/hushflow/metrics"
 	"github.com/hushflow/hushflow/secrets"
 )
 
 // flowSecrets adapts the secret store to what flows need.
-type flowSecrets struct{ s *secrets.Store }
+type flowSecrets struct {
+	s *secrets.Store
+	m *metrics.Metrics // counts resolutions
+}
 
 var _ flows.Secrets = flowSecrets{}
 
@@ -32,12 +36,13 @@ func (f flowSecrets) ForRun(ctx context.Context, project, environment, runID str
 	for name, v := range vals {
 		vis = append(vis, flows.VisibleSecret{Name: name, Value: v.Reveal(), AllowedHosts: hosts[name]})
 	}
-	return runSecrets{rr: rr, vis: vis}, nil
+	return runSecrets{rr: rr, vis: vis, m: f.m}, nil
 }
 
 func (f flowSecrets) Resolve(ctx context.Context, req flows.ResolveRequest) (string, error) {
 	v, _, err := f.s.Resolve(ctx, secrets.Access{Project: req.Project, Environment: req.Environment, Name: req.Name,
 		RunID: req.RunID, BlockID: req.BlockID, Actor: "trigger"})
+	f.m.SecretResolved(resolution(err))
 	return v.Reveal(), engineErr(err)
 }
 
@@ -48,13 +53,27 @@ func (f flowSecrets) Names(ctx context.Context, project, environment string) ([]
 type runSecrets struct {
 	rr  *secrets.RunResolver
 	vis []flows.VisibleSecret
+	m   *metrics.Metrics
 }
 
 func (r runSecrets) Visible() []flows.VisibleSecret { return r.vis }
 
 func (r runSecrets) Resolve(ctx context.Context, block, name string, sc engine.Scope) (string, error) {
 	v, _, err := r.rr.Resolve(ctx, block, name, secrets.Scope{Project: sc.Project, Environment: sc.Environment})
+	r.m.SecretResolved(resolution(err))
 	return v.Reveal(), engineErr(err)
+}
+
+// resolution is the metrics result of a secret read.
+func resolution(err error) string {
+	switch {
+	case err == nil:
+		return metrics.ResultOK
+	case errors.Is(err, secrets.ErrUnknownSecret):
+		return metrics.ResultUnknown
+	default:
+		return metrics.ResultError
+	}
 }
 
 // engineErr makes an unknown secret recognizable to the engine, keeping
