@@ -130,8 +130,19 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, fmt.Errorf("bootstrap admin: %w", err)
 	}
 	a.Projects = projects.NewService(db)
+	// A key file is generated only for an embedded database that holds no
+	// encrypted value yet: a fresh key could not open existing data, so a
+	// lost key file must be restored, not replaced.
+	var stored int64
+	if err := db.WithContext(ctx).Table("secret_versions").Where("wiped = ?", false).Count(&stored).Error; err != nil {
+		a.Close()
+		return nil, fmt.Errorf("database %s: %w", db.Location, err)
+	}
 	keys, source, err := secrets.LoadKeyring(secrets.KeyConfig{MasterKey: cfg.MasterKey, KeyFile: cfg.MasterKeyFile,
-		DataDir: cfg.DataDir, Generate: db.Dialect == store.SQLite, Logger: log})
+		DataDir: cfg.DataDir, Generate: db.Dialect == store.SQLite && stored == 0, Logger: log})
+	if err != nil && db.Dialect == store.SQLite && stored > 0 {
+		err = fmt.Errorf("%w (the database holds %d encrypted secret versions, so a new key file is not generated: restore %s/master.key from your backup or set HUSHFLOW_MASTER_KEY)", err, stored, cfg.DataDir)
+	}
 	if err != nil {
 		a.Close()
 		return nil, err

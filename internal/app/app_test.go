@@ -1,0 +1,42 @@
+package app_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hushflow/hushflow/internal/app"
+	"github.com/hushflow/hushflow/internal/apptest"
+	"github.com/hushflow/hushflow/secrets"
+)
+
+func TestMain(m *testing.M) { apptest.Main(m) }
+
+// A lost key file of the embedded database is not silently replaced: the
+// new key could not open the stored values.
+func TestLostKeyFileIsNotRegenerated(t *testing.T) {
+	dir := t.TempDir()
+	cfg := app.Config{DataDir: dir, LogOutput: io.Discard, SandboxPath: os.Args[0], SandboxWorkers: 1}
+	ctx := context.Background()
+	a, err := app.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.Secrets.Create(ctx, "test", secrets.CreateInput{Name: "K", Value: secrets.NewValue("a-long-value-9c8b7a")}); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if err := os.Remove(filepath.Join(dir, "master.key")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = app.New(ctx, cfg)
+	if err == nil || !strings.Contains(err.Error(), "restore") {
+		t.Fatalf("start without the key file: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "master.key")); err == nil {
+		t.Fatal("a new key file was generated")
+	}
+}
