@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"slices"
 )
 
@@ -16,12 +17,19 @@ import (
 // the occurrence. So it is enough to:
 //
 //   - register, for every pattern, the q-grams at offsets 0..step-1 in a
-//     bitset (for the scan) and in a chained hash table (for verification);
-//   - scan the text reading one q-gram every step bytes, test one bit, and
-//     on a hit compare the few patterns registered under that q-gram with
-//     the text at p - offset.
+//     bitset (a blocked Bloom filter: two bits in one 64-bit word);
+//   - register every pattern in a hash table keyed by its first plen bytes
+//     (plen = min(m, 16));
+//   - scan the text reading one q-gram every step bytes and test its two
+//     bits; on a hit at p, look up each of the step candidate starts
+//     p-step+1..p by the hash of its plen bytes and compare the few
+//     patterns found with the text.
 //
-// Each occurrence is found exactly once (from its first sample position).
+// Each candidate start is looked up at most once (from the one sample
+// position after it), so each occurrence is found exactly once. Keying the
+// verification on the whole prefix rather than on the q-gram keeps it cheap
+// when many values share a q-gram (10,000 tokens that all begin with
+// "sk_live_"), and stores one entry per pattern rather than step.
 // The work per byte is 1/step of a load, a multiply and a bit test, whatever
 // the number of patterns; the bitset grows with the number of patterns and
 // the step is capped so that it stays in cache.
@@ -42,16 +50,6 @@ type pattern struct {
 	noScan bool // only reached through ext; not in the filter
 }
 
-// entry is one registered q-gram: pattern pat has gram at offset off.
-type entry struct {
-	fp   uint32 // fingerprint of the q-gram's hash
-	off  int32
-	pat  int32
-	next int32 // next entry in the same hash bucket; 0 ends the chain
-}
-
-func fingerprint(h uint64) uint32 { return uint32(h >> 16) }
-
 // weakPattern is a form of a value shorter than MinLength, matched only as a
 // whole token.
 type weakPattern struct {
@@ -70,10 +68,11 @@ type matcher struct {
 	maxWeak int // longest weak pattern
 
 	bits   []uint64
-	bshift uint // word index = hash >> bshift
-	heads  []int32
-	hshift uint // bucket = hash >> hshift
-	ents   []entry
+	bshift uint    // word index = hash >> bshift
+	plen   int     // verification key: the first plen bytes of a pattern
+	pheads []int32 // bucket -> 1 + first pattern index, 0 for none
+	pnext  []int32 // pattern index -> 1 + next pattern in its bucket
+	pshift uint    // bucket = prefix hash >> pshift
 
 	weak []weakPattern
 }
@@ -149,25 +148,25 @@ func build(vals []value) *matcher {
 	if wordsLog > 17 {
 		wordsLog = max(17, bitLen(n/4-1))
 	}
-	headsLog := max(8, bitLen(n/2-1)) // chains of one to two entries
 	m.bits = make([]uint64, 1<<wordsLog)
 	m.bshift = uint(64 - wordsLog)
-	m.heads = make([]int32, 1<<headsLog)
-	m.hshift = uint(64 - headsLog)
-	m.ents = make([]entry, 1, n+1)
+	m.plen = min(m.minLen, 16)
+	headsLog := max(6, bitLen(2*scanned-1))
+	m.pheads = make([]int32, 1<<headsLog)
+	m.pshift = uint(64 - headsLog)
+	m.pnext = make([]int32, len(m.pats))
 	for i, p := range m.pats {
 		if p.noScan {
 			continue
 		}
 		b := m.arena[p.off : p.off+p.n]
 		for o := 0; o < m.step; o++ {
-			g := m.gram(b[o:])
-			h := g * hashMul
+			h := m.gram(b[o:]) * hashMul
 			m.bits[h>>m.bshift] |= bitMask(h, m.bshift)
-			hi := h >> m.hshift
-			m.ents = append(m.ents, entry{fp: fingerprint(h), off: int32(o), pat: int32(i), next: m.heads[hi]})
-			m.heads[hi] = int32(len(m.ents) - 1)
 		}
+		hi := m.prefixHash(b) >> m.pshift
+		m.pnext[i] = m.pheads[hi]
+		m.pheads[hi] = int32(i + 1)
 	}
 	return m
 }
@@ -231,48 +230,57 @@ func (m *matcher) scan(t []byte, out []span) []span {
 		hit0, hit1 := bits[h0>>bshift]&m0 == m0, bits[h1>>bshift]&m1 == m1
 		if hit0 || hit1 {
 			if hit0 {
-				out = m.verify(t, p, h0, out)
+				out = m.verify(t, p, out)
 			}
 			if hit1 {
-				out = m.verify(t, p+step, h1, out)
+				out = m.verify(t, p+step, out)
 			}
 		}
 	}
 	for ; p+m.q <= len(t); p += step {
 		h := m.gram(t[p:]) * hashMul
 		if mk := bitMask(h, bshift); bits[h>>bshift]&mk == mk {
-			out = m.verify(t, p, h, out)
+			out = m.verify(t, p, out)
 		}
 	}
 	return out
 }
 
-func (m *matcher) verify(t []byte, p int, h uint64, out []span) []span {
-	fp := fingerprint(h)
-	for e := m.heads[h>>m.hshift]; e != 0; {
-		en := &m.ents[e]
-		e = en.next
-		if en.fp != fp {
-			continue
-		}
-		pt := m.pats[en.pat]
-		start := p - int(en.off)
-		end := start + int(pt.n)
-		if start < 0 || end > len(t) {
-			continue
-		}
-		if string(t[start:end]) == string(m.arena[pt.off:pt.off+pt.n]) {
-			for x := pt.ext; x != 0; {
-				e := m.pats[x-1]
-				if start+int(e.n) > len(t) || string(t[start:start+int(e.n)]) != string(m.arena[e.off:e.off+e.n]) {
+// verify looks up the candidate starts p-step+1..p after a bitset hit at p.
+func (m *matcher) verify(t []byte, p int, out []span) []span {
+	for start := max(p-m.step+1, 0); start <= p && start+m.plen <= len(t); start++ {
+		for x := m.pheads[m.prefixHash(t[start:])>>m.pshift]; x != 0; {
+			pt := &m.pats[x-1]
+			x = m.pnext[x-1]
+			end := start + int(pt.n)
+			if end > len(t) || string(t[start:end]) != string(m.arena[pt.off:pt.off+pt.n]) {
+				continue
+			}
+			for e := pt.ext; e != 0; {
+				ep := &m.pats[e-1]
+				if start+int(ep.n) > len(t) || string(t[start:start+int(ep.n)]) != string(m.arena[ep.off:ep.off+ep.n]) {
 					break
 				}
-				end, x = start+int(e.n), e.ext
+				end, e = start+int(ep.n), ep.ext
 			}
 			out = append(out, span{start, end, pt.name})
 		}
 	}
 	return out
+}
+
+// prefixHash hashes the first plen bytes of b (len(b) >= plen).
+func (m *matcher) prefixHash(b []byte) uint64 {
+	var a, c uint64
+	if m.plen >= 8 && len(b) >= 8 {
+		a = binary.LittleEndian.Uint64(b)
+		c = binary.LittleEndian.Uint64(b[m.plen-8:])
+	} else {
+		var buf [8]byte
+		copy(buf[:], b[:m.plen])
+		a = binary.LittleEndian.Uint64(buf[:])
+	}
+	return (a*hashMul ^ bits.RotateLeft64(c, 29)) * 0xD6E8FEB86659FD93
 }
 
 // isWord reports whether c is part of a word for whole-token matching:

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // canary is a high-entropy value with the characters that escapings change.
@@ -492,4 +493,48 @@ func TestFormsComplete(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestLargeValue(t *testing.T) {
+	var b strings.Builder
+	for b.Len() < 100_000 {
+		fmt.Fprintf(&b, "line %d: <&> \"é\" / %x\n", b.Len(), b.Len()*7919)
+	}
+	v := b.String()
+	f := formSet{min: MinLength}
+	f.begin(0)
+	f.addValue(v)
+	if len(f.arena) > 64*len(v) {
+		t.Fatalf("forms of a %d-byte value take %d bytes", len(v), len(f.arena))
+	}
+	r := newR(t, "BIG", v)
+	for _, in := range []string{v, jsonString(v, true), jsonString(v, false), b64std(v), html.EscapeString(v), url.QueryEscape(v)} {
+		if out := r.String("x" + in + "y"); out != "x[REDACTED:BIG]y" {
+			t.Fatalf("large value form not masked whole (%d bytes out)", len(out))
+		}
+	}
+}
+
+// TestSharedPrefix registers many tokens with a common prefix and masks a
+// text full of other tokens with that prefix: verification is keyed on the
+// whole start of a pattern, so this stays linear.
+func TestSharedPrefix(t *testing.T) {
+	r := New()
+	vals := map[string]string{}
+	for i := 0; i < 5000; i++ {
+		vals[fmt.Sprint("T", i)] = fmt.Sprintf("sk_live_%016x%08x", uint64(i)*0x9E3779B97F4A7C15, i)
+	}
+	r.AddAll(vals)
+	var b strings.Builder
+	for i := 0; b.Len() < 1<<20; i++ {
+		fmt.Fprintf(&b, "key=sk_live_%016x%08x ", uint64(i+1)*0xC2B2AE3D27D4EB4F, i)
+	}
+	b.WriteString(vals["T42"])
+	start := time.Now()
+	out := r.String(b.String())
+	if !strings.HasSuffix(out, "[REDACTED:T42]") || strings.Count(out, "[REDACTED") != 1 {
+		i := strings.Index(out, "[REDACTED")
+		t.Fatalf("wrong masking (%d masks): %s", strings.Count(out, "[REDACTED"), out[max(i-80, 0):i+40])
+	}
+	t.Logf("1 MiB of look-alike tokens in %v", time.Since(start))
 }

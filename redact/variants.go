@@ -90,6 +90,14 @@ func (f *formSet) addValue(v string) {
 		if boilerplate(line, armored) {
 			continue
 		}
+		if len(v) > largeValue {
+			// Lines of a large value: only the line itself.
+			f.first = len(f.pats)
+			s := len(f.arena)
+			f.arena = append(f.arena, line...)
+			f.commit(s)
+			continue
+		}
 		f.addEncodings(line, false)
 	}
 }
@@ -105,15 +113,29 @@ func boilerplate(line string, armored bool) bool {
 	return armored && strings.Contains(line, ": ")
 }
 
+// largeValue is the length above which a value gets only one form per kind
+// of escaping (URL query escaping with upper-case hex, minimal and HTML-safe
+// JSON escaping, html.EscapeString; hex and base64 as usual) and its lines
+// are registered without their escapings: the forms of a large value take
+// about 60 times its size.
+const largeValue = 4096
+
 // addEncodings appends v and its escaped forms; with binary, also its hex
 // and base64 forms.
 func (f *formSet) addEncodings(v string, binary bool) {
+	f.first = len(f.pats) // duplicates are looked for among v's forms only
 	s := len(f.arena)
 	f.arena = append(f.arena, v...)
 	f.commit(s)
 
 	var c class
 	c.of(v)
+	if len(v) > largeValue {
+		// A large value (a key file, a certificate bundle) keeps one form
+		// per escaping: its forms are as large as it is, or larger.
+		c.urlSets, c.urlLetter = false, false
+		c.quotes, c.ws = false, false
+	}
 
 	// URL escaping: query (Go's QueryEscape, '+' for space), path segment
 	// (Go's PathEscape), encodeURIComponent and encodeURI, with upper- and
@@ -152,6 +174,9 @@ func (f *formSet) addEncodings(v string, binary bool) {
 			irrelevant |= jsonSlash
 		}
 		var modes []jsonMode
+		if len(v) > largeValue {
+			irrelevant |= jsonASCII | jsonUpper | jsonSlash
+		}
 		for mode := jsonMode(0); mode < 16; mode++ {
 			if mode&irrelevant == 0 {
 				modes = append(modes, mode)
