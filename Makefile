@@ -29,7 +29,11 @@ bench:
 	@pkgs=(); for p in $(BENCH_PKGS); do d=$${p%/...}; d=$${d%/}; [[ -d $$d ]] && pkgs+=("$$p"); done; \
 	if (( $${#pkgs[@]} == 0 )); then echo "bench: none of $(BENCH_PKGS) exists yet" >&2; exit 1; fi; \
 	echo "==> $(GO) test -run '^$$' -bench . -benchtime=1s $${pkgs[*]}"; \
-	$(GO) test -run '^$$' -bench . -benchtime=1s "$${pkgs[@]}"
+	$(GO) test -run '^$$' -bench . -benchtime=1s "$${pkgs[@]}"; \
+	if [[ -n "$${HUSHFLOW_TEST_DATABASE_URL:-}" ]]; then \
+	  echo "==> flows: end-to-end runs/s on PostgreSQL (flows/bench_test.go)"; \
+	  HUSHFLOW_BENCH=1 $(GO) test -count=1 -run '^TestFlowThroughput$$' -v ./flows/; \
+	else echo "bench: set HUSHFLOW_TEST_DATABASE_URL to run the flows throughput benchmark" >&2; fi
 
 ## fmt: gofmt -w every Go file
 fmt:

@@ -1,0 +1,250 @@
+package flows_test
+
+import (
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hushflow/hushflow/internal/app"
+	"github.com/hushflow/hushflow/internal/apptest"
+	"github.com/hushflow/hushflow/store/storetest"
+	"gorm.io/gorm"
+)
+
+// TestFlowThroughput measures end-to-end runs per second of a 3-block
+// flow (two code blocks driven by expressions, the second with an `if`,
+// and a log block whose message resolves a secret) on PostgreSQL, with
+// every event stored and redacted. Runs are queued through the HTTP API by
+// concurrent clients while the workers execute them; the clock stops when
+// the last run ends. Latency is queue-to-finish (finished_at - queued_at).
+//
+//	HUSHFLOW_BENCH=1 go test -run TestFlowThroughput -v ./flows/
+//
+// HUSHFLOW_BENCH_RUNS (default 2000), HUSHFLOW_BENCH_WORKERS (default 16),
+// HUSHFLOW_BENCH_CLIENTS (default 16) and HUSHFLOW_BENCH_RATE (runs queued
+// per second; default: as fast as the clients can) tune it. `make bench`
+// runs it.
+func TestFlowThroughput(t *testing.T) {
+	if os.Getenv("HUSHFLOW_BENCH") != "1" {
+		t.Skip("benchmark: set HUSHFLOW_BENCH=1 (and HUSHFLOW_TEST_DATABASE_URL) to run it")
+	}
+	if os.Getenv(storetest.EnvURL) == "" {
+		t.Skipf("the flow benchmark runs on PostgreSQL: set %s", storetest.EnvURL)
+	}
+	n := envInt("HUSHFLOW_BENCH_RUNS", 2000)
+	workers := envInt("HUSHFLOW_BENCH_WORKERS", 16)
+	clients := envInt("HUSHFLOW_BENCH_CLIENTS", 16)
+	s := apptest.Start(t, storetest.PostgresConfig(t), func(c *app.Config) { c.Workers = workers; c.RateLimit = -1 })
+	s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "bench"})
+	s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "API_TOKEN", "value": "tok_bench_9fK2xQ7zLmW3pR8vN1", "project": "bench"})
+	s.Must(201, "POST", "/api/v1/projects/bench/flows", map[string]any{
+		"name": "three", "trigger": map[string]any{"type": "manual"},
+		"blocks": []any{
+			map[string]any{"id": "score", "type": "code", "config": map[string]any{
+				"code": "return {score: input.n * 2, even: input.n % 2 == 0}"}},
+			map[string]any{"id": "label", "type": "code", "if": "steps.score.output.score >= 0", "config": map[string]any{
+				"code": "return {label: (steps.score.output.even ? 'even-' : 'odd-') + steps.score.output.score}"}},
+			map[string]any{"id": "report", "type": "log", "config": map[string]any{
+				"message": "`${steps.label.output.label} with ${secrets.API_TOKEN}`"}},
+		},
+	})
+	// Warm up (plan cache, sandbox, connections), then measure.
+	s.Must(200, "POST", "/api/v1/projects/bench/flows/three/runs?wait=30s", map[string]any{"environment": "development", "input": map[string]any{"n": 0}})
+	db := s.App.DB
+	var dbName string
+	db.Raw("SELECT current_database()").Scan(&dbName)
+	type pgStats struct{ XactCommit, TupInserted, TupUpdated, TupFetched int64 }
+	stats := func() pgStats {
+		var st pgStats
+		db.Raw("SELECT xact_commit, tup_inserted, tup_updated, tup_fetched FROM pg_stat_database WHERE datname = ?", dbName).Scan(&st)
+		return st
+	}
+	time.Sleep(1100 * time.Millisecond) // let backends flush their statistics
+	before := stats()
+	counts := countStatements(t, db.DB)
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	jobs := make(chan int)
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				r := s.Do("POST", "/api/v1/projects/bench/flows/three/runs", map[string]any{"environment": "development", "input": map[string]any{"n": i}})
+				if r.Status != 202 {
+					t.Errorf("queue: %d %s", r.Status, r.Body)
+				}
+			}
+		}()
+	}
+	// HUSHFLOW_BENCH_RATE paces the clients (runs queued per second) to
+	// measure latency below saturation; 0 queues as fast as they can.
+	var pace <-chan time.Time
+	if rate := envInt("HUSHFLOW_BENCH_RATE", 0); rate > 0 {
+		tk := time.NewTicker(time.Second / time.Duration(rate))
+		defer tk.Stop()
+		pace = tk.C
+	}
+	for i := 1; i <= n; i++ {
+		if pace != nil {
+			<-pace
+		}
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	queued := time.Since(start)
+	for {
+		var open int64
+		db.Raw("SELECT COUNT(*) FROM runs WHERE status IN ('queued','running')").Scan(&open)
+		if open == 0 {
+			break
+		}
+		if time.Since(start) > 5*time.Minute {
+			t.Fatalf("%d runs still open after 5 minutes", open)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	stmts := counts()
+	time.Sleep(1100 * time.Millisecond)
+	after := stats()
+
+	var rows []struct {
+		Status     string
+		QueuedAt   time.Time
+		StartedAt  time.Time
+		FinishedAt time.Time
+	}
+	db.Raw("SELECT status, queued_at, started_at, finished_at FROM runs WHERE input <> ?", `{"n":0}`).Scan(&rows)
+	if len(rows) != n {
+		t.Fatalf("%d runs, want %d", len(rows), n)
+	}
+	lat := make([]time.Duration, 0, n)
+	wait := make([]time.Duration, 0, n)
+	exec := make([]time.Duration, 0, n)
+	first, last := rows[0].QueuedAt, rows[0].FinishedAt
+	for _, r := range rows {
+		if r.Status != "succeeded" {
+			t.Fatalf("run %+v", r)
+		}
+		lat = append(lat, r.FinishedAt.Sub(r.QueuedAt))
+		wait = append(wait, r.StartedAt.Sub(r.QueuedAt))
+		exec = append(exec, r.FinishedAt.Sub(r.StartedAt))
+		if r.QueuedAt.Before(first) {
+			first = r.QueuedAt
+		}
+		if r.FinishedAt.After(last) {
+			last = r.FinishedAt
+		}
+	}
+	var events int64
+	db.Raw("SELECT COUNT(*) FROM events").Scan(&events)
+	span := last.Sub(first)
+	per := func(v int64) float64 { return float64(v) / float64(n) }
+	t.Logf("machine: %d CPUs (GOMAXPROCS %d), %s", runtime.NumCPU(), runtime.GOMAXPROCS(0), cpuModel())
+	t.Logf("%d runs, %d workers, %d API clients: queued in %s (%.0f/s); first queued to last finished %s: %.0f runs/s end to end (wall %s)",
+		n, workers, clients, queued.Round(time.Millisecond), float64(n)/queued.Seconds(), span.Round(time.Millisecond),
+		float64(n)/span.Seconds(), elapsed.Round(time.Millisecond))
+	t.Logf("queue-to-finish latency: p50 %s, p90 %s, p99 %s, max %s", pct(lat, 50), pct(lat, 90), pct(lat, 99), pct(lat, 100))
+	t.Logf("  of which waiting in the queue: p50 %s, p99 %s; executing (claim to finish): p50 %s, p99 %s",
+		pct(wait, 50), pct(wait, 99), pct(exec, 50), pct(exec, 99))
+	t.Logf("per run: %.1f events stored; PostgreSQL %.1f committed transactions, %.1f rows inserted, %.1f rows updated",
+		float64(events)/float64(n+1), per(after.XactCommit-before.XactCommit), per(after.TupInserted-before.TupInserted),
+		per(after.TupUpdated-before.TupUpdated))
+	t.Logf("SQL statements per run, by kind (this process; the wait loop of this test excluded):")
+	type kv struct {
+		k string
+		v int
+	}
+	var list []kv
+	total := 0
+	for k, v := range stmts {
+		if strings.Contains(k, "COUNT(*) FROM runs WHERE status IN") {
+			continue
+		}
+		list = append(list, kv{k, v})
+		total += v
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].v > list[j].v })
+	for _, e := range list {
+		if float64(e.v)/float64(n) >= 0.05 {
+			t.Logf("  %5.2f  %s", float64(e.v)/float64(n), e.k)
+		}
+	}
+	t.Logf("  %5.2f  total", float64(total)/float64(n))
+}
+
+// countStatements counts the SQL statements db runs from now on, by their
+// first words; the returned function stops counting and returns them.
+func countStatements(t *testing.T, db *gorm.DB) func() map[string]int {
+	var mu sync.Mutex
+	on := true
+	m := map[string]int{}
+	rec := func(tx *gorm.DB) {
+		sql := strings.Join(strings.Fields(tx.Statement.SQL.String()), " ")
+		if i := strings.Index(sql, " WHERE "); i > 0 && i < 70 {
+			sql = sql[:min(len(sql), i+40)]
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if on {
+			m[sql[:min(len(sql), 90)]]++
+		}
+	}
+	cb := db.Callback()
+	name := "bench:count"
+	for _, err := range []error{
+		cb.Create().After("gorm:create").Register(name, rec),
+		cb.Query().After("gorm:query").Register(name, rec),
+		cb.Update().After("gorm:update").Register(name, rec),
+		cb.Delete().After("gorm:delete").Register(name, rec),
+		cb.Row().After("gorm:row").Register(name, rec),
+		cb.Raw().After("gorm:raw").Register(name, rec),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		on = false
+		return m
+	}
+}
+
+func pct(ds []time.Duration, p int) time.Duration {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	i := (len(ds)*p + 99) / 100
+	if i < 1 {
+		i = 1
+	}
+	if i > len(ds) {
+		i = len(ds)
+	}
+	return ds[i-1].Round(time.Millisecond)
+}
+
+func envInt(k string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(k)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func cpuModel() string {
+	data, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
