@@ -1,0 +1,98 @@
+package exec
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// EnvLauncher is set (to "1") in the environment of the launcher process:
+// a copy of the server's own executable that sets the resource limits
+// and then replaces itself with the command. Programs that register the
+// exec block must call LauncherMain first thing in main (and test binaries
+// in TestMain) when it is set; cmd/hushflow and apptest.Main do.
+const EnvLauncher = "HUSHFLOW_EXEC_LAUNCHER"
+
+// launcherFlag is the launcher's first argument. A binary that does not
+// call LauncherMain refuses it as an unknown flag instead of running as
+// itself.
+const launcherFlag = "-hushflow-exec-launcher"
+
+// launcherPath returns the launcher executable; a variable for tests.
+var launcherPath = os.Executable
+
+// Limits are the resource limits of a command (0: unlimited).
+type Limits struct {
+	AS     uint64 // RLIMIT_AS, bytes of address space
+	CPU    uint64 // RLIMIT_CPU, seconds
+	NoFile uint64 // RLIMIT_NOFILE
+}
+
+// String encodes l for the launcher's command line.
+func (l Limits) String() string {
+	return fmt.Sprintf("as=%d,cpu=%d,nofile=%d,core=0", l.AS, l.CPU, l.NoFile)
+}
+
+var rlimits = map[string]int{"as": syscall.RLIMIT_AS, "cpu": syscall.RLIMIT_CPU, "nofile": syscall.RLIMIT_NOFILE, "core": syscall.RLIMIT_CORE}
+
+// LauncherMain is the launcher: with arguments
+// "-hushflow-exec-launcher LIMITS -- PATH ARGV0 ARGS...", it sets the
+// limits (as, cpu, nofile, core), drops EnvLauncher from the environment
+// and executes PATH. It returns only on failure, with the exit status to
+// use (127, as a shell does when a command cannot run).
+func LauncherMain() int {
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(os.Stderr, "hushflow exec launcher: "+format+"\n", a...)
+		return 127
+	}
+	args := os.Args[1:]
+	if len(args) < 5 || args[0] != launcherFlag || args[2] != "--" {
+		return fail("usage: %s LIMITS -- PATH ARGV0 [ARGS...]", launcherFlag)
+	}
+	type lim struct {
+		res int
+		v   uint64
+	}
+	var lims []lim
+	for _, kv := range strings.Split(args[1], ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		res, ok := rlimits[k]
+		n, err := strconv.ParseUint(v, 10, 64)
+		if !ok || err != nil {
+			return fail("bad limit %q", kv)
+		}
+		if n == 0 && k != "core" {
+			continue
+		}
+		lims = append(lims, lim{res, n})
+	}
+	path, argv := args[3], args[4:]
+	env := make([]string, 0, len(os.Environ()))
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, EnvLauncher+"=") {
+			env = append(env, e)
+		}
+	}
+	// The address-space limit goes last: the launcher itself may have
+	// mapped more than the command may.
+	for i := range lims {
+		if lims[i].res == syscall.RLIMIT_AS {
+			lims = append(lims[:i:i], append(lims[i+1:], lims[i])...)
+			break
+		}
+	}
+	for _, l := range lims {
+		r := syscall.Rlimit{Cur: l.v, Max: l.v}
+		var cur syscall.Rlimit
+		if err := syscall.Getrlimit(l.res, &cur); err == nil && cur.Max < l.v {
+			r = syscall.Rlimit{Cur: cur.Max, Max: cur.Max}
+		}
+		if err := syscall.Setrlimit(l.res, &r); err != nil {
+			return fail("set limit %d: %v", l.res, err)
+		}
+	}
+	err := syscall.Exec(path, argv, env)
+	return fail("run %s: %v", path, err)
+}
