@@ -12,19 +12,30 @@ import (
 // oldest one (zero when none), in one query; the metrics collector calls
 // it on every scrape.
 func (s *Service) QueueStats(ctx context.Context) (depth int, oldest time.Time, err error) {
-	var row struct {
-		N      int
-		Oldest *time.Time
-	}
-	err = s.db.WithContext(ctx).Raw(`SELECT COUNT(*) AS n, MIN(queued_at) AS oldest FROM runs WHERE status = ?`, StatusQueued).
-		Scan(&row).Error
-	if err != nil {
+	var first any // SQLite returns MIN() of a time column as text
+	row := s.db.WithContext(ctx).Raw(`SELECT COUNT(*), MIN(queued_at) FROM runs WHERE status = ?`, StatusQueued).Row()
+	if err := row.Scan(&depth, &first); err != nil {
 		return 0, time.Time{}, err
 	}
-	if row.Oldest != nil {
-		oldest = *row.Oldest
+	switch v := first.(type) {
+	case time.Time:
+		oldest = v
+	case string:
+		oldest = parseTime(v)
+	case []byte:
+		oldest = parseTime(string(v))
 	}
-	return row.N, oldest, nil
+	return depth, oldest, nil
+}
+
+// parseTime reads a time as SQLite stores it.
+func parseTime(s string) time.Time {
+	for _, layout := range []string{"2006-01-02 15:04:05.999999999-07:00", time.RFC3339Nano, "2006-01-02 15:04:05.999999999"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t
+		}
+	}
+	return time.Time{}
 }
 
 // workerHealth tracks this process's claim loop for readiness.
