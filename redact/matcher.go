@@ -68,11 +68,13 @@ type matcher struct {
 	maxWeak int // longest weak pattern
 
 	bits   []uint64
-	bshift uint    // word index = hash >> bshift
-	plen   int     // verification key: the first plen bytes of a pattern
-	pheads []int32 // bucket -> 1 + first pattern index, 0 for none
-	pnext  []int32 // pattern index -> 1 + next pattern in its bucket
-	pshift uint    // bucket = prefix hash >> pshift
+	bshift uint     // word index = hash >> bshift
+	plen   int      // verification key: the first plen bytes of a pattern
+	pheads []int32  // bucket -> 1 + first pattern index, 0 for none
+	pnext  []int32  // pattern index -> 1 + next pattern in its bucket
+	pshift uint     // bucket = prefix hash >> pshift
+	pbits  []uint64 // filter on prefix hashes, 16 bits per pattern: spares most bucket loads
+	pbsh   uint     // bit index = prefix hash >> pbsh
 
 	weak []weakPattern
 }
@@ -155,6 +157,9 @@ func build(vals []value) *matcher {
 	m.pheads = make([]int32, 1<<headsLog)
 	m.pshift = uint(64 - headsLog)
 	m.pnext = make([]int32, len(m.pats))
+	pbLog := max(9, bitLen(16*scanned-1))
+	m.pbits = make([]uint64, 1<<(pbLog-6))
+	m.pbsh = uint(64 - pbLog)
 	for i, p := range m.pats {
 		if p.noScan {
 			continue
@@ -164,7 +169,9 @@ func build(vals []value) *matcher {
 			h := m.gram(b[o:]) * hashMul
 			m.bits[h>>m.bshift] |= bitMask(h, m.bshift)
 		}
-		hi := m.prefixHash(b) >> m.pshift
+		ph := m.prefixHash(b)
+		m.pbits[ph>>m.pbsh>>6] |= 1 << (ph >> m.pbsh & 63)
+		hi := ph >> m.pshift
 		m.pnext[i] = m.pheads[hi]
 		m.pheads[hi] = int32(i + 1)
 	}
@@ -249,7 +256,11 @@ func (m *matcher) scan(t []byte, out []span) []span {
 // verify looks up the candidate starts p-step+1..p after a bitset hit at p.
 func (m *matcher) verify(t []byte, p int, out []span) []span {
 	for start := max(p-m.step+1, 0); start <= p && start+m.plen <= len(t); start++ {
-		for x := m.pheads[m.prefixHash(t[start:])>>m.pshift]; x != 0; {
+		ph := m.prefixHash(t[start:])
+		if m.pbits[ph>>m.pbsh>>6]&(1<<(ph>>m.pbsh&63)) == 0 {
+			continue
+		}
+		for x := m.pheads[ph>>m.pshift]; x != 0; {
 			pt := &m.pats[x-1]
 			x = m.pnext[x-1]
 			end := start + int(pt.n)
