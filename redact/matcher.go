@@ -225,22 +225,30 @@ func (m *matcher) find(t []byte, prev int, out []span) []span {
 
 // scan is the hot loop: every step bytes one 8-byte load (masked to q
 // bytes), one multiply and one test of two bits in one bitset word,
-// unrolled by two so that the CPU overlaps the independent bitset loads.
+// unrolled by four so that the CPU overlaps the independent bitset loads.
 func (m *matcher) scan(t []byte, out []span) []span {
 	bits, bshift, step, qmask := m.bits, m.bshift, m.step, m.qmask
 	p := 0
-	for ; p+step+8 <= len(t); p += 2 * step {
+	for ; p+3*step+8 <= len(t); p += 4 * step {
 		g0 := binary.LittleEndian.Uint64(t[p:]) & qmask
 		g1 := binary.LittleEndian.Uint64(t[p+step:]) & qmask
-		h0, h1 := g0*hashMul, g1*hashMul
-		m0, m1 := bitMask(h0, bshift), bitMask(h1, bshift)
-		hit0, hit1 := bits[h0>>bshift]&m0 == m0, bits[h1>>bshift]&m1 == m1
-		if hit0 || hit1 {
-			if hit0 {
+		g2 := binary.LittleEndian.Uint64(t[p+2*step:]) & qmask
+		g3 := binary.LittleEndian.Uint64(t[p+3*step:]) & qmask
+		h0, h1, h2, h3 := g0*hashMul, g1*hashMul, g2*hashMul, g3*hashMul
+		m0, m1, m2, m3 := bitMask(h0, bshift), bitMask(h1, bshift), bitMask(h2, bshift), bitMask(h3, bshift)
+		x0, x1, x2, x3 := bits[h0>>bshift]&m0^m0, bits[h1>>bshift]&m1^m1, bits[h2>>bshift]&m2^m2, bits[h3>>bshift]&m3^m3
+		if x0 == 0 || x1 == 0 || x2 == 0 || x3 == 0 {
+			if x0 == 0 {
 				out = m.verify(t, p, out)
 			}
-			if hit1 {
+			if x1 == 0 {
 				out = m.verify(t, p+step, out)
+			}
+			if x2 == 0 {
+				out = m.verify(t, p+2*step, out)
+			}
+			if x3 == 0 {
+				out = m.verify(t, p+3*step, out)
 			}
 		}
 	}
