@@ -6,6 +6,7 @@ import (
 	_ "github.com/hushflow/hushflow/blocks/app"       // "app"
 	_ "github.com/hushflow/hushflow/blocks/code"      // "code"
 	_ "github.com/hushflow/hushflow/blocks/delay"     // "delay"
+	_ "github.com/hushflow/hushflow/blocks/exec"      // "exec"
 	_ "github.com/hushflow/hushflow/blocks/httpblock" // "http"
 	_ "github.com/hushflow/hushflow/blocks/logblock"  // "log"
 )

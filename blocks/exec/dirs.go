@@ -39,17 +39,26 @@ func newDirs(scratch, run, block string) (*dirs, error) {
 	}
 	name := fmt.Sprintf("%d-%s-%s-%s", os.Getpid(), clip(unsafeName.ReplaceAllString(run, "_")),
 		clip(unsafeName.ReplaceAllString(block, "_")), hex.EncodeToString(rnd[:]))
-	sbase, err := SecretsBase(scratch)
-	if err != nil {
-		return nil, err
-	}
 	wbase, err := privateDir(filepath.Join(scratchRoot(scratch), workDirName))
 	if err != nil {
 		return nil, fmt.Errorf("scratch directory: %w", err)
 	}
-	d := &dirs{secrets: filepath.Join(sbase, name), work: filepath.Join(wbase, name)}
-	if err := os.Mkdir(d.secrets, 0o700); err != nil {
-		return nil, fmt.Errorf("secrets directory: %w", err)
+	d := &dirs{work: filepath.Join(wbase, name)}
+	// The base may be removed by another execution that found it empty
+	// between SecretsBase and Mkdir: try again.
+	for try := 0; ; try++ {
+		sbase, err := SecretsBase(scratch)
+		if err != nil {
+			return nil, err
+		}
+		d.secrets = filepath.Join(sbase, name)
+		err = os.Mkdir(d.secrets, 0o700)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, os.ErrNotExist) || try == 3 {
+			return nil, fmt.Errorf("secrets directory: %w", err)
+		}
 	}
 	if err := os.Mkdir(d.work, 0o700); err != nil {
 		_ = os.RemoveAll(d.secrets)
@@ -68,6 +77,9 @@ func clip(s string) string {
 // remove deletes both directories; the secrets go first.
 func (d *dirs) remove() error {
 	err := os.RemoveAll(d.secrets)
+	// The per-server base on /dev/shm goes too when it is empty, so that
+	// tmpfs does not collect one empty directory per data dir.
+	_ = os.Remove(filepath.Dir(d.secrets))
 	if werr := os.RemoveAll(d.work); err == nil {
 		err = werr
 	}
@@ -190,6 +202,9 @@ func CleanStale(scratch string) (int, error) {
 			}
 			n++
 		}
+	}
+	if p, ok := shmBase(root); ok {
+		_ = os.Remove(p) // when empty
 	}
 	return n, errors.Join(errs...)
 }

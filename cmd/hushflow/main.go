@@ -6,6 +6,7 @@ import (
 	"os"
 
 	_ "github.com/hushflow/hushflow/blocks/all" // every block type
+	execblock "github.com/hushflow/hushflow/blocks/exec"
 	"github.com/hushflow/hushflow/engine/sandbox"
 )
 
@@ -13,6 +14,11 @@ func main() {
 	// The server starts sandbox workers as copies of itself.
 	if os.Getenv(sandbox.EnvWorker) == "1" {
 		os.Exit(sandbox.WorkerMain())
+	}
+	// The exec block starts its commands through a copy of itself that
+	// sets their resource limits.
+	if os.Getenv(execblock.EnvLauncher) == "1" {
+		os.Exit(execblock.LauncherMain())
 	}
 	if err := newRootCmd().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "hushflow: "+oneLine(err.Error()))

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,6 +29,7 @@ func newServeCmd() *cobra.Command {
 		LogFormat:         envOr("HUSHFLOW_LOG_FORMAT", "text"),
 		HTTPAllow:         os.Getenv("HUSHFLOW_HTTP_ALLOW"),
 		Exec:              os.Getenv("HUSHFLOW_EXEC") == "on",
+		ExecAllow:         splitList(os.Getenv("HUSHFLOW_EXEC_ALLOW")),
 		Workers:           workers,
 		RunLease:          lease,
 		MasterKey:         os.Getenv("HUSHFLOW_MASTER_KEY"),
@@ -49,6 +51,7 @@ Environment: HUSHFLOW_ADDR, HUSHFLOW_DATA_DIR, HUSHFLOW_DATABASE_URL,
 HUSHFLOW_ADMIN_TOKEN, HUSHFLOW_MASTER_KEY, HUSHFLOW_MASTER_KEY_FILE,
 HUSHFLOW_LOG_FORMAT (text|json), HUSHFLOW_HTTP_ALLOW (CIDRs HTTP blocks may
 reach, e.g. 127.0.0.1/32), HUSHFLOW_EXEC (on enables exec blocks),
+HUSHFLOW_EXEC_ALLOW (comma-separated command paths exec blocks may run),
 HUSHFLOW_WORKERS (runs executed at once), HUSHFLOW_RUN_LEASE (how long a
 run stays with a worker that stopped heartbeating, default 30s),
 HUSHFLOW_METRICS_TOKEN (bearer token required on /metrics when set),
@@ -84,6 +87,17 @@ func serve(ctx context.Context, cfg app.Config, stdout io.Writer) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	return a.Serve(ctx, ln)
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func envOr(key, def string) string {

@@ -20,6 +20,7 @@ import (
 	"github.com/hushflow/hushflow/apps"
 	"github.com/hushflow/hushflow/auth"
 	"github.com/hushflow/hushflow/blocks"
+	execblock "github.com/hushflow/hushflow/blocks/exec"
 	"github.com/hushflow/hushflow/egress"
 	"github.com/hushflow/hushflow/engine"
 	"github.com/hushflow/hushflow/engine/sandbox"
@@ -47,6 +48,9 @@ type Config struct {
 	HTTPAllow string
 	// Exec enables the exec block (HUSHFLOW_EXEC=on).
 	Exec bool
+	// ExecAllow, when not empty, lists the command paths exec blocks may
+	// run (HUSHFLOW_EXEC_ALLOW, comma-separated).
+	ExecAllow []string
 	// Workers is the number of runs this process executes at once.
 	Workers int
 	// SandboxPath/SandboxArgs start a sandbox worker process (default:
@@ -162,10 +166,17 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	// Secret files an exec block mounted are removed when it ends; those
+	// of a server that was killed go now.
+	if n, err := execblock.CleanStale(cfg.DataDir); err != nil {
+		log.Warn("exec: clean stale directories", "err", err, "removed", n)
+	} else if n > 0 {
+		log.Info("exec: removed directories left by a stopped server", "removed", n)
+	}
 	transport := egress.NewTransport(policy)
 	a.Apps = apps.NewService(db, a.secretNamesAnywhere)
 	a.Metrics = metrics.New(nil) // the queue collector is added below, once flows exist
-	fs := flows.New(db, a.Projects, flowSecrets{s: a.Secrets, m: a.Metrics}, blocks.Default, &blocks.Env{Apps: a.Apps, Logger: log, ExecEnabled: cfg.Exec, ScratchDir: cfg.DataDir},
+	fs := flows.New(db, a.Projects, flowSecrets{s: a.Secrets, m: a.Metrics}, blocks.Default, &blocks.Env{Apps: a.Apps, Logger: log, ExecEnabled: cfg.Exec, ExecAllow: cfg.ExecAllow, ScratchDir: cfg.DataDir},
 		flows.Config{Workers: cfg.Workers, Lease: cfg.RunLease, ExecEnabled: cfg.Exec, MaxConcurrentRuns: cfg.MaxConcurrentRuns}, log)
 	fs.NewHTTPClient = func(allowed map[string][]string, match func(string) []string, onRefuse func(string, string)) *http.Client {
 		c := egress.Client(transport, &egress.Pinning{Match: match, Allowed: allowed, OnRefuse: onRefuse}, true)

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	execblock "github.com/hushflow/hushflow/blocks/exec"
 	"github.com/hushflow/hushflow/engine/sandbox"
 	"github.com/hushflow/hushflow/internal/app"
 	"github.com/hushflow/hushflow/store"
@@ -33,6 +34,9 @@ import (
 func Main(m interface{ Run() int }) {
 	if os.Getenv(sandbox.EnvWorker) == "1" {
 		os.Exit(sandbox.WorkerMain())
+	}
+	if os.Getenv(execblock.EnvLauncher) == "1" {
+		os.Exit(execblock.LauncherMain())
 	}
 	os.Exit(m.Run())
 }
