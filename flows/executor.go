@@ -384,7 +384,10 @@ func (x *execution) finish(out any, runErr error) {
 	defer cancel()
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		res := tx.Model(&Run{}).Where("id = ? AND status = ? AND lease_owner = ?", r.ID, StatusRunning, s.owner).
-			Updates(map[string]any{"status": status, "output": outJSON, "error": errText, "finished_at": now, "lease_expires_at": nil})
+			// The input is needed only while the run runs: at rest it
+			// keeps no secret value a caller passed in (SECURITY.md case 10).
+			Updates(map[string]any{"status": status, "output": outJSON, "error": errText, "finished_at": now, "lease_expires_at": nil,
+				"input": x.red.String(r.Input)})
 		if res.Error != nil {
 			return res.Error
 		}
