@@ -66,6 +66,10 @@ type matcher struct {
 	minLen  int
 	maxLen  int // longest pattern
 	maxWeak int // longest weak pattern
+	// startBytes[j] has bit c set when some pattern has byte c at position
+	// j (j < 16): a quick test of whether a short suffix of a stream can
+	// be the start of a pattern.
+	startBytes [16][4]uint64
 
 	bits   []uint64
 	bshift uint     // word index = hash >> bshift
@@ -113,6 +117,9 @@ func build(vals []value) *matcher {
 	scanned := 0
 	for _, p := range m.pats {
 		m.maxLen = max(m.maxLen, int(p.n))
+		for j, c := range m.arena[p.off : p.off+min(p.n, 16)] {
+			m.startBytes[j][c>>6] |= 1 << (c & 63)
+		}
 		if !p.noScan {
 			m.minLen = min(m.minLen, int(p.n))
 			scanned++
@@ -300,6 +307,42 @@ func (m *matcher) prefixHash(b []byte) uint64 {
 		a = binary.LittleEndian.Uint64(buf[:])
 	}
 	return (a*hashMul ^ bits.RotateLeft64(c, 29)) * 0xD6E8FEB86659FD93
+}
+
+// couldStart reports whether s, the end of a stream so far, can be the start
+// of an occurrence not yet complete: a proper prefix of a pattern (or of a
+// weak pattern). It may answer true wrongly (the Writer then holds back a
+// little more), never false wrongly.
+func (m *matcher) couldStart(s []byte) bool {
+	for _, w := range m.weak {
+		if len(w.s) > len(s) && w.s[:len(s)] == string(s) {
+			return true
+		}
+	}
+	if len(m.pats) == 0 || len(s) >= m.maxLen {
+		return false
+	}
+	if len(s) < m.plen || m.step == 0 {
+		for j, c := range s[:min(len(s), 16)] {
+			if m.startBytes[j][c>>6]&(1<<(c&63)) == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	ph := m.prefixHash(s)
+	if m.pbits[ph>>m.pbsh>>6]&(1<<(ph>>m.pbsh&63)) == 0 {
+		return false
+	}
+	for x := m.pheads[ph>>m.pshift]; x != 0; x = m.pnext[x-1] {
+		for e := x; e != 0; e = m.pats[e-1].ext { // the pattern and its extensions
+			pt := &m.pats[e-1]
+			if int(pt.n) > len(s) && string(m.arena[pt.off:pt.off+int32(len(s))]) == string(s) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // isWord reports whether c is part of a word for whole-token matching:

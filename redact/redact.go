@@ -233,6 +233,18 @@ func (s *snapshot) find(t []byte, prev int, out []span) []span {
 	return merge(out)
 }
 
+// holdBack returns the length of the longest suffix of t that can be the
+// start of an occurrence not yet complete (at most s.hold).
+func (s *snapshot) holdBack(t []byte) int {
+	for n := min(len(t), s.hold); n > 0; n-- {
+		u := t[len(t)-n:]
+		if s.main != nil && s.main.couldStart(u) || s.extra != nil && s.extra.couldStart(u) {
+			return n
+		}
+	}
+	return 0
+}
+
 // appendMasked appends t with the ranges sp replaced by masks.
 func (s *snapshot) appendMasked(dst, t []byte, sp []span) []byte {
 	last := 0

@@ -12,9 +12,11 @@ const maxPending = 64 << 10
 
 // Writer masks the registered values in a stream. It catches a value split
 // across writes: it holds back only the tail of what was written that could
-// still be the start of a value (at most the length of the longest form
-// minus one byte, plus any masked range that could still grow) and writes
-// everything else, masked, to the underlying writer. Close flushes the tail.
+// still be the start of a value in one of its forms (at most the length of
+// the longest form minus one byte, plus a masked range that could still
+// grow) and writes everything else, masked, to the underlying writer: a log
+// line that ends in a newline is usually written at once. Close writes the
+// tail.
 //
 // The output equals Redactor.String of everything written, except when
 // values are added during the stream or when matches chain past 64 KiB.
@@ -80,14 +82,12 @@ func (w *Writer) emit(final bool) error {
 		sp = snap.find(w.pend, w.prev, w.sp[:0])
 		w.sp = sp
 		if !final {
-			// An occurrence that starts before cut is complete within
-			// pend (it is at most hold bytes long); later bytes can only
-			// create occurrences starting at or after cut, which can merge
-			// with a masked range that ends at or after cut.
-			cut = len(w.pend) - snap.hold
-			if cut < 0 {
-				cut = 0
-			}
+			// Hold back the longest tail that can still be the start of
+			// an occurrence: every occurrence that starts before cut is
+			// then complete within pend. Later bytes can only create
+			// occurrences starting at or after cut, which can merge with a
+			// masked range that ends at or after cut: hold that back too.
+			cut = len(w.pend) - snap.holdBack(w.pend)
 			for i := len(sp) - 1; i >= 0; i-- {
 				if sp[i].end < cut {
 					break

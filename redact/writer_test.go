@@ -3,6 +3,7 @@ package redact
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -51,27 +52,52 @@ func TestWriterEverySplit(t *testing.T) {
 	}
 }
 
-// TestWriterHoldsBackOnlyPrefixes checks that what has been written out
-// never ends with a byte that could start a value, and that the tail held
-// back is bounded.
+// TestWriterHoldsBack checks that the Writer holds back exactly the tail
+// that could start a value, and writes a line that cannot at once.
 func TestWriterHoldsBack(t *testing.T) {
-	r := newR(t, "K", "abcdefghij")
+	r := newR(t, "K", "abcdefghij", "PIN", "4711")
 	var b bytes.Buffer
 	w := r.NewWriter(&b)
 	w.Write([]byte(strings.Repeat("x", 100) + "abcde"))
-	if strings.Contains(b.String(), "a") {
-		t.Fatalf("emitted a possible value start: %q", b.String())
-	}
-	if hold := r.snap.Load().hold; b.Len() < 105-hold {
-		t.Fatalf("held back too much: %d", b.Len())
+	if b.String() != strings.Repeat("x", 100) {
+		t.Fatalf("emitted %q", b.String())
 	}
 	w.Write([]byte("fghij tail"))
+	if got := b.String(); got != strings.Repeat("x", 100)+"[REDACTED:K] tail" {
+		t.Fatalf("emitted %q", got)
+	}
+	w.Write([]byte(" pin 47"))
+	if got := b.String(); !strings.HasSuffix(got, "tail pin ") {
+		t.Fatalf("emitted %q", got)
+	}
+	w.Write([]byte("11\n"))
+	if got := b.String(); !strings.HasSuffix(got, "tail pin [REDACTED:PIN]\n") {
+		t.Fatalf("a finished line was held back: %q", got)
+	}
+	w.Write([]byte("done abcdefghij"))
+	if got := b.String(); !strings.HasSuffix(got, "\ndone ") {
+		t.Fatalf("a match that could still grow was emitted: %q", got)
+	}
 	w.Close()
-	if b.String() != strings.Repeat("x", 100)+"[REDACTED:K] tail" {
-		t.Fatal(b.String())
+	if got := b.String(); !strings.HasSuffix(got, "\ndone [REDACTED:K]") {
+		t.Fatal(got)
 	}
 	if _, err := w.Write([]byte("x")); err == nil {
 		t.Fatal("write after close")
+	}
+}
+
+// TestWriterLines checks that log lines are written as they come.
+func TestWriterLines(t *testing.T) {
+	r := newR(t, "K", canary, "KEY", pemKey)
+	var b bytes.Buffer
+	w := r.NewWriter(&b)
+	for i := 0; i < 100; i++ {
+		line := fmt.Sprintf("line %d token=%s ok\n", i, canary)
+		w.Write([]byte(line))
+		if want := r.String(line); !strings.HasSuffix(b.String(), want) {
+			t.Fatalf("line %d not written at once: %q", i, b.String())
+		}
 	}
 }
 
