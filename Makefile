@@ -19,21 +19,11 @@ run:
 build:
 	$(GO) build -o bin/hushflow ./cmd/hushflow
 
-# Packages whose benchmarks `make bench` runs (those not written yet are skipped).
-BENCH_PKGS := ./redact/ ./engine/...
-
-## bench: run the benchmarks and print their output
-# Once bench/ lands this becomes `$(GO) run ./bench/cmd/report`, which runs
-# the benchmarks against their baselines and writes docs/performance.md.
+## bench: run the benchmarks of redact, engine, secrets and the end-to-end flow beside their
+## baselines (PostgreSQL as for make test), print the summary table and write it to docs/performance.md
 bench:
-	@pkgs=(); for p in $(BENCH_PKGS); do d=$${p%/...}; d=$${d%/}; [[ -d $$d ]] && pkgs+=("$$p"); done; \
-	if (( $${#pkgs[@]} == 0 )); then echo "bench: none of $(BENCH_PKGS) exists yet" >&2; exit 1; fi; \
-	echo "==> $(GO) test -run '^$$' -bench . -benchtime=1s $${pkgs[*]}"; \
-	$(GO) test -run '^$$' -bench . -benchtime=1s "$${pkgs[@]}"; \
-	if [[ -n "$${HUSHFLOW_TEST_DATABASE_URL:-}" ]]; then \
-	  echo "==> flows: end-to-end runs/s on PostgreSQL (flows/bench_test.go)"; \
-	  HUSHFLOW_BENCH=1 $(GO) test -count=1 -run '^TestFlowThroughput$$' -v ./flows/; \
-	else echo "bench: set HUSHFLOW_TEST_DATABASE_URL to run the flows throughput benchmark" >&2; fi
+	@source scripts/ensure-postgres.sh; ensure_postgres; \
+	GO=$(GO) $(GO) run ./bench/cmd/report
 
 ## fmt: gofmt -w every Go file
 fmt:

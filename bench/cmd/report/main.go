@@ -1,0 +1,431 @@
+// Command report runs Hushflow's benchmarks beside their baselines, prints
+// a summary table and writes it at the top of docs/performance.md (between
+// the markers <!-- bench:begin --> and <!-- bench:end -->; the sections the
+// parts' owners wrote below are kept). `make bench` runs it.
+//
+// Usage (from anywhere in the repository):
+//
+//	go run ./bench/cmd/report [-o docs/performance.md] [-n]
+//
+// The PostgreSQL figures need HUSHFLOW_TEST_DATABASE_URL (make bench
+// provides a local server as make test does); without it they are marked
+// as not run. Each figure and its baseline come from the same `go test`
+// run, so a busy machine slows both.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// group is one `go test` invocation.
+type group struct {
+	pkg, pattern string
+	args         []string
+}
+
+// groups lists the benchmarks the table needs, with run lengths chosen to
+// keep `make bench` within a few minutes on two cores.
+var groups = []group{
+	{"./redact/", `^BenchmarkRedact$/^values=(10|1000|10000)$/^(redact|replacer)$`, []string{"-benchtime", "2x"}},
+	{"./engine/", `^Benchmark(Template|Condition)$`, []string{"-cpu", "1", "-benchtime", "0.3s", "-count", "3"}},
+	{"./secrets/", `^Benchmark(Resolve|Open)$`, []string{"-benchtime", "0.3s"}},
+	{"./bench/", `^BenchmarkFlow$`, []string{"-benchtime", "1s", "-count", "2"}},
+	{"./bench/", `^BenchmarkRunThroughput$`, []string{"-benchtime", "300x"}},
+}
+
+// row is one line of the table: a figure beside its baseline.
+type row struct {
+	part, figure, bench string
+	baseline, baseBench string // empty: no baseline
+	unit                string // ns/op, or a rate (higher is better)
+	target              string
+	// ok checks the target (nil: none); v and b are the figure's and the
+	// baseline's values, ratio how many times better the figure is.
+	ok func(v, b, ratio float64) bool
+}
+
+func atLeast(x float64) func(v, b, r float64) bool {
+	return func(_, _, r float64) bool { return r >= x }
+}
+
+var rows = []row{
+	// Engine (issue 4): the targets of docs/performance.md, "Engine".
+	{"engine", "template `Bearer ${secrets.API_TOKEN}`, fast path", "BenchmarkTemplate/engine-fast-run",
+		"fresh goja runtime + RunString", "BenchmarkTemplate/baseline-fresh-goja", "ns/op", "≥ 25×, < 200 ns",
+		func(v, _, r float64) bool { return r >= 25 && v < 200 }},
+	{"engine", "template, fast path", "BenchmarkTemplate/engine-fast-run",
+		"warm goja runtime, compiled program", "BenchmarkTemplate/baseline-warm-goja", "ns/op", "", nil},
+	{"engine", "template, fast path", "BenchmarkTemplate/engine-fast-run",
+		"expr, reused VM", "BenchmarkTemplate/baseline-expr-vm", "ns/op", "", nil},
+	{"engine", "condition `steps.call.output.status == 200` (expr)", "BenchmarkCondition/engine-expr",
+		"the same condition through goja", "BenchmarkCondition/engine-js-goja", "ns/op", "< 300 ns",
+		func(v, _, _ float64) bool { return v < 300 }},
+	{"engine", "condition (expr)", "BenchmarkCondition/engine-expr",
+		"fresh goja runtime + RunString", "BenchmarkCondition/baseline-fresh-goja", "ns/op", "", nil},
+	// Redaction: one pass for any number of values.
+	{"redact", "Redactor, 10 values (all forms), 32 MiB log", "BenchmarkRedact/values=10/redact",
+		"strings.Replacer, same forms", "BenchmarkRedact/values=10/replacer", "cpuMB/s", "≥ 5×", atLeast(5)},
+	{"redact", "Redactor, 1,000 values", "BenchmarkRedact/values=1000/redact",
+		"strings.Replacer, same forms", "BenchmarkRedact/values=1000/replacer", "cpuMB/s", "≥ 5×", atLeast(5)},
+	{"redact", "Redactor, 10,000 values", "BenchmarkRedact/values=10000/redact",
+		"strings.Replacer, same forms", "BenchmarkRedact/values=10000/replacer", "cpuMB/s", "≥ 5×", atLeast(5)},
+	{"redact", "Redactor, 10,000 values", "BenchmarkRedact/values=10000/redact",
+		"Redactor, 10 values", "BenchmarkRedact/values=10/redact", "cpuMB/s", "≥ 0.3× (flat in the number of values)", atLeast(0.3)},
+	// Secrets: the run's cache against the database path.
+	{"secrets", "warm resolve (run cache), PostgreSQL", "BenchmarkResolve/postgres/warm",
+		"cold resolve (query, decrypt, audit)", "BenchmarkResolve/postgres/cold", "ns/op", "", nil},
+	{"secrets", "warm resolve, new block (one audit insert), PostgreSQL", "BenchmarkResolve/postgres/warm_new_block",
+		"cold resolve", "BenchmarkResolve/postgres/cold", "ns/op", "", nil},
+	{"secrets", "warm resolve (run cache), SQLite", "BenchmarkResolve/sqlite/warm",
+		"cold resolve", "BenchmarkResolve/sqlite/cold", "ns/op", "", nil},
+	{"secrets", "decrypt only (unwrap + open)", "BenchmarkOpen",
+		"cold resolve, PostgreSQL", "BenchmarkResolve/postgres/cold", "ns/op", "", nil},
+	// End to end.
+	{"flows", "3-block flow, engine + redact (20 secrets), in process", "BenchmarkFlow/engine",
+		"naive: fresh goja per expression, strings.Replacer", "BenchmarkFlow/naive", "runs/s", "> 1×", atLeast(1)},
+	{"flows", "the same, expressions only (no redaction)", "BenchmarkFlow/expressions/engine",
+		"naive: fresh goja per expression", "BenchmarkFlow/expressions/naive", "runs/s", "", nil},
+	{"flows", "end to end on PostgreSQL: API, queue, workers, HTTP call, events", "BenchmarkRunThroughput/postgres",
+		"", "", "runs/s", "", nil},
+}
+
+const (
+	beginMarker = "<!-- bench:begin -->"
+	endMarker   = "<!-- bench:end -->"
+)
+
+func main() {
+	out := flag.String("o", "docs/performance.md", "the file whose summary table is regenerated (relative to the repository root)")
+	dry := flag.Bool("n", false, "print the table only; do not write the file")
+	flag.Parse()
+	root, err := repoRoot()
+	if err != nil {
+		fail(err)
+	}
+	machine := describeMachine()
+	fmt.Fprintf(os.Stderr, "==> machine: %s\n", machine)
+	results := map[string]map[string]float64{}
+	var failed []string
+	start := time.Now()
+	for _, g := range groups {
+		args := append([]string{"test", "-run", "^$", "-bench", g.pattern, "-benchmem"}, g.args...)
+		args = append(args, g.pkg)
+		fmt.Fprintf(os.Stderr, "==> go %s\n", strings.Join(args, " "))
+		cmd := exec.Command(goCmd(), args...)
+		cmd.Dir = root
+		var buf bytes.Buffer
+		cmd.Stdout = io.MultiWriter(&buf, benchLines{os.Stderr})
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			failed = append(failed, fmt.Sprintf("%s: %v", g.pkg, err))
+			fmt.Fprintf(os.Stderr, "    %s failed: %v\n%s", g.pkg, err, lastLines(buf.String(), 20))
+		}
+		parse(buf.String(), results)
+	}
+	machine += fmt.Sprintf("; load average after the run: %s; took %s", loadavg(), time.Since(start).Round(time.Second))
+	table, missed := render(results, machine)
+	fmt.Println(table)
+	if !*dry {
+		path := filepath.Join(root, *out)
+		if err := writeSection(path, table); err != nil {
+			fail(err)
+		}
+		fmt.Fprintf(os.Stderr, "==> wrote %s\n", *out)
+	}
+	if missed > 0 {
+		fmt.Fprintf(os.Stderr, "==> %d figure(s) missed their target (marked ✗)\n", missed)
+	}
+	if len(failed) > 0 {
+		fail(fmt.Errorf("benchmarks failed: %s", strings.Join(failed, "; ")))
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "bench report:", err)
+	os.Exit(1)
+}
+
+func goCmd() string {
+	if g := os.Getenv("GO"); g != "" {
+		return g
+	}
+	return "go"
+}
+
+// repoRoot is the directory of the main module's go.mod.
+func repoRoot() (string, error) {
+	b, err := exec.Command(goCmd(), "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(b))
+	if mod == "" || mod == os.DevNull {
+		return "", fmt.Errorf("run from inside the hushflow repository")
+	}
+	return filepath.Dir(mod), nil
+}
+
+// benchLines passes benchmark result lines through (progress for people);
+// the rest of go test's output is kept for errors only.
+type benchLines struct{ w io.Writer }
+
+func (b benchLines) Write(p []byte) (int, error) {
+	for _, l := range strings.SplitAfter(string(p), "\n") {
+		if strings.HasPrefix(l, "Benchmark") || strings.HasPrefix(l, "ok") || strings.HasPrefix(l, "FAIL") ||
+			strings.HasPrefix(l, "---") || strings.HasPrefix(l, "    ") || l != "" && l[0] >= '0' && l[0] <= '9' {
+			io.WriteString(b.w, l)
+		}
+	}
+	return len(p), nil
+}
+
+func lastLines(s string, n int) string {
+	ls := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(ls) > n {
+		ls = ls[len(ls)-n:]
+	}
+	return strings.Join(ls, "\n") + "\n"
+}
+
+var (
+	resultRe = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+(\d+)\s+(\d.*)$`)
+	nameRe   = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s*$`)
+	tailRe   = regexp.MustCompile(`^\s*(\d+)\s+(\d.*\s(?:ns/op).*)$`)
+)
+
+// parse reads `go test -bench` output into results (name without the
+// -GOMAXPROCS suffix -> unit -> value), keeping the best of repeated runs.
+// A result line split by other output (the name, then the figures on a
+// later line) is joined.
+func parse(out string, results map[string]map[string]float64) {
+	pending := ""
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		var name, fields string
+		if m := resultRe.FindStringSubmatch(line); m != nil {
+			name, fields = m[1], m[3]
+		} else if m := nameRe.FindStringSubmatch(line); m != nil {
+			pending = m[1]
+			continue
+		} else if m := tailRe.FindStringSubmatch(line); m != nil && pending != "" {
+			name, fields = pending, m[2]
+		} else {
+			continue
+		}
+		pending = ""
+		f := strings.Fields(fields)
+		for i := 0; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				continue
+			}
+			unit := f[i+1]
+			if results[name] == nil {
+				results[name] = map[string]float64{}
+			}
+			old, seen := results[name][unit]
+			if !seen || better(unit, v, old) {
+				results[name][unit] = v
+			}
+		}
+	}
+}
+
+// rate reports whether higher values of unit are better.
+func rate(unit string) bool { return strings.HasSuffix(unit, "/s") }
+
+func better(unit string, v, old float64) bool {
+	if rate(unit) {
+		return v > old
+	}
+	return v < old
+}
+
+func render(results map[string]map[string]float64, machine string) (string, int) {
+	var b strings.Builder
+	missed := 0
+	fmt.Fprintf(&b, "## Summary (`make bench`)\n\n")
+	fmt.Fprintf(&b, "Generated by `make bench` (`bench/cmd/report`): every figure beside its baseline, measured in the same\n")
+	fmt.Fprintf(&b, "`go test` run. Ratio: how many times faster the figure is than its baseline. Machine: %s.\n\n", machine)
+	fmt.Fprintf(&b, "| part | figure | value | baseline | baseline value | ratio | target |\n")
+	fmt.Fprintf(&b, "|------|--------|------:|----------|---------------:|------:|--------|\n")
+	for _, r := range rows {
+		v, ok := results[r.bench][r.unit]
+		if !ok {
+			fmt.Fprintf(&b, "| %s | %s | not run | %s | | | %s |\n", r.part, r.figure, dash(r.baseline), r.target)
+			continue
+		}
+		if r.baseBench == "" {
+			fmt.Fprintf(&b, "| %s | %s | %s | — | | | %s |\n", r.part, r.figure, format(v, r.unit), r.target)
+			continue
+		}
+		bv, ok := results[r.baseBench][r.unit]
+		if !ok {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | not run | | %s |\n", r.part, r.figure, format(v, r.unit), r.baseline, r.target)
+			continue
+		}
+		ratio := bv / v
+		if rate(r.unit) {
+			ratio = v / bv
+		}
+		target := r.target
+		if r.ok != nil {
+			if r.ok(v, bv, ratio) {
+				target += " ✓"
+			} else {
+				target += " ✗"
+				missed++
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | **%s×** | %s |\n", r.part, r.figure, format(v, r.unit), r.baseline,
+			format(bv, r.unit), ratioString(ratio), target)
+	}
+	fmt.Fprintf(&b, "\nRedaction figures are throughput per CPU second of the process (`cpuMB/s`), which a busy machine\n")
+	fmt.Fprintf(&b, "disturbs less than wall time. Engine figures are on one core, the best of three runs. The secrets and\n")
+	fmt.Fprintf(&b, "end-to-end figures use a fresh PostgreSQL database (`HUSHFLOW_TEST_DATABASE_URL`). The sections below\n")
+	fmt.Fprintf(&b, "explain each part's figures and how to reproduce them.\n")
+	return b.String(), missed
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+func ratioString(r float64) string {
+	switch {
+	case r >= 100:
+		return fmt.Sprintf("%.0f", r)
+	case r >= 10:
+		return fmt.Sprintf("%.1f", r)
+	default:
+		return fmt.Sprintf("%.2f", r)
+	}
+}
+
+func format(v float64, unit string) string {
+	switch unit {
+	case "ns/op":
+		switch {
+		case v < 1e3:
+			return fmt.Sprintf("%.0f ns", v)
+		case v < 1e6:
+			return fmt.Sprintf("%.1f µs", v/1e3)
+		case v < 1e9:
+			return fmt.Sprintf("%.2f ms", v/1e6)
+		default:
+			return fmt.Sprintf("%.2f s", v/1e9)
+		}
+	case "cpuMB/s":
+		return thousands(v) + " MB/s"
+	default:
+		return thousands(v) + " " + unit
+	}
+}
+
+func thousands(v float64) string {
+	if v < 100 {
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	s := strconv.FormatInt(int64(math.Round(v)), 10)
+	var out []byte
+	for i := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
+
+// describeMachine names what the figures ran on.
+func describeMachine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	gov := runtime.Version()
+	if b, err := exec.Command(goCmd(), "env", "GOVERSION").Output(); err == nil {
+		gov = strings.TrimSpace(string(b))
+	}
+	s := fmt.Sprintf("%d CPUs (nproc), %s, %s %s/%s", runtime.NumCPU(), model, gov, runtime.GOOS, runtime.GOARCH)
+	if pg := postgresVersion(); pg != "" {
+		s += ", PostgreSQL " + pg
+	}
+	return s + fmt.Sprintf(", %s; load average before the run: %s", time.Now().UTC().Format("2006-01-02 15:04 UTC"), loadavg())
+}
+
+func postgresVersion() string {
+	u := os.Getenv("HUSHFLOW_TEST_DATABASE_URL")
+	if u == "" {
+		return ""
+	}
+	b, err := exec.Command("psql", "-Atc", "SHOW server_version", u).Output()
+	if err != nil {
+		return ""
+	}
+	v, _, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+	return v
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// writeSection replaces the generated section of path (between the
+// markers), or inserts it before the first "## " heading; the rest of the
+// file is kept as it is.
+func writeSection(path, table string) error {
+	section := beginMarker + "\n" + table + endMarker + "\n"
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	s := string(old)
+	if s == "" {
+		s = "# Performance\n\n"
+	}
+	i, j := strings.Index(s, beginMarker), strings.Index(s, endMarker)
+	switch {
+	case i >= 0 && j > i:
+		s = s[:i] + section + strings.TrimPrefix(s[j+len(endMarker):], "\n")
+	default:
+		k := strings.Index(s, "\n## ")
+		if k < 0 {
+			s = strings.TrimRight(s, "\n") + "\n\n" + section
+		} else {
+			s = s[:k+1] + section + "\n" + s[k+1:]
+		}
+	}
+	return os.WriteFile(path, []byte(s), 0o644)
+}

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	out := `goos: linux
+BenchmarkTemplate/engine-fast-run         	 8763918	       135.2 ns/op	      48 B/op	       2 allocs/op
+BenchmarkTemplate/engine-fast-run         	 8763918	       140.0 ns/op	      48 B/op	       2 allocs/op
+BenchmarkRedact/values=10/redact-2         	       2	 150805504 ns/op	 222.50 MB/s	       971.4 cpuMB/s	        14.50 forms/value
+BenchmarkRunThroughput/postgres-2
+{"level":"INFO","msg":"interleaved"}
+     202	  15202159 ns/op	        65.78 runs/s
+PASS
+`
+	r := map[string]map[string]float64{}
+	parse(out, r)
+	for _, c := range []struct {
+		name, unit string
+		want       float64
+	}{
+		{"BenchmarkTemplate/engine-fast-run", "ns/op", 135.2},
+		{"BenchmarkTemplate/engine-fast-run", "allocs/op", 2},
+		{"BenchmarkRedact/values=10/redact", "cpuMB/s", 971.4},
+		{"BenchmarkRunThroughput/postgres", "runs/s", 65.78},
+	} {
+		if got := r[c.name][c.unit]; got != c.want {
+			t.Errorf("%s %s = %v, want %v", c.name, c.unit, got, c.want)
+		}
+	}
+	table, _ := render(r, "test machine")
+	if !strings.Contains(table, "| 135 ns |") || !strings.Contains(table, "| 66 runs/s |") && !strings.Contains(table, "65.8 runs/s") {
+		t.Errorf("table:\n%s", table)
+	}
+}
+
+func TestWriteSectionKeepsProse(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "performance.md")
+	prose := "# Performance\n\nIntro.\n\n## Secrets\n\nTheir prose.\n"
+	os.WriteFile(path, []byte(prose), 0o644)
+	for _, table := range []string{"first table\n", "second table\n"} {
+		if err := writeSection(path, table); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := os.ReadFile(path)
+	want := "# Performance\n\nIntro.\n\n" + beginMarker + "\nsecond table\n" + endMarker + "\n\n## Secrets\n\nTheir prose.\n"
+	if string(b) != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b, want)
+	}
+}
