@@ -17,7 +17,7 @@ func TestCrashMidRun(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			db := b.Config(t)
 			// SQLite: the restarted server opens the same data dir.
-			cfg := serveConfig{db: db, dataDir: db.DataDir, extra: []string{"HUSHFLOW_RUN_LEASE=2s", "HUSHFLOW_WORKERS=1"}}
+			cfg := serveConfig{bin: hushflowBinary(t), db: db, dataDir: db.DataDir, extra: []string{"HUSHFLOW_RUN_LEASE=2s", "HUSHFLOW_WORKERS=1"}}
 			p := startServe(t, cfg)
 			p.must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
 			p.must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{

@@ -29,34 +29,18 @@ import (
 
 const procToken = "hf_test_admin_replicas_0123456789"
 
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
-
-// hushflowBinary builds ./cmd/hushflow once per test binary.
+// hushflowBinary builds ./cmd/hushflow into the test's temporary directory
+// (removed when the test ends; the build cache makes it a link step).
 func hushflowBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "hushflow-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildPath = filepath.Join(dir, "hushflow")
-		_, file, _, _ := runtime.Caller(0)
-		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/hushflow")
-		cmd.Dir = filepath.Join(filepath.Dir(file), "..")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	path := filepath.Join(t.TempDir(), "hushflow")
+	_, file, _, _ := runtime.Caller(0)
+	cmd := exec.Command("go", "build", "-o", path, "./cmd/hushflow")
+	cmd.Dir = filepath.Join(filepath.Dir(file), "..")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	return buildPath
+	return path
 }
 
 // proc is one `hushflow serve` process.
@@ -70,6 +54,7 @@ type proc struct {
 
 // serveConfig is what a serve process is started with.
 type serveConfig struct {
+	bin     string // the hushflow binary (hushflowBinary)
 	db      store.Config
 	dataDir string
 	addr    string // empty: a free port
@@ -94,7 +79,7 @@ func startServe(t *testing.T, c serveConfig) *proc {
 	if c.addr == "" {
 		c.addr = freeAddr(t)
 	}
-	cmd := exec.Command(hushflowBinary(t), "serve")
+	cmd := exec.Command(c.bin, "serve")
 	cmd.Env = append(os.Environ(),
 		"HUSHFLOW_DATABASE_URL="+c.db.DatabaseURL,
 		"HUSHFLOW_DATA_DIR="+c.dataDir,
@@ -193,8 +178,9 @@ func TestReplicasShareQueue(t *testing.T) {
 	}
 	const n = 1000
 	db := storetest.PostgresConfig(t)
-	a := startServe(t, serveConfig{db: db, dataDir: t.TempDir()})
-	b := startServe(t, serveConfig{db: db, dataDir: t.TempDir()})
+	bin := hushflowBinary(t)
+	a := startServe(t, serveConfig{bin: bin, db: db, dataDir: t.TempDir()})
+	b := startServe(t, serveConfig{bin: bin, db: db, dataDir: t.TempDir()})
 
 	var mu sync.Mutex
 	hits := map[string]int{}
