@@ -10,6 +10,7 @@
 //   - [Redactor.String] and [Redactor.Bytes] for text;
 //   - [Redactor.Value] for JSON-like values (block inputs and outputs);
 //   - [Redactor.Error] for errors;
+//   - [Redactor.Header] for HTTP headers (credential headers by name);
 //   - [Redactor.NewWriter] for streams (run logs), catching values split
 //     across writes;
 //   - [NewHandler] for log/slog.

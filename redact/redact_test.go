@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -537,4 +538,30 @@ func TestSharedPrefix(t *testing.T) {
 		t.Fatalf("wrong masking (%d masks): %s", strings.Count(out, "[REDACTED"), out[max(i-80, 0):i+40])
 	}
 	t.Logf("1 MiB of look-alike tokens in %v", time.Since(start))
+}
+
+func TestHeader(t *testing.T) {
+	r := newR(t, "K", "secret-value")
+	h := http.Header{
+		"Authorization":   {"Bearer anything"},
+		"Set-Cookie":      {"session=abc"},
+		"X-Github-Token":  {"ghp_x"},
+		"Content-Type":    {"application/json"},
+		"X-Debug":         {"echo secret-value"},
+		"X-Custom-Secret": {"s"},
+	}
+	out := r.Header(h)
+	want := map[string]string{"Authorization": "[REDACTED]", "Set-Cookie": "[REDACTED]", "X-Github-Token": "[REDACTED]",
+		"Content-Type": "application/json", "X-Debug": "echo [REDACTED:K]", "X-Custom-Secret": "[REDACTED]"}
+	for k, v := range want {
+		if got := out.Get(k); got != v {
+			t.Errorf("%s: %q, want %q", k, got, v)
+		}
+	}
+	if h.Get("Authorization") != "Bearer anything" {
+		t.Fatal("Header modified its argument")
+	}
+	if r.Header(nil) != nil || !CredentialHeader("x-api-key") || CredentialHeader("Accept") {
+		t.Fatal("CredentialHeader")
+	}
 }
