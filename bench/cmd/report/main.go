@@ -127,7 +127,7 @@ func main() {
 		cmd := exec.Command(goCmd(), args...)
 		cmd.Dir = root
 		var buf bytes.Buffer
-		cmd.Stdout = io.MultiWriter(&buf, benchLines{os.Stderr})
+		cmd.Stdout = io.MultiWriter(&buf, &benchLines{w: os.Stderr})
 		cmd.Stderr = os.Stderr
 		if err := cmd.Run(); err != nil {
 			failed = append(failed, fmt.Sprintf("%s: %v", g.pkg, err))
@@ -179,17 +179,28 @@ func repoRoot() (string, error) {
 }
 
 // benchLines passes benchmark result lines through (progress for people);
-// the rest of go test's output is kept for errors only.
-type benchLines struct{ w io.Writer }
+// the rest of go test's output is kept for errors only. go test writes a
+// result line in two writes (the name, then the figures): lines are
+// passed whole.
+type benchLines struct {
+	w    io.Writer
+	line []byte
+}
 
-func (b benchLines) Write(p []byte) (int, error) {
-	for _, l := range strings.SplitAfter(string(p), "\n") {
+func (b *benchLines) Write(p []byte) (int, error) {
+	b.line = append(b.line, p...)
+	for {
+		i := bytes.IndexByte(b.line, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		l := string(b.line[:i+1])
+		b.line = b.line[i+1:]
 		if strings.HasPrefix(l, "Benchmark") || strings.HasPrefix(l, "ok") || strings.HasPrefix(l, "FAIL") ||
-			strings.HasPrefix(l, "---") || strings.HasPrefix(l, "    ") || l != "" && l[0] >= '0' && l[0] <= '9' {
+			strings.HasPrefix(l, "---") || strings.HasPrefix(l, "    ") {
 			io.WriteString(b.w, l)
 		}
 	}
-	return len(p), nil
 }
 
 func lastLines(s string, n int) string {
