@@ -59,8 +59,8 @@ HUSHFLOW_TRACEPARENT (on: HTTP blocks send a traceparent header derived
 from the run id). See docs/operations.md and docs/metrics.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if leaseErr != nil || lease < time.Second {
-				return fmt.Errorf("HUSHFLOW_RUN_LEASE must be a duration of at least 1s, such as 30s")
+			if leaseErr != nil || lease < 2*time.Second {
+				return fmt.Errorf("HUSHFLOW_RUN_LEASE must be a duration of at least 2s (the heartbeat renews leases every second), such as 30s")
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
