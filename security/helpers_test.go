@@ -293,3 +293,5 @@ func healthy(t *testing.T, s *apptest.Server, d time.Duration) time.Duration {
 	}
 	return took
 }
+
+func dumpTables(t *testing.T, e *env) string { return apptest.DumpTables(t, e.s.App.DB) }
