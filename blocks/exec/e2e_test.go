@@ -1,0 +1,336 @@
+package exec_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/hushflow/hushflow/blocks/all"
+	"github.com/hushflow/hushflow/blocks/exec"
+	"github.com/hushflow/hushflow/internal/app"
+	"github.com/hushflow/hushflow/internal/apptest"
+	"github.com/hushflow/hushflow/store/storetest"
+)
+
+func execOn(c *app.Config) { c.Exec = true }
+
+func mustJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+// setup creates project billing with TOKEN (a value) and CERT (a file
+// secret, created from bytes as `secret create --from-file` does).
+func setup(s *apptest.Server) {
+	s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "billing"})
+	s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "TOKEN", "value": canaryToken, "project": "billing"})
+	s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "CERT", "file_base64": base64.StdEncoding.EncodeToString([]byte(canaryCert)), "project": "billing"})
+}
+
+var dirLine = regexp.MustCompile(`dir=(/[^"\\\s]+)`)
+
+// Through the real server: the shell case, the argv case and a byte-at-a-
+// time writer, with every surface scanned for the canaries.
+func TestExecEndToEnd(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "check.sh")
+	if err := os.WriteFile(script, []byte(checkScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(s)
+		secrets := []any{map[string]any{"key": "TOKEN", "as_env_var": "TOKEN"}, map[string]any{"key": "CERT", "mount": true}}
+		want := map[string]any{"WANT_TOKEN": sum(canaryToken), "WANT_CERT": sum(canaryCert)}
+		flow := map[string]any{
+			"name": "deploy", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{
+				map[string]any{"id": "shell", "type": "exec", "config": map[string]any{
+					"command": []any{`echo "dir=$HUSHFLOW_SECRETS_DIR"; echo $TOKEN; cat $HUSHFLOW_SECRETS_DIR/CERT; [ "$(printf '%s' "$TOKEN" | sha256sum | cut -d' ' -f1)" = "$WANT_TOKEN" ] && [ "$(sha256sum < $HUSHFLOW_SECRETS_DIR/CERT | cut -d' ' -f1)" = "$WANT_CERT" ] || exit 3`},
+					"shell":   true, "secrets": secrets, "env": want}},
+				map[string]any{"id": "argv", "type": "exec", "config": map[string]any{
+					"command": []any{script}, "secrets": secrets, "env": want}},
+				map[string]any{"id": "drip", "type": "exec", "config": map[string]any{
+					"command": []any{`printf '%s' "$TOKEN" > v; n=$(wc -c < v); i=0; while [ $i -lt $n ]; do dd if=v bs=1 skip=$i count=1 2>/dev/null; sleep 0.003; i=$((i+1)); done; echo; echo "dir=$HUSHFLOW_SECRETS_DIR"`},
+					"shell":   true, "secrets": secrets[:1], "working_dir": "'work'"}},
+			},
+		}
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", flow)
+		run := s.Must(200, "POST", "/api/v1/projects/billing/flows/deploy/runs?wait=60s", map[string]any{"environment": "development"})
+		id, _ := run["id"].(string)
+		ev := s.Must(200, "GET", "/api/v1/runs/"+id+"/events", nil)
+		if run["status"] != "succeeded" {
+			t.Fatalf("run: %v\nevents: %s", run, mustJSON(ev))
+		}
+		outputs := map[string]map[string]any{}
+		logs := 0
+		for _, e := range ev["events"].([]any) {
+			m := e.(map[string]any)
+			data, _ := m["data"].(map[string]any)
+			if m["type"] == "block_finished" {
+				outputs[m["block"].(string)] = data["output"].(map[string]any)
+			}
+			if m["type"] == "log" && data["stream"] != nil {
+				logs++
+			}
+		}
+		for _, b := range []string{"shell", "argv", "drip"} {
+			o := outputs[b]
+			if fmt.Sprint(o["exit_code"]) != "0" || !strings.Contains(fmt.Sprint(o["stdout"]), "[REDACTED:TOKEN]") {
+				t.Errorf("block %s: output %v", b, o)
+			}
+		}
+		if !strings.HasPrefix(fmt.Sprint(outputs["drip"]["stdout"]), "[REDACTED:TOKEN]\n") {
+			t.Errorf("drip: %q", outputs["drip"]["stdout"])
+		}
+		if logs < 6 {
+			t.Errorf("%d stream log events", logs)
+		}
+		stream := s.Do("GET", "/api/v1/runs/"+id+"/events?follow=1", nil)
+		list := s.Do("GET", "/api/v1/projects/billing/runs", nil)
+		for name, text := range map[string]string{
+			"run response": mustJSON(run), "events": mustJSON(ev), "event stream": string(stream.Body),
+			"run list": string(list.Body), "database": apptest.DumpTables(t, s.App.DB), "server log": s.Logs.String(),
+		} {
+			apptest.AssertAbsent(t, name, text, canaryToken, canaryCert, strings.Split(canaryCert, "\n")[1])
+		}
+		// Every secrets directory is gone.
+		dirs := dirLine.FindAllStringSubmatch(mustJSON(ev), -1)
+		if len(dirs) < 3 {
+			t.Fatalf("secrets directories printed: %v", dirs)
+		}
+		for _, d := range dirs {
+			assertGone(t, d[1])
+		}
+	}, execOn)
+}
+
+// With HUSHFLOW_EXEC off, saving a flow with an exec block is a 400 that
+// says how to enable it.
+func TestExecDisabled(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(s)
+		r := s.Do("POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "deploy", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{map[string]any{"id": "run", "type": "exec", "config": map[string]any{"command": []any{"true"}}}},
+		})
+		if r.Status != 400 || !strings.Contains(string(r.Body), "HUSHFLOW_EXEC=on") || !strings.Contains(string(r.Body), `"block":"run"`) {
+			t.Fatalf("status %d: %s", r.Status, r.Body)
+		}
+	})
+}
+
+// The allowlist through the server: a command outside it fails the run
+// with a clear error.
+func TestExecAllowList(t *testing.T) {
+	s := apptest.Start(t, storetest.SQLiteConfig(t), execOn, func(c *app.Config) { c.ExecAllow = []string{"/usr/bin/true"} })
+	setup(s)
+	s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+		"name": "deploy", "trigger": map[string]any{"type": "manual"},
+		"blocks": []any{map[string]any{"id": "run", "type": "exec", "config": map[string]any{"command": []any{"env"}}}},
+	})
+	run := s.Must(200, "POST", "/api/v1/projects/billing/flows/deploy/runs?wait=60s", map[string]any{"environment": "development"})
+	if run["status"] != "failed" || !strings.Contains(fmt.Sprint(run["error"]), "HUSHFLOW_EXEC_ALLOW") {
+		t.Fatalf("run: %v", run)
+	}
+}
+
+// A server killed (SIGKILL) while a command holds a mounted secret leaves
+// the file behind; the restarted server removes it.
+func TestSecretsGoneAfterServerKill(t *testing.T) {
+	bin := hushflowBinary(t)
+	db := storetest.SQLiteConfig(t)
+	dataDir := db.DataDir
+	base, err := exec.SecretsBase(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startServe(t, bin, dataDir)
+	p.must(201, "POST", "/api/v1/projects", map[string]string{"name": "billing"})
+	p.must(201, "POST", "/api/v1/secrets", map[string]any{"name": "CERT", "file_base64": base64.StdEncoding.EncodeToString([]byte(canaryCert)), "project": "billing"})
+	p.must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+		"name": "slow", "trigger": map[string]any{"type": "manual"},
+		"blocks": []any{map[string]any{"id": "hold", "type": "exec", "timeout": "60s", "config": map[string]any{
+			"command": []any{"sleep", "30"}, "secrets": []any{map[string]any{"key": "CERT", "mount": true}}}}},
+	})
+	p.must(202, "POST", "/api/v1/projects/billing/flows/slow/runs", map[string]any{"environment": "development"})
+	var file string
+	deadline := time.Now().Add(30 * time.Second)
+	for file == "" {
+		m, _ := filepath.Glob(filepath.Join(base, "*", "CERT"))
+		if len(m) > 0 {
+			file = m[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no mounted secret under %s; server log: %s", base, p.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got, err := os.ReadFile(file); err != nil || string(got) != canaryCert {
+		t.Fatalf("mounted file: %v (bytes equal: %v)", err, string(got) == canaryCert)
+	}
+	if len(processesIn(filepath.Join(dataDir, "hushflow-exec"))) == 0 {
+		t.Errorf("the command is not running in the scratch directory before the kill")
+	}
+	p.kill()
+	if _, err := os.Stat(file); err != nil {
+		t.Fatalf("the killed server's secret file should still be there before the restart: %v", err)
+	}
+	// The command (sleep, started with a parent-death signal) dies with
+	// the server.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		left := processesIn(filepath.Join(dataDir, "hushflow-exec"))
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("processes still running in the scratch directory: %v", left)
+			break
+		}
+	}
+	startServe(t, bin, dataDir)
+	if _, err := os.Stat(filepath.Dir(file)); !os.IsNotExist(err) {
+		t.Fatalf("secrets directory %s survived the restart: %v", filepath.Dir(file), err)
+	}
+}
+
+// processesIn lists the live (not zombie) processes whose working
+// directory is under dir.
+func processesIn(dir string) []string {
+	var out []string
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		cwd, err := os.Readlink(filepath.Join(p, "cwd"))
+		if err != nil || !strings.HasPrefix(cwd, dir) {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(p), "%d", &pid); err == nil && !zombie(pid) {
+			cmdline, _ := os.ReadFile(filepath.Join(p, "cmdline"))
+			out = append(out, fmt.Sprintf("%d %q", pid, cmdline))
+		}
+	}
+	return out
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+func hushflowBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "hushflow-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "hushflow")
+		_, file, _, _ := runtime.Caller(0)
+		cmd := osexec.Command("go", "build", "-o", buildPath, "./cmd/hushflow")
+		cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPath
+}
+
+const procToken = "hf_test_exec_admin_token_0123456789"
+
+type proc struct {
+	t    *testing.T
+	cmd  *osexec.Cmd
+	url  string
+	logs *apptest.SyncBuffer
+	done chan struct{}
+}
+
+func startServe(t *testing.T, bin, dataDir string) *proc {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := osexec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(), "HUSHFLOW_DATABASE_URL=", "HUSHFLOW_DATA_DIR="+dataDir, "HUSHFLOW_ADMIN_TOKEN="+procToken,
+		"HUSHFLOW_ADDR="+addr, "HUSHFLOW_LOG_FORMAT=json", "HUSHFLOW_EXEC=on", "HUSHFLOW_WORKERS=1",
+		// An explicit key: the restart must not depend on how the
+		// embedded default finds its key file.
+		"HUSHFLOW_MASTER_KEY=k1:"+base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)))
+	logs := &apptest.SyncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{t: t, cmd: cmd, url: "http://" + addr, logs: logs, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	t.Cleanup(p.kill)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if resp, err := http.Get(p.url + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("hushflow serve exited at start: %s", logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hushflow serve not ready after 30s: %s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// kill sends SIGKILL to the server's process group (the exec command has
+// its own group and dies of its parent-death signal).
+func (p *proc) kill() {
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.t.Errorf("process %d did not die", p.cmd.Process.Pid)
+	}
+}
+
+func (p *proc) must(want int, method, path string, body any) map[string]any {
+	p.t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, p.url+path, bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+procToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	_ = json.Unmarshal(data, &m)
+	if resp.StatusCode != want {
+		p.t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, data)
+	}
+	return m
+}
