@@ -270,14 +270,14 @@ func TestTimeoutAndCancelKillTheGroup(t *testing.T) {
 			defer cancel()
 			switch mode {
 			case "timeout":
-				cfg["timeout"] = "300ms"
+				cfg["timeout"] = "2s"
 			case "cancel":
 				go func() {
 					waitFile(t, pidFile)
 					cancel()
 				}()
 			case "block timeout":
-				ctx, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
+				ctx, cancel = context.WithTimeout(ctx, 2*time.Second)
 				defer cancel()
 			}
 			start := time.Now()
