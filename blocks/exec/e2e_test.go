@@ -179,8 +179,11 @@ func TestSecretsGoneAfterServerKill(t *testing.T) {
 	if got, err := os.ReadFile(file); err != nil || string(got) != canaryCert {
 		t.Fatalf("mounted file: %v (bytes equal: %v)", err, string(got) == canaryCert)
 	}
-	if len(processesIn(filepath.Join(dataDir, "hushflow-exec"))) == 0 {
-		t.Errorf("the command is not running in the scratch directory before the kill")
+	// The file is written before the command starts: wait for it.
+	for deadline := time.Now().Add(20 * time.Second); len(processesIn(filepath.Join(dataDir, "hushflow-exec"))) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the command is not running in the scratch directory")
+		}
 	}
 	p.kill()
 	if _, err := os.Stat(file); err != nil {
