@@ -34,16 +34,22 @@ import (
 type group struct {
 	pkg, pattern string
 	args         []string
+	// run and env run a test instead (a benchmark written as an
+	// env-gated test that logs its figures; see parseTest).
+	run string
+	env []string
 }
 
 // groups lists the benchmarks the table needs, with run lengths chosen to
 // keep `make bench` within a few minutes on two cores.
 var groups = []group{
-	{"./redact/", `^BenchmarkRedact$/^values=(10|1000|10000)$/^(redact|replacer)$`, []string{"-benchtime", "2x"}},
-	{"./engine/", `^Benchmark(Template|Condition)$`, []string{"-cpu", "1", "-benchtime", "0.3s", "-count", "5"}},
-	{"./secrets/", `^Benchmark(Resolve|Open)$`, []string{"-benchtime", "0.3s"}},
-	{"./bench/", `^BenchmarkFlow$`, []string{"-benchtime", "1s", "-count", "2"}},
-	{"./bench/", `^BenchmarkRunThroughput$`, []string{"-benchtime", "300x"}},
+	{"./redact/", `^BenchmarkRedact$/^values=(10|1000|10000)$/^(redact|replacer)$`, []string{"-benchtime", "2x"}, "", nil},
+	{"./engine/", `^Benchmark(Template|Condition)$`, []string{"-cpu", "1", "-benchtime", "0.3s", "-count", "5"}, "", nil},
+	{"./secrets/", `^Benchmark(Resolve|Open)$`, []string{"-benchtime", "0.3s"}, "", nil},
+	{"./bench/", `^BenchmarkFlow$`, []string{"-benchtime", "1s", "-count", "2"}, "", nil},
+	{"./bench/", `^BenchmarkRunThroughput$`, []string{"-benchtime", "300x"}, "", nil},
+	// The flows owners' throughput test (flows/bench_test.go), shortened.
+	{"./flows/", "", []string{"-v"}, "^TestFlowThroughput$", []string{"HUSHFLOW_BENCH=1", "HUSHFLOW_BENCH_RUNS=1000"}},
 }
 
 // row is one line of the table: a figure beside its baseline.
@@ -98,8 +104,12 @@ var rows = []row{
 		"naive: fresh goja per expression, strings.Replacer", "BenchmarkFlow/naive", "runs/s", "> 1×", atLeast(1)},
 	{"flows", "the same, expressions only (no redaction)", "BenchmarkFlow/expressions/engine",
 		"naive: fresh goja per expression", "BenchmarkFlow/expressions/naive", "runs/s", "", nil},
-	{"flows", "end to end on PostgreSQL: API, queue, workers, HTTP call, events", "BenchmarkRunThroughput/postgres",
+	{"flows", "end to end on PostgreSQL, 3 blocks with an HTTP call, 20 secrets, 4×2 clients waiting (bench/)", "BenchmarkRunThroughput/postgres",
 		"", "", "runs/s", "", nil},
+	{"flows", "end to end on PostgreSQL, 1,000 runs queued by 16 clients (flows/bench_test.go)", "TestFlowThroughput",
+		"", "", "runs/s", "", nil},
+	{"flows", "the same: p99 queue-to-finish latency", "TestFlowThroughput",
+		"", "", "p99-ns", "", nil},
 }
 
 const (
@@ -121,11 +131,16 @@ func main() {
 	var failed []string
 	start := time.Now()
 	for _, g := range groups {
-		args := append([]string{"test", "-run", "^$", "-bench", g.pattern, "-benchmem"}, g.args...)
+		args := []string{"test", "-run", "^$", "-bench", g.pattern, "-benchmem"}
+		if g.run != "" {
+			args = []string{"test", "-count=1", "-run", g.run}
+		}
+		args = append(args, g.args...)
 		args = append(args, g.pkg)
 		fmt.Fprintf(os.Stderr, "==> go %s\n", strings.Join(args, " "))
 		cmd := exec.Command(goCmd(), args...)
 		cmd.Dir = root
+		cmd.Env = append(os.Environ(), g.env...)
 		var buf bytes.Buffer
 		cmd.Stdout = io.MultiWriter(&buf, &benchLines{w: os.Stderr})
 		cmd.Stderr = os.Stderr
@@ -134,6 +149,7 @@ func main() {
 			fmt.Fprintf(os.Stderr, "    %s failed: %v\n%s", g.pkg, err, lastLines(buf.String(), 20))
 		}
 		parse(buf.String(), results)
+		parseTest(buf.String(), results)
 	}
 	machine += fmt.Sprintf("; load average after the run: %s; took %s", loadavg(), time.Since(start).Round(time.Second))
 	table, missed := render(results, machine)
@@ -257,6 +273,28 @@ func parse(out string, results map[string]map[string]float64) {
 	}
 }
 
+var (
+	throughputRe = regexp.MustCompile(`(\d+(?:\.\d+)?) runs/s end to end`)
+	p99Re        = regexp.MustCompile(`queue-to-finish latency: .*p99 (\S+?),`)
+)
+
+// parseTest reads the figures TestFlowThroughput logs ("N runs/s end to
+// end", "queue-to-finish latency: ... p99 D,").
+func parseTest(out string, results map[string]map[string]float64) {
+	m := throughputRe.FindStringSubmatch(out)
+	if m == nil {
+		return
+	}
+	r := map[string]float64{}
+	r["runs/s"], _ = strconv.ParseFloat(m[1], 64)
+	if m := p99Re.FindStringSubmatch(out); m != nil {
+		if d, err := time.ParseDuration(m[1]); err == nil {
+			r["p99-ns"] = float64(d)
+		}
+	}
+	results["TestFlowThroughput"] = r
+}
+
 // rate reports whether higher values of unit are better.
 func rate(unit string) bool { return strings.HasSuffix(unit, "/s") }
 
@@ -351,6 +389,8 @@ func format(v float64, unit string) string {
 		default:
 			return fmt.Sprintf("%.2f s", v/1e9)
 		}
+	case "p99-ns":
+		return format(v, "ns/op")
 	case "cpuMB/s":
 		return thousands(v) + " MB/s"
 	default:

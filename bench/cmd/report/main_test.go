@@ -53,3 +53,16 @@ func TestWriteSectionKeepsProse(t *testing.T) {
 		t.Errorf("got:\n%s\nwant:\n%s", b, want)
 	}
 }
+
+func TestParseThroughputTest(t *testing.T) {
+	out := `=== RUN   TestFlowThroughput
+    bench_test.go:152: 1000 runs, 16 workers, 16 API clients: queued in 1.9s (525/s); first queued to last finished 4.1s: 245 runs/s end to end (wall 4.2s)
+    bench_test.go:155: queue-to-finish latency: p50 3.6s, p90 5.4s, p99 5.8s, max 6s
+--- PASS: TestFlowThroughput (6.01s)
+`
+	r := map[string]map[string]float64{}
+	parseTest(out, r)
+	if r["TestFlowThroughput"]["runs/s"] != 245 || r["TestFlowThroughput"]["p99-ns"] != 5.8e9 {
+		t.Errorf("got %v", r)
+	}
+}
