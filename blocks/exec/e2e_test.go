@@ -147,6 +147,9 @@ func TestExecAllowList(t *testing.T) {
 // A server killed (SIGKILL) while a command holds a mounted secret leaves
 // the file behind; the restarted server removes it.
 func TestSecretsGoneAfterServerKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts the hushflow binary")
+	}
 	bin := hushflowBinary(t)
 	db := storetest.SQLiteConfig(t)
 	dataDir := db.DataDir
