@@ -37,8 +37,10 @@ type execution struct {
 	input   any
 	steps   map[string]any
 
-	mu      sync.Mutex // guards pending, seq, stored
+	mu      sync.Mutex // guards pending
 	pending []pendingEvent
+	// flushMu serializes stores of events; it guards seq and stored.
+	flushMu sync.Mutex
 	seq     int
 	stored  int
 }
@@ -48,8 +50,11 @@ var errCanceled = errors.New("run canceled")
 
 // execute runs r to its end and records the outcome. It never panics.
 func (s *Service) execute(ctx context.Context, r *Run) {
-	x := &execution{s: s, run: r, red: redact.New(), steps: map[string]any{}, seq: s.lastSeq(ctx, r.ID)}
+	// A claimed run has one stored event (run_queued, seq 1): runs are
+	// never claimed twice.
+	x := &execution{s: s, run: r, red: redact.New(), steps: map[string]any{}, seq: 1, stored: 1}
 	ctx = withRunID(ctx, r.ID)
+	stop := x.flushSlow(ctx)
 	var out any
 	err := func() (err error) {
 		defer func() {
@@ -61,8 +66,40 @@ func (s *Service) execute(ctx context.Context, r *Run) {
 		out, err = x.do(ctx)
 		return err
 	}()
+	stop()
 	x.finish(out, err)
 }
+
+// flushSlow stores the events of a block that runs for a while (a delay, a
+// slow request), so that the inspector shows them live; fast blocks'
+// events are stored together at the block's end. It returns a function
+// that stops it.
+func (x *execution) flushSlow(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(slowFlush)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				x.mu.Lock()
+				old := len(x.pending) > 0 && now.Sub(x.pending[0].At) >= slowFlush
+				x.mu.Unlock()
+				if old {
+					x.flush(ctx)
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// slowFlush is how long an event may wait in memory while a block runs.
+const slowFlush = 200 * time.Millisecond
 
 func (x *execution) do(ctx context.Context) (any, error) {
 	s, r := x.s, x.run
@@ -108,6 +145,11 @@ func (x *execution) do(ctx context.Context) (any, error) {
 			x.steps[pb.Def.ID] = map[string]any{"output": out}
 			last = out
 		}
+		// The events of a finished block are stored before the next
+		// block starts; those of the last block go with the outcome.
+		if i < len(plan.Blocks)-1 {
+			x.flush(ctx)
+		}
 	}
 	return last, nil
 }
@@ -151,7 +193,6 @@ func (x *execution) block(ctx context.Context, pb *PlannedBlock, client *http.Cl
 		}
 		if !ok {
 			x.emit(pendingEvent{Type: "block_skipped", Block: id, Data: map[string]any{"if": pb.Def.If}})
-			x.flush(ctx)
 			return nil, false, nil
 		}
 	}
@@ -171,7 +212,6 @@ func (x *execution) block(ctx context.Context, pb *PlannedBlock, client *http.Cl
 			x.blockFinished(pb, StatusSucceeded, began)
 			x.emit(pendingEvent{Type: "block_finished", Block: id, Data: map[string]any{
 				"output": out, "attempt": attempt, "duration_ms": time.Since(start).Milliseconds()}})
-			x.flush(ctx)
 			return out, true, nil
 		}
 		data := map[string]any{"error": err.Error(), "attempt": attempt, "duration_ms": time.Since(start).Milliseconds()}
@@ -181,7 +221,6 @@ func (x *execution) block(ctx context.Context, pb *PlannedBlock, client *http.Cl
 		if attempt >= attempts || ctx.Err() != nil {
 			x.blockFinished(pb, StatusFailed, began)
 			x.emit(pendingEvent{Type: "block_failed", Block: id, Data: data})
-			x.flush(ctx)
 			if ctx.Err() != nil {
 				return nil, false, ctxErr(ctx)
 			}
@@ -220,7 +259,6 @@ func (x *execution) attempt(ctx context.Context, pb *PlannedBlock, env *engine.E
 	shown := cfg
 	if attempt == 1 {
 		x.emit(pendingEvent{Type: "block_started", Block: id, Data: map[string]any{"type": string(pb.Def.Type), "config": shown}})
-		x.flush(ctx)
 	}
 	b, err := x.s.registry.Decode(pb.Def.Type, cfg, x.s.env)
 	if err != nil {
@@ -286,6 +324,8 @@ func (x *execution) emit(e pendingEvent) {
 
 // flush stores the buffered events.
 func (x *execution) flush(ctx context.Context) {
+	x.flushMu.Lock()
+	defer x.flushMu.Unlock()
 	x.mu.Lock()
 	evs := x.pending
 	x.pending = nil
@@ -375,6 +415,8 @@ func (x *execution) finish(out any, runErr error) {
 		data["error"] = errText
 	}
 	x.emit(pendingEvent{Type: "run_finished", Data: data})
+	x.flushMu.Lock()
+	defer x.flushMu.Unlock()
 	x.mu.Lock()
 	evs := x.pending
 	x.pending = nil

@@ -91,5 +91,8 @@ type ScheduleTick struct {
 func Migrations() []store.Migration {
 	return []store.Migration{{ID: "0010_flows_runs", Up: func(tx *gorm.DB) error {
 		return tx.Migrator().CreateTable(&Flow{}, &FlowVersion{}, &Run{}, &Event{}, &ScheduleTick{})
+	}}, {ID: "0011_runs_flow_status", Up: func(tx *gorm.DB) error {
+		// The per-flow concurrency check counts a flow's active runs.
+		return tx.Exec("CREATE INDEX runs_flow_status ON runs (flow_id, status)").Error
 	}}}
 }

@@ -34,10 +34,7 @@ func (s *Service) enqueue(ctx context.Context, tx *gorm.DB, f *Flow, req RunRequ
 	if req.Environment == "" {
 		return nil, apperr.Invalidf("invalid_environment", "environment is required (for example development, staging or production)")
 	}
-	if _, err := s.projects.GetEnvironment(ctx, req.Environment); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, apperr.Invalidf("unknown_environment", "unknown environment %q", req.Environment)
-		}
+	if err := s.knownEnvironment(ctx, req.Environment); err != nil {
 		return nil, err
 	}
 	input, err := json.Marshal(req.Input)
@@ -281,7 +278,7 @@ func (s *Service) checkConcurrency(ctx context.Context, tx *gorm.DB, f *Flow) er
 	}
 	var n int64
 	err := tx.WithContext(ctx).Model(&Run{}).Where("flow_id = ? AND status IN ?", f.ID, []string{StatusQueued, StatusRunning}).
-		Limit(limit + 1).Count(&n).Error
+		Count(&n).Error
 	if err != nil {
 		return store.Translate(err)
 	}
@@ -289,5 +286,21 @@ func (s *Service) checkConcurrency(ctx context.Context, tx *gorm.DB, f *Flow) er
 		return apperr.New(apperr.RateLimited, "too_many_runs",
 			"flow %q already has %d runs queued or running, its limit (max_concurrent_runs); retry when some have finished", f.Name, limit)
 	}
+	return nil
+}
+
+// knownEnvironment checks that an environment exists. Environments are
+// never deleted, so a name once found is remembered.
+func (s *Service) knownEnvironment(ctx context.Context, name string) error {
+	if _, ok := s.envs.Load(name); ok {
+		return nil
+	}
+	if _, err := s.projects.GetEnvironment(ctx, name); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return apperr.Invalidf("unknown_environment", "unknown environment %q", name)
+		}
+		return err
+	}
+	s.envs.Store(name, true)
 	return nil
 }

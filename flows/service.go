@@ -123,6 +123,7 @@ type Service struct {
 	owner    string // this process's lease owner id
 
 	plans  sync.Map // flowID@version -> *Plan
+	envs   sync.Map // environment names known to exist
 	broker *broker
 	wake   chan struct{}
 	// NewHTTPClient builds a run's HTTP client from the run's secret host

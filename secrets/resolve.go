@@ -131,15 +131,35 @@ func (s *Store) ResolvedValues(ctx context.Context, project, environment string)
 }
 
 func (s *Store) resolvedValues(ctx context.Context, project, environment, runID, actor string) (map[string]Value, error) {
+	loaded, err := s.load(ctx, project, environment, runID, actor)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Value, len(loaded))
+	for _, l := range loaded {
+		out[l.Meta.Name] = l.Value
+	}
+	return out, nil
+}
+
+// Loaded is one decrypted secret of a run's scope.
+type Loaded struct {
+	Value Value
+	Meta  Meta
+}
+
+// load decrypts the current version of every secret (project,
+// environment) sees, with one query for the definitions and one per 400
+// versions, and records one redaction_load audit record.
+func (s *Store) load(ctx context.Context, project, environment, runID, actor string) ([]Loaded, error) {
 	db := s.db.WithContext(ctx)
 	rows, err := s.visibleRows(db, project, environment, "")
 	if err != nil {
 		return nil, err
 	}
 	best := mostSpecific(rows)
-	out := make(map[string]Value, len(best))
 	if len(best) == 0 {
-		return out, nil
+		return nil, nil
 	}
 	byID := make(map[string]*secretRow, len(best))
 	var conds [][]any
@@ -157,13 +177,14 @@ func (s *Store) resolvedValues(ctx context.Context, project, environment, runID,
 		}
 		vers = append(vers, chunk...)
 	}
+	out := make([]Loaded, 0, len(vers))
 	for i := range vers {
 		row := byID[vers[i].SecretID]
-		v, _, err := s.open(ctx, row, &vers[i], actor, runID, "")
+		v, m, err := s.open(ctx, row, &vers[i], actor, runID, "")
 		if err != nil {
 			return nil, err
 		}
-		out[row.Name] = v
+		out = append(out, Loaded{Value: v, Meta: m})
 	}
 	if len(out) != len(best) {
 		return nil, fmt.Errorf("load secrets for %s: %d of %d current versions are missing", Scope{project, environment}.Describe(), len(best)-len(out), len(best))
@@ -269,6 +290,23 @@ func (r *RunResolver) Resolve(ctx context.Context, blockID, name string, sc Scop
 // Names lists the names visible to the run.
 func (r *RunResolver) Names(ctx context.Context) ([]string, error) {
 	return r.s.Names(ctx, r.project, r.environment)
+}
+
+// Load decrypts every secret visible to the run (for its redactor and
+// host pinning; audited as one redaction_load record carrying the run id)
+// and keeps the values, so that the run's reads in its own scope need no
+// further query or decryption (each is still audited once per block).
+func (r *RunResolver) Load(ctx context.Context) ([]Loaded, error) {
+	loaded, err := r.s.load(ctx, r.project, r.environment, r.runID, r.actor)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, l := range loaded {
+		r.values[cacheKey{l.Meta.Name, r.project, r.environment}] = resolved{v: l.Value, meta: l.Meta}
+	}
+	return loaded, nil
 }
 
 // RedactionValues decrypts every value visible to the run for its

@@ -20,23 +20,15 @@ var _ flows.Secrets = flowSecrets{}
 
 func (f flowSecrets) ForRun(ctx context.Context, project, environment, runID string) (flows.RunSecrets, error) {
 	rr := f.s.NewRunResolver(project, environment, runID)
-	vals, err := rr.RedactionValues(ctx)
+	loaded, err := rr.Load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	metas, err := f.s.Resolved(ctx, project, environment)
-	if err != nil {
-		return nil, err
+	vis := make([]flows.VisibleSecret, len(loaded))
+	for i, l := range loaded {
+		vis[i] = flows.VisibleSecret{Name: l.Meta.Name, Value: l.Value.Reveal(), AllowedHosts: l.Meta.AllowedHosts}
 	}
-	hosts := make(map[string][]string, len(metas))
-	for _, m := range metas {
-		hosts[m.Name] = m.AllowedHosts
-	}
-	vis := make([]flows.VisibleSecret, 0, len(vals))
-	for name, v := range vals {
-		vis = append(vis, flows.VisibleSecret{Name: name, Value: v.Reveal(), AllowedHosts: hosts[name]})
-	}
-	return runSecrets{rr: rr, vis: vis, m: f.m}, nil
+	return runSecrets{rr: rr, vis: vis}, nil
 }
 
 func (f flowSecrets) Resolve(ctx context.Context, req flows.ResolveRequest) (string, error) {
