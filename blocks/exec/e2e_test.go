@@ -2,6 +2,7 @@ package exec_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -339,4 +340,12 @@ func (p *proc) must(want int, method, path string, body any) map[string]any {
 		p.t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, data)
 	}
 	return m
+}
+
+// HUSHFLOW_EXEC_ALLOW holds absolute paths only.
+func TestAllowListNeedsPaths(t *testing.T) {
+	_, err := app.New(context.Background(), app.Config{DataDir: t.TempDir(), Exec: true, ExecAllow: []string{"psql"}, LogOutput: io.Discard, SandboxPath: os.Args[0]})
+	if err == nil || !strings.Contains(err.Error(), "HUSHFLOW_EXEC_ALLOW") {
+		t.Fatalf("err %v", err)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
@@ -165,6 +166,12 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if err := a.startSandbox(); err != nil {
 		a.Close()
 		return nil, err
+	}
+	for _, c := range cfg.ExecAllow {
+		if !filepath.IsAbs(c) {
+			a.Close()
+			return nil, fmt.Errorf("HUSHFLOW_EXEC_ALLOW: %q is not an absolute path (list command paths such as /usr/bin/psql, separated by commas)", c)
+		}
 	}
 	// Secret files an exec block mounted are removed when it ends; those
 	// of a server that was killed go now.
