@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -69,6 +70,8 @@ type Service struct {
 	db        *store.DB
 	adminHash []byte // sha256 of HUSHFLOW_ADMIN_TOKEN, nil if unset
 	now       func() time.Time
+	// admin caches the built-in admin user (it is never deleted).
+	admin atomic.Pointer[User]
 }
 
 // NewService returns a Service over db. adminToken, when not empty, is
@@ -108,9 +111,13 @@ func (s *Service) Bootstrap(ctx context.Context) (string, error) {
 }
 
 func (s *Service) ensureAdmin(ctx context.Context) (*User, error) {
+	if u := s.admin.Load(); u != nil {
+		return u, nil
+	}
 	var u User
 	err := s.db.WithContext(ctx).Where("name = ?", AdminUser).First(&u).Error
 	if err == nil {
+		s.admin.Store(&u)
 		return &u, nil
 	}
 	if !errors.Is(err, gorm.ErrRecordNotFound) {
