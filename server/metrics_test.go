@@ -1,12 +1,17 @@
 package server_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/hushflow/hushflow/blocks"
+	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/metrics"
+	"github.com/hushflow/hushflow/projects"
 	"github.com/hushflow/hushflow/server"
 	"github.com/hushflow/hushflow/store"
 	"github.com/hushflow/hushflow/store/schema"
@@ -68,4 +73,35 @@ func TestMetricsToken(t *testing.T) {
 			t.Errorf("GET /metrics without metrics = %d", rec.Code)
 		}
 	})
+}
+
+// Readiness reflects the run workers: 200 before they start (an API-only
+// replica) and while they run, 503 once they stopped.
+func TestReadinessReflectsWorkers(t *testing.T) {
+	db := storetest.Open(t, storetest.SQLiteConfig(t), schema.All())
+	fs := flows.New(db, projects.NewService(db), nil, blocks.NewRegistry(), nil, flows.Config{}, nil)
+	srv := server.New(server.Deps{DB: db, Flows: fs})
+	ready := func() int {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+		return rec.Code
+	}
+	if c := ready(); c != http.StatusOK {
+		t.Fatalf("before the workers start: %d", c)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); fs.Start(ctx) }()
+	time.Sleep(100 * time.Millisecond)
+	if c := ready(); c != http.StatusOK {
+		t.Errorf("with the workers running: %d", c)
+	}
+	cancel()
+	<-done
+	if c := ready(); c != http.StatusServiceUnavailable {
+		t.Errorf("with the workers stopped: %d, want 503", c)
+	}
+	if err := fs.Healthy(); err == nil || !strings.Contains(err.Error(), "stopped") {
+		t.Errorf("Healthy() = %v", err)
+	}
 }
