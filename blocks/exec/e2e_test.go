@@ -349,3 +349,56 @@ func TestAllowListNeedsPaths(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// Cancelling a run through the API kills the command's process group (a
+// background sleep included) and removes its secrets directory.
+func TestExecCancelThroughAPI(t *testing.T) {
+	s := apptest.Start(t, storetest.SQLiteConfig(t), execOn)
+	setup(s)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+		"name": "hold", "trigger": map[string]any{"type": "manual"},
+		"blocks": []any{map[string]any{"id": "hold", "type": "exec", "timeout": "60s", "config": map[string]any{
+			"command": []any{`sleep 30 & echo "$! $HUSHFLOW_SECRETS_DIR" > "$1"; wait`, pidFile}, "shell": true,
+			"secrets": []any{map[string]any{"key": "CERT", "mount": true}}}}},
+	})
+	run := s.Must(202, "POST", "/api/v1/projects/billing/flows/hold/runs", map[string]any{"environment": "development"})
+	id := run["id"].(string)
+	var pid int
+	var dir string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(pidFile)
+		if n, _ := fmt.Sscanf(string(b), "%d %s", &pid, &dir); n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the command did not start")
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "CERT")); err != nil {
+		t.Fatalf("mounted secret: %v", err)
+	}
+	s.Must(200, "POST", "/api/v1/runs/"+id+"/cancel", nil)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		st := s.Must(200, "GET", "/api/v1/runs/"+id, nil)["status"]
+		if st != "running" && st != "queued" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the run did not end after cancel")
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); syscall.Kill(pid, 0) == nil && !zombie(pid); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("sleep %d survived the cancel", pid)
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(dir); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("secrets directory %s survived the cancel", dir)
+		}
+	}
+}
