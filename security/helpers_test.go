@@ -87,6 +87,7 @@ func defaultEgress(c *app.Config) { c.HTTPAllow = ""; c.RateLimit = -1 }
 func (e *env) record(method, path string, r apptest.Response) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	path, _, _ = strings.Cut(path, "?") // the request's own query is not a response
 	fmt.Fprintf(&e.seen, "%s %s %d %v\n%s\n", method, path, r.Status, r.Header, r.Body)
 }
 
