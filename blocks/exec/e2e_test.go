@@ -158,6 +158,9 @@ func TestSecretsGoneAfterServerKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// If the test fails half-way, the canary file does not stay on tmpfs
+	// (this runs after the servers are killed).
+	t.Cleanup(func() { _, _ = exec.CleanStale(dataDir) })
 	p := startServe(t, bin, dataDir)
 	p.must(201, "POST", "/api/v1/projects", map[string]string{"name": "billing"})
 	p.must(201, "POST", "/api/v1/secrets", map[string]any{"name": "CERT", "file_base64": base64.StdEncoding.EncodeToString([]byte(canaryCert)), "project": "billing"})
