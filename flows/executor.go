@@ -333,9 +333,14 @@ func (x *execution) flush(ctx context.Context) {
 	if len(evs) == 0 {
 		return
 	}
-	if err := x.s.db.WithContext(context.WithoutCancel(ctx)).Transaction(func(tx *gorm.DB) error {
-		return x.insertLocked(tx, evs)
-	}); err != nil {
+	rows := x.s.redactEvents(x.run.ID, &x.seq, &x.stored, x.red, evs)
+	var err error
+	if w := x.s.writer.Load(); w != nil {
+		err = w.write(context.WithoutCancel(ctx), rows)
+	} else if len(rows) > 0 {
+		err = x.s.db.WithContext(context.WithoutCancel(ctx)).CreateInBatches(rows, 200).Error
+	}
+	if err != nil {
 		x.s.log.Error("store run events", "run_id", x.run.ID, "err", x.red.Error(err))
 	}
 	x.s.broker.notify(x.run.ID)

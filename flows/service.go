@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -126,6 +127,7 @@ type Service struct {
 	envs   sync.Map // environment names known to exist
 	broker *broker
 	wake   chan struct{}
+	writer atomic.Pointer[eventWriter] // set while Start runs
 	// NewHTTPClient builds a run's HTTP client from the run's secret host
 	// pins: allowed maps a secret name to its hosts, match finds secret
 	// names in text, onRefuse is called when a request is refused. The
