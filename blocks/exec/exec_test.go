@@ -448,3 +448,15 @@ func TestCleanStale(t *testing.T) {
 		t.Errorf("a live server's directory was removed: %v", err)
 	}
 }
+
+// BenchmarkTrue is the cost of one exec block around `true`: directories,
+// launcher (a re-exec of the binary), process group, streams.
+func BenchmarkTrue(b *testing.B) {
+	h := blockstest.NewHarness(b, nil, blockstest.Options{})
+	env := &blocks.Env{ExecEnabled: true, ScratchDir: b.TempDir()}
+	for b.Loop() {
+		if _, err := h.Run(context.Background(), exec.Info(), map[string]any{"command": []any{"true"}}, env); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
