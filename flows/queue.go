@@ -235,14 +235,15 @@ func (noNetwork) RoundTrip(*http.Request) (*http.Response, error) {
 	return nil, errors.New("this server gives blocks no network access")
 }
 
-// observe reports a finished run to the metrics hook.
+// observe logs a finished run and reports it to the metrics hook.
 func (s *Service) observe(r *Run, status string, at time.Time) {
-	if s.OnRunFinished == nil {
-		return
-	}
 	var d time.Duration
 	if r.StartedAt != nil {
 		d = at.Sub(*r.StartedAt)
 	}
-	s.OnRunFinished(r, status, d)
+	s.log.Info("run finished", "run_id", r.ID, "project", r.Project, "flow", r.Flow, "environment", r.Environment,
+		"status", status, "duration_ms", d.Milliseconds())
+	if s.OnRunFinished != nil {
+		s.OnRunFinished(r, status, d)
+	}
 }

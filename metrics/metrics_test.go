@@ -171,6 +171,18 @@ func TestMetricsAfterRuns(t *testing.T) {
 		if r := s.DoToken("", "GET", "/readyz", nil); r.Status != http.StatusOK {
 			t.Errorf("readyz = %d %s", r.Status, r.Body)
 		}
+
+		// Logs: each run's end is a line with its run id; each request's
+		// line has a request id.
+		logs := s.Logs.String()
+		for _, id := range runIDs {
+			if !regexp.MustCompile(`"msg":"run finished".*"run_id":"` + id + `".*"status":"succeeded"`).MatchString(logs) {
+				t.Errorf("no run finished line for run %s", id)
+			}
+		}
+		if !regexp.MustCompile(`"msg":"http".*"path":"/metrics".*"request_id":"[0-9a-f]{16}"`).MatchString(logs) {
+			t.Errorf("no access log line with a request id")
+		}
 	}, func(c *app.Config) { c.Traceparent = true })
 }
 

@@ -28,7 +28,7 @@ func (f flowSecrets) ForRun(ctx context.Context, project, environment, runID str
 	for i, l := range loaded {
 		vis[i] = flows.VisibleSecret{Name: l.Meta.Name, Value: l.Value.Reveal(), AllowedHosts: l.Meta.AllowedHosts}
 	}
-	return runSecrets{rr: rr, vis: vis}, nil
+	return runSecrets{rr: rr, vis: vis, m: f.m}, nil
 }
 
 func (f flowSecrets) Resolve(ctx context.Context, req flows.ResolveRequest) (string, error) {
