@@ -167,13 +167,15 @@ func LoadKeyring(cfg KeyConfig) (*Keyring, string, error) {
 		kr, err := readKeyFile(cfg.KeyFile, log)
 		return kr, cfg.KeyFile, err
 	}
+	path := filepath.Join(cfg.DataDir, KeyFileName)
+	if cfg.DataDir != "" {
+		if _, err := os.Stat(path); err == nil {
+			kr, err := readKeyFile(path, log)
+			return kr, path, err
+		}
+	}
 	if !cfg.Generate {
 		return nil, "", noKeyError{}
-	}
-	path := filepath.Join(cfg.DataDir, KeyFileName)
-	if _, err := os.Stat(path); err == nil {
-		kr, err := readKeyFile(path, log)
-		return kr, path, err
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, "", fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)

@@ -143,8 +143,13 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		a.Close()
 		return nil, fmt.Errorf("database %s: %w", db.Location, err)
 	}
+	// The data dir's key file belongs to the embedded database only.
+	keyDir := ""
+	if db.Dialect == store.SQLite {
+		keyDir = cfg.DataDir
+	}
 	keys, source, err := secrets.LoadKeyring(secrets.KeyConfig{MasterKey: cfg.MasterKey, KeyFile: cfg.MasterKeyFile,
-		DataDir: cfg.DataDir, Generate: db.Dialect == store.SQLite && stored == 0, Logger: log})
+		DataDir: keyDir, Generate: db.Dialect == store.SQLite && stored == 0, Logger: log})
 	if err != nil && db.Dialect == store.SQLite && stored > 0 {
 		err = fmt.Errorf("%w (the database holds %d encrypted secret versions, so a new key file is not generated: restore %s/master.key from your backup or set HUSHFLOW_MASTER_KEY)", err, stored, cfg.DataDir)
 	}

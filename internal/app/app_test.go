@@ -29,6 +29,16 @@ func TestLostKeyFileIsNotRegenerated(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Close()
+	// A restart with the key file in place opens the stored value.
+	a, err = app.New(ctx, cfg)
+	if err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	v, _, err := a.Secrets.Resolve(ctx, secrets.Access{Name: "K"})
+	if err != nil || v.Reveal() != "a-long-value-9c8b7a" {
+		t.Fatalf("resolve after restart: %v", err)
+	}
+	a.Close()
 	if err := os.Remove(filepath.Join(dir, "master.key")); err != nil {
 		t.Fatal(err)
 	}
