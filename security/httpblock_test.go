@@ -184,18 +184,21 @@ func TestCase20_RedirectToInternal(t *testing.T) {
 }
 
 func TestCase21_ProxyInEnvironment(t *testing.T) {
-	proxy := newCounter(t, "127.0.0.1:0", nil)
+	// The proxy listens on an address the policy allows (127.0.0.2): were
+	// the environment's proxy used, every request would dial it and pass
+	// the policy check, whatever its real destination.
+	proxy := newCounter(t, "127.0.0.2:0", nil)
 	for _, v := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"} {
 		t.Setenv(v, proxy.URL)
 	}
 	t.Setenv("NO_PROXY", "")
 	t.Setenv("no_proxy", "")
-	e := sqlite(t, defaultEgress)
+	e := sqlite(t, func(c *app.Config) { c.HTTPAllow = "127.0.0.2/32"; c.RateLimit = -1 })
 	k := canary("c21")
 	e.secret("K", k)
-	for name, u := range map[string]string{"private": "http://10.0.0.1/x", "metadata": "http://169.254.169.254/", "public-name": "http://example.invalid/x"} {
+	for name, u := range map[string]string{"private": "http://10.0.0.1/x", "metadata": "http://169.254.169.254/", "loopback": "http://127.0.0.1:9/x"} {
 		msg := e.refusedRun("px-"+name, map[string]any{"url": quote(u), "headers": "({Authorization: 'Bearer ' + secrets.K})", "timeout": "'1s'"})
-		t.Logf("%s: %s", name, msg)
+		contains(t, name, msg, "egress refused")
 	}
 	if n := proxy.hits.Load(); n != 0 {
 		t.Errorf("the environment's proxy was used %d times", n)
