@@ -383,7 +383,7 @@ func TestCase29_Limits(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		if codes[429] == 0 || codes[200] == 0 || codes[200] > 15 || retry == "" {
+		if codes[429] == 0 || codes[200] == 0 || codes[200] > 25 || retry == "" {
 			t.Errorf("rate limit 5/s, 40 requests at once: %v, Retry-After %q", codes, retry)
 		}
 		t.Logf("40 requests at 5/s: %v", codes)
