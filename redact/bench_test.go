@@ -181,6 +181,7 @@ func BenchmarkRedact(b *testing.B) {
 				s := string(c.text)
 				b.SetBytes(int64(len(s)))
 				b.ResetTimer()
+				defer cpuRate(b, len(s))()
 				for b.Loop() {
 					out := s
 					for _, f := range c.forms {
