@@ -101,10 +101,10 @@ func (s *Service) Validate(ctx context.Context, project string, r Request) (warn
 		for _, m := range Manifests() {
 			names = append(names, m.Name)
 		}
-		return nil, apperr.Invalidf("unknown_app", "app %q does not exist (apps: %s)", r.App, strings.Join(names, ", "))
+		return nil, apperr.Invalidf("unknown_app", "app %s does not exist (apps: %s)", apperr.Echo(r.App), strings.Join(names, ", "))
 	}
 	if !nameRE.MatchString(r.Name) {
-		return nil, apperr.Invalidf("invalid_name", "installation name %q: 1 to 63 lowercase letters, digits, '-' and '_'", truncate(r.Name, 70))
+		return nil, apperr.Invalidf("invalid_name", "installation name %s: 1 to 63 lowercase letters, digits, '-' and '_'", apperr.Echo(r.Name))
 	}
 	if len(r.Config) > MaxConfigFields {
 		return nil, apperr.Invalidf("invalid_config", "config has %d fields; at most %d", len(r.Config), MaxConfigFields)
@@ -115,7 +115,7 @@ func (s *Service) Validate(ctx context.Context, project string, r Request) (warn
 			for _, f := range m.Config {
 				fields = append(fields, f.Name)
 			}
-			return nil, apperr.Invalidf("invalid_config", "config field %q is not a field of app %s (fields: %s, base_url)", truncate(k, 70), m.Name, strings.Join(fields, ", "))
+			return nil, apperr.Invalidf("invalid_config", "config field %s is not a field of app %s (fields: %s, base_url)", apperr.Echo(k), m.Name, strings.Join(fields, ", "))
 		}
 	}
 	for _, f := range m.Config {
@@ -180,12 +180,6 @@ func exprError(err error) string {
 	return err.Error()
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
 
 func (s *Service) projectID(ctx context.Context, project string) (string, error) {
 	var p projects.Project
@@ -425,7 +419,7 @@ func notFound(what, name string) error { return &notFoundError{what: what, name:
 
 type notFoundError struct{ what, name string }
 
-func (e *notFoundError) Error() string { return e.what + " \"" + e.name + "\" not found" }
+func (e *notFoundError) Error() string { return e.what + " " + apperr.Echo(e.name) + " not found" }
 func (e *notFoundError) Unwrap() error { return store.ErrNotFound }
 
 type conflictError struct{ name, project string }

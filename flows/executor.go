@@ -256,7 +256,7 @@ func (x *execution) attempt(ctx context.Context, pb *PlannedBlock, env *engine.E
 			cfg[f.Name] = f.Literal
 		}
 	}
-	shown := cfg
+	shown := displayConfig(pb, cfg)
 	if attempt == 1 {
 		x.emit(pendingEvent{Type: "block_started", Block: id, Data: map[string]any{"type": string(pb.Def.Type), "config": shown}})
 	}
@@ -519,4 +519,47 @@ func (rr *runResolver) Names(ctx context.Context) ([]string, error) {
 	ns, err := rr.x.s.secrets.Names(ctx, rr.x.run.Project, rr.x.run.Environment)
 	sort.Strings(ns)
 	return ns, err
+}
+
+// displayConfig is a block's evaluated configuration as events show it:
+// fields the block type marks Secret and credential headers (by name, in
+// any object of the configuration) are replaced by "[REDACTED]" whatever
+// their value, since a credential built at run time from non-secret parts
+// is not a registered value. The run's redactor then masks known values in
+// the rest.
+func displayConfig(pb *PlannedBlock, cfg map[string]any) map[string]any {
+	out := make(map[string]any, len(cfg))
+	for k, v := range cfg {
+		if f, ok := pb.Info.Spec.Field(k); ok && f.Secret && v != nil {
+			out[k] = "[REDACTED]"
+			continue
+		}
+		out[k] = maskCredentialKeys(v, 0)
+	}
+	return out
+}
+
+func maskCredentialKeys(v any, depth int) any {
+	if depth > 32 {
+		return v
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			if redact.CredentialHeader(k) && e != nil {
+				m[k] = "[REDACTED]"
+			} else {
+				m[k] = maskCredentialKeys(e, depth+1)
+			}
+		}
+		return m
+	case []any:
+		a := make([]any, len(x))
+		for i, e := range x {
+			a[i] = maskCredentialKeys(e, depth+1)
+		}
+		return a
+	}
+	return v
 }

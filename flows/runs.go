@@ -297,7 +297,7 @@ func (s *Service) knownEnvironment(ctx context.Context, name string) error {
 	}
 	if _, err := s.projects.GetEnvironment(ctx, name); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return apperr.Invalidf("unknown_environment", "unknown environment %q", name)
+			return apperr.Invalidf("unknown_environment", "unknown environment %s", apperr.Echo(name))
 		}
 		return err
 	}

@@ -324,7 +324,7 @@ func planKey(id string, v int) string { return fmt.Sprintf("%s@%d", id, v) }
 
 type notFoundError struct{ what, name string }
 
-func (e *notFoundError) Error() string { return fmt.Sprintf("%s %q not found", e.what, e.name) }
+func (e *notFoundError) Error() string { return e.what + " " + apperr.Echo(e.name) + " not found" }
 func (e *notFoundError) Unwrap() error { return store.ErrNotFound }
 
 // tooLarge is a 413 with the limit.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hushflow/hushflow/blocks"
 	"github.com/hushflow/hushflow/engine"
+	"github.com/hushflow/hushflow/internal/apperr"
 	"github.com/robfig/cron/v3"
 )
 
@@ -115,7 +116,7 @@ func Compile(d Definition, reg *blocks.Registry, execEnabled bool) (*Plan, error
 	add := func(p Problem) { probs = append(probs, p) }
 	plan := &Plan{Def: d}
 	if !flowNameRE.MatchString(d.Name) {
-		add(Problem{Field: "name", Message: fmt.Sprintf("invalid flow name %q: names are 1 to 63 characters of lowercase letters, digits and '-'", d.Name)})
+		add(Problem{Field: "name", Message: fmt.Sprintf("invalid flow name %s: names are 1 to 63 characters of lowercase letters, digits and '-'", apperr.Echo(d.Name))})
 	}
 	if d.MaxConcurrentRuns < 0 {
 		add(Problem{Field: "max_concurrent_runs", Message: "max_concurrent_runs must be positive (0 means the server's default)"})
@@ -129,11 +130,11 @@ func Compile(d Definition, reg *blocks.Registry, execEnabled bool) (*Plan, error
 	t := d.Trigger
 	switch {
 	case !triggerTypes[t.Type]:
-		add(Problem{Field: "trigger.type", Message: fmt.Sprintf("unknown trigger type %q: use manual, webhook, schedule or event", t.Type)})
+		add(Problem{Field: "trigger.type", Message: fmt.Sprintf("unknown trigger type %s: use manual, webhook, schedule or event", apperr.Echo(t.Type))})
 	case t.Type == "schedule":
 		sched, err := cron.ParseStandard(t.Cron)
 		if err != nil {
-			add(Problem{Field: "trigger.cron", Message: fmt.Sprintf("invalid cron expression %q: %v", t.Cron, err)})
+			add(Problem{Field: "trigger.cron", Message: fmt.Sprintf("invalid cron expression %s: %v", apperr.Echo(t.Cron), err)})
 		}
 		plan.Cron = sched
 	case t.Type == "event":
@@ -177,7 +178,7 @@ func Compile(d Definition, reg *blocks.Registry, execEnabled bool) (*Plan, error
 		}
 		info, ok := reg.Lookup(b.Type)
 		if !ok {
-			add(Problem{Block: name, Field: "type", Message: fmt.Sprintf("unknown block type %q; known types: %s", b.Type, knownTypes(reg))})
+			add(Problem{Block: name, Field: "type", Message: fmt.Sprintf("unknown block type %s; known types: %s", apperr.Echo(string(b.Type)), knownTypes(reg))})
 		} else if b.Type == "exec" && !execEnabled {
 			add(Problem{Block: name, Field: "type", Message: "the exec block is disabled on this server (set HUSHFLOW_EXEC=on to enable it)"})
 		}
@@ -220,7 +221,7 @@ func Compile(d Definition, reg *blocks.Registry, execEnabled bool) (*Plan, error
 				raw := b.Config[k]
 				f, known := info.Spec.Field(k)
 				if !known {
-					add(Problem{Block: name, Field: k, Message: fmt.Sprintf("unknown field for block type %q", b.Type)})
+					add(Problem{Block: name, Field: k, Message: fmt.Sprintf("unknown field for block type %s", apperr.Echo(string(b.Type)))})
 					continue
 				}
 				var v any

@@ -58,17 +58,11 @@ const NameRule = "names are 1 to 63 characters of lowercase letters, digits and 
 // in the error message.
 func ValidateName(what, name string) error {
 	if !nameRE.MatchString(name) {
-		return apperr.Invalidf("invalid_name", "invalid %s name %q: %s", what, truncate(name, 70), NameRule)
+		return apperr.Invalidf("invalid_name", "invalid %s name %s: %s", what, apperr.Echo(name), NameRule)
 	}
 	return nil
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
 
 // Service manages projects and environments.
 type Service struct{ db *store.DB }
@@ -175,7 +169,7 @@ func (s *Service) SetMember(ctx context.Context, project, userID, role string) e
 		valid = valid || r == role
 	}
 	if !valid {
-		return apperr.Invalidf("invalid_role", "invalid role %q: use viewer, editor or admin", role)
+		return apperr.Invalidf("invalid_role", "invalid role %s: use viewer, editor or admin", apperr.Echo(role))
 	}
 	m := Member{ProjectID: p.ID, UserID: userID, Role: role, UpdatedAt: time.Now().UTC()}
 	return store.Translate(db.Save(&m).Error)

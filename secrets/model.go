@@ -248,7 +248,7 @@ func ValidateName(name string) error {
 		return apperr.Invalidf("invalid_name", "secret name is %d characters long: %s", len(name), NameRule)
 	}
 	if !nameRE.MatchString(name) {
-		return apperr.Invalidf("invalid_name", "invalid secret name %q: %s", truncate(name, 70), NameRule)
+		return apperr.Invalidf("invalid_name", "invalid secret name %s: %s", apperr.Echo(name), NameRule)
 	}
 	return nil
 }
@@ -275,7 +275,7 @@ func validateValue(kind Kind, v Value) error {
 				"file is %d bytes; a file secret holds at most 1 MiB (1048576 bytes)", n)
 		}
 	default:
-		return apperr.Invalidf("invalid_kind", "unknown secret kind %q: use %q or %q", kind, KindString, KindFile)
+		return apperr.Invalidf("invalid_kind", "unknown secret kind %s: use %q or %q", apperr.Echo(string(kind)), KindString, KindFile)
 	}
 	return nil
 }
@@ -294,7 +294,7 @@ func normalizeHosts(hosts []string) ([]string, error) {
 		h = strings.ToLower(strings.TrimSpace(h))
 		if len(h) > 253 || !hostRE.MatchString(h) {
 			return nil, apperr.Invalidf("invalid_allowed_hosts",
-				"allowed_hosts entry %q is not a host name: write api.example.com, *.example.com or api.example.com:8443 (no scheme, no path)", truncate(h, 70))
+				"allowed_hosts entry %s is not a host name: write api.example.com, *.example.com or api.example.com:8443 (no scheme, no path)", apperr.Echo(h))
 		}
 		if !seen[h] {
 			seen[h] = true
@@ -327,5 +327,5 @@ func hostsJSON(h []string) string {
 }
 
 func notFoundSecret(id string) error {
-	return fmt.Errorf("secret %q not found: %w", truncate(id, 70), store.ErrNotFound)
+	return fmt.Errorf("secret %s not found: %w", apperr.Echo(id), store.ErrNotFound)
 }

@@ -86,7 +86,7 @@ func (s *Store) scopeIDs(ctx context.Context, sc Scope) (projectID, envID string
 		p, err := ps.Get(ctx, sc.Project)
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return "", "", fmt.Errorf("project %q not found: %w", truncate(sc.Project, 70), store.ErrNotFound)
+				return "", "", fmt.Errorf("project %s not found: %w", apperr.Echo(sc.Project), store.ErrNotFound)
 			}
 			return "", "", err
 		}
@@ -106,8 +106,8 @@ func (s *Store) scopeIDs(ctx context.Context, sc Scope) (projectID, envID string
 			for i, e := range es {
 				names[i] = e.Name
 			}
-			return "", "", apperr.Invalidf("unknown_environment", "unknown environment %q; create it first or use one of: %s",
-				truncate(sc.Environment, 70), strings.Join(names, ", "))
+			return "", "", apperr.Invalidf("unknown_environment", "unknown environment %s; create it first or use one of: %s",
+				apperr.Echo(sc.Environment), strings.Join(names, ", "))
 		}
 		envID = e.ID
 	}

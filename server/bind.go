@@ -42,7 +42,7 @@ func bind(c echo.Context, v any) error {
 			return apperr.Invalidf("invalid_json", "field %q must be a %s", te.Field, jsonType(te.Type.Kind().String()))
 		}
 		if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
-			return apperr.Invalidf("unknown_field", "unknown field %s", strings.TrimPrefix(msg, "json: unknown field "))
+			return apperr.Invalidf("unknown_field", "unknown field %s", apperr.Echo(strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`)))
 		}
 		return apperr.Invalidf("invalid_json", "request body is not valid JSON")
 	}

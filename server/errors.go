@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/internal/apperr"
@@ -74,7 +75,7 @@ func classify(err error) (status int, code, msg string) {
 	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return http.StatusNotFound, "not_found", err.Error()
+		return http.StatusNotFound, "not_found", strings.TrimSuffix(err.Error(), ": "+store.ErrNotFound.Error())
 	case errors.Is(err, store.ErrConflict):
 		return http.StatusConflict, "conflict", err.Error()
 	}
@@ -121,7 +122,7 @@ func notFound(what, name string) error {
 
 type notFoundError struct{ what, name string }
 
-func (e *notFoundError) Error() string { return e.what + " \"" + e.name + "\" not found" }
+func (e *notFoundError) Error() string { return e.what + " " + apperr.Echo(e.name) + " not found" }
 func (e *notFoundError) Unwrap() error { return store.ErrNotFound }
 
 // errNotFoundSentinel is what authorize's 404 unwraps to.

@@ -106,7 +106,7 @@ func (s *Server) updateFlow(c echo.Context) error {
 		def.Name = name
 	}
 	if def.Name != name {
-		return apperr.Invalidf("name_mismatch", "the definition's name %q differs from the flow %q in the URL", def.Name, name)
+		return apperr.Invalidf("name_mismatch", "the definition's name %s differs from the flow %s in the URL", apperr.Echo(def.Name), apperr.Echo(name))
 	}
 	f, warn, err := s.deps.Flows.Save(c.Request().Context(), project, def, principal(c).Name, false)
 	if err != nil {

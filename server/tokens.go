@@ -45,7 +45,7 @@ func (s *Server) createToken(c echo.Context, userID string) error {
 	if req.ExpiresIn != "" {
 		d, err := time.ParseDuration(req.ExpiresIn)
 		if err != nil || d <= 0 {
-			return apperr.Invalidf("invalid_expiry", "expires_in %q is not a positive duration such as \"720h\"", req.ExpiresIn)
+			return apperr.Invalidf("invalid_expiry", "expires_in %s is not a positive duration such as \"720h\"", apperr.Echo(req.ExpiresIn))
 		}
 		ttl = d
 	}

@@ -56,3 +56,25 @@ func As(err error) (*Error, bool) {
 	ok := errors.As(err, &e)
 	return e, ok
 }
+
+// Echo returns s quoted, for an error message, when it looks like a name
+// (1 to 40 letters, digits and _ - . : * / @), and a placeholder otherwise.
+// Errors never show back a long or unusual request value: it could be a
+// secret pasted into the wrong field, and error bodies are shown and
+// logged in many places.
+func Echo(s string) string {
+	if len(s) == 0 {
+		return `""`
+	}
+	if len(s) > 40 {
+		return "(the given value)"
+	}
+	for _, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+			r == '_' || r == '-' || r == '.' || r == ':' || r == '*' || r == '/' || r == '@'
+		if !ok {
+			return "(the given value)"
+		}
+	}
+	return `"` + s + `"`
+}
