@@ -180,7 +180,6 @@ func exprError(err error) string {
 	return err.Error()
 }
 
-
 func (s *Service) projectID(ctx context.Context, project string) (string, error) {
 	var p projects.Project
 	if err := s.db.WithContext(ctx).Where("name = ?", project).First(&p).Error; err != nil {

@@ -63,7 +63,6 @@ func ValidateName(what, name string) error {
 	return nil
 }
 
-
 // Service manages projects and environments.
 type Service struct{ db *store.DB }
 
