@@ -20,10 +20,11 @@ import (
 
 // api is a running API over a real database, with an admin token.
 type api struct {
-	t     *testing.T
-	url   string
-	token string
-	db    *store.DB
+	server *server.Server
+	t      *testing.T
+	url    string
+	token  string
+	db     *store.DB
 }
 
 func newAPI(t *testing.T, db *store.DB) *api { return newAPIWith(t, db, nil) }
@@ -42,7 +43,7 @@ func newAPIWith(t *testing.T, db *store.DB, mod func(*server.Deps)) *api {
 	s := server.New(deps)
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
-	return &api{t: t, url: ts.URL, token: token, db: db}
+	return &api{server: s, t: t, url: ts.URL, token: token, db: db}
 }
 
 // eachAPI runs f against an API on every backend.

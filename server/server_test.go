@@ -1,14 +1,17 @@
 package server_test
 
 import (
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/hushflow/hushflow/server"
 	"github.com/hushflow/hushflow/store"
 	"github.com/hushflow/hushflow/store/schema"
 	"github.com/hushflow/hushflow/store/storetest"
+	"github.com/labstack/echo/v4"
 )
 
 func TestHealthAndReadiness(t *testing.T) {
@@ -221,3 +224,40 @@ func TestRateLimitPerToken(t *testing.T) {
 		}
 	})
 }
+
+func TestPanicIsA500WithoutInternals(t *testing.T) {
+	storetest.Each(t, schema.All(), func(t *testing.T, db *store.DB) {
+		var logs strings.Builder
+		var mu sync.Mutex
+		a := newAPIWith(t, db, func(d *server.Deps) {
+			d.Logger = slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				return logs.Write(p)
+			}), nil))
+		})
+		a.server.Echo().GET("/api/v1/boom", func(echo.Context) error { panic("internal detail xyz-42") })
+		r := a.do("GET", "/api/v1/boom", nil)
+		if r.Status != 500 {
+			t.Fatalf("status %d", r.Status)
+		}
+		if strings.Contains(string(r.Body), "xyz-42") || strings.Contains(string(r.Body), "goroutine") {
+			t.Fatalf("500 body shows internals: %s", r.Body)
+		}
+		rid := r.JSON(t)["error"].(map[string]any)["request_id"].(string)
+		mu.Lock()
+		logged := logs.String()
+		mu.Unlock()
+		if !strings.Contains(logged, "xyz-42") || !strings.Contains(logged, rid) {
+			t.Errorf("the log lacks the panic or its request id: %s", logged)
+		}
+		// The server keeps serving.
+		if r := a.do("GET", "/api/v1/projects", nil); r.Status != 200 {
+			t.Fatalf("after the panic: %d", r.Status)
+		}
+	})
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
