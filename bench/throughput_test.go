@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	_ "github.com/hushflow/hushflow/blocks/all"
+	"github.com/hushflow/hushflow/internal/app"
 	"github.com/hushflow/hushflow/internal/apptest"
 	"github.com/hushflow/hushflow/store/storetest"
 )
@@ -50,7 +51,7 @@ func BenchmarkRunThroughput(b *testing.B) {
 		fmt.Fprintf(w, `{"id":"msg_1","echo_auth":%q}`, r.Header.Get("Authorization"))
 	}))
 	defer target.Close()
-	s := apptest.Start(b, storetest.PostgresConfig(b))
+	s := apptest.Start(b, storetest.PostgresConfig(b), func(c *app.Config) { c.RateLimit = -1 })
 	s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "bench"})
 	for name, v := range visibleSecrets {
 		s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": name, "value": v, "project": "bench"})
