@@ -175,6 +175,9 @@ func main() {
 	machine += fmt.Sprintf("; load average after the run: %s; took %s", loadavg(), time.Since(start).Round(time.Second))
 	table, missed := render(results, machine)
 	fmt.Println(table)
+	if len(failed) > 0 {
+		fail(fmt.Errorf("benchmarks failed (%s not written): %s", *out, strings.Join(failed, "; ")))
+	}
 	if !*dry {
 		path := filepath.Join(root, *out)
 		if err := writeSection(path, table); err != nil {
@@ -184,9 +187,6 @@ func main() {
 	}
 	if missed > 0 {
 		fmt.Fprintf(os.Stderr, "==> %d figure(s) missed their target (marked ✗)\n", missed)
-	}
-	if len(failed) > 0 {
-		fail(fmt.Errorf("benchmarks failed: %s", strings.Join(failed, "; ")))
 	}
 }
 
