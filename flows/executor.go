@@ -2,6 +2,7 @@ package flows
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -123,7 +124,7 @@ func (x *execution) do(ctx context.Context) (any, error) {
 				pins[v.Name] = v.AllowedHosts
 			}
 		}
-		x.red.AddAll(vals)
+		x.red = s.redactorFor(vals)
 	}
 	if err := json.Unmarshal([]byte(r.Input), &x.input); err != nil {
 		return nil, fmt.Errorf("run input: %w", err)
@@ -563,3 +564,38 @@ func maskCredentialKeys(v any, depth int) any {
 	}
 	return v
 }
+
+// redactorFor returns a run's own Redactor holding vals: a clone of one
+// shared per set of values, so that runs of the same scope do not each
+// build the matcher (with every encoding of every value) again.
+func (s *Service) redactorFor(vals map[string]string) *redact.Redactor {
+	names := make([]string, 0, len(vals))
+	for n := range vals {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		h.Write([]byte(n))
+		h.Write([]byte{0})
+		h.Write([]byte(vals[n]))
+		h.Write([]byte{0})
+	}
+	key := string(h.Sum(nil))
+	if base, ok := s.redactors.Load(key); ok {
+		return base.(*redact.Redactor).Clone()
+	}
+	base := redact.New()
+	base.AddAll(vals)
+	if s.nRedactors.Add(1) > maxCachedRedactors {
+		// Secrets changed many times: start the cache over.
+		s.redactors.Clear()
+		s.nRedactors.Store(1)
+	}
+	s.redactors.Store(key, base)
+	return base.Clone()
+}
+
+// maxCachedRedactors bounds the shared redactors kept (one per distinct
+// set of secret values seen by runs).
+const maxCachedRedactors = 256

@@ -123,11 +123,15 @@ type Service struct {
 	log      *slog.Logger
 	owner    string // this process's lease owner id
 
-	plans  sync.Map // flowID@version -> *Plan
-	envs   sync.Map // environment names known to exist
-	broker *broker
-	wake   chan struct{}
-	writer atomic.Pointer[eventWriter] // set while Start runs
+	plans sync.Map // flowID@version -> *Plan
+	envs  sync.Map // environment names known to exist
+	// redactors holds a Redactor per set of secret values (see
+	// redactorFor); nRedactors counts its entries.
+	redactors  sync.Map
+	nRedactors atomic.Int64
+	broker     *broker
+	wake       chan struct{}
+	writer     atomic.Pointer[eventWriter] // set while Start runs
 	// NewHTTPClient builds a run's HTTP client from the run's secret host
 	// pins: allowed maps a secret name to its hosts, match finds secret
 	// names in text, onRefuse is called when a request is refused. The
