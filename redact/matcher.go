@@ -360,7 +360,7 @@ func isWord(c byte) bool {
 func findWeak(t []byte, prev int, w weakPattern, out []span) []span {
 	first, last := isWord(w.s[0]), isWord(w.s[len(w.s)-1])
 	for i := 0; i+len(w.s) <= len(t); {
-		j := bytes.Index(t[i:], []byte(w.s))
+		j := bytes.Index(t[i:], bytesOf(w.s))
 		if j < 0 {
 			break
 		}
