@@ -1,10 +1,10 @@
 package engine
 
 import (
-	"container/list"
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hushflow/hushflow/engine/jsvm"
@@ -330,27 +330,40 @@ type cacheKey struct {
 	src  string
 }
 
+// lru is the compiled-program cache: bounded by entries and source bytes,
+// evicting with CLOCK (second chance), an approximation of least recently
+// used whose hits take no lock — a hit is a sync.Map load and, at most,
+// one atomic store — so that concurrent evaluations do not queue on it.
 type lru struct {
+	m sync.Map // cacheKey -> *lruEntry
+
 	mu         sync.Mutex // guards the fields below
 	maxEntries int
 	maxBytes   int
 	bytes      int
-	ll         *list.List // of *compiled, most recent first
-	m          map[cacheKey]*list.Element
+	ring       []*lruEntry // insertion order; hand sweeps it
+	hand       int
+}
+
+type lruEntry struct {
+	c   *compiled
+	ref atomic.Bool // used since the hand last passed
 }
 
 func newLRU(entries, bytes int) *lru {
-	return &lru{maxEntries: entries, maxBytes: bytes, ll: list.New(), m: make(map[cacheKey]*list.Element)}
+	return &lru{maxEntries: entries, maxBytes: bytes}
 }
 
 func (l *lru) get(kind Kind, src string) *compiled {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if e, ok := l.m[cacheKey{kind, src}]; ok {
-		l.ll.MoveToFront(e)
-		return e.Value.(*compiled)
+	v, ok := l.m.Load(cacheKey{kind, src})
+	if !ok {
+		return nil
 	}
-	return nil
+	e := v.(*lruEntry)
+	if !e.ref.Load() {
+		e.ref.Store(true)
+	}
+	return e.c
 }
 
 // add inserts c, or returns the entry another goroutine added first.
@@ -358,18 +371,30 @@ func (l *lru) add(c *compiled) *compiled {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	k := cacheKey{c.kind, c.src}
-	if e, ok := l.m[k]; ok {
-		l.ll.MoveToFront(e)
-		return e.Value.(*compiled)
+	if v, ok := l.m.Load(k); ok {
+		return v.(*lruEntry).c
 	}
-	l.m[k] = l.ll.PushFront(c)
+	e := &lruEntry{c: c}
+	l.m.Store(k, e)
+	l.ring = append(l.ring, e)
 	l.bytes += len(c.src)
-	for l.ll.Len() > l.maxEntries || (l.bytes > l.maxBytes && l.ll.Len() > 1) {
-		e := l.ll.Back()
-		old := e.Value.(*compiled)
-		l.ll.Remove(e)
-		delete(l.m, cacheKey{old.kind, old.src})
-		l.bytes -= len(old.src)
+	for len(l.ring) > l.maxEntries || (l.bytes > l.maxBytes && len(l.ring) > 1) {
+		if l.hand >= len(l.ring) {
+			l.hand = 0
+		}
+		victim := l.ring[l.hand]
+		if victim != e && victim.ref.Load() {
+			victim.ref.Store(false) // second chance
+			l.hand++
+			continue
+		}
+		if victim == e && len(l.ring) > 1 {
+			l.hand++
+			continue
+		}
+		l.m.Delete(cacheKey{victim.c.kind, victim.c.src})
+		l.bytes -= len(victim.c.src)
+		l.ring = append(l.ring[:l.hand], l.ring[l.hand+1:]...)
 	}
 	return c
 }
