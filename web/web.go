@@ -9,7 +9,10 @@
 package web
 
 import (
+	"bytes"
+	"crypto/rand"
 	"embed"
+	"encoding/base64"
 	"io/fs"
 	"net/http"
 	"path"
@@ -21,12 +24,34 @@ import (
 //go:embed all:dist
 var dist embed.FS
 
-// CSP is the Content-Security-Policy of every UI response: scripts and
-// styles only from the server's own files (no inline script), no frames,
-// no plugins, requests only to the same origin.
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; " +
-	"form-action 'self'; frame-ancestors 'none'"
+// CSP returns the Content-Security-Policy of a UI response: scripts only
+// from the server's own files (no inline script, no eval), styles from its
+// own files plus <style> elements carrying the response's nonce (CodeMirror
+// injects its styles that way) and style attributes, no frames, no plugins, requests only to the
+// same origin.
+func CSP(nonce string) string {
+	style := "style-src 'self'"
+	if nonce != "" {
+		style += " 'nonce-" + nonce + "'"
+	}
+	// Style attributes (CodeMirror positions tooltips and gutters with
+	// them) cannot run script; they are allowed, <style> elements are not.
+	style += "; style-src-attr 'unsafe-inline'"
+	return "default-src 'self'; script-src 'self'; " + style + "; img-src 'self' data:; " +
+		"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; " +
+		"form-action 'self'; frame-ancestors 'none'"
+}
+
+// noncePlaceholder is replaced in index.html by each response's nonce.
+var noncePlaceholder = []byte("__CSP_NONCE__")
+
+func newNonce() string {
+	var b [18]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return base64.StdEncoding.EncodeToString(b[:])
+}
 
 // Handler serves the built UI: files under dist as they are (the hashed
 // files under /assets/ with a year-long cache), and index.html, never
@@ -45,7 +70,7 @@ func Handler() http.Handler {
 			return
 		}
 		h := w.Header()
-		h.Set("Content-Security-Policy", CSP)
+		h.Set("Content-Security-Policy", CSP(""))
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Content-Type-Options", "nosniff")
@@ -82,6 +107,9 @@ func Handler() http.Handler {
 			http.Error(w, "the UI is not built: run make ui", http.StatusNotFound)
 			return
 		}
+		nonce := newNonce()
+		index = bytes.ReplaceAll(index, noncePlaceholder, []byte(nonce))
+		h.Set("Content-Security-Policy", CSP(nonce))
 		h.Set("Content-Type", "text/html; charset=utf-8")
 		h.Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)

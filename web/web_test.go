@@ -46,6 +46,13 @@ func TestHandler(t *testing.T) {
 		strings.Contains(csp, "unsafe-eval") || strings.Contains(csp, "script-src 'self' 'unsafe-inline'") {
 		t.Errorf("CSP %q", csp)
 	}
+	if strings.Contains(body, "__CSP_NONCE__") || !strings.Contains(h.Get("Content-Security-Policy"), "'nonce-") {
+		t.Error("index.html's nonce placeholder is not replaced, or the CSP names no nonce")
+	}
+	_, body2 := get(t, e, "GET", "/")
+	if body2 == body {
+		t.Error("two responses share a nonce")
+	}
 	if h.Get("X-Frame-Options") != "DENY" || h.Get("Referrer-Policy") != "no-referrer" {
 		t.Errorf("security headers: %v", h)
 	}

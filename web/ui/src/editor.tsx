@@ -83,6 +83,10 @@ function posOf(doc: EditorState['doc'], line: number, column: number) {
   return Math.min(l.from + Math.max(column - 1, 0), l.to)
 }
 
+// The per-response CSP nonce (see web.go): CodeMirror puts its styles in a
+// <style> element, which the Content-Security-Policy admits only with it.
+const cspNonce = document.querySelector('meta[name="csp-nonce"]')?.getAttribute('content') ?? ''
+
 const ident = /^[A-Za-z_$][\w$]*$/
 
 function completionSource(scope: () => CompletionScope, kind: SourceKind) {
@@ -202,6 +206,7 @@ export function ExprEditor(props: ExprEditorProps) {
       javascript(),
       syntaxHighlighting(highlight),
       theme,
+      EditorView.cspNonce.of(cspNonce),
       EditorView.lineWrapping,
       autocompletion({ override: [completionSource(() => latest.current.scope(), props.kind)], activateOnTyping: true, icons: false }),
       lint,
@@ -226,13 +231,9 @@ export function ExprEditor(props: ExprEditorProps) {
     return () => v.destroy()
   }, [])
 
-  // Outside changes of the value (loading a flow) replace the document.
-  useEffect(() => {
-    const v = view.current
-    if (v && v.state.doc.toString() !== props.value) {
-      v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: props.value } })
-    }
-  }, [props.value])
+  // The value prop seeds the document once: a parent that replaces the
+  // content from outside remounts the editor (a new key). Syncing every
+  // prop change back would fight the user's typing with stale echoes.
 
   useEffect(() => {
     problems.current = props.problems ?? []

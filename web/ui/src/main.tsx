@@ -2,7 +2,7 @@ import { render } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import './style.css'
 import { AppProvider, useApp, createProject, type Toast } from './app'
-import { Link, match, navigate, useLocation } from './router'
+import { Link, Redirect, match, navigate, useLocation } from './router'
 import { Empty, ErrorBox, Modal, Spinner } from './ui'
 import { SignIn } from './pages/SignIn'
 import { FlowList } from './pages/FlowList'
@@ -13,10 +13,10 @@ import { RunInspector } from './pages/RunInspector'
 import { Installations } from './pages/Installations'
 
 const sections = [
-  { key: 'flows', label: 'Flows', icon: '⇢' },
-  { key: 'runs', label: 'Runs', icon: '▶' },
-  { key: 'secrets', label: 'Secrets', icon: '⚿' },
-  { key: 'installations', label: 'Apps', icon: '⧉' },
+  { key: 'flows', label: 'Flows', icon: '→' },
+  { key: 'runs', label: 'Runs', icon: '▸' },
+  { key: 'secrets', label: 'Secrets', icon: '✱' },
+  { key: 'installations', label: 'Apps', icon: '◆' },
 ]
 
 function NewProject({ onClose }: { onClose: () => void }) {
@@ -47,7 +47,7 @@ function NewProject({ onClose }: { onClose: () => void }) {
       >
         <label>
           Name
-          <input value={name} onInput={(e) => setName(e.currentTarget.value)} placeholder="billing" pattern="[a-z0-9][a-z0-9-]*" required autoFocus />
+          <input value={name} onInput={(e) => setName(e.currentTarget.value)} placeholder="billing" pattern="[a-z0-9](?:[a-z0-9]|-)*" required autoFocus />
           <small>Lowercase letters, digits and dashes.</small>
         </label>
         <ErrorBox error={err} />
@@ -165,10 +165,7 @@ function Routes() {
   const app = useApp()
   const { path } = useLocation()
   if (path === '/signin') return <SignIn />
-  if (!app.user) {
-    navigate('/signin' + (path !== '/' ? '?next=' + encodeURIComponent(path) : ''), true)
-    return null
-  }
+  if (!app.user) return <Redirect to={'/signin' + (path !== '/' ? '?next=' + encodeURIComponent(path) : '')} />
   let m: Record<string, string> | null
   let page = null
   let project = ''

@@ -21,6 +21,7 @@ export function useLocation() {
   useEffect(() => {
     const f = () => setLoc({ path: location.pathname, search: location.search })
     listeners.add(f)
+    f() // a child may have navigated before this effect subscribed
     return () => {
       listeners.delete(f)
     }
@@ -44,6 +45,12 @@ export function match(pattern: string, path: string): Record<string, string> | n
     } else if (ps[i] !== xs[i]) return null
   }
   return out
+}
+
+/** Redirect navigates once it has rendered (never during a render). */
+export function Redirect({ to }: { to: string }) {
+  useEffect(() => navigate(to, true), [to])
+  return null
 }
 
 type LinkProps = { href: string; children?: ComponentChildren; class?: string; title?: string; onClick?: (e: MouseEvent) => void; [attr: string]: unknown }

@@ -418,7 +418,7 @@ export function FlowEditor({ project, flow }: { project: string; flow?: string }
               {!flow && (
                 <label>
                   Name
-                  <input value={f.name} onInput={(e) => update((x) => ({ ...x, name: e.currentTarget.value }))} placeholder="notify-team" pattern="[a-z0-9][a-z0-9-]*" aria-label="Flow name" required />
+                  <input value={f.name} onInput={(e) => update((x) => ({ ...x, name: e.currentTarget.value }))} placeholder="notify-team" pattern="[a-z0-9](?:[a-z0-9]|-)*" aria-label="Flow name" required />
                 </label>
               )}
               <label class="grow">

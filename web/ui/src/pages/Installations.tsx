@@ -75,7 +75,7 @@ function InstallForm({ project, app: m, existing, onDone, onCancel }: { project:
       {m.doc && <p class="muted">{m.doc}</p>}
       <label>
         Installation name
-        <input value={name} disabled={!!existing} onInput={(e) => setName(e.currentTarget.value)} pattern="[a-z0-9][a-z0-9_-]*" required />
+        <input value={name} disabled={!!existing} onInput={(e) => setName(e.currentTarget.value)} pattern="[a-z0-9](?:[a-z0-9_]|-)*" required />
         <small>
           Flows call it from an <code>app</code> block.
         </small>

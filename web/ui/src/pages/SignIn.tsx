@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks'
 import { post, type User } from '../api'
 import { useApp } from '../app'
-import { navigate } from '../router'
+import { Redirect } from '../router'
 import { ErrorBox } from '../ui'
 
 export function SignIn() {
@@ -10,10 +10,7 @@ export function SignIn() {
   const [err, setErr] = useState<unknown>(null)
   const [busy, setBusy] = useState(false)
   const next = new URLSearchParams(location.search).get('next')
-  if (app.user) {
-    navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/', true)
-    return null
-  }
+  if (app.user) return <Redirect to={next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/signin') ? next : '/'} />
   return (
     <div class="signin">
       <form

@@ -1,0 +1,324 @@
+// Browser test of the Hushflow UI: playwright-core drives the system's
+// headless Chromium (never a downloaded browser) against a running server.
+//
+//   HUSHFLOW_URL       server base URL (required)
+//   HUSHFLOW_TOKEN     an admin API token (required)
+//   HUSHFLOW_CHROMIUM  Chromium executable (default /usr/bin/chromium)
+//   HUSHFLOW_E2E_SECRET the secret value to plant (default: a fresh canary)
+//   HUSHFLOW_SCREENSHOTS where screenshots go (default test-output/screenshots)
+//
+// It signs in, creates a project and a project secret, builds a flow whose
+// http block sends `Bearer ${secrets.X}` to a local server started here,
+// runs it, opens the run inspector, and fails if the secret's value (or its
+// base64, URL-escaped, JSON-escaped, HTML-escaped or hex form) appears in
+// any page's HTML, any network response the page received, or the console.
+// go test ./web runs it (web/e2e_test.go).
+
+import { chromium } from 'playwright-core'
+import http from 'node:http'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import crypto from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const base = process.env.HUSHFLOW_URL
+const token = process.env.HUSHFLOW_TOKEN
+if (!base || !token) {
+  console.error('run.mjs: set HUSHFLOW_URL and HUSHFLOW_TOKEN')
+  process.exit(2)
+}
+const shots = process.env.HUSHFLOW_SCREENSHOTS || path.join(here, '..', '..', 'test-output', 'screenshots')
+fs.mkdirSync(shots, { recursive: true })
+const secret = process.env.HUSHFLOW_E2E_SECRET || `cnry_${crypto.randomBytes(12).toString('hex')}&<>"%\\x'`
+const SECRET_NAME = 'E2E_API_KEY'
+
+// Every form of the value that must never reach the browser.
+function forms(v) {
+  const b = Buffer.from(v)
+  const json = JSON.stringify(v).slice(1, -1)
+  const goJSON = json.replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026')
+  const html = v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
+  const uri = encodeURIComponent(v)
+  const out = {
+    raw: v,
+    json,
+    goJSON,
+    html,
+    uri,
+    uriLower: uri.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()),
+    base64: b.toString('base64'),
+    base64url: b.toString('base64url'),
+    hex: b.toString('hex'),
+    bearerBase64: Buffer.from('Bearer ' + v).toString('base64').slice(0, -4),
+  }
+  // The unique core alone catches a partial leak of the value.
+  const core = /cnry_[0-9a-f]+/.exec(v)
+  if (core) out.core = core[0]
+  return out
+}
+const needles = Object.entries(forms(secret)).filter(([, n]) => n.length >= 8)
+const leaks = []
+function scan(where, text) {
+  if (!text) return
+  for (const [kind, n] of needles) if (text.includes(n)) leaks.push(`${where}: the secret's ${kind} form`)
+}
+
+// The local API the flow calls: it echoes the Authorization header back,
+// so the run's stored response would hold the value if redaction failed.
+let receivedAuth = ''
+const target = http.createServer((req, res) => {
+  let body = ''
+  req.on('data', (d) => (body += d))
+  req.on('end', () => {
+    receivedAuth = req.headers['authorization'] ?? ''
+    res.setHeader('Content-Type', 'application/json')
+    res.setHeader('X-Echo-Authorization', receivedAuth)
+    res.end(JSON.stringify({ ok: true, you_sent: receivedAuth, body }))
+  })
+})
+await new Promise((r) => target.listen(0, '127.0.0.1', r))
+const targetURL = `http://127.0.0.1:${target.address().port}/echo`
+
+const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hushflow-chromium-'))
+const context = await chromium.launchPersistentContext(userDataDir, {
+  executablePath: process.env.HUSHFLOW_CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', '--disable-extensions', '--disable-features=OptimizationGuideModelDownloading,OptimizationHintsFetching,OptimizationTargetPrediction,OptimizationHints,OnDeviceModelService,AutofillServerCommunication,Translate,MediaRouter'],
+  viewport: { width: 1280, height: 900 },
+})
+const page = context.pages()[0] ?? (await context.newPage())
+page.setDefaultTimeout(20000)
+
+const consoleLines = []
+const pageErrors = []
+page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`))
+page.on('pageerror', (e) => pageErrors.push(String(e)))
+page.on('crash', () => console.log('the page crashed'))
+context.on('close', () => console.log('the browser context closed'))
+// Report CSP violations with their source, so that a fix knows where to look.
+await context.addInitScript(() => {
+  document.addEventListener('securitypolicyviolation', (e) =>
+    console.error(`CSP violation: ${e.violatedDirective} sample=${JSON.stringify(e.sample)} at ${e.sourceFile}:${e.lineNumber}:${e.columnNumber}`),
+  )
+})
+const bodies = []
+let responses = 0
+page.on('response', (r) => {
+  responses++
+  bodies.push(
+    r.body().then(
+      (b) => scan(`response ${r.request().method()} ${new URL(r.url()).pathname}`, b.toString('utf8') + '\n' + JSON.stringify(r.headers())),
+      () => {},
+    ),
+  )
+})
+const pages = []
+async function checkpoint(name) {
+  const html = await page.content()
+  pages.push(name)
+  scan(`HTML of ${name}`, html)
+}
+const shot = (name, opts = {}) => page.screenshot({ path: path.join(shots, name + '.png'), fullPage: true, caret: 'initial', ...opts })
+const steps = []
+async function step(name, f) {
+  const t = Date.now()
+  try {
+    await f()
+    steps.push(`ok   ${name} (${Date.now() - t} ms)`)
+    console.log(`ok   ${name} (${Date.now() - t} ms)`)
+  } catch (e) {
+    console.log(`FAIL ${name}: ${e.message}`)
+    await shot('failure-' + name.replace(/\W+/g, '-')).catch(() => {})
+    throw e
+  }
+}
+
+let failed = false
+try {
+  await step('sign in', async () => {
+    await page.goto(base + '/')
+    await page.waitForURL(/\/signin/)
+    await checkpoint('sign in')
+    await page.getByLabel('API token').fill(token)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.getByText('No projects yet').waitFor()
+    const cookies = await context.cookies()
+    const c = cookies.find((x) => x.name === 'hushflow_session')
+    if (!c || !c.httpOnly || c.sameSite !== 'Strict') throw new Error('session cookie is not HttpOnly SameSite=Strict: ' + JSON.stringify(c))
+    if (cookies.some((x) => x.value.includes(token))) throw new Error('a cookie holds the API token')
+    const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }))
+    if (stored.includes(token)) throw new Error('the token is in web storage')
+  })
+
+  await step('create project', async () => {
+    await page.getByRole('button', { name: 'Create a project' }).click()
+    await page.getByLabel('Name').fill('e2e')
+    await page.getByRole('button', { name: 'Create project' }).click()
+    await page.waitForURL(/\/p\/e2e\/flows$/)
+    await page.getByText('No flows yet').waitFor()
+  })
+
+  await step('CSRF: a state-changing request without the token is refused', async () => {
+    const r = await page.evaluate(async () => {
+      const res = await fetch('/api/v1/projects', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"name":"csrf-probe"}' })
+      return { status: res.status, body: await res.text() }
+    })
+    if (r.status !== 403 || !r.body.includes('"csrf"')) throw new Error(`POST without X-CSRF-Token: ${r.status} ${r.body}`)
+    const r2 = await page.evaluate(async () => {
+      const res = await fetch('/api/v1/projects', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': 'forged' }, body: '{"name":"csrf-probe"}' })
+      return res.status
+    })
+    if (r2 !== 403) throw new Error('POST with a wrong X-CSRF-Token: ' + r2)
+  })
+
+  await step('create a project secret', async () => {
+    await page.getByRole('link', { name: 'Secrets', exact: true }).click()
+    await page.waitForURL(/\/p\/e2e\/secrets$/)
+    await page.getByText('No secrets in this scope').waitFor()
+    await page.getByRole('button', { name: 'Add secret', exact: true }).click()
+    const dlg = page.getByRole('dialog')
+    await dlg.getByLabel('Name').fill(SECRET_NAME)
+    await dlg.getByLabel('Secret value').fill(secret)
+    await dlg.getByLabel('Allowed hosts').fill('127.0.0.1')
+    await dlg.getByRole('button', { name: 'Save secret' }).click()
+    await dlg.waitFor({ state: 'detached' })
+    await page.getByRole('table', { name: 'Secrets' }).getByText(SECRET_NAME).waitFor()
+    // Reopening the form never shows the value.
+    await page.getByRole('button', { name: 'Add secret', exact: true }).click()
+    const v = await page.getByRole('dialog').getByLabel('Secret value').inputValue()
+    if (v !== '') throw new Error('the value field shows a value after save')
+    await page.keyboard.press('Escape')
+    // A second secret, in another project's scope, must not be offered by autocomplete.
+    await checkpoint('secrets')
+    await shot('secrets')
+  })
+
+  await step('build a flow in the editor', async () => {
+    await page.getByRole('link', { name: 'Flows', exact: true }).click()
+    await page.getByRole('link', { name: 'New flow' }).first().click()
+    await page.waitForURL(/\/flows\/new$/)
+    await page.getByLabel('Flow name').fill('call-api')
+    await page.getByLabel('New block type').selectOption('http')
+    await page.getByRole('button', { name: '+ Add block' }).click()
+    const block = page.locator('li.block').first()
+    await block.waitFor()
+
+    // A syntax error shows at its line and column before saving.
+    const url = block.locator('[data-field="url"] .cm-content')
+    await url.fill("'http://127.0.0.1'\n  + )")
+    const err = block.locator('[data-field="url"] .syntax-error').first()
+    await err.waitFor()
+    const text = await err.innerText()
+    if (!/^2:5\b/.test(text.trim())) throw new Error('syntax error not at 2:5: ' + text)
+    await page.waitForSelector('[data-field="url"] .cm-lintRange-error')
+    await shot('editor-syntax-error')
+    await url.fill(`'${targetURL}'`)
+    await block.locator('[data-field="url"] .syntax-error').waitFor({ state: 'detached' })
+
+    // Autocomplete offers the secret names of the scope.
+    const headers = block.locator('[data-field="headers"] .cm-content')
+    await headers.click()
+    console.log('  clicked headers')
+    if (process.env.DEBUG_HANG) {
+      const cdp = await context.newCDPSession(page)
+      await cdp.send('Debugger.enable')
+      cdp.on('Debugger.paused', (ev) => {
+        console.log('PAUSED:\n' + ev.callFrames.slice(0, 15).map((f) => `  ${f.functionName} ${f.url.split('/').pop()}:${f.location.lineNumber + 1}:${f.location.columnNumber + 1}`).join('\n'))
+      })
+      page.keyboard.type('secrets.E2').catch(() => {})
+      await new Promise((r) => setTimeout(r, 3000))
+      await cdp.send('Debugger.pause')
+      await new Promise((r) => setTimeout(r, 2000))
+      throw new Error('debug stop')
+    }
+    await shot('debug-before-type')
+    await page.keyboard.type('secrets.E2')
+    const option = page.locator('.cm-tooltip-autocomplete li', { hasText: SECRET_NAME })
+    await option.waitFor()
+    await shot('editor-autocomplete')
+    await page.keyboard.press('Enter')
+    const got = await headers.innerText()
+    if (!got.includes('secrets.' + SECRET_NAME)) throw new Error('completion not applied: ' + got)
+    await headers.fill('({Authorization: `Bearer ${secrets.' + SECRET_NAME + '}`, Accept: "application/json"})')
+    await block.locator('[data-field="method"] .cm-content').fill("'POST'")
+    await block.locator('[data-field="body"] .cm-content').fill('({hello: input.name})')
+    // A live preview through /evaluate.
+    await block.locator('[data-field="body"] .cm-content').click()
+    await block.locator('[data-field="body"] .preview').waitFor()
+
+    // A second block that logs the answer, then moved and moved back.
+    await page.getByLabel('New block type').selectOption('log')
+    await page.getByRole('button', { name: '+ Add block' }).click()
+    const log = page.locator('li.block').nth(1)
+    await log.locator('[data-field="message"] .cm-content').fill('`status ${steps.http1.output.status}: ${steps.http1.output.body.you_sent}`')
+    await page.getByRole('button', { name: 'Move log2 up' }).click()
+    await page.getByRole('button', { name: 'Move log2 down' }).click()
+    await page.getByLabel('Run input').fill('{"name": "world"}')
+    await checkpoint('editor')
+    await shot('editor')
+  })
+
+  await step('save and run; watch the run inspector', async () => {
+    await page.getByRole('button', { name: '▶ Run flow' }).click()
+    await page.waitForURL(/\/p\/e2e\/runs\/[^/]+$/)
+    await page.locator('.page-header .pill-succeeded').waitFor({ timeout: 60000 })
+    await page.locator('.tl-block[class*="status-succeeded"]').nth(1).waitFor()
+    // Open every collapsed event so the HTML holds everything shown.
+    for (const d of await page.locator('details').all()) await d.evaluate((el) => (el.open = true))
+    await page.getByText('HTTP ←').first().waitFor()
+    await checkpoint('run inspector')
+    await shot('run-inspector')
+    if (receivedAuth !== 'Bearer ' + secret) throw new Error('the local server did not receive the secret in the header (got ' + JSON.stringify(receivedAuth.length) + ' chars)')
+  })
+
+  await step('runs list, flow reopened, narrow window', async () => {
+    await page.getByRole('link', { name: 'Runs', exact: true }).click()
+    await page.locator('.pill-succeeded').first().waitFor()
+    await checkpoint('runs')
+    await shot('runs')
+    await page.goto(base + '/p/e2e/flows/call-api')
+    await page.locator('li.block').nth(1).waitFor()
+    await checkpoint('editor reopened')
+    await page.setViewportSize({ width: 420, height: 900 })
+    await shot('editor-narrow')
+    await page.goBack()
+    await page.locator('.pill-succeeded').first().waitFor()
+    await page.locator('tbody tr').first().click()
+    await page.locator('.page-header .pill-succeeded').waitFor()
+    await shot('run-inspector-narrow')
+    await page.setViewportSize({ width: 1280, height: 900 })
+    await page.getByRole('link', { name: 'Secrets', exact: true }).click()
+    await page.getByRole('table', { name: 'Secrets' }).getByText(SECRET_NAME).waitFor()
+    await checkpoint('secrets again')
+  })
+
+  await step('sign out', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await page.waitForURL(/\/signin/)
+    const r = await page.evaluate(async () => (await fetch('/api/v1/projects')).status)
+    if (r !== 401) throw new Error('after sign out the API answers ' + r)
+  })
+} catch (e) {
+  failed = true
+}
+
+await Promise.race([Promise.all(bodies), new Promise((r) => setTimeout(r, 10000))])
+console.log(consoleLines.join("\n"))
+for (const l of [...consoleLines, ...pageErrors]) scan('console', l)
+const csp = consoleLines.filter((l) => /Content Security Policy/i.test(l))
+await context.close()
+target.close()
+fs.rmSync(userDataDir, { recursive: true, force: true })
+
+console.log(`\nscanned ${pages.length} pages, ${responses} network responses, ${consoleLines.length} console messages for ${needles.length} forms of the secret`)
+if (pageErrors.length) console.log('page errors:\n  ' + pageErrors.join('\n  '))
+if (csp.length) console.log('CSP violations:\n  ' + csp.join('\n  '))
+if (leaks.length) console.log('LEAKS:\n  ' + [...new Set(leaks)].join('\n  '))
+console.log(`screenshots in ${shots}`)
+if (failed || leaks.length || csp.length || pageErrors.length) {
+  console.log('FAIL')
+  process.exit(1)
+}
+console.log('PASS')
