@@ -5,7 +5,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 GO ?= go
 
-.PHONY: test run build bench fmt vet lint
+.PHONY: test run build bench fmt vet lint ui
 
 ## test: everything the tests need (PostgreSQL, browser prerequisites), then vet, gofmt check and go test -race
 test:
@@ -39,3 +39,7 @@ vet:
 lint: vet
 	@out=$$(gofmt -l . | grep -v -E '(^|/)(node_modules|vendor)/' || true); \
 	if [[ -n $$out ]]; then echo "these files need gofmt (run make fmt):"; echo "$$out"; exit 1; fi
+
+## ui: rebuild the web UI into web/dist (committed, embedded by package web)
+ui:
+	cd web/ui && npm ci --no-audit --no-fund && npm run build

@@ -220,20 +220,6 @@ try {
     // Autocomplete offers the secret names of the scope.
     const headers = block.locator('[data-field="headers"] .cm-content')
     await headers.click()
-    console.log('  clicked headers')
-    if (process.env.DEBUG_HANG) {
-      const cdp = await context.newCDPSession(page)
-      await cdp.send('Debugger.enable')
-      cdp.on('Debugger.paused', (ev) => {
-        console.log('PAUSED:\n' + ev.callFrames.slice(0, 15).map((f) => `  ${f.functionName} ${f.url.split('/').pop()}:${f.location.lineNumber + 1}:${f.location.columnNumber + 1}`).join('\n'))
-      })
-      page.keyboard.type('secrets.E2').catch(() => {})
-      await new Promise((r) => setTimeout(r, 3000))
-      await cdp.send('Debugger.pause')
-      await new Promise((r) => setTimeout(r, 2000))
-      throw new Error('debug stop')
-    }
-    await shot('debug-before-type')
     await page.keyboard.type('secrets.E2')
     const option = page.locator('.cm-tooltip-autocomplete li', { hasText: SECRET_NAME })
     await option.waitFor()
