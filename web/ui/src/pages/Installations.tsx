@@ -16,7 +16,7 @@ interface AppManifest {
   doc?: string
   base_url?: string
   config: AppField[]
-  actions?: Record<string, { title?: string }>
+  actions?: { name: string; title?: string }[] | Record<string, { title?: string }>
 }
 interface Installation {
   id: string
@@ -47,7 +47,7 @@ function InstallForm({ project, app: m, existing, onDone, onCancel }: { project:
   }, [project, ctx.environment])
   const scope = (): CompletionScope => ({ secrets: latest.current.map((s) => ({ name: s.name, detail: s.from ?? s.scope_label })), steps: [], input: [], env: [] })
   const fields: AppField[] = [...m.config]
-  if (!m.base_url) fields.push({ name: 'base_url', required: true, doc: 'Base URL of the API this installation calls.' })
+  if (!fields.some((f) => f.name === 'base_url')) fields.push({ name: 'base_url', required: true, doc: 'Base URL of the API this installation calls.' })
   const errField = err instanceof ApiError ? fieldOf(err.message) : ''
   const save = async (e: Event) => {
     e.preventDefault()
