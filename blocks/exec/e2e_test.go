@@ -247,6 +247,7 @@ func hushflowBinary(t *testing.T) string {
 			buildErr = err
 			return
 		}
+		apptest.AtExit(func() { os.RemoveAll(dir) })
 		buildPath = filepath.Join(dir, "hushflow")
 		_, file, _, _ := runtime.Caller(0)
 		cmd := osexec.Command("go", "build", "-o", buildPath, "./cmd/hushflow")

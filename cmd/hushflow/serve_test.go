@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hushflow/hushflow/internal/apptest"
 	"github.com/hushflow/hushflow/store/storetest"
 )
 
@@ -36,6 +37,7 @@ func binary(t *testing.T) string {
 			buildErr = err
 			return
 		}
+		apptest.AtExit(func() { os.RemoveAll(dir) })
 		binPath = filepath.Join(dir, "hushflow")
 		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {

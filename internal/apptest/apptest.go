@@ -38,7 +38,26 @@ func Main(m interface{ Run() int }) {
 	if os.Getenv(execblock.EnvLauncher) == "1" {
 		os.Exit(execblock.LauncherMain())
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	atExit.Lock()
+	for _, f := range atExit.fs {
+		f()
+	}
+	atExit.Unlock()
+	os.Exit(code)
+}
+
+var atExit struct {
+	sync.Mutex // guards fs
+	fs         []func()
+}
+
+// AtExit registers f to run after all tests of the package (removing
+// files shared by several tests, such as a built binary).
+func AtExit(f func()) {
+	atExit.Lock()
+	defer atExit.Unlock()
+	atExit.fs = append(atExit.fs, f)
 }
 
 // Server is a running Hushflow server.
