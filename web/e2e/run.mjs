@@ -242,6 +242,16 @@ try {
     await page.getByRole('button', { name: 'Move log2 up' }).click()
     await page.getByRole('button', { name: 'Move log2 down' }).click()
     await page.getByLabel('Run input').fill('{"name": "world"}')
+
+    // The server's save-time validation shows under the field, at line:column.
+    await log.locator('.block-options summary').click()
+    await log.locator('.block-options .cm-content').fill('steps.http1.output.status ==')
+    await page.getByRole('button', { name: 'Create flow' }).click()
+    const problem = log.locator('.block-options .field-error').first()
+    await problem.waitFor()
+    if (!/^\d+:\d+ /.test((await problem.innerText()).trim())) throw new Error('server problem without line:column: ' + (await problem.innerText()))
+    await shot('editor-server-error')
+    await log.locator('.block-options .cm-content').fill('steps.http1.output.status == 200')
     await checkpoint('editor')
     await shot('editor')
   })

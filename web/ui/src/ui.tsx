@@ -11,13 +11,13 @@ export function Spinner({ label = 'Loading…' }: { label?: string }) {
   )
 }
 
-export function ErrorBox({ error, retry }: { error: unknown; retry?: () => void }) {
+export function ErrorBox({ error, retry, title }: { error: unknown; retry?: () => void; title?: string }) {
   if (!error) return null
   const msg = error instanceof Error ? error.message : String(error)
   const rid = error instanceof ApiError ? error.code : ''
   return (
     <div class="alert error" role="alert">
-      <strong>{rid === 'network' ? 'Offline' : 'Something went wrong'}</strong>
+      <strong>{title ?? (rid === 'network' ? 'Offline' : 'Something went wrong')}</strong>
       <span>{msg}</span>
       {retry && (
         <button type="button" class="btn small" onClick={retry}>

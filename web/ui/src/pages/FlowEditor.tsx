@@ -386,7 +386,7 @@ export function FlowEditor({ project, flow }: { project: string; flow?: string }
         </button>
       </PageHeader>
 
-      {saveErr ? <ErrorBox error={saveErr} /> : null}
+      {saveErr ? <ErrorBox error={saveErr} title="Not saved" /> : null}
       {totalSyntax > 0 && (
         <div class="alert warn" role="status">
           {totalSyntax} field{totalSyntax > 1 ? 's have' : ' has a'} syntax error{totalSyntax > 1 ? 's' : ''}; the server will refuse to save until fixed.
