@@ -350,6 +350,9 @@ func wrongKey(t *testing.T, dbc store.Config, e *env) {
 		}
 		t.Logf("%s: %s; warnings %v", name, msg, keys["warnings"])
 		w.sweep(nil)
+		// The next server must not share the database with this one's
+		// workers (they would run its flows with this keyring).
+		s.Stop()
 	}
 }
 

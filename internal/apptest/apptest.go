@@ -67,6 +67,7 @@ type Server struct {
 	Token string
 	App   *app.App
 	Logs  *SyncBuffer // everything the server logged
+	stop  func()
 }
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writes.
@@ -123,7 +124,8 @@ func Start(t testing.TB, dbc store.Config, opts ...func(*app.Config)) *Server {
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.Serve(ctx, ln) }()
-	t.Cleanup(func() {
+	srv := &Server{t: t, URL: "http://" + ln.Addr().String(), Token: cfg.AdminToken, App: a, Logs: logs}
+	srv.stop = sync.OnceFunc(func() {
 		cancel()
 		select {
 		case <-done:
@@ -132,8 +134,13 @@ func Start(t testing.TB, dbc store.Config, opts ...func(*app.Config)) *Server {
 		}
 		a.Close()
 	})
-	return &Server{t: t, URL: "http://" + ln.Addr().String(), Token: cfg.AdminToken, App: a, Logs: logs}
+	t.Cleanup(srv.stop)
+	return srv
 }
+
+// Stop shuts the server down (its workers too) before the test ends, for
+// tests that start another server on the same database.
+func (s *Server) Stop() { s.stop() }
 
 // Response is an HTTP response, read whole.
 type Response struct {
