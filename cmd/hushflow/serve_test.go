@@ -235,3 +235,30 @@ func TestServeUnreachableDatabase(t *testing.T) {
 		t.Errorf("stderr leaks credentials: %s", stderr.String())
 	}
 }
+
+// A start refused for a missing key changes nothing: the next start with
+// the key still creates and prints the admin token.
+func TestServePostgresRefusedStartWritesNothing(t *testing.T) {
+	if os.Getenv(storetest.EnvURL) == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not set", storetest.EnvURL)
+		}
+		t.Skip("PostgreSQL not configured")
+	}
+	cfg := storetest.PostgresConfig(t)
+	cmd := exec.Command(binary(t), "serve")
+	cmd.Env = append(os.Environ(), "HUSHFLOW_DATABASE_URL="+cfg.DatabaseURL, "HUSHFLOW_ADDR="+freeAddr(t),
+		"HUSHFLOW_MASTER_KEY=", "HUSHFLOW_MASTER_KEY_FILE=", "HUSHFLOW_ADMIN_TOKEN=")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "HUSHFLOW_MASTER_KEY is required") {
+		t.Fatalf("no key: %v %s", err, out)
+	}
+	key := "HUSHFLOW_MASTER_KEY=k1:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{5}, 32))
+	p := startServe(t, "HUSHFLOW_DATABASE_URL="+cfg.DatabaseURL, "HUSHFLOW_DATA_DIR="+cfg.DataDir, "HUSHFLOW_ADMIN_TOKEN=", key)
+	token := tokenRE.FindString(p.output())
+	if token == "" {
+		t.Fatalf("no admin token printed after a refused start:\n%s", p.output())
+	}
+	if code, body := p.request(t, token, "GET", "/api/v1/projects", ""); code != 200 {
+		t.Fatalf("token: %d %s", code, body)
+	}
+}

@@ -125,39 +125,53 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.DB = db
 	a.closers = append(a.closers, db.Close)
+	// Configuration is checked before anything is written: a start that
+	// is refused leaves the database as it was (and creates no admin
+	// token that would never be printed).
+	var keys *secrets.Keyring
+	var source string
+	if db.Dialect == store.Postgres {
+		// PostgreSQL never uses a key file of the data dir, nor generates one.
+		if keys, source, err = secrets.LoadKeyring(secrets.KeyConfig{MasterKey: cfg.MasterKey,
+			KeyFile: cfg.MasterKeyFile, Logger: log}); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
+	if _, err := egress.ParseAllow(cfg.HTTPAllow); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("HUSHFLOW_HTTP_ALLOW: %w", err)
+	}
 	if err := db.Migrate(ctx, schema.All()); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("database %s: %w", db.Location, err)
 	}
+	if db.Dialect == store.SQLite {
+		// A key file is generated only for an embedded database that holds
+		// no encrypted value yet: a fresh key could not open existing
+		// data, so a lost key file must be restored, not replaced.
+		var stored int64
+		if err := db.WithContext(ctx).Table("secret_versions").Where("wiped = ?", false).Count(&stored).Error; err != nil {
+			a.Close()
+			return nil, fmt.Errorf("database %s: %w", db.Location, err)
+		}
+		keys, source, err = secrets.LoadKeyring(secrets.KeyConfig{MasterKey: cfg.MasterKey, KeyFile: cfg.MasterKeyFile,
+			DataDir: cfg.DataDir, Generate: stored == 0, Logger: log})
+		if err != nil && stored > 0 {
+			err = fmt.Errorf("%w (the database holds %d encrypted secret versions, so a new key file is not generated: restore %s/master.key from your backup or set HUSHFLOW_MASTER_KEY)", err, stored, cfg.DataDir)
+		}
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
+	log.Info("keyring loaded", "source", source, "keys", len(keys.IDs()))
 	a.Auth = auth.NewService(db, cfg.AdminToken)
 	if a.BootstrapToken, err = a.Auth.Bootstrap(ctx); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("bootstrap admin: %w", err)
 	}
 	a.Projects = projects.NewService(db)
-	// A key file is generated only for an embedded database that holds no
-	// encrypted value yet: a fresh key could not open existing data, so a
-	// lost key file must be restored, not replaced.
-	var stored int64
-	if err := db.WithContext(ctx).Table("secret_versions").Where("wiped = ?", false).Count(&stored).Error; err != nil {
-		a.Close()
-		return nil, fmt.Errorf("database %s: %w", db.Location, err)
-	}
-	// The data dir's key file belongs to the embedded database only.
-	keyDir := ""
-	if db.Dialect == store.SQLite {
-		keyDir = cfg.DataDir
-	}
-	keys, source, err := secrets.LoadKeyring(secrets.KeyConfig{MasterKey: cfg.MasterKey, KeyFile: cfg.MasterKeyFile,
-		DataDir: keyDir, Generate: db.Dialect == store.SQLite && stored == 0, Logger: log})
-	if err != nil && db.Dialect == store.SQLite && stored > 0 {
-		err = fmt.Errorf("%w (the database holds %d encrypted secret versions, so a new key file is not generated: restore %s/master.key from your backup or set HUSHFLOW_MASTER_KEY)", err, stored, cfg.DataDir)
-	}
-	if err != nil {
-		a.Close()
-		return nil, err
-	}
-	log.Info("keyring loaded", "source", source, "keys", len(keys.IDs()))
 	a.Secrets = secrets.New(db, keys, log)
 	for _, w := range a.Secrets.CheckKeys(ctx) {
 		log.Warn("keyring", "problem", w)
