@@ -185,8 +185,33 @@ func TestBadFlowsAndRuns(t *testing.T) {
 		if r := s.Do("POST", "/api/v1/projects/billing/flows/ok/runs", big); r.Status != 413 {
 			t.Errorf("big input: %d %s", r.Status, r.Body)
 		}
-		if r := s.Do("POST", "/api/v1/projects/billing/flows/ok/runs", map[string]any{"environment": "moon"}); r.Status != 400 {
+		if r := s.Do("POST", "/api/v1/projects/billing/flows/ok/runs", map[string]any{"environment": "moon"}); r.Status != 400 ||
+			!strings.Contains(string(r.Body), "use one of: development, production, staging") {
 			t.Errorf("unknown environment: %d %s", r.Status, r.Body)
+		}
+		// A project that does not exist is a 404 on every route, also
+		// for an admin; a list does not answer an empty 200.
+		for _, p := range []string{"/api/v1/projects/nope/flows", "/api/v1/projects/nope/runs", "/api/v1/projects/nope/installations"} {
+			if r := s.Do("GET", p, nil); r.Status != 404 || !strings.Contains(string(r.Body), `project \"nope\" not found`) {
+				t.Errorf("GET %s: %d %s", p, r.Status, r.Body)
+			}
+		}
+		// Webhooks reveal nothing: a missing project, a missing flow and a
+		// flow without a webhook trigger answer the same.
+		var bodies []string
+		for _, p := range []string{"/hooks/nope/x", "/hooks/billing/missing", "/hooks/billing/ok"} {
+			r := s.DoToken("", "POST", p, "{}")
+			if r.Status != 404 {
+				t.Errorf("POST %s: %d %s", p, r.Status, r.Body)
+			}
+			var e struct {
+				Error struct{ Message string } `json:"error"`
+			}
+			_ = json.Unmarshal(r.Body, &e)
+			bodies = append(bodies, strings.Split(e.Error.Message, " ")[0])
+		}
+		if bodies[0] != bodies[1] || bodies[1] != bodies[2] {
+			t.Errorf("webhook 404s differ: %q", bodies)
 		}
 	})
 }

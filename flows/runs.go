@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -297,7 +298,14 @@ func (s *Service) knownEnvironment(ctx context.Context, name string) error {
 	}
 	if _, err := s.projects.GetEnvironment(ctx, name); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return apperr.Invalidf("unknown_environment", "unknown environment %s", apperr.Echo(name))
+			var names []string
+			if es, err := s.projects.Environments(ctx); err == nil {
+				for _, e := range es {
+					names = append(names, e.Name)
+				}
+			}
+			return apperr.Invalidf("unknown_environment", "unknown environment %s; create it first or use one of: %s",
+				apperr.Echo(name), strings.Join(names, ", "))
 		}
 		return err
 	}

@@ -3,6 +3,7 @@ package flows
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -161,7 +162,14 @@ var ErrBadSignature = apperr.New(apperr.Unauthenticated, "bad_signature", "webho
 // when the trigger names a signing secret, then queues a run with the
 // JSON body (or the raw text) as input.
 func (s *Service) Webhook(ctx context.Context, project, flow string, header http.Header, body []byte) (*Run, error) {
+	// A missing project, a missing flow and a flow without a webhook
+	// trigger answer alike: the route needs no token and must not reveal
+	// which flows exist.
+	hidden := &notFoundError{"webhook", project + "/" + flow}
 	f, _, err := s.Get(ctx, project, flow)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, hidden
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +179,7 @@ func (s *Service) Webhook(ctx context.Context, project, flow string, header http
 	}
 	t := plan.Def.Trigger
 	if t.Type != "webhook" {
-		return nil, &notFoundError{"webhook", project + "/" + flow}
+		return nil, hidden
 	}
 	env := t.Environment
 	if env == "" {

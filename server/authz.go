@@ -1,7 +1,10 @@
 package server
 
 import (
+	"errors"
+
 	"github.com/hushflow/hushflow/internal/apperr"
+	"github.com/hushflow/hushflow/store"
 	"github.com/labstack/echo/v4"
 )
 
@@ -31,6 +34,10 @@ func (s *Server) authorize(c echo.Context, project string, need Role) error {
 		return apperr.New(apperr.Unauthenticated, "unauthenticated", "missing or invalid token")
 	}
 	if p.Admin {
+		// Admins may act everywhere, but on projects that exist.
+		if project != "" {
+			return s.projectExists(c, project)
+		}
 		return nil
 	}
 	if project == "" {
@@ -76,4 +83,20 @@ func (r Role) String() string {
 		return "admin"
 	}
 	return "none"
+}
+
+// projectExists answers 404 for a project that does not exist. Projects
+// are never deleted, so a name once found is remembered.
+func (s *Server) projectExists(c echo.Context, project string) error {
+	if _, ok := s.knownProjects.Load(project); ok {
+		return nil
+	}
+	if _, err := s.deps.Projects.Get(c.Request().Context(), project); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return notFound("project", project)
+		}
+		return err
+	}
+	s.knownProjects.Store(project, true)
+	return nil
 }

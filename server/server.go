@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/hushflow/hushflow/apps"
@@ -52,8 +53,10 @@ const DefaultRateLimit = 100
 // Server is the API's http.Handler.
 type Server struct {
 	deps Deps
-	log  *slog.Logger
-	echo *echo.Echo
+	// knownProjects remembers project names found to exist.
+	knownProjects sync.Map
+	log           *slog.Logger
+	echo          *echo.Echo
 	// v1 is the authenticated /api/v1 group; packages add routes to it.
 	v1 *echo.Group
 }
