@@ -351,6 +351,8 @@ func TestSyntaxErrors(t *testing.T) {
 		{Code, "}); while(true){}; (function(){", 1, 0, "", ""},
 		{Code, "let a = 1;\nlet a = 2;", 2, 0, "already been declared", ""},
 		{Code, "return (", 1, 0, "", ""},
+		{Field, "(1 +", 1, 5, "Unexpected end of input", "(1 +"},
+		{Field, "secrets.", 1, 9, "Unexpected end of input", "secrets."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.src, func(t *testing.T) {

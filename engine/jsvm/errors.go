@@ -68,6 +68,12 @@ func (fm *fileMap) userPos(line, col int) (int, int) {
 }
 
 func (fm *fileMap) syntaxError(line, col int, msg string) *Error {
+	// A token of the wrapper after the user's last line means the user's
+	// source ended too early ("(1 +" meets the wrapper's ")"): say so
+	// rather than name a token the user never wrote.
+	if line-prefixLines > strings.Count(fm.src, "\n")+1 && strings.HasPrefix(msg, "Unexpected token") {
+		msg = "Unexpected end of input"
+	}
 	l, c := fm.userPos(line, col)
 	return &Error{Code: CodeSyntax, Message: "SyntaxError: " + msg, Line: l, Column: c, Snippet: fm.line(l)}
 }
