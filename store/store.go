@@ -78,6 +78,12 @@ func openSQLite(ctx context.Context, cfg Config, gcfg *gorm.Config, log *slog.Lo
 		return nil, fmt.Errorf("create data dir %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, "hushflow.db")
+	// The database file (and its -wal and -shm files, which SQLite creates
+	// with the same mode) is readable by this user only.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+		f.Close()
+	}
+	_ = os.Chmod(path, 0o600)
 	dsn := "file:" + path + "?_txlock=immediate" +
 		"&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"

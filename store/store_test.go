@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"errors"
 	"strings"
 	"testing"
@@ -85,5 +87,18 @@ func TestDescribeURL(t *testing.T) {
 		if got := store.DescribeURL(in); got != want {
 			t.Errorf("DescribeURL(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestSQLiteFileIsPrivate(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(context.Background(), store.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	fi, err := os.Stat(filepath.Join(dir, "hushflow.db"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("database file: %v %v", fi.Mode(), err)
 	}
 }
