@@ -51,8 +51,8 @@ var errCanceled = errors.New("run canceled")
 
 // execute runs r to its end and records the outcome. It never panics.
 func (s *Service) execute(ctx context.Context, r *Run) {
-	// A claimed run has one stored event (run_queued, seq 1): runs are
-	// never claimed twice.
+	// A claimed run has one event, run_queued (seq 1, the run row itself):
+	// runs are never claimed twice.
 	x := &execution{s: s, run: r, red: redact.New(), steps: map[string]any{}, seq: 1, stored: 1}
 	ctx = withRunID(ctx, r.ID)
 	stop := x.flushSlow(ctx)
@@ -462,8 +462,8 @@ func (s *Service) boundedOutput(v any) string {
 func (s *Service) lastSeq(ctx context.Context, runID string) int {
 	var n *int
 	s.db.WithContext(ctx).Model(&Event{}).Where("run_id = ?", runID).Select("MAX(seq)").Scan(&n)
-	if n == nil {
-		return 0
+	if n == nil || *n < 1 {
+		return 1 // seq 1 is run_queued, the run row itself
 	}
 	return *n
 }

@@ -56,15 +56,9 @@ func (s *Service) enqueue(ctx context.Context, tx *gorm.DB, f *Flow, req RunRequ
 		FlowVersion: f.Version, Environment: req.Environment, Trigger: req.Trigger, Status: StatusQueued,
 		Input: string(input), QueuedAt: time.Now().UTC(), CreatedBy: req.Actor,
 	}
-	ev := Event{RunID: r.ID, Seq: 1, At: r.QueuedAt, Type: "run_queued",
-		Data: mustJSON(map[string]any{"flow": f.Name, "version": f.Version, "environment": r.Environment, "trigger": r.Trigger})}
-	err = tx.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Create(r).Error; err != nil {
-			return err
-		}
-		return tx.Create(&ev).Error
-	})
-	if err != nil {
+	// One insert: the run_queued event (seq 1) is the run row itself, shown
+	// by Events; stored events start at seq 2.
+	if err := tx.WithContext(ctx).Create(r).Error; err != nil {
 		return nil, store.Translate(err)
 	}
 	s.poke()
@@ -182,14 +176,23 @@ type EventView struct {
 	Data  any       `json:"data,omitempty"`
 }
 
-// Events returns the run's events after seq.
+// Events returns the run's events after seq. The first, run_queued, is
+// the run row itself.
 func (s *Service) Events(ctx context.Context, runID string, after int) ([]EventView, error) {
+	var first []EventView
+	if after < 1 {
+		r, err := s.GetRun(ctx, runID)
+		if err != nil {
+			return nil, err
+		}
+		first = append(first, r.queuedEvent())
+	}
 	var es []Event
 	err := s.db.WithContext(ctx).Where("run_id = ? AND seq > ?", runID, after).Order("seq").Limit(1000).Find(&es).Error
 	if err != nil {
 		return nil, store.Translate(err)
 	}
-	out := make([]EventView, len(es))
+	out := make([]EventView, len(es), len(es)+len(first))
 	for i, e := range es {
 		out[i] = EventView{Seq: e.Seq, At: e.At, Type: e.Type, Block: e.Block}
 		if e.Data != "" {
@@ -201,7 +204,13 @@ func (s *Service) Events(ctx context.Context, runID string, after int) ([]EventV
 			}
 		}
 	}
-	return out, nil
+	return append(first, out...), nil
+}
+
+// queuedEvent is the run's first event, made from its row.
+func (r *Run) queuedEvent() EventView {
+	return EventView{Seq: 1, At: r.QueuedAt, Type: "run_queued", Data: map[string]any{
+		"flow": r.Flow, "version": r.FlowVersion, "environment": r.Environment, "trigger": r.Trigger}}
 }
 
 // Follow calls emit for each event of runID as it is stored, from after
@@ -260,14 +269,6 @@ func (r *Run) View() RunView {
 		}
 	}
 	return v
-}
-
-func mustJSON(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprintf("%q", fmt.Sprint(v))
-	}
-	return string(b)
 }
 
 // checkConcurrency refuses a new run when the flow already has its limit

@@ -62,7 +62,7 @@ type ResolveRequest struct {
 // Config tunes the service; zero values take the documented defaults.
 type Config struct {
 	// Workers is the number of runs executed at once by this process
-	// (default 16).
+	// (default 64: runs mostly wait on the network and the database).
 	Workers int
 	// Lease is how long a claimed run stays with its worker without a
 	// heartbeat (default 30s); a run whose lease expired is failed.
@@ -87,7 +87,7 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.Workers <= 0 {
-		c.Workers = 16
+		c.Workers = 64
 	}
 	if c.Lease <= 0 {
 		c.Lease = 30 * time.Second
