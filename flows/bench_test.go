@@ -25,7 +25,7 @@ import (
 //
 //	HUSHFLOW_BENCH=1 go test -run TestFlowThroughput -v ./flows/
 //
-// HUSHFLOW_BENCH_RUNS (default 2000), HUSHFLOW_BENCH_WORKERS (default 16),
+// HUSHFLOW_BENCH_RUNS (default 2000), HUSHFLOW_BENCH_WORKERS (default 64, the server default),
 // HUSHFLOW_BENCH_CLIENTS (default 16) and HUSHFLOW_BENCH_RATE (runs queued
 // per second; default: as fast as the clients can) tune it. `make bench`
 // runs it.
@@ -37,7 +37,7 @@ func TestFlowThroughput(t *testing.T) {
 		t.Skipf("the flow benchmark runs on PostgreSQL: set %s", storetest.EnvURL)
 	}
 	n := envInt("HUSHFLOW_BENCH_RUNS", 2000)
-	workers := envInt("HUSHFLOW_BENCH_WORKERS", 16)
+	workers := envInt("HUSHFLOW_BENCH_WORKERS", 64)
 	clients := envInt("HUSHFLOW_BENCH_CLIENTS", 16)
 	s := apptest.Start(t, storetest.PostgresConfig(t), func(c *app.Config) { c.Workers = workers; c.RateLimit = -1 })
 	s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "bench"})
