@@ -391,9 +391,13 @@ func (s *Service) boundedJSON(v any) string {
 		return string(b)
 	}
 	cut := string(b[:s.cfg.MaxEventBytes])
-	// Do not end inside a mask such as "[REDACTED:NAME]".
-	if i := strings.LastIndex(cut, "[REDACTED"); i >= 0 && !strings.Contains(cut[i:], "]") {
-		cut = cut[:i]
+	// Do not end inside a mask such as "[REDACTED:NAME]" (also not inside
+	// its first letters, "[REDAC").
+	if i := strings.LastIndexByte(cut, '['); i >= 0 {
+		if tail := cut[i:]; !strings.Contains(tail, "]") &&
+			(strings.HasPrefix(tail, "[REDACTED") || strings.HasPrefix("[REDACTED", tail)) {
+			cut = cut[:i]
+		}
 	}
 	tb, _ := json.Marshal(map[string]any{"truncated": true, "bytes": len(b),
 		"preview": strings.ToValidUTF8(cut, "") + fmt.Sprintf("…[truncated: %d of %d bytes shown]", len(cut), len(b))})
