@@ -11,8 +11,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,19 +27,8 @@ import (
 
 const procToken = "hf_test_admin_replicas_0123456789"
 
-// hushflowBinary builds ./cmd/hushflow into the test's temporary directory
-// (removed when the test ends; the build cache makes it a link step).
-func hushflowBinary(t *testing.T) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "hushflow")
-	_, file, _, _ := runtime.Caller(0)
-	cmd := exec.Command("go", "build", "-o", path, "./cmd/hushflow")
-	cmd.Dir = filepath.Join(filepath.Dir(file), "..")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return path
-}
+// hushflowBinary is the hushflow command, built once for the package.
+func hushflowBinary(t *testing.T) string { return apptest.Binary(t) }
 
 // proc is one `hushflow serve` process.
 type proc struct {

@@ -13,9 +13,7 @@ import (
 	osexec "os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -233,34 +231,8 @@ func processesIn(dir string) []string {
 	return out
 }
 
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
-
-func hushflowBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "hushflow-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		apptest.AtExit(func() { os.RemoveAll(dir) })
-		buildPath = filepath.Join(dir, "hushflow")
-		_, file, _, _ := runtime.Caller(0)
-		cmd := osexec.Command("go", "build", "-o", buildPath, "./cmd/hushflow")
-		cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return buildPath
-}
+// hushflowBinary is the hushflow command, built once for the package.
+func hushflowBinary(t *testing.T) string { return apptest.Binary(t) }
 
 const procToken = "hf_test_exec_admin_token_0123456789"
 
