@@ -214,7 +214,7 @@ an invalid definition prints every problem with its block, field and position.`,
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "NAME\tVERSION\tTRIGGER\tUPDATED\tBY")
 			for _, f := range out.Flows {
-				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", f.Name, f.Version, f.TriggerType, f.UpdatedAt.Local().Format(time.DateTime), f.UpdatedBy)
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", f.Name, f.Version, f.TriggerType, f.UpdatedAt.UTC().Format(time.RFC3339), f.UpdatedBy)
 			}
 			return w.Flush()
 		},
@@ -252,7 +252,7 @@ an invalid definition prints every problem with its block, field and position.`,
 					return err
 				}
 				fmt.Fprintf(out, "# flow %s, project %s, version %d, updated %s by %s\n%s", f.Name, f.Project, f.Version,
-					f.UpdatedAt.Local().Format(time.DateTime), f.UpdatedBy, y)
+					f.UpdatedAt.UTC().Format(time.RFC3339), f.UpdatedBy, y)
 			default:
 				return fmt.Errorf("unknown output format %q (want yaml or json)", format)
 			}

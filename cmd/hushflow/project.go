@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -70,7 +71,7 @@ func listNames(cmd *cobra.Command, path, key string) error {
 	}
 	var out map[string][]struct {
 		Name      string `json:"name"`
-		CreatedAt string `json:"created_at"`
+		CreatedAt time.Time `json:"created_at"`
 	}
 	if err := c.do(cmd.Context(), "GET", path, nil, &out); err != nil {
 		return err
@@ -78,7 +79,7 @@ func listNames(cmd *cobra.Command, path, key string) error {
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "NAME\tCREATED")
 	for _, it := range out[key] {
-		fmt.Fprintf(w, "%s\t%s\n", it.Name, it.CreatedAt)
+		fmt.Fprintf(w, "%s\t%s\n", it.Name, it.CreatedAt.UTC().Format(time.RFC3339))
 	}
 	return w.Flush()
 }

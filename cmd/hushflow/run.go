@@ -297,12 +297,12 @@ func newRunCmd() *cobra.Command {
 			}
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(w, "id:\t%s\nflow:\t%s (version %d)\nproject:\t%s\nenvironment:\t%s\ntrigger:\t%s (by %s)\nstatus:\t%s\nqueued:\t%s\n",
-				r.ID, r.Flow, r.FlowVersion, r.Project, r.Environment, r.Trigger, r.CreatedBy, r.Status, r.QueuedAt.Local().Format(time.DateTime))
+				r.ID, r.Flow, r.FlowVersion, r.Project, r.Environment, r.Trigger, r.CreatedBy, r.Status, r.QueuedAt.UTC().Format(time.RFC3339))
 			if r.StartedAt != nil {
-				fmt.Fprintf(w, "started:\t%s\n", r.StartedAt.Local().Format(time.DateTime))
+				fmt.Fprintf(w, "started:\t%s\n", r.StartedAt.UTC().Format(time.RFC3339))
 			}
 			if r.FinishedAt != nil {
-				fmt.Fprintf(w, "finished:\t%s (took %s)\n", r.FinishedAt.Local().Format(time.DateTime), r.duration())
+				fmt.Fprintf(w, "finished:\t%s (took %s)\n", r.FinishedAt.UTC().Format(time.RFC3339), r.duration())
 			}
 			if err := w.Flush(); err != nil {
 				return err
@@ -389,7 +389,7 @@ func newRunCmd() *cobra.Command {
 			fmt.Fprintln(w, "ID\tFLOW\tVERSION\tENVIRONMENT\tTRIGGER\tSTATUS\tQUEUED\tDURATION")
 			for _, r := range page.Runs {
 				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Flow, r.FlowVersion, r.Environment, r.Trigger, r.Status,
-					r.QueuedAt.Local().Format(time.DateTime), r.duration())
+					r.QueuedAt.UTC().Format(time.RFC3339), r.duration())
 			}
 			return w.Flush()
 		},
