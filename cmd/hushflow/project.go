@@ -70,7 +70,7 @@ func listNames(cmd *cobra.Command, path, key string) error {
 		return err
 	}
 	var out map[string][]struct {
-		Name      string `json:"name"`
+		Name      string    `json:"name"`
 		CreatedAt time.Time `json:"created_at"`
 	}
 	if err := c.do(cmd.Context(), "GET", path, nil, &out); err != nil {
