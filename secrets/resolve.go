@@ -102,7 +102,9 @@ func (s *Store) open(ctx context.Context, row *secretRow, ver *versionRow, actor
 		return Value{}, Meta{}, derr
 	}
 	m := row.meta()
-	return NewValue(string(pt)), Meta{SecretID: row.ID, Name: row.Name, Version: ver.Version, Kind: Kind(row.Kind),
+	v := NewValue(string(pt))
+	s.seen(row.Name, v)
+	return v, Meta{SecretID: row.ID, Name: row.Name, Version: ver.Version, Kind: Kind(row.Kind),
 		Scope: row.scope(), AllowedHosts: m.AllowedHosts}, nil
 }
 

@@ -34,6 +34,22 @@ type Store struct {
 	keys *Keyring
 	log  *slog.Logger
 	now  func() time.Time
+	// observe, when set, receives every value this process encrypts or
+	// decrypts (see Observe).
+	observe func(name, value string)
+}
+
+// Observe registers f to receive every plaintext value the store seals or
+// opens, with its secret's name: the server gives it its log redactor, so
+// that a value this process has handled is masked in its own log lines
+// too. Call it once, before the store is used.
+func (s *Store) Observe(f func(name, value string)) { s.observe = f }
+
+// seen reports a plaintext value to the observer.
+func (s *Store) seen(name string, v Value) {
+	if s.observe != nil {
+		s.observe(name, v.Reveal())
+	}
 }
 
 // New returns a Store. keys is used at first encryption or decryption, so
@@ -153,6 +169,7 @@ func (s *Store) Create(ctx context.Context, actor string, in CreateInput) (*Secr
 		return nil, nil, err
 	}
 	row.CreatedBy, row.UpdatedBy = actor, actor
+	s.seen(row.Name, in.Value)
 	sl, err := s.keys.seal(row.identity(1), []byte(in.Value.Reveal()))
 	if err != nil {
 		return nil, nil, err
@@ -220,6 +237,7 @@ func (s *Store) Import(ctx context.Context, actor string, ins []CreateInput) err
 		}
 		row := rows[len(rows)-1]
 		row.CreatedBy, row.UpdatedBy = actor, actor
+		s.seen(row.Name, in.Value)
 		sl, err := s.keys.seal(row.identity(1), []byte(in.Value.Reveal()))
 		if err != nil {
 			return err
@@ -313,6 +331,7 @@ func (s *Store) Update(ctx context.Context, actor, id string, in UpdateInput) (*
 			return err
 		}
 		next := row.CurrentVersion + 1
+		s.seen(row.Name, in.Value)
 		sl, err := s.keys.seal(row.identity(next), []byte(in.Value.Reveal()))
 		if err != nil {
 			return err

@@ -173,6 +173,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.Projects = projects.NewService(db)
 	a.Secrets = secrets.New(db, keys, log)
+	// Every value this process encrypts or decrypts joins the log
+	// redactor, so the server's own log lines mask it by value.
+	a.Secrets.Observe(red.Add)
 	for _, w := range a.Secrets.CheckKeys(ctx) {
 		log.Warn("keyring", "problem", w)
 	}

@@ -50,3 +50,41 @@ func TestLostKeyFileIsNotRegenerated(t *testing.T) {
 		t.Fatal("a new key file was generated")
 	}
 }
+
+// The server's log masks, by value, every secret value the process has
+// encrypted or decrypted, whatever the log line that carries it.
+func TestServerLogMasksValuesItHandled(t *testing.T) {
+	var logs apptest.SyncBuffer
+	cfg := app.Config{DataDir: t.TempDir(), LogOutput: &logs, LogFormat: "json", SandboxPath: os.Args[0], SandboxWorkers: 1}
+	ctx := context.Background()
+	a, err := app.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	created, read := "created-value-Zq81xP0w", "stored-before-Kp27wQ9e"
+	if _, _, err := a.Secrets.Create(ctx, "test", secrets.CreateInput{Name: "NEW", Value: secrets.NewValue(created)}); err != nil {
+		t.Fatal(err)
+	}
+	a.Log.Info("a careless line", "detail", "token="+created)
+	if strings.Contains(logs.String(), created) || !strings.Contains(logs.String(), "[REDACTED:NEW]") {
+		t.Fatalf("log after create: %s", logs.String())
+	}
+	if _, _, err := a.Secrets.Create(ctx, "test", secrets.CreateInput{Name: "OLD", Value: secrets.NewValue(read)}); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	// A restarted process knows a value once it has decrypted it.
+	b, err := app.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, _, err := b.Secrets.Resolve(ctx, secrets.Access{Name: "OLD"}); err != nil {
+		t.Fatal(err)
+	}
+	b.Log.Warn("another careless line: " + read)
+	if strings.Contains(logs.String(), read) {
+		t.Fatalf("log after a read: %s", logs.String())
+	}
+}
