@@ -73,11 +73,7 @@ func (s *Server) listApps(c echo.Context) error {
 }
 
 func (s *Server) createInstallation(c echo.Context) error {
-	project := c.Param("project")
-	if err := s.authorize(c, project, Editor); err != nil {
-		return err
-	}
-	svc, err := s.appsService()
+	svc, project, err := s.installationScope(c, Editor)
 	if err != nil {
 		return err
 	}
@@ -93,11 +89,7 @@ func (s *Server) createInstallation(c echo.Context) error {
 }
 
 func (s *Server) listInstallations(c echo.Context) error {
-	project := c.Param("project")
-	if err := s.authorize(c, project, Viewer); err != nil {
-		return err
-	}
-	svc, err := s.appsService()
+	svc, project, err := s.installationScope(c, Viewer)
 	if err != nil {
 		return err
 	}
@@ -109,11 +101,7 @@ func (s *Server) listInstallations(c echo.Context) error {
 }
 
 func (s *Server) getInstallation(c echo.Context) error {
-	project := c.Param("project")
-	if err := s.authorize(c, project, Viewer); err != nil {
-		return err
-	}
-	svc, err := s.appsService()
+	svc, project, err := s.installationScope(c, Viewer)
 	if err != nil {
 		return err
 	}
@@ -125,11 +113,7 @@ func (s *Server) getInstallation(c echo.Context) error {
 }
 
 func (s *Server) updateInstallation(c echo.Context) error {
-	project := c.Param("project")
-	if err := s.authorize(c, project, Editor); err != nil {
-		return err
-	}
-	svc, err := s.appsService()
+	svc, project, err := s.installationScope(c, Editor)
 	if err != nil {
 		return err
 	}
@@ -145,11 +129,7 @@ func (s *Server) updateInstallation(c echo.Context) error {
 }
 
 func (s *Server) deleteInstallation(c echo.Context) error {
-	project := c.Param("project")
-	if err := s.authorize(c, project, Editor); err != nil {
-		return err
-	}
-	svc, err := s.appsService()
+	svc, project, err := s.installationScope(c, Editor)
 	if err != nil {
 		return err
 	}
@@ -157,4 +137,15 @@ func (s *Server) deleteInstallation(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// installationScope checks the caller's role in the route's project and
+// returns the installations service and the project.
+func (s *Server) installationScope(c echo.Context, need Role) (*apps.Service, string, error) {
+	project := c.Param("project")
+	if err := s.authorize(c, project, need); err != nil {
+		return nil, "", err
+	}
+	svc, err := s.appsService()
+	return svc, project, err
 }
