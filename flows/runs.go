@@ -177,13 +177,10 @@ type EventView struct {
 
 // Events returns the run's events after seq. The first, run_queued, is
 // the run row itself.
-func (s *Service) Events(ctx context.Context, runID string, after int) ([]EventView, error) {
+func (s *Service) Events(ctx context.Context, r *Run, after int) ([]EventView, error) {
+	runID := r.ID
 	var first []EventView
 	if after < 1 {
-		r, err := s.GetRun(ctx, runID)
-		if err != nil {
-			return nil, err
-		}
 		first = append(first, r.queuedEvent())
 	}
 	var es []Event
@@ -226,7 +223,7 @@ func (s *Service) Follow(ctx context.Context, runID string, after int, emit func
 			return err
 		}
 		for {
-			es, err := s.Events(ctx, runID, after)
+			es, err := s.Events(ctx, r, after)
 			if err != nil {
 				return err
 			}

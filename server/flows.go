@@ -265,7 +265,7 @@ func (s *Server) runEvents(c echo.Context) error {
 	after, _ := strconv.Atoi(c.QueryParam("after"))
 	ctx := c.Request().Context()
 	if f := c.QueryParam("follow"); f == "" || f == "0" || f == "false" {
-		es, err := s.deps.Flows.Events(ctx, r.ID, after)
+		es, err := s.deps.Flows.Events(ctx, r, after)
 		if err != nil {
 			return err
 		}
