@@ -414,12 +414,7 @@ func (s *Service) VerifyWebhook(ctx context.Context, project, name string, eval 
 
 // notFound is a 404 error naming the thing, worded the same whether it
 // does not exist or is not visible.
-func notFound(what, name string) error { return &notFoundError{what: what, name: name} }
-
-type notFoundError struct{ what, name string }
-
-func (e *notFoundError) Error() string { return e.what + " " + apperr.Echo(e.name) + " not found" }
-func (e *notFoundError) Unwrap() error { return store.ErrNotFound }
+func notFound(what, name string) error { return store.NotFound(what, name) }
 
 type conflictError struct{ name, project string }
 

@@ -78,7 +78,7 @@ func (s *Service) GetRun(ctx context.Context, id string) (*Run, error) {
 	var r Run
 	if err := s.db.WithContext(ctx).Where("id = ?", id).First(&r).Error; err != nil {
 		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return nil, &notFoundError{"run", id}
+			return nil, store.NotFound("run", id)
 		}
 		return nil, store.Translate(err)
 	}

@@ -261,7 +261,7 @@ func (s *Service) Get(ctx context.Context, project, name string) (*Flow, Definit
 	err := s.db.WithContext(ctx).Where("project = ? AND name = ?", project, name).First(&f).Error
 	if err != nil {
 		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return nil, Definition{}, &notFoundError{"flow", name}
+			return nil, Definition{}, store.NotFound("flow", name)
 		}
 		return nil, Definition{}, store.Translate(err)
 	}
@@ -325,11 +325,6 @@ func (s *Service) plan(ctx context.Context, flowID string, version int) (*Plan, 
 }
 
 func planKey(id string, v int) string { return fmt.Sprintf("%s@%d", id, v) }
-
-type notFoundError struct{ what, name string }
-
-func (e *notFoundError) Error() string { return e.what + " " + apperr.Echo(e.name) + " not found" }
-func (e *notFoundError) Unwrap() error { return store.ErrNotFound }
 
 // tooLarge is a 413 with the limit.
 func tooLarge(what string, n, limit int) error {

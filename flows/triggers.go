@@ -165,7 +165,7 @@ func (s *Service) Webhook(ctx context.Context, project, flow string, header http
 	// A missing project, a missing flow and a flow without a webhook
 	// trigger answer alike: the route needs no token and must not reveal
 	// which flows exist.
-	hidden := &notFoundError{"webhook", project + "/" + flow}
+	hidden := store.NotFound("webhook", project+"/"+flow)
 	f, _, err := s.Get(ctx, project, flow)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, hidden

@@ -2,7 +2,6 @@ package secrets
 
 import (
 	"encoding/json"
-	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -327,5 +326,5 @@ func hostsJSON(h []string) string {
 }
 
 func notFoundSecret(id string) error {
-	return fmt.Errorf("secret %s not found: %w", apperr.Echo(id), store.ErrNotFound)
+	return store.NotFound("secret", id)
 }

@@ -102,7 +102,7 @@ func (s *Store) scopeIDs(ctx context.Context, sc Scope) (projectID, envID string
 		p, err := ps.Get(ctx, sc.Project)
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return "", "", fmt.Errorf("project %s not found: %w", apperr.Echo(sc.Project), store.ErrNotFound)
+				return "", "", store.NotFound("project", sc.Project)
 			}
 			return "", "", err
 		}

@@ -117,13 +117,8 @@ func bodyLimitString(n int) string { return fmt.Sprintf("%dB", n) }
 // notFound is the 404 for a named thing, worded the same whether it does
 // not exist or the caller may not see it.
 func notFound(what, name string) error {
-	return &notFoundError{what: what, name: name}
+	return store.NotFound(what, name)
 }
-
-type notFoundError struct{ what, name string }
-
-func (e *notFoundError) Error() string { return e.what + " " + apperr.Echo(e.name) + " not found" }
-func (e *notFoundError) Unwrap() error { return store.ErrNotFound }
 
 // errNotFoundSentinel is what authorize's 404 unwraps to.
 var errNotFoundSentinel = store.ErrNotFound

@@ -1,6 +1,10 @@
 package store
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/hushflow/hushflow/internal/apperr"
+)
 
 // Sentinel errors returned by every package that keeps data through the
 // store. Callers test them with errors.Is; the API maps them to statuses in
@@ -13,3 +17,14 @@ var (
 	// exists. The API answers 409.
 	ErrConflict = errors.New("already exists")
 )
+
+// NotFound returns an error wrapping ErrNotFound that names what was not
+// found ("flow", "run", ...) and, when it looks like a name, which one.
+// Every package reports a missing thing with it, so that the API words
+// them alike.
+func NotFound(what, name string) error { return &notFoundError{what: what, name: name} }
+
+type notFoundError struct{ what, name string }
+
+func (e *notFoundError) Error() string { return e.what + " " + apperr.Echo(e.name) + " not found" }
+func (e *notFoundError) Unwrap() error { return ErrNotFound }
