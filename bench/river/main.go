@@ -503,15 +503,11 @@ VALUES ($1, $2, 'bench', $3, 'three', 1, 'development', 'manual', 'queued', $4, 
 		}()
 	}
 	t0 := time.Now()
-	var pace <-chan time.Time
-	if c.rate > 0 {
-		tk := time.NewTicker(time.Second / time.Duration(c.rate))
-		defer tk.Stop()
-		pace = tk.C
-	}
 	for i := 0; i < c.jobs; i++ {
-		if pace != nil {
-			<-pace
+		if c.rate > 0 {
+			// Job i is offered at t0 + i/rate; a feeder that fell behind
+			// catches up instead of dropping the offered load.
+			time.Sleep(time.Until(t0.Add(time.Duration(i) * time.Second / time.Duration(c.rate))))
 		}
 		jobs <- i
 	}
