@@ -17,22 +17,27 @@ import (
 // the occurrence. So it is enough to:
 //
 //   - register, for every pattern, the q-grams at offsets 0..step-1 in a
-//     bitset (a blocked Bloom filter: two bits in one 64-bit word);
+//     bitset (a blocked Bloom filter: three bits in one 64-bit word), and
+//     the offset of each in offs (a table of 16-bit offset masks indexed
+//     by another hash of the q-gram);
 //   - register every pattern in a hash table keyed by its first plen bytes
 //     (plen = min(m, 16));
-//   - scan the text reading one q-gram every step bytes and test its two
-//     bits; on a hit at p, look up each of the step candidate starts
-//     p-step+1..p by the hash of its plen bytes and compare the few
-//     patterns found with the text.
+//   - scan the text reading one q-gram every step bytes and test its three
+//     bits; on a hit at p, read the offsets o that q-gram has in some
+//     pattern, look up only those candidate starts p-o by the hash of
+//     their plen bytes and compare the few patterns found with the text.
 //
 // Each candidate start is looked up at most once (from the one sample
 // position after it), so each occurrence is found exactly once. Keying the
 // verification on the whole prefix rather than on the q-gram keeps it cheap
 // when many values share a q-gram (10,000 tokens that all begin with
 // "sk_live_"), and stores one entry per pattern rather than step.
-// The work per byte is 1/step of a load, a multiply and a bit test, whatever
-// the number of patterns; the bitset grows with the number of patterns and
-// the step is capped so that it stays in cache.
+// The work per byte is 1/step of a load, two multiplies, a table load and
+// a bit test, whatever the number of patterns; the bitset grows with the
+// number of patterns up to 2 MiB, and the step is capped so that it keeps
+// at least 8 bits per registered q-gram. Chance hits cost one load in offs
+// (most q-grams that pass the bitset have no offset there), and hits are
+// verified in small batches so that their cache misses overlap.
 //
 // A matcher is immutable once built; the Redactor swaps matchers atomically.
 
@@ -79,6 +84,11 @@ type matcher struct {
 	pshift uint     // bucket = prefix hash >> pshift
 	pbits  []uint64 // filter on prefix hashes, 16 bits per pattern: spares most bucket loads
 	pbsh   uint     // bit index = prefix hash >> pbsh
+	// offs maps a q-gram (by a second hash) to the offsets 0..step-1 at
+	// which some pattern has it: after a bitset hit at p only the starts
+	// p-o for those offsets are looked up, and most chance hits stop here.
+	offs   []uint16
+	oshift uint
 
 	weak []weakPattern
 }
@@ -140,26 +150,21 @@ func build(vals []value) *matcher {
 	}
 	m.qmask = ^uint64(0) >> (64 - 8*m.q)
 	m.step = m.minLen - m.q + 1
-	maxStep := 16
-	switch {
-	case scanned > 100_000:
-		maxStep = 6
-	case scanned > 20_000:
-		maxStep = 10
-	}
-	m.step = min(m.step, maxStep)
+	// The bitset is capped at 2 MiB (measured at 10,000 values: 4 MiB and
+	// more made the scan slower, not faster, although fewer chance hits
+	// reached verify); the step is capped so that it keeps at least 8 bits
+	// per registered q-gram. (It used to be capped at 6 above 100,000
+	// patterns to keep the bitset small; with chance hits made cheap by
+	// offs, the full step of 9 for 16-byte values measured 25% faster.)
+	const maxBitsLog = 18 // words: 2 MiB
+	m.step = min(m.step, 16, max(2, (64<<maxBitsLog)/8/scanned))
 
 	n := scanned * m.step
-	// Bitset: 32 to 64 bits per registered q-gram (two of them set) while
-	// it fits in 1 MiB, then 16 to 32; a text q-gram that no pattern has
-	// passes with probability about (2/bits per q-gram)^2.
-	// At least 64 KiB: measured, a scan with a bitset of 32 KiB or less
-	// runs at 60% of the speed of one of 64 KiB to 1 MiB on this machine
-	// (Xeon, Go 1.26), all else equal.
-	wordsLog := max(13, bitLen(n/2-1))
-	if wordsLog > 17 {
-		wordsLog = max(17, bitLen(n/4-1))
-	}
+	// Bitset: 16 to 32 bits per registered q-gram (three of them set) up
+	// to 2 MiB, at least 64 KiB; a text q-gram that no pattern has passes
+	// with probability about (3/bits per q-gram)^3 (a little more: the
+	// three bits share one word).
+	wordsLog := min(max(13, bitLen(n/4-1)), maxBitsLog)
 	m.bits = make([]uint64, 1<<wordsLog)
 	m.bshift = uint(64 - wordsLog)
 	m.plen = min(m.minLen, 16)
@@ -167,17 +172,33 @@ func build(vals []value) *matcher {
 	m.pheads = make([]int32, 1<<headsLog)
 	m.pshift = uint(64 - headsLog)
 	m.pnext = make([]int32, len(m.pats))
+	offsLog := max(8, bitLen(n/2-1))
+	m.offs = make([]uint16, 1<<offsLog)
+	m.oshift = uint(64 - offsLog)
 	pbLog := max(9, bitLen(16*scanned-1))
 	m.pbits = make([]uint64, 1<<(pbLog-6))
 	m.pbsh = uint(64 - pbLog)
+	// The q-grams of a pattern are those of its first step+q-1 bytes; the
+	// forms of one value often share them (the value and its escapings up
+	// to the first character escaped), and their registration is random
+	// access into tables larger than the cache: skip a pattern whose head
+	// equals that of one of the 16 patterns before it.
+	head := m.step + m.q - 1
 	for i, p := range m.pats {
 		if p.noScan {
 			continue
 		}
 		b := m.arena[p.off : p.off+p.n]
-		for o := 0; o < m.step; o++ {
-			h := m.gram(b[o:]) * hashMul
-			m.bits[h>>m.bshift] |= bitMask(h, m.bshift)
+		dup := false
+		for j := i - 1; j >= max(0, i-16) && !dup; j-- {
+			pj := &m.pats[j]
+			dup = !pj.noScan && string(m.arena[pj.off:pj.off+int32(head)]) == string(b[:head])
+		}
+		for o := 0; o < m.step && !dup; o++ {
+			g := m.gram(b[o:])
+			h := g * hashMul
+			m.bits[h>>m.bshift] |= bitMasks[g*maskMul>>maskShift]
+			m.offs[offsHash(h)>>m.oshift] |= 1 << o
 		}
 		ph := m.prefixHash(b)
 		m.pbits[ph>>m.pbsh>>6] |= 1 << (ph >> m.pbsh & 63)
@@ -188,12 +209,24 @@ func build(vals []value) *matcher {
 	return m
 }
 
-// bitMask returns the two bits that q-gram hash h sets in its bitset word
-// (a blocked Bloom filter: one load, two bits, taken from the well-mixed
-// hash bits just below those that choose the word).
-func bitMask(h uint64, bshift uint) uint64 {
-	return 1<<(h>>(bshift-6)&63) | 1<<(h>>(bshift-12)&63)
-}
+// bitMasks holds the masks of three bits that a q-gram g sets and tests
+// in its bitset word: bitMasks[g*maskMul>>maskShift]. A table lookup
+// rather than three shifts by computed amounts.
+var bitMasks = func() (t [1 << (64 - maskShift)]uint64) {
+	x := uint64(1)
+	for i := range t {
+		for bits.OnesCount64(t[i]) < 3 {
+			x = x*6364136223846793005 + 1442695040888963407
+			t[i] |= 1 << (x >> 58)
+		}
+	}
+	return t
+}()
+
+const (
+	maskMul   = 0xD6E8FEB86659FD93
+	maskShift = 54 // 1,024 masks
+)
 
 // gram returns the q-gram at the start of b (len(b) >= q).
 func (m *matcher) gram(b []byte) uint64 {
@@ -203,6 +236,12 @@ func (m *matcher) gram(b []byte) uint64 {
 	var buf [8]byte
 	copy(buf[:], b[:m.q])
 	return binary.LittleEndian.Uint64(buf[:])
+}
+
+// offsHash rehashes a q-gram hash for the offs table, independently of the
+// bits that index the bitset.
+func offsHash(h uint64) uint64 {
+	return (h ^ h>>29) * 0xBF58476D1CE4E5B9
 }
 
 func bitLen(n int) int {
@@ -234,51 +273,87 @@ func (m *matcher) find(t []byte, prev int, out []span) []span {
 }
 
 // scan is the hot loop: every step bytes one 8-byte load (masked to q
-// bytes), one multiply and one test of two bits in one bitset word,
-// unrolled by four so that the CPU overlaps the independent bitset loads.
+// bytes), two multiplies (one chooses the bitset word, the other the mask
+// of three bits to test in it, from a table: no variable shifts, which
+// amd64 code without BMI2 serializes on CX), one load of the word. It is
+// unrolled by two so that the CPU overlaps the independent bitset loads.
+// Hits are collected and verified in batches (verify), so that the
+// dependent loads of one verification overlap with those of others
+// instead of stalling the scan one hit at a time.
 func (m *matcher) scan(t []byte, out []span) []span {
 	bits, bshift, step, qmask := m.bits, m.bshift, m.step, m.qmask
+	var hits [hitBatch]int
+	nh := 0
 	p := 0
-	for ; p+3*step+8 <= len(t); p += 4 * step {
+	for ; p+step+8 <= len(t); p += 2 * step {
 		g0 := binary.LittleEndian.Uint64(t[p:]) & qmask
 		g1 := binary.LittleEndian.Uint64(t[p+step:]) & qmask
-		g2 := binary.LittleEndian.Uint64(t[p+2*step:]) & qmask
-		g3 := binary.LittleEndian.Uint64(t[p+3*step:]) & qmask
-		h0, h1, h2, h3 := g0*hashMul, g1*hashMul, g2*hashMul, g3*hashMul
-		m0, m1, m2, m3 := bitMask(h0, bshift), bitMask(h1, bshift), bitMask(h2, bshift), bitMask(h3, bshift)
-		x0, x1, x2, x3 := bits[h0>>bshift]&m0^m0, bits[h1>>bshift]&m1^m1, bits[h2>>bshift]&m2^m2, bits[h3>>bshift]&m3^m3
-		if x0 == 0 || x1 == 0 || x2 == 0 || x3 == 0 {
+		m0, m1 := bitMasks[g0*maskMul>>maskShift], bitMasks[g1*maskMul>>maskShift]
+		x0 := bits[g0*hashMul>>bshift]&m0 ^ m0
+		x1 := bits[g1*hashMul>>bshift]&m1 ^ m1
+		if x0 == 0 || x1 == 0 {
+			if nh > len(hits)-2 {
+				out = m.verify(t, hits[:nh], out)
+				nh = 0
+			}
 			if x0 == 0 {
-				out = m.verify(t, p, out)
+				hits[nh] = p
+				nh++
 			}
 			if x1 == 0 {
-				out = m.verify(t, p+step, out)
-			}
-			if x2 == 0 {
-				out = m.verify(t, p+2*step, out)
-			}
-			if x3 == 0 {
-				out = m.verify(t, p+3*step, out)
+				hits[nh] = p + step
+				nh++
 			}
 		}
 	}
 	for ; p+m.q <= len(t); p += step {
-		h := m.gram(t[p:]) * hashMul
-		if mk := bitMask(h, bshift); bits[h>>bshift]&mk == mk {
-			out = m.verify(t, p, out)
+		g := m.gram(t[p:])
+		if mk := bitMasks[g*maskMul>>maskShift]; bits[g*hashMul>>bshift]&mk == mk {
+			if nh == len(hits) {
+				out = m.verify(t, hits[:nh], out)
+				nh = 0
+			}
+			hits[nh] = p
+			nh++
 		}
 	}
-	return out
+	return m.verify(t, hits[:nh], out)
 }
 
-// verify looks up the candidate starts p-step+1..p after a bitset hit at p.
-func (m *matcher) verify(t []byte, p int, out []span) []span {
-	for start := max(p-m.step+1, 0); start <= p && start+m.plen <= len(t); start++ {
-		ph := m.prefixHash(t[start:])
-		if m.pbits[ph>>m.pbsh>>6]&(1<<(ph>>m.pbsh&63)) == 0 {
-			continue
+// hitBatch is the number of bitset hits verified together: small enough
+// that the text around them is still in the L1 or L2 cache.
+const hitBatch = 8
+
+// verify looks up the candidate starts after bitset hits at the positions
+// ps, in stages over the whole batch so that the loads of one stage are
+// independent: the offsets each hit's q-gram has in some pattern (offs),
+// then the prefix filter (pbits) for each candidate start p-o, then the
+// patterns with that prefix hash, compared exactly.
+func (m *matcher) verify(t []byte, ps []int, out []span) []span {
+	var oms [hitBatch]uint16
+	ps = ps[:min(len(ps), hitBatch)]
+	for i, p := range ps {
+		oms[i] = m.offs[offsHash(m.gram(t[p:])*hashMul)>>m.oshift]
+	}
+	var starts [hitBatch * 16]int
+	var phs [hitBatch * 16]uint64
+	nc := 0
+	for i, p := range ps {
+		for om := oms[i]; om != 0; om &= om - 1 {
+			start := p - bits.TrailingZeros16(om)
+			if start < 0 || start+m.plen > len(t) {
+				continue
+			}
+			ph := m.prefixHash(t[start:])
+			if m.pbits[ph>>m.pbsh>>6]&(1<<(ph>>m.pbsh&63)) == 0 {
+				continue
+			}
+			starts[nc], phs[nc] = start, ph
+			nc++
 		}
-		for x := m.pheads[ph>>m.pshift]; x != 0; {
+	}
+	for c, start := range starts[:nc] {
+		for x := m.pheads[phs[c]>>m.pshift]; x != 0; {
 			pt := &m.pats[x-1]
 			x = m.pnext[x-1]
 			end := start + int(pt.n)
