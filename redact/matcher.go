@@ -423,6 +423,60 @@ func (m *matcher) couldStart(s []byte) bool {
 	return false
 }
 
+// longestStart returns the largest n <= limit such that couldStart(t[len(t)-n:]),
+// or 0. It gives the same answer as trying every n from limit down, but
+// for the suffixes of head = step+q-1 bytes or more (the long ones, which
+// cost a prefix lookup each) it first samples them like scan does: such a
+// suffix can start a pattern only if the q-gram at the sample position
+// in its first step bytes passes the bitset and has its offset in offs.
+func (m *matcher) longestStart(t []byte, limit int) int {
+	limit = min(limit, len(t))
+	best := 0
+	for _, w := range m.weak {
+		for n := min(limit, len(w.s)-1); n > best; n-- {
+			if w.s[:n] == string(t[len(t)-n:]) {
+				best = n
+				break
+			}
+		}
+	}
+	if len(m.pats) == 0 {
+		return best
+	}
+	limit = min(limit, m.maxLen-1) // couldStart is false from maxLen on
+	short := limit                 // suffixes checked one by one: n <= short
+	if m.step > 0 {
+		head := m.step + m.q - 1
+		short = min(limit, head-1)
+		// Starts lo..hi (suffixes of head to limit bytes), smallest first:
+		// the first that can start a pattern gives the longest suffix.
+		lo, hi := len(t)-limit, len(t)-head
+		for p := lo; p < hi+m.step && lo <= hi; p += m.step {
+			// Every start in p-step+1..p (within lo..hi) has its sample
+			// at p, and p+q <= len(t).
+			g := m.gram(t[p:])
+			if mk := bitMasks[g*maskMul>>maskShift]; m.bits[g*hashMul>>m.bshift]&mk != mk {
+				continue
+			}
+			om := m.offs[offsHash(g*hashMul)>>m.oshift]
+			for o := m.step - 1; o >= 0; o-- { // smallest start first
+				if om&(1<<o) == 0 {
+					continue
+				}
+				if s := p - o; s >= lo && s <= hi && m.couldStart(t[s:]) {
+					return max(best, len(t)-s)
+				}
+			}
+		}
+	}
+	for n := short; n > best; n-- {
+		if m.couldStart(t[len(t)-n:]) {
+			return n
+		}
+	}
+	return best
+}
+
 // isWord reports whether c is part of a word for whole-token matching:
 // ASCII letters and digits, '_' and every byte of a multi-byte UTF-8 rune.
 func isWord(c byte) bool {

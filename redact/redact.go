@@ -246,13 +246,13 @@ func (s *snapshot) find(t []byte, prev int, out []span) []span {
 // holdBack returns the length of the longest suffix of t that can be the
 // start of an occurrence not yet complete (at most s.hold).
 func (s *snapshot) holdBack(t []byte) int {
-	for n := min(len(t), s.hold); n > 0; n-- {
-		u := t[len(t)-n:]
-		if s.main != nil && s.main.couldStart(u) || s.extra != nil && s.extra.couldStart(u) {
-			return n
+	n := 0
+	for _, m := range [...]*matcher{s.main, s.extra} {
+		if m != nil {
+			n = max(n, m.longestStart(t, s.hold))
 		}
 	}
-	return 0
+	return n
 }
 
 // appendMasked appends t with the ranges sp replaced by masks.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -127,4 +128,68 @@ func TestWriterError(t *testing.T) {
 		t.Fatal("want sticky error")
 	}
 	var _ io.WriteCloser = w
+}
+
+// TestHoldBackExact checks the sampled search for the longest tail that can
+// start a form against the definition: it holds back at least every proper
+// prefix of a form (or of a weak value) at the end of the text, and no more
+// than trying couldStart at every length did.
+func TestHoldBackExact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for round := 0; round < 40; round++ {
+		r := New()
+		vals := map[string]string{}
+		for i := 0; i < 1+rng.IntN(300); i++ {
+			v := benchSecret(rng)
+			if rng.IntN(4) == 0 {
+				v = v[:min(len(v), 4+rng.IntN(20))]
+			}
+			vals[fmt.Sprintf("V%d", i)] = v
+		}
+		r.AddAll(vals)
+		if rng.IntN(2) == 0 {
+			r.Add("LATE", benchSecret(rng)) // a side matcher when there are many values
+		}
+		snap := r.load()
+		var forms []string
+		for _, m := range [...]*matcher{snap.main, snap.extra} {
+			if m == nil {
+				continue
+			}
+			for _, p := range m.pats {
+				forms = append(forms, string(m.arena[p.off:p.off+p.n]))
+			}
+			for _, w := range m.weak {
+				forms = append(forms, w.s)
+			}
+		}
+		for k := 0; k < 200; k++ {
+			text := benchLogLine(rng, nil)
+			f := forms[rng.IntN(len(forms))]
+			if rng.IntN(4) != 0 {
+				text = append(text, f[:rng.IntN(len(f)+1)]...)
+			}
+			exact := 0
+			for _, f := range forms {
+				for n := min(len(f)-1, len(text), snap.hold); n > exact; n-- {
+					if string(text[len(text)-n:]) == f[:n] {
+						exact = n
+						break
+					}
+				}
+			}
+			old := 0
+			for n := min(len(text), snap.hold); n > 0 && old == 0; n-- {
+				u := text[len(text)-n:]
+				for _, m := range [...]*matcher{snap.main, snap.extra} {
+					if m != nil && m.couldStart(u) {
+						old = n
+					}
+				}
+			}
+			if got := snap.holdBack(text); got < exact || got > old {
+				t.Fatalf("holdBack(%q) = %d, want %d..%d", text, got, exact, old)
+			}
+		}
+	}
 }
