@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"sync"
 
 	"github.com/hushflow/hushflow/engine/fastpath"
 )
@@ -27,17 +26,17 @@ func compileFast(kind Kind, src string) (FastEvaluator, bool) {
 	return &fastProgram{p}, true
 }
 
-// fastRun is one evaluation's state; pooled so that the hot path does not
-// allocate it.
-type fastRun struct {
-	ctx   context.Context
-	env   *Env
-	in    fastpath.Env
-	names []string
-	vals  []string
-}
+// envSecrets is the fast path's SecretSource over an Env: a conversion of
+// the caller's *Env, so that an evaluation allocates no adapter.
+type envSecrets Env
 
-var fastRuns = sync.Pool{New: func() any { return new(fastRun) }}
+// Secret implements fastpath.SecretSource.
+func (e *envSecrets) Secret(ctx context.Context, name string) (string, error) {
+	if e.Secrets == nil {
+		return "", ErrUnknownSecret
+	}
+	return e.Secrets.Resolve(ctx, name, Scope{})
+}
 
 // Eval implements FastEvaluator. Secrets are resolved as the expression
 // reads them (once per name), and reported through env.OnSecret, in read
@@ -45,45 +44,25 @@ var fastRuns = sync.Pool{New: func() any { return new(fastRun) }}
 // returned. Anything the fast path does not handle, including a secret that
 // does not resolve, falls back to goja (ok=false), which then produces the
 // error with its position and stack; OnSecret is never called twice for a
-// read.
+// read. The evaluation's state (fastpath.Env, with the values read) lives on
+// this function's stack.
 func (f *fastProgram) Eval(ctx context.Context, env *Env, maxOutput int) (any, bool, error) {
 	if ctx.Err() != nil {
 		return nil, false, nil
 	}
-	r := fastRuns.Get().(*fastRun)
-	r.ctx, r.env = ctx, env
-	r.in = fastpath.Env{Input: env.Input, Steps: env.Steps, Vars: env.Vars, Run: (*fastpath.Run)(&env.Run), Secrets: r}
-	v, ok, err := f.p.Eval(&r.in, maxOutput)
+	var in fastpath.Env
+	in.Ctx, in.Input, in.Steps, in.Vars = ctx, env.Input, env.Steps, env.Vars
+	in.Run, in.Secrets = (*fastpath.Run)(&env.Run), (*envSecrets)(env)
+	v, ok, err := f.p.Eval(&in, maxOutput)
 	if ok && err == nil && env.OnSecret != nil {
-		for i, name := range r.names {
-			env.OnSecret(name, Scope{}, r.vals[i])
+		for i := range in.NumReads() {
+			name, v := f.p.Read(&in, i)
+			env.OnSecret(name, Scope{}, v)
 		}
 	}
-	clear(r.vals) // secret values do not outlive the evaluation
-	r.names, r.vals = r.names[:0], r.vals[:0]
-	r.ctx, r.env, r.in = nil, nil, fastpath.Env{}
-	fastRuns.Put(r)
+	in.ClearReads() // secret values do not outlive the evaluation
 	if err != nil {
 		return nil, false, nil
 	}
 	return v, ok, nil
-}
-
-// Secret implements fastpath.SecretSource.
-func (r *fastRun) Secret(name string) (string, error) {
-	for i, n := range r.names {
-		if n == name {
-			return r.vals[i], nil
-		}
-	}
-	if r.env.Secrets == nil {
-		return "", ErrUnknownSecret
-	}
-	v, err := r.env.Secrets.Resolve(r.ctx, name, Scope{})
-	if err != nil {
-		return "", err
-	}
-	r.names = append(r.names, name)
-	r.vals = append(r.vals, v)
-	return v, nil
 }

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/hushflow/hushflow/engine/fastpath"
 )
 
 // mapResolver is a map-backed Resolver that records every Resolve call.
@@ -197,4 +200,59 @@ func TestFastPathConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// A field that reads more distinct secrets than the fast path keeps
+// (fastpath.MaxSecrets) is left to goja, with the same result and reads.
+func TestFastPathManySecrets(t *testing.T) {
+	var src strings.Builder
+	src.WriteString("`")
+	vals := map[string]string{}
+	var want []string
+	for i := range fastpath.MaxSecrets + 1 {
+		name := fmt.Sprintf("S%d", i)
+		vals[name] = "v" + name
+		want = append(want, name)
+		fmt.Fprintf(&src, "${secrets.%s}", name)
+	}
+	src.WriteString("`")
+	for _, n := range []int{fastpath.MaxSecrets, fastpath.MaxSecrets + 1} {
+		s := strings.Join(strings.SplitAfter(src.String(), "}")[:n], "") + "`"
+		p, err := Compile(Field, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if took := p.c.fast != nil; took != (n <= fastpath.MaxSecrets) {
+			t.Errorf("%d secrets: fast path %v", n, took)
+		}
+		var reports []string
+		env := &Env{Secrets: &mapResolver{vals: vals}, OnSecret: func(name string, _ Scope, _ string) { reports = append(reports, name) }}
+		out, err := p.Run(context.Background(), env)
+		wantOut := ""
+		for _, name := range want[:n] {
+			wantOut += vals[name]
+		}
+		if err != nil || out != wantOut || !reflect.DeepEqual(reports, want[:n]) {
+			t.Errorf("%d secrets: %v %v, reads %q", n, out, err, reports)
+		}
+	}
+}
+
+// The fast path's allocations, pinned (not its time): a template with a
+// secret allocates its string and the interface that holds it; the
+// evaluation's own state stays on the stack.
+func TestFastPathAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	p, err := Compile(Field, "`Bearer ${secrets.API_TOKEN}`")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, _, _ := newTestEnv()
+	env.OnSecret = func(string, Scope, string) {}
+	ctx := context.Background()
+	if n := testing.AllocsPerRun(100, func() { _, _ = p.Run(ctx, env) }); n > 2 {
+		t.Errorf("%v allocations per Run, want at most 2", n)
+	}
 }

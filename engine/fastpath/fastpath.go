@@ -12,6 +12,8 @@
 //   - `&&`, `||` and `!` on booleans;
 //   - object and array literals with constant keys.
 //
+// A program reads at most MaxSecrets distinct secret names.
+//
 // Compile accepts a source only if every node is in the subset. Eval then
 // checks the run-time types of the referenced paths (a path that is missing,
 // or whose value has a type the compiled meaning was not proven for) and
@@ -24,7 +26,9 @@
 package fastpath
 
 import (
+	"context"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -35,21 +39,56 @@ import (
 	"github.com/dop251/goja/token"
 )
 
-// SecretSource resolves `secrets.NAME` for one evaluation. The engine's
-// adapter resolves through the run's Resolver and reports the read
-// (Env.OnSecret) before returning the value.
+// SecretSource resolves `secrets.NAME` for one evaluation. Eval calls it
+// at most once per name and evaluation (it remembers the values in its
+// Env) and records each read; reporting the reads (audit, redaction) is
+// the caller's, after Eval (Env.NumReads, Program.Read).
 type SecretSource interface {
-	Secret(name string) (string, error)
+	Secret(ctx context.Context, name string) (string, error)
 }
 
+// MaxSecrets is the number of distinct secret names a fast-path program may
+// read; Compile leaves a source that reads more to goja.
+const MaxSecrets = 8
+
 // Env is the input of one evaluation: the values scripts see as `input`,
-// `steps`, `env`, `run` and `secrets`.
+// `steps`, `env`, `run` and `secrets`, and the secrets the evaluation read.
+// An Env is used by one Eval at a time; it is small enough to live on the
+// caller's stack.
 type Env struct {
+	Ctx     context.Context // passed to Secrets
 	Input   any
 	Steps   map[string]any
 	Vars    map[string]string
 	Run     *Run // nil is a run with empty fields
 	Secrets SecretSource
+
+	// The secrets read by the last Eval: vals by the program's name
+	// index, order in the order of the reads.
+	vals   [MaxSecrets]string
+	order  [MaxSecrets]uint8
+	nreads uint8
+	seen   uint8 // bit i: vals[i] holds the program's name i
+}
+
+// NumReads is the number of secrets the last Eval with env read.
+func (env *Env) NumReads() int { return int(env.nreads) }
+
+// ClearReads forgets the values read, so that they do not outlive the
+// evaluation in env.
+func (env *Env) ClearReads() {
+	if env.seen != 0 {
+		clear(env.vals[:])
+	}
+	env.nreads, env.seen = 0, 0
+}
+
+// Read returns the i-th secret (0 <= i < env.NumReads()), in the order of
+// the reads, that the last Eval of p with env read; each name is read once
+// per evaluation.
+func (p *Program) Read(env *Env, i int) (name, value string) {
+	k := env.order[i]
+	return p.names[k], env.vals[k]
 }
 
 // Run is `run`.
@@ -59,12 +98,14 @@ type Run struct {
 
 // Program is a compiled fast-path expression. It is safe for concurrent use.
 type Program struct {
-	root node
+	root *node
 	// leaves are the input/steps paths with the type each use requires;
 	// Eval checks them all before evaluating.
-	leaves []*pathNode
+	leaves []*node
 	// secrets is true when the expression reads a secret.
 	secrets bool
+	// names are the distinct secret names it reads (Read).
+	names []string
 }
 
 // Eval evaluates the program. The result is what goja's evaluation
@@ -76,7 +117,10 @@ type Program struct {
 // Paths are checked before the first secret read, so a fallback reads no
 // secret unless the secret's own read failed or its value is not valid
 // UTF-8. A non-nil error is the SecretSource's error, with ok=true.
+// Each secret is asked of env.Secrets once; env then lists the reads
+// (NumReads, Read) until its next Eval.
 func (p *Program) Eval(env *Env, maxOutput int) (v any, ok bool, err error) {
+	env.ClearReads()
 	for _, l := range p.leaves {
 		if _, ok := l.get(env); !ok {
 			return nil, false, nil
@@ -84,6 +128,17 @@ func (p *Program) Eval(env *Env, maxOutput int) (v any, ok bool, err error) {
 	}
 	if p.secrets && env.Secrets == nil {
 		return nil, false, nil
+	}
+	if p.root.op == opConcat || p.root.op == opSecret {
+		// A string: no value to convert.
+		s, ok, err := p.root.str(env)
+		if !ok || err != nil {
+			return nil, ok, err
+		}
+		if len(s)+2 > maxOutput {
+			return nil, false, nil
+		}
+		return s, true, nil
 	}
 	r, ok, err := p.root.eval(env)
 	if !ok || err != nil {
@@ -250,13 +305,6 @@ func acceptOnlyString(v value) bool { return v.k == kString }
 func acceptBool(v value) bool       { return v.k == kBool }
 func acceptPrimitive(v value) bool  { return v.k != kObject }
 
-// node is a compiled expression.
-type node interface {
-	// eval evaluates the node; ok=false asks for a fallback (only possible
-	// for nodes whose checks did not run before, see Program.leaves).
-	eval(env *Env) (v value, ok bool, err error)
-}
-
 // static is the type of a node when it is known at compile time.
 type static uint8
 
@@ -270,8 +318,8 @@ const (
 )
 
 type compiler struct {
-	leaves  []*pathNode
-	secrets bool
+	leaves  []*node
+	secrets []string // distinct secret names, in order of first appearance
 }
 
 // Compile parses src and returns a program when the whole expression is in
@@ -296,21 +344,21 @@ func Compile(src string) (p *Program, ok bool) {
 		return nil, false
 	}
 	if typ == sDynamic {
-		n.(*pathNode).accept = acceptPrimitive
+		n.accept = acceptPrimitive
 	}
-	return &Program{root: n, leaves: c.leaves, secrets: c.secrets}, true
+	return &Program{root: n, leaves: c.leaves, secrets: len(c.secrets) > 0, names: c.secrets}, true
 }
 
 // expr compiles e. A dynamic (path) node's acceptance is set by the caller
 // according to the context it is used in.
-func (c *compiler) expr(e ast.Expression) (node, static, bool) {
+func (c *compiler) expr(e ast.Expression) (*node, static, bool) {
 	switch e := e.(type) {
 	case *ast.StringLiteral:
 		if legacyOctalEscape(e.Literal) {
 			return nil, 0, false // a syntax error in strict mode
 		}
 		s, ok := goString(e.Value.String())
-		return constNode{value{k: kString, s: s}}, sString, ok
+		return constOf(value{k: kString, s: s}), sString, ok
 	case *ast.NumberLiteral:
 		if l := e.Literal; len(l) > 1 && l[0] == '0' && l[1] >= '0' && l[1] <= '9' {
 			return nil, 0, false // a legacy octal: a syntax error in strict mode
@@ -322,15 +370,15 @@ func (c *compiler) expr(e ast.Expression) (node, static, bool) {
 			if n < -maxInt || n > maxInt {
 				return nil, 0, false
 			}
-			return constNode{value{k: kNumber, f: float64(n)}}, sNumber, true
+			return constOf(value{k: kNumber, f: float64(n)}), sNumber, true
 		case float64:
-			return constNode{value{k: kNumber, f: n}}, sNumber, true
+			return constOf(value{k: kNumber, f: n}), sNumber, true
 		}
 		return nil, 0, false
 	case *ast.BooleanLiteral:
-		return constNode{value{k: kBool, b: e.Value}}, sBool, true
+		return constOf(value{k: kBool, b: e.Value}), sBool, true
 	case *ast.NullLiteral:
-		return constNode{value{k: kNull}}, sNull, true
+		return constOf(value{k: kNull}), sNull, true
 	case *ast.DotExpression, *ast.BracketExpression:
 		return c.path(e)
 	case *ast.TemplateLiteral:
@@ -395,7 +443,7 @@ type step struct {
 	index int // >= 0 for a numeric literal index
 }
 
-func (c *compiler) path(e ast.Expression) (node, static, bool) {
+func (c *compiler) path(e ast.Expression) (*node, static, bool) {
 	var steps []step
 	for {
 		switch x := e.(type) {
@@ -440,25 +488,33 @@ func (c *compiler) path(e ast.Expression) (node, static, bool) {
 					// a numeric name: leave both to goja.
 					return nil, 0, false
 				}
-				c.secrets = true
-				return &secretNode{name: steps[0].key}, sString, true
+				name := steps[0].key
+				idx := slices.Index(c.secrets, name)
+				if idx < 0 {
+					if len(c.secrets) == MaxSecrets {
+						return nil, 0, false
+					}
+					idx = len(c.secrets)
+					c.secrets = append(c.secrets, name)
+				}
+				return &node{op: opSecret, name: name, field: idx}, sString, true
 			case "run":
 				if len(steps) != 1 || runField(steps[0].key) < 0 {
 					return nil, 0, false
 				}
-				return &runNode{field: runField(steps[0].key)}, sString, true
+				return &node{op: opRun, field: runField(steps[0].key)}, sString, true
 			case "env":
 				if len(steps) != 1 || steps[0].index >= 0 {
 					return nil, 0, false
 				}
-				p := &pathNode{root: root, steps: steps}
+				p := &node{op: opPath, root: root, steps: steps}
 				c.leaves = append(c.leaves, p)
 				return p, sDynamic, true
 			case "input", "steps":
 				if len(steps) == 0 {
 					return nil, 0, false
 				}
-				p := &pathNode{root: root, steps: steps}
+				p := &node{op: opPath, root: root, steps: steps}
 				c.leaves = append(c.leaves, p)
 				return p, sDynamic, true
 			}
@@ -468,11 +524,11 @@ func (c *compiler) path(e ast.Expression) (node, static, bool) {
 	}
 }
 
-func (c *compiler) template(e *ast.TemplateLiteral) (node, static, bool) {
+func (c *compiler) template(e *ast.TemplateLiteral) (*node, static, bool) {
 	if e.Tag != nil || len(e.Elements) != len(e.Expressions)+1 {
 		return nil, 0, false
 	}
-	t := &concatNode{}
+	t := &node{op: opConcat}
 	for i, el := range e.Elements {
 		if !el.Valid {
 			return nil, 0, false
@@ -482,14 +538,14 @@ func (c *compiler) template(e *ast.TemplateLiteral) (node, static, bool) {
 			return nil, 0, false
 		}
 		if s != "" {
-			t.parts = append(t.parts, constNode{value{k: kString, s: s}})
+			t.kids = append(t.kids, constOf(value{k: kString, s: s}))
 		}
 		if i < len(e.Expressions) {
 			n, ok := c.stringOperand(e.Expressions[i], acceptString)
 			if !ok {
 				return nil, 0, false
 			}
-			t.parts = append(t.parts, n)
+			t.kids = append(t.kids, n)
 		}
 	}
 	return t, sString, true
@@ -497,24 +553,24 @@ func (c *compiler) template(e *ast.TemplateLiteral) (node, static, bool) {
 
 // stringOperand compiles an operand that is converted with ToString; a
 // path gets the acceptance given.
-func (c *compiler) stringOperand(e ast.Expression, accept func(value) bool) (node, bool) {
+func (c *compiler) stringOperand(e ast.Expression, accept func(value) bool) (*node, bool) {
 	n, typ, ok := c.expr(e)
 	if !ok {
 		return nil, false
 	}
 	switch typ {
 	case sDynamic:
-		n.(*pathNode).accept = accept
+		n.accept = accept
 	case sObject:
 		return nil, false
 	}
-	if c, ok := n.(constNode); ok && !accept(c.v) {
+	if n.op == opConst && !accept(n.v) {
 		return nil, false // e.g. `${1e21}`: ToString not proven here
 	}
 	return n, true
 }
 
-func (c *compiler) unary(e *ast.UnaryExpression) (node, static, bool) {
+func (c *compiler) unary(e *ast.UnaryExpression) (*node, static, bool) {
 	switch e.Operator {
 	case token.NOT:
 		n, typ, ok := c.expr(e.Operand)
@@ -523,12 +579,12 @@ func (c *compiler) unary(e *ast.UnaryExpression) (node, static, bool) {
 		}
 		switch typ {
 		case sDynamic:
-			n.(*pathNode).accept = acceptBool
+			n.accept = acceptBool
 		case sBool:
 		default:
 			return nil, 0, false
 		}
-		return notNode{n}, sBool, true
+		return &node{op: opNot, kids: []*node{n}}, sBool, true
 	case token.MINUS:
 		// Only a negative number literal.
 		if l, ok := e.Operand.(*ast.NumberLiteral); ok {
@@ -536,15 +592,15 @@ func (c *compiler) unary(e *ast.UnaryExpression) (node, static, bool) {
 			if !ok {
 				return nil, 0, false
 			}
-			v := n.(constNode).v
+			v := n.v
 			v.f = -v.f
-			return constNode{v}, sNumber, true
+			return constOf(v), sNumber, true
 		}
 	}
 	return nil, 0, false
 }
 
-func (c *compiler) binary(e *ast.BinaryExpression) (node, static, bool) {
+func (c *compiler) binary(e *ast.BinaryExpression) (*node, static, bool) {
 	switch e.Operator {
 	case token.LOGICAL_AND, token.LOGICAL_OR:
 		l, ok := c.boolOperand(e.Left)
@@ -555,7 +611,7 @@ func (c *compiler) binary(e *ast.BinaryExpression) (node, static, bool) {
 		if !ok {
 			return nil, 0, false
 		}
-		return logicNode{and: e.Operator == token.LOGICAL_AND, l: l, r: r}, sBool, true
+		return &node{op: opLogic, and: e.Operator == token.LOGICAL_AND, kids: []*node{l, r}}, sBool, true
 	case token.PLUS:
 		return c.plus(e)
 	case token.EQUAL, token.NOT_EQUAL, token.STRICT_EQUAL, token.STRICT_NOT_EQUAL,
@@ -565,14 +621,14 @@ func (c *compiler) binary(e *ast.BinaryExpression) (node, static, bool) {
 	return nil, 0, false
 }
 
-func (c *compiler) boolOperand(e ast.Expression) (node, bool) {
+func (c *compiler) boolOperand(e ast.Expression) (*node, bool) {
 	n, typ, ok := c.expr(e)
 	if !ok {
 		return nil, false
 	}
 	switch typ {
 	case sDynamic:
-		n.(*pathNode).accept = acceptBool
+		n.accept = acceptBool
 	case sBool:
 	default:
 		return nil, false
@@ -583,7 +639,7 @@ func (c *compiler) boolOperand(e ast.Expression) (node, bool) {
 // plus compiles `+`: accepted when it is certainly a string concatenation,
 // that is when one side is statically a string, or both are paths that must
 // hold strings.
-func (c *compiler) plus(e *ast.BinaryExpression) (node, static, bool) {
+func (c *compiler) plus(e *ast.BinaryExpression) (*node, static, bool) {
 	l, lt, ok := c.expr(e.Left)
 	if !ok {
 		return nil, 0, false
@@ -597,27 +653,27 @@ func (c *compiler) plus(e *ast.BinaryExpression) (node, static, bool) {
 	}
 	switch {
 	case lt == sString || rt == sString:
-		for _, n := range []node{l, r} {
-			switch n := n.(type) {
-			case *pathNode:
+		for _, n := range [...]*node{l, r} {
+			switch n.op {
+			case opPath:
 				n.accept = acceptString
-			case constNode:
+			case opConst:
 				if !acceptString(n.v) {
 					return nil, 0, false
 				}
 			}
 		}
 	case lt == sDynamic && rt == sDynamic:
-		l.(*pathNode).accept = acceptOnlyString
-		r.(*pathNode).accept = acceptOnlyString
+		l.accept = acceptOnlyString
+		r.accept = acceptOnlyString
 	default:
 		return nil, 0, false
 	}
-	return &concatNode{parts: []node{l, r}}, sString, true
+	return &node{op: opConcat, kids: []*node{l, r}}, sString, true
 }
 
 // compare compiles a comparison with a literal on (at least) one side.
-func (c *compiler) compare(e *ast.BinaryExpression) (node, static, bool) {
+func (c *compiler) compare(e *ast.BinaryExpression) (*node, static, bool) {
 	l, lt, ok := c.expr(e.Left)
 	if !ok {
 		return nil, 0, false
@@ -626,25 +682,24 @@ func (c *compiler) compare(e *ast.BinaryExpression) (node, static, bool) {
 	if !ok {
 		return nil, 0, false
 	}
-	_, lc := l.(constNode)
-	_, rc := r.(constNode)
+	lc, rc := l.op == opConst, r.op == opConst
 	if !lc && !rc || lt == sObject || rt == sObject {
 		return nil, 0, false
 	}
-	n := &compareNode{op: e.Operator, l: l, r: r}
+	n := &node{op: opCompare, cmp: e.Operator, kids: []*node{l, r}}
 	if lc && rc {
 		return n, sBool, n.constantOK()
 	}
 	// The non-literal side's acceptance follows from the literal.
 	var (
-		other node
+		other *node
 		ot    static
-		lit   constNode
+		lit   *node
 	)
 	if rc {
-		other, ot, lit = l, lt, r.(constNode)
+		other, ot, lit = l, lt, r
 	} else {
-		other, ot, lit = r, rt, l.(constNode)
+		other, ot, lit = r, rt, l
 	}
 	litKind := lit.v.k
 	var accept func(value) bool
@@ -667,7 +722,7 @@ func (c *compiler) compare(e *ast.BinaryExpression) (node, static, bool) {
 	}
 	switch ot {
 	case sDynamic:
-		other.(*pathNode).accept = accept
+		other.accept = accept
 	case sString:
 		if !accept(value{k: kString}) {
 			return nil, 0, false
@@ -682,8 +737,8 @@ func (c *compiler) compare(e *ast.BinaryExpression) (node, static, bool) {
 	return n, sBool, true
 }
 
-func (c *compiler) object(e *ast.ObjectLiteral) (node, static, bool) {
-	o := &objectNode{}
+func (c *compiler) object(e *ast.ObjectLiteral) (*node, static, bool) {
+	o := &node{op: opObject}
 	for _, p := range e.Value {
 		pk, ok := p.(*ast.PropertyKeyed)
 		if !ok || pk.Kind != ast.PropertyKindValue || pk.Computed {
@@ -707,16 +762,16 @@ func (c *compiler) object(e *ast.ObjectLiteral) (node, static, bool) {
 			return nil, 0, false
 		}
 		if typ == sDynamic {
-			n.(*pathNode).accept = acceptPrimitive
+			n.accept = acceptPrimitive
 		}
 		o.keys = append(o.keys, key)
-		o.vals = append(o.vals, n)
+		o.kids = append(o.kids, n)
 	}
 	return o, sObject, true
 }
 
-func (c *compiler) array(e *ast.ArrayLiteral) (node, static, bool) {
-	a := &arrayNode{}
+func (c *compiler) array(e *ast.ArrayLiteral) (*node, static, bool) {
+	a := &node{op: opArray}
 	for _, el := range e.Value {
 		if el == nil {
 			return nil, 0, false // a hole
@@ -729,28 +784,57 @@ func (c *compiler) array(e *ast.ArrayLiteral) (node, static, bool) {
 			return nil, 0, false
 		}
 		if typ == sDynamic {
-			n.(*pathNode).accept = acceptPrimitive
+			n.accept = acceptPrimitive
 		}
-		a.vals = append(a.vals, n)
+		a.kids = append(a.kids, n)
 	}
 	return a, sObject, true
 }
 
 // Nodes.
 
-type constNode struct{ v value }
+// op is what a node computes. Nodes are one concrete type evaluated by one
+// switch, rather than an interface with a method per node type: an
+// interface call makes its arguments escape, and the evaluation's Env
+// (which holds the secrets read so far) then could not live on the
+// caller's stack.
+type op uint8
 
-func (n constNode) eval(*Env) (value, bool, error) { return n.v, true, nil }
+const (
+	opConst   op = iota // v
+	opPath              // input.a.b, steps.id.x, env.NAME: root, steps, accept
+	opRun               // run.<field>: field
+	opSecret            // secrets.NAME: name, field (its index in the program's names)
+	opConcat            // kids converted with ToString and joined
+	opNot               // !kids[0]
+	opLogic             // kids[0] && kids[1] (and), kids[0] || kids[1]
+	opCompare           // kids[0] cmp kids[1]
+	opObject            // {keys[i]: kids[i]}
+	opArray             // [kids...]
+)
 
-// pathNode reads input.a.b or steps.id.x: only through map[string]any and
-// []any, and only to a value that exists and that accept allows.
-type pathNode struct {
+// node is a compiled expression.
+type node struct {
+	op op
+	v  value // opConst
+
+	// opPath: reads only through map[string]any and []any, and only to a
+	// value that exists and that accept allows.
 	root   string
 	steps  []step
 	accept func(value) bool
+
+	field int         // opRun: the run field; opSecret: the name's index
+	name  string      // opSecret
+	and   bool        // opLogic
+	cmp   token.Token // opCompare
+	kids  []*node
+	keys  []string // opObject
 }
 
-func (n *pathNode) get(env *Env) (value, bool) {
+func constOf(v value) *node { return &node{op: opConst, v: v} }
+
+func (n *node) get(env *Env) (value, bool) {
 	var cur any
 	switch n.root {
 	case "input":
@@ -792,9 +876,62 @@ func (n *pathNode) get(env *Env) (value, bool) {
 	return v, true
 }
 
-func (n *pathNode) eval(env *Env) (value, bool, error) {
-	v, ok := n.get(env)
-	return v, ok, nil
+// eval evaluates the node; ok=false asks for a fallback (only possible for
+// nodes whose checks did not run before, see Program.leaves).
+func (n *node) eval(env *Env) (value, bool, error) {
+	switch n.op {
+	case opConst:
+		return n.v, true, nil
+	case opPath:
+		v, ok := n.get(env)
+		return v, ok, nil
+	case opRun:
+		return n.run(env)
+	case opSecret:
+		v, ok, err := n.secret(env)
+		return value{k: kString, s: v}, ok, err
+	case opConcat:
+		v, ok, err := n.concat(env)
+		return value{k: kString, s: v}, ok, err
+	case opNot:
+		v, ok, err := n.kids[0].eval(env)
+		if !ok || err != nil {
+			return value{}, ok, err
+		}
+		return value{k: kBool, b: !v.b}, true, nil
+	case opLogic:
+		v, ok, err := n.kids[0].eval(env)
+		if !ok || err != nil {
+			return value{}, ok, err
+		}
+		if v.b != n.and { // true || x, false && x
+			return v, true, nil
+		}
+		return n.kids[1].eval(env)
+	case opCompare:
+		return n.compare(env)
+	case opObject:
+		m := make(map[string]any, len(n.keys))
+		for i, k := range n.keys {
+			v, ok, err := n.kids[i].eval(env)
+			if !ok || err != nil {
+				return value{}, ok, err
+			}
+			m[k] = v.export()
+		}
+		return value{k: kObject, o: m}, true, nil
+	case opArray:
+		a := make([]any, len(n.kids))
+		for i, k := range n.kids {
+			v, ok, err := k.eval(env)
+			if !ok || err != nil {
+				return value{}, ok, err
+			}
+			a[i] = v.export()
+		}
+		return value{k: kObject, o: a}, true, nil
+	}
+	return value{}, false, nil
 }
 
 // fromGo converts a JSON-like Go value the way goja's ToValue does, for the
@@ -847,104 +984,106 @@ func runField(k string) int {
 	return -1
 }
 
-type runNode struct{ field int }
-
-func (n *runNode) eval(env *Env) (value, bool, error) {
-	r := env.Run
-	if r == nil {
-		r = &Run{}
+func (n *node) run(env *Env) (value, bool, error) {
+	var s string
+	if r := env.Run; r != nil {
+		switch n.field {
+		case 0:
+			s = r.ID
+		case 1:
+			s = r.Flow
+		case 2:
+			s = r.Project
+		case 3:
+			s = r.Environment
+		case 4:
+			s = r.Block
+		}
 	}
-	s := [...]string{r.ID, r.Flow, r.Project, r.Environment, r.Block}[n.field]
 	if !utf8.ValidString(s) {
 		return value{}, false, nil
 	}
 	return value{k: kString, s: s}, true, nil
 }
 
-type secretNode struct{ name string }
-
-func (n *secretNode) eval(env *Env) (value, bool, error) {
-	s, err := env.Secrets.Secret(n.name)
-	if err != nil {
-		return value{}, true, err
+// secret reads a secret: once per name and evaluation, through env.Secrets,
+// recording the read (Program.Read).
+func (n *node) secret(env *Env) (string, bool, error) {
+	bit := uint8(1) << n.field
+	var s string
+	if env.seen&bit != 0 {
+		s = env.vals[n.field]
+	} else {
+		var err error
+		s, err = env.Secrets.Secret(env.Ctx, n.name)
+		if err != nil {
+			return "", true, err
+		}
+		env.seen |= bit
+		env.vals[n.field] = s
+		env.order[env.nreads] = uint8(n.field)
+		env.nreads++
 	}
 	if !utf8.ValidString(s) {
 		// goja would hold it as UTF-16 with replacement characters; not
 		// proven here. Rare enough to accept a second resolution in goja.
-		return value{}, false, nil
+		return "", false, nil
 	}
-	return value{k: kString, s: s}, true, nil
+	return s, true, nil
 }
 
-type concatNode struct{ parts []node }
+// str evaluates n in a string context: JavaScript's ToString of its value,
+// for the nodes and values the compiler accepts there (acceptString).
+func (n *node) str(env *Env) (string, bool, error) {
+	switch n.op {
+	case opConst:
+		return n.v.toString(), true, nil
+	case opSecret:
+		return n.secret(env)
+	case opConcat:
+		return n.concat(env)
+	}
+	v, ok, err := n.eval(env)
+	if !ok || err != nil {
+		return "", ok, err
+	}
+	return v.toString(), true, nil
+}
 
-func (n *concatNode) eval(env *Env) (value, bool, error) {
-	if len(n.parts) == 1 {
-		v, ok, err := n.parts[0].eval(env)
+// concat evaluates the parts and joins their strings in one allocation of
+// the exact size.
+func (n *node) concat(env *Env) (string, bool, error) {
+	switch len(n.kids) {
+	case 1:
+		return n.kids[0].str(env)
+	case 2:
+		a, ok, err := n.kids[0].str(env)
 		if !ok || err != nil {
-			return value{}, ok, err
+			return "", ok, err
 		}
-		return value{k: kString, s: v.toString()}, true, nil
+		b, ok, err := n.kids[1].str(env)
+		if !ok || err != nil {
+			return "", ok, err
+		}
+		return a + b, true, nil
 	}
 	var buf [8]string
 	strs := buf[:0]
-	size := 0
-	for _, p := range n.parts {
-		v, ok, err := p.eval(env)
+	for _, p := range n.kids {
+		s, ok, err := p.str(env)
 		if !ok || err != nil {
-			return value{}, ok, err
+			return "", ok, err
 		}
-		s := v.toString()
-		size += len(s)
 		strs = append(strs, s)
 	}
-	if len(strs) == 2 {
-		return value{k: kString, s: strs[0] + strs[1]}, true, nil
-	}
-	var b strings.Builder
-	b.Grow(size)
-	for _, s := range strs {
-		b.WriteString(s)
-	}
-	return value{k: kString, s: b.String()}, true, nil
-}
-
-type notNode struct{ n node }
-
-func (n notNode) eval(env *Env) (value, bool, error) {
-	v, ok, err := n.n.eval(env)
-	if !ok || err != nil {
-		return value{}, ok, err
-	}
-	return value{k: kBool, b: !v.b}, true, nil
-}
-
-type logicNode struct {
-	and  bool
-	l, r node
-}
-
-func (n logicNode) eval(env *Env) (value, bool, error) {
-	v, ok, err := n.l.eval(env)
-	if !ok || err != nil {
-		return value{}, ok, err
-	}
-	if v.b != n.and { // true || x, false && x
-		return v, true, nil
-	}
-	return n.r.eval(env)
-}
-
-type compareNode struct {
-	op   token.Token
-	l, r node
+	return strings.Join(strs, ""), true, nil
 }
 
 // constantOK reports whether a comparison of two literals is proven: the
 // same cases a path would be accepted in.
-func (n *compareNode) constantOK() bool {
-	l, r := n.l.(constNode).v, n.r.(constNode).v
-	switch n.op {
+func (n *node) constantOK() bool {
+	l, r := n.kids[0].v, n.kids[1].v
+	switch n.cmp {
 	case token.STRICT_EQUAL, token.STRICT_NOT_EQUAL:
 		return true
 	case token.EQUAL, token.NOT_EQUAL:
@@ -953,17 +1092,17 @@ func (n *compareNode) constantOK() bool {
 	return l.k == r.k && (l.k == kNumber || l.k == kString)
 }
 
-func (n *compareNode) eval(env *Env) (value, bool, error) {
-	l, ok, err := n.l.eval(env)
+func (n *node) compare(env *Env) (value, bool, error) {
+	l, ok, err := n.kids[0].eval(env)
 	if !ok || err != nil {
 		return value{}, ok, err
 	}
-	r, ok, err := n.r.eval(env)
+	r, ok, err := n.kids[1].eval(env)
 	if !ok || err != nil {
 		return value{}, ok, err
 	}
 	var b bool
-	switch n.op {
+	switch n.cmp {
 	case token.STRICT_EQUAL, token.EQUAL:
 		b = strictEqual(l, r)
 	case token.STRICT_NOT_EQUAL, token.NOT_EQUAL:
@@ -986,7 +1125,7 @@ func (n *compareNode) eval(env *Env) (value, bool, error) {
 		} else {
 			c = compareUTF16(l.s, r.s)
 		}
-		switch n.op {
+		switch n.cmp {
 		case token.LESS:
 			b = c < 0
 		case token.LESS_OR_EQUAL:
@@ -1059,35 +1198,4 @@ func cmpUnit(a, b uint16) int {
 		return 1
 	}
 	return 0
-}
-
-type objectNode struct {
-	keys []string
-	vals []node
-}
-
-func (n *objectNode) eval(env *Env) (value, bool, error) {
-	m := make(map[string]any, len(n.keys))
-	for i, k := range n.keys {
-		v, ok, err := n.vals[i].eval(env)
-		if !ok || err != nil {
-			return value{}, ok, err
-		}
-		m[k] = v.export()
-	}
-	return value{k: kObject, o: m}, true, nil
-}
-
-type arrayNode struct{ vals []node }
-
-func (n *arrayNode) eval(env *Env) (value, bool, error) {
-	a := make([]any, len(n.vals))
-	for i, vn := range n.vals {
-		v, ok, err := vn.eval(env)
-		if !ok || err != nil {
-			return value{}, ok, err
-		}
-		a[i] = v.export()
-	}
-	return value{k: kObject, o: a}, true, nil
 }

@@ -28,7 +28,7 @@ type secrets struct {
 	reads []string
 }
 
-func (s *secrets) Secret(name string) (string, error) {
+func (s *secrets) Secret(_ context.Context, name string) (string, error) {
 	for _, r := range s.reads {
 		if r == name {
 			return s.vals[name], nil // engine's adapter resolves once per name
@@ -45,10 +45,12 @@ func (s *secrets) Secret(name string) (string, error) {
 // host is the goja side's jsvm.Host.
 type host struct{ s *secrets }
 
-func (h host) Resolve(name string, _ jsvm.Scope) (string, error) { return h.s.Secret(name) }
-func (h host) Names() ([]string, error)                          { return nil, nil }
-func (h host) Mask(string)                                       {}
-func (h host) Log(string, string)                                {}
+func (h host) Resolve(name string, _ jsvm.Scope) (string, error) {
+	return h.s.Secret(context.Background(), name)
+}
+func (h host) Names() ([]string, error) { return nil, nil }
+func (h host) Mask(string)              {}
+func (h host) Log(string, string)       {}
 
 type result struct {
 	v     any
@@ -111,6 +113,18 @@ func check(t testing.TB, src string, env fastpath.Env, vals map[string]string, m
 	}
 	if !reflect.DeepEqual(sec.reads, g.reads) {
 		t.Fatalf("%s: secrets read %q, goja read %q", src, sec.reads, g.reads)
+	}
+	// Program.Read, which the engine reports,, lists the same reads once each.
+	var reads []string
+	for i := range env.NumReads() {
+		name, v := p.Read(&env, i)
+		if v != vals[name] {
+			t.Fatalf("%s: read %s = %q, want %q", src, name, v, vals[name])
+		}
+		reads = append(reads, name)
+	}
+	if !reflect.DeepEqual(reads, sec.reads) {
+		t.Fatalf("%s: Program.Read %q, resolved %q", src, reads, sec.reads)
 	}
 	return true
 }

@@ -132,6 +132,9 @@ type Script struct {
 	usesConsole bool
 	// usesBase64 is true when the source names btoa or atob.
 	usesBase64 bool
+	// observes[i] is false when the script cannot observe the global
+	// Globals field i (Input, Steps, Run, Env), which then is not built.
+	observes [4]bool
 	// File maps AST positions (wrapped source) for static analysis.
 	File *fileMap
 }
@@ -163,6 +166,9 @@ func Compile(kind Kind, src string) (*Script, error) {
 	}
 	s := &Script{Kind: kind, Source: src, File: fm, usesConsole: strings.Contains(src, "console"),
 		usesBase64: strings.Contains(src, "btoa") || strings.Contains(src, "atob")}
+	for i, name := range globalNames {
+		s.observes[i] = Observes(src, name)
+	}
 	fm.file = prg.File
 	// The wrapper must still be one function expression: a source such as
 	// "1); foo(); (1" or "}); foo(); (function(){" would escape it.
@@ -213,6 +219,20 @@ func Compile(kind Kind, src string) (*Script, error) {
 	return s, nil
 }
 
+// globalNames are the wrapper's parameters for the fields of Globals.
+var globalNames = [4]string{"input", "steps", "run", "env"}
+
+// Observes reports whether a script with source src can observe the
+// wrapper's parameter name (input, steps, run, env). A script sees a
+// parameter only through an identifier that spells it, plainly or with
+// \u escapes, through `arguments`, or through a direct eval; a source with
+// none of the name, `\u`, "arguments" and "eval" cannot, and its value is
+// not built. The test is on the text, so it errs on the side of building.
+func Observes(src, name string) bool {
+	return strings.Contains(src, name) || strings.Contains(src, `\u`) ||
+		strings.Contains(src, "arguments") || strings.Contains(src, "eval")
+}
+
 func escapeMessage(k Kind) string {
 	if k == Field {
 		return "a field must be a single expression"
@@ -220,17 +240,69 @@ func escapeMessage(k Kind) string {
 	return "unbalanced braces: the code closes its function body"
 }
 
+// Runtime is a fresh goja runtime prepared for exactly one Run: created,
+// with the parts of a run's environment that do not depend on the script
+// or the request already built (the secrets and console objects, bound to
+// the run's state). Preparing one ahead of
+// a request (NewRuntime, then RunIn) takes that work off the request's
+// path; the sandbox worker prepares the next runtime after it has replied.
+// A Runtime is not safe for concurrent use.
+type Runtime struct {
+	st               *state
+	secrets, console goja.Value
+	used             bool
+}
+
+// NewRuntime creates and prepares a runtime for one RunIn.
+func NewRuntime() *Runtime {
+	r := newRuntime()
+	r.secretsValue()
+	r.consoleValue()
+	return r
+}
+
+// newRuntime creates a runtime whose parts are built when a run needs them.
+func newRuntime() *Runtime {
+	return &Runtime{st: &state{rt: goja.New()}}
+}
+
+func (r *Runtime) secretsValue() goja.Value {
+	if r.secrets == nil {
+		r.secrets = r.st.secretsObject()
+	}
+	return r.secrets
+}
+
+func (r *Runtime) consoleValue() goja.Value {
+	if r.console == nil {
+		r.console = r.st.console()
+	}
+	return r.console
+}
+
 // Run evaluates the script in a fresh runtime. The result is a plain JSON
 // value (nil, bool, int64, float64, string, []any, map[string]any). Errors
 // are *Error.
-func (s *Script) Run(ctx context.Context, g Globals, host Host, lim Limits) (result any, err error) {
+func (s *Script) Run(ctx context.Context, g Globals, host Host, lim Limits) (any, error) {
+	return s.RunIn(ctx, newRuntime(), g, host, lim)
+}
+
+// RunIn is Run in a runtime prepared by NewRuntime, which it uses up: a
+// runtime runs one script once, so that nothing of one run is visible to
+// the next.
+func (s *Script) RunIn(ctx context.Context, r *Runtime, g Globals, host Host, lim Limits) (result any, err error) {
+	if r.used {
+		return nil, &Error{Code: CodeInternal, Message: "jsvm: a runtime runs one script only"}
+	}
+	r.used = true
 	lim = lim.withDefaults()
 	if err := ctx.Err(); err != nil {
 		return nil, ctxError(err, lim)
 	}
-	rt := goja.New()
+	st := r.st
+	rt := st.rt
 	rt.SetMaxCallStackSize(lim.MaxCallStack)
-	st := &state{rt: rt, host: host, lim: lim, script: s}
+	st.host, st.lim, st.script = host, lim, s
 	w := watch(ctx, rt, time.Now().Add(lim.Timeout))
 	defer func() {
 		w.stop()
@@ -246,16 +318,14 @@ func (s *Script) Run(ctx context.Context, g Globals, host Host, lim Limits) (res
 	if !ok {
 		return nil, &Error{Code: CodeInternal, Message: "wrapper is not a function"}
 	}
-	args := [6]goja.Value{
-		st.secretsObject(),
-		st.global(g.Input),
-		st.global(g.Steps),
-		st.global(g.Run),
-		st.global(g.Env),
-		goja.Undefined(),
+	args := [6]goja.Value{r.secretsValue(), goja.Undefined(), goja.Undefined(), goja.Undefined(), goja.Undefined(), goja.Undefined()}
+	for i, v := range [4]any{g.Input, g.Steps, g.Run, g.Env} {
+		if s.observes[i] {
+			args[1+i] = st.global(v)
+		}
 	}
 	if s.usesConsole {
-		args[5] = st.console()
+		args[5] = r.consoleValue()
 	}
 	if s.usesBase64 {
 		st.base64Globals()
@@ -295,6 +365,7 @@ export:
 // state is one Run.
 type state struct {
 	rt     *goja.Runtime
+	parse  goja.Callable // JSON.parse
 	host   Host
 	lim    Limits
 	script *Script
@@ -321,16 +392,23 @@ func (st *state) global(v any) goja.Value {
 		if len(v) == 0 {
 			return goja.Null()
 		}
-		return st.parseJSON(string(v))
+		return st.jsonValue(string(v))
 	case []byte:
-		return st.parseJSON(string(v))
+		return st.jsonValue(string(v))
 	}
 	return st.rt.ToValue(v)
 }
 
+// jsonParse returns the runtime's JSON.parse.
+func (st *state) jsonParse() goja.Callable {
+	if st.parse == nil {
+		st.parse, _ = goja.AssertFunction(st.rt.Get("JSON").ToObject(st.rt).Get("parse"))
+	}
+	return st.parse
+}
+
 func (st *state) parseJSON(text string) goja.Value {
-	parse, _ := goja.AssertFunction(st.rt.Get("JSON").ToObject(st.rt).Get("parse"))
-	v, err := parse(goja.Undefined(), st.rt.ToValue(text))
+	v, err := st.jsonParse()(goja.Undefined(), st.rt.ToValue(text))
 	if err != nil {
 		panic(err)
 	}

@@ -3,6 +3,7 @@ package jsvm
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/dop251/goja"
 )
@@ -36,3 +37,69 @@ func benchRun(b *testing.B, kind Kind, src string) {
 
 func BenchmarkRunField(b *testing.B) { benchRun(b, Field, "`Bearer ${secrets.X}`") }
 func BenchmarkRunCode(b *testing.B)  { benchRun(b, Code, "return input.text") }
+
+// workerGlobals are a run's globals as the sandbox worker receives them:
+// JSON text (the engine sends steps and env as objects and run with its
+// five fields).
+var workerGlobals = Globals{
+	Input: JSON(`{"text":"hello"}`),
+	Steps: JSON(`{}`),
+	Run:   JSON(`{"id":"r1","flow":"notify","project":"billing","environment":"production","block":"code"}`),
+	Env:   JSON(`{}`),
+}
+
+// BenchmarkRunCodeJSON is a trivial code block with the worker's JSON
+// globals, in a runtime created for the evaluation (Run).
+func BenchmarkRunCodeJSON(b *testing.B) {
+	s, err := Compile(Code, "return input.text")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Run(context.Background(), workerGlobals, nopHost{}, Limits{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkNewRuntime is the preparation of one runtime, which the sandbox
+// worker does after replying, between evaluations.
+func BenchmarkNewRuntime(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = NewRuntime()
+	}
+}
+
+// benchPrepared measures RunIn alone, as the sandbox worker runs an
+// evaluation: in a runtime prepared just before (the worker prepares it
+// after its previous reply). Preparation is outside the measured time;
+// the metric ns/eval is the time of RunIn only, ns/op includes the
+// preparation.
+func benchPrepared(b *testing.B, kind Kind, src string, g Globals) {
+	s, err := Compile(kind, src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var eval time.Duration
+	b.ReportAllocs()
+	for b.Loop() {
+		rt := NewRuntime()
+		start := time.Now()
+		_, err := s.RunIn(context.Background(), rt, g, nopHost{}, Limits{})
+		eval += time.Since(start)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(eval.Nanoseconds())/float64(b.N), "ns/eval")
+}
+
+func BenchmarkRunInPreparedCodeJSON(b *testing.B) {
+	benchPrepared(b, Code, "return input.text", workerGlobals)
+}
+
+func BenchmarkRunInPreparedFieldJSON(b *testing.B) {
+	benchPrepared(b, Field, "`Bearer ${secrets.API_TOKEN}`.split(' ')[1]", workerGlobals)
+}

@@ -44,6 +44,9 @@ func WorkerMain() int {
 	// Nothing but frames may reach stdout.
 	os.Stdout = os.Stderr
 	w := &workerState{in: in, out: out, scripts: map[scriptKey]*jsvm.Script{}}
+	// Every evaluation runs in a fresh runtime, prepared before the
+	// request arrives: here, then after each reply.
+	w.next = jsvm.NewRuntime()
 	if err := w.send(&message{T: "ready"}); err != nil {
 		return 1
 	}
@@ -60,6 +63,9 @@ func WorkerMain() int {
 			fmt.Fprintln(os.Stderr, "sandbox worker:", err)
 			return 1
 		}
+		// The reply is sent: prepare the next evaluation's runtime while
+		// the server reads it, off the next request's path.
+		w.prepare()
 	}
 }
 
@@ -106,6 +112,26 @@ type workerState struct {
 	in      *bufio.Reader
 	out     *bufio.Writer
 	scripts map[scriptKey]*jsvm.Script
+	// next is the fresh runtime the next evaluation runs in; nil once an
+	// evaluation has taken it.
+	next *jsvm.Runtime
+}
+
+// prepare makes sure a fresh runtime waits for the next evaluation. A
+// runtime runs one evaluation only: one run's globals and prototype
+// changes are never visible to another.
+func (w *workerState) prepare() {
+	if w.next == nil {
+		w.next = jsvm.NewRuntime()
+	}
+}
+
+// runtime hands the prepared runtime to one evaluation.
+func (w *workerState) runtime() *jsvm.Runtime {
+	w.prepare()
+	rt := w.next
+	w.next = nil
+	return rt
 }
 
 func (w *workerState) send(m *message) error {
@@ -135,7 +161,7 @@ func (w *workerState) eval(m *message) error {
 	}
 	g := jsvm.Globals{Input: jsvm.JSON(m.Input), Steps: jsvm.JSON(m.Steps), Run: jsvm.JSON(m.Run), Env: jsvm.JSON(m.Env)}
 	h := &workerHost{w: w}
-	v, err := s.Run(context.Background(), g, h, lim)
+	v, err := s.RunIn(context.Background(), w.runtime(), g, h, lim)
 	if h.err != nil {
 		return h.err
 	}
