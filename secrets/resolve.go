@@ -152,10 +152,114 @@ type Loaded struct {
 }
 
 // load decrypts the current version of every secret (project,
-// environment) sees, read with one query (definitions joined with their
-// current versions, one consistent snapshot), and records one
-// redaction_load audit record.
+// environment) sees and records one redaction_load audit record.
 func (s *Store) load(ctx context.Context, project, environment, runID, actor string) ([]Loaded, error) {
+	out, err := s.readScope(ctx, project, environment, runID, actor)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.recordLoads(ctx, project, environment, actor, len(out), []string{runID}); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// recordLoads records one redaction_load audit record per run.
+func (s *Store) recordLoads(ctx context.Context, project, environment, actor string, n int, runIDs []string) error {
+	recs := make([]AuditRecord, len(runIDs))
+	for i, id := range runIDs {
+		recs[i] = AuditRecord{ID: newID(), At: s.now(), Actor: actor, Action: ActionRedactionLoad, Project: project,
+			Environment: environment, ScopeLabel: Scope{project, environment}.Label(), RunID: id,
+			RunProject: project, RunEnv: environment,
+			Detail: strconv.Itoa(n) + " secrets loaded into the run's redactor"}
+	}
+	var err error
+	if s.batcher != nil {
+		_, err = s.batcher.Write(ctx, store.Write{Rows: []any{recs}, Durable: true})
+	} else {
+		err = store.Translate(s.db.WithContext(ctx).Create(&recs).Error)
+	}
+	if err != nil {
+		return fmt.Errorf("record redaction load: %w", err)
+	}
+	return nil
+}
+
+// loadGroup shares loads of one scope between runs (see loadShared).
+type loadGroup struct {
+	mu      sync.Mutex // guards running and waiting
+	running bool
+	waiting []*loadWaiter
+}
+
+type loadWaiter struct {
+	runID string
+	done  chan loadResult
+}
+
+type loadResult struct {
+	loaded []Loaded
+	err    error
+}
+
+// loadShared is load for a run. The runs of one scope that ask while a
+// load of that scope is being read wait for the next one and share it:
+// one query and one decryption of each value for many runs, each run
+// still audited with its own redaction_load record. A run never gets
+// values read before it asked.
+func (s *Store) loadShared(ctx context.Context, project, environment, runID, actor string) ([]Loaded, error) {
+	v, _ := s.loads.LoadOrStore(project+"\x00"+environment+"\x00"+actor, &loadGroup{})
+	g := v.(*loadGroup)
+	w := &loadWaiter{runID: runID, done: make(chan loadResult, 1)}
+	g.mu.Lock()
+	g.waiting = append(g.waiting, w)
+	if !g.running {
+		g.running = true
+		go s.runLoads(g, project, environment, actor)
+	}
+	g.mu.Unlock()
+	select {
+	case r := <-w.done:
+		return r.loaded, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// runLoads serves g's waiting runs, one load per group of them, until none
+// is waiting.
+func (s *Store) runLoads(g *loadGroup, project, environment, actor string) {
+	for {
+		g.mu.Lock()
+		batch := g.waiting
+		g.waiting = nil
+		if len(batch) == 0 {
+			g.running = false
+			g.mu.Unlock()
+			return
+		}
+		g.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ids := make([]string, len(batch))
+		for i, w := range batch {
+			ids[i] = w.runID
+		}
+		loaded, err := s.readScope(ctx, project, environment, ids[0], actor)
+		if err == nil {
+			err = s.recordLoads(ctx, project, environment, actor, len(loaded), ids)
+		}
+		cancel()
+		for _, w := range batch {
+			w.done <- loadResult{loaded, err}
+		}
+	}
+}
+
+// readScope decrypts the current version of every secret (project,
+// environment) sees, read with one query (definitions joined with their
+// current versions, one consistent snapshot). A value that does not
+// decrypt is audited with runID.
+func (s *Store) readScope(ctx context.Context, project, environment, runID, actor string) ([]Loaded, error) {
 	db := s.db.WithContext(ctx)
 	var joined []loadRow
 	err := db.Raw(`SELECT s.*, v.version AS v_version, v.ciphertext AS v_ciphertext, v.wrapped_key AS v_wrapped_key,
@@ -196,13 +300,6 @@ WHERE s.deleted_at IS NULL AND s.project IN ? AND s.environment IN ?`,
 	}
 	if missing > 0 {
 		return nil, fmt.Errorf("load secrets for %s: %d of %d current versions are missing", Scope{project, environment}.Describe(), missing, len(best))
-	}
-	rec := &AuditRecord{ID: newID(), At: s.now(), Actor: actor, Action: ActionRedactionLoad, Project: project,
-		Environment: environment, ScopeLabel: Scope{project, environment}.Label(), RunID: runID,
-		RunProject: project, RunEnv: environment,
-		Detail: strconv.Itoa(len(out)) + " secrets loaded into the run's redactor"}
-	if err := s.recordRead(ctx, rec); err != nil {
-		return nil, fmt.Errorf("record redaction load: %w", err)
 	}
 	return out, nil
 }
@@ -318,7 +415,7 @@ func (r *RunResolver) Names(ctx context.Context) ([]string, error) {
 // and keeps the values, so that the run's reads in its own scope need no
 // further query or decryption (each is still audited once per block).
 func (r *RunResolver) Load(ctx context.Context) ([]Loaded, error) {
-	loaded, err := r.s.load(ctx, r.project, r.environment, r.runID, r.actor)
+	loaded, err := r.s.loadShared(ctx, r.project, r.environment, r.runID, r.actor)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -40,6 +41,8 @@ type Store struct {
 	// batcher, when set, writes the audit records of reads (see
 	// UseBatcher).
 	batcher *store.Batcher
+	// loads holds a *loadGroup per scope (loadShared).
+	loads sync.Map
 }
 
 // UseBatcher makes the audit records of reads (Resolve, a run's reads and
