@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	_ "github.com/hushflow/hushflow/blocks/all"
+	"github.com/hushflow/hushflow/internal/app"
 	"github.com/hushflow/hushflow/internal/apptest"
 )
 
@@ -239,4 +240,26 @@ func TestConcurrencyLimitPerFlow(t *testing.T) {
 			s.Must(200, "POST", "/api/v1/runs/"+id+"/cancel", nil)
 		}
 	})
+}
+
+// The server-wide default bound (counted at most once a second while a
+// flow is under half of it) still refuses the run over it.
+func TestConcurrencyLimitDefault(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{"name": "slow",
+			"trigger": map[string]any{"type": "manual"},
+			"blocks":  []any{map[string]any{"id": "wait", "type": "delay", "config": map[string]any{"duration": "'10s'"}}}})
+		var ids []string
+		for range 4 {
+			ids = append(ids, s.Must(202, "POST", "/api/v1/projects/billing/flows/slow/runs", map[string]any{"environment": "development"})["id"].(string))
+		}
+		r := s.Do("POST", "/api/v1/projects/billing/flows/slow/runs", map[string]any{"environment": "development"})
+		if r.Status != 429 || !strings.Contains(string(r.Body), "max_concurrent_runs") {
+			t.Fatalf("fifth run: %d %s", r.Status, r.Body)
+		}
+		for _, id := range ids {
+			s.Must(200, "POST", "/api/v1/runs/"+id+"/cancel", nil)
+		}
+	}, func(c *app.Config) { c.MaxConcurrentRuns = 4 })
 }

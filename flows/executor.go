@@ -16,6 +16,7 @@ import (
 	"github.com/hushflow/hushflow/blocks"
 	"github.com/hushflow/hushflow/engine"
 	"github.com/hushflow/hushflow/redact"
+	"github.com/hushflow/hushflow/store"
 	"gorm.io/gorm"
 )
 
@@ -337,7 +338,7 @@ func (x *execution) flush(ctx context.Context) {
 	rows := x.s.redactEvents(x.run.ID, &x.seq, &x.stored, x.red, evs)
 	var err error
 	if w := x.s.writer.Load(); w != nil {
-		err = w.write(context.WithoutCancel(ctx), rows)
+		_, err = w.Write(context.WithoutCancel(ctx), store.Write{Rows: []any{rows}})
 	} else if len(rows) > 0 {
 		err = x.s.db.WithContext(context.WithoutCancel(ctx)).CreateInBatches(rows, 200).Error
 	}
@@ -345,15 +346,6 @@ func (x *execution) flush(ctx context.Context) {
 		x.s.log.Error("store run events", "run_id", x.run.ID, "err", x.red.Error(err))
 	}
 	x.s.broker.notify(x.run.ID)
-}
-
-// insertLocked redacts and inserts evs in tx, numbering them.
-func (x *execution) insertLocked(tx *gorm.DB, evs []pendingEvent) error {
-	rows := x.s.redactEvents(x.run.ID, &x.seq, &x.stored, x.red, evs)
-	if len(rows) == 0 {
-		return nil
-	}
-	return tx.CreateInBatches(rows, 200).Error
 }
 
 // redactEvents turns pending events into stored rows: data redacted with
@@ -434,25 +426,93 @@ func (x *execution) finish(out any, runErr error) {
 	now := time.Now().UTC()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Model(&Run{}).Where("id = ? AND status = ? AND lease_owner = ?", r.ID, StatusRunning, s.owner).
-			// The input is needed only while the run runs: at rest it
-			// keeps no secret value a caller passed in (SECURITY.md case 10).
-			Updates(map[string]any{"status": status, "output": outJSON, "error": errText, "finished_at": now, "lease_expires_at": nil,
-				"input": x.red.String(r.Input)})
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return errLeaseLost
-		}
-		return x.insertLocked(tx, evs)
-	})
+	rows := s.redactEvents(r.ID, &x.seq, &x.stored, x.red, evs)
+	// The input is needed only while the run runs: at rest it keeps no
+	// secret value a caller passed in (SECURITY.md case 10).
+	o := outcome{id: r.ID, owner: s.owner, status: status, output: outJSON, err: errText, finished: now, input: x.red.String(r.Input)}
+	applied, err := false, error(nil)
+	if w := s.writer.Load(); w != nil {
+		// With the outcomes and events of other runs: one commit, and one
+		// UPDATE on PostgreSQL, for many.
+		applied, err = w.Write(ctx, store.Write{Merge: &store.Merge{Key: "flows.outcome", Item: o, Apply: s.recordOutcomes},
+			Rows: []any{rows}, Durable: true})
+	} else {
+		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			ok, err := s.recordOutcomes(tx, []any{o})
+			if err != nil || !ok[0] {
+				return err
+			}
+			applied = true
+			if len(rows) == 0 {
+				return nil
+			}
+			return tx.CreateInBatches(rows, 200).Error
+		})
+	}
+	if err == nil && !applied {
+		err = errLeaseLost
+	}
 	if err != nil {
 		s.log.Error("record run outcome", "run_id", r.ID, "err", x.red.Error(err))
 	}
 	s.broker.notify(r.ID)
 	s.observe(r, status, now)
+}
+
+// outcome is how a run ended, as recorded in its row.
+type outcome struct {
+	id, owner, status, output, err, input string
+	finished                              time.Time
+}
+
+// recordOutcomes records the outcomes of runs still leased to their
+// worker (running, same lease owner) and reports which were. On
+// PostgreSQL it is one UPDATE for all of them.
+func (s *Service) recordOutcomes(tx *gorm.DB, items []any) ([]bool, error) {
+	ok := make([]bool, len(items))
+	if s.db.Dialect != store.Postgres {
+		for i, it := range items {
+			o := it.(outcome)
+			res := tx.Model(&Run{}).Where("id = ? AND status = ? AND lease_owner = ?", o.id, StatusRunning, o.owner).
+				Updates(map[string]any{"status": o.status, "output": o.output, "error": o.err, "finished_at": o.finished,
+					"lease_expires_at": nil, "input": o.input})
+			if res.Error != nil {
+				return nil, res.Error
+			}
+			ok[i] = res.RowsAffected == 1
+		}
+		return ok, nil
+	}
+	at := map[string]int{}
+	for start := 0; start < len(items); start += 1000 {
+		chunk := items[start:min(start+1000, len(items))]
+		var sb strings.Builder
+		args := make([]any, 0, 7*len(chunk)+1)
+		sb.WriteString(`UPDATE runs AS r SET status = v.status, output = v.output, error = v.error,
+  finished_at = v.finished_at::timestamptz, lease_expires_at = NULL, input = v.input
+FROM (VALUES `)
+		for i, it := range chunk {
+			o := it.(outcome)
+			at[o.id] = start + i
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, o.id, o.owner, o.status, o.output, o.err, o.finished.Format(time.RFC3339Nano), o.input)
+		}
+		sb.WriteString(`) AS v(id, owner, status, output, error, finished_at, input)
+WHERE r.id = v.id AND r.status = ? AND r.lease_owner = v.owner
+RETURNING r.id`)
+		args = append(args, StatusRunning)
+		var ids []string
+		if err := tx.Raw(sb.String(), args...).Scan(&ids).Error; err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			ok[at[id]] = true
+		}
+	}
+	return ok, nil
 }
 
 var errLeaseLost = errors.New("the run's lease was lost (another worker or the reaper took it); outcome not recorded")

@@ -20,12 +20,13 @@ import (
 // returns when every run it started has finished.
 func (s *Service) Start(ctx context.Context) {
 	var wg sync.WaitGroup
-	w := newEventWriter(s.db)
-	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
-	writerDone := make(chan struct{})
-	go func() { defer close(writerDone); w.run(wctx) }()
+	w := s.cfg.Batcher
+	if w == nil {
+		w = store.NewBatcher(s.db)
+		defer w.Close()
+	}
 	s.writer.Store(w)
-	defer func() { s.writer.Store(nil); stopWriter(); <-writerDone }()
+	defer s.writer.Store(nil)
 	running := &runningSet{m: map[string]context.CancelCauseFunc{}}
 	slots := make(chan struct{}, s.cfg.Workers)
 	wg.Add(3)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -270,9 +271,20 @@ func (r *Run) View() RunView {
 // checkConcurrency refuses a new run when the flow already has its limit
 // of runs queued or running.
 func (s *Service) checkConcurrency(ctx context.Context, tx *gorm.DB, f *Flow) error {
-	limit := s.cfg.MaxConcurrentRuns
+	limit, own := s.cfg.MaxConcurrentRuns, false
 	if p, err := s.plan(ctx, f.ID, f.Version); err == nil && p.Def.MaxConcurrentRuns > 0 {
-		limit = p.Def.MaxConcurrentRuns
+		limit, own = p.Def.MaxConcurrentRuns, true
+	}
+	// A flow's own limit is counted on every enqueue. The server-wide
+	// default is a safety bound: while a flow is under half of it, it is
+	// counted at most once a second by each process.
+	var c *concurrencyCount
+	if !own {
+		v, _ := s.counts.LoadOrStore(f.ID, &concurrencyCount{})
+		c = v.(*concurrencyCount)
+		if c.skip(limit) {
+			return nil
+		}
 	}
 	var n int64
 	err := tx.WithContext(ctx).Model(&Run{}).Where("flow_id = ? AND status IN ?", f.ID, []string{StatusQueued, StatusRunning}).
@@ -280,11 +292,42 @@ func (s *Service) checkConcurrency(ctx context.Context, tx *gorm.DB, f *Flow) er
 	if err != nil {
 		return store.Translate(err)
 	}
+	if c != nil {
+		c.counted(n)
+	}
 	if n >= int64(limit) {
 		return apperr.New(apperr.RateLimited, "too_many_runs",
 			"flow %q already has %d runs queued or running, its limit (max_concurrent_runs); retry when some have finished", f.Name, limit)
 	}
 	return nil
+}
+
+// concurrencyCount is the last count of a flow's open runs and the runs
+// this process queued since.
+type concurrencyCount struct {
+	mu    sync.Mutex // guards the fields
+	at    time.Time
+	n     int64
+	since int64
+}
+
+// skip reports whether the count may be skipped for one more run: the
+// last count is under a second old and, with the runs queued since, under
+// half of limit.
+func (c *concurrencyCount) skip(limit int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.at) < time.Second && 2*(c.n+c.since+1) <= int64(limit) {
+		c.since++
+		return true
+	}
+	return false
+}
+
+func (c *concurrencyCount) counted(n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.at, c.n, c.since = time.Now(), n, 0
 }
 
 // knownEnvironment checks that an environment exists. Environments are

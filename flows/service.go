@@ -83,6 +83,10 @@ type Config struct {
 	// MaxConcurrentRuns is the default bound on a flow's queued and
 	// running runs (default 10,000); a flow may set a lower or higher one.
 	MaxConcurrentRuns int
+	// Batcher, when set, stores the events and outcomes of runs; sharing
+	// it with the secret store's audit puts their records in the same
+	// transactions. Nil: Start uses one of its own.
+	Batcher *store.Batcher
 }
 
 func (c *Config) defaults() {
@@ -125,13 +129,15 @@ type Service struct {
 
 	plans sync.Map // flowID@version -> *Plan
 	envs  sync.Map // environment names known to exist
+	// counts holds a *concurrencyCount per flow id (checkConcurrency).
+	counts sync.Map
 	// redactors holds a Redactor per set of secret values (see
 	// redactorFor); nRedactors counts its entries.
 	redactors  sync.Map
 	nRedactors atomic.Int64
 	broker     *broker
 	wake       chan struct{}
-	writer     atomic.Pointer[eventWriter] // set while Start runs
+	writer     atomic.Pointer[store.Batcher] // set while Start runs
 	// NewHTTPClient builds a run's HTTP client from the run's secret host
 	// pins: allowed maps a secret name to its hosts, match finds secret
 	// names in text, onRefuse is called when a request is refused. The

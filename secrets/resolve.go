@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/hushflow/hushflow/store"
 	"gorm.io/gorm"
@@ -56,9 +57,9 @@ func (s *Store) Resolve(ctx context.Context, a Access) (Value, Meta, error) {
 	}
 	rec := s.auditFor(a.Actor, ActionResolve, row, meta.Version, "")
 	rec.RunID, rec.BlockID, rec.RunProject, rec.RunEnv = a.RunID, a.BlockID, a.Project, a.Environment
-	if err := s.db.WithContext(ctx).Create(rec).Error; err != nil {
+	if err := s.recordRead(ctx, rec); err != nil {
 		// An access that cannot be audited is refused.
-		return Value{}, Meta{}, fmt.Errorf("secret %q: record access: %w", a.Name, store.Translate(err))
+		return Value{}, Meta{}, fmt.Errorf("secret %q: record access: %w", a.Name, err)
 	}
 	return v, meta, nil
 }
@@ -151,54 +152,169 @@ type Loaded struct {
 }
 
 // load decrypts the current version of every secret (project,
-// environment) sees, with one query for the definitions and one per 400
-// versions, and records one redaction_load audit record.
+// environment) sees and records one redaction_load audit record.
 func (s *Store) load(ctx context.Context, project, environment, runID, actor string) ([]Loaded, error) {
-	db := s.db.WithContext(ctx)
-	rows, err := s.visibleRows(db, project, environment, "")
+	out, err := s.readScope(ctx, project, environment, runID, actor)
 	if err != nil {
 		return nil, err
 	}
-	best := mostSpecific(rows)
-	if len(best) == 0 {
+	if err := s.recordLoads(ctx, project, environment, actor, len(out), []string{runID}); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// recordLoads records one redaction_load audit record per run.
+func (s *Store) recordLoads(ctx context.Context, project, environment, actor string, n int, runIDs []string) error {
+	recs := make([]AuditRecord, len(runIDs))
+	for i, id := range runIDs {
+		recs[i] = AuditRecord{ID: newID(), At: s.now(), Actor: actor, Action: ActionRedactionLoad, Project: project,
+			Environment: environment, ScopeLabel: Scope{project, environment}.Label(), RunID: id,
+			RunProject: project, RunEnv: environment,
+			Detail: strconv.Itoa(n) + " secrets loaded into the run's redactor"}
+	}
+	var err error
+	if s.batcher != nil {
+		_, err = s.batcher.Write(ctx, store.Write{Rows: []any{recs}, Durable: true})
+	} else {
+		err = store.Translate(s.db.WithContext(ctx).Create(&recs).Error)
+	}
+	if err != nil {
+		return fmt.Errorf("record redaction load: %w", err)
+	}
+	return nil
+}
+
+// loadGroup shares loads of one scope between runs (see loadShared).
+type loadGroup struct {
+	mu      sync.Mutex // guards running and waiting
+	running bool
+	waiting []*loadWaiter
+}
+
+type loadWaiter struct {
+	runID string
+	done  chan loadResult
+}
+
+type loadResult struct {
+	loaded []Loaded
+	err    error
+}
+
+// loadShared is load for a run. The runs of one scope that ask while a
+// load of that scope is being read wait for the next one and share it:
+// one query and one decryption of each value for many runs, each run
+// still audited with its own redaction_load record. A run never gets
+// values read before it asked.
+func (s *Store) loadShared(ctx context.Context, project, environment, runID, actor string) ([]Loaded, error) {
+	v, _ := s.loads.LoadOrStore(project+"\x00"+environment+"\x00"+actor, &loadGroup{})
+	g := v.(*loadGroup)
+	w := &loadWaiter{runID: runID, done: make(chan loadResult, 1)}
+	g.mu.Lock()
+	g.waiting = append(g.waiting, w)
+	if !g.running {
+		g.running = true
+		go s.runLoads(g, project, environment, actor)
+	}
+	g.mu.Unlock()
+	select {
+	case r := <-w.done:
+		return r.loaded, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// runLoads serves g's waiting runs, one load per group of them, until none
+// is waiting.
+func (s *Store) runLoads(g *loadGroup, project, environment, actor string) {
+	for {
+		g.mu.Lock()
+		batch := g.waiting
+		g.waiting = nil
+		if len(batch) == 0 {
+			g.running = false
+			g.mu.Unlock()
+			return
+		}
+		g.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ids := make([]string, len(batch))
+		for i, w := range batch {
+			ids[i] = w.runID
+		}
+		loaded, err := s.readScope(ctx, project, environment, ids[0], actor)
+		if err == nil {
+			err = s.recordLoads(ctx, project, environment, actor, len(loaded), ids)
+		}
+		cancel()
+		for _, w := range batch {
+			w.done <- loadResult{loaded, err}
+		}
+	}
+}
+
+// readScope decrypts the current version of every secret (project,
+// environment) sees, read with one query (definitions joined with their
+// current versions, one consistent snapshot). A value that does not
+// decrypt is audited with runID.
+func (s *Store) readScope(ctx context.Context, project, environment, runID, actor string) ([]Loaded, error) {
+	db := s.db.WithContext(ctx)
+	var joined []loadRow
+	err := db.Raw(`SELECT s.*, v.version AS v_version, v.ciphertext AS v_ciphertext, v.wrapped_key AS v_wrapped_key,
+       v.key_id AS v_key_id, v.created_at AS v_created_at, v.created_by AS v_created_by, v.wiped AS v_wiped
+FROM secrets s LEFT JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version
+WHERE s.deleted_at IS NULL AND s.project IN ? AND s.environment IN ?`,
+		uniq("", project), uniq("", environment)).Scan(&joined).Error
+	if err != nil {
+		return nil, store.Translate(err)
+	}
+	if len(joined) == 0 {
 		return nil, nil
 	}
-	byID := make(map[string]*secretRow, len(best))
-	var conds [][]any
-	for _, r := range best {
-		byID[r.ID] = r
-		conds = append(conds, []any{r.ID, r.CurrentVersion})
+	rows := make([]secretRow, len(joined))
+	for i := range joined {
+		rows[i] = joined[i].Row
 	}
-	var vers []versionRow
-	// Fetch current versions in chunks (bounded parameter counts).
-	for i := 0; i < len(conds); i += 400 {
-		end := min(i+400, len(conds))
-		var chunk []versionRow
-		if err := db.Where("(secret_id, version) IN ?", conds[i:end]).Find(&chunk).Error; err != nil {
-			return nil, store.Translate(err)
+	best := mostSpecific(rows)
+	out := make([]Loaded, 0, len(best))
+	missing := 0
+	for i := range rows {
+		row := &rows[i]
+		if best[row.Name] != row {
+			continue // shadowed by a more specific scope
 		}
-		vers = append(vers, chunk...)
-	}
-	out := make([]Loaded, 0, len(vers))
-	for i := range vers {
-		row := byID[vers[i].SecretID]
-		v, m, err := s.open(ctx, row, &vers[i], actor, runID, "")
+		j := &joined[i]
+		if j.VVersion == nil {
+			missing++
+			continue
+		}
+		ver := versionRow{SecretID: row.ID, Version: *j.VVersion, Ciphertext: j.VCiphertext, WrappedKey: j.VWrappedKey,
+			KeyID: j.VKeyID, CreatedAt: j.VCreatedAt, CreatedBy: j.VCreatedBy, Wiped: j.VWiped}
+		v, m, err := s.open(ctx, row, &ver, actor, runID, "")
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, Loaded{Value: v, Meta: m})
 	}
-	if len(out) != len(best) {
-		return nil, fmt.Errorf("load secrets for %s: %d of %d current versions are missing", Scope{project, environment}.Describe(), len(best)-len(out), len(best))
-	}
-	rec := &AuditRecord{ID: newID(), At: s.now(), Actor: actor, Action: ActionRedactionLoad, Project: project,
-		Environment: environment, ScopeLabel: Scope{project, environment}.Label(), RunID: runID,
-		RunProject: project, RunEnv: environment,
-		Detail: strconv.Itoa(len(out)) + " secrets loaded into the run's redactor"}
-	if err := db.Create(rec).Error; err != nil {
-		return nil, fmt.Errorf("record redaction load: %w", store.Translate(err))
+	if missing > 0 {
+		return nil, fmt.Errorf("load secrets for %s: %d of %d current versions are missing", Scope{project, environment}.Describe(), missing, len(best))
 	}
 	return out, nil
+}
+
+// loadRow is a secret joined with its current version (nil VVersion: the
+// version row is missing).
+type loadRow struct {
+	Row         secretRow `gorm:"embedded"`
+	VVersion    *int      `gorm:"column:v_version"`
+	VCiphertext []byte    `gorm:"column:v_ciphertext"`
+	VWrappedKey []byte    `gorm:"column:v_wrapped_key"`
+	VKeyID      string    `gorm:"column:v_key_id"`
+	VCreatedAt  time.Time `gorm:"column:v_created_at"`
+	VCreatedBy  string    `gorm:"column:v_created_by"`
+	VWiped      bool      `gorm:"column:v_wiped"`
 }
 
 // RunResolver resolves secrets for one run and caches the decrypted values
@@ -279,11 +395,11 @@ func (r *RunResolver) Resolve(ctx context.Context, blockID, name string, sc Scop
 			SecretName: c.meta.Name, Version: c.meta.Version, Project: c.meta.Scope.Project, Environment: c.meta.Scope.Environment,
 			ScopeLabel: c.meta.Scope.Label(), RunID: r.runID, BlockID: blockID, Detail: "cached for the run",
 			RunProject: r.project, RunEnv: r.environment}
-		if err := r.s.db.WithContext(ctx).Create(rec).Error; err != nil {
+		if err := r.s.recordRead(ctx, rec); err != nil {
 			r.mu.Lock()
 			delete(r.audited, ak)
 			r.mu.Unlock()
-			return Value{}, Meta{}, fmt.Errorf("secret %q: record access: %w", name, store.Translate(err))
+			return Value{}, Meta{}, fmt.Errorf("secret %q: record access: %w", name, err)
 		}
 	}
 	return c.v, c.meta, nil
@@ -299,7 +415,7 @@ func (r *RunResolver) Names(ctx context.Context) ([]string, error) {
 // and keeps the values, so that the run's reads in its own scope need no
 // further query or decryption (each is still audited once per block).
 func (r *RunResolver) Load(ctx context.Context) ([]Loaded, error) {
-	loaded, err := r.s.load(ctx, r.project, r.environment, r.runID, r.actor)
+	loaded, err := r.s.loadShared(ctx, r.project, r.environment, r.runID, r.actor)
 	if err != nil {
 		return nil, err
 	}

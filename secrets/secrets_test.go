@@ -561,3 +561,62 @@ func TestLoadKeyring(t *testing.T) {
 		t.Fatalf("key file: %v %v", kr, err)
 	}
 }
+
+// A run's load never falls back to a less specific secret when the current
+// version of the more specific one is missing: it fails and says so.
+func TestLoadMissingVersionFails(t *testing.T) {
+	storetest.Each(t, schema.All(), func(t *testing.T, db *store.DB) {
+		s := setup(t, db)
+		create(t, s, "TOKEN", "org-value-123456", secrets.Scope{})
+		p := create(t, s, "TOKEN", "project-value-123456", secrets.Scope{Project: "billing"})
+		create(t, s, "OTHER", "other-value-123456", secrets.Scope{Project: "billing"})
+		loaded, err := s.NewRunResolver("billing", "production", "run-1").Load(ctx)
+		if err != nil || len(loaded) != 2 {
+			t.Fatalf("load: %d %v", len(loaded), err)
+		}
+		for _, l := range loaded {
+			if l.Meta.Name == "TOKEN" && (l.Value.Reveal() != "project-value-123456" || l.Meta.Scope.Label() != "project") {
+				t.Fatalf("TOKEN loaded from %s", l.Meta.Scope.Label())
+			}
+		}
+		if err := db.Exec("DELETE FROM secret_versions WHERE secret_id = ?", p.ID).Error; err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.NewRunResolver("billing", "production", "run-2").Load(ctx)
+		if err == nil || !strings.Contains(err.Error(), "1 of 2 current versions are missing") {
+			t.Fatalf("load with a missing version: %v", err)
+		}
+	})
+}
+
+// With a Batcher, reads are audited through it: every record lands, and a
+// read returns only once its record is stored.
+func TestAuditThroughBatcher(t *testing.T) {
+	storetest.Each(t, schema.All(), func(t *testing.T, db *store.DB) {
+		s := setup(t, db)
+		b := store.NewBatcher(db)
+		defer b.Close()
+		s.UseBatcher(b)
+		create(t, s, "K", "batched-value-123", secrets.Scope{Project: "billing"})
+		var wg sync.WaitGroup
+		for i := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rr := s.NewRunResolver("billing", "production", fmt.Sprintf("run-%d", i))
+				if _, err := rr.Load(ctx); err != nil {
+					t.Error(err)
+				}
+				if v, _, err := rr.Resolve(ctx, "b", "K", secrets.Scope{}); err != nil || v.Reveal() != "batched-value-123" {
+					t.Error(err)
+				}
+				var n int64
+				db.Model(&secrets.AuditRecord{}).Where("run_id = ?", fmt.Sprintf("run-%d", i)).Count(&n)
+				if n != 2 {
+					t.Errorf("run-%d: %d audit records right after its reads, want 2", i, n)
+				}
+			}()
+		}
+		wg.Wait()
+	})
+}

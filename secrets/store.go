@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -37,6 +38,27 @@ type Store struct {
 	// observe, when set, receives every value this process encrypts or
 	// decrypts (see Observe).
 	observe func(name, value string)
+	// batcher, when set, writes the audit records of reads (see
+	// UseBatcher).
+	batcher *store.Batcher
+	// loads holds a *loadGroup per scope (loadShared).
+	loads sync.Map
+}
+
+// UseBatcher makes the audit records of reads (Resolve, a run's reads and
+// redactor loads) go to the database through b, in transactions shared
+// with other records (run events). A read still returns only once its
+// record is committed. Call it once, before the store is used.
+func (s *Store) UseBatcher(b *store.Batcher) { s.batcher = b }
+
+// recordRead stores the audit record of a read; an access that cannot be
+// audited is refused by the caller.
+func (s *Store) recordRead(ctx context.Context, rec *AuditRecord) error {
+	if s.batcher != nil {
+		_, err := s.batcher.Write(ctx, store.Write{Rows: []any{[]AuditRecord{*rec}}, Durable: true})
+		return err
+	}
+	return store.Translate(s.db.WithContext(ctx).Create(rec).Error)
 }
 
 // Observe registers f to receive every plaintext value the store seals or

@@ -115,8 +115,12 @@ func openPostgres(ctx context.Context, cfg Config, gcfg *gorm.Config) (*DB, erro
 	if err != nil {
 		return nil, err
 	}
+	// Idle connections are kept up to the open limit: under bursty load a
+	// smaller idle pool closes and reopens connections all the time (a new
+	// PostgreSQL backend is a fork and a cold catalog cache); unused ones
+	// still close after five idle minutes.
 	sqlDB.SetMaxOpenConns(20)
-	sqlDB.SetMaxIdleConns(10)
+	sqlDB.SetMaxIdleConns(20)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	if err := ping(ctx, gdb); err != nil {
 		_ = sqlDB.Close()

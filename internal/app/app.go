@@ -125,6 +125,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.DB = db
 	a.closers = append(a.closers, db.Close)
+	// Run events, run outcomes and the audit records of reads share
+	// batched transactions (closed before the database).
+	batcher := store.NewBatcher(db)
+	a.closers = append(a.closers, batcher.Close)
 	// Configuration is checked before anything is written: a start that
 	// is refused leaves the database as it was (and creates no admin
 	// token that would never be printed).
@@ -176,6 +180,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	// Every value this process encrypts or decrypts joins the log
 	// redactor, so the server's own log lines mask it by value.
 	a.Secrets.Observe(red.Add)
+	a.Secrets.UseBatcher(batcher)
 	for _, w := range a.Secrets.CheckKeys(ctx) {
 		log.Warn("keyring", "problem", w)
 	}
@@ -206,7 +211,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.Apps = apps.NewService(db, a.secretNamesAnywhere)
 	a.Metrics = metrics.New(nil) // the queue collector is added below, once flows exist
 	fs := flows.New(db, a.Projects, flowSecrets{s: a.Secrets, m: a.Metrics}, blocks.Default, &blocks.Env{Apps: a.Apps, Logger: log, ExecEnabled: cfg.Exec, ExecAllow: cfg.ExecAllow, ScratchDir: cfg.DataDir},
-		flows.Config{Workers: cfg.Workers, Lease: cfg.RunLease, ExecEnabled: cfg.Exec, MaxConcurrentRuns: cfg.MaxConcurrentRuns}, log)
+		flows.Config{Workers: cfg.Workers, Lease: cfg.RunLease, ExecEnabled: cfg.Exec, MaxConcurrentRuns: cfg.MaxConcurrentRuns, Batcher: batcher}, log)
 	fs.NewHTTPClient = func(allowed map[string][]string, match func(string) []string, onRefuse func(string, string)) *http.Client {
 		c := egress.Client(transport, &egress.Pinning{Match: match, Allowed: allowed, OnRefuse: onRefuse}, true)
 		if cfg.Traceparent {

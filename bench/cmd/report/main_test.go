@@ -61,7 +61,7 @@ func TestParseThroughputTest(t *testing.T) {
 --- PASS: TestFlowThroughput (6.01s)
 `
 	r := map[string]map[string]float64{}
-	parseTest(out, r)
+	parseTest(out, r, "TestFlowThroughput")
 	if r["TestFlowThroughput"]["runs/s"] != 245 || r["TestFlowThroughput"]["p99-ns"] != 5.8e9 {
 		t.Errorf("got %v", r)
 	}

@@ -1,0 +1,290 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+
+	"gorm.io/gorm"
+)
+
+// Batcher writes the small records of many concurrent callers (run
+// events, audit records, run outcomes) in shared transactions. A write
+// waits while earlier batches are being committed; every write that queued
+// up meanwhile then goes to the database in one transaction, rows of the
+// same model in one multi-row INSERT. Under load this turns one commit per
+// record into one commit per batch, without adding latency when the
+// server is idle. Write returns only when its rows are committed, so a
+// caller may rely on them as it would on its own transaction.
+//
+// A batch that fails is retried write by write, each in its own
+// transaction, so that one bad write never costs the others theirs.
+type Batcher struct {
+	db   *DB
+	reqs chan *batchReq
+	wg   sync.WaitGroup
+
+	mu     sync.RWMutex // guards closed; held for reading while sending on reqs
+	closed bool
+}
+
+// Write is one caller's part of a batch.
+type Write struct {
+	// Before, when set, runs first in the batch's transaction, before any
+	// row is inserted. Returning false drops this write's Rows (for
+	// example: an update whose condition no longer holds); an error fails
+	// the transaction.
+	Before func(tx *gorm.DB) (bool, error)
+	// Merge, when set, is applied with the Merges of the same Key of every
+	// write of the batch in one call (one statement for many writes); a
+	// write whose item did not apply has its Rows dropped, as with Before.
+	Merge *Merge
+	// Rows holds slices of models ([]flows.Event, []secrets.AuditRecord,
+	// ...). The rows of one model from every write of the batch are
+	// inserted together.
+	Rows []any
+	// Durable makes the batch's commit wait for the disk. A batch of
+	// writes none of which is durable is committed on PostgreSQL with
+	// synchronous_commit off (for that transaction only): a crash of the
+	// database server may lose its last fraction of a second, never make
+	// it inconsistent; a crash of Hushflow loses nothing committed.
+	Durable bool
+}
+
+// Merge is one write's part of a merged statement.
+type Merge struct {
+	Key  string
+	Item any
+	// Apply applies items (of the batch's writes with this Key, in order)
+	// in tx and reports for each whether it applied. The Apply of the
+	// first write with the Key is used.
+	Apply func(tx *gorm.DB, items []any) ([]bool, error)
+}
+
+type batchReq struct {
+	w    Write
+	done chan result
+}
+
+type result struct {
+	applied bool
+	err     error
+}
+
+// maxBatchRows bounds the rows of one batch (and so one transaction).
+const maxBatchRows = 2000
+
+// batchLoops is how many batches may be in flight at once: one collects
+// writes while the other commits.
+const batchLoops = 2
+
+// NewBatcher starts a Batcher on db; Close stops it.
+func NewBatcher(db *DB) *Batcher {
+	b := &Batcher{db: db, reqs: make(chan *batchReq, 512)}
+	b.wg.Add(batchLoops)
+	for range batchLoops {
+		go func() { defer b.wg.Done(); b.loop() }()
+	}
+	return b
+}
+
+// Write stores w and returns when it is committed. applied is false when
+// w.Before returned false (its rows were not inserted). After Close, Write
+// still works, in a transaction of its own.
+func (b *Batcher) Write(ctx context.Context, w Write) (applied bool, err error) {
+	r := &batchReq{w: w, done: make(chan result, 1)}
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		res := b.apply(ctx, []*batchReq{r})
+		return res[0].applied, res[0].err
+	}
+	select {
+	case b.reqs <- r:
+	case <-ctx.Done():
+		b.mu.RUnlock()
+		return false, ctx.Err()
+	}
+	b.mu.RUnlock()
+	res := <-r.done
+	return res.applied, res.err
+}
+
+// Close writes what is queued and stops the Batcher. It is safe to call
+// more than once.
+func (b *Batcher) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	close(b.reqs)
+	b.mu.Unlock()
+	b.wg.Wait()
+	return nil
+}
+
+func (b *Batcher) loop() {
+	for first := range b.reqs {
+		batch := []*batchReq{first}
+		n := rowCount(first.w)
+	drain:
+		for n < maxBatchRows {
+			select {
+			case r, ok := <-b.reqs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+				n += rowCount(r.w)
+			default:
+				break drain
+			}
+		}
+		res := b.apply(context.Background(), batch)
+		for i, r := range batch {
+			r.done <- res[i]
+		}
+	}
+}
+
+// apply commits batch in one transaction; if that fails and the batch has
+// more than one write, each write is retried alone.
+func (b *Batcher) apply(ctx context.Context, batch []*batchReq) []result {
+	res, err := b.commit(ctx, batch)
+	if err == nil {
+		return res
+	}
+	if len(batch) == 1 {
+		return []result{{err: err}}
+	}
+	out := make([]result, len(batch))
+	for i, r := range batch {
+		one, err := b.commit(ctx, []*batchReq{r})
+		if err != nil {
+			out[i] = result{err: err}
+		} else {
+			out[i] = one[0]
+		}
+	}
+	return out
+}
+
+func (b *Batcher) commit(ctx context.Context, batch []*batchReq) ([]result, error) {
+	res := make([]result, len(batch))
+	durable := false
+	for _, r := range batch {
+		durable = durable || r.w.Durable
+	}
+	err := b.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if !durable && b.db.Dialect == Postgres {
+			if err := tx.Exec("SET LOCAL synchronous_commit = off").Error; err != nil {
+				return err
+			}
+		}
+		for i := range batch {
+			res[i].applied = true
+		}
+		if err := applyMerges(tx, batch, res); err != nil {
+			return err
+		}
+		// Rows of one model from every applied write, in order of first
+		// appearance.
+		var order []reflect.Type
+		groups := map[reflect.Type]reflect.Value{}
+		for i, r := range batch {
+			if !res[i].applied {
+				continue
+			}
+			if r.w.Before != nil {
+				ok, err := r.w.Before(tx)
+				if err != nil {
+					return err
+				}
+				res[i].applied = ok
+			}
+			if !res[i].applied {
+				continue
+			}
+			for _, rows := range r.w.Rows {
+				v := reflect.ValueOf(rows)
+				if v.Kind() != reflect.Slice {
+					return errors.New("store: Batcher rows must be slices of models")
+				}
+				if v.Len() == 0 {
+					continue
+				}
+				t := v.Type()
+				g, ok := groups[t]
+				if !ok {
+					order = append(order, t)
+					g = reflect.MakeSlice(t, 0, v.Len())
+				}
+				groups[t] = reflect.AppendSlice(g, v)
+			}
+		}
+		for _, t := range order {
+			if err := tx.CreateInBatches(groups[t].Interface(), 500).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, Translate(err)
+	}
+	return res, nil
+}
+
+// applyMerges applies the Merges of batch, one call per Key, and records
+// in res which did not apply.
+func applyMerges(tx *gorm.DB, batch []*batchReq, res []result) error {
+	type group struct {
+		apply func(*gorm.DB, []any) ([]bool, error)
+		items []any
+		idx   []int
+	}
+	var keys []string
+	groups := map[string]*group{}
+	for i, r := range batch {
+		m := r.w.Merge
+		if m == nil {
+			continue
+		}
+		g := groups[m.Key]
+		if g == nil {
+			g = &group{apply: m.Apply}
+			groups[m.Key] = g
+			keys = append(keys, m.Key)
+		}
+		g.items = append(g.items, m.Item)
+		g.idx = append(g.idx, i)
+	}
+	for _, k := range keys {
+		g := groups[k]
+		ok, err := g.apply(tx, g.items)
+		if err != nil {
+			return err
+		}
+		if len(ok) != len(g.items) {
+			return fmt.Errorf("store: merge %q applied %d results for %d items", k, len(ok), len(g.items))
+		}
+		for j, i := range g.idx {
+			res[i].applied = ok[j]
+		}
+	}
+	return nil
+}
+
+func rowCount(w Write) int {
+	n := 1
+	for _, rows := range w.Rows {
+		if v := reflect.ValueOf(rows); v.Kind() == reflect.Slice {
+			n += v.Len()
+		}
+	}
+	return n
+}

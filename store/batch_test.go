@@ -1,0 +1,143 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/hushflow/hushflow/store"
+	"github.com/hushflow/hushflow/store/storetest"
+	"gorm.io/gorm"
+)
+
+type note struct {
+	ID   uint   `gorm:"primaryKey"`
+	Text string `gorm:"uniqueIndex;size:64"`
+}
+
+type tally struct {
+	ID    uint `gorm:"primaryKey"`
+	Count int
+}
+
+var batchMigrations = []store.Migration{
+	{ID: "0001_batch", Up: func(tx *gorm.DB) error { return tx.Migrator().CreateTable(&note{}, &tally{}) }},
+}
+
+// Concurrent writes of two models, with Before updates, all land; a
+// Before that returns false drops only its own rows.
+func TestBatcherConcurrentWrites(t *testing.T) {
+	storetest.Each(t, batchMigrations, func(t *testing.T, db *store.DB) {
+		if err := db.Create(&tally{ID: 1}).Error; err != nil {
+			t.Fatal(err)
+		}
+		b := store.NewBatcher(db)
+		defer b.Close()
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		errs := make(chan error, 200)
+		for i := range 200 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				keep := i%10 != 0
+				applied, err := b.Write(ctx, store.Write{
+					Before: func(tx *gorm.DB) (bool, error) {
+						if !keep {
+							return false, nil
+						}
+						return true, tx.Model(&tally{}).Where("id = 1").Update("count", gorm.Expr("count + 1")).Error
+					},
+					Rows:    []any{[]note{{Text: fmt.Sprintf("n%d-a", i)}, {Text: fmt.Sprintf("n%d-b", i)}}, []tally{{ID: uint(1000 + i)}}},
+					Durable: i%2 == 0,
+				})
+				if err != nil {
+					errs <- err
+				} else if applied != keep {
+					errs <- fmt.Errorf("write %d: applied %v, want %v", i, applied, keep)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		var notes, tallies int64
+		db.Model(&note{}).Count(&notes)
+		db.Model(&tally{}).Where("id >= 1000").Count(&tallies)
+		var tl tally
+		db.First(&tl, 1)
+		if notes != 360 || tallies != 180 || tl.Count != 180 {
+			t.Fatalf("notes %d (want 360), tallies %d (want 180), count %d (want 180)", notes, tallies, tl.Count)
+		}
+	})
+}
+
+// A write that fails (a duplicate key) fails alone: the writes batched
+// with it are retried on their own and land.
+func TestBatcherIsolatesAFailingWrite(t *testing.T) {
+	storetest.Each(t, batchMigrations, func(t *testing.T, db *store.DB) {
+		if err := db.Create(&note{Text: "taken"}).Error; err != nil {
+			t.Fatal(err)
+		}
+		b := store.NewBatcher(db)
+		defer b.Close()
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		failed := map[int]error{}
+		for round := range 20 {
+			for i := range 10 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					text := fmt.Sprintf("r%d-%d", round, i)
+					if i == 3 {
+						text = "taken"
+					}
+					if _, err := b.Write(ctx, store.Write{Rows: []any{[]note{{Text: text}}}}); err != nil {
+						mu.Lock()
+						failed[round*10+i] = err
+						mu.Unlock()
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		if len(failed) != 20 {
+			t.Fatalf("%d writes failed, want the 20 duplicates: %v", len(failed), failed)
+		}
+		for k, err := range failed {
+			if k%10 != 3 || !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("write %d failed with %v", k, err)
+			}
+		}
+		var n int64
+		db.Model(&note{}).Count(&n)
+		if n != 1+180 {
+			t.Fatalf("%d notes, want 181", n)
+		}
+	})
+}
+
+// After Close, writes still land, each in its own transaction.
+func TestBatcherWriteAfterClose(t *testing.T) {
+	db := storetest.Open(t, storetest.SQLiteConfig(t), batchMigrations)
+	b := store.NewBatcher(db)
+	b.Close()
+	b.Close()
+	if _, err := b.Write(context.Background(), store.Write{Rows: []any{[]note{{Text: "late"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	db.Model(&note{}).Count(&n)
+	if n != 1 {
+		t.Fatalf("%d notes, want 1", n)
+	}
+	if _, err := b.Write(context.Background(), store.Write{Rows: []any{note{Text: "x"}}}); err == nil {
+		t.Fatal("rows that are not a slice: want an error")
+	}
+}
