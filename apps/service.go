@@ -207,7 +207,7 @@ func (s *Service) Create(ctx context.Context, project string, r Request, by stri
 		CreatedAt: now, CreatedBy: by, UpdatedAt: now, UpdatedBy: by}
 	if err := store.Translate(s.db.WithContext(ctx).Create(rw).Error); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, nil, &conflictError{name: r.Name, project: project}
+			return nil, nil, store.Conflict("installation", r.Name, "project "+project, "")
 		}
 		return nil, nil, err
 	}
@@ -415,10 +415,3 @@ func (s *Service) VerifyWebhook(ctx context.Context, project, name string, eval 
 // notFound is a 404 error naming the thing, worded the same whether it
 // does not exist or is not visible.
 func notFound(what, name string) error { return store.NotFound(what, name) }
-
-type conflictError struct{ name, project string }
-
-func (e *conflictError) Error() string {
-	return fmt.Sprintf("installation %q already exists in project %s", e.name, e.project)
-}
-func (e *conflictError) Unwrap() error { return store.ErrConflict }

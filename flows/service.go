@@ -211,7 +211,7 @@ func (s *Service) Save(ctx context.Context, project string, def Definition, acto
 		case err != nil:
 			return err
 		case create:
-			return &conflictError{fmt.Sprintf("flow %q already exists in project %q; PUT it to save a new version", def.Name, project)}
+			return store.Conflict("flow", def.Name, "project "+apperr.Echo(project), "PUT it to save a new version")
 		default:
 			f.Version++
 		}
@@ -227,11 +227,6 @@ func (s *Service) Save(ctx context.Context, project string, def Definition, acto
 	s.plans.Store(planKey(f.ID, f.Version), plan)
 	return &f, warnings, nil
 }
-
-type conflictError struct{ msg string }
-
-func (e *conflictError) Error() string { return e.msg }
-func (e *conflictError) Unwrap() error { return store.ErrConflict }
 
 // secretWarnings names referenced secrets that resolve in no environment.
 func (s *Service) secretWarnings(ctx context.Context, project string, names []string) []string {

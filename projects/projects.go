@@ -129,15 +129,7 @@ func (s *Service) GetEnvironment(ctx context.Context, name string) (*Environment
 	return &e, nil
 }
 
-// ConflictError reports a name that already exists (409).
-type ConflictError struct{ What, Name string }
-
-func (e *ConflictError) Error() string {
-	return e.What + " " + `"` + e.Name + `"` + " already exists"
-}
-func (e *ConflictError) Unwrap() error { return store.ErrConflict }
-
-func conflict(what, name string) error { return &ConflictError{What: what, Name: name} }
+func conflict(what, name string) error { return store.Conflict(what, name, "", "") }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 

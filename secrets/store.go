@@ -209,8 +209,7 @@ func (s *Store) Create(ctx context.Context, actor string, in CreateInput) (*Secr
 	})
 	if err = store.Translate(err); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, nil, fmt.Errorf("secret %q already exists in %s; update it to add a version, or delete it first: %w",
-				in.Name, in.Scope.Describe(), store.ErrConflict)
+			return nil, nil, store.Conflict("secret", in.Name, in.Scope.Describe(), "update it to add a version, or delete it first")
 		}
 		return nil, nil, err
 	}

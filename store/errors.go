@@ -28,3 +28,24 @@ type notFoundError struct{ what, name string }
 
 func (e *notFoundError) Error() string { return e.what + " " + apperr.Echo(e.name) + " not found" }
 func (e *notFoundError) Unwrap() error { return ErrNotFound }
+
+// Conflict returns an error wrapping ErrConflict for a name that already
+// exists: `what "name" already exists[ in where][; hint]`. Every package
+// reports a taken name with it, so that the API words them alike.
+func Conflict(what, name, where, hint string) error {
+	return &conflictError{what: what, name: name, where: where, hint: hint}
+}
+
+type conflictError struct{ what, name, where, hint string }
+
+func (e *conflictError) Error() string {
+	msg := e.what + " " + apperr.Echo(e.name) + " already exists"
+	if e.where != "" {
+		msg += " in " + e.where
+	}
+	if e.hint != "" {
+		msg += "; " + e.hint
+	}
+	return msg
+}
+func (e *conflictError) Unwrap() error { return ErrConflict }

@@ -102,3 +102,16 @@ func TestSQLiteFileIsPrivate(t *testing.T) {
 		t.Fatalf("database file: %v %v", fi.Mode(), err)
 	}
 }
+
+func TestConflictAndNotFoundWording(t *testing.T) {
+	err := store.Conflict("flow", "billing-sync", `project "billing"`, "PUT it to save a new version")
+	if !errors.Is(err, store.ErrConflict) || err.Error() != `flow "billing-sync" already exists in project "billing"; PUT it to save a new version` {
+		t.Fatalf("conflict: %v", err)
+	}
+	if err := store.Conflict("project", "shop", "", ""); err.Error() != `project "shop" already exists` {
+		t.Fatalf("conflict: %v", err)
+	}
+	if err := store.NotFound("run", "r1"); !errors.Is(err, store.ErrNotFound) || err.Error() != `run "r1" not found` {
+		t.Fatalf("not found: %v", err)
+	}
+}
