@@ -160,6 +160,25 @@ try {
     await page.getByText('No flows yet').waitFor()
   })
 
+  await step('sidebar: the admin badge stands apart from the name, centred on it', async () => {
+    const tag = page.locator('.sidebar-foot .who .tag')
+    await tag.waitFor()
+    // The name's box is measured with a Range, so this holds whatever element (or bare text) carries it.
+    const m = await tag.evaluate((el) => {
+      const who = el.parentElement
+      const r = document.createRange()
+      r.setStartBefore(who.firstChild)
+      r.setEndBefore(el)
+      const n = r.getBoundingClientRect()
+      const t = el.getBoundingClientRect()
+      return { gap: t.left - n.right, nameMid: (n.top + n.bottom) / 2, tagMid: (t.top + t.bottom) / 2, nameWidth: n.width }
+    })
+    if (!(m.nameWidth > 0)) throw new Error('no user name before the admin badge: ' + JSON.stringify(m))
+    if (m.gap < 4) throw new Error(`the admin badge is ${m.gap.toFixed(1)} px from the name (want at least 4)`)
+    if (Math.abs(m.nameMid - m.tagMid) > 1.5) throw new Error(`the admin badge is not centred on the name: centres ${m.nameMid.toFixed(1)} and ${m.tagMid.toFixed(1)}`)
+    await page.locator('.sidebar-foot').screenshot({ path: path.join(shots, 'sidebar-foot.png') })
+  })
+
   await step('CSRF: a state-changing request without the token is refused', async () => {
     const r = await page.evaluate(async () => {
       const res = await fetch('/api/v1/projects', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"name":"csrf-probe"}' })

@@ -119,7 +119,7 @@ function Sidebar({ project, section }: { project: string; section: string }) {
       </nav>
       <div class="sidebar-foot">
         <span class="who" title={app.user?.admin ? 'organization admin' : ''}>
-          {app.user?.name}
+          <span class="who-name">{app.user?.name}</span>
           {app.user?.admin && <span class="tag">admin</span>}
         </span>
         <button type="button" class="btn small ghost" onClick={() => app.signOut()}>
