@@ -224,6 +224,22 @@ try {
     const block = page.locator('li.block').first()
     await block.waitFor()
 
+    // timeout and retry are the generic block settings; the http block's
+    // fields of the same names are not offered a second time.
+    await block.locator('.block-options summary').click()
+    for (const name of ['timeout', 'retry']) {
+      const n = await block.locator(`[data-field="${name}"]`).count()
+      if (n !== 0) throw new Error(`the http block shows ${name} among its fields too (${n})`)
+    }
+    for (const label of ['Timeout', 'Attempts', 'Backoff']) {
+      const n = await block.getByLabel(label, { exact: true }).count()
+      if (n !== 1) throw new Error(`the http block has ${n} ${label} controls, want 1`)
+    }
+    const timeoutish = await block.getByText(/^\s*timeout\s*$/i).count()
+    if (timeoutish !== 1) throw new Error(`the http block editor shows ${timeoutish} timeout labels, want 1`)
+    await block.screenshot({ path: path.join(shots, 'editor-http-block.png') })
+    await block.locator('.block-options summary').click()
+
     // A syntax error shows at its line and column before saving.
     const url = block.locator('[data-field="url"] .cm-content')
     await url.fill("'http://127.0.0.1'\n  + )")
@@ -307,6 +323,20 @@ try {
     await page.getByRole('link', { name: 'Secrets', exact: true }).click()
     await page.getByRole('table', { name: 'Secrets' }).getByText(SECRET_NAME).waitFor()
     await checkpoint('secrets again')
+  })
+
+  await step("an http block's own timeout set by the flow stays shown", async () => {
+    const def = { name: 'own-timeout', trigger: { type: 'manual' }, blocks: [{ id: 'slow', type: 'http', config: { url: "'http://127.0.0.1/'", timeout: "'5s'" } }] }
+    const r = await fetch(base + '/api/v1/projects/e2e/flows', { method: 'POST', headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' }, body: JSON.stringify(def) })
+    if (!r.ok) throw new Error('creating the flow through the API: ' + r.status + ' ' + (await r.text()))
+    await page.goto(base + '/p/e2e/flows/own-timeout')
+    const block = page.locator('li.block').first()
+    await block.waitFor()
+    const own = block.locator('[data-field="timeout"]')
+    if ((await own.count()) !== 1) throw new Error('the flow\'s own http timeout is not shown once: ' + (await own.count()))
+    if (!(await own.locator('.cm-content').innerText()).includes('5s')) throw new Error('the own timeout lost its value')
+    if ((await block.locator('[data-field="retry"]').count()) !== 0) throw new Error('an unset http retry field is shown')
+    await block.screenshot({ path: path.join(shots, 'editor-own-timeout.png') })
   })
 
   await step('sign out', async () => {

@@ -26,6 +26,15 @@ interface EditFlow {
 
 let uidSeq = 1
 
+/**
+ * Settings every block has, edited under "Condition, timeout and retries".
+ * A block type's own config field of the same name (the http block's
+ * timeout and retry) is not offered a second time among its fields; it is
+ * shown only when the flow already sets it, so a stored value stays visible
+ * and editable.
+ */
+const commonSettings = new Set(['timeout', 'retry'])
+
 /** toSource turns a stored config value into editor text: strings are expressions, literals become their JSON. */
 function toSource(v: unknown): string {
   if (typeof v === 'string') return v
@@ -510,7 +519,9 @@ export function FlowEditor({ project, flow }: { project: string; flow?: string }
           <ol class="blocks" aria-label="Blocks">
             {f.blocks.map((b, i) => {
               const spec = typeMap.get(b.type)?.spec
-              const fields: Field[] = [...(spec?.fields ?? [])]
+              const fields: Field[] = (spec?.fields ?? [])
+                .filter((x) => !commonSettings.has(x.name) || x.name in b.config)
+                .map((x) => (commonSettings.has(x.name) ? { ...x, doc: `${x.doc} This is the ${b.type} block's own setting; the block's timeout and retries (below) apply too.` } : x))
               for (const k of Object.keys(b.config)) if (!fields.some((x) => x.name === k)) fields.push({ name: k, type: 'any', doc: 'not a field of this block type' })
               const bp = blockProblems(b.id, [...fields.map((x) => x.name), 'if'])
               return (
