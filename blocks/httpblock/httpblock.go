@@ -49,7 +49,8 @@ type Request struct {
 	// BodyType is "json", "form" (an object sent as
 	// application/x-www-form-urlencoded) or "text".
 	BodyType string `json:"body_type,omitempty"`
-	// Timeout bounds each attempt (default 30s).
+	// Timeout bounds each attempt (default: what is left of the block's
+	// timeout).
 	Timeout blocks.Dur `json:"timeout,omitempty"`
 	// Retry retries on network errors and 5xx responses.
 	Retry *Retry `json:"retry,omitempty"`
@@ -79,7 +80,7 @@ func spec() blocks.Spec {
 			{Name: "headers", Type: blocks.Object, Doc: "Request headers. Credential headers are masked in run events.", Example: "({Authorization: `Bearer ${secrets.API_TOKEN}`})"},
 			{Name: "body", Type: blocks.Any, Doc: "Request body: an object or array is sent as JSON, a string as text, unless body_type says otherwise.", Example: "({text: input.text})"},
 			{Name: "body_type", Type: blocks.String, Doc: "json, form (an object, URL-encoded) or text."},
-			{Name: "timeout", Type: blocks.Duration, Default: "30s", Doc: "Time limit of each attempt."},
+			{Name: "timeout", Type: blocks.Duration, Doc: "Time limit of each attempt (default: what is left of the block's timeout, 30s unless the block sets one)."},
 			{Name: "retry", Type: blocks.Object, Doc: "{attempts, backoff}: retry on network errors and 5xx responses, waiting backoff (doubling) between tries."},
 			{Name: "follow_redirects", Type: blocks.Bool, Default: true, Doc: "Follow up to 10 redirects; credentials are not carried to another host."},
 			{Name: "max_response_bytes", Type: blocks.Number, Default: DefaultMaxResponseBytes, Doc: "Largest response body accepted (at most 100 MiB); a larger body fails the block."},

@@ -80,9 +80,7 @@ func Send(ctx context.Context, in *blocks.Input, x Exchange) (*Result, error) {
 	if x.Client == nil {
 		return nil, errors.New("no HTTP client for this run (the executor sets Input.HTTP)")
 	}
-	if x.Timeout <= 0 {
-		x.Timeout = DefaultTimeout
-	}
+	x.Timeout = attemptTimeout(ctx, x.Timeout)
 	if x.Attempts <= 0 {
 		x.Attempts = 1
 	}
@@ -117,6 +115,20 @@ func Send(ctx context.Context, in *blocks.Input, x Exchange) (*Result, error) {
 		}
 		backoff = min(backoff*2, 30*time.Second)
 	}
+}
+
+// attemptTimeout is the time limit of each attempt: the exchange's own,
+// else what is left of the block's (ctx's deadline), else DefaultTimeout.
+func attemptTimeout(ctx context.Context, own time.Duration) time.Duration {
+	if own > 0 {
+		return own
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl).Round(time.Millisecond); left > 0 {
+			return left
+		}
+	}
+	return DefaultTimeout
 }
 
 // sendOnce makes one attempt. retry reports whether the failure is worth
