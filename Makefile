@@ -40,6 +40,8 @@ lint: vet
 	@out=$$(gofmt -l . | grep -v -E '(^|/)(node_modules|vendor)/' || true); \
 	if [[ -n $$out ]]; then echo "these files need gofmt (run make fmt):"; echo "$$out"; exit 1; fi
 
-## ui: rebuild the web UI into web/dist (committed, embedded by package web)
+## ui: rebuild the web UI into web/dist (committed, embedded by package web). npm install, not
+## npm ci: npm 11 writes a lock without the other platforms' optional rollup packages and
+## then refuses it in npm ci; install keeps the locked versions.
 ui:
-	cd web/ui && npm ci --no-audit --no-fund && npm run build
+	cd web/ui && npm install --no-audit --no-fund && npm run build
