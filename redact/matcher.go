@@ -18,8 +18,8 @@ import (
 //
 //   - register, for every pattern, the q-grams at offsets 0..step-1 in a
 //     bitset (a blocked Bloom filter: three bits in one 64-bit word), and
-//     the offset of each in offs (a table of 16-bit offset masks indexed
-//     by another hash of the q-gram);
+//     the offset of each in offs (a table of 8-bit masks of offsets mod 8,
+//     indexed by another hash of the q-gram);
 //   - register every pattern in a hash table keyed by its first plen bytes
 //     (plen = min(m, 16));
 //   - scan the text reading one q-gram every step bytes and test its three
@@ -85,9 +85,11 @@ type matcher struct {
 	pbits  []uint64 // filter on prefix hashes, 16 bits per pattern: spares most bucket loads
 	pbsh   uint     // bit index = prefix hash >> pbsh
 	// offs maps a q-gram (by a second hash) to the offsets 0..step-1 at
-	// which some pattern has it: after a bitset hit at p only the starts
-	// p-o for those offsets are looked up, and most chance hits stop here.
-	offs   []uint16
+	// which some pattern has it, mod 8 (bit o&7): after a bitset hit at p
+	// only the starts p-o for those offsets are looked up, and most chance
+	// hits stop here. Folding the offsets into 8 bits halves the table,
+	// which is filled by random access when the matcher is built.
+	offs   []uint8
 	oshift uint
 
 	weak []weakPattern
@@ -173,7 +175,7 @@ func build(vals []value) *matcher {
 	m.pshift = uint(64 - headsLog)
 	m.pnext = make([]int32, len(m.pats))
 	offsLog := max(8, bitLen(n/2-1))
-	m.offs = make([]uint16, 1<<offsLog)
+	m.offs = make([]uint8, 1<<offsLog)
 	m.oshift = uint(64 - offsLog)
 	pbLog := max(9, bitLen(16*scanned-1))
 	m.pbits = make([]uint64, 1<<(pbLog-6))
@@ -182,23 +184,30 @@ func build(vals []value) *matcher {
 	// forms of one value often share them (the value and its escapings up
 	// to the first character escaped), and their registration is random
 	// access into tables larger than the cache: skip a pattern whose head
-	// equals that of one of the 16 patterns before it.
+	// equals that of a recent one (recent: by a hash of the head).
 	head := m.step + m.q - 1
+	var recent [256]int32 // 1 + index of a pattern by the hash of its head
 	for i, p := range m.pats {
 		if p.noScan {
 			continue
 		}
 		b := m.arena[p.off : p.off+p.n]
 		dup := false
-		for j := i - 1; j >= max(0, i-16) && !dup; j-- {
-			pj := &m.pats[j]
-			dup = !pj.noScan && string(m.arena[pj.off:pj.off+int32(head)]) == string(b[:head])
+		if head >= 8 {
+			hh := (binary.LittleEndian.Uint64(b)*hashMul ^ binary.LittleEndian.Uint64(b[head-8:])) * maskMul >> 56
+			if r := recent[hh]; r != 0 {
+				pr := &m.pats[r-1]
+				dup = string(m.arena[pr.off:pr.off+int32(head)]) == string(b[:head])
+			}
+			if !dup {
+				recent[hh] = int32(i + 1)
+			}
 		}
 		for o := 0; o < m.step && !dup; o++ {
 			g := m.gram(b[o:])
 			h := g * hashMul
 			m.bits[h>>m.bshift] |= bitMasks[g*maskMul>>maskShift]
-			m.offs[offsHash(h)>>m.oshift] |= 1 << o
+			m.offs[offsHash(h)>>m.oshift] |= 1 << (o & 7)
 		}
 		ph := m.prefixHash(b)
 		m.pbits[ph>>m.pbsh>>6] |= 1 << (ph >> m.pbsh & 63)
@@ -330,7 +339,7 @@ const hitBatch = 8
 // then the prefix filter (pbits) for each candidate start p-o, then the
 // patterns with that prefix hash, compared exactly.
 func (m *matcher) verify(t []byte, ps []int, out []span) []span {
-	var oms [hitBatch]uint16
+	var oms [hitBatch]uint8
 	ps = ps[:min(len(ps), hitBatch)]
 	for i, p := range ps {
 		oms[i] = m.offs[offsHash(m.gram(t[p:])*hashMul)>>m.oshift]
@@ -340,16 +349,18 @@ func (m *matcher) verify(t []byte, ps []int, out []span) []span {
 	nc := 0
 	for i, p := range ps {
 		for om := oms[i]; om != 0; om &= om - 1 {
-			start := p - bits.TrailingZeros16(om)
-			if start < 0 || start+m.plen > len(t) {
-				continue
+			for o := bits.TrailingZeros8(om); o < m.step; o += 8 {
+				start := p - o
+				if start < 0 || start+m.plen > len(t) {
+					continue
+				}
+				ph := m.prefixHash(t[start:])
+				if m.pbits[ph>>m.pbsh>>6]&(1<<(ph>>m.pbsh&63)) == 0 {
+					continue
+				}
+				starts[nc], phs[nc] = start, ph
+				nc++
 			}
-			ph := m.prefixHash(t[start:])
-			if m.pbits[ph>>m.pbsh>>6]&(1<<(ph>>m.pbsh&63)) == 0 {
-				continue
-			}
-			starts[nc], phs[nc] = start, ph
-			nc++
 		}
 	}
 	for c, start := range starts[:nc] {
@@ -460,7 +471,7 @@ func (m *matcher) longestStart(t []byte, limit int) int {
 			}
 			om := m.offs[offsHash(g*hashMul)>>m.oshift]
 			for o := m.step - 1; o >= 0; o-- { // smallest start first
-				if om&(1<<o) == 0 {
+				if om&(1<<(o&7)) == 0 {
 					continue
 				}
 				if s := p - o; s >= lo && s <= hi && m.couldStart(t[s:]) {

@@ -22,6 +22,7 @@ type formSet struct {
 	pats  []pattern
 	name  int32
 	first int    // index in pats of the first form of the current value
+	lens  uint64 // bit n%64 set for the length n of each of pats[first:]
 	min   int    // forms shorter than min are dropped
 	tmp   []byte // scratch for base64 alignments
 	b64   []byte // scratch: the padded standard base64 form
@@ -30,7 +31,7 @@ type formSet struct {
 // begin starts the forms of a new value.
 func (f *formSet) begin(name int32) {
 	f.name = name
-	f.first = len(f.pats)
+	f.first, f.lens = len(f.pats), 0
 }
 
 // commit keeps arena[start:] as a form unless it is too short or a duplicate
@@ -42,12 +43,15 @@ func (f *formSet) commit(start int) int {
 		f.arena = f.arena[:start]
 		return -1
 	}
-	for _, p := range f.pats[f.first:] {
-		if int(p.n) == len(b) && string(f.arena[p.off:p.off+p.n]) == string(b) {
-			f.arena = f.arena[:start]
-			return -1
+	if f.lens&(1<<(len(b)&63)) != 0 {
+		for _, p := range f.pats[f.first:] {
+			if int(p.n) == len(b) && string(f.arena[p.off:p.off+p.n]) == string(b) {
+				f.arena = f.arena[:start]
+				return -1
+			}
 		}
 	}
+	f.lens |= 1 << (len(b) & 63)
 	f.pats = append(f.pats, pattern{off: int32(start), n: int32(len(b)), name: f.name})
 	return len(f.pats) - 1
 }
@@ -65,6 +69,7 @@ func (f *formSet) commitExt(start, parent int) int {
 		f.arena = f.arena[:start]
 		return parent
 	}
+	f.lens |= 1 << (len(b) & 63)
 	f.pats = append(f.pats, pattern{off: int32(start), n: int32(len(b)), name: f.name, noScan: true})
 	f.pats[parent].ext = int32(len(f.pats)) // index + 1
 	return len(f.pats) - 1
@@ -92,7 +97,7 @@ func (f *formSet) addValue(v string) {
 		}
 		if len(v) > largeValue {
 			// Lines of a large value: only the line itself.
-			f.first = len(f.pats)
+			f.first, f.lens = len(f.pats), 0
 			s := len(f.arena)
 			f.arena = append(f.arena, line...)
 			f.commit(s)
@@ -123,7 +128,7 @@ const largeValue = 4096
 // addEncodings appends v and its escaped forms; with binary, also its hex
 // and base64 forms.
 func (f *formSet) addEncodings(v string, binary bool) {
-	f.first = len(f.pats) // duplicates are looked for among v's forms only
+	f.first, f.lens = len(f.pats), 0 // duplicates are looked for among v's forms only
 	s := len(f.arena)
 	f.arena = append(f.arena, v...)
 	f.commit(s)
@@ -213,29 +218,50 @@ func (f *formSet) addEncodings(v string, binary bool) {
 	f.arena = appendUpperHex(f.arena, v)
 	f.commit(s)
 
-	var std []byte
-	for i, enc := range [...][2]*base64.Encoding{{base64.StdEncoding, base64.RawStdEncoding}, {base64.URLEncoding, base64.RawURLEncoding}} {
-		// The value at each of the three alignments inside a longer
-		// stream (for example base64("user:" + password)): only the
-		// characters that depend on the value alone.
-		parent := f.addBase64Core(enc[1], v, 0)
-		f.addBase64Core(enc[1], v, 1)
-		f.addBase64Core(enc[1], v, 2)
-		// The value encoded on its own, unpadded and padded: the aligned
-		// form above plus at most one character and the padding. These are
-		// not scanned for: a match of the aligned form is extended over
-		// them (see pattern.ext).
+	// base64, standard then URL-safe. For each: the value at each of the
+	// three alignments inside a longer stream (for example
+	// base64("user:" + password)), only the characters that depend on the
+	// value alone; then the value encoded on its own, unpadded and padded:
+	// the aligned form above plus at most one character and the padding.
+	// These two are not scanned for: a match of the aligned form is
+	// extended over them (see pattern.ext). The URL-safe forms are the
+	// standard ones with '-' and '_' for '+' and '/': they are translated,
+	// not encoded again, and only when some standard form has '+' or '/'
+	// (otherwise each would be a duplicate).
+	sc := f.b64[:0] // the five standard forms, one after the other
+	var ends [5]int
+	var parent int
+	for k := 0; k < 5; k++ {
 		s = len(f.arena)
-		f.arena = enc[1].AppendEncode(f.arena, vb)
-		parent = f.commitExt(s, parent)
-		s = len(f.arena)
-		f.arena = enc[0].AppendEncode(f.arena, vb)
-		if i == 0 {
-			std = append(f.b64[:0], f.arena[s:]...)
-			f.b64 = std
+		switch k {
+		case 0, 1, 2:
+			f.appendBase64Core(base64.RawStdEncoding, v, k)
+		case 3:
+			f.arena = base64.RawStdEncoding.AppendEncode(f.arena, vb)
+		case 4:
+			f.arena = base64.StdEncoding.AppendEncode(f.arena, vb)
 		}
-		f.commitExt(s, parent)
+		sc = append(sc, f.arena[s:]...)
+		ends[k] = len(sc)
+		parent = f.commitB64(s, k, parent)
 	}
+	f.b64 = sc
+	if bytes.ContainsAny(sc, "+/") {
+		for k := 0; k < 5; k++ {
+			s = len(f.arena)
+			for _, c := range sc[[5]int{0, ends[0], ends[1], ends[2], ends[3]}[k]:ends[k]] {
+				switch c {
+				case '+':
+					c = '-'
+				case '/':
+					c = '_'
+				}
+				f.arena = append(f.arena, c)
+			}
+			parent = f.commitB64(s, k, parent)
+		}
+	}
+	std := sc[ends[3]:ends[4]] // padded standard base64
 	// base64 inside a URL query: '+', '/' and '=' percent-escaped.
 	if bytes.ContainsAny(std, "+/=") {
 		s = len(f.arena)
@@ -244,10 +270,9 @@ func (f *formSet) addEncodings(v string, binary bool) {
 	}
 }
 
-// addBase64Core appends the characters of the base64 encoding of
+// appendBase64Core appends the characters of the base64 encoding of
 // (k unknown bytes + v + unknown bytes) that depend on v alone.
-// It returns the index of the new pattern, or -1.
-func (f *formSet) addBase64Core(raw *base64.Encoding, v string, k int) int {
+func (f *formSet) appendBase64Core(raw *base64.Encoding, v string, k int) {
 	src := append(f.tmp[:0], "\x00\x00"[:k]...)
 	src = append(src, v...)
 	f.tmp = src
@@ -258,7 +283,22 @@ func (f *formSet) addBase64Core(raw *base64.Encoding, v string, k int) int {
 	b := f.arena[s : s+end]
 	n := copy(f.arena[s:], b[skip:])
 	f.arena = f.arena[:s+n]
-	return f.commit(s)
+}
+
+// commitB64 commits arena[start:], the k-th base64 form of a family (see
+// addEncodings): the three aligned forms are ordinary forms, the unpadded
+// and padded encodings extend the first of them. parent is what the
+// previous call returned; the result is the new parent.
+func (f *formSet) commitB64(start, k, parent int) int {
+	switch k {
+	case 0:
+		return f.commit(start)
+	case 1, 2:
+		f.commit(start)
+		return parent
+	default:
+		return f.commitExt(start, parent)
+	}
 }
 
 func appendUpperHex(dst []byte, v string) []byte {
