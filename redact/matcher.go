@@ -170,7 +170,7 @@ func build(vals []value) *matcher {
 	m.bits = make([]uint64, 1<<wordsLog)
 	m.bshift = uint(64 - wordsLog)
 	m.plen = min(m.minLen, 16)
-	headsLog := max(6, bitLen(2*scanned-1))
+	headsLog := max(6, bitLen(scanned-1)) // at most one pattern per bucket on average
 	m.pheads = make([]int32, 1<<headsLog)
 	m.pshift = uint(64 - headsLog)
 	m.pnext = make([]int32, len(m.pats))
