@@ -10,7 +10,9 @@
 //
 // and every Run creates its own runtime, instantiates the wrapper and calls it
 // with the globals as arguments, so that nothing of one run is visible to
-// the next.
+// the next. A runtime may be prepared ahead (NewRuntime), with the wrappers
+// of likely scripts already instantiated in it (Runtime.Prepare): that
+// creates function objects and runs nothing of their source.
 package jsvm
 
 import (
@@ -137,6 +139,12 @@ type Script struct {
 	observes [4]bool
 	// File maps AST positions (wrapped source) for static analysis.
 	File *fileMap
+	// plainWrapper is true when the program, checked on its AST, is one
+	// function expression with plain parameters (no default values, no
+	// patterns, no rest), so that evaluating it only creates the function
+	// object and runs nothing of the source: Runtime.Prepare may then do
+	// it before the request.
+	plainWrapper bool
 }
 
 // Compile parses and compiles src. The error is an *Error with Code
@@ -183,6 +191,7 @@ func Compile(kind Kind, src string) (*Script, error) {
 	if !ok {
 		return nil, fm.syntaxErrorAt(es.Idx1(), escapeMessage(kind))
 	}
+	s.plainWrapper = plainParams(fn)
 	body := fn.Body.List
 	if len(body) == 0 {
 		return nil, fm.syntaxError(1, 1, escapeMessage(kind))
@@ -219,6 +228,22 @@ func Compile(kind Kind, src string) (*Script, error) {
 	return s, nil
 }
 
+// plainParams reports whether fn has only plain identifiers as
+// parameters: evaluating such a function expression runs none of its code
+// (a default value or a destructuring pattern runs at the call, but is
+// refused here all the same, so that the check does not depend on it).
+func plainParams(fn *ast.FunctionLiteral) bool {
+	if fn.Generator || fn.ParameterList == nil || fn.ParameterList.Rest != nil {
+		return false
+	}
+	for _, b := range fn.ParameterList.List {
+		if _, ok := b.Target.(*ast.Identifier); !ok || b.Initializer != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // globalNames are the wrapper's parameters for the fields of Globals.
 var globalNames = [4]string{"input", "steps", "run", "env"}
 
@@ -251,6 +276,14 @@ type Runtime struct {
 	st               *state
 	secrets, console goja.Value
 	used             bool
+	// fns are wrapper functions instantiated ahead by Prepare.
+	fns []preparedFn
+}
+
+// preparedFn is a script's wrapper function instantiated in a Runtime.
+type preparedFn struct {
+	s  *Script
+	fn goja.Callable
 }
 
 // NewRuntime creates and prepares a runtime for one RunIn.
@@ -278,6 +311,41 @@ func (r *Runtime) consoleValue() goja.Value {
 		r.console = r.st.console()
 	}
 	return r.console
+}
+
+// Prepare instantiates s's wrapper function in r, ahead of a RunIn of s
+// (the sandbox worker does it, after replying, for the last few scripts it
+// ran). The wrapper is one function expression with plain parameters
+// (Compile checks it on the AST): evaluating it creates the function
+// object and runs nothing of the script's source; the body runs only when
+// RunIn calls it, as it would have without Prepare. r still runs one
+// script once: the functions of the other prepared scripts are never
+// called and are reachable from no global. Prepare on a used runtime, or
+// for a script already prepared in r, does nothing.
+func (r *Runtime) Prepare(s *Script) {
+	if r.used || !s.plainWrapper || r.prepared(s) != nil {
+		return
+	}
+	v, err := r.st.rt.RunProgram(s.prog)
+	if err != nil {
+		return
+	}
+	if fn, ok := goja.AssertFunction(v); ok {
+		r.fns = append(r.fns, preparedFn{s: s, fn: fn})
+	}
+}
+
+// Prepared reports whether s's wrapper function waits in r (Prepare).
+func (r *Runtime) Prepared(s *Script) bool { return r.prepared(s) != nil }
+
+// prepared returns s's wrapper function instantiated by Prepare, or nil.
+func (r *Runtime) prepared(s *Script) goja.Callable {
+	for _, p := range r.fns {
+		if p.s == s {
+			return p.fn
+		}
+	}
+	return nil
 }
 
 // Run evaluates the script in a fresh runtime. The result is a plain JSON
@@ -310,13 +378,20 @@ func (s *Script) RunIn(ctx context.Context, r *Runtime, g Globals, host Host, li
 			result, err = nil, st.panicError(r)
 		}
 	}()
-	fnv, err := rt.RunProgram(s.prog)
-	if err != nil {
-		return nil, st.error(err)
+	var fn goja.Callable
+	if r.fns != nil {
+		fn = r.prepared(s)
 	}
-	fn, ok := goja.AssertFunction(fnv)
-	if !ok {
-		return nil, &Error{Code: CodeInternal, Message: "wrapper is not a function"}
+	if fn == nil {
+		fnv, err := rt.RunProgram(s.prog)
+		if err != nil {
+			return nil, st.error(err)
+		}
+		var ok bool
+		fn, ok = goja.AssertFunction(fnv)
+		if !ok {
+			return nil, &Error{Code: CodeInternal, Message: "wrapper is not a function"}
+		}
 	}
 	args := [6]goja.Value{r.secretsValue(), goja.Undefined(), goja.Undefined(), goja.Undefined(), goja.Undefined(), goja.Undefined()}
 	for i, v := range [4]any{g.Input, g.Steps, g.Run, g.Env} {

@@ -2,6 +2,7 @@ package jsvm
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -76,8 +77,10 @@ func BenchmarkNewRuntime(b *testing.B) {
 // evaluation: in a runtime prepared just before (the worker prepares it
 // after its previous reply). Preparation is outside the measured time;
 // the metric ns/eval is the time of RunIn only, ns/op includes the
-// preparation.
-func benchPrepared(b *testing.B, kind Kind, src string, g Globals) {
+// preparation. With fn, the script's wrapper function is also
+// instantiated ahead (Runtime.Prepare), as the worker does for the last
+// scripts it ran.
+func benchPrepared(b *testing.B, kind Kind, src string, g Globals, fn bool) {
 	s, err := Compile(kind, src)
 	if err != nil {
 		b.Fatal(err)
@@ -86,6 +89,9 @@ func benchPrepared(b *testing.B, kind Kind, src string, g Globals) {
 	b.ReportAllocs()
 	for b.Loop() {
 		rt := NewRuntime()
+		if fn {
+			rt.Prepare(s)
+		}
 		start := time.Now()
 		_, err := s.RunIn(context.Background(), rt, g, nopHost{}, Limits{})
 		eval += time.Since(start)
@@ -97,9 +103,52 @@ func benchPrepared(b *testing.B, kind Kind, src string, g Globals) {
 }
 
 func BenchmarkRunInPreparedCodeJSON(b *testing.B) {
-	benchPrepared(b, Code, "return input.text", workerGlobals)
+	benchPrepared(b, Code, "return input.text", workerGlobals, false)
 }
 
 func BenchmarkRunInPreparedFieldJSON(b *testing.B) {
-	benchPrepared(b, Field, "`Bearer ${secrets.API_TOKEN}`.split(' ')[1]", workerGlobals)
+	benchPrepared(b, Field, "`Bearer ${secrets.API_TOKEN}`.split(' ')[1]", workerGlobals, false)
+}
+
+// BenchmarkRunInPreparedFnCodeJSON is BenchmarkRunInPreparedCodeJSON when
+// the script's wrapper function was prepared too (the worker's hit path).
+func BenchmarkRunInPreparedFnCodeJSON(b *testing.B) {
+	benchPrepared(b, Code, "return input.text", workerGlobals, true)
+}
+
+func BenchmarkRunInPreparedFnFieldJSON(b *testing.B) {
+	benchPrepared(b, Field, "`Bearer ${secrets.API_TOKEN}`.split(' ')[1]", workerGlobals, true)
+}
+
+// BenchmarkPrepare is the preparation the worker does between
+// evaluations with its last n distinct scripts: NewRuntime and n
+// Prepare calls (the metric ns/fn is the time of one Prepare).
+func BenchmarkPrepare(b *testing.B) {
+	srcs := []string{"return input.text", "const r = await secrets.get('A'); return {r, id: steps.call.output.body.id}",
+		"return input.items.map(x => x * 2)", "console.log(run.id); return null"}
+	var scripts []*Script
+	for _, src := range srcs {
+		s, err := Compile(Code, src)
+		if err != nil {
+			b.Fatal(err)
+		}
+		scripts = append(scripts, s)
+	}
+	for n := 0; n <= len(scripts); n++ {
+		b.Run(fmt.Sprintf("scripts=%d", n), func(b *testing.B) {
+			var prep time.Duration
+			b.ReportAllocs()
+			for b.Loop() {
+				rt := NewRuntime()
+				start := time.Now()
+				for _, s := range scripts[:n] {
+					rt.Prepare(s)
+				}
+				prep += time.Since(start)
+			}
+			if n > 0 {
+				b.ReportMetric(float64(prep.Nanoseconds())/float64(b.N)/float64(n), "ns/fn")
+			}
+		})
+	}
 }

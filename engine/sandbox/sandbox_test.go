@@ -369,3 +369,80 @@ func BenchmarkInProcessTrivialCode(b *testing.B) {
 		}
 	}
 }
+
+// TestWorkerPreparesRecentScripts: the worker instantiates, in the next
+// runtime, the wrapper functions of its last maxPreparedScripts distinct
+// scripts, the latest first, and nothing in the runtime an evaluation takes.
+func TestWorkerPreparesRecentScripts(t *testing.T) {
+	w := &workerState{scripts: map[scriptKey]*jsvm.Script{}}
+	var ss []*jsvm.Script
+	for i := range maxPreparedScripts + 2 {
+		s, err := jsvm.Compile(jsvm.Code, fmt.Sprintf("return %d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ss = append(ss, s)
+	}
+	for _, s := range ss {
+		w.ran(s)
+	}
+	w.ran(ss[3]) // again: moves first, evicts nothing
+	want := []*jsvm.Script{ss[3], ss[5], ss[4], ss[2]}
+	if !slices.Equal(w.recent, want) {
+		t.Fatalf("recent = %v, want %v", w.recent, want)
+	}
+	w.prepare()
+	rt := w.runtime()
+	for i, s := range ss {
+		if got := rt.Prepared(s); got != slices.Contains(want, s) {
+			t.Errorf("script %d prepared = %v", i, got)
+		}
+	}
+	if w.next != nil {
+		t.Fatal("the runtime was not handed over")
+	}
+	// Without a prepared runtime, the evaluation gets a fresh one with
+	// nothing instantiated (no work on the request's path).
+	if rt := w.runtime(); rt == nil || rt.Prepared(ss[3]) {
+		t.Fatal("runtime() on the request's path prepared scripts")
+	}
+}
+
+// TestSandboxPreparedScripts runs scripts through the workers in an order
+// that makes them hit and miss the prepared functions: every result is
+// right, and no evaluation sees what another changed.
+func TestSandboxPreparedScripts(t *testing.T) {
+	p := testPool(t)
+	polluter := `const seen = [typeof globalThis.count, typeof ({}).polluted, typeof [].map, JSON.stringify({a: input.n})];
+globalThis.count = 1; Object.prototype.polluted = 1; Array.prototype.map = null; JSON.stringify = () => 'owned';
+Object.defineProperty(Object.prototype, 'sticky', {value: 1, writable: false, configurable: false});
+return seen`
+	observer := `return [typeof count, typeof ({}).polluted, typeof ({}).sticky, typeof [].map, input.n]`
+	for i := range 40 {
+		g := jsvm.Globals{Input: map[string]any{"n": i}}
+		var src string
+		var want any
+		switch {
+		case i%5 == 4: // a script seen once: never prepared
+			src, want = fmt.Sprintf("return input.n + %d", i), float64(2*i)
+		case i%2 == 0:
+			src, want = polluter, []any{"undefined", "undefined", "function", fmt.Sprintf(`{"a":%d}`, i)}
+		default:
+			src, want = observer, []any{"undefined", "undefined", "undefined", "function", float64(i)}
+		}
+		got, err := p.Run(context.Background(), jsvm.Code, src, g, newHost(), jsvm.Limits{Timeout: time.Second})
+		if n, ok := got.(int64); ok {
+			got = float64(n)
+		}
+		if arr, ok := got.([]any); ok {
+			for j, v := range arr {
+				if n, ok := v.(int64); ok {
+					arr[j] = float64(n)
+				}
+			}
+		}
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("evaluation %d (%.20q): got %#v %v, want %#v", i, src, got, err, want)
+		}
+	}
+}
