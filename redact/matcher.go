@@ -290,13 +290,14 @@ func (m *matcher) find(t []byte, prev int, out []span) []span {
 // dependent loads of one verification overlap with those of others
 // instead of stalling the scan one hit at a time.
 func (m *matcher) scan(t []byte, out []span) []span {
-	bits, bshift, step, qmask := m.bits, m.bshift, m.step, m.qmask
+	bits, bshift, step, qmask := m.bits, m.bshift&63, m.step, m.qmask
 	var hits [hitBatch]int
 	nh := 0
 	p := 0
 	for ; p+step+8 <= len(t); p += 2 * step {
-		g0 := binary.LittleEndian.Uint64(t[p:]) & qmask
-		g1 := binary.LittleEndian.Uint64(t[p+step:]) & qmask
+		w := t[p : p+step+8] // one bounds check for both loads
+		g0 := binary.LittleEndian.Uint64(w) & qmask
+		g1 := binary.LittleEndian.Uint64(w[step:]) & qmask
 		m0, m1 := bitMasks[g0*maskMul>>maskShift], bitMasks[g1*maskMul>>maskShift]
 		x0 := bits[g0*hashMul>>bshift]&m0 ^ m0
 		x1 := bits[g1*hashMul>>bshift]&m1 ^ m1
