@@ -372,28 +372,72 @@ func (s *Service) redactEvents(runID string, seq, stored *int, red *redact.Redac
 	return rows
 }
 
-// boundedJSON encodes v, replacing it by a truncated string with a marker
-// when it is over MaxEventBytes. Masks are never cut in half.
+// boundedJSON encodes v within MaxEventBytes. Data over it keeps its
+// structure with its longest strings cut (each ends with a marker saying
+// how much was kept); only data that still does not fit becomes a
+// truncated preview with a marker. Cuts happen after redaction and never
+// inside a mask.
 func (s *Service) boundedJSON(v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
 		b, _ = json.Marshal(map[string]any{"unencodable": fmt.Sprint(v)})
 	}
-	if len(b) <= s.cfg.MaxEventBytes {
+	max := s.cfg.MaxEventBytes
+	if len(b) <= max {
 		return string(b)
 	}
-	cut := string(b[:s.cfg.MaxEventBytes])
-	// Do not end inside a mask such as "[REDACTED:NAME]" (also not inside
-	// its first letters, "[REDAC").
+	for limit := max / 2; limit >= 64; limit /= 2 {
+		if short, err := json.Marshal(shortenStrings(v, limit, 0)); err == nil && len(short) <= max {
+			return string(short)
+		}
+	}
+	cut := cutText(string(b[:max]))
+	tb, _ := json.Marshal(map[string]any{"truncated": true, "bytes": len(b),
+		"preview": cut + fmt.Sprintf("…[truncated: %d of %d bytes shown]", len(cut), len(b))})
+	return string(tb)
+}
+
+// shortenStrings returns a copy of v whose strings longer than limit bytes
+// are cut to about limit, with a marker.
+func shortenStrings(v any, limit, depth int) any {
+	if depth > 64 {
+		return v
+	}
+	switch x := v.(type) {
+	case string:
+		if len(x) <= limit {
+			return x
+		}
+		cut := cutText(x[:limit])
+		return cut + fmt.Sprintf("…[truncated: %d of %d bytes]", len(cut), len(x))
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = shortenStrings(e, limit, depth+1)
+		}
+		return m
+	case []any:
+		a := make([]any, len(x))
+		for i, e := range x {
+			a[i] = shortenStrings(e, limit, depth+1)
+		}
+		return a
+	}
+	return v
+}
+
+// cutText makes a prefix safe to show: valid UTF-8, and not ending inside
+// a mask such as "[REDACTED:NAME]" (also not inside its first letters,
+// "[REDAC").
+func cutText(cut string) string {
+	cut = strings.ToValidUTF8(cut, "")
 	if i := strings.LastIndexByte(cut, '['); i >= 0 {
 		if tail := cut[i:]; !strings.Contains(tail, "]") &&
 			(strings.HasPrefix(tail, "[REDACTED") || strings.HasPrefix("[REDACTED", tail)) {
 			cut = cut[:i]
 		}
 	}
-	tb, _ := json.Marshal(map[string]any{"truncated": true, "bytes": len(b),
-		"preview": strings.ToValidUTF8(cut, "") + fmt.Sprintf("…[truncated: %d of %d bytes shown]", len(cut), len(b))})
-	return string(tb)
+	return cut
 }
 
 // finish records the outcome of the run with its last events in one

@@ -9,32 +9,61 @@ import (
 	"github.com/hushflow/hushflow/redact"
 )
 
-// An event's data over the size limit is stored as a truncated preview with
-// a marker; the cut happens after redaction and never inside a mask.
+// An event's data over the size limit keeps its structure: its long
+// strings are cut with a marker. The cut happens after redaction and never
+// inside a mask.
 func TestEventPayloadTruncatedAfterRedaction(t *testing.T) {
-	s := &Service{cfg: Config{MaxEventBytes: 120}}
+	s := &Service{}
 	s.cfg.defaults()
-	s.cfg.MaxEventBytes = 120
+	s.cfg.MaxEventBytes = 400
 	red := redact.New()
 	secret := "sk_live_0123456789abcdefXYZ"
 	red.Add("API_TOKEN", secret)
-	for pad := 60; pad < 140; pad++ {
-		data := map[string]any{"message": strings.Repeat("x", pad) + secret + strings.Repeat("y", 200)}
+	for pad := 60; pad < 220; pad++ {
+		data := map[string]any{"status": 200, "duration_ms": 12,
+			"body": strings.Repeat("x", pad) + secret + strings.Repeat("y", 800)}
 		out := s.boundedJSON(red.Value(data))
 		if strings.Contains(out, "sk_live") {
 			t.Fatalf("pad %d: value in stored data: %s", pad, out)
+		}
+		if len(out) > 400 {
+			t.Fatalf("pad %d: %d bytes stored, over the limit", pad, len(out))
 		}
 		var m map[string]any
 		if err := json.Unmarshal([]byte(out), &m); err != nil {
 			t.Fatalf("pad %d: stored data is not JSON: %s", pad, out)
 		}
-		preview, _ := m["preview"].(string)
-		if m["truncated"] != true || !strings.Contains(preview, "[truncated:") {
+		if m["status"] != float64(200) || m["duration_ms"] != float64(12) {
+			t.Fatalf("pad %d: structure lost: %s", pad, out)
+		}
+		body, _ := m["body"].(string)
+		if !strings.Contains(body, "…[truncated: ") || !strings.HasPrefix(body, strings.Repeat("x", min(pad, 100))) {
 			t.Fatalf("pad %d: no truncation marker: %s", pad, out)
 		}
-		if i := strings.LastIndex(preview, "[REDAC"); i >= 0 && !strings.HasPrefix(preview[i:], "[REDACTED:API_TOKEN]") {
-			t.Fatalf("pad %d: a mask was cut: %s", pad, preview)
+		if i := strings.LastIndex(body, "[REDAC"); i >= 0 && !strings.HasPrefix(body[i:], "[REDACTED:API_TOKEN]") {
+			t.Fatalf("pad %d: a mask was cut: %s", pad, body)
 		}
+	}
+}
+
+// Data whose structure alone is over the limit is stored as a truncated
+// preview with a marker.
+func TestEventPayloadPreviewWhenStructureIsTooLarge(t *testing.T) {
+	s := &Service{}
+	s.cfg.defaults()
+	s.cfg.MaxEventBytes = 200
+	data := map[string]any{}
+	for i := range 100 {
+		data[fmt.Sprintf("key%03d", i)] = i
+	}
+	out := s.boundedJSON(data)
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("stored data is not JSON: %s", out)
+	}
+	preview, _ := m["preview"].(string)
+	if m["truncated"] != true || !strings.Contains(preview, "[truncated:") {
+		t.Fatalf("no preview: %s", out)
 	}
 }
 
