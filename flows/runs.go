@@ -91,14 +91,16 @@ type RunFilter struct {
 	Project, Flow, Status, Environment string
 	// Cursor is the id of the last run of the previous page.
 	Cursor string
-	Limit  int
+	// Limit is the page size: 50 when zero, at most 200.
+	Limit int
 }
 
 // ListRuns returns a page of runs, newest first, and the next cursor.
 func (s *Service) ListRuns(ctx context.Context, f RunFilter) ([]Run, string, error) {
-	if f.Limit <= 0 || f.Limit > 200 {
+	if f.Limit <= 0 {
 		f.Limit = 50
 	}
+	f.Limit = min(f.Limit, 200)
 	q := s.db.WithContext(ctx).Where("project = ?", f.Project)
 	if f.Flow != "" {
 		q = q.Where("flow = ?", f.Flow)

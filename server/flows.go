@@ -241,7 +241,14 @@ func (s *Server) listRuns(c echo.Context) error {
 	if err := s.authorize(c, project, Viewer); err != nil {
 		return err
 	}
-	limit, _ := strconv.Atoi(c.QueryParam("limit"))
+	limit := 0
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return apperr.Invalidf("invalid_limit", "limit must be a whole number from 1 to 200 (default 50; more than 200 gives 200)")
+		}
+		limit = n
+	}
 	rs, next, err := s.deps.Flows.ListRuns(c.Request().Context(), flows.RunFilter{Project: project,
 		Flow: c.QueryParam("flow"), Status: c.QueryParam("status"), Environment: c.QueryParam("environment"),
 		Cursor: c.QueryParam("cursor"), Limit: limit})

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/internal/apptest"
 )
 
@@ -191,5 +192,52 @@ func TestFlowAndRunCommands(t *testing.T) {
 			t.Errorf("unknown run: %v", err)
 		}
 		apptest.AssertAbsent(t, "CLI output", c.all.String(), flowCanary)
+	})
+}
+
+// `run list --limit N` over the API's page size (200) follows the pages.
+func TestRunListPages(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		t.Setenv("HUSHFLOW_ADDR", s.URL)
+		t.Setenv("HUSHFLOW_TOKEN", s.Token)
+		s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "billing"})
+		f := s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{"name": "tick",
+			"trigger": map[string]any{"type": "manual"},
+			"blocks":  []any{map[string]any{"id": "l", "type": "log", "config": map[string]any{"message": "'hi'"}}}})
+		var pid string
+		s.App.DB.Raw("SELECT id FROM projects WHERE name = ?", "billing").Scan(&pid)
+		now := time.Now().UTC()
+		var runs []flows.Run
+		for i := range 230 {
+			runs = append(runs, flows.Run{ID: fmt.Sprintf("01900000-0000-7000-8000-%012d", i), ProjectID: pid, Project: "billing",
+				FlowID: f["id"].(string), Flow: "tick", FlowVersion: 1, Environment: "development", Trigger: "manual",
+				Status: flows.StatusSucceeded, Input: "null", QueuedAt: now, FinishedAt: &now})
+		}
+		if err := s.App.DB.CreateInBatches(runs, 100).Error; err != nil {
+			t.Fatal(err)
+		}
+		c := &flowCLI{t: t}
+		if n := strings.Count(c.must("run", "list", "-p", "billing", "--limit", "225"), "01900000-"); n != 225 {
+			t.Fatalf("--limit 225 listed %d runs", n)
+		}
+		if n := strings.Count(c.must("run", "list", "-p", "billing", "--limit", "1000"), "01900000-"); n != 230 {
+			t.Fatalf("--limit 1000 listed %d runs, want all 230", n)
+		}
+		if n := strings.Count(c.must("run", "list", "-p", "billing"), "01900000-"); n != 50 {
+			t.Fatalf("default listed %d runs", n)
+		}
+		if out, err := c.run("run", "list", "-p", "billing", "--limit", "0"); err == nil || !strings.Contains(out, "--limit must be at least 1") {
+			t.Fatalf("--limit 0: %v %s", err, out)
+		}
+		// The API clamps a page to 200 and refuses what is not a number.
+		page := s.Must(200, "GET", "/api/v1/projects/billing/runs?limit=500", nil)
+		if n := len(page["runs"].([]any)); n != 200 || page["next_cursor"] == "" {
+			t.Fatalf("limit=500: %d runs, next %v", n, page["next_cursor"])
+		}
+		for _, bad := range []string{"abc", "0", "-3"} {
+			if r := s.Do("GET", "/api/v1/projects/billing/runs?limit="+bad, nil); r.Status != 400 || !strings.Contains(string(r.Body), "limit must be") {
+				t.Fatalf("limit=%s: %d %s", bad, r.Status, r.Body)
+			}
+		}
 	})
 }

@@ -375,19 +375,30 @@ func newRunCmd() *cobra.Command {
 					q.Set(k, v)
 				}
 			}
-			if limit > 0 {
-				q.Set("limit", fmt.Sprint(limit))
+			if limit < 1 {
+				return fmt.Errorf("--limit must be at least 1")
 			}
-			var page struct {
-				Runs []runInfo `json:"runs"`
-				Next string    `json:"next_cursor"`
-			}
-			if err := c.do(cmd.Context(), "GET", "/api/v1/projects/"+url.PathEscape(project)+"/runs?"+q.Encode(), nil, &page); err != nil {
-				return err
+			// The API gives at most 200 runs a page; more are fetched
+			// page by page.
+			var runs []runInfo
+			for len(runs) < limit {
+				q.Set("limit", fmt.Sprint(min(limit-len(runs), 200)))
+				var page struct {
+					Runs []runInfo `json:"runs"`
+					Next string    `json:"next_cursor"`
+				}
+				if err := c.do(cmd.Context(), "GET", "/api/v1/projects/"+url.PathEscape(project)+"/runs?"+q.Encode(), nil, &page); err != nil {
+					return err
+				}
+				runs = append(runs, page.Runs...)
+				if page.Next == "" || len(page.Runs) == 0 {
+					break
+				}
+				q.Set("cursor", page.Next)
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "ID\tFLOW\tVERSION\tENVIRONMENT\tTRIGGER\tSTATUS\tQUEUED\tDURATION")
-			for _, r := range page.Runs {
+			for _, r := range runs {
 				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Flow, r.FlowVersion, r.Environment, r.Trigger, r.Status,
 					r.QueuedAt.UTC().Format(time.RFC3339), r.duration())
 			}
@@ -398,7 +409,7 @@ func newRunCmd() *cobra.Command {
 	list.Flags().StringVar(&flow, "flow", "", "only runs of this flow")
 	list.Flags().StringVar(&status, "status", "", "only runs with this status: queued, running, succeeded, failed or canceled")
 	list.Flags().StringVarP(&environment, "environment", "e", "", "only runs in this environment")
-	list.Flags().IntVar(&limit, "limit", 50, "number of runs (at most 200)")
+	list.Flags().IntVar(&limit, "limit", 50, "number of runs (more than 200 are fetched page by page)")
 
 	cancel := &cobra.Command{
 		Use:   "cancel ID",
