@@ -68,6 +68,34 @@ func TestCrashMidRun(t *testing.T) {
 	}
 }
 
+// A server stopped gracefully (SIGINT) in the middle of a run fails the run
+// at once with a reason that says so.
+func TestShutdownMidRun(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			db := b.Config(t)
+			cfg := serveConfig{bin: hushflowBinary(t), db: db, dataDir: db.DataDir}
+			p := startServe(t, cfg)
+			p.must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+			p.must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+				"name": "slow", "trigger": map[string]any{"type": "manual"},
+				"blocks": []any{map[string]any{"id": "wait", "type": "delay", "config": map[string]any{"duration": "'30s'"}}},
+			})
+			id := p.must(202, "POST", "/api/v1/projects/ops/flows/slow/runs", map[string]any{"environment": "development"})["id"].(string)
+			waitFor(t, 20*time.Second, "the run to reach its delay block", func() bool {
+				_, ev := p.do("GET", "/api/v1/runs/"+id+"/events", nil)
+				return strings.Contains(eventList(ev), "block_started:wait")
+			})
+			p.interrupt()
+			p = startServe(t, cfg)
+			r := p.must(200, "GET", "/api/v1/runs/"+id, nil)
+			if r["status"] != "failed" || !strings.Contains(fmt.Sprint(r["error"]), "the server shut down while this run was running") {
+				t.Fatalf("run after a graceful shutdown: %v", r)
+			}
+		})
+	}
+}
+
 func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)

@@ -50,6 +50,9 @@ type execution struct {
 // errCanceled ends a run canceled through the API.
 var errCanceled = errors.New("run canceled")
 
+// errShutdown ends the runs of a server that is stopping.
+var errShutdown = errors.New("the server shut down while this run was running; it was not retried because its blocks may already have had effects: start it again if that is safe")
+
 // execute runs r to its end and records the outcome. It never panics.
 func (s *Service) execute(ctx context.Context, r *Run) {
 	// A claimed run has one event, run_queued (seq 1, the run row itself):
@@ -157,8 +160,11 @@ func (x *execution) do(ctx context.Context) (any, error) {
 }
 
 func ctxErr(ctx context.Context) error {
-	if errors.Is(context.Cause(ctx), errCanceled) {
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errCanceled):
 		return errCanceled
+	case errors.Is(cause, errShutdown):
+		return errShutdown
 	}
 	return ctx.Err()
 }

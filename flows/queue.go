@@ -77,7 +77,7 @@ func (s *Service) Start(ctx context.Context) {
 		}
 	}
 	// Shutting down: ask running runs to stop; their outcome is recorded.
-	running.cancelAll(errors.New("server shutting down"))
+	running.cancelAll(errShutdown)
 	wg.Wait()
 }
 

@@ -123,6 +123,16 @@ func (p *proc) kill() {
 }
 
 // do sends an authenticated JSON request and decodes the response.
+// interrupt stops the process as Ctrl-C would (SIGINT) and waits for it.
+func (p *proc) interrupt() {
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-p.done:
+	case <-time.After(40 * time.Second):
+		p.t.Errorf("process %d did not stop on SIGINT", p.cmd.Process.Pid)
+	}
+}
+
 func (p *proc) do(method, path string, body any) (int, map[string]any) {
 	p.t.Helper()
 	var rd io.Reader
