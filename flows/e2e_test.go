@@ -263,3 +263,21 @@ func TestConcurrencyLimitDefault(t *testing.T) {
 		}
 	}, func(c *app.Config) { c.MaxConcurrentRuns = 4 })
 }
+
+// A run-time expression error names the block, the field, the position and
+// the unknown secret's scope, each once.
+func TestRunErrorNamesBlockOnce(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{"name": "miss",
+			"trigger": map[string]any{"type": "manual"},
+			"blocks": []any{map[string]any{"id": "call", "type": "log", "config": map[string]any{
+				"message": "`token ${secrets.NOT_DEFINED_ANYWHERE}`"}}}})
+		run := s.Must(200, "POST", "/api/v1/projects/billing/flows/miss/runs?wait=30s", map[string]any{"environment": "development"})
+		msg, _ := run["error"].(string)
+		if run["status"] != "failed" || strings.Count(msg, `block "call"`) != 1 || !strings.Contains(msg, `field "message"`) ||
+			strings.Contains(msg, "field message:") || !strings.Contains(msg, `"NOT_DEFINED_ANYWHERE"`) || !strings.Contains(msg, "environment development") {
+			t.Fatalf("run error: %q", msg)
+		}
+	})
+}

@@ -232,6 +232,9 @@ func (x *execution) block(ctx context.Context, pb *PlannedBlock, client *http.Cl
 			if ctx.Err() != nil {
 				return nil, false, ctxErr(ctx)
 			}
+			if namesBlock(err, id) {
+				return nil, false, err
+			}
 			return nil, false, fmt.Errorf("block %q: %w", id, err)
 		}
 		data["retry_in_ms"] = backoff.Milliseconds()
@@ -257,6 +260,9 @@ func (x *execution) attempt(ctx context.Context, pb *PlannedBlock, env *engine.E
 		case f.Program != nil:
 			v, err := f.Program.Run(ctx, env)
 			if err != nil {
+				if namesBlock(err, id) {
+					return nil, nil, err // the engine's error names the block and field
+				}
 				return nil, nil, fmt.Errorf("field %s: %w", f.Name, err)
 			}
 			cfg[f.Name] = v
@@ -301,6 +307,13 @@ func (x *execution) attempt(ctx context.Context, pb *PlannedBlock, env *engine.E
 		err = fmt.Errorf("timed out after %s: %w", timeout, err)
 	}
 	return out, nil, err
+}
+
+// namesBlock reports whether err is an expression error that already names
+// block id and its field, so that wrapping it would say them twice.
+func namesBlock(err error, id string) bool {
+	var e *engine.Error
+	return errors.As(err, &e) && e.Block == id && e.Field != ""
 }
 
 // blockFinished reports a block's end to the metrics hook.
