@@ -241,3 +241,11 @@ func TestRunListPages(t *testing.T) {
 		}
 	})
 }
+
+// Event summaries show code and URLs as written, not JSON's HTML escapes.
+func TestCompactKeepsCharacters(t *testing.T) {
+	got := compact(map[string]any{"code": "x => x < 2 && y > 1", "url": "https://h/p?a=1&b=2"})
+	if want := `{"code":"x => x < 2 && y > 1","url":"https://h/p?a=1&b=2"}`; got != want {
+		t.Fatalf("compact = %s, want %s", got, want)
+	}
+}

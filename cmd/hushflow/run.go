@@ -252,11 +252,14 @@ func compact(v any) string {
 	if s, ok := v.(string); ok {
 		return strings.Join(strings.Fields(s), " ")
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
+	// Shown to a person: <, > and & as they are, not \u003c.
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return fmt.Sprint(v)
 	}
-	return string(b)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func clip(s string, n int) string {
