@@ -279,5 +279,14 @@ func TestRunErrorNamesBlockOnce(t *testing.T) {
 			strings.Contains(msg, "field message:") || !strings.Contains(msg, `"NOT_DEFINED_ANYWHERE"`) || !strings.Contains(msg, "environment development") {
 			t.Fatalf("run error: %q", msg)
 		}
+		// The inspector shows the block starting, then failing.
+		ev := s.Must(200, "GET", "/api/v1/runs/"+run["id"].(string)+"/events", nil)
+		var types []string
+		for _, e := range ev["events"].([]any) {
+			types = append(types, e.(map[string]any)["type"].(string))
+		}
+		if got := strings.Join(types, ","); got != "run_queued,run_started,block_started,block_failed,run_finished" {
+			t.Fatalf("events: %s", got)
+		}
 	})
 }

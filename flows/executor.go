@@ -260,6 +260,10 @@ func (x *execution) attempt(ctx context.Context, pb *PlannedBlock, env *engine.E
 		case f.Program != nil:
 			v, err := f.Program.Run(ctx, env)
 			if err != nil {
+				if attempt == 1 {
+					// The inspector shows the block start, then its failure.
+					x.emit(pendingEvent{Type: "block_started", Block: id, Data: map[string]any{"type": string(pb.Def.Type)}})
+				}
 				if namesBlock(err, id) {
 					return nil, nil, err // the engine's error names the block and field
 				}
