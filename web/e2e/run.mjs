@@ -235,6 +235,10 @@ try {
       const n = await block.getByLabel(label, { exact: true }).count()
       if (n !== 1) throw new Error(`the http block has ${n} ${label} controls, want 1`)
     }
+    // Timeout, Attempts and Backoff sit on one line: their inputs share a top.
+    const tops = {}
+    for (const label of ['Timeout', 'Attempts', 'Backoff']) tops[label] = (await block.getByLabel(label, { exact: true }).boundingBox()).y
+    if (Math.max(...Object.values(tops)) - Math.min(...Object.values(tops)) > 1) throw new Error('the Timeout, Attempts and Backoff inputs are not aligned: tops ' + JSON.stringify(tops))
     const timeoutish = await block.getByText(/^\s*timeout\s*$/i).count()
     if (timeoutish !== 1) throw new Error(`the http block editor shows ${timeoutish} timeout labels, want 1`)
     await block.screenshot({ path: path.join(shots, 'editor-http-block.png') })

@@ -601,7 +601,7 @@ export function FlowEditor({ project, flow }: { project: string; flow?: string }
                       </label>
                       <label>
                         Attempts
-                        <input type="number" min={1} max={10} value={b.attempts} placeholder="1" onInput={(e) => setBlock(b.uid, (x) => ({ ...x, attempts: e.currentTarget.value }))} />
+                        <input class="mono" type="number" min={1} max={10} value={b.attempts} placeholder="1" onInput={(e) => setBlock(b.uid, (x) => ({ ...x, attempts: e.currentTarget.value }))} />
                       </label>
                       <label>
                         Backoff
