@@ -343,6 +343,34 @@ try {
     await block.screenshot({ path: path.join(shots, 'editor-own-timeout.png') })
   })
 
+  await step('a skipped block shows its type like the others', async () => {
+    const def = {
+      name: 'skips',
+      trigger: { type: 'manual' },
+      blocks: [
+        { id: 'first', type: 'log', config: { message: "'hello'" } },
+        { id: 'never', type: 'log', if: 'false', config: { message: "'not logged'" } },
+      ],
+    }
+    const auth = { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' }
+    let r = await fetch(base + '/api/v1/projects/e2e/flows', { method: 'POST', headers: auth, body: JSON.stringify(def) })
+    if (!r.ok) throw new Error('creating the flow through the API: ' + r.status + ' ' + (await r.text()))
+    r = await fetch(base + '/api/v1/projects/e2e/flows/skips/runs?wait=30s', { method: 'POST', headers: auth, body: JSON.stringify({ environment: 'development' }) })
+    if (!r.ok) throw new Error('running the flow through the API: ' + r.status + ' ' + (await r.text()))
+    const run = await r.json()
+    await page.goto(base + '/p/e2e/runs/' + run.id)
+    const skipped = page.locator('.tl-block.status-skipped')
+    await skipped.waitFor()
+    await page.locator('.tl-block.status-succeeded .tl-head .tag').waitFor()
+    const tag = skipped.locator('.tl-head .tag')
+    // The type comes from the flow definition, fetched after the events.
+    await tag.waitFor({ timeout: 5000 }).catch(() => {})
+    const types = await page.locator('.tl-block .tl-head .tag').allInnerTexts()
+    if (types.join(',') !== 'log,log') throw new Error('block type badges of the succeeded and the skipped block: ' + JSON.stringify(types) + ', want ["log","log"]')
+    await checkpoint('run inspector with a skipped block')
+    await shot('run-inspector-skipped')
+  })
+
   await step('sign out', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click()
     await page.waitForURL(/\/signin/)

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks'
-import { get, post, enc, type Run, type RunEvent } from '../api'
+import { get, post, enc, type Definition, type Flow, type Run, type RunEvent } from '../api'
 import { useApp } from '../app'
 import { Link } from '../router'
 import { ErrorBox, JSONView, PageHeader, Pill, Spinner, duration, fullTime } from '../ui'
@@ -26,7 +26,9 @@ interface BlockView {
   events: RunEvent[]
 }
 
-function groupByBlock(events: RunEvent[]): BlockView[] {
+// types maps block ids to their types in the flow version the run used: a
+// skipped block has no block_started event, the one that carries its type.
+function groupByBlock(events: RunEvent[], types: Record<string, string>): BlockView[] {
   const out: BlockView[] = []
   const by = new Map<string, BlockView>()
   for (const e of events) {
@@ -57,6 +59,7 @@ function groupByBlock(events: RunEvent[]): BlockView[] {
         break
       case 'block_skipped':
         b.status = 'skipped'
+        b.type ??= e.data?.type
         b.ended = e.at
         break
       case 'block_retry':
@@ -64,6 +67,7 @@ function groupByBlock(events: RunEvent[]): BlockView[] {
         break
     }
   }
+  for (const b of out) b.type ??= types[b.id]
   return out
 }
 
@@ -121,6 +125,7 @@ export function RunInspector({ project, id }: { project: string; id: string }) {
   const [err, setErr] = useState<unknown>(null)
   const [live, setLive] = useState(false)
   const [showRaw, setShowRaw] = useState(false)
+  const [types, setTypes] = useState<Record<string, string>>({})
   const seqs = useRef(new Set<number>())
   const lastSeq = useRef(0)
 
@@ -189,9 +194,27 @@ export function RunInspector({ project, id }: { project: string; id: string }) {
     }
   }, [id])
 
+  // Block types from the flow's definition, when its current version is the
+  // one this run used (an older version may have given an id another type).
+  useEffect(() => {
+    if (!run) return
+    let stale = false
+    get<Flow & { definition: Definition }>(`/api/v1/projects/${enc(project)}/flows/${enc(run.flow)}`)
+      .then((f) => {
+        if (stale || f.version !== run.flow_version) return
+        setTypes(Object.fromEntries((f.definition?.blocks ?? []).map((b) => [b.id, b.type])))
+      })
+      .catch(() => {
+        /* the flow may have been deleted since: the events' types remain */
+      })
+    return () => {
+      stale = true
+    }
+  }, [project, run?.flow, run?.flow_version])
+
   if (err) return <ErrorBox error={err} retry={() => location.reload()} />
   if (!run) return <Spinner label="Loading run…" />
-  const blocks = groupByBlock(events)
+  const blocks = groupByBlock(events, types)
   const started = events.find((e) => e.type === 'run_started')
   const runEvents = events.filter((e) => !e.block)
   return (
