@@ -92,6 +92,12 @@ func TestRunEndToEnd(t *testing.T) {
 		for _, e := range ev["events"].([]any) {
 			m := e.(map[string]any)
 			types = append(types, fmt.Sprint(m["type"], ":", m["block"]))
+			if m["type"] == "block_skipped" {
+				// The inspector shows a skipped block's type too.
+				if d, _ := m["data"].(map[string]any); d["type"] == nil || d["if"] == nil {
+					t.Errorf("block_skipped data: %v", m["data"])
+				}
+			}
 		}
 		got := strings.Join(types, " ")
 		for _, want := range []string{"run_queued:", "run_started:", "block_started:call", "http_request:call", "http_response:call",

@@ -200,7 +200,7 @@ func (x *execution) block(ctx context.Context, pb *PlannedBlock, client *http.Cl
 			return nil, false, fmt.Errorf("block %q: if: %w", id, err)
 		}
 		if !ok {
-			x.emit(pendingEvent{Type: "block_skipped", Block: id, Data: map[string]any{"if": pb.Def.If}})
+			x.emit(pendingEvent{Type: "block_skipped", Block: id, Data: map[string]any{"if": pb.Def.If, "type": string(pb.Def.Type)}})
 			return nil, false, nil
 		}
 	}
