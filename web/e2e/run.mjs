@@ -209,6 +209,7 @@ try {
     const v = await page.getByRole('dialog').getByLabel('Secret value').inputValue()
     if (v !== '') throw new Error('the value field shows a value after save')
     await page.keyboard.press('Escape')
+    await page.getByRole('dialog').waitFor({ state: 'detached', timeout: 5000 })
     // A second secret, in another project's scope, must not be offered by autocomplete.
     await checkpoint('secrets')
     await shot('secrets')

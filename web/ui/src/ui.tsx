@@ -1,5 +1,5 @@
 import type { ComponentChildren } from 'preact'
-import { useEffect, useRef } from 'preact/hooks'
+import { useLayoutEffect, useRef } from 'preact/hooks'
 import { ApiError } from './api'
 
 export function Spinner({ label = 'Loading…' }: { label?: string }) {
@@ -57,10 +57,12 @@ export function PageHeader({ title, sub, children }: { title: ComponentChildren;
   )
 }
 
-/** Modal is a dialog that traps Escape and focuses its first field. */
+/** Modal is a dialog that traps Escape and focuses its first field. The
+ * listener is attached before the browser paints the dialog (a layout
+ * effect), so an Escape pressed as soon as it shows closes it. */
 export function Modal({ title, onClose, children }: { title: string; onClose: () => void; children: ComponentChildren }) {
   const ref = useRef<HTMLDivElement>(null)
-  useEffect(() => {
+  useLayoutEffect(() => {
     const prev = document.activeElement as HTMLElement | null
     const el = ref.current?.querySelector<HTMLElement>('input:not([type=hidden]), textarea, select, button.primary, button')
     el?.focus()
