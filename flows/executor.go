@@ -34,6 +34,7 @@ type execution struct {
 	s       *Service
 	run     *Run
 	plan    *Plan
+	w       *store.Batcher // stores events and the outcome
 	red     *redact.Redactor
 	secrets RunSecrets // nil when the server has no secret store
 	input   any
@@ -53,11 +54,12 @@ var errCanceled = errors.New("run canceled")
 // errShutdown ends the runs of a server that is stopping.
 var errShutdown = errors.New("the server shut down while this run was running; it was not retried because its blocks may already have had effects: start it again if that is safe")
 
-// execute runs r to its end and records the outcome. It never panics.
-func (s *Service) execute(ctx context.Context, r *Run) {
+// execute runs r to its end and records the outcome, storing its events
+// and outcome through w. It never panics.
+func (s *Service) execute(ctx context.Context, r *Run, w *store.Batcher) {
 	// A claimed run has one event, run_queued (seq 1, the run row itself):
 	// runs are never claimed twice.
-	x := &execution{s: s, run: r, red: redact.New(), steps: map[string]any{}, seq: 1, stored: 1}
+	x := &execution{s: s, run: r, w: w, red: redact.New(), steps: map[string]any{}, seq: 1, stored: 1}
 	ctx = withRunID(ctx, r.ID)
 	stop := x.flushSlow(ctx)
 	var out any
@@ -359,13 +361,7 @@ func (x *execution) flush(ctx context.Context) {
 		return
 	}
 	rows := x.s.redactEvents(x.run.ID, &x.seq, &x.stored, x.red, evs)
-	var err error
-	if w := x.s.writer.Load(); w != nil {
-		_, err = w.Write(context.WithoutCancel(ctx), store.Write{Rows: []any{rows}})
-	} else if len(rows) > 0 {
-		err = x.s.db.WithContext(context.WithoutCancel(ctx)).CreateInBatches(rows, 200).Error
-	}
-	if err != nil {
+	if _, err := x.w.Write(context.WithoutCancel(ctx), store.Write{Rows: []any{rows}}); err != nil {
 		x.s.log.Error("store run events", "run_id", x.run.ID, "err", x.red.Error(err))
 	}
 	x.s.broker.notify(x.run.ID)
@@ -497,25 +493,10 @@ func (x *execution) finish(out any, runErr error) {
 	// The input is needed only while the run runs: at rest it keeps no
 	// secret value a caller passed in (SECURITY.md case 10).
 	o := outcome{id: r.ID, owner: s.owner, status: status, output: outJSON, err: errText, finished: now, input: x.red.String(r.Input)}
-	applied, err := false, error(nil)
-	if w := s.writer.Load(); w != nil {
-		// With the outcomes and events of other runs: one commit, and one
-		// UPDATE on PostgreSQL, for many.
-		applied, err = w.Write(ctx, store.Write{Merge: &store.Merge{Key: "flows.outcome", Item: o, Apply: s.recordOutcomes},
-			Rows: []any{rows}, Durable: true})
-	} else {
-		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			ok, err := s.recordOutcomes(tx, []any{o})
-			if err != nil || !ok[0] {
-				return err
-			}
-			applied = true
-			if len(rows) == 0 {
-				return nil
-			}
-			return tx.CreateInBatches(rows, 200).Error
-		})
-	}
+	// With the outcomes and events of other runs: one commit, and one
+	// UPDATE on PostgreSQL, for many.
+	applied, err := x.w.Write(ctx, store.Write{Merge: &store.Merge{Key: "flows.outcome", Item: o, Apply: s.recordOutcomes},
+		Rows: []any{rows}, Durable: true})
 	if err == nil && !applied {
 		err = errLeaseLost
 	}

@@ -20,13 +20,12 @@ import (
 // returns when every run it started has finished.
 func (s *Service) Start(ctx context.Context) {
 	var wg sync.WaitGroup
+	// Runs store their events and outcomes through w.
 	w := s.cfg.Batcher
 	if w == nil {
 		w = store.NewBatcher(s.db)
 		defer w.Close()
 	}
-	s.writer.Store(w)
-	defer s.writer.Store(nil)
 	running := &runningSet{m: map[string]context.CancelCauseFunc{}}
 	slots := make(chan struct{}, s.cfg.Workers)
 	wg.Add(3)
@@ -65,7 +64,7 @@ func (s *Service) Start(ctx context.Context) {
 			go func() {
 				defer wg.Done()
 				defer func() { <-slots; running.remove(r.ID); cancel(nil); s.poke() }()
-				s.execute(rctx, r)
+				s.execute(rctx, r, w)
 			}()
 		}
 		if len(runs) == 0 {

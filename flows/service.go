@@ -137,7 +137,6 @@ type Service struct {
 	nRedactors atomic.Int64
 	broker     *broker
 	wake       chan struct{}
-	writer     atomic.Pointer[store.Batcher] // set while Start runs
 	// NewHTTPClient builds a run's HTTP client from the run's secret host
 	// pins: allowed maps a secret name to its hosts, match finds secret
 	// names in text, onRefuse is called when a request is refused. The

@@ -57,7 +57,7 @@ func (s *Store) Resolve(ctx context.Context, a Access) (Value, Meta, error) {
 	}
 	rec := s.auditFor(a.Actor, ActionResolve, row, meta.Version, "")
 	rec.RunID, rec.BlockID, rec.RunProject, rec.RunEnv = a.RunID, a.BlockID, a.Project, a.Environment
-	if err := s.recordRead(ctx, rec); err != nil {
+	if err := s.recordReads(ctx, []AuditRecord{*rec}); err != nil {
 		// An access that cannot be audited is refused.
 		return Value{}, Meta{}, fmt.Errorf("secret %q: record access: %w", a.Name, err)
 	}
@@ -173,13 +173,7 @@ func (s *Store) recordLoads(ctx context.Context, project, environment, actor str
 			RunProject: project, RunEnv: environment,
 			Detail: strconv.Itoa(n) + " secrets loaded into the run's redactor"}
 	}
-	var err error
-	if s.batcher != nil {
-		_, err = s.batcher.Write(ctx, store.Write{Rows: []any{recs}, Durable: true})
-	} else {
-		err = store.Translate(s.db.WithContext(ctx).Create(&recs).Error)
-	}
-	if err != nil {
+	if err := s.recordReads(ctx, recs); err != nil {
 		return fmt.Errorf("record redaction load: %w", err)
 	}
 	return nil
@@ -395,7 +389,7 @@ func (r *RunResolver) Resolve(ctx context.Context, blockID, name string, sc Scop
 			SecretName: c.meta.Name, Version: c.meta.Version, Project: c.meta.Scope.Project, Environment: c.meta.Scope.Environment,
 			ScopeLabel: c.meta.Scope.Label(), RunID: r.runID, BlockID: blockID, Detail: "cached for the run",
 			RunProject: r.project, RunEnv: r.environment}
-		if err := r.s.recordRead(ctx, rec); err != nil {
+		if err := r.s.recordReads(ctx, []AuditRecord{*rec}); err != nil {
 			r.mu.Lock()
 			delete(r.audited, ak)
 			r.mu.Unlock()

@@ -51,14 +51,14 @@ type Store struct {
 // record is committed. Call it once, before the store is used.
 func (s *Store) UseBatcher(b *store.Batcher) { s.batcher = b }
 
-// recordRead stores the audit record of a read; an access that cannot be
-// audited is refused by the caller.
-func (s *Store) recordRead(ctx context.Context, rec *AuditRecord) error {
+// recordReads stores the audit records of reads, through the batcher when
+// there is one; an access that cannot be audited is refused by the caller.
+func (s *Store) recordReads(ctx context.Context, recs []AuditRecord) error {
 	if s.batcher != nil {
-		_, err := s.batcher.Write(ctx, store.Write{Rows: []any{[]AuditRecord{*rec}}, Durable: true})
+		_, err := s.batcher.Write(ctx, store.Write{Rows: []any{recs}, Durable: true})
 		return err
 	}
-	return store.Translate(s.db.WithContext(ctx).Create(rec).Error)
+	return store.Translate(s.db.WithContext(ctx).Create(&recs).Error)
 }
 
 // Observe registers f to receive every plaintext value the store seals or

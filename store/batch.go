@@ -32,14 +32,11 @@ type Batcher struct {
 
 // Write is one caller's part of a batch.
 type Write struct {
-	// Before, when set, runs first in the batch's transaction, before any
-	// row is inserted. Returning false drops this write's Rows (for
-	// example: an update whose condition no longer holds); an error fails
-	// the transaction.
-	Before func(tx *gorm.DB) (bool, error)
-	// Merge, when set, is applied with the Merges of the same Key of every
-	// write of the batch in one call (one statement for many writes); a
-	// write whose item did not apply has its Rows dropped, as with Before.
+	// Merge, when set, is applied first in the batch's transaction, with
+	// the Merges of the same Key of every write of the batch in one call
+	// (one statement for many writes). A write whose item did not apply
+	// (for example: an update whose condition no longer holds) has its
+	// Rows dropped; an error fails the transaction.
 	Merge *Merge
 	// Rows holds slices of models ([]flows.Event, []secrets.AuditRecord,
 	// ...). The rows of one model from every write of the batch are
@@ -91,7 +88,7 @@ func NewBatcher(db *DB) *Batcher {
 }
 
 // Write stores w and returns when it is committed. applied is false when
-// w.Before returned false (its rows were not inserted). After Close, Write
+// w.Merge's item did not apply (its rows were not inserted). After Close, Write
 // still works, in a transaction of its own.
 func (b *Batcher) Write(ctx context.Context, w Write) (applied bool, err error) {
 	r := &batchReq{w: w, done: make(chan result, 1)}
@@ -196,16 +193,6 @@ func (b *Batcher) commit(ctx context.Context, batch []*batchReq) ([]result, erro
 		var order []reflect.Type
 		groups := map[reflect.Type]reflect.Value{}
 		for i, r := range batch {
-			if !res[i].applied {
-				continue
-			}
-			if r.w.Before != nil {
-				ok, err := r.w.Before(tx)
-				if err != nil {
-					return err
-				}
-				res[i].applied = ok
-			}
 			if !res[i].applied {
 				continue
 			}

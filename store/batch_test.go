@@ -26,8 +26,8 @@ var batchMigrations = []store.Migration{
 	{ID: "0001_batch", Up: func(tx *gorm.DB) error { return tx.Migrator().CreateTable(&note{}, &tally{}) }},
 }
 
-// Concurrent writes of two models, with Before updates, all land; a
-// Before that returns false drops only its own rows.
+// Concurrent writes of two models, with merged updates, all land; a write
+// whose merged item does not apply drops only its own rows.
 func TestBatcherConcurrentWrites(t *testing.T) {
 	storetest.Each(t, batchMigrations, func(t *testing.T, db *store.DB) {
 		if err := db.Create(&tally{ID: 1}).Error; err != nil {
@@ -44,12 +44,17 @@ func TestBatcherConcurrentWrites(t *testing.T) {
 				defer wg.Done()
 				keep := i%10 != 0
 				applied, err := b.Write(ctx, store.Write{
-					Before: func(tx *gorm.DB) (bool, error) {
-						if !keep {
-							return false, nil
+					Merge: &store.Merge{Key: "count", Item: keep, Apply: func(tx *gorm.DB, items []any) ([]bool, error) {
+						ok := make([]bool, len(items))
+						n := 0
+						for i, it := range items {
+							ok[i] = it.(bool)
+							if ok[i] {
+								n++
+							}
 						}
-						return true, tx.Model(&tally{}).Where("id = 1").Update("count", gorm.Expr("count + 1")).Error
-					},
+						return ok, tx.Model(&tally{}).Where("id = 1").Update("count", gorm.Expr("count + ?", n)).Error
+					}},
 					Rows:    []any{[]note{{Text: fmt.Sprintf("n%d-a", i)}, {Text: fmt.Sprintf("n%d-b", i)}}, []tally{{ID: uint(1000 + i)}}},
 					Durable: i%2 == 0,
 				})

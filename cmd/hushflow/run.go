@@ -192,6 +192,11 @@ func printOutcome(out io.Writer, r *runInfo) {
 		fmt.Fprintf(out, " in %s", d)
 	}
 	fmt.Fprintln(out)
+	printErrorAndOutput(out, r)
+}
+
+// printErrorAndOutput prints a run's error and output, when it has them.
+func printErrorAndOutput(out io.Writer, r *runInfo) {
 	if r.Error != "" {
 		fmt.Fprintf(out, "error: %s\n", r.Error)
 	}
@@ -310,15 +315,7 @@ func newRunCmd() *cobra.Command {
 			if err := w.Flush(); err != nil {
 				return err
 			}
-			if r.Error != "" {
-				fmt.Fprintf(out, "error: %s\n", r.Error)
-			}
-			if len(r.Output) > 0 && string(r.Output) != "null" {
-				var buf bytes.Buffer
-				if json.Indent(&buf, r.Output, "", "  ") == nil {
-					fmt.Fprintf(out, "output: %s\n", buf.String())
-				}
-			}
+			printErrorAndOutput(out, &r)
 			return nil
 		},
 	}
