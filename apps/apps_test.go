@@ -253,3 +253,25 @@ func TestService(t *testing.T) {
 		}
 	})
 }
+
+// Issue 15: which actions may be sent again after an interruption.
+func TestRepeatSafe(t *testing.T) {
+	for _, c := range []struct {
+		app, action string
+		with        map[string]any
+		safe        bool
+	}{
+		{"slack", "post_message", map[string]any{"channel": "C1"}, false},
+		{"anthropic", "create_message", nil, true}, // marked idempotent
+		{"bearer_api", "request", map[string]any{"method": "GET", "path": "/x"}, true},
+		{"bearer_api", "request", map[string]any{"path": "/x"}, true}, // GET by default
+		{"bearer_api", "request", map[string]any{"method": "delete", "path": "/x"}, true},
+		{"bearer_api", "request", map[string]any{"method": "POST", "path": "/x"}, false},
+		{"slack", "no_such_action", nil, false},
+	} {
+		m, _ := apps.Lookup(c.app)
+		if got := m.RepeatSafe(c.action, c.with); got != c.safe {
+			t.Errorf("%s.%s %v: safe %v, want %v", c.app, c.action, c.with, got, c.safe)
+		}
+	}
+}

@@ -124,6 +124,28 @@ func escapePath(s string) (string, error) {
 	return strings.Join(segs, "/"), nil
 }
 
+// RepeatSafe reports whether action, with these inputs, is safe to send
+// twice: the manifest marks it idempotent, or its method is GET, HEAD,
+// OPTIONS, PUT or DELETE.
+func (m *Manifest) RepeatSafe(action string, with map[string]any) bool {
+	a, ok := m.Actions[action]
+	if !ok {
+		return false
+	}
+	if a.Idempotent {
+		return true
+	}
+	method, err := vars{with: with}.text(a.Method, nil)
+	if err != nil {
+		return false
+	}
+	switch strings.ToUpper(method) {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
 // Build returns the HTTP request of action, from the installation's
 // resolved configuration and the action's inputs. The request targets the
 // installation's base_url, else the manifest's. Errors name the field,

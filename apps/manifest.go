@@ -71,6 +71,11 @@ type Action struct {
 	// into the path are escaped per segment. An empty method is GET.
 	Method string `yaml:"method" json:"method"`
 	Path   string `yaml:"path" json:"path"`
+	// Idempotent marks an action that is safe to send twice (it changes
+	// nothing, or the service deduplicates it), so that a run interrupted
+	// while sending it may send it again when it resumes. Actions whose
+	// method is GET, HEAD, OPTIONS, PUT or DELETE are idempotent anyway.
+	Idempotent bool `yaml:"idempotent" json:"idempotent,omitempty"`
 	// Headers are templates; a header that comes out empty is left out.
 	Headers map[string]string `yaml:"headers" json:"headers,omitempty"`
 	// Query is a template of an object of query parameters (or one

@@ -2,6 +2,7 @@ package apps
 
 import (
 	"context"
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,7 +18,6 @@ import (
 	"github.com/hushflow/hushflow/internal/apperr"
 	"github.com/hushflow/hushflow/projects"
 	"github.com/hushflow/hushflow/store"
-	"gorm.io/gorm"
 )
 
 // Limits of an installation.
@@ -56,11 +56,10 @@ type row struct {
 func (row) TableName() string { return "app_installations" }
 
 // Migrations creates the app_installations table.
-func Migrations() []store.Migration {
-	return []store.Migration{{ID: "0030_app_installations", Up: func(tx *gorm.DB) error {
-		return tx.Migrator().CreateTable(&row{})
-	}}}
-}
+func Migrations() []store.Migration { return store.SQLMigrations(migrationFS, "migrations") }
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
 
 // SecretNames lists the secret names defined for a project in any scope
 // that one of its runs can see (any environment). The server wires it to
@@ -380,6 +379,20 @@ func (s *Service) Action(ctx context.Context, in *blocks.Input, installation, ac
 		return nil, err
 	}
 	return m.Build(ctx, action, cfg, with)
+}
+
+// RepeatSafe reports whether running action of installation again, with
+// these inputs, is safe (Manifest.RepeatSafe).
+func (s *Service) RepeatSafe(ctx context.Context, in *blocks.Input, installation, action string, with map[string]any) (bool, error) {
+	inst, err := s.Get(ctx, in.Project, installation)
+	if err != nil {
+		return false, fmt.Errorf("app installation %q: %w", installation, err)
+	}
+	m, ok := Lookup(inst.App)
+	if !ok {
+		return false, fmt.Errorf("installation %q: app %q is no longer shipped", installation, inst.App)
+	}
+	return m.RepeatSafe(action, with), nil
 }
 
 // VerifyWebhook checks an incoming request of installation name with the

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"embed"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -54,11 +55,10 @@ type Principal struct {
 }
 
 // Migrations creates the users and tokens tables.
-func Migrations() []store.Migration {
-	return []store.Migration{{ID: "0002_users_tokens", Up: func(tx *gorm.DB) error {
-		return tx.Migrator().CreateTable(&User{}, &Token{})
-	}}}
-}
+func Migrations() []store.Migration { return store.SQLMigrations(migrationFS, "migrations") }
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
 
 // ErrUnauthenticated is returned for a missing, unknown, revoked or expired
 // token. The API answers 401 without saying which.
@@ -235,6 +235,9 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (*Principal, err
 	}
 	var u User
 	if err := s.db.WithContext(ctx).Where("id = ?", t.UserID).First(&u).Error; err != nil {
+		if store.IsUnavailable(err) {
+			return nil, store.Translate(err) // 503, not 401: the caller may retry
+		}
 		return nil, ErrUnauthenticated
 	}
 	// Record last use at most once a minute to keep reads cheap.

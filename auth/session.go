@@ -27,13 +27,6 @@ type Session struct {
 	ExpiresAt time.Time `gorm:"index;not null"`
 }
 
-// SessionMigrations creates the sessions table.
-func SessionMigrations() []store.Migration {
-	return []store.Migration{{ID: "auth_0001_sessions", Up: func(tx *gorm.DB) error {
-		return tx.Migrator().CreateTable(&Session{})
-	}}}
-}
-
 // NewSession signs a browser in as p (a principal that authenticated with
 // a token). It returns the session id for the cookie and the CSRF token.
 func (s *Service) NewSession(ctx context.Context, p *Principal) (id, csrf string, err error) {

@@ -144,8 +144,50 @@ type Input struct {
 	// HTTP sends requests for this run under the egress policy (private
 	// addresses refused unless allowed, checked at dial time and on every
 	// redirect) and the run's secret host pinning. Blocks that call the
-	// network must use it and nothing else.
+	// network must use it and nothing else. It calls Effect before each
+	// request.
 	HTTP *http.Client
+	// Effect must be called before the block acts outside Hushflow by any
+	// other means than HTTP (starts a process, say); an error means the
+	// action must not happen, and is returned as the block's. For a block
+	// that is not safe to repeat (see Repeatable) it durably records that
+	// the action may have happened, so that a run interrupted after it
+	// is not repeated blindly. Nil in tests that do not need it.
+	Effect func(ctx context.Context) error
+	// SleepOver is how long a block may wait in process: a block that
+	// would wait longer returns a *Sleep instead, which releases the
+	// worker (0: never).
+	SleepOver time.Duration
+	// Slept is set when the block runs again after it returned a *Sleep:
+	// the executor filled in its times.
+	Slept *Sleep
+}
+
+// Sleep is returned (as the error) by a block that would wait longer than
+// Input.SleepOver (delay): the executor records the wait, releases the
+// worker and queues the run to resume at Until, on any replica, when the
+// block runs again with Input.Slept set to this value.
+type Sleep struct {
+	// For is how long the block asks to sleep.
+	For time.Duration
+	// Since and Until are set by the executor: when the sleep began and
+	// when the run is due to resume. Woke is when the block ran again
+	// (normally at or just after Until).
+	Since, Until, Woke time.Time
+}
+
+func (s *Sleep) Error() string { return fmt.Sprintf("sleeping for %s", s.For) }
+
+// Repeatable is implemented by block types that can say, for one decoded
+// configuration, whether running the block again after an interruption is
+// safe (it is idempotent, or has no effect outside the run). A block type
+// that does not implement it is never repeated once it may have acted.
+type Repeatable interface {
+	// RepeatSafe reports whether running the block twice is safe. When it
+	// is not, why says so in a sentence a user can act on: which field
+	// makes it unsafe and how to make it safe. It may read the database
+	// (through Env), so it takes the run's ctx and Input.
+	RepeatSafe(ctx context.Context, in *Input) (safe bool, why string, err error)
 }
 
 // Log emits a log event.
@@ -174,6 +216,9 @@ type Env struct {
 // request of one of its actions. Implemented by package apps.
 type AppResolver interface {
 	Action(ctx context.Context, in *Input, installation, action string, with map[string]any) (*http.Request, error)
+	// RepeatSafe reports whether the action, with these inputs, is safe
+	// to send twice (its manifest marks it idempotent, or its method is).
+	RepeatSafe(ctx context.Context, in *Input, installation, action string, with map[string]any) (bool, error)
 }
 
 // Registry is a set of block types. The zero value is not usable; use

@@ -1,6 +1,9 @@
 package flows_test
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"sort"
@@ -250,4 +253,147 @@ func cpuModel() string {
 		}
 	}
 	return runtime.GOARCH
+}
+
+// TestFlowCPU measures the CPU time a `hushflow serve` process tree (the
+// server and its sandbox workers) spends per run of a webhook -> http
+// (secret header) -> code flow: offered 30 runs/s for 20 s, beside the
+// same flow at saturation, and the CPU the server uses per second while
+// idle. It runs on PostgreSQL and on SQLite.
+//
+//	HUSHFLOW_BENCH=1 go test -run TestFlowCPU -v ./flows/
+//
+// HUSHFLOW_BENCH_CPU_SECONDS (default 20) and HUSHFLOW_BENCH_CPU_RUNS (the
+// saturated runs, default 3000) tune it.
+func TestFlowCPU(t *testing.T) {
+	if os.Getenv("HUSHFLOW_BENCH") != "1" {
+		t.Skip("benchmark: set HUSHFLOW_BENCH=1 to run it")
+	}
+	secs := envInt("HUSHFLOW_BENCH_CPU_SECONDS", 20)
+	satRuns := envInt("HUSHFLOW_BENCH_CPU_RUNS", 3000)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"ok":true,"items":[1,2,3]}`)
+	}))
+	defer target.Close()
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			db := b.Config(t)
+			p := startServe(t, serveConfig{bin: hushflowBinary(t), db: db, dataDir: db.DataDir})
+			p.must(201, "POST", "/api/v1/projects", map[string]string{"name": "bench"})
+			p.must(201, "POST", "/api/v1/secrets", map[string]any{"name": "API_TOKEN", "value": "tok_bench_9fK2xQ7zLmW3pR8vN1", "project": "bench"})
+			p.must(201, "POST", "/api/v1/projects/bench/flows", map[string]any{
+				"name": "cpu", "trigger": map[string]any{"type": "webhook"}, "env": map[string]string{"API": target.URL},
+				"blocks": []any{
+					map[string]any{"id": "call", "type": "http", "config": map[string]any{
+						"url": "`${env.API}/items`", "headers": "({Authorization: `Bearer ${secrets.API_TOKEN}`})"}},
+					map[string]any{"id": "sum", "type": "code", "config": map[string]any{
+						"code": "return {n: input.n, total: steps.call.output.body.items.reduce((a, b) => a + b, 0)}"}},
+				},
+			})
+			sql := storetest.Open(t, db, nil)
+			post := func(i int) {
+				if st, m, _ := p.doRaw("POST", "/hooks/bench/cpu", map[string]any{"n": i}); st != 202 {
+					t.Errorf("webhook: %d %v", st, m)
+				}
+			}
+			settleAll := func() {
+				for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+					var open int64
+					sql.Raw("SELECT COUNT(*) FROM runs WHERE status IN ('queued','running','waiting')").Scan(&open)
+					if open == 0 {
+						return
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("%d runs still open", open)
+					}
+				}
+			}
+			for i := 0; i < 50; i++ { // warm up
+				post(-1)
+			}
+			settleAll()
+			// Idle: a quiet server for 10 s.
+			c0 := treeCPU(t, p)
+			w0 := time.Now()
+			time.Sleep(10 * time.Second)
+			idle := float64(treeCPU(t, p)-c0) / time.Since(w0).Seconds()
+
+			// 30 runs/s offered for secs seconds.
+			n := 30 * secs
+			c0 = treeCPU(t, p)
+			start := time.Now()
+			for i := 0; i < n; i++ {
+				time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / 30)))
+				post(i)
+			}
+			settleAll()
+			low := treeCPU(t, p) - c0
+			var lat []time.Duration
+			var rows []struct{ QueuedAt, FinishedAt time.Time }
+			sql.Raw("SELECT queued_at, finished_at FROM runs WHERE queued_at >= ? AND status = 'succeeded'", start.UTC()).Scan(&rows)
+			for _, r := range rows {
+				lat = append(lat, r.FinishedAt.Sub(r.QueuedAt))
+			}
+
+			// Saturated: satRuns runs from 16 clients as fast as they go.
+			c0 = treeCPU(t, p)
+			satStart := time.Now()
+			var wg sync.WaitGroup
+			jobs := make(chan int)
+			for c := 0; c < 16; c++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range jobs {
+						post(i)
+					}
+				}()
+			}
+			for i := 0; i < satRuns; i++ {
+				jobs <- i
+			}
+			close(jobs)
+			wg.Wait()
+			settleAll()
+			sat := treeCPU(t, p) - c0
+			satTook := time.Since(satStart)
+			t.Logf("CPU of the serve process tree on %s: %.2f ms per run at 30 runs/s offered for %ds (%d runs, p50 %s, p99 %s queue-to-finish); %.2f ms per run saturated (%d runs, %.0f runs/s); idle %.2f ms of CPU per second",
+				b.Name, low.Seconds()*1000/float64(n), secs, len(rows), pct(lat, 50), pct(lat, 99),
+				sat.Seconds()*1000/float64(satRuns), satRuns, float64(satRuns)/satTook.Seconds(), idle*1000)
+		})
+	}
+}
+
+// treeCPU is the CPU time (user + system) used so far by the process p
+// and its children, live ones (sandbox workers) and reaped ones.
+func treeCPU(t *testing.T, p *proc) time.Duration {
+	t.Helper()
+	const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
+	fields := func(pid string) []string {
+		data, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			return nil
+		}
+		s := string(data)
+		return strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	}
+	num := func(f []string, i int) time.Duration {
+		v, _ := strconv.ParseInt(f[i], 10, 64)
+		return time.Duration(v) * tick
+	}
+	root := strconv.Itoa(p.cmd.Process.Pid)
+	f := fields(root)
+	if f == nil {
+		t.Fatalf("no /proc/%s/stat", root)
+	}
+	// After the ")": state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
+	total := num(f, 11) + num(f, 12) + num(f, 13) + num(f, 14)
+	procs, _ := os.ReadDir("/proc")
+	for _, e := range procs {
+		if g := fields(e.Name()); g != nil && g[1] == root {
+			total += num(g, 11) + num(g, 12) + num(g, 13) + num(g, 14)
+		}
+	}
+	return total
 }

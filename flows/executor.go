@@ -17,7 +17,6 @@ import (
 	"github.com/hushflow/hushflow/engine"
 	"github.com/hushflow/hushflow/redact"
 	"github.com/hushflow/hushflow/store"
-	"gorm.io/gorm"
 )
 
 // pendingEvent is an event not yet stored; Data holds real values and is
@@ -29,38 +28,76 @@ type pendingEvent struct {
 	Data  map[string]any
 }
 
-// execution is one run being executed by this process.
+// execution is one claim of a run by this process: from its first
+// unfinished block to its end, an interruption or a durable wait.
 type execution struct {
-	s       *Service
-	run     *Run
-	plan    *Plan
-	w       *store.Batcher // stores events and the outcome
+	s    *Service
+	run  *Run
+	plan *Plan
+	w    *store.Batcher // stores events, checkpoints and the outcome
+	// hard ends the retries of the run's writes (the process is stopping
+	// for good); the run is then left to the rescuer.
+	hard    context.Context
 	red     *redact.Redactor
 	secrets RunSecrets // nil when the server has no secret store
 	input   any
 	steps   map[string]any
+	// resumed holds the checkpoints of an earlier claim, by block id.
+	resumed map[string]Checkpoint
 
-	mu      sync.Mutex // guards pending
+	mu      sync.Mutex // guards pending and cur
 	pending []pendingEvent
-	// flushMu serializes stores of events; it guards seq and stored.
-	flushMu sync.Mutex
-	seq     int
-	stored  int
+	cur     *attemptState // the block attempt in progress
+
+	// flushMu serializes stores of events; it guards seq, stored and
+	// unwritten (rows numbered but not stored yet: a failed write keeps
+	// them for the next one, so that no event is lost).
+	flushMu   sync.Mutex
+	seq       int
+	stored    int
+	unwritten []Event
 }
 
-// errCanceled ends a run canceled through the API.
-var errCanceled = errors.New("run canceled")
+// attemptState is what the executor knows of one attempt of a block.
+type attemptState struct {
+	block string
 
-// errShutdown ends the runs of a server that is stopping.
-var errShutdown = errors.New("the server shut down while this run was running; it was not retried because its blocks may already have had effects: start it again if that is safe")
+	mu sync.Mutex // guards the fields below
+	// safe is whether the block may run again after an interruption; why
+	// says why not.
+	safe bool
+	why  string
+	// acted counts the effects begun (requests sent, processes started);
+	// marked is set once the acting checkpoint of an unsafe block is
+	// stored.
+	acted  int
+	marked bool
+	// infra is the first database error met by the attempt (resolving a
+	// secret, say): such an attempt failed for the infrastructure, not
+	// for the block.
+	infra error
+}
 
-// execute runs r to its end and records the outcome, storing its events
-// and outcome through w. It never panics.
-func (s *Service) execute(ctx context.Context, r *Run, w *store.Batcher) {
-	// A claimed run has one event, run_queued (seq 1, the run row itself):
-	// runs are never claimed twice.
-	x := &execution{s: s, run: r, w: w, red: redact.New(), steps: map[string]any{}, seq: 1, stored: 1}
-	ctx = withRunID(ctx, r.ID)
+// sleeping ends an execution whose block asked for a durable wait.
+type sleeping struct {
+	block string
+	sleep blocks.Sleep
+}
+
+func (e *sleeping) Error() string {
+	return fmt.Sprintf("block %q is waiting until %s", e.block, e.sleep.Until)
+}
+
+// errAbandon ends an execution that can no longer write to its run (the
+// database did not answer for longer than the lease, or the lease was
+// lost): the run is left to the rescuer, which queues it again.
+var errAbandon = errors.New("the worker gave up the run: the database did not answer for longer than its lease")
+
+// execute runs r from its first unfinished block to its end, a durable
+// wait or an interruption, and records what happened. It never panics.
+// hard ends the retries of its writes.
+func (s *Service) execute(ctx, hard context.Context, r *Run, w *store.Batcher) {
+	x := &execution{s: s, run: r, w: w, hard: hard, red: redact.New(), steps: map[string]any{}, seq: 1, stored: 1}
 	stop := x.flushSlow(ctx)
 	var out any
 	err := func() (err error) {
@@ -74,7 +111,17 @@ func (s *Service) execute(ctx context.Context, r *Run, w *store.Batcher) {
 		return err
 	}()
 	stop()
-	x.finish(out, err)
+	var sl *sleeping
+	switch {
+	case errors.As(err, &sl):
+		x.suspend(sl)
+	case errors.Is(err, errShutdown):
+		x.release(s.releaseReason())
+	case errors.Is(err, errLeaseLost), errors.Is(err, errAbandon):
+		s.log.Warn("gave up a run", "run_id", r.ID, "attempt", r.Attempt, "reason", x.red.String(err.Error()))
+	default:
+		x.finish(out, err)
+	}
 }
 
 // flushSlow stores the events of a block that runs for a while (a delay, a
@@ -96,8 +143,12 @@ func (x *execution) flushSlow(ctx context.Context) (stop func()) {
 				x.mu.Lock()
 				old := len(x.pending) > 0 && now.Sub(x.pending[0].At) >= slowFlush
 				x.mu.Unlock()
+				x.flushMu.Lock()
+				old = old || len(x.unwritten) > 0
+				x.flushMu.Unlock()
 				if old {
-					x.flush(ctx)
+					// A failure keeps the events for the next flush.
+					_ = x.write(ctx, nil, false)
 				}
 			}
 		}
@@ -110,14 +161,35 @@ const slowFlush = 200 * time.Millisecond
 
 func (x *execution) do(ctx context.Context) (any, error) {
 	s, r := x.s, x.run
-	plan, err := s.plan(ctx, r.FlowID, r.FlowVersion)
+	if r.Attempt > 1 {
+		// Events go on after those of the earlier claims.
+		seq, err := retryLoad(x, ctx, "read the run's events", func(ctx context.Context) (int, error) {
+			return lastSeq(s.db.WithContext(ctx), r.ID)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read the run's events: %w", err)
+		}
+		x.seq, x.stored = seq, seq
+	}
+	if r.CancelReq {
+		return nil, errCanceled // asked while it was released or waiting
+	}
+	if r.Resumes > s.cfg.MaxResumes {
+		return nil, fmt.Errorf("this run was interrupted %d times, more than the limit of %d resumes (HUSHFLOW_MAX_RESUMES); the last time: %s",
+			r.Resumes, s.cfg.MaxResumes, r.ResumeReason)
+	}
+	plan, err := retryLoad(x, ctx, "load the flow", func(ctx context.Context) (*Plan, error) {
+		return s.plan(ctx, r.FlowID, r.FlowVersion)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("load flow %q version %d: %w", r.Flow, r.FlowVersion, err)
 	}
 	x.plan = plan
 	var pins = map[string][]string{}
 	if s.secrets != nil {
-		rs, err := s.secrets.ForRun(ctx, r.Project, r.Environment, r.ID)
+		rs, err := retryLoad(x, ctx, "load the run's secrets", func(ctx context.Context) (RunSecrets, error) {
+			return s.secrets.ForRun(ctx, r.Project, r.Environment, r.ID)
+		})
 		if err != nil {
 			return nil, fmt.Errorf("load secrets of project %q, environment %q: %w", r.Project, r.Environment, err)
 		}
@@ -135,30 +207,125 @@ func (x *execution) do(ctx context.Context) (any, error) {
 	if err := json.Unmarshal([]byte(r.Input), &x.input); err != nil {
 		return nil, fmt.Errorf("run input: %w", err)
 	}
-	// A known secret value passed in the input is masked in every view.
-	x.emit(pendingEvent{Type: "run_started", Data: map[string]any{"input": x.input, "worker": s.owner}})
-	var client = s.client(pins, x)
 	var last any
+	if r.Attempt > 1 {
+		if last, err = x.resume(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		// A known secret value passed in the input is masked in every view.
+		x.emit(pendingEvent{Type: "run_started", Data: map[string]any{"input": x.input, "worker": s.owner}})
+	}
+	client := s.client(pins, x)
 	for i := range plan.Blocks {
 		if err := ctx.Err(); err != nil {
 			return nil, ctxErr(ctx)
 		}
 		pb := &plan.Blocks[i]
-		out, ran, err := x.block(ctx, pb, client)
+		id := pb.Def.ID
+		var slept *blocks.Sleep
+		if cp, ok := x.resumed[id]; ok {
+			switch cp.State {
+			case cpDone, cpSkipped:
+				continue // restored by resume
+			case cpActing:
+				return nil, fmt.Errorf("block %q was interrupted (%s) after it may have acted, and is not safe to repeat: %s; "+
+					"check whether it did, then start the run again", id, r.ResumeReason, cp.Detail)
+			case cpSleeping:
+				slept = new(blocks.Sleep)
+				if err := json.Unmarshal([]byte(cp.Detail), slept); err != nil {
+					return nil, fmt.Errorf("block %q: read its wait: %w", id, err)
+				}
+				slept.Woke = s.now()
+			}
+		}
+		out, ran, err := x.block(ctx, pb, client, slept)
 		if err != nil {
 			return nil, err
 		}
+		cp := Checkpoint{RunID: r.ID, Block: id, State: cpSkipped, CreatedAt: s.now()}
 		if ran {
-			x.steps[pb.Def.ID] = map[string]any{"output": out}
+			x.steps[id] = map[string]any{"output": out}
 			last = out
+			cp.State = cpDone
 		}
-		// The events of a finished block are stored before the next
-		// block starts; those of the last block go with the outcome.
+		// A finished block's output and events are stored, durably,
+		// before the next block starts; those of the last block go with
+		// the outcome.
 		if i < len(plan.Blocks)-1 {
-			x.flush(ctx)
+			if ran {
+				if cp.Output, err = x.seal(id, out); err != nil {
+					return nil, err
+				}
+			}
+			if err := x.save(ctx, []Checkpoint{cp}); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return last, nil
+}
+
+// resume restores what earlier claims of the run finished: the steps from
+// the checkpoints, the event numbering from the stored events. It returns
+// the output of the last finished block.
+func (x *execution) resume(ctx context.Context) (any, error) {
+	s, r := x.s, x.run
+	cps, err := retryLoad(x, ctx, "load the run's checkpoints", func(ctx context.Context) ([]Checkpoint, error) {
+		var cps []Checkpoint
+		return cps, store.Translate(s.db.WithContext(ctx).Where("run_id = ?", r.ID).Find(&cps).Error)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load the run's checkpoints: %w", err)
+	}
+	x.resumed = make(map[string]Checkpoint, len(cps))
+	for _, cp := range cps {
+		x.resumed[cp.Block] = cp
+	}
+	var last any
+	from, reason := "", r.ResumeReason
+	for _, pb := range x.plan.Blocks {
+		id := pb.Def.ID
+		cp, ok := x.resumed[id]
+		if ok && cp.State == cpDone {
+			out, err := x.open(id, cp.Output)
+			if err != nil {
+				return nil, fmt.Errorf("block %q: open its checkpoint: %w", id, err)
+			}
+			x.steps[id] = map[string]any{"output": out}
+			last = out
+			continue
+		}
+		if ok && cp.State == cpSkipped {
+			continue
+		}
+		if from == "" {
+			from = id
+			if ok && cp.State == cpSleeping {
+				reason = fmt.Sprintf("the wait of block %q ended", id)
+			}
+		}
+	}
+	data := map[string]any{"reason": reason, "attempt": r.Attempt, "resumes": r.Resumes, "worker": s.owner}
+	if from != "" {
+		data["from_block"] = from
+	}
+	x.emit(pendingEvent{Type: "run_resumed", Data: data})
+	if reason == r.ResumeReason && r.Resumes > 0 && s.cfg.OnResumed != nil {
+		s.cfg.OnResumed(r, resumeKind(r.ResumeReason))
+	}
+	return last, nil
+}
+
+// resumeKind is the metrics label of a resume reason.
+func resumeKind(reason string) string {
+	switch {
+	case strings.Contains(reason, "shut down"):
+		return "shutdown"
+	case strings.Contains(reason, "lease"):
+		return "lease"
+	}
+	return "other"
 }
 
 func ctxErr(ctx context.Context) error {
@@ -167,6 +334,8 @@ func ctxErr(ctx context.Context) error {
 		return errCanceled
 	case errors.Is(cause, errShutdown):
 		return errShutdown
+	case errors.Is(cause, errLeaseLost):
+		return errLeaseLost
 	}
 	return ctx.Err()
 }
@@ -191,11 +360,14 @@ func (x *execution) env(block string) *engine.Env {
 }
 
 // block runs one block with its condition, timeout and retries. ran is
-// false when the condition skipped it.
-func (x *execution) block(ctx context.Context, pb *PlannedBlock, client *http.Client) (out any, ran bool, err error) {
+// false when the condition skipped it. slept is set when the block wakes
+// from a durable wait. An attempt that failed because the database did not
+// answer is tried again (it is not one of the block's attempts) while it
+// is safe: the block may repeat, or it has not acted yet.
+func (x *execution) block(ctx context.Context, pb *PlannedBlock, client *http.Client, slept *blocks.Sleep) (out any, ran bool, err error) {
 	id := pb.Def.ID
 	env := x.env(id)
-	if pb.If != nil {
+	if pb.If != nil && slept == nil {
 		ok, err := pb.If.Eval(ctx, env)
 		if err != nil {
 			x.emit(pendingEvent{Type: "block_failed", Block: id, Data: map[string]any{"error": err.Error(), "field": "if"}})
@@ -215,14 +387,35 @@ func (x *execution) block(ctx context.Context, pb *PlannedBlock, client *http.Cl
 		timeout = x.s.cfg.DefaultBlockTimeout
 	}
 	began := time.Now()
+	started := slept != nil // a block waking from a wait has shown its start
+	var outage retryWait
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		out, cfg, err := x.attempt(ctx, pb, env, client, attempt, timeout)
+		a := x.beginAttempt(id)
+		out, cfg, err := x.attempt(ctx, pb, env, client, attempt, timeout, &started, slept)
+		x.endAttempt()
+		var sl *blocks.Sleep
+		if errors.As(err, &sl) {
+			data := map[string]any{"until": sl.Until, "for_ms": sl.For.Milliseconds()}
+			x.emit(pendingEvent{Type: "block_waiting", Block: id, Data: data})
+			return nil, false, &sleeping{block: id, sleep: *sl}
+		}
 		if err == nil {
 			x.blockFinished(pb, StatusSucceeded, began)
 			x.emit(pendingEvent{Type: "block_finished", Block: id, Data: map[string]any{
 				"output": out, "attempt": attempt, "duration_ms": time.Since(start).Milliseconds()}})
 			return out, true, nil
+		}
+		if ctx.Err() == nil && a.retryable(err) {
+			// The database did not answer: not the block's failure.
+			if !outage.next(ctx, x.s.cfg.Lease) {
+				if ctx.Err() != nil {
+					return nil, false, ctxErr(ctx)
+				}
+				return nil, false, errAbandon
+			}
+			attempt--
+			continue
 		}
 		data := map[string]any{"error": err.Error(), "attempt": attempt, "duration_ms": time.Since(start).Milliseconds()}
 		if cfg != nil {
@@ -230,10 +423,17 @@ func (x *execution) block(ctx context.Context, pb *PlannedBlock, client *http.Cl
 		}
 		if attempt >= attempts || ctx.Err() != nil {
 			x.blockFinished(pb, StatusFailed, began)
-			x.emit(pendingEvent{Type: "block_failed", Block: id, Data: data})
 			if ctx.Err() != nil {
+				if cause := ctxErr(ctx); errors.Is(cause, errShutdown) || errors.Is(cause, errLeaseLost) {
+					// Interrupted, not failed: the run resumes elsewhere.
+					data["interrupted"] = true
+					x.emit(pendingEvent{Type: "block_interrupted", Block: id, Data: data})
+					return nil, false, cause
+				}
+				x.emit(pendingEvent{Type: "block_failed", Block: id, Data: data})
 				return nil, false, ctxErr(ctx)
 			}
+			x.emit(pendingEvent{Type: "block_failed", Block: id, Data: data})
 			if namesBlock(err, id) {
 				return nil, false, err
 			}
@@ -241,7 +441,7 @@ func (x *execution) block(ctx context.Context, pb *PlannedBlock, client *http.Cl
 		}
 		data["retry_in_ms"] = backoff.Milliseconds()
 		x.emit(pendingEvent{Type: "block_retry", Block: id, Data: data})
-		x.flush(ctx)
+		_ = x.write(ctx, nil, false)
 		select {
 		case <-ctx.Done():
 			return nil, false, ctxErr(ctx)
@@ -251,8 +451,88 @@ func (x *execution) block(ctx context.Context, pb *PlannedBlock, client *http.Cl
 	}
 }
 
-// attempt evaluates the block's config and runs it once.
-func (x *execution) attempt(ctx context.Context, pb *PlannedBlock, env *engine.Env, client *http.Client, attempt int, timeout time.Duration) (any, map[string]any, error) {
+// beginAttempt starts tracking an attempt of block id.
+func (x *execution) beginAttempt(id string) *attemptState {
+	a := &attemptState{block: id}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.cur = a
+	return a
+}
+
+func (x *execution) endAttempt() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.cur = nil
+}
+
+// noteInfra records a database error met by the attempt in progress.
+func (x *execution) noteInfra(err error) {
+	if !store.IsUnavailable(err) {
+		return
+	}
+	x.mu.Lock()
+	a := x.cur
+	x.mu.Unlock()
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.infra == nil {
+		a.infra = err
+	}
+}
+
+// retryable reports whether an attempt that failed with err failed for
+// the database (not for the block) and may be tried again: the block is
+// safe to repeat, or it has not acted yet.
+func (a *attemptState) retryable(err error) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	// Only errors known to come from the database count: a block's own
+	// network errors look alike but are the block's failures.
+	if a.infra == nil && !errors.Is(err, store.ErrUnavailable) {
+		return false
+	}
+	return a.safe || a.acted == 0
+}
+
+// setSafety records whether the attempt's block may repeat.
+func (a *attemptState) setSafety(safe bool, why string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.safe, a.why = safe, why
+}
+
+// effect is called before the block in progress acts outside Hushflow
+// (each HTTP request, a process start). For a block that is not safe to
+// repeat it first stores, durably, an acting checkpoint, so that a run
+// interrupted from now on does not repeat the block blindly; the action
+// does not happen if that fails.
+func (x *execution) effect(ctx context.Context) error {
+	x.mu.Lock()
+	a := x.cur
+	x.mu.Unlock()
+	if a == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.safe && !a.marked {
+		cp := Checkpoint{RunID: x.run.ID, Block: a.block, State: cpActing, Detail: a.why, CreatedAt: x.s.now()}
+		if err := x.write(ctx, []Checkpoint{cp}, true); err != nil {
+			return fmt.Errorf("record that the block is about to act: %w", err)
+		}
+		a.marked = true
+	}
+	a.acted++
+	return nil
+}
+
+// attempt evaluates the block's config and runs it once. started says
+// whether block_started was emitted (it is, once per block).
+func (x *execution) attempt(ctx context.Context, pb *PlannedBlock, env *engine.Env, client *http.Client, attempt int, timeout time.Duration, started *bool, slept *blocks.Sleep) (any, map[string]any, error) {
 	id := pb.Def.ID
 	cfg := make(map[string]any, len(pb.Fields))
 	for _, f := range pb.Fields {
@@ -262,8 +542,9 @@ func (x *execution) attempt(ctx context.Context, pb *PlannedBlock, env *engine.E
 		case f.Program != nil:
 			v, err := f.Program.Run(ctx, env)
 			if err != nil {
-				if attempt == 1 {
+				if !*started {
 					// The inspector shows the block start, then its failure.
+					*started = true
 					x.emit(pendingEvent{Type: "block_started", Block: id, Data: map[string]any{"type": string(pb.Def.Type)}})
 				}
 				if namesBlock(err, id) {
@@ -277,7 +558,8 @@ func (x *execution) attempt(ctx context.Context, pb *PlannedBlock, env *engine.E
 		}
 	}
 	shown := displayConfig(pb, cfg)
-	if attempt == 1 {
+	if !*started {
+		*started = true
 		x.emit(pendingEvent{Type: "block_started", Block: id, Data: map[string]any{"type": string(pb.Def.Type), "config": shown}})
 	}
 	b, err := x.s.registry.Decode(pb.Def.Type, cfg, x.s.env)
@@ -305,10 +587,36 @@ func (x *execution) attempt(ctx context.Context, pb *PlannedBlock, env *engine.E
 			}
 			return v, err
 		},
-		Mask: func(v string) { x.red.Add("", v) },
-		HTTP: client,
+		Mask:      func(v string) { x.red.Add("", v) },
+		HTTP:      client,
+		Effect:    x.effect,
+		SleepOver: x.s.cfg.SleepOver,
+		Slept:     slept,
+	}
+	safe, why := false, fmt.Sprintf("block type %q does not say it is safe to run twice", pb.Def.Type)
+	if rp, ok := b.(blocks.Repeatable); ok {
+		ok, w, err := rp.RepeatSafe(bctx, in)
+		if err != nil {
+			x.noteInfra(err)
+			return nil, shown, err
+		}
+		safe, why = ok, w
+	}
+	x.mu.Lock()
+	a := x.cur
+	x.mu.Unlock()
+	if a != nil {
+		a.setSafety(safe, why)
 	}
 	out, err := runBlock(bctx, b, in)
+	var sl *blocks.Sleep
+	if errors.As(err, &sl) {
+		now := x.s.now()
+		if sl.For > timeout {
+			return nil, shown, fmt.Errorf("timed out: a delay of %s is longer than the block's timeout of %s (set the block's timeout to at least the delay)", sl.For, timeout)
+		}
+		return nil, shown, &blocks.Sleep{For: sl.For, Since: now, Until: now.Add(sl.For)}
+	}
 	if err != nil && errors.Is(bctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 		err = fmt.Errorf("timed out after %s: %w", timeout, err)
 	}
@@ -324,8 +632,8 @@ func namesBlock(err error, id string) bool {
 
 // blockFinished reports a block's end to the metrics hook.
 func (x *execution) blockFinished(pb *PlannedBlock, status string, began time.Time) {
-	if x.s.OnBlockFinished != nil {
-		x.s.OnBlockFinished(x.run, string(pb.Def.Type), status, time.Since(began))
+	if x.s.cfg.OnBlockFinished != nil {
+		x.s.cfg.OnBlockFinished(x.run, string(pb.Def.Type), status, time.Since(began))
 	}
 }
 
@@ -339,32 +647,125 @@ func runBlock(ctx context.Context, b blocks.Block, in *blocks.Input) (out any, e
 	return b.Run(ctx, in)
 }
 
-// emit buffers an event; it is stored, redacted, at the next flush.
+// emit buffers an event; it is stored, redacted, at the next write.
 func (x *execution) emit(e pendingEvent) {
 	if e.At.IsZero() {
-		e.At = time.Now().UTC()
+		e.At = x.s.now()
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.pending = append(x.pending, e)
 }
 
-// flush stores the buffered events.
-func (x *execution) flush(ctx context.Context) {
-	x.flushMu.Lock()
-	defer x.flushMu.Unlock()
+// takeRows numbers and redacts the buffered events, after the rows a
+// failed write left. x.flushMu must be held.
+func (x *execution) takeRowsLocked() []Event {
 	x.mu.Lock()
 	evs := x.pending
 	x.pending = nil
 	x.mu.Unlock()
-	if len(evs) == 0 {
-		return
+	rows := x.unwritten
+	x.unwritten = nil
+	if len(evs) > 0 {
+		rows = append(rows, x.s.redactEvents(x.run.ID, &x.seq, &x.stored, x.red, evs)...)
 	}
-	rows := x.s.redactEvents(x.run.ID, &x.seq, &x.stored, x.red, evs)
-	if _, err := x.w.Write(context.WithoutCancel(ctx), store.Write{Rows: []any{rows}}); err != nil {
-		x.s.log.Error("store run events", "run_id", x.run.ID, "err", x.red.Error(err))
+	return rows
+}
+
+// write stores the buffered events and checkpoints cps while the run is
+// still leased to this claim (extending the lease), once. durable waits
+// for the disk (checkpoints). On failure the events are kept for the next
+// write; errLeaseLost means the run was taken from this worker.
+func (x *execution) write(ctx context.Context, cps []Checkpoint, durable bool) error {
+	x.flushMu.Lock()
+	defer x.flushMu.Unlock()
+	rows := x.takeRowsLocked()
+	if len(rows) == 0 && len(cps) == 0 {
+		return nil
 	}
-	x.s.broker.notify(x.run.ID)
+	r := x.run
+	h := hold{id: r.ID, owner: x.s.owner, attempt: r.Attempt, checkpoints: cps}
+	applied, err := x.w.Write(context.WithoutCancel(ctx), store.Write{
+		Merge: &store.Merge{Key: "flows.hold", Item: h, Apply: x.s.holdLeases},
+		Rows:  []any{rows}, Durable: durable})
+	if err != nil {
+		x.unwritten = rows
+		return err
+	}
+	if !applied {
+		return errLeaseLost
+	}
+	x.s.broker.notify(r.ID)
+	return nil
+}
+
+// save stores the buffered events and checkpoints cps durably, retrying
+// while the database does not answer (for as long as the run's lease
+// would hold). It fails with errLeaseLost when the run was taken from
+// this worker, errAbandon when the database stayed away.
+func (x *execution) save(ctx context.Context, cps []Checkpoint) error {
+	var w retryWait
+	for {
+		err := x.write(ctx, cps, true)
+		if err == nil || errors.Is(err, errLeaseLost) {
+			return err
+		}
+		if !store.IsUnavailable(err) {
+			return fmt.Errorf("store the run's events and checkpoints: %w", err)
+		}
+		x.s.log.Warn("store run events: database unavailable, retrying", "run_id", x.run.ID, "err", x.red.Error(err))
+		if !w.next(x.hard, x.s.cfg.Lease) {
+			return errAbandon
+		}
+	}
+}
+
+// retryWait paces the retries of an operation that failed because the
+// database did not answer: 100 ms doubling to 2 s, for at most a window
+// from the first failure.
+type retryWait struct {
+	first time.Time
+	delay time.Duration
+}
+
+// next waits before the next try; false when ctx is done or the window
+// has passed.
+func (w *retryWait) next(ctx context.Context, window time.Duration) bool {
+	if w.first.IsZero() {
+		w.first, w.delay = time.Now(), 100*time.Millisecond
+	}
+	if time.Since(w.first) > window {
+		return false
+	}
+	t := time.NewTimer(w.delay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	}
+	w.delay = min(2*w.delay, 2*time.Second)
+	return true
+}
+
+// retryLoad runs load, retrying while the database does not answer for
+// as long as the run's lease would hold; then it gives the run up
+// (errAbandon), to be resumed when the database is back.
+func retryLoad[T any](x *execution, ctx context.Context, what string, load func(context.Context) (T, error)) (T, error) {
+	var w retryWait
+	for {
+		v, err := load(ctx)
+		if err == nil || !store.IsUnavailable(err) {
+			return v, err
+		}
+		x.s.log.Warn("database unavailable, retrying", "run_id", x.run.ID, "while", what, "err", x.red.Error(err))
+		if !w.next(ctx, x.s.cfg.Lease) {
+			if ctx.Err() != nil {
+				return v, ctxErr(ctx)
+			}
+			return v, errAbandon
+		}
+	}
 }
 
 // redactEvents turns pending events into stored rows: data redacted with
@@ -459,143 +860,6 @@ func cutText(cut string) string {
 	return cut
 }
 
-// finish records the outcome of the run with its last events in one
-// transaction, unless the run was taken from this worker meanwhile.
-func (x *execution) finish(out any, runErr error) {
-	s, r := x.s, x.run
-	status, errText := StatusSucceeded, ""
-	switch {
-	case errors.Is(runErr, errCanceled):
-		status, errText = StatusCanceled, "canceled"
-	case runErr != nil:
-		status, errText = StatusFailed, x.red.String(runErr.Error())
-	}
-	var outJSON string
-	if runErr == nil && out != nil {
-		outJSON = s.boundedOutput(x.red.Value(out))
-		s.redacted(outJSON)
-	}
-	data := map[string]any{"status": status}
-	if errText != "" {
-		data["error"] = errText
-	}
-	x.emit(pendingEvent{Type: "run_finished", Data: data})
-	x.flushMu.Lock()
-	defer x.flushMu.Unlock()
-	x.mu.Lock()
-	evs := x.pending
-	x.pending = nil
-	x.mu.Unlock()
-	now := time.Now().UTC()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	rows := s.redactEvents(r.ID, &x.seq, &x.stored, x.red, evs)
-	// The input is needed only while the run runs: at rest it keeps no
-	// secret value a caller passed in (SECURITY.md case 10).
-	o := outcome{id: r.ID, owner: s.owner, status: status, output: outJSON, err: errText, finished: now, input: x.red.String(r.Input)}
-	// With the outcomes and events of other runs: one commit, and one
-	// UPDATE on PostgreSQL, for many.
-	applied, err := x.w.Write(ctx, store.Write{Merge: &store.Merge{Key: "flows.outcome", Item: o, Apply: s.recordOutcomes},
-		Rows: []any{rows}, Durable: true})
-	if err == nil && !applied {
-		err = errLeaseLost
-	}
-	if err != nil {
-		s.log.Error("record run outcome", "run_id", r.ID, "err", x.red.Error(err))
-	}
-	s.broker.notify(r.ID)
-	s.observe(r, status, now)
-}
-
-// outcome is how a run ended, as recorded in its row.
-type outcome struct {
-	id, owner, status, output, err, input string
-	finished                              time.Time
-}
-
-// recordOutcomes records the outcomes of runs still leased to their
-// worker (running, same lease owner) and reports which were. On
-// PostgreSQL it is one UPDATE for all of them.
-func (s *Service) recordOutcomes(tx *gorm.DB, items []any) ([]bool, error) {
-	ok := make([]bool, len(items))
-	if s.db.Dialect != store.Postgres {
-		for i, it := range items {
-			o := it.(outcome)
-			res := tx.Model(&Run{}).Where("id = ? AND status = ? AND lease_owner = ?", o.id, StatusRunning, o.owner).
-				Updates(map[string]any{"status": o.status, "output": o.output, "error": o.err, "finished_at": o.finished,
-					"lease_expires_at": nil, "input": o.input})
-			if res.Error != nil {
-				return nil, res.Error
-			}
-			ok[i] = res.RowsAffected == 1
-		}
-		return ok, nil
-	}
-	at := map[string]int{}
-	for start := 0; start < len(items); start += 1000 {
-		chunk := items[start:min(start+1000, len(items))]
-		var sb strings.Builder
-		args := make([]any, 0, 7*len(chunk)+1)
-		sb.WriteString(`UPDATE runs AS r SET status = v.status, output = v.output, error = v.error,
-  finished_at = v.finished_at::timestamptz, lease_expires_at = NULL, input = v.input
-FROM (VALUES `)
-		for i, it := range chunk {
-			o := it.(outcome)
-			at[o.id] = start + i
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			sb.WriteString("(?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, o.id, o.owner, o.status, o.output, o.err, o.finished.Format(time.RFC3339Nano), o.input)
-		}
-		sb.WriteString(`) AS v(id, owner, status, output, error, finished_at, input)
-WHERE r.id = v.id AND r.status = ? AND r.lease_owner = v.owner
-RETURNING r.id`)
-		args = append(args, StatusRunning)
-		var ids []string
-		if err := tx.Raw(sb.String(), args...).Scan(&ids).Error; err != nil {
-			return nil, err
-		}
-		for _, id := range ids {
-			ok[at[id]] = true
-		}
-	}
-	return ok, nil
-}
-
-var errLeaseLost = errors.New("the run's lease was lost (another worker or the reaper took it); outcome not recorded")
-
-// boundedOutput encodes a run's output, truncated like events.
-func (s *Service) boundedOutput(v any) string {
-	return s.boundedJSON(v)
-}
-
-// lastSeq returns the highest event number of a run.
-func (s *Service) lastSeq(ctx context.Context, runID string) int {
-	var n *int
-	s.db.WithContext(ctx).Model(&Event{}).Where("run_id = ?", runID).Select("MAX(seq)").Scan(&n)
-	if n == nil || *n < 1 {
-		return 1 // seq 1 is run_queued, the run row itself
-	}
-	return *n
-}
-
-// appendEvents stores events of a run not executing here (cancel of a
-// queued run, a reaped run).
-func (s *Service) appendEvents(ctx context.Context, runID string, evs []pendingEvent, red *redact.Redactor) {
-	for i := range evs {
-		if evs[i].At.IsZero() {
-			evs[i].At = time.Now().UTC()
-		}
-	}
-	seq, stored := s.lastSeq(ctx, runID), 0
-	rows := s.redactEvents(runID, &seq, &stored, red, evs)
-	if err := s.db.WithContext(ctx).CreateInBatches(rows, 100).Error; err != nil {
-		s.log.Error("store run events", "run_id", runID, "err", err)
-	}
-	s.broker.notify(runID)
-}
-
 // runResolver resolves secrets for one block of a run.
 type runResolver struct {
 	x     *execution
@@ -622,7 +886,11 @@ func (rr *runResolver) Resolve(ctx context.Context, name string, scope engine.Sc
 	if rr.x.secrets == nil {
 		return "", fmt.Errorf("secret %q is not defined for project %s, environment %s: %w", name, p, e, engine.ErrUnknownSecret)
 	}
-	return rr.x.secrets.Resolve(ctx, rr.block, name, engine.Scope{Project: p, Environment: e})
+	v, err := rr.x.secrets.Resolve(ctx, rr.block, name, engine.Scope{Project: p, Environment: e})
+	if err != nil {
+		rr.x.noteInfra(err)
+	}
+	return v, err
 }
 
 func (rr *runResolver) Names(ctx context.Context) ([]string, error) {

@@ -8,12 +8,14 @@ import (
 	"time"
 )
 
-// QueueStats returns the number of queued runs and the queue time of the
-// oldest one (zero when none), in one query; the metrics collector calls
-// it on every scrape.
+// QueueStats returns the number of runs due to run (queued, or waiting
+// with their wait over) and the time since when the oldest of them has
+// been (zero when none), in one query on the partial index runs_ready;
+// the metrics collector calls it on every scrape.
 func (s *Service) QueueStats(ctx context.Context) (depth int, oldest time.Time, err error) {
 	var first any // SQLite returns MIN() of a time column as text
-	row := s.db.WithContext(ctx).Raw(`SELECT COUNT(*), MIN(queued_at) FROM runs WHERE status = ?`, StatusQueued).Row()
+	row := s.db.WithContext(ctx).Raw(`SELECT COUNT(*), MIN(available_at) FROM runs
+WHERE status IN ('queued', 'waiting') AND available_at <= ?`, s.now()).Row()
 	if err := row.Scan(&depth, &first); err != nil {
 		return 0, time.Time{}, err
 	}
@@ -40,9 +42,10 @@ func parseTime(s string) time.Time {
 
 // workerHealth tracks this process's claim loop for readiness.
 type workerHealth struct {
-	started atomic.Bool
-	stopped atomic.Bool
-	beat    atomic.Int64 // unix nanoseconds of the last loop iteration
+	started  atomic.Bool
+	draining atomic.Bool
+	stopped  atomic.Bool
+	beat     atomic.Int64 // unix nanoseconds of the last loop iteration
 }
 
 func (h *workerHealth) mark() { h.beat.Store(time.Now().UnixNano()) }
@@ -63,6 +66,9 @@ func (s *Service) Healthy() error {
 	if h.stopped.Load() {
 		return fmt.Errorf("the run workers have stopped")
 	}
+	if h.draining.Load() {
+		return fmt.Errorf("the run workers are draining (the server is stopping)")
+	}
 	if d := time.Since(time.Unix(0, h.beat.Load())); d > StallAfter {
 		return fmt.Errorf("the run workers' claim loop has not run for %s", d.Round(time.Second))
 	}
@@ -75,9 +81,9 @@ func countMasks(s string) int { return strings.Count(s, "[REDACTED") }
 
 // redacted reports masks applied to the redactions hook.
 func (s *Service) redacted(data string) {
-	if s.OnRedacted != nil {
+	if s.cfg.OnRedacted != nil {
 		if n := countMasks(data); n > 0 {
-			s.OnRedacted(n)
+			s.cfg.OnRedacted(n)
 		}
 	}
 }

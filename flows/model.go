@@ -4,20 +4,27 @@
 package flows
 
 import (
+	"embed"
 	"time"
 
 	"github.com/hushflow/hushflow/store"
-	"gorm.io/gorm"
 )
 
-// Run statuses.
+// Run statuses. A run is queued, then running on a worker; it may go back
+// to queued when it is interrupted (to resume on any replica) or to
+// waiting during a durable wait (a long delay), until it ends in exactly
+// one of succeeded, failed or canceled.
 const (
 	StatusQueued    = "queued"
 	StatusRunning   = "running"
+	StatusWaiting   = "waiting"
 	StatusSucceeded = "succeeded"
 	StatusFailed    = "failed"
 	StatusCanceled  = "canceled"
 )
+
+// openStatuses are the statuses of a run that has not ended.
+var openStatuses = []string{StatusQueued, StatusRunning, StatusWaiting}
 
 // Flow is the current version of a flow.
 type Flow struct {
@@ -45,7 +52,8 @@ type FlowVersion struct {
 }
 
 // Run is one execution of a flow version. Output and Error are stored
-// redacted; Input is stored as given (the run needs its real values).
+// redacted; Input is stored as given while the run is open (it needs its
+// real values) and redacted when it ends.
 type Run struct {
 	ID             string     `gorm:"primaryKey;size:36" json:"id"`
 	ProjectID      string     `gorm:"size:36;not null;index:runs_project_queued" json:"-"`
@@ -55,18 +63,58 @@ type Run struct {
 	FlowVersion    int        `gorm:"not null" json:"flow_version"`
 	Environment    string     `gorm:"size:63;not null" json:"environment"`
 	Trigger        string     `gorm:"size:16;not null" json:"trigger"`
-	Status         string     `gorm:"size:16;not null;index:runs_claim,priority:1" json:"status"`
+	Status         string     `gorm:"size:16;not null" json:"status"`
 	Input          string     `gorm:"type:text" json:"-"`
 	Output         string     `gorm:"type:text" json:"-"`
 	Error          string     `gorm:"type:text" json:"error,omitempty"`
 	CancelReq      bool       `gorm:"not null;default:false" json:"-"`
 	LeaseOwner     string     `gorm:"size:64" json:"-"`
 	LeaseExpiresAt *time.Time `gorm:"index" json:"-"`
-	QueuedAt       time.Time  `gorm:"not null;index:runs_claim,priority:2;index:runs_project_queued" json:"queued_at"`
+	QueuedAt       time.Time  `gorm:"not null;index:runs_project_queued" json:"queued_at"`
 	StartedAt      *time.Time `json:"started_at,omitempty"`
 	FinishedAt     *time.Time `json:"finished_at,omitempty"`
 	CreatedBy      string     `gorm:"size:128" json:"created_by"`
+	// AvailableAt is when a queued or waiting run may be claimed: its
+	// queue time, or the end of a durable wait.
+	AvailableAt time.Time `gorm:"not null" json:"available_at"`
+	// Attempt counts the times a worker claimed the run (1 on its first
+	// execution); a worker's writes carry it, so that a worker that lost
+	// the run cannot write to it.
+	Attempt int `gorm:"not null;default:0" json:"attempt"`
+	// Resumes counts the times the run was interrupted (a replica stopped
+	// or died, a database error) and queued again to resume.
+	Resumes int `gorm:"not null;default:0" json:"resumes"`
+	// ResumeReason says why the run was last queued again.
+	ResumeReason string `gorm:"type:text;not null;default:''" json:"resume_reason,omitempty"`
 }
+
+// Checkpoint is what a run keeps of one of its blocks until it ends, so
+// that it can resume from its first unfinished block on any replica.
+type Checkpoint struct {
+	RunID string `gorm:"primaryKey;size:36"`
+	Block string `gorm:"primaryKey;size:63"`
+	// State is done (Output holds the block's real output, sealed),
+	// skipped (its condition was false), sleeping (a durable wait: Detail
+	// holds its times) or acting (the block, which is not safe to repeat,
+	// may have acted outside Hushflow: Detail says why it is not safe).
+	State  string `gorm:"size:16;not null"`
+	Detail string `gorm:"type:text;not null;default:''"`
+	// Output is the block's output as JSON, sealed (envelope encryption
+	// under the keyring, bound to the run and block).
+	Output    []byte
+	CreatedAt time.Time `gorm:"not null"`
+}
+
+// TableName is run_checkpoints.
+func (Checkpoint) TableName() string { return "run_checkpoints" }
+
+// Checkpoint states.
+const (
+	cpDone     = "done"
+	cpSkipped  = "skipped"
+	cpSleeping = "sleeping"
+	cpActing   = "acting"
+)
 
 // Event is one stored, redacted run event.
 type Event struct {
@@ -87,12 +135,8 @@ type ScheduleTick struct {
 	RunID  string    `gorm:"size:36"`
 }
 
-// Migrations creates the flow and run tables.
-func Migrations() []store.Migration {
-	return []store.Migration{{ID: "0010_flows_runs", Up: func(tx *gorm.DB) error {
-		return tx.Migrator().CreateTable(&Flow{}, &FlowVersion{}, &Run{}, &Event{}, &ScheduleTick{})
-	}}, {ID: "0011_runs_flow_status", Up: func(tx *gorm.DB) error {
-		// The per-flow concurrency check counts a flow's active runs.
-		return tx.Exec("CREATE INDEX runs_flow_status ON runs (flow_id, status)").Error
-	}}}
-}
+// Migrations creates the flow and run tables (frozen SQL in migrations/).
+func Migrations() []store.Migration { return store.SQLMigrations(migrationFS, "migrations") }
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,69 +16,111 @@ import (
 // Start runs this process's workers until ctx is done: a claim loop that
 // takes queued runs from the database (FOR UPDATE SKIP LOCKED on
 // PostgreSQL, so several replicas share one queue), a heartbeat that
-// extends the leases of this process's runs and notices cancel requests,
-// a reaper that fails runs whose worker died, and the scheduler. Start
-// returns when every run it started has finished.
+// extends the leases of this process's runs and notices cancel requests
+// and lost leases, a rescuer that queues again the runs whose worker
+// stopped renewing its lease, and the scheduler.
+//
+// When ctx is done Start drains: it claims nothing more, lets the runs in
+// progress go on for Config.ShutdownGrace, then stops the rest, which
+// release themselves (their finished blocks checkpointed) to be resumed by
+// any replica. It returns when every run it started has returned.
 func (s *Service) Start(ctx context.Context) {
-	var wg sync.WaitGroup
-	// Runs store their events and outcomes through w.
+	if s.cfg.Sealer == nil {
+		panic("flows: Start needs Config.Sealer (checkpoints are sealed at rest)")
+	}
+	// Runs store their events, checkpoints and outcomes through w.
 	w := s.cfg.Batcher
 	if w == nil {
 		w = store.NewBatcher(s.db)
 		defer w.Close()
 	}
+	// The background services and the runs' writes outlive ctx: they stop
+	// when the runs have drained (bg) or at the end of the grace (hard).
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	hard, stopHard := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHard()
 	running := &runningSet{m: map[string]context.CancelCauseFunc{}}
-	slots := make(chan struct{}, s.cfg.Workers)
-	wg.Add(3)
-	go func() { defer wg.Done(); s.heartbeat(ctx, running) }()
-	go func() { defer wg.Done(); s.reaper(ctx) }()
-	go func() { defer wg.Done(); s.scheduler(ctx) }()
-	s.reap(ctx) // runs left running by a previous life of this or another process
+	var services, runs sync.WaitGroup
+	services.Add(3)
+	go func() { defer services.Done(); s.heartbeat(bg, running) }()
+	go func() { defer services.Done(); s.rescuer(ctx) }()
+	go func() { defer services.Done(); s.scheduler(ctx) }()
+	s.rescue(ctx) // runs left running by a previous life of this or another process
 	s.health.mark()
 	s.health.started.Store(true)
-	defer s.health.stopped.Store(true)
+	s.startedOnce.Do(func() { close(s.started) })
+	slots := make(chan struct{}, s.cfg.Workers)
+	idle := func() {
+		select {
+		case <-ctx.Done():
+		case <-s.wake:
+		case <-time.After(s.cfg.Poll):
+		}
+	}
 	for ctx.Err() == nil {
 		s.health.mark()
 		free := cap(slots) - len(slots)
 		if free == 0 {
+			idle()
+			continue
+		}
+		claimed, err := s.claim(ctx, free)
+		if err != nil {
+			s.log.Warn("claim runs", "err", err)
 			select {
 			case <-ctx.Done():
-			case <-s.wake:
-			case <-time.After(s.cfg.Poll):
+			case <-time.After(time.Second):
 			}
 			continue
 		}
-		runs, err := s.claim(ctx, free)
-		if err != nil {
-			if ctx.Err() == nil {
-				s.log.Warn("claim runs", "err", err)
-				time.Sleep(time.Second)
-			}
-			continue
-		}
-		for i := range runs {
-			r := &runs[i]
+		for i := range claimed {
+			r := &claimed[i]
 			slots <- struct{}{}
-			rctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+			rctx, cancel := context.WithCancelCause(withRunID(context.WithoutCancel(ctx), r.ID))
 			running.add(r.ID, cancel)
-			wg.Add(1)
+			runs.Add(1)
 			go func() {
-				defer wg.Done()
+				defer runs.Done()
 				defer func() { <-slots; running.remove(r.ID); cancel(nil); s.poke() }()
-				s.execute(rctx, r, w)
+				s.execute(rctx, hard, r, w)
 			}()
 		}
-		if len(runs) == 0 {
-			select {
-			case <-ctx.Done():
-			case <-s.wake:
-			case <-time.After(s.cfg.Poll):
-			}
+		if len(claimed) == 0 {
+			idle()
 		}
 	}
-	// Shutting down: ask running runs to stop; their outcome is recorded.
-	running.cancelAll(errShutdown)
-	wg.Wait()
+	// Draining: no more claims. Runs in progress get the grace period,
+	// then are stopped and release themselves.
+	s.health.draining.Store(true)
+	defer s.health.stopped.Store(true)
+	n := len(running.ids())
+	if n > 0 {
+		s.log.Info("draining: waiting for the runs in progress", "runs", n, "grace", s.cfg.ShutdownGrace.String())
+	}
+	done := make(chan struct{})
+	go func() { runs.Wait(); close(done) }()
+	grace := time.NewTimer(s.cfg.ShutdownGrace)
+	defer grace.Stop()
+	select {
+	case <-done:
+	case <-grace.C:
+		if ids := running.ids(); len(ids) > 0 {
+			s.log.Info("drain grace over: releasing the runs still in progress to other replicas", "runs", len(ids))
+		}
+		running.cancelAll(errShutdown)
+		// Their last writes may retry for a while against a database that
+		// does not answer; then they are left to the rescuer.
+		last := time.NewTimer(10 * time.Second)
+		defer last.Stop()
+		select {
+		case <-done:
+		case <-last.C:
+			stopHard()
+			<-done
+		}
+	}
+	stopBG()
+	services.Wait()
 }
 
 type runningSet struct {
@@ -123,31 +166,39 @@ func (r *runningSet) cancelAll(cause error) {
 	}
 }
 
-// claim takes up to n queued runs, oldest first, and leases them to this
-// process.
+// claim takes up to n runs that are due (queued, or waiting with their
+// wait over), those available longest first, and leases them to this
+// process. The statement runs to its end even when ctx is cancelled (a
+// claim cancelled half-way could commit and lose the rows it returned).
 func (s *Service) claim(ctx context.Context, n int) ([]Run, error) {
-	now := time.Now().UTC()
-	lease := now.Add(s.cfg.Lease)
-	var runs []Run
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	now := s.now()
 	lock := ""
 	if s.db.Dialect == store.Postgres {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
 	// SQLite serializes writers (immediate transactions), which gives the
-	// same exclusivity without row locks.
-	q := `UPDATE runs SET status = ?, lease_owner = ?, lease_expires_at = ?, started_at = ?
-WHERE id IN (SELECT id FROM runs WHERE status = ? ORDER BY queued_at LIMIT ?` + lock + `)
+	// same exclusivity without row locks. The status literals match the
+	// partial index runs_ready.
+	q := `UPDATE runs SET status = ?, lease_owner = ?, lease_expires_at = ?, started_at = COALESCE(started_at, ?),
+  attempt = attempt + 1
+WHERE id IN (SELECT id FROM runs WHERE status IN ('queued', 'waiting') AND available_at <= ?
+  ORDER BY available_at LIMIT ?` + lock + `)
 RETURNING *`
-	err := s.db.WithContext(ctx).Raw(q, StatusRunning, s.owner, lease, now, StatusQueued, n).Scan(&runs).Error
+	var runs []Run
+	err := s.db.WithContext(cctx).Raw(q, StatusRunning, s.owner, now.Add(s.cfg.Lease), now, now, n).Scan(&runs).Error
 	return runs, store.Translate(err)
 }
 
-// heartbeat extends the leases of this process's runs and cancels those
-// whose cancel was requested (by any replica's API).
+// heartbeat extends the leases of this process's runs, cancels those
+// whose cancel was requested (by any replica's API) and stops those whose
+// lease was lost (the rescuer of a replica gave them to another worker).
+// After a failed renewal it tries again every second.
 func (s *Service) heartbeat(ctx context.Context, running *runningSet) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	last := time.Now()
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -165,68 +216,117 @@ func (s *Service) heartbeat(ctx context.Context, running *runningSet) {
 				running.cancel(id, errCanceled)
 			}
 		}
-		if time.Since(last) >= s.cfg.Lease/3 {
-			last = time.Now()
-			err := db.Model(&Run{}).Where("id IN ? AND status = ? AND lease_owner = ?", ids, StatusRunning, s.owner).
-				Update("lease_expires_at", time.Now().UTC().Add(s.cfg.Lease)).Error
-			if err != nil && ctx.Err() == nil {
+		if time.Since(last) < s.cfg.Lease/3 {
+			continue
+		}
+		var held []string
+		err := db.Raw(`UPDATE runs SET lease_expires_at = ? WHERE id IN ? AND status = ? AND lease_owner = ? RETURNING id`,
+			s.now().Add(s.cfg.Lease), ids, StatusRunning, s.owner).Scan(&held).Error
+		if err != nil {
+			if ctx.Err() == nil {
 				s.log.Warn("extend run leases", "err", err)
+			}
+			continue
+		}
+		last = time.Now()
+		ok := make(map[string]bool, len(held))
+		for _, id := range held {
+			ok[id] = true
+		}
+		for _, id := range ids {
+			if !ok[id] {
+				// Ended meanwhile, or taken: either way this worker is done
+				// with it.
+				running.cancel(id, errLeaseLost)
 			}
 		}
 	}
 }
 
-func (s *Service) reaper(ctx context.Context) {
-	t := time.NewTicker(5 * time.Second)
+// rescueEvery is how often the rescuer looks for runs whose lease expired:
+// a quarter of the lease, between 1 and 5 seconds.
+func (s *Service) rescueEvery() time.Duration {
+	return min(max(s.cfg.Lease/4, time.Second), 5*time.Second)
+}
+
+// rescuer queues again, every rescueEvery, the runs whose worker stopped
+// renewing its lease.
+func (s *Service) rescuer(ctx context.Context) {
+	t := time.NewTicker(s.rescueEvery())
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.reap(ctx)
+			s.rescue(ctx)
 		}
 	}
 }
 
-// reap fails runs whose lease expired: their worker died (killed,
-// crashed, lost its database connection) while running them. They are not
-// run again, because their blocks may already have had effects (an HTTP
-// call, a message sent); the error says so.
-func (s *Service) reap(ctx context.Context) {
-	now := time.Now().UTC()
+// rescue queues again the runs whose lease expired: their worker died
+// (killed, crashed) or lost the database for longer than the lease. They
+// resume on any replica from their first unfinished block (a run that
+// has been resumed too often fails when it is claimed). A worker that
+// comes back after losing its lease can no longer write to the run.
+func (s *Service) rescue(ctx context.Context) {
+	now := s.now()
 	var ids []string
-	db := s.db.WithContext(ctx)
-	if err := db.Model(&Run{}).Where("status = ? AND lease_expires_at < ?", StatusRunning, now).Pluck("id", &ids).Error; err != nil {
+	err := s.db.WithContext(ctx).Raw(`UPDATE runs SET status = ?, available_at = queued_at, resumes = resumes + 1,
+  resume_reason = 'the lease of worker ' || COALESCE(lease_owner, '') || ' expired (it stopped, was killed or lost the database)',
+  lease_owner = NULL, lease_expires_at = NULL
+WHERE status = ? AND lease_expires_at < ? RETURNING id`, StatusQueued, StatusRunning, now).Scan(&ids).Error
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("rescue runs", "err", err)
+		}
 		return
 	}
-	for _, id := range ids {
-		msg := fmt.Sprintf("the worker running this run stopped (lease expired at %s); the run was not retried because its blocks may already have had effects: start it again if that is safe", now.Format(time.RFC3339))
-		var done bool
-		err := db.Transaction(func(tx *gorm.DB) error {
-			res := tx.Model(&Run{}).Where("id = ? AND status = ? AND lease_expires_at < ?", id, StatusRunning, now).
-				Updates(map[string]any{"status": StatusFailed, "error": msg, "finished_at": now, "lease_expires_at": nil})
-			done = res.RowsAffected == 1
-			return res.Error
-		})
-		if err == nil && done {
-			s.log.Warn("failed a run whose worker stopped", "run_id", id)
-			s.appendEvents(ctx, id, []pendingEvent{{Type: "run_finished", Data: map[string]any{"status": StatusFailed, "error": msg}}}, nil)
-		}
+	if len(ids) > 0 {
+		s.log.Warn("queued again the runs of a worker that stopped renewing its leases", "runs", len(ids),
+			"run_ids", strings.Join(ids[:min(len(ids), 10)], ","))
+		s.poke()
 	}
 }
 
-// client returns the run's HTTP client.
+// client returns the run's HTTP client: the egress client of the
+// composition root, calling effect before every request.
 func (s *Service) client(pins map[string][]string, x *execution) *http.Client {
-	if s.NewHTTPClient == nil {
-		return &http.Client{Transport: noNetwork{}}
+	var c *http.Client
+	if s.cfg.NewHTTPClient == nil {
+		c = &http.Client{Transport: noNetwork{}}
+	} else {
+		c = s.cfg.NewHTTPClient(pins, x.red.Matches, func(secret, host string) {
+			x.emit(pendingEvent{Type: "egress_refused", Data: map[string]any{"secret": secret, "host": host}})
+			if s.cfg.OnPinRefused != nil {
+				s.cfg.OnPinRefused(x.run, secret, host)
+			}
+		})
 	}
-	return s.NewHTTPClient(pins, x.red.Matches, func(secret, host string) {
-		x.emit(pendingEvent{Type: "egress_refused", Data: map[string]any{"secret": secret, "host": host}})
-		if s.OnPinRefused != nil {
-			s.OnPinRefused(x.run, secret, host)
+	cc := *c
+	next := cc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	cc.Transport = effectTransport{next: next, x: x}
+	return &cc
+}
+
+// effectTransport calls the running block's effect hook before each
+// request leaves.
+type effectTransport struct {
+	next http.RoundTripper
+	x    *execution
+}
+
+func (t effectTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := t.x.effect(req.Context()); err != nil {
+		if req.Body != nil {
+			_ = req.Body.Close()
 		}
-	})
+		return nil, err
+	}
+	return t.next.RoundTrip(req)
 }
 
 type noNetwork struct{}
@@ -243,7 +343,90 @@ func (s *Service) observe(r *Run, status string, at time.Time) {
 	}
 	s.log.Info("run finished", "run_id", r.ID, "project", r.Project, "flow", r.Flow, "environment", r.Environment,
 		"status", status, "duration_ms", d.Milliseconds())
-	if s.OnRunFinished != nil {
-		s.OnRunFinished(r, status, d)
+	if s.cfg.OnRunFinished != nil {
+		s.cfg.OnRunFinished(r, status, d)
 	}
+}
+
+// holdLeases is the Apply of the merged "flows.hold" writes: for the runs
+// still leased to their worker's claim (running, same owner and attempt)
+// it extends the lease and stores their checkpoints; it reports which
+// were. The Batcher drops the events of the others: a worker that lost its
+// run never writes to it again.
+func (s *Service) holdLeases(tx *gorm.DB, items []any) ([]bool, error) {
+	ok := make([]bool, len(items))
+	holds := make([]hold, len(items))
+	for i, it := range items {
+		holds[i] = it.(hold)
+	}
+	lease := s.now().Add(s.cfg.Lease)
+	if s.db.Dialect != store.Postgres {
+		for i, h := range holds {
+			res := tx.Model(&Run{}).Where("id = ? AND status = ? AND lease_owner = ? AND attempt = ?", h.id, StatusRunning, h.owner, h.attempt).
+				Update("lease_expires_at", lease)
+			if res.Error != nil {
+				return nil, res.Error
+			}
+			ok[i] = res.RowsAffected == 1
+		}
+	} else {
+		at := map[string][]int{}
+		var sb strings.Builder
+		args := make([]any, 0, 3*len(holds)+3)
+		sb.WriteString("UPDATE runs AS r SET lease_expires_at = ? FROM (VALUES ")
+		args = append(args, lease)
+		for i, h := range holds {
+			at[h.id] = append(at[h.id], i)
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?, ?, ?::bigint)")
+			args = append(args, h.id, h.owner, h.attempt)
+		}
+		sb.WriteString(`) AS v(id, owner, attempt)
+WHERE r.id = v.id AND r.status = ? AND r.lease_owner = v.owner AND r.attempt = v.attempt RETURNING r.id`)
+		args = append(args, StatusRunning)
+		var ids []string
+		if err := tx.Raw(sb.String(), args...).Scan(&ids).Error; err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			for _, i := range at[id] {
+				ok[i] = true
+			}
+		}
+	}
+	var cps []Checkpoint
+	for i, h := range holds {
+		if ok[i] {
+			cps = append(cps, h.checkpoints...)
+		}
+	}
+	if err := upsertCheckpoints(tx, cps); err != nil {
+		return nil, err
+	}
+	return ok, nil
+}
+
+// hold is one write of a running run: it applies only while the run is
+// leased to the worker's claim (id, owner, attempt); checkpoints are
+// stored with it.
+type hold struct {
+	id, owner   string
+	attempt     int
+	checkpoints []Checkpoint
+}
+
+var errLeaseLost = errors.New("the run's lease was lost (its worker stopped renewing it, and another worker or the rescuer took the run)")
+
+// errShutdown stops the runs of a server that is stopping after its drain
+// grace; they are released to be resumed elsewhere.
+var errShutdown = errors.New("the server shut down")
+
+// errCanceled ends a run canceled through the API.
+var errCanceled = errors.New("run canceled")
+
+// releaseReason says why a stopped worker released a run.
+func (s *Service) releaseReason() string {
+	return fmt.Sprintf("worker %s shut down before the run ended (after its drain grace of %s)", s.owner, s.cfg.ShutdownGrace)
 }

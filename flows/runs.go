@@ -51,10 +51,11 @@ func (s *Service) enqueue(ctx context.Context, tx *gorm.DB, f *Flow, req RunRequ
 	if err := s.checkConcurrency(ctx, tx, f); err != nil {
 		return nil, err
 	}
+	now := s.now()
 	r := &Run{
 		ID: uuid.Must(uuid.NewV7()).String(), ProjectID: f.ProjectID, Project: f.Project, FlowID: f.ID, Flow: f.Name,
 		FlowVersion: f.Version, Environment: req.Environment, Trigger: req.Trigger, Status: StatusQueued,
-		Input: string(input), QueuedAt: time.Now().UTC(), CreatedBy: req.Actor,
+		Input: string(input), QueuedAt: now, AvailableAt: now, CreatedBy: req.Actor,
 	}
 	// One insert: the run_queued event (seq 1) is the run row itself, shown
 	// by Events; stored events start at seq 2.
@@ -126,20 +127,38 @@ func (s *Service) ListRuns(ctx context.Context, f RunFilter) ([]Run, string, err
 	return rs, next, nil
 }
 
-// Cancel asks a run to stop. A queued run is canceled at once; a running
-// one at its next check (within about a second).
+// Cancel asks a run to stop. A queued or waiting run is canceled at once;
+// a running one at its next check (within about a second).
 func (s *Service) Cancel(ctx context.Context, id, actor string) (*Run, error) {
-	now := time.Now().UTC()
-	db := s.db.WithContext(ctx)
-	res := db.Model(&Run{}).Where("id = ? AND status = ?", id, StatusQueued).
-		Updates(map[string]any{"status": StatusCanceled, "finished_at": now, "error": "canceled by " + actor})
-	if res.Error != nil {
-		return nil, store.Translate(res.Error)
-	}
-	if res.RowsAffected == 1 {
-		s.appendEvents(ctx, id, []pendingEvent{{Type: "run_finished", Data: map[string]any{"status": StatusCanceled}}}, nil)
-	} else if err := db.Model(&Run{}).Where("id = ? AND status = ?", id, StatusRunning).Update("cancel_req", true).Error; err != nil {
+	now := s.now()
+	var done bool
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// First the request, which a worker sees whatever it does next
+		// (a running run that goes on to wait or to be released is queued
+		// at once and canceled when claimed); then the run itself, if it
+		// is not on a worker now. In this order no status change between
+		// the two statements loses the cancel.
+		if err := tx.Model(&Run{}).Where("id = ? AND status IN ?", id, openStatuses).Update("cancel_req", true).Error; err != nil {
+			return err
+		}
+		res := tx.Model(&Run{}).Where("id = ? AND status IN ?", id, []string{StatusQueued, StatusWaiting}).
+			Updates(map[string]any{"status": StatusCanceled, "finished_at": now, "error": "canceled by " + actor})
+		if res.Error != nil {
+			return res.Error
+		}
+		if done = res.RowsAffected == 1; done {
+			if err := deleteCheckpoints(tx, []string{id}); err != nil {
+				return err
+			}
+			return s.appendEventsTx(tx, id, []pendingEvent{{Type: "run_finished", Data: map[string]any{"status": StatusCanceled}}}, nil)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, store.Translate(err)
+	}
+	if done {
+		s.broker.notify(id)
 	}
 	return s.GetRun(ctx, id)
 }
@@ -289,7 +308,7 @@ func (s *Service) checkConcurrency(ctx context.Context, tx *gorm.DB, f *Flow) er
 		}
 	}
 	var n int64
-	err := tx.WithContext(ctx).Model(&Run{}).Where("flow_id = ? AND status IN ?", f.ID, []string{StatusQueued, StatusRunning}).
+	err := tx.WithContext(ctx).Model(&Run{}).Where("flow_id = ? AND status IN ?", f.ID, openStatuses).
 		Count(&n).Error
 	if err != nil {
 		return store.Translate(err)
@@ -299,7 +318,7 @@ func (s *Service) checkConcurrency(ctx context.Context, tx *gorm.DB, f *Flow) er
 	}
 	if n >= int64(limit) {
 		return apperr.New(apperr.RateLimited, "too_many_runs",
-			"flow %q already has %d runs queued or running, its limit (max_concurrent_runs); retry when some have finished", f.Name, limit)
+			"flow %q already has %d runs queued, running or waiting, its limit (max_concurrent_runs); retry when some have finished", f.Name, limit)
 	}
 	return nil
 }

@@ -59,16 +59,75 @@ type ResolveRequest struct {
 	RunID, BlockID             string
 }
 
-// Config tunes the service; zero values take the documented defaults.
+// Sealer encrypts what runs keep at rest (checkpointed block outputs):
+// envelope encryption under the keyring, bound to aad. Implemented over
+// the secret store's keyring by the composition root.
+type Sealer interface {
+	SealBlob(aad, plaintext []byte) ([]byte, error)
+	OpenBlob(aad, blob []byte) ([]byte, error)
+}
+
+// Config is everything the service needs, given once to New. Zero values
+// of the tuning fields take the documented defaults.
 type Config struct {
+	DB       *store.DB
+	Projects *projects.Service
+	// Secrets is the secret store; nil gives runs no secrets.
+	Secrets Secrets
+	// Registry is the set of block types (blocks.Default in the server).
+	Registry *blocks.Registry
+	// BlockEnv is given to blocks at Provision.
+	BlockEnv *blocks.Env
+	// Sealer encrypts checkpoints; Start needs it.
+	Sealer Sealer
+	Logger *slog.Logger
+	// Batcher stores the events, checkpoints and outcomes of runs; sharing
+	// it with the secret store's audit puts their records in the same
+	// transactions. Nil: Start uses one of its own.
+	Batcher *store.Batcher
+	// Now is the clock (time.Now when nil). Queue times, leases and
+	// durable waits are read from it, so that tests can move time.
+	Now func() time.Time
+
+	// NewHTTPClient builds a run's HTTP client from the run's secret host
+	// pins: allowed maps a secret name to its hosts, match finds secret
+	// names in text, onRefuse is called when a request is refused. Nil
+	// gives blocks no network.
+	NewHTTPClient func(allowed map[string][]string, match func(string) []string, onRefuse func(secret, host string)) *http.Client
+	// OnPinRefused is called when a request of a run was refused because
+	// it would carry a pinned secret to another host (for the audit).
+	OnPinRefused func(r *Run, secret, host string)
+	// OnRunFinished is called when a run ends (metrics).
+	OnRunFinished func(r *Run, status string, d time.Duration)
+	// OnBlockFinished is called when a block ends, retries included
+	// (metrics); status is succeeded or failed.
+	OnBlockFinished func(r *Run, blockType, status string, d time.Duration)
+	// OnRedacted is called with the number of masks applied to stored
+	// events and outputs (metrics).
+	OnRedacted func(n int)
+	// OnResumed is called when a run resumes after an interruption
+	// (metrics); reason is shutdown, lease or database.
+	OnResumed func(r *Run, reason string)
+
 	// Workers is the number of runs executed at once by this process
 	// (default 64: runs mostly wait on the network and the database).
 	Workers int
 	// Lease is how long a claimed run stays with its worker without a
-	// heartbeat (default 30s); a run whose lease expired is failed.
+	// heartbeat (default 30s); a run whose lease expired is queued again
+	// to resume on any replica.
 	Lease time.Duration
 	// Poll is the idle wait between claims (default 50ms).
 	Poll time.Duration
+	// ShutdownGrace is how long a stopping worker lets its runs go on
+	// before it releases them to other replicas (default 30s).
+	ShutdownGrace time.Duration
+	// MaxResumes bounds the times a run is resumed after an interruption;
+	// one more interruption fails it (default 10).
+	MaxResumes int
+	// SleepOver is the longest wait a block does in process; a longer one
+	// (a delay) releases the worker and the run is queued to resume when
+	// it ends (default 5s).
+	SleepOver time.Duration
 	// MaxInput bounds a run's input, as JSON (default 256 KiB).
 	MaxInput int
 	// MaxEventBytes bounds one stored event's data (default 64 KiB);
@@ -80,13 +139,9 @@ type Config struct {
 	DefaultBlockTimeout time.Duration
 	// ExecEnabled allows exec blocks (HUSHFLOW_EXEC=on).
 	ExecEnabled bool
-	// MaxConcurrentRuns is the default bound on a flow's queued and
-	// running runs (default 10,000); a flow may set a lower or higher one.
+	// MaxConcurrentRuns is the default bound on a flow's open runs
+	// (default 10,000); a flow may set a lower or higher one.
 	MaxConcurrentRuns int
-	// Batcher, when set, stores the events and outcomes of runs; sharing
-	// it with the secret store's audit puts their records in the same
-	// transactions. Nil: Start uses one of its own.
-	Batcher *store.Batcher
 }
 
 func (c *Config) defaults() {
@@ -98,6 +153,15 @@ func (c *Config) defaults() {
 	}
 	if c.Poll <= 0 {
 		c.Poll = 50 * time.Millisecond
+	}
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = 30 * time.Second
+	}
+	if c.MaxResumes <= 0 {
+		c.MaxResumes = 10
+	}
+	if c.SleepOver <= 0 {
+		c.SleepOver = 5 * time.Second
 	}
 	if c.MaxInput <= 0 {
 		c.MaxInput = 256 << 10
@@ -113,6 +177,18 @@ func (c *Config) defaults() {
 	}
 	if c.DefaultBlockTimeout <= 0 {
 		c.DefaultBlockTimeout = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.BlockEnv == nil {
+		c.BlockEnv = &blocks.Env{}
+	}
+	if c.Registry == nil {
+		c.Registry = blocks.Default
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 }
 
@@ -137,44 +213,32 @@ type Service struct {
 	nRedactors atomic.Int64
 	broker     *broker
 	wake       chan struct{}
-	// NewHTTPClient builds a run's HTTP client from the run's secret host
-	// pins: allowed maps a secret name to its hosts, match finds secret
-	// names in text, onRefuse is called when a request is refused. The
-	// composition root sets it over package egress; nil gives blocks no
-	// network.
-	NewHTTPClient func(allowed map[string][]string, match func(string) []string, onRefuse func(secret, host string)) *http.Client
-	// OnPinRefused is called when a request of a run was refused because
-	// it would carry a pinned secret to another host (for the audit).
-	OnPinRefused func(r *Run, secret, host string)
-	// OnRunFinished is called when a run ends (metrics).
-	OnRunFinished func(r *Run, status string, d time.Duration)
-	// OnBlockFinished is called when a block ends, retries included
-	// (metrics); status is succeeded or failed.
-	OnBlockFinished func(r *Run, blockType, status string, d time.Duration)
-	// OnRedacted is called with the number of masks applied to stored
-	// events and outputs (metrics).
-	OnRedacted func(n int)
+	// started is closed when Start's claim loop begins.
+	started     chan struct{}
+	startedOnce sync.Once
 
 	health workerHealth
 }
 
-// New returns a Service. registry is the set of block types; env is given
-// to blocks at Provision.
-func New(db *store.DB, ps *projects.Service, sec Secrets, registry *blocks.Registry, env *blocks.Env, cfg Config, log *slog.Logger) *Service {
+// New returns a Service.
+func New(cfg Config) *Service {
 	cfg.defaults()
-	if log == nil {
-		log = slog.Default()
-	}
-	if env == nil {
-		env = &blocks.Env{}
-	}
 	return &Service{
-		db: db, projects: ps, secrets: sec, registry: registry, env: env, cfg: cfg, log: log,
-		owner:  uuid.NewString()[:8],
-		broker: newBroker(),
-		wake:   make(chan struct{}, 1),
+		db: cfg.DB, projects: cfg.Projects, secrets: cfg.Secrets, registry: cfg.Registry, env: cfg.BlockEnv,
+		cfg: cfg, log: cfg.Logger,
+		owner:   uuid.NewString()[:8],
+		broker:  newBroker(),
+		wake:    make(chan struct{}, 1),
+		started: make(chan struct{}),
 	}
 }
+
+// Started is closed when this process's workers take runs (Start began its
+// claim loop), for tests and tools that must not race it.
+func (s *Service) Started() <-chan struct{} { return s.started }
+
+// now is the service's clock, in UTC.
+func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
 
 // Registry returns the block registry (for the editor's block list).
 func (s *Service) Registry() *blocks.Registry { return s.registry }
@@ -196,7 +260,7 @@ func (s *Service) Save(ctx context.Context, project string, def Definition, acto
 	if err != nil {
 		return nil, nil, err
 	}
-	now := time.Now().UTC()
+	now := s.now()
 	var f Flow
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		err := tx.Where("project_id = ? AND name = ?", p.ID, def.Name).First(&f).Error

@@ -46,6 +46,7 @@ type Metrics struct {
 	resolutions   *prometheus.CounterVec
 	redactions    prometheus.Counter
 	httpDuration  *prometheus.HistogramVec
+	resumes       *prometheus.CounterVec
 }
 
 // Run statuses and resolution results used as label values.
@@ -88,8 +89,12 @@ func New(queue QueueFunc) *Metrics {
 			Help:    "API request latency by method, route template and status code.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"method", "route", "status"}),
+		resumes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "run_resumes_total",
+			Help: "Runs resumed by this process after an interruption, by cause (shutdown: released by a stopping replica; lease: its worker stopped renewing its lease; other).",
+		}, []string{"cause"}),
 	}
-	reg.MustRegister(m.runs, m.runDuration, m.blockDuration, m.resolutions, m.redactions, m.httpDuration,
+	reg.MustRegister(m.runs, m.runDuration, m.blockDuration, m.resolutions, m.redactions, m.httpDuration, m.resumes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if queue != nil {
 		reg.MustRegister(&queueCollector{read: queue})
@@ -107,8 +112,10 @@ func (m *Metrics) RunFinished(status string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.runs.WithLabelValues(status).Inc()
+	// The duration first: a scrape that sees the run counted sees its
+	// duration too.
 	m.runDuration.WithLabelValues(status).Observe(d.Seconds())
+	m.runs.WithLabelValues(status).Inc()
 }
 
 // BlockFinished records a block of type typ that ended with status after d.
@@ -126,6 +133,15 @@ func (m *Metrics) SecretResolved(result string) {
 		return
 	}
 	m.resolutions.WithLabelValues(result).Inc()
+}
+
+// RunResumed records a run resumed after an interruption (cause shutdown,
+// lease or other).
+func (m *Metrics) RunResumed(cause string) {
+	if m == nil {
+		return
+	}
+	m.resumes.WithLabelValues(cause).Inc()
 }
 
 // Redacted records n masks applied.

@@ -4,6 +4,7 @@ package projects
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"regexp"
 	"time"
@@ -34,20 +35,21 @@ var DefaultEnvironments = []string{"development", "staging", "production"}
 
 // Migrations creates the tables and the default environments.
 func Migrations() []store.Migration {
-	return []store.Migration{{ID: "0001_projects_environments", Up: func(tx *gorm.DB) error {
-		if err := tx.Migrator().CreateTable(&Project{}, &Environment{}); err != nil {
-			return err
-		}
+	ms := store.SQLMigrations(migrationFS, "migrations")
+	// The default environments are data, with generated ids.
+	ms[0].Up = func(tx *gorm.DB) error {
 		for _, n := range DefaultEnvironments {
 			if err := tx.Create(&Environment{ID: newID(), Name: n, CreatedAt: time.Now().UTC()}).Error; err != nil {
 				return err
 			}
 		}
 		return nil
-	}}, {ID: "0003_members", Up: func(tx *gorm.DB) error {
-		return tx.Migrator().CreateTable(&Member{})
-	}}}
+	}
+	return ms
 }
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
 
 var nameRE = regexp.MustCompile(`^[a-z0-9-]{1,63}$`)
 

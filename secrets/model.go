@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"embed"
 	"encoding/json"
 	"regexp"
 	"strings"
@@ -8,7 +9,6 @@ import (
 
 	"github.com/hushflow/hushflow/internal/apperr"
 	"github.com/hushflow/hushflow/store"
-	"gorm.io/gorm"
 )
 
 // Limits on what a secret holds.
@@ -224,14 +224,10 @@ const (
 // Migrations creates the secrets, secret_versions and secret_audit tables.
 // The unique index on (project, environment, name) covers live secrets
 // only, so a deleted name can be created again.
-func Migrations() []store.Migration {
-	return []store.Migration{{ID: "0020_secrets", Up: func(tx *gorm.DB) error {
-		if err := tx.Migrator().CreateTable(&secretRow{}, &versionRow{}, &AuditRecord{}); err != nil {
-			return err
-		}
-		return tx.Exec("CREATE UNIQUE INDEX secrets_scope_name ON secrets (project, environment, name) WHERE deleted_at IS NULL").Error
-	}}}
-}
+func Migrations() []store.Migration { return store.SQLMigrations(migrationFS, "migrations") }
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
 
 var nameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 

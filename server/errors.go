@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/hushflow/hushflow/flows"
@@ -44,7 +45,14 @@ func (s *Server) handleError(err error, c echo.Context) {
 		_ = c.JSON(http.StatusBadRequest, body)
 		return
 	}
-	if status >= 500 {
+	switch {
+	case status == http.StatusServiceUnavailable:
+		c.Response().Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+		if code == "database_unavailable" {
+			s.log.Warn("request refused: database unavailable", "request_id", rid, "method", c.Request().Method,
+				"path", c.Request().URL.Path, "err", err)
+		}
+	case status >= 500:
 		s.log.Error("request failed", "request_id", rid, "method", c.Request().Method,
 			"path", c.Request().URL.Path, "err", err)
 		msg = "internal error; quote request id " + rid
@@ -56,7 +64,16 @@ func (s *Server) handleError(err error, c echo.Context) {
 	_ = c.JSON(status, errorBody(code, msg, rid))
 }
 
+// RetryAfterSeconds is the Retry-After of a 503: a database restart or
+// failover usually takes a few seconds.
+const RetryAfterSeconds = 5
+
 func classify(err error) (status int, code, msg string) {
+	if store.IsUnavailable(err) {
+		// Nothing was half done: the request's writes were not committed.
+		return http.StatusServiceUnavailable, "database_unavailable",
+			"the database is not answering (it may be restarting); nothing was changed: retry in a few seconds"
+	}
 	if e, ok := apperr.As(err); ok {
 		switch e.Kind {
 		case apperr.Invalid:

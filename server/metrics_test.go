@@ -2,16 +2,17 @@ package server_test
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hushflow/hushflow/blocks"
 	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/metrics"
 	"github.com/hushflow/hushflow/projects"
+	"github.com/hushflow/hushflow/secrets"
 	"github.com/hushflow/hushflow/server"
 	"github.com/hushflow/hushflow/store"
 	"github.com/hushflow/hushflow/store/schema"
@@ -79,7 +80,11 @@ func TestMetricsToken(t *testing.T) {
 // replica) and while they run, 503 once they stopped.
 func TestReadinessReflectsWorkers(t *testing.T) {
 	db := storetest.Open(t, storetest.SQLiteConfig(t), schema.All())
-	fs := flows.New(db, projects.NewService(db), nil, blocks.NewRegistry(), nil, flows.Config{}, nil)
+	keys, err := secrets.ParseKeyring("k1:" + base64.StdEncoding.EncodeToString(make([]byte, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := flows.New(flows.Config{DB: db, Projects: projects.NewService(db), Registry: blocks.NewRegistry(), Sealer: keys})
 	srv := server.New(server.Deps{DB: db, Flows: fs})
 	ready := func() int {
 		rec := httptest.NewRecorder()
@@ -92,7 +97,7 @@ func TestReadinessReflectsWorkers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); fs.Start(ctx) }()
-	time.Sleep(100 * time.Millisecond)
+	<-fs.Started()
 	if c := ready(); c != http.StatusOK {
 		t.Errorf("with the workers running: %d", c)
 	}

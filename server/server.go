@@ -45,6 +45,9 @@ type Deps struct {
 	// token may make (burst: twice as many); 0 means DefaultRateLimit,
 	// a negative value turns the limit off.
 	RateLimit float64
+	// ProbesOnly serves /healthz, /readyz and /metrics and nothing else
+	// (a worker-only replica: hushflow serve --role worker).
+	ProbesOnly bool
 }
 
 // DefaultRateLimit is the per-token API rate limit, in requests per second.
@@ -83,6 +86,9 @@ func New(d Deps) *Server {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	s.metricsRoutes()
+	if d.ProbesOnly {
+		return s
+	}
 
 	v1 := e.Group("/api/v1", s.noStore, s.authenticate, s.rateLimit())
 	s.v1 = v1

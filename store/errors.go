@@ -16,6 +16,13 @@ var (
 	// ErrConflict is returned when a row with the same unique key already
 	// exists. The API answers 409.
 	ErrConflict = errors.New("already exists")
+	// ErrUnavailable is returned when the database did not answer: the
+	// connection was refused, closed or terminated, the server is starting
+	// or shutting down, or it is out of connections. Nothing was changed
+	// by the failed statement's transaction; the caller may retry later.
+	// The API answers 503 with Retry-After; a run's executor retries, then
+	// releases the run to be resumed.
+	ErrUnavailable = errors.New("database unavailable")
 )
 
 // NotFound returns an error wrapping ErrNotFound that names what was not

@@ -3,6 +3,10 @@ package store
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -12,9 +16,87 @@ import (
 // of the list given to Migrate and recorded in schema_migrations; an applied
 // ID is never run again, so a migration is never edited once released: add
 // a new one.
+//
+// A migration's schema change is frozen SQL, one text per dialect (never a
+// gorm model of today's Go types, which would change the meaning of an old
+// migration the day a field is added). Up, when set, runs after the SQL in
+// the same transaction, for data that needs Go (generated ids).
 type Migration struct {
-	ID string // e.g. "0001_projects"; unique across the program
-	Up func(tx *gorm.DB) error
+	ID  string             // e.g. "0001_projects"; unique across the program
+	SQL map[Dialect]string // statements separated by ";" at the end of a line
+	Up  func(tx *gorm.DB) error
+}
+
+// SQLMigrations reads the migrations of a package from fsys: one file per
+// migration and dialect, named <id>.<dialect>.sql ("0010_flows.postgres.sql",
+// "0010_flows.sqlite.sql") in dir, applied in the order of their ids. It
+// panics when a migration lacks a dialect: the files are part of the
+// program.
+func SQLMigrations(fsys fs.FS, dir string) []Migration {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		panic(fmt.Sprintf("store: read migrations: %v", err))
+	}
+	byID := map[string]map[Dialect]string{}
+	for _, e := range entries {
+		name := e.Name()
+		base, ok := strings.CutSuffix(name, ".sql")
+		if !ok {
+			continue
+		}
+		i := strings.LastIndexByte(base, '.')
+		if i < 0 {
+			panic(fmt.Sprintf("store: migration file %s: want <id>.<dialect>.sql", name))
+		}
+		id, dialect := base[:i], Dialect(base[i+1:])
+		if dialect != Postgres && dialect != SQLite {
+			panic(fmt.Sprintf("store: migration file %s: unknown dialect %q", name, dialect))
+		}
+		b, err := fs.ReadFile(fsys, path.Join(dir, name))
+		if err != nil {
+			panic(fmt.Sprintf("store: read migration %s: %v", name, err))
+		}
+		if byID[id] == nil {
+			byID[id] = map[Dialect]string{}
+		}
+		byID[id][dialect] = string(b)
+	}
+	ids := make([]string, 0, len(byID))
+	for id, sql := range byID {
+		if sql[Postgres] == "" || sql[SQLite] == "" {
+			panic(fmt.Sprintf("store: migration %s needs both %s.postgres.sql and %s.sqlite.sql", id, id, id))
+		}
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	out := make([]Migration, len(ids))
+	for i, id := range ids {
+		out[i] = Migration{ID: id, SQL: byID[id]}
+	}
+	return out
+}
+
+// statements splits a migration's SQL into statements: each ends with ";"
+// at the end of a line; lines starting with "--" are comments.
+func statements(sql string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(sql, "\n") {
+		t := strings.TrimSpace(line)
+		if t == "" || strings.HasPrefix(t, "--") {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteString("\n")
+		if strings.HasSuffix(t, ";") {
+			out = append(out, strings.TrimSpace(cur.String()))
+			cur.Reset()
+		}
+	}
+	if s := strings.TrimSpace(cur.String()); s != "" {
+		out = append(out, s)
+	}
+	return out
 }
 
 type schemaMigration struct {
@@ -68,8 +150,21 @@ func (db *DB) Migrate(ctx context.Context, migrations []Migration) error {
 			continue
 		}
 		err := conn.Transaction(func(tx *gorm.DB) error {
-			if err := m.Up(tx); err != nil {
-				return err
+			if m.SQL != nil {
+				sql, ok := m.SQL[db.Dialect]
+				if !ok {
+					return fmt.Errorf("no SQL for %s", db.Dialect)
+				}
+				for _, st := range statements(sql) {
+					if err := tx.Exec(st).Error; err != nil {
+						return fmt.Errorf("%s: %w", firstLine(st), err)
+					}
+				}
+			}
+			if m.Up != nil {
+				if err := m.Up(tx); err != nil {
+					return err
+				}
 			}
 			return tx.Create(&schemaMigration{ID: m.ID, AppliedAt: time.Now().UTC()}).Error
 		})
@@ -78,4 +173,11 @@ func (db *DB) Migrate(ctx context.Context, migrations []Migration) error {
 		}
 	}
 	return nil
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }

@@ -6,13 +6,18 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -209,6 +214,9 @@ func Translate(err error) error {
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return ErrNotFound
 	}
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
+		return err
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 		return fmt.Errorf("%w: %s", ErrConflict, pgErr.ConstraintName)
@@ -216,7 +224,75 @@ func Translate(err error) error {
 	if msg := err.Error(); strings.Contains(msg, "UNIQUE constraint failed") {
 		return fmt.Errorf("%w: %s", ErrConflict, strings.TrimPrefix(msg, "constraint failed: "))
 	}
+	if IsUnavailable(err) {
+		return &unavailableError{err: err}
+	}
 	return err
+}
+
+// unavailableError wraps a driver error that means the database did not
+// answer; it matches both ErrUnavailable and the driver error.
+type unavailableError struct{ err error }
+
+func (e *unavailableError) Error() string { return "database unavailable: " + e.err.Error() }
+func (e *unavailableError) Unwrap() []error {
+	return []error{ErrUnavailable, e.err}
+}
+
+// IsUnavailable reports whether err means that the database did not answer
+// (as opposed to refusing a statement): a refused, reset or closed
+// connection, a connection terminated by the server (pg_terminate_backend,
+// a restart), a server starting up or shutting down, too many
+// connections, or SQLite busy past its timeout. Such an error changed
+// nothing that was not committed; the same work may be retried later.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrUnavailable) {
+		return true
+	}
+	// The caller's own deadline or cancel is not the database's fault
+	// (context.DeadlineExceeded is also a net.Error).
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case strings.HasPrefix(pgErr.Code, "08"): // connection exception
+			return true
+		case pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03": // admin/crash shutdown, cannot connect now
+			return true
+		case pgErr.Code == "53300", pgErr.Code == "53400": // too many connections, configuration limit
+			return true
+		}
+		return false
+	}
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) {
+		return true
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return true
+	}
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	if pgconn.SafeToRetry(err) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"conn closed", "connection reset", "broken pipe", "connection refused",
+		"unexpected EOF", "SQLITE_BUSY", "database is locked", "the database system is"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // IsRetryable reports whether err is a serialization or lock conflict that a

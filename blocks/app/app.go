@@ -26,6 +26,7 @@ var (
 	_ blocks.Block       = (*App)(nil)
 	_ blocks.Provisioner = (*App)(nil)
 	_ blocks.Validator   = (*App)(nil)
+	_ blocks.Repeatable  = (*App)(nil)
 )
 
 // App is the configuration of an app block.
@@ -69,6 +70,20 @@ func (a *App) Validate() error {
 		return errors.New("timeout must not be negative")
 	}
 	return nil
+}
+
+// RepeatSafe reports whether the action may be sent again after an
+// interruption: its manifest marks it idempotent (Anthropic's
+// create_message), or its method is GET, HEAD, OPTIONS, PUT or DELETE.
+func (a *App) RepeatSafe(ctx context.Context, in *blocks.Input) (bool, string, error) {
+	if a.apps == nil || a.Installation == "" || a.Action == "" {
+		return false, "", nil // Run reports what is missing
+	}
+	ok, err := a.apps.RepeatSafe(ctx, in, a.Installation, a.Action, a.With)
+	if err != nil || ok {
+		return ok, "", err
+	}
+	return false, fmt.Sprintf("app action %s.%s is not idempotent, so sending it again could repeat its effect (a second message, say)", a.Installation, a.Action), nil
 }
 
 // Run builds the action's request and sends it. A non-2xx response, or a

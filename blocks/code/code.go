@@ -17,7 +17,14 @@ func Info() blocks.Info {
 	return blocks.Info{ID: "code", Spec: spec(), New: func() blocks.Block { return new(Code) }}
 }
 
-var _ blocks.Block = (*Code)(nil)
+var (
+	_ blocks.Block      = (*Code)(nil)
+	_ blocks.Repeatable = (*Code)(nil)
+)
+
+// RepeatSafe: a code block has no network and no file system; running it
+// again recomputes its output.
+func (c *Code) RepeatSafe(context.Context, *blocks.Input) (bool, string, error) { return true, "", nil }
 
 // Code is the configuration of a code block.
 type Code struct {

@@ -1,5 +1,8 @@
 // Package delay is the "delay" block: it waits, for example for a rate
-// limit to reset. Cancelling the run ends the wait.
+// limit to reset. Cancelling the run ends the wait. A wait longer than the
+// executor's Input.SleepOver is durable: the block returns a *blocks.Sleep,
+// the run releases its worker and is queued to resume at the end of the
+// wait (on any replica), when the block runs again to finish.
 package delay
 
 import (
@@ -21,9 +24,15 @@ func Info() blocks.Info {
 }
 
 var (
-	_ blocks.Block     = (*Delay)(nil)
-	_ blocks.Validator = (*Delay)(nil)
+	_ blocks.Block      = (*Delay)(nil)
+	_ blocks.Validator  = (*Delay)(nil)
+	_ blocks.Repeatable = (*Delay)(nil)
 )
+
+// RepeatSafe: waiting again has no effect outside the run.
+func (d *Delay) RepeatSafe(context.Context, *blocks.Input) (bool, string, error) {
+	return true, "", nil
+}
 
 // Delay is the configuration of a delay block.
 type Delay struct {
@@ -50,19 +59,48 @@ func (d *Delay) Validate() error {
 }
 
 // Run waits for the duration or until ctx is done. Note that the block's
-// timeout (30s unless the flow sets one) also bounds the wait.
-func (d *Delay) Run(ctx context.Context, _ *blocks.Input) (any, error) {
+// timeout (30s unless the flow sets one) also bounds the wait. A wait over
+// in.SleepOver returns a *blocks.Sleep instead; run again with in.Slept
+// set, the block waits what is left of it (nothing, normally) and
+// finishes.
+func (d *Delay) Run(ctx context.Context, in *blocks.Input) (any, error) {
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
+	if in != nil && in.Slept != nil {
+		s := in.Slept
+		if err := wait(ctx, s.Until.Sub(s.Woke), d.Duration.D()); err != nil {
+			return nil, err
+		}
+		end := s.Woke
+		if end.Before(s.Until) {
+			end = s.Until
+		}
+		return map[string]any{"waited_ms": end.Sub(s.Since).Milliseconds()}, nil
+	}
+	if in != nil && in.SleepOver > 0 && d.Duration.D() > in.SleepOver {
+		return nil, &blocks.Sleep{For: d.Duration.D()}
+	}
 	start := time.Now()
-	t := time.NewTimer(d.Duration.D())
+	if err := wait(ctx, d.Duration.D(), d.Duration.D()); err != nil {
+		return nil, err
+	}
+	return map[string]any{"waited_ms": time.Since(start).Milliseconds()}, nil
+}
+
+// wait waits for d (nothing when d <= 0) or until ctx is done.
+func wait(ctx context.Context, d, total time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	start := time.Now()
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return map[string]any{"waited_ms": time.Since(start).Milliseconds()}, nil
+		return nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("delay of %s cancelled after %s: %w", d.Duration.D(),
+		return fmt.Errorf("delay of %s cancelled after %s: %w", total,
 			time.Since(start).Round(time.Millisecond), ctx.Err())
 	}
 }

@@ -181,14 +181,15 @@ func TestSecretsGoneAfterServerKill(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if got, err := os.ReadFile(file); err != nil || string(got) != canaryCert {
-		t.Fatalf("mounted file: %v (bytes equal: %v)", err, string(got) == canaryCert)
-	}
-	// The file is written before the command starts: wait for it.
+	// The file is written before the command starts: wait for the
+	// command, then read it (the file may show before it is written).
 	for deadline := time.Now().Add(20 * time.Second); len(processesIn(filepath.Join(dataDir, "hushflow-exec"))) == 0; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the command is not running in the scratch directory")
 		}
+	}
+	if got, err := os.ReadFile(file); err != nil || string(got) != canaryCert {
+		t.Fatalf("mounted file: %v (bytes equal: %v)", err, string(got) == canaryCert)
 	}
 	p.kill()
 	if _, err := os.Stat(file); err != nil {

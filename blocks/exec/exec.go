@@ -75,6 +75,7 @@ var (
 	_ blocks.Block       = (*Exec)(nil)
 	_ blocks.Provisioner = (*Exec)(nil)
 	_ blocks.Validator   = (*Exec)(nil)
+	_ blocks.Repeatable  = (*Exec)(nil)
 )
 
 // Exec is the configuration of an exec block.
@@ -101,8 +102,20 @@ type Exec struct {
 	// AllowFailure makes a non-zero exit status an output rather than an
 	// error.
 	AllowFailure bool `json:"allow_failure"`
+	// RetrySafe says the command may run again when a run interrupted
+	// while it ran resumes (it is idempotent: a migration that checks its
+	// state, a read-only query).
+	RetrySafe bool `json:"retry_safe"`
 
 	env *blocks.Env
+}
+
+// RepeatSafe: only a command the flow marks retry_safe is run again.
+func (e *Exec) RepeatSafe(context.Context, *blocks.Input) (bool, string, error) {
+	if e.RetrySafe {
+		return true, "", nil
+	}
+	return false, "an exec block's command may have changed something, and exec commands are run again only when the block sets retry_safe: true (do so if running the command twice is harmless)", nil
 }
 
 // SecretRef hands one secret to the command.
@@ -159,6 +172,7 @@ func spec() blocks.Spec {
 			{Name: "working_dir", Type: blocks.String, Doc: "A relative directory inside the execution's scratch directory (created; removed when the block ends)."},
 			{Name: "max_output", Type: blocks.Number, Doc: "Bytes of stdout, and of stderr, kept in the output and logged (default 1 MiB, at most 8 MiB); the rest is dropped and truncated is true.", Default: DefaultMaxOutput},
 			{Name: "allow_failure", Type: blocks.Bool, Doc: "Return a non-zero exit status as output instead of failing the block.", Default: false},
+			{Name: "retry_safe", Type: blocks.Bool, Doc: "The command is safe to run twice: a run interrupted while it ran (a replica stopped or died) runs it again when it resumes, instead of failing.", Default: false},
 		},
 	}
 }
@@ -374,6 +388,11 @@ func (e *Exec) Run(ctx context.Context, in *blocks.Input) (out any, err error) {
 	stderr := newStream("stderr", red, maxOut, emit)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 
+	if in != nil && in.Effect != nil {
+		if err := in.Effect(ctx); err != nil {
+			return nil, err
+		}
+	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", argv[0], err)

@@ -460,3 +460,38 @@ func BenchmarkTrue(b *testing.B) {
 		}
 	}
 }
+
+// Issue 15: a command runs again after an interruption only when the
+// block says retry_safe, and the executor hears of it (Input.Effect)
+// before the command starts: a refusal there means it does not start.
+func TestRetrySafeAndEffect(t *testing.T) {
+	h := harness(t)
+	for _, safe := range []bool{false, true} {
+		b, err := h.Decode(exec.Info(), map[string]any{"command": []any{"true"}, "retry_safe": safe}, enabled(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, why, err := b.(blocks.Repeatable).RepeatSafe(context.Background(), h.In)
+		if err != nil || got != safe || (!safe && !strings.Contains(why, "retry_safe: true")) {
+			t.Errorf("retry_safe %v: %v %q %v", safe, got, why, err)
+		}
+	}
+	dir := t.TempDir()
+	mark := filepath.Join(dir, "ran")
+	var effects int
+	h.In.Effect = func(context.Context) error { effects++; return errors.New("the database did not answer") }
+	_, err := h.Run(context.Background(), exec.Info(), map[string]any{"command": []any{"touch", mark}}, enabled(t))
+	if err == nil || !strings.Contains(err.Error(), "the database did not answer") || effects != 1 {
+		t.Fatalf("refused effect: %v (effects %d)", err, effects)
+	}
+	if _, err := os.Stat(mark); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the command ran although its effect was refused")
+	}
+	h.In.Effect = func(context.Context) error { effects++; return nil }
+	if _, err := h.Run(context.Background(), exec.Info(), map[string]any{"command": []any{"touch", mark}}, enabled(t)); err != nil || effects != 2 {
+		t.Fatalf("allowed effect: %v (effects %d)", err, effects)
+	}
+	if _, err := os.Stat(mark); err != nil {
+		t.Fatalf("the command did not run: %v", err)
+	}
+}

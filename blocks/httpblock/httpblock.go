@@ -27,8 +27,9 @@ func Info() blocks.Info {
 }
 
 var (
-	_ blocks.Block     = (*Request)(nil)
-	_ blocks.Validator = (*Request)(nil)
+	_ blocks.Block      = (*Request)(nil)
+	_ blocks.Validator  = (*Request)(nil)
+	_ blocks.Repeatable = (*Request)(nil)
 )
 
 // Request is the configuration of an http block.
@@ -59,6 +60,34 @@ type Request struct {
 	// MaxResponseBytes bounds the response body (default 10 MiB, at most
 	// 100 MiB); a larger body fails the block.
 	MaxResponseBytes int64 `json:"max_response_bytes,omitempty"`
+	// IdempotencyKey is sent as the Idempotency-Key header (the convention
+	// of Stripe and the IETF draft): a service that honours it performs a
+	// request once however many times it is sent, so the block may be
+	// sent again when a run interrupted while sending it resumes. Make it
+	// the same for every attempt of the same operation, such as
+	// `${run.id}-charge`.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+}
+
+// RepeatSafe reports whether the request may be sent again after an
+// interruption: GET, HEAD, OPTIONS, PUT and DELETE are idempotent by
+// definition (RFC 9110), any method with an idempotency key is made so by
+// the service.
+func (r *Request) RepeatSafe(_ context.Context, in *blocks.Input) (bool, string, error) {
+	method := strings.ToUpper(r.Method)
+	switch {
+	case r.IdempotencyKey != "":
+		return true, "", nil
+	case method == "", method == http.MethodGet, method == http.MethodHead, method == http.MethodOptions,
+		method == http.MethodPut, method == http.MethodDelete:
+		return true, "", nil
+	}
+	step := "step"
+	if in != nil && in.BlockID != "" {
+		step = in.BlockID
+	}
+	return false, fmt.Sprintf("an http %s without idempotency_key may already have reached the service, and sending it again could repeat its effect; "+
+		"set idempotency_key (sent as the Idempotency-Key header, such as `${run.id}-%s`) if the service honours it", method, step), nil
 }
 
 // Retry is the retry policy of a request.
@@ -84,6 +113,7 @@ func spec() blocks.Spec {
 			{Name: "retry", Type: blocks.Object, Doc: "{attempts, backoff}: retry on network errors and 5xx responses, waiting backoff (doubling) between tries."},
 			{Name: "follow_redirects", Type: blocks.Bool, Default: true, Doc: "Follow up to 10 redirects; credentials are not carried to another host."},
 			{Name: "max_response_bytes", Type: blocks.Number, Default: DefaultMaxResponseBytes, Doc: "Largest response body accepted (at most 100 MiB); a larger body fails the block."},
+			{Name: "idempotency_key", Type: blocks.String, Doc: "Sent as the Idempotency-Key header. With it, a POST or PATCH interrupted by a replica stopping is sent again (with the same key) when the run resumes, instead of failing the run.", Example: "`${run.id}-charge`"},
 		},
 	}
 }
@@ -187,6 +217,9 @@ func (r *Request) Run(ctx context.Context, in *blocks.Input) (any, error) {
 	}
 	if ctype != "" && h.Get("Content-Type") == "" {
 		h.Set("Content-Type", ctype)
+	}
+	if r.IdempotencyKey != "" {
+		h.Set("Idempotency-Key", r.IdempotencyKey)
 	}
 	method := strings.ToUpper(r.Method)
 	if method == "" {

@@ -50,7 +50,7 @@ func echoServer(t *testing.T) *httptest.Server {
 		json.NewEncoder(w).Encode(map[string]any{
 			"method": r.Method, "path": r.URL.Path, "query": r.URL.Query(),
 			"content_type": r.Header.Get("Content-Type"), "x_one": r.Header.Values("X-One"),
-			"body": string(body),
+			"idempotency_key": r.Header.Get("Idempotency-Key"), "body": string(body),
 		})
 	}))
 	t.Cleanup(s.Close)
@@ -471,5 +471,47 @@ func TestResponseBombs(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) || time.Since(start) > 3*time.Second {
 			t.Errorf("%s: %v after %s", path, err, time.Since(start))
 		}
+	}
+}
+
+// Issue 15: a request is repeated after an interruption only when its
+// method is idempotent or it carries an idempotency key, which is sent as
+// the Idempotency-Key header.
+func TestRepeatSafeAndIdempotencyKey(t *testing.T) {
+	h := blockstest.NewHarness(t, secrets(), blockstest.Options{})
+	for _, c := range []struct {
+		cfg  map[string]any
+		safe bool
+	}{
+		{map[string]any{"url": "http://x"}, true},
+		{map[string]any{"method": "get", "url": "http://x"}, true},
+		{map[string]any{"method": "PUT", "url": "http://x"}, true},
+		{map[string]any{"method": "DELETE", "url": "http://x"}, true},
+		{map[string]any{"method": "HEAD", "url": "http://x"}, true},
+		{map[string]any{"method": "OPTIONS", "url": "http://x"}, true},
+		{map[string]any{"method": "POST", "url": "http://x"}, false},
+		{map[string]any{"method": "PATCH", "url": "http://x"}, false},
+		{map[string]any{"method": "POST", "url": "http://x", "idempotency_key": "run-1-charge"}, true},
+	} {
+		b, err := h.Decode(httpblock.Info(), c.cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := &blocks.Input{BlockID: "charge"}
+		safe, why, err := b.(blocks.Repeatable).RepeatSafe(context.Background(), in)
+		if err != nil || safe != c.safe {
+			t.Errorf("%v: safe %v (%v), want %v", c.cfg, safe, err, c.safe)
+		}
+		if !safe && (!strings.Contains(why, "idempotency_key") || !strings.Contains(why, "${run.id}-charge")) {
+			t.Errorf("%v: why %q does not say how to make it safe", c.cfg, why)
+		}
+	}
+	srv := echoServer(t)
+	out, err := h.Run(context.Background(), httpblock.Info(), map[string]any{"method": "POST", "url": srv.URL, "idempotency_key": "k-123"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.(map[string]any)["body"].(map[string]any)["idempotency_key"]; got != "k-123" {
+		t.Errorf("Idempotency-Key received: %v", got)
 	}
 }

@@ -18,9 +18,13 @@ func Info() blocks.Info {
 }
 
 var (
-	_ blocks.Block     = (*Log)(nil)
-	_ blocks.Validator = (*Log)(nil)
+	_ blocks.Block      = (*Log)(nil)
+	_ blocks.Validator  = (*Log)(nil)
+	_ blocks.Repeatable = (*Log)(nil)
 )
+
+// RepeatSafe: a log block only adds an event to its run.
+func (l *Log) RepeatSafe(context.Context, *blocks.Input) (bool, string, error) { return true, "", nil }
 
 // Levels are the levels a log block accepts.
 var Levels = []string{"debug", "info", "warn", "error"}

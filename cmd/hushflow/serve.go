@@ -21,6 +21,9 @@ func newServeCmd() *cobra.Command {
 	rateLimit, _ := strconv.ParseFloat(os.Getenv("HUSHFLOW_RATE_LIMIT"), 64)
 	maxRuns, _ := strconv.Atoi(os.Getenv("HUSHFLOW_MAX_CONCURRENT_RUNS"))
 	lease, leaseErr := time.ParseDuration(envOr("HUSHFLOW_RUN_LEASE", "30s"))
+	grace, graceErr := time.ParseDuration(envOr("HUSHFLOW_SHUTDOWN_GRACE", "30s"))
+	maxResumes, resumesErr := strconv.Atoi(envOr("HUSHFLOW_MAX_RESUMES", "10"))
+	role := envOr("HUSHFLOW_ROLE", "all")
 	cfg := app.Config{
 		Addr:              envOr("HUSHFLOW_ADDR", "127.0.0.1:8080"),
 		DataDir:           envOr("HUSHFLOW_DATA_DIR", "hushflow-data"),
@@ -32,6 +35,8 @@ func newServeCmd() *cobra.Command {
 		ExecAllow:         splitList(os.Getenv("HUSHFLOW_EXEC_ALLOW")),
 		Workers:           workers,
 		RunLease:          lease,
+		ShutdownGrace:     grace,
+		MaxResumes:        maxResumes,
 		MasterKey:         os.Getenv("HUSHFLOW_MASTER_KEY"),
 		MasterKeyFile:     os.Getenv("HUSHFLOW_MASTER_KEY_FILE"),
 		RateLimit:         rateLimit,
@@ -53,7 +58,11 @@ HUSHFLOW_LOG_FORMAT (text|json), HUSHFLOW_HTTP_ALLOW (CIDRs HTTP blocks may
 reach, e.g. 127.0.0.1/32), HUSHFLOW_EXEC (on enables exec blocks),
 HUSHFLOW_EXEC_ALLOW (comma-separated command paths exec blocks may run),
 HUSHFLOW_WORKERS (runs executed at once), HUSHFLOW_RUN_LEASE (how long a
-run stays with a worker that stopped heartbeating, default 30s),
+run stays with a worker that stopped heartbeating before it resumes
+elsewhere, default 30s), HUSHFLOW_SHUTDOWN_GRACE (how long runs in
+progress may go on after SIGTERM before they are released to other
+replicas, default 30s), HUSHFLOW_MAX_RESUMES (interruptions a run survives,
+default 10), HUSHFLOW_ROLE (all, api or worker; see --role),
 HUSHFLOW_METRICS_TOKEN (bearer token required on /metrics when set),
 HUSHFLOW_TRACEPARENT (on: HTTP blocks send a traceparent header derived
 from the run id). See docs/operations.md and docs/metrics.md.`,
@@ -61,6 +70,21 @@ from the run id). See docs/operations.md and docs/metrics.md.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if leaseErr != nil || lease < 2*time.Second {
 				return fmt.Errorf("HUSHFLOW_RUN_LEASE must be a duration of at least 2s (the heartbeat renews leases every second), such as 30s")
+			}
+			if graceErr != nil || grace <= 0 {
+				return fmt.Errorf("HUSHFLOW_SHUTDOWN_GRACE must be a positive duration, such as 30s")
+			}
+			if resumesErr != nil || maxResumes < 1 {
+				return fmt.Errorf("HUSHFLOW_MAX_RESUMES must be a number of at least 1, such as 10")
+			}
+			switch role {
+			case "all":
+			case "api":
+				cfg.NoWorkers = true
+			case "worker":
+				cfg.NoAPI = true
+			default:
+				return fmt.Errorf("--role must be all (API, UI and run workers), api (no run workers) or worker (run workers, with only /healthz, /readyz and /metrics)")
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -70,6 +94,7 @@ from the run id). See docs/operations.md and docs/metrics.md.`,
 	cmd.Flags().StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (HUSHFLOW_ADDR)")
 	cmd.Flags().StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data directory for the embedded database and key file (HUSHFLOW_DATA_DIR)")
 	cmd.Flags().StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: text or json (HUSHFLOW_LOG_FORMAT)")
+	cmd.Flags().StringVar(&role, "role", role, "all: API, UI and run workers; api: no run workers; worker: run workers with only /healthz, /readyz and /metrics (HUSHFLOW_ROLE)")
 	return cmd
 }
 

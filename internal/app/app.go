@@ -59,11 +59,26 @@ type Config struct {
 	SandboxPath    string
 	SandboxArgs    []string
 	SandboxWorkers int
-	// NoWorkers starts the API without run workers (an API-only replica).
+	// NoWorkers starts the API without run workers (an API-only replica:
+	// --role api).
 	NoWorkers bool
+	// NoAPI serves only /healthz, /readyz and /metrics (a worker-only
+	// replica: --role worker).
+	NoAPI bool
 	// RunLease is how long a claimed run stays with its worker without a
-	// heartbeat before the reaper fails it (HUSHFLOW_RUN_LEASE; default 30s).
+	// heartbeat before it is queued again to resume on any replica
+	// (HUSHFLOW_RUN_LEASE; default 30s).
 	RunLease time.Duration
+	// ShutdownGrace is how long a stopping replica lets its runs go on
+	// before it releases them to other replicas (HUSHFLOW_SHUTDOWN_GRACE;
+	// default 30s).
+	ShutdownGrace time.Duration
+	// MaxResumes bounds the resumes of a run after interruptions
+	// (HUSHFLOW_MAX_RESUMES; default 10).
+	MaxResumes int
+	// Now is the runs' clock (time.Now when nil): tests move it to end
+	// durable waits.
+	Now func() time.Time
 	// MasterKey and MasterKeyFile hold the keyring (HUSHFLOW_MASTER_KEY,
 	// HUSHFLOW_MASTER_KEY_FILE); with neither, the embedded default keeps
 	// a generated key file in DataDir and PostgreSQL refuses to start.
@@ -210,26 +225,35 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	transport := egress.NewTransport(policy)
 	a.Apps = apps.NewService(db, a.secretNamesAnywhere)
 	a.Metrics = metrics.New(nil) // the queue collector is added below, once flows exist
-	fs := flows.New(db, a.Projects, flowSecrets{s: a.Secrets, m: a.Metrics}, blocks.Default, &blocks.Env{Apps: a.Apps, Logger: log, ExecEnabled: cfg.Exec, ExecAllow: cfg.ExecAllow, ScratchDir: cfg.DataDir},
-		flows.Config{Workers: cfg.Workers, Lease: cfg.RunLease, ExecEnabled: cfg.Exec, MaxConcurrentRuns: cfg.MaxConcurrentRuns, Batcher: batcher}, log)
-	fs.NewHTTPClient = func(allowed map[string][]string, match func(string) []string, onRefuse func(string, string)) *http.Client {
-		c := egress.Client(transport, &egress.Pinning{Match: match, Allowed: allowed, OnRefuse: onRefuse}, true)
-		if cfg.Traceparent {
-			c.Transport = traceTransport{next: c.Transport}
-		}
-		return c
-	}
+	fs := flows.New(flows.Config{
+		DB: db, Projects: a.Projects, Secrets: flowSecrets{s: a.Secrets, m: a.Metrics}, Registry: blocks.Default,
+		BlockEnv: &blocks.Env{Apps: a.Apps, Logger: log, ExecEnabled: cfg.Exec, ExecAllow: cfg.ExecAllow, ScratchDir: cfg.DataDir},
+		Sealer:   keys, Logger: log, Batcher: batcher,
+		NewHTTPClient: func(allowed map[string][]string, match func(string) []string, onRefuse func(string, string)) *http.Client {
+			c := egress.Client(transport, &egress.Pinning{Match: match, Allowed: allowed, OnRefuse: onRefuse}, true)
+			if cfg.Traceparent {
+				c.Transport = traceTransport{next: c.Transport}
+			}
+			return c
+		},
+		OnRunFinished:   func(_ *flows.Run, status string, d time.Duration) { a.Metrics.RunFinished(status, d) },
+		OnBlockFinished: func(_ *flows.Run, typ, status string, d time.Duration) { a.Metrics.BlockFinished(typ, status, d) },
+		OnRedacted:      a.Metrics.Redacted,
+		OnResumed:       func(_ *flows.Run, cause string) { a.Metrics.RunResumed(cause) },
+		Workers:         cfg.Workers, Lease: cfg.RunLease, ShutdownGrace: cfg.ShutdownGrace, MaxResumes: cfg.MaxResumes,
+		ExecEnabled: cfg.Exec, MaxConcurrentRuns: cfg.MaxConcurrentRuns, Now: cfg.Now,
+	})
 	a.Metrics.WatchQueue(func(ctx context.Context) (metrics.QueueStats, error) {
 		n, oldest, err := fs.QueueStats(ctx)
 		return metrics.QueueStats{Depth: n, Oldest: oldest}, err
 	})
-	fs.OnRunFinished = func(_ *flows.Run, status string, d time.Duration) { a.Metrics.RunFinished(status, d) }
-	fs.OnBlockFinished = func(_ *flows.Run, typ, status string, d time.Duration) { a.Metrics.BlockFinished(typ, status, d) }
-	fs.OnRedacted = a.Metrics.Redacted
 	a.Flows = fs
 	a.API = server.New(server.Deps{DB: db, Auth: a.Auth, Projects: a.Projects, Secrets: a.Secrets, Apps: a.Apps, Flows: fs, Logger: log, RateLimit: cfg.RateLimit,
-		Metrics: a.Metrics, MetricsToken: cfg.MetricsToken})
-	web.Mount(a.API.Echo()) // the UI, on paths the API does not claim
+		ProbesOnly: cfg.NoAPI,
+		Metrics:    a.Metrics, MetricsToken: cfg.MetricsToken})
+	if !cfg.NoAPI {
+		web.Mount(a.API.Echo()) // the UI, on paths the API does not claim
+	}
 	return a, nil
 }
 
@@ -260,30 +284,42 @@ func (a *App) startSandbox() error {
 }
 
 // Serve serves the API on ln and runs the workers until ctx is done, then
-// shuts down gracefully.
+// shuts down gracefully: the workers stop claiming at once and drain (runs
+// in progress get Config.ShutdownGrace, then are released to other
+// replicas) while the API stops accepting connections and finishes the
+// requests in progress.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	srv := a.API.HTTPServer(ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWorkers()
 	var wg sync.WaitGroup
 	if !a.Config.NoWorkers {
 		wg.Add(1)
 		go func() { defer wg.Done(); a.Flows.Start(wctx) }()
 	}
-	a.Log.Info("hushflow serving", "addr", "http://"+ln.Addr().String(), "database", string(a.DB.Dialect), "location", a.DB.Location)
+	role := "all"
+	switch {
+	case a.Config.NoWorkers:
+		role = "api"
+	case a.Config.NoAPI:
+		role = "worker"
+	}
+	a.Log.Info("hushflow serving", "addr", "http://"+ln.Addr().String(), "role", role,
+		"database", string(a.DB.Dialect), "location", a.DB.Location)
 	var err error
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
 	}
-	a.Log.Info("shutting down")
+	a.Log.Info("shutting down: no new runs are claimed; runs in progress drain")
+	stopWorkers()
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if serr := srv.Shutdown(sctx); serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = fmt.Errorf("shutdown: %w", serr)
 	}
-	stopWorkers()
 	wg.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

@@ -103,7 +103,9 @@ func Start(t testing.TB, dbc store.Config, opts ...func(*app.Config)) *Server {
 	cfg := app.Config{
 		DataDir: dbc.DataDir, DatabaseURL: dbc.DatabaseURL, LogOutput: logs, LogFormat: "json",
 		HTTPAllow: "127.0.0.1/32,::1/128", Workers: 8, SandboxWorkers: 2,
-		AdminToken: "hf_test_admin_" + strings.ReplaceAll(t.Name(), "/", "_"),
+		// Stopping a test server releases its runs in progress soon.
+		ShutdownGrace: 2 * time.Second,
+		AdminToken:    "hf_test_admin_" + strings.ReplaceAll(t.Name(), "/", "_"),
 	}
 	if dbc.DatabaseURL != "" {
 		cfg.MasterKey = "k1:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
@@ -141,6 +143,28 @@ func Start(t testing.TB, dbc store.Config, opts ...func(*app.Config)) *Server {
 // Stop shuts the server down (its workers too) before the test ends, for
 // tests that start another server on the same database.
 func (s *Server) Stop() { s.stop() }
+
+// Clock is a clock for app.Config.Now that tests move forward (to end a
+// durable wait without waiting for it). It starts at the real time and
+// runs with it.
+type Clock struct {
+	mu  sync.Mutex // guards off
+	off time.Duration
+}
+
+// Now is the real time plus what Advance added.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.off)
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.off += d
+}
 
 // Response is an HTTP response, read whole.
 type Response struct {

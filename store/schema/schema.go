@@ -17,7 +17,6 @@ func All() []store.Migration {
 	var ms []store.Migration
 	ms = append(ms, projects.Migrations()...)
 	ms = append(ms, auth.Migrations()...)
-	ms = append(ms, auth.SessionMigrations()...)
 	ms = append(ms, secrets.Migrations()...)
 	ms = append(ms, flows.Migrations()...)
 	ms = append(ms, apps.Migrations()...)

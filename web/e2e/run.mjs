@@ -372,6 +372,36 @@ try {
     await shot('run-inspector-skipped')
   })
 
+  await step('a run in a durable wait shows as waiting, and cancels', async () => {
+    const def = {
+      name: 'sleeper',
+      trigger: { type: 'manual' },
+      blocks: [
+        { id: 'first', type: 'log', config: { message: "'hello'" } },
+        { id: 'nap', type: 'delay', timeout: '2m', config: { duration: "'60s'" } },
+      ],
+    }
+    const auth = { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' }
+    let r = await fetch(base + '/api/v1/projects/e2e/flows', { method: 'POST', headers: auth, body: JSON.stringify(def) })
+    if (!r.ok) throw new Error('creating the flow through the API: ' + r.status + ' ' + (await r.text()))
+    r = await fetch(base + '/api/v1/projects/e2e/flows/sleeper/runs', { method: 'POST', headers: auth, body: JSON.stringify({ environment: 'development' }) })
+    if (!r.ok) throw new Error('running the flow through the API: ' + r.status + ' ' + (await r.text()))
+    const run = await r.json()
+    await page.goto(base + '/p/e2e/runs/' + run.id)
+    await page.locator('.page-header .pill-waiting').waitFor()
+    const note = page.locator('.alert.info')
+    await note.waitFor()
+    if (!/Waiting.*until.*holds no worker/s.test(await note.innerText())) throw new Error('waiting note: ' + (await note.innerText()))
+    await page.locator('.tl-block.status-waiting').waitFor()
+    await checkpoint('run inspector of a waiting run')
+    await shot('run-inspector-waiting')
+    await page.goto(base + '/p/e2e/runs?status=waiting')
+    await page.locator('td .pill-waiting').first().waitFor()
+    await page.goto(base + '/p/e2e/runs/' + run.id)
+    await page.getByRole('button', { name: 'Cancel run' }).click()
+    await page.locator('.page-header .pill-canceled').waitFor()
+  })
+
   await step('sign out', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click()
     await page.waitForURL(/\/signin/)

@@ -59,6 +59,9 @@ var groups = []group{
 	// through.
 	{"./flows/", "", []string{"-v"}, "^TestFlowThroughput$", []string{"HUSHFLOW_BENCH=1", "HUSHFLOW_BENCH_RUNS=8000"}, "TestFlowThroughput"},
 	{"./flows/", "", []string{"-v"}, "^TestFlowThroughput$", []string{"HUSHFLOW_BENCH=1", "HUSHFLOW_BENCH_RUNS=10000", "HUSHFLOW_BENCH_RATE=1000"}, "TestFlowThroughput/1000"},
+	// CPU of a `hushflow serve` process tree per run, at a low offered
+	// rate beside saturation, and idle (flows/bench_test.go).
+	{"./flows/", "", []string{"-v"}, "^TestFlowCPU$", []string{"HUSHFLOW_BENCH=1"}, "TestFlowCPU"},
 }
 
 // cpuProbe measures the CPU time per operation of one benchmark, for
@@ -156,6 +159,14 @@ var rows = []row{
 		"", "", "runs/s", "keeps up with 1,000 runs/s (≥ 990)", func(v, _, _ float64) bool { return v >= 990 }},
 	{"flows", "the same at 1,000 runs/s: p99 queue-to-finish latency", "TestFlowThroughput/1000",
 		"", "", "p99-ns", "< 1 s", func(v, _, _ float64) bool { return v < 1e9 }},
+	{"flows", "webhook → http (secret header) → code, CPU of the `serve` process tree per run, offered 30 runs/s for 20 s, PostgreSQL", "TestFlowCPU/postgres/30",
+		"the same saturated", "TestFlowCPU/postgres/sat", "cpu-ms/run", "≤ 2 ms (issue 21)", func(v, _, _ float64) bool { return v <= 2 }},
+	{"flows", "the same on SQLite", "TestFlowCPU/sqlite/30",
+		"the same saturated", "TestFlowCPU/sqlite/sat", "cpu-ms/run", "≤ 2 ms (issue 21)", func(v, _, _ float64) bool { return v <= 2 }},
+	{"flows", "CPU of an idle `serve` process tree, PostgreSQL", "TestFlowCPU/postgres/idle",
+		"", "", "cpu-ms-per-s", "≤ 5 ms/s (issue 21)", func(v, _, _ float64) bool { return v <= 5 }},
+	{"flows", "the same on SQLite", "TestFlowCPU/sqlite/idle",
+		"", "", "cpu-ms-per-s", "≤ 5 ms/s (issue 21)", func(v, _, _ float64) bool { return v <= 5 }},
 }
 
 const (
@@ -327,6 +338,7 @@ func parse(out string, results map[string]map[string]float64) {
 }
 
 var (
+	cpuRe        = regexp.MustCompile(`CPU of the serve process tree on (\w+): ([\d.]+) ms per run at 30 runs/s .*; ([\d.]+) ms per run saturated .*; idle ([\d.]+) ms of CPU per second`)
 	throughputRe = regexp.MustCompile(`(\d+(?:\.\d+)?) runs/s end to end`)
 	p99Re        = regexp.MustCompile(`queue-to-finish latency: .*p99 (\S+?),`)
 )
@@ -334,6 +346,12 @@ var (
 // parseTest reads the figures TestFlowThroughput logs ("N runs/s end to
 // end", "queue-to-finish latency: ... p99 D,").
 func parseTest(out string, results map[string]map[string]float64, as string) {
+	for _, m := range cpuRe.FindAllStringSubmatch(out, -1) {
+		f := func(s string) float64 { v, _ := strconv.ParseFloat(s, 64); return v }
+		results[as+"/"+m[1]+"/30"] = map[string]float64{"cpu-ms/run": f(m[2])}
+		results[as+"/"+m[1]+"/sat"] = map[string]float64{"cpu-ms/run": f(m[3])}
+		results[as+"/"+m[1]+"/idle"] = map[string]float64{"cpu-ms-per-s": f(m[4])}
+	}
 	m := throughputRe.FindStringSubmatch(out)
 	if m == nil {
 		return
@@ -516,6 +534,10 @@ func format(v float64, unit string) string {
 		return format(v, "ns/op")
 	case "cpuMB/s":
 		return thousands(v) + " MB/s"
+	case "cpu-ms/run":
+		return fmt.Sprintf("%.2f ms", v)
+	case "cpu-ms-per-s":
+		return fmt.Sprintf("%.2f ms/s", v)
 	default:
 		return thousands(v) + " " + unit
 	}

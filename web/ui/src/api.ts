@@ -176,6 +176,13 @@ export interface Run {
   started_at?: string
   finished_at?: string
   created_by: string
+  /** when a queued or waiting run is due */
+  available_at?: string
+  /** times a worker took the run */
+  attempt?: number
+  /** times the run was interrupted and resumed */
+  resumes?: number
+  resume_reason?: string
 }
 export interface RunEvent {
   seq: number

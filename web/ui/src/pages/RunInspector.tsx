@@ -7,8 +7,8 @@ import { ErrorBox, JSONView, PageHeader, Pill, Spinner, duration, fullTime } fro
 // Event types the executor and blocks emit; EventSource delivers named
 // events only to listeners of that name.
 const eventTypes = [
-  'run_queued', 'run_started', 'run_finished', 'run_canceled', 'run_failed',
-  'block_started', 'block_finished', 'block_failed', 'block_skipped', 'block_retry',
+  'run_queued', 'run_started', 'run_finished', 'run_canceled', 'run_failed', 'run_resumed', 'run_released',
+  'block_started', 'block_finished', 'block_failed', 'block_skipped', 'block_retry', 'block_waiting', 'block_interrupted',
   'log', 'http_request', 'http_response', 'debug', 'events_truncated', 'message',
 ]
 
@@ -64,6 +64,12 @@ function groupByBlock(events: RunEvent[], types: Record<string, string>): BlockV
         break
       case 'block_retry':
         b.status = 'retrying'
+        break
+      case 'block_waiting':
+        b.status = 'waiting'
+        break
+      case 'block_interrupted':
+        b.status = 'interrupted'
         break
     }
   }
@@ -273,7 +279,24 @@ export function RunInspector({ project, id }: { project: string; id: string }) {
           <dt>Blocks</dt>
           <dd>{blocks.length}</dd>
         </div>
+        {(run.resumes ?? 0) > 0 && (
+          <div>
+            <dt>Resumed</dt>
+            <dd title={run.resume_reason}>{run.resumes === 1 ? 'once' : `${run.resumes} times`}</dd>
+          </div>
+        )}
       </dl>
+
+      {run.status === 'waiting' && run.available_at && (
+        <div class="alert info" role="status">
+          <strong>Waiting</strong> until {fullTime(run.available_at)}: the run holds no worker meanwhile and resumes on any replica.
+        </div>
+      )}
+      {!finished(run.status) && (run.resumes ?? 0) > 0 && run.resume_reason && (
+        <div class="alert info" role="status">
+          <strong>Resumed</strong> after an interruption: {run.resume_reason}.
+        </div>
+      )}
 
       {run.error && (
         <div class="alert error" role="alert">

@@ -4,7 +4,7 @@ import { useApp } from '../app'
 import { Link, navigate, useLocation } from '../router'
 import { Empty, ErrorBox, PageHeader, Pill, Spinner, ago, duration } from '../ui'
 
-const statuses = ['', 'queued', 'running', 'succeeded', 'failed', 'canceled']
+const statuses = ['', 'queued', 'running', 'waiting', 'succeeded', 'failed', 'canceled']
 
 export function Runs({ project }: { project: string }) {
   const app = useApp()
@@ -43,9 +43,9 @@ export function Runs({ project }: { project: string }) {
       .then((r) => setFlows(r.flows ?? []))
       .catch(() => {})
   }, [project])
-  // Refresh while something is queued or running.
+  // Refresh while something is queued, running or waiting.
   useEffect(() => {
-    if (!runs?.some((r) => r.status === 'queued' || r.status === 'running')) return
+    if (!runs?.some((r) => r.status === 'queued' || r.status === 'running' || r.status === 'waiting')) return
     const t = setTimeout(() => load(), 2000)
     return () => clearTimeout(t)
   }, [runs])

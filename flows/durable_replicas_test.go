@@ -1,0 +1,526 @@
+package flows_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hushflow/hushflow/store"
+	"github.com/hushflow/hushflow/store/storetest"
+	"github.com/jackc/pgx/v5"
+)
+
+// These tests do to `hushflow serve` processes what operators and
+// infrastructure do: rolling restarts (SIGTERM), killed replicas
+// (SIGKILL), connections terminated by PostgreSQL, and a PostgreSQL
+// restart, while a stream of runs flows. Every run's side effects are
+// counted at a local HTTP server by run id.
+
+// durableFlow is code -> http GET -> 200 ms delay -> log.
+func durableFlow(fx string) map[string]any {
+	return map[string]any{
+		"name": "steady", "trigger": map[string]any{"type": "webhook"}, "env": map[string]string{"FX": fx},
+		"blocks": []any{
+			map[string]any{"id": "prepare", "type": "code", "config": map[string]any{"code": "return {n: input.n}"}},
+			map[string]any{"id": "fetch", "type": "http", "config": map[string]any{"url": "`${env.FX}/fetch?run=${run.id}`"}},
+			map[string]any{"id": "pause", "type": "delay", "config": map[string]any{"duration": "'200ms'"}},
+			map[string]any{"id": "report", "type": "log", "config": map[string]any{"message": "`done ${steps.prepare.output.n}`"}},
+		},
+	}
+}
+
+// cluster is the replicas of a test, some of which may be down.
+type cluster struct {
+	t     *testing.T
+	mu    sync.Mutex // guards procs
+	procs []*proc
+	cfg   []serveConfig
+}
+
+func (c *cluster) up() []*proc {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*proc
+	for _, p := range c.procs {
+		if p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (c *cluster) set(i int, p *proc) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.procs[i] = p
+}
+
+func (c *cluster) any() *proc {
+	for {
+		if ps := c.up(); len(ps) > 0 {
+			return ps[0]
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stream posts runs (by webhook and by the API, in turn) to the replicas
+// that are up, about rate a second, until stop is closed. A request that
+// fails (a replica going down, a 503) is retried on the next replica: a
+// run is counted only once it was accepted. It returns the accepted ids
+// and the 503 answers seen (with their Retry-After).
+type stream struct {
+	mu        sync.Mutex // guards ids, unavailable
+	ids       []string
+	refused   int // 503 answers
+	retryHdr  int // of which carried Retry-After
+	errs      int // connection errors (a replica going down)
+	stop      chan struct{}
+	done      chan struct{}
+	anyAnswer atomic.Int64
+}
+
+func startStream(c *cluster, rate int) *stream {
+	st := &stream{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(st.done)
+		t := time.NewTicker(time.Second / time.Duration(rate))
+		defer t.Stop()
+		n := 0
+		for {
+			select {
+			case <-st.stop:
+				return
+			case <-t.C:
+			}
+			n++
+			st.post(c, n)
+		}
+	}()
+	return st
+}
+
+func (st *stream) post(c *cluster, n int) {
+	for try := 0; try < 100; try++ {
+		select {
+		case <-st.stop:
+			return
+		default:
+		}
+		ps := c.up()
+		if len(ps) == 0 {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		p := ps[(n+try)%len(ps)]
+		var status int
+		var m map[string]any
+		var hdr http.Header
+		if n%2 == 0 {
+			status, m, hdr = p.doRaw("POST", "/hooks/ops/steady", map[string]any{"n": n})
+		} else {
+			status, m, hdr = p.doRaw("POST", "/api/v1/projects/ops/flows/steady/runs", map[string]any{"environment": "development", "input": map[string]any{"n": n}})
+		}
+		st.anyAnswer.Add(1)
+		st.mu.Lock()
+		switch {
+		case status == 202:
+			st.ids = append(st.ids, m["id"].(string))
+			st.mu.Unlock()
+			return
+		case status == 503:
+			st.refused++
+			if hdr.Get("Retry-After") != "" && strings.Contains(fmt.Sprint(m), "database_unavailable") {
+				st.retryHdr++
+			}
+		case status == 0:
+			st.errs++
+		default:
+			st.mu.Unlock()
+			c.t.Errorf("queue run %d: status %d: %v", n, status, m)
+			return
+		}
+		st.mu.Unlock()
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (st *stream) end() []string {
+	close(st.stop)
+	<-st.done
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return append([]string(nil), st.ids...)
+}
+
+// doRaw is do without failing the test on a connection error (status 0).
+func (p *proc) doRaw(method, path string, body any) (int, map[string]any, http.Header) {
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, p.URL+path, bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+procToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := rawClient.Do(req)
+	if err != nil {
+		return 0, nil, nil
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	data, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(data, &m)
+	return resp.StatusCode, m, resp.Header
+}
+
+var rawClient = &http.Client{Timeout: 30 * time.Second}
+
+// signal sends sig to the process and waits for it to exit.
+func (p *proc) signal(sig syscall.Signal) {
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		p.t.Errorf("process %d did not stop on %v", p.cmd.Process.Pid, sig)
+	}
+}
+
+// settle waits until none of ids is queued, running or waiting, and
+// returns the runs by id (read from the database).
+func settle(t *testing.T, db *store.DB, ids []string, within time.Duration) map[string]runRow {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		rows := map[string]runRow{}
+		var rs []runRow
+		if err := db.Raw("SELECT id, status, error, resumes FROM runs WHERE id IN ?", ids).Scan(&rs).Error; err == nil {
+			open := 0
+			for _, r := range rs {
+				rows[r.ID] = r
+				if r.Status == "queued" || r.Status == "running" || r.Status == "waiting" {
+					open++
+				}
+			}
+			if open == 0 && len(rows) == len(ids) {
+				return rows
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d runs still open after %s", open, len(ids), within)
+			}
+		} else if time.Now().After(deadline) {
+			t.Fatalf("read runs: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+type runRow struct {
+	ID      string
+	Status  string
+	Error   string
+	Resumes int
+}
+
+// checkRuns fails for every run that did not succeed, whose stored events
+// have a gap, a repeat or not exactly one run_finished, or whose fetch
+// block called the service other than once (twice is allowed only for a
+// run that resumed from that very block: a GET is safe to repeat). It
+// returns the number of resumed runs.
+func checkRuns(t *testing.T, db *store.DB, fx *effects, rows map[string]runRow) (resumed int) {
+	t.Helper()
+	failed := 0
+	for id, r := range rows {
+		if r.Status != "succeeded" {
+			failed++
+			if failed <= 5 {
+				t.Errorf("run %s: %s: %s", id, r.Status, r.Error)
+			}
+		}
+		if r.Resumes > 0 {
+			resumed++
+		}
+	}
+	if failed > 0 {
+		t.Errorf("%d of %d runs did not succeed", failed, len(rows))
+	}
+	ids := make([]string, 0, len(rows))
+	for id := range rows {
+		ids = append(ids, id)
+	}
+	var evs []struct {
+		RunID string
+		Seq   int
+		Type  string
+		Block string
+		Data  string
+	}
+	if err := db.Raw("SELECT run_id, seq, type, block, data FROM events WHERE run_id IN ? ORDER BY run_id, seq", ids).Scan(&evs).Error; err != nil {
+		t.Fatal(err)
+	}
+	byRun := map[string][]int{}
+	finished := map[string]int{}
+	fromFetch := map[string]bool{}
+	for _, e := range evs {
+		byRun[e.RunID] = append(byRun[e.RunID], e.Seq)
+		if e.Type == "run_finished" {
+			finished[e.RunID]++
+		}
+		if e.Type == "run_resumed" && strings.Contains(e.Data, `"from_block":"fetch"`) {
+			fromFetch[e.RunID] = true
+		}
+	}
+	bad := 0
+	for _, id := range ids {
+		seqs := byRun[id]
+		ok := finished[id] == 1
+		for i, s := range seqs {
+			ok = ok && s == i+2 // seq 1 is the run row itself
+		}
+		if !ok {
+			bad++
+			if bad <= 5 {
+				t.Errorf("run %s: event seqs %v, %d run_finished", id, seqs, finished[id])
+			}
+		}
+		n := fx.count("/fetch", id)
+		if n != 1 && !(n == 2 && fromFetch[id]) {
+			t.Errorf("run %s: the fetch block called the service %d times (resumed from it: %v)", id, n, fromFetch[id])
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d runs with a gap, a repeat or not one run_finished in their events", bad)
+	}
+	return resumed
+}
+
+func setupSteady(t *testing.T, p *proc, fx *effects) {
+	p.must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+	p.must(201, "POST", "/api/v1/projects/ops/flows", durableFlow(fx.URL))
+}
+
+// replicas is 2 on PostgreSQL, 1 on SQLite (an embedded database is one
+// process's file: the test restarts that one).
+func replicas(b storetest.Backend) int {
+	if b.Name == "postgres" {
+		return 2
+	}
+	return 1
+}
+
+// Rolling restart: each replica gets SIGTERM and is started again, in
+// turn, while runs flow. No run fails or stays open, each HTTP call is
+// made once.
+func TestRollingRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts hushflow serve processes")
+	}
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			db := b.Config(t)
+			bin := hushflowBinary(t)
+			fx := newEffects(t, "")
+			n := replicas(b)
+			c := &cluster{t: t, procs: make([]*proc, n)}
+			for i := 0; i < n; i++ {
+				dir := db.DataDir
+				if n > 1 {
+					dir = t.TempDir()
+				}
+				c.cfg = append(c.cfg, serveConfig{bin: bin, db: db, dataDir: dir, extra: []string{"HUSHFLOW_SHUTDOWN_GRACE=20s"}})
+				c.set(i, startServe(t, c.cfg[i]))
+			}
+			setupSteady(t, c.any(), fx)
+			st := startStream(c, 40)
+			waitFor(t, 30*time.Second, "runs to flow", func() bool { return st.anyAnswer.Load() > 20 })
+			for round := 0; round < 2; round++ {
+				for i := 0; i < n; i++ {
+					p := c.up()[0]
+					for _, q := range c.up() {
+						if q == c.procs[i] {
+							p = q
+						}
+					}
+					c.set(i, nil)
+					p.signal(syscall.SIGTERM)
+					c.set(i, startServe(t, c.cfg[i]))
+					before := st.anyAnswer.Load()
+					waitFor(t, 30*time.Second, "runs to flow again", func() bool { return st.anyAnswer.Load() > before+20 })
+				}
+			}
+			ids := st.end()
+			sql := storetest.Open(t, db, nil)
+			rows := settle(t, sql, ids, 60*time.Second)
+			resumed := checkRuns(t, sql, fx, rows)
+			t.Logf("%d runs through %d rolling restarts of %d replicas: %d failed, %d resumed", len(ids), 2*n, n, countFailed(rows), resumed)
+		})
+	}
+}
+
+// A replica killed with SIGKILL: its runs resume elsewhere (on the other
+// replica, or on the restarted one with SQLite) once their lease expires;
+// the blocks they finished before the kill are not run again.
+func TestKilledReplicaResumes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts hushflow serve processes")
+	}
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			db := b.Config(t)
+			bin := hushflowBinary(t)
+			fx := newEffects(t, "")
+			n := replicas(b)
+			c := &cluster{t: t, procs: make([]*proc, n)}
+			for i := 0; i < n; i++ {
+				dir := db.DataDir
+				if n > 1 {
+					dir = t.TempDir()
+				}
+				c.cfg = append(c.cfg, serveConfig{bin: bin, db: db, dataDir: dir, extra: []string{"HUSHFLOW_RUN_LEASE=2s"}})
+				c.set(i, startServe(t, c.cfg[i]))
+			}
+			setupSteady(t, c.any(), fx)
+			st := startStream(c, 40)
+			waitFor(t, 30*time.Second, "runs to flow", func() bool { return st.anyAnswer.Load() > 40 })
+			victim := c.procs[0]
+			c.set(0, nil)
+			killed := time.Now()
+			victim.kill()
+			if n == 1 {
+				c.set(0, startServe(t, c.cfg[0]))
+			}
+			before := st.anyAnswer.Load()
+			waitFor(t, 30*time.Second, "runs to flow again", func() bool { return st.anyAnswer.Load() > before+40 })
+			ids := st.end()
+			sql := storetest.Open(t, db, nil)
+			rows := settle(t, sql, ids, 60*time.Second)
+			resumed := checkRuns(t, sql, fx, rows)
+			if resumed == 0 {
+				t.Errorf("no run was in progress on the killed replica")
+			}
+			var resumes []struct{ At time.Time }
+			sql.Raw("SELECT at FROM events WHERE type = 'run_resumed' AND run_id IN ?", ids).Scan(&resumes)
+			var last time.Time
+			for _, r := range resumes {
+				if r.At.After(last) {
+					last = r.At
+				}
+			}
+			t.Logf("%d runs, one replica of %d killed: %d failed, %d resumed, the last of them %s after the kill (lease 2s)",
+				len(ids), n, countFailed(rows), resumed, last.Sub(killed).Round(10*time.Millisecond))
+		})
+	}
+}
+
+// PostgreSQL terminates every Hushflow connection three times under load:
+// no run fails, none has a gap in its events.
+func TestTerminatedConnections(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts hushflow serve processes")
+	}
+	if os.Getenv(storetest.EnvURL) == "" {
+		t.Skipf("PostgreSQL only: set %s", storetest.EnvURL)
+	}
+	db := storetest.PostgresConfig(t)
+	bin := hushflowBinary(t)
+	fx := newEffects(t, "")
+	c := &cluster{t: t, procs: make([]*proc, 2)}
+	for i := 0; i < 2; i++ {
+		c.cfg = append(c.cfg, serveConfig{bin: bin, db: db, dataDir: t.TempDir()})
+		c.set(i, startServe(t, c.cfg[i]))
+	}
+	setupSteady(t, c.any(), fx)
+	st := startStream(c, 60)
+	conn, err := pgx.Connect(context.Background(), db.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	killedConns := 0
+	for i := 0; i < 3; i++ {
+		before := st.anyAnswer.Load()
+		waitFor(t, 30*time.Second, "runs to flow", func() bool { return st.anyAnswer.Load() > before+30 })
+		var n int
+		err := conn.QueryRow(context.Background(), `SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		killedConns += n
+	}
+	before := st.anyAnswer.Load()
+	waitFor(t, 30*time.Second, "runs to flow", func() bool { return st.anyAnswer.Load() > before+30 })
+	ids := st.end()
+	sql := storetest.Open(t, db, nil)
+	rows := settle(t, sql, ids, 60*time.Second)
+	resumed := checkRuns(t, sql, fx, rows)
+	st.mu.Lock()
+	t.Logf("%d runs, %d connections terminated in 3 rounds: %d failed, %d resumed, %d requests answered 503 and retried",
+		len(ids), killedConns, countFailed(rows), resumed, st.refused)
+	st.mu.Unlock()
+	for _, p := range c.up() {
+		if strings.Contains(p.Logs.String(), "store run events\"") && strings.Contains(p.Logs.String(), "dropped") {
+			t.Errorf("events dropped")
+		}
+	}
+}
+
+// A PostgreSQL restart under load: the API and webhooks answer 503 with
+// Retry-After while it is down, and no run fails. The cluster is the
+// test's own.
+func TestPostgresRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL cluster and hushflow serve processes")
+	}
+	pg := storetest.PrivatePostgres(t)
+	db := pg.Database(t)
+	bin := hushflowBinary(t)
+	fx := newEffects(t, "")
+	c := &cluster{t: t, procs: make([]*proc, 2)}
+	for i := 0; i < 2; i++ {
+		c.cfg = append(c.cfg, serveConfig{bin: bin, db: db, dataDir: t.TempDir()})
+		c.set(i, startServe(t, c.cfg[i]))
+	}
+	setupSteady(t, c.any(), fx)
+	st := startStream(c, 40)
+	waitFor(t, 30*time.Second, "runs to flow", func() bool { return st.anyAnswer.Load() > 40 })
+	pg.Stop()
+	down := time.Now()
+	// Down until both replicas have refused requests for a while.
+	waitFor(t, 60*time.Second, "503 answers while PostgreSQL is down", func() bool {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.refused >= 150
+	})
+	pg.Start()
+	outage := time.Since(down)
+	before := st.anyAnswer.Load()
+	waitFor(t, 60*time.Second, "runs to flow again", func() bool { return st.anyAnswer.Load() > before+40 })
+	ids := st.end()
+	sql := storetest.Open(t, db, nil)
+	rows := settle(t, sql, ids, 90*time.Second)
+	resumed := checkRuns(t, sql, fx, rows)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.retryHdr != st.refused {
+		t.Errorf("%d of %d 503 answers lacked Retry-After or the database_unavailable code", st.refused-st.retryHdr, st.refused)
+	}
+	t.Logf("PostgreSQL down for %s under load: %d requests answered 503 with Retry-After; %d runs: %d failed, %d resumed",
+		outage.Round(100*time.Millisecond), st.refused, len(ids), countFailed(rows), resumed)
+}
+
+func countFailed(rows map[string]runRow) int {
+	n := 0
+	for _, r := range rows {
+		if r.Status != "succeeded" {
+			n++
+		}
+	}
+	return n
+}

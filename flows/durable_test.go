@@ -1,0 +1,423 @@
+package flows_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hushflow/hushflow/internal/app"
+	"github.com/hushflow/hushflow/internal/apptest"
+	"github.com/hushflow/hushflow/store"
+	"github.com/hushflow/hushflow/store/storetest"
+)
+
+// The tests of this file interrupt runs the way a deploy does (a server
+// stopped while runs are in progress, then another started on the same
+// database) and check that they resume from their first unfinished block.
+// durable_replicas_test.go does the same to `hushflow serve` processes
+// with signals, and to PostgreSQL.
+
+// effects is a local service that counts the requests it receives by run
+// and path (`/<path>?run=<id>`), as the side effects a flow's blocks have.
+// A path in hold blocks until release is closed (or the client gives up).
+type effects struct {
+	*httptest.Server
+	mu      sync.Mutex // guards hits, keys
+	hits    map[string]int
+	keys    map[string][]string // Idempotency-Key headers by run
+	hold    string
+	arrived chan string // run ids of requests to hold, as they arrive
+	release chan struct{}
+}
+
+func newEffects(t *testing.T, hold string) *effects {
+	e := &effects{hits: map[string]int{}, keys: map[string][]string{}, hold: hold,
+		arrived: make(chan string, 100), release: make(chan struct{})}
+	e.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		run := r.URL.Query().Get("run")
+		e.mu.Lock()
+		e.hits[r.URL.Path+" "+run]++
+		if k := r.Header.Get("Idempotency-Key"); k != "" {
+			e.keys[run] = append(e.keys[run], k)
+		}
+		e.mu.Unlock()
+		if hold != "" && r.URL.Path == hold {
+			e.arrived <- run
+			select {
+			case <-e.release:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"path":%q,"run":%q}`, r.URL.Path, run)
+	}))
+	t.Cleanup(func() {
+		select {
+		case <-e.release:
+		default:
+			close(e.release)
+		}
+		e.Close()
+	})
+	return e
+}
+
+// count is how many requests of run reached path.
+func (e *effects) count(path, run string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.hits[path+" "+run]
+}
+
+// serverOn starts a server on dbc with opts.
+func serverOn(t *testing.T, dbc store.Config, opts ...func(*app.Config)) *apptest.Server {
+	return apptest.Start(t, dbc, opts...)
+}
+
+func events(t *testing.T, s *apptest.Server, id string) []map[string]any {
+	t.Helper()
+	m := s.Must(200, "GET", "/api/v1/runs/"+id+"/events", nil)
+	var out []map[string]any
+	for _, e := range m["events"].([]any) {
+		out = append(out, e.(map[string]any))
+	}
+	return out
+}
+
+// checkSequence fails when the run's events are not numbered 1, 2, 3, ...
+// without a gap or a repeat, or when it has not exactly one run_finished.
+func checkSequence(t *testing.T, id string, evs []map[string]any) {
+	t.Helper()
+	finished := 0
+	for i, e := range evs {
+		if seq := int(e["seq"].(float64)); seq != i+1 {
+			t.Errorf("run %s: event %d has seq %d (%s)", id, i+1, seq, eventTypes(evs))
+			return
+		}
+		if e["type"] == "run_finished" {
+			finished++
+		}
+	}
+	if finished != 1 {
+		t.Errorf("run %s: %d run_finished events (%s)", id, finished, eventTypes(evs))
+	}
+}
+
+func eventTypes(evs []map[string]any) string {
+	var out []string
+	for _, e := range evs {
+		b, _ := e["block"].(string)
+		out = append(out, fmt.Sprint(e["type"], ":", b))
+	}
+	return strings.Join(out, " ")
+}
+
+func waitRun(t *testing.T, s *apptest.Server, id string, what string, ok func(r map[string]any, evs string) bool) map[string]any {
+	t.Helper()
+	var r map[string]any
+	waitFor(t, 60*time.Second, what, func() bool {
+		r = s.Must(200, "GET", "/api/v1/runs/"+id, nil)
+		return ok(r, eventTypes(events(t, s, id)))
+	})
+	return r
+}
+
+// A server stopped while a run is in the middle of a block releases the
+// run after its drain grace; the next server resumes it from the
+// interrupted block: the blocks that finished are not run again, the
+// events go on in order with run_released and run_resumed.
+func TestStopReleasesAndResumes(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			dbc := b.Config(t)
+			fx := newEffects(t, "")
+			grace := func(c *app.Config) { c.ShutdownGrace = 200 * time.Millisecond }
+			s := serverOn(t, dbc, grace)
+			s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+			s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+				"name": "steps", "trigger": map[string]any{"type": "manual"}, "env": map[string]string{"FX": fx.URL},
+				"blocks": []any{
+					map[string]any{"id": "fetch", "type": "http", "config": map[string]any{"url": "`${env.FX}/fetch?run=${run.id}`"}},
+					map[string]any{"id": "wait", "type": "delay", "config": map[string]any{"duration": "'3s'"}},
+					map[string]any{"id": "use", "type": "code", "config": map[string]any{"code": "return steps.fetch.output.body.path"}},
+				},
+			})
+			id := s.Must(202, "POST", "/api/v1/projects/ops/flows/steps/runs", map[string]any{"environment": "development"})["id"].(string)
+			waitRun(t, s, id, "the run to reach its delay", func(_ map[string]any, evs string) bool {
+				return strings.Contains(evs, "block_started:wait")
+			})
+			s.Stop()
+
+			s = serverOn(t, dbc, grace)
+			r := s.Must(200, "GET", "/api/v1/runs/"+id, nil)
+			if r["status"] != "queued" && r["status"] != "running" && r["status"] != "succeeded" {
+				t.Fatalf("released run: %v", r)
+			}
+			r = waitRun(t, s, id, "the run to end", func(r map[string]any, _ string) bool { return r["status"] != "queued" && r["status"] != "running" })
+			if r["status"] != "succeeded" || r["output"] != "/fetch" {
+				t.Fatalf("resumed run: %v", r)
+			}
+			if n := fx.count("/fetch", id); n != 1 {
+				t.Errorf("the fetch block, finished before the stop, was sent %d times", n)
+			}
+			if r["resumes"].(float64) != 1 || !strings.Contains(r["resume_reason"].(string), "shut down") {
+				t.Errorf("resumes %v, reason %q", r["resumes"], r["resume_reason"])
+			}
+			evs := events(t, s, id)
+			checkSequence(t, id, evs)
+			types := eventTypes(evs)
+			for _, want := range []string{"block_finished:fetch block_started:wait block_interrupted:wait run_released: run_resumed: block_started:wait block_finished:wait block_started:use block_finished:use run_finished:"} {
+				if !strings.Contains(types, want) {
+					t.Errorf("events %s\nwant %s", types, want)
+				}
+			}
+			for _, e := range evs {
+				if e["type"] == "run_resumed" {
+					d := e["data"].(map[string]any)
+					if d["from_block"] != "wait" || d["attempt"].(float64) != 2 {
+						t.Errorf("run_resumed: %v", d)
+					}
+				}
+			}
+			// Nothing of the run is kept once it ended.
+			var left int64
+			s.App.DB.Table("run_checkpoints").Where("run_id = ?", id).Count(&left)
+			if left != 0 {
+				t.Errorf("%d checkpoints left after the run ended", left)
+			}
+		})
+	}
+}
+
+// A run interrupted while an http POST without idempotency_key was in
+// flight fails when it resumes, with a reason a user can act on; with an
+// idempotency key the request is sent again, with the same key.
+func TestInterruptedPost(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			for _, keyed := range []bool{false, true} {
+				t.Run(fmt.Sprintf("idempotency_key=%v", keyed), func(t *testing.T) {
+					dbc := b.Config(t)
+					fx := newEffects(t, "/charge")
+					grace := func(c *app.Config) { c.ShutdownGrace = 100 * time.Millisecond }
+					s := serverOn(t, dbc, grace)
+					s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "shop"})
+					cfg := map[string]any{"method": "'POST'", "url": "`${env.FX}/charge?run=${run.id}`", "body": "({amount: 5})"}
+					if keyed {
+						cfg["idempotency_key"] = "`${run.id}-charge`"
+					}
+					s.Must(201, "POST", "/api/v1/projects/shop/flows", map[string]any{
+						"name": "pay", "trigger": map[string]any{"type": "manual"}, "env": map[string]string{"FX": fx.URL},
+						"blocks": []any{map[string]any{"id": "charge", "type": "http", "config": cfg}},
+					})
+					id := s.Must(202, "POST", "/api/v1/projects/shop/flows/pay/runs", map[string]any{"environment": "development"})["id"].(string)
+					select {
+					case <-fx.arrived:
+					case <-time.After(30 * time.Second):
+						t.Fatal("the POST did not arrive")
+					}
+					s.Stop() // the request is in flight
+
+					close(fx.release) // the service answers from now on
+					s = serverOn(t, dbc, grace)
+					r := waitRun(t, s, id, "the run to end", func(r map[string]any, _ string) bool {
+						return r["status"] == "succeeded" || r["status"] == "failed"
+					})
+					checkSequence(t, id, events(t, s, id))
+					if !keyed {
+						msg, _ := r["error"].(string)
+						if r["status"] != "failed" || !strings.Contains(msg, `block "charge" was interrupted`) ||
+							!strings.Contains(msg, "idempotency_key") || !strings.Contains(msg, "not safe to repeat") {
+							t.Fatalf("run: %v", r)
+						}
+						if n := fx.count("/charge", id); n != 1 {
+							t.Errorf("the POST was sent %d times", n)
+						}
+						return
+					}
+					if r["status"] != "succeeded" {
+						t.Fatalf("run: %v", r)
+					}
+					fx.mu.Lock()
+					keys := fx.keys[id]
+					fx.mu.Unlock()
+					if len(keys) != 2 || keys[0] != id+"-charge" || keys[1] != keys[0] {
+						t.Errorf("Idempotency-Key headers: %q, want the same key twice", keys)
+					}
+				})
+			}
+		})
+	}
+}
+
+// A run interrupted more often than the limit fails with a reason.
+func TestResumeLimit(t *testing.T) {
+	dbc := storetest.SQLiteConfig(t)
+	opts := func(c *app.Config) { c.ShutdownGrace = 100 * time.Millisecond; c.MaxResumes = 1 }
+	s := serverOn(t, dbc, opts)
+	s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+	s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+		"name": "slow", "trigger": map[string]any{"type": "manual"},
+		"blocks": []any{map[string]any{"id": "wait", "type": "delay", "config": map[string]any{"duration": "'4s'"}}},
+	})
+	id := s.Must(202, "POST", "/api/v1/projects/ops/flows/slow/runs", map[string]any{"environment": "development"})["id"].(string)
+	for i := 1; i <= 2; i++ {
+		waitRun(t, s, id, "the run to reach its delay", func(r map[string]any, evs string) bool {
+			return r["status"] == "running" && strings.Count(evs, "block_started:wait") == i
+		})
+		s.Stop()
+		s = serverOn(t, dbc, opts)
+	}
+	r := waitRun(t, s, id, "the run to end", func(r map[string]any, _ string) bool { return r["status"] == "failed" })
+	if msg := r["error"].(string); !strings.Contains(msg, "interrupted 2 times, more than the limit of 1 resumes (HUSHFLOW_MAX_RESUMES)") ||
+		!strings.Contains(msg, "shut down") {
+		t.Errorf("error: %s", msg)
+	}
+	checkSequence(t, id, events(t, s, id))
+}
+
+// Long waits release their worker: 2,000 runs sleeping 60 s hold no
+// worker (the server has 8), a run queued meanwhile finishes at once, and
+// when the wait is over every sleeper finishes, its finished blocks not
+// repeated. Cancelling a waiting run ends it at once. The clock is moved
+// forward instead of waiting for it.
+func TestDurableWaits(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			n := 2000
+			if testing.Short() {
+				n = 200
+			}
+			clock := &apptest.Clock{}
+			s := serverOn(t, b.Config(t), func(c *app.Config) { c.Now = clock.Now; c.RateLimit = -1 })
+			s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+			s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+				"name": "sleeper", "trigger": map[string]any{"type": "manual"},
+				"blocks": []any{
+					map[string]any{"id": "before", "type": "code", "config": map[string]any{"code": "return input.n * 2"}},
+					map[string]any{"id": "nap", "type": "delay", "timeout": "2m", "config": map[string]any{"duration": "'60s'"}},
+					map[string]any{"id": "after", "type": "code", "config": map[string]any{"code": "return steps.before.output + 1"}},
+				},
+			})
+			s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+				"name": "quick", "trigger": map[string]any{"type": "manual"},
+				"blocks": []any{map[string]any{"id": "hi", "type": "log", "config": map[string]any{"message": "'hi'"}}},
+			})
+			ids := make([]string, n)
+			var wg sync.WaitGroup
+			for w := 0; w < 8; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := w; i < n; i += 8 {
+						ids[i] = s.Must(202, "POST", "/api/v1/projects/ops/flows/sleeper/runs",
+							map[string]any{"environment": "development", "input": map[string]any{"n": i}})["id"].(string)
+					}
+				}()
+			}
+			wg.Wait()
+			count := func(status string) int64 {
+				var c int64
+				if err := s.App.DB.Table("runs").Where("status = ?", status).Count(&c).Error; err != nil {
+					t.Fatal(err)
+				}
+				return c
+			}
+			waitFor(t, 120*time.Second, "every sleeper to wait", func() bool { return count("waiting") == int64(n) })
+			if r := count("running"); r != 0 {
+				t.Fatalf("%d runs hold a worker while sleeping", r)
+			}
+			start := time.Now()
+			quick := s.Must(200, "POST", "/api/v1/projects/ops/flows/quick/runs?wait=30s", map[string]any{"environment": "development"})
+			took := time.Since(start)
+			if quick["status"] != "succeeded" {
+				t.Fatalf("run queued beside %d sleepers: %v", n, quick)
+			}
+			t.Logf("%d runs sleeping; a run queued meanwhile finished in %s", n, took.Round(time.Millisecond))
+			if count("waiting") != int64(n) {
+				t.Fatalf("sleepers woke early")
+			}
+
+			// A waiting run is canceled at once.
+			c := s.Must(200, "POST", "/api/v1/runs/"+ids[0]+"/cancel", nil)
+			if c["status"] != "canceled" {
+				t.Fatalf("cancel a waiting run: %v", c)
+			}
+			clock.Advance(61 * time.Second)
+			waitFor(t, 180*time.Second, "every sleeper to finish", func() bool { return count("succeeded") == int64(n) })
+			for _, i := range []int{1, n / 2, n - 1} {
+				r := s.Must(200, "GET", "/api/v1/runs/"+ids[i], nil)
+				if r["output"].(float64) != float64(2*i+1) || r["resumes"].(float64) != 0 {
+					t.Errorf("run %d: %v", i, r)
+				}
+				evs := events(t, s, ids[i])
+				checkSequence(t, ids[i], evs)
+				types := eventTypes(evs)
+				if strings.Count(types, "block_started:before") != 1 || !strings.Contains(types, "block_waiting:nap run_resumed: block_finished:nap") {
+					t.Errorf("run %d events: %s", i, types)
+				}
+				for _, e := range evs {
+					if e["type"] == "block_finished" && e["block"] == "nap" {
+						if w := e["data"].(map[string]any)["output"].(map[string]any)["waited_ms"].(float64); w < 60000 {
+							t.Errorf("run %d waited %v ms", i, w)
+						}
+					}
+				}
+			}
+			if r := s.Must(200, "GET", "/api/v1/runs/"+ids[0], nil); r["status"] != "canceled" {
+				t.Errorf("canceled sleeper: %v", r)
+			}
+			var left int64
+			s.App.DB.Table("run_checkpoints").Count(&left)
+			if left != 0 {
+				t.Errorf("%d checkpoints left after every run ended", left)
+			}
+		})
+	}
+}
+
+// A checkpoint holds a block's real output, which later blocks need, but
+// never in clear at rest: while a run waits, no table holds the secret an
+// API echoed back, in any encoding; when it resumes, the next block reads
+// the real value.
+func TestCheckpointsSealedAtRest(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			clock := &apptest.Clock{}
+			s := serverOn(t, b.Config(t), func(c *app.Config) { c.Now = clock.Now })
+			setup(t, s)
+			srv, _ := target(t)
+			s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+				"name": "echo", "trigger": map[string]any{"type": "manual"}, "env": map[string]string{"API": srv.URL},
+				"blocks": []any{
+					map[string]any{"id": "call", "type": "http", "config": map[string]any{
+						"url": "`${env.API}/x`", "headers": "({Authorization: `Bearer ${secrets.API_TOKEN}`})"}},
+					map[string]any{"id": "nap", "type": "delay", "timeout": "2m", "config": map[string]any{"duration": "'60s'"}},
+					map[string]any{"id": "check", "type": "code", "config": map[string]any{
+						"code": "return steps.call.output.body.echo_auth === 'Bearer ' + secrets.API_TOKEN"}},
+				},
+			})
+			id := s.Must(202, "POST", "/api/v1/projects/billing/flows/echo/runs", map[string]any{"environment": "development"})["id"].(string)
+			waitRun(t, s, id, "the run to wait", func(r map[string]any, _ string) bool { return r["status"] == "waiting" })
+			var cps []struct {
+				Block, State string
+				Output       []byte
+			}
+			s.App.DB.Raw("SELECT block, state, output FROM run_checkpoints WHERE run_id = ? ORDER BY block", id).Scan(&cps)
+			if len(cps) != 2 || cps[0].Block != "call" || cps[0].State != "done" || len(cps[0].Output) == 0 || cps[1].State != "sleeping" {
+				t.Fatalf("checkpoints while waiting: %+v", cps)
+			}
+			apptest.AssertAbsent(t, "tables while a run waits", apptest.DumpTables(t, s.App.DB), apptest.Forms(canaryToken)...)
+			clock.Advance(61 * time.Second)
+			r := waitRun(t, s, id, "the run to end", func(r map[string]any, _ string) bool { return r["status"] == "succeeded" || r["status"] == "failed" })
+			if r["status"] != "succeeded" || r["output"] != true {
+				t.Fatalf("resumed run: %v", r)
+			}
+		})
+	}
+}
