@@ -317,7 +317,7 @@ func TestFlowCPU(t *testing.T) {
 			c0 := treeCPU(t, p)
 			w0 := time.Now()
 			time.Sleep(10 * time.Second)
-			idle := float64(treeCPU(t, p)-c0) / time.Since(w0).Seconds()
+			idle := (treeCPU(t, p) - c0).Seconds() / time.Since(w0).Seconds()
 
 			// 30 runs/s offered for secs seconds.
 			n := 30 * secs

@@ -348,62 +348,93 @@ func (s *Service) observe(r *Run, status string, at time.Time) {
 	}
 }
 
-// holdLeases is the Apply of the merged "flows.hold" writes: for the runs
-// still leased to their worker's claim (running, same owner and attempt)
-// it extends the lease and stores their checkpoints; it reports which
-// were. The Batcher drops the events of the others: a worker that lost its
-// run never writes to it again.
+// holdLeases is the Apply of the merged "flows.hold" writes: it reports
+// which runs are still leased to their worker's claim (running, same
+// owner and attempt) and stores their checkpoints. The Batcher drops the
+// events of the others: a worker that lost its run never writes to it
+// again. The runs' rows are locked FOR SHARE until the commit on
+// PostgreSQL, so that the rescuer cannot take a run between the check and
+// the write (on SQLite the transaction holds the one write lock). Leases
+// are extended by the heartbeat, not here: an UPDATE per write would cost
+// a row version and index entries.
 func (s *Service) holdLeases(tx *gorm.DB, items []any) ([]bool, error) {
-	ok := make([]bool, len(items))
 	holds := make([]hold, len(items))
 	for i, it := range items {
 		holds[i] = it.(hold)
 	}
-	lease := s.now().Add(s.cfg.Lease)
-	if s.db.Dialect != store.Postgres {
-		for i, h := range holds {
-			res := tx.Model(&Run{}).Where("id = ? AND status = ? AND lease_owner = ? AND attempt = ?", h.id, StatusRunning, h.owner, h.attempt).
-				Update("lease_expires_at", lease)
-			if res.Error != nil {
-				return nil, res.Error
-			}
-			ok[i] = res.RowsAffected == 1
-		}
-	} else {
-		at := map[string][]int{}
-		var sb strings.Builder
-		args := make([]any, 0, 3*len(holds)+3)
-		sb.WriteString("UPDATE runs AS r SET lease_expires_at = ? FROM (VALUES ")
-		args = append(args, lease)
-		for i, h := range holds {
-			at[h.id] = append(at[h.id], i)
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			sb.WriteString("(?, ?, ?::bigint)")
-			args = append(args, h.id, h.owner, h.attempt)
-		}
-		sb.WriteString(`) AS v(id, owner, attempt)
-WHERE r.id = v.id AND r.status = ? AND r.lease_owner = v.owner AND r.attempt = v.attempt RETURNING r.id`)
-		args = append(args, StatusRunning)
-		var ids []string
-		if err := tx.Raw(sb.String(), args...).Scan(&ids).Error; err != nil {
-			return nil, err
-		}
-		for _, id := range ids {
-			for _, i := range at[id] {
-				ok[i] = true
-			}
-		}
+	if s.db.Dialect == store.Postgres {
+		return s.holdLeasesPostgres(tx, holds)
 	}
+	ok := make([]bool, len(items))
 	var cps []Checkpoint
 	for i, h := range holds {
-		if ok[i] {
+		var n int64
+		err := tx.Model(&Run{}).Where("id = ? AND status = ? AND lease_owner = ? AND attempt = ?", h.id, StatusRunning, h.owner, h.attempt).
+			Count(&n).Error
+		if err != nil {
+			return nil, err
+		}
+		if ok[i] = n == 1; ok[i] {
 			cps = append(cps, h.checkpoints...)
 		}
 	}
-	if err := upsertCheckpoints(tx, cps); err != nil {
-		return nil, err
+	return ok, upsertCheckpoints(tx, cps)
+}
+
+// holdLeasesPostgres checks the holds and stores their checkpoints in one
+// statement for those that carry checkpoints (an INSERT of the
+// checkpoints joined to their leased runs) and one SELECT for the others.
+func (s *Service) holdLeasesPostgres(tx *gorm.DB, holds []hold) ([]bool, error) {
+	ok := make([]bool, len(holds))
+	held := map[string]bool{}
+	var with, without strings.Builder
+	var wargs, oargs []any
+	for _, h := range holds {
+		if len(h.checkpoints) == 0 {
+			if without.Len() > 0 {
+				without.WriteString(", ")
+			}
+			without.WriteString("(?, ?, ?::bigint)")
+			oargs = append(oargs, h.id, h.owner, h.attempt)
+			continue
+		}
+		for _, cp := range h.checkpoints {
+			if with.Len() > 0 {
+				with.WriteString(", ")
+			}
+			with.WriteString("(?, ?, ?, ?, ?::bytea, ?::timestamptz, ?, ?::bigint)")
+			wargs = append(wargs, cp.RunID, cp.Block, cp.State, cp.Detail, cp.Output, cp.CreatedAt, h.owner, h.attempt)
+		}
+	}
+	var ids []string
+	if with.Len() > 0 {
+		q := `INSERT INTO run_checkpoints (run_id, block, state, detail, output, created_at)
+SELECT v.run_id, v.block, v.state, v.detail, v.output, v.created_at
+FROM (VALUES ` + with.String() + `) AS v(run_id, block, state, detail, output, created_at, owner, attempt)
+JOIN runs r ON r.id = v.run_id AND r.status = ? AND r.lease_owner = v.owner AND r.attempt = v.attempt
+FOR SHARE OF r
+ON CONFLICT (run_id, block) DO UPDATE SET state = excluded.state, detail = excluded.detail, output = excluded.output,
+  created_at = excluded.created_at
+RETURNING run_id`
+		if err := tx.Raw(q, append(wargs, StatusRunning)...).Scan(&ids).Error; err != nil {
+			return nil, err
+		}
+	}
+	if without.Len() > 0 {
+		var more []string
+		q := `SELECT r.id FROM runs r JOIN (VALUES ` + without.String() + `) AS v(id, owner, attempt)
+  ON r.id = v.id AND r.status = ? AND r.lease_owner = v.owner AND r.attempt = v.attempt
+FOR SHARE OF r`
+		if err := tx.Raw(q, append(oargs, StatusRunning)...).Scan(&more).Error; err != nil {
+			return nil, err
+		}
+		ids = append(ids, more...)
+	}
+	for _, id := range ids {
+		held[id] = true
+	}
+	for i, h := range holds {
+		ok[i] = held[h.id]
 	}
 	return ok, nil
 }
