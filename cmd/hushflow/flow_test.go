@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -177,6 +178,15 @@ func TestFlowAndRunCommands(t *testing.T) {
 		c.must("flow", "apply", "-f", slow, "-p", "billing")
 		out = c.must("flow", "run", "slow", "-p", "billing", "-e", "development")
 		sid := strings.Fields(out)[1]
+		// A 20s delay is a durable wait: run get says until when.
+		for deadline := time.Now().Add(20 * time.Second); !regexp.MustCompile(`status:\s+waiting`).MatchString(out); time.Sleep(50 * time.Millisecond) {
+			if out = c.must("run", "get", sid); time.Now().After(deadline) {
+				t.Fatalf("run get of a waiting run: %s", out)
+			}
+		}
+		if !strings.Contains(out, "waiting until:") || !strings.Contains(out, "(holds no worker)") {
+			t.Errorf("run get of a waiting run: %s", out)
+		}
 		out = c.must("run", "cancel", sid)
 		if !strings.Contains(out, "run "+sid) {
 			t.Errorf("cancel: %s", out)

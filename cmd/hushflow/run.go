@@ -35,6 +35,9 @@ type runInfo struct {
 	StartedAt   *time.Time      `json:"started_at"`
 	FinishedAt  *time.Time      `json:"finished_at"`
 	CreatedBy   string          `json:"created_by"`
+	AvailableAt time.Time       `json:"available_at"`
+	Resumes     int             `json:"resumes"`
+	ResumeWhy   string          `json:"resume_reason"`
 }
 
 func (r *runInfo) duration() string {
@@ -309,6 +312,12 @@ func newRunCmd() *cobra.Command {
 			if r.StartedAt != nil {
 				fmt.Fprintf(w, "started:\t%s\n", r.StartedAt.UTC().Format(time.RFC3339))
 			}
+			if r.Status == "waiting" {
+				fmt.Fprintf(w, "waiting until:\t%s (holds no worker)\n", r.AvailableAt.UTC().Format(time.RFC3339))
+			}
+			if r.Resumes > 0 {
+				fmt.Fprintf(w, "resumed:\t%d time(s); last: %s\n", r.Resumes, r.ResumeWhy)
+			}
 			if r.FinishedAt != nil {
 				fmt.Fprintf(w, "finished:\t%s (took %s)\n", r.FinishedAt.UTC().Format(time.RFC3339), r.duration())
 			}
@@ -407,13 +416,13 @@ func newRunCmd() *cobra.Command {
 	}
 	list.Flags().StringVarP(&project, "project", "p", "", "project (required)")
 	list.Flags().StringVar(&flow, "flow", "", "only runs of this flow")
-	list.Flags().StringVar(&status, "status", "", "only runs with this status: queued, running, succeeded, failed or canceled")
+	list.Flags().StringVar(&status, "status", "", "only runs with this status: queued, running, waiting, succeeded, failed or canceled")
 	list.Flags().StringVarP(&environment, "environment", "e", "", "only runs in this environment")
 	list.Flags().IntVar(&limit, "limit", 50, "number of runs (more than 200 are fetched page by page)")
 
 	cancel := &cobra.Command{
 		Use:   "cancel ID",
-		Short: "Cancel a run: a queued run at once, a running one within about a second",
+		Short: "Cancel a run: a queued or waiting run at once, a running one within about a second",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
