@@ -9,18 +9,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/hushflow/hushflow/flows/executor"
+	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/internal/apperr"
 	"github.com/hushflow/hushflow/store"
 	"gorm.io/gorm"
 )
-
-// RunRequest asks for a run.
-type RunRequest struct {
-	Project, Flow, Environment string
-	Input                      any
-	Trigger                    string // manual, webhook, schedule, event
-	Actor                      string
-}
 
 // Enqueue validates and queues a run; workers of any process pick it up.
 func (s *Service) Enqueue(ctx context.Context, req RunRequest) (*Run, error) {
@@ -62,16 +56,8 @@ func (s *Service) enqueue(ctx context.Context, tx *gorm.DB, f *Flow, req RunRequ
 	if err := tx.WithContext(ctx).Create(r).Error; err != nil {
 		return nil, store.Translate(err)
 	}
-	s.poke()
+	s.worker.Poke()
 	return r, nil
-}
-
-// poke wakes this process's claim loop.
-func (s *Service) poke() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
 }
 
 // GetRun returns a run of project (store.ErrNotFound for another
@@ -128,31 +114,22 @@ func (s *Service) ListRuns(ctx context.Context, f RunFilter) ([]Run, string, err
 }
 
 // Cancel asks a run to stop. A queued or waiting run is canceled at once;
-// a running one at its next check (within about a second).
+// a running one at its next check (within about a second), on whichever
+// replica runs it.
 func (s *Service) Cancel(ctx context.Context, id, actor string) (*Run, error) {
 	now := s.now()
 	var done bool
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		// First the request, which a worker sees whatever it does next
-		// (a running run that goes on to wait or to be released is queued
-		// at once and canceled when claimed); then the run itself, if it
-		// is not on a worker now. In this order no status change between
-		// the two statements loses the cancel.
-		if err := tx.Model(&Run{}).Where("id = ? AND status IN ?", id, openStatuses).Update("cancel_req", true).Error; err != nil {
+		var err error
+		if done, err = s.driver.Cancel(tx, id, "canceled by "+actor, now); err != nil || !done {
 			return err
 		}
-		res := tx.Model(&Run{}).Where("id = ? AND status IN ?", id, []string{StatusQueued, StatusWaiting}).
-			Updates(map[string]any{"status": StatusCanceled, "finished_at": now, "error": "canceled by " + actor})
-		if res.Error != nil {
-			return res.Error
+		seq, err := s.driver.LastSeq(tx, id)
+		if err != nil {
+			return err
 		}
-		if done = res.RowsAffected == 1; done {
-			if err := deleteCheckpoints(tx, []string{id}); err != nil {
-				return err
-			}
-			return s.appendEventsTx(tx, id, []pendingEvent{{Type: "run_finished", Data: map[string]any{"status": StatusCanceled}}}, nil)
-		}
-		return nil
+		rows := s.worker.EventRows(id, &seq, nil, []executor.PendingEvent{{Type: "run_finished", Data: map[string]any{"status": StatusCanceled}}})
+		return tx.CreateInBatches(rows, 100).Error
 	})
 	if err != nil {
 		return nil, store.Translate(err)
@@ -183,11 +160,6 @@ func (s *Service) Wait(ctx context.Context, id string) (*Run, error) {
 	}
 }
 
-// Finished reports whether the run has ended.
-func (r *Run) Finished() bool {
-	return r.Status == StatusSucceeded || r.Status == StatusFailed || r.Status == StatusCanceled
-}
-
 // EventView is an event as the API shows it.
 type EventView struct {
 	Seq   int       `json:"seq"`
@@ -203,7 +175,7 @@ func (s *Service) Events(ctx context.Context, r *Run, after int) ([]EventView, e
 	runID := r.ID
 	var first []EventView
 	if after < 1 {
-		first = append(first, r.queuedEvent())
+		first = append(first, queuedEvent(r))
 	}
 	var es []Event
 	err := s.db.WithContext(ctx).Where("run_id = ? AND seq > ?", runID, after).Order("seq").Limit(1000).Find(&es).Error
@@ -226,7 +198,7 @@ func (s *Service) Events(ctx context.Context, r *Run, after int) ([]EventView, e
 }
 
 // queuedEvent is the run's first event, made from its row.
-func (r *Run) queuedEvent() EventView {
+func queuedEvent(r *Run) EventView {
 	return EventView{Seq: 1, At: r.QueuedAt, Type: "run_queued", Data: map[string]any{
 		"flow": r.Flow, "version": r.FlowVersion, "environment": r.Environment, "trigger": r.Trigger}}
 }
@@ -271,29 +243,14 @@ func (s *Service) Follow(ctx context.Context, runID string, after int, emit func
 	}
 }
 
-// RunView is a run as the API shows it (output decoded).
-type RunView struct {
-	*Run
-	Output any `json:"output,omitempty"`
-}
-
-// View decodes the stored (redacted) output.
-func (r *Run) View() RunView {
-	v := RunView{Run: r}
-	if r.Output != "" {
-		var o any
-		if json.Unmarshal([]byte(r.Output), &o) == nil {
-			v.Output = o
-		}
-	}
-	return v
-}
+// RunView is a run as the API shows it (model.RunView).
+type RunView = model.RunView
 
 // checkConcurrency refuses a new run when the flow already has its limit
 // of runs queued or running.
 func (s *Service) checkConcurrency(ctx context.Context, tx *gorm.DB, f *Flow) error {
 	limit, own := s.cfg.MaxConcurrentRuns, false
-	if p, err := s.plan(ctx, f.ID, f.Version); err == nil && p.Def.MaxConcurrentRuns > 0 {
+	if p, err := s.plans.Get(ctx, f.ID, f.Version); err == nil && p.Def.MaxConcurrentRuns > 0 {
 		limit, own = p.Def.MaxConcurrentRuns, true
 	}
 	// A flow's own limit is counted on every enqueue. The server-wide
@@ -301,14 +258,13 @@ func (s *Service) checkConcurrency(ctx context.Context, tx *gorm.DB, f *Flow) er
 	// counted at most once a second by each process.
 	var c *concurrencyCount
 	if !own {
-		v, _ := s.counts.LoadOrStore(f.ID, &concurrencyCount{})
-		c = v.(*concurrencyCount)
+		c = s.countOf(f.ID)
 		if c.skip(limit) {
 			return nil
 		}
 	}
 	var n int64
-	err := tx.WithContext(ctx).Model(&Run{}).Where("flow_id = ? AND status IN ?", f.ID, openStatuses).
+	err := tx.WithContext(ctx).Model(&Run{}).Where("flow_id = ? AND status IN ?", f.ID, model.OpenStatuses).
 		Count(&n).Error
 	if err != nil {
 		return store.Translate(err)
@@ -354,13 +310,13 @@ func (c *concurrencyCount) counted(n int64) {
 // knownEnvironment checks that an environment exists. Environments are
 // never deleted, so a name once found is remembered.
 func (s *Service) knownEnvironment(ctx context.Context, name string) error {
-	if _, ok := s.envs.Load(name); ok {
+	if _, ok := s.envs.Get(name); ok {
 		return nil
 	}
-	if _, err := s.projects.GetEnvironment(ctx, name); err != nil {
+	if _, err := s.cfg.Projects.GetEnvironment(ctx, name); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			var names []string
-			if es, err := s.projects.Environments(ctx); err == nil {
+			if es, err := s.cfg.Projects.Environments(ctx); err == nil {
 				for _, e := range es {
 					names = append(names, e.Name)
 				}
@@ -370,6 +326,18 @@ func (s *Service) knownEnvironment(ctx context.Context, name string) error {
 		}
 		return err
 	}
-	s.envs.Store(name, true)
+	s.envs.Add(name, true)
 	return nil
+}
+
+// countOf returns the concurrency count of flow id, adding one.
+func (s *Service) countOf(id string) *concurrencyCount {
+	if c, ok := s.counts.Get(id); ok {
+		return c
+	}
+	c := &concurrencyCount{}
+	if prev, ok, _ := s.counts.PeekOrAdd(id, c); ok {
+		return prev
+	}
+	return c
 }

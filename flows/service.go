@@ -1,3 +1,17 @@
+// Package flows turns flow definitions into runs. It is the facade over
+// the stages of the subpackages, the way expr's Compile calls its parser,
+// checker and compiler:
+//
+//   - model: flows, runs, events, checkpoints, definitions;
+//   - plan: validation and compilation of definitions, the plan cache;
+//   - queue: the run queue on PostgreSQL or SQLite (claims, leases,
+//     rescue, outcomes), behind a Driver, and the Rescuer service;
+//   - executor: the Worker that runs claimed runs block by block, with
+//     checkpoints, redacted events, drain and the heartbeat;
+//   - triggers: schedules (the Scheduler service), events and webhooks.
+//
+// Service keeps flows and their versions, queues and answers for runs,
+// and starts the workers and background services of this process.
 package flows
 
 import (
@@ -7,65 +21,58 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/hushflow/hushflow/blocks"
-	"github.com/hushflow/hushflow/engine"
+	"github.com/hushflow/hushflow/flows/executor"
+	"github.com/hushflow/hushflow/flows/model"
+	"github.com/hushflow/hushflow/flows/plan"
+	"github.com/hushflow/hushflow/flows/queue"
+	"github.com/hushflow/hushflow/flows/triggers"
 	"github.com/hushflow/hushflow/internal/apperr"
 	"github.com/hushflow/hushflow/projects"
 	"github.com/hushflow/hushflow/store"
 	"gorm.io/gorm"
 )
 
-// Secrets is what flows need of the secret store. It is implemented over
-// package secrets by the composition root and must be safe for concurrent
+// The vocabulary of package model, under the names callers of the facade
 // use.
-type Secrets interface {
-	// ForRun loads what a run of (project, environment) needs: every
-	// visible secret for its redactor and host pinning, and a lazy,
-	// audited resolver for its expressions.
-	ForRun(ctx context.Context, project, environment, runID string) (RunSecrets, error)
-	// Resolve returns one value outside a run (a webhook's signing
-	// secret) and records the access. An unknown name wraps
-	// engine.ErrUnknownSecret and names the key and the scope.
-	Resolve(ctx context.Context, req ResolveRequest) (string, error)
-	// Names lists the secret names visible in (project, environment).
-	Names(ctx context.Context, project, environment string) ([]string, error)
-}
+type (
+	Flow           = model.Flow
+	FlowVersion    = model.FlowVersion
+	Run            = model.Run
+	Event          = model.Event
+	Definition     = model.Definition
+	Trigger        = model.Trigger
+	BlockDef       = model.BlockDef
+	Retry          = model.Retry
+	RunRequest     = model.RunRequest
+	Secrets        = model.Secrets
+	RunSecrets     = model.RunSecrets
+	VisibleSecret  = model.VisibleSecret
+	ResolveRequest = model.ResolveRequest
+	Problem        = plan.Problem
+	InvalidError   = plan.InvalidError
+	Sealer         = executor.Sealer
+)
 
-// RunSecrets are the secrets of one run.
-type RunSecrets interface {
-	// Visible returns every secret the run can resolve, with its value.
-	Visible() []VisibleSecret
-	// Resolve returns name's value for block (lazy; audited once per
-	// block and version). scope may name another environment, never
-	// another project.
-	Resolve(ctx context.Context, block, name string, scope engine.Scope) (string, error)
-}
+// Run statuses (see package model).
+const (
+	StatusQueued    = model.StatusQueued
+	StatusRunning   = model.StatusRunning
+	StatusWaiting   = model.StatusWaiting
+	StatusSucceeded = model.StatusSucceeded
+	StatusFailed    = model.StatusFailed
+	StatusCanceled  = model.StatusCanceled
+)
 
-// VisibleSecret is a secret as a run sees it.
-type VisibleSecret struct {
-	Name         string
-	Value        string
-	AllowedHosts []string
-}
+// ParseDefinition decodes a definition strictly (plan.ParseDefinition).
+func ParseDefinition(data []byte) (Definition, error) { return plan.ParseDefinition(data) }
 
-// ResolveRequest asks for one secret outside a run.
-type ResolveRequest struct {
-	Project, Environment, Name string
-	RunID, BlockID             string
-}
-
-// Sealer encrypts what runs keep at rest (checkpointed block outputs):
-// envelope encryption under the keyring, bound to aad. Implemented over
-// the secret store's keyring by the composition root.
-type Sealer interface {
-	SealBlob(aad, plaintext []byte) ([]byte, error)
-	OpenBlob(aad, blob []byte) ([]byte, error)
-}
+// RunID returns the id of the run whose block made ctx, or "".
+func RunID(ctx context.Context) string { return executor.RunID(ctx) }
 
 // Config is everything the service needs, given once to New. Zero values
 // of the tuning fields take the documented defaults.
@@ -74,7 +81,7 @@ type Config struct {
 	Projects *projects.Service
 	// Secrets is the secret store; nil gives runs no secrets.
 	Secrets Secrets
-	// Registry is the set of block types (blocks.Default in the server).
+	// Registry is the set of block types (blocks.Default when nil).
 	Registry *blocks.Registry
 	// BlockEnv is given to blocks at Provision.
 	BlockEnv *blocks.Env
@@ -89,25 +96,16 @@ type Config struct {
 	// durable waits are read from it, so that tests can move time.
 	Now func() time.Time
 
-	// NewHTTPClient builds a run's HTTP client from the run's secret host
-	// pins: allowed maps a secret name to its hosts, match finds secret
-	// names in text, onRefuse is called when a request is refused. Nil
-	// gives blocks no network.
+	// NewHTTPClient builds a run's HTTP client (see executor.Config).
 	NewHTTPClient func(allowed map[string][]string, match func(string) []string, onRefuse func(secret, host string)) *http.Client
-	// OnPinRefused is called when a request of a run was refused because
-	// it would carry a pinned secret to another host (for the audit).
-	OnPinRefused func(r *Run, secret, host string)
-	// OnRunFinished is called when a run ends (metrics).
-	OnRunFinished func(r *Run, status string, d time.Duration)
-	// OnBlockFinished is called when a block ends, retries included
-	// (metrics); status is succeeded or failed.
+	// OnPinRefused, OnRunFinished, OnBlockFinished, OnRedacted and
+	// OnResumed report to the audit and the metrics (see
+	// executor.Config).
+	OnPinRefused    func(r *Run, secret, host string)
+	OnRunFinished   func(r *Run, status string, d time.Duration)
 	OnBlockFinished func(r *Run, blockType, status string, d time.Duration)
-	// OnRedacted is called with the number of masks applied to stored
-	// events and outputs (metrics).
-	OnRedacted func(n int)
-	// OnResumed is called when a run resumes after an interruption
-	// (metrics); reason is shutdown, lease or database.
-	OnResumed func(r *Run, reason string)
+	OnRedacted      func(n int)
+	OnResumed       func(r *Run, cause string)
 
 	// Workers is the number of runs executed at once by this process
 	// (default 64: runs mostly wait on the network and the database).
@@ -116,8 +114,6 @@ type Config struct {
 	// heartbeat (default 30s); a run whose lease expired is queued again
 	// to resume on any replica.
 	Lease time.Duration
-	// Poll is the idle wait between claims (default 50ms).
-	Poll time.Duration
 	// ShutdownGrace is how long a stopping worker lets its runs go on
 	// before it releases them to other replicas (default 30s).
 	ShutdownGrace time.Duration
@@ -125,13 +121,11 @@ type Config struct {
 	// one more interruption fails it (default 10).
 	MaxResumes int
 	// SleepOver is the longest wait a block does in process; a longer one
-	// (a delay) releases the worker and the run is queued to resume when
-	// it ends (default 5s).
+	// (a delay) releases the worker (default 5s).
 	SleepOver time.Duration
 	// MaxInput bounds a run's input, as JSON (default 256 KiB).
 	MaxInput int
-	// MaxEventBytes bounds one stored event's data (default 64 KiB);
-	// larger data is truncated with a marker.
+	// MaxEventBytes bounds one stored event's data (default 64 KiB).
 	MaxEventBytes int
 	// MaxEventsPerRun bounds the events stored per run (default 10,000).
 	MaxEventsPerRun int
@@ -145,44 +139,14 @@ type Config struct {
 }
 
 func (c *Config) defaults() {
-	if c.Workers <= 0 {
-		c.Workers = 64
-	}
-	if c.Lease <= 0 {
-		c.Lease = 30 * time.Second
-	}
-	if c.Poll <= 0 {
-		c.Poll = 50 * time.Millisecond
-	}
-	if c.ShutdownGrace <= 0 {
-		c.ShutdownGrace = 30 * time.Second
-	}
-	if c.MaxResumes <= 0 {
-		c.MaxResumes = 10
-	}
-	if c.SleepOver <= 0 {
-		c.SleepOver = 5 * time.Second
-	}
 	if c.MaxInput <= 0 {
 		c.MaxInput = 256 << 10
-	}
-	if c.MaxEventBytes <= 0 {
-		c.MaxEventBytes = 64 << 10
-	}
-	if c.MaxEventsPerRun <= 0 {
-		c.MaxEventsPerRun = 10000
 	}
 	if c.MaxConcurrentRuns <= 0 {
 		c.MaxConcurrentRuns = 10000
 	}
-	if c.DefaultBlockTimeout <= 0 {
-		c.DefaultBlockTimeout = 30 * time.Second
-	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
-	}
-	if c.BlockEnv == nil {
-		c.BlockEnv = &blocks.Env{}
 	}
 	if c.Registry == nil {
 		c.Registry = blocks.Default
@@ -194,68 +158,141 @@ func (c *Config) defaults() {
 
 // Service keeps flows and runs, and executes runs when started.
 type Service struct {
-	db       *store.DB
-	projects *projects.Service
-	secrets  Secrets
-	registry *blocks.Registry
-	env      *blocks.Env
 	cfg      Config
+	db       *store.DB
 	log      *slog.Logger
-	owner    string // this process's lease owner id
+	plans    *plan.Cache
+	driver   queue.Driver
+	worker   *executor.Worker
+	triggers *triggers.Triggers
+	broker   *broker
 
-	plans sync.Map // flowID@version -> *Plan
-	envs  sync.Map // environment names known to exist
-	// counts holds a *concurrencyCount per flow id (checkConcurrency).
-	counts sync.Map
-	// redactors holds a Redactor per set of secret values (see
-	// redactorFor); nRedactors counts its entries.
-	redactors  sync.Map
-	nRedactors atomic.Int64
-	broker     *broker
-	wake       chan struct{}
-	// started is closed when Start's claim loop begins.
-	started     chan struct{}
-	startedOnce sync.Once
-
-	health workerHealth
+	// counts holds the last count of the open runs of the flows queued
+	// to most recently (checkConcurrency).
+	counts *lru.Cache[string, *concurrencyCount]
+	// envs remembers environment names known to exist (never deleted).
+	envs *lru.Cache[string, bool]
 }
 
 // New returns a Service.
 func New(cfg Config) *Service {
 	cfg.defaults()
-	return &Service{
-		db: cfg.DB, projects: cfg.Projects, secrets: cfg.Secrets, registry: cfg.Registry, env: cfg.BlockEnv,
-		cfg: cfg, log: cfg.Logger,
-		owner:   uuid.NewString()[:8],
-		broker:  newBroker(),
-		wake:    make(chan struct{}, 1),
-		started: make(chan struct{}),
+	s := &Service{cfg: cfg, db: cfg.DB, log: cfg.Logger, broker: newBroker(),
+		plans:  plan.NewCache(cfg.DB, cfg.Registry, cfg.ExecEnabled),
+		driver: queue.New(cfg.DB),
 	}
+	// Only a size < 1 is an error.
+	s.counts, _ = lru.New[string, *concurrencyCount](4096)
+	s.envs, _ = lru.New[string, bool](1024)
+	s.worker = executor.New(executor.Config{
+		DB: cfg.DB, Driver: s.driver, Plans: s.plans, Secrets: cfg.Secrets, Sealer: cfg.Sealer,
+		Registry: cfg.Registry, BlockEnv: cfg.BlockEnv, Batcher: cfg.Batcher, Logger: cfg.Logger, Now: cfg.Now,
+		NewHTTPClient: cfg.NewHTTPClient, OnPinRefused: cfg.OnPinRefused, OnRunFinished: cfg.OnRunFinished,
+		OnBlockFinished: cfg.OnBlockFinished, OnRedacted: cfg.OnRedacted, OnResumed: cfg.OnResumed,
+		OnEvents: s.broker.notify,
+		Workers:  cfg.Workers, Lease: cfg.Lease, ShutdownGrace: cfg.ShutdownGrace, MaxResumes: cfg.MaxResumes,
+		SleepOver: cfg.SleepOver, MaxEventBytes: cfg.MaxEventBytes, MaxEventsPerRun: cfg.MaxEventsPerRun,
+		DefaultBlockTimeout: cfg.DefaultBlockTimeout,
+	})
+	var signing triggers.SigningSecrets
+	if cfg.Secrets != nil {
+		signing = cfg.Secrets
+	}
+	s.triggers = triggers.New(triggers.Config{DB: cfg.DB, Plans: s.plans, Secrets: signing, Enqueue: s.enqueue,
+		Logger: cfg.Logger, Now: cfg.Now})
+	return s
 }
-
-// Started is closed when this process's workers take runs (Start began its
-// claim loop), for tests and tools that must not race it.
-func (s *Service) Started() <-chan struct{} { return s.started }
 
 // now is the service's clock, in UTC.
 func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
 
+// Start runs this process's share of the queue until ctx is done: the
+// worker (claim loop, heartbeat, drain), the rescuer and the scheduler.
+// It returns when the worker has drained (see executor.Worker.Start).
+func (s *Service) Start(ctx context.Context) {
+	rescuer := queue.NewRescuer(queue.RescuerConfig{DB: s.db, Driver: s.driver, Every: s.rescueEvery(), Now: s.cfg.Now,
+		Logger: s.log, OnRescued: func([]string) { s.worker.Poke() }})
+	scheduler := s.triggers.Scheduler()
+	rescuer.Start(ctx)
+	scheduler.Start(ctx)
+	defer rescuer.Stop()
+	defer scheduler.Stop()
+	s.worker.Start(ctx)
+}
+
+// rescueEvery is how often the rescuer looks for runs whose lease
+// expired: a quarter of the lease, between 1 and 5 seconds.
+func (s *Service) rescueEvery() time.Duration {
+	lease := s.cfg.Lease
+	if lease <= 0 {
+		lease = 30 * time.Second
+	}
+	return min(max(lease/4, time.Second), 5*time.Second)
+}
+
+// Started is closed when this process's workers take runs.
+func (s *Service) Started() <-chan struct{} { return s.worker.Started() }
+
+// Healthy reports whether this process's workers are taking runs (nil for
+// an API-only replica, which never starts them). Readiness uses it.
+func (s *Service) Healthy() error { return s.worker.Healthy() }
+
+// QueueStats returns the number of runs due and not taken, and since when
+// the oldest has been due; the metrics collector calls it on every scrape.
+func (s *Service) QueueStats(ctx context.Context) (int, time.Time, error) {
+	return s.driver.Stats(s.db.WithContext(ctx), s.now())
+}
+
+// Evaluate evaluates one expression as a block of a run of project in
+// environment would (the editor's live preview) and returns its value
+// redacted with every secret visible there.
+func (s *Service) Evaluate(ctx context.Context, project, environment, expression string, input any, actor string) (any, error) {
+	if _, err := s.cfg.Projects.GetEnvironment(ctx, environment); err != nil {
+		return nil, err
+	}
+	return s.worker.Evaluate(ctx, project, environment, expression, input, actor)
+}
+
+// Publish queues a run of every event-triggered flow of project whose
+// topic pattern matches topic and whose filter holds for payload.
+func (s *Service) Publish(ctx context.Context, project, topic, environment string, payload any, actor string) ([]*Run, error) {
+	return s.triggers.Publish(ctx, project, topic, environment, payload, actor)
+}
+
+// Webhook handles POST /hooks/{project}/{flow} (triggers.Webhook).
+func (s *Service) Webhook(ctx context.Context, project, flow string, header http.Header, body []byte) (*Run, error) {
+	return s.triggers.Webhook(ctx, project, flow, header, body)
+}
+
+// FireSchedules queues the runs of the schedule ticks due at now that no
+// replica fired yet (tests and tools).
+func (s *Service) FireSchedules(ctx context.Context, now time.Time) {
+	s.triggers.FireSchedules(ctx, now)
+}
+
+// TopicMatch reports whether topic matches pattern (triggers.TopicMatch).
+func TopicMatch(pattern, topic string) bool { return triggers.TopicMatch(pattern, topic) }
+
+// ErrBadSignature is returned for a webhook whose signature does not
+// verify (401).
+var ErrBadSignature = triggers.ErrBadSignature
+
 // Registry returns the block registry (for the editor's block list).
-func (s *Service) Registry() *blocks.Registry { return s.registry }
+func (s *Service) Registry() *blocks.Registry { return s.cfg.Registry }
 
 // Save validates and stores def as a new version of its flow in project
 // (creating the flow when create is true; updating when false). It returns
 // the flow and warnings (secret names that resolve in no environment).
 func (s *Service) Save(ctx context.Context, project string, def Definition, actor string, create bool) (*Flow, []string, error) {
-	p, err := s.projects.Get(ctx, project)
+	proj, err := s.cfg.Projects.Get(ctx, project)
 	if err != nil {
 		return nil, nil, err
 	}
-	plan, err := Compile(def, s.registry, s.cfg.ExecEnabled)
+	p, err := plan.Compile(def, s.cfg.Registry, s.cfg.ExecEnabled)
 	if err != nil {
 		return nil, nil, err
 	}
-	warnings := s.secretWarnings(ctx, project, plan.Secrets)
+	warnings := s.secretWarnings(ctx, project, p.Secrets)
 	data, err := json.Marshal(def)
 	if err != nil {
 		return nil, nil, err
@@ -263,13 +300,13 @@ func (s *Service) Save(ctx context.Context, project string, def Definition, acto
 	now := s.now()
 	var f Flow
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		err := tx.Where("project_id = ? AND name = ?", p.ID, def.Name).First(&f).Error
+		err := tx.Where("project_id = ? AND name = ?", proj.ID, def.Name).First(&f).Error
 		switch {
 		case errors.Is(err, gorm.ErrRecordNotFound):
 			if !create {
 				return fmt.Errorf("flow %q: %w", def.Name, store.ErrNotFound)
 			}
-			f = Flow{ID: uuid.Must(uuid.NewV7()).String(), ProjectID: p.ID, Project: p.Name, Name: def.Name,
+			f = Flow{ID: uuid.Must(uuid.NewV7()).String(), ProjectID: proj.ID, Project: proj.Name, Name: def.Name,
 				Version: 1, CreatedAt: now, CreatedBy: actor}
 		case err != nil:
 			return err
@@ -287,22 +324,22 @@ func (s *Service) Save(ctx context.Context, project string, def Definition, acto
 	if err != nil {
 		return nil, nil, store.Translate(err)
 	}
-	s.plans.Store(planKey(f.ID, f.Version), plan)
+	s.plans.Put(f.ID, f.Version, p)
 	return &f, warnings, nil
 }
 
 // secretWarnings names referenced secrets that resolve in no environment.
 func (s *Service) secretWarnings(ctx context.Context, project string, names []string) []string {
-	if len(names) == 0 || s.secrets == nil {
+	if len(names) == 0 || s.cfg.Secrets == nil {
 		return nil
 	}
-	envs, err := s.projects.Environments(ctx)
+	envs, err := s.cfg.Projects.Environments(ctx)
 	if err != nil {
 		return nil
 	}
 	found := map[string]bool{}
 	for _, e := range envs {
-		ns, err := s.secrets.Names(ctx, project, e.Name)
+		ns, err := s.cfg.Secrets.Names(ctx, project, e.Name)
 		if err != nil {
 			continue
 		}
@@ -362,33 +399,13 @@ func (s *Service) Delete(ctx context.Context, project, name string) error {
 		if err := tx.Where("flow_id = ?", f.ID).Delete(&FlowVersion{}).Error; err != nil {
 			return err
 		}
-		return tx.Delete(&Flow{}, "id = ?", f.ID).Error
+		if err := tx.Delete(&Flow{}, "id = ?", f.ID).Error; err != nil {
+			return err
+		}
+		s.plans.Forget(f.ID)
+		return nil
 	}))
 }
-
-// plan returns the compiled plan of a flow version (cached).
-func (s *Service) plan(ctx context.Context, flowID string, version int) (*Plan, error) {
-	key := planKey(flowID, version)
-	if p, ok := s.plans.Load(key); ok {
-		return p.(*Plan), nil
-	}
-	var v FlowVersion
-	if err := s.db.WithContext(ctx).Where("flow_id = ? AND version = ?", flowID, version).First(&v).Error; err != nil {
-		return nil, fmt.Errorf("flow version %d: %w", version, store.Translate(err))
-	}
-	d, err := ParseDefinition([]byte(v.Definition))
-	if err != nil {
-		return nil, err
-	}
-	p, err := Compile(d, s.registry, s.cfg.ExecEnabled)
-	if err != nil {
-		return nil, err
-	}
-	s.plans.Store(key, p)
-	return p, nil
-}
-
-func planKey(id string, v int) string { return fmt.Sprintf("%s@%d", id, v) }
 
 // tooLarge is a 413 with the limit.
 func tooLarge(what string, n, limit int) error {

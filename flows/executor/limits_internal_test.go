@@ -1,4 +1,4 @@
-package flows
+package executor
 
 import (
 	"encoding/json"
@@ -13,16 +13,16 @@ import (
 // strings are cut with a marker. The cut happens after redaction and never
 // inside a mask.
 func TestEventPayloadTruncatedAfterRedaction(t *testing.T) {
-	s := &Service{}
-	s.cfg.defaults()
-	s.cfg.MaxEventBytes = 400
+	w := &Worker{}
+	w.cfg.defaults()
+	w.cfg.MaxEventBytes = 400
 	red := redact.New()
 	secret := "sk_live_0123456789abcdefXYZ"
 	red.Add("API_TOKEN", secret)
 	for pad := 60; pad < 220; pad++ {
 		data := map[string]any{"status": 200, "duration_ms": 12,
 			"body": strings.Repeat("x", pad) + secret + strings.Repeat("y", 800)}
-		out := s.boundedJSON(red.Value(data))
+		out := w.boundedJSON(red.Value(data))
 		if strings.Contains(out, "sk_live") {
 			t.Fatalf("pad %d: value in stored data: %s", pad, out)
 		}
@@ -49,14 +49,14 @@ func TestEventPayloadTruncatedAfterRedaction(t *testing.T) {
 // Data whose structure alone is over the limit is stored as a truncated
 // preview with a marker.
 func TestEventPayloadPreviewWhenStructureIsTooLarge(t *testing.T) {
-	s := &Service{}
-	s.cfg.defaults()
-	s.cfg.MaxEventBytes = 200
+	w := &Worker{}
+	w.cfg.defaults()
+	w.cfg.MaxEventBytes = 200
 	data := map[string]any{}
 	for i := range 100 {
 		data[fmt.Sprintf("key%03d", i)] = i
 	}
-	out := s.boundedJSON(data)
+	out := w.boundedJSON(data)
 	var m map[string]any
 	if err := json.Unmarshal([]byte(out), &m); err != nil {
 		t.Fatalf("stored data is not JSON: %s", out)
@@ -70,16 +70,16 @@ func TestEventPayloadPreviewWhenStructureIsTooLarge(t *testing.T) {
 // A run stores at most MaxEventsPerRun events; the last stored one says
 // that later events were dropped, and run_finished is always kept.
 func TestEventsPerRunLimit(t *testing.T) {
-	s := &Service{}
-	s.cfg.defaults()
-	s.cfg.MaxEventsPerRun = 5
+	w := &Worker{}
+	w.cfg.defaults()
+	w.cfg.MaxEventsPerRun = 5
 	seq, stored := 1, 1
-	var evs []pendingEvent
+	var evs []PendingEvent
 	for i := 0; i < 10; i++ {
-		evs = append(evs, pendingEvent{Type: "log", Data: map[string]any{"message": fmt.Sprint(i)}})
+		evs = append(evs, PendingEvent{Type: "log", Data: map[string]any{"message": fmt.Sprint(i)}})
 	}
-	evs = append(evs, pendingEvent{Type: "run_finished", Data: map[string]any{"status": "succeeded"}})
-	rows := s.redactEvents("r", &seq, &stored, nil, evs)
+	evs = append(evs, PendingEvent{Type: "run_finished", Data: map[string]any{"status": "succeeded"}})
+	rows := w.redactEvents("r", &seq, &stored, nil, evs)
 	var types []string
 	for _, r := range rows {
 		types = append(types, r.Type)

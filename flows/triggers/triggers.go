@@ -1,4 +1,8 @@
-package flows
+// Package triggers starts runs of flows: on a schedule (the Scheduler
+// service, which fires each tick once across replicas), on an event whose
+// topic matches a flow's pattern (Publish), and on a webhook, whose
+// signature it checks (Webhook).
+package triggers
 
 import (
 	"context"
@@ -9,46 +13,95 @@ import (
 	"strings"
 	"time"
 
+	"log/slog"
+
 	"github.com/hushflow/hushflow/apps"
 	"github.com/hushflow/hushflow/engine"
+	"github.com/hushflow/hushflow/flows/model"
+	"github.com/hushflow/hushflow/flows/plan"
 	"github.com/hushflow/hushflow/internal/apperr"
+	"github.com/hushflow/hushflow/internal/startstop"
 	"github.com/hushflow/hushflow/store"
 	"gorm.io/gorm"
 )
 
-// scheduler queues runs of schedule-triggered flows. Every replica runs
-// it; the schedule_ticks primary key (flow, tick time) lets exactly one
-// replica queue the run of a tick.
-func (s *Service) scheduler(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			s.fireSchedules(ctx, now.UTC())
+// Config is what the triggers need, given once to New.
+type Config struct {
+	DB    *store.DB
+	Plans Plans
+	// Secrets resolves a webhook's signing secret; nil refuses signed
+	// webhooks.
+	Secrets SigningSecrets
+	// Enqueue queues a run of f in tx (the facade's checks included).
+	Enqueue func(ctx context.Context, tx *gorm.DB, f *model.Flow, req model.RunRequest) (*model.Run, error)
+	Logger  *slog.Logger
+	// Now is the clock of schedules.
+	Now func() time.Time
+}
+
+// Plans gives the compiled plan of a flow version (*plan.Cache).
+type Plans interface {
+	Get(ctx context.Context, flowID string, version int) (*plan.Plan, error)
+}
+
+// SigningSecrets resolves a webhook's signing secret (and audits it).
+type SigningSecrets interface {
+	Resolve(ctx context.Context, req model.ResolveRequest) (string, error)
+}
+
+// Triggers starts runs from schedules, events and webhooks.
+type Triggers struct {
+	cfg Config
+}
+
+// New returns the triggers of cfg.
+func New(cfg Config) *Triggers { return &Triggers{cfg: cfg} }
+
+// Scheduler is the background service that queues runs of
+// schedule-triggered flows. Every replica runs one; the schedule_ticks
+// primary key (flow, tick time) lets exactly one replica queue the run of
+// a tick.
+type Scheduler struct {
+	startstop.Base
+	t *Triggers
+}
+
+// Scheduler returns the scheduler service of t; Start runs it.
+func (t *Triggers) Scheduler() *Scheduler { return &Scheduler{t: t} }
+
+// Start fires the due schedules every second until Stop or ctx is done.
+func (s *Scheduler) Start(ctx context.Context) {
+	s.Base.Start(ctx, func(ctx context.Context) {
+		tk := time.NewTicker(time.Second)
+		defer tk.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tk.C:
+				s.t.FireSchedules(ctx, s.t.cfg.Now())
+			}
 		}
-	}
+	})
 }
 
 // FireSchedules does what the scheduler does each second, for the time
 // now: it queues one run for each due schedule tick not fired yet by any
 // replica. Tests and tools call it to fire a tick without waiting for it.
-func (s *Service) FireSchedules(ctx context.Context, now time.Time) {
-	s.fireSchedules(ctx, now.UTC())
+func (t *Triggers) FireSchedules(ctx context.Context, now time.Time) {
+	t.fireSchedules(ctx, now.UTC())
 }
 
 // fireSchedules queues one run for each schedule tick that fell in the last
 // minute and was not fired yet.
-func (s *Service) fireSchedules(ctx context.Context, now time.Time) {
-	var fs []Flow
-	if err := s.db.WithContext(ctx).Where("trigger_type = ?", "schedule").Find(&fs).Error; err != nil {
+func (t *Triggers) fireSchedules(ctx context.Context, now time.Time) {
+	var fs []model.Flow
+	if err := t.cfg.DB.WithContext(ctx).Where("trigger_type = ?", "schedule").Find(&fs).Error; err != nil {
 		return
 	}
 	for i := range fs {
 		f := &fs[i]
-		plan, err := s.plan(ctx, f.ID, f.Version)
+		plan, err := t.cfg.Plans.Get(ctx, f.ID, f.Version)
 		if err != nil || plan.Cron == nil {
 			continue
 		}
@@ -64,8 +117,8 @@ func (s *Service) fireSchedules(ctx context.Context, now time.Time) {
 		if env == "" {
 			env = "development"
 		}
-		var run *Run
-		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var run *model.Run
+		err = t.cfg.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			res := tx.Exec("INSERT INTO schedule_ticks (flow_id, tick, run_id) VALUES (?, ?, '') ON CONFLICT DO NOTHING", f.ID, tick)
 			if res.Error != nil {
 				return res.Error
@@ -73,40 +126,40 @@ func (s *Service) fireSchedules(ctx context.Context, now time.Time) {
 			if res.RowsAffected == 0 {
 				return nil // another replica fired this tick
 			}
-			r, err := s.enqueue(ctx, tx, f, RunRequest{Project: f.Project, Flow: f.Name, Environment: env,
+			r, err := t.cfg.Enqueue(ctx, tx, f, model.RunRequest{Project: f.Project, Flow: f.Name, Environment: env,
 				Input: map[string]any{"scheduled_at": tick.Format(time.RFC3339)}, Trigger: "schedule", Actor: "scheduler"})
 			if err != nil {
 				return err
 			}
 			run = r
-			return tx.Model(&ScheduleTick{}).Where("flow_id = ? AND tick = ?", f.ID, tick).Update("run_id", r.ID).Error
+			return tx.Model(&model.ScheduleTick{}).Where("flow_id = ? AND tick = ?", f.ID, tick).Update("run_id", r.ID).Error
 		})
 		if err != nil {
-			s.log.Warn("schedule", "flow", f.Name, "project", f.Project, "err", err)
+			t.cfg.Logger.Warn("schedule", "flow", f.Name, "project", f.Project, "err", err)
 		} else if run != nil {
-			s.log.Info("schedule fired", "flow", f.Name, "project", f.Project, "tick", tick, "run_id", run.ID)
+			t.cfg.Logger.Info("schedule fired", "flow", f.Name, "project", f.Project, "tick", tick, "run_id", run.ID)
 		}
 	}
 }
 
 // Publish queues a run of every event-triggered flow of project whose
 // topic pattern matches topic and whose filter holds for payload.
-func (s *Service) Publish(ctx context.Context, project, topic, environment string, payload any, actor string) ([]*Run, error) {
+func (t *Triggers) Publish(ctx context.Context, project, topic, environment string, payload any, actor string) ([]*model.Run, error) {
 	if topic == "" {
 		return nil, apperr.Invalidf("invalid_topic", "topic is required, for example \"records:created\"")
 	}
 	if environment == "" {
 		environment = "development"
 	}
-	var fs []Flow
-	if err := s.db.WithContext(ctx).Where("project = ? AND trigger_type = ?", project, "event").Find(&fs).Error; err != nil {
+	var fs []model.Flow
+	if err := t.cfg.DB.WithContext(ctx).Where("project = ? AND trigger_type = ?", project, "event").Find(&fs).Error; err != nil {
 		return nil, store.Translate(err)
 	}
 	input := map[string]any{"topic": topic, "payload": payload}
-	var runs []*Run
+	var runs []*model.Run
 	for i := range fs {
 		f := &fs[i]
-		plan, err := s.plan(ctx, f.ID, f.Version)
+		plan, err := t.cfg.Plans.Get(ctx, f.ID, f.Version)
 		if err != nil || !TopicMatch(plan.Def.Trigger.Topic, topic) {
 			continue
 		}
@@ -117,7 +170,7 @@ func (s *Service) Publish(ctx context.Context, project, topic, environment strin
 				continue
 			}
 		}
-		r, err := s.enqueue(ctx, s.db.DB, f, RunRequest{Project: project, Flow: f.Name, Environment: environment,
+		r, err := t.cfg.Enqueue(ctx, t.cfg.DB.DB, f, model.RunRequest{Project: project, Flow: f.Name, Environment: environment,
 			Input: input, Trigger: "event", Actor: actor})
 		if err != nil {
 			return runs, err
@@ -161,40 +214,44 @@ var ErrBadSignature = apperr.New(apperr.Unauthenticated, "bad_signature", "webho
 // Webhook handles POST /hooks/{project}/{flow}: it checks the signature
 // when the trigger names a signing secret, then queues a run with the
 // JSON body (or the raw text) as input.
-func (s *Service) Webhook(ctx context.Context, project, flow string, header http.Header, body []byte) (*Run, error) {
+func (t *Triggers) Webhook(ctx context.Context, project, flow string, header http.Header, body []byte) (*model.Run, error) {
 	// A missing project, a missing flow and a flow without a webhook
 	// trigger answer alike: the route needs no token and must not reveal
 	// which flows exist.
 	hidden := store.NotFound("webhook", project+"/"+flow)
-	f, _, err := s.Get(ctx, project, flow)
-	if errors.Is(err, store.ErrNotFound) {
+	var f model.Flow
+	err := t.cfg.DB.WithContext(ctx).Where("project = ? AND name = ?", project, flow).First(&f).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, hidden
 	}
 	if err != nil {
-		return nil, err
+		return nil, store.Translate(err)
 	}
-	plan, err := s.plan(ctx, f.ID, f.Version)
+	p, err := t.cfg.Plans.Get(ctx, f.ID, f.Version)
 	if err != nil {
 		return nil, err
 	}
-	t := plan.Def.Trigger
-	if t.Type != "webhook" {
+	tr := p.Def.Trigger
+	if tr.Type != "webhook" {
 		return nil, hidden
 	}
-	env := t.Environment
+	env := tr.Environment
 	if env == "" {
 		env = "development"
 	}
-	if t.SigningSecret != "" {
-		if s.secrets == nil {
+	if tr.SigningSecret != "" {
+		if t.cfg.Secrets == nil {
 			return nil, ErrBadSignature
 		}
-		key, err := s.secrets.Resolve(ctx, ResolveRequest{Project: project, Environment: env, Name: t.SigningSecret, BlockID: "webhook"})
+		key, err := t.cfg.Secrets.Resolve(ctx, model.ResolveRequest{Project: project, Environment: env, Name: tr.SigningSecret, BlockID: "webhook"})
 		if err != nil {
-			s.log.Warn("webhook signing secret does not resolve", "project", project, "flow", flow, "secret", t.SigningSecret)
+			if store.IsUnavailable(err) {
+				return nil, err // 503: refused, the sender retries
+			}
+			t.cfg.Logger.Warn("webhook signing secret does not resolve", "project", project, "flow", flow, "secret", tr.SigningSecret)
 			return nil, ErrBadSignature
 		}
-		if err := VerifySignature(t.Signature, key, header, body, time.Now()); err != nil {
+		if err := VerifySignature(tr.Signature, key, header, body, time.Now()); err != nil {
 			return nil, ErrBadSignature
 		}
 	}
@@ -202,7 +259,7 @@ func (s *Service) Webhook(ctx context.Context, project, flow string, header http
 	if err := json.Unmarshal(body, &input); err != nil {
 		input = map[string]any{"body": string(body)}
 	}
-	return s.enqueue(ctx, s.db.DB, f, RunRequest{Project: project, Flow: flow, Environment: env, Input: input, Trigger: "webhook", Actor: "webhook"})
+	return t.cfg.Enqueue(ctx, t.cfg.DB.DB, &f, model.RunRequest{Project: project, Flow: flow, Environment: env, Input: input, Trigger: "webhook", Actor: "webhook"})
 }
 
 // VerifySignature checks an HMAC-SHA256 webhook signature. style "slack"

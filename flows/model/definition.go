@@ -1,4 +1,4 @@
-package flows
+package model
 
 import (
 	"encoding/json"

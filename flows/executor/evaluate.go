@@ -1,26 +1,25 @@
-package flows
+package executor
 
 import (
 	"context"
 	"errors"
 
 	"github.com/hushflow/hushflow/engine"
+	"github.com/hushflow/hushflow/flows/model"
+	"github.com/hushflow/hushflow/flows/plan"
 	"github.com/hushflow/hushflow/redact"
 )
 
 // Evaluate evaluates one expression as a block of a run of project in
 // environment would (the editor's live preview) and returns its value
 // redacted with every secret visible there. Secret reads are audited like
-// a run's, with run id "evaluate".
-func (s *Service) Evaluate(ctx context.Context, project, environment, expression string, input any, actor string) (any, error) {
-	if _, err := s.projects.GetEnvironment(ctx, environment); err != nil {
-		return nil, err
-	}
+// a run's, with run id "evaluate". It needs no Start.
+func (w *Worker) Evaluate(ctx context.Context, project, environment, expression string, input any, actor string) (any, error) {
 	red := redact.New()
-	var rs RunSecrets
-	if s.secrets != nil {
+	var rs model.RunSecrets
+	if w.cfg.Secrets != nil {
 		var err error
-		if rs, err = s.secrets.ForRun(ctx, project, environment, "evaluate"); err != nil {
+		if rs, err = w.cfg.Secrets.ForRun(ctx, project, environment, "evaluate"); err != nil {
 			return nil, err
 		}
 		for _, v := range rs.Visible() {
@@ -31,8 +30,8 @@ func (s *Service) Evaluate(ctx context.Context, project, environment, expression
 	if err != nil {
 		return nil, red.Error(err)
 	}
-	x := &execution{s: s, run: &Run{ID: "evaluate", Project: project, Environment: environment, Flow: "(preview)", CreatedBy: actor},
-		red: red, secrets: rs, input: input, steps: map[string]any{}, plan: &Plan{}}
+	x := &execution{w: w, run: &model.Run{ID: "evaluate", Project: project, Environment: environment, Flow: "(preview)", CreatedBy: actor},
+		red: red, secrets: rs, input: input, steps: map[string]any{}, plan: &plan.Plan{}}
 	v, err := p.Run(ctx, x.env("preview"))
 	if err != nil {
 		var ee *engine.Error

@@ -1,4 +1,8 @@
-package flows
+// Package plan validates flow definitions and compiles them into plans:
+// every expression compiled, every block's literal configuration decoded,
+// every problem reported at once with where it is. The executor runs
+// plans; Cache keeps the plan of each flow version.
+package plan
 
 import (
 	"bytes"
@@ -11,6 +15,7 @@ import (
 
 	"github.com/hushflow/hushflow/blocks"
 	"github.com/hushflow/hushflow/engine"
+	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/internal/apperr"
 	"github.com/robfig/cron/v3"
 )
@@ -68,7 +73,7 @@ var (
 
 // Plan is a validated, compiled definition, ready to run.
 type Plan struct {
-	Def    Definition
+	Def    model.Definition
 	Blocks []PlannedBlock
 	// Secrets are the secret names the flow references statically.
 	Secrets []string
@@ -78,7 +83,7 @@ type Plan struct {
 
 // PlannedBlock is a block with its compiled fields.
 type PlannedBlock struct {
-	Def    BlockDef
+	Def    model.BlockDef
 	Info   blocks.Info
 	If     *engine.Condition
 	Fields []PlannedField
@@ -95,8 +100,8 @@ type PlannedField struct {
 }
 
 // ParseDefinition decodes JSON strictly.
-func ParseDefinition(data []byte) (Definition, error) {
-	var d Definition
+func ParseDefinition(data []byte) (model.Definition, error) {
+	var d model.Definition
 	if len(data) > MaxDefinition {
 		return d, &InvalidError{Problems: []Problem{{Message: fmt.Sprintf("definition is %d bytes, over the limit of %d", len(data), MaxDefinition)}}}
 	}
@@ -111,7 +116,7 @@ func ParseDefinition(data []byte) (Definition, error) {
 // Compile validates d against reg and compiles every expression. It
 // returns all problems at once. execEnabled says whether the exec block may
 // be used on this server.
-func Compile(d Definition, reg *blocks.Registry, execEnabled bool) (*Plan, error) {
+func Compile(d model.Definition, reg *blocks.Registry, execEnabled bool) (*Plan, error) {
 	var probs []Problem
 	add := func(p Problem) { probs = append(probs, p) }
 	plan := &Plan{Def: d}

@@ -1,13 +1,12 @@
-// Package flows turns flow definitions into runs: it keeps versioned flows,
-// queues runs in the database, executes them block by block with the
-// engine, and stores every run event redacted.
-package flows
+// Package model holds the vocabulary of flows and runs that every stage
+// of package flows shares: flow definitions as users write them, the rows
+// of flows, runs, events and checkpoints, run statuses, and what runs need
+// of the secret store. It has no behaviour beyond small accessors.
+package model
 
 import (
-	"embed"
+	"encoding/json"
 	"time"
-
-	"github.com/hushflow/hushflow/store"
 )
 
 // Run statuses. A run is queued, then running on a worker; it may go back
@@ -23,8 +22,8 @@ const (
 	StatusCanceled  = "canceled"
 )
 
-// openStatuses are the statuses of a run that has not ended.
-var openStatuses = []string{StatusQueued, StatusRunning, StatusWaiting}
+// OpenStatuses are the statuses of a run that has not ended.
+var OpenStatuses = []string{StatusQueued, StatusRunning, StatusWaiting}
 
 // Flow is the current version of a flow.
 type Flow struct {
@@ -110,10 +109,10 @@ func (Checkpoint) TableName() string { return "run_checkpoints" }
 
 // Checkpoint states.
 const (
-	cpDone     = "done"
-	cpSkipped  = "skipped"
-	cpSleeping = "sleeping"
-	cpActing   = "acting"
+	CheckpointDone     = "done"
+	CheckpointSkipped  = "skipped"
+	CheckpointSleeping = "sleeping"
+	CheckpointActing   = "acting"
 )
 
 // Event is one stored, redacted run event.
@@ -135,8 +134,33 @@ type ScheduleTick struct {
 	RunID  string    `gorm:"size:36"`
 }
 
-// Migrations creates the flow and run tables (frozen SQL in migrations/).
-func Migrations() []store.Migration { return store.SQLMigrations(migrationFS, "migrations") }
+// Finished reports whether the run has ended.
+func (r *Run) Finished() bool {
+	return r.Status == StatusSucceeded || r.Status == StatusFailed || r.Status == StatusCanceled
+}
 
-//go:embed migrations/*.sql
-var migrationFS embed.FS
+// RunRequest asks for a run.
+type RunRequest struct {
+	Project, Flow, Environment string
+	Input                      any
+	Trigger                    string // manual, webhook, schedule, event
+	Actor                      string
+}
+
+// RunView is a run as the API shows it (output decoded).
+type RunView struct {
+	*Run
+	Output any `json:"output,omitempty"`
+}
+
+// View decodes the stored (redacted) output.
+func (r *Run) View() RunView {
+	v := RunView{Run: r}
+	if r.Output != "" {
+		var o any
+		if json.Unmarshal([]byte(r.Output), &o) == nil {
+			v.Output = o
+		}
+	}
+	return v
+}

@@ -1,0 +1,324 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hushflow/hushflow/blocks"
+	"github.com/hushflow/hushflow/engine"
+	"github.com/hushflow/hushflow/flows/model"
+	"github.com/hushflow/hushflow/flows/plan"
+	"github.com/hushflow/hushflow/store"
+)
+
+// attemptState is what the executor knows of one attempt of a block.
+type attemptState struct {
+	block string
+
+	mu sync.Mutex // guards the fields below
+	// safe is whether the block may run again after an interruption; why
+	// says why not.
+	safe bool
+	why  string
+	// acted counts the effects begun (requests sent, processes started);
+	// marked is set once the acting checkpoint of an unsafe block is
+	// stored.
+	acted  int
+	marked bool
+	// infra is the first database error met by the attempt (resolving a
+	// secret, say): such an attempt failed for the infrastructure, not
+	// for the block.
+	infra error
+}
+
+// block runs one block with its condition, timeout and retries. ran is
+// false when the condition skipped it. slept is set when the block wakes
+// from a durable wait. An attempt that failed because the database did not
+// answer is tried again (it is not one of the block's attempts) while it
+// is safe: the block may repeat, or it has not acted yet.
+func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *http.Client, slept *blocks.Sleep) (out any, ran bool, err error) {
+	id := pb.Def.ID
+	env := x.env(id)
+	if pb.If != nil && slept == nil {
+		ok, err := pb.If.Eval(ctx, env)
+		if err != nil {
+			x.emit(PendingEvent{Type: "block_failed", Block: id, Data: map[string]any{"error": err.Error(), "field": "if"}})
+			return nil, false, fmt.Errorf("block %q: if: %w", id, err)
+		}
+		if !ok {
+			x.emit(PendingEvent{Type: "block_skipped", Block: id, Data: map[string]any{"if": pb.Def.If, "type": string(pb.Def.Type)}})
+			return nil, false, nil
+		}
+	}
+	attempts, backoff := 1, time.Duration(0)
+	if pb.Def.Retry != nil {
+		attempts, backoff = pb.Def.Retry.Attempts, pb.Def.Retry.Backoff.D()
+	}
+	timeout := pb.Def.Timeout.D()
+	if timeout <= 0 {
+		timeout = x.w.cfg.DefaultBlockTimeout
+	}
+	began := time.Now()
+	started := slept != nil // a block waking from a wait has shown its start
+	var outage retryWait
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		a := x.beginAttempt(id)
+		out, cfg, err := x.attempt(ctx, pb, env, client, attempt, timeout, &started, slept)
+		x.endAttempt()
+		var sl *blocks.Sleep
+		if errors.As(err, &sl) {
+			data := map[string]any{"until": sl.Until, "for_ms": sl.For.Milliseconds()}
+			x.emit(PendingEvent{Type: "block_waiting", Block: id, Data: data})
+			return nil, false, &sleeping{block: id, sleep: *sl}
+		}
+		if err == nil {
+			x.blockFinished(pb, model.StatusSucceeded, began)
+			x.emit(PendingEvent{Type: "block_finished", Block: id, Data: map[string]any{
+				"output": out, "attempt": attempt, "duration_ms": time.Since(start).Milliseconds()}})
+			return out, true, nil
+		}
+		if ctx.Err() == nil && a.retryable(err) {
+			// The database did not answer: not the block's failure.
+			if !outage.next(ctx, x.w.cfg.Lease) {
+				if ctx.Err() != nil {
+					return nil, false, ctxErr(ctx)
+				}
+				return nil, false, errAbandon
+			}
+			attempt--
+			continue
+		}
+		data := map[string]any{"error": err.Error(), "attempt": attempt, "duration_ms": time.Since(start).Milliseconds()}
+		if cfg != nil {
+			data["config"] = cfg
+		}
+		if attempt >= attempts || ctx.Err() != nil {
+			x.blockFinished(pb, model.StatusFailed, began)
+			if ctx.Err() != nil {
+				if cause := ctxErr(ctx); errors.Is(cause, errShutdown) || errors.Is(cause, errLeaseLost) {
+					// Interrupted, not failed: the run resumes elsewhere.
+					data["interrupted"] = true
+					x.emit(PendingEvent{Type: "block_interrupted", Block: id, Data: data})
+					return nil, false, cause
+				}
+				x.emit(PendingEvent{Type: "block_failed", Block: id, Data: data})
+				return nil, false, ctxErr(ctx)
+			}
+			x.emit(PendingEvent{Type: "block_failed", Block: id, Data: data})
+			if namesBlock(err, id) {
+				return nil, false, err
+			}
+			return nil, false, fmt.Errorf("block %q: %w", id, err)
+		}
+		data["retry_in_ms"] = backoff.Milliseconds()
+		x.emit(PendingEvent{Type: "block_retry", Block: id, Data: data})
+		_ = x.write(ctx, nil, false)
+		select {
+		case <-ctx.Done():
+			return nil, false, ctxErr(ctx)
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+	}
+}
+
+// beginAttempt starts tracking an attempt of block id.
+func (x *execution) beginAttempt(id string) *attemptState {
+	a := &attemptState{block: id}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.cur = a
+	return a
+}
+
+func (x *execution) endAttempt() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.cur = nil
+}
+
+// noteInfra records a database error met by the attempt in progress.
+func (x *execution) noteInfra(err error) {
+	if !store.IsUnavailable(err) {
+		return
+	}
+	x.mu.Lock()
+	a := x.cur
+	x.mu.Unlock()
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.infra == nil {
+		a.infra = err
+	}
+}
+
+// retryable reports whether an attempt that failed with err failed for
+// the database (not for the block) and may be tried again: the block is
+// safe to repeat, or it has not acted yet.
+func (a *attemptState) retryable(err error) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	// Only errors known to come from the database count: a block's own
+	// network errors look alike but are the block's failures.
+	if a.infra == nil && !errors.Is(err, store.ErrUnavailable) {
+		return false
+	}
+	return a.safe || a.acted == 0
+}
+
+// setSafety records whether the attempt's block may repeat.
+func (a *attemptState) setSafety(safe bool, why string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.safe, a.why = safe, why
+}
+
+// effect is called before the block in progress acts outside Hushflow
+// (each HTTP request, a process start). For a block that is not safe to
+// repeat it first stores, durably, an acting checkpoint, so that a run
+// interrupted from now on does not repeat the block blindly; the action
+// does not happen if that fails.
+func (x *execution) effect(ctx context.Context) error {
+	x.mu.Lock()
+	a := x.cur
+	x.mu.Unlock()
+	if a == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.safe && !a.marked {
+		cp := model.Checkpoint{RunID: x.run.ID, Block: a.block, State: model.CheckpointActing, Detail: a.why, CreatedAt: x.w.now()}
+		if err := x.write(ctx, []model.Checkpoint{cp}, true); err != nil {
+			return fmt.Errorf("record that the block is about to act: %w", err)
+		}
+		a.marked = true
+	}
+	a.acted++
+	return nil
+}
+
+// attempt evaluates the block's config and runs it once. started says
+// whether block_started was emitted (it is, once per block).
+func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *engine.Env, client *http.Client, attempt int, timeout time.Duration, started *bool, slept *blocks.Sleep) (any, map[string]any, error) {
+	id := pb.Def.ID
+	cfg := make(map[string]any, len(pb.Fields))
+	for _, f := range pb.Fields {
+		switch {
+		case f.IsRaw:
+			cfg[f.Name] = f.Raw
+		case f.Program != nil:
+			v, err := f.Program.Run(ctx, env)
+			if err != nil {
+				if !*started {
+					// The inspector shows the block start, then its failure.
+					*started = true
+					x.emit(PendingEvent{Type: "block_started", Block: id, Data: map[string]any{"type": string(pb.Def.Type)}})
+				}
+				if namesBlock(err, id) {
+					return nil, nil, err // the engine's error names the block and field
+				}
+				return nil, nil, fmt.Errorf("field %s: %w", f.Name, err)
+			}
+			cfg[f.Name] = v
+		default:
+			cfg[f.Name] = f.Literal
+		}
+	}
+	shown := displayConfig(pb, cfg)
+	if !*started {
+		*started = true
+		x.emit(PendingEvent{Type: "block_started", Block: id, Data: map[string]any{"type": string(pb.Def.Type), "config": shown}})
+	}
+	b, err := x.w.cfg.Registry.Decode(pb.Def.Type, cfg, x.w.cfg.BlockEnv)
+	if err != nil {
+		return nil, shown, err
+	}
+	defer blocks.Release(b)
+	bctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	in := &blocks.Input{
+		RunID: x.run.ID, FlowName: x.run.Flow, Project: x.run.Project, Environment: x.run.Environment,
+		BlockID: id, Attempt: attempt,
+		Emit: func(e blocks.Event) { x.emit(PendingEvent{Type: e.Type, Block: id, Data: e.Data}) },
+		Script: func(ctx context.Context, kind, src string) (any, error) {
+			p, err := engine.Compile(engine.Kind(kind), src, engine.WithTimeout(timeout))
+			if err != nil {
+				return nil, err
+			}
+			return p.Run(ctx, env)
+		},
+		Secret: func(ctx context.Context, name string) (string, error) {
+			v, err := env.Secrets.Resolve(ctx, name, engine.Scope{})
+			if err == nil {
+				x.red.Add(name, v)
+			}
+			return v, err
+		},
+		Mask:      func(v string) { x.red.Add("", v) },
+		HTTP:      client,
+		Effect:    x.effect,
+		SleepOver: x.w.cfg.SleepOver,
+		Slept:     slept,
+	}
+	safe, why := false, fmt.Sprintf("block type %q does not say it is safe to run twice", pb.Def.Type)
+	if rp, ok := b.(blocks.Repeatable); ok {
+		ok, w, err := rp.RepeatSafe(bctx, in)
+		if err != nil {
+			x.noteInfra(err)
+			return nil, shown, err
+		}
+		safe, why = ok, w
+	}
+	x.mu.Lock()
+	a := x.cur
+	x.mu.Unlock()
+	if a != nil {
+		a.setSafety(safe, why)
+	}
+	out, err := runBlock(bctx, b, in)
+	var sl *blocks.Sleep
+	if errors.As(err, &sl) {
+		now := x.w.now()
+		if sl.For > timeout {
+			return nil, shown, fmt.Errorf("timed out: a delay of %s is longer than the block's timeout of %s (set the block's timeout to at least the delay)", sl.For, timeout)
+		}
+		return nil, shown, &blocks.Sleep{For: sl.For, Since: now, Until: now.Add(sl.For)}
+	}
+	if err != nil && errors.Is(bctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		err = fmt.Errorf("timed out after %s: %w", timeout, err)
+	}
+	return out, nil, err
+}
+
+// namesBlock reports whether err is an expression error that already names
+// block id and its field, so that wrapping it would say them twice.
+func namesBlock(err error, id string) bool {
+	var e *engine.Error
+	return errors.As(err, &e) && e.Block == id && e.Field != ""
+}
+
+// blockFinished reports a block's end to the metrics hook.
+func (x *execution) blockFinished(pb *plan.PlannedBlock, status string, began time.Time) {
+	if x.w.cfg.OnBlockFinished != nil {
+		x.w.cfg.OnBlockFinished(x.run, string(pb.Def.Type), status, time.Since(began))
+	}
+}
+
+// runBlock calls b.Run and turns a panic into an error.
+func runBlock(ctx context.Context, b blocks.Block, in *blocks.Input) (out any, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("block panicked: %v", v)
+		}
+	}()
+	return b.Run(ctx, in)
+}

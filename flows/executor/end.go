@@ -1,0 +1,206 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hushflow/hushflow/flows/model"
+	"github.com/hushflow/hushflow/flows/queue"
+	"github.com/hushflow/hushflow/store"
+	"gorm.io/gorm"
+)
+
+// How a claimed run ends on its worker (execute):
+//
+//  1. finish: it ended (succeeded, failed, canceled). The outcome, the last
+//     events and the deletion of its checkpoints are one transaction.
+//  2. suspend: a block asked for a durable wait. The run becomes waiting
+//     until the wait's end, with its sleeping checkpoint.
+//  3. release: the worker is stopping (drain grace over). The run is
+//     queued again, to resume from its first unfinished block.
+//  4. give up: the lease was lost, or the database stayed away for longer
+//     than the lease; the rescuer of any replica queues the run again.
+//
+// Every write of a run applies only while the run is leased to the
+// worker's claim (owner and attempt), so a worker that lost its run never
+// writes to it again. Writes that fail because the database did not
+// answer are retried until hard is done.
+
+// seal encrypts a block's output for its checkpoint.
+func (x *execution) seal(block string, out any) ([]byte, error) {
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("block %q: its output is not JSON: %w", block, err)
+	}
+	ct, err := x.w.cfg.Sealer.SealBlob(checkpointAAD(x.run.ID, block), b)
+	if err != nil {
+		return nil, fmt.Errorf("block %q: seal its checkpoint: %w", block, err)
+	}
+	return ct, nil
+}
+
+// open decrypts a checkpointed output.
+func (x *execution) open(block string, sealed []byte) (any, error) {
+	b, err := x.w.cfg.Sealer.OpenBlob(checkpointAAD(x.run.ID, block), sealed)
+	if err != nil {
+		return nil, err
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// checkpointAAD binds a sealed output to its run and block.
+func checkpointAAD(runID, block string) []byte {
+	return []byte("hushflow/checkpoint/v1\x00" + runID + "\x00" + block)
+}
+
+// suspend records a durable wait: the sleeping checkpoint, and the run
+// waiting until the wait ends, its worker released.
+func (x *execution) suspend(sl *sleeping) {
+	w, r := x.w, x.run
+	detail, _ := json.Marshal(sl.sleep)
+	cp := model.Checkpoint{RunID: r.ID, Block: sl.block, State: model.CheckpointSleeping, Detail: string(detail), CreatedAt: w.now()}
+	t := queue.Transition{Hold: queue.Hold{RunID: r.ID, Owner: w.owner, Attempt: r.Attempt, Checkpoints: []model.Checkpoint{cp}},
+		Status: model.StatusWaiting, AvailableAt: sl.sleep.Until}
+	if x.transit(t, "flows.suspend") {
+		w.log.Info("run waiting", "run_id", r.ID, "block", sl.block, "until", sl.sleep.Until)
+	}
+}
+
+// release queues the run again for any replica to resume, with reason.
+func (x *execution) release(reason string) {
+	w, r := x.w, x.run
+	x.emit(PendingEvent{Type: "run_released", Data: map[string]any{"reason": reason, "worker": w.owner}})
+	t := queue.Transition{Hold: queue.Hold{RunID: r.ID, Owner: w.owner, Attempt: r.Attempt},
+		Status: model.StatusQueued, Reason: reason, Resumed: true}
+	if x.transit(t, "flows.release") {
+		w.log.Info("run released to resume elsewhere", "run_id", r.ID, "reason", reason)
+	}
+}
+
+// transit applies t with the buffered events, retrying while the
+// database does not answer (until x.hard is done). It reports whether it
+// applied.
+func (x *execution) transit(t queue.Transition, key string) bool {
+	w := x.w
+	x.flushMu.Lock()
+	defer x.flushMu.Unlock()
+	rows := x.takeRowsLocked()
+	var wait retryWait
+	for {
+		ctx, cancel := context.WithTimeout(x.hard, 30*time.Second)
+		applied, err := x.batcher.Write(ctx, store.Write{Merge: &store.Merge{Key: key, Item: t, Apply: w.applyTransitions},
+			Rows: []any{rows}, Durable: true})
+		cancel()
+		if err == nil {
+			w.notify(x.run.ID)
+			if !applied {
+				w.log.Warn("run taken from this worker before it could be released", "run_id", x.run.ID)
+			}
+			return applied
+		}
+		w.log.Warn("record run status", "run_id", x.run.ID, "status", t.Status, "err", x.red.Error(err))
+		if !store.IsUnavailable(err) || !wait.next(x.hard, time.Hour) {
+			return false // the rescuer queues it again once its lease expires
+		}
+	}
+}
+
+// The Apply functions of the merged writes: the Batcher passes the items
+// of every write of a batch with the same key.
+
+func (w *Worker) applyHolds(tx *gorm.DB, items []any) ([]bool, error) {
+	hs := make([]queue.Hold, len(items))
+	for i, it := range items {
+		hs[i] = it.(queue.Hold)
+	}
+	return w.cfg.Driver.Hold(tx, hs)
+}
+
+func (w *Worker) applyTransitions(tx *gorm.DB, items []any) ([]bool, error) {
+	ts := make([]queue.Transition, len(items))
+	for i, it := range items {
+		ts[i] = it.(queue.Transition)
+	}
+	return w.cfg.Driver.Transit(tx, ts)
+}
+
+func (w *Worker) applyOutcomes(tx *gorm.DB, items []any) ([]bool, error) {
+	os := make([]queue.Outcome, len(items))
+	for i, it := range items {
+		os[i] = it.(queue.Outcome)
+	}
+	return w.cfg.Driver.Finish(tx, os)
+}
+
+// finish records the outcome of the run with its last events in one
+// transaction, and forgets its checkpoints, unless the run was taken from
+// this worker meanwhile. A database that does not answer is waited for
+// (until x.hard is done); then the run is left to the rescuer.
+func (x *execution) finish(out any, runErr error) {
+	w, r := x.w, x.run
+	status, errText := model.StatusSucceeded, ""
+	switch {
+	case errors.Is(runErr, errCanceled):
+		status, errText = model.StatusCanceled, "canceled"
+	case runErr != nil:
+		status, errText = model.StatusFailed, x.red.String(runErr.Error())
+	}
+	var outJSON string
+	if runErr == nil && out != nil {
+		outJSON = w.boundedJSON(x.red.Value(out))
+		w.redacted(outJSON)
+	}
+	data := map[string]any{"status": status}
+	if errText != "" {
+		data["error"] = errText
+	}
+	x.emit(PendingEvent{Type: "run_finished", Data: data})
+	x.flushMu.Lock()
+	defer x.flushMu.Unlock()
+	rows := x.takeRowsLocked()
+	now := w.now()
+	// The input is needed only while the run runs: at rest it keeps no
+	// secret value a caller passed in (SECURITY.md case 10).
+	o := queue.Outcome{RunID: r.ID, Owner: w.owner, Attempt: r.Attempt, Status: status, Output: outJSON, Error: errText,
+		Finished: now, Input: x.red.String(r.Input)}
+	var wait retryWait
+	for {
+		ctx, cancel := context.WithTimeout(x.hard, 30*time.Second)
+		// With the outcomes and events of other runs: one commit, and one
+		// UPDATE on PostgreSQL, for many.
+		applied, err := x.batcher.Write(ctx, store.Write{Merge: &store.Merge{Key: "flows.outcome", Item: o, Apply: w.applyOutcomes},
+			Rows: []any{rows}, Durable: true})
+		cancel()
+		if err == nil && !applied {
+			w.log.Warn("run taken from this worker before its outcome was recorded; it resumes elsewhere", "run_id", r.ID)
+			return
+		}
+		if err == nil {
+			break
+		}
+		w.log.Warn("record run outcome", "run_id", r.ID, "err", x.red.Error(err))
+		if !store.IsUnavailable(err) && len(rows) > 0 {
+			// Something of the events is refused (never seen; a bug):
+			// record the outcome without them rather than leave the run
+			// open, and say so.
+			w.log.Error("run events refused; recording the outcome without them", "run_id", r.ID, "err", x.red.Error(err))
+			rows = nil
+			o.Error = strings.TrimSpace(o.Error + " (the run's last events could not be stored: " + x.red.String(err.Error()) + ")")
+			continue
+		}
+		if !store.IsUnavailable(err) || !wait.next(x.hard, time.Hour) {
+			w.log.Error("run outcome not recorded; the run will be resumed when its lease expires", "run_id", r.ID, "err", x.red.Error(err))
+			return
+		}
+	}
+	w.notify(r.ID)
+	w.observe(r, status, now)
+}

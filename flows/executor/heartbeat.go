@@ -1,0 +1,84 @@
+package executor
+
+import (
+	"context"
+	"time"
+
+	"github.com/hushflow/hushflow/internal/startstop"
+)
+
+// heartbeat is the background service that extends the leases of this
+// worker's runs, cancels those whose cancel was asked (through any
+// replica's API) and stops those whose lease was lost (the rescuer of a
+// replica gave them to another worker). It looks for cancels every
+// second and renews leases every third of the lease, or every second
+// after a failed renewal.
+type heartbeat struct {
+	startstop.Base
+	w       *Worker
+	running *runningSet
+}
+
+func (h *heartbeat) Start(ctx context.Context) {
+	h.Base.Start(ctx, func(ctx context.Context) {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		var last time.Time
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if time.Since(last) >= h.w.cfg.Lease/3 && h.beat(ctx) {
+				last = time.Now()
+			} else {
+				h.cancels(ctx)
+			}
+		}
+	})
+}
+
+// cancels cancels the runs whose cancel was asked.
+func (h *heartbeat) cancels(ctx context.Context) {
+	ids := h.running.ids()
+	if len(ids) == 0 {
+		return
+	}
+	asked, err := h.w.cfg.Driver.CancelRequested(h.w.cfg.DB.WithContext(ctx), ids)
+	if err != nil {
+		return
+	}
+	for _, id := range asked {
+		h.running.cancel(id, errCanceled)
+	}
+}
+
+// beat renews the leases and reports whether it could; it also cancels.
+func (h *heartbeat) beat(ctx context.Context) bool {
+	ids := h.running.ids()
+	if len(ids) == 0 {
+		return true
+	}
+	h.cancels(ctx)
+	w := h.w
+	held, err := w.cfg.Driver.ExtendLeases(w.cfg.DB.WithContext(ctx), w.owner, ids, w.now().Add(w.cfg.Lease))
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Warn("extend run leases", "err", err)
+		}
+		return false
+	}
+	ok := make(map[string]bool, len(held))
+	for _, id := range held {
+		ok[id] = true
+	}
+	for _, id := range ids {
+		if !ok[id] {
+			// Ended meanwhile, or taken: either way this worker is done
+			// with it.
+			h.running.cancel(id, errLeaseLost)
+		}
+	}
+	return true
+}

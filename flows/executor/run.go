@@ -1,0 +1,329 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hushflow/hushflow/blocks"
+	"github.com/hushflow/hushflow/engine"
+	"github.com/hushflow/hushflow/flows/model"
+	"github.com/hushflow/hushflow/flows/plan"
+	"github.com/hushflow/hushflow/redact"
+	"github.com/hushflow/hushflow/store"
+)
+
+// execution is one claim of a run by this process: from its first
+// unfinished block to its end, an interruption or a durable wait.
+type execution struct {
+	w       *Worker
+	run     *model.Run
+	plan    *plan.Plan
+	batcher *store.Batcher // stores events, checkpoints and the outcome
+	// hard ends the retries of the run's writes (the process is stopping
+	// for good); the run is then left to the rescuer.
+	hard    context.Context
+	red     *redact.Redactor
+	secrets model.RunSecrets // nil when the server has no secret store
+	input   any
+	steps   map[string]any
+	// resumed holds the checkpoints of an earlier claim, by block id.
+	resumed map[string]model.Checkpoint
+
+	mu      sync.Mutex // guards pending and cur
+	pending []PendingEvent
+	cur     *attemptState // the block attempt in progress
+
+	// flushMu serializes stores of events; it guards seq, stored and
+	// unwritten (rows numbered but not stored yet: a failed write keeps
+	// them for the next one, so that no event is lost).
+	flushMu   sync.Mutex
+	seq       int
+	stored    int
+	unwritten []model.Event
+}
+
+// sleeping ends an execution whose block asked for a durable wait.
+type sleeping struct {
+	block string
+	sleep blocks.Sleep
+}
+
+func (e *sleeping) Error() string {
+	return fmt.Sprintf("block %q is waiting until %s", e.block, e.sleep.Until)
+}
+
+// errAbandon ends an execution that can no longer write to its run (the
+// database did not answer for longer than the lease, or the lease was
+// lost): the run is left to the rescuer, which queues it again.
+var errAbandon = errors.New("the worker gave up the run: the database did not answer for longer than its lease")
+
+// execute runs r from its first unfinished block to its end, a durable
+// wait or an interruption, and records what happened. It never panics.
+// hard ends the retries of its writes.
+func (w *Worker) execute(ctx, hard context.Context, r *model.Run, batcher *store.Batcher) {
+	x := &execution{w: w, run: r, batcher: batcher, hard: hard, red: redact.New(), steps: map[string]any{}, seq: 1, stored: 1}
+	stop := x.flushSlow(ctx)
+	var out any
+	err := func() (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				w.log.Error("panic in run", "run_id", r.ID, "panic", x.red.String(fmt.Sprint(v)), "stack", string(debug.Stack()))
+				err = fmt.Errorf("internal error while executing the run (panic recovered); see the server log for run %s", r.ID)
+			}
+		}()
+		out, err = x.do(ctx)
+		return err
+	}()
+	stop()
+	var sl *sleeping
+	switch {
+	case errors.As(err, &sl):
+		x.suspend(sl)
+	case errors.Is(err, errShutdown):
+		x.release(w.releaseReason())
+	case errors.Is(err, errLeaseLost), errors.Is(err, errAbandon):
+		w.log.Warn("gave up a run", "run_id", r.ID, "attempt", r.Attempt, "reason", x.red.String(err.Error()))
+	default:
+		x.finish(out, err)
+	}
+}
+
+// flushSlow stores the events of a block that runs for a while (a delay, a
+// slow request), so that the inspector shows them live; fast blocks'
+// events are stored together at the block's end. It returns a function
+// that stops it.
+func (x *execution) flushSlow(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(slowFlush)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				x.mu.Lock()
+				old := len(x.pending) > 0 && now.Sub(x.pending[0].At) >= slowFlush
+				x.mu.Unlock()
+				x.flushMu.Lock()
+				old = old || len(x.unwritten) > 0
+				x.flushMu.Unlock()
+				if old {
+					// A failure keeps the events for the next flush.
+					_ = x.write(ctx, nil, false)
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// slowFlush is how long an event may wait in memory while a block runs.
+const slowFlush = 200 * time.Millisecond
+
+func (x *execution) do(ctx context.Context) (any, error) {
+	w, r := x.w, x.run
+	if r.Attempt > 1 {
+		// Events go on after those of the earlier claims.
+		seq, err := retryLoad(x, ctx, "read the run's events", func(ctx context.Context) (int, error) {
+			return w.cfg.Driver.LastSeq(w.cfg.DB.WithContext(ctx), r.ID)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read the run's events: %w", err)
+		}
+		x.seq, x.stored = seq, seq
+	}
+	if r.CancelReq {
+		return nil, errCanceled // asked while it was released or waiting
+	}
+	if r.Resumes > w.cfg.MaxResumes {
+		return nil, fmt.Errorf("this run was interrupted %d times, more than the limit of %d resumes (HUSHFLOW_MAX_RESUMES); the last time: %s",
+			r.Resumes, w.cfg.MaxResumes, r.ResumeReason)
+	}
+	plan, err := retryLoad(x, ctx, "load the flow", func(ctx context.Context) (*plan.Plan, error) {
+		return w.cfg.Plans.Get(ctx, r.FlowID, r.FlowVersion)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load flow %q version %d: %w", r.Flow, r.FlowVersion, err)
+	}
+	x.plan = plan
+	var pins = map[string][]string{}
+	if w.cfg.Secrets != nil {
+		rs, err := retryLoad(x, ctx, "load the run's secrets", func(ctx context.Context) (model.RunSecrets, error) {
+			return w.cfg.Secrets.ForRun(ctx, r.Project, r.Environment, r.ID)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("load secrets of project %q, environment %q: %w", r.Project, r.Environment, err)
+		}
+		x.secrets = rs
+		vis := rs.Visible()
+		vals := make(map[string]string, len(vis))
+		for _, v := range vis {
+			vals[v.Name] = v.Value
+			if len(v.AllowedHosts) > 0 {
+				pins[v.Name] = v.AllowedHosts
+			}
+		}
+		x.red = w.redactorFor(vals)
+	}
+	if err := json.Unmarshal([]byte(r.Input), &x.input); err != nil {
+		return nil, fmt.Errorf("run input: %w", err)
+	}
+	var last any
+	if r.Attempt > 1 {
+		if last, err = x.resume(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		// A known secret value passed in the input is masked in every view.
+		x.emit(PendingEvent{Type: "run_started", Data: map[string]any{"input": x.input, "worker": w.owner}})
+	}
+	client := w.client(pins, x)
+	for i := range plan.Blocks {
+		if err := ctx.Err(); err != nil {
+			return nil, ctxErr(ctx)
+		}
+		pb := &plan.Blocks[i]
+		id := pb.Def.ID
+		var slept *blocks.Sleep
+		if cp, ok := x.resumed[id]; ok {
+			switch cp.State {
+			case model.CheckpointDone, model.CheckpointSkipped:
+				continue // restored by resume
+			case model.CheckpointActing:
+				return nil, fmt.Errorf("block %q was interrupted (%s) after it may have acted, and is not safe to repeat: %s; "+
+					"check whether it did, then start the run again", id, r.ResumeReason, cp.Detail)
+			case model.CheckpointSleeping:
+				slept = new(blocks.Sleep)
+				if err := json.Unmarshal([]byte(cp.Detail), slept); err != nil {
+					return nil, fmt.Errorf("block %q: read its wait: %w", id, err)
+				}
+				slept.Woke = w.now()
+			}
+		}
+		out, ran, err := x.block(ctx, pb, client, slept)
+		if err != nil {
+			return nil, err
+		}
+		cp := model.Checkpoint{RunID: r.ID, Block: id, State: model.CheckpointSkipped, CreatedAt: w.now()}
+		if ran {
+			x.steps[id] = map[string]any{"output": out}
+			last = out
+			cp.State = model.CheckpointDone
+		}
+		// A finished block's output and events are stored, durably,
+		// before the next block starts; those of the last block go with
+		// the outcome.
+		if i < len(plan.Blocks)-1 {
+			if ran {
+				if cp.Output, err = x.seal(id, out); err != nil {
+					return nil, err
+				}
+			}
+			if err := x.save(ctx, []model.Checkpoint{cp}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return last, nil
+}
+
+// resume restores what earlier claims of the run finished: the steps from
+// the checkpoints, the event numbering from the stored events. It returns
+// the output of the last finished block.
+func (x *execution) resume(ctx context.Context) (any, error) {
+	w, r := x.w, x.run
+	cps, err := retryLoad(x, ctx, "load the run's checkpoints", func(ctx context.Context) ([]model.Checkpoint, error) {
+		return w.cfg.Driver.Checkpoints(w.cfg.DB.WithContext(ctx), r.ID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load the run's checkpoints: %w", err)
+	}
+	x.resumed = make(map[string]model.Checkpoint, len(cps))
+	for _, cp := range cps {
+		x.resumed[cp.Block] = cp
+	}
+	var last any
+	from, reason := "", r.ResumeReason
+	for _, pb := range x.plan.Blocks {
+		id := pb.Def.ID
+		cp, ok := x.resumed[id]
+		if ok && cp.State == model.CheckpointDone {
+			out, err := x.open(id, cp.Output)
+			if err != nil {
+				return nil, fmt.Errorf("block %q: open its checkpoint: %w", id, err)
+			}
+			x.steps[id] = map[string]any{"output": out}
+			last = out
+			continue
+		}
+		if ok && cp.State == model.CheckpointSkipped {
+			continue
+		}
+		if from == "" {
+			from = id
+			if ok && cp.State == model.CheckpointSleeping {
+				reason = fmt.Sprintf("the wait of block %q ended", id)
+			}
+		}
+	}
+	data := map[string]any{"reason": reason, "attempt": r.Attempt, "resumes": r.Resumes, "worker": w.owner}
+	if from != "" {
+		data["from_block"] = from
+	}
+	x.emit(PendingEvent{Type: "run_resumed", Data: data})
+	if reason == r.ResumeReason && r.Resumes > 0 && w.cfg.OnResumed != nil {
+		w.cfg.OnResumed(r, resumeKind(r.ResumeReason))
+	}
+	return last, nil
+}
+
+// resumeKind is the metrics label of a resume reason.
+func resumeKind(reason string) string {
+	switch {
+	case strings.Contains(reason, "shut down"):
+		return "shutdown"
+	case strings.Contains(reason, "lease"):
+		return "lease"
+	}
+	return "other"
+}
+
+func ctxErr(ctx context.Context) error {
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errCanceled):
+		return errCanceled
+	case errors.Is(cause, errShutdown):
+		return errShutdown
+	case errors.Is(cause, errLeaseLost):
+		return errLeaseLost
+	}
+	return ctx.Err()
+}
+
+// env returns the engine environment of block id.
+func (x *execution) env(block string) *engine.Env {
+	r := x.run
+	return &engine.Env{
+		Secrets: &runResolver{x: x, block: block},
+		Input:   x.input,
+		Steps:   x.steps,
+		Run:     engine.RunInfo{ID: r.ID, Flow: r.Flow, Project: r.Project, Environment: r.Environment, Block: block},
+		Vars:    x.plan.Def.Env,
+		OnSecret: func(name string, _ engine.Scope, value string) {
+			x.red.Add(name, value)
+		},
+		OnMask: func(v string) { x.red.Add("", v) },
+		OnLog: func(l engine.LogRecord) {
+			x.emit(PendingEvent{Type: "log", Block: block, Data: map[string]any{"level": l.Level, "message": l.Message}})
+		},
+	}
+}

@@ -1,0 +1,140 @@
+package executor
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"sort"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/hushflow/hushflow/engine"
+	"github.com/hushflow/hushflow/flows/plan"
+	"github.com/hushflow/hushflow/redact"
+)
+
+// runResolver resolves secrets for one block of a run.
+type runResolver struct {
+	x     *execution
+	block string
+}
+
+func (rr *runResolver) scope(scope engine.Scope) (string, string, error) {
+	r := rr.x.run
+	if scope.Project != "" && scope.Project != r.Project {
+		return "", "", fmt.Errorf("secrets of project %q are not visible to runs of project %q: %w", scope.Project, r.Project, engine.ErrUnknownSecret)
+	}
+	env := r.Environment
+	if scope.Environment != "" {
+		env = scope.Environment
+	}
+	return r.Project, env, nil
+}
+
+func (rr *runResolver) Resolve(ctx context.Context, name string, scope engine.Scope) (string, error) {
+	p, e, err := rr.scope(scope)
+	if err != nil {
+		return "", err
+	}
+	if rr.x.secrets == nil {
+		return "", fmt.Errorf("secret %q is not defined for project %s, environment %s: %w", name, p, e, engine.ErrUnknownSecret)
+	}
+	v, err := rr.x.secrets.Resolve(ctx, rr.block, name, engine.Scope{Project: p, Environment: e})
+	if err != nil {
+		rr.x.noteInfra(err)
+	}
+	return v, err
+}
+
+func (rr *runResolver) Names(ctx context.Context) ([]string, error) {
+	if rr.x.w.cfg.Secrets == nil {
+		return nil, nil
+	}
+	ns, err := rr.x.w.cfg.Secrets.Names(ctx, rr.x.run.Project, rr.x.run.Environment)
+	sort.Strings(ns)
+	return ns, err
+}
+
+// displayConfig is a block's evaluated configuration as events show it:
+// fields the block type marks Secret and credential headers (by name, in
+// any object of the configuration) are replaced by "[REDACTED]" whatever
+// their value, since a credential built at run time from non-secret parts
+// is not a registered value. The run's redactor then masks known values in
+// the rest.
+func displayConfig(pb *plan.PlannedBlock, cfg map[string]any) map[string]any {
+	out := make(map[string]any, len(cfg))
+	for k, v := range cfg {
+		if f, ok := pb.Info.Spec.Field(k); ok && f.Secret && v != nil {
+			out[k] = "[REDACTED]"
+			continue
+		}
+		out[k] = maskCredentialKeys(v, 0)
+	}
+	return out
+}
+
+func maskCredentialKeys(v any, depth int) any {
+	if depth > 32 {
+		return v
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			if redact.CredentialHeader(k) && e != nil {
+				m[k] = "[REDACTED]"
+			} else {
+				m[k] = maskCredentialKeys(e, depth+1)
+			}
+		}
+		return m
+	case []any:
+		a := make([]any, len(x))
+		for i, e := range x {
+			a[i] = maskCredentialKeys(e, depth+1)
+		}
+		return a
+	}
+	return v
+}
+
+// redactorCache keeps a Redactor per set of secret values (by their
+// hash), so that runs of the same scope do not each build the matcher
+// (with every encoding of every value) again. It is an LRU of
+// maxCachedRedactors: the sets of values least recently used go first.
+type redactorCache struct {
+	lru *lru.Cache[string, *redact.Redactor]
+}
+
+// maxCachedRedactors bounds the shared redactors kept (one per distinct
+// set of secret values seen by runs).
+const maxCachedRedactors = 256
+
+func newRedactorCache() *redactorCache {
+	c, _ := lru.New[string, *redact.Redactor](maxCachedRedactors)
+	return &redactorCache{lru: c}
+}
+
+// redactorFor returns a run's own Redactor holding vals: a clone of the
+// shared one of that set of values.
+func (w *Worker) redactorFor(vals map[string]string) *redact.Redactor {
+	names := make([]string, 0, len(vals))
+	for n := range vals {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		h.Write([]byte(n))
+		h.Write([]byte{0})
+		h.Write([]byte(vals[n]))
+		h.Write([]byte{0})
+	}
+	key := string(h.Sum(nil))
+	if base, ok := w.redactors.lru.Get(key); ok {
+		return base.Clone()
+	}
+	base := redact.New()
+	base.AddAll(vals)
+	w.redactors.lru.Add(key, base)
+	return base.Clone()
+}

@@ -1,0 +1,438 @@
+// Package executor runs claimed runs: block by block with the engine,
+// checkpointing each finished block, storing every event redacted, and
+// ending each claim in exactly one way (finished, waiting, released or
+// given up). A Worker is one process's share of the run queue: its claim
+// loop, its drain on shutdown and its heartbeat.
+//
+// The life of a claim:
+//
+//  1. The claim loop takes due runs (queue.Driver.Claim) while it has free
+//     slots, each in its own goroutine.
+//  2. execute loads the flow's plan and the run's secrets; a resumed run
+//     also restores its steps from its checkpoints and numbers its events
+//     after the stored ones.
+//  3. Each block runs (condition, config, attempts); when it finishes, its
+//     checkpoint and events are stored in one durable write before the
+//     next block starts. A block that is not safe to repeat records that
+//     it is about to act before it does.
+//  4. The claim ends: finish (the outcome, with the last events), suspend
+//     (a durable wait), release (the worker is stopping) or give up (the
+//     lease was lost, or the database stayed away).
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hushflow/hushflow/blocks"
+	"github.com/hushflow/hushflow/flows/model"
+	"github.com/hushflow/hushflow/flows/plan"
+	"github.com/hushflow/hushflow/flows/queue"
+	"github.com/hushflow/hushflow/store"
+)
+
+// Sealer encrypts what runs keep at rest (checkpointed block outputs):
+// envelope encryption under the keyring, bound to aad. Implemented over
+// the secret store's keyring by the composition root.
+type Sealer interface {
+	SealBlob(aad, plaintext []byte) ([]byte, error)
+	OpenBlob(aad, blob []byte) ([]byte, error)
+}
+
+// Plans gives the compiled plan of a flow version (*plan.Cache).
+type Plans interface {
+	Get(ctx context.Context, flowID string, version int) (*plan.Plan, error)
+}
+
+// Config is everything a Worker needs, given once to New. Zero values of
+// the tuning fields take the documented defaults.
+type Config struct {
+	DB     *store.DB
+	Driver queue.Driver
+	Plans  Plans
+	// Secrets is the secret store; nil gives runs no secrets.
+	Secrets model.Secrets
+	// Sealer encrypts checkpoints; required.
+	Sealer   Sealer
+	Registry *blocks.Registry
+	// BlockEnv is given to blocks at Provision.
+	BlockEnv *blocks.Env
+	// Batcher stores events, checkpoints and outcomes; Start makes one
+	// when nil.
+	Batcher *store.Batcher
+	Logger  *slog.Logger
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+
+	// NewHTTPClient builds a run's HTTP client from the run's secret host
+	// pins: allowed maps a secret name to its hosts, match finds secret
+	// names in text, onRefuse is called when a request is refused. Nil
+	// gives blocks no network.
+	NewHTTPClient func(allowed map[string][]string, match func(string) []string, onRefuse func(secret, host string)) *http.Client
+	// OnPinRefused is called when a request of a run was refused because
+	// it would carry a pinned secret to another host (for the audit).
+	OnPinRefused func(r *model.Run, secret, host string)
+	// OnRunFinished is called when a run ends (metrics).
+	OnRunFinished func(r *model.Run, status string, d time.Duration)
+	// OnBlockFinished is called when a block ends, retries included
+	// (metrics); status is succeeded or failed.
+	OnBlockFinished func(r *model.Run, blockType, status string, d time.Duration)
+	// OnRedacted is called with the number of masks applied to stored
+	// events and outputs (metrics).
+	OnRedacted func(n int)
+	// OnResumed is called when a run resumes after an interruption
+	// (metrics); cause is shutdown, lease or other.
+	OnResumed func(r *model.Run, cause string)
+	// OnEvents is called when events of runID were stored (live
+	// followers in this process).
+	OnEvents func(runID string)
+
+	// Workers is the number of runs executed at once (default 64).
+	Workers int
+	// Lease is how long a claimed run stays with this worker without a
+	// heartbeat (default 30s).
+	Lease time.Duration
+	// Poll is the idle wait between claims (default 50ms).
+	Poll time.Duration
+	// ShutdownGrace is how long a stopping worker lets its runs go on
+	// before it releases them (default 30s).
+	ShutdownGrace time.Duration
+	// MaxResumes bounds the resumes of a run after interruptions
+	// (default 10).
+	MaxResumes int
+	// SleepOver is the longest wait a block does in process (default 5s).
+	SleepOver time.Duration
+	// MaxEventBytes bounds one stored event's data (default 64 KiB).
+	MaxEventBytes int
+	// MaxEventsPerRun bounds the events stored per run (default 10,000).
+	MaxEventsPerRun int
+	// DefaultBlockTimeout applies to blocks without a timeout (30s).
+	DefaultBlockTimeout time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.Workers <= 0 {
+		c.Workers = 64
+	}
+	if c.Lease <= 0 {
+		c.Lease = 30 * time.Second
+	}
+	if c.Poll <= 0 {
+		c.Poll = 50 * time.Millisecond
+	}
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = 30 * time.Second
+	}
+	if c.MaxResumes <= 0 {
+		c.MaxResumes = 10
+	}
+	if c.SleepOver <= 0 {
+		c.SleepOver = 5 * time.Second
+	}
+	if c.MaxEventBytes <= 0 {
+		c.MaxEventBytes = 64 << 10
+	}
+	if c.MaxEventsPerRun <= 0 {
+		c.MaxEventsPerRun = 10000
+	}
+	if c.DefaultBlockTimeout <= 0 {
+		c.DefaultBlockTimeout = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.BlockEnv == nil {
+		c.BlockEnv = &blocks.Env{}
+	}
+	if c.Registry == nil {
+		c.Registry = blocks.Default
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Driver == nil && c.DB != nil {
+		c.Driver = queue.New(c.DB)
+	}
+}
+
+// Worker executes runs claimed from the queue.
+type Worker struct {
+	cfg   Config
+	log   *slog.Logger
+	owner string // this process's lease owner id
+
+	redactors *redactorCache
+	wake      chan struct{}
+	// started is closed when Start's claim loop begins.
+	started     chan struct{}
+	startedOnce sync.Once
+	health      health
+}
+
+// New returns a Worker; Start runs it.
+func New(cfg Config) *Worker {
+	cfg.defaults()
+	return &Worker{
+		cfg: cfg, log: cfg.Logger,
+		owner:     uuid.NewString()[:8],
+		redactors: newRedactorCache(),
+		wake:      make(chan struct{}, 1),
+		started:   make(chan struct{}),
+	}
+}
+
+// Owner is this worker's lease owner id (the `worker` of run events).
+func (w *Worker) Owner() string { return w.owner }
+
+// Started is closed when the claim loop begins, for tests and tools that
+// must not race it.
+func (w *Worker) Started() <-chan struct{} { return w.started }
+
+// Poke wakes the claim loop (a run was queued through this process).
+func (w *Worker) Poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *Worker) now() time.Time { return w.cfg.Now().UTC() }
+
+func (w *Worker) notify(runID string) {
+	if w.cfg.OnEvents != nil {
+		w.cfg.OnEvents(runID)
+	}
+}
+
+// Start runs the claim loop until ctx is done, with the heartbeat beside
+// it. When ctx is done it drains: it claims nothing more, lets the runs in
+// progress go on for Config.ShutdownGrace, then stops the rest, which
+// release themselves (their finished blocks checkpointed) to be resumed by
+// any replica. It returns when every run it started has returned.
+func (w *Worker) Start(ctx context.Context) {
+	if w.cfg.Sealer == nil {
+		panic("executor: Start needs Config.Sealer (checkpoints are sealed at rest)")
+	}
+	batcher := w.cfg.Batcher
+	if batcher == nil {
+		batcher = store.NewBatcher(w.cfg.DB)
+		defer batcher.Close()
+	}
+	// The heartbeat and the runs' writes outlive ctx: the heartbeat stops
+	// when the runs have drained, the writes' retries at the end of the
+	// grace (hard).
+	hard, stopHard := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHard()
+	running := &runningSet{m: map[string]context.CancelCauseFunc{}}
+	hb := &heartbeat{w: w, running: running}
+	hb.Start(context.WithoutCancel(ctx))
+	defer hb.Stop()
+	var runs sync.WaitGroup
+	w.health.mark()
+	w.health.started.Store(true)
+	w.startedOnce.Do(func() { close(w.started) })
+	slots := make(chan struct{}, w.cfg.Workers)
+	idle := func() {
+		select {
+		case <-ctx.Done():
+		case <-w.wake:
+		case <-time.After(w.cfg.Poll):
+		}
+	}
+	for ctx.Err() == nil {
+		w.health.mark()
+		free := cap(slots) - len(slots)
+		if free == 0 {
+			idle()
+			continue
+		}
+		claimed, err := w.claim(ctx, free)
+		if err != nil {
+			w.log.Warn("claim runs", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		for i := range claimed {
+			r := &claimed[i]
+			slots <- struct{}{}
+			rctx, cancel := context.WithCancelCause(withRunID(context.WithoutCancel(ctx), r.ID))
+			running.add(r.ID, cancel)
+			runs.Add(1)
+			go func() {
+				defer runs.Done()
+				defer func() { <-slots; running.remove(r.ID); cancel(nil); w.Poke() }()
+				w.execute(rctx, hard, r, batcher)
+			}()
+		}
+		if len(claimed) == 0 {
+			idle()
+		}
+	}
+	// Draining: no more claims. Runs in progress get the grace period,
+	// then are stopped and release themselves.
+	w.health.draining.Store(true)
+	defer w.health.stopped.Store(true)
+	if n := len(running.ids()); n > 0 {
+		w.log.Info("draining: waiting for the runs in progress", "runs", n, "grace", w.cfg.ShutdownGrace.String())
+	}
+	done := make(chan struct{})
+	go func() { runs.Wait(); close(done) }()
+	grace := time.NewTimer(w.cfg.ShutdownGrace)
+	defer grace.Stop()
+	select {
+	case <-done:
+	case <-grace.C:
+		if ids := running.ids(); len(ids) > 0 {
+			w.log.Info("drain grace over: releasing the runs still in progress to other replicas", "runs", len(ids))
+		}
+		running.cancelAll(errShutdown)
+		// Their last writes may retry for a while against a database that
+		// does not answer; then they are left to the rescuer.
+		last := time.NewTimer(10 * time.Second)
+		defer last.Stop()
+		select {
+		case <-done:
+		case <-last.C:
+			stopHard()
+			<-done
+		}
+	}
+}
+
+// claim takes up to n due runs. The statement runs to its end even when
+// ctx is cancelled (a claim cancelled half-way could commit and lose the
+// rows it returned).
+func (w *Worker) claim(ctx context.Context, n int) ([]model.Run, error) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	now := w.now()
+	return w.cfg.Driver.Claim(w.cfg.DB.WithContext(cctx), w.owner, n, now, now.Add(w.cfg.Lease))
+}
+
+type runningSet struct {
+	mu sync.Mutex // guards m
+	m  map[string]context.CancelCauseFunc
+}
+
+func (r *runningSet) add(id string, c context.CancelCauseFunc) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.m[id] = c
+}
+
+func (r *runningSet) remove(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.m, id)
+}
+
+func (r *runningSet) ids() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.m))
+	for id := range r.m {
+		out = append(out, id)
+	}
+	return out
+}
+
+func (r *runningSet) cancel(id string, cause error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c := r.m[id]; c != nil {
+		c(cause)
+	}
+}
+
+func (r *runningSet) cancelAll(cause error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.m {
+		c(cause)
+	}
+}
+
+// health tracks the claim loop for readiness.
+type health struct {
+	started  atomic.Bool
+	draining atomic.Bool
+	stopped  atomic.Bool
+	beat     atomic.Int64 // unix nanoseconds of the last loop iteration
+}
+
+func (h *health) mark() { h.beat.Store(time.Now().UnixNano()) }
+
+// StallAfter is how long the claim loop may go without an iteration
+// before Healthy reports it stalled.
+const StallAfter = 30 * time.Second
+
+// Healthy reports whether this worker takes runs: nil when the claim loop
+// ran within StallAfter, or when Start was never called (an API-only
+// replica); an error while it drains or after it stopped.
+func (w *Worker) Healthy() error {
+	h := &w.health
+	if !h.started.Load() {
+		return nil
+	}
+	if h.stopped.Load() {
+		return fmt.Errorf("the run workers have stopped")
+	}
+	if h.draining.Load() {
+		return fmt.Errorf("the run workers are draining (the server is stopping)")
+	}
+	if d := time.Since(time.Unix(0, h.beat.Load())); d > StallAfter {
+		return fmt.Errorf("the run workers' claim loop has not run for %s", d.Round(time.Second))
+	}
+	return nil
+}
+
+// observe logs a finished run and reports it to the metrics hook.
+func (w *Worker) observe(r *model.Run, status string, at time.Time) {
+	var d time.Duration
+	if r.StartedAt != nil {
+		d = at.Sub(*r.StartedAt)
+	}
+	w.log.Info("run finished", "run_id", r.ID, "project", r.Project, "flow", r.Flow, "environment", r.Environment,
+		"status", status, "duration_ms", d.Milliseconds())
+	if w.cfg.OnRunFinished != nil {
+		w.cfg.OnRunFinished(r, status, d)
+	}
+}
+
+var errLeaseLost = errors.New("the run's lease was lost (its worker stopped renewing it, and another worker or the rescuer took the run)")
+
+// errShutdown stops the runs of a worker that is stopping after its drain
+// grace; they are released to be resumed elsewhere.
+var errShutdown = errors.New("the server shut down")
+
+// errCanceled ends a run canceled through the API.
+var errCanceled = errors.New("run canceled")
+
+// releaseReason says why a stopped worker released a run.
+func (w *Worker) releaseReason() string {
+	return fmt.Sprintf("worker %s shut down before the run ended (after its drain grace of %s)", w.owner, w.cfg.ShutdownGrace)
+}
+
+type runIDKey struct{}
+
+// RunID returns the id of the run whose block made ctx (a block's request
+// context), or "". The composition root uses it to send a W3C traceparent
+// header derived from the run id.
+func RunID(ctx context.Context) string {
+	id, _ := ctx.Value(runIDKey{}).(string)
+	return id
+}
+
+func withRunID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, runIDKey{}, id)
+}

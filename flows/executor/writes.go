@@ -1,0 +1,133 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hushflow/hushflow/flows/model"
+	"github.com/hushflow/hushflow/flows/queue"
+	"github.com/hushflow/hushflow/store"
+)
+
+// emit buffers an event; it is stored, redacted, at the next write.
+func (x *execution) emit(e PendingEvent) {
+	if e.At.IsZero() {
+		e.At = x.w.now()
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.pending = append(x.pending, e)
+}
+
+// takeRows numbers and redacts the buffered events, after the rows a
+// failed write left. x.flushMu must be held.
+func (x *execution) takeRowsLocked() []model.Event {
+	x.mu.Lock()
+	evs := x.pending
+	x.pending = nil
+	x.mu.Unlock()
+	rows := x.unwritten
+	x.unwritten = nil
+	if len(evs) > 0 {
+		rows = append(rows, x.w.redactEvents(x.run.ID, &x.seq, &x.stored, x.red, evs)...)
+	}
+	return rows
+}
+
+// write stores the buffered events and checkpoints cps while the run is
+// still leased to this claim (extending the lease), once. durable waits
+// for the disk (checkpoints). On failure the events are kept for the next
+// write; errLeaseLost means the run was taken from this worker.
+func (x *execution) write(ctx context.Context, cps []model.Checkpoint, durable bool) error {
+	x.flushMu.Lock()
+	defer x.flushMu.Unlock()
+	rows := x.takeRowsLocked()
+	if len(rows) == 0 && len(cps) == 0 {
+		return nil
+	}
+	r := x.run
+	h := queue.Hold{RunID: r.ID, Owner: x.w.owner, Attempt: r.Attempt, Checkpoints: cps}
+	applied, err := x.batcher.Write(context.WithoutCancel(ctx), store.Write{
+		Merge: &store.Merge{Key: "flows.hold", Item: h, Apply: x.w.applyHolds},
+		Rows:  []any{rows}, Durable: durable})
+	if err != nil {
+		x.unwritten = rows
+		return err
+	}
+	if !applied {
+		return errLeaseLost
+	}
+	x.w.notify(r.ID)
+	return nil
+}
+
+// save stores the buffered events and checkpoints cps durably, retrying
+// while the database does not answer (for as long as the run's lease
+// would hold). It fails with errLeaseLost when the run was taken from
+// this worker, errAbandon when the database stayed away.
+func (x *execution) save(ctx context.Context, cps []model.Checkpoint) error {
+	var wait retryWait
+	for {
+		err := x.write(ctx, cps, true)
+		if err == nil || errors.Is(err, errLeaseLost) {
+			return err
+		}
+		if !store.IsUnavailable(err) {
+			return fmt.Errorf("store the run's events and checkpoints: %w", err)
+		}
+		x.w.log.Warn("store run events: database unavailable, retrying", "run_id", x.run.ID, "err", x.red.Error(err))
+		if !wait.next(x.hard, x.w.cfg.Lease) {
+			return errAbandon
+		}
+	}
+}
+
+// retryWait paces the retries of an operation that failed because the
+// database did not answer: 100 ms doubling to 2 s, for at most a window
+// from the first failure.
+type retryWait struct {
+	first time.Time
+	delay time.Duration
+}
+
+// next waits before the next try; false when ctx is done or the window
+// has passed.
+func (w *retryWait) next(ctx context.Context, window time.Duration) bool {
+	if w.first.IsZero() {
+		w.first, w.delay = time.Now(), 100*time.Millisecond
+	}
+	if time.Since(w.first) > window {
+		return false
+	}
+	t := time.NewTimer(w.delay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	}
+	w.delay = min(2*w.delay, 2*time.Second)
+	return true
+}
+
+// retryLoad runs load, retrying while the database does not answer for
+// as long as the run's lease would hold; then it gives the run up
+// (errAbandon), to be resumed when the database is back.
+func retryLoad[T any](x *execution, ctx context.Context, what string, load func(context.Context) (T, error)) (T, error) {
+	var wait retryWait
+	for {
+		v, err := load(ctx)
+		if err == nil || !store.IsUnavailable(err) {
+			return v, err
+		}
+		x.w.log.Warn("database unavailable, retrying", "run_id", x.run.ID, "while", what, "err", x.red.Error(err))
+		if !wait.next(ctx, x.w.cfg.Lease) {
+			if ctx.Err() != nil {
+				return v, ctxErr(ctx)
+			}
+			return v, errAbandon
+		}
+	}
+}

@@ -1,0 +1,46 @@
+package model
+
+import (
+	"context"
+
+	"github.com/hushflow/hushflow/engine"
+)
+
+// Secrets is what flows need of the secret store. It is implemented over
+// package secrets by the composition root and must be safe for concurrent
+// use.
+type Secrets interface {
+	// ForRun loads what a run of (project, environment) needs: every
+	// visible secret for its redactor and host pinning, and a lazy,
+	// audited resolver for its expressions.
+	ForRun(ctx context.Context, project, environment, runID string) (RunSecrets, error)
+	// Resolve returns one value outside a run (a webhook's signing
+	// secret) and records the access. An unknown name wraps
+	// engine.ErrUnknownSecret and names the key and the scope.
+	Resolve(ctx context.Context, req ResolveRequest) (string, error)
+	// Names lists the secret names visible in (project, environment).
+	Names(ctx context.Context, project, environment string) ([]string, error)
+}
+
+// RunSecrets are the secrets of one run.
+type RunSecrets interface {
+	// Visible returns every secret the run can resolve, with its value.
+	Visible() []VisibleSecret
+	// Resolve returns name's value for block (lazy; audited once per
+	// block and version). scope may name another environment, never
+	// another project.
+	Resolve(ctx context.Context, block, name string, scope engine.Scope) (string, error)
+}
+
+// VisibleSecret is a secret as a run sees it.
+type VisibleSecret struct {
+	Name         string
+	Value        string
+	AllowedHosts []string
+}
+
+// ResolveRequest asks for one secret outside a run.
+type ResolveRequest struct {
+	Project, Environment, Name string
+	RunID, BlockID             string
+}

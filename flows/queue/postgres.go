@@ -1,0 +1,109 @@
+package queue
+
+import (
+	"strings"
+	"time"
+
+	"github.com/hushflow/hushflow/flows/model"
+	"github.com/hushflow/hushflow/store"
+	"gorm.io/gorm"
+)
+
+// postgres is the driver of PostgreSQL, for any number of replicas:
+// claims skip the rows other claims have locked, and the writes of many
+// runs batched together are one statement each.
+type postgres struct{ common }
+
+var _ Driver = postgres{}
+
+func (postgres) Claim(db *gorm.DB, owner string, n int, now, leaseUntil time.Time) ([]model.Run, error) {
+	var runs []model.Run
+	err := db.Raw(claimSQL(" FOR UPDATE SKIP LOCKED"), model.StatusRunning, owner, leaseUntil, now, now, n).Scan(&runs).Error
+	return runs, store.Translate(err)
+}
+
+// Hold checks the holds and stores the checkpoints of those that apply in
+// one statement: the holds are joined to their leased runs, whose rows are
+// locked FOR SHARE until the commit (so that the rescuer cannot take a run
+// between the check and the write), and the checkpoints of the holds that
+// matched are inserted. Leases are extended by the heartbeat, not here: an
+// UPDATE per write would cost a row version and index entries.
+func (postgres) Hold(tx *gorm.DB, holds []Hold) ([]bool, error) {
+	var hv, cv strings.Builder
+	var args, cargs []any
+	for i, h := range holds {
+		if i > 0 {
+			hv.WriteString(", ")
+		}
+		hv.WriteString("(?::int, ?, ?, ?::bigint)")
+		args = append(args, i, h.RunID, h.Owner, h.Attempt)
+		for _, cp := range h.Checkpoints {
+			if cv.Len() > 0 {
+				cv.WriteString(", ")
+			}
+			cv.WriteString("(?::int, ?, ?, ?, ?, ?::bytea, ?::timestamptz)")
+			cargs = append(cargs, i, cp.RunID, cp.Block, cp.State, cp.Detail, cp.Output, cp.CreatedAt)
+		}
+	}
+	q := `WITH v(i, run_id, owner, attempt) AS (VALUES ` + hv.String() + `),
+held AS (SELECT v.i FROM v JOIN runs r ON r.id = v.run_id AND r.status = ? AND r.lease_owner = v.owner AND r.attempt = v.attempt
+  FOR SHARE OF r)`
+	args = append(args, model.StatusRunning)
+	if cv.Len() > 0 {
+		q += `,
+c(i, run_id, block, state, detail, output, created_at) AS (VALUES ` + cv.String() + `),
+ins AS (INSERT INTO run_checkpoints (run_id, block, state, detail, output, created_at)
+  SELECT c.run_id, c.block, c.state, c.detail, c.output, c.created_at FROM c JOIN held ON held.i = c.i
+  ON CONFLICT (run_id, block) DO UPDATE SET state = excluded.state, detail = excluded.detail, output = excluded.output,
+    created_at = excluded.created_at)`
+		args = append(args, cargs...)
+	}
+	q += `
+SELECT i FROM held`
+	var matched []int
+	if err := tx.Raw(q, args...).Scan(&matched).Error; err != nil {
+		return nil, err
+	}
+	ok := make([]bool, len(holds))
+	for _, i := range matched {
+		ok[i] = true
+	}
+	return ok, nil
+}
+
+// Finish is one UPDATE ... FROM (VALUES ...) per 1,000 outcomes and one
+// DELETE of the checkpoints of the runs it finished.
+func (postgres) Finish(tx *gorm.DB, os []Outcome) ([]bool, error) {
+	ok := make([]bool, len(os))
+	var done []string
+	at := map[string]int{}
+	for start := 0; start < len(os); start += 1000 {
+		chunk := os[start:min(start+1000, len(os))]
+		var sb strings.Builder
+		args := make([]any, 0, 8*len(chunk)+1)
+		sb.WriteString(`UPDATE runs AS r SET status = v.status, output = v.output, error = v.error,
+  finished_at = v.finished_at::timestamptz, lease_expires_at = NULL, input = v.input
+FROM (VALUES `)
+		for i, o := range chunk {
+			at[o.RunID] = start + i
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?, ?, ?::bigint, ?, ?, ?, ?, ?)")
+			args = append(args, o.RunID, o.Owner, o.Attempt, o.Status, o.Output, o.Error, o.Finished.Format(time.RFC3339Nano), o.Input)
+		}
+		sb.WriteString(`) AS v(id, owner, attempt, status, output, error, finished_at, input)
+WHERE r.id = v.id AND r.status = ? AND r.lease_owner = v.owner AND r.attempt = v.attempt
+RETURNING r.id`)
+		args = append(args, model.StatusRunning)
+		var ids []string
+		if err := tx.Raw(sb.String(), args...).Scan(&ids).Error; err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			ok[at[id]] = true
+		}
+		done = append(done, ids...)
+	}
+	return ok, deleteCheckpoints(tx, done)
+}

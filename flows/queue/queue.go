@@ -1,0 +1,244 @@
+// Package queue is the database side of the run queue: claiming due runs,
+// leases and their renewal, rescuing the runs of workers that stopped,
+// checkpoints, and recording how a claim ended. A Driver implements it
+// for one database; New picks the driver of a store.DB. Every driver passes
+// the contract suite of package queuetest.
+//
+// A run is one row of the runs table, which is also its queue entry: it is
+// claimable while queued or waiting and due (available_at <= now), leased
+// to one worker's claim while running (lease_owner, lease_expires_at and
+// attempt, which counts the claims), and ends in one of succeeded, failed
+// or canceled. Every write of a claimed run applies only while the run is
+// still leased to that claim (owner and attempt), so a worker that lost its
+// run never writes to it again.
+package queue
+
+import (
+	"time"
+
+	"github.com/hushflow/hushflow/flows/model"
+	"github.com/hushflow/hushflow/store"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// Driver is the queue on one database. Every method takes the *gorm.DB to
+// run on (the database with a context, or a transaction) and returns
+// errors passed through store.Translate. Methods are safe for concurrent
+// use.
+type Driver interface {
+	// Claim leases up to n runs that are due at now (queued, or waiting
+	// with their wait over), those available longest first, to owner
+	// until leaseUntil, and returns them with their attempt counted.
+	// Concurrent claims, of this or another process, never return the
+	// same run.
+	Claim(db *gorm.DB, owner string, n int, now, leaseUntil time.Time) ([]model.Run, error)
+	// ExtendLeases extends to until the leases that owner holds on runs
+	// among ids, and returns the ids it still holds.
+	ExtendLeases(db *gorm.DB, owner string, ids []string, until time.Time) ([]string, error)
+	// CancelRequested returns the ids among ids whose cancel was asked.
+	CancelRequested(db *gorm.DB, ids []string) ([]string, error)
+	// Rescue queues again the running runs whose lease expired before
+	// now (their worker stopped renewing it), counting an interruption,
+	// and returns their ids.
+	Rescue(db *gorm.DB, now time.Time) ([]string, error)
+	// Cancel asks run id to stop: it marks the request, which a worker
+	// sees whatever it does next, then cancels the run at once if no
+	// worker has it (queued or waiting), deleting its checkpoints. done
+	// says whether it canceled it.
+	Cancel(db *gorm.DB, id, reason string, now time.Time) (done bool, err error)
+	// Hold reports, for each hold, whether its run is still leased to
+	// the hold's claim, and stores the checkpoints of those that are. It
+	// runs inside a write's transaction and keeps the runs from being
+	// rescued until that commits.
+	Hold(tx *gorm.DB, holds []Hold) ([]bool, error)
+	// Transit changes the status of runs still leased to the claim
+	// (suspend: waiting; release: queued), releasing the lease and
+	// storing their checkpoints. A run whose cancel was asked is queued
+	// at once instead, to be canceled when claimed.
+	Transit(tx *gorm.DB, ts []Transition) ([]bool, error)
+	// Finish records the outcomes of runs still leased to the claim and
+	// deletes their checkpoints.
+	Finish(tx *gorm.DB, os []Outcome) ([]bool, error)
+	// Checkpoints returns the checkpoints of run id.
+	Checkpoints(db *gorm.DB, id string) ([]model.Checkpoint, error)
+	// LastSeq returns the highest event number of run id (1, the
+	// run_queued event that is the run row itself, when it has none).
+	LastSeq(db *gorm.DB, id string) (int, error)
+	// Stats returns the number of runs due at now that no worker has, and
+	// since when the oldest of them has been due (zero when none).
+	Stats(db *gorm.DB, now time.Time) (depth int, oldest time.Time, err error)
+}
+
+// Hold is one write of a claimed run: it applies only while the run is
+// leased to the claim (owner, attempt); Checkpoints are stored with it.
+type Hold struct {
+	RunID       string
+	Owner       string
+	Attempt     int
+	Checkpoints []model.Checkpoint
+}
+
+// Transition is a change of a claimed run's status by its worker: to
+// waiting until AvailableAt (a durable wait), or to queued (released; a
+// zero AvailableAt keeps its place in the queue). Resumed counts an
+// interruption, with Reason.
+type Transition struct {
+	Hold
+	Status      string
+	AvailableAt time.Time
+	Reason      string
+	Resumed     bool
+}
+
+// Outcome is how a claimed run ended, as recorded in its row. Input is the
+// run's input as it is kept at rest (redacted).
+type Outcome struct {
+	RunID, Owner, Status, Output, Error, Input string
+	Attempt                                    int
+	Finished                                   time.Time
+}
+
+// New returns the driver of db's dialect.
+func New(db *store.DB) Driver {
+	if db.Dialect == store.Postgres {
+		return postgres{}
+	}
+	return sqlite{}
+}
+
+// common holds what both drivers do alike.
+type common struct{}
+
+func (common) ExtendLeases(db *gorm.DB, owner string, ids []string, until time.Time) ([]string, error) {
+	var held []string
+	err := db.Raw(`UPDATE runs SET lease_expires_at = ? WHERE id IN ? AND status = ? AND lease_owner = ? RETURNING id`,
+		until, ids, model.StatusRunning, owner).Scan(&held).Error
+	return held, store.Translate(err)
+}
+
+func (common) CancelRequested(db *gorm.DB, ids []string) ([]string, error) {
+	var out []string
+	err := db.Model(&model.Run{}).Where("id IN ? AND cancel_req = ?", ids, true).Pluck("id", &out).Error
+	return out, store.Translate(err)
+}
+
+func (common) Rescue(db *gorm.DB, now time.Time) ([]string, error) {
+	var ids []string
+	err := db.Raw(`UPDATE runs SET status = ?, available_at = queued_at, resumes = resumes + 1,
+  resume_reason = 'the lease of worker ' || COALESCE(lease_owner, '') || ' expired (it stopped, was killed or lost the database)',
+  lease_owner = NULL, lease_expires_at = NULL
+WHERE status = ? AND lease_expires_at < ? RETURNING id`, model.StatusQueued, model.StatusRunning, now).Scan(&ids).Error
+	return ids, store.Translate(err)
+}
+
+func (common) Cancel(db *gorm.DB, id, reason string, now time.Time) (bool, error) {
+	// First the request, which a worker sees whatever it does next (a
+	// running run that goes on to wait or to be released is queued at
+	// once, and canceled when claimed); then the run itself if no worker
+	// has it. In this order no status change between the two statements
+	// loses the cancel.
+	if err := db.Model(&model.Run{}).Where("id = ? AND status IN ?", id, model.OpenStatuses).Update("cancel_req", true).Error; err != nil {
+		return false, store.Translate(err)
+	}
+	res := db.Model(&model.Run{}).Where("id = ? AND status IN ?", id, []string{model.StatusQueued, model.StatusWaiting}).
+		Updates(map[string]any{"status": model.StatusCanceled, "finished_at": now, "error": reason})
+	if res.Error != nil || res.RowsAffected == 0 {
+		return false, store.Translate(res.Error)
+	}
+	return true, store.Translate(deleteCheckpoints(db, []string{id}))
+}
+
+func (common) Transit(tx *gorm.DB, ts []Transition) ([]bool, error) {
+	ok := make([]bool, len(ts))
+	for i, t := range ts {
+		set := map[string]any{"status": gorm.Expr("CASE WHEN cancel_req THEN ? ELSE ? END", model.StatusQueued, t.Status),
+			"lease_owner": nil, "lease_expires_at": nil}
+		if t.AvailableAt.IsZero() {
+			set["available_at"] = gorm.Expr("queued_at")
+		} else {
+			set["available_at"] = gorm.Expr("CASE WHEN cancel_req THEN queued_at ELSE ? END", t.AvailableAt)
+		}
+		if t.Resumed {
+			set["resumes"] = gorm.Expr("resumes + 1")
+			set["resume_reason"] = t.Reason
+		}
+		res := tx.Model(&model.Run{}).Where("id = ? AND status = ? AND lease_owner = ? AND attempt = ?",
+			t.RunID, model.StatusRunning, t.Owner, t.Attempt).Updates(set)
+		if res.Error != nil {
+			return nil, res.Error
+		}
+		if ok[i] = res.RowsAffected == 1; ok[i] {
+			if err := upsertCheckpoints(tx, t.Checkpoints); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return ok, nil
+}
+
+func (common) Checkpoints(db *gorm.DB, id string) ([]model.Checkpoint, error) {
+	var cps []model.Checkpoint
+	return cps, store.Translate(db.Where("run_id = ?", id).Find(&cps).Error)
+}
+
+func (common) LastSeq(db *gorm.DB, id string) (int, error) {
+	var n *int
+	if err := db.Model(&model.Event{}).Where("run_id = ?", id).Select("MAX(seq)").Scan(&n).Error; err != nil {
+		return 0, store.Translate(err)
+	}
+	if n == nil || *n < 1 {
+		return 1, nil // seq 1 is run_queued, the run row itself
+	}
+	return *n, nil
+}
+
+func (common) Stats(db *gorm.DB, now time.Time) (int, time.Time, error) {
+	var depth int
+	var first any // SQLite returns MIN() of a time column as text
+	// The status literals match the partial index runs_ready.
+	row := db.Raw(`SELECT COUNT(*), MIN(available_at) FROM runs
+WHERE status IN ('queued', 'waiting') AND available_at <= ?`, now).Row()
+	if err := row.Scan(&depth, &first); err != nil {
+		return 0, time.Time{}, store.Translate(err)
+	}
+	var oldest time.Time
+	switch v := first.(type) {
+	case time.Time:
+		oldest = v
+	case string:
+		oldest = parseTime(v)
+	case []byte:
+		oldest = parseTime(string(v))
+	}
+	return depth, oldest, nil
+}
+
+// parseTime reads a time as SQLite stores it.
+func parseTime(s string) time.Time {
+	for _, layout := range []string{"2006-01-02 15:04:05.999999999-07:00", time.RFC3339Nano, "2006-01-02 15:04:05.999999999"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t
+		}
+	}
+	return time.Time{}
+}
+
+// upsertCheckpoints stores cps, replacing those of the same run and block.
+func upsertCheckpoints(tx *gorm.DB, cps []model.Checkpoint) error {
+	if len(cps) == 0 {
+		return nil
+	}
+	return tx.Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "run_id"}, {Name: "block"}},
+		DoUpdates: clause.AssignmentColumns([]string{"state", "detail", "output", "created_at"}),
+	}).Create(&cps).Error
+}
+
+// deleteCheckpoints forgets the checkpoints of runs that ended.
+func deleteCheckpoints(tx *gorm.DB, runIDs []string) error {
+	if len(runIDs) == 0 {
+		return nil
+	}
+	return tx.Where("run_id IN ?", runIDs).Delete(&model.Checkpoint{}).Error
+}

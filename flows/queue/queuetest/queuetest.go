@@ -1,0 +1,355 @@
+// Package queuetest is the contract every queue.Driver must keep, as a
+// suite of tests to run against a real database of the driver's dialect
+// (river's riverdrivertest is the model). queue's own tests run it on
+// SQLite and on PostgreSQL.
+package queuetest
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hushflow/hushflow/flows/model"
+	"github.com/hushflow/hushflow/flows/queue"
+	"github.com/hushflow/hushflow/store"
+	"gorm.io/gorm"
+)
+
+// Open returns a migrated, empty database and its driver.
+type Open func(t *testing.T) (*store.DB, queue.Driver)
+
+// Run runs the contract on the databases open gives.
+func Run(t *testing.T, open Open) {
+	t.Run("ClaimTakesDueRunsOnce", func(t *testing.T) { claimTakesDueRunsOnce(t, open) })
+	t.Run("ConcurrentClaimsNeverShare", func(t *testing.T) { concurrentClaimsNeverShare(t, open) })
+	t.Run("WritesApplyOnlyToTheirClaim", func(t *testing.T) { writesApplyOnlyToTheirClaim(t, open) })
+	t.Run("TransitWaitsReleasesAndHonoursCancel", func(t *testing.T) { transitWaitsReleasesAndHonoursCancel(t, open) })
+	t.Run("RescueAndLeases", func(t *testing.T) { rescueAndLeases(t, open) })
+	t.Run("Cancel", func(t *testing.T) { cancel(t, open) })
+	t.Run("StatsAndLastSeq", func(t *testing.T) { statsAndLastSeq(t, open) })
+}
+
+var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+
+// insert adds a run queued at queued (and available then).
+func insert(t *testing.T, db *store.DB, id string, queued time.Time) {
+	t.Helper()
+	r := model.Run{ID: id, ProjectID: "p", Project: "p", FlowID: "f", Flow: "f", FlowVersion: 1, Environment: "development",
+		Trigger: "manual", Status: model.StatusQueued, Input: `{"token":"x"}`, QueuedAt: queued, AvailableAt: queued}
+	if err := db.Create(&r).Error; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func get(t *testing.T, db *store.DB, id string) model.Run {
+	t.Helper()
+	var r model.Run
+	if err := db.Where("id = ?", id).First(&r).Error; err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// tx runs f in a transaction, as the Batcher runs the merged writes.
+func tx[T any](t *testing.T, db *store.DB, f func(tx *gorm.DB) (T, error)) T {
+	t.Helper()
+	var out T
+	err := db.Transaction(func(g *gorm.DB) error {
+		var err error
+		out, err = f(g)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func ids(rs []model.Run) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.ID
+	}
+	return out
+}
+
+func claimTakesDueRunsOnce(t *testing.T, open Open) {
+	db, d := open(t)
+	insert(t, db, "b", t0.Add(2*time.Second))
+	insert(t, db, "a", t0.Add(time.Second))
+	insert(t, db, "later", t0.Add(time.Hour)) // not due yet
+	claimed, err := d.Claim(db.DB, "w1", 10, t0.Add(time.Minute), t0.Add(90*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ids(claimed)
+	sort.Strings(got)
+	if fmt.Sprint(got) != "[a b]" {
+		t.Fatalf("claimed %v, want a and b (later is not due)", got)
+	}
+	for _, r := range claimed {
+		if r.Status != model.StatusRunning || r.LeaseOwner != "w1" || r.Attempt != 1 || r.StartedAt == nil ||
+			r.LeaseExpiresAt == nil || !r.LeaseExpiresAt.Equal(t0.Add(90*time.Second)) {
+			t.Errorf("claimed run: %+v", r)
+		}
+	}
+	if again, _ := d.Claim(db.DB, "w2", 10, t0.Add(time.Minute), t0.Add(time.Hour)); len(again) != 0 {
+		t.Errorf("claimed again: %v", ids(again))
+	}
+	// Oldest first, and n bounds the claim.
+	insert(t, db, "c", t0.Add(3*time.Second))
+	insert(t, db, "d", t0.Add(4*time.Second))
+	one, _ := d.Claim(db.DB, "w1", 1, t0.Add(time.Minute), t0.Add(time.Hour))
+	if fmt.Sprint(ids(one)) != "[c]" {
+		t.Errorf("claim of 1: %v, want [c]", ids(one))
+	}
+	// At its time, the later run is due.
+	due, _ := d.Claim(db.DB, "w1", 10, t0.Add(2*time.Hour), t0.Add(3*time.Hour))
+	got = ids(due)
+	sort.Strings(got)
+	if fmt.Sprint(got) != "[d later]" {
+		t.Errorf("claimed at its time: %v, want d and later", ids(due))
+	}
+}
+
+func concurrentClaimsNeverShare(t *testing.T, open Open) {
+	db, d := open(t)
+	const n = 60
+	for i := 0; i < n; i++ {
+		insert(t, db, fmt.Sprintf("r%02d", i), t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	var mu sync.Mutex
+	seen := map[string]string{}
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			owner := fmt.Sprintf("w%d", w)
+			for {
+				got, err := d.Claim(db.DB, owner, 3, t0.Add(time.Minute), t0.Add(time.Hour))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, r := range got {
+					if prev, dup := seen[r.ID]; dup {
+						t.Errorf("run %s claimed by %s and %s", r.ID, prev, owner)
+					}
+					seen[r.ID] = owner
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(seen) != n {
+		t.Errorf("%d runs claimed, want %d", len(seen), n)
+	}
+}
+
+// claimOne inserts and claims run id for owner (no other run may be
+// queued).
+func claimOne(t *testing.T, db *store.DB, d queue.Driver, id, owner string) model.Run {
+	t.Helper()
+	insert(t, db, id, t0)
+	got, err := d.Claim(db.DB, owner, 1, t0.Add(time.Second), t0.Add(time.Minute))
+	if err != nil || len(got) != 1 || got[0].ID != id {
+		t.Fatalf("claim %s: %v %v", id, ids(got), err)
+	}
+	return got[0]
+}
+
+func writesApplyOnlyToTheirClaim(t *testing.T, open Open) {
+	db, d := open(t)
+	mine := claimOne(t, db, d, "mine", "w1")
+	claimOne(t, db, d, "other", "w2")
+	cp := func(run, block string) model.Checkpoint {
+		return model.Checkpoint{RunID: run, Block: block, State: model.CheckpointDone, Output: []byte("sealed"), CreatedAt: t0}
+	}
+	holds := []queue.Hold{
+		{RunID: "mine", Owner: "w1", Attempt: mine.Attempt, Checkpoints: []model.Checkpoint{cp("mine", "a")}},
+		{RunID: "mine", Owner: "w1", Attempt: mine.Attempt + 1, Checkpoints: []model.Checkpoint{cp("mine", "stale")}}, // an older claim's worker
+		{RunID: "other", Owner: "w1", Attempt: 1, Checkpoints: []model.Checkpoint{cp("other", "a")}},                  // not its owner
+		{RunID: "other", Owner: "w2", Attempt: 1},                                                                     // no checkpoint: a check alone
+	}
+	ok := tx(t, db, func(tx *gorm.DB) ([]bool, error) { return d.Hold(tx, holds) })
+	if fmt.Sprint(ok) != "[true false false true]" {
+		t.Errorf("holds applied %v, want [true false false true]", ok)
+	}
+	cps, _ := d.Checkpoints(db.DB, "mine")
+	if len(cps) != 1 || cps[0].Block != "a" || string(cps[0].Output) != "sealed" {
+		t.Errorf("checkpoints of mine: %+v", cps)
+	}
+	if cps, _ := d.Checkpoints(db.DB, "other"); len(cps) != 0 {
+		t.Errorf("a hold of the wrong owner stored checkpoints: %+v", cps)
+	}
+	// A checkpoint of a block is replaced by the next of the same block.
+	upd := cp("mine", "a")
+	upd.State, upd.Output = model.CheckpointActing, nil
+	upd.Detail = "why"
+	tx(t, db, func(tx *gorm.DB) ([]bool, error) {
+		return d.Hold(tx, []queue.Hold{{RunID: "mine", Owner: "w1", Attempt: mine.Attempt, Checkpoints: []model.Checkpoint{upd}}})
+	})
+	if cps, _ := d.Checkpoints(db.DB, "mine"); len(cps) != 1 || cps[0].State != model.CheckpointActing || cps[0].Detail != "why" {
+		t.Errorf("replaced checkpoint: %+v", cps)
+	}
+	// Outcomes: only of runs still leased to the claim; checkpoints go.
+	insert(t, db, "done", t0)
+	db.Model(&model.Run{}).Where("id = ?", "done").Updates(map[string]any{"status": model.StatusFailed, "error": "earlier"})
+	fin := tx(t, db, func(tx *gorm.DB) ([]bool, error) {
+		return d.Finish(tx, []queue.Outcome{
+			{RunID: "mine", Owner: "w1", Attempt: mine.Attempt, Status: model.StatusSucceeded, Output: `{"ok":true}`, Input: `{"token":"[REDACTED]"}`, Finished: t0.Add(time.Minute)},
+			{RunID: "done", Owner: "w1", Attempt: 0, Status: model.StatusSucceeded},
+			{RunID: "other", Owner: "w1", Attempt: 1, Status: model.StatusSucceeded},
+		})
+	})
+	if fmt.Sprint(fin) != "[true false false]" {
+		t.Errorf("outcomes applied %v", fin)
+	}
+	r := get(t, db, "mine")
+	if r.Status != model.StatusSucceeded || r.Output != `{"ok":true}` || r.Input != `{"token":"[REDACTED]"}` ||
+		r.FinishedAt == nil || !r.FinishedAt.Equal(t0.Add(time.Minute)) || r.LeaseExpiresAt != nil {
+		t.Errorf("finished run: %+v", r)
+	}
+	if cps, _ := d.Checkpoints(db.DB, "mine"); len(cps) != 0 {
+		t.Errorf("checkpoints left after the outcome: %+v", cps)
+	}
+	if r := get(t, db, "done"); r.Status != model.StatusFailed || r.Error != "earlier" {
+		t.Errorf("an ended run changed: %+v", r)
+	}
+	if r := get(t, db, "other"); r.Status != model.StatusRunning || r.Input != `{"token":"x"}` {
+		t.Errorf("another worker's run changed: %+v", r)
+	}
+}
+
+func transitWaitsReleasesAndHonoursCancel(t *testing.T, open Open) {
+	db, d := open(t)
+	a := claimOne(t, db, d, "sleeper", "w1")
+	b := claimOne(t, db, d, "released", "w1")
+	c := claimOne(t, db, d, "canceled", "w1")
+	db.Model(&model.Run{}).Where("id = ?", "canceled").Update("cancel_req", true)
+	until := t0.Add(time.Hour)
+	sleep := model.Checkpoint{RunID: "sleeper", Block: "nap", State: model.CheckpointSleeping, Detail: "{}", CreatedAt: t0}
+	ok := tx(t, db, func(tx *gorm.DB) ([]bool, error) {
+		return d.Transit(tx, []queue.Transition{
+			{Hold: queue.Hold{RunID: "sleeper", Owner: "w1", Attempt: a.Attempt, Checkpoints: []model.Checkpoint{sleep}}, Status: model.StatusWaiting, AvailableAt: until},
+			{Hold: queue.Hold{RunID: "released", Owner: "w1", Attempt: b.Attempt}, Status: model.StatusQueued, Reason: "worker w1 shut down", Resumed: true},
+			{Hold: queue.Hold{RunID: "canceled", Owner: "w1", Attempt: c.Attempt}, Status: model.StatusWaiting, AvailableAt: until},
+			{Hold: queue.Hold{RunID: "released", Owner: "w2", Attempt: b.Attempt}, Status: model.StatusQueued},
+		})
+	})
+	if fmt.Sprint(ok) != "[true true true false]" {
+		t.Errorf("transitions applied %v", ok)
+	}
+	if r := get(t, db, "sleeper"); r.Status != model.StatusWaiting || !r.AvailableAt.Equal(until) || r.LeaseOwner != "" || r.Resumes != 0 {
+		t.Errorf("sleeper: %+v", r)
+	}
+	if cps, _ := d.Checkpoints(db.DB, "sleeper"); len(cps) != 1 || cps[0].State != model.CheckpointSleeping {
+		t.Errorf("sleeper's checkpoints: %+v", cps)
+	}
+	if r := get(t, db, "released"); r.Status != model.StatusQueued || !r.AvailableAt.Equal(r.QueuedAt) || r.Resumes != 1 ||
+		r.ResumeReason != "worker w1 shut down" || r.LeaseOwner != "" {
+		t.Errorf("released: %+v", r)
+	}
+	// Cancel asked while it ran: queued at once, to be canceled when claimed.
+	if r := get(t, db, "canceled"); r.Status != model.StatusQueued || !r.AvailableAt.Equal(r.QueuedAt) {
+		t.Errorf("waiting with a cancel asked: %+v", r)
+	}
+	// The sleeper is claimable at its time only.
+	if got, _ := d.Claim(db.DB, "w3", 10, t0.Add(time.Minute), t0.Add(2*time.Minute)); len(got) != 2 {
+		t.Errorf("claimed before the wait ended: %v, want released and canceled", ids(got))
+	}
+	if got, _ := d.Claim(db.DB, "w3", 10, until, until.Add(time.Minute)); len(got) != 1 || got[0].ID != "sleeper" || got[0].Attempt != 2 {
+		t.Errorf("claimed when the wait ended: %+v", got)
+	}
+}
+
+func rescueAndLeases(t *testing.T, open Open) {
+	db, d := open(t)
+	claimOne(t, db, d, "dead", "w1")  // lease until t0+1m
+	claimOne(t, db, d, "alive", "w2") // the same, but renewed
+	held, err := d.ExtendLeases(db.DB, "w2", []string{"alive", "dead"}, t0.Add(time.Hour))
+	if err != nil || fmt.Sprint(held) != "[alive]" {
+		t.Fatalf("extend: %v %v (w2 holds alive only)", held, err)
+	}
+	rescued, err := d.Rescue(db.DB, t0.Add(2*time.Minute))
+	if err != nil || fmt.Sprint(rescued) != "[dead]" {
+		t.Fatalf("rescued %v %v, want [dead]", rescued, err)
+	}
+	r := get(t, db, "dead")
+	if r.Status != model.StatusQueued || r.Resumes != 1 || r.LeaseOwner != "" || r.LeaseExpiresAt != nil ||
+		r.ResumeReason != "the lease of worker w1 expired (it stopped, was killed or lost the database)" {
+		t.Errorf("rescued run: %+v", r)
+	}
+	// The dead worker's writes no longer apply; the next claim's do.
+	ok := tx(t, db, func(tx *gorm.DB) ([]bool, error) {
+		return d.Hold(tx, []queue.Hold{{RunID: "dead", Owner: "w1", Attempt: 1}})
+	})
+	if ok[0] {
+		t.Error("a write of the worker that lost the run applied")
+	}
+	again, _ := d.Claim(db.DB, "w3", 1, t0.Add(2*time.Minute), t0.Add(3*time.Minute))
+	if len(again) != 1 || again[0].Attempt != 2 || again[0].Resumes != 1 {
+		t.Fatalf("claim of the rescued run: %+v", again)
+	}
+	if held, _ := d.ExtendLeases(db.DB, "w1", []string{"dead"}, t0.Add(time.Hour)); len(held) != 0 {
+		t.Error("the dead worker extended a lease it lost")
+	}
+	if asked, _ := d.CancelRequested(db.DB, []string{"dead", "alive"}); len(asked) != 0 {
+		t.Errorf("cancel requested: %v", asked)
+	}
+}
+
+func cancel(t *testing.T, open Open) {
+	db, d := open(t)
+	claimOne(t, db, d, "running", "w1")
+	insert(t, db, "queued", t0)
+	for id, wantDone := range map[string]bool{"queued": true, "running": false} {
+		done, err := d.Cancel(db.DB, id, "canceled by ana", t0)
+		if err != nil || done != wantDone {
+			t.Errorf("cancel %s: %v %v, want done %v", id, done, err, wantDone)
+		}
+	}
+	if r := get(t, db, "queued"); r.Status != model.StatusCanceled || r.Error != "canceled by ana" || r.FinishedAt == nil {
+		t.Errorf("canceled queued run: %+v", r)
+	}
+	if r := get(t, db, "running"); r.Status != model.StatusRunning || !r.CancelReq {
+		t.Errorf("canceled running run: %+v", r)
+	}
+	if asked, _ := d.CancelRequested(db.DB, []string{"running"}); fmt.Sprint(asked) != "[running]" {
+		t.Errorf("cancel requested: %v", asked)
+	}
+	if done, err := d.Cancel(db.DB, "queued", "again", t0); err != nil || done {
+		t.Errorf("cancel of an ended run: %v %v", done, err)
+	}
+}
+
+func statsAndLastSeq(t *testing.T, open Open) {
+	db, d := open(t)
+	if n, oldest, err := d.Stats(db.DB, t0); err != nil || n != 0 || !oldest.IsZero() {
+		t.Errorf("empty queue: %d %v %v", n, oldest, err)
+	}
+	insert(t, db, "a", t0)
+	insert(t, db, "b", t0.Add(time.Second))
+	insert(t, db, "later", t0.Add(time.Hour))
+	n, oldest, err := d.Stats(db.DB, t0.Add(time.Minute))
+	if err != nil || n != 2 || !oldest.Equal(t0) {
+		t.Errorf("stats: %d %v %v, want 2 due since %v", n, oldest, err, t0)
+	}
+	if seq, err := d.LastSeq(db.DB, "a"); err != nil || seq != 1 {
+		t.Errorf("last seq of a run without events: %d %v", seq, err)
+	}
+	for i := 2; i <= 4; i++ {
+		db.Create(&model.Event{RunID: "a", Seq: i, At: t0, Type: "log"})
+	}
+	if seq, err := d.LastSeq(db.DB, "a"); err != nil || seq != 4 {
+		t.Errorf("last seq: %d %v", seq, err)
+	}
+}
