@@ -71,12 +71,16 @@ type Service struct {
 	db    *store.DB
 	names SecretNames
 	now   func() time.Time
+	// parser compiles installation config expressions to check them (it
+	// never runs them: actions evaluate config fields in their run).
+	parser *engine.Engine
 }
 
 // NewService returns a Service over db; names checks secret references at
 // save time (nil: no check, no warnings).
 func NewService(db *store.DB, names SecretNames) *Service {
-	return &Service{db: db, names: names, now: func() time.Time { return time.Now().UTC() }}
+	return &Service{db: db, names: names, now: func() time.Time { return time.Now().UTC() },
+		parser: engine.New(engine.Config{CacheEntries: 256})}
 }
 
 var _ blocks.AppResolver = (*Service)(nil)
@@ -139,10 +143,11 @@ func (s *Service) Validate(ctx context.Context, project string, r Request) (warn
 		if len(expr) > MaxExpression {
 			return nil, apperr.New(apperr.TooLarge, "too_large", "config field %q is %d bytes; at most %d", k, len(expr), MaxExpression)
 		}
-		rf, err := engine.References(engine.Field, expr)
+		p, err := s.parser.Compile(engine.Field, expr, engine.WithField(k))
 		if err != nil {
 			return nil, apperr.Invalidf("invalid_expression", "config field %q: %s", k, exprError(err))
 		}
+		rf := p.References()
 		if f, _ := m.Field(k); f.Secret && len(rf.Secrets) == 0 && !rf.DynamicSecrets {
 			return nil, apperr.Invalidf("literal_secret", "config field %q is secret: reference a stored secret (for example secrets.%s), never a literal value",
 				k, strings.ToUpper(r.Name+"_"+k))

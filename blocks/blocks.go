@@ -141,6 +141,11 @@ type Input struct {
 	// Mask registers a value produced at run time (for example a token
 	// from an OAuth exchange) with the run's redactor.
 	Mask func(value string)
+	// Redact returns s with every value the run's redactor knows masked,
+	// for a block that masks more by itself (credential parameters by
+	// name) and must not cut a value before the redactor sees it. Nil in
+	// tests that do not need it.
+	Redact func(s string) string
 	// HTTP sends requests for this run under the egress policy (private
 	// addresses refused unless allowed, checked at dial time and on every
 	// redirect) and the run's secret host pinning. Blocks that call the
@@ -204,8 +209,6 @@ type Env struct {
 	Apps AppResolver
 	// Logger is the server's (redacting) logger.
 	Logger *slog.Logger
-	// ExecEnabled allows the exec block (HUSHFLOW_EXEC=on).
-	ExecEnabled bool
 	// ExecAllow, when not empty, lists the command paths exec may run.
 	ExecAllow []string
 	// ScratchDir is where blocks may create per-run directories.
@@ -224,12 +227,13 @@ type AppResolver interface {
 // Registry is a set of block types. The zero value is not usable; use
 // NewRegistry or Default.
 type Registry struct {
-	mu    sync.RWMutex // guards infos
-	infos map[ID]Info
+	mu       sync.RWMutex // guards infos and disabled
+	infos    map[ID]Info
+	disabled map[ID]string
 }
 
 // NewRegistry returns an empty registry (tests, sandboxes).
-func NewRegistry() *Registry { return &Registry{infos: map[ID]Info{}} }
+func NewRegistry() *Registry { return &Registry{infos: map[ID]Info{}, disabled: map[ID]string{}} }
 
 // Default holds the block types registered by init functions.
 var Default = NewRegistry()
@@ -284,6 +288,9 @@ func (r *Registry) Clone() *Registry {
 	for k, v := range r.infos {
 		c.infos[k] = v
 	}
+	for k, v := range r.disabled {
+		c.disabled[k] = v
+	}
 	return c
 }
 
@@ -296,6 +303,25 @@ func (r *Registry) Without(ids ...ID) *Registry {
 		delete(r.infos, id)
 	}
 	return r
+}
+
+// Disable removes id from r, remembering why (r itself is changed and
+// returned, for chaining after Clone): a flow that uses it is refused
+// with that reason, such as how to enable it, instead of "unknown type".
+func (r *Registry) Disable(id ID, why string) *Registry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.infos, id)
+	r.disabled[id] = why
+	return r
+}
+
+// Disabled reports whether id was disabled, and why.
+func (r *Registry) Disabled(id ID) (string, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	why, ok := r.disabled[id]
+	return why, ok
 }
 
 // Decode builds a block of type id from evaluated configuration values

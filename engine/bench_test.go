@@ -76,7 +76,7 @@ func gojaNoFast(p *Program) *Program {
 }
 
 func mustCompile(b *testing.B, src string) *Program {
-	p, err := Compile(Field, src)
+	p, err := testEngine.Compile(Field, src)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func BenchmarkTemplate(b *testing.B) {
 		env := benchEnv()
 		b.ReportAllocs()
 		for b.Loop() {
-			p, err := Compile(Field, benchTemplate)
+			p, err := testEngine.Compile(Field, benchTemplate)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -270,7 +270,7 @@ func BenchmarkParallel(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			env := benchEnv()
 			for pb.Next() {
-				p, err := Compile(Field, benchTemplate)
+				p, err := testEngine.Compile(Field, benchTemplate)
 				if err != nil {
 					b.Fatal(err)
 				}

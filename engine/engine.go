@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2"
 	"github.com/hushflow/hushflow/engine/jsvm"
 )
 
@@ -67,7 +68,7 @@ func WithMaxCallStack(n int) Option { return func(o *options) { o.maxCallStack =
 func WithField(name string) Option { return func(o *options) { o.field = name } }
 
 // WithSandbox runs the program's non-bounded evaluations in s instead of
-// the package's default sandbox (SetSandbox).
+// the Engine's sandbox.
 func WithSandbox(s Sandbox) Option { return func(o *options) { o.sandbox = s } }
 
 // WithInProcess runs everything in the server's process, including code
@@ -83,24 +84,34 @@ type Sandbox interface {
 	Run(ctx context.Context, kind jsvm.Kind, src string, g jsvm.Globals, host jsvm.Host, lim jsvm.Limits) (any, error)
 }
 
-var defaultSandbox struct {
-	sync.RWMutex // guards s
-	s            Sandbox
+// Engine compiles programs, keeps them in a cache bounded by entries and
+// source bytes, and runs the ones static analysis does not prove bounded
+// in its sandbox. Build one with New; it is safe for concurrent use.
+type Engine struct {
+	sandbox Sandbox
+	cache   *programCache
 }
 
-// SetSandbox sets the sandbox that runs every program compiled without
-// WithSandbox or WithInProcess and not proven bounded. Until it is set,
-// such programs fail with ErrSandbox. The server sets it once at start.
-func SetSandbox(s Sandbox) {
-	defaultSandbox.Lock()
-	defer defaultSandbox.Unlock()
-	defaultSandbox.s = s
+// Config configures an Engine; zero values take the defaults.
+type Config struct {
+	// Sandbox runs the programs that are not proven bounded (code blocks,
+	// fields with calls); nil makes them fail with ErrSandbox unless
+	// compiled WithInProcess or WithSandbox.
+	Sandbox Sandbox
+	// CacheEntries and CacheBytes bound the compiled-program cache
+	// (default 4,096 programs and 32 MiB of source).
+	CacheEntries, CacheBytes int
 }
 
-func currentSandbox() Sandbox {
-	defaultSandbox.RLock()
-	defer defaultSandbox.RUnlock()
-	return defaultSandbox.s
+// New returns an Engine.
+func New(cfg Config) *Engine {
+	if cfg.CacheEntries <= 0 {
+		cfg.CacheEntries = DefaultCacheEntries
+	}
+	if cfg.CacheBytes <= 0 {
+		cfg.CacheBytes = DefaultCacheBytes
+	}
+	return &Engine{sandbox: cfg.Sandbox, cache: newProgramCache(cfg.CacheEntries, cfg.CacheBytes)}
 }
 
 // FastEvaluator evaluates a program without goja (the fast path). Eval
@@ -111,12 +122,6 @@ func currentSandbox() Sandbox {
 type FastEvaluator interface {
 	Eval(ctx context.Context, env *Env, maxOutput int) (value any, ok bool, err error)
 }
-
-// fastCompile is the fast path's hook: when set (by the fast-path code of
-// this package, in an init function), Compile calls it for every field and
-// keeps the evaluator it accepts. It must not retain src beyond what it
-// needs.
-var fastCompile func(kind Kind, src string) (FastEvaluator, bool)
 
 // compiled is what the cache holds for one (kind, source).
 type compiled struct {
@@ -132,6 +137,7 @@ type compiled struct {
 // every Run gets its own runtime.
 type Program struct {
 	c    *compiled
+	e    *Engine
 	opts options
 }
 
@@ -139,8 +145,8 @@ type Program struct {
 // (bounded LRU), so compiling the same source again is a map lookup.
 // Errors are *Error with Line and Column, wrapping ErrSyntax or
 // ErrSourceTooLarge.
-func Compile(kind Kind, src string, opts ...Option) (*Program, error) {
-	p := &Program{}
+func (e *Engine) Compile(kind Kind, src string, opts ...Option) (*Program, error) {
+	p := &Program{e: e}
 	for _, o := range opts {
 		o(&p.opts)
 	}
@@ -170,7 +176,7 @@ func Compile(kind Kind, src string, opts ...Option) (*Program, error) {
 		return nil, &Error{Lang: JS, Field: o.field, Err: ErrSourceTooLarge,
 			Message: fmt.Sprintf("the %s is %d bytes, over the limit of %d bytes", kind, len(src), o.maxSource)}
 	}
-	if c := cache.get(kind, src); c != nil {
+	if c := e.cache.get(kind, src); c != nil {
 		p.c = c
 		return p, nil
 	}
@@ -180,10 +186,10 @@ func Compile(kind Kind, src string, opts ...Option) (*Program, error) {
 	}
 	c := &compiled{kind: kind, src: src, script: s}
 	c.bounded, c.reason = bounded(s)
-	if fastCompile != nil && kind == Field {
-		c.fast, _ = fastCompile(kind, src)
+	if kind == Field {
+		c.fast, _ = compileFast(kind, src)
 	}
-	p.c = cache.add(c)
+	p.c = e.cache.add(c)
 	return p, nil
 }
 
@@ -236,7 +242,7 @@ func (p *Program) Run(ctx context.Context, env *Env) (out any, err error) {
 	} else {
 		sb := p.opts.sandbox
 		if sb == nil {
-			sb = currentSandbox()
+			sb = p.e.sandbox
 		}
 		if sb == nil {
 			return nil, &Error{Lang: JS, Field: p.opts.field, Block: env.Run.Block, Err: ErrSandbox,
@@ -321,80 +327,48 @@ func (h *envHost) Log(level, msg string) {
 	}
 }
 
-// cache is the compiled-program cache: an LRU bounded by entries and by
-// total source bytes.
-var cache = newLRU(DefaultCacheEntries, DefaultCacheBytes)
+// programCache is the compiled-program cache: least recently used first
+// out, bounded by entries and by total source bytes. It is
+// hashicorp/golang-lru/v2 with a byte count: BenchmarkCacheHit measured a
+// hit beside the hand-written CLOCK cache it replaced, and they were level
+// (65-81 ns against 85-110 ns on one core, 50-70 against 52-75 on two).
+type programCache struct {
+	lru      *lru.Cache[cacheKey, *compiled]
+	maxBytes int
+	mu       sync.Mutex // serializes add, so that the byte bound holds
+	bytes    atomic.Int64
+}
 
 type cacheKey struct {
 	kind Kind
 	src  string
 }
 
-// lru is the compiled-program cache: bounded by entries and source bytes,
-// evicting with CLOCK (second chance), an approximation of least recently
-// used whose hits take no lock — a hit is a sync.Map load and, at most,
-// one atomic store — so that concurrent evaluations do not queue on it.
-type lru struct {
-	m sync.Map // cacheKey -> *lruEntry
-
-	mu         sync.Mutex // guards the fields below
-	maxEntries int
-	maxBytes   int
-	bytes      int
-	ring       []*lruEntry // insertion order; hand sweeps it
-	hand       int
-}
-
-type lruEntry struct {
-	c   *compiled
-	ref atomic.Bool // used since the hand last passed
-}
-
-func newLRU(entries, bytes int) *lru {
-	return &lru{maxEntries: entries, maxBytes: bytes}
-}
-
-func (l *lru) get(kind Kind, src string) *compiled {
-	v, ok := l.m.Load(cacheKey{kind, src})
-	if !ok {
-		return nil
-	}
-	e := v.(*lruEntry)
-	if !e.ref.Load() {
-		e.ref.Store(true)
-	}
-	return e.c
-}
-
-// add inserts c, or returns the entry another goroutine added first.
-func (l *lru) add(c *compiled) *compiled {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	k := cacheKey{c.kind, c.src}
-	if v, ok := l.m.Load(k); ok {
-		return v.(*lruEntry).c
-	}
-	e := &lruEntry{c: c}
-	l.m.Store(k, e)
-	l.ring = append(l.ring, e)
-	l.bytes += len(c.src)
-	for len(l.ring) > l.maxEntries || (l.bytes > l.maxBytes && len(l.ring) > 1) {
-		if l.hand >= len(l.ring) {
-			l.hand = 0
-		}
-		victim := l.ring[l.hand]
-		if victim != e && victim.ref.Load() {
-			victim.ref.Store(false) // second chance
-			l.hand++
-			continue
-		}
-		if victim == e && len(l.ring) > 1 {
-			l.hand++
-			continue
-		}
-		l.m.Delete(cacheKey{victim.c.kind, victim.c.src})
-		l.bytes -= len(victim.c.src)
-		l.ring = append(l.ring[:l.hand], l.ring[l.hand+1:]...)
-	}
+func newProgramCache(entries, maxBytes int) *programCache {
+	c := &programCache{maxBytes: maxBytes}
+	c.lru, _ = lru.NewWithEvict[cacheKey, *compiled](entries, func(_ cacheKey, v *compiled) {
+		c.bytes.Add(-int64(len(v.src)))
+	}) // only a size < 1 is an error
 	return c
+}
+
+func (c *programCache) get(kind Kind, src string) *compiled {
+	v, _ := c.lru.Get(cacheKey{kind, src})
+	return v
+}
+
+// add inserts v, or returns the entry another goroutine added first.
+func (c *programCache) add(v *compiled) *compiled {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := cacheKey{v.kind, v.src}
+	if prev, ok := c.lru.Get(k); ok {
+		return prev
+	}
+	c.lru.Add(k, v)
+	c.bytes.Add(int64(len(v.src)))
+	for c.bytes.Load() > int64(c.maxBytes) && c.lru.Len() > 1 {
+		c.lru.RemoveOldest()
+	}
+	return v
 }

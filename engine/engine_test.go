@@ -96,7 +96,7 @@ func testEnv() (*Env, *fakeSecrets, *[]LogRecord, *[]string) {
 func run(t *testing.T, kind Kind, src string, opts ...Option) (any, error) {
 	t.Helper()
 	env, _, _, _ := testEnv()
-	p, err := Compile(kind, src, opts...)
+	p, err := testEngine.Compile(kind, src, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +172,7 @@ func TestCodeBlocks(t *testing.T) {
 			env, _, logs, _ := testEnv()
 			var masks []string
 			env.OnMask = func(v string) { masks = append(masks, v) }
-			p, err := Compile(Code, tt.src, WithInProcess())
+			p, err := testEngine.Compile(Code, tt.src, WithInProcess())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -257,7 +257,7 @@ func TestSecretsLazy(t *testing.T) {
 	var reads []string
 	env := &Env{Secrets: sec, OnSecret: func(name string, _ Scope, _ string) { reads = append(reads, name) }}
 	for _, src := range []string{"`x${secrets.KEY_42}`", "secrets.KEY_42 + secrets.KEY_42"} {
-		p, err := Compile(Field, src)
+		p, err := testEngine.Compile(Field, src)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -271,7 +271,7 @@ func TestSecretsLazy(t *testing.T) {
 	}
 	// Listing names resolves nothing.
 	sec.resolved = nil
-	p, _ := Compile(Code, `return Object.keys(secrets).length`, WithInProcess())
+	p, _ := testEngine.Compile(Code, `return Object.keys(secrets).length`, WithInProcess())
 	got, err := p.Run(context.Background(), env)
 	if err != nil || got != int64(100) || sec.count() != 0 {
 		t.Fatalf("Object.keys: %v %v, resolved %d", got, err, sec.count())
@@ -283,7 +283,7 @@ func TestSecretReportedBeforeUse(t *testing.T) {
 	var order []string
 	env.OnSecret = func(name string, _ Scope, _ string) { order = append(order, "secret "+name) }
 	env.OnLog = func(r LogRecord) { order = append(order, "log "+r.Message) }
-	p, _ := Compile(Code, `console.log("before"); const v = secrets.API_TOKEN; console.log("after"); return v.length`, WithInProcess())
+	p, _ := testEngine.Compile(Code, `console.log("before"); const v = secrets.API_TOKEN; console.log("after"); return v.length`, WithInProcess())
 	if _, err := p.Run(context.Background(), env); err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +356,7 @@ func TestSyntaxErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.src, func(t *testing.T) {
-			_, err := Compile(tt.kind, tt.src, WithField("url"))
+			_, err := testEngine.Compile(tt.kind, tt.src, WithField("url"))
 			var e *Error
 			if !errors.As(err, &e) || !errors.Is(err, ErrSyntax) {
 				t.Fatalf("err = %v, want a syntax *Error", err)
@@ -373,7 +373,7 @@ func TestSyntaxErrors(t *testing.T) {
 
 func TestRuntimeErrors(t *testing.T) {
 	env, _, _, _ := testEnv()
-	p, err := Compile(Field, "input.text +\n  input.nope.deeper", WithField("body"))
+	p, err := testEngine.Compile(Field, "input.text +\n  input.nope.deeper", WithField("body"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +394,7 @@ func TestRuntimeErrors(t *testing.T) {
 	}
 
 	// A thrown Error in a code block keeps its stack, in user positions.
-	p, _ = Compile(Code, "function f() {\n  throw new Error('boom')\n}\nf()", WithInProcess())
+	p, _ = testEngine.Compile(Code, "function f() {\n  throw new Error('boom')\n}\nf()", WithInProcess())
 	_, err = p.Run(context.Background(), env)
 	if !errors.As(err, &e) || e.Line != 2 || e.Message != "Error: boom" || !strings.Contains(e.Stack, "block:2:") || !strings.Contains(e.Stack, "block:4:") {
 		t.Fatalf("code error %+v", e)
@@ -407,11 +407,11 @@ func TestRuntimeErrors(t *testing.T) {
 }
 
 func TestSourceLimit(t *testing.T) {
-	_, err := Compile(Field, strings.Repeat("1+", 40<<10)+"1")
+	_, err := testEngine.Compile(Field, strings.Repeat("1+", 40<<10)+"1")
 	if !errors.Is(err, ErrSourceTooLarge) {
 		t.Fatalf("err = %v", err)
 	}
-	_, err = Compile(Field, "'"+strings.Repeat("a", 100)+"'", WithMaxSource(50))
+	_, err = testEngine.Compile(Field, "'"+strings.Repeat("a", 100)+"'", WithMaxSource(50))
 	if !errors.Is(err, ErrSourceTooLarge) {
 		t.Fatalf("err = %v", err)
 	}
@@ -451,7 +451,7 @@ func TestBoundedAnalysis(t *testing.T) {
 		{`[` + strings.Repeat("input,", 40) + `]`, false},
 	}
 	for _, tt := range tests {
-		p, err := Compile(Field, tt.src)
+		p, err := testEngine.Compile(Field, tt.src)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.src, err)
 		}
@@ -460,7 +460,7 @@ func TestBoundedAnalysis(t *testing.T) {
 			t.Errorf("%s: isolated = %v (%s), want %v", tt.src, isolated, why, !tt.bounded)
 		}
 	}
-	if p, _ := Compile(Code, `return 1`); func() bool { i, _ := p.Isolated(); return !i }() {
+	if p, _ := testEngine.Compile(Code, `return 1`); func() bool { i, _ := p.Isolated(); return !i }() {
 		t.Error("code blocks must be isolated")
 	}
 }
@@ -497,7 +497,7 @@ func TestInProcessLimits(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(20*time.Millisecond, cancel)
-	p, _ := Compile(Code, `while(true){}`, WithInProcess())
+	p, _ := testEngine.Compile(Code, `while(true){}`, WithInProcess())
 	if _, err := p.Run(ctx, nil); !errors.Is(err, ErrCanceled) {
 		t.Fatalf("canceled: err = %v", err)
 	}
@@ -537,7 +537,7 @@ func TestNoHostAccess(t *testing.T) {
 }
 
 func TestCache(t *testing.T) {
-	l := newLRU(2, 1<<20)
+	l := newProgramCache(2, 1<<20)
 	a := l.add(&compiled{kind: Field, src: "a"})
 	l.add(&compiled{kind: Field, src: "b"})
 	if l.get(Field, "a") != a {
@@ -547,21 +547,21 @@ func TestCache(t *testing.T) {
 	if l.get(Field, "b") != nil || l.get(Field, "a") == nil || l.get(Field, "c") == nil {
 		t.Fatal("wrong eviction")
 	}
-	l = newLRU(10, 3)
+	l = newProgramCache(10, 3)
 	l.add(&compiled{kind: Field, src: "aa"})
 	l.add(&compiled{kind: Field, src: "bb"})
-	if l.get(Field, "aa") != nil || l.bytes != 2 {
-		t.Fatalf("byte bound: %d", l.bytes)
+	if l.get(Field, "aa") != nil || l.bytes.Load() != 2 {
+		t.Fatalf("byte bound: %d", l.bytes.Load())
 	}
-	p1, _ := Compile(Field, `input.cached`)
-	p2, _ := Compile(Field, `input.cached`, WithField("other"))
+	p1, _ := testEngine.Compile(Field, `input.cached`)
+	p2, _ := testEngine.Compile(Field, `input.cached`, WithField("other"))
 	if p1.c != p2.c {
 		t.Fatal("same source compiled twice")
 	}
 }
 
 func TestConcurrentRuns(t *testing.T) {
-	p, err := Compile(Field, "`Bearer ${secrets.API_TOKEN} ${input.text}`")
+	p, err := testEngine.Compile(Field, "`Bearer ${secrets.API_TOKEN} ${input.text}`")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -581,8 +581,8 @@ func TestConcurrentRuns(t *testing.T) {
 	wg.Wait()
 }
 
-func ExampleCompile() {
-	p, err := Compile(Field, "{\"Authorization\": `Bearer ${secrets.API_TOKEN}`}")
+func ExampleEngine_Compile() {
+	p, err := testEngine.Compile(Field, "{\"Authorization\": `Bearer ${secrets.API_TOKEN}`}")
 	if err != nil {
 		panic(err)
 	}

@@ -8,9 +8,7 @@ import (
 
 // The fast path: fields in the subset package fastpath proves equal to
 // JavaScript are evaluated by Go closures, without a goja runtime. This
-// file wires it into Compile (fastCompile) and adapts Env.
-
-func init() { fastCompile = compileFast }
+// file is what Compile calls for a field (compileFast) and adapts Env.
 
 // fastProgram is the FastEvaluator of one field.
 type fastProgram struct{ p *fastpath.Program }

@@ -66,7 +66,7 @@ func newTestEnv() (*Env, *mapResolver, *[]string) {
 // evalBoth runs src with the fast path and with goja only.
 func evalBoth(t *testing.T, src string, mutate func(*Env)) (fast, slow evalTrace, took bool) {
 	t.Helper()
-	p, err := Compile(Field, src)
+	p, err := testEngine.Compile(Field, src)
 	if err != nil {
 		t.Fatalf("%s: %v", src, err)
 	}
@@ -152,7 +152,7 @@ func TestFastPathSecretReads(t *testing.T) {
 }
 
 func TestFastPathOutputLimit(t *testing.T) {
-	p, err := Compile(Field, "`${secrets.API_TOKEN}`", WithMaxOutput(5))
+	p, err := testEngine.Compile(Field, "`${secrets.API_TOKEN}`", WithMaxOutput(5))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestFastPathOutputLimit(t *testing.T) {
 }
 
 func TestFastPathCanceled(t *testing.T) {
-	p, err := Compile(Field, "`${secrets.API_TOKEN}`")
+	p, err := testEngine.Compile(Field, "`${secrets.API_TOKEN}`")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestFastPathCanceled(t *testing.T) {
 }
 
 func TestFastPathConcurrent(t *testing.T) {
-	p, err := Compile(Field, "({a: `Bearer ${secrets.API_TOKEN}`, b: input.name})")
+	p, err := testEngine.Compile(Field, "({a: `Bearer ${secrets.API_TOKEN}`, b: input.name})")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestFastPathManySecrets(t *testing.T) {
 	src.WriteString("`")
 	for _, n := range []int{fastpath.MaxSecrets, fastpath.MaxSecrets + 1} {
 		s := strings.Join(strings.SplitAfter(src.String(), "}")[:n], "") + "`"
-		p, err := Compile(Field, s)
+		p, err := testEngine.Compile(Field, s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -245,7 +245,7 @@ func TestFastPathAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	p, err := Compile(Field, "`Bearer ${secrets.API_TOKEN}`")
+	p, err := testEngine.Compile(Field, "`Bearer ${secrets.API_TOKEN}`")
 	if err != nil {
 		t.Fatal(err)
 	}

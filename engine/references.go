@@ -23,19 +23,15 @@ type Refs struct {
 	DynamicSecrets bool
 }
 
-// References parses src (a field or a code block, see Compile) and returns
-// the secret, step and input names it uses, so that saving a flow can warn
-// about a name that does not resolve in a scope. Errors are Compile's.
+// References returns the secret, step and input names the program uses,
+// so that saving a flow can warn about a name that does not resolve in a
+// scope.
 //
 // The analysis is syntactic: it does not follow variables (`const s =
 // secrets; s.X` is reported as dynamic only if written as a computed
 // access) and it ignores shadowing, so it may list a name the code never
 // reads, never the reverse for the forms above.
-func References(kind Kind, src string) (Refs, error) {
-	p, err := Compile(kind, src)
-	if err != nil {
-		return Refs{}, err
-	}
+func (p *Program) References() Refs {
 	w := &refWalker{}
 	s := p.c.script
 	if s.Expr != nil {
@@ -49,7 +45,7 @@ func References(kind Kind, src string) (Refs, error) {
 		Steps:          uniq(w.steps),
 		Inputs:         uniq(w.inputs),
 		DynamicSecrets: w.dynamic,
-	}, nil
+	}
 }
 
 // refWalker visits every node of a goja AST. goja's ast package has no

@@ -39,30 +39,31 @@ return f();`, Refs{Secrets: []string{"INNER", "SLACK_BOT_TOKEN", "SLACK_SIGNING_
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := References(tt.kind, tt.src)
+			p, err := testEngine.Compile(tt.kind, tt.src)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("got %+v, want %+v", got, tt.want)
+			if got := p.References(); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %+v, want %+v", p.References(), tt.want)
 			}
 		})
 	}
 }
 
 func TestReferencesSyntaxError(t *testing.T) {
-	_, err := References(Field, "secrets.")
+	_, err := testEngine.Compile(Field, "secrets.")
 	var e *Error
 	if !errors.As(err, &e) || !errors.Is(err, ErrSyntax) || e.Line != 1 {
 		t.Fatalf("err %v: want *Error with ErrSyntax at line 1", err)
 	}
 }
 
-func ExampleReferences() {
-	refs, err := References(Field, "({\"Authorization\": `Bearer ${secrets.API_TOKEN}`, \"X-Run\": steps.call.output.id})")
+func ExampleProgram_References() {
+	p, err := New(Config{}).Compile(Field, "({\"Authorization\": `Bearer ${secrets.API_TOKEN}`, \"X-Run\": steps.call.output.id})")
 	if err != nil {
 		panic(err)
 	}
+	refs := p.References()
 	fmt.Println(refs.Secrets, refs.Steps)
 	// Output: [API_TOKEN] [call]
 }

@@ -54,7 +54,7 @@ func TestSandboxedCodeBlocks(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env, sec, logs, reads := testEnv()
-			p, err := Compile(Code, tt.src, sb)
+			p, err := testEngine.Compile(Code, tt.src, sb)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -78,30 +78,30 @@ func TestSandboxedCodeBlocks(t *testing.T) {
 func TestSandboxedErrors(t *testing.T) {
 	sb := WithSandbox(testSandbox(t))
 	env, _, _, _ := testEnv()
-	p, _ := Compile(Code, "const x = 1;\nreturn secrets.NOPE", sb, WithField("code"))
+	p, _ := testEngine.Compile(Code, "const x = 1;\nreturn secrets.NOPE", sb, WithField("code"))
 	_, err := p.Run(context.Background(), env)
 	var e *Error
 	if !errors.As(err, &e) || !errors.Is(err, ErrUnknownSecret) || e.Line != 2 || e.Block != "call" || e.Field != "code" ||
 		!strings.Contains(e.Message, `secret "NOPE" is not defined in project billing, environment development`) {
 		t.Fatalf("err = %#v", err)
 	}
-	p, _ = Compile(Code, `while (true) {}`, sb, WithTimeout(100*time.Millisecond))
+	p, _ = testEngine.Compile(Code, `while (true) {}`, sb, WithTimeout(100*time.Millisecond))
 	if _, err := p.Run(context.Background(), env); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("loop: %v", err)
 	}
-	p, _ = Compile(Code, `let s = 'ab'; for (;;) s += s`, sb, WithTimeout(2*time.Second))
+	p, _ = testEngine.Compile(Code, `let s = 'ab'; for (;;) s += s`, sb, WithTimeout(2*time.Second))
 	if _, err := p.Run(context.Background(), env); !errors.Is(err, ErrMemoryLimit) {
 		t.Fatalf("memory bomb: %v", err)
 	}
 	// Fields that are not bounded go to the sandbox too.
-	p, _ = Compile(Field, `'x'.repeat(2**30)`, sb)
+	p, _ = testEngine.Compile(Field, `'x'.repeat(2**30)`, sb)
 	if isolated, _ := p.Isolated(); !isolated {
 		t.Fatal("repeat is not isolated")
 	}
 	if _, err := p.Run(context.Background(), env); !errors.Is(err, ErrMemoryLimit) && !errors.Is(err, ErrException) {
 		t.Fatalf("repeat: %v", err)
 	}
-	p, _ = Compile(Field, `input.text.split('').reverse().join('')`, sb)
+	p, _ = testEngine.Compile(Field, `input.text.split('').reverse().join('')`, sb)
 	if got, err := p.Run(context.Background(), env); err != nil || got != "olleh" {
 		t.Fatalf("field in sandbox: %v %v", got, err)
 	}
@@ -110,7 +110,7 @@ func TestSandboxedErrors(t *testing.T) {
 // The price of isolation (issue 4 (d)): a trivial code block and a
 // non-fast-path field, in process and through the sandbox pool.
 func benchProgram(b *testing.B, kind Kind, src string, opts ...Option) {
-	p, err := Compile(kind, src, opts...)
+	p, err := testEngine.Compile(kind, src, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -523,4 +524,72 @@ func countFailed(rows map[string]runRow) int {
 		}
 	}
 	return n
+}
+
+// A client following a run's events (hushflow run logs --follow) across a
+// restart of the replica serving its stream: the replica ends the stream
+// when it begins to shut down (/readyz answers 503 meanwhile), the CLI
+// follows again from the last event it printed, and it ends with the run,
+// every event printed once.
+func TestFollowAcrossRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts hushflow serve processes")
+	}
+	db := storetest.SQLiteConfig(t)
+	bin := hushflowBinary(t)
+	cfg := serveConfig{bin: bin, db: db, dataDir: db.DataDir, addr: freeAddr(t), extra: []string{"HUSHFLOW_SHUTDOWN_GRACE=1s"}}
+	p := startServe(t, cfg)
+	p.must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+	p.must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+		"name": "slow", "trigger": map[string]any{"type": "manual"},
+		"blocks": []any{
+			map[string]any{"id": "first", "type": "log", "config": map[string]any{"message": "'one'"}},
+			map[string]any{"id": "wait", "type": "delay", "config": map[string]any{"duration": "'3s'"}},
+			map[string]any{"id": "last", "type": "log", "config": map[string]any{"message": "'two'"}},
+		},
+	})
+	id := p.must(202, "POST", "/api/v1/projects/ops/flows/slow/runs", map[string]any{"environment": "development"})["id"].(string)
+	cli := exec.Command(bin, "run", "logs", id, "--follow")
+	cli.Env = append(os.Environ(), "HUSHFLOW_ADDR="+p.URL, "HUSHFLOW_TOKEN="+procToken)
+	var out bytes.Buffer
+	cli.Stdout, cli.Stderr = &out, &out
+	if err := cli.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the run to reach its delay", func() bool {
+		_, ev := p.do("GET", "/api/v1/runs/"+id+"/events", nil)
+		return strings.Contains(eventList(ev), "block_started:wait")
+	})
+	// While it drains, the replica says it is not ready.
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	waitFor(t, 10*time.Second, "/readyz to answer 503 while the replica drains", func() bool {
+		resp, err := http.Get(p.URL + "/readyz")
+		if err != nil {
+			t.Fatalf("the draining replica stopped answering before /readyz said 503: %v", err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 503
+	})
+	<-p.done
+	p = startServe(t, cfg)
+	done := make(chan error, 1)
+	go func() { done <- cli.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run logs --follow: %v\n%s", err, out.String())
+		}
+	case <-time.After(90 * time.Second):
+		_ = cli.Process.Kill()
+		t.Fatalf("run logs --follow did not end:\n%s", out.String())
+	}
+	text := out.String()
+	for _, want := range []string{"run_resumed", "status=succeeded"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("follow output lacks %s:\n%s", want, text)
+		}
+	}
+	if n := strings.Count(text, "block_finished  first"); n != 1 {
+		t.Errorf("block_finished of first printed %d times:\n%s", n, text)
+	}
 }

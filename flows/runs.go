@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -93,6 +94,10 @@ func (s *Service) ListRuns(ctx context.Context, f RunFilter) ([]Run, string, err
 		q = q.Where("flow = ?", f.Flow)
 	}
 	if f.Status != "" {
+		if !slices.Contains(model.Statuses, f.Status) {
+			return nil, "", apperr.Invalidf("invalid_status", "unknown run status %s; use one of: %s",
+				apperr.Echo(f.Status), strings.Join(model.Statuses, ", "))
+		}
 		q = q.Where("status = ?", f.Status)
 	}
 	if f.Environment != "" {

@@ -26,6 +26,7 @@ import (
 	"github.com/google/uuid"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/hushflow/hushflow/blocks"
+	"github.com/hushflow/hushflow/engine"
 	"github.com/hushflow/hushflow/flows/executor"
 	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/flows/plan"
@@ -81,8 +82,12 @@ type Config struct {
 	Projects *projects.Service
 	// Secrets is the secret store; nil gives runs no secrets.
 	Secrets Secrets
-	// Registry is the set of block types (blocks.Default when nil).
+	// Registry is the set of block types this server runs
+	// (blocks.Default when nil; the composition root disables exec).
 	Registry *blocks.Registry
+	// Engine compiles and runs expressions and code blocks (with its
+	// sandbox); nil: an engine without a sandbox.
+	Engine *engine.Engine
 	// BlockEnv is given to blocks at Provision.
 	BlockEnv *blocks.Env
 	// Sealer encrypts checkpoints; Start needs it.
@@ -131,8 +136,6 @@ type Config struct {
 	MaxEventsPerRun int
 	// DefaultBlockTimeout applies to blocks without a timeout (30s).
 	DefaultBlockTimeout time.Duration
-	// ExecEnabled allows exec blocks (HUSHFLOW_EXEC=on).
-	ExecEnabled bool
 	// MaxConcurrentRuns is the default bound on a flow's open runs
 	// (default 10,000); a flow may set a lower or higher one.
 	MaxConcurrentRuns int
@@ -153,6 +156,9 @@ func (c *Config) defaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Engine == nil {
+		c.Engine = engine.New(engine.Config{})
 	}
 }
 
@@ -178,14 +184,14 @@ type Service struct {
 func New(cfg Config) *Service {
 	cfg.defaults()
 	s := &Service{cfg: cfg, db: cfg.DB, log: cfg.Logger, broker: newBroker(),
-		plans:  plan.NewCache(cfg.DB, cfg.Registry, cfg.ExecEnabled),
+		plans:  plan.NewCache(cfg.DB, cfg.Registry, cfg.Engine),
 		driver: queue.New(cfg.DB),
 	}
 	// Only a size < 1 is an error.
 	s.counts, _ = lru.New[string, *concurrencyCount](4096)
 	s.envs, _ = lru.New[string, bool](1024)
 	s.worker = executor.New(executor.Config{
-		DB: cfg.DB, Driver: s.driver, Plans: s.plans, Secrets: cfg.Secrets, Sealer: cfg.Sealer,
+		DB: cfg.DB, Driver: s.driver, Plans: s.plans, Secrets: cfg.Secrets, Sealer: cfg.Sealer, Engine: cfg.Engine,
 		Registry: cfg.Registry, BlockEnv: cfg.BlockEnv, Batcher: cfg.Batcher, Logger: cfg.Logger, Now: cfg.Now,
 		NewHTTPClient: cfg.NewHTTPClient, OnPinRefused: cfg.OnPinRefused, OnRunFinished: cfg.OnRunFinished,
 		OnBlockFinished: cfg.OnBlockFinished, OnRedacted: cfg.OnRedacted, OnResumed: cfg.OnResumed,
@@ -229,6 +235,10 @@ func (s *Service) rescueEvery() time.Duration {
 	}
 	return min(max(lease/4, time.Second), 5*time.Second)
 }
+
+// WorkerID is this process's worker id: the `worker` of run events and
+// the lease owner that resume reasons name.
+func (s *Service) WorkerID() string { return s.worker.Owner() }
 
 // Started is closed when this process's workers take runs.
 func (s *Service) Started() <-chan struct{} { return s.worker.Started() }
@@ -288,7 +298,7 @@ func (s *Service) Save(ctx context.Context, project string, def Definition, acto
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := plan.Compile(def, s.cfg.Registry, s.cfg.ExecEnabled)
+	p, err := plan.Compile(def, s.cfg.Registry, s.cfg.Engine)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -71,6 +71,14 @@ func TestVariants(t *testing.T) {
 		{"json python", pythonJSON(v)},
 		{"json upper u", strings.ReplaceAll(pythonJSON(v), `\u00e9`, `\u00E9`)},
 		{"json slash", strings.ReplaceAll(jsonString(v, false), "/", `\/`)},
+		// A JSON document inside a JSON string: JSON.stringify twice, Go
+		// over JavaScript, Python over JavaScript.
+		{"json in json, minimal", jsonString(jsonString(v, false), false)},
+		{"json in json, go over minimal", jsonString(jsonString(v, false), true)},
+		{"json in json, go", jsonString(jsonString(v, true), true)},
+		{"json in json, python over minimal", pythonJSON(jsonString(v, false))},
+		{"json in json in json, go over minimal twice", jsonString(jsonString(jsonString(v, false), false), true)},
+		{"json in json in json, go twice over minimal", jsonString(jsonString(jsonString(v, false), true), true)},
 		{"html", html.EscapeString(v)},
 		{"html quot", strings.NewReplacer("&#34;", "&quot;", "&#39;", "&#x27;").Replace(html.EscapeString(v))},
 		{"hex", hex.EncodeToString([]byte(v))},

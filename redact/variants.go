@@ -26,6 +26,8 @@ type formSet struct {
 	min   int    // forms shorter than min are dropped
 	tmp   []byte // scratch for base64 alignments
 	b64   []byte // scratch: the padded standard base64 form
+	// scratch holds a form being escaped again.
+	scratch []byte
 }
 
 // begin starts the forms of a new value.
@@ -191,6 +193,27 @@ func (f *formSet) addEncodings(v string, binary bool) {
 			s = len(f.arena)
 			f.arena = appendJSONEscape(f.arena, v, mode)
 			f.commit(s)
+		}
+		// A JSON document inside a JSON string (an SNS or Slack payload)
+		// escapes the escaped value again, and a service that echoes such
+		// a request body back as a string a third time. The chains of
+		// escapings that real programs produce: JavaScript's
+		// JSON.stringify twice or three times; a JSON.stringify inside a
+		// body that Hushflow's http block or another Go program encodes,
+		// once or twice; Python over JavaScript. (Every combination of
+		// flavours would double the patterns of such values.)
+		if len(v) <= largeValue {
+			for _, chain := range nestedJSON {
+				f.scratch = appendJSONEscape(f.scratch[:0], v, chain[0])
+				for _, mode := range chain[1:] {
+					n := len(f.scratch)
+					f.scratch = appendJSONEscape(f.scratch, string(f.scratch[:n]), mode)
+					f.scratch = f.scratch[n:]
+				}
+				s = len(f.arena)
+				f.arena = append(f.arena, f.scratch...)
+				f.commit(s)
+			}
 		}
 	}
 
@@ -391,6 +414,13 @@ func appendURLEscape[S string | []byte](dst []byte, v S, keep *[256]bool, spaceP
 		}
 	}
 	return dst
+}
+
+// nestedJSON lists the chains of JSON escapings, innermost first, that
+// addEncodings registers beyond one level.
+var nestedJSON = [...][]jsonMode{
+	{0, 0}, {0, jsonHTML}, {0, jsonASCII}, {jsonHTML, jsonHTML},
+	{0, 0, 0}, {0, 0, jsonHTML}, {0, jsonHTML, jsonHTML}, {jsonHTML, jsonHTML, jsonHTML},
 }
 
 type jsonMode uint8

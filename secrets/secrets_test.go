@@ -39,7 +39,7 @@ var (
 )
 
 // setup makes projects billing and shop and a store under k1.
-func setup(t testing.TB, db *store.DB) *secrets.Store {
+func setup(t testing.TB, db *store.DB, with ...func(*secrets.Config)) *secrets.Store {
 	t.Helper()
 	ps := projects.NewService(db)
 	for _, p := range []string{"billing", "shop"} {
@@ -47,7 +47,11 @@ func setup(t testing.TB, db *store.DB) *secrets.Store {
 			t.Fatal(err)
 		}
 	}
-	return secrets.New(db, keyring(t, "k1:"+key1), slog.New(slog.DiscardHandler))
+	cfg := secrets.Config{DB: db, Keyring: keyring(t, "k1:"+key1), Logger: slog.New(slog.DiscardHandler)}
+	for _, w := range with {
+		w(&cfg)
+	}
+	return secrets.New(cfg)
 }
 
 func create(t testing.TB, s *secrets.Store, name, value string, sc secrets.Scope) *secrets.Secret {
@@ -287,7 +291,7 @@ func TestWrongMasterKey(t *testing.T) {
 	storetest.Each(t, schema.All(), func(t *testing.T, db *store.DB) {
 		s := setup(t, db)
 		create(t, s, "API_TOKEN", "token-a-9f8e7d6c5b", secrets.Scope{Project: "billing", Environment: "production"})
-		wrong := secrets.New(db, keyring(t, "k1:"+key2), nil)
+		wrong := secrets.New(secrets.Config{DB: db, Keyring: keyring(t, "k1:"+key2)})
 		if w := wrong.CheckKeys(ctx); len(w) == 0 || !strings.Contains(w[0], "does not open") {
 			t.Errorf("CheckKeys with a wrong key: %v", w)
 		}
@@ -296,7 +300,7 @@ func TestWrongMasterKey(t *testing.T) {
 		if err == nil || err.Error() != want {
 			t.Fatalf("got %v, want %s", err, want)
 		}
-		missing := secrets.New(db, keyring(t, "k2:"+key2), nil)
+		missing := secrets.New(secrets.Config{DB: db, Keyring: keyring(t, "k2:"+key2)})
 		_, _, err = missing.Resolve(ctx, secrets.Access{Project: "billing", Environment: "production", Name: "API_TOKEN"})
 		if !errors.Is(err, secrets.ErrDecrypt) || !strings.Contains(err.Error(), `key id "k1" is not in the keyring (it has: k2)`) {
 			t.Fatalf("missing key: %v", err)
@@ -333,7 +337,7 @@ func testRotation1000(t *testing.T, cfg store.Config) {
 		}
 		imported := time.Since(start)
 		// Rotate to k2, in batches of 300 (4 batches).
-		rotating := secrets.New(db, keyring(t, "k2:"+key2+",k1:"+key1), nil)
+		rotating := secrets.New(secrets.Config{DB: db, Keyring: keyring(t, "k2:"+key2+",k1:"+key1)})
 		start = time.Now()
 		res, err := rotating.Rotate(ctx, "admin", secrets.RotateOptions{Batch: 300})
 		rotated := time.Since(start)
@@ -352,7 +356,7 @@ func testRotation1000(t *testing.T, cfg store.Config) {
 			t.Fatal(err)
 		}
 		db = storetest.Open(t, cfg, schema.All())
-		after := secrets.New(db, keyring(t, "k2:"+key2), nil)
+		after := secrets.New(secrets.Config{DB: db, Keyring: keyring(t, "k2:"+key2)})
 		if w := after.CheckKeys(ctx); len(w) != 0 {
 			t.Errorf("CheckKeys after rotation: %v", w)
 		}
@@ -387,7 +391,7 @@ func TestRotationResumes(t *testing.T) {
 		}
 		// A rotation stopped after its first batch (as by a crash), then
 		// resumed. In between, both keys are needed and everything decrypts.
-		rot := secrets.New(db, keyring(t, "k2:"+key2+",k1:"+key1), nil)
+		rot := secrets.New(secrets.Config{DB: db, Keyring: keyring(t, "k2:"+key2+",k1:"+key1)})
 		res, err := rot.Rotate(ctx, "admin", secrets.RotateOptions{Batch: 3, MaxBatches: 1})
 		if err != nil || res.Rewrapped != 3 || res.Remaining != 7 {
 			t.Fatalf("partial rotate: %+v %v", res, err)
@@ -406,7 +410,7 @@ func TestRotationResumes(t *testing.T) {
 		if err != nil || res.Remaining != 0 || res.Rewrapped != 7 {
 			t.Fatalf("resumed: %+v %v", res, err)
 		}
-		after := secrets.New(db, keyring(t, "k2:"+key2), nil)
+		after := secrets.New(secrets.Config{DB: db, Keyring: keyring(t, "k2:"+key2)})
 		for i := range 10 {
 			if v, _ := resolve(t, after, "", "", fmt.Sprintf("R%d", i)); v != fmt.Sprintf("resume-value-%d-abcdef", i) {
 				t.Fatal("wrong value after resumed rotation")
@@ -593,10 +597,9 @@ func TestLoadMissingVersionFails(t *testing.T) {
 // read returns only once its record is stored.
 func TestAuditThroughBatcher(t *testing.T) {
 	storetest.Each(t, schema.All(), func(t *testing.T, db *store.DB) {
-		s := setup(t, db)
 		b := store.NewBatcher(db)
 		defer b.Close()
-		s.UseBatcher(b)
+		s := setup(t, db, func(c *secrets.Config) { c.Batcher = b })
 		create(t, s, "K", "batched-value-123", secrets.Scope{Project: "billing"})
 		var wg sync.WaitGroup
 		for i := range 20 {

@@ -60,7 +60,7 @@ func TestNoPlaintextInSQL(t *testing.T) {
 		if _, err := rr.RedactionValues(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := secrets.New(db, keyring(t, "k2:"+key2+",k1:"+key1), nil).Rotate(ctx, "a", secrets.RotateOptions{}); err != nil {
+		if _, err := secrets.New(secrets.Config{DB: db, Keyring: keyring(t, "k2:"+key2+",k1:"+key1)}).Rotate(ctx, "a", secrets.RotateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Delete(ctx, "a", m.ID); err != nil {

@@ -36,20 +36,14 @@ type Store struct {
 	log  *slog.Logger
 	now  func() time.Time
 	// observe, when set, receives every value this process encrypts or
-	// decrypts (see Observe).
+	// decrypts (Config.Observe).
 	observe func(name, value string)
-	// batcher, when set, writes the audit records of reads (see
-	// UseBatcher).
+	// batcher, when set, writes the audit records of reads
+	// (Config.Batcher).
 	batcher *store.Batcher
 	// loads holds a *loadGroup per scope (loadShared).
 	loads sync.Map
 }
-
-// UseBatcher makes the audit records of reads (Resolve, a run's reads and
-// redactor loads) go to the database through b, in transactions shared
-// with other records (run events). A read still returns only once its
-// record is committed. Call it once, before the store is used.
-func (s *Store) UseBatcher(b *store.Batcher) { s.batcher = b }
 
 // recordReads stores the audit records of reads, through the batcher when
 // there is one; an access that cannot be audited is refused by the caller.
@@ -61,12 +55,6 @@ func (s *Store) recordReads(ctx context.Context, recs []AuditRecord) error {
 	return store.Translate(s.db.WithContext(ctx).Create(&recs).Error)
 }
 
-// Observe registers f to receive every plaintext value the store seals or
-// opens, with its secret's name: the server gives it its log redactor, so
-// that a value this process has handled is masked in its own log lines
-// too. Call it once, before the store is used.
-func (s *Store) Observe(f func(name, value string)) { s.observe = f }
-
 // seen reports a plaintext value to the observer.
 func (s *Store) seen(name string, v Value) {
 	if s.observe != nil {
@@ -74,13 +62,37 @@ func (s *Store) seen(name string, v Value) {
 	}
 }
 
-// New returns a Store. keys is used at first encryption or decryption, so
-// a wrong key is reported then (naming the secret), not here.
-func New(db *store.DB, keys *Keyring, log *slog.Logger) *Store {
-	if log == nil {
-		log = slog.Default()
+// Config is what a Store needs, given once to New.
+type Config struct {
+	DB *store.DB
+	// Keyring is used at first encryption or decryption, so a wrong key
+	// is reported then (naming the secret), not at New.
+	Keyring *Keyring
+	Logger  *slog.Logger
+	// Observe, when set, receives every plaintext value the store seals
+	// or opens, with its secret's name: the server gives it its log
+	// redactor, so that a value this process has handled is masked in its
+	// own log lines too.
+	Observe func(name, value string)
+	// Batcher, when set, writes the audit records of reads (Resolve, a
+	// run's reads and redactor loads) in transactions shared with other
+	// records (run events). A read still returns only once its record is
+	// committed.
+	Batcher *store.Batcher
+	// Now is the clock of audit records and versions (time.Now when nil).
+	Now func() time.Time
+}
+
+// New returns a Store.
+func New(cfg Config) *Store {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
-	return &Store{db: db, keys: keys, log: log, now: func() time.Time { return time.Now().UTC() }}
+	now := func() time.Time { return time.Now().UTC() }
+	if cfg.Now != nil {
+		now = func() time.Time { return cfg.Now().UTC() }
+	}
+	return &Store{db: cfg.DB, keys: cfg.Keyring, log: cfg.Logger, now: now, observe: cfg.Observe, batcher: cfg.Batcher}
 }
 
 // Keyring returns the store's keyring.

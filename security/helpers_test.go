@@ -139,6 +139,12 @@ func (e *env) plant(values ...string) {
 	defer e.mu.Unlock()
 	for _, v := range values {
 		e.canary = append(e.canary, v)
+		// The random tail of a canary appears as it is in every escaping
+		// of the value (JSON inside JSON, say): searching for it too
+		// catches forms the list of encodings does not name.
+		if i := strings.LastIndexByte(v, '_'); strings.HasPrefix(v, "cnry_") && len(v)-i > 16 {
+			e.canary = append(e.canary, v[i+1:])
+		}
 		if strings.Contains(v, "\n") {
 			e.canary = append(e.canary, pemLines(v)...)
 			e.canary = append(e.canary, strings.ReplaceAll(v, "\n", "\r\n"))

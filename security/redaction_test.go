@@ -66,6 +66,30 @@ func TestCase01_DirectOutput(t *testing.T) {
 	e.sweep(nil)
 }
 
+// A JSON document inside a JSON string escapes the value twice: an
+// SNS/Slack-style body built with JSON.stringify, a service that echoes
+// the request body back as a string, and the editor's preview of a double
+// JSON.stringify. Found by an operator trial of durable runs; the sweep
+// also looks for the canary's random tail, which any escaping keeps.
+func TestNestedJSONEncodings(t *testing.T) {
+	e := sqlite(t, noRateLimit)
+	k := canary("nested")
+	e.secret("K", k)
+	srv := echo(t)
+	e.flow("nested",
+		httpBlock("sns", map[string]any{"method": "'POST'", "url": quote(srv.URL + "/echo"),
+			"body": "({Message: JSON.stringify({password: secrets.K})})"}),
+		code("c", "return {twice: JSON.stringify(JSON.stringify(secrets.K)), echoed: steps.sns.output.body.body}"),
+	)
+	e.runStatus("nested", "succeeded", nil)
+	r := e.do("POST", "/api/v1/projects/"+e.project+"/evaluate", map[string]any{
+		"expression": "JSON.stringify(JSON.stringify(secrets.K))", "environment": "development"})
+	if r.Status != 200 || !strings.Contains(string(r.Body), "[REDACTED") {
+		t.Errorf("evaluate: %d %s", r.Status, r.Body)
+	}
+	e.sweep(nil)
+}
+
 func TestCase02_Encodings(t *testing.T) {
 	e := sqlite(t, noRateLimit)
 	k := canary("c02")

@@ -190,6 +190,10 @@ func (s *Server) startRun(c echo.Context) error {
 		}
 		wctx, cancel := contextWithTimeout(ctx, d)
 		defer cancel()
+		// A replica that shuts down answers at once: 202 with the run as
+		// it is, as when the wait is over.
+		wctx, stop := s.untilShutdown(wctx)
+		defer stop()
 		if r, err = s.deps.Flows.Wait(wctx, r.ID); err != nil {
 			return err
 		}
@@ -284,6 +288,10 @@ func (s *Server) runEvents(c echo.Context) error {
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	w.Flush()
+	// A replica that shuts down ends its streams without "end": clients
+	// follow again, from the last seq they saw, on another replica.
+	ctx, cancel := s.untilShutdown(ctx)
+	defer cancel()
 	err = s.deps.Flows.Follow(ctx, r.ID, after, func(e flows.EventView) error {
 		b, err := json.Marshal(e)
 		if err != nil {

@@ -58,7 +58,7 @@ func newSecretsAPI(t *testing.T, db *store.DB) *secretsAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := secrets.New(db, kr, log)
+	st := secrets.New(secrets.Config{DB: db, Keyring: kr, Logger: log})
 	authSvc := auth.NewService(db, "")
 	token, err := authSvc.Bootstrap(context.Background())
 	if err != nil || token == "" {

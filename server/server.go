@@ -62,6 +62,9 @@ type Server struct {
 	echo          *echo.Echo
 	// v1 is the authenticated /api/v1 group; packages add routes to it.
 	v1 *echo.Group
+	// stopping is closed by BeginShutdown.
+	stopping     chan struct{}
+	stoppingOnce sync.Once
 }
 
 // New builds the API.
@@ -71,7 +74,7 @@ func New(d Deps) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{deps: d, log: d.Logger, echo: e}
+	s := &Server{deps: d, log: d.Logger, echo: e, stopping: make(chan struct{})}
 	e.HTTPErrorHandler = s.handleError
 	e.JSONSerializer = jsonSerializer{}
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
@@ -87,6 +90,9 @@ func New(d Deps) *Server {
 	e.GET("/readyz", s.readyz)
 	s.metricsRoutes()
 	if d.ProbesOnly {
+		e.Any("/*", func(c echo.Context) error {
+			return echo.NewHTTPError(http.StatusNotFound, "this replica runs with --role worker: it serves only /healthz, /readyz and /metrics")
+		})
 		return s
 	}
 
@@ -145,7 +151,32 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// BeginShutdown says that this replica is stopping: /readyz answers 503
+// (load balancers stop sending it requests) and the requests that wait
+// (?wait=, followed event streams) end now, so that their clients go
+// on against another replica. The server keeps serving until it is shut
+// down.
+func (s *Server) BeginShutdown() { s.stoppingOnce.Do(func() { close(s.stopping) }) }
+
+// untilShutdown returns a context that ends with ctx or at BeginShutdown.
+func (s *Server) untilShutdown(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-s.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
 func (s *Server) readyz(c echo.Context) error {
+	select {
+	case <-s.stopping:
+		return c.JSON(http.StatusServiceUnavailable, errorBody("unavailable", "this replica is shutting down", ""))
+	default:
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 	defer cancel()
 	if err := s.deps.DB.Ping(ctx); err != nil {

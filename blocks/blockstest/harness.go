@@ -85,18 +85,20 @@ func NewHarness(t testing.TB, secrets map[string]string, o Options) *Harness {
 			h.emit(blocks.Event{Type: "log", Data: map[string]any{"level": r.Level, "message": r.Message}})
 		},
 	}
+	scripts := engine.New(engine.Config{}) // in process: tests only
 	h.In = &blocks.Input{
 		RunID: "run-1", FlowName: "f", Project: "p", Environment: "development", BlockID: "b", Attempt: 1,
 		Emit: h.emit,
 		Script: func(ctx context.Context, kind, src string) (any, error) {
-			p, err := engine.Compile(engine.Kind(kind), src, engine.WithInProcess())
+			p, err := scripts.Compile(engine.Kind(kind), src, engine.WithInProcess())
 			if err != nil {
 				return nil, err
 			}
 			return p.Run(ctx, env)
 		},
-		Mask: func(v string) { h.Red.Add("", v) },
-		HTTP: egress.Client(tr, pin, true),
+		Mask:   func(v string) { h.Red.Add("", v) },
+		Redact: h.Red.String,
+		HTTP:   egress.Client(tr, pin, true),
 	}
 	return h
 }

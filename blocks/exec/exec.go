@@ -194,9 +194,6 @@ func (e *Exec) Provision(env *blocks.Env) error {
 // Validate checks the configuration. Fields left empty (an expression
 // not evaluated yet) are not checked here; Run checks the command.
 func (e *Exec) Validate() error {
-	if e.env != nil && !e.env.ExecEnabled {
-		return errors.New("the exec block is disabled on this server (set HUSHFLOW_EXEC=on to enable it)")
-	}
 	if e.Timeout < 0 || e.Timeout.D() > MaxTimeout {
 		return fmt.Errorf("timeout must be between 0 and %s", MaxTimeout)
 	}

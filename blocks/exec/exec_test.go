@@ -36,7 +36,7 @@ const (
 func sum(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
 
 func enabled(t *testing.T) *blocks.Env {
-	return &blocks.Env{ExecEnabled: true, ScratchDir: t.TempDir()}
+	return &blocks.Env{ScratchDir: t.TempDir()}
 }
 
 func harness(t *testing.T) *blockstest.Harness {
@@ -389,10 +389,8 @@ func TestRefusals(t *testing.T) {
 		env  *blocks.Env
 		want string
 	}{
-		{"disabled", map[string]any{"command": []any{"true"}}, &blocks.Env{}, "HUSHFLOW_EXEC=on"},
-		{"no env", map[string]any{"command": []any{"true"}}, nil, "disabled"},
-		{"not allowed", map[string]any{"command": []any{"true"}}, &blocks.Env{ExecEnabled: true, ExecAllow: []string{"/usr/bin/env"}}, "not allowed"},
-		{"shell not allowed", map[string]any{"command": []any{"true"}, "shell": true}, &blocks.Env{ExecEnabled: true, ExecAllow: []string{"/usr/bin/true"}}, "/bin/sh in HUSHFLOW_EXEC_ALLOW"},
+		{"not allowed", map[string]any{"command": []any{"true"}}, &blocks.Env{ExecAllow: []string{"/usr/bin/env"}}, "not allowed"},
+		{"shell not allowed", map[string]any{"command": []any{"true"}, "shell": true}, &blocks.Env{ExecAllow: []string{"/usr/bin/true"}}, "/bin/sh in HUSHFLOW_EXEC_ALLOW"},
 		{"absolute dir", map[string]any{"command": []any{"true"}, "working_dir": "/etc"}, enabled(t), "relative path"},
 		{"escape dir", map[string]any{"command": []any{"true"}, "working_dir": "a/../../x"}, enabled(t), "relative path"},
 		{"PATH", map[string]any{"command": []any{"true"}, "env": map[string]any{"PATH": "/tmp"}}, enabled(t), "set by the server"},
@@ -411,10 +409,10 @@ func TestRefusals(t *testing.T) {
 		}
 	}
 	// Allowed: by path and through symbolic links (/bin -> /usr/bin).
-	if err := run(map[string]any{"command": []any{"true"}, "shell": false}, &blocks.Env{ExecEnabled: true, ExecAllow: []string{"/bin/true", "/usr/bin/true"}}); err != nil {
+	if err := run(map[string]any{"command": []any{"true"}, "shell": false}, &blocks.Env{ExecAllow: []string{"/bin/true", "/usr/bin/true"}}); err != nil {
 		t.Errorf("allowed command: %v", err)
 	}
-	if err := run(map[string]any{"command": []any{"true"}, "shell": true}, &blocks.Env{ExecEnabled: true, ExecAllow: []string{"/bin/sh"}}); err != nil {
+	if err := run(map[string]any{"command": []any{"true"}, "shell": true}, &blocks.Env{ExecAllow: []string{"/bin/sh"}}); err != nil {
 		t.Errorf("allowed shell: %v", err)
 	}
 }
@@ -453,7 +451,7 @@ func TestCleanStale(t *testing.T) {
 // launcher (a re-exec of the binary), process group, streams.
 func BenchmarkTrue(b *testing.B) {
 	h := blockstest.NewHarness(b, nil, blockstest.Options{})
-	env := &blocks.Env{ExecEnabled: true, ScratchDir: b.TempDir()}
+	env := &blocks.Env{ScratchDir: b.TempDir()}
 	for b.Loop() {
 		if _, err := h.Run(context.Background(), exec.Info(), map[string]any{"command": []any{"true"}}, env); err != nil {
 			b.Fatal(err)

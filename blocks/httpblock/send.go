@@ -151,7 +151,7 @@ func sendOnce(ctx context.Context, in *blocks.Input, x Exchange, attempt int) (r
 		req.Header.Set("User-Agent", "Hushflow")
 	}
 	emit(in, "http_request", map[string]any{
-		"method": x.Method, "url": EventURL(req.URL), "headers": flatHeaders(req.Header, true),
+		"method": x.Method, "url": eventURL(in, req.URL), "headers": flatHeaders(req.Header, true),
 		"body": eventBody(x.Body), "attempt": attempt,
 	})
 	start := time.Now()
@@ -162,7 +162,7 @@ func sendOnce(ctx context.Context, in *blocks.Input, x Exchange, attempt int) (r
 			err = fmt.Errorf("timed out after %s: %w", x.Timeout, err)
 		}
 		emit(in, "http_error", map[string]any{
-			"method": x.Method, "url": EventURL(req.URL), "error": err.Error(),
+			"method": x.Method, "url": eventURL(in, req.URL), "error": err.Error(),
 			"duration_ms": time.Since(start).Milliseconds(), "attempt": attempt,
 		})
 		return nil, retryable(ctx, err), err
@@ -174,7 +174,7 @@ func sendOnce(ctx context.Context, in *blocks.Input, x Exchange, attempt int) (r
 		"duration_ms": time.Since(start).Milliseconds(), "attempt": attempt,
 	}
 	if resp.Request != nil && resp.Request.URL.String() != req.URL.String() {
-		ev["url"] = EventURL(resp.Request.URL) // after redirects
+		ev["url"] = eventURL(in, resp.Request.URL) // after redirects
 	}
 	if rerr != nil {
 		rerr = egress.CleanError(rerr)
@@ -293,6 +293,21 @@ func flatHeaders(h http.Header, mask bool) map[string]any {
 		out[k] = strings.Join(h[k], ", ")
 	}
 	return out
+}
+
+// eventURL is EventURL of u after the run's redactor masked the known
+// secret values in it: masking credential parameters by name first would
+// cut a value that holds '&' in two, and its second half would then not
+// be recognised.
+func eventURL(in *blocks.Input, u *url.URL) string {
+	if in == nil || in.Redact == nil {
+		return EventURL(u)
+	}
+	masked, err := url.Parse(in.Redact(u.String()))
+	if err != nil {
+		return in.Redact(EventURL(u))
+	}
+	return EventURL(masked)
 }
 
 // EventURL returns u for an event: no password, and the values of query

@@ -195,6 +195,10 @@ func TestFlowAndRunCommands(t *testing.T) {
 		if err != nil || !strings.Contains(out, "status=canceled") {
 			t.Errorf("canceled run's logs: %v\n%s", err, out)
 		}
+		if _, err := c.run("run", "list", "-p", "billing", "--status", "sleeping"); err == nil ||
+			!strings.Contains(err.Error(), "unknown run status") || !strings.Contains(err.Error(), "waiting") {
+			t.Errorf("run list --status sleeping: %v", err)
+		}
 		if out = c.must("run", "list", "-p", "billing", "--flow", "slow"); !strings.Contains(out, "canceled") {
 			t.Errorf("run list --flow slow: %s", out)
 		}

@@ -125,55 +125,36 @@ status 1 if the run did not succeed.`,
 }
 
 // followRun prints the run's events as they are stored until it ends;
-// with final, it then prints the outcome and fails unless it succeeded.
+// with final, it then prints the outcome and fails unless it succeeded. A
+// stream that ends before the run (the replica serving it shut down, the
+// connection dropped) is followed again from the last event printed, for
+// as long as the server answers within reconnectFor.
 func followRun(ctx context.Context, c *client, out io.Writer, id string, final bool) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", c.base+"/api/v1/runs/"+url.PathEscape(id)+"/events?follow=1", nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := (&http.Client{}).Do(req) // no timeout: a run may take long
-	if err != nil {
-		return fmt.Errorf("cannot reach the Hushflow server at %s: %w", c.base, unwrapURLError(err))
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		var eb struct {
-			Error apiError `json:"error"`
+	after, down := 0, time.Time{}
+	for {
+		seen := after
+		ended, err := followOnce(ctx, c, out, id, &after)
+		if ended {
+			break
 		}
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if json.Unmarshal(data, &eb) == nil && eb.Error.Msg != "" {
-			eb.Error.Status = resp.StatusCode
-			return &eb.Error
+		var api *apiError
+		if ctx.Err() != nil || errors.As(err, &api) && api.Status != http.StatusServiceUnavailable {
+			return err
 		}
-		return &apiError{Status: resp.StatusCode, Msg: http.StatusText(resp.StatusCode)}
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	ended := false
-	var typ string
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "event: "):
-			typ = strings.TrimPrefix(line, "event: ")
-		case strings.HasPrefix(line, "data: "):
-			if typ == "end" {
-				ended = true
-				continue
+		if down.IsZero() || after > seen {
+			down = time.Now() // events came: the stream is new trouble
+		}
+		if time.Since(down) > reconnectFor {
+			if err == nil {
+				err = fmt.Errorf("the event stream of run %s ended early; see hushflow run get %s", id, id)
 			}
-			var e eventInfo
-			if json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &e) == nil {
-				fmt.Fprintln(out, eventLine(e))
-			}
+			return err
 		}
-	}
-	if err := sc.Err(); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("event stream: %w", err)
-	}
-	if !ended {
-		return fmt.Errorf("the event stream of run %s ended early; see hushflow run get %s", id, id)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
 	}
 	if !final {
 		return nil
@@ -187,6 +168,60 @@ func followRun(ctx context.Context, c *client, out io.Writer, id string, final b
 		return &errRunNotSucceeded{&r}
 	}
 	return nil
+}
+
+// reconnectFor is how long followRun tries to follow again a stream that
+// ended early while the server does not answer.
+const reconnectFor = 60 * time.Second
+
+// followOnce streams the events after *after, printing each and moving
+// *after; ended says whether the stream reached the run's end.
+func followOnce(ctx context.Context, c *client, out io.Writer, id string, after *int) (ended bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/api/v1/runs/%s/events?follow=1&after=%d", c.base, url.PathEscape(id), *after), nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := (&http.Client{}).Do(req) // no timeout: a run may take long
+	if err != nil {
+		return false, fmt.Errorf("cannot reach the Hushflow server at %s: %w", c.base, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		var eb struct {
+			Error apiError `json:"error"`
+		}
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if json.Unmarshal(data, &eb) == nil && eb.Error.Msg != "" {
+			eb.Error.Status = resp.StatusCode
+			return false, &eb.Error
+		}
+		return false, &apiError{Status: resp.StatusCode, Msg: http.StatusText(resp.StatusCode)}
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	var typ string
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "event: "):
+			typ = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			if typ == "end" {
+				return true, nil
+			}
+			var e eventInfo
+			if json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &e) == nil && e.Seq > *after {
+				fmt.Fprintln(out, eventLine(e))
+				*after = e.Seq
+			}
+		}
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		return false, fmt.Errorf("event stream: %w", err)
+	}
+	return false, nil
 }
 
 func printOutcome(out io.Writer, r *runInfo) {
@@ -316,7 +351,7 @@ func newRunCmd() *cobra.Command {
 				fmt.Fprintf(w, "waiting until:\t%s (holds no worker)\n", r.AvailableAt.UTC().Format(time.RFC3339))
 			}
 			if r.Resumes > 0 {
-				fmt.Fprintf(w, "resumed:\t%d time(s); last: %s\n", r.Resumes, r.ResumeWhy)
+				fmt.Fprintf(w, "interrupted:\t%d time(s); last: %s\n", r.Resumes, r.ResumeWhy)
 			}
 			if r.FinishedAt != nil {
 				fmt.Fprintf(w, "finished:\t%s (took %s)\n", r.FinishedAt.UTC().Format(time.RFC3339), r.duration())

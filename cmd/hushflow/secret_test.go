@@ -35,7 +35,7 @@ func newCLIEnv(t *testing.T, db *store.DB, keyring string) *cliEnv {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	st := secrets.New(db, kr, log)
+	st := secrets.New(secrets.Config{DB: db, Keyring: kr, Logger: log})
 	authSvc := auth.NewService(db, "")
 	token, err := authSvc.Bootstrap(context.Background())
 	if err != nil {

@@ -86,8 +86,14 @@ from the run id). See docs/operations.md and docs/metrics.md.`,
 			default:
 				return fmt.Errorf("--role must be all (API, UI and run workers), api (no run workers) or worker (run workers, with only /healthz, /readyz and /metrics)")
 			}
+			if cfg.DatabaseURL == "" && role != "all" {
+				return fmt.Errorf("--role %s needs PostgreSQL (HUSHFLOW_DATABASE_URL): the embedded SQLite database serves one process, which runs both the API and the workers", role)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// The first signal drains; a second one ends the process at
+			// once (the default action is restored).
+			go func() { <-ctx.Done(); stop() }()
 			return serve(ctx, cfg, cmd.OutOrStdout())
 		},
 	}

@@ -77,9 +77,15 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 			return nil, false, &sleeping{block: id, sleep: *sl}
 		}
 		if err == nil {
+			took := time.Since(start)
+			if slept != nil {
+				// A durable wait took its time in the queue, not here.
+				took = x.w.now().Sub(slept.Since)
+				began = time.Now().Add(-took)
+			}
 			x.blockFinished(pb, model.StatusSucceeded, began)
 			x.emit(PendingEvent{Type: "block_finished", Block: id, Data: map[string]any{
-				"output": out, "attempt": attempt, "duration_ms": time.Since(start).Milliseconds()}})
+				"output": out, "attempt": attempt, "duration_ms": took.Milliseconds()}})
 			return out, true, nil
 		}
 		if ctx.Err() == nil && a.retryable(err) {
@@ -250,7 +256,7 @@ func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *eng
 		BlockID: id, Attempt: attempt,
 		Emit: func(e blocks.Event) { x.emit(PendingEvent{Type: e.Type, Block: id, Data: e.Data}) },
 		Script: func(ctx context.Context, kind, src string) (any, error) {
-			p, err := engine.Compile(engine.Kind(kind), src, engine.WithTimeout(timeout))
+			p, err := x.w.cfg.Engine.Compile(engine.Kind(kind), src, engine.WithTimeout(timeout))
 			if err != nil {
 				return nil, err
 			}
@@ -264,6 +270,7 @@ func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *eng
 			return v, err
 		},
 		Mask:      func(v string) { x.red.Add("", v) },
+		Redact:    x.red.String,
 		HTTP:      client,
 		Effect:    x.effect,
 		SleepOver: x.w.cfg.SleepOver,

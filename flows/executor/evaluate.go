@@ -26,7 +26,7 @@ func (w *Worker) Evaluate(ctx context.Context, project, environment, expression 
 			red.Add(v.Name, v.Value)
 		}
 	}
-	p, err := engine.Compile(engine.Field, expression, engine.WithField("expression"))
+	p, err := w.cfg.Engine.Compile(engine.Field, expression, engine.WithField("expression"))
 	if err != nil {
 		return nil, red.Error(err)
 	}

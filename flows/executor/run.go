@@ -199,8 +199,10 @@ func (x *execution) do(ctx context.Context) (any, error) {
 			case model.CheckpointDone, model.CheckpointSkipped:
 				continue // restored by resume
 			case model.CheckpointActing:
-				return nil, fmt.Errorf("block %q was interrupted (%s) after it may have acted, and is not safe to repeat: %s; "+
+				err := fmt.Errorf("block %q was interrupted (%s) after it may have acted, and is not safe to repeat: %s; "+
 					"check whether it did, then start the run again", id, r.ResumeReason, cp.Detail)
+				x.emit(PendingEvent{Type: "block_failed", Block: id, Data: map[string]any{"error": err.Error(), "interrupted": true}})
+				return nil, err
 			case model.CheckpointSleeping:
 				slept = new(blocks.Sleep)
 				if err := json.Unmarshal([]byte(cp.Detail), slept); err != nil {

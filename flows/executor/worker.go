@@ -32,6 +32,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hushflow/hushflow/blocks"
+	"github.com/hushflow/hushflow/engine"
 	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/flows/plan"
 	"github.com/hushflow/hushflow/flows/queue"
@@ -60,7 +61,10 @@ type Config struct {
 	// Secrets is the secret store; nil gives runs no secrets.
 	Secrets model.Secrets
 	// Sealer encrypts checkpoints; required.
-	Sealer   Sealer
+	Sealer Sealer
+	// Engine compiles and runs the scripts blocks ask for (an app's
+	// config fields, say) and the editor's previews.
+	Engine   *engine.Engine
 	Registry *blocks.Registry
 	// BlockEnv is given to blocks at Provision.
 	BlockEnv *blocks.Env
@@ -156,6 +160,9 @@ func (c *Config) defaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Engine == nil {
+		c.Engine = engine.New(engine.Config{})
 	}
 	if c.Driver == nil && c.DB != nil {
 		c.Driver = queue.New(c.DB)
@@ -293,7 +300,7 @@ func (w *Worker) Start(ctx context.Context) {
 	case <-done:
 	case <-grace.C:
 		if ids := running.ids(); len(ids) > 0 {
-			w.log.Info("drain grace over: releasing the runs still in progress to other replicas", "runs", len(ids))
+			w.log.Info("drain grace over: releasing the runs still in progress (another replica, or this one when it starts again, resumes them)", "runs", len(ids))
 		}
 		running.cancelAll(errShutdown)
 		// Their last writes may retry for a while against a database that
@@ -413,7 +420,7 @@ var errLeaseLost = errors.New("the run's lease was lost (its worker stopped rene
 
 // errShutdown stops the runs of a worker that is stopping after its drain
 // grace; they are released to be resumed elsewhere.
-var errShutdown = errors.New("the server shut down")
+var errShutdown = errors.New("this Hushflow replica is shutting down")
 
 // errCanceled ends a run canceled through the API.
 var errCanceled = errors.New("run canceled")

@@ -22,6 +22,9 @@ const (
 	StatusCanceled  = "canceled"
 )
 
+// Statuses are every status a run may have, in the order of its life.
+var Statuses = []string{StatusQueued, StatusRunning, StatusWaiting, StatusSucceeded, StatusFailed, StatusCanceled}
+
 // OpenStatuses are the statuses of a run that has not ended.
 var OpenStatuses = []string{StatusQueued, StatusRunning, StatusWaiting}
 

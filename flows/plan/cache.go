@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/golang-lru/v2"
 	"github.com/hushflow/hushflow/blocks"
+	"github.com/hushflow/hushflow/engine"
 	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/store"
 )
@@ -19,17 +20,17 @@ const CacheSize = 1024
 // Cache keeps the compiled plan of flow versions, loading a version from
 // the database and compiling it on a miss. It is safe for concurrent use.
 type Cache struct {
-	db          *store.DB
-	registry    *blocks.Registry
-	execEnabled bool
-	plans       *lru.Cache[string, *Plan]
+	db       *store.DB
+	registry *blocks.Registry
+	engine   *engine.Engine
+	plans    *lru.Cache[string, *Plan]
 }
 
 // NewCache returns a Cache over db's flow versions, compiling with
-// registry (execEnabled as for Compile).
-func NewCache(db *store.DB, registry *blocks.Registry, execEnabled bool) *Cache {
+// registry and eng (as Compile).
+func NewCache(db *store.DB, registry *blocks.Registry, eng *engine.Engine) *Cache {
 	plans, _ := lru.New[string, *Plan](CacheSize) // only a size < 1 is an error
-	return &Cache{db: db, registry: registry, execEnabled: execEnabled, plans: plans}
+	return &Cache{db: db, registry: registry, engine: eng, plans: plans}
 }
 
 // Get returns the plan of version of flowID.
@@ -46,7 +47,7 @@ func (c *Cache) Get(ctx context.Context, flowID string, version int) (*Plan, err
 	if err != nil {
 		return nil, err
 	}
-	p, err := Compile(d, c.registry, c.execEnabled)
+	p, err := Compile(d, c.registry, c.engine)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	_ "github.com/hushflow/hushflow/blocks/all"
 
 	"github.com/hushflow/hushflow/blocks"
+	"github.com/hushflow/hushflow/engine"
 	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/flows/plan"
@@ -26,7 +27,7 @@ func TestCache(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := plan.NewCache(db, blocks.Default, false)
+	c := plan.NewCache(db, blocks.Default, engine.New(engine.Config{}))
 	ctx := context.Background()
 	p1, err := c.Get(ctx, "f1", 1)
 	if err != nil || p1.Def.Name != "f" || len(p1.Blocks) != 1 {

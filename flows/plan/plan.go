@@ -113,10 +113,9 @@ func ParseDefinition(data []byte) (model.Definition, error) {
 	return d, nil
 }
 
-// Compile validates d against reg and compiles every expression. It
-// returns all problems at once. execEnabled says whether the exec block may
-// be used on this server.
-func Compile(d model.Definition, reg *blocks.Registry, execEnabled bool) (*Plan, error) {
+// Compile validates d against reg (the block types this server runs) and
+// compiles every expression with eng. It returns all problems at once.
+func Compile(d model.Definition, reg *blocks.Registry, eng *engine.Engine) (*Plan, error) {
 	var probs []Problem
 	add := func(p Problem) { probs = append(probs, p) }
 	plan := &Plan{Def: d}
@@ -182,10 +181,10 @@ func Compile(d model.Definition, reg *blocks.Registry, execEnabled bool) (*Plan,
 			add(Problem{Block: name, Field: "id", Message: "duplicate block id"})
 		}
 		info, ok := reg.Lookup(b.Type)
-		if !ok {
+		if why, off := reg.Disabled(b.Type); off {
+			add(Problem{Block: name, Field: "type", Message: why})
+		} else if !ok {
 			add(Problem{Block: name, Field: "type", Message: fmt.Sprintf("unknown block type %s; known types: %s", apperr.Echo(string(b.Type)), knownTypes(reg))})
-		} else if b.Type == "exec" && !execEnabled {
-			add(Problem{Block: name, Field: "type", Message: "the exec block is disabled on this server (set HUSHFLOW_EXEC=on to enable it)"})
 		}
 		pb.Info = info
 		checkSteps := func(field string, r engine.Refs) {
@@ -243,24 +242,24 @@ func Compile(d model.Definition, reg *blocks.Registry, execEnabled bool) (*Plan,
 						continue
 					}
 					pf.IsRaw, pf.Raw = true, src
-					r, err := engine.References(engine.Code, src)
+					p, err := eng.Compile(engine.Code, src, engine.WithField(k))
 					if err != nil {
 						add(exprProblem(name, k, err))
 						continue
 					}
+					r := p.References()
 					noteRefs(r)
 					checkSteps(k, r)
 				case isString:
-					p, err := engine.Compile(engine.Field, src, engine.WithField(k))
+					p, err := eng.Compile(engine.Field, src, engine.WithField(k))
 					if err != nil {
 						add(exprProblem(name, k, err))
 						continue
 					}
 					pf.Program = p
-					if r, err := engine.References(engine.Field, src); err == nil {
-						noteRefs(r)
-						checkSteps(k, r)
-					}
+					r := p.References()
+					noteRefs(r)
+					checkSteps(k, r)
 				default:
 					pf.Literal = v
 					literals[k] = v

@@ -191,11 +191,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, fmt.Errorf("bootstrap admin: %w", err)
 	}
 	a.Projects = projects.NewService(db)
-	a.Secrets = secrets.New(db, keys, log)
 	// Every value this process encrypts or decrypts joins the log
-	// redactor, so the server's own log lines mask it by value.
-	a.Secrets.Observe(red.Add)
-	a.Secrets.UseBatcher(batcher)
+	// redactor, so the server's own log lines mask it by value; the audit
+	// records of reads share the batcher's transactions.
+	a.Secrets = secrets.New(secrets.Config{DB: db, Keyring: keys, Logger: log, Observe: red.Add, Batcher: batcher})
 	for _, w := range a.Secrets.CheckKeys(ctx) {
 		log.Warn("keyring", "problem", w)
 	}
@@ -225,9 +224,15 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	transport := egress.NewTransport(policy)
 	a.Apps = apps.NewService(db, a.secretNamesAnywhere)
 	a.Metrics = metrics.New(nil) // the queue collector is added below, once flows exist
+	// The block types this server runs: all, less exec unless enabled.
+	registry := blocks.Default
+	if !cfg.Exec {
+		registry = blocks.Default.Clone().Disable("exec", "the exec block is disabled on this server (set HUSHFLOW_EXEC=on to enable it)")
+	}
 	fs := flows.New(flows.Config{
-		DB: db, Projects: a.Projects, Secrets: flowSecrets{s: a.Secrets, m: a.Metrics}, Registry: blocks.Default,
-		BlockEnv: &blocks.Env{Apps: a.Apps, Logger: log, ExecEnabled: cfg.Exec, ExecAllow: cfg.ExecAllow, ScratchDir: cfg.DataDir},
+		DB: db, Projects: a.Projects, Secrets: flowSecrets{s: a.Secrets, m: a.Metrics}, Registry: registry,
+		Engine:   engine.New(engine.Config{Sandbox: a.sandbox}),
+		BlockEnv: &blocks.Env{Apps: a.Apps, Logger: log, ExecAllow: cfg.ExecAllow, ScratchDir: cfg.DataDir},
 		Sealer:   keys, Logger: log, Batcher: batcher,
 		NewHTTPClient: func(allowed map[string][]string, match func(string) []string, onRefuse func(string, string)) *http.Client {
 			c := egress.Client(transport, &egress.Pinning{Match: match, Allowed: allowed, OnRefuse: onRefuse}, true)
@@ -241,7 +246,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		OnRedacted:      a.Metrics.Redacted,
 		OnResumed:       func(_ *flows.Run, cause string) { a.Metrics.RunResumed(cause) },
 		Workers:         cfg.Workers, Lease: cfg.RunLease, ShutdownGrace: cfg.ShutdownGrace, MaxResumes: cfg.MaxResumes,
-		ExecEnabled: cfg.Exec, MaxConcurrentRuns: cfg.MaxConcurrentRuns, Now: cfg.Now,
+		MaxConcurrentRuns: cfg.MaxConcurrentRuns, Now: cfg.Now,
 	})
 	a.Metrics.WatchQueue(func(ctx context.Context) (metrics.QueueStats, error) {
 		n, oldest, err := fs.QueueStats(ctx)
@@ -278,16 +283,20 @@ func (a *App) startSandbox() error {
 		return fmt.Errorf("sandbox: %w", err)
 	}
 	a.sandbox = pool
-	engine.SetSandbox(pool)
 	a.closers = append(a.closers, pool.Close)
 	return nil
 }
 
 // Serve serves the API on ln and runs the workers until ctx is done, then
-// shuts down gracefully: the workers stop claiming at once and drain (runs
-// in progress get Config.ShutdownGrace, then are released to other
-// replicas) while the API stops accepting connections and finishes the
-// requests in progress.
+// shuts down gracefully:
+//
+//  1. /readyz answers 503 and the requests that wait (?wait=, followed
+//     event streams) end, so that clients go on against other replicas;
+//  2. the workers claim nothing more and drain: runs in progress get
+//     Config.ShutdownGrace, then are released to other replicas; the API
+//     keeps answering meanwhile;
+//  3. the API stops accepting connections and finishes the requests in
+//     progress (for at most the grace).
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	srv := a.API.HTTPServer(ln.Addr().String())
 	errc := make(chan error, 1)
@@ -306,25 +315,39 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	case a.Config.NoAPI:
 		role = "worker"
 	}
-	a.Log.Info("hushflow serving", "addr", "http://"+ln.Addr().String(), "role", role,
+	a.Log.Info("hushflow serving", "addr", "http://"+ln.Addr().String(), "role", role, "worker", a.Flows.WorkerID(),
 		"database", string(a.DB.Dialect), "location", a.DB.Location)
 	var err error
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
 	}
-	a.Log.Info("shutting down: no new runs are claimed; runs in progress drain")
+	a.API.BeginShutdown()
+	if a.Config.NoWorkers {
+		a.Log.Info("shutting down")
+	} else {
+		a.Log.Info("shutting down: no new runs are claimed; runs in progress drain", "grace", a.grace().String())
+	}
 	stopWorkers()
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	wg.Wait()
+	sctx, cancel := context.WithTimeout(context.Background(), a.grace())
 	defer cancel()
 	if serr := srv.Shutdown(sctx); serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = fmt.Errorf("shutdown: %w", serr)
 	}
-	wg.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
+	a.Log.Info("stopped")
 	return err
+}
+
+// grace is the shutdown grace (HUSHFLOW_SHUTDOWN_GRACE, 30s by default).
+func (a *App) grace() time.Duration {
+	if a.Config.ShutdownGrace > 0 {
+		return a.Config.ShutdownGrace
+	}
+	return 30 * time.Second
 }
 
 // Close releases the database and the sandbox.
