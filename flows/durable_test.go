@@ -427,3 +427,43 @@ func TestCheckpointsSealedAtRest(t *testing.T) {
 		})
 	}
 }
+
+// A long wait before a block's next attempt releases the worker too: the
+// run waits in the database and takes up at that attempt (the clock is
+// moved forward instead of waiting).
+func TestDurableRetryWait(t *testing.T) {
+	clock := &apptest.Clock{}
+	s := serverOn(t, storetest.SQLiteConfig(t), func(c *app.Config) { c.Now = clock.Now })
+	s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+	s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+		"name": "flaky", "trigger": map[string]any{"type": "manual"},
+		"blocks": []any{map[string]any{"id": "try", "type": "code", "retry": map[string]any{"attempts": 3, "backoff": "20s"},
+			"config": map[string]any{"code": "throw new Error('not yet')"}}},
+	})
+	id := s.Must(202, "POST", "/api/v1/projects/ops/flows/flaky/runs", map[string]any{"environment": "development"})["id"].(string)
+	waitRun(t, s, id, "the run to wait before attempt 2", func(r map[string]any, _ string) bool { return r["status"] == "waiting" })
+	clock.Advance(21 * time.Second)
+	waitRun(t, s, id, "the run to wait before attempt 3", func(r map[string]any, evs string) bool {
+		return r["status"] == "waiting" && strings.Count(evs, "block_retry:try") == 2
+	})
+	clock.Advance(41 * time.Second) // the backoff doubled
+	r := waitRun(t, s, id, "the run to end", func(r map[string]any, _ string) bool { return r["status"] == "failed" })
+	evs := events(t, s, id)
+	checkSequence(t, id, evs)
+	types := eventTypes(evs)
+	if strings.Count(types, "block_started:try") != 1 || strings.Count(types, "run_resumed:") != 2 ||
+		!strings.Contains(types, "block_retry:try block_waiting:try run_resumed: block_retry:try block_waiting:try run_resumed: block_failed:try run_finished:") {
+		t.Errorf("events: %s", types)
+	}
+	for _, e := range evs {
+		if e["type"] == "block_failed" && e["data"].(map[string]any)["attempt"].(float64) != 3 {
+			t.Errorf("last attempt: %v", e["data"])
+		}
+		if e["type"] == "run_resumed" && !strings.Contains(e["data"].(map[string]any)["reason"].(string), "before its attempt") {
+			t.Errorf("resume reason: %v", e["data"])
+		}
+	}
+	if !strings.Contains(r["error"].(string), "not yet") || r["resumes"].(float64) != 0 {
+		t.Errorf("run: %v", r)
+	}
+}

@@ -36,14 +36,19 @@ type attemptState struct {
 }
 
 // block runs one block with its condition, timeout and retries. ran is
-// false when the condition skipped it. slept is set when the block wakes
+// false when the condition skipped it. at is set when the block takes up
+// after a durable wait (see wake); slept is set when the block wakes
 // from a durable wait. An attempt that failed because the database did not
 // answer is tried again (it is not one of the block's attempts) while it
 // is safe: the block may repeat, or it has not acted yet.
-func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *http.Client, slept *blocks.Sleep) (out any, ran bool, err error) {
+func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *http.Client, at *wake) (out any, ran bool, err error) {
 	id := pb.Def.ID
 	env := x.env(id)
-	if pb.If != nil && slept == nil {
+	var slept *blocks.Sleep
+	if at != nil && at.NextAttempt == 0 {
+		slept = &at.Sleep
+	}
+	if pb.If != nil && at == nil {
 		ok, err := pb.If.Eval(ctx, env)
 		if err != nil {
 			x.emit(PendingEvent{Type: "block_failed", Block: id, Data: map[string]any{"error": err.Error(), "field": "if"}})
@@ -63,9 +68,13 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 		timeout = x.w.cfg.DefaultBlockTimeout
 	}
 	began := time.Now()
-	started := slept != nil // a block waking from a wait has shown its start
+	started := at != nil // a block waking from a wait has shown its start
+	first := 1
+	if at != nil && at.NextAttempt > 0 {
+		first, backoff = at.NextAttempt, at.Backoff
+	}
 	var outage retryWait
-	for attempt := 1; ; attempt++ {
+	for attempt := first; ; attempt++ {
 		start := time.Now()
 		a := x.beginAttempt(id)
 		out, cfg, err := x.attempt(ctx, pb, env, client, attempt, timeout, &started, slept)
@@ -74,7 +83,7 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 		if errors.As(err, &sl) {
 			data := map[string]any{"until": sl.Until, "for_ms": sl.For.Milliseconds()}
 			x.emit(PendingEvent{Type: "block_waiting", Block: id, Data: data})
-			return nil, false, &sleeping{block: id, sleep: *sl}
+			return nil, false, &sleeping{block: id, wake: wake{Sleep: *sl}}
 		}
 		if err == nil {
 			took := time.Since(start)
@@ -123,6 +132,15 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 		}
 		data["retry_in_ms"] = backoff.Milliseconds()
 		x.emit(PendingEvent{Type: "block_retry", Block: id, Data: data})
+		if backoff > x.w.cfg.SleepOver {
+			// A long wait before the next attempt releases the worker,
+			// like a long delay.
+			now := x.w.now()
+			x.emit(PendingEvent{Type: "block_waiting", Block: id, Data: map[string]any{
+				"until": now.Add(backoff), "for_ms": backoff.Milliseconds(), "next_attempt": attempt + 1}})
+			return nil, false, &sleeping{block: id, wake: wake{Sleep: blocks.Sleep{For: backoff, Since: now, Until: now.Add(backoff)},
+				NextAttempt: attempt + 1, Backoff: 2 * backoff}}
+		}
 		_ = x.write(ctx, nil, false)
 		select {
 		case <-ctx.Done():

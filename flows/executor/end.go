@@ -65,12 +65,12 @@ func checkpointAAD(runID, block string) []byte {
 // waiting until the wait ends, its worker released.
 func (x *execution) suspend(sl *sleeping) {
 	w, r := x.w, x.run
-	detail, _ := json.Marshal(sl.sleep)
+	detail, _ := json.Marshal(sl.wake)
 	cp := model.Checkpoint{RunID: r.ID, Block: sl.block, State: model.CheckpointSleeping, Detail: string(detail), CreatedAt: w.now()}
 	t := queue.Transition{Hold: queue.Hold{RunID: r.ID, Owner: w.owner, Attempt: r.Attempt, Checkpoints: []model.Checkpoint{cp}},
-		Status: model.StatusWaiting, AvailableAt: sl.sleep.Until}
+		Status: model.StatusWaiting, AvailableAt: sl.wake.Until}
 	if x.transit(t, "flows.suspend") {
-		w.log.Info("run waiting", "run_id", r.ID, "block", sl.block, "until", sl.sleep.Until)
+		w.log.Info("run waiting", "run_id", r.ID, "block", sl.block, "until", sl.wake.Until)
 	}
 }
 

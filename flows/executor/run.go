@@ -51,11 +51,20 @@ type execution struct {
 // sleeping ends an execution whose block asked for a durable wait.
 type sleeping struct {
 	block string
-	sleep blocks.Sleep
+	wake  wake
 }
 
 func (e *sleeping) Error() string {
-	return fmt.Sprintf("block %q is waiting until %s", e.block, e.sleep.Until)
+	return fmt.Sprintf("block %q is waiting until %s", e.block, e.wake.Until)
+}
+
+// wake is what a sleeping checkpoint holds (as JSON in its detail): the
+// block's own wait (a delay: Sleep), or the wait before its next attempt
+// (a long retry backoff: NextAttempt and Backoff, the backoff after it).
+type wake struct {
+	blocks.Sleep
+	NextAttempt int           `json:",omitempty"`
+	Backoff     time.Duration `json:",omitempty"`
 }
 
 // errAbandon ends an execution that can no longer write to its run (the
@@ -193,7 +202,7 @@ func (x *execution) do(ctx context.Context) (any, error) {
 		}
 		pb := &plan.Blocks[i]
 		id := pb.Def.ID
-		var slept *blocks.Sleep
+		var at *wake
 		if cp, ok := x.resumed[id]; ok {
 			switch cp.State {
 			case model.CheckpointDone, model.CheckpointSkipped:
@@ -204,14 +213,14 @@ func (x *execution) do(ctx context.Context) (any, error) {
 				x.emit(PendingEvent{Type: "block_failed", Block: id, Data: map[string]any{"error": err.Error(), "interrupted": true}})
 				return nil, err
 			case model.CheckpointSleeping:
-				slept = new(blocks.Sleep)
-				if err := json.Unmarshal([]byte(cp.Detail), slept); err != nil {
+				at = new(wake)
+				if err := json.Unmarshal([]byte(cp.Detail), at); err != nil {
 					return nil, fmt.Errorf("block %q: read its wait: %w", id, err)
 				}
-				slept.Woke = w.now()
+				at.Woke = w.now()
 			}
 		}
-		out, ran, err := x.block(ctx, pb, client, slept)
+		out, ran, err := x.block(ctx, pb, client, at)
 		if err != nil {
 			return nil, err
 		}
@@ -274,6 +283,10 @@ func (x *execution) resume(ctx context.Context) (any, error) {
 			from = id
 			if ok && cp.State == model.CheckpointSleeping {
 				reason = fmt.Sprintf("the wait of block %q ended", id)
+				var at wake
+				if json.Unmarshal([]byte(cp.Detail), &at) == nil && at.NextAttempt > 0 {
+					reason = fmt.Sprintf("the wait of block %q before its attempt %d ended", id, at.NextAttempt)
+				}
 			}
 		}
 	}
