@@ -76,8 +76,9 @@ type Config struct {
 	// MaxResumes bounds the resumes of a run after interruptions
 	// (HUSHFLOW_MAX_RESUMES; default 10).
 	MaxResumes int
-	// Now is the runs' clock (time.Now when nil): tests move it to end
-	// durable waits.
+	// Now is the clock of runs and of token and session expiry (time.Now
+	// when nil): tests move it to end durable waits or expire a token
+	// without waiting.
 	Now func() time.Time
 	// MasterKey and MasterKeyFile hold the keyring (HUSHFLOW_MASTER_KEY,
 	// HUSHFLOW_MASTER_KEY_FILE); with neither, the embedded default keeps
@@ -185,7 +186,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		}
 	}
 	log.Info("keyring loaded", "source", source, "keys", len(keys.IDs()))
-	a.Auth = auth.NewService(db, cfg.AdminToken)
+	a.Auth = auth.New(auth.Config{DB: db, AdminToken: cfg.AdminToken, Now: cfg.Now})
 	if a.BootstrapToken, err = a.Auth.Bootstrap(ctx); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("bootstrap admin: %w", err)
