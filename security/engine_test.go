@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hushflow/hushflow/internal/apptest"
 )
 
 // Engine sandbox: cases 11-17 of SECURITY.md, through code blocks run by
@@ -153,8 +155,21 @@ func TestCase12_ResourceBombs(t *testing.T) {
 				results[name] = r.JSON(t)
 			}()
 		}
-		// Other runs go on while the bombs are running.
-		time.Sleep(300 * time.Millisecond)
+		// Other runs go on while the bombs are running: wait until a
+		// worker has claimed both.
+		apptest.Eventually(t, 30*time.Second, "the bombs "+strings.Join(names[i:i+2], " and ")+" to start", func() error {
+			for _, name := range names[i : i+2] {
+				l := e.must(200, "GET", "/api/v1/projects/p/runs?flow=bomb-"+name, nil)
+				runs, _ := l["runs"].([]any)
+				if len(runs) == 0 {
+					return fmt.Errorf("bomb %s: no run yet", name)
+				}
+				if st := runs[0].(map[string]any)["status"]; st == "queued" {
+					return fmt.Errorf("bomb %s: %v", name, st)
+				}
+			}
+			return nil
+		})
 		start := time.Now()
 		e.runStatus("quick", "succeeded", nil)
 		if d := time.Since(start); int64(d) > quickSlowest.Load() {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -64,18 +65,18 @@ func startServe(t *testing.T, env ...string) *proc {
 	}
 	p := &proc{cmd: cmd, addr: addr, stdout: out, mu: mu}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
+	apptest.Eventually(t, 30*time.Second, "the server to become ready", func() error {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return fmt.Errorf("%v; output:\n%s", err, p.output())
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("server did not become ready:\n%s", p.output())
-	return nil
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("readyz %d; output:\n%s", resp.StatusCode, p.output())
+		}
+		return nil
+	})
+	return p
 }
 
 func (p *proc) output() string {
