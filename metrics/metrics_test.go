@@ -73,6 +73,7 @@ func (m series) get(name string, labels ...string) (sum float64, found bool) {
 // After a few runs, /metrics has every metric of docs/metrics.md with the
 // right counts, and no label or value shows a secret or a path.
 func TestMetricsAfterRuns(t *testing.T) {
+	apptest.SkipShort(t)
 	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
 		var mu sync.Mutex
 		var traceparents []string
@@ -191,6 +192,7 @@ func TestMetricsAfterRuns(t *testing.T) {
 // The queue metrics count queued runs on an API-only replica (no
 // workers), and the age grows with the queue's clock.
 func TestQueueMetrics(t *testing.T) {
+	apptest.SkipShort(t)
 	clock := &apptest.Clock{}
 	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
 		s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})

@@ -82,6 +82,9 @@ func rss(t *testing.T) int64 {
 }
 
 func TestCase11_InfiniteLoop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("five endless loops, each to its deadline: skipped in -short mode")
+	}
 	e := sqlite(t, noRateLimit)
 	k := canary("c11")
 	e.secret("K", k)
@@ -118,6 +121,9 @@ func TestCase11_InfiniteLoop(t *testing.T) {
 }
 
 func TestCase12_ResourceBombs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("six resource bombs, each to the memory limit or its deadline: skipped in -short mode")
+	}
 	e := sqlite(t, noRateLimit)
 	k := canary("c12")
 	e.secret("K", k)
@@ -205,6 +211,9 @@ func TestCase12_ResourceBombs(t *testing.T) {
 }
 
 func TestCase13_DeepRecursion(t *testing.T) {
+	if testing.Short() {
+		t.Skip("recursion bombs: skipped in -short mode")
+	}
 	e := sqlite(t, noRateLimit)
 	k := canary("c13")
 	e.secret("K", k)
@@ -343,6 +352,9 @@ func TestCase16_EnginePanics(t *testing.T) {
 }
 
 func TestCase17_OutputBombs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("output bombs: skipped in -short mode")
+	}
 	e := sqlite(t, noRateLimit)
 	// The random part first: a truncation before redaction would leave a
 	// prefix of it, which the check below looks for.

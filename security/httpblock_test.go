@@ -264,6 +264,9 @@ func TestCase22_Exfiltration(t *testing.T) {
 }
 
 func TestCase23_ResponseBombs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("response bombs, two of them to their deadlines: skipped in -short mode")
+	}
 	e := sqlite(t, noRateLimit)
 	k := canary("c23")
 	e.secret("K", k)

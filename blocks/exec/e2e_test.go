@@ -43,6 +43,7 @@ var dirLine = regexp.MustCompile(`dir=(/[^"\\\s]+)`)
 // Through the real server: the shell case, the argv case and a byte-at-a-
 // time writer, with every surface scanned for the canaries.
 func TestExecEndToEnd(t *testing.T) {
+	apptest.SkipShort(t)
 	script := filepath.Join(t.TempDir(), "check.sh")
 	if err := os.WriteFile(script, []byte(checkScript), 0o755); err != nil {
 		t.Fatal(err)
@@ -117,6 +118,7 @@ func TestExecEndToEnd(t *testing.T) {
 // With HUSHFLOW_EXEC off, saving a flow with an exec block is a 400 that
 // says how to enable it.
 func TestExecDisabled(t *testing.T) {
+	apptest.SkipShort(t)
 	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
 		setup(s)
 		r := s.Do("POST", "/api/v1/projects/billing/flows", map[string]any{
@@ -132,6 +134,7 @@ func TestExecDisabled(t *testing.T) {
 // The allowlist through the server: a command outside it fails the run
 // with a clear error.
 func TestExecAllowList(t *testing.T) {
+	apptest.SkipShort(t)
 	s := apptest.Start(t, storetest.SQLiteConfig(t), execOn, func(c *app.Config) { c.ExecAllow = []string{"/usr/bin/true"} })
 	setup(s)
 	s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
@@ -323,6 +326,7 @@ func TestAllowListNeedsPaths(t *testing.T) {
 // Cancelling a run through the API kills the command's process group (a
 // background sleep included) and removes its secrets directory.
 func TestExecCancelThroughAPI(t *testing.T) {
+	apptest.SkipShort(t)
 	s := apptest.Start(t, storetest.SQLiteConfig(t), execOn)
 	setup(s)
 	pidFile := filepath.Join(t.TempDir(), "pid")

@@ -256,6 +256,9 @@ func TestStreamOneByteWrites(t *testing.T) {
 // Timeout and cancel kill the whole process group, a sleep grandchild
 // included.
 func TestTimeoutAndCancelKillTheGroup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for two 2 s timeouts: skipped in -short mode")
+	}
 	for _, mode := range []string{"timeout", "cancel", "block timeout"} {
 		t.Run(mode, func(t *testing.T) {
 			h := harness(t)

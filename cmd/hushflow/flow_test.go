@@ -77,6 +77,7 @@ func (c *flowCLI) must(args ...string) string {
 }
 
 func TestFlowAndRunCommands(t *testing.T) {
+	apptest.SkipShort(t)
 	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
 		t.Setenv("HUSHFLOW_ADDR", s.URL)
 		t.Setenv("HUSHFLOW_TOKEN", s.Token)
@@ -208,6 +209,7 @@ func TestFlowAndRunCommands(t *testing.T) {
 
 // `run list --limit N` over the API's page size (200) follows the pages.
 func TestRunListPages(t *testing.T) {
+	apptest.SkipShort(t)
 	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
 		t.Setenv("HUSHFLOW_ADDR", s.URL)
 		t.Setenv("HUSHFLOW_TOKEN", s.Token)

@@ -121,6 +121,9 @@ var tokenRE = regexp.MustCompile(`hf_[A-Za-z0-9_-]{43}`)
 // without a token, the printed admin token works, data survives a
 // restart.
 func TestServeFreshDataDir(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the hushflow binary and starts it: skipped in -short mode")
+	}
 	dir := filepath.Join(t.TempDir(), "data")
 	p := startServe(t, "HUSHFLOW_DATA_DIR="+dir)
 	for _, path := range []string{"/healthz", "/readyz"} {
@@ -157,6 +160,9 @@ func TestServeFreshDataDir(t *testing.T) {
 
 // The same on PostgreSQL: the tables are in PostgreSQL.
 func TestServePostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the hushflow binary and starts it: skipped in -short mode")
+	}
 	if os.Getenv(storetest.EnvURL) == "" {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("%s is not set", storetest.EnvURL)
@@ -190,6 +196,9 @@ func TestServePostgres(t *testing.T) {
 
 // An unreachable database: one line naming the host, no password, exit 1.
 func TestServeUnreachableDatabase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the hushflow binary and starts it: skipped in -short mode")
+	}
 	cmd := exec.Command(binary(t), "serve")
 	cmd.Env = append(os.Environ(), "HUSHFLOW_ADDR="+freeAddr(t),
 		"HUSHFLOW_DATABASE_URL=postgres://alice:Sup3rS3cretPw@127.0.0.1:1/hushflow?connect_timeout=2",
@@ -214,6 +223,9 @@ func TestServeUnreachableDatabase(t *testing.T) {
 // A start refused for a missing key changes nothing: the next start with
 // the key still creates and prints the admin token.
 func TestServePostgresRefusedStartWritesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the hushflow binary and starts it: skipped in -short mode")
+	}
 	if os.Getenv(storetest.EnvURL) == "" {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("%s is not set", storetest.EnvURL)

@@ -207,6 +207,9 @@ func vmHWM(t testing.TB) int64 {
 
 // TestSandboxAdversarial is SECURITY.md cases 11-16 through the pool.
 func TestSandboxAdversarial(t *testing.T) {
+	if testing.Short() {
+		t.Skip("adversarial scripts that kill workers: skipped in -short mode")
+	}
 	p := testPool(t)
 	before := vmHWM(t)
 	const timeout = 500 * time.Millisecond
@@ -299,6 +302,9 @@ func TestSandboxNoHostGlobals(t *testing.T) {
 // TestSandboxBombDoesNotStarveOthers runs a memory bomb and an endless
 // builtin while trivial evaluations go on.
 func TestSandboxBombDoesNotStarveOthers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("memory bombs in three new workers: skipped in -short mode")
+	}
 	p, err := New(Config{Path: os.Args[0], Workers: 3, MemoryLimit: testMemory})
 	if err != nil {
 		t.Fatal(err)
