@@ -65,7 +65,7 @@ var migrationFS embed.FS
 var ErrUnauthenticated = apperr.New(apperr.Unauthenticated, "unauthenticated",
 	"missing or invalid token: send Authorization: Bearer <token>")
 
-// Service manages users and tokens.
+// Service manages users, tokens and browser sessions.
 type Service struct {
 	db        *store.DB
 	adminHash []byte // sha256 of HUSHFLOW_ADMIN_TOKEN, nil if unset
@@ -74,12 +74,29 @@ type Service struct {
 	admin atomic.Pointer[User]
 }
 
-// NewService returns a Service over db. adminToken, when not empty, is
-// accepted as a token of the built-in "admin" user.
-func NewService(db *store.DB, adminToken string) *Service {
-	s := &Service{db: db, now: func() time.Time { return time.Now().UTC() }}
-	if adminToken != "" {
-		h := sha256.Sum256([]byte(adminToken))
+// Config is everything a Service needs.
+type Config struct {
+	// DB holds the users, tokens and sessions (see Migrations).
+	DB *store.DB
+	// AdminToken, when not empty, is accepted as a token of the built-in
+	// "admin" user (HUSHFLOW_ADMIN_TOKEN).
+	AdminToken string
+	// Now is the clock that creation times and token and session expiry
+	// are read from (time.Now when nil). Tests move it forward to expire a
+	// token without waiting.
+	Now func() time.Time
+}
+
+// New returns a Service built from cfg.
+func New(cfg Config) *Service {
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	// UTC: SQLite compares stored times as text.
+	s := &Service{db: cfg.DB, now: func() time.Time { return now().UTC() }}
+	if cfg.AdminToken != "" {
+		h := sha256.Sum256([]byte(cfg.AdminToken))
 		s.adminHash = h[:]
 	}
 	return s

@@ -75,10 +75,18 @@ func TestSandboxedCodeBlocks(t *testing.T) {
 	}
 }
 
+// noDeadline is the deadline of a case that proves another limit than
+// the deadline (an unknown secret, the memory limit): far above what the
+// case needs on any machine, so that a busy machine cannot turn the
+// expected error into a timeout. The memory bomb below takes 0.3 to 1 s
+// on an idle 2-core machine and hit a 2 s deadline on a busy one
+// (issue 17).
+const noDeadline = time.Minute
+
 func TestSandboxedErrors(t *testing.T) {
 	sb := WithSandbox(testSandbox(t))
 	env, _, _, _ := testEnv()
-	p, _ := testEngine.Compile(Code, "const x = 1;\nreturn secrets.NOPE", sb, WithField("code"))
+	p, _ := testEngine.Compile(Code, "const x = 1;\nreturn secrets.NOPE", sb, WithField("code"), WithTimeout(noDeadline))
 	_, err := p.Run(context.Background(), env)
 	var e *Error
 	if !errors.As(err, &e) || !errors.Is(err, ErrUnknownSecret) || e.Line != 2 || e.Block != "call" || e.Field != "code" ||
@@ -89,12 +97,15 @@ func TestSandboxedErrors(t *testing.T) {
 	if _, err := p.Run(context.Background(), env); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("loop: %v", err)
 	}
-	p, _ = testEngine.Compile(Code, `let s = 'ab'; for (;;) s += s`, sb, WithTimeout(2*time.Second))
+	// The memory limit must end this loop: a timeout or any other error
+	// fails.
+	p, _ = testEngine.Compile(Code, `let s = 'ab'; for (;;) s += s`, sb, WithTimeout(noDeadline))
+	start := time.Now()
 	if _, err := p.Run(context.Background(), env); !errors.Is(err, ErrMemoryLimit) {
-		t.Fatalf("memory bomb: %v", err)
+		t.Fatalf("memory bomb: %v after %s", err, time.Since(start))
 	}
 	// Fields that are not bounded go to the sandbox too.
-	p, _ = testEngine.Compile(Field, `'x'.repeat(2**30)`, sb)
+	p, _ = testEngine.Compile(Field, `'x'.repeat(2**30)`, sb, WithTimeout(noDeadline))
 	if isolated, _ := p.Isolated(); !isolated {
 		t.Fatal("repeat is not isolated")
 	}

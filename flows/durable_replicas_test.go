@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hushflow/hushflow/internal/apptest"
 	"github.com/hushflow/hushflow/store"
 	"github.com/hushflow/hushflow/store/storetest"
 	"github.com/jackc/pgx/v5"
@@ -67,12 +68,14 @@ func (c *cluster) set(i int, p *proc) {
 }
 
 func (c *cluster) any() *proc {
-	for {
+	var p *proc
+	waitFor(c.t, 60*time.Second, "a replica to be up", func() bool {
 		if ps := c.up(); len(ps) > 0 {
-			return ps[0]
+			p = ps[0]
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return p != nil
+	})
+	return p
 }
 
 // stream posts runs (by webhook and by the API, in turn) to the replicas
@@ -120,7 +123,12 @@ func (st *stream) post(c *cluster, n int) {
 		}
 		ps := c.up()
 		if len(ps) == 0 {
-			time.Sleep(50 * time.Millisecond)
+			// No replica up: try again as a client would, a moment later.
+			select {
+			case <-st.stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
 			continue
 		}
 		p := ps[(n+try)%len(ps)]
@@ -152,7 +160,12 @@ func (st *stream) post(c *cluster, n int) {
 			return
 		}
 		st.mu.Unlock()
-		time.Sleep(100 * time.Millisecond)
+		// Refused: retry as a client would after Retry-After, sooner.
+		select {
+		case <-st.stop:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 
@@ -197,29 +210,26 @@ func (p *proc) signal(sig syscall.Signal) {
 // returns the runs by id (read from the database).
 func settle(t *testing.T, db *store.DB, ids []string, within time.Duration) map[string]runRow {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		rows := map[string]runRow{}
+	var rows map[string]runRow
+	apptest.Eventually(t, within, "every run to end", func() error {
 		var rs []runRow
-		if err := db.Raw("SELECT id, status, error, resumes FROM runs WHERE id IN ?", ids).Scan(&rs).Error; err == nil {
-			open := 0
-			for _, r := range rs {
-				rows[r.ID] = r
-				if r.Status == "queued" || r.Status == "running" || r.Status == "waiting" {
-					open++
-				}
-			}
-			if open == 0 && len(rows) == len(ids) {
-				return rows
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d of %d runs still open after %s", open, len(ids), within)
-			}
-		} else if time.Now().After(deadline) {
-			t.Fatalf("read runs: %v", err)
+		if err := db.Raw("SELECT id, status, error, resumes FROM runs WHERE id IN ?", ids).Scan(&rs).Error; err != nil {
+			return err
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		rows = map[string]runRow{}
+		open := 0
+		for _, r := range rs {
+			rows[r.ID] = r
+			if r.Status == "queued" || r.Status == "running" || r.Status == "waiting" {
+				open++
+			}
+		}
+		if open > 0 || len(rows) != len(ids) {
+			return fmt.Errorf("%d of %d runs open, %d found", open, len(ids), len(rows))
+		}
+		return nil
+	})
+	return rows
 }
 
 type runRow struct {

@@ -132,6 +132,9 @@ func waitRun(t *testing.T, s *apptest.Server, id string, what string, ok func(r 
 // interrupted block: the blocks that finished are not run again, the
 // events go on in order with run_released and run_resumed.
 func TestStopReleasesAndResumes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out a 3s delay twice per database: TestInterruptedPost covers release and resume in -short mode")
+	}
 	for _, b := range storetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			dbc := b.Config(t)

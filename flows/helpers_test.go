@@ -1,21 +1,25 @@
 package flows_test
 
 import (
+	"errors"
+
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hushflow/hushflow/internal/apptest"
 )
 
+// waitFor waits until ok holds (apptest.Eventually).
 func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
+	apptest.Eventually(t, d, what, func() error {
+		if ok() {
+			return nil
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return errors.New("not yet")
+	})
 }
 
 // eventList is "type:block type:block ..." of an events response.

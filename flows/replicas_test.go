@@ -91,25 +91,23 @@ func startServe(t *testing.T, c serveConfig) *proc {
 	p := &proc{t: t, cmd: cmd, URL: "http://" + c.addr, Logs: logs, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(p.done) }()
 	t.Cleanup(p.kill)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(p.URL + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
-		}
+	apptest.Eventually(t, 30*time.Second, "hushflow serve to be ready", func() error {
 		select {
 		case <-p.done:
 			t.Fatalf("hushflow serve exited at start: %s", logs.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hushflow serve not ready after 30s: %s", logs.String())
+		resp, err := http.Get(p.URL + "/readyz")
+		if err != nil {
+			return err
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("/readyz answered %d", resp.StatusCode)
+		}
+		return nil
+	})
+	return p
 }
 
 // kill sends SIGKILL to the process group and waits for the process.
@@ -170,6 +168,9 @@ func (p *proc) must(want int, method, path string, body any) map[string]any {
 // Two serve processes on one PostgreSQL database share 1,000 queued runs:
 // each executes exactly once, none is lost, both replicas work.
 func TestReplicasShareQueue(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts hushflow serve processes")
+	}
 	if os.Getenv(storetest.EnvURL) == "" {
 		t.Skipf("replicas share a queue on PostgreSQL only (SQLite is one process's file): set %s to run this test", storetest.EnvURL)
 	}
@@ -232,20 +233,16 @@ func TestReplicasShareQueue(t *testing.T) {
 
 	// Wait until no run is queued or running.
 	sql := storetest.Open(t, db, nil)
-	deadline := time.Now().Add(90 * time.Second)
-	for {
+	apptest.Eventually(t, 90*time.Second, "every run to end", func() error {
 		var open int64
 		if err := sql.Raw("SELECT COUNT(*) FROM runs WHERE status IN ('queued','running')").Scan(&open).Error; err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if open == 0 {
-			break
+		if open > 0 {
+			return fmt.Errorf("%d runs open", open)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d runs still open after 90s", open)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	elapsed := time.Since(start)
 
 	var statuses []struct {

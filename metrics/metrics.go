@@ -22,11 +22,13 @@ import (
 // Namespace prefixes every Hushflow metric.
 const Namespace = "hushflow"
 
-// QueueStats is the state of the run queue: the number of queued runs and
-// the queue time of the oldest one (zero when the queue is empty).
+// QueueStats is the state of the run queue: the number of runs due and
+// how long the oldest of them has been due (zero when the queue is empty).
+// The reader measures the age with the queue's own clock, the one that
+// stamped the runs.
 type QueueStats struct {
-	Depth  int
-	Oldest time.Time
+	Depth     int
+	OldestAge time.Duration
 }
 
 // QueueFunc reads the run queue; it is called once per scrape and should
@@ -185,8 +187,8 @@ func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	age := 0.0
-	if st.Depth > 0 && !st.Oldest.IsZero() {
-		age = max(time.Since(st.Oldest).Seconds(), 0)
+	if st.Depth > 0 {
+		age = max(st.OldestAge.Seconds(), 0)
 	}
 	ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(st.Depth))
 	ch <- prometheus.MustNewConstMetric(queueAgeDesc, prometheus.GaugeValue, age)

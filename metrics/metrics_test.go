@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"bufio"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -72,6 +73,7 @@ func (m series) get(name string, labels ...string) (sum float64, found bool) {
 // After a few runs, /metrics has every metric of docs/metrics.md with the
 // right counts, and no label or value shows a secret or a path.
 func TestMetricsAfterRuns(t *testing.T) {
+	apptest.SkipShort(t)
 	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
 		var mu sync.Mutex
 		var traceparents []string
@@ -113,12 +115,13 @@ func TestMetricsAfterRuns(t *testing.T) {
 
 		// The hooks run just after the outcome is stored: wait for them.
 		var m series
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		apptest.Eventually(t, 10*time.Second, "the 4 runs in hushflow_runs_total", func() error {
 			m = scrape(t, s)
-			if n, _ := m.get("hushflow_runs_total"); n >= 4 || time.Now().After(deadline) {
-				break
+			if n, _ := m.get("hushflow_runs_total"); n < 4 {
+				return fmt.Errorf("hushflow_runs_total = %g", n)
 			}
-		}
+			return nil
+		})
 		for _, c := range []struct {
 			name   string
 			labels []string
@@ -187,8 +190,10 @@ func TestMetricsAfterRuns(t *testing.T) {
 }
 
 // The queue metrics count queued runs on an API-only replica (no
-// workers), and the age grows.
+// workers), and the age grows with the queue's clock.
 func TestQueueMetrics(t *testing.T) {
+	apptest.SkipShort(t)
+	clock := &apptest.Clock{}
 	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
 		s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
 		s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
@@ -198,16 +203,23 @@ func TestQueueMetrics(t *testing.T) {
 		for range 2 {
 			s.Must(202, "POST", "/api/v1/projects/ops/flows/wait/runs", map[string]any{"environment": "production"})
 		}
-		time.Sleep(1100 * time.Millisecond)
 		m := scrape(t, s)
 		if n, _ := m.get("hushflow_queue_depth"); n != 2 {
 			t.Errorf("hushflow_queue_depth = %g, want 2", n)
 		}
-		if age, _ := m.get("hushflow_queue_oldest_age_seconds"); age < 1 || age > 60 {
-			t.Errorf("hushflow_queue_oldest_age_seconds = %g, want about 1", age)
+		if age, _ := m.get("hushflow_queue_oldest_age_seconds"); age >= 60 {
+			t.Errorf("hushflow_queue_oldest_age_seconds = %g just after queuing, want under 60", age)
+		}
+		clock.Advance(2 * time.Minute)
+		m = scrape(t, s)
+		if n, _ := m.get("hushflow_queue_depth"); n != 2 {
+			t.Errorf("hushflow_queue_depth = %g two minutes later, want 2", n)
+		}
+		if age, _ := m.get("hushflow_queue_oldest_age_seconds"); age < 120 || age >= 180 {
+			t.Errorf("hushflow_queue_oldest_age_seconds = %g two minutes later, want about 120", age)
 		}
 		if r := s.DoToken("", "GET", "/readyz", nil); r.Status != http.StatusOK {
 			t.Errorf("readyz of an API-only replica = %d %s", r.Status, r.Body)
 		}
-	}, func(c *app.Config) { c.NoWorkers = true })
+	}, func(c *app.Config) { c.NoWorkers = true; c.Now = clock.Now })
 }

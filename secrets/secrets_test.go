@@ -312,6 +312,9 @@ func TestWrongMasterKey(t *testing.T) {
 }
 
 func TestRotation1000(t *testing.T) {
+	if testing.Short() {
+		t.Skip("rotates 1,000 secrets: skipped in -short mode")
+	}
 	for _, b := range storetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) { testRotation1000(t, b.Config(t)) })
 	}

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hushflow/hushflow/internal/apptest"
 )
 
 // Engine sandbox: cases 11-17 of SECURITY.md, through code blocks run by
@@ -80,6 +82,9 @@ func rss(t *testing.T) int64 {
 }
 
 func TestCase11_InfiniteLoop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("five endless loops, each to its deadline: skipped in -short mode")
+	}
 	e := sqlite(t, noRateLimit)
 	k := canary("c11")
 	e.secret("K", k)
@@ -116,6 +121,9 @@ func TestCase11_InfiniteLoop(t *testing.T) {
 }
 
 func TestCase12_ResourceBombs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("six resource bombs, each to the memory limit or its deadline: skipped in -short mode")
+	}
 	e := sqlite(t, noRateLimit)
 	k := canary("c12")
 	e.secret("K", k)
@@ -153,8 +161,21 @@ func TestCase12_ResourceBombs(t *testing.T) {
 				results[name] = r.JSON(t)
 			}()
 		}
-		// Other runs go on while the bombs are running.
-		time.Sleep(300 * time.Millisecond)
+		// Other runs go on while the bombs are running: wait until a
+		// worker has claimed both.
+		apptest.Eventually(t, 30*time.Second, "the bombs "+strings.Join(names[i:i+2], " and ")+" to start", func() error {
+			for _, name := range names[i : i+2] {
+				l := e.must(200, "GET", "/api/v1/projects/p/runs?flow=bomb-"+name, nil)
+				runs, _ := l["runs"].([]any)
+				if len(runs) == 0 {
+					return fmt.Errorf("bomb %s: no run yet", name)
+				}
+				if st := runs[0].(map[string]any)["status"]; st == "queued" {
+					return fmt.Errorf("bomb %s: %v", name, st)
+				}
+			}
+			return nil
+		})
 		start := time.Now()
 		e.runStatus("quick", "succeeded", nil)
 		if d := time.Since(start); int64(d) > quickSlowest.Load() {
@@ -190,6 +211,9 @@ func TestCase12_ResourceBombs(t *testing.T) {
 }
 
 func TestCase13_DeepRecursion(t *testing.T) {
+	if testing.Short() {
+		t.Skip("recursion bombs: skipped in -short mode")
+	}
 	e := sqlite(t, noRateLimit)
 	k := canary("c13")
 	e.secret("K", k)
@@ -328,6 +352,9 @@ func TestCase16_EnginePanics(t *testing.T) {
 }
 
 func TestCase17_OutputBombs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("output bombs: skipped in -short mode")
+	}
 	e := sqlite(t, noRateLimit)
 	// The random part first: a truncation before redaction would leave a
 	// prefix of it, which the check below looks for.

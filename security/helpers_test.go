@@ -70,11 +70,13 @@ func newEnv(t *testing.T, s *apptest.Server) *env {
 // sqlite starts one server on SQLite (the cases that do not depend on the
 // database run once, to keep the suite fast).
 func sqlite(t *testing.T, opts ...func(*app.Config)) *env {
+	apptest.SkipShort(t)
 	return newEnv(t, apptest.Start(t, storetest.SQLiteConfig(t), opts...))
 }
 
 // each runs f on a server of every backend.
 func each(t *testing.T, f func(t *testing.T, e *env), opts ...func(*app.Config)) {
+	apptest.SkipShort(t)
 	apptest.Each(t, func(t *testing.T, s *apptest.Server) { f(t, newEnv(t, s)) }, opts...)
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -338,37 +339,34 @@ func TestCase10_SecretInRunInput(t *testing.T) {
 	e.waitRun(hook["id"].(string))
 	e.flowDef(map[string]any{"name": "ev", "trigger": map[string]any{"type": "event", "topic": "leak:*"}, "blocks": []any{code("c", "return input")}})
 	e.must(202, "POST", "/api/v1/projects/p/events", map[string]any{"topic": "leak:x", "environment": "development", "payload": map[string]any{"k": k}})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var evRun string
+	apptest.Eventually(t, 20*time.Second, "the event's run", func() error {
 		l := e.must(200, "GET", "/api/v1/projects/p/runs?flow=ev", nil)
-		if runs, _ := l["runs"].([]any); len(runs) > 0 {
-			e.waitRun(runs[0].(map[string]any)["id"].(string))
-			break
+		runs, _ := l["runs"].([]any)
+		if len(runs) == 0 {
+			return errors.New("no run of flow ev")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("event run never appeared")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		evRun = runs[0].(map[string]any)["id"].(string)
+		return nil
+	})
+	e.waitRun(evRun)
 	e.sweep(nil)
 }
 
 // waitRun polls a run until it ends and remembers it for the sweep.
 func (e *env) waitRun(id string) map[string]any {
 	e.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		r := e.must(200, "GET", "/api/v1/runs/"+id, nil)
+	var r map[string]any
+	apptest.Eventually(e.t, 30*time.Second, "run "+id+" to end", func() error {
+		r = e.must(200, "GET", "/api/v1/runs/"+id, nil)
 		switch r["status"] {
 		case "succeeded", "failed", "canceled":
-			e.mu.Lock()
-			e.runs = append(e.runs, id)
-			e.mu.Unlock()
-			return r
+			return nil
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("run %s did not end: %v", id, r)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("run %v", r)
+	})
+	e.mu.Lock()
+	e.runs = append(e.runs, id)
+	e.mu.Unlock()
+	return r
 }

@@ -79,6 +79,7 @@ var routes = []route{
 // project -> 404 (as if it did not exist); a role below the need -> 403;
 // otherwise the route's success status.
 func TestRoleMatrix(t *testing.T) {
+	apptest.SkipShort(t)
 	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
 		var n atomic.Int64
 		s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "alpha"})

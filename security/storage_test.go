@@ -241,6 +241,7 @@ func TestCase34_FreshDataKeys(t *testing.T) {
 }
 
 func TestCase35_Rotation(t *testing.T) {
+	apptest.SkipShort(t)
 	for _, b := range storetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			dbc := b.Config(t)
@@ -286,6 +287,7 @@ func TestCase35_Rotation(t *testing.T) {
 }
 
 func TestCase36_MissingOrWrongKey(t *testing.T) {
+	apptest.SkipShort(t)
 	t.Run("postgres", func(t *testing.T) {
 		if os.Getenv(storetest.EnvURL) == "" {
 			t.Skip(storetest.EnvURL + " not set")

@@ -31,14 +31,13 @@ func newAPI(t *testing.T, db *store.DB) *api { return newAPIWith(t, db, nil) }
 
 func newAPIWith(t *testing.T, db *store.DB, mod func(*server.Deps)) *api {
 	t.Helper()
-	authSvc := auth.NewService(db, "")
-	token, err := authSvc.Bootstrap(context.Background())
-	if err != nil || token == "" {
-		t.Fatalf("bootstrap: %q %v", token, err)
-	}
-	deps := server.Deps{DB: db, Auth: authSvc, Projects: projects.NewService(db)}
+	deps := server.Deps{DB: db, Auth: auth.New(auth.Config{DB: db}), Projects: projects.NewService(db)}
 	if mod != nil {
 		mod(&deps)
+	}
+	token, err := deps.Auth.Bootstrap(context.Background())
+	if err != nil || token == "" {
+		t.Fatalf("bootstrap: %q %v", token, err)
 	}
 	s := server.New(deps)
 	ts := httptest.NewServer(s)

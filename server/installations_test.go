@@ -19,7 +19,7 @@ import (
 // DEMO_BOT_SLACK_BOT_TOKEN and DEMO_BOT_SLACK_SIGNING_SECRET.
 func newAppsAPI(t *testing.T, db *store.DB) *api {
 	t.Helper()
-	authSvc := auth.NewService(db, "")
+	authSvc := auth.New(auth.Config{DB: db})
 	token, err := authSvc.Bootstrap(context.Background())
 	if err != nil {
 		t.Fatal(err)

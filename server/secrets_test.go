@@ -59,7 +59,7 @@ func newSecretsAPI(t *testing.T, db *store.DB) *secretsAPI {
 		t.Fatal(err)
 	}
 	st := secrets.New(secrets.Config{DB: db, Keyring: kr, Logger: log})
-	authSvc := auth.NewService(db, "")
+	authSvc := auth.New(auth.Config{DB: db})
 	token, err := authSvc.Bootstrap(context.Background())
 	if err != nil || token == "" {
 		t.Fatalf("bootstrap: %q %v", token, err)

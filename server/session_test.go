@@ -6,6 +6,14 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hushflow/hushflow/auth"
+	"github.com/hushflow/hushflow/internal/apptest"
+	"github.com/hushflow/hushflow/server"
+	"github.com/hushflow/hushflow/store"
+	"github.com/hushflow/hushflow/store/schema"
+	"github.com/hushflow/hushflow/store/storetest"
 )
 
 // browser is an HTTP client that holds cookies like a browser does, and
@@ -181,5 +189,38 @@ func TestSessionSignInRefusals(t *testing.T) {
 		if r := b.do("GET", "/api/v1/projects", "", "", nil); r.Status != http.StatusUnauthorized {
 			t.Fatalf("forged cookie: %d", r.Status)
 		}
+	})
+}
+
+// A session ends when the token it was opened with expires, and
+// auth.SessionTTL after sign-in, by the auth clock (moved forward here,
+// not waited for).
+func TestSessionExpiry(t *testing.T) {
+	storetest.Each(t, schema.All(), func(t *testing.T, db *store.DB) {
+		clock := &apptest.Clock{}
+		a := newAPIWith(t, db, func(d *server.Deps) { d.Auth = auth.New(auth.Config{DB: db, Now: clock.Now}) })
+		r := a.do("POST", "/api/v1/tokens", map[string]string{"name": "ui", "expires_in": "1h"})
+		if r.Status != http.StatusCreated {
+			t.Fatalf("create token: %d %s", r.Status, r.Body)
+		}
+		b := &browser{t: t, a: a}
+		b.signIn(r.JSON(t)["token"].(string))
+		whoami := func(b *browser, want int, when string) {
+			t.Helper()
+			if r := b.do("GET", "/api/v1/whoami", "", "", nil); r.Status != want {
+				t.Fatalf("whoami %s: %d, want %d: %s", when, r.Status, want, r.Body)
+			}
+		}
+		clock.Advance(59 * time.Minute)
+		whoami(b, http.StatusOK, "a minute before the token expires")
+		clock.Advance(time.Minute)
+		whoami(b, http.StatusUnauthorized, "once the session's token expired")
+
+		admin := &browser{t: t, a: a}
+		admin.signIn(a.token) // a token without expiry
+		clock.Advance(auth.SessionTTL - time.Minute)
+		whoami(admin, http.StatusOK, "a minute before the session expires")
+		clock.Advance(time.Minute)
+		whoami(admin, http.StatusUnauthorized, "once the session expired")
 	})
 }

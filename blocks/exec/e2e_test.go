@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -42,6 +43,7 @@ var dirLine = regexp.MustCompile(`dir=(/[^"\\\s]+)`)
 // Through the real server: the shell case, the argv case and a byte-at-a-
 // time writer, with every surface scanned for the canaries.
 func TestExecEndToEnd(t *testing.T) {
+	apptest.SkipShort(t)
 	script := filepath.Join(t.TempDir(), "check.sh")
 	if err := os.WriteFile(script, []byte(checkScript), 0o755); err != nil {
 		t.Fatal(err)
@@ -116,6 +118,7 @@ func TestExecEndToEnd(t *testing.T) {
 // With HUSHFLOW_EXEC off, saving a flow with an exec block is a 400 that
 // says how to enable it.
 func TestExecDisabled(t *testing.T) {
+	apptest.SkipShort(t)
 	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
 		setup(s)
 		r := s.Do("POST", "/api/v1/projects/billing/flows", map[string]any{
@@ -131,6 +134,7 @@ func TestExecDisabled(t *testing.T) {
 // The allowlist through the server: a command outside it fails the run
 // with a clear error.
 func TestExecAllowList(t *testing.T) {
+	apptest.SkipShort(t)
 	s := apptest.Start(t, storetest.SQLiteConfig(t), execOn, func(c *app.Config) { c.ExecAllow = []string{"/usr/bin/true"} })
 	setup(s)
 	s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
@@ -169,25 +173,22 @@ func TestSecretsGoneAfterServerKill(t *testing.T) {
 	})
 	p.must(202, "POST", "/api/v1/projects/billing/flows/slow/runs", map[string]any{"environment": "development"})
 	var file string
-	deadline := time.Now().Add(30 * time.Second)
-	for file == "" {
+	apptest.Eventually(t, 30*time.Second, "the mounted secret under "+base, func() error {
 		m, _ := filepath.Glob(filepath.Join(base, "*", "CERT"))
-		if len(m) > 0 {
-			file = m[0]
-			break
+		if len(m) == 0 {
+			return fmt.Errorf("no file yet; server log: %s", p.logs.String())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no mounted secret under %s; server log: %s", base, p.logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		file = m[0]
+		return nil
+	})
 	// The file is written before the command starts: wait for the
 	// command, then read it (the file may show before it is written).
-	for deadline := time.Now().Add(20 * time.Second); len(processesIn(filepath.Join(dataDir, "hushflow-exec"))) == 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the command is not running in the scratch directory")
+	apptest.Eventually(t, 20*time.Second, "the command to run in the scratch directory", func() error {
+		if len(processesIn(filepath.Join(dataDir, "hushflow-exec"))) == 0 {
+			return errors.New("no process there")
 		}
-	}
+		return nil
+	})
 	if got, err := os.ReadFile(file); err != nil || string(got) != canaryCert {
 		t.Fatalf("mounted file: %v (bytes equal: %v)", err, string(got) == canaryCert)
 	}
@@ -197,16 +198,12 @@ func TestSecretsGoneAfterServerKill(t *testing.T) {
 	}
 	// The command (sleep, started with a parent-death signal) dies with
 	// the server.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		left := processesIn(filepath.Join(dataDir, "hushflow-exec"))
-		if len(left) == 0 {
-			break
+	apptest.Eventually(t, 5*time.Second, "the command to die with the server", func() error {
+		if left := processesIn(filepath.Join(dataDir, "hushflow-exec")); len(left) > 0 {
+			return fmt.Errorf("processes still running in the scratch directory: %v", left)
 		}
-		if time.Now().After(deadline) {
-			t.Errorf("processes still running in the scratch directory: %v", left)
-			break
-		}
-	}
+		return nil
+	})
 	startServe(t, bin, dataDir)
 	if _, err := os.Stat(filepath.Dir(file)); !os.IsNotExist(err) {
 		t.Fatalf("secrets directory %s survived the restart: %v", filepath.Dir(file), err)
@@ -268,24 +265,23 @@ func startServe(t *testing.T, bin, dataDir string) *proc {
 	p := &proc{t: t, cmd: cmd, url: "http://" + addr, logs: logs, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(p.done) }()
 	t.Cleanup(p.kill)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if resp, err := http.Get(p.url + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
-		}
+	apptest.Eventually(t, 30*time.Second, "hushflow serve to be ready", func() error {
 		select {
 		case <-p.done:
 			t.Fatalf("hushflow serve exited at start: %s", logs.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hushflow serve not ready after 30s: %s", logs.String())
+		resp, err := http.Get(p.url + "/readyz")
+		if err != nil {
+			return fmt.Errorf("%v; log: %s", err, logs.String())
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("readyz %d; log: %s", resp.StatusCode, logs.String())
+		}
+		return nil
+	})
+	return p
 }
 
 // kill sends SIGKILL to the server's process group (the exec command has
@@ -330,6 +326,7 @@ func TestAllowListNeedsPaths(t *testing.T) {
 // Cancelling a run through the API kills the command's process group (a
 // background sleep included) and removes its secrets directory.
 func TestExecCancelThroughAPI(t *testing.T) {
+	apptest.SkipShort(t)
 	s := apptest.Start(t, storetest.SQLiteConfig(t), execOn)
 	setup(s)
 	pidFile := filepath.Join(t.TempDir(), "pid")
@@ -343,39 +340,31 @@ func TestExecCancelThroughAPI(t *testing.T) {
 	id := run["id"].(string)
 	var pid int
 	var dir string
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		b, _ := os.ReadFile(pidFile)
-		if n, _ := fmt.Sscanf(string(b), "%d %s", &pid, &dir); n == 2 {
-			break
+	apptest.Eventually(t, 20*time.Second, "the command to start (write "+pidFile+")", func() error {
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the command did not start")
+		if n, _ := fmt.Sscanf(string(b), "%d %s", &pid, &dir); n != 2 {
+			return fmt.Errorf("pid file holds %q", b)
 		}
-	}
+		return nil
+	})
 	if _, err := os.Stat(filepath.Join(dir, "CERT")); err != nil {
 		t.Fatalf("mounted secret: %v", err)
 	}
 	s.Must(200, "POST", "/api/v1/runs/"+id+"/cancel", nil)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		st := s.Must(200, "GET", "/api/v1/runs/"+id, nil)["status"]
-		if st != "running" && st != "queued" {
-			break
+	apptest.Eventually(t, 10*time.Second, "the run to end after cancel", func() error {
+		if st := s.Must(200, "GET", "/api/v1/runs/"+id, nil)["status"]; st == "running" || st == "queued" {
+			return fmt.Errorf("status %v", st)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the run did not end after cancel")
+		return nil
+	})
+	apptest.Eventually(t, 5*time.Second, fmt.Sprintf("sleep %d to die of the cancel", pid), func() error { return gone(pid) })
+	apptest.Eventually(t, 5*time.Second, "the cancel to remove the secrets directory "+dir, func() error {
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			return fmt.Errorf("stat: %v", err)
 		}
-	}
-	for deadline := time.Now().Add(5 * time.Second); syscall.Kill(pid, 0) == nil && !zombie(pid); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("sleep %d survived the cancel", pid)
-		}
-	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := os.Stat(dir); os.IsNotExist(err) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("secrets directory %s survived the cancel", dir)
-		}
-	}
+		return nil
+	})
 }

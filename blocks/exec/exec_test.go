@@ -256,6 +256,9 @@ func TestStreamOneByteWrites(t *testing.T) {
 // Timeout and cancel kill the whole process group, a sleep grandchild
 // included.
 func TestTimeoutAndCancelKillTheGroup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for two 2 s timeouts: skipped in -short mode")
+	}
 	for _, mode := range []string{"timeout", "cancel", "block timeout"} {
 		t.Run(mode, func(t *testing.T) {
 			h := harness(t)
@@ -266,24 +269,34 @@ func TestTimeoutAndCancelKillTheGroup(t *testing.T) {
 				"command": []any{`sleep 30 & echo $! > "$1"; wait`, pidFile},
 				"shell":   true,
 			}
+			env := enabled(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			switch mode {
 			case "timeout":
 				cfg["timeout"] = "2s"
-			case "cancel":
-				go func() {
-					waitFile(t, pidFile)
-					cancel()
-				}()
 			case "block timeout":
 				ctx, cancel = context.WithTimeout(ctx, 2*time.Second)
 				defer cancel()
 			}
 			start := time.Now()
-			_, err := h.Run(ctx, exec.Info(), cfg, enabled(t))
-			if err == nil || time.Since(start) > 10*time.Second {
-				t.Fatalf("err %v after %s", err, time.Since(start))
+			done := make(chan error, 1)
+			go func() {
+				_, err := h.Run(ctx, exec.Info(), cfg, env)
+				done <- err
+			}()
+			pid := readPid(t, pidFile) // the command has started
+			if mode == "cancel" {
+				cancel()
+			}
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("the block still runs after %s", time.Since(start))
+			}
+			if err == nil {
+				t.Fatalf("the block succeeded after %s", time.Since(start))
 			}
 			want := "timed out"
 			if mode == "cancel" {
@@ -292,39 +305,36 @@ func TestTimeoutAndCancelKillTheGroup(t *testing.T) {
 			if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "process group was killed") {
 				t.Errorf("error: %v", err)
 			}
-			pid := readPid(t, pidFile)
-			deadline := time.Now().Add(5 * time.Second)
-			for syscall.Kill(pid, 0) == nil && !zombie(pid) {
-				if time.Now().After(deadline) {
-					t.Fatalf("sleep grandchild %d survived", pid)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			apptest.Eventually(t, 5*time.Second, fmt.Sprintf("the sleep grandchild %d to die", pid), func() error { return gone(pid) })
 		})
 	}
 }
 
-func waitFile(t *testing.T, p string) {
-	for i := 0; i < 500; i++ {
-		if b, err := os.ReadFile(p); err == nil && len(b) > 0 {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
+// readPid waits for the command to write its pid into file p and returns
+// it.
 func readPid(t *testing.T, p string) int {
 	t.Helper()
-	waitFile(t, p)
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	var pid int
+	apptest.Eventually(t, 10*time.Second, "the command to write its pid to "+p, func() error {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if pid, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil {
+			return fmt.Errorf("pid file: %w", err)
+		}
+		return nil
+	})
 	return pid
+}
+
+// gone returns nil when process pid is dead or a zombie (dead, waiting for
+// a reaper that is not this test), and an error while it runs.
+func gone(pid int) error {
+	if syscall.Kill(pid, 0) == nil && !zombie(pid) {
+		return fmt.Errorf("process %d is still running", pid)
+	}
+	return nil
 }
 
 // zombie reports whether pid is a zombie (dead, waiting for a reaper that

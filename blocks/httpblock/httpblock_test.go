@@ -452,12 +452,19 @@ func TestResponseBombs(t *testing.T) {
 				}
 			}
 		case "/drip":
-			for i := 0; i < 100 && r.Context().Err() == nil; i++ {
+			// A byte every 20ms for 2s, until the client hangs up.
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			for range 100 {
 				if _, err := w.Write([]byte("d")); err != nil {
 					return
 				}
 				w.(http.Flusher).Flush()
-				time.Sleep(20 * time.Millisecond)
+				select {
+				case <-tick.C:
+				case <-r.Context().Done():
+					return
+				}
 			}
 		case "/headers":
 			w.Header().Set("X-Big", strings.Repeat("h", 200<<10))

@@ -77,6 +77,7 @@ func (c *flowCLI) must(args ...string) string {
 }
 
 func TestFlowAndRunCommands(t *testing.T) {
+	apptest.SkipShort(t)
 	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
 		t.Setenv("HUSHFLOW_ADDR", s.URL)
 		t.Setenv("HUSHFLOW_TOKEN", s.Token)
@@ -179,11 +180,12 @@ func TestFlowAndRunCommands(t *testing.T) {
 		out = c.must("flow", "run", "slow", "-p", "billing", "-e", "development")
 		sid := strings.Fields(out)[1]
 		// A 20s delay is a durable wait: run get says until when.
-		for deadline := time.Now().Add(20 * time.Second); !regexp.MustCompile(`status:\s+waiting`).MatchString(out); time.Sleep(50 * time.Millisecond) {
-			if out = c.must("run", "get", sid); time.Now().After(deadline) {
-				t.Fatalf("run get of a waiting run: %s", out)
+		apptest.Eventually(t, 20*time.Second, "run get to show the run waiting", func() error {
+			if out = c.must("run", "get", sid); !regexp.MustCompile(`status:\s+waiting`).MatchString(out) {
+				return fmt.Errorf("run get: %s", out)
 			}
-		}
+			return nil
+		})
 		if !strings.Contains(out, "waiting until:") || !strings.Contains(out, "(holds no worker)") {
 			t.Errorf("run get of a waiting run: %s", out)
 		}
@@ -211,6 +213,7 @@ func TestFlowAndRunCommands(t *testing.T) {
 
 // `run list --limit N` over the API's page size (200) follows the pages.
 func TestRunListPages(t *testing.T) {
+	apptest.SkipShort(t)
 	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
 		t.Setenv("HUSHFLOW_ADDR", s.URL)
 		t.Setenv("HUSHFLOW_TOKEN", s.Token)

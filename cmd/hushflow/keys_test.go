@@ -32,6 +32,7 @@ func TestServeRefusesPostgresWithoutKey(t *testing.T) {
 }
 
 func TestServeGeneratesKeyFileForSQLite(t *testing.T) {
+	apptest.SkipShort(t)
 	dbc := storetest.SQLiteConfig(t)
 	s := apptest.Start(t, dbc)
 	st, err := os.Stat(filepath.Join(dbc.DataDir, secrets.KeyFileName))
@@ -46,6 +47,7 @@ func TestServeGeneratesKeyFileForSQLite(t *testing.T) {
 // A wrong master key does not stop the server: the start logs a warning
 // and the first use fails with an error naming the secret and the key id.
 func TestServeStartsWithWrongKeyAndFailsAtFirstUse(t *testing.T) {
+	apptest.SkipShort(t)
 	for _, b := range storetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			dbc := b.Config(t)

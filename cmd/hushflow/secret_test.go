@@ -36,7 +36,7 @@ func newCLIEnv(t *testing.T, db *store.DB, keyring string) *cliEnv {
 	}
 	log := slog.New(slog.DiscardHandler)
 	st := secrets.New(secrets.Config{DB: db, Keyring: kr, Logger: log})
-	authSvc := auth.NewService(db, "")
+	authSvc := auth.New(auth.Config{DB: db})
 	token, err := authSvc.Bootstrap(context.Background())
 	if err != nil {
 		t.Fatal(err)

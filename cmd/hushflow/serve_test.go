@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -64,18 +65,18 @@ func startServe(t *testing.T, env ...string) *proc {
 	}
 	p := &proc{cmd: cmd, addr: addr, stdout: out, mu: mu}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
+	apptest.Eventually(t, 30*time.Second, "the server to become ready", func() error {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return fmt.Errorf("%v; output:\n%s", err, p.output())
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("server did not become ready:\n%s", p.output())
-	return nil
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("readyz %d; output:\n%s", resp.StatusCode, p.output())
+		}
+		return nil
+	})
+	return p
 }
 
 func (p *proc) output() string {
@@ -120,6 +121,9 @@ var tokenRE = regexp.MustCompile(`hf_[A-Za-z0-9_-]{43}`)
 // without a token, the printed admin token works, data survives a
 // restart.
 func TestServeFreshDataDir(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the hushflow binary and starts it: skipped in -short mode")
+	}
 	dir := filepath.Join(t.TempDir(), "data")
 	p := startServe(t, "HUSHFLOW_DATA_DIR="+dir)
 	for _, path := range []string{"/healthz", "/readyz"} {
@@ -156,6 +160,9 @@ func TestServeFreshDataDir(t *testing.T) {
 
 // The same on PostgreSQL: the tables are in PostgreSQL.
 func TestServePostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the hushflow binary and starts it: skipped in -short mode")
+	}
 	if os.Getenv(storetest.EnvURL) == "" {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("%s is not set", storetest.EnvURL)
@@ -189,6 +196,9 @@ func TestServePostgres(t *testing.T) {
 
 // An unreachable database: one line naming the host, no password, exit 1.
 func TestServeUnreachableDatabase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the hushflow binary and starts it: skipped in -short mode")
+	}
 	cmd := exec.Command(binary(t), "serve")
 	cmd.Env = append(os.Environ(), "HUSHFLOW_ADDR="+freeAddr(t),
 		"HUSHFLOW_DATABASE_URL=postgres://alice:Sup3rS3cretPw@127.0.0.1:1/hushflow?connect_timeout=2",
@@ -213,6 +223,9 @@ func TestServeUnreachableDatabase(t *testing.T) {
 // A start refused for a missing key changes nothing: the next start with
 // the key still creates and prints the admin token.
 func TestServePostgresRefusedStartWritesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the hushflow binary and starts it: skipped in -short mode")
+	}
 	if os.Getenv(storetest.EnvURL) == "" {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("%s is not set", storetest.EnvURL)

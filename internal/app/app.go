@@ -76,8 +76,9 @@ type Config struct {
 	// MaxResumes bounds the resumes of a run after interruptions
 	// (HUSHFLOW_MAX_RESUMES; default 10).
 	MaxResumes int
-	// Now is the runs' clock (time.Now when nil): tests move it to end
-	// durable waits.
+	// Now is the clock of runs, of the queue age metric and of token and
+	// session expiry (time.Now when nil): tests move it to end durable
+	// waits or expire a token without waiting.
 	Now func() time.Time
 	// MasterKey and MasterKeyFile hold the keyring (HUSHFLOW_MASTER_KEY,
 	// HUSHFLOW_MASTER_KEY_FILE); with neither, the embedded default keeps
@@ -134,6 +135,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	a := &App{Config: cfg, Log: log, Redactor: red}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
 	db, err := store.Open(ctx, store.Config{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir, Logger: log})
 	if err != nil {
 		return nil, err
@@ -185,7 +190,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		}
 	}
 	log.Info("keyring loaded", "source", source, "keys", len(keys.IDs()))
-	a.Auth = auth.NewService(db, cfg.AdminToken)
+	a.Auth = auth.New(auth.Config{DB: db, AdminToken: cfg.AdminToken, Now: cfg.Now})
 	if a.BootstrapToken, err = a.Auth.Bootstrap(ctx); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("bootstrap admin: %w", err)
@@ -250,7 +255,11 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	})
 	a.Metrics.WatchQueue(func(ctx context.Context) (metrics.QueueStats, error) {
 		n, oldest, err := fs.QueueStats(ctx)
-		return metrics.QueueStats{Depth: n, Oldest: oldest}, err
+		st := metrics.QueueStats{Depth: n}
+		if n > 0 && !oldest.IsZero() {
+			st.OldestAge = now().Sub(oldest)
+		}
+		return st, err
 	})
 	a.Flows = fs
 	a.API = server.New(server.Deps{DB: db, Auth: a.Auth, Projects: a.Projects, Secrets: a.Secrets, Apps: a.Apps, Flows: fs, Logger: log, RateLimit: cfg.RateLimit,

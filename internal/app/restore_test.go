@@ -24,6 +24,9 @@ import (
 // stay sealed and the error says why (docs/operations.md, "Backups and
 // restores").
 func TestBackupRestore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three servers, pg_dump and pg_restore: skipped in -short mode")
+	}
 	if os.Getenv(storetest.EnvURL) == "" {
 		t.Skipf("%s not set: the restore test needs PostgreSQL (pg_dump, pg_restore)", storetest.EnvURL)
 	}

@@ -320,3 +320,14 @@ func DumpTables(t testing.TB, db *store.DB) string {
 	}
 	return b.String()
 }
+
+// SkipShort skips t in -short mode. A test that starts whole servers
+// (Start, Each: the app on a fresh database with its sandbox worker
+// processes) calls it first when it takes a second or more, so that
+// `go test -short ./...` stays the inner loop; make test runs everything.
+func SkipShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts Hushflow servers with their sandbox workers: skipped in -short mode")
+	}
+}
