@@ -1,6 +1,7 @@
 package flows_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -104,17 +105,14 @@ func TestFlowThroughput(t *testing.T) {
 	close(jobs)
 	wg.Wait()
 	queued := time.Since(start)
-	for {
+	apptest.Eventually(t, 5*time.Minute, "every run to end", func() error {
 		var open int64
 		db.Raw("SELECT COUNT(*) FROM runs WHERE status IN ('queued','running')").Scan(&open)
-		if open == 0 {
-			break
+		if open > 0 {
+			return fmt.Errorf("%d runs open", open)
 		}
-		if time.Since(start) > 5*time.Minute {
-			t.Fatalf("%d runs still open after 5 minutes", open)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	elapsed := time.Since(start)
 	stmts := counts()
 	// An idle PostgreSQL backend reports its statistics within 10 s.
@@ -298,16 +296,14 @@ func TestFlowCPU(t *testing.T) {
 				}
 			}
 			settleAll := func() {
-				for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+				apptest.Eventually(t, 5*time.Minute, "every run to end", func() error {
 					var open int64
 					sql.Raw("SELECT COUNT(*) FROM runs WHERE status IN ('queued','running','waiting')").Scan(&open)
-					if open == 0 {
-						return
+					if open > 0 {
+						return fmt.Errorf("%d runs open", open)
 					}
-					if time.Now().After(deadline) {
-						t.Fatalf("%d runs still open", open)
-					}
-				}
+					return nil
+				})
 			}
 			for i := 0; i < 50; i++ { // warm up
 				post(-1)
