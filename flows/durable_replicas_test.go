@@ -316,6 +316,22 @@ func setupSteady(t *testing.T, p *proc, fx *effects) {
 	p.must(201, "POST", "/api/v1/projects/ops/flows", durableFlow(fx.URL))
 }
 
+// startCluster starts n replicas of `hushflow serve` on db (each with a
+// data dir of its own when there are several), with extra environment.
+func startCluster(t *testing.T, db store.Config, n int, extra ...string) *cluster {
+	bin := hushflowBinary(t)
+	c := &cluster{t: t, procs: make([]*proc, n)}
+	for i := 0; i < n; i++ {
+		dir := db.DataDir
+		if n > 1 {
+			dir = t.TempDir()
+		}
+		c.cfg = append(c.cfg, serveConfig{bin: bin, db: db, dataDir: dir, extra: extra})
+		c.set(i, startServe(t, c.cfg[i]))
+	}
+	return c
+}
+
 // replicas is 2 on PostgreSQL, 1 on SQLite (an embedded database is one
 // process's file: the test restarts that one).
 func replicas(b storetest.Backend) int {
@@ -335,18 +351,9 @@ func TestRollingRestart(t *testing.T) {
 	for _, b := range storetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			db := b.Config(t)
-			bin := hushflowBinary(t)
 			fx := newEffects(t, "")
 			n := replicas(b)
-			c := &cluster{t: t, procs: make([]*proc, n)}
-			for i := 0; i < n; i++ {
-				dir := db.DataDir
-				if n > 1 {
-					dir = t.TempDir()
-				}
-				c.cfg = append(c.cfg, serveConfig{bin: bin, db: db, dataDir: dir, extra: []string{"HUSHFLOW_SHUTDOWN_GRACE=20s"}})
-				c.set(i, startServe(t, c.cfg[i]))
-			}
+			c := startCluster(t, db, n, "HUSHFLOW_SHUTDOWN_GRACE=20s")
 			setupSteady(t, c.any(), fx)
 			st := startStream(c, 40)
 			waitFor(t, 30*time.Second, "runs to flow", func() bool { return st.anyAnswer.Load() > 20 })
@@ -384,18 +391,9 @@ func TestKilledReplicaResumes(t *testing.T) {
 	for _, b := range storetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			db := b.Config(t)
-			bin := hushflowBinary(t)
 			fx := newEffects(t, "")
 			n := replicas(b)
-			c := &cluster{t: t, procs: make([]*proc, n)}
-			for i := 0; i < n; i++ {
-				dir := db.DataDir
-				if n > 1 {
-					dir = t.TempDir()
-				}
-				c.cfg = append(c.cfg, serveConfig{bin: bin, db: db, dataDir: dir, extra: []string{"HUSHFLOW_RUN_LEASE=2s"}})
-				c.set(i, startServe(t, c.cfg[i]))
-			}
+			c := startCluster(t, db, n, "HUSHFLOW_RUN_LEASE=2s")
 			setupSteady(t, c.any(), fx)
 			st := startStream(c, 40)
 			waitFor(t, 30*time.Second, "runs to flow", func() bool { return st.anyAnswer.Load() > 40 })
@@ -439,13 +437,8 @@ func TestTerminatedConnections(t *testing.T) {
 		t.Skipf("PostgreSQL only: set %s", storetest.EnvURL)
 	}
 	db := storetest.PostgresConfig(t)
-	bin := hushflowBinary(t)
 	fx := newEffects(t, "")
-	c := &cluster{t: t, procs: make([]*proc, 2)}
-	for i := 0; i < 2; i++ {
-		c.cfg = append(c.cfg, serveConfig{bin: bin, db: db, dataDir: t.TempDir()})
-		c.set(i, startServe(t, c.cfg[i]))
-	}
+	c := startCluster(t, db, 2)
 	setupSteady(t, c.any(), fx)
 	st := startStream(c, 60)
 	conn, err := pgx.Connect(context.Background(), db.DatabaseURL)
@@ -491,13 +484,8 @@ func TestPostgresRestart(t *testing.T) {
 	}
 	pg := storetest.PrivatePostgres(t)
 	db := pg.Database(t)
-	bin := hushflowBinary(t)
 	fx := newEffects(t, "")
-	c := &cluster{t: t, procs: make([]*proc, 2)}
-	for i := 0; i < 2; i++ {
-		c.cfg = append(c.cfg, serveConfig{bin: bin, db: db, dataDir: t.TempDir()})
-		c.set(i, startServe(t, c.cfg[i]))
-	}
+	c := startCluster(t, db, 2)
 	setupSteady(t, c.any(), fx)
 	st := startStream(c, 40)
 	waitFor(t, 30*time.Second, "runs to flow", func() bool { return st.anyAnswer.Load() > 40 })
