@@ -14,7 +14,7 @@ import (
 	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/internal/apperr"
 	"github.com/labstack/echo/v4"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 func (s *Server) flowRoutes() {

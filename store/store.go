@@ -20,8 +20,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/libtnb/sqlite"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -89,7 +89,17 @@ func openSQLite(ctx context.Context, cfg Config, gcfg *gorm.Config, log *slog.Lo
 		f.Close()
 	}
 	_ = os.Chmod(path, 0o600)
-	dsn := "file:" + path + "?_txlock=immediate" +
+	// The driver is modernc.org/sqlite (pure Go) under the libtnb/sqlite
+	// gorm dialector; docs/performance.md, "SQLite driver", says why.
+	// Transactions take the write lock at BEGIN (_txlock=immediate), which
+	// the queue relies on. Times are text in SQLite and compared as text
+	// (the queue's available_at <= ?, schedule_ticks' key):
+	// _time_format=sqlite writes them as 2006-01-02 15:04:05.999999999-07:00,
+	// the layout of every database written before (by glebarez/sqlite), so
+	// old rows and new parameters compare in time order. _texttotime=0
+	// leaves expressions over time columns (MIN(available_at)) as text, as
+	// before; the dialector would turn it on.
+	dsn := "file:" + path + "?_txlock=immediate&_time_format=sqlite&_texttotime=0" +
 		"&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
 	gdb, err := gorm.Open(sqlite.Open(dsn), gcfg)

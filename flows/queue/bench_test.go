@@ -1,0 +1,69 @@
+package queue_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hushflow/hushflow/flows"
+	"github.com/hushflow/hushflow/flows/model"
+	"github.com/hushflow/hushflow/flows/queue"
+	"github.com/hushflow/hushflow/store/storetest"
+	"gorm.io/gorm"
+)
+
+// BenchmarkRunCycle is the queue's share of one run on each database: the
+// run row inserted, claimed, one checkpoint held, two events written and
+// the outcome recorded, each write in its own transaction as the executor
+// makes them. It measures the database and its driver without the HTTP
+// server, the engine and the blocks (issue 17 compares SQLite drivers
+// with it).
+func BenchmarkRunCycle(b *testing.B) {
+	for _, be := range storetest.Backends(b) {
+		b.Run(be.Name, func(b *testing.B) {
+			db := storetest.Open(b, be.Config(b), flows.Migrations())
+			d := queue.New(db)
+			now := time.Now().UTC()
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				id := fmt.Sprintf("run-%08d", i)
+				r := model.Run{ID: id, ProjectID: "p", Project: "p", FlowID: "f", Flow: "f", FlowVersion: 1,
+					Environment: "development", Trigger: "webhook", Status: model.StatusQueued, Input: `{"n":1}`,
+					QueuedAt: now, AvailableAt: now}
+				if err := db.Create(&r).Error; err != nil {
+					b.Fatal(err)
+				}
+				got, err := d.Claim(db.DB, "w1", 1, now.Add(time.Second), now.Add(time.Minute))
+				if err != nil || len(got) != 1 {
+					b.Fatalf("claim: %d %v", len(got), err)
+				}
+				h := queue.Hold{RunID: id, Owner: "w1", Attempt: got[0].Attempt, Checkpoints: []model.Checkpoint{
+					{RunID: id, Block: "call", State: "done", Output: []byte(`{"status":200}`), CreatedAt: now}}}
+				events := []model.Event{
+					{RunID: id, Seq: 2, At: now, Type: "block_started", Block: "call"},
+					{RunID: id, Seq: 3, At: now, Type: "block_finished", Block: "call", Data: `{"status":200}`},
+				}
+				err = db.Transaction(func(tx *gorm.DB) error {
+					if ok, err := d.Hold(tx, []queue.Hold{h}); err != nil || !ok[0] {
+						return fmt.Errorf("hold: %v %v", ok, err)
+					}
+					return tx.Create(&events).Error
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				err = db.Transaction(func(tx *gorm.DB) error {
+					ok, err := d.Finish(tx, []queue.Outcome{{RunID: id, Owner: "w1", Attempt: got[0].Attempt,
+						Status: model.StatusSucceeded, Output: `{"total":6}`, Input: `{"n":1}`, Finished: now}})
+					if err != nil || !ok[0] {
+						return fmt.Errorf("finish: %v %v", ok, err)
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
