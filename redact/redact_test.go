@@ -76,7 +76,6 @@ func TestVariants(t *testing.T) {
 		{"json in json, minimal", jsonString(jsonString(v, false), false)},
 		{"json in json, go over minimal", jsonString(jsonString(v, false), true)},
 		{"json in json, go", jsonString(jsonString(v, true), true)},
-		{"json in json, python over minimal", pythonJSON(jsonString(v, false))},
 		{"json in json in json, go over minimal twice", jsonString(jsonString(jsonString(v, false), false), true)},
 		{"json in json in json, go twice over minimal", jsonString(jsonString(jsonString(v, false), true), true)},
 		{"html", html.EscapeString(v)},

@@ -197,11 +197,12 @@ func (f *formSet) addEncodings(v string, binary bool) {
 		// A JSON document inside a JSON string (an SNS or Slack payload)
 		// escapes the escaped value again, and a service that echoes such
 		// a request body back as a string a third time. The chains of
-		// escapings that real programs produce: JavaScript's
-		// JSON.stringify twice or three times; a JSON.stringify inside a
-		// body that Hushflow's http block or another Go program encodes,
-		// once or twice; Python over JavaScript. (Every combination of
-		// flavours would double the patterns of such values.)
+		// escapings that Hushflow's own flows produce: JavaScript's
+		// JSON.stringify twice; a JSON.stringify inside a body that the
+		// http block (Go) encodes, which a Go service may echo back
+		// encoded once more; Go's encoder twice. Every combination of
+		// flavours would multiply the patterns of such values (a third
+		// more matcher build time for these five chains).
 		if len(v) <= largeValue {
 			for _, chain := range nestedJSON {
 				f.scratch = appendJSONEscape(f.scratch[:0], v, chain[0])
@@ -419,8 +420,8 @@ func appendURLEscape[S string | []byte](dst []byte, v S, keep *[256]bool, spaceP
 // nestedJSON lists the chains of JSON escapings, innermost first, that
 // addEncodings registers beyond one level.
 var nestedJSON = [...][]jsonMode{
-	{0, 0}, {0, jsonHTML}, {0, jsonASCII}, {jsonHTML, jsonHTML},
-	{0, 0, 0}, {0, 0, jsonHTML}, {0, jsonHTML, jsonHTML}, {jsonHTML, jsonHTML, jsonHTML},
+	{0, 0}, {0, jsonHTML}, {jsonHTML, jsonHTML},
+	{0, 0, jsonHTML}, {0, jsonHTML, jsonHTML},
 }
 
 type jsonMode uint8

@@ -25,7 +25,6 @@ import (
 	"github.com/hushflow/hushflow/redact"
 	"github.com/hushflow/hushflow/store"
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 // Store is the secrets service over a database and a keyring. It is safe
@@ -316,11 +315,7 @@ func (s *Store) withRetry(ctx context.Context, f func(tx *gorm.DB) error) error 
 // SQLite the transaction already holds the write lock (BEGIN IMMEDIATE).
 func (s *Store) lockLive(tx *gorm.DB, id string) (*secretRow, error) {
 	var row secretRow
-	q := tx.Where("id = ? AND deleted_at IS NULL", id)
-	if s.db.Dialect == store.Postgres {
-		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
-	}
-	if err := q.First(&row).Error; err != nil {
+	if err := s.db.ForUpdate(tx.Where("id = ? AND deleted_at IS NULL", id)).First(&row).Error; err != nil {
 		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return nil, notFoundSecret(id)
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/libtnb/sqlite"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
 )
 
@@ -152,6 +153,17 @@ func ping(ctx context.Context, gdb *gorm.DB) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	return sqlDB.PingContext(ctx)
+}
+
+// ForUpdate makes q lock the rows it reads until its transaction ends:
+// FOR UPDATE on PostgreSQL; on SQLite, whose transactions take the one
+// write lock at their start (_txlock=immediate), q as it is. Domain
+// packages call it instead of testing the dialect.
+func (db *DB) ForUpdate(q *gorm.DB) *gorm.DB {
+	if db.Dialect == Postgres {
+		return q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	return q
 }
 
 // Ping reports whether the database answers (readiness).
