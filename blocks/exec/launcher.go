@@ -3,9 +3,11 @@ package exec
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 )
 
 // EnvLauncher is set (to "1") in the environment of the launcher process:
@@ -42,7 +44,15 @@ var rlimits = map[string]int{"as": syscall.RLIMIT_AS, "cpu": syscall.RLIMIT_CPU,
 // limits (as, cpu, nofile, core), drops EnvLauncher from the environment
 // and executes PATH. It returns only on failure, with the exit status to
 // use (127, as a shell does when a command cannot run).
+//
+// The launcher is a Go process larger than the address-space limit it
+// sets on itself, so once that limit is set nothing may map memory: a
+// collection starting its mark workers, a heap that grows or a new stack
+// would die with "out of memory". The collector is off from the start,
+// everything execve needs is built before the first limit, and the limits
+// and execve are raw system calls that neither allocate nor schedule.
 func LauncherMain() int {
+	debug.SetGCPercent(-1)
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(os.Stderr, "hushflow exec launcher: "+format+"\n", a...)
 		return 127
@@ -75,6 +85,18 @@ func LauncherMain() int {
 			env = append(env, e)
 		}
 	}
+	pathp, err := syscall.BytePtrFromString(path)
+	if err != nil {
+		return fail("run %s: %v", path, err)
+	}
+	argvp, err := syscall.SlicePtrFromStrings(argv)
+	if err != nil {
+		return fail("run %s: %v", path, err)
+	}
+	envp, err := syscall.SlicePtrFromStrings(env)
+	if err != nil {
+		return fail("run %s: %v", path, err)
+	}
 	// The address-space limit goes last: the launcher itself may have
 	// mapped more than the command may.
 	for i := range lims {
@@ -83,16 +105,21 @@ func LauncherMain() int {
 			break
 		}
 	}
-	for _, l := range lims {
-		r := syscall.Rlimit{Cur: l.v, Max: l.v}
+	rs := make([]syscall.Rlimit, len(lims))
+	for i, l := range lims {
+		rs[i] = syscall.Rlimit{Cur: l.v, Max: l.v}
 		var cur syscall.Rlimit
 		if err := syscall.Getrlimit(l.res, &cur); err == nil && cur.Max < l.v {
-			r = syscall.Rlimit{Cur: cur.Max, Max: cur.Max}
-		}
-		if err := syscall.Setrlimit(l.res, &r); err != nil {
-			return fail("set limit %d: %v", l.res, err)
+			rs[i] = syscall.Rlimit{Cur: cur.Max, Max: cur.Max}
 		}
 	}
-	err := syscall.Exec(path, argv, env)
-	return fail("run %s: %v", path, err)
+	// From here on: no allocation (the failure paths below run only when
+	// the limit or exec failed, and report it as well as they can).
+	for i, l := range lims {
+		if _, _, e := syscall.RawSyscall6(syscall.SYS_PRLIMIT64, 0, uintptr(l.res), uintptr(unsafe.Pointer(&rs[i])), 0, 0, 0); e != 0 {
+			return fail("set limit %d: %v", l.res, e)
+		}
+	}
+	_, _, e := syscall.RawSyscall(syscall.SYS_EXECVE, uintptr(unsafe.Pointer(pathp)), uintptr(unsafe.Pointer(&argvp[0])), uintptr(unsafe.Pointer(&envp[0])))
+	return fail("run %s: %v", path, e)
 }
