@@ -220,7 +220,7 @@ func TestPinning(t *testing.T) {
 	var mu sync.Mutex
 	pin := &egress.Pinning{
 		Match:   red.Matches,
-		Allowed: map[string][]string{"API_TOKEN": {"127.0.0.1"}},
+		Allowed: egress.Static(map[string][]string{"API_TOKEN": {"127.0.0.1"}}),
 		OnRefuse: func(secret, host string) {
 			mu.Lock()
 			refusals = append(refusals, secret+"@"+host)

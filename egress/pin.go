@@ -38,10 +38,13 @@ type Pinning struct {
 	// Match returns the names of the known secrets found in s, in any
 	// encoding the redactor knows (redact.Redactor.Matches).
 	Match func(s string) []string
-	// Allowed maps a secret name to the hosts it may be sent to
-	// ("api.example.com", "*.example.com", "api.example.com:8443").
-	// Secrets not in the map are not pinned.
-	Allowed map[string][]string
+	// Allowed returns, at the time of each request, the map of a secret
+	// name to the hosts it may be sent to ("api.example.com",
+	// "*.example.com", "api.example.com:8443"). Secrets not in the map
+	// are not pinned. A run learns pinned values as it reads them (a
+	// secret of another environment, say), so the map may grow; it must
+	// not be modified once returned. [Static] wraps a fixed map.
+	Allowed func() map[string][]string
 	// OnRefuse is called for every refused request (audit); it must not
 	// block for long.
 	OnRefuse func(secret, host string)
@@ -50,11 +53,17 @@ type Pinning struct {
 	MaxScan int64
 }
 
+// Static returns a Pinning.Allowed of fixed pins.
+func Static(pins map[string][]string) func() map[string][]string {
+	return func() map[string][]string { return pins }
+}
+
 // Pin wraps rt so that every request is checked against p before it is
 // sent. As the http.Client sends each redirect hop through its transport,
-// every hop is checked. A nil p, or one with no pinned secret, returns rt.
+// every hop is checked. A nil p, or one without Match or Allowed, returns
+// rt; a request sent while no secret is pinned is not scanned.
 func Pin(rt http.RoundTripper, p *Pinning) http.RoundTripper {
-	if p == nil || p.Match == nil || len(p.Allowed) == 0 {
+	if p == nil || p.Match == nil || p.Allowed == nil {
 		return rt
 	}
 	return &pinner{next: rt, p: p}
@@ -66,6 +75,10 @@ type pinner struct {
 }
 
 func (t *pinner) RoundTrip(r *http.Request) (*http.Response, error) {
+	pins := t.p.Allowed()
+	if len(pins) == 0 {
+		return t.next.RoundTrip(r)
+	}
 	host := strings.ToLower(strings.TrimSuffix(r.URL.Hostname(), "."))
 	port := r.URL.Port()
 	if port == "" {
@@ -87,7 +100,7 @@ func (t *pinner) RoundTrip(r *http.Request) (*http.Response, error) {
 			sb.WriteByte('\n')
 		}
 	}
-	if err := t.check(sb.String(), host, port); err != nil {
+	if err := t.check(pins, sb.String(), host, port); err != nil {
 		closeBody(r)
 		return nil, err
 	}
@@ -104,7 +117,7 @@ func (t *pinner) RoundTrip(r *http.Request) (*http.Response, error) {
 		if int64(len(data)) > max {
 			return nil, fmt.Errorf("%w: the request body is over %d bytes and cannot be checked for pinned secrets", ErrPinned, max)
 		}
-		if err := t.check(string(data), host, port); err != nil {
+		if err := t.check(pins, string(data), host, port); err != nil {
 			return nil, err
 		}
 		r2 := r.Clone(r.Context())
@@ -123,11 +136,11 @@ func closeBody(r *http.Request) {
 }
 
 // check refuses when s carries a secret pinned to other hosts.
-func (t *pinner) check(s, host, port string) error {
+func (t *pinner) check(pins map[string][]string, s, host, port string) error {
 	names := t.p.Match(s)
 	sort.Strings(names)
 	for _, n := range names {
-		allowed, pinned := t.p.Allowed[n]
+		allowed, pinned := pins[n]
 		if !pinned || HostAllowed(allowed, host, port) {
 			continue
 		}

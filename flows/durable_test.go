@@ -2,6 +2,7 @@ package flows_test
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -468,5 +469,66 @@ func TestDurableRetryWait(t *testing.T) {
 	}
 	if !strings.Contains(r["error"].(string), "not yet") || r["resumes"].(float64) != 0 {
 		t.Errorf("run: %v", r)
+	}
+}
+
+// Values a run learns after it starts (a secret read from another
+// environment, a secrets.mask value) stay masked, and pinned, when the run
+// resumes on a new claim: the checkpoints keep them, sealed, beside the
+// outputs that may hold them.
+func TestResumeKeepsLearntValues(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			hostB := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))
+			ln, err := net.Listen("tcp", "127.0.0.2:0")
+			if err != nil {
+				t.Skipf("listen on 127.0.0.2: %v", err)
+			}
+			hostB.Listener = ln
+			hostB.Start()
+			defer hostB.Close()
+			clock := &apptest.Clock{}
+			s := serverOn(t, b.Config(t), func(c *app.Config) { c.Now = clock.Now; c.HTTPAllow = "127.0.0.0/8" })
+			s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+			prod := "prod_" + strings.Repeat("Q7w", 8)
+			s.Must(201, "POST", "/api/v1/secrets", map[string]any{"project": "ops", "environment": "production", "name": "P", "value": prod,
+				"allowed_hosts": []string{"127.0.0.1"}})
+			derived := "drv_" + strings.Repeat("x9Z", 8)
+			reversed := []rune(derived)
+			for i, j := 0, len(reversed)-1; i < j; i, j = i+1, j-1 {
+				reversed[i], reversed[j] = reversed[j], reversed[i]
+			}
+			s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+				"name": "learn", "trigger": map[string]any{"type": "manual"},
+				"blocks": []any{
+					map[string]any{"id": "read", "type": "code", "config": map[string]any{"code": "return {p: await secrets.get('P', {environment: 'production'}), " +
+						"m: secrets.mask(input.r.split('').reverse().join(''))}"}},
+					map[string]any{"id": "nap", "type": "delay", "timeout": "2m", "config": map[string]any{"duration": "'60s'"}},
+					map[string]any{"id": "show", "type": "code", "config": map[string]any{"code": "console.log(steps.read.output.p, steps.read.output.m); return steps.read.output"}},
+					map[string]any{"id": "send", "type": "http", "config": map[string]any{"method": "'POST'", "url": "'" + hostB.URL + "/x'",
+						"body": "({p: steps.read.output.p})", "timeout": "'2s'"}},
+				},
+			})
+			id := s.Must(202, "POST", "/api/v1/projects/ops/flows/learn/runs",
+				map[string]any{"environment": "development", "input": map[string]any{"r": string(reversed)}})["id"].(string)
+			waitRun(t, s, id, "the run to wait", func(r map[string]any, _ string) bool { return r["status"] == "waiting" })
+			clock.Advance(61 * time.Second)
+			r := waitRun(t, s, id, "the run to end", func(r map[string]any, _ string) bool {
+				return r["status"] != "waiting" && r["status"] != "queued" && r["status"] != "running"
+			})
+			if r["status"] != "failed" || !strings.Contains(fmt.Sprint(r["error"]), "may only be sent to 127.0.0.1") {
+				t.Errorf("the resumed run sent a production value pinned to 127.0.0.1 elsewhere: %v", r)
+			}
+			evs := events(t, s, id)
+			all := fmt.Sprint(r, evs)
+			for _, v := range []string{prod, derived} {
+				if strings.Contains(all, v) {
+					t.Errorf("the resumed run shows %q unmasked", v)
+				}
+			}
+			if !strings.Contains(all, "[REDACTED:P]") {
+				t.Errorf("no mask of P in the resumed run's events: %s", all)
+			}
+		})
 	}
 }

@@ -102,7 +102,7 @@ type Config struct {
 	Now func() time.Time
 
 	// NewHTTPClient builds a run's HTTP client (see executor.Config).
-	NewHTTPClient func(allowed map[string][]string, match func(string) []string, onRefuse func(secret, host string)) *http.Client
+	NewHTTPClient func(allowed func() map[string][]string, match func(string) []string, onRefuse func(secret, host string)) *http.Client
 	// OnPinRefused, OnRunFinished, OnBlockFinished, OnRedacted and
 	// OnResumed report to the audit and the metrics (see
 	// executor.Config).

@@ -65,7 +65,7 @@ func NewHarness(t testing.TB, secrets map[string]string, o Options) *Harness {
 		p, _ := egress.ParseAllow("127.0.0.1/32")
 		pol = p
 	}
-	pin := &egress.Pinning{Match: h.Red.Matches, Allowed: o.Allowed, OnRefuse: func(s, host string) {
+	pin := &egress.Pinning{Match: h.Red.Matches, Allowed: egress.Static(o.Allowed), OnRefuse: func(s, host string) {
 		h.mu.Lock()
 		h.refused = append(h.refused, s+"@"+host)
 		h.mu.Unlock()

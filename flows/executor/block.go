@@ -281,13 +281,9 @@ func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *eng
 			return p.Run(ctx, env)
 		},
 		Secret: func(ctx context.Context, name string) (string, error) {
-			v, err := env.Secrets.Resolve(ctx, name, engine.Scope{})
-			if err == nil {
-				x.red.Add(name, v)
-			}
-			return v, err
+			return env.Secrets.Resolve(ctx, name, engine.Scope{}) // known to the guard
 		},
-		Mask:      func(v string) { x.red.Add("", v) },
+		Mask:      func(v string) { x.guard.learn("", "", v, nil) },
 		Redact:    x.red.String,
 		HTTP:      client,
 		Effect:    x.effect,

@@ -7,12 +7,12 @@ import (
 
 // client returns the run's HTTP client: the egress client of the
 // composition root, calling effect before every request.
-func (w *Worker) client(pins map[string][]string, x *execution) *http.Client {
+func (w *Worker) client(x *execution) *http.Client {
 	var c *http.Client
 	if w.cfg.NewHTTPClient == nil {
 		c = &http.Client{Transport: noNetwork{}}
 	} else {
-		c = w.cfg.NewHTTPClient(pins, x.red.Matches, func(secret, host string) {
+		c = w.cfg.NewHTTPClient(x.guard.pins, x.red.Matches, func(secret, host string) {
 			x.emit(PendingEvent{Type: "egress_refused", Data: map[string]any{"secret": secret, "host": host}})
 			if w.cfg.OnPinRefused != nil {
 				w.cfg.OnPinRefused(x.run, secret, host)

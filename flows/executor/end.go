@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,35 +31,48 @@ import (
 // writes to it again. Writes that fail because the database did not
 // answer are retried until hard is done.
 
-// seal encrypts a block's output for its checkpoint.
+// sealedCheckpoint is what a checkpoint keeps, sealed: the block's output
+// and the values the run learnt so far (see guard).
+type sealedCheckpoint struct {
+	Output any             `json:"output"`
+	Masks  []model.RunMask `json:"masks,omitempty"`
+}
+
+// seal encrypts a block's output, with the run's learnt values, for its
+// checkpoint.
 func (x *execution) seal(block string, out any) ([]byte, error) {
-	b, err := json.Marshal(out)
+	b, err := json.Marshal(sealedCheckpoint{Output: out, Masks: x.guard.masks()})
 	if err != nil {
 		return nil, fmt.Errorf("block %q: its output is not JSON: %w", block, err)
 	}
-	ct, err := x.w.cfg.Sealer.SealBlob(checkpointAAD(x.run.ID, block), b)
+	ct, err := x.w.cfg.Sealer.SealBlob(checkpointAAD(2, x.run.ID, block), b)
 	if err != nil {
 		return nil, fmt.Errorf("block %q: seal its checkpoint: %w", block, err)
 	}
 	return ct, nil
 }
 
-// open decrypts a checkpointed output.
-func (x *execution) open(block string, sealed []byte) (any, error) {
-	b, err := x.w.cfg.Sealer.OpenBlob(checkpointAAD(x.run.ID, block), sealed)
-	if err != nil {
-		return nil, err
+// open decrypts a checkpoint: the output, and the learnt values it holds.
+// A checkpoint of the first format (output only, written before an
+// upgrade) opens too.
+func (x *execution) open(block string, sealed []byte) (any, []model.RunMask, error) {
+	var cp sealedCheckpoint
+	b, err := x.w.cfg.Sealer.OpenBlob(checkpointAAD(2, x.run.ID, block), sealed)
+	if err == nil {
+		err = json.Unmarshal(b, &cp)
+		return cp.Output, cp.Masks, err
 	}
-	var out any
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, err
+	b, err1 := x.w.cfg.Sealer.OpenBlob(checkpointAAD(1, x.run.ID, block), sealed)
+	if err1 != nil {
+		return nil, nil, err
 	}
-	return out, nil
+	err = json.Unmarshal(b, &cp.Output)
+	return cp.Output, nil, err
 }
 
-// checkpointAAD binds a sealed output to its run and block.
-func checkpointAAD(runID, block string) []byte {
-	return []byte("hushflow/checkpoint/v1\x00" + runID + "\x00" + block)
+// checkpointAAD binds a sealed checkpoint to its format, run and block.
+func checkpointAAD(format int, runID, block string) []byte {
+	return []byte("hushflow/checkpoint/v" + strconv.Itoa(format) + "\x00" + runID + "\x00" + block)
 }
 
 // suspend records a durable wait: the sleeping checkpoint, and the run

@@ -32,6 +32,11 @@ func (w *Worker) Evaluate(ctx context.Context, project, environment, expression 
 	}
 	x := &execution{w: w, run: &model.Run{ID: "evaluate", Project: project, Environment: environment, Flow: "(preview)", CreatedBy: actor},
 		red: red, secrets: rs, input: input, steps: map[string]any{}, plan: &plan.Plan{}}
+	var vis []model.VisibleSecret
+	if rs != nil {
+		vis = rs.Visible()
+	}
+	x.guard.start(red, vis)
 	v, err := p.Run(ctx, x.env("preview"))
 	if err != nil {
 		var ee *engine.Error

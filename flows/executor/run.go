@@ -29,6 +29,7 @@ type execution struct {
 	// for good); the run is then left to the rescuer.
 	hard    context.Context
 	red     *redact.Redactor
+	guard   guard            // the run's values beyond its redactor's start: names and pins
 	secrets model.RunSecrets // nil when the server has no secret store
 	input   any
 	steps   map[string]any
@@ -164,7 +165,6 @@ func (x *execution) do(ctx context.Context) (any, error) {
 		return nil, fmt.Errorf("load flow %q version %d: %w", r.Flow, r.FlowVersion, err)
 	}
 	x.plan = plan
-	var pins = map[string][]string{}
 	if w.cfg.Secrets != nil {
 		rs, err := retryLoad(x, ctx, "load the run's secrets", func(ctx context.Context) (model.RunSecrets, error) {
 			return w.cfg.Secrets.ForRun(ctx, r.Project, r.Environment, r.ID)
@@ -177,11 +177,11 @@ func (x *execution) do(ctx context.Context) (any, error) {
 		vals := make(map[string]string, len(vis))
 		for _, v := range vis {
 			vals[v.Name] = v.Value
-			if len(v.AllowedHosts) > 0 {
-				pins[v.Name] = v.AllowedHosts
-			}
 		}
 		x.red = w.redactorFor(vals)
+		x.guard.start(x.red, vis)
+	} else {
+		x.guard.start(x.red, nil)
 	}
 	if err := json.Unmarshal([]byte(r.Input), &x.input); err != nil {
 		return nil, fmt.Errorf("run input: %w", err)
@@ -195,7 +195,7 @@ func (x *execution) do(ctx context.Context) (any, error) {
 		// A known secret value passed in the input is masked in every view.
 		x.emit(PendingEvent{Type: "run_started", Data: map[string]any{"input": x.input, "worker": w.owner}})
 	}
-	client := w.client(pins, x)
+	client := w.client(x)
 	for i := range plan.Blocks {
 		if err := ctx.Err(); err != nil {
 			return nil, ctxErr(ctx)
@@ -268,10 +268,11 @@ func (x *execution) resume(ctx context.Context) (any, error) {
 		id := pb.Def.ID
 		cp, ok := x.resumed[id]
 		if ok && cp.State == model.CheckpointDone {
-			out, err := x.open(id, cp.Output)
+			out, masks, err := x.open(id, cp.Output)
 			if err != nil {
 				return nil, fmt.Errorf("block %q: open its checkpoint: %w", id, err)
 			}
+			x.guard.restore(masks)
 			x.steps[id] = map[string]any{"output": out}
 			last = out
 			continue
@@ -334,9 +335,9 @@ func (x *execution) env(block string) *engine.Env {
 		Run:     engine.RunInfo{ID: r.ID, Flow: r.Flow, Project: r.Project, Environment: r.Environment, Block: block},
 		Vars:    x.plan.Def.Env,
 		OnSecret: func(name string, _ engine.Scope, value string) {
-			x.red.Add(name, value)
+			x.guard.learn(name, "", value, nil)
 		},
-		OnMask: func(v string) { x.red.Add("", v) },
+		OnMask: func(v string) { x.guard.learn("", "", v, nil) },
 		OnLog: func(l engine.LogRecord) {
 			x.emit(PendingEvent{Type: "log", Block: block, Data: map[string]any{"level": l.Level, "message": l.Message}})
 		},

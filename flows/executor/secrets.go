@@ -41,8 +41,11 @@ func (rr *runResolver) Resolve(ctx context.Context, name string, scope engine.Sc
 	v, err := rr.x.secrets.Resolve(ctx, rr.block, name, engine.Scope{Project: p, Environment: e})
 	if err != nil {
 		rr.x.noteInfra(err)
+		return "", err
 	}
-	return v, err
+	// Known to the redactor and the pins before the script has it.
+	rr.x.guard.learn(name, e, v.Value, v.AllowedHosts)
+	return v.Value, nil
 }
 
 func (rr *runResolver) Names(ctx context.Context) ([]string, error) {

@@ -76,10 +76,11 @@ type Config struct {
 	Now func() time.Time
 
 	// NewHTTPClient builds a run's HTTP client from the run's secret host
-	// pins: allowed maps a secret name to its hosts, match finds secret
-	// names in text, onRefuse is called when a request is refused. Nil
-	// gives blocks no network.
-	NewHTTPClient func(allowed map[string][]string, match func(string) []string, onRefuse func(secret, host string)) *http.Client
+	// pins: allowed returns the current map of a secret name to its hosts
+	// (it grows as the run reads pinned values of other scopes), match
+	// finds secret names in text, onRefuse is called when a request is
+	// refused. Nil gives blocks no network.
+	NewHTTPClient func(allowed func() map[string][]string, match func(string) []string, onRefuse func(secret, host string)) *http.Client
 	// OnPinRefused is called when a request of a run was refused because
 	// it would carry a pinned secret to another host (for the audit).
 	OnPinRefused func(r *model.Run, secret, host string)

@@ -26,10 +26,10 @@ type Secrets interface {
 type RunSecrets interface {
 	// Visible returns every secret the run can resolve, with its value.
 	Visible() []VisibleSecret
-	// Resolve returns name's value for block (lazy; audited once per
-	// block and version). scope may name another environment, never
-	// another project.
-	Resolve(ctx context.Context, block, name string, scope engine.Scope) (string, error)
+	// Resolve returns name's value for block, with its host pins (lazy;
+	// audited once per block and version). scope may name another
+	// environment, never another project.
+	Resolve(ctx context.Context, block, name string, scope engine.Scope) (VisibleSecret, error)
 }
 
 // VisibleSecret is a secret as a run sees it.
@@ -43,4 +43,14 @@ type VisibleSecret struct {
 type ResolveRequest struct {
 	Project, Environment, Name string
 	RunID, BlockID             string
+}
+
+// RunMask is a value a run learnt after it started (a secret read from
+// another environment, a secrets.mask value): the name it is masked under
+// and its host pins. A run's checkpoints keep them, sealed, so that a
+// resumed run masks and pins them again.
+type RunMask struct {
+	Name         string   `json:"name"`
+	Value        string   `json:"value"`
+	AllowedHosts []string `json:"allowed_hosts,omitempty"`
 }

@@ -239,7 +239,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Engine:   engine.New(engine.Config{Sandbox: a.sandbox}),
 		BlockEnv: &blocks.Env{Apps: a.Apps, Logger: log, ExecAllow: cfg.ExecAllow, ScratchDir: cfg.DataDir},
 		Sealer:   keys, Logger: log, Batcher: batcher,
-		NewHTTPClient: func(allowed map[string][]string, match func(string) []string, onRefuse func(string, string)) *http.Client {
+		NewHTTPClient: func(allowed func() map[string][]string, match func(string) []string, onRefuse func(string, string)) *http.Client {
 			c := egress.Client(transport, &egress.Pinning{Match: match, Allowed: allowed, OnRefuse: onRefuse}, true)
 			if cfg.Traceparent {
 				c.Transport = traceTransport{next: c.Transport}

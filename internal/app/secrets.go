@@ -50,10 +50,10 @@ type runSecrets struct {
 
 func (r runSecrets) Visible() []flows.VisibleSecret { return r.vis }
 
-func (r runSecrets) Resolve(ctx context.Context, block, name string, sc engine.Scope) (string, error) {
-	v, _, err := r.rr.Resolve(ctx, block, name, secrets.Scope{Project: sc.Project, Environment: sc.Environment})
+func (r runSecrets) Resolve(ctx context.Context, block, name string, sc engine.Scope) (flows.VisibleSecret, error) {
+	v, m, err := r.rr.Resolve(ctx, block, name, secrets.Scope{Project: sc.Project, Environment: sc.Environment})
 	r.m.SecretResolved(resolution(err))
-	return v.Reveal(), engineErr(err)
+	return flows.VisibleSecret{Name: name, Value: v.Reveal(), AllowedHosts: m.AllowedHosts}, engineErr(err)
 }
 
 // resolution is the metrics result of a secret read.

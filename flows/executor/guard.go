@@ -1,0 +1,156 @@
+package executor
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hushflow/hushflow/flows/model"
+	"github.com/hushflow/hushflow/redact"
+)
+
+// guard follows a run's secret values: the name each is masked under in
+// the run's redactor and the hosts it may be sent to. It starts with the
+// secrets visible in the run's scope and learns the values the run reads
+// elsewhere (secrets.get of another environment) or registers
+// (secrets.mask) before the script has them, so that a pin follows the
+// value whichever way the run read it, not its name: the egress check
+// matches a request's values and looks up their pins by the name they are
+// masked under.
+type guard struct {
+	red *redact.Redactor
+
+	mu     sync.Mutex
+	label  map[string]string // value -> its name in red
+	used   map[string]bool   // names in use in red
+	learnt []model.RunMask   // values learnt after start, for checkpoints
+	// allowed is the current pins (name -> hosts), replaced, never
+	// modified, on a change; read by every request of the run.
+	allowed atomic.Pointer[map[string][]string]
+}
+
+// start sets up the guard of a run whose redactor red holds the visible
+// secrets vis (registered by name in sorted order: the first name of a
+// value is the one it is masked under).
+func (g *guard) start(red *redact.Redactor, vis []model.VisibleSecret) {
+	g.red = red
+	g.label, g.used = map[string]string{}, map[string]bool{}
+	sorted := slices.Clone(vis)
+	slices.SortFunc(sorted, func(a, b model.VisibleSecret) int { return strings.Compare(a.Name, b.Name) })
+	pins := map[string][]string{}
+	for _, v := range sorted {
+		if _, ok := g.label[v.Value]; !ok && v.Value != "" {
+			g.label[v.Value] = v.Name
+			g.used[v.Name] = true
+		}
+		if l := g.label[v.Value]; len(v.AllowedHosts) > 0 && l != "" {
+			pins[l] = narrow(pins[l], v.AllowedHosts)
+		}
+	}
+	g.allowed.Store(&pins)
+}
+
+// learn makes value known before a script or block has it: masked (under
+// name, or under name@environment when name already masks another value)
+// and, when hosts are given, pinned to them as well as to any pins the
+// value already has.
+func (g *guard) learn(name, environment, value string, hosts []string) {
+	if value == "" {
+		return
+	}
+	if len(hosts) == 0 {
+		hosts = nil // not pinned
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	l, known := g.label[value]
+	if !known {
+		l = name
+		for i := 1; l != "" && g.used[l]; i++ {
+			l = name + "@" + environment
+			if i > 1 {
+				l += "#" + strconv.Itoa(i)
+			}
+		}
+	}
+	g.addLocked(l, value, hosts)
+}
+
+// restore learns the values of an earlier claim of the run again, under
+// the names they were masked under.
+func (g *guard) restore(ms []model.RunMask) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, m := range ms {
+		l, known := g.label[m.Value]
+		if !known {
+			l = m.Name
+		}
+		g.addLocked(l, m.Value, m.AllowedHosts)
+	}
+}
+
+// addLocked masks value under l (when new) and adds hosts to its pins.
+func (g *guard) addLocked(l, value string, hosts []string) {
+	i := slices.IndexFunc(g.learnt, func(m model.RunMask) bool { return m.Value == value })
+	if _, known := g.label[value]; !known {
+		g.label[value] = l
+		g.used[l] = true
+		g.red.Add(l, value)
+		g.learnt = append(g.learnt, model.RunMask{Name: l, Value: value})
+		i = len(g.learnt) - 1
+	}
+	if hosts == nil {
+		return
+	}
+	cur := *g.allowed.Load()
+	have, pinned := cur[l]
+	if pinned && len(narrow(have, hosts)) == len(have) {
+		return // no change
+	}
+	next := make(map[string][]string, len(cur)+1)
+	for k, v := range cur {
+		next[k] = v
+	}
+	next[l] = narrow(have, hosts)
+	g.allowed.Store(&next)
+	if i >= 0 {
+		g.learnt[i].AllowedHosts = next[l]
+	}
+}
+
+// masks returns the values learnt after start.
+func (g *guard) masks() []model.RunMask {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.learnt)
+}
+
+// pins returns the current pins; the map must not be modified.
+func (g *guard) pins() map[string][]string {
+	if p := g.allowed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// narrow returns the hosts a value pinned to both have and add may go to:
+// add when have is nil (the value was not pinned), else the patterns of
+// have that add names too (an empty result: nowhere).
+func narrow(have, add []string) []string {
+	if have == nil {
+		return slices.Clone(add)
+	}
+	var out []string
+	for _, h := range have {
+		if slices.Contains(add, h) {
+			out = append(out, h)
+		}
+	}
+	if out == nil {
+		out = []string{} // pinned to no host at all
+	}
+	return out
+}

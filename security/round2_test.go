@@ -1,0 +1,62 @@
+package security_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/hushflow/hushflow/internal/app"
+)
+
+// Security round two (issue 16): cases 38 and on, numbered after the 37
+// cases of SECURITY.md. Each is a named test against a real server that
+// fails without its fix.
+
+// Case 38: a pin follows the value, whichever way the run read it. A
+// development run reads a production secret pinned to host A with
+// secrets.get(..., {environment: 'production'}) (also under a name the
+// development scope defines unpinned with another value, and passed
+// through a code block's output) and tries to send it to host B.
+func TestCase38_PinFollowsValue(t *testing.T) {
+	e := sqlite(t, func(c *app.Config) { c.HTTPAllow = "127.0.0.0/8"; c.RateLimit = -1 })
+	hostA := newCounter(t, "127.0.0.1:0", nil)
+	hostB := newCounter(t, "127.0.0.2:0", nil)
+	prodOnly, prodK, devK := canary("c38p"), canary("c38k"), canary("c38d")
+	pinA := map[string]any{"environment": "production", "allowed_hosts": []string{"127.0.0.1"}}
+	e.secret("P", prodOnly, pinA)
+	e.secret("K", prodK, pinA)
+	e.secret("K", devK, map[string]any{"environment": "development"})
+
+	// The values are read in a code block (secrets.get is awaited there)
+	// and sent by the http block after it.
+	read := code("c", "return {p: await secrets.get('P', {environment: 'production'}), k: await secrets.get('K', {environment: 'production'})}")
+	send := func(name string, cfg map[string]any) {
+		cfg["timeout"] = "'2s'"
+		e.flow(name, read, httpBlock("h", cfg))
+	}
+	// Allowed where pinned: the values reach host A.
+	send("to-a", map[string]any{"method": "'POST'", "url": quote(hostA.URL + "/ok"), "body": "steps.c.output"})
+	e.runStatus("to-a", "succeeded", nil)
+	if hostA.hits.Load() != 1 {
+		t.Fatalf("host A: %d hits", hostA.hits.Load())
+	}
+	b := hostB.URL
+	ways := map[string]map[string]any{
+		"other-env":     {"method": "'POST'", "url": quote(b + "/x"), "body": "({p: steps.c.output.p})"},
+		"same-name":     {"method": "'POST'", "url": quote(b + "/x"), "body": "({k: steps.c.output.k})"},
+		"header-base64": {"url": quote(b + "/x"), "headers": "({Authorization: 'Basic ' + btoa('u:' + steps.c.output.k)})"},
+		"url":           {"url": "`" + b + "/x?q=${encodeURIComponent(steps.c.output.p)}`"},
+	}
+	for name, cfg := range ways {
+		send("pin-"+name, cfg)
+		if _, msg := e.runStatus("pin-"+name, "failed", nil); !strings.Contains(msg, "may only be sent to 127.0.0.1") {
+			t.Errorf("%s: not refused by pinning: %s", name, msg)
+		}
+	}
+	// The development value of K is not pinned: it may go to host B.
+	e.flow("dev-k", httpBlock("h", map[string]any{"method": "'POST'", "url": quote(b + "/x"), "body": "({k: secrets.K})"}))
+	e.runStatus("dev-k", "succeeded", nil)
+	if n := hostB.hits.Load(); n != 1 {
+		t.Errorf("host B received %d requests, want 1 (the unpinned development value)", n)
+	}
+	e.sweep(nil)
+}
