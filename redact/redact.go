@@ -147,6 +147,27 @@ func (r *Redactor) AddAll(m map[string]string) {
 	}
 }
 
+// AddPairs registers values[i] under names[i], like [Redactor.AddAll] (one
+// rebuild) but with several values to a name (a secret's versions). The
+// first name of a value is the one it is masked under.
+func (r *Redactor) AddPairs(names, values []string) {
+	if r == nil || len(values) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	changed := false
+	for i, v := range values {
+		if r.addLocked(names[i], v) {
+			changed = true
+		}
+	}
+	if changed {
+		r.nMain = -1
+		r.publishLocked()
+	}
+}
+
 // addLocked records one value. r.mu must be held.
 func (r *Redactor) addLocked(name, v string) bool {
 	if v == "" {

@@ -149,6 +149,10 @@ func (s *Store) resolvedValues(ctx context.Context, project, environment, runID,
 type Loaded struct {
 	Value Value
 	Meta  Meta
+	// Previous holds the values of the secret's earlier versions that
+	// still hold ciphertext (often still valid during a rotation): a
+	// run's redactor masks them too.
+	Previous []Value
 }
 
 // load decrypts the current version of every secret (project,
@@ -250,26 +254,35 @@ func (s *Store) runLoads(g *loadGroup, project, environment, actor string) {
 }
 
 // readScope decrypts the current version of every secret (project,
-// environment) sees, read with one query (definitions joined with their
-// current versions, one consistent snapshot). A value that does not
-// decrypt is audited with runID.
+// environment) sees, and its earlier versions that still hold
+// ciphertext, read with one query (definitions joined with their live
+// versions, one consistent snapshot). A value that does not decrypt is
+// audited with runID; a current one fails the load, an earlier one is
+// left out.
 func (s *Store) readScope(ctx context.Context, project, environment, runID, actor string) ([]Loaded, error) {
 	db := s.db.WithContext(ctx)
 	var joined []loadRow
 	err := db.Raw(`SELECT s.*, v.version AS v_version, v.ciphertext AS v_ciphertext, v.wrapped_key AS v_wrapped_key,
        v.key_id AS v_key_id, v.created_at AS v_created_at, v.created_by AS v_created_by, v.wiped AS v_wiped
-FROM secrets s LEFT JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version
-WHERE s.deleted_at IS NULL AND s.project IN ? AND s.environment IN ?`,
-		uniq("", project), uniq("", environment)).Scan(&joined).Error
+FROM secrets s LEFT JOIN secret_versions v ON v.secret_id = s.id AND (v.version = s.current_version OR v.wiped = ?)
+WHERE s.deleted_at IS NULL AND s.project IN ? AND s.environment IN ?
+ORDER BY s.id, v.version DESC`,
+		false, uniq("", project), uniq("", environment)).Scan(&joined).Error
 	if err != nil {
 		return nil, store.Translate(err)
 	}
 	if len(joined) == 0 {
 		return nil, nil
 	}
-	rows := make([]secretRow, len(joined))
+	// One definition per secret, with its versions.
+	var rows []secretRow
+	versions := map[string][]*loadRow{}
 	for i := range joined {
-		rows[i] = joined[i].Row
+		j := &joined[i]
+		if len(versions[j.Row.ID]) == 0 {
+			rows = append(rows, j.Row)
+		}
+		versions[j.Row.ID] = append(versions[j.Row.ID], j)
 	}
 	best := mostSpecific(rows)
 	out := make([]Loaded, 0, len(best))
@@ -279,18 +292,31 @@ WHERE s.deleted_at IS NULL AND s.project IN ? AND s.environment IN ?`,
 		if best[row.Name] != row {
 			continue // shadowed by a more specific scope
 		}
-		j := &joined[i]
-		if j.VVersion == nil {
+		var l Loaded
+		found := false
+		for _, j := range versions[row.ID] {
+			if j.VVersion == nil {
+				continue
+			}
+			ver := versionRow{SecretID: row.ID, Version: *j.VVersion, Ciphertext: j.VCiphertext, WrappedKey: j.VWrappedKey,
+				KeyID: j.VKeyID, CreatedAt: j.VCreatedAt, CreatedBy: j.VCreatedBy, Wiped: j.VWiped}
+			v, m, err := s.open(ctx, row, &ver, actor, runID, "")
+			if ver.Version != row.CurrentVersion {
+				if err == nil {
+					l.Previous = append(l.Previous, v)
+				}
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			l.Value, l.Meta, found = v, m, true
+		}
+		if !found {
 			missing++
 			continue
 		}
-		ver := versionRow{SecretID: row.ID, Version: *j.VVersion, Ciphertext: j.VCiphertext, WrappedKey: j.VWrappedKey,
-			KeyID: j.VKeyID, CreatedAt: j.VCreatedAt, CreatedBy: j.VCreatedBy, Wiped: j.VWiped}
-		v, m, err := s.open(ctx, row, &ver, actor, runID, "")
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, Loaded{Value: v, Meta: m})
+		out = append(out, l)
 	}
 	if missing > 0 {
 		return nil, fmt.Errorf("load secrets for %s: %d of %d current versions are missing", Scope{project, environment}.Describe(), missing, len(best))
@@ -298,8 +324,8 @@ WHERE s.deleted_at IS NULL AND s.project IN ? AND s.environment IN ?`,
 	return out, nil
 }
 
-// loadRow is a secret joined with its current version (nil VVersion: the
-// version row is missing).
+// loadRow is a secret joined with one of its live versions (nil VVersion:
+// it has none).
 type loadRow struct {
 	Row         secretRow `gorm:"embedded"`
 	VVersion    *int      `gorm:"column:v_version"`

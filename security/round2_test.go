@@ -60,3 +60,23 @@ func TestCase38_PinFollowsValue(t *testing.T) {
 	}
 	e.sweep(nil)
 }
+
+// Case 41: after an update, the earlier value (often still valid during a
+// rotation) is masked like the current one wherever a run shows it: run
+// input, events, the live stream, the run and run list, and at rest in
+// runs.input and events.data. An earlier version is pinned like the
+// current one.
+func TestCase41_PreviousVersionsMasked(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		old, cur := canary("c41old"), canary("c41cur")
+		id := e.secret("K", old)["id"].(string)
+		e.plant(cur)
+		e.must(200, "PUT", "/api/v1/secrets/"+id, map[string]any{"value": cur})
+		e.flow("echo", code("c", "console.log('old', input.old); return {old: input.old, cur: secrets.K}"))
+		_, out := e.runStatus("echo", "succeeded", map[string]any{"old": old})
+		if !strings.Contains(out, "[REDACTED:K]") {
+			t.Errorf("output %s: no mask of K", out)
+		}
+		e.sweep(nil)
+	})
+}

@@ -22,9 +22,7 @@ func (w *Worker) Evaluate(ctx context.Context, project, environment, expression 
 		if rs, err = w.cfg.Secrets.ForRun(ctx, project, environment, "evaluate"); err != nil {
 			return nil, err
 		}
-		for _, v := range rs.Visible() {
-			red.Add(v.Name, v.Value)
-		}
+		red = w.redactorFor(rs.Visible())
 	}
 	p, err := w.cfg.Engine.Compile(engine.Field, expression, engine.WithField("expression"))
 	if err != nil {

@@ -32,21 +32,34 @@ type guard struct {
 }
 
 // start sets up the guard of a run whose redactor red holds the visible
-// secrets vis (registered by name in sorted order: the first name of a
-// value is the one it is masked under).
+// secrets vis as redactorFor registers them (current values by name in
+// sorted order, then earlier versions: the first name of a value is the
+// one it is masked under). An earlier version is pinned like the current
+// one.
 func (g *guard) start(red *redact.Redactor, vis []model.VisibleSecret) {
 	g.red = red
 	g.label, g.used = map[string]string{}, map[string]bool{}
 	sorted := slices.Clone(vis)
 	slices.SortFunc(sorted, func(a, b model.VisibleSecret) int { return strings.Compare(a.Name, b.Name) })
 	pins := map[string][]string{}
+	pin := func(value string, hosts []string) {
+		if l, ok := g.label[value]; ok && len(hosts) > 0 {
+			pins[l] = narrow(pins[l], hosts)
+		}
+	}
 	for _, v := range sorted {
 		if _, ok := g.label[v.Value]; !ok && v.Value != "" {
 			g.label[v.Value] = v.Name
 			g.used[v.Name] = true
 		}
-		if l := g.label[v.Value]; len(v.AllowedHosts) > 0 && l != "" {
-			pins[l] = narrow(pins[l], v.AllowedHosts)
+		pin(v.Value, v.AllowedHosts)
+	}
+	for _, v := range sorted {
+		for _, p := range v.Previous {
+			if _, ok := g.label[p]; !ok && p != "" {
+				g.label[p] = v.Name
+			}
+			pin(p, v.AllowedHosts)
 		}
 	}
 	g.allowed.Store(&pins)

@@ -174,11 +174,7 @@ func (x *execution) do(ctx context.Context) (any, error) {
 		}
 		x.secrets = rs
 		vis := rs.Visible()
-		vals := make(map[string]string, len(vis))
-		for _, v := range vis {
-			vals[v.Name] = v.Value
-		}
-		x.red = w.redactorFor(vals)
+		x.red = w.redactorFor(vis)
 		x.guard.start(x.red, vis)
 	} else {
 		x.guard.start(x.red, nil)

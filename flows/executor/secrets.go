@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/hushflow/hushflow/engine"
+	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/flows/plan"
 	"github.com/hushflow/hushflow/redact"
 )
@@ -117,19 +120,26 @@ func newRedactorCache() *redactorCache {
 	return &redactorCache{lru: c}
 }
 
-// redactorFor returns a run's own Redactor holding vals: a clone of the
-// shared one of that set of values.
-func (w *Worker) redactorFor(vals map[string]string) *redact.Redactor {
-	names := make([]string, 0, len(vals))
-	for n := range vals {
-		names = append(names, n)
+// redactorFor returns a run's own Redactor holding the values of vis
+// (current and earlier versions, each under its secret's name, in name
+// order): a clone of the shared one of that set of values.
+func (w *Worker) redactorFor(vis []model.VisibleSecret) *redact.Redactor {
+	sorted := slices.Clone(vis)
+	slices.SortFunc(sorted, func(a, b model.VisibleSecret) int { return strings.Compare(a.Name, b.Name) })
+	var names, values []string
+	for _, v := range sorted {
+		names, values = append(names, v.Name), append(values, v.Value)
 	}
-	sort.Strings(names)
+	for _, v := range sorted { // earlier versions after every current value
+		for _, p := range v.Previous {
+			names, values = append(names, v.Name), append(values, p)
+		}
+	}
 	h := sha256.New()
-	for _, n := range names {
-		h.Write([]byte(n))
+	for i := range names {
+		h.Write([]byte(names[i]))
 		h.Write([]byte{0})
-		h.Write([]byte(vals[n]))
+		h.Write([]byte(values[i]))
 		h.Write([]byte{0})
 	}
 	key := string(h.Sum(nil))
@@ -137,7 +147,7 @@ func (w *Worker) redactorFor(vals map[string]string) *redact.Redactor {
 		return base.Clone()
 	}
 	base := redact.New()
-	base.AddAll(vals)
+	base.AddPairs(names, values)
 	w.redactors.lru.Add(key, base)
 	return base.Clone()
 }

@@ -37,6 +37,9 @@ type VisibleSecret struct {
 	Name         string
 	Value        string
 	AllowedHosts []string
+	// Previous are the values of its earlier versions that still hold
+	// ciphertext: masked (and pinned) like Value.
+	Previous []string
 }
 
 // ResolveRequest asks for one secret outside a run.

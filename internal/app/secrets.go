@@ -27,6 +27,9 @@ func (f flowSecrets) ForRun(ctx context.Context, project, environment, runID str
 	vis := make([]flows.VisibleSecret, len(loaded))
 	for i, l := range loaded {
 		vis[i] = flows.VisibleSecret{Name: l.Meta.Name, Value: l.Value.Reveal(), AllowedHosts: l.Meta.AllowedHosts}
+		for _, p := range l.Previous {
+			vis[i].Previous = append(vis[i].Previous, p.Reveal())
+		}
 	}
 	return runSecrets{rr: rr, vis: vis, m: f.m}, nil
 }
