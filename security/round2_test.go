@@ -1,10 +1,15 @@
 package security_test
 
 import (
+	"fmt"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hushflow/hushflow/internal/app"
+	"github.com/hushflow/hushflow/internal/apptest"
+	"github.com/hushflow/hushflow/store/storetest"
 )
 
 // Security round two (issue 16): cases 38 and on, numbered after the 37
@@ -79,4 +84,50 @@ func TestCase41_PreviousVersionsMasked(t *testing.T) {
 		}
 		e.sweep(nil)
 	})
+}
+
+// Case 40: the server log's redactor knows every live value from the
+// start, not only those this process sealed or opened: after a restart,
+// and on a replica that never touched the secret (it learns values other
+// replicas write within its poll interval), a value in a URL path is
+// masked in the access log line.
+func TestCase40_LogRedactorKnowsEveryValue(t *testing.T) {
+	apptest.SkipShort(t)
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			dbc := b.Config(t)
+			poll := func(c *app.Config) { c.SecretsPoll = 20 * time.Millisecond }
+			first := newEnv(t, apptest.Start(t, dbc, poll))
+			before := canary("c40a")
+			first.secret("K", before)
+			first.s.Stop()
+
+			// After a restart.
+			a := apptest.Start(t, dbc, poll)
+			e := &env{t: t, s: a, project: "p"}
+			e.plant(before)
+			e.do("GET", "/api/v1/projects/"+url.PathEscape(before), nil)
+			apptest.AssertAbsent(t, "restarted server's log", a.Logs.String(), before)
+
+			// A replica that never touched the value: B runs beside A, the
+			// value is written on A.
+			b := apptest.Start(t, dbc, poll)
+			after := canary("c40b")
+			e.secret("L", after)
+			apptest.Eventually(t, 10*time.Second, "replica B to learn the new value", func() error {
+				if b.App.Redactor.String(after) == after {
+					return fmt.Errorf("not known yet")
+				}
+				return nil
+			})
+			b.Do("GET", "/api/v1/projects/"+url.PathEscape(after), nil)
+			b.Do("GET", "/api/v1/projects/"+url.PathEscape(before), nil)
+			for name, logs := range map[string]string{"restarted server": a.Logs.String(), "replica": b.Logs.String()} {
+				apptest.AssertAbsent(t, name+" log", logs, before, after)
+				if !strings.Contains(logs, "[REDACTED:") {
+					t.Errorf("%s log: no mask at all", name)
+				}
+			}
+		})
+	}
 }

@@ -73,6 +73,9 @@ type Config struct {
 	// before it releases them to other replicas (HUSHFLOW_SHUTDOWN_GRACE;
 	// default 30s).
 	ShutdownGrace time.Duration
+	// SecretsPoll is how often the server looks for secret values other
+	// replicas wrote, for its log redactor (default 1s).
+	SecretsPoll time.Duration
 	// MaxResumes bounds the resumes of a run after interruptions
 	// (HUSHFLOW_MAX_RESUMES; default 10).
 	MaxResumes int
@@ -203,6 +206,17 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	for _, w := range a.Secrets.CheckKeys(ctx) {
 		log.Warn("keyring", "problem", w)
 	}
+	// The log redactor knows every live value from the start, and those
+	// other replicas write within a poll interval.
+	obs := a.Secrets.NewObserver(cfg.SecretsPoll)
+	n, err := obs.ObserveAll(ctx)
+	if err != nil {
+		a.Close()
+		return nil, fmt.Errorf("load secret values into the log redactor: %w", err)
+	}
+	log.Info("log redactor loaded", "values", n)
+	obs.Watch(context.WithoutCancel(ctx))
+	a.closers = append(a.closers, func() error { obs.Stop(); return nil })
 
 	policy, err := egress.ParseAllow(cfg.HTTPAllow)
 	if err != nil {
