@@ -2,6 +2,8 @@ package security_test
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -130,4 +132,46 @@ func TestCase40_LogRedactorKnowsEveryValue(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Case 42: revoking a token ends the live event streams it opened (they
+// went on to the end of the run): the stream gets an error event and
+// closes within about a second.
+func TestCase42_RevokedTokenEndsStreams(t *testing.T) {
+	e := sqlite(t, noRateLimit)
+	u := e.must(201, "POST", "/api/v1/users", map[string]any{"name": "watcher"})
+	tok := e.must(201, "POST", "/api/v1/users/"+u["id"].(string)+"/tokens", map[string]string{"name": "t"})
+	e.must(200, "PUT", "/api/v1/projects/p/members/"+u["id"].(string), map[string]string{"role": "viewer"})
+	e.flow("slow", map[string]any{"id": "nap", "type": "delay", "timeout": "2m", "config": map[string]any{"duration": "'60s'"}})
+	run := e.must(202, "POST", "/api/v1/projects/p/flows/slow/runs", map[string]any{"environment": "development"})
+	id := run["id"].(string)
+	req, _ := http.NewRequest("GET", e.s.URL+"/api/v1/runs/"+id+"/events?follow=1", nil)
+	req.Header.Set("Authorization", "Bearer "+tok["token"].(string))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("follow: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	var body apptest.SyncBuffer
+	closed := make(chan struct{})
+	go func() { _, _ = io.Copy(&body, resp.Body); close(closed) }()
+	apptest.Eventually(t, 10*time.Second, "the stream to show the run started", func() error {
+		if !strings.Contains(body.String(), "run_started") {
+			return fmt.Errorf("got %q", body.String())
+		}
+		return nil
+	})
+	e.must(204, "DELETE", "/api/v1/tokens/"+tok["id"].(string), nil)
+	apptest.Eventually(t, 10*time.Second, "the stream of the revoked token to end", func() error {
+		select {
+		case <-closed:
+			return nil
+		default:
+			return fmt.Errorf("still open")
+		}
+	})
+	if s := body.String(); !strings.Contains(s, "event: error") || strings.Contains(s, "event: end") {
+		t.Errorf("stream: %s", s)
+	}
+	e.must(200, "POST", "/api/v1/runs/"+id+"/cancel", nil)
 }

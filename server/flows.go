@@ -292,6 +292,8 @@ func (s *Server) runEvents(c echo.Context) error {
 	// follow again, from the last seq they saw, on another replica.
 	ctx, cancel := s.untilShutdown(ctx)
 	defer cancel()
+	ctx, stop := s.whileAuthenticated(ctx, c)
+	defer stop()
 	err = s.deps.Flows.Follow(ctx, r.ID, after, func(e flows.EventView) error {
 		b, err := json.Marshal(e)
 		if err != nil {
@@ -303,10 +305,13 @@ func (s *Server) runEvents(c echo.Context) error {
 		w.Flush()
 		return nil
 	})
-	if err == nil {
+	switch {
+	case err == nil:
 		fmt.Fprint(w, "event: end\ndata: {}\n\n")
-		w.Flush()
+	case errors.Is(context.Cause(ctx), errCredentialGone):
+		fmt.Fprint(w, "event: error\ndata: {\"error\":{\"code\":\"unauthenticated\",\"message\":\"the token or session of this stream was revoked or expired\"}}\n\n")
 	}
+	w.Flush()
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -17,6 +18,11 @@ import (
 )
 
 const principalKey = "hushflow.principal"
+
+// recheckKey holds a func(ctx) error that authenticates the request's
+// credential again: long-lived responses (event streams) end when it
+// fails (a revoked or expired token, a session signed out).
+const recheckKey = "hushflow.recheck"
 
 // authenticate requires `Authorization: Bearer <token>` or, from the web
 // UI, the session cookie. Tokens in the
@@ -40,11 +46,16 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
 			return auth.ErrUnauthenticated
 		}
-		p, err := s.deps.Auth.Authenticate(r.Context(), strings.TrimSpace(raw))
+		raw = strings.TrimSpace(raw)
+		p, err := s.deps.Auth.Authenticate(r.Context(), raw)
 		if err != nil {
 			return err
 		}
 		c.Set(principalKey, p)
+		c.Set(recheckKey, func(ctx context.Context) error {
+			_, err := s.deps.Auth.Authenticate(ctx, raw)
+			return err
+		})
 		return next(c)
 	}
 }

@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -65,6 +66,9 @@ type Server struct {
 	// stopping is closed by BeginShutdown.
 	stopping     chan struct{}
 	stoppingOnce sync.Once
+	// recheckEvery is how often a live stream checks that its credential
+	// still authenticates.
+	recheckEvery time.Duration
 }
 
 // New builds the API.
@@ -74,7 +78,7 @@ func New(d Deps) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{deps: d, log: d.Logger, echo: e, stopping: make(chan struct{})}
+	s := &Server{deps: d, log: d.Logger, echo: e, stopping: make(chan struct{}), recheckEvery: time.Second}
 	e.HTTPErrorHandler = s.handleError
 	e.JSONSerializer = jsonSerializer{}
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
@@ -169,6 +173,36 @@ func (s *Server) untilShutdown(ctx context.Context) (context.Context, context.Ca
 		}
 	}()
 	return ctx, cancel
+}
+
+// errCredentialGone ends a stream whose token was revoked or expired, or
+// whose session ended.
+var errCredentialGone = errors.New("the credential of this stream was revoked or expired")
+
+// whileAuthenticated returns ctx canceled, with cause errCredentialGone,
+// once the request's credential no longer authenticates; it is checked
+// every recheckEvery. A database that does not answer ends nothing.
+func (s *Server) whileAuthenticated(ctx context.Context, c echo.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	recheck, _ := c.Get(recheckKey).(func(context.Context) error)
+	if recheck != nil {
+		go func() {
+			t := time.NewTicker(s.recheckEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+				if err := recheck(ctx); err != nil && errors.Is(err, auth.ErrUnauthenticated) {
+					cancel(errCredentialGone)
+					return
+				}
+			}
+		}()
+	}
+	return ctx, func() { cancel(nil) }
 }
 
 func (s *Server) readyz(c echo.Context) error {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/subtle"
 	"net/http"
 	"net/url"
@@ -129,6 +130,10 @@ func (s *Server) authenticateSession(c echo.Context, next echo.HandlerFunc, id s
 		return errCSRF
 	}
 	c.Set(principalKey, p)
+	c.Set(recheckKey, func(ctx context.Context) error {
+		_, _, err := s.deps.Auth.SessionPrincipal(ctx, id)
+		return err
+	})
 	return next(c)
 }
 
