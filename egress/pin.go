@@ -79,7 +79,11 @@ func (t *pinner) RoundTrip(r *http.Request) (*http.Response, error) {
 	if len(pins) == 0 {
 		return t.next.RoundTrip(r)
 	}
-	host := strings.ToLower(strings.TrimSuffix(r.URL.Hostname(), "."))
+	// The host is matched in lower case but reported as the request
+	// spelled it: a secret used in a DNS label stays the value the
+	// redactor knows, not a lower-cased form it does not.
+	shown := strings.TrimSuffix(r.URL.Hostname(), ".")
+	host := strings.ToLower(shown)
 	port := r.URL.Port()
 	if port == "" {
 		port = "443"
@@ -100,7 +104,7 @@ func (t *pinner) RoundTrip(r *http.Request) (*http.Response, error) {
 			sb.WriteByte('\n')
 		}
 	}
-	if err := t.check(pins, sb.String(), host, port); err != nil {
+	if err := t.check(pins, sb.String(), host, shown, port); err != nil {
 		closeBody(r)
 		return nil, err
 	}
@@ -117,7 +121,7 @@ func (t *pinner) RoundTrip(r *http.Request) (*http.Response, error) {
 		if int64(len(data)) > max {
 			return nil, fmt.Errorf("%w: the request body is over %d bytes and cannot be checked for pinned secrets", ErrPinned, max)
 		}
-		if err := t.check(pins, string(data), host, port); err != nil {
+		if err := t.check(pins, string(data), host, shown, port); err != nil {
 			return nil, err
 		}
 		r2 := r.Clone(r.Context())
@@ -135,8 +139,9 @@ func closeBody(r *http.Request) {
 	}
 }
 
-// check refuses when s carries a secret pinned to other hosts.
-func (t *pinner) check(pins map[string][]string, s, host, port string) error {
+// check refuses when s carries a secret pinned to other hosts than host
+// (lower case); the refusal names the host as shown.
+func (t *pinner) check(pins map[string][]string, s, host, shown, port string) error {
 	names := t.p.Match(s)
 	sort.Strings(names)
 	for _, n := range names {
@@ -145,9 +150,9 @@ func (t *pinner) check(pins map[string][]string, s, host, port string) error {
 			continue
 		}
 		if t.p.OnRefuse != nil {
-			t.p.OnRefuse(n, host)
+			t.p.OnRefuse(n, shown)
 		}
-		return &PinError{Secret: n, Host: host, Allowed: allowed}
+		return &PinError{Secret: n, Host: shown, Allowed: allowed}
 	}
 	return nil
 }

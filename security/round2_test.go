@@ -1,6 +1,8 @@
 package security_test
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -174,4 +176,33 @@ func TestCase42_RevokedTokenEndsStreams(t *testing.T) {
 		t.Errorf("stream: %s", s)
 	}
 	e.must(200, "POST", "/api/v1/runs/"+id+"/cancel", nil)
+}
+
+// Case 44: a sink that changes case (a host name in an egress refusal or
+// a DNS error) does not show a secret used in a DNS label in a form the
+// redactor does not know: the refusal names the host as the request
+// spelled it.
+func TestCase44_HostCaseInErrors(t *testing.T) {
+	e := sqlite(t, func(c *app.Config) { c.HTTPAllow = "127.0.0.0/8"; c.RateLimit = -1 })
+	label := func(tag string) string { // a DNS label of mixed case
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		h := hex.EncodeToString(b[:])
+		return "Up" + tag + strings.ToUpper(h[:12]) + "mIx" + h[12:]
+	}
+	pinned, free := label("P"), label("F")
+	for _, v := range []string{pinned, free} {
+		e.plant(strings.ToLower(v), strings.ToUpper(v))
+	}
+	e.secret("PINNED", pinned, map[string]any{"allowed_hosts": []string{"127.0.0.1"}})
+	e.secret("FREE", free)
+	msg := e.refusedRun("pinned-label", map[string]any{"url": "`http://${secrets.PINNED}.example.invalid/`"})
+	if !strings.Contains(msg, "may only be sent to 127.0.0.1") || !strings.Contains(msg, "[REDACTED:PINNED]") {
+		t.Errorf("pinned label: %s", msg)
+	}
+	msg = e.refusedRun("free-label", map[string]any{"url": "`http://${secrets.FREE}.example.invalid/`"})
+	if strings.Contains(msg, "may only be sent") {
+		t.Errorf("free label refused by pinning: %s", msg)
+	}
+	e.sweep(nil)
 }
