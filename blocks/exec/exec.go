@@ -247,10 +247,39 @@ func checkEnvName(k string) error {
 		return fmt.Errorf("%q is not a variable name (letters, digits, '_')", k)
 	case k == "PATH" || strings.HasPrefix(k, "HUSHFLOW_"):
 		return fmt.Errorf("%s is set by the server", k)
-	case strings.HasPrefix(k, "LD_"):
-		return fmt.Errorf("%s may not be set (it changes what a program loads)", k)
+	case loaderVar(k):
+		return fmt.Errorf("%s may not be set: it changes what a program loads or how it interprets what it runs, "+
+			"which would let a flow run any code through an allowed command", k)
 	}
 	return nil
+}
+
+// Variables that make a program (the dynamic loader, a shell, an
+// interpreter, a tool that starts others) load or run code other than its
+// own: with any of them a flow could turn an allowed command into any
+// command.
+var loaderVars = map[string]bool{
+	"GCONV_PATH": true, "GLIBC_TUNABLES": true, "HOSTALIASES": true, "LOCPATH": true, "NLSPATH": true,
+	"BASH_ENV": true, "ENV": true, "SHELLOPTS": true, "BASHOPTS": true, "PS4": true, "PROMPT_COMMAND": true,
+	"IFS": true, "CDPATH": true, "GLOBIGNORE": true,
+	"NODE_OPTIONS": true, "NODE_PATH": true, "PERL5OPT": true, "PERL5LIB": true, "PERLLIB": true, "PERL5DB": true,
+	"RUBYOPT": true, "RUBYLIB": true, "JAVA_TOOL_OPTIONS": true, "_JAVA_OPTIONS": true, "JDK_JAVA_OPTIONS": true,
+	"PSQLRC": true, "LESSOPEN": true, "LESSCLOSE": true, "EDITOR": true, "VISUAL": true, "PAGER": true, "BROWSER": true,
+	"GIT_SSH": true, "GIT_SSH_COMMAND": true, "GIT_EXEC_PATH": true, "GIT_ASKPASS": true, "SSH_ASKPASS": true,
+}
+
+var loaderPrefixes = []string{"LD_", "DYLD_", "MALLOC_", "PYTHON", "GIT_CONFIG", "BASH_FUNC_"}
+
+func loaderVar(k string) bool {
+	if loaderVars[k] {
+		return true
+	}
+	for _, p := range loaderPrefixes {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // Run runs the command and returns {exit_code, stdout, stderr, truncated}.

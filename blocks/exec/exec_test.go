@@ -503,3 +503,22 @@ func TestRetrySafeAndEffect(t *testing.T) {
 		t.Fatalf("the command did not run: %v", err)
 	}
 }
+
+// Issue 16, case 45: variables that make a program load or run other code
+// (the loader, shells, interpreters, tools that start editors or pagers)
+// are refused in env, so that an allowed command stays that command.
+func TestLoaderVariablesRefused(t *testing.T) {
+	h := harness(t)
+	for _, k := range []string{"LD_PRELOAD", "LD_LIBRARY_PATH", "GCONV_PATH", "GLIBC_TUNABLES", "BASH_ENV", "ENV", "BASH_FUNC_ls%%",
+		"NODE_OPTIONS", "PYTHONPATH", "PYTHONSTARTUP", "PERL5OPT", "RUBYOPT", "JAVA_TOOL_OPTIONS", "PSQLRC", "PAGER",
+		"GIT_SSH_COMMAND", "GIT_CONFIG_COUNT", "MALLOC_CHECK_"} {
+		_, err := h.Run(context.Background(), exec.Info(), map[string]any{"command": []any{"true"}, "env": map[string]any{k: "/tmp/x"}}, enabled(t))
+		if err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("env %s: %v, want a refusal naming it", k, err)
+		}
+	}
+	// Ordinary variables stay allowed.
+	if _, err := h.Run(context.Background(), exec.Info(), map[string]any{"command": []any{"true"}, "env": map[string]any{"PGHOST": "db", "LANG": "C"}}, enabled(t)); err != nil {
+		t.Errorf("ordinary variables: %v", err)
+	}
+}
