@@ -184,14 +184,17 @@ func TestService(t *testing.T) {
 			r    apps.Request
 			code string
 		}{
-			"unknown app":     {apps.Request{App: "nope", Name: "x"}, "unknown_app"},
-			"bad name":        {apps.Request{App: "slack", Name: "Bad Name", Config: good.Config}, "invalid_name"},
-			"missing":         {apps.Request{App: "slack", Name: "x", Config: map[string]string{}}, "invalid_config"},
-			"unknown field":   {apps.Request{App: "slack", Name: "x", Config: map[string]string{"bot_token": "secrets.A", "colour": "'red'"}}, "invalid_config"},
-			"syntax":          {apps.Request{App: "slack", Name: "x", Config: map[string]string{"bot_token": "secrets.A +"}}, "invalid_expression"},
-			"literal secret":  {apps.Request{App: "slack", Name: "x", Config: map[string]string{"bot_token": "'xoxb-123'"}}, "literal_secret"},
-			"no base_url":     {apps.Request{App: "bearer_api", Name: "x", Config: map[string]string{"token": "secrets.A"}}, "invalid_config"},
-			"too long a name": {apps.Request{App: "slack", Name: strings.Repeat("a", 64), Config: good.Config}, "invalid_name"},
+			"unknown app":    {apps.Request{App: "nope", Name: "x"}, "unknown_app"},
+			"bad name":       {apps.Request{App: "slack", Name: "Bad Name", Config: good.Config}, "invalid_name"},
+			"missing":        {apps.Request{App: "slack", Name: "x", Config: map[string]string{}}, "invalid_config"},
+			"unknown field":  {apps.Request{App: "slack", Name: "x", Config: map[string]string{"bot_token": "secrets.A", "colour": "'red'"}}, "invalid_config"},
+			"syntax":         {apps.Request{App: "slack", Name: "x", Config: map[string]string{"bot_token": "secrets.A +"}}, "invalid_expression"},
+			"literal secret": {apps.Request{App: "slack", Name: "x", Config: map[string]string{"bot_token": "'xoxb-123'"}}, "literal_secret"},
+			// Issue 16 item 5: a reference does not excuse a literal token.
+			"literal beside a secret": {apps.Request{App: "slack", Name: "x", Config: map[string]string{"bot_token": "secrets.A || 'xoxb-1234-5678-abcdef'"}}, "literal_secret"},
+			"literal in a template":   {apps.Request{App: "slack", Name: "x", Config: map[string]string{"bot_token": "`${secrets.A}xoxb-1234-5678-abcdef`"}}, "literal_secret"},
+			"no base_url":             {apps.Request{App: "bearer_api", Name: "x", Config: map[string]string{"token": "secrets.A"}}, "invalid_config"},
+			"too long a name":         {apps.Request{App: "slack", Name: strings.Repeat("a", 64), Config: good.Config}, "invalid_name"},
 		} {
 			_, _, err := s.Create(ctx, "p", c.r, "alice")
 			if e, ok := apperr.As(err); !ok || e.Code != c.code {

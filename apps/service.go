@@ -151,6 +151,11 @@ func (s *Service) Validate(ctx context.Context, project string, r Request) (warn
 		if f, _ := m.Field(k); f.Secret && len(rf.Secrets) == 0 && !rf.DynamicSecrets {
 			return nil, apperr.Invalidf("literal_secret", "config field %q is secret: reference a stored secret (for example secrets.%s), never a literal value",
 				k, strings.ToUpper(r.Name+"_"+k))
+		} else if f.Secret && rf.LongestLiteral >= MaxSecretFieldText {
+			// secrets.K || 'the-token-itself' references a secret too.
+			return nil, apperr.Invalidf("literal_secret", "config field %q is secret: it holds a literal text of %d characters, and a credential never goes in a literal; "+
+				"keep it in a stored secret (for example secrets.%s); text around a secret, like `Bearer ${secrets.X}`, may have at most %d characters in one piece",
+				k, rf.LongestLiteral, strings.ToUpper(r.Name+"_"+k), MaxSecretFieldText-1)
 		}
 		refs = append(refs, rf.Secrets...)
 	}
@@ -173,6 +178,10 @@ func (s *Service) Validate(ctx context.Context, project string, r Request) (warn
 	}
 	return warnings, nil
 }
+
+// MaxSecretFieldText bounds the literal text in a secret config field
+// (a prefix such as "Bearer " is fine; a token is not).
+const MaxSecretFieldText = 12
 
 // exprError shortens an engine error to its message (no source snippet:
 // the API shows the expression anyway).

@@ -21,6 +21,11 @@ type Refs struct {
 	// (secrets[name], secrets.get(name)): such names cannot be checked when
 	// the flow is saved.
 	DynamicSecrets bool
+	// LongestLiteral is the length in bytes of the longest string literal
+	// or piece of template text, not counting the names of secrets["X"],
+	// steps["X"], input["X"] and secrets.get("X"): a field that must not
+	// hold a credential in clear can refuse long ones.
+	LongestLiteral int
 }
 
 // References returns the secret, step and input names the program uses,
@@ -45,6 +50,7 @@ func (p *Program) References() Refs {
 		Steps:          uniq(w.steps),
 		Inputs:         uniq(w.inputs),
 		DynamicSecrets: w.dynamic,
+		LongestLiteral: w.longest,
 	}
 }
 
@@ -54,6 +60,8 @@ func (p *Program) References() Refs {
 type refWalker struct {
 	secrets, steps, inputs []string
 	dynamic                bool
+	longest                int
+	names                  map[*ast.StringLiteral]bool // literals that are names
 }
 
 var nodeType = reflect.TypeOf((*ast.Node)(nil)).Elem()
@@ -93,10 +101,19 @@ var secretMethods = map[string]bool{
 
 func (w *refWalker) visit(n ast.Node) {
 	switch n := n.(type) {
+	case *ast.StringLiteral:
+		if !w.names[n] {
+			w.longest = max(w.longest, len(n.Value.String()))
+		}
+	case *ast.TemplateElement:
+		w.longest = max(w.longest, len(n.Parsed.String()))
 	case *ast.DotExpression:
 		w.member(n.Left, string(n.Identifier.Name), true)
 	case *ast.BracketExpression:
 		if s, ok := n.Member.(*ast.StringLiteral); ok {
+			if isIdent(n.Left, "secrets") || isIdent(n.Left, "steps") || isIdent(n.Left, "input") {
+				w.name(s)
+			}
 			w.member(n.Left, s.Value.String(), true)
 		} else {
 			w.member(n.Left, "", false)
@@ -108,12 +125,21 @@ func (w *refWalker) visit(n ast.Node) {
 		}
 		if len(n.ArgumentList) > 0 {
 			if s, ok := n.ArgumentList[0].(*ast.StringLiteral); ok {
+				w.name(s)
 				w.secrets = append(w.secrets, s.Value.String())
 				return
 			}
 		}
 		w.dynamic = true
 	}
+}
+
+// name marks s as a name, not text.
+func (w *refWalker) name(s *ast.StringLiteral) {
+	if w.names == nil {
+		w.names = map[*ast.StringLiteral]bool{}
+	}
+	w.names[s] = true
 }
 
 func (w *refWalker) member(left ast.Expression, key string, constant bool) {

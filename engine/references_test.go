@@ -14,10 +14,10 @@ func TestReferences(t *testing.T) {
 		src  string
 		want Refs
 	}{
-		{"template", Field, "`Bearer ${secrets.API_TOKEN}`", Refs{Secrets: []string{"API_TOKEN"}}},
+		{"template", Field, "`Bearer ${secrets.API_TOKEN}`", Refs{Secrets: []string{"API_TOKEN"}, LongestLiteral: 7}},
 		{"bracket", Field, `secrets["API-KEY"] + secrets['B']`, Refs{Secrets: []string{"API-KEY", "B"}}},
 		{"header object", Field, "({\"Authorization\": `Bearer ${secrets.ANTHROPIC_API_KEY}`, \"X-Id\": input.id})",
-			Refs{Secrets: []string{"ANTHROPIC_API_KEY"}, Inputs: []string{"id"}}},
+			Refs{Secrets: []string{"ANTHROPIC_API_KEY"}, Inputs: []string{"id"}, LongestLiteral: 13}},
 		{"steps", Field, "steps.call.output.body.id + steps['other'].output", Refs{Steps: []string{"call", "other"}}},
 		{"dedupe and sort", Field, "[secrets.Z, secrets.A, secrets.Z, steps.b.output, steps.a.output, steps.b.x]",
 			Refs{Secrets: []string{"A", "Z"}, Steps: []string{"a", "b"}}},
@@ -33,9 +33,10 @@ for (const item of input.items) {
 }
 function f() { return secrets["INNER"]; }
 return f();`, Refs{Secrets: []string{"INNER", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"},
-			Steps: []string{"fetch"}, Inputs: []string{"items"}}},
+			Steps: []string{"fetch"}, Inputs: []string{"items"}, LongestLiteral: 7}}, // "billing"; names do not count
 		{"secrets.get dynamic", Code, "return await secrets.get(input.name)", Refs{Inputs: []string{"name"}, DynamicSecrets: true}},
-		{"none", Field, "'plain'", Refs{}},
+		{"none", Field, "'plain'", Refs{LongestLiteral: 5}},
+		{"literal beside a secret", Field, "secrets.K || 'xoxb-1234-5678'", Refs{Secrets: []string{"K"}, LongestLiteral: 14}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
