@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hushflow/hushflow/internal/startstop"
+	"github.com/hushflow/hushflow/redact"
 	"github.com/hushflow/hushflow/store"
 )
 
@@ -54,7 +55,7 @@ func (o *Observer) ObserveAll(ctx context.Context) (int, error) {
 	if s.observe == nil {
 		return 0, nil
 	}
-	c, err := o.count(ctx)
+	c, err := s.changeCount(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -106,7 +107,7 @@ func (o *Observer) Watch(ctx context.Context) {
 				return
 			case <-t.C:
 			}
-			c, err := o.count(ctx)
+			c, err := o.s.changeCount(ctx)
 			if err != nil || c == o.last {
 				continue // a database error: the next tick tries again
 			}
@@ -117,10 +118,92 @@ func (o *Observer) Watch(ctx context.Context) {
 	})
 }
 
-// count reads the change counter of the secret versions.
-func (o *Observer) count(ctx context.Context) (changeCount, error) {
+// changeCount reads the change counter of the secret versions.
+func (s *Store) changeCount(ctx context.Context) (changeCount, error) {
 	var c changeCount
-	err := o.s.db.WithContext(ctx).Raw(`SELECT COUNT(*) AS versions, COALESCE(SUM(CASE WHEN wiped THEN 1 ELSE 0 END), 0) AS wiped FROM secret_versions`).
+	err := s.db.WithContext(ctx).Raw(`SELECT COUNT(*) AS versions, COALESCE(SUM(CASE WHEN wiped THEN 1 ELSE 0 END), 0) AS wiped FROM secret_versions`).
 		Scan(&c).Error
 	return c, store.Translate(err)
+}
+
+// Masker returns a redactor of every live value (all versions that still
+// hold ciphertext) of the secrets project can see in any environment (its
+// own, and those of the organization and of environments); with project
+// "", of every secret, masked without names (a caller may not see them). The API masks the text users type into what it
+// returns (descriptions, flow definitions, installation configs) with it.
+// It is rebuilt when the change counter moves (one cheap query per call).
+// Like the log redactor's (ObserveAll), its loads hold values in this
+// process only to mask them; they are not audited per load (a record per
+// secret change and project would bury the reads that matter).
+func (s *Store) Masker(ctx context.Context, project string) (*redact.Redactor, error) {
+	m, err := s.masker(ctx, project)
+	return m.red, err
+}
+
+// StrongMasker is Masker without the weak values (short or of low
+// entropy, see redact.Weak): the values that, found in text a user typed,
+// surely are a pasted secret and not a common word.
+func (s *Store) StrongMasker(ctx context.Context, project string) (*redact.Redactor, error) {
+	m, err := s.masker(ctx, project)
+	return m.strong, err
+}
+
+func (s *Store) masker(ctx context.Context, project string) (masker, error) {
+	c, err := s.changeCount(ctx)
+	if err != nil {
+		return masker{}, err
+	}
+	s.maskMu.Lock()
+	m, ok := s.maskers[project]
+	s.maskMu.Unlock()
+	if ok && m.count == c {
+		return m, nil
+	}
+	q := s.db.WithContext(ctx).Table("secrets s").
+		Select("s.*, v.version AS v_version, v.ciphertext AS v_ciphertext, v.wrapped_key AS v_wrapped_key, v.key_id AS v_key_id, v.wiped AS v_wiped").
+		Joins("JOIN secret_versions v ON v.secret_id = s.id AND v.wiped = ?", false).
+		Where("s.deleted_at IS NULL")
+	if project != "" {
+		q = q.Where("s.project IN ?", []string{"", project})
+	}
+	var joined []loadRow
+	if err := q.Order("s.name, v.version DESC").Scan(&joined).Error; err != nil {
+		return masker{}, store.Translate(err)
+	}
+	var names, values, strongNames, strongValues []string
+	for i := range joined {
+		j := &joined[i]
+		ver := versionRow{SecretID: j.Row.ID, Version: *j.VVersion, Ciphertext: j.VCiphertext, WrappedKey: j.VWrappedKey, KeyID: j.VKeyID}
+		v, _, err := s.open(ctx, &j.Row, &ver, "api", "", "")
+		if err != nil {
+			continue // audited and logged by open
+		}
+		name := j.Row.Name
+		if project == "" {
+			name = "" // every project's values: masked without their names
+		}
+		names, values = append(names, name), append(values, v.Reveal())
+		if !redact.Weak(v.Reveal()) {
+			strongNames, strongValues = append(strongNames, name), append(strongValues, v.Reveal())
+		}
+	}
+	red, strong := redact.New(), redact.New()
+	red.AddPairs(names, values)
+	strong.AddPairs(strongNames, strongValues)
+	m = masker{count: c, red: red, strong: strong}
+	s.maskMu.Lock()
+	if s.maskers == nil || len(s.maskers) >= maxMaskers {
+		s.maskers = map[string]masker{}
+	}
+	s.maskers[project] = m
+	s.maskMu.Unlock()
+	return m, nil
+}
+
+// maxMaskers bounds the maskers kept (one per project asked for).
+const maxMaskers = 256
+
+type masker struct {
+	count       changeCount
+	red, strong *redact.Redactor
 }

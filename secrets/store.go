@@ -42,6 +42,9 @@ type Store struct {
 	batcher *store.Batcher
 	// loads holds a *loadGroup per scope (loadShared).
 	loads sync.Map
+	// maskers caches Masker by project.
+	maskMu  sync.Mutex
+	maskers map[string]masker
 }
 
 // recordReads stores the audit records of reads, through the batcher when

@@ -136,10 +136,10 @@ func TestCase40_LogRedactorKnowsEveryValue(t *testing.T) {
 	}
 }
 
-// Case 42: revoking a token ends the live event streams it opened (they
+// Case 43: revoking a token ends the live event streams it opened (they
 // went on to the end of the run): the stream gets an error event and
 // closes within about a second.
-func TestCase42_RevokedTokenEndsStreams(t *testing.T) {
+func TestCase43_RevokedTokenEndsStreams(t *testing.T) {
 	e := sqlite(t, noRateLimit)
 	u := e.must(201, "POST", "/api/v1/users", map[string]any{"name": "watcher"})
 	tok := e.must(201, "POST", "/api/v1/users/"+u["id"].(string)+"/tokens", map[string]string{"name": "t"})
@@ -205,4 +205,78 @@ func TestCase44_HostCaseInErrors(t *testing.T) {
 		t.Errorf("free label refused by pinning: %s", msg)
 	}
 	e.sweep(nil)
+}
+
+// Case 42: every string the API returns passes through a redactor, the
+// text users type too. Text that holds a secret's value is refused when
+// it is saved (a flow's description, env or block configuration, a
+// secret's description, an installation's config), naming where and
+// which secret; text saved before the value became a secret is masked
+// when returned, to viewers too; 400 errors that quote a submitted field
+// (cron, timeout, unknown field, environment) are masked.
+func TestCase42_EveryStringMasked(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		later := canary("c42l")
+		viewer := e.member("v42", "p", "viewer")
+		// Saved before the value is a secret (so kept as typed, and not
+		// planted for the sweep): masked when shown from then on.
+		e.s.Must(201, "POST", "/api/v1/projects/p/flows", map[string]any{"name": "before", "description": "call with " + later,
+			"env": map[string]string{"TOKEN": later}, "trigger": map[string]any{"type": "manual"}, "blocks": []any{code("c", "return env.TOKEN.length")}})
+		e.s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "LATER", "value": later, "project": "p"})
+		for _, path := range []string{"/api/v1/projects/p/flows/before", "/api/v1/projects/p/flows/before/versions", "/api/v1/projects/p/flows"} {
+			r := e.doToken(viewer, "GET", path, nil)
+			if r.Status != 200 {
+				t.Errorf("viewer GET %s: %d %.300s", path, r.Status, r.Body)
+			}
+			apptest.AssertAbsent(t, "viewer GET "+path, string(r.Body), later)
+		}
+		if r := e.doToken(viewer, "GET", "/api/v1/projects/p/flows/before", nil); !strings.Contains(string(r.Body), "[REDACTED:LATER]") {
+			t.Errorf("flow get: no mask: %.400s", r.Body)
+		}
+
+		k := canary("c42")
+		e.secret("K", k)
+		refused := func(what string, r apptest.Response) {
+			t.Helper()
+			if r.Status != 400 || !strings.Contains(string(r.Body), "secret_value_pasted") || !strings.Contains(string(r.Body), "secret K") {
+				t.Errorf("%s: %d %.400s", what, r.Status, r.Body)
+			}
+		}
+		flow := func(name string, mut func(map[string]any)) map[string]any {
+			def := map[string]any{"name": name, "trigger": map[string]any{"type": "manual"}, "blocks": []any{code("c", "return 1")}}
+			mut(def)
+			return def
+		}
+		refused("description", e.do("POST", "/api/v1/projects/p/flows", flow("d", func(d map[string]any) { d["description"] = "call with " + k })))
+		refused("env", e.do("POST", "/api/v1/projects/p/flows", flow("v", func(d map[string]any) { d["env"] = map[string]string{"TOKEN": k} })))
+		refused("code", e.do("POST", "/api/v1/projects/p/flows", flow("c", func(d map[string]any) {
+			d["blocks"] = []any{code("c", "return "+js("Bearer "+k))}
+		})))
+		refused("update", e.do("PUT", "/api/v1/projects/p/flows/before", flow("before", func(d map[string]any) { d["description"] = "now " + k })))
+		refused("secret description", e.do("POST", "/api/v1/secrets", map[string]any{"name": "D", "value": canary("c42d"), "project": "p", "description": "same as " + k}))
+		own := canary("c42o")
+		e.plant(own)
+		if r := e.do("POST", "/api/v1/secrets", map[string]any{"name": "OWN", "value": own, "project": "p", "description": "it is " + own}); r.Status != 400 {
+			t.Errorf("a description holding its own value: %d %s", r.Status, r.Body)
+		}
+		refused("installation", e.do("POST", "/api/v1/projects/p/installations", map[string]any{"app": "bearer_api", "name": "api",
+			"config": map[string]string{"token": "secrets.K", "base_url": js("https://api.example.com/" + k)}}))
+		// Errors that quote what was sent.
+		for _, def := range []map[string]any{
+			flow("cron", func(d map[string]any) { d["trigger"] = map[string]any{"type": "schedule", "cron": k} }),
+			flow("timeout", func(d map[string]any) {
+				d["blocks"] = []any{map[string]any{"id": "c", "type": "code", "timeout": k, "config": map[string]any{"code": "return 1"}}}
+			}),
+			flow("unknown", func(d map[string]any) {
+				d["blocks"] = []any{map[string]any{"id": "c", "type": "code", "config": map[string]any{"code": "return 1", k: "x"}}}
+			}),
+			flow("field", func(d map[string]any) { d[k] = 1 }),
+		} {
+			if r := e.do("POST", "/api/v1/projects/p/flows", def); r.Status != 400 {
+				t.Errorf("%v: %d %s", def["name"], r.Status, r.Body)
+			}
+		}
+		e.do("POST", "/api/v1/secrets", map[string]any{"name": "X", "value": "v", "project": "p", "environment": k})
+		e.sweep(nil)
+	})
 }

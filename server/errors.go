@@ -40,9 +40,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 	status, code, msg := classify(err)
 	var inv *flows.InvalidError
 	if errors.As(err, &inv) {
-		body := errorBody("invalid_flow", inv.Error(), rid)
+		body := errorBody("invalid_flow", s.maskMessage(c, inv.Error()), rid)
 		body.Error.Problems = inv.Problems
-		_ = c.JSON(http.StatusBadRequest, body)
+		if g, err := s.masked(c, c.Param("project"), body); err == nil {
+			_ = c.JSON(http.StatusBadRequest, g)
+			return
+		}
+		_ = c.JSON(http.StatusBadRequest, errorBody("invalid_flow", "the flow definition is invalid (its details could not be checked for secret values; retry)", rid))
 		return
 	}
 	switch {
@@ -60,6 +64,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(status)
 		return
+	}
+	if status >= 400 && status < 500 && status != http.StatusUnauthorized && status != http.StatusTooManyRequests {
+		msg = s.maskMessage(c, msg) // it may quote a field the caller sent
 	}
 	_ = c.JSON(status, errorBody(code, msg, rid))
 }

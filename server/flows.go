@@ -86,11 +86,14 @@ func (s *Server) createFlow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.refusePasted(c, project, def, nil); err != nil {
+		return err
+	}
 	f, warn, err := s.deps.Flows.Save(c.Request().Context(), project, def, principal(c).Name, true)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, flowResponse{Flow: f, Definition: def, Warnings: warn})
+	return s.maskedJSON(c, http.StatusCreated, project, flowResponse{Flow: f, Definition: def, Warnings: warn})
 }
 
 func (s *Server) updateFlow(c echo.Context) error {
@@ -108,11 +111,14 @@ func (s *Server) updateFlow(c echo.Context) error {
 	if def.Name != name {
 		return apperr.Invalidf("name_mismatch", "the definition's name %s differs from the flow %s in the URL", apperr.Echo(def.Name), apperr.Echo(name))
 	}
+	if err := s.refusePasted(c, project, def, nil); err != nil {
+		return err
+	}
 	f, warn, err := s.deps.Flows.Save(c.Request().Context(), project, def, principal(c).Name, false)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, flowResponse{Flow: f, Definition: def, Warnings: warn})
+	return s.maskedJSON(c, http.StatusOK, project, flowResponse{Flow: f, Definition: def, Warnings: warn})
 }
 
 func (s *Server) listFlows(c echo.Context) error {
@@ -124,7 +130,7 @@ func (s *Server) listFlows(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"flows": fs})
+	return s.maskedJSON(c, http.StatusOK, project, map[string]any{"flows": fs})
 }
 
 func (s *Server) getFlow(c echo.Context) error {
@@ -136,7 +142,7 @@ func (s *Server) getFlow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, flowResponse{Flow: f, Definition: def})
+	return s.maskedJSON(c, http.StatusOK, project, flowResponse{Flow: f, Definition: def})
 }
 
 func (s *Server) flowVersions(c echo.Context) error {
@@ -148,7 +154,7 @@ func (s *Server) flowVersions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"versions": vs})
+	return s.maskedJSON(c, http.StatusOK, project, map[string]any{"versions": vs})
 }
 
 func (s *Server) deleteFlow(c echo.Context) error {

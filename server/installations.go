@@ -81,11 +81,14 @@ func (s *Server) createInstallation(c echo.Context) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
+	if err := s.refusePasted(c, project, req.Config, nil); err != nil {
+		return err
+	}
 	inst, warnings, err := svc.Create(c.Request().Context(), project, req, principal(c).Name)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, installationResponse{Installation: inst, Warnings: warnings})
+	return s.maskedJSON(c, http.StatusCreated, project, installationResponse{Installation: inst, Warnings: warnings})
 }
 
 func (s *Server) listInstallations(c echo.Context) error {
@@ -97,7 +100,7 @@ func (s *Server) listInstallations(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"installations": list})
+	return s.maskedJSON(c, http.StatusOK, project, map[string]any{"installations": list})
 }
 
 func (s *Server) getInstallation(c echo.Context) error {
@@ -109,7 +112,7 @@ func (s *Server) getInstallation(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, installationResponse{Installation: inst})
+	return s.maskedJSON(c, http.StatusOK, project, installationResponse{Installation: inst})
 }
 
 func (s *Server) updateInstallation(c echo.Context) error {
@@ -121,11 +124,14 @@ func (s *Server) updateInstallation(c echo.Context) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
+	if err := s.refusePasted(c, project, req.Config, nil); err != nil {
+		return err
+	}
 	inst, warnings, err := svc.Update(c.Request().Context(), project, c.Param("name"), req, principal(c).Name)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, installationResponse{Installation: inst, Warnings: warnings})
+	return s.maskedJSON(c, http.StatusOK, project, installationResponse{Installation: inst, Warnings: warnings})
 }
 
 func (s *Server) deleteInstallation(c echo.Context) error {

@@ -100,13 +100,16 @@ func (s *Server) createSecret(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.refusePasted(c, sc.Project, map[string]string{"description": req.Description}, map[string]string{req.Name: val.Reveal()}); err != nil {
+		return err
+	}
 	m, warnings, err := st.Create(c.Request().Context(), principal(c).Name, secrets.CreateInput{
 		Name: req.Name, Scope: sc, Kind: kind, Value: val, Description: req.Description, AllowedHosts: req.AllowedHosts,
 	})
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, secretResponse{Secret: m, Warnings: warnings})
+	return s.maskedJSON(c, http.StatusCreated, sc.Project, secretResponse{Secret: m, Warnings: warnings})
 }
 
 func (s *Server) listSecrets(c echo.Context) error {
@@ -138,7 +141,7 @@ func (s *Server) listSecrets(c echo.Context) error {
 	if list == nil {
 		list = []secrets.Secret{}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"secrets": list, "scope": sc, "scope_label": sc.Label(), "resolved": resolved})
+	return s.maskedJSON(c, http.StatusOK, sc.Project, map[string]any{"secrets": list, "scope": sc, "scope_label": sc.Label(), "resolved": resolved})
 }
 
 // loadSecret returns secret id after checking the caller's role in its
@@ -167,7 +170,7 @@ func (s *Server) getSecret(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, m)
+	return s.maskedJSON(c, http.StatusOK, m.Scope.Project, m)
 }
 
 func (s *Server) updateSecret(c echo.Context) error {
@@ -183,6 +186,11 @@ func (s *Server) updateSecret(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if req.Description != nil {
+		if err := s.refusePasted(c, m.Scope.Project, map[string]string{"description": *req.Description}, map[string]string{m.Name: val.Reveal()}); err != nil {
+			return err
+		}
+	}
 	in := secrets.UpdateInput{Kind: kind, Value: val, Description: req.Description}
 	if req.AllowedHosts != nil {
 		in.AllowedHosts = *req.AllowedHosts
@@ -194,7 +202,7 @@ func (s *Server) updateSecret(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, secretResponse{Secret: out, Warnings: warnings})
+	return s.maskedJSON(c, http.StatusOK, m.Scope.Project, secretResponse{Secret: out, Warnings: warnings})
 }
 
 func (s *Server) deleteSecret(c echo.Context) error {
@@ -217,7 +225,7 @@ func (s *Server) listSecretVersions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"secret": m, "versions": vs})
+	return s.maskedJSON(c, http.StatusOK, m.Scope.Project, map[string]any{"secret": m, "versions": vs})
 }
 
 type rotateRequest struct {

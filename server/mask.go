@@ -1,0 +1,155 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/hushflow/hushflow/internal/apperr"
+	"github.com/hushflow/hushflow/redact"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Every string the API returns passes through a redactor: runs and events
+// through their run's, and what users type (descriptions, flow
+// definitions and env, installation configs, errors that quote a field)
+// through the masker of the project it belongs to: every live value of
+// every secret that project can see, in any environment, every version
+// that still holds ciphertext (secrets.Store.Masker).
+
+// maskedJSON answers v with project's secret values masked in its strings
+// (keys too). v goes through JSON first, so that the masker sees the
+// strings the client will.
+func (s *Server) maskedJSON(c echo.Context, status int, project string, v any) error {
+	g, err := s.masked(c, project, v)
+	if err != nil {
+		return err
+	}
+	return c.JSON(status, g)
+}
+
+func (s *Server) masked(c echo.Context, project string, v any) (any, error) {
+	if s.deps.Secrets == nil {
+		return v, nil
+	}
+	red, err := s.deps.Secrets.Masker(c.Request().Context(), project)
+	if err != nil {
+		return nil, err
+	}
+	if red.Len() == 0 {
+		return v, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var g any
+	if err := json.Unmarshal(b, &g); err != nil {
+		return nil, err
+	}
+	return red.Value(g), nil
+}
+
+// maskMessage masks an error message that may quote what the caller sent:
+// with the project's masker on a project's routes, else with every value
+// (without names). A masker that cannot be had leaves a generic message.
+func (s *Server) maskMessage(c echo.Context, msg string) string {
+	if s.deps.Secrets == nil || msg == "" {
+		return msg
+	}
+	project := c.Param("project")
+	red, err := s.deps.Secrets.Masker(c.Request().Context(), project)
+	if err != nil {
+		return "the request is invalid (its details could not be checked for secret values; retry)"
+	}
+	return red.String(msg)
+}
+
+// refusePasted refuses text a user typed that holds the value of a secret
+// project can see (in any of its encodings): a flow definition, a
+// description, an installation's config would otherwise keep the value in
+// clear at rest and show it to everyone who can read them. The error
+// names where and which secret, never the value. extra adds values not
+// stored yet (the secret being created) under their names.
+func (s *Server) refusePasted(c echo.Context, project string, v any, extra map[string]string) error {
+	if s.deps.Secrets == nil {
+		return nil
+	}
+	red, err := s.deps.Secrets.StrongMasker(c.Request().Context(), project)
+	if err != nil {
+		return err
+	}
+	if len(extra) > 0 {
+		red = red.Clone()
+		for n, v := range extra {
+			if !redact.Weak(v) {
+				red.Add(n, v)
+			}
+		}
+	}
+	if red.Len() == 0 {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var g any
+	if err := json.Unmarshal(b, &g); err != nil {
+		return err
+	}
+	where, names := pasted(red, g, "")
+	if where == "" {
+		return nil
+	}
+	what := "a secret's value"
+	if len(names) > 0 && names[0] != "" {
+		what = "the value of secret " + strings.Join(names, ", ")
+	}
+	return apperr.Invalidf("secret_value_pasted", "%s holds %s: keep values in secrets and reference them (secrets.NAME) instead of pasting them", where, what)
+}
+
+// pasted returns the path of the first string (or key) of v holding a
+// value red knows, and the names of those values.
+func pasted(red *redact.Redactor, v any, path string) (string, []string) {
+	switch x := v.(type) {
+	case string:
+		if ns := red.Matches(x); len(ns) > 0 {
+			return orRoot(path), ns
+		}
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			if ns := red.Matches(k); len(ns) > 0 {
+				return orRoot(path) + " (a key)", ns
+			}
+			if w, ns := pasted(red, x[k], p); w != "" {
+				return w, ns
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if w, ns := pasted(red, e, fmt.Sprintf("%s[%d]", path, i)); w != "" {
+				return w, ns
+			}
+		}
+	}
+	return "", nil
+}
+
+func orRoot(path string) string {
+	if path == "" {
+		return "the text"
+	}
+	return path
+}
