@@ -28,6 +28,9 @@ type Environment struct {
 	ID        string    `gorm:"primaryKey;size:36" json:"id"`
 	Name      string    `gorm:"uniqueIndex;size:63;not null" json:"name"`
 	CreatedAt time.Time `json:"created_at"`
+	// Protected: the environment's secrets resolve only in its own runs
+	// and in those of the environments a secret names in readable_from.
+	Protected bool `gorm:"not null;default:false" json:"protected"`
 }
 
 // DefaultEnvironments exist in every new installation.
@@ -36,10 +39,12 @@ var DefaultEnvironments = []string{"development", "staging", "production"}
 // Migrations creates the tables and the default environments.
 func Migrations() []store.Migration {
 	ms := store.SQLMigrations(migrationFS, "migrations")
-	// The default environments are data, with generated ids.
+	// The default environments are data, with generated ids, written
+	// with the columns of that migration (not today's struct, which later
+	// migrations extend).
 	ms[0].Up = func(tx *gorm.DB) error {
 		for _, n := range DefaultEnvironments {
-			if err := tx.Create(&Environment{ID: newID(), Name: n, CreatedAt: time.Now().UTC()}).Error; err != nil {
+			if err := tx.Exec("INSERT INTO environments (id, name, created_at) VALUES (?, ?, ?)", newID(), n, time.Now().UTC()).Error; err != nil {
 				return err
 			}
 		}
@@ -114,6 +119,18 @@ func (s *Service) CreateEnvironment(ctx context.Context, name string) (*Environm
 		return nil, err
 	}
 	return e, nil
+}
+
+// SetProtected protects environment name (or stops protecting it).
+func (s *Service) SetProtected(ctx context.Context, name string, protected bool) (*Environment, error) {
+	res := s.db.WithContext(ctx).Model(&Environment{}).Where("name = ?", name).Update("protected", protected)
+	if err := store.Translate(res.Error); err != nil {
+		return nil, err
+	}
+	if res.RowsAffected == 0 {
+		return nil, store.NotFound("environment", name)
+	}
+	return s.GetEnvironment(ctx, name)
 }
 
 // Environments returns every environment by name.

@@ -4,10 +4,12 @@ import (
 	"embed"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/hushflow/hushflow/internal/apperr"
+	"github.com/hushflow/hushflow/projects"
 	"github.com/hushflow/hushflow/store"
 )
 
@@ -95,14 +97,17 @@ func (s Scope) rank() int {
 // Secret is a secret's metadata, as the API shows it. It never holds a
 // value.
 type Secret struct {
-	ID           string    `json:"id"`
-	Name         string    `json:"name"`
-	Scope        Scope     `json:"scope"`
-	ScopeLabel   string    `json:"scope_label"`
-	Kind         Kind      `json:"kind"`
-	Version      int       `json:"version"`
-	Description  string    `json:"description"`
-	AllowedHosts []string  `json:"allowed_hosts"`
+	ID           string   `json:"id"`
+	Name         string   `json:"name"`
+	Scope        Scope    `json:"scope"`
+	ScopeLabel   string   `json:"scope_label"`
+	Kind         Kind     `json:"kind"`
+	Version      int      `json:"version"`
+	Description  string   `json:"description"`
+	AllowedHosts []string `json:"allowed_hosts"`
+	// ReadableFrom names the other environments whose runs may read this
+	// secret of a protected environment.
+	ReadableFrom []string  `json:"readable_from"`
 	Weak         bool      `json:"weak"`
 	CreatedAt    time.Time `json:"created_at"`
 	CreatedBy    string    `json:"created_by"`
@@ -137,6 +142,7 @@ type secretRow struct {
 	Kind           string `gorm:"size:8;not null"`
 	Description    string `gorm:"size:1024;not null;default:''"`
 	AllowedHosts   string `gorm:"type:text;not null;default:'[]'"` // JSON array
+	ReadableFrom   string `gorm:"type:text;not null;default:'[]'"` // JSON array of environment names
 	Weak           bool   `gorm:"not null;default:false"`
 	CurrentVersion int    `gorm:"not null"`
 	CreatedAt      time.Time
@@ -156,14 +162,18 @@ func (r *secretRow) identity(version int) identity {
 }
 
 func (r *secretRow) meta() Secret {
-	var hosts []string
+	var hosts, readers []string
 	_ = json.Unmarshal([]byte(r.AllowedHosts), &hosts)
 	if hosts == nil {
 		hosts = []string{}
 	}
+	_ = json.Unmarshal([]byte(r.ReadableFrom), &readers)
+	if readers == nil {
+		readers = []string{}
+	}
 	return Secret{
 		ID: r.ID, Name: r.Name, Scope: r.scope(), ScopeLabel: r.scope().Label(), Kind: Kind(r.Kind),
-		Version: r.CurrentVersion, Description: r.Description, AllowedHosts: hosts, Weak: r.Weak,
+		Version: r.CurrentVersion, Description: r.Description, AllowedHosts: hosts, ReadableFrom: readers, Weak: r.Weak,
 		CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, UpdatedAt: r.UpdatedAt, UpdatedBy: r.UpdatedBy,
 	}
 }
@@ -219,6 +229,7 @@ const (
 	ActionResolve        = "resolve"
 	ActionRedactionLoad  = "redaction_load"
 	ActionDecryptFailure = "decrypt_failure"
+	ActionReadDenied     = "read_denied"
 )
 
 // Migrations creates the secrets, secret_versions and secret_audit tables.
@@ -294,6 +305,23 @@ func normalizeHosts(hosts []string) ([]string, error) {
 		if !seen[h] {
 			seen[h] = true
 			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+// normalizeReaders checks readable_from: environment names.
+func normalizeReaders(envs []string) ([]string, error) {
+	if len(envs) > MaxAllowedHosts {
+		return nil, apperr.Invalidf("invalid_readable_from", "readable_from has %d entries; at most %d", len(envs), MaxAllowedHosts)
+	}
+	out := make([]string, 0, len(envs))
+	for _, e := range envs {
+		if err := projects.ValidateName("readable_from entry", e); err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, e) {
+			out = append(out, e)
 		}
 	}
 	return out, nil

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/hushflow/hushflow/projects"
 	"github.com/hushflow/hushflow/store"
 	"gorm.io/gorm"
 )
@@ -22,6 +24,11 @@ type Access struct {
 	RunID       string
 	BlockID     string
 	Actor       string // e.g. "run" or a user name for a preview
+	// Reader is the environment of the run (or preview) that reads, when
+	// it may differ from Environment (secrets.get of another
+	// environment): a protected environment's secrets resolve only for
+	// its own runs and the environments they name in readable_from.
+	Reader string
 }
 
 // Meta describes a resolved secret (never its value).
@@ -51,17 +58,49 @@ func (s *Store) Resolve(ctx context.Context, a Access) (Value, Meta, error) {
 	if row == nil {
 		return Value{}, Meta{}, unknownError(a.Name, a.Project, a.Environment)
 	}
+	if err := s.checkProtected(ctx, row, a); err != nil {
+		return Value{}, Meta{}, err
+	}
 	v, meta, err := s.decryptCurrent(ctx, row, a.Actor, a.RunID, a.BlockID)
 	if err != nil {
 		return Value{}, Meta{}, err
 	}
 	rec := s.auditFor(a.Actor, ActionResolve, row, meta.Version, "")
 	rec.RunID, rec.BlockID, rec.RunProject, rec.RunEnv = a.RunID, a.BlockID, a.Project, a.Environment
+	if a.Reader != "" {
+		rec.RunEnv = a.Reader // the run's own environment, not the one it read from
+	}
 	if err := s.recordReads(ctx, []AuditRecord{*rec}); err != nil {
 		// An access that cannot be audited is refused.
 		return Value{}, Meta{}, fmt.Errorf("secret %q: record access: %w", a.Name, err)
 	}
 	return v, meta, nil
+}
+
+// ErrProtected is wrapped by the error of a read refused because the
+// secret belongs to a protected environment.
+var ErrProtected = errors.New("protected environment")
+
+// checkProtected refuses a read of row, a secret of a protected
+// environment, by a run of another environment that row's readable_from
+// does not name. The refusal is audited (read_denied).
+func (s *Store) checkProtected(ctx context.Context, row *secretRow, a Access) error {
+	if a.Reader == "" || row.Environment == "" || row.Environment == a.Reader {
+		return nil
+	}
+	var env projects.Environment
+	if err := s.db.WithContext(ctx).Where("id = ?", row.EnvironmentID).First(&env).Error; err != nil {
+		return store.Translate(err)
+	}
+	if !env.Protected || slices.Contains(row.meta().ReadableFrom, a.Reader) {
+		return nil
+	}
+	rec := s.auditFor(a.Actor, ActionReadDenied, row, row.CurrentVersion, "environment "+row.Environment+" is protected; read by a run of "+a.Reader)
+	rec.RunID, rec.BlockID, rec.RunProject, rec.RunEnv = a.RunID, a.BlockID, a.Project, a.Reader
+	_ = s.db.WithContext(context.WithoutCancel(ctx)).Create(rec).Error
+	return fmt.Errorf("%w: secret %q of environment %s cannot be read by a run of %s: %s is protected, and its secrets are read only by its own runs "+
+		"and the environments a secret names in readable_from (an admin of the secret can add %s)",
+		ErrProtected, row.Name, row.Environment, a.Reader, row.Environment, a.Reader)
 }
 
 func unknownError(name, project, environment string) error {
@@ -393,7 +432,8 @@ func (r *RunResolver) Resolve(ctx context.Context, blockID, name string, sc Scop
 	c, ok := r.values[key]
 	r.mu.Unlock()
 	if !ok {
-		a := Access{Project: sc.Project, Environment: sc.Environment, Name: name, RunID: r.runID, BlockID: blockID, Actor: r.actor}
+		a := Access{Project: sc.Project, Environment: sc.Environment, Name: name, RunID: r.runID, BlockID: blockID, Actor: r.actor,
+			Reader: r.environment}
 		v, m, err := r.s.Resolve(ctx, a) // audits this first read
 		if err != nil {
 			return Value{}, Meta{}, err

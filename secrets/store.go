@@ -109,15 +109,19 @@ type CreateInput struct {
 	Value        Value
 	Description  string
 	AllowedHosts []string
+	// ReadableFrom names the other environments whose runs may read the
+	// secret when its environment is protected.
+	ReadableFrom []string
 }
 
-// UpdateInput is a new version of a secret. Description and AllowedHosts
-// are changed only when not nil.
+// UpdateInput is a new version of a secret. Description, AllowedHosts and
+// ReadableFrom are changed only when not nil.
 type UpdateInput struct {
 	Kind         Kind // empty: the secret's kind; must match it
 	Value        Value
 	Description  *string
 	AllowedHosts []string // nil: unchanged; empty: no restriction
+	ReadableFrom []string // nil: unchanged; empty: none
 }
 
 // WeakWarning is the warning given for a weak value.
@@ -183,6 +187,10 @@ func (s *Store) prepareCreate(ctx context.Context, in *CreateInput) (*secretRow,
 	if err != nil {
 		return nil, nil, err
 	}
+	readers, err := normalizeReaders(in.ReadableFrom)
+	if err != nil {
+		return nil, nil, err
+	}
 	pid, eid, err := s.scopeIDs(ctx, in.Scope)
 	if err != nil {
 		return nil, nil, err
@@ -192,7 +200,7 @@ func (s *Store) prepareCreate(ctx context.Context, in *CreateInput) (*secretRow,
 	return &secretRow{
 		ID: newID(), Name: in.Name, ProjectID: pid, Project: in.Scope.Project, EnvironmentID: eid,
 		Environment: in.Scope.Environment, Kind: string(in.Kind), Description: in.Description,
-		AllowedHosts: hostsJSON(hosts), Weak: weak, CurrentVersion: 1, CreatedAt: now, UpdatedAt: now,
+		AllowedHosts: hostsJSON(hosts), ReadableFrom: hostsJSON(readers), Weak: weak, CurrentVersion: 1, CreatedAt: now, UpdatedAt: now,
 	}, warnings, nil
 }
 
@@ -335,13 +343,20 @@ func (s *Store) Update(ctx context.Context, actor, id string, in UpdateInput) (*
 			return nil, nil, err
 		}
 	}
-	var hosts []string
+	var hosts, readers []string
 	if in.AllowedHosts != nil {
 		h, err := normalizeHosts(in.AllowedHosts)
 		if err != nil {
 			return nil, nil, err
 		}
 		hosts = h
+	}
+	if in.ReadableFrom != nil {
+		r, err := normalizeReaders(in.ReadableFrom)
+		if err != nil {
+			return nil, nil, err
+		}
+		readers = r
 	}
 	weak, warnings := weakness(in.Value)
 	var out Secret
@@ -380,6 +395,10 @@ func (s *Store) Update(ctx context.Context, actor, id string, in UpdateInput) (*
 		if in.AllowedHosts != nil {
 			set["allowed_hosts"] = hostsJSON(hosts)
 			row.AllowedHosts = hostsJSON(hosts)
+		}
+		if in.ReadableFrom != nil {
+			set["readable_from"] = hostsJSON(readers)
+			row.ReadableFrom = hostsJSON(readers)
 		}
 		if err := tx.Model(&secretRow{}).Where("id = ?", row.ID).Updates(set).Error; err != nil {
 			return err

@@ -69,6 +69,7 @@ var routes = []route{
 	// Organization level.
 	{"POST", "/api/v1/projects", `{"name":"p{n}"}`, orgAdmin, true, 201},
 	{"POST", "/api/v1/environments", `{"name":"env{n}"}`, orgAdmin, true, 201},
+	{"PUT", "/api/v1/environments/staging", `{"protected":false}`, orgAdmin, true, 200},
 	{"POST", "/api/v1/users", `{"name":"u{n}"}`, orgAdmin, true, 201},
 	{"POST", "/api/v1/secrets", `{"name":"ORG{n}","value":"org-value-{n}-Kq"}`, orgAdmin, true, 201},
 	{"POST", "/api/v1/keys/rotate", `{}`, orgAdmin, true, 200},

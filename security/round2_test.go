@@ -280,3 +280,54 @@ func TestCase42_EveryStringMasked(t *testing.T) {
 		e.sweep(nil)
 	})
 }
+
+// Case 39: a protected environment's secrets resolve only in its own
+// runs, unless a secret names the other environments allowed to read it
+// (readable_from). Before, any run could read any environment's secrets
+// with secrets.get(..., {environment}).
+func TestCase39_ProtectedEnvironments(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		prod, shared := canary("c39p"), canary("c39s")
+		e.secret("PROD_ONLY", prod, map[string]any{"environment": "production"})
+		e.secret("SHARED", shared, map[string]any{"environment": "production", "readable_from": []string{"development"}})
+		e.flow("read", code("c", "return {v: await secrets.get(input.name, {environment: 'production'})}"))
+		runIn := func(environment, name string) map[string]any {
+			return e.must(200, "POST", "/api/v1/projects/p/flows/read/runs?wait=60s", map[string]any{"environment": environment, "input": map[string]any{"name": name}})
+		}
+		// Not protected yet: readable from development, as before.
+		if r := runIn("development", "PROD_ONLY"); r["status"] != "succeeded" {
+			t.Fatalf("unprotected read: %v", r)
+		}
+		// Only an organization admin protects an environment.
+		editor := e.member("ed39", "p", "editor")
+		if r := e.doToken(editor, "PUT", "/api/v1/environments/production", map[string]any{"protected": true}); r.Status != 403 {
+			t.Errorf("editor protects: %d", r.Status)
+		}
+		if env := e.must(200, "PUT", "/api/v1/environments/production", map[string]any{"protected": true}); env["protected"] != true {
+			t.Fatalf("protect: %v", env)
+		}
+		r := runIn("development", "PROD_ONLY")
+		if r["status"] != "failed" || !strings.Contains(fmt.Sprint(r["error"]), "production is protected") {
+			t.Errorf("development read of a protected secret: %v", r)
+		}
+		if r := runIn("staging", "SHARED"); r["status"] != "failed" || !strings.Contains(fmt.Sprint(r["error"]), "readable_from") {
+			t.Errorf("staging read of a secret readable from development: %v", r)
+		}
+		if r := runIn("development", "SHARED"); r["status"] != "succeeded" {
+			t.Errorf("development read of a secret readable from development: %v", r)
+		}
+		if r := runIn("production", "PROD_ONLY"); r["status"] != "succeeded" {
+			t.Errorf("production read of its own secret: %v", r)
+		}
+		// The refusal is audited; the environment list shows the setting.
+		audit := e.must(200, "GET", "/api/v1/audit?project=p", nil)
+		if !strings.Contains(js(audit), "read_denied") {
+			t.Errorf("no read_denied record: %s", js(audit))
+		}
+		envs := e.must(200, "GET", "/api/v1/environments", nil)
+		if !strings.Contains(js(envs), `"name":"production","protected":true`) && !strings.Contains(js(envs), `"protected":true`) {
+			t.Errorf("environments: %s", js(envs))
+		}
+		e.sweep(nil)
+	})
+}

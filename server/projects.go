@@ -77,6 +77,30 @@ func (s *Server) createEnvironment(c echo.Context) error {
 	return c.JSON(http.StatusCreated, e)
 }
 
+type environmentUpdate struct {
+	Protected *bool `json:"protected"`
+}
+
+// updateEnvironment is PUT /api/v1/environments/{name}: {"protected":
+// true} protects it (organization admins only).
+func (s *Server) updateEnvironment(c echo.Context) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
+	var req environmentUpdate
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	if req.Protected == nil {
+		return apperr.Invalidf("invalid_environment", "send {\"protected\": true} or {\"protected\": false}")
+	}
+	e, err := s.deps.Projects.SetProtected(c.Request().Context(), c.Param("name"), *req.Protected)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, e)
+}
+
 type memberRequest struct {
 	Role string `json:"role"`
 }

@@ -35,6 +35,7 @@ type secretCreateRequest struct {
 	Environment  string   `json:"environment"`
 	Description  string   `json:"description"`
 	AllowedHosts []string `json:"allowed_hosts"`
+	ReadableFrom []string `json:"readable_from"`
 }
 
 type secretUpdateRequest struct {
@@ -42,6 +43,7 @@ type secretUpdateRequest struct {
 	FileBase64   *string   `json:"file_base64"`
 	Description  *string   `json:"description"`
 	AllowedHosts *[]string `json:"allowed_hosts"`
+	ReadableFrom *[]string `json:"readable_from"`
 }
 
 // secretResponse is a secret's metadata plus the warnings of a write.
@@ -105,6 +107,7 @@ func (s *Server) createSecret(c echo.Context) error {
 	}
 	m, warnings, err := st.Create(c.Request().Context(), principal(c).Name, secrets.CreateInput{
 		Name: req.Name, Scope: sc, Kind: kind, Value: val, Description: req.Description, AllowedHosts: req.AllowedHosts,
+		ReadableFrom: req.ReadableFrom,
 	})
 	if err != nil {
 		return err
@@ -196,6 +199,12 @@ func (s *Server) updateSecret(c echo.Context) error {
 		in.AllowedHosts = *req.AllowedHosts
 		if in.AllowedHosts == nil {
 			in.AllowedHosts = []string{}
+		}
+	}
+	if req.ReadableFrom != nil {
+		in.ReadableFrom = *req.ReadableFrom
+		if in.ReadableFrom == nil {
+			in.ReadableFrom = []string{}
 		}
 	}
 	out, warnings, err := st.Update(c.Request().Context(), principal(c).Name, m.ID, in)

@@ -110,6 +110,7 @@ func New(d Deps) *Server {
 	v1.DELETE("/projects/:project/members/:user", s.deleteMember)
 	v1.GET("/environments", s.listEnvironments)
 	v1.POST("/environments", s.createEnvironment)
+	v1.PUT("/environments/:name", s.updateEnvironment)
 	v1.POST("/tokens", s.createOwnToken)
 	v1.GET("/tokens", s.listOwnTokens)
 	v1.DELETE("/tokens/:id", s.revokeToken)

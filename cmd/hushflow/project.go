@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/url"
 	"text/tabwriter"
 	"time"
 
@@ -60,8 +61,34 @@ func newEnvironmentCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return listNames(cmd, "/api/v1/environments", "environments")
 		},
-	})
+	}, protectCmd(true), protectCmd(false))
 	return cmd
+}
+
+// protectCmd is `environment protect NAME` (or unprotect).
+func protectCmd(protect bool) *cobra.Command {
+	use, short := "protect NAME", "Protect an environment: its secrets resolve only in its own runs and in the environments a secret names with --readable-from (organization admins)"
+	if !protect {
+		use, short = "unprotect NAME", "Stop protecting an environment (organization admins)"
+	}
+	return &cobra.Command{
+		Use: use, Short: short, Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			if err := c.do(cmd.Context(), "PUT", "/api/v1/environments/"+url.PathEscape(args[0]), map[string]bool{"protected": protect}, nil); err != nil {
+				return err
+			}
+			state := "protected"
+			if !protect {
+				state = "no longer protected"
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "environment", args[0], "is", state)
+			return nil
+		},
+	}
 }
 
 func listNames(cmd *cobra.Command, path, key string) error {
@@ -72,6 +99,7 @@ func listNames(cmd *cobra.Command, path, key string) error {
 	var out map[string][]struct {
 		Name      string    `json:"name"`
 		CreatedAt time.Time `json:"created_at"`
+		Protected *bool     `json:"protected"`
 	}
 	if err := c.do(cmd.Context(), "GET", path, nil, &out); err != nil {
 		return err
@@ -79,7 +107,11 @@ func listNames(cmd *cobra.Command, path, key string) error {
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "NAME\tCREATED")
 	for _, it := range out[key] {
-		fmt.Fprintf(w, "%s\t%s\n", it.Name, it.CreatedAt.UTC().Format(time.RFC3339))
+		line := it.Name + "\t" + it.CreatedAt.UTC().Format(time.RFC3339)
+		if it.Protected != nil && *it.Protected {
+			line += "\tprotected"
+		}
+		fmt.Fprintln(w, line)
 	}
 	return w.Flush()
 }

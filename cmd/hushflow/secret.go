@@ -112,6 +112,7 @@ type valueFlags struct {
 	fromFile     string
 	description  string
 	allowedHosts []string
+	readableFrom []string
 }
 
 func (f *valueFlags) add(cmd *cobra.Command, create bool) {
@@ -122,6 +123,11 @@ func (f *valueFlags) add(cmd *cobra.Command, create bool) {
 		usage += "; replaces the current list"
 	}
 	cmd.Flags().StringArrayVar(&f.allowedHosts, "allowed-host", nil, usage)
+	usage = "another environment whose runs may read this secret of a protected environment (repeatable)"
+	if !create {
+		usage += "; replaces the current list"
+	}
+	cmd.Flags().StringArrayVar(&f.readableFrom, "readable-from", nil, usage)
 }
 
 // readValue returns the request fields holding the value: "value" for a
@@ -247,6 +253,9 @@ An argument lands in your shell history: prefer stdin for real values.
 			if vf.allowedHosts != nil {
 				body["allowed_hosts"] = vf.allowedHosts
 			}
+			if vf.readableFrom != nil {
+				body["readable_from"] = vf.readableFrom
+			}
 			var m secretMeta
 			if err := c.do(cmd.Context(), "POST", "/api/v1/secrets", body, &m); err != nil {
 				return err
@@ -317,6 +326,9 @@ func newSecretUpdateCmd() *cobra.Command {
 				body["allowed_hosts"] = []string{}
 			} else if vf.allowedHosts != nil {
 				body["allowed_hosts"] = vf.allowedHosts
+			}
+			if vf.readableFrom != nil {
+				body["readable_from"] = vf.readableFrom
 			}
 			var out secretMeta
 			if err := c.do(cmd.Context(), "PUT", "/api/v1/secrets/"+url.PathEscape(m.ID), body, &out); err != nil {
