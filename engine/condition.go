@@ -10,6 +10,8 @@ import (
 	"github.com/expr-lang/expr/file"
 
 	"github.com/hushflow/hushflow/engine/exprvm"
+
+	"github.com/hushflow/hushflow/engine/ordered"
 )
 
 // Condition is a compiled expr-lang condition: a block's `if` or an event
@@ -68,7 +70,7 @@ func (c *Condition) Eval(ctx context.Context, env *Env) (bool, error) {
 	st := condStates.Get().(*condState)
 	st.ctx, st.env = ctx, env
 	st.in = exprvm.Env{
-		Input:   env.Input,
+		Input:   ordered.Plain(env.Input), // converted once per Object
 		Steps:   env.Steps,
 		Run:     exprvm.Run(env.Run),
 		Vars:    env.Vars,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/golang-lru/v2"
 	"github.com/hushflow/hushflow/engine/jsvm"
+	"github.com/hushflow/hushflow/engine/ordered"
 )
 
 // Kind is what a JavaScript source is.
@@ -270,6 +271,9 @@ func (p *Program) runError(err error, env *Env) error {
 	return p.jsError(err, env)
 }
 
+// runKeys are the keys of `run`, in the order scripts see them.
+var runKeys = []string{"id", "flow", "project", "environment", "block"}
+
 func (p *Program) globals(env *Env) jsvm.Globals {
 	g := jsvm.Globals{Input: env.Input}
 	if env.Steps != nil {
@@ -283,7 +287,7 @@ func (p *Program) globals(env *Env) jsvm.Globals {
 		g.Env = map[string]string{}
 	}
 	r := env.Run
-	g.Run = map[string]any{"id": r.ID, "flow": r.Flow, "project": r.Project, "environment": r.Environment, "block": r.Block}
+	g.Run = ordered.New(runKeys, map[string]any{"id": r.ID, "flow": r.Flow, "project": r.Project, "environment": r.Environment, "block": r.Block})
 	return g
 }
 

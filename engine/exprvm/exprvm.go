@@ -26,6 +26,8 @@ import (
 	"github.com/expr-lang/expr/types"
 	"github.com/expr-lang/expr/vm"
 	"github.com/expr-lang/expr/vm/runtime"
+
+	"github.com/hushflow/hushflow/engine/ordered"
 )
 
 // DefaultMaxNodes is the default limit on the size of a condition's syntax
@@ -145,13 +147,17 @@ var pathFn = expr.Function(pathFunc,
 	func(params ...any) (any, error) {
 		cur := params[0]
 		for _, k := range params[1].([]string) {
-			if m, ok := cur.(map[string]any); ok {
+			switch m := cur.(type) {
+			case map[string]any:
 				cur = m[k]
+				continue
+			case *ordered.Object:
+				cur, _ = m.Get(k)
 				continue
 			}
 			cur = runtime.Fetch(cur, k)
 		}
-		return cur, nil
+		return ordered.Plain(cur), nil
 	},
 	new(func(any, []string) any),
 )

@@ -120,6 +120,9 @@ func (e *exporter) object(o *goja.Object, path string) (any, error) {
 		}
 	case "Array":
 	case "Object":
+		if _, ok := o.Export().(*inputObject); ok {
+			break
+		}
 		if t := o.ExportType(); t == nil || t.Kind() != reflect.Map {
 			return nil, outputError(path, "is a %s, which is not a JSON value", exoticName(t))
 		}

@@ -109,9 +109,12 @@ func (l Limits) withDefaults() Limits {
 }
 
 // Globals are the values a script sees besides secrets and console. Each is
-// either a JSON-like Go value (map[string]any, []any, string, float64,
-// int64, bool, nil, map[string]string) or JSON text (a JSON value), which is
-// parsed into native JavaScript values in the run's runtime.
+// either a JSON-like Go value (map[string]any, *ordered.Object, []any,
+// string, float64, int64, bool, nil, map[string]string), which the script
+// reads in place but never changes (see inputObject), or JSON text (a JSON
+// value), which is parsed into native JavaScript values in the run's
+// runtime. Objects list their keys in JavaScript's order: an
+// *ordered.Object's, or sorted for a Go map.
 type Globals struct {
 	Input, Steps, Run, Env any
 }
@@ -471,7 +474,7 @@ func (st *state) global(v any) goja.Value {
 	case []byte:
 		return st.jsonValue(string(v))
 	}
-	return st.rt.ToValue(v)
+	return st.value(v)
 }
 
 // jsonParse returns the runtime's JSON.parse.

@@ -424,8 +424,9 @@ func decodeResult(b []byte) (any, error) {
 func numbers(v any) any {
 	switch x := v.(type) {
 	case json.Number:
-		// Integers a float64 holds exactly are int64, as in-process.
-		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil && i >= -1<<53 && i <= 1<<53 {
+		// Integers a float64 holds exactly are int64, as in-process; -0
+		// is not an integer there either (it stays a float64).
+		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil && i >= -1<<53 && i <= 1<<53 && (i != 0 || x[0] != '-') {
 			return i
 		}
 		f, _ := x.Float64()

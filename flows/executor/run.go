@@ -183,7 +183,9 @@ func (x *execution) do(ctx context.Context) (any, error) {
 		}
 		x.red = w.redactorFor(vals)
 	}
-	if err := json.Unmarshal([]byte(r.Input), &x.input); err != nil {
+	// Decoded with the order of its keys, which scripts see (JSON.stringify,
+	// Object.keys) as JavaScript would.
+	if x.input, err = engine.DecodeJSON([]byte(r.Input)); err != nil {
 		return nil, fmt.Errorf("run input: %w", err)
 	}
 	var last any
