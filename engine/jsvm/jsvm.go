@@ -137,6 +137,8 @@ type Script struct {
 	usesConsole bool
 	// usesBase64 is true when the source names btoa or atob.
 	usesBase64 bool
+	// usesSign is true when the source may call Math.sign (see mathSign).
+	usesSign bool
 	// observes[i] is false when the script cannot observe the global
 	// Globals field i (Input, Steps, Run, Env), which then is not built.
 	observes [4]bool
@@ -176,7 +178,8 @@ func Compile(kind Kind, src string) (*Script, error) {
 		return nil, &Error{Code: CodeSyntax, Message: err.Error()}
 	}
 	s := &Script{Kind: kind, Source: src, File: fm, usesConsole: strings.Contains(src, "console"),
-		usesBase64: strings.Contains(src, "btoa") || strings.Contains(src, "atob")}
+		usesBase64: strings.Contains(src, "btoa") || strings.Contains(src, "atob"),
+		usesSign:   strings.Contains(src, "sign") || strings.Contains(src, `\u`)}
 	for i, name := range globalNames {
 		s.observes[i] = Observes(src, name)
 	}
@@ -407,6 +410,9 @@ func (s *Script) RunIn(ctx context.Context, r *Runtime, g Globals, host Host, li
 	}
 	if s.usesBase64 {
 		st.base64Globals()
+	}
+	if s.usesSign {
+		st.mathSign()
 	}
 	v, err := fn(goja.Undefined(), args[:]...)
 	if err != nil {
