@@ -132,6 +132,9 @@ type compiled struct {
 	bounded bool
 	reason  string // why not bounded
 	fast    FastEvaluator
+	// observesRun is false when the script cannot see `run`, which then
+	// is not built (jsvm.Observes).
+	observesRun bool
 }
 
 // Program is a compiled field or code block. It is safe for concurrent use;
@@ -185,7 +188,7 @@ func (e *Engine) Compile(kind Kind, src string, opts ...Option) (*Program, error
 	if err != nil {
 		return nil, p.jsError(err, &Env{})
 	}
-	c := &compiled{kind: kind, src: src, script: s}
+	c := &compiled{kind: kind, src: src, script: s, observesRun: jsvm.Observes(src, "run")}
 	c.bounded, c.reason = bounded(s)
 	if kind == Field {
 		c.fast, _ = compileFast(kind, src)
@@ -274,20 +277,25 @@ func (p *Program) runError(err error, env *Env) error {
 // runKeys are the keys of `run`, in the order scripts see them.
 var runKeys = []string{"id", "flow", "project", "environment", "block"}
 
+// Empty steps and env: scripts never change the globals (they write to
+// copies), so evaluations may share them.
+var (
+	noSteps = map[string]any{}
+	noVars  = map[string]string{}
+)
+
 func (p *Program) globals(env *Env) jsvm.Globals {
-	g := jsvm.Globals{Input: env.Input}
+	g := jsvm.Globals{Input: env.Input, Steps: noSteps, Env: noVars}
 	if env.Steps != nil {
 		g.Steps = env.Steps
-	} else {
-		g.Steps = map[string]any{}
 	}
 	if env.Vars != nil {
 		g.Env = env.Vars
-	} else {
-		g.Env = map[string]string{}
 	}
-	r := env.Run
-	g.Run = ordered.New(runKeys, map[string]any{"id": r.ID, "flow": r.Flow, "project": r.Project, "environment": r.Environment, "block": r.Block})
+	if p.c.observesRun {
+		r := env.Run
+		g.Run = ordered.New(runKeys, map[string]any{"id": r.ID, "flow": r.Flow, "project": r.Project, "environment": r.Environment, "block": r.Block})
+	}
 	return g
 }
 

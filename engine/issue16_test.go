@@ -85,6 +85,15 @@ func TestIssue16KeyOrder(t *testing.T) {
 	if got := runWays(t, Code, "return JSON.stringify(input)", ordered); got["sandbox"] != want {
 		t.Fatalf("sandbox: %v, want %s", got["sandbox"], want)
 	}
+	// run lists its keys as documented; env, a Go map, sorted.
+	withRun := func() *Env {
+		return &Env{Run: RunInfo{ID: "r", Flow: "f", Project: "p", Environment: "e", Block: "b"}, Vars: map[string]string{"Z": "1", "A": "2", "10": "x", "9": "y"}}
+	}
+	for way, v := range runWays(t, Code, "return JSON.stringify([run, env])", withRun) {
+		if v != `[{"id":"r","flow":"f","project":"p","environment":"e","block":"b"},{"9":"y","10":"x","A":"2","Z":"1"}]` {
+			t.Fatalf("%s: %v", way, v)
+		}
+	}
 	// The fast path and conditions read an *Object as they read a map.
 	p, _ := testEngine.Compile(Field, "`${input.a.d}-${input.b}`")
 	if p.c.fast == nil {

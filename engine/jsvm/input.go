@@ -67,14 +67,18 @@ type inputObject struct {
 	// write.
 	keys []string
 	idx  int
-	// vals holds the values converted so far; after a write (own), every
-	// property of the object.
+	// read holds the values converted so far; after a write (own), vals
+	// holds every property of the object.
+	read cache[string]
 	vals map[string]goja.Value
 	own  bool
 }
 
 func (o *inputObject) Get(k string) goja.Value {
-	if v, ok := o.vals[k]; ok || o.own {
+	if o.own {
+		return o.vals[k]
+	}
+	if v, ok := o.read.get(k); ok {
 		return v
 	}
 	x, ok := o.src[k]
@@ -82,10 +86,7 @@ func (o *inputObject) Get(k string) goja.Value {
 		return nil
 	}
 	v := o.st.value(x)
-	if o.vals == nil {
-		o.vals = make(map[string]goja.Value)
-	}
-	o.vals[k] = v
+	o.read.put(k, v)
 	return v
 }
 
@@ -152,15 +153,16 @@ func (o *inputObject) write() {
 		}
 		o.idx++
 	}
-	o.keys, o.vals, o.own = keys, vals, true
+	o.keys, o.vals, o.own, o.read = keys, vals, true, cache[string]{}
 }
 
 // inputArray is an array of the globals (see value).
 type inputArray struct {
 	st  *state
 	src []any // the caller's values: never written
-	// vals holds the items converted so far (nil: not yet); after a write
-	// (own), every item of the array (nil: a hole).
+	// read holds the items converted so far; after a write (own), vals
+	// holds every item of the array (nil: a hole).
+	read cache[int]
 	vals []goja.Value
 	own  bool
 }
@@ -176,14 +178,14 @@ func (a *inputArray) Get(i int) goja.Value {
 	if i < 0 || i >= a.Len() {
 		return nil
 	}
-	if a.own || a.vals != nil && a.vals[i] != nil {
+	if a.own {
 		return a.vals[i]
 	}
-	if a.vals == nil {
-		a.vals = make([]goja.Value, len(a.src))
+	if v, ok := a.read.get(i); ok {
+		return v
 	}
 	v := a.st.value(a.src[i])
-	a.vals[i] = v
+	a.read.put(i, v)
 	return v
 }
 
@@ -222,5 +224,42 @@ func (a *inputArray) write() {
 	for i := range vals {
 		vals[i] = a.Get(i)
 	}
-	a.vals, a.own = vals, true
+	a.vals, a.own, a.read = vals, true, cache[int]{}
+}
+
+// cache keeps the values a script read from an object or array, so that
+// it reads the same JavaScript value each time (input.a === input.a). A
+// script reads few properties of each object: the first ones are kept in
+// the struct, searched in order, the rest in a map.
+type cache[K comparable] struct {
+	few  [4]cached[K]
+	n    int
+	many map[K]goja.Value
+}
+
+type cached[K comparable] struct {
+	k K
+	v goja.Value
+}
+
+func (c *cache[K]) get(k K) (goja.Value, bool) {
+	for i := range c.n {
+		if c.few[i].k == k {
+			return c.few[i].v, true
+		}
+	}
+	v, ok := c.many[k]
+	return v, ok
+}
+
+func (c *cache[K]) put(k K, v goja.Value) {
+	if c.n < len(c.few) {
+		c.few[c.n] = cached[K]{k, v}
+		c.n++
+		return
+	}
+	if c.many == nil {
+		c.many = make(map[K]goja.Value)
+	}
+	c.many[k] = v
 }
