@@ -48,6 +48,7 @@ type options struct {
 	field        string
 	sandbox      Sandbox
 	inProcess    bool
+	ordered      bool
 }
 
 // WithTimeout sets the deadline of each Run (default 1s for fields, 10s
@@ -78,6 +79,13 @@ func WithSandbox(s Sandbox) Option { return func(o *options) { o.sandbox = s } }
 // UNSAFE: goja cannot stop builtins and has no memory limit, so a script
 // can then hang or crash the process. Only for trusted code and tests.
 func WithInProcess() Option { return func(o *options) { o.inProcess = true } }
+
+// WithOrderedResult makes the objects of Run's result *Object, whose keys
+// keep the order the script gave them (as JavaScript lists them), instead
+// of map[string]any. The executor runs code blocks with it, so that the
+// next block's scripts see a block's output in its order. An Object
+// implements json.Marshaler; ordered.Plain converts it to maps.
+func WithOrderedResult() Option { return func(o *options) { o.ordered = true } }
 
 // Sandbox runs scripts out of process (package engine/sandbox implements
 // it). It must be safe for concurrent use.
@@ -213,8 +221,8 @@ func (p *Program) Isolated() (bool, string) {
 }
 
 // Run evaluates the program with env. The result is a plain JSON value:
-// nil, bool, int64 or float64, string, []any or map[string]any; nothing of
-// goja leaks out. Errors are *Error. A nil env is an empty one.
+// nil, bool, int64 or float64, string, []any or map[string]any (*Object
+// with WithOrderedResult); nothing of goja leaks out. Errors are *Error. A nil env is an empty one.
 //
 // Run tries, in order: the fast path, when it accepts the program; goja in
 // this process, when static analysis proved the program bounded (or with
@@ -231,6 +239,12 @@ func (p *Program) Run(ctx context.Context, env *Env) (out any, err error) {
 	}()
 	if p.c.fast != nil {
 		v, ok, err := p.c.fast.Eval(ctx, env, p.opts.maxOutput)
+		if ok && p.opts.ordered {
+			switch v.(type) {
+			case map[string]any, []any:
+				ok = false // the fast path's objects are maps: goja orders them
+			}
+		}
 		if ok {
 			if err != nil {
 				return nil, p.runError(err, env)
@@ -240,7 +254,7 @@ func (p *Program) Run(ctx context.Context, env *Env) (out any, err error) {
 	}
 	host := &envHost{ctx: ctx, env: env}
 	g := p.globals(env)
-	lim := jsvm.Limits{Timeout: p.opts.timeout, MaxOutput: p.opts.maxOutput, MaxCallStack: p.opts.maxCallStack}
+	lim := jsvm.Limits{Timeout: p.opts.timeout, MaxOutput: p.opts.maxOutput, MaxCallStack: p.opts.maxCallStack, Ordered: p.opts.ordered}
 	if p.c.bounded || p.opts.inProcess {
 		out, err = p.c.script.Run(ctx, g, host, lim)
 	} else {

@@ -109,3 +109,9 @@ type Object = ordered.Object
 // list them as JavaScript would (array indices first, ascending, then the
 // other keys in the text's order), in process and in the sandbox.
 func DecodeJSON(data []byte) (any, error) { return ordered.Decode(data) }
+
+// Plain returns v with every *Object replaced by a map[string]any, for
+// code that reads plain maps (redaction, expr-lang conditions). Maps and
+// arrays are copied only when they hold an Object; an Object converts
+// once, and the maps it gives are shared: do not modify them.
+func Plain(v any) any { return ordered.Plain(v) }

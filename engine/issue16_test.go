@@ -126,6 +126,57 @@ func TestIssue16KeyOrder(t *testing.T) {
 	}
 }
 
+// TestIssue16OutputOrder (item 16): with WithOrderedResult (the
+// executor's code blocks), an object a script returns keeps its keys in
+// the script's order, in process and in the sandbox, so that the next
+// block sees steps.<id>.output in that order; numbers come out as without
+// it (integers int64, -0 a float64).
+func TestIssue16OutputOrder(t *testing.T) {
+	const src = "return {b: 1, a: {d: 1, c: 2.5}, 2: 0, 1: [{z: 1, y: 2}], n: -0, s: 'x'}"
+	const want = `{"1":[{"z":1,"y":2}],"2":0,"b":1,"a":{"d":1,"c":2.5},"n":-0,"s":"x"}`
+	outs := map[string]any{}
+	for way, opts := range map[string][]Option{
+		"in-process": {WithInProcess(), WithOrderedResult()},
+		"sandbox":    {WithSandbox(testSandbox(t)), WithOrderedResult()},
+	} {
+		p, err := testEngine.Compile(Code, src, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := p.Run(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, ok := v.(*Object)
+		if !ok {
+			t.Fatalf("%s: %T", way, v)
+		}
+		b, _ := json.Marshal(o)
+		if string(b) != want {
+			t.Fatalf("%s: %s, want %s", way, b, want)
+		}
+		if x, _ := o.Get("b"); x != int64(1) {
+			t.Fatalf("%s: b is %#v", way, x)
+		}
+		outs[way] = v
+	}
+	for way, out := range outs {
+		next := func() *Env { return &Env{Steps: map[string]any{"code": map[string]any{"output": out}}} }
+		for w, v := range runWays(t, Field, "JSON.stringify(steps.code.output)", next) {
+			if v != strings.Replace(want, "-0", "0", 1) { // JSON.stringify(-0) is "0"
+				t.Fatalf("output of %s, read %s: %v", way, w, v)
+			}
+		}
+	}
+	// A field the fast path would answer with a map goes to goja instead.
+	p, _ := testEngine.Compile(Field, "({b: input.x, a: 1})", WithOrderedResult())
+	if v, err := p.Run(context.Background(), &Env{Input: map[string]any{"x": "y"}}); err != nil {
+		t.Fatal(err)
+	} else if b, _ := json.Marshal(v); string(b) != `{"b":"y","a":1}` {
+		t.Fatalf("fast path: %s", b)
+	}
+}
+
 // TestIssue16InputsUnchanged (item 17): a script that writes to its input
 // or to a step's output changes its own copy only: the caller's values,
 // and so the next field or evaluation, see the original, in process as in

@@ -8,13 +8,15 @@ import (
 	"strconv"
 
 	"github.com/dop251/goja"
+
+	"github.com/hushflow/hushflow/engine/ordered"
 )
 
 // maxDepth bounds the nesting of a result.
 const maxDepth = 256
 
 func (st *state) export(v goja.Value) (any, error) {
-	e := exporter{max: st.lim.MaxOutput, seen: map[*goja.Object]bool{}}
+	e := exporter{max: st.lim.MaxOutput, seen: map[*goja.Object]bool{}, ordered: st.lim.Ordered}
 	return e.value(v, "")
 }
 
@@ -25,6 +27,8 @@ type exporter struct {
 	size  int
 	depth int
 	seen  map[*goja.Object]bool
+	// ordered makes objects *ordered.Object (Limits.Ordered).
+	ordered bool
 }
 
 func outputError(path, format string, args ...any) *Error {
@@ -179,6 +183,10 @@ func (e *exporter) object(o *goja.Object, path string) (any, error) {
 			return nil, err
 		}
 		out[k] = x
+	}
+	if e.ordered {
+		// goja lists the keys in JavaScript's order, each once.
+		return ordered.New(keys, out), nil
 	}
 	return out, nil
 }

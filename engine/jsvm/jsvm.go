@@ -81,6 +81,9 @@ type Limits struct {
 	MaxOutput    int           // bytes of the result, counted as JSON
 	MaxCallStack int           // JavaScript call depth
 	MaxLogBytes  int           // console output kept per run
+	// Ordered makes the objects of the result *ordered.Object, with the
+	// keys in the order the script gave them, instead of map[string]any.
+	Ordered bool
 }
 
 // Defaults of Limits.
@@ -355,8 +358,8 @@ func (r *Runtime) prepared(s *Script) goja.Callable {
 }
 
 // Run evaluates the script in a fresh runtime. The result is a plain JSON
-// value (nil, bool, int64, float64, string, []any, map[string]any). Errors
-// are *Error.
+// value (nil, bool, int64, float64, string, []any, map[string]any, or
+// *ordered.Object with Limits.Ordered). Errors are *Error.
 func (s *Script) Run(ctx context.Context, g Globals, host Host, lim Limits) (any, error) {
 	return s.RunIn(ctx, newRuntime(), g, host, lim)
 }

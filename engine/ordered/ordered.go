@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,49 +57,101 @@ func (o *Object) Values() map[string]any { return o.vals }
 
 // MarshalJSON writes the object with its keys in order.
 func (o *Object) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, k := range o.keys {
-		if i > 0 {
-			b.WriteByte(',')
+	return appendJSON(nil, o)
+}
+
+// appendJSON appends v as JSON: objects and arrays here (so that encoding/
+// json checks the nested output once, not once per level), the rest by
+// encoding/json.
+func appendJSON(b []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case *Object:
+		b = append(b, '{')
+		for i, k := range x.keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			kb, err := json.Marshal(k)
+			if err != nil {
+				return nil, err
+			}
+			b = append(append(b, kb...), ':')
+			if b, err = appendJSON(b, x.vals[k]); err != nil {
+				return nil, err
+			}
 		}
-		kb, err := json.Marshal(k)
-		if err != nil {
-			return nil, err
+		return append(b, '}'), nil
+	case []any:
+		if x == nil {
+			return append(b, "null"...), nil
 		}
-		b.Write(kb)
-		b.WriteByte(':')
-		vb, err := json.Marshal(o.vals[k])
-		if err != nil {
-			return nil, err
+		b = append(b, '[')
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = appendJSON(b, e); err != nil {
+				return nil, err
+			}
 		}
-		b.Write(vb)
+		return append(b, ']'), nil
 	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	vb, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, vb...), nil
 }
 
 // Plain returns v with every *Object replaced by a map[string]any (the
-// form the rest of Hushflow and expr-lang read). An Object converts once:
-// later calls return the same maps, which the caller must not modify.
+// form the rest of Hushflow and expr-lang read). Maps and arrays are
+// copied only when they hold an Object, at any depth. An Object converts
+// once: later calls return the same maps, which the caller must not
+// modify.
 func Plain(v any) any {
+	p, _ := plain(v)
+	return p
+}
+
+// plain returns v's plain form and whether it differs from v.
+func plain(v any) (any, bool) {
 	switch x := v.(type) {
 	case *Object:
-		return x.Plain()
+		return x.Plain(), true
 	case []any:
+		var out []any
 		for i, e := range x {
-			switch e.(type) {
-			case *Object, []any:
-				out := make([]any, len(x))
-				copy(out, x[:i])
-				for j := i; j < len(x); j++ {
-					out[j] = Plain(x[j])
-				}
-				return out
+			p, changed := plain(e)
+			if changed && out == nil {
+				out = slices.Clone(x)
+			}
+			if out != nil {
+				out[i] = p
 			}
 		}
+		if out == nil {
+			return v, false
+		}
+		return out, true
+	case map[string]any:
+		var out map[string]any
+		for k, e := range x {
+			p, changed := plain(e)
+			if !changed {
+				continue
+			}
+			if out == nil {
+				out = maps.Clone(x)
+			}
+			out[k] = p
+		}
+		if out == nil {
+			return v, false
+		}
+		return out, true
 	}
-	return v
+	return v, false
 }
 
 // Plain returns the object as a map[string]any whose nested objects are
@@ -191,8 +244,17 @@ const maxDepth = 10000
 // (nil, bool, float64, string, []any), except that objects are *Object
 // with their keys in order.
 func Decode(data []byte) (any, error) {
+	return DecodeNumbers(data, nil)
+}
+
+// DecodeNumbers is Decode with numbers converted by num (nil: float64, as
+// json.Unmarshal gives them).
+func DecodeNumbers(data []byte, num func(json.Number) any) (any, error) {
 	d := json.NewDecoder(bytes.NewReader(data))
-	v, err := decodeValue(d, 0)
+	if num != nil {
+		d.UseNumber()
+	}
+	v, err := decodeValue(d, num, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +264,7 @@ func Decode(data []byte) (any, error) {
 	return v, nil
 }
 
-func decodeValue(d *json.Decoder, depth int) (any, error) {
+func decodeValue(d *json.Decoder, num func(json.Number) any, depth int) (any, error) {
 	if depth > maxDepth {
 		return nil, errors.New("ordered: JSON nested too deeply")
 	}
@@ -224,7 +286,7 @@ func decodeValue(d *json.Decoder, depth int) (any, error) {
 					return nil, fmt.Errorf("ordered: invalid JSON: %w", err)
 				}
 				k, _ := kt.(string) // the decoder accepts only strings here
-				v, err := decodeValue(d, depth+1)
+				v, err := decodeValue(d, num, depth+1)
 				if err != nil {
 					return nil, err
 				}
@@ -237,7 +299,7 @@ func decodeValue(d *json.Decoder, depth int) (any, error) {
 		case '[':
 			a := []any{}
 			for d.More() {
-				v, err := decodeValue(d, depth+1)
+				v, err := decodeValue(d, num, depth+1)
 				if err != nil {
 					return nil, err
 				}
@@ -249,6 +311,8 @@ func decodeValue(d *json.Decoder, depth int) (any, error) {
 			return a, nil
 		}
 		return nil, fmt.Errorf("ordered: invalid JSON: unexpected %v", t)
+	case json.Number:
+		return num(t), nil
 	}
 	return t, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hushflow/hushflow/engine"
 	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/flows/queue"
 	"github.com/hushflow/hushflow/store"
@@ -49,11 +50,7 @@ func (x *execution) open(block string, sealed []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out any
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return engine.DecodeJSON(b) // objects in the order they were sealed
 }
 
 // checkpointAAD binds a sealed output to its run and block.
@@ -155,7 +152,7 @@ func (x *execution) finish(out any, runErr error) {
 	}
 	var outJSON string
 	if runErr == nil && out != nil {
-		outJSON = w.boundedJSON(x.red.Value(out))
+		outJSON = w.boundedJSON(x.red.Value(engine.Plain(out)))
 		w.redacted(outJSON)
 	}
 	data := map[string]any{"status": status}
