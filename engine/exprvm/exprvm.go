@@ -146,6 +146,7 @@ var secretFn = expr.Function(secretFunc,
 var pathFn = expr.Function(pathFunc,
 	func(params ...any) (any, error) {
 		cur := params[0]
+		var objects bool // an *ordered.Object on the path: what it holds is not plain
 		for _, k := range params[1].([]string) {
 			switch m := cur.(type) {
 			case map[string]any:
@@ -153,11 +154,15 @@ var pathFn = expr.Function(pathFunc,
 				continue
 			case *ordered.Object:
 				cur, _ = m.Get(k)
+				objects = true
 				continue
 			}
 			cur = runtime.Fetch(cur, k)
 		}
-		return ordered.Plain(cur), nil
+		if _, ok := cur.(*ordered.Object); ok || objects {
+			cur = ordered.Plain(cur) // expr-lang reads maps
+		}
+		return cur, nil
 	},
 	new(func(any, []string) any),
 )

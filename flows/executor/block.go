@@ -50,7 +50,7 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 	}
 	if pb.If != nil && at == nil {
 		cenv := *env // conditions (expr-lang) read plain maps
-		cenv.Input, cenv.Steps = engine.Plain(env.Input), x.condSteps
+		cenv.Steps = x.condSteps
 		ok, err := pb.If.Eval(ctx, &cenv)
 		if err != nil {
 			x.emit(PendingEvent{Type: "block_failed", Block: id, Data: map[string]any{"error": err.Error(), "field": "if"}})
