@@ -19,12 +19,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // Object is a JSON object whose keys keep their order. Its values are JSON
@@ -192,7 +192,7 @@ func (b *Builder) Object() *Object {
 // ArrayIndex reports whether k is an array index: the canonical decimal
 // form of an integer from 0 to 2^32-2.
 func ArrayIndex(k string) (uint32, bool) {
-	if k == "" || len(k) > 10 || (len(k) > 1 && k[0] == '0') {
+	if k == "" || len(k) > 10 || k[0] < '0' || k[0] > '9' || (len(k) > 1 && k[0] == '0') {
 		return 0, false
 	}
 	n, err := strconv.ParseUint(k, 10, 32)
@@ -241,8 +241,8 @@ func SortKeys(keys []string) {
 const maxDepth = 10000
 
 // Decode decodes one JSON value as json.Unmarshal into an `any` would
-// (nil, bool, float64, string, []any), except that objects are *Object
-// with their keys in order.
+// (nil, bool, float64, string, []any; invalid UTF-8 in strings replaced by
+// U+FFFD), except that objects are *Object with their keys in order.
 func Decode(data []byte) (any, error) {
 	return DecodeNumbers(data, nil)
 }
@@ -250,71 +250,277 @@ func Decode(data []byte) (any, error) {
 // DecodeNumbers is Decode with numbers converted by num (nil: float64, as
 // json.Unmarshal gives them).
 func DecodeNumbers(data []byte, num func(json.Number) any) (any, error) {
-	d := json.NewDecoder(bytes.NewReader(data))
-	if num != nil {
-		d.UseNumber()
-	}
-	v, err := decodeValue(d, num, 0)
+	d := decoder{s: data, num: num}
+	v, err := d.value(0)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := d.Token(); err != io.EOF {
-		return nil, errors.New("ordered: invalid JSON: data after the value")
+	d.space()
+	if d.i != len(d.s) {
+		return nil, d.fail("data after the value")
 	}
 	return v, nil
 }
 
-func decodeValue(d *json.Decoder, num func(json.Number) any, depth int) (any, error) {
+// decoder reads JSON text (RFC 8259) by recursive descent: about as fast
+// as json.Unmarshal into an `any`, where json.Decoder's tokens were four
+// to five times slower.
+type decoder struct {
+	s   []byte
+	i   int
+	num func(json.Number) any
+	// pairs is a stack of the members of the objects being read: an
+	// object's map and keys are made once, at the right size, when it
+	// ends.
+	pairs []pair
+}
+
+type pair struct {
+	k string
+	v any
+}
+
+func (d *decoder) fail(what string) error {
+	if d.i >= len(d.s) {
+		return fmt.Errorf("ordered: invalid JSON: unexpected end of input")
+	}
+	return fmt.Errorf("ordered: invalid JSON at byte %d: %s", d.i, what)
+}
+
+func (d *decoder) space() {
+	for d.i < len(d.s) {
+		switch d.s[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+func (d *decoder) value(depth int) (any, error) {
 	if depth > maxDepth {
 		return nil, errors.New("ordered: JSON nested too deeply")
 	}
-	t, err := d.Token()
-	if err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, fmt.Errorf("ordered: invalid JSON: %w", err)
+	d.space()
+	if d.i >= len(d.s) {
+		return nil, d.fail("")
 	}
-	switch t := t.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			var b Builder
-			for d.More() {
-				kt, err := d.Token()
-				if err != nil {
-					return nil, fmt.Errorf("ordered: invalid JSON: %w", err)
-				}
-				k, _ := kt.(string) // the decoder accepts only strings here
-				v, err := decodeValue(d, num, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				b.Set(k, v)
+	switch c := d.s[d.i]; {
+	case c == '{':
+		return d.object(depth)
+	case c == '[':
+		return d.array(depth)
+	case c == '"':
+		return d.str()
+	case c == 't':
+		return d.lit("true", true)
+	case c == 'f':
+		return d.lit("false", false)
+	case c == 'n':
+		return d.lit("null", nil)
+	case c == '-' || c >= '0' && c <= '9':
+		return d.number()
+	}
+	return nil, d.fail(fmt.Sprintf("unexpected %q", d.s[d.i]))
+}
+
+func (d *decoder) lit(word string, v any) (any, error) {
+	if !bytes.HasPrefix(d.s[d.i:], []byte(word)) {
+		return nil, d.fail("invalid literal")
+	}
+	d.i += len(word)
+	return v, nil
+}
+
+func (d *decoder) object(depth int) (any, error) {
+	d.i++ // {
+	base := len(d.pairs)
+	d.space()
+	if d.i < len(d.s) && d.s[d.i] == '}' {
+		d.i++
+		return &Object{vals: map[string]any{}}, nil
+	}
+	for {
+		d.space()
+		if d.i >= len(d.s) || d.s[d.i] != '"' {
+			return nil, d.fail("expected a key")
+		}
+		k, err := d.str()
+		if err != nil {
+			return nil, err
+		}
+		d.space()
+		if d.i >= len(d.s) || d.s[d.i] != ':' {
+			return nil, d.fail("expected ':'")
+		}
+		d.i++
+		v, err := d.value(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		d.pairs = append(d.pairs, pair{k.(string), v})
+		d.space()
+		if d.i >= len(d.s) {
+			return nil, d.fail("")
+		}
+		switch d.s[d.i] {
+		case ',':
+			d.i++
+			continue
+		case '}':
+			d.i++
+		default:
+			return nil, d.fail("expected ',' or '}'")
+		}
+		break
+	}
+	members := d.pairs[base:]
+	o := &Object{keys: make([]string, 0, len(members)), vals: make(map[string]any, len(members))}
+	index := false
+	for _, m := range members {
+		if _, dup := o.vals[m.k]; !dup {
+			o.keys = append(o.keys, m.k)
+			if _, ok := ArrayIndex(m.k); ok {
+				index = true
 			}
-			if _, err := d.Token(); err != nil { // }
-				return nil, fmt.Errorf("ordered: invalid JSON: %w", err)
+		}
+		o.vals[m.k] = m.v // a repeated key keeps its place, takes the last value
+	}
+	clear(members)
+	d.pairs = d.pairs[:base]
+	if index {
+		// Indices first, ascending, then the other keys in order.
+		slices.SortStableFunc(o.keys, func(a, b string) int {
+			n, aok := ArrayIndex(a)
+			m, bok := ArrayIndex(b)
+			switch {
+			case aok && bok:
+				return cmp.Compare(n, m)
+			case aok:
+				return -1
+			case bok:
+				return 1
 			}
-			return b.Object(), nil
-		case '[':
-			a := []any{}
-			for d.More() {
-				v, err := decodeValue(d, num, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				a = append(a, v)
+			return 0
+		})
+		for o.idx < len(o.keys) {
+			if _, ok := ArrayIndex(o.keys[o.idx]); !ok {
+				break
 			}
-			if _, err := d.Token(); err != nil { // ]
-				return nil, fmt.Errorf("ordered: invalid JSON: %w", err)
-			}
+			o.idx++
+		}
+	}
+	return o, nil
+}
+
+func (d *decoder) array(depth int) (any, error) {
+	d.i++ // [
+	a := []any{}
+	d.space()
+	if d.i < len(d.s) && d.s[d.i] == ']' {
+		d.i++
+		return a, nil
+	}
+	for {
+		v, err := d.value(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		a = append(a, v)
+		d.space()
+		if d.i >= len(d.s) {
+			return nil, d.fail("")
+		}
+		switch d.s[d.i] {
+		case ',':
+			d.i++
+		case ']':
+			d.i++
 			return a, nil
+		default:
+			return nil, d.fail("expected ',' or ']'")
 		}
-		return nil, fmt.Errorf("ordered: invalid JSON: unexpected %v", t)
-	case json.Number:
-		return num(t), nil
 	}
-	return t, nil
+}
+
+// str reads a string. One without escapes and of valid UTF-8 is the text
+// itself; otherwise encoding/json decodes it (escapes, U+FFFD for invalid
+// UTF-8), as json.Unmarshal would.
+func (d *decoder) str() (any, error) {
+	start := d.i
+	d.i++ // "
+	plain := true
+	for d.i < len(d.s) {
+		switch c := d.s[d.i]; {
+		case c == '"':
+			d.i++
+			raw := d.s[start+1 : d.i-1]
+			if plain && utf8.Valid(raw) {
+				return string(raw), nil
+			}
+			var s string
+			if err := json.Unmarshal(d.s[start:d.i], &s); err != nil {
+				d.i = start
+				return nil, d.fail("invalid string")
+			}
+			return s, nil
+		case c == '\\':
+			plain = false
+			d.i += 2
+		case c < 0x20:
+			return nil, d.fail("control character in a string")
+		default:
+			d.i++
+		}
+	}
+	return nil, d.fail("")
+}
+
+// number reads a number with JSON's grammar.
+func (d *decoder) number() (any, error) {
+	start := d.i
+	if d.s[d.i] == '-' {
+		d.i++
+	}
+	switch {
+	case d.i < len(d.s) && d.s[d.i] == '0':
+		d.i++
+	case !d.digits():
+		return nil, d.fail("invalid number")
+	}
+	if d.i < len(d.s) && d.s[d.i] == '.' {
+		d.i++
+		if !d.digits() {
+			return nil, d.fail("invalid number")
+		}
+	}
+	if d.i < len(d.s) && (d.s[d.i] == 'e' || d.s[d.i] == 'E') {
+		d.i++
+		if d.i < len(d.s) && (d.s[d.i] == '+' || d.s[d.i] == '-') {
+			d.i++
+		}
+		if !d.digits() {
+			return nil, d.fail("invalid number")
+		}
+	}
+	text := string(d.s[start:d.i])
+	if d.num != nil {
+		return d.num(json.Number(text)), nil
+	}
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil {
+		return nil, fmt.Errorf("ordered: number %s out of range", text)
+	}
+	return f, nil
+}
+
+func (d *decoder) digits() bool {
+	start := d.i
+	for d.i < len(d.s) && d.s[d.i] >= '0' && d.s[d.i] <= '9' {
+		d.i++
+	}
+	return d.i > start
 }
 
 // New returns an Object of keys, which must be distinct and in

@@ -32,3 +32,55 @@ func TestDecode(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecode checks Decode against json.Unmarshal: the same values (as
+// maps), the same verdict on validity.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{`{"b":1,"a":[1,2,{"c":"\u00e9\n"}],"2":null,"1":true}`, `[]`, `{}`, `"x"`, `-0.5e-3`, `1e400`,
+		`{"a":1,"a":2}`, "\"\xff\"", `"\ud800"`, `{"a" : [ 1 , 2 ] }`, `01`, `[1,]`, `{"a":1,}`, `nul`, "\"a\tb\"", `"\x"`, ` 1 `, `1 2`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var want any
+		werr := json.Unmarshal(data, &want)
+		got, err := Decode(data)
+		if (werr == nil) != (err == nil) {
+			t.Fatalf("%q: Unmarshal %v, Decode %v", data, werr, err)
+		}
+		if err != nil {
+			return
+		}
+		if p := Plain(got); !reflect.DeepEqual(p, want) {
+			t.Fatalf("%q: %#v, want %#v", data, p, want)
+		}
+		check(t, got)
+	})
+}
+
+// check verifies that an Object's keys are its map's, in JavaScript's
+// order.
+func check(t *testing.T, v any) {
+	switch x := v.(type) {
+	case *Object:
+		if len(x.keys) != len(x.vals) {
+			t.Fatalf("keys %q for %d values", x.keys, len(x.vals))
+		}
+		for i, k := range x.keys {
+			if _, ok := x.vals[k]; !ok {
+				t.Fatalf("key %q has no value", k)
+			}
+			if i > 0 {
+				n, aok := ArrayIndex(x.keys[i-1])
+				m, bok := ArrayIndex(k)
+				if !aok && bok || aok && bok && n >= m {
+					t.Fatalf("keys out of order: %q", x.keys)
+				}
+			}
+			check(t, x.vals[k])
+		}
+	case []any:
+		for _, e := range x {
+			check(t, e)
+		}
+	}
+}
