@@ -94,6 +94,16 @@ func TestIssue16KeyOrder(t *testing.T) {
 			t.Fatalf("%s: %v", way, v)
 		}
 	}
+	// console.log writes objects with their keys in order too.
+	for _, opt := range []Option{WithInProcess(), WithSandbox(testSandbox(t))} {
+		p, _ := testEngine.Compile(Code, "console.log({b: 1, a: input.a})", opt)
+		env := ordered()
+		var logs []LogRecord
+		env.OnLog = func(r LogRecord) { logs = append(logs, r) }
+		if _, err := p.Run(context.Background(), env); err != nil || len(logs) != 1 || logs[0].Message != `{"b":1,"a":{"d":1,"c":[{"z":1,"y":2}]}}` {
+			t.Fatalf("console.log: %v %v", logs, err)
+		}
+	}
 	// The fast path and conditions read an *Object as they read a map.
 	p, _ := testEngine.Compile(Field, "`${input.a.d}-${input.b}`")
 	if p.c.fast == nil {

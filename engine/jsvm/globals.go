@@ -210,7 +210,7 @@ func (st *state) format(v goja.Value) string {
 			return "[Function]"
 		}
 	}
-	e := exporter{max: maxLogRecord, seen: map[*goja.Object]bool{}}
+	e := exporter{max: maxLogRecord, seen: map[*goja.Object]bool{}, ordered: true} // keys in the script's order
 	x, err := e.value(v, "")
 	if err != nil {
 		return safeString(v)
