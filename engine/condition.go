@@ -10,6 +10,8 @@ import (
 	"github.com/expr-lang/expr/file"
 
 	"github.com/hushflow/hushflow/engine/exprvm"
+
+	"github.com/hushflow/hushflow/engine/ordered"
 )
 
 // Condition is a compiled expr-lang condition: a block's `if` or an event
@@ -68,7 +70,7 @@ func (c *Condition) Eval(ctx context.Context, env *Env) (bool, error) {
 	st := condStates.Get().(*condState)
 	st.ctx, st.env = ctx, env
 	st.in = exprvm.Env{
-		Input:   env.Input,
+		Input:   plainInput(env.Input),
 		Steps:   env.Steps,
 		Run:     exprvm.Run(env.Run),
 		Vars:    env.Vars,
@@ -166,4 +168,17 @@ func sourceLine(src string, n int) string {
 		s = s[:200] + "…"
 	}
 	return s
+}
+
+// plainInput is the input as expr-lang reads it: an *Object (DecodeJSON)
+// as maps, converted once per Object; anything else as it is, unless it
+// is an array (which DecodeJSON may fill with Objects).
+func plainInput(v any) any {
+	switch x := v.(type) {
+	case *ordered.Object:
+		return x.Plain()
+	case []any:
+		return ordered.Plain(x)
+	}
+	return v
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/golang-lru/v2"
 	"github.com/hushflow/hushflow/engine/jsvm"
+	"github.com/hushflow/hushflow/engine/ordered"
 )
 
 // Kind is what a JavaScript source is.
@@ -47,6 +48,7 @@ type options struct {
 	field        string
 	sandbox      Sandbox
 	inProcess    bool
+	ordered      bool
 }
 
 // WithTimeout sets the deadline of each Run (default 1s for fields, 10s
@@ -77,6 +79,13 @@ func WithSandbox(s Sandbox) Option { return func(o *options) { o.sandbox = s } }
 // UNSAFE: goja cannot stop builtins and has no memory limit, so a script
 // can then hang or crash the process. Only for trusted code and tests.
 func WithInProcess() Option { return func(o *options) { o.inProcess = true } }
+
+// WithOrderedResult makes the objects of Run's result *Object, whose keys
+// keep the order the script gave them (as JavaScript lists them), instead
+// of map[string]any. The executor runs code blocks with it, so that the
+// next block's scripts see a block's output in its order. An Object
+// implements json.Marshaler; ordered.Plain converts it to maps.
+func WithOrderedResult() Option { return func(o *options) { o.ordered = true } }
 
 // Sandbox runs scripts out of process (package engine/sandbox implements
 // it). It must be safe for concurrent use.
@@ -131,6 +140,9 @@ type compiled struct {
 	bounded bool
 	reason  string // why not bounded
 	fast    FastEvaluator
+	// observesRun is false when the script cannot see `run`, which then
+	// is not built (jsvm.Observes).
+	observesRun bool
 }
 
 // Program is a compiled field or code block. It is safe for concurrent use;
@@ -184,7 +196,7 @@ func (e *Engine) Compile(kind Kind, src string, opts ...Option) (*Program, error
 	if err != nil {
 		return nil, p.jsError(err, &Env{})
 	}
-	c := &compiled{kind: kind, src: src, script: s}
+	c := &compiled{kind: kind, src: src, script: s, observesRun: jsvm.Observes(src, "run")}
 	c.bounded, c.reason = bounded(s)
 	if kind == Field {
 		c.fast, _ = compileFast(kind, src)
@@ -209,8 +221,8 @@ func (p *Program) Isolated() (bool, string) {
 }
 
 // Run evaluates the program with env. The result is a plain JSON value:
-// nil, bool, int64 or float64, string, []any or map[string]any; nothing of
-// goja leaks out. Errors are *Error. A nil env is an empty one.
+// nil, bool, int64 or float64, string, []any or map[string]any (*Object
+// with WithOrderedResult); nothing of goja leaks out. Errors are *Error. A nil env is an empty one.
 //
 // Run tries, in order: the fast path, when it accepts the program; goja in
 // this process, when static analysis proved the program bounded (or with
@@ -227,6 +239,12 @@ func (p *Program) Run(ctx context.Context, env *Env) (out any, err error) {
 	}()
 	if p.c.fast != nil {
 		v, ok, err := p.c.fast.Eval(ctx, env, p.opts.maxOutput)
+		if ok && p.opts.ordered {
+			switch v.(type) {
+			case map[string]any, []any:
+				ok = false // the fast path's objects are maps: goja orders them
+			}
+		}
 		if ok {
 			if err != nil {
 				return nil, p.runError(err, env)
@@ -236,7 +254,7 @@ func (p *Program) Run(ctx context.Context, env *Env) (out any, err error) {
 	}
 	host := &envHost{ctx: ctx, env: env}
 	g := p.globals(env)
-	lim := jsvm.Limits{Timeout: p.opts.timeout, MaxOutput: p.opts.maxOutput, MaxCallStack: p.opts.maxCallStack}
+	lim := jsvm.Limits{Timeout: p.opts.timeout, MaxOutput: p.opts.maxOutput, MaxCallStack: p.opts.maxCallStack, Ordered: p.opts.ordered}
 	if p.c.bounded || p.opts.inProcess {
 		out, err = p.c.script.Run(ctx, g, host, lim)
 	} else {
@@ -270,20 +288,28 @@ func (p *Program) runError(err error, env *Env) error {
 	return p.jsError(err, env)
 }
 
+// runKeys are the keys of `run`, in the order scripts see them.
+var runKeys = []string{"id", "flow", "project", "environment", "block"}
+
+// Empty steps and env: scripts never change the globals (they write to
+// copies), so evaluations may share them.
+var (
+	noSteps = map[string]any{}
+	noVars  = map[string]string{}
+)
+
 func (p *Program) globals(env *Env) jsvm.Globals {
-	g := jsvm.Globals{Input: env.Input}
+	g := jsvm.Globals{Input: env.Input, Steps: noSteps, Env: noVars}
 	if env.Steps != nil {
 		g.Steps = env.Steps
-	} else {
-		g.Steps = map[string]any{}
 	}
 	if env.Vars != nil {
 		g.Env = env.Vars
-	} else {
-		g.Env = map[string]string{}
 	}
-	r := env.Run
-	g.Run = map[string]any{"id": r.ID, "flow": r.Flow, "project": r.Project, "environment": r.Environment, "block": r.Block}
+	if p.c.observesRun {
+		r := env.Run
+		g.Run = ordered.New(runKeys, map[string]any{"id": r.ID, "flow": r.Flow, "project": r.Project, "environment": r.Environment, "block": r.Block})
+	}
 	return g
 }
 

@@ -10,6 +10,8 @@ package engine
 import (
 	"context"
 	"fmt"
+
+	"github.com/hushflow/hushflow/engine/ordered"
 )
 
 // Lang names an expression language.
@@ -66,10 +68,15 @@ type LogRecord struct {
 type Env struct {
 	// Secrets resolves `secrets.X`; nil means no secret resolves.
 	Secrets Resolver
-	// Input is the trigger payload (`input`), a JSON-like value.
+	// Input is the trigger payload (`input`), a JSON-like value: nil,
+	// bool, float64, int64, string, []any, map[string]any or *Object.
+	// Scripts see the keys of an *Object (DecodeJSON) in their order, as
+	// JavaScript's JSON.parse gives them, and those of a Go map sorted.
+	// Evaluations never change it: a script that writes to it writes to
+	// its own copy.
 	Input any
 	// Steps holds the outputs of earlier blocks by block id
-	// (`steps.<id>.output`), JSON-like values.
+	// (`steps.<id>.output`), JSON-like values as Input.
 	Steps map[string]any
 	// Run is `run`.
 	Run RunInfo
@@ -91,3 +98,20 @@ type Env struct {
 // resolve in the asked scope. Callers show the message (it names the key and
 // the scope) and fail the evaluation.
 var ErrUnknownSecret = fmt.Errorf("unknown secret")
+
+// Object is a JSON object whose keys keep their order (see package
+// engine/ordered).
+type Object = ordered.Object
+
+// DecodeJSON decodes JSON text for Env.Input or Env.Steps as json.Unmarshal
+// into an `any` would, except that objects are *Object, whose keys keep
+// the order of the text: JSON.stringify(input) and Object.keys(input) then
+// list them as JavaScript would (array indices first, ascending, then the
+// other keys in the text's order), in process and in the sandbox.
+func DecodeJSON(data []byte) (any, error) { return ordered.Decode(data) }
+
+// Plain returns v with every *Object replaced by a map[string]any, for
+// code that reads plain maps (redaction, expr-lang conditions). Maps and
+// arrays are copied only when they hold an Object; an Object converts
+// once, and the maps it gives are shared: do not modify them.
+func Plain(v any) any { return ordered.Plain(v) }

@@ -66,7 +66,10 @@ type refWalker struct {
 
 var nodeType = reflect.TypeOf((*ast.Node)(nil)).Elem()
 
-func (w *refWalker) walk(v reflect.Value) {
+func (w *refWalker) walk(v reflect.Value) { walkAST(v, w.visit) }
+
+// walkAST calls visit for every node under v.
+func walkAST(v reflect.Value, visit func(ast.Node)) {
 	switch v.Kind() {
 	case reflect.Interface, reflect.Pointer:
 		if v.IsNil() {
@@ -74,19 +77,19 @@ func (w *refWalker) walk(v reflect.Value) {
 		}
 		if v.Type().Implements(nodeType) {
 			if n, ok := v.Interface().(ast.Node); ok {
-				w.visit(n)
+				visit(n)
 			}
 		}
-		w.walk(v.Elem())
+		walkAST(v.Elem(), visit)
 	case reflect.Struct:
 		for i := 0; i < v.NumField(); i++ {
 			if v.Type().Field(i).IsExported() {
-				w.walk(v.Field(i))
+				walkAST(v.Field(i), visit)
 			}
 		}
 	case reflect.Slice:
 		for i := 0; i < v.Len(); i++ {
-			w.walk(v.Index(i))
+			walkAST(v.Index(i), visit)
 		}
 	}
 }

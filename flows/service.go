@@ -292,7 +292,8 @@ func (s *Service) Registry() *blocks.Registry { return s.cfg.Registry }
 
 // Save validates and stores def as a new version of its flow in project
 // (creating the flow when create is true; updating when false). It returns
-// the flow and warnings (secret names that resolve in no environment).
+// the flow and warnings (secret names that resolve in no environment,
+// code the engine evaluates differently from other JavaScript engines).
 func (s *Service) Save(ctx context.Context, project string, def Definition, actor string, create bool) (*Flow, []string, error) {
 	proj, err := s.cfg.Projects.Get(ctx, project)
 	if err != nil {
@@ -302,7 +303,7 @@ func (s *Service) Save(ctx context.Context, project string, def Definition, acto
 	if err != nil {
 		return nil, nil, err
 	}
-	warnings := s.secretWarnings(ctx, project, p.Secrets)
+	warnings := append(s.secretWarnings(ctx, project, p.Secrets), p.Warnings...)
 	data, err := json.Marshal(def)
 	if err != nil {
 		return nil, nil, err

@@ -169,8 +169,21 @@ func (s *Server) deleteFlow(c echo.Context) error {
 }
 
 type runRequest struct {
-	Environment string `json:"environment"`
-	Input       any    `json:"input"`
+	Environment string          `json:"environment"`
+	Input       json.RawMessage `json:"input"`
+}
+
+// jsonInput decodes a run input or event payload keeping the order of its
+// objects' keys, which scripts see (JSON.stringify(input)).
+func jsonInput(raw json.RawMessage) (any, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	v, err := engine.DecodeJSON(raw)
+	if err != nil {
+		return nil, apperr.Invalidf("invalid_input", "input is not a JSON value: %v", err)
+	}
+	return v, nil
 }
 
 // startRun queues a run (202); ?wait=30s waits for its end (at most 5m).
@@ -183,9 +196,13 @@ func (s *Server) startRun(c echo.Context) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
+	input, err := jsonInput(req.Input)
+	if err != nil {
+		return err
+	}
 	ctx := c.Request().Context()
 	r, err := s.deps.Flows.Enqueue(ctx, flows.RunRequest{Project: project, Flow: c.Param("flow"),
-		Environment: req.Environment, Input: req.Input, Trigger: "manual", Actor: principal(c).Name})
+		Environment: req.Environment, Input: input, Trigger: "manual", Actor: principal(c).Name})
 	if err != nil {
 		return err
 	}
@@ -322,9 +339,9 @@ func (s *Server) runEvents(c echo.Context) error {
 }
 
 type evaluateRequest struct {
-	Expression  string `json:"expression"`
-	Environment string `json:"environment"`
-	Input       any    `json:"input"`
+	Expression  string          `json:"expression"`
+	Environment string          `json:"environment"`
+	Input       json.RawMessage `json:"input"`
 }
 
 // evaluate is the editor's live preview of one expression (redacted).
@@ -340,7 +357,11 @@ func (s *Server) evaluate(c echo.Context) error {
 	if req.Environment == "" {
 		req.Environment = "development"
 	}
-	v, err := s.deps.Flows.Evaluate(c.Request().Context(), project, req.Environment, req.Expression, req.Input, principal(c).Name)
+	input, err := jsonInput(req.Input)
+	if err != nil {
+		return err
+	}
+	v, err := s.deps.Flows.Evaluate(c.Request().Context(), project, req.Environment, req.Expression, input, principal(c).Name)
 	if err != nil {
 		var ee *engine.Error
 		if errors.As(err, &ee) {
@@ -353,9 +374,9 @@ func (s *Server) evaluate(c echo.Context) error {
 }
 
 type eventRequest struct {
-	Topic       string `json:"topic"`
-	Environment string `json:"environment"`
-	Payload     any    `json:"payload"`
+	Topic       string          `json:"topic"`
+	Environment string          `json:"environment"`
+	Payload     json.RawMessage `json:"payload"`
 }
 
 func (s *Server) publishEvent(c echo.Context) error {
@@ -367,7 +388,11 @@ func (s *Server) publishEvent(c echo.Context) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
-	runs, err := s.deps.Flows.Publish(c.Request().Context(), project, req.Topic, req.Environment, req.Payload, principal(c).Name)
+	payload, err := jsonInput(req.Payload)
+	if err != nil {
+		return err
+	}
+	runs, err := s.deps.Flows.Publish(c.Request().Context(), project, req.Topic, req.Environment, payload, principal(c).Name)
 	if err != nil {
 		return err
 	}

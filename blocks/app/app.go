@@ -13,6 +13,7 @@ import (
 
 	"github.com/hushflow/hushflow/blocks"
 	"github.com/hushflow/hushflow/blocks/httpblock"
+	"github.com/hushflow/hushflow/engine/ordered"
 )
 
 func init() { blocks.MustRegister(Info()) }
@@ -115,12 +116,13 @@ func (a *App) Run(ctx context.Context, in *blocks.Input) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s.%s: %w", a.Installation, a.Action, err)
 	}
-	if code := errorCode(res.Body); res.Status < 200 || res.Status > 299 {
+	parsed := ordered.Plain(res.Body)
+	if code := errorCode(parsed); res.Status < 200 || res.Status > 299 {
 		if code == "" {
 			code = "no error code"
 		}
 		return nil, fmt.Errorf("%s.%s: status %d: %s", a.Installation, a.Action, res.Status, code)
-	} else if m, ok := res.Body.(map[string]any); ok && m["ok"] == false {
+	} else if m, ok := parsed.(map[string]any); ok && m["ok"] == false {
 		if code == "" {
 			code = "ok is false"
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/hushflow/hushflow/blocks/app"
 	"github.com/hushflow/hushflow/blocks/blockstest"
 	"github.com/hushflow/hushflow/egress"
+	"github.com/hushflow/hushflow/engine/ordered"
 	"github.com/hushflow/hushflow/projects"
 	"github.com/hushflow/hushflow/store/schema"
 	"github.com/hushflow/hushflow/store/storetest"
@@ -99,7 +100,7 @@ func TestSlack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := out["body"].(map[string]any)
+	body := ordered.Plain(out["body"]).(map[string]any)
 	if out["status"] != 200 || body["ok"] != true || body["ts"] != "1700000000.000100" {
 		t.Fatalf("%v", out)
 	}
@@ -166,7 +167,7 @@ func TestAnthropic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := out["body"].(map[string]any)
+	body := ordered.Plain(out["body"]).(map[string]any)
 	if body["content"].([]any)[0].(map[string]any)["text"] != "Hi!" || body["model"] != "claude-sonnet-4-5" {
 		t.Fatalf("%v", body)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/hushflow/hushflow/blocks/blockstest"
 	"github.com/hushflow/hushflow/blocks/httpblock"
 	"github.com/hushflow/hushflow/egress"
+	"github.com/hushflow/hushflow/engine/ordered"
 )
 
 // canary is a planted secret: unique, with characters that need escaping.
@@ -120,7 +121,7 @@ func TestRequestShapes(t *testing.T) {
 			if hd := out["headers"].(map[string]any); hd["X-Server"] != "echo" {
 				t.Fatalf("headers %v", hd)
 			}
-			c.check(t, out["body"].(map[string]any))
+			c.check(t, ordered.Plain(out["body"]).(map[string]any))
 		})
 	}
 }
@@ -154,7 +155,7 @@ func TestBodies(t *testing.T) {
 		}
 	}
 	out, err := run(t, h, map[string]any{"url": srv.URL + "/problem"})
-	if err != nil || out["status"] != 404 || out["body"].(map[string]any)["title"] != "nope" {
+	if err != nil || out["status"] != 404 || ordered.Plain(out["body"]).(map[string]any)["title"] != "nope" {
 		t.Errorf("problem+json: %v %v", out, err)
 	}
 	// 2 MiB is under the default limit; the event records at most 64 KiB.
@@ -518,7 +519,18 @@ func TestRepeatSafeAndIdempotencyKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := out.(map[string]any)["body"].(map[string]any)["idempotency_key"]; got != "k-123" {
+	if got := ordered.Plain(out.(map[string]any)["body"]).(map[string]any)["idempotency_key"]; got != "k-123" {
 		t.Errorf("Idempotency-Key received: %v", got)
+	}
+}
+
+// TestIssue16ResponseOrder (issue 16, item 16): a JSON response body keeps
+// the order of its keys, which the next blocks' scripts see
+// (JSON.stringify(steps.call.output.body)).
+func TestIssue16ResponseOrder(t *testing.T) {
+	const body = `{"b":1,"a":{"d":[{"z":1,"y":2}],"c":null}}`
+	v := httpblock.ParseBody("application/json; charset=utf-8", []byte(body))
+	if b, err := json.Marshal(v); err != nil || string(b) != body {
+		t.Fatalf("%s %v, want %s", b, err, body)
 	}
 }

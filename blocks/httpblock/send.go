@@ -3,7 +3,6 @@ package httpblock
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/hushflow/hushflow/blocks"
 	"github.com/hushflow/hushflow/egress"
+	"github.com/hushflow/hushflow/engine/ordered"
 )
 
 // Limits and defaults shared by the http and app blocks.
@@ -221,15 +221,15 @@ func retryable(ctx context.Context, err error) bool {
 
 // ParseBody returns data parsed as JSON when contentType is JSON
 // (application/json or +json) and data is valid JSON, else data as a
-// string.
+// string. Objects are *ordered.Object, in the order of the response, which
+// the next blocks' scripts see (ordered.Plain gives maps).
 func ParseBody(contentType string, data []byte) any {
 	if len(data) == 0 {
 		return ""
 	}
 	mt, _, _ := mime.ParseMediaType(contentType)
 	if mt == "application/json" || strings.HasSuffix(mt, "+json") {
-		var v any
-		if err := json.Unmarshal(data, &v); err == nil {
+		if v, err := ordered.Decode(data); err == nil {
 			return v
 		}
 	}

@@ -26,6 +26,8 @@ import (
 	"github.com/expr-lang/expr/types"
 	"github.com/expr-lang/expr/vm"
 	"github.com/expr-lang/expr/vm/runtime"
+
+	"github.com/hushflow/hushflow/engine/ordered"
 )
 
 // DefaultMaxNodes is the default limit on the size of a condition's syntax
@@ -144,12 +146,21 @@ var secretFn = expr.Function(secretFunc,
 var pathFn = expr.Function(pathFunc,
 	func(params ...any) (any, error) {
 		cur := params[0]
+		var objects bool // an *ordered.Object on the path: what it holds is not plain
 		for _, k := range params[1].([]string) {
-			if m, ok := cur.(map[string]any); ok {
+			switch m := cur.(type) {
+			case map[string]any:
 				cur = m[k]
+				continue
+			case *ordered.Object:
+				cur, _ = m.Get(k)
+				objects = true
 				continue
 			}
 			cur = runtime.Fetch(cur, k)
+		}
+		if _, ok := cur.(*ordered.Object); ok || objects {
+			cur = ordered.Plain(cur) // expr-lang reads maps
 		}
 		return cur, nil
 	},

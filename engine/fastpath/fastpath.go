@@ -37,6 +37,8 @@ import (
 	"github.com/dop251/goja/ast"
 	"github.com/dop251/goja/parser"
 	"github.com/dop251/goja/token"
+
+	"github.com/hushflow/hushflow/engine/ordered"
 )
 
 // SecretSource resolves `secrets.NAME` for one evaluation. Eval calls it
@@ -818,7 +820,8 @@ type node struct {
 	op op
 	v  value // opConst
 
-	// opPath: reads only through map[string]any and []any, and only to a
+	// opPath: reads only through map[string]any, *ordered.Object and []any,
+	// and only to a
 	// value that exists and that accept allows.
 	root   string
 	steps  []step
@@ -858,6 +861,12 @@ func (n *node) get(env *Env) (value, bool) {
 			v, ok := c[s.key]
 			if !ok {
 				return value{}, false // undefined, or a prototype property
+			}
+			cur = v
+		case *ordered.Object:
+			v, ok := c.Get(s.key)
+			if !ok {
+				return value{}, false
 			}
 			cur = v
 		case []any:

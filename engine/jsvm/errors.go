@@ -132,3 +132,18 @@ func (fm *fileMap) rewriteStack(stack string) string {
 		return fmt.Sprintf("%s:%d:%d", srcName, l, c)
 	})
 }
+
+// Before returns the last byte before the AST index idx in the user's
+// source that is not white space, or 0 at its start.
+func (s *Script) Before(idx file.Idx) byte {
+	fm := s.File
+	i := int(idx) - fm.file.Base() - fm.prefixLen
+	for i--; i >= 0 && i < len(fm.src); i-- {
+		switch c := fm.src[i]; c {
+		case ' ', '\t', '\n', '\r':
+		default:
+			return c
+		}
+	}
+	return 0
+}

@@ -8,13 +8,15 @@ import (
 	"strconv"
 
 	"github.com/dop251/goja"
+
+	"github.com/hushflow/hushflow/engine/ordered"
 )
 
 // maxDepth bounds the nesting of a result.
 const maxDepth = 256
 
 func (st *state) export(v goja.Value) (any, error) {
-	e := exporter{max: st.lim.MaxOutput, seen: map[*goja.Object]bool{}}
+	e := exporter{max: st.lim.MaxOutput, seen: map[*goja.Object]bool{}, ordered: st.lim.Ordered}
 	return e.value(v, "")
 }
 
@@ -25,6 +27,8 @@ type exporter struct {
 	size  int
 	depth int
 	seen  map[*goja.Object]bool
+	// ordered makes objects *ordered.Object (Limits.Ordered).
+	ordered bool
 }
 
 func outputError(path, format string, args ...any) *Error {
@@ -120,6 +124,9 @@ func (e *exporter) object(o *goja.Object, path string) (any, error) {
 		}
 	case "Array":
 	case "Object":
+		if _, ok := o.Export().(*inputObject); ok {
+			break
+		}
 		if t := o.ExportType(); t == nil || t.Kind() != reflect.Map {
 			return nil, outputError(path, "is a %s, which is not a JSON value", exoticName(t))
 		}
@@ -176,6 +183,10 @@ func (e *exporter) object(o *goja.Object, path string) (any, error) {
 			return nil, err
 		}
 		out[k] = x
+	}
+	if e.ordered {
+		// goja lists the keys in JavaScript's order, each once.
+		return ordered.New(keys, out), nil
 	}
 	return out, nil
 }

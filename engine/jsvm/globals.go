@@ -210,7 +210,7 @@ func (st *state) format(v goja.Value) string {
 			return "[Function]"
 		}
 	}
-	e := exporter{max: maxLogRecord, seen: map[*goja.Object]bool{}}
+	e := exporter{max: maxLogRecord, seen: map[*goja.Object]bool{}, ordered: true} // keys in the script's order
 	x, err := e.value(v, "")
 	if err != nil {
 		return safeString(v)
@@ -259,4 +259,25 @@ func (st *state) base64Globals() {
 		}
 		return rt.ToValue(string(r))
 	})
+}
+
+// mathSign replaces goja's Math.sign, which returns its argument unchanged
+// when that is not a number (Math.sign('a') is 'a', Math.sign(null) is
+// null), with the standard one: the sign of ToNumber(x) (1, -1, 0, -0 or
+// NaN). Only a runtime whose script's source contains "sign" gets it, as
+// for btoa and atob.
+func (st *state) mathSign() {
+	rt := st.rt
+	sign := rt.ToValue(func(call goja.FunctionCall) goja.Value {
+		f := call.Argument(0).ToFloat()
+		switch {
+		case f > 0:
+			return rt.ToValue(1)
+		case f < 0:
+			return rt.ToValue(-1)
+		}
+		return rt.ToValue(f) // 0, -0, NaN
+	}).(*goja.Object)
+	_ = sign.DefineDataProperty("name", rt.ToValue("sign"), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+	_ = rt.Get("Math").ToObject(rt).DefineDataProperty("sign", sign, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
 }

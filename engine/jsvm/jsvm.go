@@ -81,6 +81,9 @@ type Limits struct {
 	MaxOutput    int           // bytes of the result, counted as JSON
 	MaxCallStack int           // JavaScript call depth
 	MaxLogBytes  int           // console output kept per run
+	// Ordered makes the objects of the result *ordered.Object, with the
+	// keys in the order the script gave them, instead of map[string]any.
+	Ordered bool
 }
 
 // Defaults of Limits.
@@ -109,9 +112,12 @@ func (l Limits) withDefaults() Limits {
 }
 
 // Globals are the values a script sees besides secrets and console. Each is
-// either a JSON-like Go value (map[string]any, []any, string, float64,
-// int64, bool, nil, map[string]string) or JSON text (a JSON value), which is
-// parsed into native JavaScript values in the run's runtime.
+// either a JSON-like Go value (map[string]any, *ordered.Object, []any,
+// string, float64, int64, bool, nil, map[string]string), which the script
+// reads in place but never changes (see inputObject), or JSON text (a JSON
+// value), which is parsed into native JavaScript values in the run's
+// runtime. Objects list their keys in JavaScript's order: an
+// *ordered.Object's, or sorted for a Go map.
 type Globals struct {
 	Input, Steps, Run, Env any
 }
@@ -134,6 +140,8 @@ type Script struct {
 	usesConsole bool
 	// usesBase64 is true when the source names btoa or atob.
 	usesBase64 bool
+	// usesSign is true when the source may call Math.sign (see mathSign).
+	usesSign bool
 	// observes[i] is false when the script cannot observe the global
 	// Globals field i (Input, Steps, Run, Env), which then is not built.
 	observes [4]bool
@@ -173,7 +181,8 @@ func Compile(kind Kind, src string) (*Script, error) {
 		return nil, &Error{Code: CodeSyntax, Message: err.Error()}
 	}
 	s := &Script{Kind: kind, Source: src, File: fm, usesConsole: strings.Contains(src, "console"),
-		usesBase64: strings.Contains(src, "btoa") || strings.Contains(src, "atob")}
+		usesBase64: strings.Contains(src, "btoa") || strings.Contains(src, "atob"),
+		usesSign:   strings.Contains(src, "sign") || strings.Contains(src, `\u`)}
 	for i, name := range globalNames {
 		s.observes[i] = Observes(src, name)
 	}
@@ -349,8 +358,8 @@ func (r *Runtime) prepared(s *Script) goja.Callable {
 }
 
 // Run evaluates the script in a fresh runtime. The result is a plain JSON
-// value (nil, bool, int64, float64, string, []any, map[string]any). Errors
-// are *Error.
+// value (nil, bool, int64, float64, string, []any, map[string]any, or
+// *ordered.Object with Limits.Ordered). Errors are *Error.
 func (s *Script) Run(ctx context.Context, g Globals, host Host, lim Limits) (any, error) {
 	return s.RunIn(ctx, newRuntime(), g, host, lim)
 }
@@ -404,6 +413,9 @@ func (s *Script) RunIn(ctx context.Context, r *Runtime, g Globals, host Host, li
 	}
 	if s.usesBase64 {
 		st.base64Globals()
+	}
+	if s.usesSign {
+		st.mathSign()
 	}
 	v, err := fn(goja.Undefined(), args[:]...)
 	if err != nil {
@@ -471,7 +483,7 @@ func (st *state) global(v any) goja.Value {
 	case []byte:
 		return st.jsonValue(string(v))
 	}
-	return st.rt.ToValue(v)
+	return st.value(v)
 }
 
 // jsonParse returns the runtime's JSON.parse.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hushflow/hushflow/engine/jsvm"
+	"github.com/hushflow/hushflow/engine/ordered"
 )
 
 // Defaults of Config.
@@ -244,7 +245,7 @@ func (p *Pool) Run(ctx context.Context, kind jsvm.Kind, src string, g jsvm.Globa
 		lim.MaxOutput = jsvm.DefaultMaxOutput
 	}
 	req := &message{T: "eval", Kind: kind, Src: src, TimeoutNS: int64(lim.Timeout),
-		MaxOutput: lim.MaxOutput, MaxStack: lim.MaxCallStack, MaxLog: lim.MaxLogBytes}
+		MaxOutput: lim.MaxOutput, MaxStack: lim.MaxCallStack, MaxLog: lim.MaxLogBytes, Ordered: lim.Ordered}
 	var err error
 	for _, f := range []struct {
 		dst *json.RawMessage
@@ -335,6 +336,13 @@ func (p *Pool) exchange(w *worker, req *message, host jsvm.Host, lim jsvm.Limits
 				host.Mask(m.Value)
 			}
 		case "result":
+			if lim.Ordered {
+				v, err := ordered.DecodeNumbers(m.Result, number)
+				if err != nil {
+					return nil, fmt.Errorf("sandbox: bad result: %w", err)
+				}
+				return v, nil
+			}
 			return decodeResult(m.Result)
 		case "error":
 			if m.Error == nil {
@@ -421,15 +429,21 @@ func decodeResult(b []byte) (any, error) {
 	return numbers(v), nil
 }
 
+// number converts a number of a result as in process: integers a
+// float64 holds exactly are int64; -0 is not an integer there either (it
+// stays a float64).
+func number(x json.Number) any {
+	if i, err := strconv.ParseInt(string(x), 10, 64); err == nil && i >= -1<<53 && i <= 1<<53 && (i != 0 || x[0] != '-') {
+		return i
+	}
+	f, _ := x.Float64()
+	return f
+}
+
 func numbers(v any) any {
 	switch x := v.(type) {
 	case json.Number:
-		// Integers a float64 holds exactly are int64, as in-process.
-		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil && i >= -1<<53 && i <= 1<<53 {
-			return i
-		}
-		f, _ := x.Float64()
-		return f
+		return number(x)
 	case []any:
 		for i := range x {
 			x[i] = numbers(x[i])

@@ -52,6 +52,7 @@ type message struct {
 	MaxOutput int             `json:"max_output,omitempty"`
 	MaxStack  int             `json:"max_stack,omitempty"`
 	MaxLog    int             `json:"max_log,omitempty"`
+	Ordered   bool            `json:"ordered,omitempty"`
 
 	Name    string     `json:"name,omitempty"`
 	Scope   jsvm.Scope `json:"scope,omitzero"`

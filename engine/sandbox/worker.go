@@ -191,7 +191,7 @@ func (w *workerState) eval(m *message) error {
 		w.scripts[k] = s
 	}
 	w.ran(s)
-	lim := jsvm.Limits{Timeout: time.Duration(m.TimeoutNS), MaxOutput: m.MaxOutput, MaxCallStack: m.MaxStack, MaxLogBytes: m.MaxLog}
+	lim := jsvm.Limits{Timeout: time.Duration(m.TimeoutNS), MaxOutput: m.MaxOutput, MaxCallStack: m.MaxStack, MaxLogBytes: m.MaxLog, Ordered: m.Ordered}
 	if lim.Timeout > 0 {
 		regexp2.DefaultMatchTimeout = lim.Timeout
 	}

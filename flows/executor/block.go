@@ -49,7 +49,9 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 		slept = &at.Sleep
 	}
 	if pb.If != nil && at == nil {
-		ok, err := pb.If.Eval(ctx, env)
+		cenv := *env // conditions (expr-lang) read plain maps
+		cenv.Steps = x.condSteps
+		ok, err := pb.If.Eval(ctx, &cenv)
 		if err != nil {
 			x.emit(PendingEvent{Type: "block_failed", Block: id, Data: map[string]any{"error": err.Error(), "field": "if"}})
 			return nil, false, fmt.Errorf("block %q: if: %w", id, err)
@@ -94,7 +96,7 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 			}
 			x.blockFinished(pb, model.StatusSucceeded, began)
 			x.emit(PendingEvent{Type: "block_finished", Block: id, Data: map[string]any{
-				"output": out, "attempt": attempt, "duration_ms": took.Milliseconds()}})
+				"output": engine.Plain(out), "attempt": attempt, "duration_ms": took.Milliseconds()}})
 			return out, true, nil
 		}
 		if ctx.Err() == nil && a.retryable(err) {
@@ -274,7 +276,13 @@ func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *eng
 		BlockID: id, Attempt: attempt,
 		Emit: func(e blocks.Event) { x.emit(PendingEvent{Type: e.Type, Block: id, Data: e.Data}) },
 		Script: func(ctx context.Context, kind, src string) (any, error) {
-			p, err := x.w.cfg.Engine.Compile(engine.Kind(kind), src, engine.WithTimeout(timeout))
+			opts := []engine.Option{engine.WithTimeout(timeout)}
+			if kind == string(engine.Code) {
+				// A code block's output keeps the order of its objects
+				// into the next block's scripts.
+				opts = append(opts, engine.WithOrderedResult())
+			}
+			p, err := x.w.cfg.Engine.Compile(engine.Kind(kind), src, opts...)
 			if err != nil {
 				return nil, err
 			}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hushflow/hushflow/engine"
 	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/flows/queue"
 	"github.com/hushflow/hushflow/store"
@@ -52,22 +53,28 @@ func (x *execution) seal(block string, out any) ([]byte, error) {
 	return ct, nil
 }
 
-// open decrypts a checkpoint: the output, and the learnt values it holds.
-// A checkpoint of the first format (output only, written before an
-// upgrade) opens too.
+// open decrypts a checkpoint: the output (objects in the order they were
+// sealed), and the learnt values it holds. A checkpoint of the first
+// format (output only, written before an upgrade) opens too.
 func (x *execution) open(block string, sealed []byte) (any, []model.RunMask, error) {
-	var cp sealedCheckpoint
 	b, err := x.w.cfg.Sealer.OpenBlob(checkpointAAD(2, x.run.ID, block), sealed)
 	if err == nil {
-		err = json.Unmarshal(b, &cp)
-		return cp.Output, cp.Masks, err
+		var cp struct {
+			Output json.RawMessage `json:"output"`
+			Masks  []model.RunMask `json:"masks"`
+		}
+		if err := json.Unmarshal(b, &cp); err != nil {
+			return nil, nil, err
+		}
+		out, err := engine.DecodeJSON(cp.Output)
+		return out, cp.Masks, err
 	}
 	b, err1 := x.w.cfg.Sealer.OpenBlob(checkpointAAD(1, x.run.ID, block), sealed)
 	if err1 != nil {
 		return nil, nil, err
 	}
-	err = json.Unmarshal(b, &cp.Output)
-	return cp.Output, nil, err
+	out, err := engine.DecodeJSON(b)
+	return out, nil, err
 }
 
 // checkpointAAD binds a sealed checkpoint to its format, run and block.
@@ -169,7 +176,7 @@ func (x *execution) finish(out any, runErr error) {
 	}
 	var outJSON string
 	if runErr == nil && out != nil {
-		outJSON = w.boundedJSON(x.red.Value(out))
+		outJSON = w.boundedJSON(x.red.Value(engine.Plain(out)))
 		w.redacted(outJSON)
 	}
 	data := map[string]any{"status": status}

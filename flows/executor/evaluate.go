@@ -29,7 +29,7 @@ func (w *Worker) Evaluate(ctx context.Context, project, environment, expression 
 		return nil, red.Error(err)
 	}
 	x := &execution{w: w, run: &model.Run{ID: "evaluate", Project: project, Environment: environment, Flow: "(preview)", CreatedBy: actor},
-		red: red, secrets: rs, input: input, steps: map[string]any{}, plan: &plan.Plan{}}
+		red: red, secrets: rs, input: input, steps: map[string]any{}, condSteps: map[string]any{}, plan: &plan.Plan{}}
 	var vis []model.VisibleSecret
 	if rs != nil {
 		vis = rs.Visible()

@@ -32,7 +32,10 @@ type execution struct {
 	guard   guard            // the run's values beyond its redactor's start: names and pins
 	secrets model.RunSecrets // nil when the server has no secret store
 	input   any
-	steps   map[string]any
+	// steps are the outputs of the blocks run, as scripts see them (their
+	// objects may be *engine.Object, which keep their order); condSteps
+	// are the same as plain maps, for conditions.
+	steps, condSteps map[string]any
 	// resumed holds the checkpoints of an earlier claim, by block id.
 	resumed map[string]model.Checkpoint
 
@@ -77,7 +80,7 @@ var errAbandon = errors.New("the worker gave up the run: the database did not an
 // wait or an interruption, and records what happened. It never panics.
 // hard ends the retries of its writes.
 func (w *Worker) execute(ctx, hard context.Context, r *model.Run, batcher *store.Batcher) {
-	x := &execution{w: w, run: r, batcher: batcher, hard: hard, red: redact.New(), steps: map[string]any{}, seq: 1, stored: 1}
+	x := &execution{w: w, run: r, batcher: batcher, hard: hard, red: redact.New(), steps: map[string]any{}, condSteps: map[string]any{}, seq: 1, stored: 1}
 	stop := x.flushSlow(ctx)
 	var out any
 	err := func() (err error) {
@@ -179,7 +182,9 @@ func (x *execution) do(ctx context.Context) (any, error) {
 	} else {
 		x.guard.start(x.red, nil)
 	}
-	if err := json.Unmarshal([]byte(r.Input), &x.input); err != nil {
+	// Decoded with the order of its keys, which scripts see (JSON.stringify,
+	// Object.keys) as JavaScript would.
+	if x.input, err = engine.DecodeJSON([]byte(r.Input)); err != nil {
 		return nil, fmt.Errorf("run input: %w", err)
 	}
 	var last any
@@ -189,7 +194,7 @@ func (x *execution) do(ctx context.Context) (any, error) {
 		}
 	} else {
 		// A known secret value passed in the input is masked in every view.
-		x.emit(PendingEvent{Type: "run_started", Data: map[string]any{"input": x.input, "worker": w.owner}})
+		x.emit(PendingEvent{Type: "run_started", Data: map[string]any{"input": engine.Plain(x.input), "worker": w.owner}})
 	}
 	client := w.client(x)
 	for i := range plan.Blocks {
@@ -222,7 +227,7 @@ func (x *execution) do(ctx context.Context) (any, error) {
 		}
 		cp := model.Checkpoint{RunID: r.ID, Block: id, State: model.CheckpointSkipped, CreatedAt: w.now()}
 		if ran {
-			x.steps[id] = map[string]any{"output": out}
+			x.setStep(id, out)
 			last = out
 			cp.State = model.CheckpointDone
 		}
@@ -269,7 +274,7 @@ func (x *execution) resume(ctx context.Context) (any, error) {
 				return nil, fmt.Errorf("block %q: open its checkpoint: %w", id, err)
 			}
 			x.guard.restore(masks)
-			x.steps[id] = map[string]any{"output": out}
+			x.setStep(id, out)
 			last = out
 			continue
 		}
@@ -319,6 +324,12 @@ func ctxErr(ctx context.Context) error {
 		return errLeaseLost
 	}
 	return ctx.Err()
+}
+
+// setStep records the output of block id.
+func (x *execution) setStep(id string, out any) {
+	x.steps[id] = map[string]any{"output": out}
+	x.condSteps[id] = map[string]any{"output": engine.Plain(out)}
 }
 
 // env returns the engine environment of block id.

@@ -77,8 +77,11 @@ type Plan struct {
 	Blocks []PlannedBlock
 	// Secrets are the secret names the flow references statically.
 	Secrets []string
-	Filter  *engine.Condition
-	Cron    cron.Schedule
+	// Warnings point out code the engine evaluates differently from other
+	// JavaScript engines (engine.Program.Warnings), by block and field.
+	Warnings []string
+	Filter   *engine.Condition
+	Cron     cron.Schedule
 }
 
 // PlannedBlock is a block with its compiled fields.
@@ -250,6 +253,7 @@ func Compile(d model.Definition, reg *blocks.Registry, eng *engine.Engine) (*Pla
 					r := p.References()
 					noteRefs(r)
 					checkSteps(k, r)
+					plan.warn(name, k, p)
 				case isString:
 					p, err := eng.Compile(engine.Field, src, engine.WithField(k))
 					if err != nil {
@@ -260,6 +264,7 @@ func Compile(d model.Definition, reg *blocks.Registry, eng *engine.Engine) (*Pla
 					r := p.References()
 					noteRefs(r)
 					checkSteps(k, r)
+					plan.warn(name, k, p)
 				default:
 					pf.Literal = v
 					literals[k] = v
@@ -285,6 +290,13 @@ func Compile(d model.Definition, reg *blocks.Registry, eng *engine.Engine) (*Pla
 		return nil, &InvalidError{Problems: probs}
 	}
 	return plan, nil
+}
+
+// warn records the program's warnings.
+func (p *Plan) warn(block, field string, prog *engine.Program) {
+	for _, w := range prog.Warnings() {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("block %q field %q %s", block, field, w))
+	}
 }
 
 func exprProblem(block, field string, err error) Problem {

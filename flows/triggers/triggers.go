@@ -6,7 +6,6 @@ package triggers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -255,8 +254,9 @@ func (t *Triggers) Webhook(ctx context.Context, project, flow string, header htt
 			return nil, ErrBadSignature
 		}
 	}
-	var input any
-	if err := json.Unmarshal(body, &input); err != nil {
+	// Decoded with the order of its keys, which scripts see.
+	input, err := engine.DecodeJSON(body)
+	if err != nil {
 		input = map[string]any{"body": string(body)}
 	}
 	return t.cfg.Enqueue(ctx, t.cfg.DB.DB, &f, model.RunRequest{Project: project, Flow: flow, Environment: env, Input: input, Trigger: "webhook", Actor: "webhook"})
