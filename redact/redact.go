@@ -20,13 +20,20 @@
 // For each value of [MinLength] bytes or more: the value itself; its URL
 // escapings (query, path segment, encodeURIComponent and encodeURI, with
 // upper- and lower-case hex); its JSON string escapings (minimal, HTML-safe,
-// ASCII-only with lower- or upper-case \uXXXX, escaped '/'); its HTML/XML
+// ASCII-only with lower- or upper-case \uXXXX, escaped '/', every control
+// byte and DEL as \u00XX), some of them escaped twice or three times (a
+// JSON document inside a JSON string); Go's %q and %+q quoting; its
+// quoting by doubled quotes (YAML, CSV) or by the shell's closing and
+// reopening of single quotes; its HTML/XML
 // entity escapings; its hex encoding (lower and upper case); its base64
 // encodings (standard and URL-safe, padded and unpadded) and the part of a
 // longer base64 stream that encodes it at each of the three byte alignments,
 // so that base64("user:" + password) is caught; for a multi-line value, the
 // value with LF and CRLF line ends and each of its lines (see
-// docs/redaction.md for the lines that are left out).
+// docs/redaction.md for the lines that are left out). A value registered
+// with surrounding quotes is also registered without them, and a value
+// that is a JSON object or array has each string leaf of MinLength bytes or
+// more registered as well, under its name.
 //
 // A value shorter than MinLength is masked only where it stands as a whole
 // token, together with its escaped forms; see [Weak].
@@ -43,8 +50,10 @@
 package redact
 
 import (
+	"encoding/json"
 	"math"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -87,6 +96,7 @@ type Redactor struct {
 	names  []string
 	nameIx map[string]int32
 	nMain  int // vals[:nMain] are in snap.main
+	n      int // values added (vals also holds the leaves of structured ones)
 
 	snap atomic.Pointer[snapshot]
 }
@@ -163,14 +173,59 @@ func (r *Redactor) addLocked(name, v string) bool {
 		r.nameIx[name] = ix
 	}
 	r.vals = append(r.vals, value{s: v, name: ix})
+	r.n++
+	r.addLeavesLocked(ix, v)
 	return true
+}
+
+// addLeavesLocked registers, under the name index ix, each string leaf of
+// MinLength bytes or more of v when v is a JSON object or array (a
+// structured secret: a script reads JSON.parse(secrets.DB).password and
+// prints it alone). Leaves that are JSON documents themselves are walked
+// in turn. r.mu must be held.
+func (r *Redactor) addLeavesLocked(ix int32, v string) {
+	t := strings.TrimSpace(v)
+	if t == "" || t[0] != '{' && t[0] != '[' {
+		return
+	}
+	var doc any
+	if json.Unmarshal([]byte(t), &doc) != nil {
+		return
+	}
+	var walk func(x any, depth int)
+	walk = func(x any, depth int) {
+		if depth > maxDepth {
+			return
+		}
+		switch x := x.(type) {
+		case string:
+			if len(x) < MinLength {
+				return
+			}
+			if _, ok := r.seen[x]; ok {
+				return
+			}
+			r.seen[x] = struct{}{}
+			r.vals = append(r.vals, value{s: x, name: ix})
+			r.addLeavesLocked(ix, x)
+		case map[string]any:
+			for _, e := range x {
+				walk(e, depth+1)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e, depth+1)
+			}
+		}
+	}
+	walk(doc, 0)
 }
 
 // publishLocked rebuilds what changed and stores a new snapshot. r.mu must be
 // held.
 func (r *Redactor) publishLocked() {
 	old := r.snap.Load()
-	s := &snapshot{main: old.main, n: len(r.vals)}
+	s := &snapshot{main: old.main, n: r.n}
 	// A small set is rebuilt whole (well under a millisecond), so that a
 	// run's secrets plus its run-time masks stay one matcher and one scan;
 	// a large one gets a small side matcher, scanned as well.
