@@ -75,6 +75,9 @@ type matcher struct {
 	// j (j < 16): a quick test of whether a short suffix of a stream can
 	// be the start of a pattern.
 	startBytes [16][4]uint64
+	// anyBytes has bit c set when some pattern or weak pattern has byte c
+	// anywhere: a suffix of a stream with another byte starts no pattern.
+	anyBytes [4]uint64
 
 	bits   []uint64
 	bshift uint     // word index = hash >> bshift
@@ -115,6 +118,9 @@ func build(vals []value) *matcher {
 			for _, w := range weakForms(v.s) {
 				m.weak = append(m.weak, weakPattern{s: w, name: v.name})
 				m.maxWeak = max(m.maxWeak, len(w))
+				for i := 0; i < len(w); i++ {
+					m.anyBytes[w[i]>>6] |= 1 << (w[i] & 63)
+				}
 			}
 			continue
 		}
@@ -122,6 +128,15 @@ func build(vals []value) *matcher {
 		f.addValue(v.s)
 	}
 	m.arena, m.pats = f.arena, f.pats
+	var seen [256]bool // the arena holds the patterns and nothing else
+	for _, c := range m.arena {
+		seen[c] = true
+	}
+	for c, ok := range seen {
+		if ok {
+			m.anyBytes[c>>6] |= 1 << (c & 63)
+		}
+	}
 	if len(m.pats) == 0 {
 		return m
 	}
@@ -340,6 +355,9 @@ const hitBatch = 8
 // then the prefix filter (pbits) for each candidate start p-o, then the
 // patterns with that prefix hash, compared exactly.
 func (m *matcher) verify(t []byte, ps []int, out []span) []span {
+	if len(ps) == 0 {
+		return out // before the arrays below are cleared: a short text has no hit
+	}
 	var oms [hitBatch]uint8
 	ps = ps[:min(len(ps), hitBatch)]
 	for i, p := range ps {

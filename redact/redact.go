@@ -108,6 +108,7 @@ type snapshot struct {
 	names       []string // value names by index
 	n           int      // number of values
 	hold        int      // bytes a Writer holds back
+	anyBytes    [4]uint64
 }
 
 // New returns an empty Redactor.
@@ -247,6 +248,9 @@ func (r *Redactor) publishLocked() {
 			// A long form needs all but its last byte held back; a weak
 			// one also needs the byte after it (the token boundary).
 			s.hold = max(s.hold, m.maxLen-1, m.maxWeak)
+			for i := range s.anyBytes {
+				s.anyBytes[i] |= m.anyBytes[i]
+			}
 		}
 	}
 	r.snap.Store(s)
@@ -298,13 +302,35 @@ func (s *snapshot) find(t []byte, prev int, out []span) []span {
 	return merge(out)
 }
 
+// testHookHoldSearch, when set by a test, is called each time holdBack
+// searches for a suffix that can start a form.
+var testHookHoldSearch func()
+
 // holdBack returns the length of the longest suffix of t that can be the
 // start of an occurrence not yet complete (at most s.hold).
 func (s *snapshot) holdBack(t []byte) int {
+	// Such a suffix holds only bytes that some form has: a log line that
+	// ends in '\n' (when no value has one) needs no search. The bytes are
+	// looked at from the end, up to 16 of them: ordinary text is made of
+	// bytes that forms have too.
+	limit := s.hold
+	for k := 0; k < min(len(t), 16); k++ {
+		c := t[len(t)-1-k]
+		if s.anyBytes[c>>6]&(1<<(c&63)) == 0 {
+			limit = min(limit, k)
+			break
+		}
+	}
 	n := 0
+	if limit == 0 {
+		return 0
+	}
+	if testHookHoldSearch != nil {
+		testHookHoldSearch()
+	}
 	for _, m := range [...]*matcher{s.main, s.extra} {
 		if m != nil {
-			n = max(n, m.longestStart(t, s.hold))
+			n = max(n, m.longestStart(t, limit))
 		}
 	}
 	return n
