@@ -282,13 +282,16 @@ func bitLen(n int) int {
 type span struct {
 	start, end int
 	name       int32
+	wrap       bool // the occurrence crosses line breaks (see wrapped.go)
 }
 
 // find appends to out every occurrence of every pattern in t. prev is the
-// byte before t (for whole-token matching of weak values), or -1.
-func (m *matcher) find(t []byte, prev int, out []span) []span {
+// byte before t (for whole-token matching of weak values), or -1;
+// runBefore is the length of the run of base64 or hex characters that ends
+// just before t (see wrapped.go), or 0.
+func (m *matcher) find(t []byte, prev, runBefore int, out []span) []span {
 	if m.step > 0 && len(t) >= m.minLen {
-		out = m.scan(t, out)
+		out = m.scan(t, out, runBefore)
 	}
 	for _, w := range m.weak {
 		out = findWeak(t, prev, w, out)
@@ -304,7 +307,7 @@ func (m *matcher) find(t []byte, prev int, out []span) []span {
 // Hits are collected and verified in batches (verify), so that the
 // dependent loads of one verification overlap with those of others
 // instead of stalling the scan one hit at a time.
-func (m *matcher) scan(t []byte, out []span) []span {
+func (m *matcher) scan(t []byte, out []span, runBefore int) []span {
 	bits, bshift, step, qmask := m.bits, m.bshift&63, m.step, m.qmask
 	var hits [hitBatch]int
 	nh := 0
@@ -318,7 +321,7 @@ func (m *matcher) scan(t []byte, out []span) []span {
 		x1 := bits[g1*hashMul>>bshift]&m1 ^ m1
 		if x0 == 0 || x1 == 0 {
 			if nh > len(hits)-2 {
-				out = m.verify(t, hits[:nh], out)
+				out = m.verify(t, hits[:nh], out, runBefore)
 				nh = 0
 			}
 			if x0 == 0 {
@@ -335,14 +338,14 @@ func (m *matcher) scan(t []byte, out []span) []span {
 		g := m.gram(t[p:])
 		if mk := bitMasks[g*maskMul>>maskShift]; bits[g*hashMul>>bshift]&mk == mk {
 			if nh == len(hits) {
-				out = m.verify(t, hits[:nh], out)
+				out = m.verify(t, hits[:nh], out, runBefore)
 				nh = 0
 			}
 			hits[nh] = p
 			nh++
 		}
 	}
-	return m.verify(t, hits[:nh], out)
+	return m.verify(t, hits[:nh], out, runBefore)
 }
 
 // hitBatch is the number of bitset hits verified together: small enough
@@ -354,7 +357,7 @@ const hitBatch = 8
 // independent: the offsets each hit's q-gram has in some pattern (offs),
 // then the prefix filter (pbits) for each candidate start p-o, then the
 // patterns with that prefix hash, compared exactly.
-func (m *matcher) verify(t []byte, ps []int, out []span) []span {
+func (m *matcher) verify(t []byte, ps []int, out []span, runBefore int) []span {
 	if len(ps) == 0 {
 		return out // before the arrays below are cleared: a short text has no hit
 	}
@@ -388,6 +391,11 @@ func (m *matcher) verify(t []byte, ps []int, out []span) []span {
 			x = m.pnext[x-1]
 			end := start + int(pt.n)
 			if end > len(t) || string(t[start:end]) != string(m.arena[pt.off:pt.off+pt.n]) {
+				// A line break of a wrapped base64 or hex dump may cut
+				// the form after its head (step+q-1 bytes).
+				if e, ok := wrappedMatch(t, start, m.arena[pt.off:pt.off+pt.n], m.step+m.q-1, runBefore); ok {
+					out = append(out, span{start: start, end: e, name: pt.name, wrap: true})
+				}
 				continue
 			}
 			for e := pt.ext; e != 0; {
@@ -397,7 +405,7 @@ func (m *matcher) verify(t []byte, ps []int, out []span) []span {
 				}
 				end, e = start+int(ep.n), ep.ext
 			}
-			out = append(out, span{start, end, pt.name})
+			out = append(out, span{start: start, end: end, name: pt.name})
 		}
 	}
 	return out
@@ -534,7 +542,7 @@ func findWeak(t []byte, prev int, w weakPattern, out []span) []span {
 		if last && end < len(t) && isWord(t[end]) {
 			continue
 		}
-		out = append(out, span{start, end, w.name})
+		out = append(out, span{start: start, end: end, name: w.name})
 	}
 	return out
 }
@@ -557,6 +565,7 @@ func merge(sp []span) []span {
 			if s.name != c.name {
 				c.name = -1
 			}
+			c.wrap = c.wrap || s.wrap
 			continue
 		}
 		w++

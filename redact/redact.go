@@ -28,7 +28,10 @@
 // entity escapings; its hex encoding (lower and upper case); its base64
 // encodings (standard and URL-safe, padded and unpadded) and the part of a
 // longer base64 stream that encodes it at each of the three byte alignments,
-// so that base64("user:" + password) is caught; for a multi-line value, the
+// so that base64("user:" + password) is caught, also where a tool printed
+// the base64 or hex in lines of 60 columns or more and a line break cuts
+// it after the form's head (base64(1), MIME, PEM, xxd -p: see
+// wrapped.go); for a multi-line value, the
 // value with LF and CRLF line ends and each of its lines (see
 // docs/redaction.md for the lines that are left out). A value registered
 // with surrounding quotes is also registered without them, and a value
@@ -43,13 +46,16 @@
 // A masked range is replaced by "[REDACTED:NAME]", NAME being the name the
 // value was added with, or by "[REDACTED]" when the value has no name or
 // when overlapping or adjacent matches of values with different names merge
-// into one range. The mask never depends on the value's length or content.
+// into one range; a range that crosses the line breaks of a wrapped base64
+// or hex dump gets one mask per line, and its line breaks stay. The mask
+// never depends on the value's length or content.
 //
 // The mask is for display only: redact never changes the data a run works
 // on; every surface returns a copy.
 package redact
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"sort"
@@ -185,6 +191,19 @@ func (r *Redactor) addLocked(name, v string) bool {
 // prints it alone). Leaves that are JSON documents themselves are walked
 // in turn. r.mu must be held.
 func (r *Redactor) addLeavesLocked(ix int32, v string) {
+	jsonLeaves(v, func(leaf string) {
+		if _, ok := r.seen[leaf]; ok {
+			return
+		}
+		r.seen[leaf] = struct{}{}
+		r.vals = append(r.vals, value{s: leaf, name: ix})
+		r.addLeavesLocked(ix, leaf)
+	})
+}
+
+// jsonLeaves calls fn for each string leaf of MinLength bytes or more of v
+// when v is a JSON object or array.
+func jsonLeaves(v string, fn func(string)) {
 	t := strings.TrimSpace(v)
 	if t == "" || t[0] != '{' && t[0] != '[' {
 		return
@@ -200,15 +219,9 @@ func (r *Redactor) addLeavesLocked(ix int32, v string) {
 		}
 		switch x := x.(type) {
 		case string:
-			if len(x) < MinLength {
-				return
+			if len(x) >= MinLength {
+				fn(x)
 			}
-			if _, ok := r.seen[x]; ok {
-				return
-			}
-			r.seen[x] = struct{}{}
-			r.vals = append(r.vals, value{s: x, name: ix})
-			r.addLeavesLocked(ix, x)
 		case map[string]any:
 			for _, e := range x {
 				walk(e, depth+1)
@@ -291,15 +304,22 @@ func (r *Redactor) load() *snapshot {
 	return s
 }
 
-// find returns the merged masked ranges of t.
-func (s *snapshot) find(t []byte, prev int, out []span) []span {
+// find returns the merged masked ranges of t. prev is the byte before t
+// or -1, runBefore the length of the run of base64 or hex characters that
+// ends just before t (see wrapped.go), or 0.
+func (s *snapshot) find(t []byte, prev, runBefore int, out []span) []span {
+	return merge(s.findAll(t, prev, runBefore, out))
+}
+
+// findAll appends the occurrences in t of every form, not merged.
+func (s *snapshot) findAll(t []byte, prev, runBefore int, out []span) []span {
 	if s.main != nil {
-		out = s.main.find(t, prev, out)
+		out = s.main.find(t, prev, runBefore, out)
 	}
 	if s.extra != nil {
-		out = s.extra.find(t, prev, out)
+		out = s.extra.find(t, prev, runBefore, out)
 	}
-	return merge(out)
+	return out
 }
 
 // testHookHoldSearch, when set by a test, is called each time holdBack
@@ -341,10 +361,43 @@ func (s *snapshot) appendMasked(dst, t []byte, sp []span) []byte {
 	last := 0
 	for _, x := range sp {
 		dst = append(dst, t[last:x.start]...)
-		dst = append(dst, s.mask(x.name)...)
+		dst = s.appendMask(dst, t, x)
 		last = x.end
 	}
 	return append(dst, t[last:]...)
+}
+
+// appendMask appends the mask of the range x of t: one mask, or for an
+// occurrence that crosses line breaks one mask per line piece, with the
+// line breaks and the indentation after them kept.
+func (s *snapshot) appendMask(dst, t []byte, x span) []byte {
+	mask := s.mask(x.name)
+	if !x.wrap {
+		return append(dst, mask...)
+	}
+	seg := t[x.start:x.end]
+	for {
+		i := bytes.IndexByte(seg, '\n')
+		if i < 0 {
+			if len(seg) > 0 {
+				dst = append(dst, mask...)
+			}
+			return dst
+		}
+		j := i
+		if j > 0 && seg[j-1] == '\r' {
+			j--
+		}
+		if j > 0 {
+			dst = append(dst, mask...)
+		}
+		k := i + 1
+		for k < len(seg) && (seg[k] == ' ' || seg[k] == '\t') {
+			k++
+		}
+		dst = append(dst, seg[j:k]...)
+		seg = seg[k:]
+	}
 }
 
 func bytesOf(s string) []byte {
@@ -359,7 +412,7 @@ func (r *Redactor) String(s string) string {
 		return s
 	}
 	t := bytesOf(s)
-	sp := snap.find(t, -1, nil)
+	sp := snap.find(t, -1, 0, nil)
 	if len(sp) == 0 {
 		return s
 	}
@@ -377,7 +430,7 @@ func (r *Redactor) Bytes(b []byte) []byte {
 	if snap == nil {
 		return append([]byte{}, b...)
 	}
-	sp := snap.find(b, -1, nil)
+	sp := snap.find(b, -1, 0, nil)
 	return snap.appendMasked(make([]byte, 0, len(b)+16*len(sp)), b, sp)
 }
 
@@ -389,7 +442,7 @@ func (r *Redactor) Append(dst, b []byte) []byte {
 	if snap == nil {
 		return append(dst, b...)
 	}
-	sp := snap.find(b, -1, nil)
+	sp := snap.find(b, -1, 0, nil)
 	return snap.appendMasked(dst, b, sp)
 }
 
@@ -401,14 +454,7 @@ func (r *Redactor) Matches(s string) []string {
 	if snap == nil {
 		return nil
 	}
-	var sp []span
-	t := bytesOf(s)
-	if snap.main != nil {
-		sp = snap.main.find(t, -1, sp)
-	}
-	if snap.extra != nil {
-		sp = snap.extra.find(t, -1, sp)
-	}
+	sp := snap.findAll(bytesOf(s), -1, 0, nil)
 	if len(sp) == 0 {
 		return nil
 	}

@@ -29,6 +29,7 @@ type Writer struct {
 
 	pend   []byte // written, not yet emitted
 	prev   int    // last emitted byte, or -1
+	run    int    // base64 and hex characters at the end of what was emitted
 	out    []byte // scratch for masked output
 	sp     []span
 	closed bool
@@ -87,7 +88,7 @@ func (w *Writer) emit(t []byte, final bool) error {
 	cut := len(t)
 	var sp []span
 	if snap != nil {
-		sp = snap.find(t, w.prev, w.sp[:0])
+		sp = snap.find(t, w.prev, w.run, w.sp[:0])
 		w.sp = sp
 		if !final {
 			// Hold back the longest tail that can still be the start of
@@ -96,6 +97,9 @@ func (w *Writer) emit(t []byte, final bool) error {
 			// occurrences starting at or after cut, which can merge with a
 			// masked range that ends at or after cut: hold that back too.
 			cut = len(t) - snap.holdBack(t)
+			// A line of a wrapped base64 or hex dump may go on in the
+			// next write.
+			cut = min(cut, snap.wrapHold(t, w.run))
 			for i := len(sp) - 1; i >= 0; i-- {
 				if sp[i].end < cut {
 					break
@@ -127,13 +131,21 @@ func (w *Writer) emit(t []byte, final bool) error {
 					break
 				}
 				out = append(out, t[last:x.start]...)
-				out = append(out, snap.mask(x.name)...)
+				out = snap.appendMask(out, t, x)
 				last = x.end
 			}
 			out = append(out, t[last:cut]...)
 			w.out = out
 		}
 		w.prev = int(t[cut-1])
+		k := cut
+		for k > 0 && encByte[t[k-1]] && cut-k <= wrapMin {
+			k--
+		}
+		if k > 0 {
+			w.run = 0
+		}
+		w.run = min(w.run+cut-k, wrapMin+1)
 		if _, err = w.w.Write(out); err != nil {
 			w.err = err
 		}
