@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/bits"
 	"slices"
+	"strings"
 )
 
 // The matcher is a sampled q-gram filter (q = 8 when every pattern is at
@@ -128,13 +129,23 @@ func build(vals []value) *matcher {
 		f.addValue(v.s)
 	}
 	m.arena, m.pats = f.arena, f.pats
-	var seen [256]bool // the arena holds the patterns and nothing else
-	for _, c := range m.arena {
-		seen[c] = true
-	}
-	for c, ok := range seen {
-		if ok {
-			m.anyBytes[c>>6] |= 1 << (c & 63)
+	if len(m.pats) > 0 {
+		// A form's bytes are its value's, the letters and digits and the
+		// punctuation of the escapings (CR and LF for a multi-line
+		// value's line ends): a superset, found without reading the
+		// arena (about 20 times the values' size).
+		for i := range m.anyBytes {
+			m.anyBytes[i] |= formBytes[i]
+		}
+		for _, v := range vals {
+			if len(v.s) >= MinLength {
+				for i := 0; i < len(v.s); i++ {
+					m.anyBytes[v.s[i]>>6] |= 1 << (v.s[i] & 63)
+				}
+				if strings.ContainsAny(v.s, "\r\n") {
+					m.anyBytes[0] |= 1<<'\r' | 1<<'\n'
+				}
+			}
 		}
 	}
 	if len(m.pats) == 0 {
@@ -233,6 +244,17 @@ func build(vals []value) *matcher {
 	return m
 }
 
+// formBytes has the bytes that escapings and encodings put in a form
+// besides the value's own: letters, digits and +/=-_%\&#;'".
+var formBytes = func() (b [4]uint64) {
+	for c := 0; c < 256; c++ {
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(`+/=-_%\&#;'"`, byte(c)) >= 0 {
+			b[c>>6] |= 1 << (c & 63)
+		}
+	}
+	return b
+}()
+
 // bitMasks holds the masks of three bits that a q-gram g sets and tests
 // in its bitset word: bitMasks[g*maskMul>>maskShift]. A table lookup
 // rather than three shifts by computed amounts.
@@ -291,7 +313,9 @@ type span struct {
 // just before t (see wrapped.go), or 0.
 func (m *matcher) find(t []byte, prev, runBefore int, out []span) []span {
 	if m.step > 0 && len(t) >= m.minLen {
-		out = m.scan(t, out, runBefore)
+		n := len(out)
+		out = m.scan(t, out)
+		out = m.resolveWrapped(t, out, n, runBefore)
 	}
 	for _, w := range m.weak {
 		out = findWeak(t, prev, w, out)
@@ -307,7 +331,7 @@ func (m *matcher) find(t []byte, prev, runBefore int, out []span) []span {
 // Hits are collected and verified in batches (verify), so that the
 // dependent loads of one verification overlap with those of others
 // instead of stalling the scan one hit at a time.
-func (m *matcher) scan(t []byte, out []span, runBefore int) []span {
+func (m *matcher) scan(t []byte, out []span) []span {
 	bits, bshift, step, qmask := m.bits, m.bshift&63, m.step, m.qmask
 	var hits [hitBatch]int
 	nh := 0
@@ -321,7 +345,7 @@ func (m *matcher) scan(t []byte, out []span, runBefore int) []span {
 		x1 := bits[g1*hashMul>>bshift]&m1 ^ m1
 		if x0 == 0 || x1 == 0 {
 			if nh > len(hits)-2 {
-				out = m.verify(t, hits[:nh], out, runBefore)
+				out = m.verify(t, hits[:nh], out)
 				nh = 0
 			}
 			if x0 == 0 {
@@ -338,14 +362,14 @@ func (m *matcher) scan(t []byte, out []span, runBefore int) []span {
 		g := m.gram(t[p:])
 		if mk := bitMasks[g*maskMul>>maskShift]; bits[g*hashMul>>bshift]&mk == mk {
 			if nh == len(hits) {
-				out = m.verify(t, hits[:nh], out, runBefore)
+				out = m.verify(t, hits[:nh], out)
 				nh = 0
 			}
 			hits[nh] = p
 			nh++
 		}
 	}
-	return m.verify(t, hits[:nh], out, runBefore)
+	return m.verify(t, hits[:nh], out)
 }
 
 // hitBatch is the number of bitset hits verified together: small enough
@@ -357,7 +381,7 @@ const hitBatch = 8
 // independent: the offsets each hit's q-gram has in some pattern (offs),
 // then the prefix filter (pbits) for each candidate start p-o, then the
 // patterns with that prefix hash, compared exactly.
-func (m *matcher) verify(t []byte, ps []int, out []span, runBefore int) []span {
+func (m *matcher) verify(t []byte, ps []int, out []span) []span {
 	if len(ps) == 0 {
 		return out // before the arrays below are cleared: a short text has no hit
 	}
@@ -387,15 +411,15 @@ func (m *matcher) verify(t []byte, ps []int, out []span, runBefore int) []span {
 	}
 	for c, start := range starts[:nc] {
 		for x := m.pheads[phs[c]>>m.pshift]; x != 0; {
-			pt := &m.pats[x-1]
-			x = m.pnext[x-1]
+			pi := x - 1
+			pt := &m.pats[pi]
+			x = m.pnext[pi]
 			end := start + int(pt.n)
 			if end > len(t) || string(t[start:end]) != string(m.arena[pt.off:pt.off+pt.n]) {
 				// A line break of a wrapped base64 or hex dump may cut
-				// the form after its head (step+q-1 bytes).
-				if e, ok := wrappedMatch(t, start, m.arena[pt.off:pt.off+pt.n], m.step+m.q-1, runBefore); ok {
-					out = append(out, span{start: start, end: e, name: pt.name, wrap: true})
-				}
+				// the form after its head: noted for resolveWrapped
+				// (which the scan's registers are spared).
+				out = append(out, span{start: start, end: int(pi), name: wrapCandidate})
 				continue
 			}
 			for e := pt.ext; e != 0; {
@@ -409,6 +433,30 @@ func (m *matcher) verify(t []byte, ps []int, out []span, runBefore int) []span {
 		}
 	}
 	return out
+}
+
+// wrapCandidate marks, in the spans verify appends, a candidate start whose
+// comparison with a pattern failed (end holds the pattern's index).
+const wrapCandidate = -2
+
+// resolveWrapped replaces the candidates verify noted in out[from:] by the
+// occurrences that a wrapped dump's line breaks cut after the form's head
+// (see wrapped.go), and drops the others.
+func (m *matcher) resolveWrapped(t []byte, out []span, from, runBefore int) []span {
+	w := from
+	for _, x := range out[from:] {
+		if x.name == wrapCandidate {
+			pt := &m.pats[x.end]
+			e, ok := wrappedMatch(t, x.start, m.arena[pt.off:pt.off+pt.n], m.step+m.q-1, runBefore)
+			if !ok {
+				continue
+			}
+			x = span{start: x.start, end: e, name: pt.name, wrap: true}
+		}
+		out[w] = x
+		w++
+	}
+	return out[:w]
 }
 
 // prefixHash hashes the first plen bytes of b (len(b) >= plen).

@@ -239,3 +239,22 @@ func TestCase52_WriterLineAtATime(t *testing.T) {
 		}
 	}
 }
+
+// TestAnyBytesCoverForms checks that the bytes the hold-back search is
+// skipped for (a suffix ending in a byte outside anyBytes) are in no form:
+// anyBytes is computed from the values and the escapings' alphabet, not
+// read from the forms.
+func TestAnyBytesCoverForms(t *testing.T) {
+	vals := map[string]string{"C": canary, "K": pemKey, "Q": `"it's-7Qx2\x01\x7f"`, "D": `{"pw":"s3cr3t-P4ss<w0rd>"}`, "U": "key-🔑-\u2028-\xff-7Qx2"}
+	for i, v := range getBenchCase(100).vals {
+		vals[i] = v
+	}
+	r := New()
+	r.AddAll(vals)
+	m := r.load().main
+	for _, c := range m.arena {
+		if m.anyBytes[c>>6]&(1<<(c&63)) == 0 {
+			t.Fatalf("byte %q is in a form but not in anyBytes", c)
+		}
+	}
+}
