@@ -17,6 +17,7 @@ import (
 //	BenchmarkRedact/values=N/redact      Redactor.Append into a reused buffer (all forms of N values)
 //	BenchmarkRedact/values=N/bytes       Redactor.Bytes (a new 32 MiB slice each time)
 //	BenchmarkRedact/values=N/writer      Redactor.NewWriter, 4 KiB writes
+//	BenchmarkRedact/values=N/writer-lines Redactor.NewWriter, one log line per Write (about 100 bytes)
 //	BenchmarkRedact/values=N/replacer    strings.NewReplacer over the same forms
 //	BenchmarkRedact/values=N/replaceall  a loop of strings.ReplaceAll (N = 10 only: 0.9 MB/s at 100)
 //	BenchmarkRedact/values=N/copy        copy of the buffer (memory bandwidth)
@@ -161,6 +162,24 @@ func BenchmarkRedact(b *testing.B) {
 				}
 				w.Close()
 			}
+		})
+		b.Run(fmt.Sprintf("values=%d/writer-lines", n), func(b *testing.B) {
+			// One log line per Write, as console output and exec output
+			// arrive.
+			r := New()
+			r.AddAll(c.vals)
+			lines := bytes.SplitAfter(c.text, []byte("\n"))
+			b.SetBytes(int64(len(c.text)))
+			b.ResetTimer()
+			defer cpuRate(b, len(c.text))()
+			for b.Loop() {
+				w := r.NewWriter(io.Discard)
+				for _, l := range lines {
+					w.Write(l)
+				}
+				w.Close()
+			}
+			b.ReportMetric(float64(len(c.text))/float64(len(lines)), "bytes/line")
 		})
 		b.Run(fmt.Sprintf("values=%d/replacer", n), func(b *testing.B) {
 			old := make([]string, 0, 2*len(c.forms))

@@ -2,6 +2,8 @@ package redact
 
 import (
 	"bytes"
+	"encoding/hex"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -22,6 +24,19 @@ func FuzzRedact(f *testing.F) {
 	f.Add("0123456789abcdef", "0123456789", "56789abcdef", "345678", uint(7))
 	f.Add("%3Cscript%3E &lt;script&gt;", "<script>", "", "", uint(5))
 	f.Add("nothing here", "something-else", "other-value", "", uint(0))
+	// Forms of issue 16: line-wrapped base64 and hex (split inside a
+	// wrapped line and at its break), nested JSON with control bytes,
+	// %q and %+q, quote doubling, a quoted value, a structured secret.
+	wrapped := wrap(b64std("prefix bytes "+canary+" and more bytes after it"), 76, "\n", "")
+	f.Add("out:\n"+wrapped+"done", canary, "", "", uint(60))
+	f.Add(wrapped, canary, "", "", uint(77))
+	f.Add(wrap(b64std(strings.Repeat("x", 50)+canary), 64, "\r\n", "  "), canary, "", "", uint(66))
+	f.Add(wrap(hex.EncodeToString([]byte("ab"+canary)), 60, "\n", ""), canary, "", "", uint(61))
+	f.Add(encJS.quote(encJackson.quote("ctl-\x1f-\x7f-7Qx2")), "ctl-\x1f-\x7f-7Qx2", "", "", uint(9))
+	f.Add(fmt.Sprintf("%q %+q", "key-🔑-\x01", "key-🔑-\x01"), "key-🔑-\x01", "", "", uint(4))
+	f.Add(`'it''s-7Qx2' 'it'\''s-7Qx2' "say ""hi"" 7Qx2"`, "it's-7Qx2", `say "hi" 7Qx2`, "", uint(20))
+	f.Add("TOKEN=dq-wrapped-7Qx2", `"dq-wrapped-7Qx2"`, "", "", uint(8))
+	f.Add("pw s3cr3t-P4ssw0rd and tok_abc123XYZ", `{"password":"s3cr3t-P4ssw0rd","nested":["tok_abc123XYZ"]}`, "", "", uint(12))
 	f.Fuzz(func(t *testing.T, text, v1, v2, v3 string, split uint) {
 		r := New()
 		r.Add("A", v1)
@@ -31,7 +46,11 @@ func FuzzRedact(f *testing.F) {
 
 		segments := maskRE.Split(out, -1)
 		present := false
-		for _, v := range []string{v1, v2, v3} {
+		values := []string{v1, v2, v3}
+		for i := 0; i < len(values); i++ { // and the leaves of structured values
+			jsonLeaves(values[i], func(leaf string) { values = append(values, leaf) })
+		}
+		for _, v := range values {
 			if v == "" {
 				continue
 			}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/bits"
 	"slices"
+	"strings"
 )
 
 // The matcher is a sampled q-gram filter (q = 8 when every pattern is at
@@ -75,6 +76,9 @@ type matcher struct {
 	// j (j < 16): a quick test of whether a short suffix of a stream can
 	// be the start of a pattern.
 	startBytes [16][4]uint64
+	// anyBytes has bit c set when some pattern or weak pattern has byte c
+	// anywhere: a suffix of a stream with another byte starts no pattern.
+	anyBytes [4]uint64
 
 	bits   []uint64
 	bshift uint     // word index = hash >> bshift
@@ -115,6 +119,9 @@ func build(vals []value) *matcher {
 			for _, w := range weakForms(v.s) {
 				m.weak = append(m.weak, weakPattern{s: w, name: v.name})
 				m.maxWeak = max(m.maxWeak, len(w))
+				for i := 0; i < len(w); i++ {
+					m.anyBytes[w[i]>>6] |= 1 << (w[i] & 63)
+				}
 			}
 			continue
 		}
@@ -122,6 +129,25 @@ func build(vals []value) *matcher {
 		f.addValue(v.s)
 	}
 	m.arena, m.pats = f.arena, f.pats
+	if len(m.pats) > 0 {
+		// A form's bytes are its value's, the letters and digits and the
+		// punctuation of the escapings (CR and LF for a multi-line
+		// value's line ends): a superset, found without reading the
+		// arena (about 20 times the values' size).
+		for i := range m.anyBytes {
+			m.anyBytes[i] |= formBytes[i]
+		}
+		for _, v := range vals {
+			if len(v.s) >= MinLength {
+				for i := 0; i < len(v.s); i++ {
+					m.anyBytes[v.s[i]>>6] |= 1 << (v.s[i] & 63)
+				}
+				if strings.ContainsAny(v.s, "\r\n") {
+					m.anyBytes[0] |= 1<<'\r' | 1<<'\n'
+				}
+			}
+		}
+	}
 	if len(m.pats) == 0 {
 		return m
 	}
@@ -218,6 +244,17 @@ func build(vals []value) *matcher {
 	return m
 }
 
+// formBytes has the bytes that escapings and encodings put in a form
+// besides the value's own: letters, digits and +/=-_%\&#;'".
+var formBytes = func() (b [4]uint64) {
+	for c := 0; c < 256; c++ {
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(`+/=-_%\&#;'"`, byte(c)) >= 0 {
+			b[c>>6] |= 1 << (c & 63)
+		}
+	}
+	return b
+}()
+
 // bitMasks holds the masks of three bits that a q-gram g sets and tests
 // in its bitset word: bitMasks[g*maskMul>>maskShift]. A table lookup
 // rather than three shifts by computed amounts.
@@ -267,13 +304,18 @@ func bitLen(n int) int {
 type span struct {
 	start, end int
 	name       int32
+	wrap       bool // the occurrence crosses line breaks (see wrapped.go)
 }
 
 // find appends to out every occurrence of every pattern in t. prev is the
-// byte before t (for whole-token matching of weak values), or -1.
-func (m *matcher) find(t []byte, prev int, out []span) []span {
+// byte before t (for whole-token matching of weak values), or -1;
+// runBefore is the length of the run of base64 or hex characters that ends
+// just before t (see wrapped.go), or 0.
+func (m *matcher) find(t []byte, prev, runBefore int, out []span) []span {
 	if m.step > 0 && len(t) >= m.minLen {
+		n := len(out)
 		out = m.scan(t, out)
+		out = m.resolveWrapped(t, out, n, runBefore)
 	}
 	for _, w := range m.weak {
 		out = findWeak(t, prev, w, out)
@@ -340,6 +382,9 @@ const hitBatch = 8
 // then the prefix filter (pbits) for each candidate start p-o, then the
 // patterns with that prefix hash, compared exactly.
 func (m *matcher) verify(t []byte, ps []int, out []span) []span {
+	if len(ps) == 0 {
+		return out // before the arrays below are cleared: a short text has no hit
+	}
 	var oms [hitBatch]uint8
 	ps = ps[:min(len(ps), hitBatch)]
 	for i, p := range ps {
@@ -366,10 +411,15 @@ func (m *matcher) verify(t []byte, ps []int, out []span) []span {
 	}
 	for c, start := range starts[:nc] {
 		for x := m.pheads[phs[c]>>m.pshift]; x != 0; {
-			pt := &m.pats[x-1]
-			x = m.pnext[x-1]
+			pi := x - 1
+			pt := &m.pats[pi]
+			x = m.pnext[pi]
 			end := start + int(pt.n)
 			if end > len(t) || string(t[start:end]) != string(m.arena[pt.off:pt.off+pt.n]) {
+				// A line break of a wrapped base64 or hex dump may cut
+				// the form after its head: noted for resolveWrapped
+				// (which the scan's registers are spared).
+				out = append(out, span{start: start, end: int(pi), name: wrapCandidate})
 				continue
 			}
 			for e := pt.ext; e != 0; {
@@ -379,10 +429,34 @@ func (m *matcher) verify(t []byte, ps []int, out []span) []span {
 				}
 				end, e = start+int(ep.n), ep.ext
 			}
-			out = append(out, span{start, end, pt.name})
+			out = append(out, span{start: start, end: end, name: pt.name})
 		}
 	}
 	return out
+}
+
+// wrapCandidate marks, in the spans verify appends, a candidate start whose
+// comparison with a pattern failed (end holds the pattern's index).
+const wrapCandidate = -2
+
+// resolveWrapped replaces the candidates verify noted in out[from:] by the
+// occurrences that a wrapped dump's line breaks cut after the form's head
+// (see wrapped.go), and drops the others.
+func (m *matcher) resolveWrapped(t []byte, out []span, from, runBefore int) []span {
+	w := from
+	for _, x := range out[from:] {
+		if x.name == wrapCandidate {
+			pt := &m.pats[x.end]
+			e, ok := wrappedMatch(t, x.start, m.arena[pt.off:pt.off+pt.n], m.step+m.q-1, runBefore)
+			if !ok {
+				continue
+			}
+			x = span{start: x.start, end: e, name: pt.name, wrap: true}
+		}
+		out[w] = x
+		w++
+	}
+	return out[:w]
 }
 
 // prefixHash hashes the first plen bytes of b (len(b) >= plen).
@@ -516,7 +590,7 @@ func findWeak(t []byte, prev int, w weakPattern, out []span) []span {
 		if last && end < len(t) && isWord(t[end]) {
 			continue
 		}
-		out = append(out, span{start, end, w.name})
+		out = append(out, span{start: start, end: end, name: w.name})
 	}
 	return out
 }
@@ -539,6 +613,7 @@ func merge(sp []span) []span {
 			if s.name != c.name {
 				c.name = -1
 			}
+			c.wrap = c.wrap || s.wrap
 			continue
 		}
 		w++

@@ -20,13 +20,23 @@
 // For each value of [MinLength] bytes or more: the value itself; its URL
 // escapings (query, path segment, encodeURIComponent and encodeURI, with
 // upper- and lower-case hex); its JSON string escapings (minimal, HTML-safe,
-// ASCII-only with lower- or upper-case \uXXXX, escaped '/'); its HTML/XML
+// ASCII-only with lower- or upper-case \uXXXX, escaped '/', every control
+// byte and DEL as \u00XX), some of them escaped twice or three times (a
+// JSON document inside a JSON string); Go's %q and %+q quoting; its
+// quoting by doubled quotes (YAML, CSV) or by the shell's closing and
+// reopening of single quotes; its HTML/XML
 // entity escapings; its hex encoding (lower and upper case); its base64
 // encodings (standard and URL-safe, padded and unpadded) and the part of a
 // longer base64 stream that encodes it at each of the three byte alignments,
-// so that base64("user:" + password) is caught; for a multi-line value, the
+// so that base64("user:" + password) is caught, also where a tool printed
+// the base64 or hex in lines of 60 columns or more and a line break cuts
+// it after the form's head (base64(1), MIME, PEM, xxd -p: see
+// wrapped.go); for a multi-line value, the
 // value with LF and CRLF line ends and each of its lines (see
-// docs/redaction.md for the lines that are left out).
+// docs/redaction.md for the lines that are left out). A value registered
+// with surrounding quotes is also registered without them, and a value
+// that is a JSON object or array has each string leaf of MinLength bytes or
+// more registered as well, under its name.
 //
 // A value shorter than MinLength is masked only where it stands as a whole
 // token, together with its escaped forms; see [Weak].
@@ -36,15 +46,20 @@
 // A masked range is replaced by "[REDACTED:NAME]", NAME being the name the
 // value was added with, or by "[REDACTED]" when the value has no name or
 // when overlapping or adjacent matches of values with different names merge
-// into one range. The mask never depends on the value's length or content.
+// into one range; a range that crosses the line breaks of a wrapped base64
+// or hex dump gets one mask per line, and its line breaks stay. The mask
+// never depends on the value's length or content.
 //
 // The mask is for display only: redact never changes the data a run works
 // on; every surface returns a copy.
 package redact
 
 import (
+	"bytes"
+	"encoding/json"
 	"math"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -87,6 +102,7 @@ type Redactor struct {
 	names  []string
 	nameIx map[string]int32
 	nMain  int // vals[:nMain] are in snap.main
+	n      int // values added (vals also holds the leaves of structured ones)
 
 	snap atomic.Pointer[snapshot]
 }
@@ -98,6 +114,7 @@ type snapshot struct {
 	names       []string // value names by index
 	n           int      // number of values
 	hold        int      // bytes a Writer holds back
+	anyBytes    [4]uint64
 }
 
 // New returns an empty Redactor.
@@ -184,14 +201,66 @@ func (r *Redactor) addLocked(name, v string) bool {
 		r.nameIx[name] = ix
 	}
 	r.vals = append(r.vals, value{s: v, name: ix})
+	r.n++
+	r.addLeavesLocked(ix, v)
 	return true
+}
+
+// addLeavesLocked registers, under the name index ix, each string leaf of
+// MinLength bytes or more of v when v is a JSON object or array (a
+// structured secret: a script reads JSON.parse(secrets.DB).password and
+// prints it alone). Leaves that are JSON documents themselves are walked
+// in turn. r.mu must be held.
+func (r *Redactor) addLeavesLocked(ix int32, v string) {
+	jsonLeaves(v, func(leaf string) {
+		if _, ok := r.seen[leaf]; ok {
+			return
+		}
+		r.seen[leaf] = struct{}{}
+		r.vals = append(r.vals, value{s: leaf, name: ix})
+		r.addLeavesLocked(ix, leaf)
+	})
+}
+
+// jsonLeaves calls fn for each string leaf of MinLength bytes or more of v
+// when v is a JSON object or array.
+func jsonLeaves(v string, fn func(string)) {
+	t := strings.TrimSpace(v)
+	if t == "" || t[0] != '{' && t[0] != '[' {
+		return
+	}
+	var doc any
+	if json.Unmarshal([]byte(t), &doc) != nil {
+		return
+	}
+	var walk func(x any, depth int)
+	walk = func(x any, depth int) {
+		if depth > maxDepth {
+			return
+		}
+		switch x := x.(type) {
+		case string:
+			if len(x) >= MinLength {
+				fn(x)
+			}
+		case map[string]any:
+			for _, e := range x {
+				walk(e, depth+1)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e, depth+1)
+			}
+		}
+	}
+	walk(doc, 0)
 }
 
 // publishLocked rebuilds what changed and stores a new snapshot. r.mu must be
 // held.
 func (r *Redactor) publishLocked() {
 	old := r.snap.Load()
-	s := &snapshot{main: old.main, n: len(r.vals)}
+	s := &snapshot{main: old.main, n: r.n}
 	// A small set is rebuilt whole (well under a millisecond), so that a
 	// run's secrets plus its run-time masks stay one matcher and one scan;
 	// a large one gets a small side matcher, scanned as well.
@@ -213,6 +282,9 @@ func (r *Redactor) publishLocked() {
 			// A long form needs all but its last byte held back; a weak
 			// one also needs the byte after it (the token boundary).
 			s.hold = max(s.hold, m.maxLen-1, m.maxWeak)
+			for i := range s.anyBytes {
+				s.anyBytes[i] |= m.anyBytes[i]
+			}
 		}
 	}
 	r.snap.Store(s)
@@ -253,24 +325,53 @@ func (r *Redactor) load() *snapshot {
 	return s
 }
 
-// find returns the merged masked ranges of t.
-func (s *snapshot) find(t []byte, prev int, out []span) []span {
+// find returns the merged masked ranges of t. prev is the byte before t
+// or -1, runBefore the length of the run of base64 or hex characters that
+// ends just before t (see wrapped.go), or 0.
+func (s *snapshot) find(t []byte, prev, runBefore int, out []span) []span {
+	return merge(s.findAll(t, prev, runBefore, out))
+}
+
+// findAll appends the occurrences in t of every form, not merged.
+func (s *snapshot) findAll(t []byte, prev, runBefore int, out []span) []span {
 	if s.main != nil {
-		out = s.main.find(t, prev, out)
+		out = s.main.find(t, prev, runBefore, out)
 	}
 	if s.extra != nil {
-		out = s.extra.find(t, prev, out)
+		out = s.extra.find(t, prev, runBefore, out)
 	}
-	return merge(out)
+	return out
 }
+
+// testHookHoldSearch, when set by a test, is called each time holdBack
+// searches for a suffix that can start a form.
+var testHookHoldSearch func()
 
 // holdBack returns the length of the longest suffix of t that can be the
 // start of an occurrence not yet complete (at most s.hold).
 func (s *snapshot) holdBack(t []byte) int {
+	// Such a suffix holds only bytes that some form has: a log line that
+	// ends in '\n' (when no value has one) needs no search. The bytes are
+	// looked at from the end, up to 16 of them: ordinary text is made of
+	// bytes that forms have too.
+	limit := s.hold
+	for k := 0; k < min(len(t), 16); k++ {
+		c := t[len(t)-1-k]
+		if s.anyBytes[c>>6]&(1<<(c&63)) == 0 {
+			limit = min(limit, k)
+			break
+		}
+	}
 	n := 0
+	if limit == 0 {
+		return 0
+	}
+	if testHookHoldSearch != nil {
+		testHookHoldSearch()
+	}
 	for _, m := range [...]*matcher{s.main, s.extra} {
 		if m != nil {
-			n = max(n, m.longestStart(t, s.hold))
+			n = max(n, m.longestStart(t, limit))
 		}
 	}
 	return n
@@ -281,10 +382,43 @@ func (s *snapshot) appendMasked(dst, t []byte, sp []span) []byte {
 	last := 0
 	for _, x := range sp {
 		dst = append(dst, t[last:x.start]...)
-		dst = append(dst, s.mask(x.name)...)
+		dst = s.appendMask(dst, t, x)
 		last = x.end
 	}
 	return append(dst, t[last:]...)
+}
+
+// appendMask appends the mask of the range x of t: one mask, or for an
+// occurrence that crosses line breaks one mask per line piece, with the
+// line breaks and the indentation after them kept.
+func (s *snapshot) appendMask(dst, t []byte, x span) []byte {
+	mask := s.mask(x.name)
+	if !x.wrap {
+		return append(dst, mask...)
+	}
+	seg := t[x.start:x.end]
+	for {
+		i := bytes.IndexByte(seg, '\n')
+		if i < 0 {
+			if len(seg) > 0 {
+				dst = append(dst, mask...)
+			}
+			return dst
+		}
+		j := i
+		if j > 0 && seg[j-1] == '\r' {
+			j--
+		}
+		if j > 0 {
+			dst = append(dst, mask...)
+		}
+		k := i + 1
+		for k < len(seg) && (seg[k] == ' ' || seg[k] == '\t') {
+			k++
+		}
+		dst = append(dst, seg[j:k]...)
+		seg = seg[k:]
+	}
 }
 
 func bytesOf(s string) []byte {
@@ -299,7 +433,7 @@ func (r *Redactor) String(s string) string {
 		return s
 	}
 	t := bytesOf(s)
-	sp := snap.find(t, -1, nil)
+	sp := snap.find(t, -1, 0, nil)
 	if len(sp) == 0 {
 		return s
 	}
@@ -317,7 +451,7 @@ func (r *Redactor) Bytes(b []byte) []byte {
 	if snap == nil {
 		return append([]byte{}, b...)
 	}
-	sp := snap.find(b, -1, nil)
+	sp := snap.find(b, -1, 0, nil)
 	return snap.appendMasked(make([]byte, 0, len(b)+16*len(sp)), b, sp)
 }
 
@@ -329,7 +463,7 @@ func (r *Redactor) Append(dst, b []byte) []byte {
 	if snap == nil {
 		return append(dst, b...)
 	}
-	sp := snap.find(b, -1, nil)
+	sp := snap.find(b, -1, 0, nil)
 	return snap.appendMasked(dst, b, sp)
 }
 
@@ -341,14 +475,7 @@ func (r *Redactor) Matches(s string) []string {
 	if snap == nil {
 		return nil
 	}
-	var sp []span
-	t := bytesOf(s)
-	if snap.main != nil {
-		sp = snap.main.find(t, -1, sp)
-	}
-	if snap.extra != nil {
-		sp = snap.extra.find(t, -1, sp)
-	}
+	sp := snap.findAll(bytesOf(s), -1, 0, nil)
 	if len(sp) == 0 {
 		return nil
 	}

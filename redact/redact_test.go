@@ -490,7 +490,7 @@ func TestFormsComplete(t *testing.T) {
 				want = append(want, string(appendURLEscape(nil, v, set, set == &urlQuery, upper)))
 			}
 		}
-		for mode := jsonMode(0); mode < 16; mode++ {
+		for mode := jsonMode(0); mode < jsonModes; mode++ {
 			want = append(want, string(appendJSONEscape(nil, v, mode)))
 		}
 		for _, e := range htmlFlavours {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -80,6 +81,11 @@ func (f *formSet) commitExt(start, parent int) int {
 // addValue appends every form of a long value v (len(v) >= MinLength).
 func (f *formSet) addValue(v string) {
 	f.addEncodings(v, true)
+	// A value registered with its quotes ("abc..." or 'abc...', as pasted
+	// from a .env file) is printed without them as often as with them.
+	if n := len(v); n >= MinLength+2 && (v[0] == '"' || v[0] == '\'') && v[n-1] == v[0] {
+		f.addValue(v[1 : n-1])
+	}
 	if !strings.ContainsAny(v, "\r\n") {
 		return
 	}
@@ -174,25 +180,27 @@ func (f *formSet) addEncodings(v string, binary bool) {
 		if !c.nonASCII {
 			irrelevant |= jsonASCII
 		}
-		if !c.controls && !c.htmlChars && !c.nonASCII {
+		if !c.controls && !c.htmlChars && !c.nonASCII && !c.shortCtl && !c.del {
 			irrelevant |= jsonUpper
 		}
 		if !c.slash {
 			irrelevant |= jsonSlash
 		}
-		var modes []jsonMode
+		if !c.shortCtl {
+			irrelevant |= jsonCtlU
+		}
+		if !c.del {
+			irrelevant |= jsonDEL
+		}
 		if len(v) > largeValue {
-			irrelevant |= jsonASCII | jsonUpper | jsonSlash
+			irrelevant |= jsonASCII | jsonUpper | jsonSlash | jsonCtlU | jsonDEL
 		}
-		for mode := jsonMode(0); mode < 16; mode++ {
+		for mode := jsonMode(0); mode < jsonModes; mode++ {
 			if mode&irrelevant == 0 {
-				modes = append(modes, mode)
+				s = len(f.arena)
+				f.arena = appendJSONEscape(f.arena, v, mode)
+				f.commit(s)
 			}
-		}
-		for _, mode := range modes {
-			s = len(f.arena)
-			f.arena = appendJSONEscape(f.arena, v, mode)
-			f.commit(s)
 		}
 		// A JSON document inside a JSON string (an SNS or Slack payload)
 		// escapes the escaped value again, and a service that echoes such
@@ -205,16 +213,62 @@ func (f *formSet) addEncodings(v string, binary bool) {
 		// more matcher build time for these five chains).
 		if len(v) <= largeValue {
 			for _, chain := range nestedJSON {
-				f.scratch = appendJSONEscape(f.scratch[:0], v, chain[0])
-				for _, mode := range chain[1:] {
-					n := len(f.scratch)
-					f.scratch = appendJSONEscape(f.scratch, string(f.scratch[:n]), mode)
-					f.scratch = f.scratch[n:]
-				}
-				s = len(f.arena)
-				f.arena = append(f.arena, f.scratch...)
-				f.commit(s)
+				f.addNestedJSON(v, chain)
 			}
+			// A value with control characters: its escapings by other
+			// encoders (\u00XX for every control byte, upper-case hex,
+			// \u007f), each escaped once more by JavaScript or Go, the two
+			// outer encoders of Hushflow's own output (a JSON body logged
+			// as a string field).
+			if c.controls || c.shortCtl || c.del {
+				for inner := jsonMode(0); inner < jsonModes; inner++ {
+					if inner&irrelevant != 0 || inner&(jsonUpper|jsonCtlU|jsonDEL) == 0 || inner&(jsonASCII|jsonSlash) != 0 {
+						continue
+					}
+					f.addNestedJSON(v, []jsonMode{inner, 0})
+					if c.htmlChars {
+						f.addNestedJSON(v, []jsonMode{inner, jsonHTML})
+					}
+				}
+			}
+		}
+	}
+
+	// Go's %q and %+q (strconv.Quote and QuoteToASCII) without their
+	// quotes: \x01, \x7f, \u2028, \U0001f511, \xff for invalid UTF-8.
+	if c.json || c.del {
+		for _, ascii := range [...]bool{false, true} {
+			if ascii && !c.nonASCII {
+				break
+			}
+			s = len(f.arena)
+			if ascii {
+				f.arena = strconv.AppendQuoteToASCII(f.arena, v)
+			} else {
+				f.arena = strconv.AppendQuote(f.arena, v)
+			}
+			n := copy(f.arena[s:], f.arena[s+1:len(f.arena)-1])
+			f.arena = f.arena[:s+n]
+			f.commit(s)
+		}
+	}
+
+	// Quote doubling: a single-quoted YAML or SQL string ('' for '), a
+	// shell single-quoted word ('\'' for '), a CSV field ("" for ").
+	if c.quotes {
+		for _, q := range quoteDoublings {
+			if strings.IndexByte(v, q.c) < 0 {
+				continue
+			}
+			s = len(f.arena)
+			for i := 0; i < len(v); i++ {
+				if v[i] == q.c {
+					f.arena = append(f.arena, q.with...)
+				} else {
+					f.arena = append(f.arena, v[i])
+				}
+			}
+			f.commit(s)
 		}
 	}
 
@@ -294,6 +348,30 @@ func (f *formSet) addEncodings(v string, binary bool) {
 	}
 }
 
+// addNestedJSON appends v JSON-escaped by each mode of chain in turn.
+func (f *formSet) addNestedJSON(v string, chain []jsonMode) {
+	f.scratch = appendJSONEscape(f.scratch[:0], v, chain[0])
+	for _, mode := range chain[1:] {
+		n := len(f.scratch)
+		f.scratch = appendJSONEscape(f.scratch, string(f.scratch[:n]), mode)
+		f.scratch = f.scratch[n:]
+	}
+	s := len(f.arena)
+	f.arena = append(f.arena, f.scratch...)
+	f.commit(s)
+}
+
+// quoteDoublings are the escapings of a quote inside a quoted string by
+// doubling or closing and reopening it.
+var quoteDoublings = [...]struct {
+	c    byte
+	with string
+}{
+	{'\'', "''"},   // YAML and SQL single-quoted strings
+	{'\'', `'\''`}, // POSIX shell single-quoted words
+	{'"', `""`},    // CSV fields, SQL identifiers
+}
+
 // appendBase64Core appends the characters of the base64 encoding of
 // (k unknown bytes + v + unknown bytes) that depend on v alone.
 func (f *formSet) appendBase64Core(raw *base64.Encoding, v string, k int) {
@@ -354,6 +432,8 @@ type class struct {
 	urlSets   bool // some byte is kept by one URL escaping and not another
 	json      bool // JSON escaping changes v
 	controls  bool // some control byte needs \u00XX
+	shortCtl  bool // \b, \f, \n, \r or \t (\u00XX in some encoders)
+	del       bool // 0x7f (\u007f in ASCII-only encoders)
 	htmlChars bool // <, > or &
 	nonASCII  bool
 	slash     bool
@@ -382,9 +462,13 @@ func (c *class) of(v string) {
 			if b == '\t' || b == '\n' || b == '\r' {
 				c.html, c.ws = true, true
 			}
-			if !strings.ContainsRune("\b\f\n\r\t", rune(b)) {
+			if strings.IndexByte("\b\f\n\r\t", b) < 0 {
 				c.controls = true
+			} else {
+				c.shortCtl = true
 			}
+		case b == 0x7f:
+			c.del, c.json = true, true
 		case b == '"' || b == '\'':
 			c.html, c.quotes = true, true
 			c.json = c.json || b == '"'
@@ -429,8 +513,12 @@ type jsonMode uint8
 const (
 	jsonHTML  jsonMode = 1 << iota // <, >, & as \u003c..., U+2028/9 escaped, invalid UTF-8 as \ufffd (Go)
 	jsonASCII                      // every non-ASCII rune as \uXXXX (Python)
-	jsonUpper                      // upper-case hex in \uXXXX
+	jsonUpper                      // upper-case hex in \uXXXX (Jackson, .NET)
 	jsonSlash                      // '/' as \/ (PHP)
+	jsonCtlU                       // \b \f \n \r \t as \u0008 ... \u000d too (encoders without short escapes)
+	jsonDEL                        // 0x7f as \u007f (Python's ensure_ascii, .NET)
+
+	jsonModes = 1 << iota // number of combinations
 )
 
 func appendU(dst []byte, r rune, upper bool) []byte {
@@ -452,6 +540,8 @@ func appendJSONEscape(dst []byte, v string, mode jsonMode) []byte {
 				dst = append(dst, '\\', c)
 			case c == '/' && mode&jsonSlash != 0:
 				dst = append(dst, '\\', '/')
+			case c < 0x20 && mode&jsonCtlU != 0, c == 0x7f && mode&jsonDEL != 0:
+				dst = appendU(dst, rune(c), upper)
 			case c == '\n':
 				dst = append(dst, '\\', 'n')
 			case c == '\r':

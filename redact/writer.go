@@ -29,6 +29,7 @@ type Writer struct {
 
 	pend   []byte // written, not yet emitted
 	prev   int    // last emitted byte, or -1
+	run    int    // base64 and hex characters at the end of what was emitted
 	out    []byte // scratch for masked output
 	sp     []span
 	closed bool
@@ -52,8 +53,14 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	w.pend = append(w.pend, p...)
-	if err := w.emit(false); err != nil {
+	t := p
+	if len(w.pend) > 0 {
+		w.pend = append(w.pend, p...)
+		t = w.pend
+	}
+	// With nothing held back (a stream of whole lines), p is masked where
+	// it is and only its tail, if any, is copied.
+	if err := w.emit(t, false); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -70,24 +77,29 @@ func (w *Writer) Close() error {
 	if w.err != nil {
 		return w.err
 	}
-	return w.emit(true)
+	return w.emit(w.pend, true)
 }
 
-// emit writes the safe prefix of w.pend. w.mu must be held.
-func (w *Writer) emit(final bool) error {
+// emit writes the safe prefix of t, which is w.pend or, when nothing is
+// held back, the caller's p, and keeps the rest in w.pend. w.mu must be
+// held.
+func (w *Writer) emit(t []byte, final bool) error {
 	snap := w.r.load()
-	cut := len(w.pend)
+	cut := len(t)
 	var sp []span
 	if snap != nil {
-		sp = snap.find(w.pend, w.prev, w.sp[:0])
+		sp = snap.find(t, w.prev, w.run, w.sp[:0])
 		w.sp = sp
 		if !final {
 			// Hold back the longest tail that can still be the start of
 			// an occurrence: every occurrence that starts before cut is
-			// then complete within pend. Later bytes can only create
+			// then complete within t. Later bytes can only create
 			// occurrences starting at or after cut, which can merge with a
 			// masked range that ends at or after cut: hold that back too.
-			cut = len(w.pend) - snap.holdBack(w.pend)
+			cut = len(t) - snap.holdBack(t)
+			// A line of a wrapped base64 or hex dump may go on in the
+			// next write.
+			cut = min(cut, snap.wrapHold(t, w.run))
 			for i := len(sp) - 1; i >= 0; i-- {
 				if sp[i].end < cut {
 					break
@@ -96,10 +108,10 @@ func (w *Writer) emit(final bool) error {
 					cut = sp[i].start
 				}
 			}
-			if len(w.pend)-cut > maxPending+snap.hold {
+			if len(t)-cut > maxPending+snap.hold {
 				// Pathological chaining: stop merging. Every range that
 				// starts before the usual cut is complete: emit it whole.
-				cut = max(len(w.pend)-snap.hold, 0)
+				cut = max(len(t)-snap.hold, 0)
 				for _, x := range sp {
 					if x.start < cut {
 						cut = max(cut, x.end)
@@ -108,29 +120,41 @@ func (w *Writer) emit(final bool) error {
 			}
 		}
 	}
-	if cut == 0 {
-		return nil
-	}
-	out := w.out[:0]
-	last := 0
-	for _, x := range sp {
-		if x.start >= cut {
-			break
+	var err error
+	if cut > 0 {
+		out := t[:cut]
+		if len(sp) > 0 && sp[0].start < cut {
+			out = w.out[:0]
+			last := 0
+			for _, x := range sp {
+				if x.start >= cut {
+					break
+				}
+				out = append(out, t[last:x.start]...)
+				out = snap.appendMask(out, t, x)
+				last = x.end
+			}
+			out = append(out, t[last:cut]...)
+			w.out = out
 		}
-		out = append(out, w.pend[last:x.start]...)
-		out = append(out, snap.mask(x.name)...)
-		last = x.end
-	}
-	out = append(out, w.pend[last:cut]...)
-	w.out = out
-	w.prev = int(w.pend[cut-1])
-	n := copy(w.pend, w.pend[cut:])
-	w.pend = w.pend[:n]
-	if len(out) > 0 {
-		if _, err := w.w.Write(out); err != nil {
+		w.prev = int(t[cut-1])
+		k := cut
+		for k > 0 && encByte[t[k-1]] && cut-k <= wrapMin {
+			k--
+		}
+		if k > 0 {
+			w.run = 0
+		}
+		w.run = min(w.run+cut-k, wrapMin+1)
+		if _, err = w.w.Write(out); err != nil {
 			w.err = err
-			return err
 		}
 	}
-	return nil
+	// Keep the tail (t may be w.pend itself: copy down).
+	if tail := t[cut:]; cap(w.pend) >= len(tail) {
+		w.pend = w.pend[:copy(w.pend[:len(tail)], tail)]
+	} else {
+		w.pend = append([]byte(nil), tail...)
+	}
+	return err
 }

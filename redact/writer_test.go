@@ -197,3 +197,64 @@ func TestHoldBackExact(t *testing.T) {
 		}
 	}
 }
+
+// TestCase52_WriterLineAtATime (issue 16 item 15): console and exec output
+// reach the Writer one line per Write. Each line is written through at
+// once, masked as String masks it, and a line that ends in a byte no form
+// has ('\n' unless a value has one) is written without searching for a
+// tail to hold back: the search (up to the longest form, a few hundred
+// bytes, sampled through the filter) cost more than masking the line. The
+// throughput is BenchmarkRedact/values=N/writer-lines.
+func TestCase52_WriterLineAtATime(t *testing.T) {
+	searches := 0
+	testHookHoldSearch = func() { searches++ }
+	defer func() { testHookHoldSearch = nil }()
+
+	c := getBenchCase(100)
+	lines := bytes.SplitAfter(c.text[:256<<10], []byte("\n"))
+	for _, withKey := range []bool{false, true} {
+		r := New()
+		r.AddAll(c.vals)
+		if withKey {
+			r.Add("KEY", pemKey) // a value with '\n': lines need the search
+		}
+		var b bytes.Buffer
+		w := r.NewWriter(&b)
+		searches = 0
+		for i, l := range lines[:len(lines)-1] {
+			n := b.Len()
+			if _, err := w.Write(l); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := b.String()[n:], r.String(string(l)); got != want {
+				t.Fatalf("line %d: wrote %q, want %q", i, got, want)
+			}
+		}
+		w.Close()
+		switch {
+		case !withKey && searches != 0:
+			t.Errorf("%d hold-back searches for %d lines ending in '\\n'", searches, len(lines)-1)
+		case withKey && searches == 0:
+			t.Errorf("no hold-back search although a value has '\\n'")
+		}
+	}
+}
+
+// TestAnyBytesCoverForms checks that the bytes the hold-back search is
+// skipped for (a suffix ending in a byte outside anyBytes) are in no form:
+// anyBytes is computed from the values and the escapings' alphabet, not
+// read from the forms.
+func TestAnyBytesCoverForms(t *testing.T) {
+	vals := map[string]string{"C": canary, "K": pemKey, "Q": `"it's-7Qx2\x01\x7f"`, "D": `{"pw":"s3cr3t-P4ss<w0rd>"}`, "U": "key-🔑-\u2028-\xff-7Qx2"}
+	for i, v := range getBenchCase(100).vals {
+		vals[i] = v
+	}
+	r := New()
+	r.AddAll(vals)
+	m := r.load().main
+	for _, c := range m.arena {
+		if m.anyBytes[c>>6]&(1<<(c&63)) == 0 {
+			t.Fatalf("byte %q is in a form but not in anyBytes", c)
+		}
+	}
+}

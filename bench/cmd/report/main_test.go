@@ -67,6 +67,20 @@ func TestParseThroughputTest(t *testing.T) {
 	}
 }
 
+// TestRenderWriterLines checks the row of the line-at-a-time Writer: its
+// figure beside the whole buffer's, the ratio and the target.
+func TestRenderWriterLines(t *testing.T) {
+	r := map[string]map[string]float64{
+		"BenchmarkRedact/values=1000/writer-lines": {"cpuMB/s": 1500},
+		"BenchmarkRedact/values=1000/redact":       {"cpuMB/s": 2000},
+	}
+	table, _ := render(r, "m")
+	want := "| redact | streaming Writer, 1,000 values, one log line (about 150 bytes) per Write | 1,500 MB/s | Redactor.String on the whole buffer | 2,000 MB/s | **0.75×** | within 2× (≥ 0.5×) ✓ |"
+	if !strings.Contains(table, want) {
+		t.Errorf("table lacks\n%s\n%s", want, table)
+	}
+}
+
 func TestRenderCPU(t *testing.T) {
 	r := map[string]map[string]float64{
 		"BenchmarkTemplate/engine-fast-run":     {"ns/op": 283, "cpu-ns/op": 150},
