@@ -1,6 +1,9 @@
 package redact
 
-import "maps"
+import (
+	"maps"
+	"slices"
+)
 
 // Clone returns a Redactor with the values of r, which then grows on its
 // own: values added to the clone do not reach r, and the reverse. It
@@ -20,6 +23,11 @@ func (r *Redactor) Clone() *Redactor {
 		nameIx: maps.Clone(r.nameIx),
 		nMain:  r.nMain,
 	}
-	c.snap.Store(r.snap.Load())
+	// The snapshot is shared, but not the room after its masks: a clone
+	// that adds a name appends to a copy, so clones of one Redactor (a
+	// run each) never write into the same backing array.
+	s := *r.snap.Load()
+	s.masks = slices.Clip(s.masks)
+	c.snap.Store(&s)
 	return c
 }

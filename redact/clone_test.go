@@ -1,6 +1,10 @@
 package redact
 
-import "testing"
+import (
+	"fmt"
+	"sync"
+	"testing"
+)
 
 func TestCloneIsIndependent(t *testing.T) {
 	base := New()
@@ -20,4 +24,29 @@ func TestCloneIsIndependent(t *testing.T) {
 	if got := c.String("bravo-value-456"); got != "[REDACTED:B]" {
 		t.Fatalf("clone lost a value: %q", got)
 	}
+}
+
+// Clones of one Redactor that add names at the same time keep their own
+// masks: they shared the room after the base's masks and wrote into it
+// together (a data race under -race, and a clone could show another
+// clone's name).
+func TestClonesAddNamesConcurrently(t *testing.T) {
+	base := New()
+	base.Add("BASE", "base-value-0123456789")
+	base.Add("", "x-grow-the-masks-array-0123456789")
+	base.Add("THIRD", "third-value-0123456789") // 3 masks in room for 4
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := base.Clone()
+			name, v := fmt.Sprintf("N%d", i), fmt.Sprintf("clone-%d-value-0123456789", i)
+			c.Add(name, v)
+			if got, want := c.String(v), "[REDACTED:"+name+"]"; got != want {
+				t.Errorf("clone %d: %q, want %q", i, got, want)
+			}
+		}()
+	}
+	wg.Wait()
 }
