@@ -122,6 +122,14 @@ func TestShellWithSecrets(t *testing.T) {
 	if len(h.EventsOf("log")) < 3 {
 		t.Errorf("want log events per line, got %v", h.Events())
 	}
+	// Log events have the shape of every other log event (level,
+	// message), so that the inspector and `run logs` show the line (issue
+	// 18 item 1: they showed raw JSON and "[info] null").
+	for _, e := range h.EventsOf("log") {
+		if msg, ok := e.Data["message"].(string); !ok || msg == "" || e.Data["stream"] == nil || e.Data["level"] == nil {
+			t.Errorf("log event %v: want level, stream and a message", e.Data)
+		}
+	}
 	assertMasked(t, h, out)
 	assertGone(t, secretsDir(t, m))
 }

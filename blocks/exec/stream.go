@@ -118,7 +118,7 @@ func (s *sink) logLocked(line []byte) {
 		if !s.noted {
 			s.noted = true
 			s.emit(blocks.Event{Type: "log", Data: map[string]any{"level": "warn", "stream": s.name,
-				"text": fmt.Sprintf("%s: more than %d bytes; the rest is not logged", s.name, s.max)}})
+				"message": fmt.Sprintf("%s: more than %d bytes; the rest is not logged", s.name, s.max)}})
 		}
 		return
 	}
@@ -128,5 +128,5 @@ func (s *sink) logLocked(line []byte) {
 		level = "warn"
 	}
 	s.emit(blocks.Event{Type: "log", Data: map[string]any{"level": level, "stream": s.name,
-		"text": strings.TrimSuffix(string(line), "\r")}})
+		"message": strings.TrimSuffix(string(line), "\r")}})
 }
