@@ -314,6 +314,14 @@ try {
     await page.locator('.pill-succeeded').first().waitFor()
     await checkpoint('runs')
     await shot('runs')
+    // Each row shows the random end of its run's id (a UUIDv7 begins with
+    // its timestamp, so runs queued together looked the same).
+    const idLinks = await page.locator('tbody tr td a.mono').all()
+    for (const a of idLinks) {
+      const full = await a.getAttribute('title')
+      const shown = (await a.textContent()).trim()
+      if (!full || shown !== '…' + full.slice(-8)) throw new Error('run id shown as ' + JSON.stringify(shown) + ' for ' + full)
+    }
     await page.goto(base + '/p/e2e/flows/call-api')
     await page.locator('li.block').nth(1).waitFor()
     await checkpoint('editor reopened')

@@ -115,8 +115,10 @@ export function Runs({ project }: { project: string }) {
                   <td title={r.queued_at}>{ago(r.queued_at)}</td>
                   <td class="mono">{duration(r.started_at, r.finished_at)}</td>
                   <td>
-                    <Link href={`/p/${enc(project)}/runs/${enc(r.id)}`} class="mono" onClick={(e) => e.stopPropagation()}>
-                      {r.id.slice(0, 8)}
+                    {/* A UUIDv7 starts with its timestamp: runs queued together share
+                        their first characters, so the list shows the random end. */}
+                    <Link href={`/p/${enc(project)}/runs/${enc(r.id)}`} class="mono" title={r.id} onClick={(e) => e.stopPropagation()}>
+                      …{r.id.slice(-8)}
                     </Link>
                   </td>
                 </tr>
