@@ -82,6 +82,10 @@ type Field struct {
 	// Secret marks fields that carry credentials: the API masks them when
 	// they are literals, and their resolved values join the run's redactor.
 	Secret bool `json:"secret,omitempty"`
+	// SecretNames marks a field that names secrets (the exec block's
+	// list of keys) without holding their values: it is shown as it is,
+	// like any field, its values masked by the run's redactor.
+	SecretNames bool `json:"secret_names,omitempty"`
 	// Raw fields are not evaluated: the source text is the value (a code
 	// block's body).
 	Raw bool `json:"raw,omitempty"`

@@ -83,6 +83,14 @@ func TestExecEndToEnd(t *testing.T) {
 			if m["type"] == "log" && data["stream"] != nil {
 				logs++
 			}
+			// The secrets list holds names, not values: block_started
+			// shows it as it is (issue 18 item 6; it was "[REDACTED]").
+			if m["type"] == "block_started" && m["block"] == "argv" {
+				cfg, _ := data["config"].(map[string]any)
+				if got := mustJSON(cfg["secrets"]); !strings.Contains(got, `"key":"TOKEN"`) || !strings.Contains(got, `"as_env_var":"TOKEN"`) {
+					t.Errorf("block_started config secrets: %s", got)
+				}
+			}
 		}
 		for _, b := range []string{"shell", "argv", "drip"} {
 			o := outputs[b]

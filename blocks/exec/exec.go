@@ -165,7 +165,7 @@ func spec() blocks.Spec {
 		Fields: []blocks.Field{
 			{Name: "command", Type: blocks.Array, Required: true, Doc: "The argv: program (a path or a name found in PATH) and arguments. With shell: true, the first element is a /bin/sh script and the others its $1, $2, ...", Example: `["psql", "-c", "select 1"]`},
 			{Name: "shell", Type: blocks.Bool, Doc: "Run the command with /bin/sh -c. Off by default: arguments are passed as they are, with no shell expansion.", Default: false},
-			{Name: "secrets", Type: blocks.Array, Secret: true, Doc: "Secrets handed to the command, by name: {key, as_env_var: \"NAME\"} sets an environment variable, {key, mount: true} writes the file $HUSHFLOW_SECRETS_DIR/<key> (mode 0400), removed when the block ends.", Example: `[{"key": "PGPASSWORD", "as_env_var": "PGPASSWORD"}, {"key": "CA_CERT", "mount": true}]`},
+			{Name: "secrets", Type: blocks.Array, SecretNames: true, Doc: "Secrets handed to the command, by name: {key, as_env_var: \"NAME\"} sets an environment variable, {key, mount: true} writes the file $HUSHFLOW_SECRETS_DIR/<key> (mode 0400), removed when the block ends.", Example: `[{"key": "PGPASSWORD", "as_env_var": "PGPASSWORD"}, {"key": "CA_CERT", "mount": true}]`},
 			{Name: "env", Type: blocks.Object, Doc: "Non-secret environment variables. The command gets these, the as_env_var secrets, PATH and HUSHFLOW_SECRETS_DIR, nothing else.", Example: "({PGHOST: env.DB_HOST})"},
 			{Name: "stdin", Type: blocks.String, Doc: "Text written to the command's standard input (empty by default)."},
 			{Name: "timeout", Type: blocks.Duration, Doc: "Kill the command's process group after this long (at most 1h; the block's timeout also applies).", Example: "'2m'"},
