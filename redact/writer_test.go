@@ -24,32 +24,38 @@ func TestWriterEverySplit(t *testing.T) {
 		"Basic " + b64std("user:"+canary),
 	}
 	for _, text := range texts {
-		want := r.String(text)
-		for i := 0; i <= len(text); i++ {
-			var b bytes.Buffer
-			w := r.NewWriter(&b)
-			if n, err := w.Write([]byte(text[:i])); err != nil || n != i {
-				t.Fatal(n, err)
-			}
-			if _, err := w.Write([]byte(text[i:])); err != nil {
-				t.Fatal(err)
-			}
-			if err := w.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if b.String() != want {
-				t.Fatalf("split at %d of %q:\n got %q\nwant %q", i, text, b.String(), want)
-			}
-		}
+		assertWriterAgrees(t, r, text, r.String(text))
+	}
+}
+
+// assertWriterAgrees writes text through r's Writer split in two at every
+// offset, and byte by byte, and fails unless every output is want.
+func assertWriterAgrees(t *testing.T, r *Redactor, text, want string) {
+	t.Helper()
+	for i := 0; i <= len(text); i++ {
 		var b bytes.Buffer
 		w := r.NewWriter(&b)
-		for i := 0; i < len(text); i++ {
-			w.Write([]byte{text[i]})
+		if n, err := w.Write([]byte(text[:i])); err != nil || n != i {
+			t.Fatal(n, err)
 		}
-		w.Close()
+		if _, err := w.Write([]byte(text[i:])); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
 		if b.String() != want {
-			t.Fatalf("byte by byte:\n got %q\nwant %q", b.String(), want)
+			t.Fatalf("split at %d of %q:\n got %q\nwant %q", i, text, b.String(), want)
 		}
+	}
+	var b bytes.Buffer
+	w := r.NewWriter(&b)
+	for i := 0; i < len(text); i++ {
+		w.Write([]byte{text[i]})
+	}
+	w.Close()
+	if b.String() != want {
+		t.Fatalf("byte by byte:\n got %q\nwant %q", b.String(), want)
 	}
 }
 

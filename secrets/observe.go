@@ -59,31 +59,15 @@ func (o *Observer) ObserveAll(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var rows []secretRow
-	if err := s.db.WithContext(ctx).Where("deleted_at IS NULL").Find(&rows).Error; err != nil {
-		return 0, store.Translate(err)
-	}
-	byID := make(map[string]*secretRow, len(rows))
-	for i := range rows {
-		byID[rows[i].ID] = &rows[i]
-	}
-	var vers []versionRow
-	if err := s.db.WithContext(ctx).Where("wiped = ?", false).Find(&vers).Error; err != nil {
-		return 0, store.Translate(err)
-	}
 	n := 0
-	for i := range vers {
-		v := &vers[i]
-		row, ok := byID[v.SecretID]
-		k := versionKey{v.SecretID, v.Version}
-		if !ok || o.seen[k] {
-			continue
-		}
-		if _, _, err := s.open(ctx, row, v, "server-log", "", ""); err != nil {
-			continue // logged and audited by open
-		}
-		o.seen[k] = true
-		n++
+	err = s.eachLive(ctx, "", "server-log",
+		func(id string, version int) bool { return o.seen[versionKey{id, version}] },
+		func(row *secretRow, version int, _ Value) { // open passed it to Observe
+			o.seen[versionKey{row.ID, version}] = true
+			n++
+		})
+	if err != nil {
+		return n, err
 	}
 	if n > 0 {
 		rec := AuditRecord{ID: newID(), At: s.now(), Actor: "server-log", Action: ActionRedactionLoad,
@@ -126,11 +110,44 @@ func (s *Store) changeCount(ctx context.Context) (changeCount, error) {
 	return c, store.Translate(err)
 }
 
+// eachLive decrypts, as actor, every live version (one that still holds
+// ciphertext) of the secrets project can see in any environment (its own,
+// and those of the organization and of environments; with project "", of
+// every secret) that skip does not leave out, and passes it to fn. A value
+// that does not decrypt is left out (open logs and audits it).
+func (s *Store) eachLive(ctx context.Context, project, actor string, skip func(id string, version int) bool, fn func(row *secretRow, version int, v Value)) error {
+	q := s.db.WithContext(ctx).Table("secrets s").
+		Select("s.*, v.version AS v_version, v.ciphertext AS v_ciphertext, v.wrapped_key AS v_wrapped_key, v.key_id AS v_key_id, v.wiped AS v_wiped").
+		Joins("JOIN secret_versions v ON v.secret_id = s.id AND v.wiped = ?", false).
+		Where("s.deleted_at IS NULL")
+	if project != "" {
+		q = q.Where("s.project IN ?", []string{"", project})
+	}
+	var joined []loadRow
+	if err := q.Order("s.name, v.version DESC").Scan(&joined).Error; err != nil {
+		return store.Translate(err)
+	}
+	for i := range joined {
+		j := &joined[i]
+		if skip != nil && skip(j.Row.ID, *j.VVersion) {
+			continue
+		}
+		ver := versionRow{SecretID: j.Row.ID, Version: *j.VVersion, Ciphertext: j.VCiphertext, WrappedKey: j.VWrappedKey, KeyID: j.VKeyID}
+		v, _, err := s.open(ctx, &j.Row, &ver, actor, "", "")
+		if err != nil {
+			continue
+		}
+		fn(&j.Row, ver.Version, v)
+	}
+	return nil
+}
+
 // Masker returns a redactor of every live value (all versions that still
-// hold ciphertext) of the secrets project can see in any environment (its
-// own, and those of the organization and of environments); with project
-// "", of every secret, masked without names (a caller may not see them). The API masks the text users type into what it
-// returns (descriptions, flow definitions, installation configs) with it.
+// hold ciphertext) of the secrets project can see in any environment (see
+// eachLive); with project "", of every secret, masked without names (a
+// caller may not see them). The API masks the text users type into what
+// it returns (descriptions, flow definitions, installation configs) with
+// it.
 // It is rebuilt when the change counter moves (one cheap query per call).
 // Like the log redactor's (ObserveAll), its loads hold values in this
 // process only to mask them; they are not audited per load (a record per
@@ -159,26 +176,9 @@ func (s *Store) masker(ctx context.Context, project string) (masker, error) {
 	if ok && m.count == c {
 		return m, nil
 	}
-	q := s.db.WithContext(ctx).Table("secrets s").
-		Select("s.*, v.version AS v_version, v.ciphertext AS v_ciphertext, v.wrapped_key AS v_wrapped_key, v.key_id AS v_key_id, v.wiped AS v_wiped").
-		Joins("JOIN secret_versions v ON v.secret_id = s.id AND v.wiped = ?", false).
-		Where("s.deleted_at IS NULL")
-	if project != "" {
-		q = q.Where("s.project IN ?", []string{"", project})
-	}
-	var joined []loadRow
-	if err := q.Order("s.name, v.version DESC").Scan(&joined).Error; err != nil {
-		return masker{}, store.Translate(err)
-	}
 	var names, values, strongNames, strongValues []string
-	for i := range joined {
-		j := &joined[i]
-		ver := versionRow{SecretID: j.Row.ID, Version: *j.VVersion, Ciphertext: j.VCiphertext, WrappedKey: j.VWrappedKey, KeyID: j.VKeyID}
-		v, _, err := s.open(ctx, &j.Row, &ver, "api", "", "")
-		if err != nil {
-			continue // audited and logged by open
-		}
-		name := j.Row.Name
+	err = s.eachLive(ctx, project, "api", nil, func(row *secretRow, _ int, v Value) {
+		name := row.Name
 		if project == "" {
 			name = "" // every project's values: masked without their names
 		}
@@ -186,6 +186,9 @@ func (s *Store) masker(ctx context.Context, project string) (masker, error) {
 		if !redact.Weak(v.Reveal()) {
 			strongNames, strongValues = append(strongNames, name), append(strongValues, v.Reveal())
 		}
+	})
+	if err != nil {
+		return masker{}, err
 	}
 	red, strong := redact.New(), redact.New()
 	red.AddPairs(names, values)

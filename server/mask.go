@@ -41,15 +41,23 @@ func (s *Server) masked(c echo.Context, project string, v any) (any, error) {
 	if red.Len() == 0 {
 		return v, nil
 	}
+	g, err := jsonValue(v)
+	if err != nil {
+		return nil, err
+	}
+	return red.Value(g), nil
+}
+
+// jsonValue returns v as the JSON-like value (maps, slices, strings,
+// float64s) a client decodes from it.
+func jsonValue(v any) (any, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
 	var g any
-	if err := json.Unmarshal(b, &g); err != nil {
-		return nil, err
-	}
-	return red.Value(g), nil
+	err = json.Unmarshal(b, &g)
+	return g, err
 }
 
 // maskMessage masks an error message that may quote what the caller sent:
@@ -92,12 +100,8 @@ func (s *Server) refusePasted(c echo.Context, project string, v any, extra map[s
 	if red.Len() == 0 {
 		return nil
 	}
-	b, err := json.Marshal(v)
+	g, err := jsonValue(v)
 	if err != nil {
-		return err
-	}
-	var g any
-	if err := json.Unmarshal(b, &g); err != nil {
 		return err
 	}
 	where, names := pasted(red, g, "")

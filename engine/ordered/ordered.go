@@ -223,18 +223,24 @@ func InsertKey(keys []string, idx int, k string) ([]string, int) {
 // byte order (what encoding/json writes).
 func SortKeys(keys []string) {
 	slices.SortFunc(keys, func(a, b string) int {
-		n, aok := ArrayIndex(a)
-		m, bok := ArrayIndex(b)
-		switch {
-		case aok && bok:
-			return cmp.Compare(n, m)
-		case aok:
-			return -1
-		case bok:
-			return 1
-		}
-		return strings.Compare(a, b)
+		return cmp.Or(indicesFirst(a, b), strings.Compare(a, b))
 	})
+}
+
+// indicesFirst orders array indices before other keys and indices by
+// value; two other keys compare equal.
+func indicesFirst(a, b string) int {
+	n, aok := ArrayIndex(a)
+	m, bok := ArrayIndex(b)
+	switch {
+	case aok && bok:
+		return cmp.Compare(n, m)
+	case aok:
+		return -1
+	case bok:
+		return 1
+	}
+	return 0
 }
 
 // maxDepth bounds the nesting Decode accepts (encoding/json's own bound).
@@ -391,19 +397,7 @@ func (d *decoder) object(depth int) (any, error) {
 	d.pairs = d.pairs[:base]
 	if index {
 		// Indices first, ascending, then the other keys in order.
-		slices.SortStableFunc(o.keys, func(a, b string) int {
-			n, aok := ArrayIndex(a)
-			m, bok := ArrayIndex(b)
-			switch {
-			case aok && bok:
-				return cmp.Compare(n, m)
-			case aok:
-				return -1
-			case bok:
-				return 1
-			}
-			return 0
-		})
+		slices.SortStableFunc(o.keys, indicesFirst)
 		for o.idx < len(o.keys) {
 			if _, ok := ArrayIndex(o.keys[o.idx]); !ok {
 				break
