@@ -2,9 +2,11 @@ package redact
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,7 +19,8 @@ import (
 //	BenchmarkRedact/values=N/redact      Redactor.Append into a reused buffer (all forms of N values)
 //	BenchmarkRedact/values=N/bytes       Redactor.Bytes (a new 32 MiB slice each time)
 //	BenchmarkRedact/values=N/writer      Redactor.NewWriter, 4 KiB writes
-//	BenchmarkRedact/values=N/writer-lines Redactor.NewWriter, one log line per Write (about 100 bytes)
+//	BenchmarkRedact/values=N/writer-lines Redactor.NewWriter, one log line per Write (about 150 bytes)
+//	BenchmarkRedact/values=N/dump        Redactor.Append on an 8 MiB base64 dump in 76-column lines (N = 1,000 only)
 //	BenchmarkRedact/values=N/replacer    strings.NewReplacer over the same forms
 //	BenchmarkRedact/values=N/replaceall  a loop of strings.ReplaceAll (N = 10 only: 0.9 MB/s at 100)
 //	BenchmarkRedact/values=N/copy        copy of the buffer (memory bandwidth)
@@ -109,6 +112,32 @@ func getBenchCase(n int) *benchCase {
 	return c
 }
 
+// benchDump returns a base64 dump in lines of 76 columns, about
+// benchSize/4 long, of random bytes with one of c's values every 3 KiB.
+func benchDump(c *benchCase, n int) []byte {
+	rng := rand.New(rand.NewPCG(uint64(n), 76))
+	vals := make([]string, 0, len(c.vals))
+	for _, v := range c.vals {
+		vals = append(vals, v)
+	}
+	slices.Sort(vals)
+	blob := make([]byte, 0, benchSize/4*3/4+4096)
+	for len(blob) < cap(blob)-4096 {
+		for i := 0; i < 3<<10; i++ {
+			blob = append(blob, byte(rng.Uint32()))
+		}
+		blob = append(blob, vals[rng.IntN(len(vals))]...)
+	}
+	enc := base64.StdEncoding.EncodeToString(blob)
+	out := make([]byte, 0, len(enc)+len(enc)/76+1)
+	for len(enc) > 0 {
+		k := min(76, len(enc))
+		out = append(append(out, enc[:k]...), '\n')
+		enc = enc[k:]
+	}
+	return out
+}
+
 var benchCounts = []int{10, 100, 1000, 10000}
 
 // cpuRate reports the throughput per CPU second of the process ("cpuMB/s")
@@ -181,6 +210,24 @@ func BenchmarkRedact(b *testing.B) {
 			}
 			b.ReportMetric(float64(len(c.text))/float64(len(lines)), "bytes/line")
 		})
+		if n == 1000 {
+			b.Run(fmt.Sprintf("values=%d/dump", n), func(b *testing.B) {
+				// A base64 dump (76 columns) of a blob holding a value
+				// every 4 KiB: every line break ends a line of the
+				// alphabets, so every one is looked at for occurrences
+				// cut within their head (wrapped.go).
+				r := New()
+				r.AddAll(c.vals)
+				text := benchDump(c, n)
+				dst := make([]byte, 0, 2*len(text))
+				b.SetBytes(int64(len(text)))
+				b.ResetTimer()
+				defer cpuRate(b, len(text))()
+				for b.Loop() {
+					dst = r.Append(dst[:0], text)
+				}
+			})
+		}
 		b.Run(fmt.Sprintf("values=%d/replacer", n), func(b *testing.B) {
 			old := make([]string, 0, 2*len(c.forms))
 			for _, f := range c.forms {

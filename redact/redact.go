@@ -340,6 +340,9 @@ func (s *snapshot) findAll(t []byte, prev, runBefore int, out []span) []span {
 	if s.extra != nil {
 		out = s.extra.find(t, prev, runBefore, out)
 	}
+	if s.main != nil || s.extra != nil {
+		out = s.findHeadCuts(t, runBefore, out)
+	}
 	return out
 }
 

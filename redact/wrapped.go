@@ -1,5 +1,11 @@
 package redact
 
+import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
+)
+
 // Line-wrapped encodings. Tools print base64 and hex in lines of a fixed
 // width: base64(1) and MIME at 76 columns, PEM and `openssl base64` at 64,
 // `xxd -p` at 60. A value's encoding, or the part of a longer blob's
@@ -16,12 +22,21 @@ package redact
 // the breaks between them; when masked, each piece gets its own mask and the
 // line breaks (and the indentation after them) stay, so the output keeps its
 // lines. This costs nothing where there is no candidate (the scan is
-// unchanged). An occurrence cut within its head (its first step+q-1 bytes,
-// at most 23, see build) is not found: no sample need fall on a whole
-// q-gram of it, and wrappedMatch refuses a break there even after a lucky
-// sample, so that the Writer (whose samples fall elsewhere) and String
-// agree. A pass that looked for wrapped lines everywhere cost 20 to 40% of
-// the scan's throughput (measured; see docs/performance.md).
+// unchanged).
+//
+// An occurrence cut within its head (its first step+q-1 bytes, at most 23,
+// see build) need not be a candidate: no sample need fall on a whole q-gram
+// of it. Those are found from the other side (findHeadCuts): a second pass
+// looks for the line breaks that end a full line of base64 or hex
+// characters (sampling 31 bytes in every 30, which text refuses at once)
+// and at each one tries every start within a head's length before it,
+// with the bytes after the break joined on, against the patterns' filters
+// and prefix hashes. In ordinary text it costs 6 to 10% of the scan's
+// throughput; in a base64 dump, where every line is tried, about 3.5 times
+// the scan's time (measured, see docs/performance.md).
+// The wrapped candidates of the scan are refused a break within the head,
+// so that each occurrence is found once, by one of the two ways, and the
+// Writer (whose samples fall elsewhere) and String agree.
 
 // wrapMin is the length from which a run of base64 or hex characters that
 // ends a line is taken for a line of a wrapped dump (60 to 76 columns), not
@@ -165,4 +180,126 @@ func (s *snapshot) wrapHold(t []byte, runBefore int) int {
 			q--
 		}
 	}
+}
+
+// findHeadCuts appends the occurrences that a wrapped dump's line break
+// cuts within the form's head (see above). It looks for the line breaks
+// that end a run of wrapMin base64 or hex characters or more without
+// looking at every line. It samples every sampleStride bytes: the first
+// sample at or after the start of such a run sees sampleLen bytes of it
+// (wrapMin = sampleStride-1 + sampleLen), and text almost always has a
+// space, a quote or a line break (a byte below '+', the lowest of the
+// alphabets) within sampleLen bytes, found four 8-byte words at a time.
+// Only from a sample without one does it look for the next line break.
+func (s *snapshot) findHeadCuts(t []byte, runBefore int, out []span) []span {
+	eachRunEnd(t, runBefore, func(q int) {
+		b, ok := skipWrapBreak(t, q, runBefore)
+		if !ok {
+			return
+		}
+		for _, m := range [...]*matcher{s.main, s.extra} {
+			if m != nil && m.step > 0 {
+				out = m.headCuts(t, q, b, runBefore, out)
+			}
+		}
+	})
+	return out
+}
+
+// eachRunEnd calls f with the position q of every line break (LF, or the
+// CR of a CRLF) that ends a run of the alphabets of wrapMin bytes or more
+// in t (counting runBefore for a run at its start), and with some other
+// line breaks.
+func eachRunEnd(t []byte, runBefore int, f func(q int)) {
+	const sampleStride, sampleLen = 30, 31 // sampleStride-1 + sampleLen = wrapMin
+	p := 0
+	if runBefore > 0 {
+		// A run that began before t may end at the first line break.
+		if q := lineBreak(t, 0); q >= 0 {
+			f(q)
+			p = q + sampleStride
+		}
+	}
+	for p+sampleLen <= len(t) {
+		const highs, below = 0x8080808080808080, '+' * 0x0101010101010101
+		w := t[p : p+sampleLen]
+		x0, x1 := binary.LittleEndian.Uint64(w), binary.LittleEndian.Uint64(w[8:])
+		x2, x3 := binary.LittleEndian.Uint64(w[16:]), binary.LittleEndian.Uint64(w[sampleLen-8:])
+		if ((x0-below)&^x0|(x1-below)&^x1|(x2-below)&^x2|(x3-below)&^x3)&highs != 0 {
+			// A run of wrapMin that contains no byte of w starts after p.
+			p += sampleStride
+			continue
+		}
+		// A run that holds w and ends a line ends at the next line break
+		// (one that ends before it ends no line); a later one starts
+		// after that line break, and is sampled at q+sampleStride or at a
+		// later sample.
+		q := lineBreak(t, p)
+		if q < 0 {
+			return
+		}
+		f(q)
+		p = q + sampleStride
+	}
+}
+
+// lineBreak returns the position of the first line break in t at or after
+// p (the CR of a CRLF), or -1.
+func lineBreak(t []byte, p int) int {
+	i := bytes.IndexByte(t[p:], '\n')
+	if i < 0 {
+		return -1
+	}
+	q := p + i
+	if q > p && t[q-1] == '\r' {
+		q--
+	}
+	return q
+}
+
+// headCuts appends the occurrences of m's patterns that start within its
+// head's length before the line break at q and go on at b.
+func (m *matcher) headCuts(t []byte, q, b, runBefore int, out []span) []span {
+	head := m.step + m.q - 1
+	// joined holds up to head-1 bytes before the break and plen bytes after
+	// it: every start tried has its plen bytes in it.
+	var joined [64]byte
+	before := min(head-1, q)
+	n := copy(joined[:], t[q-before:q])
+	n += copy(joined[n:n+m.plen], t[b:])
+	// The prefix hashes first, then their filter bits: the loads of the
+	// filter (often a cache miss) are independent of each other.
+	var phs [64]uint64
+	from := max(1, before-(n-m.plen)) // the starts with plen bytes in joined
+	for k := from; k <= before; k++ {
+		phs[k] = m.prefixHash(joined[before-k : n])
+	}
+	var hit uint64 // bit k: start q-k passes the filter
+	for k := from; k <= before; k++ {
+		ph := phs[k]
+		hit |= (m.pbits[ph>>m.pbsh>>6] >> (ph >> m.pbsh & 63) & 1) << k
+	}
+	for ; hit != 0; hit &= hit - 1 {
+		k := bits.TrailingZeros64(hit)
+		// Every pattern has its first q-gram in the scan's filter, whose
+		// three bits refuse most starts that passed the prefix's one.
+		g := m.gram(joined[before-k : n])
+		if mk := bitMasks[g*maskMul>>maskShift]; m.bits[g*hashMul>>(m.bshift&63)]&mk != mk {
+			continue
+		}
+		ph := phs[k]
+		start := q - k
+		for x := m.pheads[ph>>m.pshift]; x != 0; {
+			pi := x - 1
+			pt := &m.pats[pi]
+			x = m.pnext[pi]
+			if int(pt.n) <= k {
+				continue // whole before the break: the scan's
+			}
+			if e, ok := wrappedMatch(t, start, m.arena[pt.off:pt.off+pt.n], 0, runBefore); ok {
+				out = append(out, span{start: start, end: e, name: pt.name, wrap: true})
+			}
+		}
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -56,12 +57,13 @@ func wrapLeaks(out, enc string) string {
 // TestCase46_WrappedEncodings (issue 16 item 9): base64 and hex printed in
 // lines of 60 to 76 columns, of the value alone and of a longer blob that
 // holds it at every offset (so that its encoding straddles a line break
-// at every position). Where the line break leaves the form's head (its
-// first step+q-1 bytes, by which the scan finds it) whole, every line piece
-// of the value's encoding is masked, each piece on its own line, and the
-// lines are kept; elsewhere it is masked when a sample falls on a whole
-// q-gram of the head (the share is logged). At every offset, the Writer fed
-// one line per Write gives the same output as String.
+// at every position). Every line piece of the value's encoding is masked,
+// each piece on its own line, and the lines are kept, whether the line
+// break leaves the form's head (its first step+q-1 bytes, by which the scan
+// finds it) whole or cuts it (found by findHeadCuts); both kinds are
+// counted, so that the test would notice if the blob stopped producing
+// head cuts. At every offset, the Writer fed one line per Write gives the
+// same output as String.
 func TestCase46_WrappedEncodings(t *testing.T) {
 	vals := map[string]string{
 		"K": "wR4p-Zq8xN2vT7bLk9MfY3sHc6JdQ1gE0aU5iOoP", // 40 bytes
@@ -72,7 +74,7 @@ func TestCase46_WrappedEncodings(t *testing.T) {
 	m := r.load().main
 	head := m.step + m.q - 1
 	filler := []byte(strings.Repeat("The quick brown fox jumps over the lazy dog. ", 8))
-	guaranteed, cut, cutMasked := 0, 0, 0
+	whole, cut := 0, 0
 	for _, f := range wrapFormats {
 		for name, v := range vals {
 			for off := 0; off <= 100; off++ {
@@ -86,13 +88,9 @@ func TestCase46_WrappedEncodings(t *testing.T) {
 				// encoding's own coordinates.
 				if brk := (from/w + 1) * w; brk < from+len(core) && brk-from < head {
 					cut++
-					if wrapLeaks(out, core) == "" {
-						cutMasked++
-					}
-					checkWriterLines(t, r, in, out, f.name, name, off)
-					continue
+				} else {
+					whole++
 				}
-				guaranteed++
 				if leak := wrapLeaks(out, core); leak != "" {
 					t.Fatalf("%s, %s at offset %d: %q of its encoding survived:\nin:\n%s\nout:\n%s", f.name, name, off, leak, in, out)
 				}
@@ -109,8 +107,10 @@ func TestCase46_WrappedEncodings(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("head %d bytes: %d placements with the head on one line, all masked; %d cut within the head, %d of them masked (%.0f%%)",
-		head, guaranteed, cut, cutMasked, 100*float64(cutMasked)/float64(max(cut, 1)))
+	if cut == 0 || whole == 0 {
+		t.Fatalf("placements: %d with the head whole, %d cut within it; want both kinds", whole, cut)
+	}
+	t.Logf("head %d bytes: %d placements with the head on one line, %d cut within the head, all masked", head, whole, cut)
 }
 
 // checkWriterLines writes in one line per Write, as exec output arrives,
@@ -158,7 +158,8 @@ func TestWrappedNoFalseJoin(t *testing.T) {
 }
 
 // TestWrappedWriterHold writes wrapped dumps that hold a value across a line
-// break in two pieces at every byte position, and byte by byte: the Writer
+// break (after the form's head, and within it) in two pieces at every byte
+// position, and byte by byte: the Writer
 // holds back the end of a full line until the next one shows whether the
 // region goes on, so its output equals String's.
 func TestWrappedWriterHold(t *testing.T) {
@@ -171,6 +172,15 @@ func TestWrappedWriterHold(t *testing.T) {
 		texts = append(texts,
 			"x\n"+f.before+wrap(f.encode([]byte(filler[:40]+v+filler[:20])), f.width, f.eol, f.indent)+f.after+"pin 4711\n",
 			wrap(f.encode([]byte(filler[:7]+long+filler[:9])), f.width, f.eol, f.indent))
+		// The value's encoding cut by the first line break within its
+		// head (the first 16 characters), 2 and 11 characters in.
+		for _, in := range []int{2, 11} {
+			off := (f.width - in) / 2
+			if len(f.encode([]byte("x"))) == 4 {
+				off = (f.width - in) * 3 / 4
+			}
+			texts = append(texts, wrap(f.encode([]byte(filler[:off]+v+filler[:20])), f.width, f.eol, f.indent)+"end\n")
+		}
 	}
 	for _, text := range texts {
 		want := r.String(text)
@@ -179,4 +189,47 @@ func TestWrappedWriterHold(t *testing.T) {
 		}
 		assertWriterAgrees(t, r, text, want)
 	}
+}
+
+// TestEachRunEndSamples checks the sampling that findHeadCuts relies on:
+// on random texts of runs of the alphabets (around wrapMin long), text,
+// spaces, quotes and line breaks, every line break that ends a line of
+// wrapMin base64 or hex characters or more (every position skipWrapBreak
+// accepts) is among the run ends eachRunEnd reports, whatever the run
+// before the text.
+func TestEachRunEndSamples(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 46))
+	const enc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_"
+	pieces := []string{" ", "\n", "\r\n", "\"", ": ", ".", "  ", "\t", "word "}
+	breaks := 0
+	for i := 0; i < 3000; i++ {
+		var b []byte
+		for len(b) < 200+rng.IntN(300) {
+			if rng.IntN(2) == 0 {
+				for n := 40 + rng.IntN(45); n > 0; n-- {
+					b = append(b, enc[rng.IntN(len(enc))])
+				}
+			}
+			b = append(b, pieces[rng.IntN(len(pieces))]...)
+		}
+		runBefore := [...]int{0, 0, 5, wrapMin}[rng.IntN(4)]
+		seen := map[int]bool{}
+		eachRunEnd(b, runBefore, func(e int) { seen[e] = true })
+		for q := 0; q < len(b); q++ {
+			if b[q] != '\n' && b[q] != '\r' {
+				continue
+			}
+			if _, ok := skipWrapBreak(b, q, runBefore); !ok {
+				continue
+			}
+			breaks++
+			if !seen[q] {
+				t.Fatalf("text %d (run before %d): the wrap break at %d was not reported:\n%q", i, runBefore, q, b)
+			}
+		}
+	}
+	if breaks < 1000 {
+		t.Fatalf("only %d wrap breaks in the texts", breaks)
+	}
+	t.Logf("%d wrap breaks, all reported", breaks)
 }
