@@ -92,6 +92,8 @@ func (x *execution) suspend(sl *sleeping) {
 		Status: model.StatusWaiting, AvailableAt: sl.wake.Until}
 	if x.transit(t, "flows.suspend") {
 		w.log.Info("run waiting", "run_id", r.ID, "block", sl.block, "until", sl.wake.Until)
+		// Wake the claim loop when the wait ends, whatever its idle poll.
+		time.AfterFunc(sl.wake.Until.Sub(w.now()), w.Poke)
 	}
 }
 

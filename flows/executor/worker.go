@@ -104,8 +104,15 @@ type Config struct {
 	// Lease is how long a claimed run stays with this worker without a
 	// heartbeat (default 30s).
 	Lease time.Duration
-	// Poll is the idle wait between claims (default 50ms).
+	// Poll is the idle wait between claims (default 50ms). While claims
+	// find nothing it doubles, up to MaxPoll; a run queued, rescued or
+	// ending in this process, or a waiting run's time, wakes the loop at
+	// once and brings it back to Poll.
 	Poll time.Duration
+	// MaxPoll bounds the idle wait (default 1s on SQLite, whose runs are
+	// all queued through this process; 250ms on PostgreSQL, where other
+	// replicas queue runs too and only the poll finds them).
+	MaxPoll time.Duration
 	// ShutdownGrace is how long a stopping worker lets its runs go on
 	// before it releases them (default 30s).
 	ShutdownGrace time.Duration
@@ -132,6 +139,13 @@ func (c *Config) defaults() {
 	if c.Poll <= 0 {
 		c.Poll = 50 * time.Millisecond
 	}
+	if c.MaxPoll <= 0 {
+		c.MaxPoll = 250 * time.Millisecond
+		if c.DB != nil && c.DB.Dialect == store.SQLite {
+			c.MaxPoll = time.Second
+		}
+	}
+	c.MaxPoll = max(c.MaxPoll, c.Poll)
 	if c.ShutdownGrace <= 0 {
 		c.ShutdownGrace = 30 * time.Second
 	}
@@ -247,11 +261,18 @@ func (w *Worker) Start(ctx context.Context) {
 	w.health.started.Store(true)
 	w.startedOnce.Do(func() { close(w.started) })
 	slots := make(chan struct{}, w.cfg.Workers)
+	// The idle wait doubles while claims find nothing: an idle server
+	// claims once a MaxPoll instead of 20 times a second.
+	poll := w.cfg.Poll
 	idle := func() {
+		t := time.NewTimer(poll)
+		defer t.Stop()
 		select {
 		case <-ctx.Done():
 		case <-w.wake:
-		case <-time.After(w.cfg.Poll):
+			poll = w.cfg.Poll
+		case <-t.C:
+			poll = min(2*poll, w.cfg.MaxPoll)
 		}
 	}
 	for ctx.Err() == nil {
@@ -284,6 +305,8 @@ func (w *Worker) Start(ctx context.Context) {
 		}
 		if len(claimed) == 0 {
 			idle()
+		} else {
+			poll = w.cfg.Poll
 		}
 	}
 	// Draining: no more claims. Runs in progress get the grace period,
