@@ -115,6 +115,10 @@ type Config struct {
 	// Workers is the number of runs executed at once by this process
 	// (default 64: runs mostly wait on the network and the database).
 	Workers int
+	// Poll and MaxPoll are the claim loop's idle waits (see
+	// executor.Config; defaults 50ms doubling up to 1s on SQLite, 250ms
+	// on PostgreSQL).
+	Poll, MaxPoll time.Duration
 	// Lease is how long a claimed run stays with its worker without a
 	// heartbeat (default 30s); a run whose lease expired is queued again
 	// to resume on any replica.
@@ -196,7 +200,7 @@ func New(cfg Config) *Service {
 		NewHTTPClient: cfg.NewHTTPClient, OnPinRefused: cfg.OnPinRefused, OnRunFinished: cfg.OnRunFinished,
 		OnBlockFinished: cfg.OnBlockFinished, OnRedacted: cfg.OnRedacted, OnResumed: cfg.OnResumed,
 		OnEvents: s.broker.notify,
-		Workers:  cfg.Workers, Lease: cfg.Lease, ShutdownGrace: cfg.ShutdownGrace, MaxResumes: cfg.MaxResumes,
+		Workers:  cfg.Workers, Poll: cfg.Poll, MaxPoll: cfg.MaxPoll, Lease: cfg.Lease, ShutdownGrace: cfg.ShutdownGrace, MaxResumes: cfg.MaxResumes,
 		SleepOver: cfg.SleepOver, MaxEventBytes: cfg.MaxEventBytes, MaxEventsPerRun: cfg.MaxEventsPerRun,
 		DefaultBlockTimeout: cfg.DefaultBlockTimeout,
 	})

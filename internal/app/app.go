@@ -54,6 +54,10 @@ type Config struct {
 	ExecAllow []string
 	// Workers is the number of runs this process executes at once.
 	Workers int
+	// ClaimPoll and ClaimMaxPoll are the claim loop's idle waits (default
+	// 50ms, doubling up to 1s on SQLite and 250ms on PostgreSQL; see
+	// executor.Config).
+	ClaimPoll, ClaimMaxPoll time.Duration
 	// SandboxPath/SandboxArgs start a sandbox worker process (default:
 	// this executable with HUSHFLOW_SANDBOX_WORKER=1).
 	SandboxPath    string
@@ -264,7 +268,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		OnBlockFinished: func(_ *flows.Run, typ, status string, d time.Duration) { a.Metrics.BlockFinished(typ, status, d) },
 		OnRedacted:      a.Metrics.Redacted,
 		OnResumed:       func(_ *flows.Run, cause string) { a.Metrics.RunResumed(cause) },
-		Workers:         cfg.Workers, Lease: cfg.RunLease, ShutdownGrace: cfg.ShutdownGrace, MaxResumes: cfg.MaxResumes,
+		Workers:         cfg.Workers, Poll: cfg.ClaimPoll, MaxPoll: cfg.ClaimMaxPoll, Lease: cfg.RunLease, ShutdownGrace: cfg.ShutdownGrace, MaxResumes: cfg.MaxResumes,
 		MaxConcurrentRuns: cfg.MaxConcurrentRuns, Now: cfg.Now,
 	})
 	a.Metrics.WatchQueue(func(ctx context.Context) (metrics.QueueStats, error) {
