@@ -150,6 +150,10 @@ type Input struct {
 	// name) and must not cut a value before the redactor sees it. Nil in
 	// tests that do not need it.
 	Redact func(s string) string
+	// MaskOf returns the mask that hides a whole credential value s in an
+	// event: "[REDACTED:NAME]" when s holds one secret's value, else
+	// "[REDACTED]" (see redact.Redactor.MaskOf). Nil: always "[REDACTED]".
+	MaskOf func(s string) string
 	// HTTP sends requests for this run under the egress policy (private
 	// addresses refused unless allowed, checked at dial time and on every
 	// redirect) and the run's secret host pinning. Blocks that call the

@@ -92,6 +92,24 @@ func TestRunEndToEnd(t *testing.T) {
 		for _, e := range ev["events"].([]any) {
 			m := e.(map[string]any)
 			types = append(types, fmt.Sprint(m["type"], ":", m["block"]))
+			// One form of mask wherever the secret shows (issue 18 item
+			// 6): the whole credential header, in the block's shown
+			// configuration and in its request, names the secret as its
+			// occurrences elsewhere do.
+			d, _ := m["data"].(map[string]any)
+			switch m["type"] {
+			case "block_started":
+				if m["block"] == "call" {
+					h, _ := d["config"].(map[string]any)["headers"].(map[string]any)
+					if h["Authorization"] != "[REDACTED:API_TOKEN]" {
+						t.Errorf("block_started config headers: %v", d["config"])
+					}
+				}
+			case "http_request":
+				if h, _ := d["headers"].(map[string]any); h["Authorization"] != "[REDACTED:API_TOKEN]" {
+					t.Errorf("http_request headers: %v", d["headers"])
+				}
+			}
 			if m["type"] == "block_skipped" {
 				// The inspector shows a skipped block's type too.
 				if d, _ := m["data"].(map[string]any); d["type"] == nil || d["if"] == nil {

@@ -495,6 +495,20 @@ func (r *Redactor) Matches(s string) []string {
 	return out
 }
 
+// MaskOf returns the mask for s as a whole, for a sink that hides a whole
+// field whatever its value (a credential header, a secret field): the mask
+// names the secret when s holds the values of exactly one named secret,
+// as the masks of its occurrences would ("[REDACTED:API_TOKEN]"), and is
+// "[REDACTED]" otherwise (no known value, several, or an unnamed one), so
+// that a view shows one form of mask wherever it shows a secret.
+func (r *Redactor) MaskOf(s string) string {
+	names := r.Matches(s)
+	if len(names) != 1 {
+		return maskFor("")
+	}
+	return maskFor(names[0])
+}
+
 // Weak reports whether value is weakly protected: shorter than [MinLength]
 // (masked only as a whole token) or of low entropy (fewer than 32 bits by
 // its own character frequencies, like "password" or "12345678"), so that

@@ -573,3 +573,25 @@ func TestHeader(t *testing.T) {
 		t.Fatal("CredentialHeader")
 	}
 }
+
+// TestMaskOf: the mask of a whole field names the secret it holds, in the
+// form its occurrences get, and is the plain mask for no known value,
+// several, or an unnamed one (issue 18 item 6).
+func TestMaskOf(t *testing.T) {
+	r := newR(t, "API_TOKEN", "tok-9fK2xQ7zLmW3", "OTHER", "other-4hT8pQ2wZx", "", "unnamed-7Yq3mV9k")
+	for in, want := range map[string]string{
+		"Bearer tok-9fK2xQ7zLmW3":               "[REDACTED:API_TOKEN]",
+		"Basic " + b64std("u:tok-9fK2xQ7zLmW3"): "[REDACTED:API_TOKEN]",
+		"tok-9fK2xQ7zLmW3 tok-9fK2xQ7zLmW3":     "[REDACTED:API_TOKEN]",
+		"built-at-run-time":                     "[REDACTED]",
+		"tok-9fK2xQ7zLmW3 and other-4hT8pQ2wZx": "[REDACTED]",
+		"unnamed-7Yq3mV9k":                      "[REDACTED]",
+	} {
+		if got := r.MaskOf(in); got != want {
+			t.Errorf("MaskOf(%q) = %q, want %q", in, got, want)
+		}
+		if want != "[REDACTED]" && !strings.Contains(r.String(in), want) {
+			t.Errorf("String(%q) = %q: not the form MaskOf gives", in, r.String(in))
+		}
+	}
+}

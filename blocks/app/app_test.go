@@ -105,7 +105,7 @@ func TestSlack(t *testing.T) {
 		t.Fatalf("%v", out)
 	}
 	ev := h.EventsOf("http_request")[0].Data
-	if ev["headers"].(map[string]any)["Authorization"] != "[REDACTED]" {
+	if ev["headers"].(map[string]any)["Authorization"] != "[REDACTED:DEMO_BOT_SLACK_BOT_TOKEN]" {
 		t.Fatalf("event headers %v", ev["headers"])
 	}
 	// Slack answers 200 with ok=false: an error naming the code.
@@ -174,7 +174,7 @@ func TestAnthropic(t *testing.T) {
 	if g := got.Load().(string); g != `{"max_tokens":64,"messages":[{"content":"Hello","role":"user"}],"model":"claude-sonnet-4-5"}` {
 		t.Fatalf("body sent: %s", g)
 	}
-	if ev := h.EventsOf("http_request")[0].Data; ev["headers"].(map[string]any)["X-Api-Key"] != "[REDACTED]" {
+	if ev := h.EventsOf("http_request")[0].Data; ev["headers"].(map[string]any)["X-Api-Key"] != "[REDACTED:ANTHROPIC_API_KEY]" {
 		t.Fatalf("%v", ev["headers"])
 	}
 	_, err = run(h, s, map[string]any{"installation": "claude-bad", "action": "create_message", "with": with})

@@ -98,6 +98,7 @@ func NewHarness(t testing.TB, secrets map[string]string, o Options) *Harness {
 		},
 		Mask:   func(v string) { h.Red.Add("", v) },
 		Redact: h.Red.String,
+		MaskOf: h.Red.MaskOf,
 		HTTP:   egress.Client(tr, pin, true),
 	}
 	return h

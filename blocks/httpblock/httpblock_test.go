@@ -304,6 +304,7 @@ func TestLeaks(t *testing.T) {
 		cfg[k] = v
 	}
 	cfg["headers"].(map[string]any)["X-Basic"] = "Basic " + base64.StdEncoding.EncodeToString([]byte("u:"+canary))
+	cfg["headers"].(map[string]any)["X-Api-Key"] = "built-at-run-time-7Qx2" // a credential no secret holds
 	out, err := run(t, h, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -312,14 +313,19 @@ func TestLeaks(t *testing.T) {
 		t.Fatalf("%v", out)
 	}
 	req := h.EventsOf("http_request")[0].Data
-	if req["headers"].(map[string]any)["Authorization"] != httpblock.Mask {
+	// A credential header is masked whole, with the name of the secret it
+	// holds: the mask the value's own occurrences get (issue 18 item 6).
+	if req["headers"].(map[string]any)["Authorization"] != "[REDACTED:API_TOKEN]" {
 		t.Fatalf("Authorization not masked by name: %v", req["headers"])
 	}
-	if u := req["url"].(string); !strings.Contains(u, "api_key=[REDACTED]") || !strings.Contains(u, "page=2") {
+	if req["headers"].(map[string]any)["X-Api-Key"] != httpblock.Mask {
+		t.Fatalf("a credential header holding no secret: %v", req["headers"])
+	}
+	if u := req["url"].(string); !strings.Contains(u, "api_key=[REDACTED:API_TOKEN]") || !strings.Contains(u, "page=2") {
 		t.Fatalf("query not masked by name: %s", u)
 	}
 	resp := h.EventsOf("http_response")[0].Data
-	if resp["headers"].(map[string]any)["Set-Cookie"] != httpblock.Mask {
+	if resp["headers"].(map[string]any)["Set-Cookie"] != "[REDACTED:API_TOKEN]" {
 		t.Fatalf("Set-Cookie not masked by name: %v", resp["headers"])
 	}
 	outJSON, _ := json.Marshal(h.Red.Value(out))

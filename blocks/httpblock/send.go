@@ -26,7 +26,8 @@ const (
 	// EventBodyLimit bounds the body text recorded in a request or
 	// response event; the block's output is not cut.
 	EventBodyLimit = 64 << 10
-	// Mask replaces credential headers and query values in events.
+	// Mask replaces credential headers and query values in events that
+	// hold no value the run's redactor knows (see blocks.Input.MaskOf).
 	Mask = "[REDACTED]"
 	// MaxAttempts bounds retry.attempts.
 	MaxAttempts = 10
@@ -68,7 +69,7 @@ type Result struct {
 
 // Output returns the block output {status, headers, body}.
 func (r *Result) Output() map[string]any {
-	return map[string]any{"status": r.Status, "headers": flatHeaders(r.Header, false), "body": r.Body}
+	return map[string]any{"status": r.Status, "headers": flatHeaders(r.Header, nil), "body": r.Body}
 }
 
 // Send performs x, emitting an http_request event before each attempt
@@ -151,7 +152,7 @@ func sendOnce(ctx context.Context, in *blocks.Input, x Exchange, attempt int) (r
 		req.Header.Set("User-Agent", "Hushflow")
 	}
 	emit(in, "http_request", map[string]any{
-		"method": x.Method, "url": eventURL(in, req.URL), "headers": flatHeaders(req.Header, true),
+		"method": x.Method, "url": eventURL(in, req.URL), "headers": flatHeaders(req.Header, maskOf(in)),
 		"body": eventBody(x.Body), "attempt": attempt,
 	})
 	start := time.Now()
@@ -170,7 +171,7 @@ func sendOnce(ctx context.Context, in *blocks.Input, x Exchange, attempt int) (r
 	defer resp.Body.Close()
 	data, rerr := io.ReadAll(io.LimitReader(resp.Body, x.MaxResponseBytes+1))
 	ev := map[string]any{
-		"status": resp.StatusCode, "headers": flatHeaders(resp.Header, true),
+		"status": resp.StatusCode, "headers": flatHeaders(resp.Header, maskOf(in)),
 		"duration_ms": time.Since(start).Milliseconds(), "attempt": attempt,
 	}
 	if resp.Request != nil && resp.Request.URL.String() != req.URL.String() {
@@ -277,8 +278,8 @@ func credentialParam(name string) bool {
 }
 
 // flatHeaders turns h into a JSON object of strings (values joined with
-// ", "); with mask, credential headers show Mask.
-func flatHeaders(h http.Header, mask bool) map[string]any {
+// ", "); with mask, credential headers show mask of their value.
+func flatHeaders(h http.Header, mask func(string) string) map[string]any {
 	out := make(map[string]any, len(h))
 	keys := make([]string, 0, len(h))
 	for k := range h {
@@ -286,13 +287,22 @@ func flatHeaders(h http.Header, mask bool) map[string]any {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if mask && credentialHeader(k) {
-			out[k] = Mask
-			continue
+		v := strings.Join(h[k], ", ")
+		if mask != nil && credentialHeader(k) {
+			v = mask(v)
 		}
-		out[k] = strings.Join(h[k], ", ")
+		out[k] = v
 	}
 	return out
+}
+
+// maskOf is the mask of a whole credential value in in's events: the
+// run's, which names the secret the value holds, or Mask.
+func maskOf(in *blocks.Input) func(string) string {
+	if in != nil && in.MaskOf != nil {
+		return in.MaskOf
+	}
+	return func(string) string { return Mask }
 }
 
 // eventURL is EventURL of u after the run's redactor masked the known
@@ -328,7 +338,9 @@ func EventURL(u *url.URL) string {
 			if err != nil {
 				name = k
 			}
-			if hasValue && credentialParam(name) {
+			if hasValue && credentialParam(name) && !strings.HasPrefix(p[len(k)+1:], "[REDACTED") {
+				// (A value the run's redactor masked keeps its mask,
+				// which may name the secret.)
 				parts[i] = k + "=" + Mask
 			}
 		}

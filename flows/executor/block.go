@@ -259,7 +259,7 @@ func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *eng
 			cfg[f.Name] = f.Literal
 		}
 	}
-	shown := displayConfig(pb, cfg)
+	shown := displayConfig(pb, cfg, x.red.MaskOf)
 	if !*started {
 		*started = true
 		x.emit(PendingEvent{Type: "block_started", Block: id, Data: map[string]any{"type": string(pb.Def.Type), "config": shown}})
@@ -293,6 +293,7 @@ func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *eng
 		},
 		Mask:      func(v string) { x.guard.learn("", "", v, nil) },
 		Redact:    x.red.String,
+		MaskOf:    x.red.MaskOf,
 		HTTP:      client,
 		Effect:    x.effect,
 		SleepOver: x.w.cfg.SleepOver,

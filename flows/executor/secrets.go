@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -62,23 +63,35 @@ func (rr *runResolver) Names(ctx context.Context) ([]string, error) {
 
 // displayConfig is a block's evaluated configuration as events show it:
 // fields the block type marks Secret and credential headers (by name, in
-// any object of the configuration) are replaced by "[REDACTED]" whatever
-// their value, since a credential built at run time from non-secret parts
-// is not a registered value. The run's redactor then masks known values in
-// the rest.
-func displayConfig(pb *plan.PlannedBlock, cfg map[string]any) map[string]any {
+// any object of the configuration) are replaced by a mask whatever their
+// value, since a credential built at run time from non-secret parts is not
+// a registered value; the mask names the secret the value holds when it
+// holds one (mask, the run's redactor's MaskOf). The run's redactor then
+// masks known values in the rest.
+func displayConfig(pb *plan.PlannedBlock, cfg map[string]any, mask func(string) string) map[string]any {
 	out := make(map[string]any, len(cfg))
 	for k, v := range cfg {
 		if f, ok := pb.Info.Spec.Field(k); ok && f.Secret && v != nil {
-			out[k] = "[REDACTED]"
+			out[k] = maskWhole(v, mask)
 			continue
 		}
-		out[k] = maskCredentialKeys(v, 0)
+		out[k] = maskCredentialKeys(v, mask, 0)
 	}
 	return out
 }
 
-func maskCredentialKeys(v any, depth int) any {
+// maskWhole is the mask of a whole value (a string, or any other value
+// as its JSON).
+func maskWhole(v any, mask func(string) string) string {
+	s, ok := v.(string)
+	if !ok {
+		b, _ := json.Marshal(v)
+		s = string(b)
+	}
+	return mask(s)
+}
+
+func maskCredentialKeys(v any, mask func(string) string, depth int) any {
 	if depth > 32 {
 		return v
 	}
@@ -87,16 +100,16 @@ func maskCredentialKeys(v any, depth int) any {
 		m := make(map[string]any, len(x))
 		for k, e := range x {
 			if redact.CredentialHeader(k) && e != nil {
-				m[k] = "[REDACTED]"
+				m[k] = maskWhole(e, mask)
 			} else {
-				m[k] = maskCredentialKeys(e, depth+1)
+				m[k] = maskCredentialKeys(e, mask, depth+1)
 			}
 		}
 		return m
 	case []any:
 		a := make([]any, len(x))
 		for i, e := range x {
-			a[i] = maskCredentialKeys(e, depth+1)
+			a[i] = maskCredentialKeys(e, mask, depth+1)
 		}
 		return a
 	}
