@@ -442,3 +442,32 @@ func (s *Service) VerifyWebhook(ctx context.Context, project, name string, eval 
 // notFound is a 404 error naming the thing, worded the same whether it
 // does not exist or is not visible.
 func notFound(what, name string) error { return store.NotFound(what, name) }
+
+// SecretUsage maps each secret name the project's installations reference
+// in their configs to the installations that do, sorted.
+func (s *Service) SecretUsage(ctx context.Context, project string) (map[string][]string, error) {
+	list, err := s.List(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	for _, inst := range list {
+		seen := map[string]bool{}
+		for k, expr := range inst.Config {
+			if strings.TrimSpace(expr) == "" {
+				continue
+			}
+			p, err := s.parser.Compile(engine.Field, expr, engine.WithField(k))
+			if err != nil {
+				continue // saved before a rule that refuses it: it names nothing readable
+			}
+			for _, name := range p.References().Secrets {
+				if !seen[name] {
+					seen[name] = true
+					out[name] = append(out[name], inst.Name)
+				}
+			}
+		}
+	}
+	return out, nil
+}

@@ -371,6 +371,45 @@ func (s *Service) secretWarnings(ctx context.Context, project string, names []st
 	return out
 }
 
+// SecretUse is where a project's saved definitions name secrets.
+type SecretUse struct {
+	// Flows maps a secret name to the flows that name it, sorted.
+	Flows map[string][]string
+	// Unknown lists the flows whose use of secrets is not all known: they
+	// compute secret names at run time (secrets[name]), or their saved
+	// definition no longer compiles (a block type turned off).
+	Unknown []string
+}
+
+// SecretUsage reads the latest version of every flow of a project and
+// returns the secrets each names: in expressions, as its webhook's signing
+// secret, in a block's list of secrets (exec).
+func (s *Service) SecretUsage(ctx context.Context, project string) (*SecretUse, error) {
+	fs, err := s.List(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	u := &SecretUse{Flows: map[string][]string{}, Unknown: []string{}}
+	for _, f := range fs {
+		p, err := s.plans.Get(ctx, f.ID, f.Version)
+		if err != nil {
+			var inv *plan.InvalidError
+			if !errors.As(err, &inv) {
+				return nil, err
+			}
+			u.Unknown = append(u.Unknown, f.Name)
+			continue
+		}
+		for _, name := range p.Secrets {
+			u.Flows[name] = append(u.Flows[name], f.Name)
+		}
+		if p.DynamicSecrets {
+			u.Unknown = append(u.Unknown, f.Name)
+		}
+	}
+	return u, nil
+}
+
 // Get returns a flow and its definition.
 func (s *Service) Get(ctx context.Context, project, name string) (*Flow, Definition, error) {
 	var f Flow

@@ -121,6 +121,7 @@ func New(d Deps) *Server {
 	s.sessionRoutes()
 	s.secretRoutes()
 	s.installationRoutes()
+	v1.GET("/projects/:project/secret-usage", s.secretUsage)
 	// Unknown /api/v1 paths are 404 for authenticated callers and 401
 	// otherwise (the group's middleware runs first).
 	v1.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })

@@ -75,8 +75,13 @@ var (
 type Plan struct {
 	Def    model.Definition
 	Blocks []PlannedBlock
-	// Secrets are the secret names the flow references statically.
+	// Secrets are the secret names the flow references statically: in
+	// expressions, as a webhook's signing secret, in a field that names
+	// secrets (the exec block's secrets list).
 	Secrets []string
+	// DynamicSecrets is true when an expression computes a secret name at
+	// run time (secrets[name]): the flow may use secrets not in Secrets.
+	DynamicSecrets bool
 	// Warnings point out code the engine evaluates differently from other
 	// JavaScript engines (engine.Program.Warnings), by block and field.
 	Warnings []string
@@ -133,6 +138,7 @@ func Compile(d model.Definition, reg *blocks.Registry, eng *engine.Engine) (*Pla
 		for _, s := range r.Secrets {
 			secretSet[s] = true
 		}
+		plan.DynamicSecrets = plan.DynamicSecrets || r.DynamicSecrets
 	}
 	t := d.Trigger
 	switch {
@@ -268,6 +274,11 @@ func Compile(d model.Definition, reg *blocks.Registry, eng *engine.Engine) (*Pla
 				default:
 					pf.Literal = v
 					literals[k] = v
+					if f.SecretNames {
+						for _, name := range listedSecrets(v) {
+							secretSet[name] = true
+						}
+					}
 				}
 				pb.Fields = append(pb.Fields, pf)
 			}
@@ -317,4 +328,22 @@ func knownTypes(reg *blocks.Registry) string {
 		ids = append(ids, string(i.ID))
 	}
 	return strings.Join(ids, ", ")
+}
+
+// listedSecrets returns the names in a literal list of secrets as a field
+// that names secrets holds them: [{"key": "NAME", ...}, ...] or ["NAME"].
+func listedSecrets(v any) []string {
+	list, _ := v.([]any)
+	var out []string
+	for _, e := range list {
+		switch x := e.(type) {
+		case string:
+			out = append(out, x)
+		case map[string]any:
+			if k, ok := x["key"].(string); ok {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
 }

@@ -352,6 +352,37 @@ try {
     await block.screenshot({ path: path.join(shots, 'editor-own-timeout.png') })
   })
 
+  await step('the Secrets page shows where each secret is used, from one request', async () => {
+    const auth = { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' }
+    for (const name of ['HOOK_ONLY', 'IDLE_ONE']) {
+      const r = await fetch(base + '/api/v1/secrets', { method: 'POST', headers: auth, body: JSON.stringify({ name, value: 'value-of-' + name + '-7Qx2kP9z', project: 'e2e' }) })
+      if (!r.ok) throw new Error('creating ' + name + ': ' + r.status + ' ' + (await r.text()))
+    }
+    // A secret named only as a webhook's signing secret is used (it showed "unused").
+    const def = { name: 'hook-only', trigger: { type: 'webhook', signing_secret: 'HOOK_ONLY', signature: 'github' }, blocks: [{ id: 'l', type: 'log', config: { message: "'hi'" } }] }
+    const r = await fetch(base + '/api/v1/projects/e2e/flows', { method: 'POST', headers: auth, body: JSON.stringify(def) })
+    if (!r.ok) throw new Error('creating the flow: ' + r.status + ' ' + (await r.text()))
+    const flowGets = []
+    const onReq = (rq) => {
+      if (/\/api\/v1\/projects\/e2e\/flows\/[^/?]+$/.test(new URL(rq.url()).pathname)) flowGets.push(rq.url())
+    }
+    page.on('request', onReq)
+    await page.goto(base + '/p/e2e/secrets')
+    const table = page.getByRole('table', { name: 'Secrets' })
+    const hookRow = table.locator('tr', { hasText: 'HOOK_ONLY' })
+    await hookRow.getByText('used by flow hook-only').waitFor()
+    if ((await hookRow.getByText('unused').count()) !== 0) throw new Error('HOOK_ONLY is marked unused')
+    await table.locator('tr', { hasText: 'IDLE_ONE' }).getByText('unused').waitFor()
+    page.off('request', onReq)
+    if (flowGets.length) throw new Error('the Secrets page fetched flows one by one: ' + flowGets.join(' '))
+    await hookRow.getByRole('button', { name: 'Delete HOOK_ONLY' }).click()
+    const dlg = page.getByRole('dialog')
+    await dlg.getByRole('alert').getByText('HOOK_ONLY is used by flow hook-only').waitFor()
+    await shot('secret-delete-used')
+    await dlg.getByRole('button', { name: 'Keep it' }).click()
+    await dlg.waitFor({ state: 'detached' })
+  })
+
   await step('a skipped block shows its type like the others', async () => {
     const def = {
       name: 'skips',

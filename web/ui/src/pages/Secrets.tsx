@@ -1,16 +1,9 @@
 import { useEffect, useState } from 'preact/hooks'
-import { get, post, put, del, enc, qs, type Secret, type Flow } from '../api'
+import { get, post, put, del, enc, qs, type Secret } from '../api'
 import { useApp } from '../app'
 import { Empty, ErrorBox, Modal, PageHeader, Spinner, ago } from '../ui'
 
 type ScopeKey = 'resolved' | 'project' | 'project_env' | 'env' | 'org'
-
-// Names referenced as secrets.NAME, secrets["NAME"] or secrets.get("NAME").
-const refRe = /secrets(?:\.(?!get\b|mask\b)([A-Za-z_$][\w$]*)|\[\s*["'`]([^"'`]+)["'`]\s*\]|\.get\(\s*["'`]([^"'`]+)["'`])/g
-
-export function referencedNames(text: string, into: Set<string>) {
-  for (const m of text.matchAll(refRe)) into.add(m[1] ?? m[2] ?? m[3])
-}
 
 function scopeParams(k: ScopeKey, project: string, env: string) {
   switch (k) {
@@ -222,11 +215,33 @@ function UpdateSecret({ s, onDone, onClose }: { s: Secret; onDone: () => void; o
   )
 }
 
-function DeleteSecret({ s, onDone, onClose }: { s: Secret; onDone: () => void; onClose: () => void }) {
+// Usage is where a project's saved flows and installations name secrets
+// (GET /projects/{p}/secret-usage, computed by the server).
+type Usage = {
+  secrets: Record<string, { flows: string[]; installations: string[] }>
+  unknown_flows: string[]
+}
+
+function usedBy(u: Usage | null, name: string): string {
+  const e = u?.secrets[name]
+  if (!e) return ''
+  const parts = []
+  if (e.flows.length) parts.push(`${e.flows.length === 1 ? 'flow' : 'flows'} ${e.flows.join(', ')}`)
+  if (e.installations.length) parts.push(`${e.installations.length === 1 ? 'installation' : 'installations'} ${e.installations.join(', ')}`)
+  return parts.join('; ')
+}
+
+function DeleteSecret({ s, usage, onDone, onClose }: { s: Secret; usage: Usage | null; onDone: () => void; onClose: () => void }) {
   const app = useApp()
   const [err, setErr] = useState<unknown>(null)
+  const users = usedBy(usage, s.name)
   return (
     <Modal title={`Delete ${s.name}?`} onClose={onClose}>
+      {users && (
+        <p class="warn" role="alert">
+          {s.name} is used by {users}: their runs will fail once it is deleted.
+        </p>
+      )}
       <p>
         The secret <strong class="mono">{s.name}</strong> ({s.scope_label}) and every version of its value are deleted. Runs that read it will fail with an unknown
         secret error.
@@ -263,7 +278,7 @@ export function Secrets({ project }: { project: string }) {
   const [scope, setScope] = useState<ScopeKey>('project')
   const [list, setList] = useState<Secret[] | null>(null)
   const [err, setErr] = useState<unknown>(null)
-  const [used, setUsed] = useState<Set<string> | null>(null)
+  const [usage, setUsage] = useState<Usage | null>(null)
   const [dialog, setDialog] = useState<null | { kind: 'add' } | { kind: 'update' | 'delete'; s: Secret }>(null)
 
   const load = () => {
@@ -277,24 +292,14 @@ export function Secrets({ project }: { project: string }) {
     load()
   }, [project, env, scope])
 
-  // "unused": no flow or installation of this project names it.
+  // Where the project's flows and installations name each secret, as the
+  // server computes it from what is saved (one request).
   useEffect(() => {
     let stop = false
-    ;(async () => {
-      const names = new Set<string>()
-      const fs = await get<{ flows: Flow[] }>(`/api/v1/projects/${enc(project)}/flows`)
-      for (const f of (fs.flows ?? []).slice(0, 100)) {
-        const d = await get(`/api/v1/projects/${enc(project)}/flows/${enc(f.name)}`)
-        referencedNames(JSON.stringify(d.definition ?? {}), names)
-      }
-      try {
-        const is = await get<{ installations: any[] }>(`/api/v1/projects/${enc(project)}/installations`)
-        referencedNames(JSON.stringify(is.installations ?? []), names)
-      } catch {
-        /* installations may not be served */
-      }
-      if (!stop) setUsed(names)
-    })().catch(() => {})
+    setUsage(null)
+    get<Usage>(`/api/v1/projects/${enc(project)}/secret-usage`)
+      .then((u) => !stop && setUsage(u))
+      .catch(() => {})
     return () => {
       stop = true
     }
@@ -363,6 +368,7 @@ export function Secrets({ project }: { project: string }) {
                       <span class="mono strong">{s.name}</span>
                       {s.kind === 'file' && <span class="tag">file</span>}
                       {s.description && <div class="muted small">{s.description}</div>}
+                      {usedBy(usage, s.name) && <div class="muted small">used by {usedBy(usage, s.name)}</div>}
                     </td>
                     <td>
                       <span class="tag">{s.from ?? s.scope_label}</span>
@@ -377,7 +383,12 @@ export function Secrets({ project }: { project: string }) {
                           weakly protected: short value
                         </span>
                       )}
-                      {used && !used.has(s.name) && <span class="warn soft">unused</span>}
+                      {usage && !usage.secrets[s.name] && usage.unknown_flows.length === 0 && <span class="warn soft">unused</span>}
+                      {usage && !usage.secrets[s.name] && usage.unknown_flows.length > 0 && (
+                        <span class="warn soft" title={`Not named by any flow or installation; ${usage.unknown_flows.join(', ')} compute secret names at run time`}>
+                          not named
+                        </span>
+                      )}
                     </td>
                     <td class="right nowrap">
                       {own && (
@@ -400,7 +411,7 @@ export function Secrets({ project }: { project: string }) {
       )}
       {dialog?.kind === 'add' && <AddSecret project={project} env={env} scope={scope} onDone={load} onClose={() => setDialog(null)} />}
       {dialog?.kind === 'update' && <UpdateSecret s={dialog.s} onDone={load} onClose={() => setDialog(null)} />}
-      {dialog?.kind === 'delete' && <DeleteSecret s={dialog.s} onDone={load} onClose={() => setDialog(null)} />}
+      {dialog?.kind === 'delete' && <DeleteSecret s={dialog.s} usage={usage} onDone={load} onClose={() => setDialog(null)} />}
     </section>
   )
 }
