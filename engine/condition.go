@@ -32,17 +32,32 @@ type Condition struct {
 // ErrSyntax: unknown names (`stpes.call`), unknown `run` fields, type
 // mismatches (`env.X + 1`) and non-boolean results are caught here, before
 // anything runs.
-func CompileCondition(src string) (*Condition, error) {
+func CompileCondition(src string, opts ...ConditionOption) (*Condition, error) {
+	var co conditionOptions
+	for _, opt := range opts {
+		opt(&co)
+	}
+	o := exprvm.Options{Failure: co.onError}
 	if len(src) > DefaultMaxFieldSource {
 		return nil, &Error{Lang: Expr, Err: ErrSourceTooLarge,
 			Message: fmt.Sprintf("the condition is %d bytes, over the limit of %d bytes", len(src), DefaultMaxFieldSource)}
 	}
-	p, err := exprvm.Compile(src, exprvm.Options{})
+	p, err := exprvm.Compile(src, o)
 	if err != nil {
 		return nil, exprError(src, err, ErrSyntax)
 	}
 	return &Condition{src: src, prog: p}, nil
 }
+
+// ConditionOption configures CompileCondition.
+type ConditionOption func(*conditionOptions)
+
+type conditionOptions struct{ onError bool }
+
+// InOnError compiles the condition of a block of a flow's on_error
+// handler: `error` and `failed_block` (strings, Env.Failure) are in scope.
+// Without it they are unknown names, caught at compile time.
+func InOnError() ConditionOption { return func(o *conditionOptions) { o.onError = true } }
 
 // Source returns the condition's source.
 func (c *Condition) Source() string { return c.src }
@@ -75,6 +90,9 @@ func (c *Condition) Eval(ctx context.Context, env *Env) (bool, error) {
 		Run:     exprvm.Run(env.Run),
 		Vars:    env.Vars,
 		Secrets: st,
+	}
+	if f := env.Failure; f != nil {
+		st.in.Error, st.in.FailedBlock = f.Error, f.FailedBlock
 	}
 	out, err := c.prog.RunWith(&st.ev, &st.in)
 	st.reset()

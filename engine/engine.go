@@ -306,6 +306,7 @@ func (p *Program) globals(env *Env) jsvm.Globals {
 	if env.Vars != nil {
 		g.Env = env.Vars
 	}
+	g.Failure = (*jsvm.Failure)(env.Failure)
 	if p.c.observesRun {
 		r := env.Run
 		g.Run = ordered.New(runKeys, map[string]any{"id": r.ID, "flow": r.Flow, "project": r.Project, "environment": r.Environment, "block": r.Block})

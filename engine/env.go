@@ -82,6 +82,9 @@ type Env struct {
 	Run RunInfo
 	// Vars are non-secret variables (`env`).
 	Vars map[string]string
+	// Failure is set only for the blocks of a flow's on_error handler:
+	// scripts and conditions see it as `error` and `failed_block`.
+	Failure *Failure
 
 	// OnSecret is called, before the script receives the value, for every
 	// secret the evaluation reads (name, scope it was asked in, value). The
@@ -92,6 +95,14 @@ type Env struct {
 	OnMask func(value string)
 	// OnLog receives console output; nil discards it.
 	OnLog func(LogRecord)
+}
+
+// Failure is what the blocks of an on_error handler know of the run's
+// failure: Error is the run's error message and FailedBlock the id of the
+// block that failed. The caller redacts both before the evaluation.
+type Failure struct {
+	Error       string `json:"error"`
+	FailedBlock string `json:"failed_block"`
 }
 
 // ErrUnknownSecret is wrapped by errors for a secret name that does not

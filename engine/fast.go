@@ -51,6 +51,7 @@ func (f *fastProgram) Eval(ctx context.Context, env *Env, maxOutput int) (any, b
 	var in fastpath.Env
 	in.Ctx, in.Input, in.Steps, in.Vars = ctx, env.Input, env.Steps, env.Vars
 	in.Run, in.Secrets = (*fastpath.Run)(&env.Run), (*envSecrets)(env)
+	in.Failure = (*fastpath.Failure)(env.Failure)
 	v, ok, err := f.p.Eval(&in, maxOutput)
 	if ok && err == nil && env.OnSecret != nil {
 		for i := range in.NumReads() {

@@ -17,7 +17,8 @@ import (
 // reads. Everything else runs in the sandbox pool.
 //
 // Bounded is an allowlist over the goja AST: literals; the identifiers
-// secrets, input, steps, run, env, undefined, NaN and Infinity; member
+// secrets, input, steps, run, env, error, failed_block, undefined, NaN and
+// Infinity; member
 // access (also optional); template literals without a tag; object and array
 // literals with plain properties and spread; unary, binary, logical,
 // conditional and comma operators; and calls of a short list of linear-time
@@ -34,6 +35,7 @@ const maxBoundedRefs = 32
 var boundedGlobals = map[string]bool{
 	"secrets": true, "input": true, "steps": true, "run": true, "env": true,
 	"undefined": true, "NaN": true, "Infinity": true,
+	"error": true, "failed_block": true, // strings, in on_error blocks
 }
 
 // boundedFuncs are global functions a bounded field may call: each runs in

@@ -80,12 +80,19 @@ type Env struct {
 	Run     Run
 	Vars    map[string]string
 	Secrets SecretSource
+	// Error and FailedBlock are `error` and `failed_block`, in the
+	// conditions of an on_error handler's blocks (Options.Failure).
+	Error, FailedBlock string
 }
 
 // Options are compile-time limits; zero values mean the defaults.
 type Options struct {
 	MaxNodes     uint
 	MemoryBudget uint
+	// Failure puts `error` and `failed_block` (strings) in scope: the
+	// condition belongs to a block of an on_error handler. Elsewhere
+	// they are unknown names.
+	Failure bool
 }
 
 // Refs are the names a condition references, each sorted and unique.
@@ -117,6 +124,8 @@ const (
 	usesRun
 	usesEnv
 	usesState // secrets, or $env
+	usesError
+	usesFailedBlock
 )
 
 // checkEnv is the environment the checker sees: the shape of Env.
@@ -125,6 +134,16 @@ var checkEnv = types.Map{
 	"steps": types.TypeOf(map[string]any{}),
 	"run":   types.TypeOf(&Run{}),
 	"env":   types.TypeOf(map[string]string{}),
+}
+
+// checkFailureEnv is checkEnv with the names of an on_error handler.
+var checkFailureEnv = types.Map{
+	"input":        types.Any,
+	"steps":        types.TypeOf(map[string]any{}),
+	"run":          types.TypeOf(&Run{}),
+	"env":          types.TypeOf(map[string]string{}),
+	"error":        types.String,
+	"failed_block": types.String,
 }
 
 var secretFn = expr.Function(secretFunc,
@@ -182,8 +201,12 @@ func Compile(src string, o Options) (*Program, error) {
 		o.MemoryBudget = DefaultMemoryBudget
 	}
 	rw := &rewriter{}
+	env := checkEnv
+	if o.Failure {
+		env = checkFailureEnv
+	}
 	prog, err := expr.Compile(src,
-		expr.Env(checkEnv),
+		expr.Env(env),
 		expr.AsBool(),
 		expr.MaxNodes(o.MaxNodes),
 		expr.Patch(rw),
@@ -194,6 +217,9 @@ func Compile(src string, o Options) (*Program, error) {
 		var fe *file.Error
 		if errors.As(err, &fe) && strings.Contains(fe.Message, "unknown name secrets") {
 			fe.Message = `secrets must be read as secrets.NAME or secrets["NAME"]`
+		}
+		if errors.As(err, &fe) && !o.Failure && (strings.Contains(fe.Message, "unknown name error") || strings.Contains(fe.Message, "unknown name failed_block")) {
+			fe.Message = "error and failed_block are defined only in the blocks of the flow's on_error list"
 		}
 		return nil, err
 	}
@@ -251,6 +277,12 @@ func (p *Program) RunWith(ev *Evaluator, e *Env) (any, error) {
 	if u&usesState != 0 {
 		m[stateKey] = e
 	}
+	if u&usesError != 0 {
+		m["error"] = e.Error
+	}
+	if u&usesFailedBlock != 0 {
+		m["failed_block"] = e.FailedBlock
+	}
 	ev.vm.MemoryBudget = p.budget
 	out, err := ev.vm.Run(p.prog, m)
 	// Overwrite rather than delete: the keys stay, the values go.
@@ -282,6 +314,10 @@ func (r *rewriter) Visit(node *ast.Node) {
 			r.uses |= usesEnv
 		case "secrets":
 			r.uses |= usesState
+		case "error":
+			r.uses |= usesError
+		case "failed_block":
+			r.uses |= usesFailedBlock
 		case "$env":
 			// The environment map holds the evaluation's internal state:
 			// not for users.

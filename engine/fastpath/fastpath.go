@@ -64,6 +64,10 @@ type Env struct {
 	Vars    map[string]string
 	Run     *Run // nil is a run with empty fields
 	Secrets SecretSource
+	// Failure is `error` and `failed_block`, set only in the blocks of an
+	// on_error handler; nil leaves an expression that reads them to goja
+	// (where they are not defined).
+	Failure *Failure
 
 	// The secrets read by the last Eval: vals by the program's name
 	// index, order in the order of the reads.
@@ -91,6 +95,11 @@ func (env *Env) ClearReads() {
 func (p *Program) Read(env *Env, i int) (name, value string) {
 	k := env.order[i]
 	return p.names[k], env.vals[k]
+}
+
+// Failure is `error` and `failed_block` (see Env.Failure).
+type Failure struct {
+	Error, FailedBlock string
 }
 
 // Run is `run`.
@@ -383,6 +392,11 @@ func (c *compiler) expr(e ast.Expression) (*node, static, bool) {
 		return constOf(value{k: kNull}), sNull, true
 	case *ast.DotExpression, *ast.BracketExpression:
 		return c.path(e)
+	case *ast.Identifier:
+		if n := e.Name.String(); n == "error" || n == "failed_block" {
+			return c.path(e) // strings, unlike the other roots
+		}
+		return nil, 0, false
 	case *ast.TemplateLiteral:
 		return c.template(e)
 	case *ast.UnaryExpression:
@@ -510,6 +524,13 @@ func (c *compiler) path(e ast.Expression) (*node, static, bool) {
 					return nil, 0, false
 				}
 				p := &node{op: opPath, root: root, steps: steps}
+				c.leaves = append(c.leaves, p)
+				return p, sDynamic, true
+			case "error", "failed_block":
+				if len(steps) != 0 {
+					return nil, 0, false // a property of a string: goja's
+				}
+				p := &node{op: opPath, root: root}
 				c.leaves = append(c.leaves, p)
 				return p, sDynamic, true
 			case "input", "steps":
@@ -845,6 +866,19 @@ func (n *node) get(env *Env) (value, bool) {
 	case "env":
 		s, ok := env.Vars[n.steps[0].key]
 		if !ok || !utf8.ValidString(s) {
+			return value{}, false
+		}
+		v := value{k: kString, s: s}
+		return v, n.accept(v)
+	case "error", "failed_block":
+		if env.Failure == nil {
+			return value{}, false
+		}
+		s := env.Failure.Error
+		if n.root == "failed_block" {
+			s = env.Failure.FailedBlock
+		}
+		if !utf8.ValidString(s) {
 			return value{}, false
 		}
 		v := value{k: kString, s: s}

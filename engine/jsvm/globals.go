@@ -261,6 +261,17 @@ func (st *state) base64Globals() {
 	})
 }
 
+// failureGlobals defines `error` and `failed_block` for a block of an
+// on_error handler. They are properties of the global object, not
+// parameters of the wrapper like input or steps, so that a code block
+// that declares its own `const error` (legal before on_error existed)
+// still compiles: its declaration shadows the global. They are read-only.
+func (st *state) failureGlobals(f *Failure) {
+	g := st.rt.GlobalObject()
+	_ = g.DefineDataProperty("error", st.rt.ToValue(f.Error), goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_TRUE)
+	_ = g.DefineDataProperty("failed_block", st.rt.ToValue(f.FailedBlock), goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_TRUE)
+}
+
 // mathSign replaces goja's Math.sign, which returns its argument unchanged
 // when that is not a number (Math.sign('a') is 'a', Math.sign(null) is
 // null), with the standard one: the sign of ToNumber(x) (1, -1, 0, -0 or

@@ -120,6 +120,17 @@ func (l Limits) withDefaults() Limits {
 // *ordered.Object's, or sorted for a Go map.
 type Globals struct {
 	Input, Steps, Run, Env any
+	// Failure is set for the blocks of a flow's on_error handler: the
+	// script sees its fields as the read-only globals `error` and
+	// `failed_block`. Elsewhere those names are not defined.
+	Failure *Failure
+}
+
+// Failure is what an on_error handler knows of the run's failure. Both
+// texts are already redacted by the caller.
+type Failure struct {
+	Error       string `json:"error"`
+	FailedBlock string `json:"failed_block"`
 }
 
 // JSON is JSON text passed as a global; it is parsed inside the runtime.
@@ -142,6 +153,9 @@ type Script struct {
 	usesBase64 bool
 	// usesSign is true when the source may call Math.sign (see mathSign).
 	usesSign bool
+	// observesFailure is false when the source cannot name error or
+	// failed_block (Globals.Failure), which then are not defined.
+	observesFailure bool
 	// observes[i] is false when the script cannot observe the global
 	// Globals field i (Input, Steps, Run, Env), which then is not built.
 	observes [4]bool
@@ -186,6 +200,7 @@ func Compile(kind Kind, src string) (*Script, error) {
 	for i, name := range globalNames {
 		s.observes[i] = Observes(src, name)
 	}
+	s.observesFailure = Observes(src, "error") || Observes(src, "failed_block")
 	fm.file = prg.File
 	// The wrapper must still be one function expression: a source such as
 	// "1); foo(); (1" or "}); foo(); (function(){" would escape it.
@@ -416,6 +431,9 @@ func (s *Script) RunIn(ctx context.Context, r *Runtime, g Globals, host Host, li
 	}
 	if s.usesSign {
 		st.mathSign()
+	}
+	if g.Failure != nil && s.observesFailure {
+		st.failureGlobals(g.Failure)
 	}
 	v, err := fn(goja.Undefined(), args[:]...)
 	if err != nil {

@@ -245,7 +245,8 @@ func (p *Pool) Run(ctx context.Context, kind jsvm.Kind, src string, g jsvm.Globa
 		lim.MaxOutput = jsvm.DefaultMaxOutput
 	}
 	req := &message{T: "eval", Kind: kind, Src: src, TimeoutNS: int64(lim.Timeout),
-		MaxOutput: lim.MaxOutput, MaxStack: lim.MaxCallStack, MaxLog: lim.MaxLogBytes, Ordered: lim.Ordered}
+		MaxOutput: lim.MaxOutput, MaxStack: lim.MaxCallStack, MaxLog: lim.MaxLogBytes, Ordered: lim.Ordered,
+		Failure: g.Failure}
 	var err error
 	for _, f := range []struct {
 		dst *json.RawMessage

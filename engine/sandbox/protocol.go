@@ -48,6 +48,7 @@ type message struct {
 	Steps     json.RawMessage `json:"steps,omitempty"`
 	Run       json.RawMessage `json:"run,omitempty"`
 	Env       json.RawMessage `json:"env,omitempty"`
+	Failure   *jsvm.Failure   `json:"failure,omitempty"`
 	TimeoutNS int64           `json:"timeout,omitempty"`
 	MaxOutput int             `json:"max_output,omitempty"`
 	MaxStack  int             `json:"max_stack,omitempty"`

@@ -195,7 +195,8 @@ func (w *workerState) eval(m *message) error {
 	if lim.Timeout > 0 {
 		regexp2.DefaultMatchTimeout = lim.Timeout
 	}
-	g := jsvm.Globals{Input: jsvm.JSON(m.Input), Steps: jsvm.JSON(m.Steps), Run: jsvm.JSON(m.Run), Env: jsvm.JSON(m.Env)}
+	g := jsvm.Globals{Input: jsvm.JSON(m.Input), Steps: jsvm.JSON(m.Steps), Run: jsvm.JSON(m.Run), Env: jsvm.JSON(m.Env),
+		Failure: m.Failure}
 	h := &workerHost{w: w}
 	v, err := s.RunIn(context.Background(), w.runtime(), g, h, lim)
 	if h.err != nil {

@@ -53,8 +53,15 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 		cenv.Steps = x.condSteps
 		ok, err := pb.If.Eval(ctx, &cenv)
 		if err != nil {
-			x.emit(PendingEvent{Type: "block_failed", Block: id, Data: map[string]any{"error": err.Error(), "field": "if"}})
-			return nil, false, fmt.Errorf("block %q: if: %w", id, err)
+			if ctx.Err() != nil {
+				return nil, false, ctxErr(ctx)
+			}
+			data := map[string]any{"error": err.Error(), "field": "if"}
+			if pb.Def.ContinueOnError {
+				data["continued"] = true
+			}
+			x.emit(PendingEvent{Type: "block_failed", Block: id, Data: data})
+			return nil, false, &blockFailure{block: id, msg: err.Error(), continuable: true, err: fmt.Errorf("block %q: if: %w", id, err)}
 		}
 		if !ok {
 			x.emit(PendingEvent{Type: "block_skipped", Block: id, Data: map[string]any{"if": pb.Def.If, "type": string(pb.Def.Type)}})
@@ -126,11 +133,15 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 				x.emit(PendingEvent{Type: "block_failed", Block: id, Data: data})
 				return nil, false, ctxErr(ctx)
 			}
-			x.emit(PendingEvent{Type: "block_failed", Block: id, Data: data})
-			if namesBlock(err, id) {
-				return nil, false, err
+			if pb.Def.ContinueOnError {
+				data["continued"] = true
 			}
-			return nil, false, fmt.Errorf("block %q: %w", id, err)
+			x.emit(PendingEvent{Type: "block_failed", Block: id, Data: data})
+			f := &blockFailure{block: id, msg: err.Error(), continuable: true, err: err}
+			if !namesBlock(err, id) {
+				f.err = fmt.Errorf("block %q: %w", id, err)
+			}
+			return nil, false, f
 		}
 		data["retry_in_ms"] = backoff.Milliseconds()
 		x.emit(PendingEvent{Type: "block_retry", Block: id, Data: data})
@@ -151,6 +162,32 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 		}
 		backoff *= 2
 	}
+}
+
+// blockFailure is the failure of a block itself (its condition, or its
+// last attempt), as opposed to the end of its claim (a cancel, a
+// shutdown, a lost lease, the database away). Only such a failure runs
+// the flow's on_error handler, and only a continuable one may become the
+// block's output (continue_on_error).
+type blockFailure struct {
+	block string
+	// msg is the block's own error, without the block's name: the
+	// output's "error" of a continued block.
+	msg string
+	// continuable is false for a block that may have acted before an
+	// interruption: not knowing is not the block's failure.
+	continuable bool
+	err         error
+}
+
+func (f *blockFailure) Error() string { return f.err.Error() }
+func (f *blockFailure) Unwrap() error { return f.err }
+
+// continued is the output of a block that failed with continue_on_error:
+// its error (redacted: the output is seen by later blocks, which may send
+// it anywhere) and failed: true, so that later blocks can test either.
+func (x *execution) continued(f *blockFailure) any {
+	return map[string]any{"error": x.red.String(f.msg), "failed": true}
 }
 
 // beginAttempt starts tracking an attempt of block id.

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +40,9 @@ type execution struct {
 	steps, condSteps map[string]any
 	// resumed holds the checkpoints of an earlier claim, by block id.
 	resumed map[string]model.Checkpoint
+	// failure is set once the run failed and its on_error handler runs:
+	// the handler's blocks see it as `error` and `failed_block`.
+	failure *engine.Failure
 
 	mu      sync.Mutex // guards pending and cur
 	pending []PendingEvent
@@ -197,11 +202,45 @@ func (x *execution) do(ctx context.Context) (any, error) {
 		x.emit(PendingEvent{Type: "run_started", Data: map[string]any{"input": engine.Plain(x.input), "worker": w.owner}})
 	}
 	client := w.client(x)
-	for i := range plan.Blocks {
+	if x.failure == nil {
+		out, err := x.runBlocks(ctx, plan.Blocks, client, last)
+		var f *blockFailure
+		if err == nil || len(plan.OnError) == 0 || !errors.As(err, &f) {
+			return out, err
+		}
+		// The run failed: its on_error handler runs, from a checkpoint
+		// that says so, so that a run interrupted in the handler resumes
+		// the handler rather than its failed block.
+		x.failure = &engine.Failure{Error: x.red.String(err.Error()), FailedBlock: f.block}
+		x.emit(PendingEvent{Type: "on_error_started", Data: map[string]any{"error": x.failure.Error, "failed_block": f.block}})
+		detail, err := json.Marshal(x.failure)
+		if err != nil {
+			return nil, err
+		}
+		cp := model.Checkpoint{RunID: r.ID, Block: failureCheckpoint, State: model.CheckpointFailed, Detail: string(detail), CreatedAt: w.now()}
+		if err := x.save(ctx, []model.Checkpoint{cp}); err != nil {
+			return nil, err
+		}
+	}
+	return nil, x.handle(ctx, client)
+}
+
+// failureCheckpoint is the block name of the checkpoint a failed run with
+// an on_error handler keeps while the handler runs: not an identifier, so
+// no block's.
+const failureCheckpoint = "$on_error"
+
+// runBlocks runs list (the flow's blocks, or its on_error handler) from
+// its first unfinished block, storing each finished block's checkpoint
+// before the next starts. last is the output of the last block run
+// before; it returns that of the last block run.
+func (x *execution) runBlocks(ctx context.Context, list []plan.PlannedBlock, client *http.Client, last any) (any, error) {
+	w, r := x.w, x.run
+	for i := range list {
 		if err := ctx.Err(); err != nil {
 			return nil, ctxErr(ctx)
 		}
-		pb := &plan.Blocks[i]
+		pb := &list[i]
 		id := pb.Def.ID
 		var at *wake
 		if cp, ok := x.resumed[id]; ok {
@@ -212,7 +251,9 @@ func (x *execution) do(ctx context.Context) (any, error) {
 				err := fmt.Errorf("block %q was interrupted (%s) after it may have acted, and is not safe to repeat: %s; "+
 					"check whether it did, then start the run again", id, r.ResumeReason, cp.Detail)
 				x.emit(PendingEvent{Type: "block_failed", Block: id, Data: map[string]any{"error": err.Error(), "interrupted": true}})
-				return nil, err
+				// The run fails (and its on_error handler runs), but the
+				// block is not continued: whether it failed is unknown.
+				return nil, &blockFailure{block: id, msg: err.Error(), err: err}
 			case model.CheckpointSleeping:
 				at = new(wake)
 				if err := json.Unmarshal([]byte(cp.Detail), at); err != nil {
@@ -223,7 +264,11 @@ func (x *execution) do(ctx context.Context) (any, error) {
 		}
 		out, ran, err := x.block(ctx, pb, client, at)
 		if err != nil {
-			return nil, err
+			var f *blockFailure
+			if !pb.Def.ContinueOnError || !errors.As(err, &f) || !f.continuable {
+				return nil, err
+			}
+			out, ran = x.continued(f), true
 		}
 		cp := model.Checkpoint{RunID: r.ID, Block: id, State: model.CheckpointSkipped, CreatedAt: w.now()}
 		if ran {
@@ -234,7 +279,7 @@ func (x *execution) do(ctx context.Context) (any, error) {
 		// A finished block's output and events are stored, durably,
 		// before the next block starts; those of the last block go with
 		// the outcome.
-		if i < len(plan.Blocks)-1 {
+		if i < len(list)-1 {
 			if ran {
 				if cp.Output, err = x.seal(id, out); err != nil {
 					return nil, err
@@ -246,6 +291,43 @@ func (x *execution) do(ctx context.Context) (any, error) {
 		}
 	}
 	return last, nil
+}
+
+// handle runs the flow's on_error handler after the run failed with
+// x.failure, and returns the run's error: the original one, with the
+// handler's own failure added when it failed. An end of the claim (a
+// durable wait, a shutdown, a lost lease) is returned as it is: the run
+// resumes in the handler.
+func (x *execution) handle(ctx context.Context, client *http.Client) error {
+	_, err := x.runBlocks(ctx, x.plan.OnError, client, nil)
+	var sl *sleeping
+	switch {
+	case errors.As(err, &sl), errors.Is(err, errShutdown), errors.Is(err, errLeaseLost), errors.Is(err, errAbandon):
+		return err
+	case err == nil:
+		x.emit(PendingEvent{Type: "on_error_finished", Data: map[string]any{"status": model.StatusSucceeded}})
+		return &runFailed{msg: x.failure.Error}
+	case errors.Is(err, errCanceled):
+		// The run failed before the cancel: it ends failed, not canceled.
+		x.emit(PendingEvent{Type: "on_error_finished", Data: map[string]any{"status": model.StatusCanceled}})
+		return &runFailed{msg: x.failure.Error, handler: "it was canceled"}
+	}
+	x.emit(PendingEvent{Type: "on_error_finished", Data: map[string]any{"status": model.StatusFailed, "error": err.Error()}})
+	return &runFailed{msg: x.failure.Error, handler: "it failed too: " + err.Error()}
+}
+
+// runFailed is the error of a run whose on_error handler ran: the run's
+// original error (redacted), and what became of the handler when it did
+// not succeed.
+type runFailed struct {
+	msg, handler string
+}
+
+func (e *runFailed) Error() string {
+	if e.handler == "" {
+		return e.msg
+	}
+	return e.msg + " (on_error handler: " + e.handler + ")"
 }
 
 // resume restores what earlier claims of the run finished: the steps from
@@ -263,9 +345,16 @@ func (x *execution) resume(ctx context.Context) (any, error) {
 	for _, cp := range cps {
 		x.resumed[cp.Block] = cp
 	}
+	if cp, ok := x.resumed[failureCheckpoint]; ok && cp.State == model.CheckpointFailed {
+		// The run failed in an earlier claim: its on_error handler goes on.
+		x.failure = new(engine.Failure)
+		if err := json.Unmarshal([]byte(cp.Detail), x.failure); err != nil {
+			return nil, fmt.Errorf("read the run's failure: %w", err)
+		}
+	}
 	var last any
 	from, reason := "", r.ResumeReason
-	for _, pb := range x.plan.Blocks {
+	for i, pb := range slices.Concat(x.plan.Blocks, x.plan.OnError) {
 		id := pb.Def.ID
 		cp, ok := x.resumed[id]
 		if ok && cp.State == model.CheckpointDone {
@@ -280,6 +369,9 @@ func (x *execution) resume(ctx context.Context) (any, error) {
 		}
 		if ok && cp.State == model.CheckpointSkipped {
 			continue
+		}
+		if inHandler := i >= len(x.plan.Blocks); inHandler != (x.failure != nil) {
+			continue // the failed block, or a handler that has not begun
 		}
 		if from == "" {
 			from = id
@@ -341,6 +433,7 @@ func (x *execution) env(block string) *engine.Env {
 		Steps:   x.steps,
 		Run:     engine.RunInfo{ID: r.ID, Flow: r.Flow, Project: r.Project, Environment: r.Environment, Block: block},
 		Vars:    x.plan.Def.Env,
+		Failure: x.failure,
 		OnSecret: func(name string, _ engine.Scope, value string) {
 			x.guard.learn(name, "", value, nil)
 		},

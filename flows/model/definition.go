@@ -14,6 +14,12 @@ type Definition struct {
 	Description string     `json:"description,omitempty" yaml:"description,omitempty"`
 	Trigger     Trigger    `json:"trigger" yaml:"trigger"`
 	Blocks      []BlockDef `json:"blocks" yaml:"blocks"`
+	// OnError are blocks run, in order, when the run fails: a block of
+	// Blocks failed for good (after its retries, without
+	// continue_on_error). Their expressions also see `error` (the run's
+	// error message, redacted) and `failed_block` (the id of the block
+	// that failed). The run still ends failed with its original error.
+	OnError []BlockDef `json:"on_error,omitempty" yaml:"on_error,omitempty"`
 	// Env holds non-secret variables, visible to expressions as `env`.
 	Env map[string]string `json:"env,omitempty" yaml:"env,omitempty"`
 	// MaxConcurrentRuns bounds the runs of this flow queued or running at
@@ -56,6 +62,11 @@ type BlockDef struct {
 	Timeout blocks.Dur `json:"timeout,omitempty" yaml:"timeout,omitempty"`
 	// Retry re-runs a failed block.
 	Retry *Retry `json:"retry,omitempty" yaml:"retry,omitempty"`
+	// ContinueOnError lets the run go on when the block fails for good
+	// (after its retries): its output becomes {"error": "<message,
+	// redacted>", "failed": true}. A block stopped by a cancel or by its
+	// replica's shutdown is not continued.
+	ContinueOnError bool `json:"continue_on_error,omitempty" yaml:"continue_on_error,omitempty"`
 }
 
 // Retry is a block's retry policy.

@@ -97,8 +97,9 @@ type Checkpoint struct {
 	Block string `gorm:"primaryKey;size:63"`
 	// State is done (Output holds the block's real output, sealed),
 	// skipped (its condition was false), sleeping (a durable wait: Detail
-	// holds its times) or acting (the block, which is not safe to repeat,
-	// may have acted outside Hushflow: Detail says why it is not safe).
+	// holds its times), acting (the block, which is not safe to repeat,
+	// may have acted outside Hushflow: Detail says why it is not safe) or
+	// failed (the run failed and its on_error handler runs).
 	State  string `gorm:"size:16;not null"`
 	Detail string `gorm:"type:text;not null;default:''"`
 	// Output is the block's output as JSON, sealed (envelope encryption
@@ -116,6 +117,10 @@ const (
 	CheckpointSkipped  = "skipped"
 	CheckpointSleeping = "sleeping"
 	CheckpointActing   = "acting"
+	// CheckpointFailed is kept while the on_error handler of a failed run
+	// runs (block "$on_error"): Detail holds the failure as JSON (the
+	// run's error, redacted, and the id of the block that failed).
+	CheckpointFailed = "failed"
 )
 
 // Event is one stored, redacted run event.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -75,6 +76,8 @@ var (
 type Plan struct {
 	Def    model.Definition
 	Blocks []PlannedBlock
+	// OnError is the flow's on_error handler (Def.OnError), compiled.
+	OnError []PlannedBlock
 	// Secrets are the secret names the flow references statically: in
 	// expressions, as a webhook's signing secret, in a field that names
 	// secrets (the exec block's secrets list).
@@ -178,14 +181,63 @@ func Compile(d model.Definition, reg *blocks.Registry, eng *engine.Engine) (*Pla
 		add(Problem{Field: "blocks", Message: fmt.Sprintf("a flow has at most %d blocks", MaxBlocks)})
 	}
 	seen := map[string]bool{}
-	for i, b := range d.Blocks {
+	c := &compiler{reg: reg, eng: eng, plan: plan, add: add, noteRefs: noteRefs, seen: seen}
+	plan.Blocks = c.blocks(d.Blocks, false)
+	if len(d.OnError) > MaxBlocks {
+		add(Problem{Field: "on_error", Message: fmt.Sprintf("an on_error list has at most %d blocks", MaxBlocks)})
+	}
+	// Every main block's id is taken before the handler's are checked, so
+	// that a handler block may read any main block (one that did not run
+	// is undefined) and its id may clash with none.
+	for _, b := range d.Blocks {
+		if b.ID != "" {
+			c.main = append(c.main, b.ID)
+			seen[b.ID] = true
+		}
+	}
+	plan.OnError = c.blocks(d.OnError, true)
+	for s := range secretSet {
+		plan.Secrets = append(plan.Secrets, s)
+	}
+	sort.Strings(plan.Secrets)
+	if len(probs) > 0 {
+		return nil, &InvalidError{Problems: probs}
+	}
+	return plan, nil
+}
+
+// compiler compiles the blocks of one definition.
+type compiler struct {
+	reg      *blocks.Registry
+	eng      *engine.Engine
+	plan     *Plan
+	add      func(Problem)
+	noteRefs func(engine.Refs)
+	// seen are the block ids a block may read as steps.X: the earlier
+	// blocks of its list and, for an on_error block, every main block.
+	seen map[string]bool
+	// main are the ids of the main blocks (set before the handler's).
+	main []string
+}
+
+// blocks validates and compiles one list of blocks: the flow's blocks, or
+// its on_error handler (onError).
+func (c *compiler) blocks(list []model.BlockDef, onError bool) []PlannedBlock {
+	reg, eng, plan, add, noteRefs, seen := c.reg, c.eng, c.plan, c.add, c.noteRefs, c.seen
+	var out []PlannedBlock
+	for i, b := range list {
 		pb := PlannedBlock{Def: b}
 		name := b.ID
 		if name == "" {
 			name = fmt.Sprintf("#%d", i+1)
+			if onError {
+				name = fmt.Sprintf("on_error #%d", i+1)
+			}
 		}
 		if !idRE.MatchString(b.ID) {
 			add(Problem{Block: name, Field: "id", Message: "block ids are identifiers: a letter or _ then letters, digits or _ (up to 63)"})
+		} else if onError && slices.Contains(c.main, b.ID) {
+			add(Problem{Block: name, Field: "id", Message: fmt.Sprintf("on_error block id %q is already the id of a block of the flow; ids are unique across blocks and on_error", b.ID)})
 		} else if seen[b.ID] {
 			add(Problem{Block: name, Field: "id", Message: "duplicate block id"})
 		}
@@ -200,6 +252,9 @@ func Compile(d model.Definition, reg *blocks.Registry, eng *engine.Engine) (*Pla
 			for _, s := range r.Steps {
 				if !seen[s] {
 					msg := fmt.Sprintf("steps.%s is not an earlier block", s)
+					if onError {
+						msg = fmt.Sprintf("steps.%s is neither a block of the flow nor an earlier on_error block", s)
+					}
 					if s == b.ID {
 						msg = fmt.Sprintf("steps.%s refers to this block itself; a block can read only earlier blocks", s)
 					}
@@ -208,13 +263,17 @@ func Compile(d model.Definition, reg *blocks.Registry, eng *engine.Engine) (*Pla
 			}
 		}
 		if b.If != "" {
-			c, err := engine.CompileCondition(b.If)
+			var opts []engine.ConditionOption
+			if onError {
+				opts = append(opts, engine.InOnError())
+			}
+			cond, err := engine.CompileCondition(b.If, opts...)
 			if err != nil {
 				add(exprProblem(name, "if", err))
 			} else {
-				pb.If = c
-				noteRefs(c.References())
-				checkSteps("if", c.References())
+				pb.If = cond
+				noteRefs(cond.References())
+				checkSteps("if", cond.References())
 			}
 		}
 		if b.Retry != nil && (b.Retry.Attempts < 1 || b.Retry.Attempts > MaxRetryAttempts) {
@@ -275,9 +334,7 @@ func Compile(d model.Definition, reg *blocks.Registry, eng *engine.Engine) (*Pla
 					pf.Literal = v
 					literals[k] = v
 					if f.SecretNames {
-						for _, name := range listedSecrets(v) {
-							secretSet[name] = true
-						}
+						noteRefs(engine.Refs{Secrets: listedSecrets(v)})
 					}
 				}
 				pb.Fields = append(pb.Fields, pf)
@@ -291,16 +348,9 @@ func Compile(d model.Definition, reg *blocks.Registry, eng *engine.Engine) (*Pla
 		if b.ID != "" {
 			seen[b.ID] = true
 		}
-		plan.Blocks = append(plan.Blocks, pb)
+		out = append(out, pb)
 	}
-	for s := range secretSet {
-		plan.Secrets = append(plan.Secrets, s)
-	}
-	sort.Strings(plan.Secrets)
-	if len(probs) > 0 {
-		return nil, &InvalidError{Problems: probs}
-	}
-	return plan, nil
+	return out
 }
 
 // warn records the program's warnings.

@@ -144,13 +144,16 @@ export interface BlockDef {
   if?: string
   timeout?: string | number
   retry?: { attempts: number; backoff?: string | number }
+  continue_on_error?: boolean
 }
 export interface Definition {
   name: string
   description?: string
   trigger: Trigger
   blocks: BlockDef[]
+  on_error?: BlockDef[]
   env?: Record<string, string>
+  max_concurrent_runs?: number
 }
 export interface Flow {
   id: string

@@ -14,6 +14,7 @@ interface EditBlock {
   timeout: string
   attempts: string
   backoff: string
+  continueOnError: boolean
 }
 
 interface EditFlow {
@@ -22,12 +23,14 @@ interface EditFlow {
   trigger: { type: string; cron: string; environment: string; topic: string; filter: string; signing_secret: string; signature: string }
   blocks: EditBlock[]
   env: string // NAME=value lines
+  /** Parts of the definition the editor does not edit yet, kept as they are on save. */
+  kept: Pick<Definition, 'on_error' | 'max_concurrent_runs'>
 }
 
 let uidSeq = 1
 
 /**
- * Settings every block has, edited under "Condition, timeout and retries".
+ * Settings every block has, edited under "Condition, timeout, retries and errors".
  * A block type's own config field of the same name (the http block's
  * timeout and retry) is not offered a second time among its fields; it is
  * shown only when the flow already sets it, so a stored value stays visible
@@ -64,10 +67,12 @@ function fromDefinition(d: Definition): EditFlow {
       timeout: b.timeout === undefined ? '' : String(b.timeout),
       attempts: b.retry?.attempts ? String(b.retry.attempts) : '',
       backoff: b.retry?.backoff === undefined ? '' : String(b.retry.backoff),
+      continueOnError: !!b.continue_on_error,
     })),
     env: Object.entries(d.env ?? {})
       .map(([k, v]) => `${k}=${v}`)
       .join('\n'),
+    kept: { on_error: d.on_error, max_concurrent_runs: d.max_concurrent_runs },
   }
 }
 
@@ -94,8 +99,10 @@ function toDefinition(f: EditFlow): Definition {
         out.retry = { attempts: Number(b.attempts) }
         if (b.backoff.trim()) out.retry.backoff = /^\d+$/.test(b.backoff.trim()) ? Number(b.backoff) : b.backoff.trim()
       }
+      if (b.continueOnError) out.continue_on_error = true
       return out
     }),
+    ...f.kept,
   }
 }
 
@@ -105,6 +112,7 @@ const emptyFlow = (): EditFlow => ({
   trigger: { type: 'manual', cron: '', environment: '', topic: '', filter: '', signing_secret: '', signature: '' },
   blocks: [],
   env: '',
+  kept: {},
 })
 
 function inputKeys(text: string): string[] {
@@ -360,7 +368,7 @@ export function FlowEditor({ project, flow }: { project: string; flow?: string }
     const n = f.blocks.length + 1
     let id = `${addType}${n}`
     for (let i = n; f.blocks.some((b) => b.id === id); i++) id = `${addType}${i}`
-    update((x) => ({ ...x, blocks: [...x.blocks, { uid: uidSeq++, id, type: addType, config: {}, if: '', timeout: '', attempts: '', backoff: '' }] }))
+    update((x) => ({ ...x, blocks: [...x.blocks, { uid: uidSeq++, id, type: addType, config: {}, if: '', timeout: '', attempts: '', backoff: '', continueOnError: false }] }))
   }
   const move = (i: number, d: number) =>
     update((x) => {
@@ -568,8 +576,8 @@ export function FlowEditor({ project, flow }: { project: string; flow?: string }
                       onSave={() => saveRef.current()}
                     />
                   ))}
-                  <details class="block-options" open={!!(b.if || b.timeout || b.attempts) || problemsOf(b.id, 'if').length > 0}>
-                    <summary>Condition, timeout and retries</summary>
+                  <details class="block-options" open={!!(b.if || b.timeout || b.attempts || b.continueOnError) || problemsOf(b.id, 'if').length > 0}>
+                    <summary>Condition, timeout, retries and errors</summary>
                     <div class="field">
                       <div class="field-label">
                         <label>
@@ -606,6 +614,10 @@ export function FlowEditor({ project, flow }: { project: string; flow?: string }
                       <label>
                         Backoff
                         <input class="mono" value={b.backoff} placeholder="1s" onInput={(e) => setBlock(b.uid, (x) => ({ ...x, backoff: e.currentTarget.value }))} />
+                      </label>
+                      <label title="When the block fails for good, its output is {error, failed: true} and the run goes on">
+                        <input type="checkbox" checked={b.continueOnError} onChange={(e) => setBlock(b.uid, (x) => ({ ...x, continueOnError: e.currentTarget.checked }))} />
+                        Continue on error
                       </label>
                     </div>
                   </details>
