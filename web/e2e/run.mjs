@@ -383,6 +383,28 @@ try {
     await dlg.waitFor({ state: 'detached' })
   })
 
+  await step('dark mode follows the system preference', async () => {
+    const lum = (rgb) => {
+      const [r, g, b] = rgb.match(/\d+/g).map(Number)
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b
+    }
+    const colors = () =>
+      page.evaluate(() => {
+        const b = getComputedStyle(document.body)
+        const t = getComputedStyle(document.querySelector('.table') ?? document.body)
+        return { bg: b.backgroundColor, text: b.color, table: t.backgroundColor }
+      })
+    await page.emulateMedia({ colorScheme: 'dark' })
+    await page.goto(base + '/p/e2e/secrets')
+    await page.getByRole('table', { name: 'Secrets' }).waitFor()
+    const dark = await colors()
+    if (!(lum(dark.bg) < 60 && lum(dark.text) > 180)) throw new Error('dark scheme: ' + JSON.stringify(dark))
+    await shot('secrets-dark')
+    await page.emulateMedia({ colorScheme: 'light' })
+    const light = await colors()
+    if (!(lum(light.bg) > 200 && lum(light.text) < 80)) throw new Error('light scheme: ' + JSON.stringify(light))
+  })
+
   await step('a skipped block shows its type like the others', async () => {
     const def = {
       name: 'skips',
