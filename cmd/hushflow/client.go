@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,7 +27,7 @@ func newClient() (*client, error) {
 	}
 	token := os.Getenv("HUSHFLOW_TOKEN")
 	if token == "" {
-		return nil, fmt.Errorf("HUSHFLOW_TOKEN is not set: export the token printed by `hushflow serve` (or made by `hushflow token create`)")
+		return nil, &statusError{status: exitAuth, err: errors.New("HUSHFLOW_TOKEN is not set: export the token printed by `hushflow serve` (or made by `hushflow token create`)")}
 	}
 	return &client{base: strings.TrimRight(addr, "/"), token: token, http: &http.Client{Timeout: 5 * time.Minute}}, nil
 }
@@ -62,7 +63,7 @@ func (c *client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach the Hushflow server at %s: %w", c.base, unwrapURLError(err))
+		return &unreachableError{base: c.base, err: unwrapURLError(err)}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))

@@ -56,7 +56,7 @@ func (c *client) send(ctx context.Context, method, path, ctype string, body []by
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach the Hushflow server at %s: %w", c.base, unwrapURLError(err))
+		return &unreachableError{base: c.base, err: unwrapURLError(err)}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
@@ -101,7 +101,7 @@ type flowInfo struct {
 
 func requireProject(p string) error {
 	if p == "" {
-		return errors.New("--project is required")
+		return usageErrorf("--project is required")
 	}
 	return nil
 }
@@ -115,8 +115,9 @@ func newFlowCmd() *cobra.Command {
 
 	var file string
 	apply := &cobra.Command{
-		Use:   "apply -f FILE --project P",
-		Short: "Create a flow from a JSON or YAML definition, or save it as a new version",
+		Use:        "apply -f FILE --project P",
+		Short:      "Create a flow from a JSON or YAML definition, or save it as a new version",
+		SuggestFor: []string{"create", "update", "save", "push"},
 		Long: `Create a flow from a JSON or YAML definition file (- reads standard input as
 YAML or JSON), or, when the project already has a flow of that name, save the
 definition as its new version. Prints the name, the version and any warnings;
@@ -127,7 +128,7 @@ an invalid definition prints every problem with its block, field and position.`,
 				return err
 			}
 			if file == "" {
-				return errors.New("-f FILE is required")
+				return usageErrorf("-f FILE is required")
 			}
 			var data []byte
 			var err error

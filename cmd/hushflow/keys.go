@@ -30,7 +30,7 @@ wraps every secret's data key. To rotate:
 			k := secrets.NewKey()
 			if id != "" {
 				if _, err := secrets.ParseKeyring(id + ":" + k); err != nil {
-					return fmt.Errorf("--id: %w", err)
+					return usageErrorf("--id: %w", err)
 				}
 				k = id + ":" + k
 			}

@@ -21,7 +21,9 @@ Client:   set HUSHFLOW_ADDR (default 127.0.0.1:8080) and HUSHFLOW_TOKEN, then
 	}
 	root.AddCommand(newServeCmd(), newTokenCmd(), newProjectCmd(), newEnvironmentCmd(), newSecretCmd(), newKeysCmd())
 	root.AddCommand(newFlowCmd(), newRunCmd())
-	return root
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	return withUsageErrors(root)
 }
 
 // oneLine folds an error onto one line for the terminal.

@@ -83,7 +83,7 @@ status 1 if the run did not succeed.`,
 				return err
 			}
 			if environment == "" {
-				return errors.New("--environment is required (for example development, staging or production)")
+				return usageErrorf("--environment is required (for example development, staging or production)")
 			}
 			req := map[string]any{"environment": environment}
 			if input != "" {
@@ -96,7 +96,7 @@ status 1 if the run did not succeed.`,
 				}
 				var v any
 				if err := json.Unmarshal(data, &v); err != nil {
-					return fmt.Errorf("--input is not JSON: %w", err)
+					return usageErrorf("--input is not JSON: %w", err)
 				}
 				req["input"] = v
 			}
@@ -185,7 +185,7 @@ func followOnce(ctx context.Context, c *client, out io.Writer, id string, after 
 	req.Header.Set("Accept", "text/event-stream")
 	resp, err := (&http.Client{}).Do(req) // no timeout: a run may take long
 	if err != nil {
-		return false, fmt.Errorf("cannot reach the Hushflow server at %s: %w", c.base, unwrapURLError(err))
+		return false, &unreachableError{base: c.base, err: unwrapURLError(err)}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
@@ -367,9 +367,10 @@ func newRunCmd() *cobra.Command {
 
 	var follow bool
 	logs := &cobra.Command{
-		Use:   "logs ID [--follow]",
-		Short: "Print a run's events (redacted), one line each; --follow streams them until the run ends",
-		Args:  cobra.ExactArgs(1),
+		Use:        "logs ID [--follow]",
+		SuggestFor: []string{"events", "tail", "watch"},
+		Short:      "Print a run's events (redacted), one line each; --follow streams them until the run ends",
+		Args:       cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
 			if err != nil {
@@ -420,7 +421,7 @@ func newRunCmd() *cobra.Command {
 				}
 			}
 			if limit < 1 {
-				return fmt.Errorf("--limit must be at least 1")
+				return usageErrorf("--limit must be at least 1")
 			}
 			// The API gives at most 200 runs a page; more are fetched
 			// page by page.
@@ -456,9 +457,10 @@ func newRunCmd() *cobra.Command {
 	list.Flags().IntVar(&limit, "limit", 50, "number of runs (more than 200 are fetched page by page)")
 
 	cancel := &cobra.Command{
-		Use:   "cancel ID",
-		Short: "Cancel a run: a queued or waiting run at once, a running one within about a second",
-		Args:  cobra.ExactArgs(1),
+		Use:        "cancel ID",
+		Short:      "Cancel a run: a queued or waiting run at once, a running one within about a second",
+		SuggestFor: []string{"stop", "kill", "abort"},
+		Args:       cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
 			if err != nil {

@@ -138,7 +138,7 @@ func readValue(cmd *cobra.Command, name string, args []string, f *valueFlags, fi
 	body := map[string]any{}
 	switch {
 	case len(args) > 1 && f.fromFile != "":
-		return nil, errors.New("give the value as an argument or with --from-file, not both")
+		return nil, usageErrorf("give the value as an argument or with --from-file, not both")
 	case f.fromFile != "":
 		st, err := os.Stat(f.fromFile)
 		if err != nil {
@@ -158,7 +158,7 @@ func readValue(cmd *cobra.Command, name string, args []string, f *valueFlags, fi
 		return body, nil
 	case len(args) > 1:
 		if args[1] == "" {
-			return nil, errors.New("the value is empty: a secret needs a value")
+			return nil, usageErrorf("the value is empty: a secret needs a value")
 		}
 		body["value"] = args[1]
 		return body, nil
@@ -283,7 +283,7 @@ func findSecret(cmd *cobra.Command, c *client, name string, sc *scopeFlags) (*se
 			return &out.Secrets[i], nil
 		}
 	}
-	return nil, fmt.Errorf("secret %q is not defined in %s (see hushflow secret get%s; create it with hushflow secret create)",
+	return nil, notFoundErrorf("secret %q is not defined in %s (see hushflow secret get%s; create it with hushflow secret create)",
 		name, sc.describe(), flagsOf(sc))
 }
 
@@ -397,7 +397,7 @@ Values are never shown.`,
 				return err
 			}
 			if len(args) == 1 && n == 0 {
-				return fmt.Errorf("secret %q is not defined in %s", args[0], sc.describe())
+				return notFoundErrorf("secret %q is not defined in %s", args[0], sc.describe())
 			}
 			return nil
 		},
@@ -410,9 +410,10 @@ Values are never shown.`,
 func newSecretDeleteCmd() *cobra.Command {
 	var sc scopeFlags
 	cmd := &cobra.Command{
-		Use:   "delete KEY",
-		Short: "Delete a secret: every version's value is wiped",
-		Args:  cobra.ExactArgs(1),
+		Use:        "delete KEY",
+		Short:      "Delete a secret: every version's value is wiped",
+		SuggestFor: []string{"remove", "rm"},
+		Args:       cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
 			if err != nil {

@@ -16,6 +16,9 @@ func newTokenCmd() *cobra.Command {
 		Short: "Create an API token (printed once)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if name == "" {
+				return usageErrorf("--name is required: a name to recognize the token by")
+			}
 			c, err := newClient()
 			if err != nil {
 				return err
@@ -44,7 +47,6 @@ func newTokenCmd() *cobra.Command {
 	create.Flags().StringVar(&name, "name", "", "a name to recognize the token by (required)")
 	create.Flags().StringVar(&expires, "expires-in", "", "lifetime such as 720h (default: no expiry)")
 	create.Flags().StringVar(&user, "user", "", "user id to create the token for (admins only; default: yourself)")
-	_ = create.MarkFlagRequired("name")
 
 	list := &cobra.Command{
 		Use:   "list",
@@ -84,9 +86,10 @@ func newTokenCmd() *cobra.Command {
 		},
 	}
 	revoke := &cobra.Command{
-		Use:   "revoke ID",
-		Short: "Revoke a token",
-		Args:  cobra.ExactArgs(1),
+		Use:        "revoke ID",
+		Short:      "Revoke a token",
+		SuggestFor: []string{"delete", "remove", "rm"},
+		Args:       cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
 			if err != nil {
