@@ -56,6 +56,7 @@ func TestExitStatuses(t *testing.T) {
 		{"unknown run", nil, []string{"run", "get", "00000000-0000-0000-0000-000000000000"}, exitNotFound, "(HTTP 404)"},
 		{"unknown project", nil, []string{"flow", "list", "-p", "nope"}, exitNotFound, "(HTTP 404)"},
 		{"unknown secret", nil, []string{"secret", "delete", "NOPE", "-p", "billing"}, exitNotFound, `secret "NOPE" is not defined in project billing`},
+		{"secret not listed", nil, []string{"secret", "list", "NOPE", "-p", "billing"}, exitNotFound, `secret "NOPE" is not defined in project billing`},
 		{"closed port", map[string]string{"HUSHFLOW_ADDR": closedAddr(t)}, []string{"project", "list"}, exitUnavailable, "cannot reach the Hushflow server at http://127.0.0.1:"},
 		{"invalid definition", nil, []string{"flow", "apply", "-f", bad, "-p", "billing"}, exitError, `flow "bad" is invalid`},
 		{"conflict", nil, []string{"project", "create", "billing"}, exitError, "(HTTP 409)"},
@@ -99,7 +100,7 @@ func TestExitStatusOfTheBinary(t *testing.T) {
 		status int
 		stderr string
 	}{
-		{nil, []string{"secret", "lst"}, exitUsage, `hushflow: unknown command "lst" for "hushflow secret"`},
+		{nil, []string{"secret", "lst"}, exitUsage, `hushflow: unknown command "lst" for "hushflow secret"; did you mean "list"?`},
 		{[]string{"HUSHFLOW_TOKEN=hf_wrong"}, []string{"project", "list"}, exitAuth, "hushflow: "},
 		{nil, []string{"flow", "get", "nope", "-p", "nope"}, exitNotFound, "hushflow: "},
 		{[]string{"HUSHFLOW_ADDR=" + closedAddr(t)}, []string{"project", "list"}, exitUnavailable, "hushflow: cannot reach the Hushflow server"},

@@ -103,7 +103,7 @@ A run of project P in environment E sees, for each name, the most specific
 definition: P+E, then P, then E, then the organization. Values are
 write-only: after creation no command, API response or log shows them.`,
 	}
-	cmd.AddCommand(newSecretCreateCmd(), newSecretUpdateCmd(), newSecretGetCmd(), newSecretDeleteCmd(), newSecretVersionsCmd(), newSecretAuditCmd())
+	cmd.AddCommand(newSecretCreateCmd(), newSecretUpdateCmd(), newSecretListCmd(), newSecretDeleteCmd(), newSecretVersionsCmd(), newSecretAuditCmd())
 	return cmd
 }
 
@@ -283,7 +283,7 @@ func findSecret(cmd *cobra.Command, c *client, name string, sc *scopeFlags) (*se
 			return &out.Secrets[i], nil
 		}
 	}
-	return nil, notFoundErrorf("secret %q is not defined in %s (see hushflow secret get%s; create it with hushflow secret create)",
+	return nil, notFoundErrorf("secret %q is not defined in %s (see hushflow secret list%s; create it with hushflow secret create)",
 		name, sc.describe(), flagsOf(sc))
 }
 
@@ -345,15 +345,19 @@ func newSecretUpdateCmd() *cobra.Command {
 	return cmd
 }
 
-func newSecretGetCmd() *cobra.Command {
+// newSecretListCmd is `secret list`; `secret get`, its name before, and
+// `secret ls` are its aliases.
+func newSecretListCmd() *cobra.Command {
 	var sc scopeFlags
 	var resolved bool
 	cmd := &cobra.Command{
-		Use:   "get [KEY]",
-		Short: "List secrets of a scope: names, scopes, versions, never values",
+		Use:     "list [KEY]",
+		Aliases: []string{"get", "ls"},
+		Short:   "List secrets of a scope: names, scopes, versions, never values",
 		Long: `List the secrets defined exactly in a scope, or with --resolved what a
 run of that project and environment sees, and where each name comes from.
-Values are never shown.`,
+With KEY, only that name (an error, exit status 4, if it is not there).
+Values are never shown. "secret get" is the same command.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
