@@ -194,6 +194,7 @@ an invalid definition prints every problem with its block, field and position.`,
 	addProject(apply)
 	apply.Flags().StringVarP(&file, "file", "f", "", "definition file (.json, .yaml or .yml; - for standard input)")
 
+	var listFormat *outputFormat
 	list := &cobra.Command{
 		Use:   "list --project P",
 		Short: "List a project's flows",
@@ -206,27 +207,33 @@ an invalid definition prints every problem with its block, field and position.`,
 			if err != nil {
 				return err
 			}
+			var raw json.RawMessage
+			if err := c.do(cmd.Context(), "GET", "/api/v1/projects/"+url.PathEscape(project)+"/flows", nil, &raw); err != nil {
+				return err
+			}
+			if listFormat.structured() {
+				return printAPI(cmd.OutOrStdout(), listFormat.value, raw)
+			}
 			var out struct {
 				Flows []flowInfo `json:"flows"`
 			}
-			if err := c.do(cmd.Context(), "GET", "/api/v1/projects/"+url.PathEscape(project)+"/flows", nil, &out); err != nil {
+			if err := json.Unmarshal(raw, &out); err != nil {
 				return err
 			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tVERSION\tTRIGGER\tUPDATED\tBY")
-			for _, f := range out.Flows {
-				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", f.Name, f.Version, f.TriggerType, f.UpdatedAt.UTC().Format(time.RFC3339), f.UpdatedBy)
-			}
-			return w.Flush()
+			return flowTable(cmd.OutOrStdout(), out.Flows)
 		},
 	}
 	addProject(list)
+	listFormat = addOutput(list)
 
-	var format string
+	var format *outputFormat
 	get := &cobra.Command{
-		Use:   "get NAME --project P [-o yaml|json]",
+		Use:   "get NAME --project P [-o yaml|json|table]",
 		Short: "Print a flow's current definition (re-appliable with flow apply)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Print a flow's current definition as YAML (the default) or JSON: the
+definition as the API returns it, which flow apply takes back. -o table
+prints the flow's row of flow list instead.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := requireProject(project); err != nil {
 				return err
@@ -240,14 +247,10 @@ an invalid definition prints every problem with its block, field and position.`,
 				return err
 			}
 			out := cmd.OutOrStdout()
-			switch format {
-			case "json":
-				var buf bytes.Buffer
-				if err := json.Indent(&buf, f.Definition, "", "  "); err != nil {
-					return err
-				}
-				fmt.Fprintln(out, buf.String())
-			case "yaml", "":
+			switch format.value {
+			case formatJSON:
+				return printAPI(out, formatJSON, f.Definition)
+			case formatYAML:
 				y, err := jsonToYAML(f.Definition)
 				if err != nil {
 					return err
@@ -255,16 +258,26 @@ an invalid definition prints every problem with its block, field and position.`,
 				fmt.Fprintf(out, "# flow %s, project %s, version %d, updated %s by %s\n%s", f.Name, f.Project, f.Version,
 					f.UpdatedAt.UTC().Format(time.RFC3339), f.UpdatedBy, y)
 			default:
-				return fmt.Errorf("unknown output format %q (want yaml or json)", format)
+				return flowTable(out, []flowInfo{f})
 			}
 			return nil
 		},
 	}
 	addProject(get)
-	get.Flags().StringVarP(&format, "output", "o", "yaml", "output format: yaml or json")
+	format = addOutputWith(get, formatYAML, formatYAML, formatJSON, formatTable)
 
 	cmd.AddCommand(apply, list, get, newFlowRunCmd())
 	return cmd
+}
+
+// flowTable prints flows as flow list does.
+func flowTable(out io.Writer, fs []flowInfo) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tVERSION\tTRIGGER\tUPDATED\tBY")
+	for _, f := range fs {
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", f.Name, f.Version, f.TriggerType, f.UpdatedAt.UTC().Format(time.RFC3339), f.UpdatedBy)
+	}
+	return w.Flush()
 }
 
 func (p problem) String() string {

@@ -316,7 +316,7 @@ func clip(s string, n int) string {
 func newRunCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "run", Short: "Inspect and cancel runs"}
 
-	var format string
+	var format *outputFormat
 	get := &cobra.Command{
 		Use:   "get ID",
 		Short: "Print a run's status, timing, error and output (redacted)",
@@ -331,11 +331,8 @@ func newRunCmd() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			if format == "json" {
-				var buf bytes.Buffer
-				_ = json.Indent(&buf, raw, "", "  ")
-				fmt.Fprintln(out, buf.String())
-				return nil
+			if format.structured() {
+				return printAPI(out, format.value, raw)
 			}
 			var r runInfo
 			if err := json.Unmarshal(raw, &r); err != nil {
@@ -363,7 +360,8 @@ func newRunCmd() *cobra.Command {
 			return nil
 		},
 	}
-	get.Flags().StringVarP(&format, "output", "o", "text", "output format: text or json")
+	format = addOutput(get)
+	format.aliases = map[string]string{"text": formatTable} // its name before -o table
 
 	var follow bool
 	logs := &cobra.Command{
@@ -402,6 +400,7 @@ func newRunCmd() *cobra.Command {
 
 	var project, flow, status, environment string
 	var limit int
+	var listFormat *outputFormat
 	list := &cobra.Command{
 		Use:   "list --project P [--flow F] [--status S] [--environment E]",
 		Short: "List a project's runs, newest first",
@@ -426,20 +425,33 @@ func newRunCmd() *cobra.Command {
 			// The API gives at most 200 runs a page; more are fetched
 			// page by page.
 			var runs []runInfo
+			var items []json.RawMessage
 			for len(runs) < limit {
 				q.Set("limit", fmt.Sprint(min(limit-len(runs), 200)))
-				var page struct {
-					Runs []runInfo `json:"runs"`
-					Next string    `json:"next_cursor"`
-				}
-				if err := c.do(cmd.Context(), "GET", "/api/v1/projects/"+url.PathEscape(project)+"/runs?"+q.Encode(), nil, &page); err != nil {
+				var raw json.RawMessage
+				if err := c.do(cmd.Context(), "GET", "/api/v1/projects/"+url.PathEscape(project)+"/runs?"+q.Encode(), nil, &raw); err != nil {
 					return err
 				}
-				runs = append(runs, page.Runs...)
-				if page.Next == "" || len(page.Runs) == 0 {
+				pageItems, pageRuns, err := listItems[runInfo](raw, "runs")
+				if err != nil {
+					return err
+				}
+				var page struct {
+					Next string `json:"next_cursor"`
+				}
+				if err := json.Unmarshal(raw, &page); err != nil {
+					return err
+				}
+				runs, items = append(runs, pageRuns...), append(items, pageItems...)
+				if page.Next == "" || len(pageRuns) == 0 {
 					break
 				}
 				q.Set("cursor", page.Next)
+			}
+			if listFormat.structured() {
+				// The runs of every page, without the cursor: the pages
+				// were followed.
+				return printList(cmd.OutOrStdout(), listFormat.value, "runs", items)
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "ID\tFLOW\tVERSION\tENVIRONMENT\tTRIGGER\tSTATUS\tQUEUED\tDURATION")
@@ -455,6 +467,7 @@ func newRunCmd() *cobra.Command {
 	list.Flags().StringVar(&status, "status", "", "only runs with this status: queued, running, waiting, succeeded, failed or canceled")
 	list.Flags().StringVarP(&environment, "environment", "e", "", "only runs in this environment")
 	list.Flags().IntVar(&limit, "limit", 50, "number of runs (more than 200 are fetched page by page)")
+	listFormat = addOutput(list)
 
 	cancel := &cobra.Command{
 		Use:        "cancel ID",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -348,6 +349,7 @@ func newSecretUpdateCmd() *cobra.Command {
 // newSecretListCmd is `secret list`; `secret get`, its name before, and
 // `secret ls` are its aliases.
 func newSecretListCmd() *cobra.Command {
+	var format *outputFormat // set below, read when the command runs
 	var sc scopeFlags
 	var resolved bool
 	cmd := &cobra.Command{
@@ -368,11 +370,29 @@ Values are never shown. "secret get" is the same command.`,
 			if resolved {
 				q.Set("resolved", "true")
 			}
-			var out struct {
-				Secrets []secretMeta `json:"secrets"`
-			}
-			if err := c.do(cmd.Context(), "GET", "/api/v1/secrets?"+q.Encode(), nil, &out); err != nil {
+			var raw json.RawMessage
+			if err := c.do(cmd.Context(), "GET", "/api/v1/secrets?"+q.Encode(), nil, &raw); err != nil {
 				return err
+			}
+			items, metas, err := listItems[secretMeta](raw, "secrets")
+			if err != nil {
+				return err
+			}
+			var picked []json.RawMessage
+			var list []secretMeta
+			for i, s := range metas {
+				if len(args) == 0 || s.Name == args[0] {
+					picked, list = append(picked, items[i]), append(list, s)
+				}
+			}
+			if len(args) == 1 && len(list) == 0 {
+				return notFoundErrorf("secret %q is not defined in %s", args[0], sc.describe())
+			}
+			switch {
+			case format.structured() && len(args) == 0:
+				return printAPI(cmd.OutOrStdout(), format.value, raw)
+			case format.structured():
+				return printList(cmd.OutOrStdout(), format.value, "secrets", picked)
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			header := "NAME\tSCOPE\tVERSION\tKIND\tUPDATED"
@@ -380,12 +400,7 @@ Values are never shown. "secret get" is the same command.`,
 				header += "\tFROM"
 			}
 			fmt.Fprintln(w, header)
-			n := 0
-			for _, s := range out.Secrets {
-				if len(args) == 1 && s.Name != args[0] {
-					continue
-				}
-				n++
+			for _, s := range list {
 				kind := s.Kind
 				if s.Weak {
 					kind += " (weak)"
@@ -397,15 +412,10 @@ Values are never shown. "secret get" is the same command.`,
 				}
 				fmt.Fprintln(w, line)
 			}
-			if err := w.Flush(); err != nil {
-				return err
-			}
-			if len(args) == 1 && n == 0 {
-				return notFoundErrorf("secret %q is not defined in %s", args[0], sc.describe())
-			}
-			return nil
+			return w.Flush()
 		},
 	}
+	format = addOutput(cmd)
 	sc.add(cmd)
 	cmd.Flags().BoolVar(&resolved, "resolved", false, "show what a run of --project/--environment sees, with the scope each name comes from")
 	return cmd
@@ -439,6 +449,7 @@ func newSecretDeleteCmd() *cobra.Command {
 }
 
 func newSecretVersionsCmd() *cobra.Command {
+	var format *outputFormat // set below, read when the command runs
 	var sc scopeFlags
 	cmd := &cobra.Command{
 		Use:   "versions KEY",
@@ -453,6 +464,13 @@ func newSecretVersionsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var raw json.RawMessage
+			if err := c.do(cmd.Context(), "GET", "/api/v1/secrets/"+url.PathEscape(m.ID)+"/versions", nil, &raw); err != nil {
+				return err
+			}
+			if format.structured() {
+				return printAPI(cmd.OutOrStdout(), format.value, raw)
+			}
 			var out struct {
 				Versions []struct {
 					Version   int       `json:"version"`
@@ -462,7 +480,7 @@ func newSecretVersionsCmd() *cobra.Command {
 					Current   bool      `json:"current"`
 				} `json:"versions"`
 			}
-			if err := c.do(cmd.Context(), "GET", "/api/v1/secrets/"+url.PathEscape(m.ID)+"/versions", nil, &out); err != nil {
+			if err := json.Unmarshal(raw, &out); err != nil {
 				return err
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
@@ -477,11 +495,13 @@ func newSecretVersionsCmd() *cobra.Command {
 			return w.Flush()
 		},
 	}
+	format = addOutput(cmd)
 	sc.add(cmd)
 	return cmd
 }
 
 func newSecretAuditCmd() *cobra.Command {
+	var format *outputFormat // set below, read when the command runs
 	var project string
 	var limit int
 	cmd := &cobra.Command{
@@ -507,6 +527,13 @@ Organization admins see everything; a project's editors and admins add
 			if limit > 0 {
 				q.Set("limit", fmt.Sprint(limit))
 			}
+			var raw json.RawMessage
+			if err := c.do(cmd.Context(), "GET", "/api/v1/audit?"+q.Encode(), nil, &raw); err != nil {
+				return err
+			}
+			if format.structured() {
+				return printAPI(cmd.OutOrStdout(), format.value, raw)
+			}
 			var out struct {
 				Records []struct {
 					At          time.Time `json:"at"`
@@ -521,7 +548,7 @@ Organization admins see everything; a project's editors and admins add
 					Detail      string    `json:"detail"`
 				} `json:"records"`
 			}
-			if err := c.do(cmd.Context(), "GET", "/api/v1/audit?"+q.Encode(), nil, &out); err != nil {
+			if err := json.Unmarshal(raw, &out); err != nil {
 				return err
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
@@ -540,6 +567,7 @@ Organization admins see everything; a project's editors and admins add
 			return w.Flush()
 		},
 	}
+	format = addOutput(cmd)
 	cmd.Flags().StringVarP(&project, "project", "p", "", "only this project's secrets and runs (required for project editors)")
 	cmd.Flags().IntVar(&limit, "limit", 0, "at most this many records, 1 to 1000 (default 100)")
 	return cmd
