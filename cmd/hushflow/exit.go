@@ -104,11 +104,8 @@ func withUsageErrors(root *cobra.Command) *cobra.Command {
 			c.Annotations[groupAnnotation] = "true"
 			c.SuggestionsMinimumDistance = 2 // cobra's default, which SuggestionsFor does not apply itself
 			c.Args = cobra.ArbitraryArgs
-			c.RunE = func(cmd *cobra.Command, args []string) error {
-				if len(args) == 0 {
-					return cmd.Help()
-				}
-				return unknownCommand(cmd, args[0])
+			if c.RunE == nil {
+				c.RunE = runGroup
 			}
 		case c.Args != nil:
 			args := c.Args
@@ -125,6 +122,15 @@ func withUsageErrors(root *cobra.Command) *cobra.Command {
 	}
 	walk(root)
 	return root
+}
+
+// runGroup runs a command that groups others: its help, or an unknown
+// command error.
+func runGroup(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return cmd.Help()
+	}
+	return unknownCommand(cmd, args[0])
 }
 
 // isGroup says whether c only groups other commands.
