@@ -97,6 +97,8 @@ type flowInfo struct {
 	UpdatedBy   string          `json:"updated_by"`
 	Definition  json.RawMessage `json:"definition"`
 	Warnings    []string        `json:"warnings"`
+	// Unchanged: the applied definition was the current version's.
+	Unchanged bool `json:"unchanged"`
 }
 
 func requireProject(p string) error {
@@ -120,8 +122,10 @@ func newFlowCmd() *cobra.Command {
 		SuggestFor: []string{"create", "update", "save", "push"},
 		Long: `Create a flow from a JSON or YAML definition file (- reads standard input as
 YAML or JSON), or, when the project already has a flow of that name, save the
-definition as its new version. Prints the name, the version and any warnings;
-an invalid definition prints every problem with its block, field and position.`,
+definition as its new version; a definition identical to the current
+version's makes no version and prints "unchanged". Prints the name, the
+version and any warnings; an invalid definition prints every problem with
+its block, field and position.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireProject(project); err != nil {
@@ -183,6 +187,9 @@ an invalid definition prints every problem with its block, field and position.`,
 			}
 			if err != nil {
 				return err
+			}
+			if f.Unchanged {
+				verb = "unchanged"
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "flow %s %s: version %d (project %s)\n", f.Name, verb, f.Version, f.Project)
 			for _, w := range f.Warnings {
