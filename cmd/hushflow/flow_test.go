@@ -17,6 +17,7 @@ import (
 
 	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/internal/apptest"
+	"github.com/hushflow/hushflow/store/storetest"
 )
 
 const flowCanary = `sk_live_7Hq2&Zp<9>"xV4%mT1`
@@ -171,7 +172,7 @@ func TestFlowAndRunCommands(t *testing.T) {
 		os.WriteFile(file, []byte(strings.Replace(fmt.Sprintf(notifyYAML, target.URL), "return {echo", "throw new Error('boom ' + secrets.API_TOKEN); return {echo", 1)), 0o600)
 		c.must("flow", "apply", "-f", file, "-p", "billing")
 		out, err = c.run("flow", "run", "notify", "-p", "billing", "-e", "development", "--input", "@"+inFile, "-f")
-		if err == nil || !strings.Contains(out, "run_finished") || !strings.Contains(out, "boom [REDACTED") || !strings.Contains(err.Error(), " failed: ") {
+		if err == nil || !strings.Contains(out, "run_finished") || !strings.Contains(out, "boom [REDACTED") || !strings.HasSuffix(err.Error(), " failed") {
 			t.Errorf("failing run: %v\n%s", err, out)
 		}
 
@@ -324,4 +325,40 @@ func TestFlowApplyUnchanged(t *testing.T) {
 			t.Fatalf("apply of a change: %q", out)
 		}
 	})
+}
+
+// flow run --follow prints a failed run's error once: in the outcome, not
+// also in run_finished's line and the final message. run logs, which
+// prints no outcome, keeps it in run_finished's line.
+func TestFollowPrintsRunErrorOnce(t *testing.T) {
+	apptest.SkipShort(t)
+	s := apptest.Start(t, storetest.SQLiteConfig(t))
+	t.Setenv("HUSHFLOW_ADDR", s.URL)
+	t.Setenv("HUSHFLOW_TOKEN", s.Token)
+	s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "billing"})
+	s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{"name": "fails",
+		"trigger": map[string]any{"type": "manual"},
+		"blocks":  []any{map[string]any{"id": "c", "type": "code", "config": map[string]any{"code": "throw new Error('the disk is full')"}}}})
+	c := &flowCLI{t: t}
+	// out holds stdout, stderr and the error main prints: all a person sees.
+	out, err := c.run("flow", "run", "fails", "-p", "billing", "-e", "development", "--follow")
+	if exitStatus(err) != exitError {
+		t.Fatalf("exit status %d: %v\n%s", exitStatus(err), err, out)
+	}
+	id := strings.Fields(out)[1]
+	runErr := s.Must(200, "GET", "/api/v1/runs/"+id, nil)["error"].(string)
+	if !strings.Contains(runErr, "the disk is full") {
+		t.Fatalf("run error %q", runErr)
+	}
+	if n := strings.Count(out, runErr); n != 1 || !strings.Contains(out, "\nerror: "+runErr+"\n") ||
+		!strings.Contains(out, "run_finished    -            status=failed\n") || !strings.HasSuffix(out, "run "+id+" failed\n") {
+		t.Fatalf("the run's error %q is printed %d times, want once, after error:\n%s", runErr, n, out)
+	}
+	logs := c.must("run", "logs", id)
+	if n := strings.Count(logs, runErr); n != 1 || !strings.Contains(logs, "status=failed error="+runErr) {
+		t.Fatalf("run logs prints the run's error %d times, want once, in run_finished:\n%s", n, logs)
+	}
+	if follow := c.must("run", "logs", id, "--follow"); follow != logs {
+		t.Fatalf("run logs --follow differs from run logs:\n%s\n---\n%s", follow, logs)
+	}
 }

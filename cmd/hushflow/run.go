@@ -56,13 +56,11 @@ type eventInfo struct {
 	Data  any       `json:"data"`
 }
 
-// errRunNotSucceeded makes the command exit with status 1.
+// errRunNotSucceeded makes the command exit with status 1. Its message
+// leaves out the run's error, which the outcome printed just before.
 type errRunNotSucceeded struct{ r *runInfo }
 
 func (e *errRunNotSucceeded) Error() string {
-	if e.r.Error != "" {
-		return fmt.Sprintf("run %s %s: %s", e.r.ID, e.r.Status, e.r.Error)
-	}
 	return fmt.Sprintf("run %s %s", e.r.ID, e.r.Status)
 }
 
@@ -133,7 +131,7 @@ func followRun(ctx context.Context, c *client, out io.Writer, id string, final b
 	after, down := 0, time.Time{}
 	for {
 		seen := after
-		ended, err := followOnce(ctx, c, out, id, &after)
+		ended, err := followOnce(ctx, c, out, id, &after, final)
 		if ended {
 			break
 		}
@@ -175,8 +173,10 @@ func followRun(ctx context.Context, c *client, out io.Writer, id string, final b
 const reconnectFor = 60 * time.Second
 
 // followOnce streams the events after *after, printing each and moving
-// *after; ended says whether the stream reached the run's end.
-func followOnce(ctx context.Context, c *client, out io.Writer, id string, after *int) (ended bool, err error) {
+// *after; ended says whether the stream reached the run's end. With
+// outcome (the outcome is printed after the stream), run_finished's line
+// leaves out the run's error, so that it is printed once.
+func followOnce(ctx context.Context, c *client, out io.Writer, id string, after *int, outcome bool) (ended bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/api/v1/runs/%s/events?follow=1&after=%d", c.base, url.PathEscape(id), *after), nil)
 	if err != nil {
 		return false, err
@@ -213,6 +213,9 @@ func followOnce(ctx context.Context, c *client, out io.Writer, id string, after 
 			}
 			var e eventInfo
 			if json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &e) == nil && e.Seq > *after {
+				if m, ok := e.Data.(map[string]any); ok && outcome && e.Type == "run_finished" {
+					delete(m, "error")
+				}
 				fmt.Fprintln(out, eventLine(e))
 				*after = e.Seq
 			}
