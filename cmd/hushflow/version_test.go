@@ -57,6 +57,8 @@ func TestVersion(t *testing.T) {
 		{"closed port in HUSHFLOW_ADDR", map[string]string{"HUSHFLOW_ADDR": closed}, []string{"--version"}, "server: unreachable (" + closed + "): "},
 		{"no token", map[string]string{"HUSHFLOW_TOKEN": ""}, []string{"version"}, "server: unknown (" + s.URL + "): it answers, and tells its version to a valid token only: HUSHFLOW_TOKEN is not set"},
 		{"wrong token", map[string]string{"HUSHFLOW_TOKEN": "hf_wrong"}, []string{"version"}, "server: unknown (" + s.URL + "): "},
+		// HUSHFLOW_ADDR as the README's quick start sets it: host:port.
+		{"host:port", map[string]string{"HUSHFLOW_ADDR": strings.TrimPrefix(s.URL, "http://")}, []string{"version"}, "server: " + bi.Version + ", "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {
