@@ -15,9 +15,10 @@ test:
 run:
 	$(GO) run ./cmd/hushflow serve
 
-## build: bin/hushflow
+## build: bin/hushflow, its version from git describe (hushflow version)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 build:
-	$(GO) build -o bin/hushflow ./cmd/hushflow
+	$(GO) build -ldflags "-X github.com/hushflow/hushflow/internal/buildinfo.version=$(VERSION)" -o bin/hushflow ./cmd/hushflow
 
 ## bench: run the benchmarks of redact, engine, secrets and the end-to-end flow beside their
 ## baselines (PostgreSQL as for make test), print the summary table and write it to docs/performance.md

@@ -298,49 +298,56 @@ func (s *Service) Registry() *blocks.Registry { return s.cfg.Registry }
 // (creating the flow when create is true; updating when false). It returns
 // the flow and warnings (secret names that resolve in no environment,
 // code the engine evaluates differently from other JavaScript engines).
-func (s *Service) Save(ctx context.Context, project string, def Definition, actor string, create bool) (*Flow, []string, error) {
+// An update whose definition is identical to the current version's (the
+// same JSON once decoded and encoded again, whatever the formatting or
+// YAML it came in) stores nothing: unchanged is true and the flow keeps
+// its version, time and author.
+func (s *Service) Save(ctx context.Context, project string, def Definition, actor string, create bool) (f *Flow, warnings []string, unchanged bool, err error) {
 	proj, err := s.cfg.Projects.Get(ctx, project)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	p, err := plan.Compile(def, s.cfg.Registry, s.cfg.Engine)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
-	warnings := append(s.secretWarnings(ctx, project, p.Secrets), p.Warnings...)
+	warnings = append(s.secretWarnings(ctx, project, p.Secrets), p.Warnings...)
 	data, err := json.Marshal(def)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	now := s.now()
-	var f Flow
+	f = new(Flow)
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		err := tx.Where("project_id = ? AND name = ?", proj.ID, def.Name).First(&f).Error
+		err := tx.Where("project_id = ? AND name = ?", proj.ID, def.Name).First(f).Error
 		switch {
 		case errors.Is(err, gorm.ErrRecordNotFound):
 			if !create {
 				return fmt.Errorf("flow %q: %w", def.Name, store.ErrNotFound)
 			}
-			f = Flow{ID: uuid.Must(uuid.NewV7()).String(), ProjectID: proj.ID, Project: proj.Name, Name: def.Name,
+			*f = Flow{ID: uuid.Must(uuid.NewV7()).String(), ProjectID: proj.ID, Project: proj.Name, Name: def.Name,
 				Version: 1, CreatedAt: now, CreatedBy: actor}
 		case err != nil:
 			return err
 		case create:
 			return store.Conflict("flow", def.Name, "project "+apperr.Echo(project), "PUT it to save a new version")
+		case f.Definition == string(data):
+			unchanged = true
+			return nil
 		default:
 			f.Version++
 		}
 		f.TriggerType, f.Definition, f.UpdatedAt, f.UpdatedBy = def.Trigger.Type, string(data), now, actor
-		if err := tx.Save(&f).Error; err != nil {
+		if err := tx.Save(f).Error; err != nil {
 			return err
 		}
 		return tx.Create(&FlowVersion{FlowID: f.ID, Version: f.Version, Definition: string(data), CreatedAt: now, CreatedBy: actor}).Error
 	})
 	if err != nil {
-		return nil, nil, store.Translate(err)
+		return nil, nil, false, store.Translate(err)
 	}
 	s.plans.Put(f.ID, f.Version, p)
-	return &f, warnings, nil
+	return f, warnings, unchanged, nil
 }
 
 // secretWarnings names referenced secrets that resolve in no environment.

@@ -75,6 +75,9 @@ type flowResponse struct {
 	*flows.Flow
 	Definition flows.Definition `json:"definition"`
 	Warnings   []string         `json:"warnings,omitempty"`
+	// Unchanged says that a PUT's definition was identical to the
+	// current version's: no version was made.
+	Unchanged bool `json:"unchanged,omitempty"`
 }
 
 func (s *Server) createFlow(c echo.Context) error {
@@ -89,7 +92,7 @@ func (s *Server) createFlow(c echo.Context) error {
 	if err := s.refusePasted(c, project, def, nil); err != nil {
 		return err
 	}
-	f, warn, err := s.deps.Flows.Save(c.Request().Context(), project, def, principal(c).Name, true)
+	f, warn, _, err := s.deps.Flows.Save(c.Request().Context(), project, def, principal(c).Name, true)
 	if err != nil {
 		return err
 	}
@@ -114,11 +117,11 @@ func (s *Server) updateFlow(c echo.Context) error {
 	if err := s.refusePasted(c, project, def, nil); err != nil {
 		return err
 	}
-	f, warn, err := s.deps.Flows.Save(c.Request().Context(), project, def, principal(c).Name, false)
+	f, warn, unchanged, err := s.deps.Flows.Save(c.Request().Context(), project, def, principal(c).Name, false)
 	if err != nil {
 		return err
 	}
-	return s.maskedJSON(c, http.StatusOK, project, flowResponse{Flow: f, Definition: def, Warnings: warn})
+	return s.maskedJSON(c, http.StatusOK, project, flowResponse{Flow: f, Definition: def, Warnings: warn, Unchanged: unchanged})
 }
 
 func (s *Server) listFlows(c echo.Context) error {

@@ -13,6 +13,7 @@ import (
 	"github.com/hushflow/hushflow/apps"
 	"github.com/hushflow/hushflow/auth"
 	"github.com/hushflow/hushflow/flows"
+	"github.com/hushflow/hushflow/internal/buildinfo"
 	"github.com/hushflow/hushflow/metrics"
 	"github.com/hushflow/hushflow/projects"
 	"github.com/hushflow/hushflow/secrets"
@@ -117,6 +118,7 @@ func New(d Deps) *Server {
 	v1.POST("/users", s.createUser)
 	v1.POST("/users/:id/tokens", s.createUserToken)
 	v1.GET("/whoami", s.whoami)
+	v1.GET("/version", s.version)
 	s.flowRoutes()
 	s.sessionRoutes()
 	s.secretRoutes()
@@ -151,6 +153,12 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+}
+
+// version answers the server's build. It is behind authentication, unlike
+// /healthz: a version tells whoever asks which known bugs apply.
+func (s *Server) version(c echo.Context) error {
+	return c.JSON(http.StatusOK, buildinfo.Get())
 }
 
 func (s *Server) healthz(c echo.Context) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,16 +20,28 @@ type client struct {
 	http  *http.Client
 }
 
-func newClient() (*client, error) {
-	addr := envOr("HUSHFLOW_ADDR", "127.0.0.1:8080")
+func newClient() (*client, error) { return newClientFor(envOr("HUSHFLOW_ADDR", defaultAddr)) }
+
+// defaultAddr is the server's default listen address, and so the client's
+// default HUSHFLOW_ADDR.
+const defaultAddr = "127.0.0.1:8080"
+
+// newClientFor is a client of the server at addr (host:port or a URL).
+func newClientFor(addr string) (*client, error) {
+	addr = baseURL(addr)
+	token := os.Getenv("HUSHFLOW_TOKEN")
+	if token == "" {
+		return nil, &statusError{status: exitAuth, err: errors.New("HUSHFLOW_TOKEN is not set: export the token printed by `hushflow serve` (or made by `hushflow token create`)")}
+	}
+	return &client{base: addr, token: token, http: &http.Client{Timeout: 5 * time.Minute}}, nil
+}
+
+// baseURL is addr as a URL without a final slash: host:port is http.
+func baseURL(addr string) string {
 	if !strings.HasPrefix(addr, "http://") && !strings.HasPrefix(addr, "https://") {
 		addr = "http://" + addr
 	}
-	token := os.Getenv("HUSHFLOW_TOKEN")
-	if token == "" {
-		return nil, fmt.Errorf("HUSHFLOW_TOKEN is not set: export the token printed by `hushflow serve` (or made by `hushflow token create`)")
-	}
-	return &client{base: strings.TrimRight(addr, "/"), token: token, http: &http.Client{Timeout: 5 * time.Minute}}, nil
+	return strings.TrimRight(addr, "/")
 }
 
 // apiError is the server's error body.
@@ -56,13 +69,15 @@ func (c *client) do(ctx context.Context, method, path string, in, out any) error
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach the Hushflow server at %s: %w", c.base, unwrapURLError(err))
+		return &unreachableError{base: c.base, err: unwrapURLError(err)}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))

@@ -56,7 +56,7 @@ func (c *client) send(ctx context.Context, method, path, ctype string, body []by
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach the Hushflow server at %s: %w", c.base, unwrapURLError(err))
+		return &unreachableError{base: c.base, err: unwrapURLError(err)}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
@@ -97,11 +97,13 @@ type flowInfo struct {
 	UpdatedBy   string          `json:"updated_by"`
 	Definition  json.RawMessage `json:"definition"`
 	Warnings    []string        `json:"warnings"`
+	// Unchanged: the applied definition was the current version's.
+	Unchanged bool `json:"unchanged"`
 }
 
 func requireProject(p string) error {
 	if p == "" {
-		return errors.New("--project is required")
+		return usageErrorf("--project is required")
 	}
 	return nil
 }
@@ -115,19 +117,22 @@ func newFlowCmd() *cobra.Command {
 
 	var file string
 	apply := &cobra.Command{
-		Use:   "apply -f FILE --project P",
-		Short: "Create a flow from a JSON or YAML definition, or save it as a new version",
+		Use:        "apply -f FILE --project P",
+		Short:      "Create a flow from a JSON or YAML definition, or save it as a new version",
+		SuggestFor: []string{"create", "update", "save", "push"},
 		Long: `Create a flow from a JSON or YAML definition file (- reads standard input as
 YAML or JSON), or, when the project already has a flow of that name, save the
-definition as its new version. Prints the name, the version and any warnings;
-an invalid definition prints every problem with its block, field and position.`,
+definition as its new version; a definition identical to the current
+version's makes no version and prints "unchanged". Prints the name, the
+version and any warnings; an invalid definition prints every problem with
+its block, field and position.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireProject(project); err != nil {
 				return err
 			}
 			if file == "" {
-				return errors.New("-f FILE is required")
+				return usageErrorf("-f FILE is required")
 			}
 			var data []byte
 			var err error
@@ -183,6 +188,9 @@ an invalid definition prints every problem with its block, field and position.`,
 			if err != nil {
 				return err
 			}
+			if f.Unchanged {
+				verb = "unchanged"
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "flow %s %s: version %d (project %s)\n", f.Name, verb, f.Version, f.Project)
 			for _, w := range f.Warnings {
 				fmt.Fprintf(cmd.OutOrStdout(), "warning: %s\n", w)
@@ -193,6 +201,7 @@ an invalid definition prints every problem with its block, field and position.`,
 	addProject(apply)
 	apply.Flags().StringVarP(&file, "file", "f", "", "definition file (.json, .yaml or .yml; - for standard input)")
 
+	var listFormat *outputFormat
 	list := &cobra.Command{
 		Use:   "list --project P",
 		Short: "List a project's flows",
@@ -205,27 +214,33 @@ an invalid definition prints every problem with its block, field and position.`,
 			if err != nil {
 				return err
 			}
+			var raw json.RawMessage
+			if err := c.do(cmd.Context(), "GET", "/api/v1/projects/"+url.PathEscape(project)+"/flows", nil, &raw); err != nil {
+				return err
+			}
+			if listFormat.structured() {
+				return printAPI(cmd.OutOrStdout(), listFormat.value, raw)
+			}
 			var out struct {
 				Flows []flowInfo `json:"flows"`
 			}
-			if err := c.do(cmd.Context(), "GET", "/api/v1/projects/"+url.PathEscape(project)+"/flows", nil, &out); err != nil {
+			if err := json.Unmarshal(raw, &out); err != nil {
 				return err
 			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tVERSION\tTRIGGER\tUPDATED\tBY")
-			for _, f := range out.Flows {
-				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", f.Name, f.Version, f.TriggerType, f.UpdatedAt.UTC().Format(time.RFC3339), f.UpdatedBy)
-			}
-			return w.Flush()
+			return flowTable(cmd.OutOrStdout(), out.Flows)
 		},
 	}
 	addProject(list)
+	listFormat = addOutput(list)
 
-	var format string
+	var format *outputFormat
 	get := &cobra.Command{
-		Use:   "get NAME --project P [-o yaml|json]",
+		Use:   "get NAME --project P [-o yaml|json|table]",
 		Short: "Print a flow's current definition (re-appliable with flow apply)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Print a flow's current definition as YAML (the default) or JSON: the
+definition as the API returns it, which flow apply takes back. -o table
+prints the flow's row of flow list instead.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := requireProject(project); err != nil {
 				return err
@@ -239,14 +254,10 @@ an invalid definition prints every problem with its block, field and position.`,
 				return err
 			}
 			out := cmd.OutOrStdout()
-			switch format {
-			case "json":
-				var buf bytes.Buffer
-				if err := json.Indent(&buf, f.Definition, "", "  "); err != nil {
-					return err
-				}
-				fmt.Fprintln(out, buf.String())
-			case "yaml", "":
+			switch format.value {
+			case formatJSON:
+				return printAPI(out, formatJSON, f.Definition)
+			case formatYAML:
 				y, err := jsonToYAML(f.Definition)
 				if err != nil {
 					return err
@@ -254,16 +265,26 @@ an invalid definition prints every problem with its block, field and position.`,
 				fmt.Fprintf(out, "# flow %s, project %s, version %d, updated %s by %s\n%s", f.Name, f.Project, f.Version,
 					f.UpdatedAt.UTC().Format(time.RFC3339), f.UpdatedBy, y)
 			default:
-				return fmt.Errorf("unknown output format %q (want yaml or json)", format)
+				return flowTable(out, []flowInfo{f})
 			}
 			return nil
 		},
 	}
 	addProject(get)
-	get.Flags().StringVarP(&format, "output", "o", "yaml", "output format: yaml or json")
+	format = addOutputWith(get, formatYAML, formatYAML, formatJSON, formatTable)
 
 	cmd.AddCommand(apply, list, get, newFlowRunCmd())
 	return cmd
+}
+
+// flowTable prints flows as flow list does.
+func flowTable(out io.Writer, fs []flowInfo) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tVERSION\tTRIGGER\tUPDATED\tBY")
+	for _, f := range fs {
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", f.Name, f.Version, f.TriggerType, f.UpdatedAt.UTC().Format(time.RFC3339), f.UpdatedBy)
+	}
+	return w.Flush()
 }
 
 func (p problem) String() string {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/internal/apptest"
+	"github.com/hushflow/hushflow/store/storetest"
 )
 
 const flowCanary = `sk_live_7Hq2&Zp<9>"xV4%mT1`
@@ -98,9 +99,15 @@ func TestFlowAndRunCommands(t *testing.T) {
 		if !strings.Contains(out, "flow notify created: version 1") {
 			t.Errorf("apply: %s", out)
 		}
+		// The same file again makes no version.
+		out = c.must("flow", "apply", "-f", file, "-p", "billing")
+		if !strings.Contains(out, "flow notify unchanged: version 1") {
+			t.Errorf("apply again: %s", out)
+		}
+		os.WriteFile(file, []byte("description: sends a message\n"+fmt.Sprintf(notifyYAML, target.URL)), 0o600)
 		out = c.must("flow", "apply", "-f", file, "-p", "billing")
 		if !strings.Contains(out, "flow notify updated: version 2") {
-			t.Errorf("apply again: %s", out)
+			t.Errorf("apply a change: %s", out)
 		}
 		// A warning for an unknown secret, through JSON.
 		warn := filepath.Join(dir, "warn.json")
@@ -126,10 +133,10 @@ func TestFlowAndRunCommands(t *testing.T) {
 			!strings.Contains(out, "if: steps.call.output.status == 200") {
 			t.Errorf("get yaml: %s", out)
 		}
-		// What get prints can be applied again.
+		// What get prints can be applied again, and is the same flow.
 		again := filepath.Join(dir, "again.yaml")
 		os.WriteFile(again, []byte(out), 0o600)
-		if out := c.must("flow", "apply", "-f", again, "-p", "billing"); !strings.Contains(out, "version 3") {
+		if out := c.must("flow", "apply", "-f", again, "-p", "billing"); !strings.Contains(out, "flow notify unchanged: version 2") {
 			t.Errorf("re-apply get output: %s", out)
 		}
 		out = c.must("flow", "get", "notify", "-p", "billing", "-o", "json")
@@ -148,7 +155,7 @@ func TestFlowAndRunCommands(t *testing.T) {
 		}
 		id := strings.Fields(out)[1]
 		out = c.must("run", "get", id)
-		if !strings.Contains(out, "status:       succeeded") || !strings.Contains(out, "flow:         notify (version 3)") {
+		if !strings.Contains(out, "status:       succeeded") || !strings.Contains(out, "flow:         notify (version 2)") {
 			t.Errorf("run get: %s", out)
 		}
 		out = c.must("run", "logs", id)
@@ -165,7 +172,7 @@ func TestFlowAndRunCommands(t *testing.T) {
 		os.WriteFile(file, []byte(strings.Replace(fmt.Sprintf(notifyYAML, target.URL), "return {echo", "throw new Error('boom ' + secrets.API_TOKEN); return {echo", 1)), 0o600)
 		c.must("flow", "apply", "-f", file, "-p", "billing")
 		out, err = c.run("flow", "run", "notify", "-p", "billing", "-e", "development", "--input", "@"+inFile, "-f")
-		if err == nil || !strings.Contains(out, "run_finished") || !strings.Contains(out, "boom [REDACTED") || !strings.Contains(err.Error(), " failed: ") {
+		if err == nil || !strings.Contains(out, "run_finished") || !strings.Contains(out, "boom [REDACTED") || !strings.HasSuffix(err.Error(), " failed") {
 			t.Errorf("failing run: %v\n%s", err, out)
 		}
 
@@ -264,5 +271,94 @@ func TestCompactKeepsCharacters(t *testing.T) {
 	got := compact(map[string]any{"code": "x => x < 2 && y > 1", "url": "https://h/p?a=1&b=2"})
 	if want := `{"code":"x => x < 2 && y > 1","url":"https://h/p?a=1&b=2"}`; got != want {
 		t.Fatalf("compact = %s, want %s", got, want)
+	}
+}
+
+// A definition identical to the flow's current version makes no new
+// version, through the API (PUT answers "unchanged": true) and through
+// flow apply, which says "unchanged" (issue 18 item 7).
+func TestFlowApplyUnchanged(t *testing.T) {
+	apptest.SkipShort(t)
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		t.Setenv("HUSHFLOW_ADDR", s.URL)
+		t.Setenv("HUSHFLOW_TOKEN", s.Token)
+		s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "billing"})
+		def := map[string]any{"name": "tick", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{map[string]any{"id": "l", "type": "log", "config": map[string]any{"message": "'hi'"}}}}
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", def)
+		stored := s.Must(200, "GET", "/api/v1/projects/billing/flows/tick", nil)
+		versions := func() int {
+			return len(s.Must(200, "GET", "/api/v1/projects/billing/flows/tick/versions", nil)["versions"].([]any))
+		}
+		// The same definition, also with its keys in another order and spaced out.
+		for _, body := range []any{def, `{ "blocks": [{"config": {"message": "'hi'"}, "type": "log", "id": "l"}],
+			"trigger": {"type": "manual"}, "name": "tick" }`} {
+			got := s.Must(200, "PUT", "/api/v1/projects/billing/flows/tick", body)
+			if got["unchanged"] != true || got["version"] != 1.0 || got["updated_at"] != stored["updated_at"] {
+				t.Fatalf("PUT of the same definition: %v", got)
+			}
+		}
+		if n := versions(); n != 1 {
+			t.Fatalf("%d versions after identical PUTs, want 1", n)
+		}
+		changed := map[string]any{"name": "tick", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{map[string]any{"id": "l", "type": "log", "config": map[string]any{"message": "'ho'"}}}}
+		if got := s.Must(200, "PUT", "/api/v1/projects/billing/flows/tick", changed); got["version"] != 2.0 || got["unchanged"] != nil {
+			t.Fatalf("PUT of a change: %v", got)
+		}
+		// Identical to version 1 but not to the current version: a version.
+		if got := s.Must(200, "PUT", "/api/v1/projects/billing/flows/tick", def); got["version"] != 3.0 || got["unchanged"] != nil {
+			t.Fatalf("PUT of version 1's definition: %v", got)
+		}
+
+		c := &flowCLI{t: t}
+		file := filepath.Join(t.TempDir(), "tick.yaml")
+		os.WriteFile(file, []byte("name: tick\ntrigger: {type: manual}\nblocks:\n  - id: l\n    type: log\n    config: {message: \"'hi'\"}\n"), 0o600)
+		if out := c.must("flow", "apply", "-f", file, "-p", "billing"); out != "flow tick unchanged: version 3 (project billing)\n" {
+			t.Fatalf("apply of the current definition: %q", out)
+		}
+		if n := versions(); n != 3 {
+			t.Fatalf("%d versions after apply of the current definition, want 3", n)
+		}
+		os.WriteFile(file, []byte("name: tick\ntrigger: {type: manual}\nblocks:\n  - {id: l, type: log, config: {message: \"'hey'\"}}\n"), 0o600)
+		if out := c.must("flow", "apply", "-f", file, "-p", "billing"); out != "flow tick updated: version 4 (project billing)\n" {
+			t.Fatalf("apply of a change: %q", out)
+		}
+	})
+}
+
+// flow run --follow prints a failed run's error once: in the outcome, not
+// also in run_finished's line and the final message. run logs, which
+// prints no outcome, keeps it in run_finished's line.
+func TestFollowPrintsRunErrorOnce(t *testing.T) {
+	apptest.SkipShort(t)
+	s := apptest.Start(t, storetest.SQLiteConfig(t))
+	t.Setenv("HUSHFLOW_ADDR", s.URL)
+	t.Setenv("HUSHFLOW_TOKEN", s.Token)
+	s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "billing"})
+	s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{"name": "fails",
+		"trigger": map[string]any{"type": "manual"},
+		"blocks":  []any{map[string]any{"id": "c", "type": "code", "config": map[string]any{"code": "throw new Error('the disk is full')"}}}})
+	c := &flowCLI{t: t}
+	// out holds stdout, stderr and the error main prints: all a person sees.
+	out, err := c.run("flow", "run", "fails", "-p", "billing", "-e", "development", "--follow")
+	if exitStatus(err) != exitError {
+		t.Fatalf("exit status %d: %v\n%s", exitStatus(err), err, out)
+	}
+	id := strings.Fields(out)[1]
+	runErr := s.Must(200, "GET", "/api/v1/runs/"+id, nil)["error"].(string)
+	if !strings.Contains(runErr, "the disk is full") {
+		t.Fatalf("run error %q", runErr)
+	}
+	if n := strings.Count(out, runErr); n != 1 || !strings.Contains(out, "\nerror: "+runErr+"\n") ||
+		!strings.Contains(out, "run_finished    -            status=failed\n") || !strings.HasSuffix(out, "run "+id+" failed\n") {
+		t.Fatalf("the run's error %q is printed %d times, want once, after error:\n%s", runErr, n, out)
+	}
+	logs := c.must("run", "logs", id)
+	if n := strings.Count(logs, runErr); n != 1 || !strings.Contains(logs, "status=failed error="+runErr) {
+		t.Fatalf("run logs prints the run's error %d times, want once, in run_finished:\n%s", n, logs)
+	}
+	if follow := c.must("run", "logs", id, "--follow"); follow != logs {
+		t.Fatalf("run logs --follow differs from run logs:\n%s\n---\n%s", follow, logs)
 	}
 }

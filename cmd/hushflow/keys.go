@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -30,7 +31,7 @@ wraps every secret's data key. To rotate:
 			k := secrets.NewKey()
 			if id != "" {
 				if _, err := secrets.ParseKeyring(id + ":" + k); err != nil {
-					return fmt.Errorf("--id: %w", err)
+					return usageErrorf("--id: %w", err)
 				}
 				k = id + ":" + k
 			}
@@ -84,6 +85,7 @@ reports 0 remaining, older keys can be removed from the keyring.`,
 	rotate.Flags().IntVar(&batch, "batch-size", 0, fmt.Sprintf("data keys per transaction (default %d)", secrets.DefaultRotateBatch))
 	rotate.Flags().IntVar(&maxBatches, "max-batches", 0, "stop after this many batches (default: until done)")
 
+	var statusFormat *outputFormat
 	status := &cobra.Command{
 		Use:   "status",
 		Short: "Show the server's key ids and how many secret versions each wraps (organization admins)",
@@ -93,13 +95,20 @@ reports 0 remaining, older keys can be removed from the keyring.`,
 			if err != nil {
 				return err
 			}
+			var raw json.RawMessage
+			if err := c.do(cmd.Context(), "GET", "/api/v1/keys", nil, &raw); err != nil {
+				return err
+			}
+			if statusFormat.structured() {
+				return printAPI(cmd.OutOrStdout(), statusFormat.value, raw)
+			}
 			var out struct {
 				Primary  string           `json:"primary"`
 				Keys     []string         `json:"keys"`
 				Usage    map[string]int64 `json:"versions_by_key"`
 				Warnings []string         `json:"warnings"`
 			}
-			if err := c.do(cmd.Context(), "GET", "/api/v1/keys", nil, &out); err != nil {
+			if err := json.Unmarshal(raw, &out); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "primary key: %s\nkeyring: %s\n", out.Primary, strings.Join(out.Keys, ", "))
@@ -117,6 +126,7 @@ reports 0 remaining, older keys can be removed from the keyring.`,
 			return nil
 		},
 	}
+	statusFormat = addOutput(status)
 	cmd.AddCommand(gen, rotate, status)
 	return cmd
 }

@@ -22,6 +22,6 @@ func main() {
 	}
 	if err := newRootCmd().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "hushflow: "+oneLine(err.Error()))
-		os.Exit(1)
+		os.Exit(exitStatus(err))
 	}
 }

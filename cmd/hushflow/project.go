@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"text/tabwriter"
@@ -26,14 +27,7 @@ func newProjectCmd() *cobra.Command {
 			fmt.Fprintln(cmd.OutOrStdout(), "created project", args[0])
 			return nil
 		},
-	}, &cobra.Command{
-		Use:   "list",
-		Short: "List projects",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return listNames(cmd, "/api/v1/projects", "projects")
-		},
-	})
+	}, listNamesCmd("List projects", "/api/v1/projects", "projects"))
 	return cmd
 }
 
@@ -54,14 +48,7 @@ func newEnvironmentCmd() *cobra.Command {
 			fmt.Fprintln(cmd.OutOrStdout(), "created environment", args[0])
 			return nil
 		},
-	}, &cobra.Command{
-		Use:   "list",
-		Short: "List environments",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return listNames(cmd, "/api/v1/environments", "environments")
-		},
-	}, protectCmd(true), protectCmd(false))
+	}, listNamesCmd("List environments", "/api/v1/environments", "environments"), protectCmd(true), protectCmd(false))
 	return cmd
 }
 
@@ -91,17 +78,35 @@ func protectCmd(protect bool) *cobra.Command {
 	}
 }
 
-func listNames(cmd *cobra.Command, path, key string) error {
+// listNamesCmd is `project list` or `environment list`: GET path, whose
+// answer lists the items under key.
+func listNamesCmd(short, path, key string) *cobra.Command {
+	cmd := &cobra.Command{Use: "list", Short: short, Args: cobra.NoArgs}
+	format := addOutput(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return listNames(cmd, path, key, format)
+	}
+	return cmd
+}
+
+func listNames(cmd *cobra.Command, path, key string, format *outputFormat) error {
 	c, err := newClient()
 	if err != nil {
 		return err
+	}
+	var raw json.RawMessage
+	if err := c.do(cmd.Context(), "GET", path, nil, &raw); err != nil {
+		return err
+	}
+	if format.structured() {
+		return printAPI(cmd.OutOrStdout(), format.value, raw)
 	}
 	var out map[string][]struct {
 		Name      string    `json:"name"`
 		CreatedAt time.Time `json:"created_at"`
 		Protected *bool     `json:"protected"`
 	}
-	if err := c.do(cmd.Context(), "GET", path, nil, &out); err != nil {
+	if err := json.Unmarshal(raw, &out); err != nil {
 		return err
 	}
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)

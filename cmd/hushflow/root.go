@@ -18,10 +18,25 @@ Client:   set HUSHFLOW_ADDR (default 127.0.0.1:8080) and HUSHFLOW_TOKEN, then
           hushflow token create --name ci`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args:          cobra.ArbitraryArgs,
+		// withUsageErrors refuses unknown commands with suggestions.
+		Annotations: map[string]string{groupAnnotation: "true"},
+	}
+	showVersion := root.Flags().Bool("version", false, "print the version of hushflow and of the server (as hushflow version)")
+	root.RunE = func(cmd *cobra.Command, args []string) error {
+		if *showVersion {
+			if len(args) > 0 {
+				return usageErrorf("--version takes no arguments")
+			}
+			return printVersion(cmd.Context(), cmd.OutOrStdout(), envOr("HUSHFLOW_ADDR", defaultAddr))
+		}
+		return runGroup(cmd, args)
 	}
 	root.AddCommand(newServeCmd(), newTokenCmd(), newProjectCmd(), newEnvironmentCmd(), newSecretCmd(), newKeysCmd())
-	root.AddCommand(newFlowCmd(), newRunCmd())
-	return root
+	root.AddCommand(newFlowCmd(), newRunCmd(), newVersionCmd())
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	return withUsageErrors(root)
 }
 
 // oneLine folds an error onto one line for the terminal.

@@ -56,13 +56,11 @@ type eventInfo struct {
 	Data  any       `json:"data"`
 }
 
-// errRunNotSucceeded makes the command exit with status 1.
+// errRunNotSucceeded makes the command exit with status 1. Its message
+// leaves out the run's error, which the outcome printed just before.
 type errRunNotSucceeded struct{ r *runInfo }
 
 func (e *errRunNotSucceeded) Error() string {
-	if e.r.Error != "" {
-		return fmt.Sprintf("run %s %s: %s", e.r.ID, e.r.Status, e.r.Error)
-	}
 	return fmt.Sprintf("run %s %s", e.r.ID, e.r.Status)
 }
 
@@ -83,7 +81,7 @@ status 1 if the run did not succeed.`,
 				return err
 			}
 			if environment == "" {
-				return errors.New("--environment is required (for example development, staging or production)")
+				return usageErrorf("--environment is required (for example development, staging or production)")
 			}
 			req := map[string]any{"environment": environment}
 			if input != "" {
@@ -96,7 +94,7 @@ status 1 if the run did not succeed.`,
 				}
 				var v any
 				if err := json.Unmarshal(data, &v); err != nil {
-					return fmt.Errorf("--input is not JSON: %w", err)
+					return usageErrorf("--input is not JSON: %w", err)
 				}
 				req["input"] = v
 			}
@@ -133,7 +131,7 @@ func followRun(ctx context.Context, c *client, out io.Writer, id string, final b
 	after, down := 0, time.Time{}
 	for {
 		seen := after
-		ended, err := followOnce(ctx, c, out, id, &after)
+		ended, err := followOnce(ctx, c, out, id, &after, final)
 		if ended {
 			break
 		}
@@ -175,8 +173,10 @@ func followRun(ctx context.Context, c *client, out io.Writer, id string, final b
 const reconnectFor = 60 * time.Second
 
 // followOnce streams the events after *after, printing each and moving
-// *after; ended says whether the stream reached the run's end.
-func followOnce(ctx context.Context, c *client, out io.Writer, id string, after *int) (ended bool, err error) {
+// *after; ended says whether the stream reached the run's end. With
+// outcome (the outcome is printed after the stream), run_finished's line
+// leaves out the run's error, so that it is printed once.
+func followOnce(ctx context.Context, c *client, out io.Writer, id string, after *int, outcome bool) (ended bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/api/v1/runs/%s/events?follow=1&after=%d", c.base, url.PathEscape(id), *after), nil)
 	if err != nil {
 		return false, err
@@ -185,7 +185,7 @@ func followOnce(ctx context.Context, c *client, out io.Writer, id string, after 
 	req.Header.Set("Accept", "text/event-stream")
 	resp, err := (&http.Client{}).Do(req) // no timeout: a run may take long
 	if err != nil {
-		return false, fmt.Errorf("cannot reach the Hushflow server at %s: %w", c.base, unwrapURLError(err))
+		return false, &unreachableError{base: c.base, err: unwrapURLError(err)}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
@@ -213,6 +213,9 @@ func followOnce(ctx context.Context, c *client, out io.Writer, id string, after 
 			}
 			var e eventInfo
 			if json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &e) == nil && e.Seq > *after {
+				if m, ok := e.Data.(map[string]any); ok && outcome && e.Type == "run_finished" {
+					delete(m, "error")
+				}
 				fmt.Fprintln(out, eventLine(e))
 				*after = e.Seq
 			}
@@ -316,7 +319,7 @@ func clip(s string, n int) string {
 func newRunCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "run", Short: "Inspect and cancel runs"}
 
-	var format string
+	var format *outputFormat
 	get := &cobra.Command{
 		Use:   "get ID",
 		Short: "Print a run's status, timing, error and output (redacted)",
@@ -331,11 +334,8 @@ func newRunCmd() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			if format == "json" {
-				var buf bytes.Buffer
-				_ = json.Indent(&buf, raw, "", "  ")
-				fmt.Fprintln(out, buf.String())
-				return nil
+			if format.structured() {
+				return printAPI(out, format.value, raw)
 			}
 			var r runInfo
 			if err := json.Unmarshal(raw, &r); err != nil {
@@ -363,13 +363,15 @@ func newRunCmd() *cobra.Command {
 			return nil
 		},
 	}
-	get.Flags().StringVarP(&format, "output", "o", "text", "output format: text or json")
+	format = addOutput(get)
+	format.aliases = map[string]string{"text": formatTable} // its name before -o table
 
 	var follow bool
 	logs := &cobra.Command{
-		Use:   "logs ID [--follow]",
-		Short: "Print a run's events (redacted), one line each; --follow streams them until the run ends",
-		Args:  cobra.ExactArgs(1),
+		Use:        "logs ID [--follow]",
+		SuggestFor: []string{"events", "tail", "watch"},
+		Short:      "Print a run's events (redacted), one line each; --follow streams them until the run ends",
+		Args:       cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
 			if err != nil {
@@ -401,6 +403,7 @@ func newRunCmd() *cobra.Command {
 
 	var project, flow, status, environment string
 	var limit int
+	var listFormat *outputFormat
 	list := &cobra.Command{
 		Use:   "list --project P [--flow F] [--status S] [--environment E]",
 		Short: "List a project's runs, newest first",
@@ -420,25 +423,38 @@ func newRunCmd() *cobra.Command {
 				}
 			}
 			if limit < 1 {
-				return fmt.Errorf("--limit must be at least 1")
+				return usageErrorf("--limit must be at least 1")
 			}
 			// The API gives at most 200 runs a page; more are fetched
 			// page by page.
 			var runs []runInfo
+			var items []json.RawMessage
 			for len(runs) < limit {
 				q.Set("limit", fmt.Sprint(min(limit-len(runs), 200)))
-				var page struct {
-					Runs []runInfo `json:"runs"`
-					Next string    `json:"next_cursor"`
-				}
-				if err := c.do(cmd.Context(), "GET", "/api/v1/projects/"+url.PathEscape(project)+"/runs?"+q.Encode(), nil, &page); err != nil {
+				var raw json.RawMessage
+				if err := c.do(cmd.Context(), "GET", "/api/v1/projects/"+url.PathEscape(project)+"/runs?"+q.Encode(), nil, &raw); err != nil {
 					return err
 				}
-				runs = append(runs, page.Runs...)
-				if page.Next == "" || len(page.Runs) == 0 {
+				pageItems, pageRuns, err := listItems[runInfo](raw, "runs")
+				if err != nil {
+					return err
+				}
+				var page struct {
+					Next string `json:"next_cursor"`
+				}
+				if err := json.Unmarshal(raw, &page); err != nil {
+					return err
+				}
+				runs, items = append(runs, pageRuns...), append(items, pageItems...)
+				if page.Next == "" || len(pageRuns) == 0 {
 					break
 				}
 				q.Set("cursor", page.Next)
+			}
+			if listFormat.structured() {
+				// The runs of every page, without the cursor: the pages
+				// were followed.
+				return printList(cmd.OutOrStdout(), listFormat.value, "runs", items)
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "ID\tFLOW\tVERSION\tENVIRONMENT\tTRIGGER\tSTATUS\tQUEUED\tDURATION")
@@ -454,11 +470,13 @@ func newRunCmd() *cobra.Command {
 	list.Flags().StringVar(&status, "status", "", "only runs with this status: queued, running, waiting, succeeded, failed or canceled")
 	list.Flags().StringVarP(&environment, "environment", "e", "", "only runs in this environment")
 	list.Flags().IntVar(&limit, "limit", 50, "number of runs (more than 200 are fetched page by page)")
+	listFormat = addOutput(list)
 
 	cancel := &cobra.Command{
-		Use:   "cancel ID",
-		Short: "Cancel a run: a queued or waiting run at once, a running one within about a second",
-		Args:  cobra.ExactArgs(1),
+		Use:        "cancel ID",
+		Short:      "Cancel a run: a queued or waiting run at once, a running one within about a second",
+		SuggestFor: []string{"stop", "kill", "abort"},
+		Args:       cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
 			if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -103,7 +104,7 @@ A run of project P in environment E sees, for each name, the most specific
 definition: P+E, then P, then E, then the organization. Values are
 write-only: after creation no command, API response or log shows them.`,
 	}
-	cmd.AddCommand(newSecretCreateCmd(), newSecretUpdateCmd(), newSecretGetCmd(), newSecretDeleteCmd(), newSecretVersionsCmd(), newSecretAuditCmd())
+	cmd.AddCommand(newSecretCreateCmd(), newSecretUpdateCmd(), newSecretListCmd(), newSecretDeleteCmd(), newSecretVersionsCmd(), newSecretAuditCmd())
 	return cmd
 }
 
@@ -138,7 +139,7 @@ func readValue(cmd *cobra.Command, name string, args []string, f *valueFlags, fi
 	body := map[string]any{}
 	switch {
 	case len(args) > 1 && f.fromFile != "":
-		return nil, errors.New("give the value as an argument or with --from-file, not both")
+		return nil, usageErrorf("give the value as an argument or with --from-file, not both")
 	case f.fromFile != "":
 		st, err := os.Stat(f.fromFile)
 		if err != nil {
@@ -158,7 +159,7 @@ func readValue(cmd *cobra.Command, name string, args []string, f *valueFlags, fi
 		return body, nil
 	case len(args) > 1:
 		if args[1] == "" {
-			return nil, errors.New("the value is empty: a secret needs a value")
+			return nil, usageErrorf("the value is empty: a secret needs a value")
 		}
 		body["value"] = args[1]
 		return body, nil
@@ -283,7 +284,7 @@ func findSecret(cmd *cobra.Command, c *client, name string, sc *scopeFlags) (*se
 			return &out.Secrets[i], nil
 		}
 	}
-	return nil, fmt.Errorf("secret %q is not defined in %s (see hushflow secret get%s; create it with hushflow secret create)",
+	return nil, notFoundErrorf("secret %q is not defined in %s (see hushflow secret list%s; create it with hushflow secret create)",
 		name, sc.describe(), flagsOf(sc))
 }
 
@@ -345,15 +346,20 @@ func newSecretUpdateCmd() *cobra.Command {
 	return cmd
 }
 
-func newSecretGetCmd() *cobra.Command {
+// newSecretListCmd is `secret list`; `secret get`, its name before, and
+// `secret ls` are its aliases.
+func newSecretListCmd() *cobra.Command {
+	var format *outputFormat // set below, read when the command runs
 	var sc scopeFlags
 	var resolved bool
 	cmd := &cobra.Command{
-		Use:   "get [KEY]",
-		Short: "List secrets of a scope: names, scopes, versions, never values",
+		Use:     "list [KEY]",
+		Aliases: []string{"get", "ls"},
+		Short:   "List secrets of a scope: names, scopes, versions, never values",
 		Long: `List the secrets defined exactly in a scope, or with --resolved what a
 run of that project and environment sees, and where each name comes from.
-Values are never shown.`,
+With KEY, only that name (an error, exit status 4, if it is not there).
+Values are never shown. "secret get" is the same command.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
@@ -364,11 +370,29 @@ Values are never shown.`,
 			if resolved {
 				q.Set("resolved", "true")
 			}
-			var out struct {
-				Secrets []secretMeta `json:"secrets"`
-			}
-			if err := c.do(cmd.Context(), "GET", "/api/v1/secrets?"+q.Encode(), nil, &out); err != nil {
+			var raw json.RawMessage
+			if err := c.do(cmd.Context(), "GET", "/api/v1/secrets?"+q.Encode(), nil, &raw); err != nil {
 				return err
+			}
+			items, metas, err := listItems[secretMeta](raw, "secrets")
+			if err != nil {
+				return err
+			}
+			var picked []json.RawMessage
+			var list []secretMeta
+			for i, s := range metas {
+				if len(args) == 0 || s.Name == args[0] {
+					picked, list = append(picked, items[i]), append(list, s)
+				}
+			}
+			if len(args) == 1 && len(list) == 0 {
+				return notFoundErrorf("secret %q is not defined in %s", args[0], sc.describe())
+			}
+			switch {
+			case format.structured() && len(args) == 0:
+				return printAPI(cmd.OutOrStdout(), format.value, raw)
+			case format.structured():
+				return printList(cmd.OutOrStdout(), format.value, "secrets", picked)
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			header := "NAME\tSCOPE\tVERSION\tKIND\tUPDATED"
@@ -376,12 +400,7 @@ Values are never shown.`,
 				header += "\tFROM"
 			}
 			fmt.Fprintln(w, header)
-			n := 0
-			for _, s := range out.Secrets {
-				if len(args) == 1 && s.Name != args[0] {
-					continue
-				}
-				n++
+			for _, s := range list {
 				kind := s.Kind
 				if s.Weak {
 					kind += " (weak)"
@@ -393,15 +412,10 @@ Values are never shown.`,
 				}
 				fmt.Fprintln(w, line)
 			}
-			if err := w.Flush(); err != nil {
-				return err
-			}
-			if len(args) == 1 && n == 0 {
-				return fmt.Errorf("secret %q is not defined in %s", args[0], sc.describe())
-			}
-			return nil
+			return w.Flush()
 		},
 	}
+	format = addOutput(cmd)
 	sc.add(cmd)
 	cmd.Flags().BoolVar(&resolved, "resolved", false, "show what a run of --project/--environment sees, with the scope each name comes from")
 	return cmd
@@ -410,9 +424,10 @@ Values are never shown.`,
 func newSecretDeleteCmd() *cobra.Command {
 	var sc scopeFlags
 	cmd := &cobra.Command{
-		Use:   "delete KEY",
-		Short: "Delete a secret: every version's value is wiped",
-		Args:  cobra.ExactArgs(1),
+		Use:        "delete KEY",
+		Short:      "Delete a secret: every version's value is wiped",
+		SuggestFor: []string{"remove", "rm"},
+		Args:       cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
 			if err != nil {
@@ -434,6 +449,7 @@ func newSecretDeleteCmd() *cobra.Command {
 }
 
 func newSecretVersionsCmd() *cobra.Command {
+	var format *outputFormat // set below, read when the command runs
 	var sc scopeFlags
 	cmd := &cobra.Command{
 		Use:   "versions KEY",
@@ -448,6 +464,13 @@ func newSecretVersionsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var raw json.RawMessage
+			if err := c.do(cmd.Context(), "GET", "/api/v1/secrets/"+url.PathEscape(m.ID)+"/versions", nil, &raw); err != nil {
+				return err
+			}
+			if format.structured() {
+				return printAPI(cmd.OutOrStdout(), format.value, raw)
+			}
 			var out struct {
 				Versions []struct {
 					Version   int       `json:"version"`
@@ -457,7 +480,7 @@ func newSecretVersionsCmd() *cobra.Command {
 					Current   bool      `json:"current"`
 				} `json:"versions"`
 			}
-			if err := c.do(cmd.Context(), "GET", "/api/v1/secrets/"+url.PathEscape(m.ID)+"/versions", nil, &out); err != nil {
+			if err := json.Unmarshal(raw, &out); err != nil {
 				return err
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
@@ -472,11 +495,13 @@ func newSecretVersionsCmd() *cobra.Command {
 			return w.Flush()
 		},
 	}
+	format = addOutput(cmd)
 	sc.add(cmd)
 	return cmd
 }
 
 func newSecretAuditCmd() *cobra.Command {
+	var format *outputFormat // set below, read when the command runs
 	var project string
 	var limit int
 	cmd := &cobra.Command{
@@ -502,6 +527,13 @@ Organization admins see everything; a project's editors and admins add
 			if limit > 0 {
 				q.Set("limit", fmt.Sprint(limit))
 			}
+			var raw json.RawMessage
+			if err := c.do(cmd.Context(), "GET", "/api/v1/audit?"+q.Encode(), nil, &raw); err != nil {
+				return err
+			}
+			if format.structured() {
+				return printAPI(cmd.OutOrStdout(), format.value, raw)
+			}
 			var out struct {
 				Records []struct {
 					At          time.Time `json:"at"`
@@ -516,7 +548,7 @@ Organization admins see everything; a project's editors and admins add
 					Detail      string    `json:"detail"`
 				} `json:"records"`
 			}
-			if err := c.do(cmd.Context(), "GET", "/api/v1/audit?"+q.Encode(), nil, &out); err != nil {
+			if err := json.Unmarshal(raw, &out); err != nil {
 				return err
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
@@ -535,6 +567,7 @@ Organization admins see everything; a project's editors and admins add
 			return w.Flush()
 		},
 	}
+	format = addOutput(cmd)
 	cmd.Flags().StringVarP(&project, "project", "p", "", "only this project's secrets and runs (required for project editors)")
 	cmd.Flags().IntVar(&limit, "limit", 0, "at most this many records, 1 to 1000 (default 100)")
 	return cmd

@@ -129,9 +129,15 @@ func TestSecretCLIRoundTrip(t *testing.T) {
 				t.Errorf("get --resolved %s/%s: %s", c.project, c.env, out)
 			}
 		}
-		out := e.must("", "secret", "get", "--project", "billing")
+		out := e.must("", "secret", "list", "--project", "billing")
 		if !strings.Contains(out, "NAME") || !strings.Contains(out, "API_TOKEN") || !strings.Contains(out, "project=billing") {
-			t.Errorf("get: %s", out)
+			t.Errorf("list: %s", out)
+		}
+		// get, the verb before list, and ls are the same command.
+		for _, verb := range []string{"get", "ls"} {
+			if got := e.must("", "secret", verb, "--project", "billing"); got != out {
+				t.Errorf("secret %s differs from secret list:\n%s\n---\n%s", verb, got, out)
+			}
 		}
 
 		// Update through stdin: a new version; a file secret stays a file.

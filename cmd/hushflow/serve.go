@@ -84,7 +84,7 @@ from the run id). See docs/operations.md and docs/metrics.md.`,
 			case "worker":
 				cfg.NoAPI = true
 			default:
-				return fmt.Errorf("--role must be all (API, UI and run workers), api (no run workers) or worker (run workers, with only /healthz, /readyz and /metrics)")
+				return usageErrorf("--role must be all (API, UI and run workers), api (no run workers) or worker (run workers, with only /healthz, /readyz and /metrics)")
 			}
 			if cfg.DatabaseURL == "" && role != "all" {
 				return fmt.Errorf("--role %s needs PostgreSQL (HUSHFLOW_DATABASE_URL): the embedded SQLite database serves one process, which runs both the API and the workers", role)

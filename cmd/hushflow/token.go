@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -16,6 +17,9 @@ func newTokenCmd() *cobra.Command {
 		Short: "Create an API token (printed once)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if name == "" {
+				return usageErrorf("--name is required: a name to recognize the token by")
+			}
 			c, err := newClient()
 			if err != nil {
 				return err
@@ -44,49 +48,57 @@ func newTokenCmd() *cobra.Command {
 	create.Flags().StringVar(&name, "name", "", "a name to recognize the token by (required)")
 	create.Flags().StringVar(&expires, "expires-in", "", "lifetime such as 720h (default: no expiry)")
 	create.Flags().StringVar(&user, "user", "", "user id to create the token for (admins only; default: yourself)")
-	_ = create.MarkFlagRequired("name")
 
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List your tokens (never their values)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newClient()
-			if err != nil {
-				return err
+	}
+	listFormat := addOutput(list)
+	list.RunE = func(cmd *cobra.Command, _ []string) error {
+		c, err := newClient()
+		if err != nil {
+			return err
+		}
+		var raw json.RawMessage
+		if err := c.do(cmd.Context(), "GET", "/api/v1/tokens", nil, &raw); err != nil {
+			return err
+		}
+		if listFormat.structured() {
+			return printAPI(cmd.OutOrStdout(), listFormat.value, raw)
+		}
+		var out struct {
+			Tokens []struct {
+				ID         string     `json:"id"`
+				Name       string     `json:"name"`
+				CreatedAt  time.Time  `json:"created_at"`
+				LastUsedAt *time.Time `json:"last_used_at"`
+				ExpiresAt  *time.Time `json:"expires_at"`
+				RevokedAt  *time.Time `json:"revoked_at"`
+			} `json:"tokens"`
+		}
+		if err := json.Unmarshal(raw, &out); err != nil {
+			return err
+		}
+		w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "ID\tNAME\tCREATED\tLAST USED\tEXPIRES\tSTATUS")
+		for _, t := range out.Tokens {
+			status := "active"
+			if t.RevokedAt != nil {
+				status = "revoked"
+			} else if t.ExpiresAt != nil && time.Now().After(*t.ExpiresAt) {
+				status = "expired"
 			}
-			var out struct {
-				Tokens []struct {
-					ID         string     `json:"id"`
-					Name       string     `json:"name"`
-					CreatedAt  time.Time  `json:"created_at"`
-					LastUsedAt *time.Time `json:"last_used_at"`
-					ExpiresAt  *time.Time `json:"expires_at"`
-					RevokedAt  *time.Time `json:"revoked_at"`
-				} `json:"tokens"`
-			}
-			if err := c.do(cmd.Context(), "GET", "/api/v1/tokens", nil, &out); err != nil {
-				return err
-			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tNAME\tCREATED\tLAST USED\tEXPIRES\tSTATUS")
-			for _, t := range out.Tokens {
-				status := "active"
-				if t.RevokedAt != nil {
-					status = "revoked"
-				} else if t.ExpiresAt != nil && time.Now().After(*t.ExpiresAt) {
-					status = "expired"
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.CreatedAt.Format(time.RFC3339),
-					fmtTime(t.LastUsedAt), fmtTime(t.ExpiresAt), status)
-			}
-			return w.Flush()
-		},
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.CreatedAt.Format(time.RFC3339),
+				fmtTime(t.LastUsedAt), fmtTime(t.ExpiresAt), status)
+		}
+		return w.Flush()
 	}
 	revoke := &cobra.Command{
-		Use:   "revoke ID",
-		Short: "Revoke a token",
-		Args:  cobra.ExactArgs(1),
+		Use:        "revoke ID",
+		Short:      "Revoke a token",
+		SuggestFor: []string{"delete", "remove", "rm"},
+		Args:       cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()
 			if err != nil {

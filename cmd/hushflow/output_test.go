@@ -1,0 +1,197 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/hushflow/hushflow/internal/apptest"
+	"github.com/hushflow/hushflow/store/storetest"
+	"go.yaml.in/yaml/v3"
+)
+
+// TestOutputFormats checks -o on every list and get command against a
+// real server: json is the API's answer as the server returned it, yaml
+// the same data, table (the default) what the command printed before -o
+// existed, and an unknown format a usage error naming the formats.
+func TestOutputFormats(t *testing.T) {
+	apptest.SkipShort(t)
+	s := apptest.Start(t, storetest.SQLiteConfig(t))
+	t.Setenv("HUSHFLOW_ADDR", s.URL)
+	t.Setenv("HUSHFLOW_TOKEN", s.Token)
+	s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "billing"})
+	secret := s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "API_TOKEN", "value": flowCanary, "project": "billing"})
+	s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "OTHER", "value": "other-" + flowCanary, "project": "billing"})
+	s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{"name": "notify",
+		"trigger": map[string]any{"type": "manual"},
+		"blocks": []any{map[string]any{"id": "l", "type": "code", "config": map[string]any{
+			"code": "console.log('a <b> & ' + secrets.API_TOKEN); return {token: secrets.API_TOKEN, at: '2026-01-02T03:04:05Z', n: '12'}"}}}})
+	run := s.Must(200, "POST", "/api/v1/projects/billing/flows/notify/runs?wait=30s", map[string]any{"environment": "development"})
+	if run["status"] != "succeeded" {
+		t.Fatalf("run: %v", run)
+	}
+	runID := run["id"].(string)
+	c := &flowCLI{t: t}
+
+	for _, tc := range []struct {
+		args []string
+		api  string // the route whose answer -o json prints
+		pick func(map[string]any) any
+		// ignore is a field of the listed items left out of the comparison.
+		ignore string
+	}{
+		{args: []string{"project", "list"}, api: "/api/v1/projects"},
+		{args: []string{"environment", "list"}, api: "/api/v1/environments"},
+		// last_used_at moves once a minute at most, maybe between the two
+		// requests.
+		{args: []string{"token", "list"}, api: "/api/v1/tokens", ignore: "last_used_at"},
+		{args: []string{"secret", "list", "-p", "billing"}, api: "/api/v1/secrets?project=billing"},
+		{args: []string{"secret", "list", "-p", "billing", "-e", "development", "--resolved"}, api: "/api/v1/secrets?project=billing&environment=development&resolved=true"},
+		{args: []string{"secret", "list", "API_TOKEN", "-p", "billing"}, api: "/api/v1/secrets?project=billing", pick: func(m map[string]any) any {
+			var one []any
+			for _, s := range m["secrets"].([]any) {
+				if s.(map[string]any)["name"] == "API_TOKEN" {
+					one = append(one, s)
+				}
+			}
+			return map[string]any{"secrets": one}
+		}},
+		{args: []string{"secret", "versions", "API_TOKEN", "-p", "billing"}, api: "/api/v1/secrets/" + secret["id"].(string) + "/versions"},
+		{args: []string{"secret", "audit"}, api: "/api/v1/audit"},
+		{args: []string{"keys", "status"}, api: "/api/v1/keys"},
+		{args: []string{"flow", "list", "-p", "billing"}, api: "/api/v1/projects/billing/flows"},
+		{args: []string{"run", "list", "-p", "billing"}, api: "/api/v1/projects/billing/runs?limit=50", pick: func(m map[string]any) any {
+			return map[string]any{"runs": m["runs"]} // the pages are followed: no cursor
+		}},
+		{args: []string{"run", "get", runID}, api: "/api/v1/runs/" + runID},
+	} {
+		name := strings.Join(tc.args, " ")
+		t.Run(name, func(t *testing.T) {
+			c.t = t
+			want := any(s.Must(200, "GET", tc.api, nil))
+			if tc.pick != nil {
+				want = tc.pick(want.(map[string]any))
+			}
+			want = without(viaJSON(t, want), tc.ignore)
+
+			out := c.must(append(tc.args, "-o", "json")...)
+			var got any
+			if err := json.Unmarshal([]byte(out), &got); err != nil {
+				t.Fatalf("-o json is not JSON: %v\n%s", err, out)
+			}
+			if got = without(got, tc.ignore); !reflect.DeepEqual(got, want) {
+				t.Fatalf("-o json differs from the API's answer:\n%s\nwant\n%s", out, mustJSON(t, want))
+			}
+
+			out = c.must(append(tc.args, "--output", "yaml")...)
+			var y any
+			if err := yaml.Unmarshal([]byte(out), &y); err != nil {
+				t.Fatalf("-o yaml is not YAML: %v\n%s", err, out)
+			}
+			if got := without(viaJSON(t, y), tc.ignore); !reflect.DeepEqual(got, want) {
+				t.Fatalf("-o yaml differs from the API's answer:\n%s\nwant\n%s", out, mustJSON(t, want))
+			}
+
+			table := c.must(tc.args...)
+			if out := c.must(append(tc.args, "-o", "table")...); out != table {
+				t.Fatalf("-o table differs from the default:\n%s\n---\n%s", out, table)
+			}
+			if strings.HasPrefix(strings.TrimSpace(table), "{") {
+				t.Fatalf("the default output is JSON: %s", table)
+			}
+
+			out, err := c.run(append(tc.args, "-o", "xml")...)
+			if exitStatus(err) != exitUsage || !strings.Contains(out, `unknown output format "xml": use table, json or yaml`) {
+				t.Fatalf("-o xml: exit status %d: %v\n%s", exitStatus(err), err, out)
+			}
+		})
+	}
+
+	t.Run("run get -o text", func(t *testing.T) {
+		c.t = t
+		if out, table := c.must("run", "get", runID, "-o", "text"), c.must("run", "get", runID); out != table {
+			t.Fatalf("-o text differs from the table:\n%s\n---\n%s", out, table)
+		}
+	})
+
+	// flow get prints the definition, YAML by default: what flow apply
+	// takes back.
+	t.Run("flow get", func(t *testing.T) {
+		c.t = t
+		api := s.Must(200, "GET", "/api/v1/projects/billing/flows/notify", nil)
+		def := viaJSON(t, api["definition"])
+		out := c.must("flow", "get", "notify", "-p", "billing", "-o", "json")
+		var got any
+		if err := json.Unmarshal([]byte(out), &got); err != nil || !reflect.DeepEqual(got, def) {
+			t.Fatalf("-o json: %v\n%s", err, out)
+		}
+		yamlOut := c.must("flow", "get", "notify", "-p", "billing")
+		if out := c.must("flow", "get", "notify", "-p", "billing", "-o", "yaml"); out != yamlOut || !strings.HasPrefix(out, "# flow notify, project billing, version 1") {
+			t.Fatalf("-o yaml:\n%s\ndefault:\n%s", out, yamlOut)
+		}
+		var y any
+		if err := yaml.Unmarshal([]byte(yamlOut), &y); err != nil || !reflect.DeepEqual(viaJSON(t, y), def) {
+			t.Fatalf("yaml: %v\n%s", err, yamlOut)
+		}
+		out = c.must("flow", "get", "notify", "-p", "billing", "-o", "table")
+		if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[0], "NAME") || !strings.HasPrefix(lines[1], "notify ") {
+			t.Fatalf("-o table:\n%s", out)
+		}
+		file := filepath.Join(t.TempDir(), "notify.json")
+		os.WriteFile(file, []byte(c.must("flow", "get", "notify", "-p", "billing", "-o", "json")), 0o600)
+		if _, err := c.run("flow", "apply", "-f", file, "-p", "billing"); err != nil {
+			t.Fatalf("apply the JSON of get: %v", err)
+		}
+		out, err := c.run("flow", "get", "notify", "-p", "billing", "-o", "xml")
+		if exitStatus(err) != exitUsage || !strings.Contains(out, `unknown output format "xml": use yaml, json or table`) {
+			t.Fatalf("-o xml: exit status %d: %v\n%s", exitStatus(err), err, out)
+		}
+	})
+
+	// An unknown format is refused before anything is sent.
+	t.Run("unknown format without a server", func(t *testing.T) {
+		t.Setenv("HUSHFLOW_ADDR", closedAddr(t))
+		c.t = t
+		if out, err := c.run("project", "list", "-o", "csv"); exitStatus(err) != exitUsage {
+			t.Fatalf("exit status %d: %v\n%s", exitStatus(err), err, out)
+		}
+	})
+
+	apptest.AssertAbsent(t, "CLI output", c.all.String(), flowCanary)
+}
+
+// without removes field from the objects listed in answer, a list
+// answer ({"tokens": [...]}).
+func without(answer any, field string) any {
+	if field == "" {
+		return answer
+	}
+	for _, list := range answer.(map[string]any) {
+		for _, it := range list.([]any) {
+			delete(it.(map[string]any), field)
+		}
+	}
+	return answer
+}
+
+// viaJSON is v as encoding/json decodes it (numbers as float64).
+func viaJSON(t *testing.T, v any) any {
+	t.Helper()
+	var out any
+	if err := json.Unmarshal([]byte(mustJSON(t, v)), &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
