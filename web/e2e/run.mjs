@@ -350,6 +350,9 @@ try {
     if (!(await own.locator('.cm-content').innerText()).includes('5s')) throw new Error('the own timeout lost its value')
     if ((await block.locator('[data-field="retry"]').count()) !== 0) throw new Error('an unset http retry field is shown')
     await block.screenshot({ path: path.join(shots, 'editor-own-timeout.png') })
+    // Saving what is saved makes no new version, and says so.
+    await page.getByRole('button', { name: 'Save version' }).click()
+    await page.getByText('own-timeout unchanged: still version 1').waitFor()
   })
 
   await step('the Secrets page shows where each secret is used, from one request', async () => {

@@ -308,12 +308,12 @@ export function FlowEditor({ project, flow }: { project: string; flow?: string }
     try {
       const def = toDefinition(cur)
       const r = flow
-        ? await put<Flow & { warnings?: string[] }>(`/api/v1/projects/${enc(project)}/flows/${enc(flow)}`, def)
-        : await post<Flow & { warnings?: string[] }>(`/api/v1/projects/${enc(project)}/flows`, def)
+        ? await put<Flow & { warnings?: string[]; unchanged?: boolean }>(`/api/v1/projects/${enc(project)}/flows/${enc(flow)}`, def)
+        : await post<Flow & { warnings?: string[]; unchanged?: boolean }>(`/api/v1/projects/${enc(project)}/flows`, def)
       setMeta(r)
       setWarnings(r.warnings ?? [])
       setDirty(false)
-      app.toast(`Saved ${r.name} version ${r.version}`)
+      app.toast(r.unchanged ? `${r.name} unchanged: still version ${r.version}` : `Saved ${r.name} version ${r.version}`)
       if (!flow) navigate(`/p/${enc(project)}/flows/${enc(r.name)}`, true)
       return true
     } catch (e) {
