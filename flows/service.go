@@ -274,7 +274,7 @@ func (s *Service) Publish(ctx context.Context, project, topic, environment strin
 }
 
 // Webhook handles POST /hooks/{project}/{flow} (triggers.Webhook).
-func (s *Service) Webhook(ctx context.Context, project, flow string, header http.Header, body []byte) (*Run, error) {
+func (s *Service) Webhook(ctx context.Context, project, flow string, header http.Header, body []byte) (*triggers.WebhookReply, error) {
 	return s.triggers.Webhook(ctx, project, flow, header, body)
 }
 

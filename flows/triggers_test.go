@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,7 +37,9 @@ func hook(t *testing.T, s *apptest.Server, path string, header http.Header, body
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -239,6 +243,71 @@ func TestEventTopicsAndFilters(t *testing.T) {
 		}
 		if r := s.Do("POST", "/api/v1/projects/crm/events", map[string]any{"payload": 1}); r.Status != 400 {
 			t.Errorf("event without topic: %d %s", r.Status, r.Body)
+		}
+	})
+}
+
+// TestSlackHandshakeAndForms (issue 18 item 9): Slack's Events API checks a
+// request URL with a signed url_verification event and needs its challenge
+// back (no run); slash commands and interactivity arrive form-encoded and
+// become input fields. Request shapes from Slack's documentation.
+func TestSlackHandshakeAndForms(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+		s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "HOOK_KEY", "value": hookKey, "project": "ops"})
+		s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+			"name":    "slack",
+			"trigger": map[string]any{"type": "webhook", "signing_secret": "HOOK_KEY", "signature": "slack"},
+			"blocks": []any{map[string]any{"id": "echo", "type": "code", "config": map[string]any{
+				"code": "return {command: input.command ?? null, text: input.text ?? null, type: input.payload ? input.payload.type : null, action: input.payload ? input.payload.actions[0].value : null, keys: Object.keys(input)}"}}},
+		})
+		now := strconv.FormatInt(time.Now().Unix(), 10)
+		signed := func(body, contentType string) http.Header {
+			return http.Header{"X-Slack-Request-Timestamp": {now}, "X-Slack-Signature": {"v0=" + sign(hookKey, "v0:"+now+":"+body)},
+				"Content-Type": {contentType}}
+		}
+		verify := `{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}`
+		r := hook(t, s, "/hooks/ops/slack", signed(verify, "application/json"), verify)
+		if r.Status != 200 || r.JSON(t)["challenge"] != "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" {
+			t.Fatalf("url_verification: %d %s", r.Status, r.Body)
+		}
+		// Unsigned, it is refused like any unsigned delivery.
+		if r := hook(t, s, "/hooks/ops/slack", http.Header{}, verify); r.Status != 401 {
+			t.Fatalf("unsigned url_verification: %d %s", r.Status, r.Body)
+		}
+		if n := runCount(t, s, "ops"); n != 0 {
+			t.Fatalf("the handshake queued %d runs", n)
+		}
+
+		wait := func(r apptest.Response) map[string]any {
+			t.Helper()
+			if r.Status != 202 {
+				t.Fatalf("delivery: %d %s", r.Status, r.Body)
+			}
+			run, err := s.App.Flows.Wait(ctxTimeout(t, 30*time.Second), r.JSON(t)["id"].(string))
+			if err != nil || run.Status != "succeeded" {
+				t.Fatalf("run: %+v %v", run, err)
+			}
+			got := s.Must(200, "GET", "/api/v1/runs/"+run.ID, nil)
+			return got["output"].(map[string]any)
+		}
+		// A slash command.
+		slash := "token=gIkuvaNzQIHg97ATvDxqgjtO&team_id=T0001&team_domain=example&channel_id=C2147483705&channel_name=test" +
+			"&user_id=U2147483697&user_name=Steve&command=%2Fweather&text=94070&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2F1234%2F5678" +
+			"&trigger_id=13345224609.738474920.8088930838d88f008e0"
+		out := wait(hook(t, s, "/hooks/ops/slack", signed(slash, "application/x-www-form-urlencoded"), slash))
+		if out["command"] != "/weather" || out["text"] != "94070" {
+			t.Errorf("slash command input: %v", out)
+		}
+		if keys := fmt.Sprint(out["keys"]); !strings.HasPrefix(keys, "[token team_id team_domain channel_id") {
+			t.Errorf("form fields not in their order: %s", keys)
+		}
+		// Interactivity: a payload field holding JSON.
+		payload := `{"type":"block_actions","user":{"id":"U0CA5"},"actions":[{"action_id":"approve","value":"deploy-42"}]}`
+		inter := "payload=" + url.QueryEscape(payload)
+		out = wait(hook(t, s, "/hooks/ops/slack", signed(inter, "application/x-www-form-urlencoded"), inter))
+		if out["type"] != "block_actions" || out["action"] != "deploy-42" {
+			t.Errorf("interactivity input: %v", out)
 		}
 	})
 }

@@ -417,7 +417,11 @@ func (s *Server) webhook(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusAccepted, map[string]string{"id": r.ID, "status": r.Status})
+	if r.Run == nil {
+		// Slack's URL verification: the challenge back, nothing queued.
+		return c.JSON(http.StatusOK, map[string]string{"challenge": r.Challenge})
+	}
+	return c.JSON(http.StatusAccepted, map[string]string{"id": r.Run.ID, "status": r.Run.Status})
 }
 
 func contextWithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {

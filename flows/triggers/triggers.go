@@ -6,9 +6,12 @@ package triggers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -213,7 +216,7 @@ var ErrBadSignature = apperr.New(apperr.Unauthenticated, "bad_signature", "webho
 // Webhook handles POST /hooks/{project}/{flow}: it checks the signature
 // when the trigger names a signing secret, then queues a run with the
 // JSON body (or the raw text) as input.
-func (t *Triggers) Webhook(ctx context.Context, project, flow string, header http.Header, body []byte) (*model.Run, error) {
+func (t *Triggers) Webhook(ctx context.Context, project, flow string, header http.Header, body []byte) (*WebhookReply, error) {
 	// A missing project, a missing flow and a flow without a webhook
 	// trigger answer alike: the route needs no token and must not reveal
 	// which flows exist.
@@ -254,12 +257,97 @@ func (t *Triggers) Webhook(ctx context.Context, project, flow string, header htt
 			return nil, ErrBadSignature
 		}
 	}
-	// Decoded with the order of its keys, which scripts see.
-	input, err := engine.DecodeJSON(body)
+	// Slack's Events API checks a request URL with a signed
+	// url_verification event before it sends any: answered with its
+	// challenge, no run (on a flow set up for Slack's signature only, so
+	// that the check is signed).
+	if tr.SigningSecret != "" && (tr.Signature == "slack" || tr.Signature == "") {
+		if c, ok := slackChallenge(body); ok {
+			return &WebhookReply{Challenge: c}, nil
+		}
+	}
+	input, err := webhookInput(header, body)
 	if err != nil {
 		input = map[string]any{"body": string(body)}
 	}
-	return t.cfg.Enqueue(ctx, t.cfg.DB.DB, &f, model.RunRequest{Project: project, Flow: flow, Environment: env, Input: input, Trigger: "webhook", Actor: "webhook"})
+	r, err := t.cfg.Enqueue(ctx, t.cfg.DB.DB, &f, model.RunRequest{Project: project, Flow: flow, Environment: env, Input: input, Trigger: "webhook", Actor: "webhook"})
+	if err != nil {
+		return nil, err
+	}
+	return &WebhookReply{Run: r}, nil
+}
+
+// WebhookReply is what a webhook delivery produced: a queued run, or for
+// Slack's URL verification the challenge to answer with (no run).
+type WebhookReply struct {
+	Run       *model.Run
+	Challenge string
+}
+
+// slackChallenge returns the challenge of a Slack url_verification event.
+func slackChallenge(body []byte) (string, bool) {
+	var ev struct {
+		Type      string `json:"type"`
+		Challenge string `json:"challenge"`
+	}
+	if json.Unmarshal(body, &ev) != nil || ev.Type != "url_verification" || ev.Challenge == "" {
+		return "", false
+	}
+	return ev.Challenge, true
+}
+
+// webhookInput is a webhook body as the run's input: JSON decoded with
+// the order of its keys (which scripts see); a form-encoded body (Slack's
+// slash commands and interactivity) as an object of its fields in order,
+// a field given twice as an array, and a field named payload that holds
+// JSON (Slack's interactivity) decoded.
+func webhookInput(header http.Header, body []byte) (any, error) {
+	ct, _, _ := mime.ParseMediaType(header.Get("Content-Type"))
+	if ct != "application/x-www-form-urlencoded" {
+		return engine.DecodeJSON(body)
+	}
+	var keys []string
+	vals := map[string][]string{}
+	for _, kv := range strings.Split(string(body), "&") {
+		if kv == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		k, err1 := url.QueryUnescape(k)
+		v, err2 := url.QueryUnescape(v)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("form body: %w", errors.Join(err1, err2))
+		}
+		if _, seen := vals[k]; !seen {
+			keys = append(keys, k)
+		}
+		vals[k] = append(vals[k], v)
+	}
+	// Built as JSON text and decoded, so that the object keeps the form's
+	// order as a JSON body's object does.
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		kj, _ := json.Marshal(k)
+		b.Write(kj)
+		b.WriteByte(':')
+		vs := vals[k]
+		switch {
+		case k == "payload" && len(vs) == 1 && json.Valid([]byte(vs[0])):
+			b.WriteString(vs[0])
+		case len(vs) == 1:
+			vj, _ := json.Marshal(vs[0])
+			b.Write(vj)
+		default:
+			vj, _ := json.Marshal(vs)
+			b.Write(vj)
+		}
+	}
+	b.WriteByte('}')
+	return engine.DecodeJSON([]byte(b.String()))
 }
 
 // VerifySignature checks an HMAC-SHA256 webhook signature. style "slack"
