@@ -119,6 +119,7 @@ func New(d Deps) *Server {
 	v1.POST("/users/:id/tokens", s.createUserToken)
 	v1.GET("/whoami", s.whoami)
 	v1.GET("/version", s.version)
+	v1.GET("/openapi.json", s.openAPI)
 	s.flowRoutes()
 	s.sessionRoutes()
 	s.secretRoutes()
