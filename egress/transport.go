@@ -146,13 +146,35 @@ func CheckRedirect(pin *Pinning) func(*http.Request, []*http.Request) error {
 // token in the query would be shown). The error is changed in place and
 // returned. Callers still redact the result: a secret may sit in a path
 // or a host name.
+//
+// A refusal of the address policy or of secret host pinning is the whole
+// message: "Get \"https://x/p\": dial tcp 10.1.2.3:443: egress refused: ..."
+// named the request twice more after the block's own "GET https://x/p: ".
+// The error still wraps the chain (errors.Is and errors.As see it).
 func CleanError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		ue.URL = SafeURL(ue.URL)
 	}
+	var re *RefusedError
+	if errors.As(err, &re) {
+		return &refusal{msg: re.Error(), err: err}
+	}
+	var pe *PinError
+	if errors.As(err, &pe) {
+		return &refusal{msg: pe.Error(), err: err}
+	}
 	return err
 }
+
+// refusal is an error whose message is its cause's refusal alone.
+type refusal struct {
+	msg string
+	err error
+}
+
+func (r *refusal) Error() string { return r.msg }
+func (r *refusal) Unwrap() error { return r.err }
 
 // SafeURL returns raw without user information, query and fragment.
 func SafeURL(raw string) string {

@@ -385,7 +385,7 @@ func TestRuntimeErrors(t *testing.T) {
 	if e.Block != "call" || e.Field != "body" || e.Line != 2 || !strings.Contains(e.Message, "TypeError") || e.Snippet != "  input.nope.deeper" {
 		t.Fatalf("error %+v", e)
 	}
-	if got := e.Error(); !strings.HasPrefix(got, `js block "call" field "body" 2:`) {
+	if got := e.Error(); !strings.HasPrefix(got, `block "call" field "body" 2:`) {
 		t.Fatalf("Error() = %q", got)
 	}
 	r := e.Redacted(func(s string) string { return strings.ReplaceAll(s, "nope", "****") })

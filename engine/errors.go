@@ -72,21 +72,24 @@ type Error struct {
 	Err error
 }
 
+// Error names where the error is, for people: `block "call" field "body"
+// 2:14: TypeError: ...`; the language (js or expr) only when nothing else
+// locates it.
 func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(string(e.Lang))
+	var where []string
 	if e.Block != "" {
-		fmt.Fprintf(&b, " block %q", e.Block)
+		where = append(where, fmt.Sprintf("block %q", e.Block))
 	}
 	if e.Field != "" {
-		fmt.Fprintf(&b, " field %q", e.Field)
+		where = append(where, fmt.Sprintf("field %q", e.Field))
 	}
 	if e.Line > 0 {
-		fmt.Fprintf(&b, " %d:%d", e.Line, e.Column)
+		where = append(where, fmt.Sprintf("%d:%d", e.Line, e.Column))
 	}
-	b.WriteString(": ")
-	b.WriteString(e.Message)
-	return b.String()
+	if len(where) == 0 {
+		where = append(where, string(e.Lang))
+	}
+	return strings.Join(where, " ") + ": " + e.Message
 }
 
 func (e *Error) Unwrap() error { return e.Err }

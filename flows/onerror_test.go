@@ -167,7 +167,7 @@ func TestOnError(t *testing.T) {
 		run := s.Must(200, "POST", "/api/v1/projects/billing/flows/guarded/runs?wait=60s", map[string]any{"environment": "development"})
 		id := run["id"].(string)
 		msg, _ := run["error"].(string)
-		if run["status"] != "failed" || !strings.HasPrefix(msg, `block "boom": `) || !strings.HasSuffix(msg, "Error: bad [REDACTED:API_TOKEN]") || strings.Contains(msg, "on_error") {
+		if run["status"] != "failed" || !strings.HasPrefix(msg, `block "boom" 1:7: `) || !strings.HasSuffix(msg, "Error: bad [REDACTED:API_TOKEN]") || strings.Contains(msg, "on_error") {
 			t.Fatalf("run: %v", run)
 		}
 		got := col.received("/alert")
@@ -228,7 +228,7 @@ func TestOnErrorHandlerFails(t *testing.T) {
 		run := s.Must(200, "POST", "/api/v1/projects/billing/flows/doubly/runs?wait=60s", map[string]any{"environment": "development"})
 		msg, _ := run["error"].(string)
 		original, _, _ := strings.Cut(msg, " (on_error handler: ")
-		if run["status"] != "failed" || !strings.HasPrefix(original, `block "boom": `) || !strings.HasSuffix(original, "Error: bad [REDACTED:API_TOKEN]") || !strings.Contains(msg, "(on_error handler: it failed too: ") ||
+		if run["status"] != "failed" || !strings.HasPrefix(original, `block "boom" 1:7: `) || !strings.HasSuffix(original, "Error: bad [REDACTED:API_TOKEN]") || !strings.Contains(msg, "(on_error handler: it failed too: ") ||
 			!strings.Contains(msg, "handler broke on boom") {
 			t.Fatalf("run: %v", run)
 		}
@@ -313,7 +313,7 @@ func TestOnErrorResumesAfterDurableWait(t *testing.T) {
 				return r["status"] != "waiting" && r["status"] != "queued" && r["status"] != "running"
 			})
 			msg, _ := r["error"].(string)
-			if r["status"] != "failed" || !strings.HasPrefix(msg, `block "boom": `) || !strings.HasSuffix(msg, "Error: bad [REDACTED:API_TOKEN]") || strings.Contains(msg, "on_error") {
+			if r["status"] != "failed" || !strings.HasPrefix(msg, `block "boom" 1:7: `) || !strings.HasSuffix(msg, "Error: bad [REDACTED:API_TOKEN]") || strings.Contains(msg, "on_error") {
 				t.Fatalf("run: %v", r)
 			}
 			if fx.count("/before", id) != 1 || fx.count("/after", id) != 1 {

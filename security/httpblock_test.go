@@ -139,6 +139,11 @@ func TestCase19_NamesResolvingInternally(t *testing.T) {
 		t.Logf("%s: %s", name, msg)
 		if name == "localhost" {
 			contains(t, name, msg, "egress refused")
+			// The request is named once (issue 18 item 10: it was named
+			// three times, by the block, net/url and net).
+			if n := strings.Count(msg, fmt.Sprintf("localhost:%d", port)); n != 1 {
+				t.Errorf("the refused request is named %d times: %s", n, msg)
+			}
 		}
 	}
 	if n := local.hits.Load(); n != 0 {

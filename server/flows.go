@@ -369,7 +369,7 @@ func (s *Server) evaluate(c echo.Context) error {
 		var ee *engine.Error
 		if errors.As(err, &ee) {
 			return c.JSON(http.StatusBadRequest, map[string]any{"error": map[string]any{
-				"code": "evaluation_failed", "message": ee.Error(), "line": ee.Line, "column": ee.Column}})
+				"code": "evaluation_failed", "message": s.maskMessage(c, previewMessage(ee)), "line": ee.Line, "column": ee.Column}})
 		}
 		return err
 	}
@@ -426,4 +426,14 @@ func (s *Server) webhook(c echo.Context) error {
 
 func contextWithTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, d)
+}
+
+// previewMessage is an evaluation error as the editor's preview shows it:
+// the position and the message, without the internal names the engine
+// gives the previewed expression (`js block "preview" field "expression"`).
+func previewMessage(e *engine.Error) string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%d:%d: %s", e.Line, e.Column, e.Message)
+	}
+	return e.Message
 }

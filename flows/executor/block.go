@@ -367,10 +367,11 @@ func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *eng
 }
 
 // namesBlock reports whether err is an expression error that already names
-// block id and its field, so that wrapping it would say them twice.
+// block id (with its field, or as the code block), so that wrapping it
+// would say the block twice.
 func namesBlock(err error, id string) bool {
 	var e *engine.Error
-	return errors.As(err, &e) && e.Block == id && e.Field != ""
+	return errors.As(err, &e) && e.Block == id
 }
 
 // blockFinished reports a block's end to the metrics hook.
