@@ -10,8 +10,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/hushflow/hushflow/internal/app"
 	"github.com/hushflow/hushflow/internal/apptest"
+	"github.com/hushflow/hushflow/store/storetest"
 )
 
 // Blocks with each (issue 19 item 1).
@@ -89,8 +92,11 @@ func TestEachConcurrency(t *testing.T) {
 		if run["status"] != "succeeded" {
 			t.Fatalf("run: %v", run)
 		}
-		if g.arrived != n {
-			t.Errorf("%d requests, want %d", g.arrived, n)
+		g.mu.Lock()
+		arrived := g.arrived
+		g.mu.Unlock()
+		if arrived != n {
+			t.Errorf("%d requests, want %d", arrived, n)
 		}
 		if m := g.maxInflight.Load(); m != 10 {
 			t.Errorf("at most %d requests at once, want 10", m)
@@ -262,4 +268,78 @@ func TestEachValidation(t *testing.T) {
 			t.Errorf("first problem: %v", p[0])
 		}
 	})
+}
+
+// A run interrupted in the middle of a loop (its replica stops while the
+// fourth iteration's request is in flight) resumes without repeating the
+// iterations that finished: each has its checkpoint. The interrupted one,
+// a GET, runs again; the output is every response in input order.
+func TestEachResumesAfterFinishedIterations(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			dbc := b.Config(t)
+			fx := newEffects(t, "/slow")
+			grace := func(c *app.Config) { c.ShutdownGrace = 100 * time.Millisecond }
+			s := serverOn(t, dbc, grace)
+			s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "shop"})
+			paths := []string{"a", "b", "c", "slow", "d", "e"}
+			s.Must(201, "POST", "/api/v1/projects/shop/flows", map[string]any{
+				"name": "loop", "trigger": map[string]any{"type": "manual"}, "env": map[string]string{"FX": fx.URL},
+				"blocks": []any{
+					map[string]any{"id": "first", "type": "code", "config": map[string]any{"code": "return input.paths"}},
+					map[string]any{"id": "get", "type": "http", "each": "steps.first.output",
+						"config": map[string]any{"url": "`${env.FX}/${item}?run=${run.id}`"}},
+				},
+			})
+			id := s.Must(202, "POST", "/api/v1/projects/shop/flows/loop/runs",
+				map[string]any{"environment": "development", "input": map[string]any{"paths": paths}})["id"].(string)
+			select {
+			case <-fx.arrived:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the request did not arrive")
+			}
+			s.Stop() // the fourth iteration's request is in flight
+
+			close(fx.release)
+			s = serverOn(t, dbc, grace)
+			r := waitRun(t, s, id, "the run to end", func(r map[string]any, _ string) bool {
+				return r["status"] == "succeeded" || r["status"] == "failed"
+			})
+			if r["status"] != "succeeded" {
+				t.Fatalf("run: %v", r)
+			}
+			for _, p := range paths {
+				want := 1
+				if p == "slow" {
+					want = 2
+				}
+				if n := fx.count("/"+p, id); n != want {
+					t.Errorf("/%s: %d requests, want %d", p, n, want)
+				}
+			}
+			out, _ := r["output"].([]any)
+			if len(out) != len(paths) {
+				t.Fatalf("output %v", r["output"])
+			}
+			for i, o := range out {
+				if got := o.(map[string]any)["body"].(map[string]any)["path"]; got != "/"+paths[i] {
+					t.Errorf("output[%d] is the response of %v", i, got)
+				}
+			}
+			evs := events(t, s, id)
+			checkSequence(t, id, evs)
+			if d := eventData(evs, "iteration_interrupted", "get"); d["index"] != float64(3) {
+				t.Errorf("iteration_interrupted: %v", d)
+			}
+			var restored any
+			for _, e := range evs {
+				if e["type"] == "block_started" && e["block"] == "get" {
+					restored = e["data"].(map[string]any)["restored"]
+				}
+			}
+			if restored != float64(3) {
+				t.Errorf("the resumed block_started says restored %v, want 3", restored)
+			}
+		})
+	}
 }

@@ -2,10 +2,13 @@ package executor
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -78,10 +81,38 @@ func (x *execution) each(ctx context.Context, pb *plan.PlannedBlock, client *htt
 			map[string]any{"field": "each", "items": len(items), "limit": limit})
 	}
 	conc := max(pb.Def.Concurrency, 1)
-	x.emit(PendingEvent{Type: "block_started", Block: id, Data: map[string]any{
-		"type": string(pb.Def.Type), "items": len(items), "concurrency": conc}})
-
+	// Iterations an earlier claim of the run finished are not run again.
 	outs := make([]any, len(items))
+	finished := make([]bool, len(items))
+	count := strconv.Itoa(len(items))
+	var restored []int
+	for i := range items {
+		key := iterationKey(id, i)
+		cp, ok := x.resumed[key]
+		if !ok || cp.Detail != count {
+			continue // none, or of an array of another length: run again
+		}
+		switch cp.State {
+		case model.CheckpointDone:
+			out, masks, err := x.open(key, cp.Output)
+			if err != nil {
+				return nil, false, fmt.Errorf("block %q: open the checkpoint of item %d: %w", id, i, err)
+			}
+			x.guard.restore(masks)
+			outs[i] = out
+		case model.CheckpointSkipped:
+		default:
+			continue
+		}
+		finished[i] = true
+		restored = append(restored, i)
+	}
+	started := map[string]any{"type": string(pb.Def.Type), "items": len(items), "concurrency": conc}
+	if len(restored) > 0 {
+		started["restored"] = len(restored)
+	}
+	x.emit(PendingEvent{Type: "block_started", Block: id, Data: started})
+
 	var (
 		mu     sync.Mutex
 		failed *blockFailure // the failure of the lowest index
@@ -96,29 +127,37 @@ func (x *execution) each(ctx context.Context, pb *plan.PlannedBlock, client *htt
 			defer wg.Done()
 			for i := range next {
 				it := &iteration{index: i, item: items[i]}
-				out, _, err := x.block(ctx, pb, client, nil, it)
+				out, ran, err := x.block(ctx, pb, client, nil, it)
 				var f *blockFailure
-				switch {
-				case err == nil:
-					outs[i] = out
-				case errors.As(err, &f) && f.continuable && pb.Def.ContinueOnError:
-					outs[i] = x.continued(f)
-				default:
-					mu.Lock()
-					if errors.As(err, &f) {
-						if i < failAt {
-							failed, failAt = f, i
-						}
-					} else if other == nil {
-						other = err
-					}
-					mu.Unlock()
+				if err != nil && errors.As(err, &f) && f.continuable && pb.Def.ContinueOnError {
+					out, ran, err = x.continued(f), true, nil
 				}
+				if err == nil {
+					// The iteration's checkpoint, durably, so that a run
+					// interrupted in the loop does not repeat it.
+					outs[i] = out
+					err = x.saveIteration(ctx, id, i, count, out, ran)
+				}
+				if err == nil {
+					continue
+				}
+				mu.Lock()
+				if errors.As(err, &f) {
+					if i < failAt {
+						failed, failAt = f, i
+					}
+				} else if other == nil {
+					other = err
+				}
+				mu.Unlock()
 			}
 		}()
 	}
 dispatch:
 	for i := range items {
+		if finished[i] {
+			continue
+		}
 		mu.Lock()
 		stop := failed != nil || other != nil
 		mu.Unlock()
@@ -148,6 +187,35 @@ dispatch:
 	x.emit(PendingEvent{Type: "block_finished", Block: id, Data: map[string]any{
 		"output": engine.Plain(outs), "items": len(items), "duration_ms": time.Since(began).Milliseconds()}})
 	return outs, true, nil
+}
+
+// saveIteration stores the checkpoint of iteration i of block id, whose
+// array has count elements: its output (sealed), or skipped when its if
+// was false. The block's own checkpoint, when it finishes, makes them
+// unused; they are deleted with the run's checkpoints when the run ends.
+func (x *execution) saveIteration(ctx context.Context, id string, i int, count string, out any, ran bool) error {
+	key := iterationKey(id, i)
+	cp := model.Checkpoint{RunID: x.run.ID, Block: key, State: model.CheckpointSkipped, Detail: count, CreatedAt: x.w.now()}
+	if ran {
+		cp.State = model.CheckpointDone
+		var err error
+		if cp.Output, err = x.seal(key, out); err != nil {
+			return err
+		}
+	}
+	return x.save(ctx, []model.Checkpoint{cp})
+}
+
+// iterationKey is the checkpoint name of iteration i of block id:
+// id[i], or, when that is longer than a checkpoint's name may be (63), the
+// id's start and a hash of it. Never a block id (those have no '[').
+func iterationKey(id string, i int) string {
+	suffix := "[" + strconv.Itoa(i) + "]"
+	if len(id)+len(suffix) <= 63 {
+		return id + suffix
+	}
+	h := sha256.Sum256([]byte(id))
+	return id[:63-len(suffix)-9] + "~" + hex.EncodeToString(h[:4]) + suffix
 }
 
 // jsType names the JavaScript type of a value a field gave.
