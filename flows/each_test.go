@@ -130,13 +130,13 @@ func TestEachConcurrency(t *testing.T) {
 	})
 }
 
-// eachFailFlow runs a code block over three items; the second throws an
-// error that holds a secret's value.
+// eachFailFlow runs a code block over four items; the second throws an
+// error that holds a secret's value, the fourth is skipped by its if.
 func eachFailFlow(name string, cont bool) map[string]any {
 	return map[string]any{
 		"name": name, "trigger": map[string]any{"type": "manual"},
 		"blocks": []any{
-			map[string]any{"id": "loop", "type": "code", "each": "[1, 2, 3]", "continue_on_error": cont, "retry": map[string]any{"attempts": 2},
+			map[string]any{"id": "loop", "type": "code", "each": "[1, 2, 3, 4]", "if": "index != 3", "continue_on_error": cont, "retry": map[string]any{"attempts": 2},
 				"config": map[string]any{"code": "if (item == 2) throw new Error('bad ' + secrets.API_TOKEN); return {n: item * 10, index}"}},
 		},
 	}
@@ -164,6 +164,9 @@ func TestEachFailure(t *testing.T) {
 		if d := eventData(evs, "block_failed", "loop"); d["index"] != float64(1) || !strings.Contains(d["error"].(string), "[REDACTED:API_TOKEN]") {
 			t.Errorf("block_failed: %v", d)
 		}
+		if types := eventTypes(evs); strings.Count(types, "iteration_started:loop") != 2 {
+			t.Errorf("iterations after the failure: %s", types)
+		}
 		texts := map[string]string{"strict run": mustJSON(run), "strict events": mustJSON(evs)}
 
 		run = s.Must(200, "POST", "/api/v1/projects/billing/flows/tolerant/runs?wait=60s", map[string]any{"environment": "development"})
@@ -171,7 +174,7 @@ func TestEachFailure(t *testing.T) {
 			t.Fatalf("tolerant run: %v", run)
 		}
 		out, _ := run["output"].([]any)
-		if len(out) != 3 || mustJSON(out[0]) != `{"index":0,"n":10}` || mustJSON(out[2]) != `{"index":2,"n":30}` {
+		if len(out) != 4 || mustJSON(out[0]) != `{"index":0,"n":10}` || mustJSON(out[2]) != `{"index":2,"n":30}` || out[3] != nil {
 			t.Fatalf("output %v", run["output"])
 		}
 		failed, _ := out[1].(map[string]any)
@@ -182,7 +185,10 @@ func TestEachFailure(t *testing.T) {
 		if d := eventData(evs, "iteration_failed", "loop"); d["index"] != float64(1) || d["continued"] != true {
 			t.Errorf("iteration_failed: %v", d)
 		}
-		if d := eventData(evs, "block_finished", "loop"); d["items"] != float64(3) {
+		if d := eventData(evs, "iteration_skipped", "loop"); d["index"] != float64(3) {
+			t.Errorf("iteration_skipped: %v", d)
+		}
+		if d := eventData(evs, "block_finished", "loop"); d["items"] != float64(4) {
 			t.Errorf("block_finished: %v", d)
 		}
 		texts["tolerant run"], texts["tolerant events"] = mustJSON(run), mustJSON(evs)

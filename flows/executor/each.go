@@ -126,6 +126,12 @@ func (x *execution) each(ctx context.Context, pb *plan.PlannedBlock, client *htt
 		go func() {
 			defer wg.Done()
 			for i := range next {
+				mu.Lock()
+				stop := failed != nil || other != nil
+				mu.Unlock()
+				if stop {
+					continue // handed over before the failure was known
+				}
 				it := &iteration{index: i, item: items[i]}
 				out, ran, err := x.block(ctx, pb, client, nil, it)
 				var f *blockFailure
