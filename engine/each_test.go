@@ -70,3 +70,41 @@ func TestEachInScope(t *testing.T) {
 		}
 	})
 }
+
+// References says whether a program reads item or index without binding
+// the name itself, for the check at save.
+func TestReferencesEach(t *testing.T) {
+	for src, want := range map[string]bool{
+		"item.name":                               true,
+		"`${index}: ${input.x}`":                  true,
+		"input.list.map(item => item.x)":          false,
+		"input.list.map((x, index) => x + index)": false,
+		"input.list.map(({item}) => item)":        false,
+		"input.list.map(([item]) => item)":        false,
+		"input.item + steps.index":                false,
+		"({item: 1}).item":                        false,
+	} {
+		p, err := testEngine.Compile(Field, src)
+		if err != nil {
+			t.Fatal(src, err)
+		}
+		if got := p.References().Each; got != want {
+			t.Errorf("%s: Each %v, want %v", src, got, want)
+		}
+	}
+	for src, want := range map[string]bool{
+		"return item":                                true,
+		"const item = 1; return item":                false,
+		"for (const item of input.l) {}; return 1":   false,
+		"try { x() } catch (index) { return index }": false,
+		"function item() {}; return item()":          false,
+	} {
+		p, err := testEngine.Compile(Code, src, WithInProcess())
+		if err != nil {
+			t.Fatal(src, err)
+		}
+		if got := p.References().Each; got != want {
+			t.Errorf("%s: Each %v, want %v", src, got, want)
+		}
+	}
+}

@@ -231,8 +231,9 @@ func TestEachItemLimit(t *testing.T) {
 	})
 }
 
-// Saving refuses a bad each, concurrency or max_items, and item or index
-// in the condition of a block without each.
+// Saving refuses a bad each, concurrency or max_items, item or index in
+// the condition or a field of a block without each (a script that binds
+// the name itself is left alone), and in each itself.
 func TestEachValidation(t *testing.T) {
 	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
 		setup(t, s)
@@ -245,6 +246,9 @@ func TestEachValidation(t *testing.T) {
 				map[string]any{"id": "c", "type": "log", "if": "index > 0", "concurrency": 2, "config": map[string]any{"message": "'c'"}},
 				map[string]any{"id": "d", "type": "log", "each": "steps.e.output", "config": map[string]any{"message": "'d'"}},
 				map[string]any{"id": "e", "type": "log", "config": map[string]any{"message": "'e'"}},
+				map[string]any{"id": "f", "type": "log", "config": map[string]any{"message": "`${item.name}`"}},
+				map[string]any{"id": "g", "type": "code", "config": map[string]any{"code": "const item = 1; return [1].map(index => item + index)"}},
+				map[string]any{"id": "h", "type": "log", "each": "[index]", "config": map[string]any{"message": "'h'"}},
 			},
 		}
 		r := s.Do("POST", "/api/v1/projects/billing/flows", bad)
@@ -260,12 +264,14 @@ func TestEachValidation(t *testing.T) {
 			`"block":"c","column":1,"field":"if","line":1,"message":"item and index are defined only in a block with each"`,
 			`"block":"c","field":"concurrency","message":"concurrency applies only to a block with each"`,
 			`"block":"d","field":"each","message":"steps.e is not an earlier block"`,
+			`"block":"f","field":"message","message":"item and index are defined only in a block with each"`,
+			`"block":"h","field":"each","message":"item and index are not defined in each itself, which gives the items"`,
 		} {
 			if !strings.Contains(text, want) {
 				t.Errorf("problems lack %s:\n%s", want, text)
 			}
 		}
-		if len(probs) != 6 {
+		if len(probs) != 8 {
 			t.Errorf("%d problems: %s", len(probs), text)
 		}
 		var p []map[string]any

@@ -255,6 +255,11 @@ func (c *compiler) blocks(list []model.BlockDef, onError bool) []PlannedBlock {
 			add(Problem{Block: name, Field: "type", Message: fmt.Sprintf("unknown block type %s; known types: %s", apperr.Echo(string(b.Type)), knownTypes(reg))})
 		}
 		pb.Info = info
+		checkEach := func(field string, r engine.Refs) {
+			if r.Each && b.Each == "" {
+				add(Problem{Block: name, Field: field, Message: "item and index are defined only in a block with each"})
+			}
+		}
 		checkSteps := func(field string, r engine.Refs) {
 			for _, s := range r.Steps {
 				if !seen[s] {
@@ -278,6 +283,9 @@ func (c *compiler) blocks(list []model.BlockDef, onError bool) []PlannedBlock {
 				r := p.References()
 				noteRefs(r)
 				checkSteps("each", r)
+				if r.Each {
+					add(Problem{Block: name, Field: "each", Message: "item and index are not defined in each itself, which gives the items"})
+				}
 				plan.warn(name, "each", p)
 			}
 			if b.Concurrency < 0 || b.Concurrency > MaxEachConcurrency {
@@ -353,6 +361,7 @@ func (c *compiler) blocks(list []model.BlockDef, onError bool) []PlannedBlock {
 					r := p.References()
 					noteRefs(r)
 					checkSteps(k, r)
+					checkEach(k, r)
 					plan.warn(name, k, p)
 				case isString:
 					p, err := eng.Compile(engine.Field, src, engine.WithField(k))
@@ -364,6 +373,7 @@ func (c *compiler) blocks(list []model.BlockDef, onError bool) []PlannedBlock {
 					r := p.References()
 					noteRefs(r)
 					checkSteps(k, r)
+					checkEach(k, r)
 					plan.warn(name, k, p)
 				default:
 					pf.Literal = v
