@@ -37,7 +37,7 @@ func CompileCondition(src string, opts ...ConditionOption) (*Condition, error) {
 	for _, opt := range opts {
 		opt(&co)
 	}
-	o := exprvm.Options{Failure: co.onError}
+	o := exprvm.Options{Failure: co.onError, Each: co.each}
 	if len(src) > DefaultMaxFieldSource {
 		return nil, &Error{Lang: Expr, Err: ErrSourceTooLarge,
 			Message: fmt.Sprintf("the condition is %d bytes, over the limit of %d bytes", len(src), DefaultMaxFieldSource)}
@@ -52,7 +52,12 @@ func CompileCondition(src string, opts ...ConditionOption) (*Condition, error) {
 // ConditionOption configures CompileCondition.
 type ConditionOption func(*conditionOptions)
 
-type conditionOptions struct{ onError bool }
+type conditionOptions struct{ onError, each bool }
+
+// InEach compiles the condition of a block with each, evaluated per
+// iteration: `item` (any JSON value) and `index` (an int, Env.Each) are in
+// scope. Without it they are unknown names, caught at compile time.
+func InEach() ConditionOption { return func(o *conditionOptions) { o.each = true } }
 
 // InOnError compiles the condition of a block of a flow's on_error
 // handler: `error` and `failed_block` (strings, Env.Failure) are in scope.
@@ -93,6 +98,9 @@ func (c *Condition) Eval(ctx context.Context, env *Env) (bool, error) {
 	}
 	if f := env.Failure; f != nil {
 		st.in.Error, st.in.FailedBlock = f.Error, f.FailedBlock
+	}
+	if e := env.Each; e != nil {
+		st.in.Item, st.in.Index = plainInput(e.Item), e.Index
 	}
 	out, err := c.prog.RunWith(&st.ev, &st.in)
 	st.reset()

@@ -307,6 +307,9 @@ func (p *Program) globals(env *Env) jsvm.Globals {
 		g.Env = env.Vars
 	}
 	g.Failure = (*jsvm.Failure)(env.Failure)
+	if env.Each != nil {
+		g.Each = &jsvm.Each{Item: env.Each.Item, Index: env.Each.Index}
+	}
 	if p.c.observesRun {
 		r := env.Run
 		g.Run = ordered.New(runKeys, map[string]any{"id": r.ID, "flow": r.Flow, "project": r.Project, "environment": r.Environment, "block": r.Block})

@@ -85,6 +85,9 @@ type Env struct {
 	// Failure is set only for the blocks of a flow's on_error handler:
 	// scripts and conditions see it as `error` and `failed_block`.
 	Failure *Failure
+	// Each is set only for an iteration of a block with `each`: scripts
+	// and conditions see it as `item` and `index`.
+	Each *Each
 
 	// OnSecret is called, before the script receives the value, for every
 	// secret the evaluation reads (name, scope it was asked in, value). The
@@ -103,6 +106,14 @@ type Env struct {
 type Failure struct {
 	Error       string `json:"error"`
 	FailedBlock string `json:"failed_block"`
+}
+
+// Each is one iteration of a block with `each`: Item is the element of
+// the array (a JSON value; objects may be *Object) and Index its 0-based
+// position.
+type Each struct {
+	Item  any
+	Index int
 }
 
 // ErrUnknownSecret is wrapped by errors for a secret name that does not

@@ -36,6 +36,7 @@ var boundedGlobals = map[string]bool{
 	"secrets": true, "input": true, "steps": true, "run": true, "env": true,
 	"undefined": true, "NaN": true, "Infinity": true,
 	"error": true, "failed_block": true, // strings, in on_error blocks
+	"item": true, "index": true, // in the iterations of a block with each
 }
 
 // boundedFuncs are global functions a bounded field may call: each runs in

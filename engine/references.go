@@ -21,6 +21,11 @@ type Refs struct {
 	// (secrets[name], secrets.get(name)): such names cannot be checked when
 	// the flow is saved.
 	DynamicSecrets bool
+	// Each is true when the program reads `item` or `index` (the names of
+	// the iterations of a block with each) and does not bind that name
+	// itself (a parameter, a declaration, a destructuring): a program
+	// that binds it somewhere is given the benefit of the doubt.
+	Each bool
 	// LongestLiteral is the length in bytes of the longest string literal
 	// or piece of template text, not counting the names of secrets["X"],
 	// steps["X"], input["X"] and secrets.get("X"): a field that must not
@@ -51,7 +56,30 @@ func (p *Program) References() Refs {
 		Inputs:         uniq(w.inputs),
 		DynamicSecrets: w.dynamic,
 		LongestLiteral: w.longest,
+		Each:           w.readsEach(),
 	}
+}
+
+// readsEach reports whether item or index is read and never bound.
+func (w *refWalker) readsEach() bool {
+	for _, name := range []string{"item", "index"} {
+		if w.eachReads[name] > 0 && !w.eachBound[name] {
+			return true
+		}
+	}
+	return false
+}
+
+// noteBinding records a binding target that names item or index.
+func (w *refWalker) noteBinding(t ast.Node) {
+	id, ok := t.(*ast.Identifier)
+	if !ok || id == nil || (id.Name != "item" && id.Name != "index") {
+		return
+	}
+	if w.eachBound == nil {
+		w.eachBound = map[string]bool{}
+	}
+	w.eachBound[string(id.Name)] = true
 }
 
 // refWalker visits every node of a goja AST. goja's ast package has no
@@ -62,6 +90,10 @@ type refWalker struct {
 	dynamic                bool
 	longest                int
 	names                  map[*ast.StringLiteral]bool // literals that are names
+	// eachReads counts the identifiers item and index (bindings
+	// included, see readsEach); eachBound are those the program binds.
+	eachReads map[string]int
+	eachBound map[string]bool
 }
 
 var nodeType = reflect.TypeOf((*ast.Node)(nil)).Elem()
@@ -104,6 +136,31 @@ var secretMethods = map[string]bool{
 
 func (w *refWalker) visit(n ast.Node) {
 	switch n := n.(type) {
+	case *ast.Identifier:
+		if n.Name == "item" || n.Name == "index" {
+			if w.eachReads == nil {
+				w.eachReads = map[string]int{}
+			}
+			w.eachReads[string(n.Name)]++
+		}
+	case *ast.Binding:
+		w.noteBinding(n.Target)
+	case *ast.ForDeclaration:
+		w.noteBinding(n.Target)
+	case *ast.CatchStatement:
+		w.noteBinding(n.Parameter)
+	case *ast.FunctionLiteral:
+		w.noteBinding(n.Name)
+	case *ast.ClassLiteral:
+		w.noteBinding(n.Name)
+	case *ast.ArrayPattern:
+		for _, e := range n.Elements {
+			w.noteBinding(e)
+		}
+	case *ast.PropertyShort:
+		// {item} in a pattern binds it; in an object literal it reads it
+		// (not seen as a read: its name is not an *Identifier).
+		w.noteBinding(&n.Name)
 	case *ast.StringLiteral:
 		if !w.names[n] {
 			w.longest = max(w.longest, len(n.Value.String()))

@@ -129,6 +129,9 @@ type Config struct {
 	// MaxResumes bounds the times a run is resumed after an interruption;
 	// one more interruption fails it (default 10).
 	MaxResumes int
+	// MaxEachItems bounds the elements of a block with each (default
+	// 1,000); a block's max_items may lower it.
+	MaxEachItems int
 	// SleepOver is the longest wait a block does in process; a longer one
 	// (a delay) releases the worker (default 5s).
 	SleepOver time.Duration
@@ -202,7 +205,7 @@ func New(cfg Config) *Service {
 		OnEvents: s.broker.notify,
 		Workers:  cfg.Workers, Poll: cfg.Poll, MaxPoll: cfg.MaxPoll, Lease: cfg.Lease, ShutdownGrace: cfg.ShutdownGrace, MaxResumes: cfg.MaxResumes,
 		SleepOver: cfg.SleepOver, MaxEventBytes: cfg.MaxEventBytes, MaxEventsPerRun: cfg.MaxEventsPerRun,
-		DefaultBlockTimeout: cfg.DefaultBlockTimeout,
+		DefaultBlockTimeout: cfg.DefaultBlockTimeout, MaxEachItems: cfg.MaxEachItems,
 	})
 	var signing triggers.SigningSecrets
 	if cfg.Secrets != nil {

@@ -23,6 +23,7 @@ func newServeCmd() *cobra.Command {
 	lease, leaseErr := time.ParseDuration(envOr("HUSHFLOW_RUN_LEASE", "30s"))
 	grace, graceErr := time.ParseDuration(envOr("HUSHFLOW_SHUTDOWN_GRACE", "30s"))
 	maxResumes, resumesErr := strconv.Atoi(envOr("HUSHFLOW_MAX_RESUMES", "10"))
+	maxEach, eachErr := strconv.Atoi(envOr("HUSHFLOW_MAX_EACH_ITEMS", "1000"))
 	role := envOr("HUSHFLOW_ROLE", "all")
 	cfg := app.Config{
 		Addr:              envOr("HUSHFLOW_ADDR", "127.0.0.1:8080"),
@@ -37,6 +38,7 @@ func newServeCmd() *cobra.Command {
 		RunLease:          lease,
 		ShutdownGrace:     grace,
 		MaxResumes:        maxResumes,
+		MaxEachItems:      maxEach,
 		MasterKey:         os.Getenv("HUSHFLOW_MASTER_KEY"),
 		MasterKeyFile:     os.Getenv("HUSHFLOW_MASTER_KEY_FILE"),
 		RateLimit:         rateLimit,
@@ -76,6 +78,9 @@ from the run id). See docs/operations.md and docs/metrics.md.`,
 			}
 			if resumesErr != nil || maxResumes < 1 {
 				return fmt.Errorf("HUSHFLOW_MAX_RESUMES must be a number of at least 1, such as 10")
+			}
+			if eachErr != nil || maxEach < 1 {
+				return fmt.Errorf("HUSHFLOW_MAX_EACH_ITEMS must be a number of at least 1, such as 1000")
 			}
 			switch role {
 			case "all":

@@ -83,6 +83,10 @@ type Env struct {
 	// Error and FailedBlock are `error` and `failed_block`, in the
 	// conditions of an on_error handler's blocks (Options.Failure).
 	Error, FailedBlock string
+	// Item and Index are `item` and `index`, in the condition of a block
+	// with each, evaluated per iteration (Options.Each).
+	Item  any
+	Index int
 }
 
 // Options are compile-time limits; zero values mean the defaults.
@@ -93,6 +97,9 @@ type Options struct {
 	// condition belongs to a block of an on_error handler. Elsewhere
 	// they are unknown names.
 	Failure bool
+	// Each puts `item` (any) and `index` (int) in scope: the condition
+	// belongs to a block with each. Elsewhere they are unknown names.
+	Each bool
 }
 
 // Refs are the names a condition references, each sorted and unique.
@@ -116,7 +123,7 @@ type Program struct {
 	uses uses
 }
 
-type uses uint8
+type uses uint16
 
 const (
 	usesInput uses = 1 << iota
@@ -126,6 +133,8 @@ const (
 	usesState // secrets, or $env
 	usesError
 	usesFailedBlock
+	usesItem
+	usesIndex
 )
 
 // checkEnv is the environment the checker sees: the shape of Env.
@@ -205,6 +214,15 @@ func Compile(src string, o Options) (*Program, error) {
 	if o.Failure {
 		env = checkFailureEnv
 	}
+	if o.Each {
+		withEach := make(types.Map, len(env)+2)
+		for k, v := range env {
+			withEach[k] = v
+		}
+		withEach["item"] = types.Any
+		withEach["index"] = types.Int
+		env = withEach
+	}
 	prog, err := expr.Compile(src,
 		expr.Env(env),
 		expr.AsBool(),
@@ -220,6 +238,9 @@ func Compile(src string, o Options) (*Program, error) {
 		}
 		if errors.As(err, &fe) && !o.Failure && (strings.Contains(fe.Message, "unknown name error") || strings.Contains(fe.Message, "unknown name failed_block")) {
 			fe.Message = "error and failed_block are defined only in the blocks of the flow's on_error list"
+		}
+		if errors.As(err, &fe) && !o.Each && (strings.Contains(fe.Message, "unknown name item") || strings.Contains(fe.Message, "unknown name index")) {
+			fe.Message = "item and index are defined only in a block with each"
 		}
 		return nil, err
 	}
@@ -283,6 +304,12 @@ func (p *Program) RunWith(ev *Evaluator, e *Env) (any, error) {
 	if u&usesFailedBlock != 0 {
 		m["failed_block"] = e.FailedBlock
 	}
+	if u&usesItem != 0 {
+		m["item"] = e.Item
+	}
+	if u&usesIndex != 0 {
+		m["index"] = e.Index
+	}
 	ev.vm.MemoryBudget = p.budget
 	out, err := ev.vm.Run(p.prog, m)
 	// Overwrite rather than delete: the keys stay, the values go.
@@ -318,6 +345,10 @@ func (r *rewriter) Visit(node *ast.Node) {
 			r.uses |= usesError
 		case "failed_block":
 			r.uses |= usesFailedBlock
+		case "item":
+			r.uses |= usesItem
+		case "index":
+			r.uses |= usesIndex
 		case "$env":
 			// The environment map holds the evaluation's internal state:
 			// not for users.

@@ -272,6 +272,15 @@ func (st *state) failureGlobals(f *Failure) {
 	_ = g.DefineDataProperty("failed_block", st.rt.ToValue(f.FailedBlock), goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_TRUE)
 }
 
+// eachGlobals defines `item` and `index` for an iteration of a block with
+// `each`: read-only properties of the global object, like failureGlobals,
+// so that a code block's own `const item` still compiles and shadows them.
+func (st *state) eachGlobals(e *Each) {
+	g := st.rt.GlobalObject()
+	_ = g.DefineDataProperty("item", st.global(e.Item), goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_TRUE)
+	_ = g.DefineDataProperty("index", st.rt.ToValue(e.Index), goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_TRUE)
+}
+
 // mathSign replaces goja's Math.sign, which returns its argument unchanged
 // when that is not a number (Math.sign('a') is 'a', Math.sign(null) is
 // null), with the standard one: the sign of ToNumber(x) (1, -1, 0, -0 or

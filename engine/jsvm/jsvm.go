@@ -124,6 +124,17 @@ type Globals struct {
 	// script sees its fields as the read-only globals `error` and
 	// `failed_block`. Elsewhere those names are not defined.
 	Failure *Failure
+	// Each is set for an iteration of a block with `each`: the script
+	// sees the read-only globals `item` and `index`. Elsewhere those
+	// names are not defined.
+	Each *Each
+}
+
+// Each is one iteration of a block with `each`. Item is converted like
+// Input (a JSON value, possibly JSON text in the sandbox).
+type Each struct {
+	Item  any
+	Index int
 }
 
 // Failure is what an on_error handler knows of the run's failure. Both
@@ -156,6 +167,9 @@ type Script struct {
 	// observesFailure is false when the source cannot name error or
 	// failed_block (Globals.Failure), which then are not defined.
 	observesFailure bool
+	// observesEach is false when the source cannot name item or index
+	// (Globals.Each), which then are not defined.
+	observesEach bool
 	// observes[i] is false when the script cannot observe the global
 	// Globals field i (Input, Steps, Run, Env), which then is not built.
 	observes [4]bool
@@ -201,6 +215,7 @@ func Compile(kind Kind, src string) (*Script, error) {
 		s.observes[i] = Observes(src, name)
 	}
 	s.observesFailure = Observes(src, "error") || Observes(src, "failed_block")
+	s.observesEach = Observes(src, "item") || Observes(src, "index")
 	fm.file = prg.File
 	// The wrapper must still be one function expression: a source such as
 	// "1); foo(); (1" or "}); foo(); (function(){" would escape it.
@@ -434,6 +449,9 @@ func (s *Script) RunIn(ctx context.Context, r *Runtime, g Globals, host Host, li
 	}
 	if g.Failure != nil && s.observesFailure {
 		st.failureGlobals(g.Failure)
+	}
+	if g.Each != nil && s.observesEach {
+		st.eachGlobals(g.Each)
 	}
 	v, err := fn(goja.Undefined(), args[:]...)
 	if err != nil {

@@ -256,6 +256,13 @@ func (p *Pool) Run(ctx context.Context, kind jsvm.Kind, src string, g jsvm.Globa
 			return nil, &jsvm.Error{Code: jsvm.CodeInternal, Message: "sandbox: globals are not JSON: " + err.Error()}
 		}
 	}
+	if g.Each != nil {
+		i := g.Each.Index
+		req.EachIndex = &i
+		if req.Item, err = json.Marshal(g.Each.Item); err != nil {
+			return nil, &jsvm.Error{Code: jsvm.CodeInternal, Message: "sandbox: item is not JSON: " + err.Error()}
+		}
+	}
 	start := time.Now()
 	var w *worker
 	select {

@@ -42,13 +42,17 @@ import (
 type message struct {
 	T string `json:"t"`
 
-	Kind      jsvm.Kind       `json:"kind,omitempty"`
-	Src       string          `json:"src,omitempty"`
-	Input     json.RawMessage `json:"input,omitempty"`
-	Steps     json.RawMessage `json:"steps,omitempty"`
-	Run       json.RawMessage `json:"run,omitempty"`
-	Env       json.RawMessage `json:"env,omitempty"`
-	Failure   *jsvm.Failure   `json:"failure,omitempty"`
+	Kind    jsvm.Kind       `json:"kind,omitempty"`
+	Src     string          `json:"src,omitempty"`
+	Input   json.RawMessage `json:"input,omitempty"`
+	Steps   json.RawMessage `json:"steps,omitempty"`
+	Run     json.RawMessage `json:"run,omitempty"`
+	Env     json.RawMessage `json:"env,omitempty"`
+	Failure *jsvm.Failure   `json:"failure,omitempty"`
+	// EachIndex and Item are `index` and `item` of an iteration of a
+	// block with each (EachIndex nil elsewhere).
+	EachIndex *int            `json:"each_index,omitempty"`
+	Item      json.RawMessage `json:"item,omitempty"`
 	TimeoutNS int64           `json:"timeout,omitempty"`
 	MaxOutput int             `json:"max_output,omitempty"`
 	MaxStack  int             `json:"max_stack,omitempty"`

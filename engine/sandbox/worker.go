@@ -197,6 +197,9 @@ func (w *workerState) eval(m *message) error {
 	}
 	g := jsvm.Globals{Input: jsvm.JSON(m.Input), Steps: jsvm.JSON(m.Steps), Run: jsvm.JSON(m.Run), Env: jsvm.JSON(m.Env),
 		Failure: m.Failure}
+	if m.EachIndex != nil {
+		g.Each = &jsvm.Each{Item: jsvm.JSON(m.Item), Index: *m.EachIndex}
+	}
 	h := &workerHost{w: w}
 	v, err := s.RunIn(context.Background(), w.runtime(), g, h, lim)
 	if h.err != nil {

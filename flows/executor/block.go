@@ -41,9 +41,20 @@ type attemptState struct {
 // from a durable wait. An attempt that failed because the database did not
 // answer is tried again (it is not one of the block's attempts) while it
 // is safe: the block may repeat, or it has not acted yet.
-func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *http.Client, at *wake) (out any, ran bool, err error) {
+func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *http.Client, at *wake, it *iteration) (out any, ran bool, err error) {
 	id := pb.Def.ID
 	env := x.env(id)
+	var rr *runResolver
+	if it != nil {
+		// An iteration of a block with each: item and index in scope,
+		// its events marked with its index, its waits in process.
+		env.Each = &engine.Each{Item: it.item, Index: it.index}
+		env.OnLog = func(l engine.LogRecord) {
+			x.emitIt(it, PendingEvent{Type: "log", Block: id, Data: map[string]any{"level": l.Level, "message": l.Message}})
+		}
+		rr = &runResolver{x: x, block: id}
+		env.Secrets = rr
+	}
 	var slept *blocks.Sleep
 	if at != nil && at.NextAttempt == 0 {
 		slept = &at.Sleep
@@ -60,11 +71,11 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 			if pb.Def.ContinueOnError {
 				data["continued"] = true
 			}
-			x.emit(PendingEvent{Type: "block_failed", Block: id, Data: data})
+			x.emitIt(it, PendingEvent{Type: "block_failed", Block: id, Data: data})
 			return nil, false, &blockFailure{block: id, msg: err.Error(), continuable: true, err: fmt.Errorf("block %q: if: %w", id, err)}
 		}
 		if !ok {
-			x.emit(PendingEvent{Type: "block_skipped", Block: id, Data: map[string]any{"if": pb.Def.If, "type": string(pb.Def.Type)}})
+			x.emitIt(it, PendingEvent{Type: "block_skipped", Block: id, Data: map[string]any{"if": pb.Def.If, "type": string(pb.Def.Type)}})
 			return nil, false, nil
 		}
 	}
@@ -85,13 +96,21 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 	var outage retryWait
 	for attempt := first; ; attempt++ {
 		start := time.Now()
-		a := x.beginAttempt(id)
-		out, cfg, err := x.attempt(ctx, pb, env, client, attempt, timeout, &started, slept)
-		x.endAttempt()
+		var a *attemptState
+		if it == nil {
+			a = x.beginAttempt(id)
+		} else {
+			a = &attemptState{block: id}
+			rr.cur = a
+		}
+		out, cfg, err := x.attempt(ctx, pb, env, client, attempt, timeout, &started, slept, it, a)
+		if it == nil {
+			x.endAttempt()
+		}
 		var sl *blocks.Sleep
 		if errors.As(err, &sl) {
 			data := map[string]any{"until": sl.Until, "for_ms": sl.For.Milliseconds()}
-			x.emit(PendingEvent{Type: "block_waiting", Block: id, Data: data})
+			x.emitIt(it, PendingEvent{Type: "block_waiting", Block: id, Data: data})
 			return nil, false, &sleeping{block: id, wake: wake{Sleep: *sl}}
 		}
 		if err == nil {
@@ -101,8 +120,10 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 				took = x.w.now().Sub(slept.Since)
 				began = time.Now().Add(-took)
 			}
-			x.blockFinished(pb, model.StatusSucceeded, began)
-			x.emit(PendingEvent{Type: "block_finished", Block: id, Data: map[string]any{
+			if it == nil {
+				x.blockFinished(pb, model.StatusSucceeded, began)
+			}
+			x.emitIt(it, PendingEvent{Type: "block_finished", Block: id, Data: map[string]any{
 				"output": engine.Plain(out), "attempt": attempt, "duration_ms": took.Milliseconds()}})
 			return out, true, nil
 		}
@@ -122,21 +143,27 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 			data["config"] = cfg
 		}
 		if attempt >= attempts || ctx.Err() != nil {
-			x.blockFinished(pb, model.StatusFailed, began)
+			if it == nil {
+				x.blockFinished(pb, model.StatusFailed, began)
+			}
 			if ctx.Err() != nil {
 				if cause := ctxErr(ctx); errors.Is(cause, errShutdown) || errors.Is(cause, errLeaseLost) {
 					// Interrupted, not failed: the run resumes elsewhere.
 					data["interrupted"] = true
-					x.emit(PendingEvent{Type: "block_interrupted", Block: id, Data: data})
+					x.emitIt(it, PendingEvent{Type: "block_interrupted", Block: id, Data: data})
 					return nil, false, cause
 				}
-				x.emit(PendingEvent{Type: "block_failed", Block: id, Data: data})
+				x.emitIt(it, PendingEvent{Type: "block_failed", Block: id, Data: data})
 				return nil, false, ctxErr(ctx)
 			}
 			if pb.Def.ContinueOnError {
 				data["continued"] = true
 			}
-			x.emit(PendingEvent{Type: "block_failed", Block: id, Data: data})
+			x.emitIt(it, PendingEvent{Type: "block_failed", Block: id, Data: data})
+			if it != nil {
+				// The block reports the failure with the item's index.
+				return nil, false, &blockFailure{block: id, msg: err.Error(), continuable: true, err: err}
+			}
 			f := &blockFailure{block: id, msg: err.Error(), continuable: true, err: err}
 			if !namesBlock(err, id) {
 				f.err = fmt.Errorf("block %q: %w", id, err)
@@ -144,12 +171,12 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 			return nil, false, f
 		}
 		data["retry_in_ms"] = backoff.Milliseconds()
-		x.emit(PendingEvent{Type: "block_retry", Block: id, Data: data})
-		if backoff > x.w.cfg.SleepOver {
+		x.emitIt(it, PendingEvent{Type: "block_retry", Block: id, Data: data})
+		if backoff > x.w.cfg.SleepOver && it == nil {
 			// A long wait before the next attempt releases the worker,
 			// like a long delay.
 			now := x.w.now()
-			x.emit(PendingEvent{Type: "block_waiting", Block: id, Data: map[string]any{
+			x.emitIt(it, PendingEvent{Type: "block_waiting", Block: id, Data: map[string]any{
 				"until": now.Add(backoff), "for_ms": backoff.Milliseconds(), "next_attempt": attempt + 1}})
 			return nil, false, &sleeping{block: id, wake: wake{Sleep: blocks.Sleep{For: backoff, Since: now, Until: now.Add(backoff)},
 				NextAttempt: attempt + 1, Backoff: 2 * backoff}}
@@ -205,14 +232,17 @@ func (x *execution) endAttempt() {
 	x.cur = nil
 }
 
-// noteInfra records a database error met by the attempt in progress.
-func (x *execution) noteInfra(err error) {
+// noteInfraOf records a database error met by attempt a, or by the
+// attempt in progress (x.cur) when a is nil.
+func (x *execution) noteInfraOf(a *attemptState, err error) {
 	if !store.IsUnavailable(err) {
 		return
 	}
-	x.mu.Lock()
-	a := x.cur
-	x.mu.Unlock()
+	if a == nil {
+		x.mu.Lock()
+		a = x.cur
+		x.mu.Unlock()
+	}
 	if a == nil {
 		return
 	}
@@ -244,15 +274,12 @@ func (a *attemptState) setSafety(safe bool, why string) {
 	a.safe, a.why = safe, why
 }
 
-// effect is called before the block in progress acts outside Hushflow
+// effectOf is called before attempt a acts outside Hushflow
 // (each HTTP request, a process start). For a block that is not safe to
 // repeat it first stores, durably, an acting checkpoint, so that a run
 // interrupted from now on does not repeat the block blindly; the action
 // does not happen if that fails.
-func (x *execution) effect(ctx context.Context) error {
-	x.mu.Lock()
-	a := x.cur
-	x.mu.Unlock()
+func (x *execution) effectOf(ctx context.Context, a *attemptState) error {
 	if a == nil {
 		return nil
 	}
@@ -271,7 +298,7 @@ func (x *execution) effect(ctx context.Context) error {
 
 // attempt evaluates the block's config and runs it once. started says
 // whether block_started was emitted (it is, once per block).
-func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *engine.Env, client *http.Client, attempt int, timeout time.Duration, started *bool, slept *blocks.Sleep) (any, map[string]any, error) {
+func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *engine.Env, client *http.Client, attempt int, timeout time.Duration, started *bool, slept *blocks.Sleep, it *iteration, a *attemptState) (any, map[string]any, error) {
 	id := pb.Def.ID
 	cfg := make(map[string]any, len(pb.Fields))
 	for _, f := range pb.Fields {
@@ -284,7 +311,7 @@ func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *eng
 				if !*started {
 					// The inspector shows the block start, then its failure.
 					*started = true
-					x.emit(PendingEvent{Type: "block_started", Block: id, Data: map[string]any{"type": string(pb.Def.Type)}})
+					x.emitIt(it, PendingEvent{Type: "block_started", Block: id, Data: map[string]any{"type": string(pb.Def.Type)}})
 				}
 				if namesBlock(err, id) {
 					return nil, nil, err // the engine's error names the block and field
@@ -299,19 +326,19 @@ func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *eng
 	shown := displayConfig(pb, cfg, x.red.MaskOf)
 	if !*started {
 		*started = true
-		x.emit(PendingEvent{Type: "block_started", Block: id, Data: map[string]any{"type": string(pb.Def.Type), "config": shown}})
+		x.emitIt(it, PendingEvent{Type: "block_started", Block: id, Data: map[string]any{"type": string(pb.Def.Type), "config": shown}})
 	}
 	b, err := x.w.cfg.Registry.Decode(pb.Def.Type, cfg, x.w.cfg.BlockEnv)
 	if err != nil {
 		return nil, shown, err
 	}
 	defer blocks.Release(b)
-	bctx, cancel := context.WithTimeout(ctx, timeout)
+	bctx, cancel := context.WithTimeout(context.WithValue(ctx, attemptKey{}, a), timeout)
 	defer cancel()
 	in := &blocks.Input{
 		RunID: x.run.ID, FlowName: x.run.Flow, Project: x.run.Project, Environment: x.run.Environment,
 		BlockID: id, Attempt: attempt,
-		Emit: func(e blocks.Event) { x.emit(PendingEvent{Type: e.Type, Block: id, Data: e.Data}) },
+		Emit: func(e blocks.Event) { x.emitIt(it, PendingEvent{Type: e.Type, Block: id, Data: e.Data}) },
 		Script: func(ctx context.Context, kind, src string) (any, error) {
 			opts := []engine.Option{engine.WithTimeout(timeout)}
 			if kind == string(engine.Code) {
@@ -332,7 +359,7 @@ func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *eng
 		Redact:    x.red.String,
 		MaskOf:    x.red.MaskOf,
 		HTTP:      client,
-		Effect:    x.effect,
+		Effect:    func(ctx context.Context) error { return x.effectOf(ctx, a) },
 		SleepOver: x.w.cfg.SleepOver,
 		Slept:     slept,
 	}
@@ -340,16 +367,16 @@ func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *eng
 	if rp, ok := b.(blocks.Repeatable); ok {
 		ok, w, err := rp.RepeatSafe(bctx, in)
 		if err != nil {
-			x.noteInfra(err)
+			x.noteInfraOf(a, err)
 			return nil, shown, err
 		}
 		safe, why = ok, w
 	}
-	x.mu.Lock()
-	a := x.cur
-	x.mu.Unlock()
 	if a != nil {
 		a.setSafety(safe, why)
+	}
+	if it != nil {
+		in.SleepOver = 0 // an iteration waits in process (up to its timeout)
 	}
 	out, err := runBlock(bctx, b, in)
 	var sl *blocks.Sleep

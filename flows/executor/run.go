@@ -262,7 +262,14 @@ func (x *execution) runBlocks(ctx context.Context, list []plan.PlannedBlock, cli
 				at.Woke = w.now()
 			}
 		}
-		out, ran, err := x.block(ctx, pb, client, at)
+		var out any
+		var ran bool
+		var err error
+		if pb.Each != nil {
+			out, ran, err = x.each(ctx, pb, client)
+		} else {
+			out, ran, err = x.block(ctx, pb, client, at, nil)
+		}
 		if err != nil {
 			var f *blockFailure
 			if !pb.Def.ContinueOnError || !errors.As(err, &f) || !f.continuable {

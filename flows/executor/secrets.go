@@ -20,6 +20,10 @@ import (
 type runResolver struct {
 	x     *execution
 	block string
+	// cur is the attempt in progress of an iteration of a block with
+	// each (iterations run at once, so x.cur is not theirs); nil for
+	// other blocks.
+	cur *attemptState
 }
 
 func (rr *runResolver) scope(scope engine.Scope) (string, string, error) {
@@ -44,7 +48,7 @@ func (rr *runResolver) Resolve(ctx context.Context, name string, scope engine.Sc
 	}
 	v, err := rr.x.secrets.Resolve(ctx, rr.block, name, engine.Scope{Project: p, Environment: e})
 	if err != nil {
-		rr.x.noteInfra(err)
+		rr.x.noteInfraOf(rr.cur, err)
 		return "", err
 	}
 	// Known to the redactor and the pins before the script has it.

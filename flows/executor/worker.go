@@ -127,6 +127,9 @@ type Config struct {
 	MaxEventsPerRun int
 	// DefaultBlockTimeout applies to blocks without a timeout (30s).
 	DefaultBlockTimeout time.Duration
+	// MaxEachItems bounds the elements a block with each accepts
+	// (default 1,000); a block's max_items may lower it.
+	MaxEachItems int
 }
 
 func (c *Config) defaults() {
@@ -163,6 +166,9 @@ func (c *Config) defaults() {
 	}
 	if c.DefaultBlockTimeout <= 0 {
 		c.DefaultBlockTimeout = 30 * time.Second
+	}
+	if c.MaxEachItems <= 0 {
+		c.MaxEachItems = 1000
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -67,6 +67,17 @@ type BlockDef struct {
 	// redacted>", "failed": true}. A block stopped by a cancel or by its
 	// replica's shutdown is not continued.
 	ContinueOnError bool `json:"continue_on_error,omitempty" yaml:"continue_on_error,omitempty"`
+	// Each is an expression giving an array: the block runs once per
+	// element, with `item` (the element) and `index` (0-based) in scope
+	// for its `if` and its config fields, and its output is the array of
+	// the iterations' outputs in input order.
+	Each string `json:"each,omitempty" yaml:"each,omitempty"`
+	// Concurrency is how many iterations of a block with each run at
+	// once (default 1, at most plan.MaxEachConcurrency).
+	Concurrency int `json:"concurrency,omitempty" yaml:"concurrency,omitempty"`
+	// MaxItems lowers the server's limit on the number of elements a
+	// block with each accepts (HUSHFLOW_MAX_EACH_ITEMS, default 1,000).
+	MaxItems int `json:"max_items,omitempty" yaml:"max_items,omitempty"`
 }
 
 // Retry is a block's retry policy.

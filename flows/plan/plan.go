@@ -64,6 +64,11 @@ const (
 	MaxBlocks        = 200
 	MaxDefinition    = 512 << 10
 	MaxRetryAttempts = 10
+	// MaxEachConcurrency bounds a block's concurrency (each).
+	MaxEachConcurrency = 50
+	// MaxEachItems bounds a block's max_items; the server's own limit
+	// (executor Config.MaxEachItems) is usually lower and wins.
+	MaxEachItems = 100000
 )
 
 var (
@@ -98,6 +103,8 @@ type PlannedBlock struct {
 	Info   blocks.Info
 	If     *engine.Condition
 	Fields []PlannedField
+	// Each is the compiled `each` expression (nil for a block without).
+	Each *engine.Program
 }
 
 // PlannedField is one configuration field: a compiled expression, raw
@@ -248,6 +255,11 @@ func (c *compiler) blocks(list []model.BlockDef, onError bool) []PlannedBlock {
 			add(Problem{Block: name, Field: "type", Message: fmt.Sprintf("unknown block type %s; known types: %s", apperr.Echo(string(b.Type)), knownTypes(reg))})
 		}
 		pb.Info = info
+		checkEach := func(field string, r engine.Refs) {
+			if r.Each && b.Each == "" {
+				add(Problem{Block: name, Field: field, Message: "item and index are defined only in a block with each"})
+			}
+		}
 		checkSteps := func(field string, r engine.Refs) {
 			for _, s := range r.Steps {
 				if !seen[s] {
@@ -262,10 +274,41 @@ func (c *compiler) blocks(list []model.BlockDef, onError bool) []PlannedBlock {
 				}
 			}
 		}
+		if b.Each != "" {
+			p, err := eng.Compile(engine.Field, b.Each, engine.WithField("each"))
+			if err != nil {
+				add(exprProblem(name, "each", err))
+			} else {
+				pb.Each = p
+				r := p.References()
+				noteRefs(r)
+				checkSteps("each", r)
+				if r.Each {
+					add(Problem{Block: name, Field: "each", Message: "item and index are not defined in each itself, which gives the items"})
+				}
+				plan.warn(name, "each", p)
+			}
+			if b.Concurrency < 0 || b.Concurrency > MaxEachConcurrency {
+				add(Problem{Block: name, Field: "concurrency", Message: fmt.Sprintf("concurrency must be 1 to %d", MaxEachConcurrency)})
+			}
+			if b.MaxItems < 0 || b.MaxItems > MaxEachItems {
+				add(Problem{Block: name, Field: "max_items", Message: fmt.Sprintf("max_items must be 1 to %d", MaxEachItems)})
+			}
+		} else {
+			if b.Concurrency != 0 {
+				add(Problem{Block: name, Field: "concurrency", Message: "concurrency applies only to a block with each"})
+			}
+			if b.MaxItems != 0 {
+				add(Problem{Block: name, Field: "max_items", Message: "max_items applies only to a block with each"})
+			}
+		}
 		if b.If != "" {
 			var opts []engine.ConditionOption
 			if onError {
 				opts = append(opts, engine.InOnError())
+			}
+			if b.Each != "" {
+				opts = append(opts, engine.InEach())
 			}
 			cond, err := engine.CompileCondition(b.If, opts...)
 			if err != nil {
@@ -318,6 +361,7 @@ func (c *compiler) blocks(list []model.BlockDef, onError bool) []PlannedBlock {
 					r := p.References()
 					noteRefs(r)
 					checkSteps(k, r)
+					checkEach(k, r)
 					plan.warn(name, k, p)
 				case isString:
 					p, err := eng.Compile(engine.Field, src, engine.WithField(k))
@@ -329,6 +373,7 @@ func (c *compiler) blocks(list []model.BlockDef, onError bool) []PlannedBlock {
 					r := p.References()
 					noteRefs(r)
 					checkSteps(k, r)
+					checkEach(k, r)
 					plan.warn(name, k, p)
 				default:
 					pf.Literal = v

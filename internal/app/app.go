@@ -83,6 +83,9 @@ type Config struct {
 	// MaxResumes bounds the resumes of a run after interruptions
 	// (HUSHFLOW_MAX_RESUMES; default 10).
 	MaxResumes int
+	// MaxEachItems bounds the elements of a block with each
+	// (HUSHFLOW_MAX_EACH_ITEMS; default 1,000).
+	MaxEachItems int
 	// Now is the clock of runs, of the queue age metric and of token and
 	// session expiry (time.Now when nil): tests move it to end durable
 	// waits or expire a token without waiting.
@@ -269,7 +272,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		OnRedacted:      a.Metrics.Redacted,
 		OnResumed:       func(_ *flows.Run, cause string) { a.Metrics.RunResumed(cause) },
 		Workers:         cfg.Workers, Poll: cfg.ClaimPoll, MaxPoll: cfg.ClaimMaxPoll, Lease: cfg.RunLease, ShutdownGrace: cfg.ShutdownGrace, MaxResumes: cfg.MaxResumes,
-		MaxConcurrentRuns: cfg.MaxConcurrentRuns, Now: cfg.Now,
+		MaxConcurrentRuns: cfg.MaxConcurrentRuns, Now: cfg.Now, MaxEachItems: cfg.MaxEachItems,
 	})
 	a.Metrics.WatchQueue(func(ctx context.Context) (metrics.QueueStats, error) {
 		n, oldest, err := fs.QueueStats(ctx)

@@ -145,6 +145,9 @@ export interface BlockDef {
   timeout?: string | number
   retry?: { attempts: number; backoff?: string | number }
   continue_on_error?: boolean
+  each?: string
+  concurrency?: number
+  max_items?: number
 }
 export interface Definition {
   name: string

@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
-import { get, post, put, del, enc, ApiError, type BlockType, type Definition, type Field, type Flow, type Problem, type Run, type Secret } from '../api'
+import { get, post, put, del, enc, ApiError, type BlockDef, type BlockType, type Definition, type Field, type Flow, type Problem, type Run, type Secret } from '../api'
 import { useApp } from '../app'
 import { Link, navigate } from '../router'
 import { ExprEditor, syntaxErrors, type CompletionScope, type Located, type SourceKind } from '../editor'
@@ -15,6 +15,8 @@ interface EditBlock {
   attempts: string
   backoff: string
   continueOnError: boolean
+  /** Settings of the block the editor does not edit yet (a loop's), kept as they are on save. */
+  kept: Pick<BlockDef, 'each' | 'concurrency' | 'max_items'>
 }
 
 interface EditFlow {
@@ -68,6 +70,7 @@ function fromDefinition(d: Definition): EditFlow {
       attempts: b.retry?.attempts ? String(b.retry.attempts) : '',
       backoff: b.retry?.backoff === undefined ? '' : String(b.retry.backoff),
       continueOnError: !!b.continue_on_error,
+      kept: { each: b.each, concurrency: b.concurrency, max_items: b.max_items },
     })),
     env: Object.entries(d.env ?? {})
       .map(([k, v]) => `${k}=${v}`)
@@ -100,6 +103,7 @@ function toDefinition(f: EditFlow): Definition {
         if (b.backoff.trim()) out.retry.backoff = /^\d+$/.test(b.backoff.trim()) ? Number(b.backoff) : b.backoff.trim()
       }
       if (b.continueOnError) out.continue_on_error = true
+      for (const [k, v] of Object.entries(b.kept ?? {})) if (v !== undefined) out[k] = v
       return out
     }),
     ...f.kept,
@@ -368,7 +372,7 @@ export function FlowEditor({ project, flow }: { project: string; flow?: string }
     const n = f.blocks.length + 1
     let id = `${addType}${n}`
     for (let i = n; f.blocks.some((b) => b.id === id); i++) id = `${addType}${i}`
-    update((x) => ({ ...x, blocks: [...x.blocks, { uid: uidSeq++, id, type: addType, config: {}, if: '', timeout: '', attempts: '', backoff: '', continueOnError: false }] }))
+    update((x) => ({ ...x, blocks: [...x.blocks, { uid: uidSeq++, id, type: addType, config: {}, if: '', timeout: '', attempts: '', backoff: '', continueOnError: false, kept: {} }] }))
   }
   const move = (i: number, d: number) =>
     update((x) => {
