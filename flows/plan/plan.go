@@ -126,7 +126,17 @@ func ParseDefinition(data []byte) (model.Definition, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&d); err != nil {
-		return d, &InvalidError{Problems: []Problem{{Message: "definition is not valid JSON: " + err.Error()}}}
+		p := Problem{Message: "definition is not valid JSON: " + err.Error()}
+		// The position in the document, for a person reading it.
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			p.Line, p.Column = lineColumn(data, se.Offset) // the byte it could not take
+		case errors.As(err, &te):
+			p.Line, p.Column = lineColumn(data, te.Offset) // the value's last byte
+		}
+		return d, &InvalidError{Problems: []Problem{p}}
 	}
 	return d, nil
 }
@@ -441,4 +451,14 @@ func listedSecrets(v any) []string {
 		}
 	}
 	return out
+}
+
+// lineColumn is the 1-based line and column of the offset-th byte of data
+// (1-based).
+func lineColumn(data []byte, offset int64) (line, col int) {
+	offset = min(max(offset, 1), int64(len(data)))
+	before := data[:offset]
+	line = 1 + bytes.Count(before, []byte("\n"))
+	col = int(offset) - (bytes.LastIndexByte(before, '\n') + 1)
+	return line, col
 }

@@ -2,6 +2,7 @@ package plan_test
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -31,5 +32,28 @@ func TestIssue16ChainedComparisonWarning(t *testing.T) {
 	if len(p.Warnings) != 2 || !strings.HasPrefix(p.Warnings[0], `block "a" field "message" 1:8: a chained comparison (a < b < c)`) ||
 		!strings.HasPrefix(p.Warnings[1], `block "c" field "code" 2:8: a chained comparison (a >= b > c)`) {
 		t.Fatalf("warnings %q", p.Warnings)
+	}
+}
+
+// TestMalformedJSONNamesLineAndColumn (issue 18 item 10): a definition
+// that is not JSON says where it breaks, in the document's lines.
+func TestMalformedJSONNamesLineAndColumn(t *testing.T) {
+	for _, c := range []struct {
+		doc        string
+		line, col  int
+		whatInText string
+	}{
+		{"{\"name\": \"x\",\n \"trigger\": {\"type\": \"manual\"},\n \"blocks\": [ {\"id\": \"a\" \"type\": \"log\"} ]}", 3, 25, "after object key:value pair"},
+		{"{\"name\": \"x\",\n \"blocks\": 7}", 2, 12, "cannot unmarshal number"},
+	} {
+		_, err := plan.ParseDefinition([]byte(c.doc))
+		var inv *plan.InvalidError
+		if !errors.As(err, &inv) || len(inv.Problems) != 1 {
+			t.Fatalf("%q: %v", c.doc, err)
+		}
+		p := inv.Problems[0]
+		if p.Line != c.line || p.Column != c.col || !strings.Contains(p.Message, c.whatInText) {
+			t.Errorf("%q: problem %+v, want line %d column %d", c.doc, p, c.line, c.col)
+		}
 	}
 }
