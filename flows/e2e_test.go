@@ -314,25 +314,3 @@ func TestRunErrorNamesBlockOnce(t *testing.T) {
 		}
 	})
 }
-
-// TestInvalidFlowNameQuoted (issue 18 item 10): an invalid flow name is
-// quoted in the error as given, unless it is a secret's value, which the
-// API masks as everywhere.
-func TestInvalidFlowNameQuoted(t *testing.T) {
-	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
-		setup(t, s)
-		def := func(name string) map[string]any {
-			return map[string]any{"name": name, "trigger": map[string]any{"type": "manual"},
-				"blocks": []any{map[string]any{"id": "l", "type": "log", "config": map[string]any{"message": "'hi'"}}}}
-		}
-		r := s.Do("POST", "/api/v1/projects/billing/flows", def("My Flow"))
-		if r.Status != 400 || !strings.Contains(string(r.Body), `invalid flow name \"My Flow\"`) {
-			t.Errorf("My Flow: %d %s", r.Status, r.Body)
-		}
-		r = s.Do("POST", "/api/v1/projects/billing/flows", def(canaryToken))
-		if r.Status != 400 {
-			t.Errorf("a secret as the name: %d %s", r.Status, r.Body)
-		}
-		apptest.AssertAbsent(t, "the error", string(r.Body), canaryToken)
-	})
-}

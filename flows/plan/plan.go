@@ -148,14 +148,7 @@ func Compile(d model.Definition, reg *blocks.Registry, eng *engine.Engine) (*Pla
 	add := func(p Problem) { probs = append(probs, p) }
 	plan := &Plan{Def: d}
 	if !flowNameRE.MatchString(d.Name) {
-		// Quoted as given (the API masks the values of the project's
-		// secrets in what it answers, so a pasted secret does not come
-		// back); a long one is only measured.
-		shown := fmt.Sprintf("%q", d.Name)
-		if len(d.Name) > 100 {
-			shown = fmt.Sprintf("(%d characters)", len(d.Name))
-		}
-		add(Problem{Field: "name", Message: fmt.Sprintf("invalid flow name %s: names are 1 to 63 characters of lowercase letters, digits and '-'", shown)})
+		add(Problem{Field: "name", Message: fmt.Sprintf("invalid flow name %s: names are 1 to 63 characters of lowercase letters, digits and '-'", apperr.Echo(d.Name))})
 	}
 	if d.MaxConcurrentRuns < 0 {
 		add(Problem{Field: "max_concurrent_runs", Message: "max_concurrent_runs must be positive (0 means the server's default)"})
