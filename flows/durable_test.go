@@ -109,6 +109,17 @@ func checkSequence(t *testing.T, id string, evs []map[string]any) {
 	}
 }
 
+// assertNoCheckpoints fails t if run id still has checkpoints: nothing of
+// a run is kept once it ended.
+func assertNoCheckpoints(t *testing.T, s *apptest.Server, id string) {
+	t.Helper()
+	var left int64
+	s.App.DB.Table("run_checkpoints").Where("run_id = ?", id).Count(&left)
+	if left != 0 {
+		t.Errorf("%d checkpoints left after the run ended", left)
+	}
+}
+
 func eventTypes(evs []map[string]any) string {
 	var out []string
 	for _, e := range evs {
@@ -189,11 +200,7 @@ func TestStopReleasesAndResumes(t *testing.T) {
 				}
 			}
 			// Nothing of the run is kept once it ended.
-			var left int64
-			s.App.DB.Table("run_checkpoints").Where("run_id = ?", id).Count(&left)
-			if left != 0 {
-				t.Errorf("%d checkpoints left after the run ended", left)
-			}
+			assertNoCheckpoints(t, s, id)
 		})
 	}
 }

@@ -203,11 +203,7 @@ func TestOnError(t *testing.T) {
 		if d := eventData(evs, "run_finished", ""); d["status"] != "failed" || d["error"] != msg {
 			t.Errorf("run_finished: %v", d)
 		}
-		var left int64
-		s.App.DB.Table("run_checkpoints").Where("run_id = ?", id).Count(&left)
-		if left != 0 {
-			t.Errorf("%d checkpoints left after the run ended", left)
-		}
+		assertNoCheckpoints(t, s, id)
 		for name, text := range map[string]string{"run": mustJSON(run), "events": mustJSON(evs),
 			"database": apptest.DumpTables(t, s.App.DB), "server log": s.Logs.String()} {
 			apptest.AssertAbsent(t, name, text, canaryToken)
@@ -337,11 +333,7 @@ func TestOnErrorResumesAfterDurableWait(t *testing.T) {
 			if d := eventData(evs, "block_finished", "after"); d == nil {
 				t.Fatalf("no block_finished:after: %s", types)
 			}
-			var left int64
-			s.App.DB.Table("run_checkpoints").Where("run_id = ?", id).Count(&left)
-			if left != 0 {
-				t.Errorf("%d checkpoints left after the run ended", left)
-			}
+			assertNoCheckpoints(t, s, id)
 		})
 	}
 }

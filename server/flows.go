@@ -418,8 +418,9 @@ func (s *Server) webhook(c echo.Context) error {
 		return err
 	}
 	if r.Run == nil {
-		// Slack's URL verification: the challenge back, nothing queued.
-		return c.JSON(http.StatusOK, map[string]string{"challenge": r.Challenge})
+		// Slack's URL verification: the challenge back, nothing queued
+		// (through the project's masker, as every string the API answers).
+		return c.JSON(http.StatusOK, map[string]string{"challenge": s.maskMessage(c, r.Challenge)})
 	}
 	return c.JSON(http.StatusAccepted, map[string]string{"id": r.Run.ID, "status": r.Run.Status})
 }

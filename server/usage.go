@@ -2,7 +2,6 @@ package server
 
 import (
 	"net/http"
-	"sort"
 
 	"github.com/labstack/echo/v4"
 )
@@ -50,9 +49,7 @@ func (s *Server) secretUsage(c echo.Context) error {
 			return err
 		}
 		for name, is := range by {
-			e := entry(name)
-			e.Installations = is
-			sort.Strings(e.Installations)
+			entry(name).Installations = is
 		}
 	}
 	return s.maskedJSON(c, http.StatusOK, project, map[string]any{"secrets": use, "unknown_flows": unknown})

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hushflow/hushflow/apps"
 	"github.com/hushflow/hushflow/engine"
+	"github.com/hushflow/hushflow/engine/ordered"
 	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/flows/plan"
 	"github.com/hushflow/hushflow/internal/apperr"
@@ -323,31 +324,27 @@ func webhookInput(header http.Header, body []byte) (any, error) {
 		}
 		vals[k] = append(vals[k], v)
 	}
-	// Built as JSON text and decoded, so that the object keeps the form's
-	// order as a JSON body's object does.
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		kj, _ := json.Marshal(k)
-		b.Write(kj)
-		b.WriteByte(':')
-		vs := vals[k]
-		switch {
-		case k == "payload" && len(vs) == 1 && json.Valid([]byte(vs[0])):
-			b.WriteString(vs[0])
-		case len(vs) == 1:
-			vj, _ := json.Marshal(vs[0])
-			b.Write(vj)
+	// An object in the form's order, as a JSON body's object keeps its own.
+	var o ordered.Builder
+	for _, k := range keys {
+		switch vs := vals[k]; {
+		case len(vs) > 1:
+			a := make([]any, len(vs))
+			for i, v := range vs {
+				a[i] = v
+			}
+			o.Set(k, a)
+		case k == "payload":
+			if p, err := engine.DecodeJSON([]byte(vs[0])); err == nil {
+				o.Set(k, p)
+				break
+			}
+			o.Set(k, vs[0])
 		default:
-			vj, _ := json.Marshal(vs)
-			b.Write(vj)
+			o.Set(k, vs[0])
 		}
 	}
-	b.WriteByte('}')
-	return engine.DecodeJSON([]byte(b.String()))
+	return o.Object(), nil
 }
 
 // VerifySignature checks an HMAC-SHA256 webhook signature. style "slack"
