@@ -44,7 +44,10 @@ type attemptState struct {
 func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *http.Client, at *wake, it *iteration) (out any, ran bool, err error) {
 	id := pb.Def.ID
 	env := x.env(id)
-	var rr *runResolver
+	// The attempt in progress, for the secrets it resolves (blocks and
+	// iterations run at once).
+	rr := &runResolver{x: x, block: id}
+	env.Secrets = rr
 	if it != nil {
 		// An iteration of a block with each: item and index in scope,
 		// its events marked with its index, its waits in process.
@@ -52,8 +55,6 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 		env.OnLog = func(l engine.LogRecord) {
 			x.emitIt(it, PendingEvent{Type: "log", Block: id, Data: map[string]any{"level": l.Level, "message": l.Message}})
 		}
-		rr = &runResolver{x: x, block: id}
-		env.Secrets = rr
 	}
 	var slept *blocks.Sleep
 	if at != nil && at.NextAttempt == 0 {
@@ -61,7 +62,7 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 	}
 	if pb.If != nil && at == nil {
 		cenv := *env // conditions (expr-lang) read plain maps
-		cenv.Steps = x.condSteps
+		_, cenv.Steps = x.stepsNow()
 		ok, err := pb.If.Eval(ctx, &cenv)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -96,17 +97,9 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 	var outage retryWait
 	for attempt := first; ; attempt++ {
 		start := time.Now()
-		var a *attemptState
-		if it == nil {
-			a = x.beginAttempt(id)
-		} else {
-			a = &attemptState{block: id}
-			rr.cur = a
-		}
+		a := &attemptState{block: id}
+		rr.cur = a
 		out, cfg, err := x.attempt(ctx, pb, env, client, attempt, timeout, &started, slept, it, a)
-		if it == nil {
-			x.endAttempt()
-		}
 		var sl *blocks.Sleep
 		if errors.As(err, &sl) {
 			data := map[string]any{"until": sl.Until, "for_ms": sl.For.Milliseconds()}
@@ -217,33 +210,9 @@ func (x *execution) continued(f *blockFailure) any {
 	return map[string]any{"error": x.red.String(f.msg), "failed": true}
 }
 
-// beginAttempt starts tracking an attempt of block id.
-func (x *execution) beginAttempt(id string) *attemptState {
-	a := &attemptState{block: id}
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.cur = a
-	return a
-}
-
-func (x *execution) endAttempt() {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.cur = nil
-}
-
-// noteInfraOf records a database error met by attempt a, or by the
-// attempt in progress (x.cur) when a is nil.
+// noteInfraOf records a database error met by attempt a.
 func (x *execution) noteInfraOf(a *attemptState, err error) {
-	if !store.IsUnavailable(err) {
-		return
-	}
-	if a == nil {
-		x.mu.Lock()
-		a = x.cur
-		x.mu.Unlock()
-	}
-	if a == nil {
+	if a == nil || !store.IsUnavailable(err) {
 		return
 	}
 	a.mu.Lock()

@@ -20,9 +20,8 @@ import (
 type runResolver struct {
 	x     *execution
 	block string
-	// cur is the attempt in progress of an iteration of a block with
-	// each (iterations run at once, so x.cur is not theirs); nil for
-	// other blocks.
+	// cur is the block's attempt in progress (nil outside one: the each
+	// expression, an evaluation).
 	cur *attemptState
 }
 

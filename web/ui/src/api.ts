@@ -148,6 +148,8 @@ export interface BlockDef {
   each?: string
   concurrency?: number
   max_items?: number
+  /** Blocks this one runs after; absent: the block before it; []: with the run. */
+  needs?: string[]
 }
 export interface Definition {
   name: string
@@ -155,6 +157,8 @@ export interface Definition {
   trigger: Trigger
   blocks: BlockDef[]
   on_error?: BlockDef[]
+  /** The block whose output is the run's output. */
+  output?: string
   env?: Record<string, string>
   max_concurrent_runs?: number
 }

@@ -16,7 +16,7 @@ interface EditBlock {
   backoff: string
   continueOnError: boolean
   /** Settings of the block the editor does not edit yet (a loop's), kept as they are on save. */
-  kept: Pick<BlockDef, 'each' | 'concurrency' | 'max_items'>
+  kept: Pick<BlockDef, 'each' | 'concurrency' | 'max_items' | 'needs'>
 }
 
 interface EditFlow {
@@ -26,7 +26,7 @@ interface EditFlow {
   blocks: EditBlock[]
   env: string // NAME=value lines
   /** Parts of the definition the editor does not edit yet, kept as they are on save. */
-  kept: Pick<Definition, 'on_error' | 'max_concurrent_runs'>
+  kept: Pick<Definition, 'on_error' | 'max_concurrent_runs' | 'output'>
 }
 
 let uidSeq = 1
@@ -70,12 +70,12 @@ function fromDefinition(d: Definition): EditFlow {
       attempts: b.retry?.attempts ? String(b.retry.attempts) : '',
       backoff: b.retry?.backoff === undefined ? '' : String(b.retry.backoff),
       continueOnError: !!b.continue_on_error,
-      kept: { each: b.each, concurrency: b.concurrency, max_items: b.max_items },
+      kept: { each: b.each, concurrency: b.concurrency, max_items: b.max_items, needs: b.needs },
     })),
     env: Object.entries(d.env ?? {})
       .map(([k, v]) => `${k}=${v}`)
       .join('\n'),
-    kept: { on_error: d.on_error, max_concurrent_runs: d.max_concurrent_runs },
+    kept: { on_error: d.on_error, max_concurrent_runs: d.max_concurrent_runs, output: d.output },
   }
 }
 
