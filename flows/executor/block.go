@@ -91,8 +91,14 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 	began := time.Now()
 	started := at != nil // a block waking from a wait has shown its start
 	first := 1
-	if at != nil && at.NextAttempt > 0 {
+	switch {
+	case at != nil && at.NextAttempt > 0:
 		first, backoff = at.NextAttempt, at.Backoff
+	case at != nil && at.Attempt > 0:
+		first = at.Attempt
+		for range first - 1 {
+			backoff *= 2 // as it was after the attempts before
+		}
 	}
 	var outage retryWait
 	for attempt := first; ; attempt++ {
@@ -104,7 +110,7 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 		if errors.As(err, &sl) {
 			data := map[string]any{"until": sl.Until, "for_ms": sl.For.Milliseconds()}
 			x.emitIt(it, PendingEvent{Type: "block_waiting", Block: id, Data: data})
-			return nil, false, &sleeping{block: id, wake: wake{Sleep: *sl}}
+			return nil, false, &sleeping{block: id, wake: wake{Sleep: *sl, Attempt: attempt}}
 		}
 		if err == nil {
 			took := time.Since(start)
@@ -329,6 +335,7 @@ func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *eng
 		MaskOf:    x.red.MaskOf,
 		HTTP:      client,
 		Effect:    func(ctx context.Context) error { return x.effectOf(ctx, a) },
+		Flows:     childCaller{x: x, block: id, attempt: attempt},
 		SleepOver: x.w.cfg.SleepOver,
 		Slept:     slept,
 	}
@@ -354,7 +361,7 @@ func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *eng
 		if sl.For > timeout {
 			return nil, shown, fmt.Errorf("timed out: a delay of %s is longer than the block's timeout of %s (set the block's timeout to at least the delay)", sl.For, timeout)
 		}
-		return nil, shown, &blocks.Sleep{For: sl.For, Since: now, Until: now.Add(sl.For)}
+		return nil, shown, &blocks.Sleep{For: sl.For, Since: now, Until: now.Add(sl.For), Await: sl.Await}
 	}
 	if err != nil && errors.Is(bctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 		err = fmt.Errorf("timed out after %s: %w", timeout, err)

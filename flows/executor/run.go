@@ -76,6 +76,8 @@ type wake struct {
 	blocks.Sleep
 	NextAttempt int           `json:",omitempty"`
 	Backoff     time.Duration `json:",omitempty"`
+	// Attempt is the attempt that slept (its own wait), which goes on.
+	Attempt int `json:",omitempty"`
 }
 
 // errAbandon ends an execution that can no longer write to its run (the
@@ -188,6 +190,14 @@ func (x *execution) do(ctx context.Context) (any, error) {
 		x.guard.start(x.red, vis)
 	} else {
 		x.guard.start(x.red, nil)
+	}
+	if r.ParentRunID != "" {
+		// A sub-flow masks what its parent learnt at run time.
+		if _, err := retryLoad(x, ctx, "load what the parent run passed on", func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, x.inherit(ctx)
+		}); err != nil {
+			return nil, err
+		}
 	}
 	// Decoded with the order of its keys, which scripts see (JSON.stringify,
 	// Object.keys) as JavaScript would.
@@ -407,8 +417,9 @@ func (x *execution) runOne(ctx context.Context, i int, pb *plan.PlannedBlock, cl
 				return blockResult{i: i, err: fmt.Errorf("block %q: read its wait: %w", id, err)}
 			}
 			now := x.w.now()
-			if at.Until.Sub(now) > x.w.cfg.SleepOver {
-				// Another block's wait ended first: this one waits on.
+			if at.Await == "" && at.Until.Sub(now) > x.w.cfg.SleepOver {
+				// Another block's wait ended first: this one waits on. (A
+				// block awaiting a run looks at it, woken early or not.)
 				return blockResult{i: i, err: &sleeping{block: id, wake: *at}}
 			}
 			at.Woke = now

@@ -98,6 +98,9 @@ type Config struct {
 	// OnEvents is called when events of runID were stored (live
 	// followers in this process).
 	OnEvents func(runID string)
+	// Children starts the runs of sub-flows (the flow block); nil runs
+	// none.
+	Children ChildRuns
 
 	// Workers is the number of runs executed at once (default 64).
 	Workers int

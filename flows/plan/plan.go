@@ -412,6 +412,9 @@ func (c *compiler) blocks(list []model.BlockDef, onError bool) []PlannedBlock {
 			add(Problem{Block: name, Field: "type", Message: fmt.Sprintf("unknown block type %s; known types: %s", apperr.Echo(string(b.Type)), knownTypes(reg))})
 		}
 		pb.Info = info
+		if b.Each != "" && ok && info.Spec.NoEach != "" {
+			add(Problem{Block: name, Field: "each", Message: fmt.Sprintf("a %s block cannot have each: %s", b.Type, info.Spec.NoEach)})
+		}
 		checkEach := func(field string, r engine.Refs) {
 			if r.Each && b.Each == "" {
 				add(Problem{Block: name, Field: field, Message: "item and index are defined only in a block with each"})

@@ -193,6 +193,12 @@ export interface Run {
   /** times the run was interrupted and resumed */
   resumes?: number
   resume_reason?: string
+  /** a sub-flow: the run whose flow block started it, and that block */
+  parent_run_id?: string
+  parent_block?: string
+  depth?: number
+  /** the runs this run's flow blocks started (GET of one run) */
+  children?: { id: string; flow: string; status: string; parent_block: string }[]
 }
 export interface RunEvent {
   seq: number
