@@ -53,6 +53,7 @@ var groups = []group{
 	{"./secrets/", `^Benchmark(Resolve|Open)$`, []string{"-benchtime", "0.3s"}, "", nil, ""},
 	{"./bench/", `^BenchmarkFlow$`, []string{"-benchtime", "1s", "-count", "2"}, "", nil, ""},
 	{"./bench/", `^BenchmarkRunThroughput$`, []string{"-benchtime", "300x"}, "", nil, ""},
+	{"./bench/", `^BenchmarkLoop$`, []string{"-benchtime", "5x"}, "", nil, ""},
 	// The flows owners' throughput test (flows/bench_test.go), as fast as
 	// the clients can queue (capacity) and offered 1,000 runs/s (latency at
 	// the target rate); its log lines (statements per run) are passed
@@ -159,6 +160,8 @@ var rows = []row{
 		"naive: fresh goja per expression", "BenchmarkFlow/expressions/naive", "runs/s", "", nil},
 	{"flows", "end to end on PostgreSQL, 3 blocks with an HTTP call, 20 secrets, 4×2 clients waiting (bench/)", "BenchmarkRunThroughput/postgres",
 		"", "", "runs/s", "", nil},
+	{"flows", "a loop: one run whose http block with each makes 100 calls, 10 at a time, PostgreSQL (HTTP calls per second)", "BenchmarkLoop/postgres/each",
+		"the same 100 calls as 100 runs of a one-block flow, 10 clients at once", "BenchmarkLoop/postgres/runs", "items/s", "", nil},
 	{"flows", "end to end on PostgreSQL, 8,000 runs queued as fast as 16 clients can (flows/bench_test.go; the clients' own load and the backlog included)", "TestFlowThroughput",
 		"", "", "runs/s", "", nil},
 	{"flows", "the same flow offered 1,000 runs/s for 10 s: runs/s end to end", "TestFlowThroughput/1000",
