@@ -49,6 +49,8 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 	rr := &runResolver{x: x, block: id}
 	env.Secrets = rr
 	if it != nil {
+		// Its secret reads are audited per iteration (block[index]).
+		rr.block = iterationKey(id, it.index)
 		// An iteration of a block with each: item and index in scope,
 		// its events marked with its index, its waits in process.
 		env.Each = &engine.Each{Item: it.item, Index: it.index}
