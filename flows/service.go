@@ -102,6 +102,9 @@ type Config struct {
 	// durable waits are read from it, so that tests can move time.
 	Now func() time.Time
 
+	// TestUnmaskedEvents stores run events unmasked: only for the tests
+	// of the redaction self-test (see executor.Config).
+	TestUnmaskedEvents bool
 	// NewHTTPClient builds a run's HTTP client (see executor.Config).
 	NewHTTPClient func(allowed func() map[string][]string, match func(string) []string, onRefuse func(secret, host string)) *http.Client
 	// OnPinRefused, OnRunFinished, OnBlockFinished, OnRedacted and
@@ -207,6 +210,7 @@ func New(cfg Config) *Service {
 		Workers: cfg.Workers, Poll: cfg.Poll, MaxPoll: cfg.MaxPoll, Lease: cfg.Lease, ShutdownGrace: cfg.ShutdownGrace, MaxResumes: cfg.MaxResumes,
 		SleepOver: cfg.SleepOver, MaxEventBytes: cfg.MaxEventBytes, MaxEventsPerRun: cfg.MaxEventsPerRun,
 		DefaultBlockTimeout: cfg.DefaultBlockTimeout, MaxEachItems: cfg.MaxEachItems,
+		TestUnmaskedEvents: cfg.TestUnmaskedEvents,
 	})
 	var signing triggers.SigningSecrets
 	if cfg.Secrets != nil {

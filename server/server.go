@@ -14,6 +14,7 @@ import (
 	"github.com/hushflow/hushflow/auth"
 	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/internal/buildinfo"
+	"github.com/hushflow/hushflow/internal/doctor"
 	"github.com/hushflow/hushflow/metrics"
 	"github.com/hushflow/hushflow/projects"
 	"github.com/hushflow/hushflow/secrets"
@@ -47,6 +48,9 @@ type Deps struct {
 	// token may make (burst: twice as many); 0 means DefaultRateLimit,
 	// a negative value turns the limit off.
 	RateLimit float64
+	// Doctor runs self-tests (POST /projects/{p}/doctor/redaction); nil
+	// answers 503 there.
+	Doctor *doctor.Doctor
 	// ProbesOnly serves /healthz, /readyz and /metrics and nothing else
 	// (a worker-only replica: hushflow serve --role worker).
 	ProbesOnly bool
@@ -125,6 +129,7 @@ func New(d Deps) *Server {
 	s.secretRoutes()
 	s.installationRoutes()
 	v1.GET("/projects/:project/secret-usage", s.secretUsage)
+	v1.POST("/projects/:project/doctor/redaction", s.doctorRedaction)
 	// Unknown /api/v1 paths are 404 for authenticated callers and 401
 	// otherwise (the group's middleware runs first).
 	v1.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })

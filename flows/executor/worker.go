@@ -98,6 +98,11 @@ type Config struct {
 	// OnEvents is called when events of runID were stored (live
 	// followers in this process).
 	OnEvents func(runID string)
+	// TestUnmaskedEvents stores events without masking them. It exists
+	// for the tests that prove the redaction self-test (hushflow doctor
+	// redaction) reports a sink that leaks; no flag or environment
+	// variable sets it.
+	TestUnmaskedEvents bool
 	// Children starts the runs of sub-flows (the flow block); nil runs
 	// none.
 	Children ChildRuns

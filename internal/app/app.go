@@ -26,6 +26,7 @@ import (
 	"github.com/hushflow/hushflow/engine"
 	"github.com/hushflow/hushflow/engine/sandbox"
 	"github.com/hushflow/hushflow/flows"
+	"github.com/hushflow/hushflow/internal/doctor"
 	"github.com/hushflow/hushflow/metrics"
 	"github.com/hushflow/hushflow/projects"
 	"github.com/hushflow/hushflow/redact"
@@ -107,6 +108,12 @@ type Config struct {
 	// Traceparent makes HTTP blocks send a W3C traceparent header whose
 	// trace id is the run id (HUSHFLOW_TRACEPARENT=on).
 	Traceparent bool
+	// TestDisableMasking turns off the masking of one sink, for the tests
+	// that prove the redaction self-test (hushflow doctor redaction)
+	// catches a leak: "server_log" (the server log without its redacting
+	// handler) or "events" (run events stored unmasked). No flag or
+	// environment variable sets it; never set it outside tests.
+	TestDisableMasking string
 }
 
 // App is a wired Hushflow server.
@@ -139,8 +146,15 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if out == nil {
 		out = os.Stderr
 	}
+	switch cfg.TestDisableMasking {
+	case "", "server_log", "events":
+	default:
+		return nil, fmt.Errorf("TestDisableMasking: unknown sink %q (server_log or events)", cfg.TestDisableMasking)
+	}
+	// The redaction self-test sees what the log writes.
+	tap := doctor.NewLogTap(out)
 	red := redact.New()
-	log, err := newLogger(cfg.LogFormat, out, red)
+	log, err := newLogger(cfg.LogFormat, tap, red, cfg.TestDisableMasking == "server_log")
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +261,15 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	} else if n > 0 {
 		log.Info("exec: removed directories left by a stopped server", "removed", n)
 	}
-	transport := egress.NewTransport(policy)
+	// The runs of a redaction self-test reach its echo listener, and only
+	// they, and only it; every other request goes through the policy.
+	route := doctor.NewEgress(egress.NewTransport(policy), func(ctx context.Context, id string) (string, error) {
+		r, err := a.Flows.GetRun(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		return r.FlowID, nil
+	})
 	a.Apps = apps.NewService(db, a.secretNamesAnywhere)
 	a.Metrics = metrics.New(nil) // the queue collector is added below, once flows exist
 	// The block types this server runs: all, less exec unless enabled.
@@ -261,7 +283,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		BlockEnv: &blocks.Env{Apps: a.Apps, Logger: log, ExecAllow: cfg.ExecAllow, ScratchDir: cfg.DataDir},
 		Sealer:   keys, Logger: log, Batcher: batcher,
 		NewHTTPClient: func(allowed func() map[string][]string, match func(string) []string, onRefuse func(string, string)) *http.Client {
-			c := egress.Client(transport, &egress.Pinning{Match: match, Allowed: allowed, OnRefuse: onRefuse}, true)
+			c := egress.Client(route, &egress.Pinning{Match: match, Allowed: allowed, OnRefuse: onRefuse}, true)
 			if cfg.Traceparent {
 				c.Transport = traceTransport{next: c.Transport}
 			}
@@ -273,6 +295,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		OnResumed:       func(_ *flows.Run, cause string) { a.Metrics.RunResumed(cause) },
 		Workers:         cfg.Workers, Poll: cfg.ClaimPoll, MaxPoll: cfg.ClaimMaxPoll, Lease: cfg.RunLease, ShutdownGrace: cfg.ShutdownGrace, MaxResumes: cfg.MaxResumes,
 		MaxConcurrentRuns: cfg.MaxConcurrentRuns, Now: cfg.Now, MaxEachItems: cfg.MaxEachItems,
+		TestUnmaskedEvents: cfg.TestDisableMasking == "events",
 	})
 	a.Metrics.WatchQueue(func(ctx context.Context) (metrics.QueueStats, error) {
 		n, oldest, err := fs.QueueStats(ctx)
@@ -283,7 +306,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return st, err
 	})
 	a.Flows = fs
+	doc := doctor.New(doctor.Config{DB: db, Secrets: a.Secrets, Flows: fs, Log: log, Tap: tap, Egress: route,
+		Exec: cfg.Exec, ExecAllow: cfg.ExecAllow})
 	a.API = server.New(server.Deps{DB: db, Auth: a.Auth, Projects: a.Projects, Secrets: a.Secrets, Apps: a.Apps, Flows: fs, Logger: log, RateLimit: cfg.RateLimit,
+		Doctor:     doc,
 		ProbesOnly: cfg.NoAPI,
 		Metrics:    a.Metrics, MetricsToken: cfg.MetricsToken})
 	if !cfg.NoAPI {
@@ -392,7 +418,7 @@ func (a *App) Close() error {
 
 // newLogger builds the server's logger: every record passes through the
 // redacting handler.
-func newLogger(format string, w io.Writer, red *redact.Redactor) (*slog.Logger, error) {
+func newLogger(format string, w io.Writer, red *redact.Redactor, unmasked bool) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
 	var h slog.Handler
 	switch format {
@@ -402,6 +428,9 @@ func newLogger(format string, w io.Writer, red *redact.Redactor) (*slog.Logger, 
 		h = slog.NewJSONHandler(w, opts)
 	default:
 		return nil, fmt.Errorf("unknown log format %q (want text or json)", format)
+	}
+	if unmasked {
+		return slog.New(h), nil // tests of the redaction self-test only
 	}
 	return slog.New(redact.NewHandler(h, red)), nil
 }
