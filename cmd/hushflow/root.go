@@ -33,7 +33,7 @@ Client:   set HUSHFLOW_ADDR (default 127.0.0.1:8080) and HUSHFLOW_TOKEN, then
 		return runGroup(cmd, args)
 	}
 	root.AddCommand(newServeCmd(), newTokenCmd(), newProjectCmd(), newEnvironmentCmd(), newSecretCmd(), newKeysCmd())
-	root.AddCommand(newFlowCmd(), newRunCmd(), newVersionCmd())
+	root.AddCommand(newFlowCmd(), newRunCmd(), newVersionCmd(), newDoctorCmd())
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	return withUsageErrors(root)
