@@ -466,6 +466,23 @@ try {
     await page.locator('.page-header .pill-canceled').waitFor()
   })
 
+  await step('the redaction self-test from the Secrets page reports all masked', async () => {
+    await page.goto(base + '/p/e2e/secrets')
+    await page.getByRole('link', { name: 'Redaction self-test' }).click()
+    await page.waitForURL(/\/p\/e2e\/doctor$/)
+    await page.getByRole('complementary').getByLabel('Environment').selectOption('development')
+    await page.getByRole('button', { name: 'Run redaction self-test' }).click()
+    const summary = page.getByTestId('doctor-summary')
+    await summary.waitFor({ timeout: 60000 })
+    const text = await summary.textContent()
+    if (!/^All masked: 12 sinks × 7 forms in development/.test(text)) throw new Error('self-test summary: ' + text)
+    const table = page.getByRole('table', { name: 'Self-test results' })
+    if ((await table.locator('tbody tr').count()) !== 84) throw new Error('self-test rows: ' + (await table.locator('tbody tr').count()))
+    if ((await table.locator('.pill-failed').count()) !== 0) throw new Error('a sink leaked')
+    await checkpoint('redaction self-test')
+    await shot('doctor')
+  })
+
   await step('sign out', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click()
     await page.waitForURL(/\/signin/)

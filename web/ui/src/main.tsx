@@ -11,6 +11,7 @@ import { Secrets } from './pages/Secrets'
 import { Runs } from './pages/Runs'
 import { RunInspector } from './pages/RunInspector'
 import { Installations } from './pages/Installations'
+import { Doctor } from './pages/Doctor'
 
 const sections = [
   { key: 'flows', label: 'Flows', icon: '→' },
@@ -177,6 +178,7 @@ function Routes() {
   else if ((m = match('/p/:project/runs/:id', path))) page = <RunInspector key={m.id} project={m.project} id={m.id} />
   else if ((m = match('/p/:project/secrets', path))) page = <Secrets project={m.project} />
   else if ((m = match('/p/:project/installations', path))) page = <Installations project={m.project} />
+  else if ((m = match('/p/:project/doctor', path))) page = <Doctor project={m.project} />
   else if (path === '/') page = <Home />
   else page = <Empty title="Page not found" action={<Link href="/">Go home</Link>} />
   if (m && m.project) {

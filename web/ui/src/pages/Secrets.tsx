@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks'
 import { get, post, put, del, enc, qs, type Secret } from '../api'
 import { useApp } from '../app'
 import { Empty, ErrorBox, Modal, PageHeader, Spinner, ago } from '../ui'
+import { Link } from '../router'
 
 type ScopeKey = 'resolved' | 'project' | 'project_env' | 'env' | 'org'
 
@@ -315,6 +316,9 @@ export function Secrets({ project }: { project: string }) {
   return (
     <section>
       <PageHeader title="Secrets" sub="Names and metadata only: values are write-only and never sent to the browser.">
+        <Link class="btn" href={`/p/${enc(project)}/doctor`}>
+          Redaction self-test
+        </Link>
         <button class="btn primary" onClick={() => setDialog({ kind: 'add' })}>
           Add secret
         </button>
