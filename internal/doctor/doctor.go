@@ -206,7 +206,13 @@ func (d *Doctor) Redaction(ctx context.Context, req Request) (rep *Report, err e
 	if err != nil {
 		return nil, fmt.Errorf("start the self-test's run: %w", err)
 	}
-	cleanups = append(cleanups, func() { d.deleteRun(cleanCtx, run.ID) })
+	cleanups = append(cleanups, func() {
+		// A run cut short by the deadline stops before its rows go.
+		if _, err := d.cfg.Flows.Cancel(cleanCtx, run.ID, actor); err != nil {
+			d.cfg.Log.Warn("doctor: cancel the self-test's run", "run_id", run.ID, "err", err)
+		}
+		d.deleteRun(cleanCtx, run.ID)
+	})
 
 	// The live stream, from the run's first event, while it runs.
 	type streamed struct {

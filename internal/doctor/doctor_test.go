@@ -113,6 +113,17 @@ func TestRedactionSelfTestExecDisabled(t *testing.T) {
 		if !rep.OK || st["exec"]["plain"] != doctor.StatusSkipped || st["log"]["plain"] != doctor.StatusMasked {
 			t.Errorf("ok %v, exec %v, log %v", rep.OK, st["exec"], st["log"])
 		}
+		// Project admins only: an editor is refused, and nothing is created.
+		user := s.Must(201, "POST", "/api/v1/users", map[string]any{"name": "ed"})
+		tok := s.Must(201, "POST", "/api/v1/users/"+user["id"].(string)+"/tokens", map[string]string{"name": "t"})["token"].(string)
+		s.Must(200, "PUT", "/api/v1/projects/billing/members/"+user["id"].(string), map[string]string{"role": "editor"})
+		if r := s.DoToken(tok, "POST", "/api/v1/projects/billing/doctor/redaction", map[string]any{"environment": "production"}); r.Status != 403 {
+			t.Errorf("editor: %d %s", r.Status, r.Body)
+		}
+		if r := s.Do("POST", "/api/v1/projects/billing/doctor/redaction", map[string]any{"environment": "nope"}); r.Status != 404 {
+			t.Errorf("unknown environment: %d %s", r.Status, r.Body)
+		}
+		assertGone(t, s)
 	})
 }
 
