@@ -61,7 +61,7 @@ func (x *execution) each(ctx context.Context, pb *plan.PlannedBlock, client *htt
 		x.blockFinished(pb, model.StatusFailed, began)
 		return nil, false, &blockFailure{block: id, msg: msg, continuable: true, err: fmt.Errorf("block %q: %s", id, msg)}
 	}
-	v, err := pb.Each.Run(ctx, x.env(id))
+	v, err := x.script(ctx, pb.Each, x.env(id))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, false, ctxErr(ctx)

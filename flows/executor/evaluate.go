@@ -35,7 +35,7 @@ func (w *Worker) Evaluate(ctx context.Context, project, environment, expression 
 		vis = rs.Visible()
 	}
 	x.guard.start(red, vis)
-	v, err := p.Run(ctx, x.env("preview"))
+	v, err := x.script(ctx, p, x.env("preview"))
 	if err != nil {
 		var ee *engine.Error
 		if errors.As(err, &ee) {

@@ -446,6 +446,7 @@ func (x *execution) env(block string) *engine.Env {
 		},
 		OnMask: func(v string) { x.guard.learn("", "", v, nil) },
 		OnLog: func(l engine.LogRecord) {
+			x.guard.derive(l.Message)
 			x.emit(PendingEvent{Type: "log", Block: block, Data: map[string]any{"level": l.Level, "message": l.Message}})
 		},
 	}
