@@ -1,7 +1,9 @@
 package redact
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,9 +31,10 @@ import (
 // registers as a mask, under the source's name.
 //
 // The search indexes every MinLength-byte window of every form (every
-// stride-th window for a long value: see derivedStride) in a hash table
-// behind a bitset filter, reads the text's windows one byte apart, and
-// extends each hit to the longest common piece of text and form. A whole
+// stride-th window for a long value: see derivedGrams) in a hash table
+// behind a bitset filter, reads the text's windows a few bytes apart (as
+// far as the shortest piece it reports allows), and extends each hit to
+// the longest common piece of text and form. A whole
 // form is always reported. A part of a form is reported when it is not
 // weak itself (see Weak: at least MinLength bytes and 32 bits by its own
 // character frequencies, about 10 characters of a random token), so that
@@ -55,19 +58,23 @@ type Derived struct {
 
 // derivedGrams bounds the windows indexed per form of a long value: a
 // value of more than derivedGrams bytes has every stride-th window of its
-// forms indexed, and the pieces of it found are at least
+// forms indexed, and the parts of it found are at least
 // MinLength+stride-1 bytes long.
 const derivedGrams = 256
 
 // Deriver finds derived values of its source values in texts. The zero
-// value is not usable; call [NewDeriver]. A nil *Deriver finds nothing.
+// value is not usable; call [NewDeriver] or [DeriverCache.New]. A nil
+// *Deriver finds nothing.
 //
 // All methods are safe for concurrent use; Find never waits for Add (it
 // reads an immutable index, replaced atomically).
 type Deriver struct {
+	cache *DeriverCache // nil: not shared
+
 	mu   sync.Mutex // serializes Add
 	srcs []derivedSource
 	seen map[string]bool
+	key  [sha256.Size]byte // chained hash of srcs, the cache key
 
 	idx atomic.Pointer[derivedIndex]
 }
@@ -81,8 +88,9 @@ func NewDeriver() *Deriver { return &Deriver{seen: map[string]bool{}} }
 
 // Add makes value a source under name: Find reports the pieces of its
 // forms. Values shorter than MinLength, and values already added, are
-// ignored. Add rebuilds the index of every source (tens of microseconds
-// for a token; a run reads a few secrets).
+// ignored. Add rebuilds the index of every source (about 30 µs for a
+// token), unless the Deriver's cache has the index of the same sources
+// added in the same order.
 func (d *Deriver) Add(name, value string) {
 	if d == nil || len(value) < MinLength {
 		return
@@ -94,7 +102,17 @@ func (d *Deriver) Add(name, value string) {
 	}
 	d.seen[value] = true
 	d.srcs = append(d.srcs, derivedSource{name, value})
-	d.idx.Store(buildDerived(d.srcs))
+	if d.cache == nil {
+		d.idx.Store(buildDerived(d.srcs))
+		return
+	}
+	h := sha256.New()
+	h.Write(d.key[:])
+	h.Write([]byte(name))
+	h.Write([]byte{0})
+	h.Write([]byte(value))
+	h.Sum(d.key[:0])
+	d.idx.Store(d.cache.get(d.key, d.srcs))
 }
 
 // Len returns the number of sources.
@@ -103,7 +121,7 @@ func (d *Deriver) Len() int {
 		return 0
 	}
 	if ix := d.idx.Load(); ix != nil {
-		return ix.n
+		return len(ix.names)
 	}
 	return 0
 }
@@ -121,66 +139,152 @@ func (d *Deriver) Find(s string) []Derived {
 	return ix.find(s, nil)
 }
 
-// derivedForm is one precomputed form of a source.
-type derivedForm struct {
-	s      string
-	name   int32
-	whole  bool // only the whole form counts (a weak source)
-	stride int
+// DeriverCache shares the indexes of Derivers whose sources were added in
+// the same order (the runs of one flow read the same secrets), so that a
+// run pays a hash per source instead of a build. It holds at most its
+// size of indexes, dropping the oldest first. It is safe for concurrent
+// use.
+type DeriverCache struct {
+	mu    sync.Mutex // guards m and order
+	size  int
+	m     map[[sha256.Size]byte]*derivedIndex
+	order [][sha256.Size]byte // insertion order, for eviction
 }
 
-type derivedLoc struct {
+// NewDeriverCache returns a cache of at most size indexes.
+func NewDeriverCache(size int) *DeriverCache {
+	return &DeriverCache{size: max(1, size), m: map[[sha256.Size]byte]*derivedIndex{}}
+}
+
+// New returns a Deriver with no sources that shares c's indexes.
+func (c *DeriverCache) New() *Deriver {
+	d := NewDeriver()
+	d.cache = c
+	return d
+}
+
+func (c *DeriverCache) get(key [sha256.Size]byte, srcs []derivedSource) *derivedIndex {
+	c.mu.Lock()
+	ix, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return ix
+	}
+	ix = buildDerived(srcs)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.m[key]; ok {
+		return prev
+	}
+	if len(c.order) >= c.size {
+		delete(c.m, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.m[key] = ix
+	c.order = append(c.order, key)
+	return ix
+}
+
+// derivedForm is one precomputed form of a source, in the index's arena.
+type derivedForm struct {
+	off, n int32
+	name   int32
+	whole  bool // only the whole form counts (a weak source)
+	stride int32
+}
+
+// derivedSlot is one window of a form in the index's hash table; form is
+// 1 + the form's index, 0 for an empty slot.
+type derivedSlot struct {
+	gram      uint64
 	form, off int32
 }
 
-// derivedIndex is an immutable index of the windows of every form.
+// derivedIndex is an immutable index of the windows of every form: a
+// filter of two bits per window in one 64-bit word, and an open-addressing
+// hash table of the windows.
 type derivedIndex struct {
-	n      int
 	names  []string
+	arena  string
 	forms  []derivedForm
-	table  map[uint64][]derivedLoc
 	bits   []uint64
 	bshift uint
+	slots  []derivedSlot
+	smask  uint64
+	// step is how far apart find reads windows: minLen-MinLength+1,
+	// minLen being the shortest piece it reports (a whole form, or
+	// minPart), or 1 when a long value's windows are strided.
+	step int
 }
 
 func buildDerived(srcs []derivedSource) *derivedIndex {
-	ix := &derivedIndex{n: len(srcs), table: map[uint64][]derivedLoc{}}
+	ix := &derivedIndex{}
+	var arena []byte
 	for i, src := range srcs {
 		ix.names = append(ix.names, src.name)
 		whole := Weak(src.value)
-		stride := max(1, (len(src.value)+derivedGrams-1)/derivedGrams)
-		for _, f := range derivedForms(src.value) {
-			ix.forms = append(ix.forms, derivedForm{s: f, name: int32(i), whole: whole, stride: stride})
+		stride := int32(max(1, (len(src.value)+derivedGrams-1)/derivedGrams))
+		first := len(ix.forms)
+		arena = appendDerivedForms(arena, src.value, func(arena []byte, off, n int) bool {
+			for _, f := range ix.forms[first:] {
+				if int(f.n) == n && string(arena[f.off:f.off+f.n]) == string(arena[off:off+n]) {
+					return false
+				}
+			}
+			ix.forms = append(ix.forms, derivedForm{off: int32(off), n: int32(n), name: int32(i), whole: whole, stride: stride})
+			return true
+		})
+	}
+	ix.arena = string(arena)
+	minLen := minPart
+	for _, f := range ix.forms {
+		minLen = min(minLen, int(f.n))
+		if f.stride > 1 {
+			minLen = MinLength
 		}
 	}
+	ix.step = minLen - MinLength + 1
 	grams := 0
 	for _, f := range ix.forms {
-		grams += (len(f.s)-MinLength)/f.stride + 1
+		grams += int((f.n-MinLength)/f.stride) + 2
 	}
-	// 16 to 32 bits per window: a window of ordinary text passes the
-	// filter with a chance of about 1 in 16 or less.
-	log := 10
-	for 1<<log < 16*grams {
+	// The filter: 32 to 64 bits per window (two of them set), so that a
+	// window of ordinary text passes with a chance of about 1 in 250.
+	log := 12
+	for 1<<log < 32*grams {
 		log++
 	}
 	ix.bits = make([]uint64, 1<<(log-6))
-	ix.bshift = uint(64 - log)
+	ix.bshift = uint(64 - (log - 6))
+	tlog := 4
+	for 1<<tlog < 2*grams {
+		tlog++
+	}
+	ix.slots = make([]derivedSlot, 1<<tlog)
+	ix.smask = 1<<tlog - 1
 	for fi, f := range ix.forms {
-		last := len(f.s) - MinLength
-		for off := 0; off <= last; off += f.stride {
-			ix.put(gramOf(f.s, off), derivedLoc{int32(fi), int32(off)})
+		last := int(f.n) - MinLength
+		for off := 0; off <= last; off += int(f.stride) {
+			ix.put(fi, off)
 		}
-		if last%f.stride != 0 { // the last window, so that a whole form is found
-			ix.put(gramOf(f.s, last), derivedLoc{int32(fi), int32(last)})
+		if last%int(f.stride) != 0 { // the last window, so that a whole form is found
+			ix.put(fi, last)
 		}
 	}
 	return ix
 }
 
-func (ix *derivedIndex) put(g uint64, l derivedLoc) {
-	h := (g * hashMul) >> ix.bshift
-	ix.bits[h>>6] |= 1 << (h & 63)
-	ix.table[g] = append(ix.table[g], l)
+func (ix *derivedIndex) put(fi, off int) {
+	f := ix.forms[fi]
+	g := gramOf(ix.arena, int(f.off)+off)
+	h := g * hashMul
+	ix.bits[h>>ix.bshift] |= 1<<(h&63) | 1<<(h>>6&63)
+	for k := h >> 12 & ix.smask; ; k = (k + 1) & ix.smask {
+		if ix.slots[k].form == 0 {
+			ix.slots[k] = derivedSlot{gram: g, form: int32(fi) + 1, off: int32(off)}
+			return
+		}
+	}
 }
 
 // gramOf packs the MinLength bytes of s at off into a uint64.
@@ -192,33 +296,48 @@ func gramOf(s string, off int) uint64 {
 	return g
 }
 
+// minPart is the length of the shortest text that is not weak (see
+// Weak: nine distinct bytes carry 28.5 bits, ten 33.2), so the shortest
+// part of a form that find reports.
+const minPart = 10
+
 // find appends to out the pieces of s that are long pieces of some form.
+// Every piece it reports is at least ix.minLen bytes long, so reading the
+// window at every ix.step-th position finds each.
 func (ix *derivedIndex) find(s string, out []Derived) []Derived {
 	var seen map[string]bool
 	covered := 0 // end of the last piece found: windows inside it are skipped
-	const top = 64 - 8*MinLength
-	g := uint64(0)
-	for i := 0; i < len(s); i++ {
-		g = g>>8 | uint64(s[i])<<(8*(MinLength-1))
-		start := i - MinLength + 1
-		if start < 0 || i < covered {
+	const mask = 1<<(8*MinLength) - 1
+	for start := 0; start+MinLength <= len(s); start += ix.step {
+		if start+MinLength <= covered {
 			continue
 		}
-		h := ((g << top >> top) * hashMul) >> ix.bshift
-		if ix.bits[h>>6]&(1<<(h&63)) == 0 {
+		var g uint64
+		if start+8 <= len(s) {
+			g = binary.LittleEndian.Uint64(bytesOf(s[start:])) & mask
+		} else {
+			g = gramOf(s, start)
+		}
+		h := g * hashMul
+		if w := ix.bits[h>>ix.bshift]; w&(1<<(h&63)) == 0 || w&(1<<(h>>6&63)) == 0 {
 			continue
 		}
-		for _, l := range ix.table[g<<top>>top] {
-			f := &ix.forms[l.form]
-			a, c := start, int(l.off)
-			for a > 0 && c > 0 && s[a-1] == f.s[c-1] {
+		for k := h >> 12 & ix.smask; ix.slots[k].form != 0; k = (k + 1) & ix.smask {
+			sl := ix.slots[k]
+			if sl.gram != g {
+				continue
+			}
+			f := &ix.forms[sl.form-1]
+			fs := ix.arena[f.off : f.off+f.n]
+			a, c := start, int(sl.off)
+			for a > 0 && c > 0 && s[a-1] == fs[c-1] {
 				a, c = a-1, c-1
 			}
-			b, e := i+1, int(l.off)+MinLength
-			for b < len(s) && e < len(f.s) && s[b] == f.s[e] {
+			b, e := start+MinLength, int(sl.off)+MinLength
+			for b < len(s) && e < len(fs) && s[b] == fs[e] {
 				b, e = b+1, e+1
 			}
-			if whole := c == 0 && e == len(f.s); !whole && (f.whole || b-a < MinLength+f.stride-1 || Weak(s[a:b])) {
+			if whole := c == 0 && e == len(fs); !whole && (f.whole || b-a < MinLength+int(f.stride)-1 || Weak(s[a:b])) {
 				continue
 			}
 			covered = max(covered, b)
@@ -236,36 +355,43 @@ func (ix *derivedIndex) find(s string, out []Derived) []Derived {
 	return out
 }
 
-// derivedForms returns the forms of v that derived pieces are looked for
-// in, without duplicates.
-func derivedForms(v string) []string {
+// appendDerivedForms appends to arena the forms of v that derived pieces
+// are looked for in, calling keep(arena, off, n) for each
+// (arena[off:off+n]); a form keep refuses (a duplicate) is dropped again.
+func appendDerivedForms(arena []byte, v string, keep func(arena []byte, off, n int) bool) []byte {
 	rev := reverseRunes(v)
-	bases := []string{v, strings.ToUpper(v), strings.ToLower(v), rev, strings.ToUpper(rev), strings.ToLower(rev)}
-	seen := map[string]bool{}
-	var out []string
-	add := func(f string) {
-		if len(f) >= MinLength && !seen[f] {
-			seen[f] = true
-			out = append(out, f)
+	var f formSet
+	for bi, b := range [...]string{v, strings.ToUpper(v), strings.ToLower(v), rev, strings.ToUpper(rev), strings.ToLower(rev)} {
+		for k := 0; k < 10; k++ {
+			s := len(arena)
+			switch k {
+			case 0:
+				arena = append(arena, b...)
+			case 1:
+				arena = appendJSONEscape(arena, b, 0)
+			case 2:
+				arena = appendURLEscape(arena, b, &urlComponent, false, true)
+			case 3:
+				arena = appendJSEscape(arena, b)
+			case 4, 5, 6:
+				f.arena = f.arena[:0]
+				f.appendBase64Core(base64.RawStdEncoding, latin1(b), k-4)
+				arena = append(arena, f.arena...)
+			case 7, 8, 9:
+				f.arena = f.arena[:0]
+				f.appendBase64Core(base64.RawStdEncoding, latin1(b), k-7)
+				arena = appendURLEscape(arena, f.arena, &urlQuery, true, true)
+			}
+			if n := len(arena) - s; n < MinLength || !keep(arena, s, n) {
+				if k == 0 && n >= MinLength && bi > 0 {
+					arena = arena[:s]
+					break // a base equal to an earlier one has the same forms
+				}
+				arena = arena[:s]
+			}
 		}
 	}
-	for _, b := range bases {
-		if seen[b] {
-			continue
-		}
-		add(b)
-		add(string(appendJSONEscape(nil, b, 0)))
-		add(string(appendURLEscape(nil, b, &urlComponent, false, true)))
-		add(jsEscape(b))
-		raw := latin1(b)
-		for k := 0; k < 3; k++ {
-			var f formSet
-			f.appendBase64Core(base64.RawStdEncoding, raw, k)
-			add(string(f.arena))
-			add(string(appendURLEscape(nil, f.arena, &urlQuery, true, true)))
-		}
-	}
-	return out
+	return arena
 }
 
 // reverseRunes returns v with its code points in reverse order, as
@@ -294,36 +420,29 @@ func latin1(v string) string {
 	return string(b)
 }
 
-// jsEscape is JavaScript's escape(): letters, digits and @*_+-./ as they
-// are, other code units below 256 as %XX, the rest as %uXXXX.
-func jsEscape(v string) string {
+// appendJSEscape appends JavaScript's escape() of v: letters, digits and
+// @*_+-./ as they are, other code units below 256 as %XX, the rest as
+// %uXXXX.
+func appendJSEscape(dst []byte, v string) []byte {
 	const hexDigits = "0123456789ABCDEF"
-	var b strings.Builder
 	for _, r := range v {
 		switch {
 		case r < 128 && (urlQuery[r] && r != '~' || strings.ContainsRune("@*+/", r)):
-			b.WriteRune(r)
+			dst = append(dst, byte(r))
 		case r < 256:
-			b.WriteByte('%')
-			b.WriteByte(hexDigits[r>>4])
-			b.WriteByte(hexDigits[r&15])
+			dst = append(dst, '%', hexDigits[r>>4], hexDigits[r&15])
 		default:
-			var units []rune
+			units := []rune{r}
 			if r >= 0x10000 {
 				r -= 0x10000
 				units = []rune{0xD800 + r>>10, 0xDC00 + r&0x3ff}
-			} else {
-				units = []rune{r}
 			}
 			for _, u := range units {
-				b.WriteString("%u")
-				for sh := 12; sh >= 0; sh -= 4 {
-					b.WriteByte(hexDigits[u>>sh&15])
-				}
+				dst = append(dst, '%', 'u', hexDigits[u>>12&15], hexDigits[u>>8&15], hexDigits[u>>4&15], hexDigits[u&15])
 			}
 		}
 	}
-	return b.String()
+	return dst
 }
 
 // Covers reports whether the registered values mask all of s: s is one of

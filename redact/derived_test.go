@@ -67,7 +67,7 @@ var derivedCases = []struct {
 	{name: "btoa upper", derived: func(v string) string { return btoa("x:" + strings.ToUpper(v)) }, show: btoa("x:" + strings.ToUpper(derivedToken))[4:40]},
 	{name: "encodeURIComponent", derived: encodeURIComponent},
 	{name: "encodeURIComponent slice", derived: func(v string) string { return encodeURIComponent(v[20:]) }},
-	{name: "escape", derived: func(v string) string { return jsEscape(v) }},
+	{name: "escape", derived: func(v string) string { return string(appendJSEscape(nil, v)) }},
 	{name: "JSON.stringify", derived: stringify},
 	{name: "JSON.stringify upper", derived: func(v string) string { return stringify(strings.ToUpper(v)) }},
 	{name: "Array.from join", derived: func(v string) string { return strings.Join(strings.Split(v, ""), "") }},
@@ -197,4 +197,66 @@ func TestDeriverNil(t *testing.T) {
 	if d.Find(derivedToken) != nil || d.Len() != 0 || NewDeriver().Find(derivedToken) != nil {
 		t.Error("a nil or empty Deriver finds nothing")
 	}
+}
+
+// BenchmarkDeriver measures the Deriver beside the Redactor (issue 20
+// item 1):
+//
+//	BenchmarkDeriver/add          NewDeriver + Add of one 25-byte token (a run's first secret read)
+//	BenchmarkDeriver/find-log     Find on a 150-byte log line without a derived value
+//	BenchmarkDeriver/redact-log   Redactor.String (20 values) on the same line: the pass every line pays
+//	BenchmarkDeriver/find-32MiB   Find on the 32 MiB log text of BenchmarkRedact (one source)
+//	BenchmarkDeriver/redact-32MiB Redactor.Append (the 10 values of that text and the token) on it
+func BenchmarkDeriver(b *testing.B) {
+	const token = "tok_9fK2&x<Q>7zLmW3pR8vN1"
+	b.Run("add", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			d := NewDeriver()
+			d.Add("API_TOKEN", token)
+		}
+	})
+	d := NewDeriver()
+	d.Add("API_TOKEN", token)
+	rng := rand.New(rand.NewPCG(20, 3))
+	line := string(benchLogLine(rng, nil))
+	b.Run("find-log", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(line)))
+		for b.Loop() {
+			if d.Find(line) != nil {
+				b.Fatal("found")
+			}
+		}
+	})
+	b.Run("redact-log", func(b *testing.B) {
+		r := New()
+		r.AddAll(getBenchCase(10).vals)
+		r.Add("API_TOKEN", token)
+		b.ReportAllocs()
+		b.SetBytes(int64(len(line)))
+		for b.Loop() {
+			_ = r.String(line)
+		}
+	})
+	b.Run("find-32MiB", func(b *testing.B) {
+		text := string(getBenchCase(10).text)
+		b.SetBytes(int64(len(text)))
+		defer cpuRate(b, len(text))()
+		for b.Loop() {
+			d.Find(text)
+		}
+	})
+	b.Run("redact-32MiB", func(b *testing.B) {
+		c := getBenchCase(10)
+		r := New()
+		r.AddAll(c.vals)
+		r.Add("API_TOKEN", token)
+		dst := make([]byte, 0, 2*len(c.text))
+		b.SetBytes(int64(len(c.text)))
+		defer cpuRate(b, len(c.text))()
+		for b.Loop() {
+			dst = r.Append(dst[:0], c.text)
+		}
+	})
 }

@@ -34,7 +34,7 @@ func (w *Worker) Evaluate(ctx context.Context, project, environment, expression 
 	if rs != nil {
 		vis = rs.Visible()
 	}
-	x.guard.start(red, vis)
+	x.guard.start(red, vis, w.derivers)
 	v, err := x.script(ctx, p, x.env("preview"))
 	if err != nil {
 		var ee *engine.Error

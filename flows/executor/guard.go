@@ -43,10 +43,14 @@ type guard struct {
 // secrets vis as redactorFor registers them (current values by name in
 // sorted order, then earlier versions: the first name of a value is the
 // one it is masked under). An earlier version is pinned like the current
-// one.
-func (g *guard) start(red *redact.Redactor, vis []model.VisibleSecret) {
+// one. The derived values of what the run reads are found with a Deriver
+// of dc (nil: one of its own).
+func (g *guard) start(red *redact.Redactor, vis []model.VisibleSecret, dc *redact.DeriverCache) {
 	g.red = red
 	g.drv = redact.NewDeriver()
+	if dc != nil {
+		g.drv = dc.New()
+	}
 	g.label, g.used = map[string]string{}, map[string]bool{}
 	sorted := slices.Clone(vis)
 	slices.SortFunc(sorted, func(a, b model.VisibleSecret) int { return strings.Compare(a.Name, b.Name) })

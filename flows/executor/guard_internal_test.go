@@ -19,7 +19,7 @@ func TestGuardFollowsValues(t *testing.T) {
 	w := &Worker{redactors: newRedactorCache()}
 	var g guard
 	red := w.redactorFor(vis)
-	g.start(red, vis)
+	g.start(red, vis, nil)
 	if p := g.pins(); !reflect.DeepEqual(p, map[string][]string{"PINNED": {"a.example", "b.example"}}) {
 		t.Fatalf("start: %v", p)
 	}
@@ -42,7 +42,7 @@ func TestGuardFollowsValues(t *testing.T) {
 	ms := g.masks()
 	var g2 guard
 	red2 := w.redactorFor(vis)
-	g2.start(red2, vis)
+	g2.start(red2, vis, nil)
 	g2.restore(ms)
 	if p := g2.pins(); !reflect.DeepEqual(p["K@production"], []string{"a.example"}) {
 		t.Errorf("after restore: %v", p)
@@ -61,7 +61,7 @@ func TestGuardDerivedValues(t *testing.T) {
 	w := &Worker{redactors: newRedactorCache()}
 	var g guard
 	red := w.redactorFor(vis)
-	g.start(red, vis)
+	g.start(red, vis, nil)
 	g.derive("nothing read yet: PINNED-VALUE-0123456789XYZ")
 	if got := red.String("PINNED-VALUE-0123456789XYZ"); got != "PINNED-VALUE-0123456789XYZ" {
 		t.Errorf("a value the run did not read is no source: %q", got)
@@ -77,7 +77,7 @@ func TestGuardDerivedValues(t *testing.T) {
 	ms := g.masks()
 	var g2 guard
 	red2 := w.redactorFor(vis)
-	g2.start(red2, vis)
+	g2.start(red2, vis, nil)
 	g2.restore(ms)
 	if got := red2.String("PINNED-VALUE-0123456789XYZ"); got != "[REDACTED:PINNED]" {
 		t.Errorf("after restore: %q", got)

@@ -183,9 +183,9 @@ func (x *execution) do(ctx context.Context) (any, error) {
 		x.secrets = rs
 		vis := rs.Visible()
 		x.red = w.redactorFor(vis)
-		x.guard.start(x.red, vis)
+		x.guard.start(x.red, vis, w.derivers)
 	} else {
-		x.guard.start(x.red, nil)
+		x.guard.start(x.red, nil, w.derivers)
 	}
 	// Decoded with the order of its keys, which scripts see (JSON.stringify,
 	// Object.keys) as JavaScript would.
