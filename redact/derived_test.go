@@ -260,3 +260,25 @@ func BenchmarkDeriver(b *testing.B) {
 		}
 	})
 }
+
+// Derivers of one cache with the same sources added in the same order share
+// one index; other sources get their own, and the cache keeps at most its
+// size.
+func TestDeriverCache(t *testing.T) {
+	c := NewDeriverCache(2)
+	a, b, other := c.New(), c.New(), c.New()
+	for _, d := range []*Deriver{a, b} {
+		d.Add("K", derivedToken)
+		d.Add("L", "another_Token_0123456789")
+	}
+	other.Add("L", "another_Token_0123456789")
+	if a.idx.Load() != b.idx.Load() || a.idx.Load() == other.idx.Load() {
+		t.Error("the same sources share an index; others do not")
+	}
+	if got := b.Find("x " + strings.ToUpper(derivedToken)); len(got) != 1 || got[0].Name != "K" {
+		t.Errorf("shared index: %q", got)
+	}
+	if len(c.m) > 2 || len(c.order) > 2 {
+		t.Errorf("cache holds %d indexes, over its size 2", len(c.m))
+	}
+}

@@ -216,7 +216,7 @@ func New(cfg Config) *Worker {
 		cfg: cfg, log: cfg.Logger,
 		owner:     uuid.NewString()[:8],
 		redactors: newRedactorCache(),
-		derivers:  redact.NewDeriverCache(maxCachedRedactors),
+		derivers:  redact.NewDeriverCache(maxCachedDerivers),
 		wake:      make(chan struct{}, 1),
 		started:   make(chan struct{}),
 	}
