@@ -204,7 +204,11 @@ type derivedSlot struct {
 // filter of two bits per window in one 64-bit word, and an open-addressing
 // hash table of the windows.
 type derivedIndex struct {
-	names  []string
+	names []string
+	// boiler holds, by source, the upper-cased lines of a multi-line
+	// value that are not masks of their own (PEM armor and headers, see
+	// boilerplate): a part inside one is ordinary text, like the line.
+	boiler [][]string
 	arena  string
 	forms  []derivedForm
 	bits   []uint64
@@ -222,6 +226,7 @@ func buildDerived(srcs []derivedSource) *derivedIndex {
 	var arena []byte
 	for i, src := range srcs {
 		ix.names = append(ix.names, src.name)
+		ix.boiler = append(ix.boiler, boilerLines(src.value))
 		whole := Weak(src.value)
 		stride := int32(max(1, (len(src.value)+derivedGrams-1)/derivedGrams))
 		first := len(ix.forms)
@@ -342,7 +347,7 @@ func (ix *derivedIndex) find(s string, out []Derived) []Derived {
 			for b < len(s) && e < len(fs) && s[b] == fs[e] {
 				b, e = b+1, e+1
 			}
-			if whole := c == 0 && e == len(fs); !whole && (f.whole || b-a < MinLength+int(f.stride)-1 || Weak(s[a:b])) {
+			if whole := c == 0 && e == len(fs); !whole && (f.whole || b-a < MinLength+int(f.stride)-1 || Weak(s[a:b]) || ix.inBoiler(f.name, s[a:b])) {
 				continue
 			}
 			if b-a > bestB-bestA {
@@ -365,6 +370,43 @@ func (ix *derivedIndex) find(s string, out []Derived) []Derived {
 		out = append(out, Derived{Name: ix.names[bestName], Text: strings.Clone(p)})
 	}
 	return out
+}
+
+// boilerLines returns the upper-cased boilerplate lines of a multi-line
+// value (those addValue does not register on their own).
+func boilerLines(v string) []string {
+	if !strings.ContainsAny(v, "\r\n") {
+		return nil
+	}
+	lf := strings.ReplaceAll(strings.ReplaceAll(v, "\r\n", "\n"), "\r", "\n")
+	armored := strings.Contains(lf, "-----")
+	var out []string
+	for _, line := range strings.Split(lf, "\n") {
+		if line = strings.TrimSpace(line); line != "" && boilerplate(line, armored) {
+			out = append(out, strings.ToUpper(line))
+		}
+	}
+	return out
+}
+
+// inBoiler reports whether the part p of a form of source src lies inside
+// one of its boilerplate lines (as it is, cased or reversed).
+func (ix *derivedIndex) inBoiler(src int32, p string) bool {
+	lines := ix.boiler[src]
+	if len(lines) == 0 {
+		return false
+	}
+	t := strings.TrimSpace(p)
+	if strings.HasPrefix(t, "-----") || strings.HasSuffix(t, "-----") {
+		return true
+	}
+	up, rev := strings.ToUpper(t), strings.ToUpper(reverseRunes(t))
+	for _, l := range lines {
+		if strings.Contains(l, up) || strings.Contains(l, rev) {
+			return true
+		}
+	}
+	return false
 }
 
 // appendDerivedForms appends to arena the forms of v that derived pieces

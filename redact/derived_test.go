@@ -282,3 +282,20 @@ func TestDeriverCache(t *testing.T) {
 		t.Errorf("cache holds %d indexes, over its size 2", len(c.m))
 	}
 }
+
+// The armor and header lines of a PEM value are not masks of their own
+// (docs/redaction.md, "Lines of a multi-line value"), nor are parts of
+// them found as derived values; a body line is.
+func TestDerivedBoilerplate(t *testing.T) {
+	pem := "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n-----END RSA PRIVATE KEY-----"
+	d := NewDeriver()
+	d.Add("PEM", pem)
+	for _, text := range []string{"-----END RSA PRIVATE KEY-----", "x END RSA PRIVATE KEY y", "proc-type: 4,encrypted"} {
+		if got := d.Find(text); len(got) > 0 {
+			t.Errorf("Find(%q) = %q: boilerplate", text, got)
+		}
+	}
+	if got := d.Find("line MIIBOGIBAAJBAKJ34GKXFHD90VCNLYLINFEX6PPY1TPF9CNZJ4P4WGEKLS1PT8QU"); len(got) != 1 {
+		t.Errorf("an upper-cased body line: %q", got)
+	}
+}
