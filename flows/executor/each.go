@@ -65,7 +65,7 @@ func (x *execution) each(ctx context.Context, pb *plan.PlannedBlock, client *htt
 		}
 		return nil, false, &blockFailure{block: id, msg: msg, continuable: true, err: fmt.Errorf("block %q%s%s", id, sep, msg)}
 	}
-	v, err := pb.Each.Run(ctx, x.env(id))
+	v, err := x.script(ctx, pb.Each, x.env(id))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, false, ctxErr(ctx)

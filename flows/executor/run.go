@@ -187,9 +187,9 @@ func (x *execution) do(ctx context.Context) (any, error) {
 		x.secrets = rs
 		vis := rs.Visible()
 		x.red = w.redactorFor(vis)
-		x.guard.start(x.red, vis)
+		x.guard.start(x.red, vis, w.derivers)
 	} else {
-		x.guard.start(x.red, nil)
+		x.guard.start(x.red, nil, w.derivers)
 	}
 	if r.ParentRunID != "" {
 		// A sub-flow masks what its parent learnt at run time.
@@ -601,6 +601,7 @@ func (x *execution) env(block string) *engine.Env {
 		},
 		OnMask: func(v string) { x.guard.learn("", "", v, nil) },
 		OnLog: func(l engine.LogRecord) {
+			x.guard.derive(l.Message)
 			x.emit(PendingEvent{Type: "log", Block: block, Data: map[string]any{"level": l.Level, "message": l.Message}})
 		},
 	}

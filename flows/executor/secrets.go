@@ -131,6 +131,10 @@ type redactorCache struct {
 // set of secret values seen by runs).
 const maxCachedRedactors = 256
 
+// maxCachedDerivers bounds the shared indexes of the values runs read
+// (one per distinct sequence of values read; about 45 KB for a token).
+const maxCachedDerivers = 64
+
 func newRedactorCache() *redactorCache {
 	c, _ := lru.New[string, *redact.Redactor](maxCachedRedactors)
 	return &redactorCache{lru: c}

@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hushflow/hushflow/redact"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -200,7 +201,11 @@ type Worker struct {
 	owner string // this process's lease owner id
 
 	redactors *redactorCache
-	wake      chan struct{}
+	// derivers shares the indexes of the values runs read (the sources
+	// of derived values; see guard.derive) between runs that read the
+	// same secrets.
+	derivers *redact.DeriverCache
+	wake     chan struct{}
 	// started is closed when Start's claim loop begins.
 	started     chan struct{}
 	startedOnce sync.Once
@@ -214,6 +219,7 @@ func New(cfg Config) *Worker {
 		cfg: cfg, log: cfg.Logger,
 		owner:     uuid.NewString()[:8],
 		redactors: newRedactorCache(),
+		derivers:  redact.NewDeriverCache(maxCachedDerivers),
 		wake:      make(chan struct{}, 1),
 		started:   make(chan struct{}),
 	}
