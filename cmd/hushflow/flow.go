@@ -273,7 +273,29 @@ prints the flow's row of flow list instead.`,
 	addProject(get)
 	format = addOutputWith(get, formatYAML, formatYAML, formatJSON, formatTable)
 
-	cmd.AddCommand(apply, list, get, newFlowRunCmd())
+	del := &cobra.Command{
+		Use:        "delete NAME --project P",
+		Short:      "Delete a flow and its versions (its runs stay)",
+		SuggestFor: []string{"remove", "rm"},
+		Args:       cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := requireProject(project); err != nil {
+				return err
+			}
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			if err := c.do(cmd.Context(), "DELETE", "/api/v1/projects/"+url.PathEscape(project)+"/flows/"+url.PathEscape(args[0]), nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted flow %s and its versions (project %s); its runs stay\n", args[0], project)
+			return nil
+		},
+	}
+	addProject(del)
+
+	cmd.AddCommand(apply, list, get, del, newFlowRunCmd())
 	return cmd
 }
 
