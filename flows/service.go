@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sort"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,6 +34,7 @@ import (
 	"github.com/hushflow/hushflow/flows/queue"
 	"github.com/hushflow/hushflow/flows/triggers"
 	"github.com/hushflow/hushflow/internal/apperr"
+	"github.com/hushflow/hushflow/internal/suggest"
 	"github.com/hushflow/hushflow/projects"
 	"github.com/hushflow/hushflow/store"
 	"gorm.io/gorm"
@@ -56,6 +58,7 @@ type (
 	ResolveRequest = model.ResolveRequest
 	Problem        = plan.Problem
 	InvalidError   = plan.InvalidError
+	Source         = plan.Source
 	Sealer         = executor.Sealer
 )
 
@@ -71,6 +74,12 @@ const (
 
 // ParseDefinition decodes a definition strictly (plan.ParseDefinition).
 func ParseDefinition(data []byte) (Definition, error) { return plan.ParseDefinition(data) }
+
+// ParseYAMLDefinition decodes a YAML definition; the Source locates
+// later problems in the document (plan.ParseYAMLDefinition).
+func ParseYAMLDefinition(data []byte) (Definition, *Source, error) {
+	return plan.ParseYAMLDefinition(data)
+}
 
 // RunID returns the id of the run whose block made ctx, or "".
 func RunID(ctx context.Context) string { return executor.RunID(ctx) }
@@ -372,10 +381,19 @@ func (s *Service) secretWarnings(ctx context.Context, project string, names []st
 			found[n] = true
 		}
 	}
+	known := make([]string, 0, len(found))
+	for n := range found {
+		known = append(known, n)
+	}
+	sort.Strings(known)
 	var out []string
 	for _, n := range names {
 		if !found[n] {
-			out = append(out, fmt.Sprintf("secret %q is not defined for project %q in any environment", n, project))
+			w := fmt.Sprintf("secret %q is not defined for project %q in any environment", n, project)
+			if near := suggest.Nearest(n, known); near != "" {
+				w += fmt.Sprintf("; did you mean %q?", near)
+			}
+			out = append(out, w)
 		}
 	}
 	return out

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -183,5 +185,66 @@ func TestFlowDeleteCommand(t *testing.T) {
 		if out := c.must("run", "get", run); !strings.Contains(out, "succeeded") {
 			t.Errorf("the run after its flow's delete: %s", out)
 		}
+	})
+}
+
+// TestDidYouMeanInValidation: a mistyped secret name in a flow or an
+// installation, and a mistyped field of a block, are answered with the
+// nearest known name; the suggestions come from the project's own secret
+// names and the block's spec only, never from another project.
+func TestDidYouMeanInValidation(t *testing.T) {
+	apptest.SkipShort(t)
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		t.Setenv("HUSHFLOW_ADDR", s.URL)
+		t.Setenv("HUSHFLOW_TOKEN", s.Token)
+		for _, p := range []string{"billing", "shop"} {
+			s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": p})
+		}
+		s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "API_TOKEN", "value": flowCanary, "project": "billing"})
+		s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "SLACK_BOT_TOKEN", "value": flowCanary + "2", "project": "billing"})
+		s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "SHOP_TOKEN", "value": flowCanary + "3", "project": "shop"})
+		c := &flowCLI{t: t}
+		dir := t.TempDir()
+
+		write := func(name, doc string) string {
+			path := filepath.Join(dir, name)
+			if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return path
+		}
+		out := c.must("flow", "apply", "-p", "billing", "-f", write("typo.yaml", `name: typo
+trigger: {type: manual}
+blocks:
+  - id: a
+    type: log
+    config:
+      message: "secrets.APi_TOKEN + secrets.SHOP_TOKN"
+`))
+		if !strings.Contains(out, `warning: secret "APi_TOKEN" is not defined for project "billing" in any environment; did you mean "API_TOKEN"?`) {
+			t.Errorf("flow apply with a mistyped secret: %s", out)
+		}
+		if !strings.Contains(out, `secret "SHOP_TOKN" is not defined for project "billing" in any environment`+"\n") {
+			t.Errorf("a name of another project is suggested, or no warning: %s", out)
+		}
+
+		out = c.must("installation", "create", "notifier", "--app", "slack", "-p", "billing", "--config", "bot_token=secrets.SLACK_BOT_TOKN")
+		if !strings.Contains(out, `warning: secret "SLACK_BOT_TOKN" is not defined for project billing in any environment; did you mean "SLACK_BOT_TOKEN"?`) {
+			t.Errorf("installation with a mistyped secret: %s", out)
+		}
+
+		_, err := c.run("flow", "apply", "-p", "billing", "-f", write("field.yaml", `name: field
+trigger: {type: manual}
+blocks:
+  - id: call
+    type: http
+    config:
+      method: "'GET'"
+      urll: "'https://example.com'"
+`))
+		if err == nil || !strings.Contains(c.all.String(), `block "call", urll`) || !strings.Contains(c.all.String(), `unknown field for block type "http"; did you mean "url"?`) {
+			t.Errorf("a mistyped field: %v\n%s", err, c.all.String())
+		}
+		apptest.AssertAbsent(t, "CLI output", c.all.String(), flowCanary)
 	})
 }
