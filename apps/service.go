@@ -265,6 +265,17 @@ func (s *Service) Update(ctx context.Context, project, name string, r Request, b
 	return toInstallation(cur, project), warnings, nil
 }
 
+// DeleteProject deletes every installation of project and returns how
+// many it deleted.
+func (s *Service) DeleteProject(ctx context.Context, project string) (int, error) {
+	pid, err := s.projectID(ctx, project)
+	if err != nil {
+		return 0, err
+	}
+	res := s.db.WithContext(ctx).Where("project_id = ?", pid).Delete(&row{})
+	return int(res.RowsAffected), store.Translate(res.Error)
+}
+
 // Get returns one installation.
 func (s *Service) Get(ctx context.Context, project, name string) (*Installation, error) {
 	rw, err := s.getRow(ctx, project, name)

@@ -489,6 +489,77 @@ func (s *Service) Delete(ctx context.Context, project, name string) error {
 	}))
 }
 
+// runsInProgressError refuses to delete a project whose runs are not all
+// finished (a 409).
+type runsInProgressError struct {
+	project string
+	n       int64
+}
+
+func (e *runsInProgressError) Error() string {
+	return fmt.Sprintf("project %s has %d run(s) queued, running or waiting: cancel them or let them end, then delete the project", e.project, e.n)
+}
+func (e *runsInProgressError) Unwrap() error { return store.ErrConflict }
+
+// ProjectDeletion counts what DeleteProject deleted.
+type ProjectDeletion struct {
+	Flows int `json:"flows"`
+	Runs  int `json:"runs"`
+}
+
+// DeleteProject deletes every flow of project with its versions and
+// schedule ticks, and every run with its events and checkpoints, in one
+// transaction. While a run of the project is queued, running or waiting
+// it refuses (apperr.Conflict) and deletes nothing: cancel those runs, or
+// let them end, first.
+func (s *Service) DeleteProject(ctx context.Context, project string) (ProjectDeletion, error) {
+	var out ProjectDeletion
+	var flowIDs []string
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var open int64
+		if err := tx.Model(&Run{}).Where("project = ? AND status IN ?", project,
+			[]string{StatusQueued, StatusRunning, StatusWaiting}).Count(&open).Error; err != nil {
+			return err
+		}
+		if open > 0 {
+			return &runsInProgressError{project: project, n: open}
+		}
+		if err := tx.Model(&Flow{}).Where("project = ?", project).Pluck("id", &flowIDs).Error; err != nil {
+			return err
+		}
+		runs := tx.Model(&Run{}).Select("id").Where("project = ?", project)
+		flows := tx.Model(&Flow{}).Select("id").Where("project = ?", project)
+		for _, step := range []struct {
+			table, column string
+			in            *gorm.DB
+		}{
+			{"events", "run_id", runs},
+			{"run_checkpoints", "run_id", runs},
+			{"schedule_ticks", "flow_id", flows},
+			{"flow_versions", "flow_id", flows},
+		} {
+			if err := tx.Exec("DELETE FROM "+step.table+" WHERE "+step.column+" IN (?)", step.in).Error; err != nil {
+				return err
+			}
+		}
+		res := tx.Where("project = ?", project).Delete(&Run{})
+		if res.Error != nil {
+			return res.Error
+		}
+		out.Runs = int(res.RowsAffected)
+		res = tx.Where("project = ?", project).Delete(&Flow{})
+		out.Flows = int(res.RowsAffected)
+		return res.Error
+	})
+	if err != nil {
+		return ProjectDeletion{}, store.Translate(err)
+	}
+	for _, id := range flowIDs {
+		s.plans.Forget(id)
+	}
+	return out, nil
+}
+
 // tooLarge is a 413 with the limit.
 func tooLarge(what string, n, limit int) error {
 	return apperr.New(apperr.TooLarge, "too_large", "%s is %d bytes, over the limit of %d bytes", what, n, limit)
