@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -228,12 +229,18 @@ blocks:
 			t.Errorf("a name of another project is suggested, or no warning: %s", out)
 		}
 
+		// At run time, the error names the nearest secret the run can read.
+		ran, err := c.run("flow", "run", "typo", "-p", "billing", "-e", "production", "--follow")
+		if err == nil || !regexp.MustCompile(`(?m)^error: .*secret "APi_TOKEN".*; did you mean "API_TOKEN"\?`).MatchString(ran) {
+			t.Errorf("a run with a mistyped secret: %v\n%s", err, ran)
+		}
+
 		out = c.must("installation", "create", "notifier", "--app", "slack", "-p", "billing", "--config", "bot_token=secrets.SLACK_BOT_TOKN")
 		if !strings.Contains(out, `warning: secret "SLACK_BOT_TOKN" is not defined for project billing in any environment; did you mean "SLACK_BOT_TOKEN"?`) {
 			t.Errorf("installation with a mistyped secret: %s", out)
 		}
 
-		_, err := c.run("flow", "apply", "-p", "billing", "-f", write("field.yaml", `name: field
+		_, err = c.run("flow", "apply", "-p", "billing", "-f", write("field.yaml", `name: field
 trigger: {type: manual}
 blocks:
   - id: call
