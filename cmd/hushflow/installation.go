@@ -28,7 +28,7 @@ type installationInfo struct {
 func newInstallationCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "installation",
-		Aliases: []string{"installations", "install"},
+		Aliases: []string{"installations"},
 		Short:   "Manage a project's app installations (config fields are expressions such as secrets.SLACK_BOT_TOKEN)",
 	}
 	var project string

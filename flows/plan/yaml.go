@@ -112,10 +112,11 @@ func (s *Source) Locate(err error) {
 		}
 		at := s.root
 		if p.Block != "" {
-			// Problems come in the order of the blocks, the id first: after
-			// a "duplicate block id", the block's problems are the
-			// duplicate's.
-			if p.Field == "id" && strings.HasPrefix(p.Message, "duplicate") {
+			// Problems come in the order of the blocks (the flow's, then
+			// on_error's), the id first: after a "duplicate block id" (or an
+			// on_error block's id taken by a block of the flow), the
+			// block's problems are the duplicate's.
+			if p.Field == "id" && (strings.HasPrefix(p.Message, "duplicate") || strings.HasPrefix(p.Message, "on_error block id")) {
 				dupes[p.Block]++
 			}
 			if at = s.block(p.Block, dupes[p.Block]); at == nil {

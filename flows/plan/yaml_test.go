@@ -33,6 +33,7 @@ func TestYAMLNamesLineAndColumn(t *testing.T) {
 		{"unknown field of a block", "name: x\ntrigger: {type: manual}\nblocks:\n  - id: a\n    type: log\n    config:\n      message: \"'hi'\"\n      mesage: \"'hi'\"\n", 8, 7, `did you mean "message"?`},
 		{"missing required field", "name: x\ntrigger: {type: manual}\nblocks:\n  - id: first\n    type: log\n    config: {message: \"'x'\"}\n  - id: second\n    type: log\n", 7, 5, "required field is missing"},
 		{"duplicate id", "name: x\ntrigger: {type: manual}\nblocks:\n  - id: a\n    type: log\n    config: {message: \"'x'\"}\n  - id: a\n    type: log\n    config: {message: \"'y'\"}\n", 7, 5, "duplicate block id"},
+		{"on_error id taken", "name: x\ntrigger: {type: manual}\nblocks:\n  - {id: a, type: log, config: {message: \"'x'\"}}\non_error:\n  - {id: a, type: log, config: {message: \"'y'\"}}\n", 6, 6, "is already the id of a block of the flow"},
 		{"trigger field", "name: x\ntrigger:\n  type: schedule\n  cron: \"61 * * * *\"\nblocks:\n  - {id: a, type: log, config: {message: \"'x'\"}}\n", 4, 3, "invalid cron"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
