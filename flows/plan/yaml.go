@@ -57,7 +57,7 @@ func ParseYAMLDefinition(data []byte) (model.Definition, *Source, error) {
 		var n *yaml.Node
 		switch {
 		case errors.As(err, &te) && te.Field != "":
-			n = src.path(src.root, strings.Split(te.Field, "."), true)
+			n = src.path(src.root, strings.Split(te.Field, "."))
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
 			n = src.key(src.root, name)
@@ -259,11 +259,11 @@ func (s *Source) inScalar(n *yaml.Node, line, column int) (int, int, bool) {
 }
 
 // path follows keys from m; a sequence is crossed into its first element
-// that has the next key (anyItem), as a Go field path names no index.
-func (s *Source) path(m *yaml.Node, keys []string, anyItem bool) *yaml.Node {
+// that has the next key, as a Go field path names no index.
+func (s *Source) path(m *yaml.Node, keys []string) *yaml.Node {
 	n := m
 	for _, k := range keys {
-		for n != nil && n.Kind == yaml.SequenceNode && anyItem {
+		for n != nil && n.Kind == yaml.SequenceNode {
 			var next *yaml.Node
 			for _, it := range n.Content {
 				if value(it, k) != nil {
