@@ -14,7 +14,6 @@ import (
 	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/internal/apperr"
 	"github.com/labstack/echo/v4"
-	"go.yaml.in/yaml/v3"
 )
 
 func (s *Server) flowRoutes() {
@@ -52,23 +51,20 @@ func (s *Server) listBlockTypes(c echo.Context) error {
 }
 
 // readDefinition decodes a flow definition from JSON or, with a YAML
-// content type, YAML.
-func readDefinition(c echo.Context) (flows.Definition, error) {
+// content type, YAML; for YAML it returns the document too, so that the
+// problems found when the definition is saved name its lines
+// (flows.Source.Locate).
+func readDefinition(c echo.Context) (flows.Definition, *flows.Source, error) {
 	data, err := io.ReadAll(c.Request().Body)
 	if err != nil {
-		return flows.Definition{}, echo.ErrStatusRequestEntityTooLarge
+		return flows.Definition{}, nil, echo.ErrStatusRequestEntityTooLarge
 	}
 	ct := c.Request().Header.Get(echo.HeaderContentType)
 	if ct == "application/yaml" || ct == "application/x-yaml" || ct == "text/yaml" {
-		var v any
-		if err := yaml.Unmarshal(data, &v); err != nil {
-			return flows.Definition{}, &flows.InvalidError{Problems: []flows.Problem{{Message: "definition is not valid YAML: " + err.Error()}}}
-		}
-		if data, err = json.Marshal(v); err != nil {
-			return flows.Definition{}, &flows.InvalidError{Problems: []flows.Problem{{Message: "definition has values JSON cannot hold: " + err.Error()}}}
-		}
+		return flows.ParseYAMLDefinition(data)
 	}
-	return flows.ParseDefinition(data)
+	d, err := flows.ParseDefinition(data)
+	return d, nil, err
 }
 
 type flowResponse struct {
@@ -85,7 +81,7 @@ func (s *Server) createFlow(c echo.Context) error {
 	if err := s.authorize(c, project, Editor); err != nil {
 		return err
 	}
-	def, err := readDefinition(c)
+	def, src, err := readDefinition(c)
 	if err != nil {
 		return err
 	}
@@ -94,6 +90,7 @@ func (s *Server) createFlow(c echo.Context) error {
 	}
 	f, warn, _, err := s.deps.Flows.Save(c.Request().Context(), project, def, principal(c).Name, true)
 	if err != nil {
+		src.Locate(err)
 		return err
 	}
 	return s.maskedJSON(c, http.StatusCreated, project, flowResponse{Flow: f, Definition: def, Warnings: warn})
@@ -104,7 +101,7 @@ func (s *Server) updateFlow(c echo.Context) error {
 	if err := s.authorize(c, project, Editor); err != nil {
 		return err
 	}
-	def, err := readDefinition(c)
+	def, src, err := readDefinition(c)
 	if err != nil {
 		return err
 	}
@@ -119,6 +116,7 @@ func (s *Server) updateFlow(c echo.Context) error {
 	}
 	f, warn, unchanged, err := s.deps.Flows.Save(c.Request().Context(), project, def, principal(c).Name, false)
 	if err != nil {
+		src.Locate(err)
 		return err
 	}
 	return s.maskedJSON(c, http.StatusOK, project, flowResponse{Flow: f, Definition: def, Warnings: warn, Unchanged: unchanged})

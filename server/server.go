@@ -106,6 +106,7 @@ func New(d Deps) *Server {
 	v1.POST("/projects", s.createProject)
 	v1.GET("/projects", s.listProjects)
 	v1.GET("/projects/:project", s.getProject)
+	v1.DELETE("/projects/:project", s.deleteProject)
 	v1.GET("/projects/:project/members", s.listMembers)
 	v1.PUT("/projects/:project/members/:user", s.setMember)
 	v1.DELETE("/projects/:project/members/:user", s.deleteMember)
