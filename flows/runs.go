@@ -50,7 +50,7 @@ func (s *Service) enqueue(ctx context.Context, tx *gorm.DB, f *Flow, req RunRequ
 	r := &Run{
 		ID: uuid.Must(uuid.NewV7()).String(), ProjectID: f.ProjectID, Project: f.Project, FlowID: f.ID, Flow: f.Name,
 		FlowVersion: f.Version, Environment: req.Environment, Trigger: req.Trigger, Status: StatusQueued,
-		Input: string(input), QueuedAt: now, AvailableAt: now, CreatedBy: req.Actor,
+		Input: string(input), QueuedAt: now, AvailableAt: now, CreatedBy: req.Actor, RerunOf: req.RerunOf,
 	}
 	// One insert: the run_queued event (seq 1) is the run row itself, shown
 	// by Events; stored events start at seq 2.
