@@ -97,6 +97,9 @@ type Field struct {
 type Spec struct {
 	Summary string  `json:"summary"`
 	Fields  []Field `json:"fields"`
+	// NoEach, when set, says why a block of this type cannot have each
+	// (a flow refuses it at save).
+	NoEach string `json:"no_each,omitempty"`
 }
 
 // Field returns the named field.
@@ -174,6 +177,40 @@ type Input struct {
 	// Slept is set when the block runs again after it returned a *Sleep:
 	// the executor filled in its times.
 	Slept *Sleep
+	// Flows runs other flows of the run's project (the flow block). Nil
+	// when the server runs no sub-flows.
+	Flows FlowCaller
+}
+
+// FlowCaller starts and follows the runs of other flows for one attempt
+// of a block.
+type FlowCaller interface {
+	// Call starts the run c asks for, once per attempt of the block
+	// (calling again returns the same run), and reports its state.
+	Call(ctx context.Context, c FlowCall) (FlowState, error)
+	// Cancel asks run id, started by Call, to stop.
+	Cancel(ctx context.Context, id string) error
+}
+
+// FlowCall asks for a run of another flow of the project, in the run's
+// environment.
+type FlowCall struct {
+	Flow string
+	// Version pins the flow's version; 0 is the current one.
+	Version int
+	Input   any
+}
+
+// FlowState is what a block knows of a run it started.
+type FlowState struct {
+	RunID  string
+	Status string
+	Done   bool
+	// Output is the run's real output when it succeeded (values the
+	// calling run's redactor does not know yet join it first); Error is
+	// its error, redacted, when it failed.
+	Output any
+	Error  string
 }
 
 // Sleep is returned (as the error) by a block that would wait longer than
@@ -187,6 +224,9 @@ type Sleep struct {
 	// when the run is due to resume. Woke is when the block ran again
 	// (normally at or just after Until).
 	Since, Until, Woke time.Time
+	// Await is the id of a run the block waits for (FlowCaller.Call):
+	// the run wakes when that run ends, or at Until.
+	Await string `json:",omitempty"`
 }
 
 func (s *Sleep) Error() string { return fmt.Sprintf("sleeping for %s", s.For) }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -589,5 +590,108 @@ func TestFollowAcrossRestart(t *testing.T) {
 	}
 	if n := strings.Count(text, "block_finished  first"); n != 1 {
 		t.Errorf("block_finished of first printed %d times:\n%s", n, text)
+	}
+}
+
+// A replica killed with SIGKILL in the middle of a 100-item loop
+// (concurrency 10): on the restarted replica the run resumes the loop,
+// and no iteration whose checkpoint was stored before the kill is run
+// again; the iterations in flight at the kill (at most 10) are, being
+// GETs. The output holds the 100 responses in order.
+func TestKilledDuringLoop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts hushflow serve processes")
+	}
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			db := b.Config(t)
+			var mu sync.Mutex
+			hits := map[string]int{}
+			// A peer that answers each item after 20 ms, so that the
+			// loop is still running when the replica is killed.
+			peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				hits[r.URL.Path]++
+				mu.Unlock()
+				select {
+				case <-time.After(20 * time.Millisecond):
+				case <-r.Context().Done():
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, `{"path":%q}`, r.URL.Path)
+			}))
+			t.Cleanup(peer.Close)
+			distinct := func() int {
+				mu.Lock()
+				defer mu.Unlock()
+				return len(hits)
+			}
+			c := startCluster(t, db, 1, "HUSHFLOW_RUN_LEASE=2s")
+			p := c.any()
+			p.must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+			p.must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+				"name": "loop", "trigger": map[string]any{"type": "manual"}, "env": map[string]string{"PEER": peer.URL},
+				"blocks": []any{
+					map[string]any{"id": "items", "type": "code", "config": map[string]any{"code": "return Array.from({length: 100}, (_, i) => i)"}},
+					map[string]any{"id": "get", "type": "http", "each": "steps.items.output", "concurrency": 10,
+						"config": map[string]any{"url": "`${env.PEER}/item/${item}`"}},
+				},
+			})
+			id := p.must(202, "POST", "/api/v1/projects/ops/flows/loop/runs", map[string]any{"environment": "development"})["id"].(string)
+			waitFor(t, 60*time.Second, "30 items to be requested", func() bool { return distinct() >= 30 })
+			c.set(0, nil)
+			p.kill()
+			sql := storetest.Open(t, db, nil)
+			var done []string
+			if err := sql.Raw("SELECT block FROM run_checkpoints WHERE run_id = ? AND block LIKE 'get[%' AND state = 'done'", id).Scan(&done).Error; err != nil {
+				t.Fatal(err)
+			}
+			before := distinct()
+			if len(done) == 0 || len(done) >= 100 {
+				t.Fatalf("%d iterations checkpointed at the kill: the kill did not land in the loop", len(done))
+			}
+			c.set(0, startServe(t, c.cfg[0]))
+			rows := settle(t, sql, []string{id}, 120*time.Second)
+			if rows[id].Status != "succeeded" {
+				t.Fatalf("run after the kill: %+v", rows[id])
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			again := 0
+			for i := 0; i < 100; i++ {
+				n := hits[fmt.Sprintf("/item/%d", i)]
+				switch {
+				case n == 0:
+					t.Errorf("item %d was never requested", i)
+				case n > 2:
+					t.Errorf("item %d was requested %d times", i, n)
+				case n == 2:
+					again++
+				}
+			}
+			for _, blk := range done {
+				var i int
+				fmt.Sscanf(blk, "get[%d]", &i)
+				if n := hits[fmt.Sprintf("/item/%d", i)]; n != 1 {
+					t.Errorf("item %d finished before the kill but was requested %d times", i, n)
+				}
+			}
+			if again > 10 {
+				t.Errorf("%d items requested twice; at most the 10 in flight should be", again)
+			}
+			var out string
+			sql.Raw("SELECT output FROM runs WHERE id = ?", id).Scan(&out)
+			var resp []map[string]any
+			if err := json.Unmarshal([]byte(out), &resp); err != nil || len(resp) != 100 {
+				t.Fatalf("output: %v %.200s", err, out)
+			}
+			for i, r := range resp {
+				if body, _ := r["body"].(map[string]any); body["path"] != fmt.Sprintf("/item/%d", i) {
+					t.Fatalf("output[%d] is %v", i, r["body"])
+				}
+			}
+			t.Logf("killed after %d of 100 items were requested, %d checkpointed; after the resume %d were requested again (in flight at the kill)", before, len(done), again)
+		})
 	}
 }

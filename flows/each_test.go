@@ -355,3 +355,46 @@ func TestEachResumesAfterFinishedIterations(t *testing.T) {
 		})
 	}
 }
+
+// The secret reads of a loop are audited per iteration: one record per
+// iteration that read it, naming block[index].
+func TestEachAuditsPerIteration(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "audited", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{
+				map[string]any{"id": "loop", "type": "code", "each": "[1, 2, 3]", "concurrency": 3,
+					"config": map[string]any{"code": "return secrets.API_TOKEN.length + item"}},
+			},
+		})
+		run := s.Must(200, "POST", "/api/v1/projects/billing/flows/audited/runs?wait=30s", map[string]any{"environment": "development"})
+		if run["status"] != "succeeded" {
+			t.Fatalf("run: %v", run)
+		}
+		var blocks []string
+		if err := s.App.DB.Table("secret_audit").Where("run_id = ? AND secret_name = ?", run["id"], "API_TOKEN").Order("block_id").Pluck("block_id", &blocks).Error; err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(blocks, ",") != "loop[0],loop[1],loop[2]" {
+			t.Errorf("audit records by block: %v", blocks)
+		}
+	})
+}
+
+// An each expression that throws fails the block with an error that names
+// the block once, the field and the position.
+func TestEachExpressionError(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "each-throws", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{map[string]any{"id": "loop", "type": "log", "each": "input.missing.items", "config": map[string]any{"message": "'x'"}}},
+		})
+		run := s.Must(200, "POST", "/api/v1/projects/billing/flows/each-throws/runs?wait=30s", map[string]any{"environment": "development"})
+		msg, _ := run["error"].(string)
+		if run["status"] != "failed" || strings.Count(msg, `block "loop"`) != 1 || !strings.HasPrefix(msg, `block "loop" field "each" 1:`) || !strings.Contains(msg, "TypeError") {
+			t.Errorf("error %q", msg)
+		}
+	})
+}

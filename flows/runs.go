@@ -27,6 +27,13 @@ func (s *Service) Enqueue(ctx context.Context, req RunRequest) (*Run, error) {
 }
 
 func (s *Service) enqueue(ctx context.Context, tx *gorm.DB, f *Flow, req RunRequest) (*Run, error) {
+	return s.enqueueRun(ctx, tx, f, req, nil)
+}
+
+// enqueueRun inserts the run of req. edit, when set, completes the row
+// before it is inserted (a child run's parent and version) and returns
+// rows inserted with it, in one transaction.
+func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunRequest, edit func(r *Run) (rows []any, err error)) (*Run, error) {
 	if req.Environment == "" {
 		return nil, apperr.Invalidf("invalid_environment", "environment is required (for example development, staging or production)")
 	}
@@ -52,10 +59,28 @@ func (s *Service) enqueue(ctx context.Context, tx *gorm.DB, f *Flow, req RunRequ
 		FlowVersion: f.Version, Environment: req.Environment, Trigger: req.Trigger, Status: StatusQueued,
 		Input: string(input), QueuedAt: now, AvailableAt: now, CreatedBy: req.Actor, RerunOf: req.RerunOf,
 	}
-	// One insert: the run_queued event (seq 1) is the run row itself, shown
-	// by Events; stored events start at seq 2.
-	if err := tx.WithContext(ctx).Create(r).Error; err != nil {
-		return nil, store.Translate(err)
+	if edit == nil {
+		// One insert: the run_queued event (seq 1) is the run row itself,
+		// shown by Events; stored events start at seq 2.
+		if err := tx.WithContext(ctx).Create(r).Error; err != nil {
+			return nil, store.Translate(err)
+		}
+	} else if err := tx.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		rows, err := edit(r)
+		if err != nil {
+			return err
+		}
+		if err := tx.Create(r).Error; err != nil {
+			return err
+		}
+		for _, row := range rows {
+			if err := tx.Create(row).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	s.worker.Poke()
 	return r, nil
@@ -77,6 +102,8 @@ func (s *Service) GetRun(ctx context.Context, id string) (*Run, error) {
 // RunFilter selects runs of a project.
 type RunFilter struct {
 	Project, Flow, Status, Environment string
+	// Parent selects the runs that run's flow blocks started.
+	Parent string
 	// Cursor is the id of the last run of the previous page.
 	Cursor string
 	// Limit is the page size: 50 when zero, at most 200.
@@ -103,6 +130,9 @@ func (s *Service) ListRuns(ctx context.Context, f RunFilter) ([]Run, string, err
 	if f.Environment != "" {
 		q = q.Where("environment = ?", f.Environment)
 	}
+	if f.Parent != "" {
+		q = q.Where("parent_run_id = ?", f.Parent)
+	}
 	if f.Cursor != "" {
 		q = q.Where("id < ?", f.Cursor) // UUIDv7 ids sort by creation time
 	}
@@ -118,9 +148,9 @@ func (s *Service) ListRuns(ctx context.Context, f RunFilter) ([]Run, string, err
 	return rs, next, nil
 }
 
-// Cancel asks a run to stop. A queued or waiting run is canceled at once;
-// a running one at its next check (within about a second), on whichever
-// replica runs it.
+// Cancel asks a run to stop, and the runs of sub-flows it started. A
+// queued or waiting run is canceled at once; a running one at its next
+// check (within about a second), on whichever replica runs it.
 func (s *Service) Cancel(ctx context.Context, id, actor string) (*Run, error) {
 	now := s.now()
 	var done bool
@@ -141,6 +171,10 @@ func (s *Service) Cancel(ctx context.Context, id, actor string) (*Run, error) {
 	}
 	if done {
 		s.broker.notify(id)
+	}
+	// The runs its flow blocks started stop with it.
+	if err := s.cancelChildren(ctx, id, actor); err != nil {
+		return nil, err
 	}
 	return s.GetRun(ctx, id)
 }

@@ -50,6 +50,7 @@ type (
 	BlockDef       = model.BlockDef
 	Retry          = model.Retry
 	RunRequest     = model.RunRequest
+	ChildView      = model.ChildView
 	Secrets        = model.Secrets
 	RunSecrets     = model.RunSecrets
 	VisibleSecret  = model.VisibleSecret
@@ -202,8 +203,8 @@ func New(cfg Config) *Service {
 		Registry: cfg.Registry, BlockEnv: cfg.BlockEnv, Batcher: cfg.Batcher, Logger: cfg.Logger, Now: cfg.Now,
 		NewHTTPClient: cfg.NewHTTPClient, OnPinRefused: cfg.OnPinRefused, OnRunFinished: cfg.OnRunFinished,
 		OnBlockFinished: cfg.OnBlockFinished, OnRedacted: cfg.OnRedacted, OnResumed: cfg.OnResumed,
-		OnEvents: s.broker.notify,
-		Workers:  cfg.Workers, Poll: cfg.Poll, MaxPoll: cfg.MaxPoll, Lease: cfg.Lease, ShutdownGrace: cfg.ShutdownGrace, MaxResumes: cfg.MaxResumes,
+		OnEvents: s.broker.notify, Children: s,
+		Workers: cfg.Workers, Poll: cfg.Poll, MaxPoll: cfg.MaxPoll, Lease: cfg.Lease, ShutdownGrace: cfg.ShutdownGrace, MaxResumes: cfg.MaxResumes,
 		SleepOver: cfg.SleepOver, MaxEventBytes: cfg.MaxEventBytes, MaxEventsPerRun: cfg.MaxEventsPerRun,
 		DefaultBlockTimeout: cfg.DefaultBlockTimeout, MaxEachItems: cfg.MaxEachItems,
 	})

@@ -277,7 +277,15 @@ func (s *Server) getRun(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, r.View())
+	v := r.View()
+	children, err := s.deps.Flows.Children(c.Request().Context(), r.ID)
+	if err != nil {
+		return err
+	}
+	for _, ch := range children {
+		v.Children = append(v.Children, flows.ChildView{ID: ch.ID, Flow: ch.Flow, Status: ch.Status, ParentBlock: ch.ParentBlock})
+	}
+	return c.JSON(http.StatusOK, v)
 }
 
 func (s *Server) cancelRun(c echo.Context) error {
@@ -307,7 +315,7 @@ func (s *Server) listRuns(c echo.Context) error {
 	}
 	rs, next, err := s.deps.Flows.ListRuns(c.Request().Context(), flows.RunFilter{Project: project,
 		Flow: c.QueryParam("flow"), Status: c.QueryParam("status"), Environment: c.QueryParam("environment"),
-		Cursor: c.QueryParam("cursor"), Limit: limit})
+		Parent: c.QueryParam("parent"), Cursor: c.QueryParam("cursor"), Limit: limit})
 	if err != nil {
 		return err
 	}

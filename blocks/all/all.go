@@ -9,4 +9,5 @@ import (
 	_ "github.com/hushflow/hushflow/blocks/exec"      // "exec"
 	_ "github.com/hushflow/hushflow/blocks/httpblock" // "http"
 	_ "github.com/hushflow/hushflow/blocks/logblock"  // "log"
+	_ "github.com/hushflow/hushflow/blocks/subflow"   // "flow"
 )

@@ -10,7 +10,7 @@ import (
 
 // TestRegistered runs the contract suite on every registered block type.
 func TestRegistered(t *testing.T) {
-	want := map[blocks.ID]bool{"http": true, "code": true, "log": true, "delay": true, "app": true}
+	want := map[blocks.ID]bool{"http": true, "code": true, "log": true, "delay": true, "app": true, "flow": true}
 	for _, info := range blocks.Default.List() {
 		delete(want, info.ID)
 		t.Run(string(info.ID), func(t *testing.T) { blockstest.Run(t, info) })

@@ -44,16 +44,20 @@ type attemptState struct {
 func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *http.Client, at *wake, it *iteration) (out any, ran bool, err error) {
 	id := pb.Def.ID
 	env := x.env(id)
-	var rr *runResolver
+	// The attempt in progress, for the secrets it resolves (blocks and
+	// iterations run at once).
+	rr := &runResolver{x: x, block: id}
+	env.Secrets = rr
 	if it != nil {
+		// Its secret reads are audited per iteration (block[index]).
+		rr.block = iterationKey(id, it.index)
 		// An iteration of a block with each: item and index in scope,
 		// its events marked with its index, its waits in process.
 		env.Each = &engine.Each{Item: it.item, Index: it.index}
 		env.OnLog = func(l engine.LogRecord) {
+			x.guard.derive(l.Message)
 			x.emitIt(it, PendingEvent{Type: "log", Block: id, Data: map[string]any{"level": l.Level, "message": l.Message}})
 		}
-		rr = &runResolver{x: x, block: id}
-		env.Secrets = rr
 	}
 	var slept *blocks.Sleep
 	if at != nil && at.NextAttempt == 0 {
@@ -61,7 +65,7 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 	}
 	if pb.If != nil && at == nil {
 		cenv := *env // conditions (expr-lang) read plain maps
-		cenv.Steps = x.condSteps
+		_, cenv.Steps = x.stepsNow()
 		ok, err := pb.If.Eval(ctx, &cenv)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -90,28 +94,26 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 	began := time.Now()
 	started := at != nil // a block waking from a wait has shown its start
 	first := 1
-	if at != nil && at.NextAttempt > 0 {
+	switch {
+	case at != nil && at.NextAttempt > 0:
 		first, backoff = at.NextAttempt, at.Backoff
+	case at != nil && at.Attempt > 0:
+		first = at.Attempt
+		for range first - 1 {
+			backoff *= 2 // as it was after the attempts before
+		}
 	}
 	var outage retryWait
 	for attempt := first; ; attempt++ {
 		start := time.Now()
-		var a *attemptState
-		if it == nil {
-			a = x.beginAttempt(id)
-		} else {
-			a = &attemptState{block: id}
-			rr.cur = a
-		}
+		a := &attemptState{block: id}
+		rr.cur = a
 		out, cfg, err := x.attempt(ctx, pb, env, client, attempt, timeout, &started, slept, it, a)
-		if it == nil {
-			x.endAttempt()
-		}
 		var sl *blocks.Sleep
 		if errors.As(err, &sl) {
 			data := map[string]any{"until": sl.Until, "for_ms": sl.For.Milliseconds()}
 			x.emitIt(it, PendingEvent{Type: "block_waiting", Block: id, Data: data})
-			return nil, false, &sleeping{block: id, wake: wake{Sleep: *sl}}
+			return nil, false, &sleeping{block: id, wake: wake{Sleep: *sl, Attempt: attempt}}
 		}
 		if err == nil {
 			took := time.Since(start)
@@ -217,33 +219,9 @@ func (x *execution) continued(f *blockFailure) any {
 	return map[string]any{"error": x.red.String(f.msg), "failed": true}
 }
 
-// beginAttempt starts tracking an attempt of block id.
-func (x *execution) beginAttempt(id string) *attemptState {
-	a := &attemptState{block: id}
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.cur = a
-	return a
-}
-
-func (x *execution) endAttempt() {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.cur = nil
-}
-
-// noteInfraOf records a database error met by attempt a, or by the
-// attempt in progress (x.cur) when a is nil.
+// noteInfraOf records a database error met by attempt a.
 func (x *execution) noteInfraOf(a *attemptState, err error) {
-	if !store.IsUnavailable(err) {
-		return
-	}
-	if a == nil {
-		x.mu.Lock()
-		a = x.cur
-		x.mu.Unlock()
-	}
-	if a == nil {
+	if a == nil || !store.IsUnavailable(err) {
 		return
 	}
 	a.mu.Lock()
@@ -306,7 +284,7 @@ func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *eng
 		case f.IsRaw:
 			cfg[f.Name] = f.Raw
 		case f.Program != nil:
-			v, err := f.Program.Run(ctx, env)
+			v, err := x.script(ctx, f.Program, env)
 			if err != nil {
 				if !*started {
 					// The inspector shows the block start, then its failure.
@@ -350,7 +328,7 @@ func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *eng
 			if err != nil {
 				return nil, err
 			}
-			return p.Run(ctx, env)
+			return x.script(ctx, p, env)
 		},
 		Secret: func(ctx context.Context, name string) (string, error) {
 			return env.Secrets.Resolve(ctx, name, engine.Scope{}) // known to the guard
@@ -360,6 +338,7 @@ func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *eng
 		MaskOf:    x.red.MaskOf,
 		HTTP:      client,
 		Effect:    func(ctx context.Context) error { return x.effectOf(ctx, a) },
+		Flows:     childCaller{x: x, block: id, attempt: attempt},
 		SleepOver: x.w.cfg.SleepOver,
 		Slept:     slept,
 	}
@@ -385,12 +364,25 @@ func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *eng
 		if sl.For > timeout {
 			return nil, shown, fmt.Errorf("timed out: a delay of %s is longer than the block's timeout of %s (set the block's timeout to at least the delay)", sl.For, timeout)
 		}
-		return nil, shown, &blocks.Sleep{For: sl.For, Since: now, Until: now.Add(sl.For)}
+		return nil, shown, &blocks.Sleep{For: sl.For, Since: now, Until: now.Add(sl.For), Await: sl.Await}
 	}
 	if err != nil && errors.Is(bctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 		err = fmt.Errorf("timed out after %s: %w", timeout, err)
 	}
 	return out, nil, err
+}
+
+// script runs p, a field or a code block of the run, and learns what its
+// result or its error derived from the secret values the run read (see
+// guard.derive) before either can reach a sink.
+func (x *execution) script(ctx context.Context, p *engine.Program, env *engine.Env) (any, error) {
+	v, err := p.Run(ctx, env)
+	if err != nil {
+		x.guard.derive(err.Error())
+		return nil, err
+	}
+	x.guard.deriveValue(v)
+	return v, nil
 }
 
 // namesBlock reports whether err is an expression error that already names

@@ -37,11 +37,6 @@ type effectTransport struct {
 
 func (t effectTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	a, _ := req.Context().Value(attemptKey{}).(*attemptState)
-	if a == nil {
-		t.x.mu.Lock()
-		a = t.x.cur
-		t.x.mu.Unlock()
-	}
 	if err := t.x.effectOf(req.Context(), a); err != nil {
 		if req.Body != nil {
 			_ = req.Body.Close()
@@ -52,7 +47,7 @@ func (t effectTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // attemptKey is the context key of the attempt a block's requests belong
-// to (the iterations of a block with each run at once).
+// to (blocks, and the iterations of a block with each, run at once).
 type attemptKey struct{}
 
 type noNetwork struct{}

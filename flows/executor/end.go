@@ -42,11 +42,16 @@ type sealedCheckpoint struct {
 // seal encrypts a block's output, with the run's learnt values, for its
 // checkpoint.
 func (x *execution) seal(block string, out any) ([]byte, error) {
-	b, err := json.Marshal(sealedCheckpoint{Output: out, Masks: x.guard.masks()})
+	return x.sealAs(x.run.ID, block, sealedCheckpoint{Output: out, Masks: x.guard.masks()})
+}
+
+// sealAs encrypts sc for the checkpoint block of run runID.
+func (x *execution) sealAs(runID, block string, sc sealedCheckpoint) ([]byte, error) {
+	b, err := json.Marshal(sc)
 	if err != nil {
 		return nil, fmt.Errorf("block %q: its output is not JSON: %w", block, err)
 	}
-	ct, err := x.w.cfg.Sealer.SealBlob(checkpointAAD(2, x.run.ID, block), b)
+	ct, err := x.w.cfg.Sealer.SealBlob(checkpointAAD(2, runID, block), b)
 	if err != nil {
 		return nil, fmt.Errorf("block %q: seal its checkpoint: %w", block, err)
 	}
@@ -94,6 +99,9 @@ func (x *execution) suspend(sl *sleeping) {
 		w.log.Info("run waiting", "run_id", r.ID, "block", sl.block, "until", sl.wake.Until)
 		// Wake the claim loop when the wait ends, whatever its idle poll.
 		time.AfterFunc(sl.wake.Until.Sub(w.now()), w.Poke)
+		if sl.wake.Await != "" {
+			x.wakeIfEnded(sl.wake.Await)
+		}
 	}
 }
 
@@ -203,6 +211,10 @@ func (x *execution) finish(out any, runErr error) {
 			w.log.Warn("seal the run's input for reruns", "run_id", r.ID, "err", x.red.Error(err))
 		}
 		o.InputSealed = sealed
+	}
+	if err := x.parentResult(&o, out); err != nil {
+		// The parent then fails its flow block: the output is not kept.
+		w.log.Error("seal a child run's output for its parent", "run_id", r.ID, "err", x.red.Error(err))
 	}
 	var wait retryWait
 	for {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/hushflow/hushflow/engine"
 	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/redact"
 )
@@ -19,8 +20,15 @@ import (
 // value whichever way the run read it, not its name: the egress check
 // matches a request's values and looks up their pins by the name they are
 // masked under.
+//
+// The guard also follows what scripts derive from the secret values the
+// run read (see derive): those values are the sources of a
+// redact.Deriver, and a derived piece found where a value leaves a
+// script is learnt like a secrets.mask value, under the name of its
+// source, so that it is masked, pinned and kept in checkpoints alike.
 type guard struct {
 	red *redact.Redactor
+	drv *redact.Deriver // the values the run read, by their names in red
 
 	mu     sync.Mutex
 	label  map[string]string // value -> its name in red
@@ -35,9 +43,14 @@ type guard struct {
 // secrets vis as redactorFor registers them (current values by name in
 // sorted order, then earlier versions: the first name of a value is the
 // one it is masked under). An earlier version is pinned like the current
-// one.
-func (g *guard) start(red *redact.Redactor, vis []model.VisibleSecret) {
+// one. The derived values of what the run reads are found with a Deriver
+// of dc (nil: one of its own).
+func (g *guard) start(red *redact.Redactor, vis []model.VisibleSecret, dc *redact.DeriverCache) {
 	g.red = red
+	g.drv = redact.NewDeriver()
+	if dc != nil {
+		g.drv = dc.New()
+	}
 	g.label, g.used = map[string]string{}, map[string]bool{}
 	sorted := slices.Clone(vis)
 	slices.SortFunc(sorted, func(a, b model.VisibleSecret) int { return strings.Compare(a.Name, b.Name) })
@@ -68,7 +81,7 @@ func (g *guard) start(red *redact.Redactor, vis []model.VisibleSecret) {
 // learn makes value known before a script or block has it: masked (under
 // name, or under name@environment when name already masks another value)
 // and, when hosts are given, pinned to them as well as to any pins the
-// value already has.
+// value already has. The value becomes a source of derived values.
 func (g *guard) learn(name, environment, value string, hosts []string) {
 	if value == "" {
 		return
@@ -89,7 +102,81 @@ func (g *guard) learn(name, environment, value string, hosts []string) {
 		}
 	}
 	g.addLocked(l, value, hosts)
+	g.sourceLocked(l, value)
 }
+
+// sourceLocked makes value, masked under l, a source of derived values
+// and records it for checkpoints. g.mu must be held.
+func (g *guard) sourceLocked(l, value string) {
+	i := slices.IndexFunc(g.learnt, func(m model.RunMask) bool { return m.Value == value })
+	if i >= 0 && g.learnt[i].Source {
+		return
+	}
+	if i < 0 {
+		g.learnt = append(g.learnt, model.RunMask{Name: l, Value: value})
+		i = len(g.learnt) - 1
+	}
+	g.learnt[i].Source = true
+	g.drv.Add(l, value)
+}
+
+// derive learns the pieces of s that a script derived from the values the
+// run read (a slice, the value upper-cased, btoa('user:' + value)...; see
+// redact.Deriver), each under the name of its source, unless the redactor
+// masks them already. It is called with every text that leaves a script
+// (a log line, an error) before that text is shown anywhere; it costs one
+// atomic load while the run has read no secret.
+func (g *guard) derive(s string) {
+	if g.drv.Len() == 0 {
+		return
+	}
+	for _, p := range g.drv.Find(s) {
+		if g.red.Covers(p.Text) {
+			continue // the value itself, or one of its encodings
+		}
+		g.mu.Lock()
+		g.addLocked(p.Name, p.Text, nil)
+		g.mu.Unlock()
+	}
+}
+
+// deriveValue is derive of every string (and map key) of a script's
+// result, a JSON-like value.
+func (g *guard) deriveValue(v any) {
+	if g.drv.Len() == 0 {
+		return
+	}
+	g.walk(v, 0)
+}
+
+func (g *guard) walk(v any, depth int) {
+	if depth > maxDeriveDepth {
+		return
+	}
+	switch x := v.(type) {
+	case string:
+		g.derive(x)
+	case map[string]any:
+		for k, e := range x {
+			g.derive(k)
+			g.walk(e, depth+1)
+		}
+	case []any:
+		for _, e := range x {
+			g.walk(e, depth+1)
+		}
+	case *engine.Object:
+		for _, k := range x.Keys() {
+			g.derive(k)
+			e, _ := x.Get(k)
+			g.walk(e, depth+1)
+		}
+	}
+}
+
+// maxDeriveDepth bounds the walk of a result (results are bounded by the
+// engine's output limit; this bounds the recursion).
+const maxDeriveDepth = 10_000
 
 // restore learns the values of an earlier claim of the run again, under
 // the names they were masked under.
@@ -102,6 +189,9 @@ func (g *guard) restore(ms []model.RunMask) {
 			l = m.Name
 		}
 		g.addLocked(l, m.Value, m.AllowedHosts)
+		if m.Source {
+			g.sourceLocked(l, m.Value)
+		}
 	}
 }
 

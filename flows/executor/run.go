@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"runtime/debug"
 	"slices"
@@ -36,7 +37,9 @@ type execution struct {
 	input   any
 	// steps are the outputs of the blocks run, as scripts see them (their
 	// objects may be *engine.Object, which keep their order); condSteps
-	// are the same as plain maps, for conditions.
+	// are the same as plain maps, for conditions. stepsMu guards them;
+	// they are replaced, never changed (setStep).
+	stepsMu          sync.Mutex
 	steps, condSteps map[string]any
 	// resumed holds the checkpoints of an earlier claim, by block id.
 	resumed map[string]model.Checkpoint
@@ -44,9 +47,8 @@ type execution struct {
 	// the handler's blocks see it as `error` and `failed_block`.
 	failure *engine.Failure
 
-	mu      sync.Mutex // guards pending and cur
+	mu      sync.Mutex // guards pending
 	pending []PendingEvent
-	cur     *attemptState // the block attempt in progress
 
 	// flushMu serializes stores of events; it guards seq, stored and
 	// unwritten (rows numbered but not stored yet: a failed write keeps
@@ -74,6 +76,8 @@ type wake struct {
 	blocks.Sleep
 	NextAttempt int           `json:",omitempty"`
 	Backoff     time.Duration `json:",omitempty"`
+	// Attempt is the attempt that slept (its own wait), which goes on.
+	Attempt int `json:",omitempty"`
 }
 
 // errAbandon ends an execution that can no longer write to its run (the
@@ -183,18 +187,25 @@ func (x *execution) do(ctx context.Context) (any, error) {
 		x.secrets = rs
 		vis := rs.Visible()
 		x.red = w.redactorFor(vis)
-		x.guard.start(x.red, vis)
+		x.guard.start(x.red, vis, w.derivers)
 	} else {
-		x.guard.start(x.red, nil)
+		x.guard.start(x.red, nil, w.derivers)
+	}
+	if r.ParentRunID != "" {
+		// A sub-flow masks what its parent learnt at run time.
+		if _, err := retryLoad(x, ctx, "load what the parent run passed on", func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, x.inherit(ctx)
+		}); err != nil {
+			return nil, err
+		}
 	}
 	// Decoded with the order of its keys, which scripts see (JSON.stringify,
 	// Object.keys) as JavaScript would.
 	if x.input, err = engine.DecodeJSON([]byte(r.Input)); err != nil {
 		return nil, fmt.Errorf("run input: %w", err)
 	}
-	var last any
 	if r.Attempt > 1 {
-		if last, err = x.resume(ctx); err != nil {
+		if err := x.resume(ctx); err != nil {
 			return nil, err
 		}
 	} else {
@@ -203,7 +214,10 @@ func (x *execution) do(ctx context.Context) (any, error) {
 	}
 	client := w.client(x)
 	if x.failure == nil {
-		out, err := x.runBlocks(ctx, plan.Blocks, client, last)
+		out, err := x.runBlocks(ctx, plan.Blocks, client)
+		if err == nil && plan.Def.Output != "" {
+			out, _ = x.output(plan.Def.Output)
+		}
 		var f *blockFailure
 		if err == nil || len(plan.OnError) == 0 || !errors.As(err, &f) {
 			return out, err
@@ -231,73 +245,194 @@ func (x *execution) do(ctx context.Context) (any, error) {
 const failureCheckpoint = "$on_error"
 
 // runBlocks runs list (the flow's blocks, or its on_error handler) from
-// its first unfinished block, storing each finished block's checkpoint
-// before the next starts. last is the output of the last block run
-// before; it returns that of the last block run.
-func (x *execution) runBlocks(ctx context.Context, list []plan.PlannedBlock, client *http.Client, last any) (any, error) {
-	w, r := x.w, x.run
+// its unfinished blocks: each block once the blocks it needs have
+// finished, those whose needs are met at once, storing each finished
+// block's checkpoint before a block that needs it starts. It returns the
+// output of the last block of the list that ran. After a block fails (for good), or the claim ends, no block
+// starts; those running finish.
+func (x *execution) runBlocks(ctx context.Context, list []plan.PlannedBlock, client *http.Client) (any, error) {
+	g := &graphRun{x: x, list: list, done: make([]bool, len(list)), started: make([]bool, len(list))}
 	for i := range list {
-		if err := ctx.Err(); err != nil {
-			return nil, ctxErr(ctx)
-		}
-		pb := &list[i]
-		id := pb.Def.ID
-		var at *wake
-		if cp, ok := x.resumed[id]; ok {
-			switch cp.State {
-			case model.CheckpointDone, model.CheckpointSkipped:
-				continue // restored by resume
-			case model.CheckpointActing:
-				err := fmt.Errorf("block %q was interrupted (%s) after it may have acted, and is not safe to repeat: %s; "+
-					"check whether it did, then start the run again", id, r.ResumeReason, cp.Detail)
-				x.emit(PendingEvent{Type: "block_failed", Block: id, Data: map[string]any{"error": err.Error(), "interrupted": true}})
-				// The run fails (and its on_error handler runs), but the
-				// block is not continued: whether it failed is unknown.
-				return nil, &blockFailure{block: id, msg: err.Error(), err: err}
-			case model.CheckpointSleeping:
-				at = new(wake)
-				if err := json.Unmarshal([]byte(cp.Detail), at); err != nil {
-					return nil, fmt.Errorf("block %q: read its wait: %w", id, err)
-				}
-				at.Woke = w.now()
-			}
-		}
-		var out any
-		var ran bool
-		var err error
-		if pb.Each != nil {
-			out, ran, err = x.each(ctx, pb, client)
-		} else {
-			out, ran, err = x.block(ctx, pb, client, at, nil)
-		}
-		if err != nil {
-			var f *blockFailure
-			if !pb.Def.ContinueOnError || !errors.As(err, &f) || !f.continuable {
-				return nil, err
-			}
-			out, ran = x.continued(f), true
-		}
-		cp := model.Checkpoint{RunID: r.ID, Block: id, State: model.CheckpointSkipped, CreatedAt: w.now()}
-		if ran {
-			x.setStep(id, out)
-			last = out
-			cp.State = model.CheckpointDone
-		}
-		// A finished block's output and events are stored, durably,
-		// before the next block starts; those of the last block go with
-		// the outcome.
-		if i < len(list)-1 {
-			if ran {
-				if cp.Output, err = x.seal(id, out); err != nil {
-					return nil, err
-				}
-			}
-			if err := x.save(ctx, []model.Checkpoint{cp}); err != nil {
-				return nil, err
-			}
+		if cp, ok := x.resumed[list[i].Def.ID]; ok && (cp.State == model.CheckpointDone || cp.State == model.CheckpointSkipped) {
+			g.done[i], g.started[i] = true, true // restored by resume
 		}
 	}
-	return last, nil
+	results := make(chan blockResult)
+	for {
+		if g.end == nil && ctx.Err() != nil {
+			g.end = ctxErr(ctx)
+		}
+		var next []int
+		if g.end == nil && g.failed == nil {
+			next = g.ready()
+		}
+		if len(next) == 0 && g.running == 0 {
+			break
+		}
+		if len(next) == 1 && g.running == 0 {
+			// One block at a time, as in a flow without needs: no goroutine.
+			g.started[next[0]] = true
+			g.settle(ctx, x.runOne(ctx, next[0], &list[next[0]], client))
+			continue
+		}
+		for _, i := range next {
+			g.started[i] = true
+			g.running++
+			go func() { results <- x.runOne(ctx, i, &list[i], client) }()
+		}
+		res := <-results
+		g.running--
+		g.settle(ctx, res)
+	}
+	switch {
+	case g.end != nil:
+		return nil, g.end
+	case g.failed != nil:
+		return nil, g.failed
+	case len(g.sleepers) > 0:
+		// The run waits until the first wait ends; the other sleeping
+		// blocks keep theirs in their checkpoints.
+		slices.SortFunc(g.sleepers, func(a, b *sleeping) int { return a.wake.Until.Compare(b.wake.Until) })
+		var cps []model.Checkpoint
+		for _, sl := range g.sleepers[1:] {
+			detail, err := json.Marshal(sl.wake)
+			if err != nil {
+				return nil, err
+			}
+			cps = append(cps, model.Checkpoint{RunID: x.run.ID, Block: sl.block, State: model.CheckpointSleeping, Detail: string(detail), CreatedAt: x.w.now()})
+		}
+		if len(cps) > 0 {
+			if err := x.save(ctx, cps); err != nil {
+				return nil, err
+			}
+		}
+		return nil, g.sleepers[0]
+	}
+	for i := len(list) - 1; i >= 0; i-- {
+		if v, ok := x.output(list[i].Def.ID); ok {
+			return v, nil
+		}
+	}
+	return nil, nil
+}
+
+// graphRun is the state of one runBlocks.
+type graphRun struct {
+	x             *execution
+	list          []plan.PlannedBlock
+	done, started []bool
+	running       int
+	end           error // the first end of the claim (cancel, shutdown, lost lease, a write that failed)
+	failed        error // the first block that failed for good
+	sleepers      []*sleeping
+}
+
+// blockResult is what one block gave.
+type blockResult struct {
+	i   int
+	out any
+	ran bool
+	err error
+}
+
+// ready returns the blocks not started whose needs have finished.
+func (g *graphRun) ready() []int {
+	var out []int
+	for i := range g.list {
+		if !g.started[i] && !slices.ContainsFunc(g.list[i].Needs, func(j int) bool { return !g.done[j] }) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// settle takes in the result of a block: its output in steps and its
+// checkpoint stored (durably, before any block that needs it starts;
+// that of the last block to finish goes with the run's outcome), or its
+// failure, wait or end of the claim.
+func (g *graphRun) settle(ctx context.Context, res blockResult) {
+	x, pb := g.x, &g.list[res.i]
+	id := pb.Def.ID
+	err := res.err
+	var f *blockFailure
+	if err != nil && pb.Def.ContinueOnError && errors.As(err, &f) && f.continuable {
+		res.out, res.ran, err = x.continued(f), true, nil
+	}
+	var sl *sleeping
+	switch {
+	case err == nil:
+	case errors.As(err, &sl):
+		g.sleepers = append(g.sleepers, sl)
+		return
+	case errors.As(err, &f):
+		if g.failed == nil {
+			g.failed = err
+		}
+		return
+	default:
+		if g.end == nil {
+			g.end = err
+		}
+		return
+	}
+	g.done[res.i] = true
+	cp := model.Checkpoint{RunID: x.run.ID, Block: id, State: model.CheckpointSkipped, CreatedAt: x.w.now()}
+	if res.ran {
+		x.setStep(id, res.out)
+		cp.State = model.CheckpointDone
+	}
+	last := g.running == 0 && g.failed == nil && g.end == nil && len(g.sleepers) == 0 && !slices.Contains(g.started, false)
+	if last {
+		return
+	}
+	if res.ran {
+		if cp.Output, err = x.seal(id, res.out); err != nil {
+			g.end = err
+			return
+		}
+	}
+	if err := x.save(ctx, []model.Checkpoint{cp}); err != nil && g.end == nil {
+		g.end = err
+	}
+}
+
+// runOne runs block i of a list: its checkpoint of an earlier claim
+// says whether it acted (it is not repeated) or waits (it takes up after
+// its wait, or waits again while the wait is not over).
+func (x *execution) runOne(ctx context.Context, i int, pb *plan.PlannedBlock, client *http.Client) blockResult {
+	id := pb.Def.ID
+	var at *wake
+	if cp, ok := x.resumed[id]; ok {
+		switch cp.State {
+		case model.CheckpointActing:
+			err := fmt.Errorf("block %q was interrupted (%s) after it may have acted, and is not safe to repeat: %s; "+
+				"check whether it did, then start the run again", id, x.run.ResumeReason, cp.Detail)
+			x.emit(PendingEvent{Type: "block_failed", Block: id, Data: map[string]any{"error": err.Error(), "interrupted": true}})
+			// The run fails (and its on_error handler runs), but the
+			// block is not continued: whether it failed is unknown.
+			return blockResult{i: i, err: &blockFailure{block: id, msg: err.Error(), err: err}}
+		case model.CheckpointSleeping:
+			at = new(wake)
+			if err := json.Unmarshal([]byte(cp.Detail), at); err != nil {
+				return blockResult{i: i, err: fmt.Errorf("block %q: read its wait: %w", id, err)}
+			}
+			now := x.w.now()
+			if at.Await == "" && at.Until.Sub(now) > x.w.cfg.SleepOver {
+				// Another block's wait ended first: this one waits on. (A
+				// block awaiting a run looks at it, woken early or not.)
+				return blockResult{i: i, err: &sleeping{block: id, wake: *at}}
+			}
+			at.Woke = now
+		}
+	}
+	var res blockResult
+	res.i = i
+	if pb.Each != nil {
+		res.out, res.ran, res.err = x.each(ctx, pb, client)
+	} else {
+		res.out, res.ran, res.err = x.block(ctx, pb, client, at, nil)
+	}
+	return res
 }
 
 // handle runs the flow's on_error handler after the run failed with
@@ -306,7 +441,7 @@ func (x *execution) runBlocks(ctx context.Context, list []plan.PlannedBlock, cli
 // durable wait, a shutdown, a lost lease) is returned as it is: the run
 // resumes in the handler.
 func (x *execution) handle(ctx context.Context, client *http.Client) error {
-	_, err := x.runBlocks(ctx, x.plan.OnError, client, nil)
+	_, err := x.runBlocks(ctx, x.plan.OnError, client)
 	var sl *sleeping
 	switch {
 	case errors.As(err, &sl), errors.Is(err, errShutdown), errors.Is(err, errLeaseLost), errors.Is(err, errAbandon):
@@ -338,15 +473,14 @@ func (e *runFailed) Error() string {
 }
 
 // resume restores what earlier claims of the run finished: the steps from
-// the checkpoints, the event numbering from the stored events. It returns
-// the output of the last finished block.
-func (x *execution) resume(ctx context.Context) (any, error) {
+// the checkpoints, the event numbering from the stored events.
+func (x *execution) resume(ctx context.Context) error {
 	w, r := x.w, x.run
 	cps, err := retryLoad(x, ctx, "load the run's checkpoints", func(ctx context.Context) ([]model.Checkpoint, error) {
 		return w.cfg.Driver.Checkpoints(w.cfg.DB.WithContext(ctx), r.ID)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("load the run's checkpoints: %w", err)
+		return fmt.Errorf("load the run's checkpoints: %w", err)
 	}
 	x.resumed = make(map[string]model.Checkpoint, len(cps))
 	for _, cp := range cps {
@@ -356,22 +490,21 @@ func (x *execution) resume(ctx context.Context) (any, error) {
 		// The run failed in an earlier claim: its on_error handler goes on.
 		x.failure = new(engine.Failure)
 		if err := json.Unmarshal([]byte(cp.Detail), x.failure); err != nil {
-			return nil, fmt.Errorf("read the run's failure: %w", err)
+			return fmt.Errorf("read the run's failure: %w", err)
 		}
 	}
-	var last any
 	from, reason := "", r.ResumeReason
+	var woke *wake // the earliest wait among the run's blocks
 	for i, pb := range slices.Concat(x.plan.Blocks, x.plan.OnError) {
 		id := pb.Def.ID
 		cp, ok := x.resumed[id]
 		if ok && cp.State == model.CheckpointDone {
 			out, masks, err := x.open(id, cp.Output)
 			if err != nil {
-				return nil, fmt.Errorf("block %q: open its checkpoint: %w", id, err)
+				return fmt.Errorf("block %q: open its checkpoint: %w", id, err)
 			}
 			x.guard.restore(masks)
 			x.setStep(id, out)
-			last = out
 			continue
 		}
 		if ok && cp.State == model.CheckpointSkipped {
@@ -382,12 +515,13 @@ func (x *execution) resume(ctx context.Context) (any, error) {
 		}
 		if from == "" {
 			from = id
-			if ok && cp.State == model.CheckpointSleeping {
-				reason = fmt.Sprintf("the wait of block %q ended", id)
-				var at wake
-				if json.Unmarshal([]byte(cp.Detail), &at) == nil && at.NextAttempt > 0 {
-					reason = fmt.Sprintf("the wait of block %q before its attempt %d ended", id, at.NextAttempt)
-				}
+		}
+		var at wake
+		if ok && cp.State == model.CheckpointSleeping && json.Unmarshal([]byte(cp.Detail), &at) == nil && (woke == nil || at.Until.Before(woke.Until)) {
+			woke = &at
+			reason = fmt.Sprintf("the wait of block %q ended", id)
+			if at.NextAttempt > 0 {
+				reason = fmt.Sprintf("the wait of block %q before its attempt %d ended", id, at.NextAttempt)
 			}
 		}
 	}
@@ -399,7 +533,7 @@ func (x *execution) resume(ctx context.Context) (any, error) {
 	if reason == r.ResumeReason && r.Resumes > 0 && w.cfg.OnResumed != nil {
 		w.cfg.OnResumed(r, resumeKind(r.ResumeReason))
 	}
-	return last, nil
+	return nil
 }
 
 // resumeKind is the metrics label of a resume reason.
@@ -425,19 +559,40 @@ func ctxErr(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// setStep records the output of block id.
+// setStep records the output of block id. Blocks running at once read
+// the maps they were given; a new output makes new maps.
 func (x *execution) setStep(id string, out any) {
-	x.steps[id] = map[string]any{"output": out}
-	x.condSteps[id] = map[string]any{"output": engine.Plain(out)}
+	x.stepsMu.Lock()
+	defer x.stepsMu.Unlock()
+	steps, cond := maps.Clone(x.steps), maps.Clone(x.condSteps)
+	steps[id] = map[string]any{"output": out}
+	cond[id] = map[string]any{"output": engine.Plain(out)}
+	x.steps, x.condSteps = steps, cond
+}
+
+// stepsNow returns the outputs of the blocks finished so far, as scripts
+// and as conditions see them. The maps are not changed afterwards.
+func (x *execution) stepsNow() (steps, cond map[string]any) {
+	x.stepsMu.Lock()
+	defer x.stepsMu.Unlock()
+	return x.steps, x.condSteps
+}
+
+// output returns the output of block id, and whether it ran.
+func (x *execution) output(id string) (any, bool) {
+	steps, _ := x.stepsNow()
+	s, ok := steps[id].(map[string]any)
+	return s["output"], ok
 }
 
 // env returns the engine environment of block id.
 func (x *execution) env(block string) *engine.Env {
 	r := x.run
+	steps, _ := x.stepsNow()
 	return &engine.Env{
 		Secrets: &runResolver{x: x, block: block},
 		Input:   x.input,
-		Steps:   x.steps,
+		Steps:   steps,
 		Run:     engine.RunInfo{ID: r.ID, Flow: r.Flow, Project: r.Project, Environment: r.Environment, Block: block},
 		Vars:    x.plan.Def.Env,
 		Failure: x.failure,
@@ -446,6 +601,7 @@ func (x *execution) env(block string) *engine.Env {
 		},
 		OnMask: func(v string) { x.guard.learn("", "", v, nil) },
 		OnLog: func(l engine.LogRecord) {
+			x.guard.derive(l.Message)
 			x.emit(PendingEvent{Type: "log", Block: block, Data: map[string]any{"level": l.Level, "message": l.Message}})
 		},
 	}

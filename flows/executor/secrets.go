@@ -20,9 +20,8 @@ import (
 type runResolver struct {
 	x     *execution
 	block string
-	// cur is the attempt in progress of an iteration of a block with
-	// each (iterations run at once, so x.cur is not theirs); nil for
-	// other blocks.
+	// cur is the block's attempt in progress (nil outside one: the each
+	// expression, an evaluation).
 	cur *attemptState
 }
 
@@ -131,6 +130,10 @@ type redactorCache struct {
 // maxCachedRedactors bounds the shared redactors kept (one per distinct
 // set of secret values seen by runs).
 const maxCachedRedactors = 256
+
+// maxCachedDerivers bounds the shared indexes of the values runs read
+// (one per distinct sequence of values read; about 45 KB for a token).
+const maxCachedDerivers = 64
 
 func newRedactorCache() *redactorCache {
 	c, _ := lru.New[string, *redact.Redactor](maxCachedRedactors)

@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hushflow/hushflow/redact"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -98,6 +99,9 @@ type Config struct {
 	// OnEvents is called when events of runID were stored (live
 	// followers in this process).
 	OnEvents func(runID string)
+	// Children starts the runs of sub-flows (the flow block); nil runs
+	// none.
+	Children ChildRuns
 
 	// Workers is the number of runs executed at once (default 64).
 	Workers int
@@ -197,7 +201,11 @@ type Worker struct {
 	owner string // this process's lease owner id
 
 	redactors *redactorCache
-	wake      chan struct{}
+	// derivers shares the indexes of the values runs read (the sources
+	// of derived values; see guard.derive) between runs that read the
+	// same secrets.
+	derivers *redact.DeriverCache
+	wake     chan struct{}
 	// started is closed when Start's claim loop begins.
 	started     chan struct{}
 	startedOnce sync.Once
@@ -211,6 +219,7 @@ func New(cfg Config) *Worker {
 		cfg: cfg, log: cfg.Logger,
 		owner:     uuid.NewString()[:8],
 		redactors: newRedactorCache(),
+		derivers:  redact.NewDeriverCache(maxCachedDerivers),
 		wake:      make(chan struct{}, 1),
 		started:   make(chan struct{}),
 	}

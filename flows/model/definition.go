@@ -26,6 +26,9 @@ type Definition struct {
 	// once; a new run over it is refused with 429. 0 means the server's
 	// default (HUSHFLOW_MAX_CONCURRENT_RUNS, 10,000).
 	MaxConcurrentRuns int `json:"max_concurrent_runs,omitempty" yaml:"max_concurrent_runs,omitempty"`
+	// Output names the block whose output is the run's output; empty
+	// means the last block (in the list's order) that ran.
+	Output string `json:"output,omitempty" yaml:"output,omitempty"`
 }
 
 // Trigger says what starts runs of a flow.
@@ -78,6 +81,11 @@ type BlockDef struct {
 	// MaxItems lowers the server's limit on the number of elements a
 	// block with each accepts (HUSHFLOW_MAX_EACH_ITEMS, default 1,000).
 	MaxItems int `json:"max_items,omitempty" yaml:"max_items,omitempty"`
+	// Needs are the ids of the blocks this block runs after; blocks whose
+	// needs are met run at once. Absent (nil), the block runs after the
+	// block before it in the list, as in a flow without needs; empty
+	// ([]), it starts with the run. Not allowed in on_error.
+	Needs []string `json:"needs,omitzero" yaml:"needs,omitempty"`
 }
 
 // Retry is a block's retry policy.

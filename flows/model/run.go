@@ -96,6 +96,14 @@ type Run struct {
 	// checkpoint and bound to the run (InputAAD); nil when Input is the
 	// real input. A rerun reads it; no view shows it.
 	InputSealed []byte `json:"-"`
+	// ParentRunID is the run whose flow block started this one (a
+	// sub-flow), ParentBlock that block and ParentAttempt its attempt
+	// (an attempt starts one child); empty for other runs. Depth counts
+	// the runs above this one.
+	ParentRunID   string `gorm:"size:36;not null;default:''" json:"parent_run_id,omitempty"`
+	ParentBlock   string `gorm:"size:63;not null;default:''" json:"parent_block,omitempty"`
+	ParentAttempt int    `gorm:"not null;default:0" json:"-"`
+	Depth         int    `gorm:"not null;default:0" json:"depth,omitempty"`
 }
 
 // InputAAD binds a run's sealed input to the run.
@@ -162,16 +170,49 @@ func (r *Run) Finished() bool {
 type RunRequest struct {
 	Project, Flow, Environment string
 	Input                      any
-	Trigger                    string // manual, webhook, schedule, event
+	Trigger                    string // manual, webhook, schedule, event, flow
 	Actor                      string
 	// RerunOf is the id of the run this one repeats, if any.
 	RerunOf string
 }
 
+// ChildRequest asks for the run of a sub-flow: flow (of the parent's
+// project; Version 0 is its current version) started by attempt Attempt
+// of block Block of Parent, in the parent's environment. Seal seals the
+// values the parent learnt at run time for the child (bound to the
+// child's id), so that the child masks them too.
+type ChildRequest struct {
+	Parent  *Run
+	Block   string
+	Attempt int
+	Flow    string
+	Version int
+	Input   any
+	Seal    func(childID string) ([]byte, error)
+}
+
+// Checkpoint names outside a run's blocks (not identifiers, so no
+// block's): the values a child run inherits from its parent, and the
+// output of a child run kept for its parent.
+const (
+	InheritedCheckpoint   = "$parent"
+	ChildCheckpointPrefix = "$child:"
+)
+
 // RunView is a run as the API shows it (output decoded).
 type RunView struct {
 	*Run
 	Output any `json:"output,omitempty"`
+	// Children are the runs its flow blocks started (GET of one run).
+	Children []ChildView `json:"children,omitempty"`
+}
+
+// ChildView is a run a flow block started, as its parent shows it.
+type ChildView struct {
+	ID          string `json:"id"`
+	Flow        string `json:"flow"`
+	Status      string `json:"status"`
+	ParentBlock string `json:"parent_block"`
 }
 
 // View decodes the stored (redacted) output.

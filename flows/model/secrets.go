@@ -49,11 +49,14 @@ type ResolveRequest struct {
 }
 
 // RunMask is a value a run learnt after it started (a secret read from
-// another environment, a secrets.mask value): the name it is masked under
-// and its host pins. A run's checkpoints keep them, sealed, so that a
-// resumed run masks and pins them again.
+// another environment, a secrets.mask value, a value a script derived from
+// a secret) or a secret value the run read: the name it is masked under,
+// its host pins, and whether values derived from it are looked for
+// (Source: the run read it). A run's checkpoints keep them, sealed, so
+// that a resumed run masks, pins and follows them again.
 type RunMask struct {
 	Name         string   `json:"name"`
 	Value        string   `json:"value"`
 	AllowedHosts []string `json:"allowed_hosts,omitempty"`
+	Source       bool     `json:"source,omitempty"`
 }

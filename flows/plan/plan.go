@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/hushflow/hushflow/blocks"
@@ -105,6 +106,10 @@ type PlannedBlock struct {
 	Fields []PlannedField
 	// Each is the compiled `each` expression (nil for a block without).
 	Each *engine.Program
+	// Needs are the indexes in its list of the blocks this one runs after
+	// (Def.Needs, or the block before it when Def.Needs is nil, as always
+	// in OnError, whose blocks run in order).
+	Needs []int
 }
 
 // PlannedField is one configuration field: a compiled expression, raw
@@ -199,18 +204,24 @@ func Compile(d model.Definition, reg *blocks.Registry, eng *engine.Engine) (*Pla
 	}
 	seen := map[string]bool{}
 	c := &compiler{reg: reg, eng: eng, plan: plan, add: add, noteRefs: noteRefs, seen: seen}
+	for _, b := range d.Blocks {
+		if b.ID != "" {
+			c.main = append(c.main, b.ID)
+		}
+	}
+	c.needs, c.upstream = graph(d.Blocks, add)
 	plan.Blocks = c.blocks(d.Blocks, false)
+	if d.Output != "" && !slices.ContainsFunc(d.Blocks, func(b model.BlockDef) bool { return b.ID == d.Output }) {
+		add(Problem{Field: "output", Message: fmt.Sprintf("output names %s, which is not a block of the flow", apperr.Echo(d.Output))})
+	}
 	if len(d.OnError) > MaxBlocks {
 		add(Problem{Field: "on_error", Message: fmt.Sprintf("an on_error list has at most %d blocks", MaxBlocks)})
 	}
 	// Every main block's id is taken before the handler's are checked, so
 	// that a handler block may read any main block (one that did not run
 	// is undefined) and its id may clash with none.
-	for _, b := range d.Blocks {
-		if b.ID != "" {
-			c.main = append(c.main, b.ID)
-			seen[b.ID] = true
-		}
+	for _, id := range c.main {
+		seen[id] = true
 	}
 	plan.OnError = c.blocks(d.OnError, true)
 	for s := range secretSet {
@@ -235,6 +246,139 @@ type compiler struct {
 	seen map[string]bool
 	// main are the ids of the main blocks (set before the handler's).
 	main []string
+	// needs are each main block's direct needs (indexes); upstream, when
+	// the flow uses needs and they form no cycle, are the ids each main
+	// block depends on, directly or not: those its steps.X may name.
+	needs    [][]int
+	upstream []map[string]bool
+}
+
+// graph resolves the needs of the flow's blocks into indexes, reporting
+// unknown, repeated and circular needs. upstream is nil when no block
+// has needs (every block then depends on those before it) or when the
+// needs are not valid.
+func graph(list []model.BlockDef, add func(Problem)) (needs [][]int, upstream []map[string]bool) {
+	index := make(map[string]int, len(list))
+	explicit := false
+	for i, b := range list {
+		if _, dup := index[b.ID]; !dup && b.ID != "" {
+			index[b.ID] = i
+		}
+		explicit = explicit || b.Needs != nil
+	}
+	needs = make([][]int, len(list))
+	valid := true
+	for i, b := range list {
+		if b.Needs == nil {
+			if i > 0 {
+				needs[i] = []int{i - 1}
+			}
+			continue
+		}
+		name := blockName(b, i, false)
+		seen := map[string]bool{}
+		for _, n := range b.Needs {
+			j, ok := index[n]
+			switch {
+			case n == b.ID:
+				add(Problem{Block: name, Field: "needs", Message: "a block cannot need itself"})
+			case !ok:
+				add(Problem{Block: name, Field: "needs", Message: fmt.Sprintf("needs names %s, which is not a block of the flow", apperr.Echo(n))})
+			case seen[n]:
+				add(Problem{Block: name, Field: "needs", Message: fmt.Sprintf("needs names %q twice", n)})
+			default:
+				seen[n] = true
+				needs[i] = append(needs[i], j)
+				continue
+			}
+			valid = false
+		}
+	}
+	if cycle := findCycle(list, needs); cycle != "" {
+		add(Problem{Field: "needs", Message: "the blocks' needs form a cycle: " + cycle})
+		valid = false
+	}
+	if !explicit || !valid {
+		return needs, nil
+	}
+	// In an order where every block comes after its needs, each block's
+	// upstream is its needs and theirs.
+	upstream = make([]map[string]bool, len(list))
+	var visit func(i int) map[string]bool
+	visit = func(i int) map[string]bool {
+		if upstream[i] != nil {
+			return upstream[i]
+		}
+		up := map[string]bool{}
+		for _, j := range needs[i] {
+			up[list[j].ID] = true
+			for id := range visit(j) {
+				up[id] = true
+			}
+		}
+		upstream[i] = up
+		return up
+	}
+	for i := range list {
+		visit(i)
+	}
+	return needs, upstream
+}
+
+// findCycle returns a cycle of needs as "a → b → a", or "".
+func findCycle(list []model.BlockDef, needs [][]int) string {
+	const (
+		unseen = iota
+		open
+		closed
+	)
+	state := make([]int, len(list))
+	var path []int
+	var found []int
+	var walk func(i int) bool
+	walk = func(i int) bool {
+		state[i] = open
+		path = append(path, i)
+		for _, j := range needs[i] {
+			switch state[j] {
+			case open:
+				k := slices.Index(path, j)
+				found = append(slices.Clone(path[k:]), j)
+				return true
+			case unseen:
+				if walk(j) {
+					return true
+				}
+			}
+		}
+		path = path[:len(path)-1]
+		state[i] = closed
+		return false
+	}
+	for i := range list {
+		if state[i] == unseen && walk(i) {
+			ids := make([]string, len(found))
+			for k, j := range found {
+				ids[k] = strconv.Quote(list[j].ID)
+			}
+			// found runs from a block to what it needs; say it in the
+			// order the blocks run.
+			slices.Reverse(ids)
+			return strings.Join(ids, " → ")
+		}
+	}
+	return ""
+}
+
+// blockName is how problems name a block: its id, or its position.
+func blockName(b model.BlockDef, i int, onError bool) string {
+	switch {
+	case b.ID != "":
+		return b.ID
+	case onError:
+		return fmt.Sprintf("on_error #%d", i+1)
+	}
+	return fmt.Sprintf("#%d", i+1)
 }
 
 // blocks validates and compiles one list of blocks: the flow's blocks, or
@@ -244,12 +388,15 @@ func (c *compiler) blocks(list []model.BlockDef, onError bool) []PlannedBlock {
 	var out []PlannedBlock
 	for i, b := range list {
 		pb := PlannedBlock{Def: b}
-		name := b.ID
-		if name == "" {
-			name = fmt.Sprintf("#%d", i+1)
-			if onError {
-				name = fmt.Sprintf("on_error #%d", i+1)
-			}
+		name := blockName(b, i, onError)
+		if onError && b.Needs != nil {
+			add(Problem{Block: name, Field: "needs", Message: "on_error blocks run in order and have no needs"})
+		}
+		switch {
+		case !onError:
+			pb.Needs = c.needs[i]
+		case i > 0:
+			pb.Needs = []int{i - 1} // in order
 		}
 		if !idRE.MatchString(b.ID) {
 			add(Problem{Block: name, Field: "id", Message: "block ids are identifiers: a letter or _ then letters, digits or _ (up to 63)"})
@@ -265,22 +412,31 @@ func (c *compiler) blocks(list []model.BlockDef, onError bool) []PlannedBlock {
 			add(Problem{Block: name, Field: "type", Message: fmt.Sprintf("unknown block type %s; known types: %s", apperr.Echo(string(b.Type)), knownTypes(reg))})
 		}
 		pb.Info = info
+		if b.Each != "" && ok && info.Spec.NoEach != "" {
+			add(Problem{Block: name, Field: "each", Message: fmt.Sprintf("a %s block cannot have each: %s", b.Type, info.Spec.NoEach)})
+		}
 		checkEach := func(field string, r engine.Refs) {
 			if r.Each && b.Each == "" {
 				add(Problem{Block: name, Field: field, Message: "item and index are defined only in a block with each"})
 			}
 		}
+		var upstream map[string]bool
+		if !onError && c.upstream != nil {
+			upstream = c.upstream[i]
+		}
 		checkSteps := func(field string, r engine.Refs) {
 			for _, s := range r.Steps {
-				if !seen[s] {
-					msg := fmt.Sprintf("steps.%s is not an earlier block", s)
-					if onError {
-						msg = fmt.Sprintf("steps.%s is neither a block of the flow nor an earlier on_error block", s)
-					}
-					if s == b.ID {
-						msg = fmt.Sprintf("steps.%s refers to this block itself; a block can read only earlier blocks", s)
-					}
-					add(Problem{Block: name, Field: field, Message: msg})
+				switch {
+				case upstream != nil && upstream[s]:
+				case upstream == nil && seen[s]:
+				case s == b.ID:
+					add(Problem{Block: name, Field: field, Message: fmt.Sprintf("steps.%s refers to this block itself; a block can read only blocks that ran before it", s)})
+				case upstream != nil && slices.Contains(c.main, s):
+					add(Problem{Block: name, Field: field, Message: fmt.Sprintf("steps.%s is not a block this block needs, directly or through the blocks it needs; add %q to its needs", s, s)})
+				case onError:
+					add(Problem{Block: name, Field: field, Message: fmt.Sprintf("steps.%s is neither a block of the flow nor an earlier on_error block", s)})
+				default:
+					add(Problem{Block: name, Field: field, Message: fmt.Sprintf("steps.%s is not an earlier block", s)})
 				}
 			}
 		}

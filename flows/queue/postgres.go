@@ -106,5 +106,8 @@ RETURNING r.id`)
 		}
 		done = append(done, ids...)
 	}
-	return ok, deleteCheckpoints(tx, done)
+	if err := deleteCheckpoints(tx, done); err != nil {
+		return nil, err
+	}
+	return ok, settleParents(tx, os, ok)
 }

@@ -99,6 +99,40 @@ type Outcome struct {
 	InputSealed                                []byte
 	Attempt                                    int
 	Finished                                   time.Time
+	// Parent is the run whose flow block started this one (a sub-flow):
+	// it is woken from its wait, and given ParentCheckpoint (the child's
+	// output, sealed) while it is open.
+	Parent           string
+	ParentCheckpoint *model.Checkpoint
+}
+
+// settleParents gives the parents of the applied outcomes their child's
+// checkpoint (only to a parent that is still open: an ended run keeps no
+// checkpoint) and wakes those waiting.
+func settleParents(tx *gorm.DB, os []Outcome, ok []bool) error {
+	for i, o := range os {
+		if !ok[i] || o.Parent == "" {
+			continue
+		}
+		if cp := o.ParentCheckpoint; cp != nil {
+			err := tx.Exec(`INSERT INTO run_checkpoints (run_id, block, state, detail, output, created_at)
+SELECT ?, ?, ?, '', ?, ? WHERE EXISTS (SELECT 1 FROM runs WHERE id = ? AND status IN ('queued', 'running', 'waiting'))`,
+				cp.RunID, cp.Block, cp.State, cp.Output, cp.CreatedAt, o.Parent).Error
+			if err != nil {
+				return err
+			}
+		}
+		if err := Wake(tx, o.Parent, o.Finished); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Wake makes run id, when it is waiting, claimable at now (a wait ended
+// early: the run it waited for ended).
+func Wake(tx *gorm.DB, id string, now time.Time) error {
+	return tx.Model(&model.Run{}).Where("id = ? AND status = ?", id, model.StatusWaiting).Update("available_at", now).Error
 }
 
 // New returns the driver of db's dialect.

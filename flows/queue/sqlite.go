@@ -54,7 +54,10 @@ func (sqlite) Finish(tx *gorm.DB, os []Outcome) ([]bool, error) {
 			done = append(done, o.RunID)
 		}
 	}
-	return ok, deleteCheckpoints(tx, done)
+	if err := deleteCheckpoints(tx, done); err != nil {
+		return nil, err
+	}
+	return ok, settleParents(tx, os, ok)
 }
 
 // claimSQL is the claim statement, with lock appended to its subquery.

@@ -148,6 +148,8 @@ export interface BlockDef {
   each?: string
   concurrency?: number
   max_items?: number
+  /** Blocks this one runs after; absent: the block before it; []: with the run. */
+  needs?: string[]
 }
 export interface Definition {
   name: string
@@ -155,6 +157,8 @@ export interface Definition {
   trigger: Trigger
   blocks: BlockDef[]
   on_error?: BlockDef[]
+  /** The block whose output is the run's output. */
+  output?: string
   env?: Record<string, string>
   max_concurrent_runs?: number
 }
@@ -236,6 +240,12 @@ export interface Run {
   resume_reason?: string
   /** the id of the run this run repeats (Run again) */
   rerun_of?: string
+  /** a sub-flow: the run whose flow block started it, and that block */
+  parent_run_id?: string
+  parent_block?: string
+  depth?: number
+  /** the runs this run's flow blocks started (GET of one run) */
+  children?: { id: string; flow: string; status: string; parent_block: string }[]
 }
 export interface RunEvent {
   seq: number

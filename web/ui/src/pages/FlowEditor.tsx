@@ -17,7 +17,7 @@ interface EditBlock {
   backoff: string
   continueOnError: boolean
   /** Settings of the block the editor does not edit yet (a loop's), kept as they are on save. */
-  kept: Pick<BlockDef, 'each' | 'concurrency' | 'max_items'>
+  kept: Pick<BlockDef, 'each' | 'concurrency' | 'max_items' | 'needs'>
 }
 
 interface EditFlow {
@@ -27,7 +27,7 @@ interface EditFlow {
   blocks: EditBlock[]
   env: EnvRow[]
   /** Parts of the definition the editor does not edit yet, kept as they are on save. */
-  kept: Pick<Definition, 'on_error' | 'max_concurrent_runs'>
+  kept: Pick<Definition, 'on_error' | 'max_concurrent_runs' | 'output'>
 }
 
 let uidSeq = 1
@@ -71,10 +71,10 @@ function fromDefinition(d: Definition): EditFlow {
       attempts: b.retry?.attempts ? String(b.retry.attempts) : '',
       backoff: b.retry?.backoff === undefined ? '' : String(b.retry.backoff),
       continueOnError: !!b.continue_on_error,
-      kept: { each: b.each, concurrency: b.concurrency, max_items: b.max_items },
+      kept: { each: b.each, concurrency: b.concurrency, max_items: b.max_items, needs: b.needs },
     })),
     env: envRows(d.env),
-    kept: { on_error: d.on_error, max_concurrent_runs: d.max_concurrent_runs },
+    kept: { on_error: d.on_error, max_concurrent_runs: d.max_concurrent_runs, output: d.output },
   }
 }
 

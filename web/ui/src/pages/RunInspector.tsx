@@ -311,6 +311,27 @@ export function RunInspector({ project, id }: { project: string; id: string }) {
         )}
       </dl>
 
+      {run.parent_run_id && (
+        <p class="muted" data-testid="parent-run">
+          Started by block <span class="mono">{run.parent_block}</span> of run{' '}
+          <Link href={`/p/${enc(project)}/runs/${enc(run.parent_run_id)}`} class="mono">
+            {run.parent_run_id}
+          </Link>
+        </p>
+      )}
+      {(run.children?.length ?? 0) > 0 && (
+        <div class="children" data-testid="child-runs">
+          <h2>Sub-flow runs</h2>
+          <ul>
+            {run.children!.map((c) => (
+              <li key={c.id}>
+                <span class="mono">{c.parent_block}</span> →{' '}
+                <Link href={`/p/${enc(project)}/runs/${enc(c.id)}`}>{c.flow}</Link> <Pill status={c.status} />
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
       {run.status === 'waiting' && run.available_at && (
         <div class="alert info" role="status">
           <strong>Waiting</strong> until {fullTime(run.available_at)}: the run holds no worker meanwhile and resumes on any replica.

@@ -111,7 +111,7 @@ export function Runs({ project }: { project: string }) {
                     {r.flow} <span class="muted mono">v{r.flow_version}</span>
                   </td>
                   <td>{r.environment}</td>
-                  <td>{r.trigger}</td>
+                  <td>{r.parent_run_id ? <span title={`started by block ${r.parent_block} of run ${r.parent_run_id}`}>sub-flow of {r.parent_block}</span> : r.trigger}</td>
                   <td title={r.queued_at}>{ago(r.queued_at)}</td>
                   <td class="mono">{duration(r.started_at, r.finished_at)}</td>
                   <td>

@@ -1,0 +1,160 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hushflow/hushflow/blocks"
+	"github.com/hushflow/hushflow/flows/model"
+	"github.com/hushflow/hushflow/flows/queue"
+	"github.com/hushflow/hushflow/store"
+	"gorm.io/gorm"
+)
+
+// ChildRuns starts and reads the runs of sub-flows (flows.Service).
+type ChildRuns interface {
+	StartChild(ctx context.Context, req model.ChildRequest) (*model.Run, error)
+	GetRun(ctx context.Context, id string) (*model.Run, error)
+	Cancel(ctx context.Context, id, actor string) (*model.Run, error)
+}
+
+// How a flow block's run and its child run pass values (both sealed like
+// checkpoints):
+//
+//   - the child inherits the values its parent learnt at run time (another
+//     environment's secret, secrets.mask): a checkpoint "$parent" of the
+//     child, written with the child's row, restored at each of its claims;
+//   - the parent gets the child's real output, with the values the child
+//     learnt: a checkpoint "$child:<id>" of the parent, written with the
+//     child's outcome (only while the parent is open), which also wakes
+//     the parent from its wait.
+
+// childCaller is the blocks.FlowCaller of one attempt of a block.
+type childCaller struct {
+	x       *execution
+	block   string
+	attempt int
+}
+
+func (c childCaller) Call(ctx context.Context, call blocks.FlowCall) (blocks.FlowState, error) {
+	x := c.x
+	if x.w.cfg.Children == nil {
+		return blocks.FlowState{}, errors.New("this server runs no sub-flows")
+	}
+	r, err := x.w.cfg.Children.StartChild(ctx, model.ChildRequest{
+		Parent: x.run, Block: c.block, Attempt: c.attempt, Flow: call.Flow, Version: call.Version, Input: call.Input,
+		Seal: func(child string) ([]byte, error) {
+			return x.sealAs(child, model.InheritedCheckpoint, sealedCheckpoint{Masks: x.guard.masks()})
+		},
+	})
+	if err != nil {
+		x.noteInfraOf(attemptOf(ctx), err)
+		return blocks.FlowState{}, err
+	}
+	st := blocks.FlowState{RunID: r.ID, Status: r.Status, Done: r.Finished(), Error: r.Error}
+	if r.Status == model.StatusSucceeded {
+		if st.Output, err = x.childOutput(ctx, r.ID); err != nil {
+			x.noteInfraOf(attemptOf(ctx), err)
+			return st, fmt.Errorf("run %s of flow %q: %w", r.ID, call.Flow, err)
+		}
+	}
+	return st, nil
+}
+
+func (c childCaller) Cancel(ctx context.Context, id string) error {
+	if c.x.w.cfg.Children == nil {
+		return nil
+	}
+	_, err := c.x.w.cfg.Children.Cancel(ctx, id, fmt.Sprintf("run %s (block %q timed out)", c.x.run.ID, c.block))
+	return err
+}
+
+// attemptOf is the attempt a block's context belongs to (nil outside one).
+func attemptOf(ctx context.Context) *attemptState {
+	a, _ := ctx.Value(attemptKey{}).(*attemptState)
+	return a
+}
+
+// childOutput opens the output child run id left for this run, and
+// makes the values it learnt known to this run's redactor and pins.
+func (x *execution) childOutput(ctx context.Context, id string) (any, error) {
+	block := model.ChildCheckpointPrefix + id
+	cp, ok := x.resumed[block]
+	if !ok {
+		err := x.w.cfg.DB.WithContext(ctx).Where("run_id = ? AND block = ?", x.run.ID, block).First(&cp).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil, errors.New("its output is no longer kept for this run")
+		}
+		if err != nil {
+			return nil, store.Translate(err)
+		}
+	}
+	out, masks, err := x.open(block, cp.Output)
+	if err != nil {
+		return nil, fmt.Errorf("open its output: %w", err)
+	}
+	x.guard.restore(masks)
+	return out, nil
+}
+
+// inherit restores the values a child run's parent learnt before it
+// started the child.
+func (x *execution) inherit(ctx context.Context) error {
+	var cp model.Checkpoint
+	err := x.w.cfg.DB.WithContext(ctx).Where("run_id = ? AND block = ?", x.run.ID, model.InheritedCheckpoint).First(&cp).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil
+	}
+	if err != nil {
+		return store.Translate(err)
+	}
+	_, masks, err := x.open(model.InheritedCheckpoint, cp.Output)
+	if err != nil {
+		return fmt.Errorf("open what the parent run passed on: %w", err)
+	}
+	x.guard.restore(masks)
+	return nil
+}
+
+// parentResult is what a child run's outcome leaves its parent: its
+// real output (when it succeeded), sealed for the parent, and the wake.
+func (x *execution) parentResult(o *queue.Outcome, out any) error {
+	r := x.run
+	if r.ParentRunID == "" {
+		return nil
+	}
+	o.Parent = r.ParentRunID
+	if o.Status != model.StatusSucceeded {
+		return nil
+	}
+	block := model.ChildCheckpointPrefix + r.ID
+	sealed, err := x.sealAs(r.ParentRunID, block, sealedCheckpoint{Output: out, Masks: x.guard.masks()})
+	if err != nil {
+		return err
+	}
+	o.ParentCheckpoint = &model.Checkpoint{RunID: r.ParentRunID, Block: block, State: model.CheckpointDone, Output: sealed, CreatedAt: o.Finished}
+	return nil
+}
+
+// wakeIfEnded wakes this run, just suspended to wait for run child, when
+// the child ended before the suspension was stored (its outcome's wake
+// found the run still running).
+func (x *execution) wakeIfEnded(child string) {
+	w := x.w
+	if w.cfg.Children == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(x.hard, 10*time.Second)
+	defer cancel()
+	c, err := w.cfg.Children.GetRun(ctx, child)
+	if err != nil || !c.Finished() {
+		return // the child's own outcome wakes the run, or the wait's end
+	}
+	if err := queue.Wake(w.cfg.DB.WithContext(ctx), x.run.ID, w.now()); err != nil {
+		w.log.Warn("wake a run whose child ended", "run_id", x.run.ID, "child", child, "err", x.red.Error(err))
+		return
+	}
+	w.Poke()
+}

@@ -1,0 +1,251 @@
+package flows_test
+
+import (
+	"encoding/base64"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hushflow/hushflow/internal/app"
+	"github.com/hushflow/hushflow/internal/apptest"
+	"github.com/hushflow/hushflow/store/storetest"
+)
+
+// Sub-flows: the flow block (issue 19 item 3).
+
+// derivedValue is a value a parent flow makes at run time and masks with
+// secrets.mask: the child it passes it to must mask it too.
+const derivedValue = "derived-Zq81-xyzzy-4471-value"
+
+// A parent calls a child that reads a secret and returns a value built
+// from it: the parent's next block gets (and sends) the real value, and
+// every view of both runs shows it masked. The runs are linked both ways.
+func TestSubflow(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		var mu sync.Mutex
+		var got []string
+		sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			mu.Lock()
+			got = append(got, string(b))
+			mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"ok":true}`))
+		}))
+		t.Cleanup(sink.Close)
+
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "child", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{
+				map[string]any{"id": "build", "type": "code", "config": map[string]any{"code": "" +
+					"console.log('passed', input.passed)\n" +
+					"return {auth: 'Bearer ' + secrets.API_TOKEN, n: input.n * 2, passed: input.passed}"}},
+			},
+		})
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "parent", "trigger": map[string]any{"type": "manual"}, "env": map[string]string{"SINK": sink.URL},
+			"blocks": []any{
+				map[string]any{"id": "mk", "type": "code", "config": map[string]any{"code": "return secrets.mask('derived-' + input.k + '-value')"}},
+				map[string]any{"id": "call", "type": "flow", "timeout": "1m",
+					"config": map[string]any{"flow": "'child'", "input": "({n: input.n, passed: steps.mk.output})"}},
+				map[string]any{"id": "send", "type": "http",
+					"config": map[string]any{"method": "'POST'", "url": "`${env.SINK}/hook`", "body": "steps.call.output"}},
+				map[string]any{"id": "done", "type": "code", "config": map[string]any{"code": "return {n: steps.call.output.n, auth: steps.call.output.auth}"}},
+			},
+		})
+		run := s.Must(200, "POST", "/api/v1/projects/billing/flows/parent/runs?wait=60s",
+			map[string]any{"environment": "development", "input": map[string]any{"n": 21, "k": "Zq81-xyzzy-4471"}})
+		if run["status"] != "succeeded" {
+			t.Fatalf("run: %v", run)
+		}
+		id := run["id"].(string)
+		out := run["output"].(map[string]any)
+		if out["n"] != float64(42) || out["auth"] != "Bearer [REDACTED:API_TOKEN]" {
+			t.Errorf("output %v", out)
+		}
+		mu.Lock()
+		sent := strings.Join(got, "\n")
+		mu.Unlock()
+		if !strings.Contains(sent, `"auth":"Bearer `+strings.ReplaceAll(canaryToken, `\`, `\\`)) && !strings.Contains(sent, "Bearer tok_9fK2") {
+			t.Errorf("the local server did not get the real value: %s", sent)
+		}
+		if !strings.Contains(sent, derivedValue) {
+			t.Errorf("the local server did not get the parent's value back: %s", sent)
+		}
+
+		// Linked both ways.
+		view := s.Must(200, "GET", "/api/v1/runs/"+id, nil)
+		children, _ := view["children"].([]any)
+		if len(children) != 1 {
+			t.Fatalf("children %v", view["children"])
+		}
+		ch := children[0].(map[string]any)
+		cid := ch["id"].(string)
+		if ch["flow"] != "child" || ch["status"] != "succeeded" || ch["parent_block"] != "call" {
+			t.Errorf("child %v", ch)
+		}
+		child := s.Must(200, "GET", "/api/v1/runs/"+cid, nil)
+		if child["parent_run_id"] != id || child["parent_block"] != "call" || child["depth"] != float64(1) || child["trigger"] != "flow" || child["environment"] != "development" {
+			t.Errorf("child run %v", child)
+		}
+		list := s.Must(200, "GET", "/api/v1/projects/billing/runs?parent="+id, nil)
+		if runs := list["runs"].([]any); len(runs) != 1 || runs[0].(map[string]any)["id"] != cid {
+			t.Errorf("runs of parent: %v", list)
+		}
+		evs := events(t, s, id)
+		checkSequence(t, id, evs)
+		if d := eventData(evs, "flow_started", "call"); d["run_id"] != cid || d["flow"] != "child" {
+			t.Errorf("flow_started: %v (%s)", d, eventTypes(evs))
+		}
+		checkSequence(t, cid, events(t, s, cid))
+
+		// Every view of both runs, the run list and the database: the
+		// secret, the value built from it and the parent's masked value
+		// are masked, in their usual encodings.
+		b64 := base64.StdEncoding.EncodeToString([]byte(derivedValue))
+		for _, rid := range []string{id, cid} {
+			for name, text := range map[string]string{
+				"run":    string(s.Do("GET", "/api/v1/runs/"+rid, nil).Body),
+				"events": string(s.Do("GET", "/api/v1/runs/"+rid+"/events", nil).Body),
+			} {
+				apptest.AssertAbsent(t, rid+" "+name, text, append(apptest.Forms(canaryToken), derivedValue, b64)...)
+			}
+		}
+		apptest.AssertAbsent(t, "run list", string(s.Do("GET", "/api/v1/projects/billing/runs", nil).Body), canaryToken, derivedValue)
+		apptest.AssertAbsent(t, "database", apptest.DumpTables(t, s.App.DB), canaryToken, derivedValue)
+		apptest.AssertAbsent(t, "server log", s.Logs.String(), canaryToken, derivedValue)
+		if !strings.Contains(string(s.Do("GET", "/api/v1/runs/"+cid+"/events", nil).Body), "passed [REDACTED") {
+			t.Errorf("the child's log of the parent's value is not shown masked")
+		}
+		assertNoCheckpoints(t, s, id)
+		assertNoCheckpoints(t, s, cid)
+	})
+}
+
+// A child that fails fails its parent's flow block with the child's
+// (redacted) error; a pinned version runs that version; an unknown flow
+// or version fails the block; a flow that calls itself stops at the depth
+// limit; a flow block cannot loop with each.
+func TestSubflowErrorsAndVersions(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		flow := func(name string, blocks ...any) map[string]any {
+			return map[string]any{"name": name, "trigger": map[string]any{"type": "manual"}, "blocks": blocks}
+		}
+		code := func(id, src string) map[string]any {
+			return map[string]any{"id": id, "type": "code", "config": map[string]any{"code": src}}
+		}
+		call := func(cfg map[string]any) map[string]any {
+			return map[string]any{"id": "call", "type": "flow", "timeout": "1m", "config": cfg}
+		}
+		start := func(name string) map[string]any {
+			return s.Must(200, "POST", "/api/v1/projects/billing/flows/"+name+"/runs?wait=60s", map[string]any{"environment": "development"})
+		}
+
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", flow("bad-child", code("boom", "throw new Error('no ' + secrets.API_TOKEN)")))
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", flow("calls-bad", call(map[string]any{"flow": "'bad-child'"})))
+		r := start("calls-bad")
+		msg, _ := r["error"].(string)
+		if r["status"] != "failed" || !strings.Contains(msg, `flow "bad-child": run `) || !strings.Contains(msg, "failed: ") || !strings.Contains(msg, "no [REDACTED:API_TOKEN]") {
+			t.Errorf("a failed child: %v", r)
+		}
+		apptest.AssertAbsent(t, "failed parent", mustJSON(r), canaryToken)
+
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", flow("versioned", code("v", "return 1")))
+		s.Must(200, "PUT", "/api/v1/projects/billing/flows/versioned", flow("versioned", code("v", "return 2")))
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", flow("pinned", call(map[string]any{"flow": "'versioned'", "version": 1})))
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", flow("latest", call(map[string]any{"flow": "'versioned'"})))
+		if r := start("pinned"); r["output"] != float64(1) {
+			t.Errorf("pinned version 1: %v", r)
+		}
+		if r := start("latest"); r["output"] != float64(2) {
+			t.Errorf("current version: %v", r)
+		}
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", flow("missing-version", call(map[string]any{"flow": "'versioned'", "version": 9})))
+		if r := start("missing-version"); r["status"] != "failed" || !strings.Contains(r["error"].(string), `version of flow versioned "9" not found`) {
+			t.Errorf("unknown version: %v", r)
+		}
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", flow("missing-flow", call(map[string]any{"flow": "'nope'"})))
+		if r := start("missing-flow"); r["status"] != "failed" || !strings.Contains(r["error"].(string), `flow "nope" not found`) {
+			t.Errorf("unknown flow: %v", r)
+		}
+
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", flow("forever", call(map[string]any{"flow": "'forever'"})))
+		r = start("forever")
+		if r["status"] != "failed" || !strings.Contains(r["error"].(string), "sub-flows nest at most 8 deep") {
+			t.Errorf("a flow calling itself: %v", r)
+		}
+		var n int64
+		s.App.DB.Table("runs").Where("flow = ?", "forever").Count(&n)
+		var open int64
+		s.App.DB.Table("runs").Where("flow = ? AND status IN ?", "forever", []string{"queued", "running", "waiting"}).Count(&open)
+		if n != 9 || open != 0 {
+			t.Errorf("%d runs of a flow calling itself (want 9: depth 0 to 8), %d open", n, open)
+		}
+
+		bad := s.Do("POST", "/api/v1/projects/billing/flows", flow("looped",
+			map[string]any{"id": "call", "type": "flow", "each": "[1, 2]", "config": map[string]any{"flow": "'versioned'"}}))
+		if bad.Status != 400 || !strings.Contains(string(bad.Body), "a flow block cannot have each") {
+			t.Errorf("flow block with each: %d %s", bad.Status, bad.Body)
+		}
+	})
+}
+
+// A parent waiting for its child does not hold a worker; canceling the
+// parent cancels the child. A child that outlives its block's timeout is
+// canceled and fails the block.
+func TestSubflowCancelAndTimeout(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			clock := &apptest.Clock{}
+			s := serverOn(t, b.Config(t), func(c *app.Config) { c.Now = clock.Now })
+			s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+			s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+				"name": "slow", "trigger": map[string]any{"type": "manual"},
+				"blocks": []any{map[string]any{"id": "nap", "type": "delay", "timeout": "1h", "config": map[string]any{"duration": "'30m'"}}},
+			})
+			s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+				"name": "caller", "trigger": map[string]any{"type": "manual"},
+				"blocks": []any{map[string]any{"id": "call", "type": "flow", "timeout": "10m", "config": map[string]any{"flow": "'slow'"}}},
+			})
+			both := func(id string, status string) (map[string]any, map[string]any) {
+				var parent, child map[string]any
+				waitFor(t, 60*time.Second, "parent and child "+status, func() bool {
+					parent = s.Must(200, "GET", "/api/v1/runs/"+id, nil)
+					ch, _ := parent["children"].([]any)
+					if len(ch) != 1 {
+						return false
+					}
+					child = s.Must(200, "GET", "/api/v1/runs/"+ch[0].(map[string]any)["id"].(string), nil)
+					return parent["status"] == status && child["status"] == status
+				})
+				return parent, child
+			}
+
+			id := s.Must(202, "POST", "/api/v1/projects/ops/flows/caller/runs", map[string]any{"environment": "development"})["id"].(string)
+			both(id, "waiting")
+			s.Must(200, "POST", "/api/v1/runs/"+id+"/cancel", nil)
+			both(id, "canceled")
+
+			// The block's timeout (10m) ends before the child (30m).
+			id = s.Must(202, "POST", "/api/v1/projects/ops/flows/caller/runs", map[string]any{"environment": "development"})["id"].(string)
+			both(id, "waiting")
+			clock.Advance(11 * time.Minute)
+			var parent, child map[string]any
+			waitFor(t, 60*time.Second, "the parent to fail and the child to be canceled", func() bool {
+				parent = s.Must(200, "GET", "/api/v1/runs/"+id, nil)
+				ch, _ := parent["children"].([]any)
+				child = s.Must(200, "GET", "/api/v1/runs/"+ch[0].(map[string]any)["id"].(string), nil)
+				return parent["status"] == "failed" && child["status"] == "canceled"
+			})
+			if !strings.Contains(parent["error"].(string), "did not end within the block's timeout") {
+				t.Errorf("parent %v, child %v", parent, child)
+			}
+		})
+	}
+}
