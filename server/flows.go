@@ -36,6 +36,7 @@ func (s *Server) flowRoutes() {
 	g.POST("/projects/:project/evaluate", s.evaluate)
 	g.POST("/projects/:project/events", s.publishEvent)
 	s.echo.POST("/hooks/:project/:flow", s.webhook)
+	s.historyRoutes()
 }
 
 func (s *Server) listBlockTypes(c echo.Context) error {
@@ -127,11 +128,36 @@ func (s *Server) listFlows(c echo.Context) error {
 	if err := s.authorize(c, project, Viewer); err != nil {
 		return err
 	}
-	fs, err := s.deps.Flows.List(c.Request().Context(), project)
+	ctx := c.Request().Context()
+	fs, err := s.deps.Flows.List(ctx, project)
 	if err != nil {
 		return err
 	}
-	return s.maskedJSON(c, http.StatusOK, project, map[string]any{"flows": fs})
+	last, err := s.deps.Flows.LastRuns(ctx, fs)
+	if err != nil {
+		return err
+	}
+	items := make([]flowListItem, len(fs))
+	for i := range fs {
+		items[i].Flow = &fs[i]
+		if r, ok := last[fs[i].ID]; ok {
+			items[i].LastRun = &lastRun{ID: r.ID, Status: r.Status, QueuedAt: r.QueuedAt, FinishedAt: r.FinishedAt}
+		}
+	}
+	return s.maskedJSON(c, http.StatusOK, project, map[string]any{"flows": items})
+}
+
+// flowListItem is a flow in the list, with its latest run.
+type flowListItem struct {
+	*flows.Flow
+	LastRun *lastRun `json:"last_run,omitempty"`
+}
+
+type lastRun struct {
+	ID         string     `json:"id"`
+	Status     string     `json:"status"`
+	QueuedAt   time.Time  `json:"queued_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
 }
 
 func (s *Server) getFlow(c echo.Context) error {

@@ -145,11 +145,25 @@ func (s *Server) listMembers(c echo.Context) error {
 	if err := s.authorize(c, project, Viewer); err != nil {
 		return err
 	}
-	ms, err := s.deps.Projects.Members(c.Request().Context(), project)
+	ctx := c.Request().Context()
+	ms, err := s.deps.Projects.Members(ctx, project)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"members": ms})
+	// Each member with the user's name, which the settings page shows.
+	out := make([]memberView, len(ms))
+	for i := range ms {
+		out[i].Member = &ms[i]
+		if u, err := s.deps.Auth.GetUser(ctx, ms[i].UserID); err == nil {
+			out[i].Name = u.Name
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"members": out})
+}
+
+type memberView struct {
+	*projects.Member
+	Name string `json:"name,omitempty"`
 }
 
 func (s *Server) getProject(c echo.Context) error {

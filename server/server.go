@@ -117,6 +117,7 @@ func New(d Deps) *Server {
 	v1.GET("/tokens", s.listOwnTokens)
 	v1.DELETE("/tokens/:id", s.revokeToken)
 	v1.POST("/users", s.createUser)
+	v1.GET("/users", s.listUsers)
 	v1.POST("/users/:id/tokens", s.createUserToken)
 	v1.GET("/whoami", s.whoami)
 	v1.GET("/version", s.version)
@@ -126,6 +127,7 @@ func New(d Deps) *Server {
 	s.secretRoutes()
 	s.installationRoutes()
 	v1.GET("/projects/:project/secret-usage", s.secretUsage)
+	v1.GET("/projects/:project/installation-usage", s.installationUsage)
 	// Unknown /api/v1 paths are 404 for authenticated callers and 401
 	// otherwise (the group's middleware runs first).
 	v1.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })

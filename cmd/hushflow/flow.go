@@ -113,6 +113,7 @@ func requireProject(p string) error {
 
 func newFlowCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "flow", Short: "Apply, inspect and run flows"}
+	cmd.AddCommand(newFlowVersionsCmd(), newFlowRollbackCmd())
 	var project string
 	addProject := func(c *cobra.Command) {
 		c.Flags().StringVarP(&project, "project", "p", "", "project of the flow (required)")

@@ -4,6 +4,7 @@ import { useApp } from '../app'
 import { Link, navigate } from '../router'
 import { ExprEditor, syntaxErrors, type CompletionScope, type Located, type SourceKind } from '../editor'
 import { ErrorBox, Modal, PageHeader, Spinner } from '../ui'
+import { EnvEditor, envObject, envRows, type EnvRow } from './EnvEditor'
 
 interface EditBlock {
   uid: number
@@ -24,7 +25,7 @@ interface EditFlow {
   description: string
   trigger: { type: string; cron: string; environment: string; topic: string; filter: string; signing_secret: string; signature: string }
   blocks: EditBlock[]
-  env: string // NAME=value lines
+  env: EnvRow[]
   /** Parts of the definition the editor does not edit yet, kept as they are on save. */
   kept: Pick<Definition, 'on_error' | 'max_concurrent_runs' | 'output'>
 }
@@ -72,9 +73,7 @@ function fromDefinition(d: Definition): EditFlow {
       continueOnError: !!b.continue_on_error,
       kept: { each: b.each, concurrency: b.concurrency, max_items: b.max_items, needs: b.needs },
     })),
-    env: Object.entries(d.env ?? {})
-      .map(([k, v]) => `${k}=${v}`)
-      .join('\n'),
+    env: envRows(d.env),
     kept: { on_error: d.on_error, max_concurrent_runs: d.max_concurrent_runs, output: d.output },
   }
 }
@@ -82,16 +81,11 @@ function fromDefinition(d: Definition): EditFlow {
 function toDefinition(f: EditFlow): Definition {
   const t: any = { type: f.trigger.type }
   for (const k of ['cron', 'environment', 'topic', 'filter', 'signing_secret', 'signature'] as const) if (f.trigger[k].trim()) t[k] = f.trigger[k].trim()
-  const env: Record<string, string> = {}
-  for (const line of f.env.split('\n')) {
-    const i = line.indexOf('=')
-    if (i > 0) env[line.slice(0, i).trim()] = line.slice(i + 1)
-  }
   return {
     name: f.name.trim(),
     description: f.description.trim() || undefined,
     trigger: t,
-    env: Object.keys(env).length ? env : undefined,
+    env: envObject(f.env),
     blocks: f.blocks.map((b) => {
       const config: Record<string, string> = {}
       for (const [k, v] of Object.entries(b.config)) if (v.trim() !== '') config[k] = v
@@ -115,7 +109,7 @@ const emptyFlow = (): EditFlow => ({
   description: '',
   trigger: { type: 'manual', cron: '', environment: '', topic: '', filter: '', signing_secret: '', signature: '' },
   blocks: [],
-  env: '',
+  env: [],
   kept: {},
 })
 
@@ -261,10 +255,7 @@ export function FlowEditor({ project, flow }: { project: string; flow?: string }
       secrets: cur.secrets.map((s) => ({ name: s.name, detail: s.from ?? s.scope_label })),
       steps: blocks.slice(0, Math.max(i, 0)).map((b) => ({ id: b.id, type: b.type })),
       input: inputKeys(cur.input),
-      env: (cur.f?.env ?? '')
-        .split('\n')
-        .map((l) => l.split('=')[0].trim())
-        .filter(Boolean),
+      env: (cur.f?.env ?? []).map((r) => r.key.trim()).filter(Boolean),
     }
   }
 
@@ -398,6 +389,11 @@ export function FlowEditor({ project, flow }: { project: string; flow?: string }
       >
         {dirty && <span class="unsaved">Unsaved changes</span>}
         {flow && (
+          <Link class="btn ghost" href={`/p/${enc(project)}/flows/${enc(flow)}/versions`}>
+            Versions
+          </Link>
+        )}
+        {flow && (
           <button class="btn ghost danger" onClick={() => setConfirmDelete(true)}>
             Delete
           </button>
@@ -527,6 +523,8 @@ export function FlowEditor({ project, flow }: { project: string; flow?: string }
               </p>
             )}
           </div>
+
+          <EnvEditor rows={f.env} onChange={(env) => update((x) => ({ ...x, env }))} />
 
           <ol class="blocks" aria-label="Blocks">
             {f.blocks.map((b, i) => {

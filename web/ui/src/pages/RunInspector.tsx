@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks'
 import { get, post, enc, type Definition, type Flow, type Run, type RunEvent } from '../api'
 import { useApp } from '../app'
-import { Link } from '../router'
+import { Link, navigate } from '../router'
 import { ErrorBox, JSONView, PageHeader, Pill, Spinner, duration, fullTime } from '../ui'
 
 // Event types the executor and blocks emit; EventSource delivers named
@@ -234,6 +234,15 @@ export function RunInspector({ project, id }: { project: string; id: string }) {
         sub={
           <>
             Run <span class="mono">{run.id}</span> · {run.environment} · {run.trigger} by {run.created_by}
+            {run.rerun_of && (
+              <>
+                {' '}
+                · rerun of{' '}
+                <Link class="mono" href={`/p/${enc(project)}/runs/${enc(run.rerun_of)}`} title={run.rerun_of}>
+                  …{run.rerun_of.slice(-8)}
+                </Link>
+              </>
+            )}
           </>
         }
       >
@@ -257,6 +266,21 @@ export function RunInspector({ project, id }: { project: string; id: string }) {
             Cancel run
           </button>
         )}
+        <button
+          class="btn"
+          title="A new run of this flow (its current version) in the same environment with the same input"
+          onClick={async () => {
+            try {
+              const r = await post<Run>(`/api/v1/runs/${enc(id)}/rerun`)
+              app.toast('Run again: started')
+              navigate(`/p/${enc(project)}/runs/${enc(r.id)}`)
+            } catch (e) {
+              app.toast((e as Error).message, 'error')
+            }
+          }}
+        >
+          ↻ Run again
+        </button>
         <Link class="btn" href={`/p/${enc(project)}/runs?flow=${enc(run.flow)}`}>
           All runs of {run.flow}
         </Link>
