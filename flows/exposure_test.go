@@ -129,7 +129,7 @@ func TestIssue20ExposureAlerts(t *testing.T) {
 			t.Fatalf("marks: %v", marks)
 		}
 		call := s.Must(200, "GET", "/api/v1/secrets/"+ids["API_TOKEN"], nil)["exposure"].(map[string]any)
-		if call["run_id"] != runIDs["echo"] || call["block"] != "call" || call["sink"] != "http_response" || call["at"] == "" {
+		if call["run_id"] != runIDs["echo"] || call["run_project"] != "billing" || call["block"] != "call" || call["sink"] != "http_response" || call["at"] == "" {
 			t.Errorf("API_TOKEN's mark: %v", call)
 		}
 

@@ -72,7 +72,7 @@ func (s *Store) RecordExposure(ctx context.Context, e Exposure) (bool, error) {
 			return nil
 		}
 		return tx.Model(&secretRow{}).Where("id = ? AND exposed_at IS NULL", row.ID).Updates(map[string]any{
-			"exposed_at": rec.At, "exposed_run_id": e.RunID, "exposed_block": e.BlockID, "exposed_sink": e.Sink}).Error
+			"exposed_at": rec.At, "exposed_run_id": e.RunID, "exposed_run_project": e.RunProject, "exposed_block": e.BlockID, "exposed_sink": e.Sink}).Error
 	})
 	if err != nil {
 		return false, store.Translate(err)

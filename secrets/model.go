@@ -126,8 +126,9 @@ type Secret struct {
 // ExposureMark says when and where a run first found a secret's value
 // since the secret's last update.
 type ExposureMark struct {
-	At    time.Time `json:"at"`
-	RunID string    `json:"run_id"`
+	At         time.Time `json:"at"`
+	RunID      string    `json:"run_id"`
+	RunProject string    `json:"run_project"`
 	// Block is the block whose data held the value ("" for the run's
 	// input) and Sink the place (see Sinks).
 	Block string `json:"block,omitempty"`
@@ -170,8 +171,11 @@ type secretRow struct {
 	// The exposure mark (see ExposureMark); ExposedAt nil: none.
 	ExposedAt    *time.Time
 	ExposedRunID string `gorm:"size:64;not null;default:''"`
-	ExposedBlock string `gorm:"size:128;not null;default:''"`
-	ExposedSink  string `gorm:"size:32;not null;default:''"`
+	// ExposedRunProject is the project of the run (which may be another
+	// than the secret's, for an organization or environment secret).
+	ExposedRunProject string `gorm:"size:63;not null;default:''"`
+	ExposedBlock      string `gorm:"size:128;not null;default:''"`
+	ExposedSink       string `gorm:"size:32;not null;default:''"`
 }
 
 func (secretRow) TableName() string { return "secrets" }
@@ -198,7 +202,7 @@ func (r *secretRow) meta() Secret {
 		CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, UpdatedAt: r.UpdatedAt, UpdatedBy: r.UpdatedBy,
 	}
 	if r.ExposedAt != nil {
-		m.Exposure = &ExposureMark{At: r.ExposedAt.UTC(), RunID: r.ExposedRunID, Block: r.ExposedBlock, Sink: r.ExposedSink}
+		m.Exposure = &ExposureMark{At: r.ExposedAt.UTC(), RunID: r.ExposedRunID, RunProject: r.ExposedRunProject, Block: r.ExposedBlock, Sink: r.ExposedSink}
 	}
 	return m
 }

@@ -389,7 +389,7 @@ func (s *Store) Update(ctx context.Context, actor, id string, in UpdateInput) (*
 		}
 		// A new value is not the one a run exposed: the mark goes.
 		set := map[string]any{"current_version": next, "updated_at": now, "updated_by": actor, "weak": weak,
-			"exposed_at": nil, "exposed_run_id": "", "exposed_block": "", "exposed_sink": ""}
+			"exposed_at": nil, "exposed_run_id": "", "exposed_run_project": "", "exposed_block": "", "exposed_sink": ""}
 		if in.Description != nil {
 			set["description"] = *in.Description
 			row.Description = *in.Description

@@ -4,6 +4,7 @@
 -- exposure record, recorded once per run, block, sink and secret.
 ALTER TABLE secrets ADD COLUMN exposed_at timestamp with time zone;
 ALTER TABLE secrets ADD COLUMN exposed_run_id character varying(64) DEFAULT ''::character varying NOT NULL;
+ALTER TABLE secrets ADD COLUMN exposed_run_project character varying(63) DEFAULT ''::character varying NOT NULL;
 ALTER TABLE secrets ADD COLUMN exposed_block character varying(128) DEFAULT ''::character varying NOT NULL;
 ALTER TABLE secrets ADD COLUMN exposed_sink character varying(32) DEFAULT ''::character varying NOT NULL;
 ALTER TABLE secret_audit ADD COLUMN sink character varying(32) DEFAULT ''::character varying NOT NULL;

@@ -4,6 +4,7 @@
 -- exposure record, recorded once per run, block, sink and secret.
 ALTER TABLE `secrets` ADD COLUMN `exposed_at` datetime;
 ALTER TABLE `secrets` ADD COLUMN `exposed_run_id` text NOT NULL DEFAULT "";
+ALTER TABLE `secrets` ADD COLUMN `exposed_run_project` text NOT NULL DEFAULT "";
 ALTER TABLE `secrets` ADD COLUMN `exposed_block` text NOT NULL DEFAULT "";
 ALTER TABLE `secrets` ADD COLUMN `exposed_sink` text NOT NULL DEFAULT "";
 ALTER TABLE `secret_audit` ADD COLUMN `sink` text NOT NULL DEFAULT "";
