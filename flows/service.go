@@ -57,6 +57,7 @@ type (
 	RunSecrets     = model.RunSecrets
 	VisibleSecret  = model.VisibleSecret
 	ResolveRequest = model.ResolveRequest
+	Exposure       = model.Exposure
 	Problem        = plan.Problem
 	InvalidError   = plan.InvalidError
 	Source         = plan.Source
@@ -121,6 +122,9 @@ type Config struct {
 	OnBlockFinished func(r *Run, blockType, status string, d time.Duration)
 	OnRedacted      func(n int)
 	OnResumed       func(r *Run, cause string)
+	// OnExposure records a secret value a run found where it should
+	// never be (see executor.Config.OnExposure).
+	OnExposure func(ctx context.Context, e Exposure) error
 
 	// Workers is the number of runs executed at once by this process
 	// (default 64: runs mostly wait on the network and the database).
@@ -212,7 +216,8 @@ func New(cfg Config) *Service {
 		Registry: cfg.Registry, BlockEnv: cfg.BlockEnv, Batcher: cfg.Batcher, Logger: cfg.Logger, Now: cfg.Now,
 		NewHTTPClient: cfg.NewHTTPClient, OnPinRefused: cfg.OnPinRefused, OnRunFinished: cfg.OnRunFinished,
 		OnBlockFinished: cfg.OnBlockFinished, OnRedacted: cfg.OnRedacted, OnResumed: cfg.OnResumed,
-		OnEvents: s.broker.notify, Children: s,
+		OnExposure: cfg.OnExposure,
+		OnEvents:   s.broker.notify, Children: s,
 		Workers: cfg.Workers, Poll: cfg.Poll, MaxPoll: cfg.MaxPoll, Lease: cfg.Lease, ShutdownGrace: cfg.ShutdownGrace, MaxResumes: cfg.MaxResumes,
 		SleepOver: cfg.SleepOver, MaxEventBytes: cfg.MaxEventBytes, MaxEventsPerRun: cfg.MaxEventsPerRun,
 		DefaultBlockTimeout: cfg.DefaultBlockTimeout, MaxEachItems: cfg.MaxEachItems,

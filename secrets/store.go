@@ -387,7 +387,9 @@ func (s *Store) Update(ctx context.Context, actor, id string, in UpdateInput) (*
 			WrappedKey: sl.WrappedKey, KeyID: sl.KeyID, CreatedAt: now, CreatedBy: actor}).Error; err != nil {
 			return err
 		}
-		set := map[string]any{"current_version": next, "updated_at": now, "updated_by": actor, "weak": weak}
+		// A new value is not the one a run exposed: the mark goes.
+		set := map[string]any{"current_version": next, "updated_at": now, "updated_by": actor, "weak": weak,
+			"exposed_at": nil, "exposed_run_id": "", "exposed_run_project": "", "exposed_block": "", "exposed_sink": ""}
 		if in.Description != nil {
 			set["description"] = *in.Description
 			row.Description = *in.Description
@@ -404,6 +406,7 @@ func (s *Store) Update(ctx context.Context, actor, id string, in UpdateInput) (*
 			return err
 		}
 		row.CurrentVersion, row.UpdatedAt, row.UpdatedBy, row.Weak = next, now, actor, weak
+		row.ExposedAt = nil
 		out = row.meta()
 		return tx.Create(s.auditFor(actor, ActionUpdate, row, next, "")).Error
 	})

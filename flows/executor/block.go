@@ -334,6 +334,7 @@ func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *eng
 			return env.Secrets.Resolve(ctx, name, engine.Scope{}) // known to the guard
 		},
 		Mask:      func(v string) { x.guard.learn("", "", v, nil) },
+		Exposed:   func(sink string, names []string) { x.noteExposure(id, sink, names) },
 		Redact:    x.red.String,
 		MaskOf:    x.red.MaskOf,
 		HTTP:      client,

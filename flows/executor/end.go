@@ -131,6 +131,9 @@ func (x *execution) transit(t queue.Transition, key string) bool {
 			Rows: []any{rows}, Durable: true})
 		cancel()
 		if err == nil {
+			if applied {
+				x.reportExposures(x.hard)
+			}
 			w.notify(x.run.ID)
 			if !applied {
 				w.log.Warn("run taken from this worker before it could be released", "run_id", x.run.ID)
@@ -246,6 +249,9 @@ func (x *execution) finish(out any, runErr error) {
 			return
 		}
 	}
+	// Before the run is seen as ended here: whoever waits for it finds
+	// its exposures recorded.
+	x.reportExposures(x.hard)
 	w.notify(r.ID)
 	w.observe(r, status, now)
 }

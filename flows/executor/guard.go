@@ -33,6 +33,7 @@ type guard struct {
 	mu     sync.Mutex
 	label  map[string]string // value -> its name in red
 	used   map[string]bool   // names in use in red
+	origin map[string]origin // name in red -> the secret it masks
 	learnt []model.RunMask   // values learnt after start, for checkpoints
 	// allowed is the current pins (name -> hosts), replaced, never
 	// modified, on a change; read by every request of the run.
@@ -51,7 +52,7 @@ func (g *guard) start(red *redact.Redactor, vis []model.VisibleSecret, dc *redac
 	if dc != nil {
 		g.drv = dc.New()
 	}
-	g.label, g.used = map[string]string{}, map[string]bool{}
+	g.label, g.used, g.origin = map[string]string{}, map[string]bool{}, map[string]origin{}
 	sorted := slices.Clone(vis)
 	slices.SortFunc(sorted, func(a, b model.VisibleSecret) int { return strings.Compare(a.Name, b.Name) })
 	pins := map[string][]string{}
@@ -64,6 +65,7 @@ func (g *guard) start(red *redact.Redactor, vis []model.VisibleSecret, dc *redac
 		if _, ok := g.label[v.Value]; !ok && v.Value != "" {
 			g.label[v.Value] = v.Name
 			g.used[v.Name] = true
+			g.origin[v.Name] = origin{secret: v.Name}
 		}
 		pin(v.Value, v.AllowedHosts)
 	}
@@ -101,7 +103,7 @@ func (g *guard) learn(name, environment, value string, hosts []string) {
 			}
 		}
 	}
-	g.addLocked(l, value, hosts)
+	g.addLocked(l, value, hosts, origin{secret: name, environment: environment})
 	g.sourceLocked(l, value)
 }
 
@@ -135,7 +137,7 @@ func (g *guard) derive(s string) {
 			continue // the value itself, or one of its encodings
 		}
 		g.mu.Lock()
-		g.addLocked(p.Name, p.Text, nil)
+		g.addLocked(p.Name, p.Text, nil, origin{})
 		g.mu.Unlock()
 	}
 }
@@ -188,21 +190,25 @@ func (g *guard) restore(ms []model.RunMask) {
 		if !known {
 			l = m.Name
 		}
-		g.addLocked(l, m.Value, m.AllowedHosts)
+		g.addLocked(l, m.Value, m.AllowedHosts, origin{secret: m.Secret, environment: m.Environment})
 		if m.Source {
 			g.sourceLocked(l, m.Value)
 		}
 	}
 }
 
-// addLocked masks value under l (when new) and adds hosts to its pins.
-func (g *guard) addLocked(l, value string, hosts []string) {
+// addLocked masks value under l (when new), the value of the secret o
+// (none when o.secret is ""), and adds hosts to its pins.
+func (g *guard) addLocked(l, value string, hosts []string, o origin) {
 	i := slices.IndexFunc(g.learnt, func(m model.RunMask) bool { return m.Value == value })
 	if _, known := g.label[value]; !known {
 		g.label[value] = l
 		g.used[l] = true
+		if _, ok := g.origin[l]; !ok && o.secret != "" {
+			g.origin[l] = o
+		}
 		g.red.Add(l, value)
-		g.learnt = append(g.learnt, model.RunMask{Name: l, Value: value})
+		g.learnt = append(g.learnt, model.RunMask{Name: l, Value: value, Secret: o.secret, Environment: o.environment})
 		i = len(g.learnt) - 1
 	}
 	if hosts == nil {
@@ -222,6 +228,21 @@ func (g *guard) addLocked(l, value string, hosts []string) {
 	if i >= 0 {
 		g.learnt[i].AllowedHosts = next[l]
 	}
+}
+
+// origin is the secret a name of the run's redactor masks: its name and
+// the environment it was read from ("" for the run's).
+type origin struct {
+	secret, environment string
+}
+
+// originOf returns the secret that the values masked under name l are
+// of; false for a value that is no stored secret (secrets.mask).
+func (g *guard) originOf(l string) (origin, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	o, ok := g.origin[l]
+	return o, ok
 }
 
 // masks returns the values learnt after start.

@@ -50,6 +50,17 @@ func TestGuardFollowsValues(t *testing.T) {
 	if got := red2.String("prod-value-0123456789"); got != "[REDACTED:K@production]" {
 		t.Errorf("after restore: %q", got)
 	}
+	// Each name knows the secret it masks (for exposure alerts), also
+	// after a resume; a secrets.mask value is no secret.
+	g2.learn("", "", "masked-at-run-time-0123456789", nil)
+	for l, want := range map[string]origin{"K": {secret: "K"}, "PINNED": {secret: "PINNED"}, "K@production": {secret: "K", environment: "production"}} {
+		if o, ok := g2.originOf(l); !ok || o != want {
+			t.Errorf("origin of %s: %+v %v, want %+v", l, o, ok, want)
+		}
+	}
+	if o, ok := g2.originOf(""); ok {
+		t.Errorf("a secrets.mask value has origin %+v", o)
+	}
 }
 
 // Issue 20 item 1: what a script derives from a value the run read is

@@ -57,6 +57,12 @@ type execution struct {
 	seq       int
 	stored    int
 	unwritten []model.Event
+
+	// loaded is when the run's secret values were loaded (this claim's
+	// start).
+	loaded time.Time
+	expMu  sync.Mutex // guards exp
+	exp    exposures
 }
 
 // sleeping ends an execution whose block asked for a durable wait.
@@ -184,7 +190,7 @@ func (x *execution) do(ctx context.Context) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load secrets of project %q, environment %q: %w", r.Project, r.Environment, err)
 		}
-		x.secrets = rs
+		x.secrets, x.loaded = rs, w.now()
 		vis := rs.Visible()
 		x.red = w.redactorFor(vis)
 		x.guard.start(x.red, vis, w.derivers)

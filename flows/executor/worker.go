@@ -90,6 +90,14 @@ type Config struct {
 	// OnBlockFinished is called when a block ends, retries included
 	// (metrics); status is succeeded or failed.
 	OnBlockFinished func(r *model.Run, blockType, status string, d time.Duration)
+	// OnExposure is called, after the events that showed it are stored,
+	// for each secret value a run found where it should never be (see
+	// model.Exposure), once per run claim, block, sink and secret; an
+	// error is logged and the exposure reported again after the next
+	// write. It records the exposure in the audit trail and marks the
+	// secret (it must itself keep one record per run, block, sink and
+	// secret: a resumed run may report a repeated block's again).
+	OnExposure func(ctx context.Context, e model.Exposure) error
 	// OnRedacted is called with the number of masks applied to stored
 	// events and outputs (metrics).
 	OnRedacted func(n int)

@@ -338,6 +338,27 @@ try {
     await checkpoint('secrets again')
   })
 
+  await step('the secret the local server echoed back shows as possibly exposed until it is updated', async () => {
+    await page.goto(base + '/p/e2e/secrets')
+    const row = page.getByRole('table', { name: 'Secrets' }).locator('tr', { hasText: SECRET_NAME })
+    const alert = row.getByRole('alert')
+    await alert.getByText('possibly exposed — rotate').waitFor()
+    const text = await alert.innerText()
+    if (!text.includes('block http1') || !text.includes('the response of an outside service')) throw new Error('exposure shown as ' + JSON.stringify(text))
+    const href = await alert.getByRole('link').getAttribute('href')
+    if (!/^\/p\/e2e\/runs\/[^/]+$/.test(href)) throw new Error('the exposure links to ' + href)
+    await checkpoint('secret exposed')
+    await shot('secret-exposed')
+    await alert.getByRole('button', { name: 'rotate: store a new value' }).click()
+    const dlg = page.getByRole('dialog')
+    await dlg.getByLabel('Secret value').fill(`rotated_${crypto.randomBytes(12).toString('hex')}`)
+    await dlg.getByRole('button', { name: 'Save new version' }).click()
+    await dlg.waitFor({ state: 'detached' })
+    await row.getByText('v2').waitFor()
+    if ((await row.getByText('possibly exposed').count()) !== 0) throw new Error('the mark stayed after the update')
+    await checkpoint('secret rotated')
+  })
+
   await step("an http block's own timeout set by the flow stays shown", async () => {
     const def = { name: 'own-timeout', trigger: { type: 'manual' }, blocks: [{ id: 'slow', type: 'http', config: { url: "'http://127.0.0.1/'", timeout: "'5s'" } }] }
     const r = await fetch(base + '/api/v1/projects/e2e/flows', { method: 'POST', headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' }, body: JSON.stringify(def) })
