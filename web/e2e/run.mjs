@@ -336,6 +336,9 @@ try {
     await page.locator('.graph-form .block[data-block="http1"]').waitFor()
     await checkpoint('editor reopened')
     await page.setViewportSize({ width: 420, height: 900 })
+    // In a narrow window the selected block's form comes right under the graph, before the run controls.
+    const [g, fm, rc] = [await page.locator('.graph-card').boundingBox(), await page.locator('.graph-form').boundingBox(), await page.locator('.run-card').boundingBox()]
+    if (!(g.y + g.height <= fm.y && fm.y + fm.height <= rc.y)) throw new Error('narrow editor order (graph, form, run): ' + JSON.stringify([g.y, fm.y, rc.y]))
     await shot('editor-narrow')
     await page.goBack()
     await page.locator('.pill-succeeded').first().waitFor()

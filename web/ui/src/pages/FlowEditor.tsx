@@ -549,6 +549,8 @@ export function FlowEditor({ project, flow }: { project: string; flow?: string }
                 last={last}
               />
             </div>
+          </div>
+          <div class="graph-tools">
             {addBlockCard}
             {runCard}
           </div>

@@ -57,6 +57,7 @@ function iterationOf(e: RunEvent): number | undefined {
 export function groupByBlock(events: RunEvent[], types: Record<string, string>): BlockView[] {
   const out: BlockView[] = []
   const by = new Map<string, BlockView>()
+  const its = new Map<string, Map<number, IterationView>>() // by block, by index: a loop of 1,000 items stays linear
   for (const e of events) {
     if (!e.block) continue
     let b = by.get(e.block)
@@ -67,9 +68,12 @@ export function groupByBlock(events: RunEvent[], types: Record<string, string>):
     }
     const idx = iterationOf(e)
     if (idx !== undefined) {
-      let it = b.iterations.find((x) => x.index === idx)
+      let m = its.get(b.id)
+      if (!m) its.set(b.id, (m = new Map()))
+      let it = m.get(idx)
       if (!it) {
         it = { index: idx, status: 'pending', events: [] }
+        m.set(idx, it)
         b.iterations.push(it)
       }
       it.events.push(e)
