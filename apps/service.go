@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/hushflow/hushflow/blocks"
 	"github.com/hushflow/hushflow/engine"
 	"github.com/hushflow/hushflow/internal/apperr"
+	"github.com/hushflow/hushflow/internal/suggest"
 	"github.com/hushflow/hushflow/projects"
 	"github.com/hushflow/hushflow/store"
 )
@@ -164,6 +166,7 @@ func (s *Service) Validate(ctx context.Context, project string, r Request) (warn
 		if err != nil {
 			return nil, err
 		}
+		known = slices.Sorted(slices.Values(known))
 		have := map[string]bool{}
 		for _, n := range known {
 			have[n] = true
@@ -172,7 +175,11 @@ func (s *Service) Validate(ctx context.Context, project string, r Request) (warn
 		for _, n := range refs {
 			if !have[n] && !seen[n] {
 				seen[n] = true
-				warnings = append(warnings, fmt.Sprintf("secret %q is not defined for project %s in any environment", n, project))
+				w := fmt.Sprintf("secret %q is not defined for project %s in any environment", n, project)
+				if near := suggest.Nearest(n, known); near != "" {
+					w += fmt.Sprintf("; did you mean %q?", near)
+				}
+				warnings = append(warnings, w)
 			}
 		}
 	}
@@ -256,6 +263,17 @@ func (s *Service) Update(ctx context.Context, project, name string, r Request, b
 		return nil, nil, notFound("installation", name)
 	}
 	return toInstallation(cur, project), warnings, nil
+}
+
+// DeleteProject deletes every installation of project and returns how
+// many it deleted.
+func (s *Service) DeleteProject(ctx context.Context, project string) (int, error) {
+	pid, err := s.projectID(ctx, project)
+	if err != nil {
+		return 0, err
+	}
+	res := s.db.WithContext(ctx).Where("project_id = ?", pid).Delete(&row{})
+	return int(res.RowsAffected), store.Translate(res.Error)
 }
 
 // Get returns one installation.

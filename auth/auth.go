@@ -175,6 +175,12 @@ func (s *Service) GetUser(ctx context.Context, id string) (*User, error) {
 	return &u, nil
 }
 
+// ListUsers lists every user, by name.
+func (s *Service) ListUsers(ctx context.Context) ([]User, error) {
+	us := []User{}
+	return us, store.Translate(s.db.WithContext(ctx).Order("name").Find(&us).Error)
+}
+
 // CreateToken makes a token for userID, valid for ttl (0: no expiry). It
 // returns the token, shown to the caller once, and its metadata.
 func (s *Service) CreateToken(ctx context.Context, userID, name string, ttl time.Duration) (string, *Token, error) {

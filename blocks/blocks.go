@@ -157,6 +157,14 @@ type Input struct {
 	// event: "[REDACTED:NAME]" when s holds one secret's value, else
 	// "[REDACTED]" (see redact.Redactor.MaskOf). Nil: always "[REDACTED]".
 	MaskOf func(s string) string
+	// Exposed reports that the block found secret values, by the names
+	// its own redactor masked them under (secret names, as Secret takes
+	// them), in a place that should never hold one and that the block
+	// masked itself before the executor could see the values: an exec
+	// command's output (sink SinkExecOutput). The executor records an
+	// exposure alert for each (see docs/secrets.md). Nil in tests that do
+	// not need it.
+	Exposed func(sink string, names []string)
 	// HTTP sends requests for this run under the egress policy (private
 	// addresses refused unless allowed, checked at dial time and on every
 	// redirect) and the run's secret host pinning. Blocks that call the
@@ -212,6 +220,10 @@ type FlowState struct {
 	Output any
 	Error  string
 }
+
+// SinkExecOutput is the sink an exec block reports through
+// Input.Exposed: its command's stdout or stderr.
+const SinkExecOutput = "exec_output"
 
 // Sleep is returned (as the error) by a block that would wait longer than
 // Input.SleepOver (delay): the executor records the wait, releases the

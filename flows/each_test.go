@@ -381,3 +381,20 @@ func TestEachAuditsPerIteration(t *testing.T) {
 		}
 	})
 }
+
+// An each expression that throws fails the block with an error that names
+// the block once, the field and the position.
+func TestEachExpressionError(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "each-throws", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{map[string]any{"id": "loop", "type": "log", "each": "input.missing.items", "config": map[string]any{"message": "'x'"}}},
+		})
+		run := s.Must(200, "POST", "/api/v1/projects/billing/flows/each-throws/runs?wait=30s", map[string]any{"environment": "development"})
+		msg, _ := run["error"].(string)
+		if run["status"] != "failed" || strings.Count(msg, `block "loop"`) != 1 || !strings.HasPrefix(msg, `block "loop" field "each" 1:`) || !strings.Contains(msg, "TypeError") {
+			t.Errorf("error %q", msg)
+		}
+	})
+}

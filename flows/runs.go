@@ -57,7 +57,7 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 	r := &Run{
 		ID: uuid.Must(uuid.NewV7()).String(), ProjectID: f.ProjectID, Project: f.Project, FlowID: f.ID, Flow: f.Name,
 		FlowVersion: f.Version, Environment: req.Environment, Trigger: req.Trigger, Status: StatusQueued,
-		Input: string(input), QueuedAt: now, AvailableAt: now, CreatedBy: req.Actor,
+		Input: string(input), QueuedAt: now, AvailableAt: now, CreatedBy: req.Actor, RerunOf: req.RerunOf,
 	}
 	if edit == nil {
 		// One insert: the run_queued event (seq 1) is the run row itself,

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sort"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,6 +34,7 @@ import (
 	"github.com/hushflow/hushflow/flows/queue"
 	"github.com/hushflow/hushflow/flows/triggers"
 	"github.com/hushflow/hushflow/internal/apperr"
+	"github.com/hushflow/hushflow/internal/suggest"
 	"github.com/hushflow/hushflow/projects"
 	"github.com/hushflow/hushflow/store"
 	"gorm.io/gorm"
@@ -55,8 +57,10 @@ type (
 	RunSecrets     = model.RunSecrets
 	VisibleSecret  = model.VisibleSecret
 	ResolveRequest = model.ResolveRequest
+	Exposure       = model.Exposure
 	Problem        = plan.Problem
 	InvalidError   = plan.InvalidError
+	Source         = plan.Source
 	Sealer         = executor.Sealer
 )
 
@@ -72,6 +76,12 @@ const (
 
 // ParseDefinition decodes a definition strictly (plan.ParseDefinition).
 func ParseDefinition(data []byte) (Definition, error) { return plan.ParseDefinition(data) }
+
+// ParseYAMLDefinition decodes a YAML definition; the Source locates
+// later problems in the document (plan.ParseYAMLDefinition).
+func ParseYAMLDefinition(data []byte) (Definition, *Source, error) {
+	return plan.ParseYAMLDefinition(data)
+}
 
 // RunID returns the id of the run whose block made ctx, or "".
 func RunID(ctx context.Context) string { return executor.RunID(ctx) }
@@ -115,6 +125,9 @@ type Config struct {
 	OnBlockFinished func(r *Run, blockType, status string, d time.Duration)
 	OnRedacted      func(n int)
 	OnResumed       func(r *Run, cause string)
+	// OnExposure records a secret value a run found where it should
+	// never be (see executor.Config.OnExposure).
+	OnExposure func(ctx context.Context, e Exposure) error
 
 	// Workers is the number of runs executed at once by this process
 	// (default 64: runs mostly wait on the network and the database).
@@ -206,7 +219,8 @@ func New(cfg Config) *Service {
 		Registry: cfg.Registry, BlockEnv: cfg.BlockEnv, Batcher: cfg.Batcher, Logger: cfg.Logger, Now: cfg.Now,
 		NewHTTPClient: cfg.NewHTTPClient, OnPinRefused: cfg.OnPinRefused, OnRunFinished: cfg.OnRunFinished,
 		OnBlockFinished: cfg.OnBlockFinished, OnRedacted: cfg.OnRedacted, OnResumed: cfg.OnResumed,
-		OnEvents: s.broker.notify, Children: s,
+		OnExposure: cfg.OnExposure,
+		OnEvents:   s.broker.notify, Children: s,
 		Workers: cfg.Workers, Poll: cfg.Poll, MaxPoll: cfg.MaxPoll, Lease: cfg.Lease, ShutdownGrace: cfg.ShutdownGrace, MaxResumes: cfg.MaxResumes,
 		SleepOver: cfg.SleepOver, MaxEventBytes: cfg.MaxEventBytes, MaxEventsPerRun: cfg.MaxEventsPerRun,
 		DefaultBlockTimeout: cfg.DefaultBlockTimeout, MaxEachItems: cfg.MaxEachItems,
@@ -377,10 +391,19 @@ func (s *Service) secretWarnings(ctx context.Context, project string, names []st
 			found[n] = true
 		}
 	}
+	known := make([]string, 0, len(found))
+	for n := range found {
+		known = append(known, n)
+	}
+	sort.Strings(known)
 	var out []string
 	for _, n := range names {
 		if !found[n] {
-			out = append(out, fmt.Sprintf("secret %q is not defined for project %q in any environment", n, project))
+			w := fmt.Sprintf("secret %q is not defined for project %q in any environment", n, project)
+			if near := suggest.Nearest(n, known); near != "" {
+				w += fmt.Sprintf("; did you mean %q?", near)
+			}
+			out = append(out, w)
 		}
 	}
 	return out
@@ -474,6 +497,77 @@ func (s *Service) Delete(ctx context.Context, project, name string) error {
 		s.plans.Forget(f.ID)
 		return nil
 	}))
+}
+
+// runsInProgressError refuses to delete a project whose runs are not all
+// finished (a 409).
+type runsInProgressError struct {
+	project string
+	n       int64
+}
+
+func (e *runsInProgressError) Error() string {
+	return fmt.Sprintf("project %s has %d run(s) queued, running or waiting: cancel them or let them end, then delete the project", e.project, e.n)
+}
+func (e *runsInProgressError) Unwrap() error { return store.ErrConflict }
+
+// ProjectDeletion counts what DeleteProject deleted.
+type ProjectDeletion struct {
+	Flows int `json:"flows"`
+	Runs  int `json:"runs"`
+}
+
+// DeleteProject deletes every flow of project with its versions and
+// schedule ticks, and every run with its events and checkpoints, in one
+// transaction. While a run of the project is queued, running or waiting
+// it refuses (apperr.Conflict) and deletes nothing: cancel those runs, or
+// let them end, first.
+func (s *Service) DeleteProject(ctx context.Context, project string) (ProjectDeletion, error) {
+	var out ProjectDeletion
+	var flowIDs []string
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var open int64
+		if err := tx.Model(&Run{}).Where("project = ? AND status IN ?", project,
+			[]string{StatusQueued, StatusRunning, StatusWaiting}).Count(&open).Error; err != nil {
+			return err
+		}
+		if open > 0 {
+			return &runsInProgressError{project: project, n: open}
+		}
+		if err := tx.Model(&Flow{}).Where("project = ?", project).Pluck("id", &flowIDs).Error; err != nil {
+			return err
+		}
+		runs := tx.Model(&Run{}).Select("id").Where("project = ?", project)
+		flows := tx.Model(&Flow{}).Select("id").Where("project = ?", project)
+		for _, step := range []struct {
+			table, column string
+			in            *gorm.DB
+		}{
+			{"events", "run_id", runs},
+			{"run_checkpoints", "run_id", runs},
+			{"schedule_ticks", "flow_id", flows},
+			{"flow_versions", "flow_id", flows},
+		} {
+			if err := tx.Exec("DELETE FROM "+step.table+" WHERE "+step.column+" IN (?)", step.in).Error; err != nil {
+				return err
+			}
+		}
+		res := tx.Where("project = ?", project).Delete(&Run{})
+		if res.Error != nil {
+			return res.Error
+		}
+		out.Runs = int(res.RowsAffected)
+		res = tx.Where("project = ?", project).Delete(&Flow{})
+		out.Flows = int(res.RowsAffected)
+		return res.Error
+	})
+	if err != nil {
+		return ProjectDeletion{}, store.Translate(err)
+	}
+	for _, id := range flowIDs {
+		s.plans.Forget(id)
+	}
+	return out, nil
 }
 
 // tooLarge is a 413 with the limit.

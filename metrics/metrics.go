@@ -49,6 +49,7 @@ type Metrics struct {
 	redactions    prometheus.Counter
 	httpDuration  *prometheus.HistogramVec
 	resumes       *prometheus.CounterVec
+	exposures     *prometheus.CounterVec
 }
 
 // Run statuses and resolution results used as label values.
@@ -95,8 +96,12 @@ func New(queue QueueFunc) *Metrics {
 			Namespace: Namespace, Name: "run_resumes_total",
 			Help: "Runs resumed by this process after an interruption, by cause (shutdown: released by a stopping replica; lease: its worker stopped renewing its lease; other).",
 		}, []string{"cause"}),
+		exposures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "secret_exposures_total",
+			Help: "Secret values runs found where they should never be (exposure alerts recorded), by sink (output, http_response, exec_output, run_input, webhook_payload).",
+		}, []string{"sink"}),
 	}
-	reg.MustRegister(m.runs, m.runDuration, m.blockDuration, m.resolutions, m.redactions, m.httpDuration, m.resumes,
+	reg.MustRegister(m.runs, m.runDuration, m.blockDuration, m.resolutions, m.redactions, m.httpDuration, m.resumes, m.exposures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if queue != nil {
 		reg.MustRegister(&queueCollector{read: queue})
@@ -144,6 +149,15 @@ func (m *Metrics) RunResumed(cause string) {
 		return
 	}
 	m.resumes.WithLabelValues(cause).Inc()
+}
+
+// SecretExposed records one exposure alert in sink (one of the fixed
+// sink names: never a secret's or a project's name).
+func (m *Metrics) SecretExposed(sink string) {
+	if m == nil {
+		return
+	}
+	m.exposures.WithLabelValues(sink).Inc()
 }
 
 // Redacted records n masks applied.

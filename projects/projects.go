@@ -76,6 +76,23 @@ type Service struct{ db *store.DB }
 // NewService returns a Service over db.
 func NewService(db *store.DB) *Service { return &Service{db: db} }
 
+// Delete deletes the project called name and its members. The rest of
+// what the project holds (flows, runs, installations, secrets) belongs to
+// other packages, which delete it first (the API's DELETE
+// /api/v1/projects/{p}).
+func (s *Service) Delete(ctx context.Context, name string) error {
+	p, err := s.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	return store.Translate(s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Where("project_id = ?", p.ID).Delete(&Member{}).Error; err != nil {
+			return err
+		}
+		return tx.Where("id = ?", p.ID).Delete(&Project{}).Error
+	}))
+}
+
 // Create adds a project.
 func (s *Service) Create(ctx context.Context, name, createdBy string) (*Project, error) {
 	if err := ValidateName("project", name); err != nil {

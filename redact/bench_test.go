@@ -338,3 +338,23 @@ func TestBenchText(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkValueNoMatch measures Redactor.Value on the data of a typical
+// stored event (a block output of about 2 KiB: a map of strings, numbers
+// and a nested list) holding none of 20 values: the common case of every
+// event a run stores.
+func BenchmarkValueNoMatch(b *testing.B) {
+	r := New()
+	for i := range 20 {
+		r.Add(fmt.Sprintf("SECRET_%d", i), fmt.Sprintf("sk_live_%016x%08d", uint64(i)*0x9E3779B97F4A7C15, i))
+	}
+	var items []any
+	for i := range 28 {
+		items = append(items, map[string]any{"id": i, "name": "record", "status": "active", "note": "created by the nightly import job"})
+	}
+	v := map[string]any{"output": map[string]any{"status": 200, "headers": map[string]any{"Content-Type": "application/json"}, "body": items}, "attempt": 1}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = r.Value(v)
+	}
+}

@@ -15,6 +15,10 @@
 //     across writes;
 //   - [NewHandler] for log/slog.
 //
+// [Redactor.StringFound], [Redactor.ValueFound] and [Writer.Found] also
+// report the names of the values they masked (a [Found]), from the same
+// scan.
+//
 // # What is masked
 //
 // For each value of [MinLength] bytes or more: the value itself; its URL
@@ -58,6 +62,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -431,15 +436,29 @@ func bytesOf(s string) []byte {
 // String returns s with every registered value masked. When nothing
 // matches, it returns s itself without allocating.
 func (r *Redactor) String(s string) string {
+	return r.str(s, nil)
+}
+
+// StringFound is String that also adds to f the names of the values it
+// masked (see [Found]).
+func (r *Redactor) StringFound(s string, f *Found) string {
+	return r.str(s, f)
+}
+
+func (r *Redactor) str(s string, f *Found) string {
 	snap := r.load()
 	if snap == nil || s == "" {
 		return s
 	}
 	t := bytesOf(s)
-	sp := snap.find(t, -1, 0, nil)
+	sp := snap.findAll(t, -1, 0, nil)
 	if len(sp) == 0 {
 		return s
 	}
+	if f != nil {
+		f.note(snap.names, sp)
+	}
+	sp = merge(sp)
 	out := snap.appendMasked(make([]byte, 0, len(s)+16*len(sp)), t, sp)
 	return unsafe.String(unsafe.SliceData(out), len(out))
 }
@@ -447,6 +466,10 @@ func (r *Redactor) String(s string) string {
 // Bytes returns a new slice holding b with every registered value masked. It
 // never modifies b. A nil b gives nil.
 func (r *Redactor) Bytes(b []byte) []byte {
+	return r.bytes(b, nil)
+}
+
+func (r *Redactor) bytes(b []byte, f *Found) []byte {
 	if b == nil {
 		return nil
 	}
@@ -454,7 +477,11 @@ func (r *Redactor) Bytes(b []byte) []byte {
 	if snap == nil {
 		return append([]byte{}, b...)
 	}
-	sp := snap.find(b, -1, 0, nil)
+	sp := snap.findAll(b, -1, 0, nil)
+	if f != nil && len(sp) > 0 {
+		f.note(snap.names, sp)
+	}
+	sp = merge(sp)
 	return snap.appendMasked(make([]byte, 0, len(b)+16*len(sp)), b, sp)
 }
 
@@ -493,6 +520,44 @@ func (r *Redactor) Matches(s string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Found collects the names of the values a masking pass found (the
+// names in the masks it wrote, before overlapping masks of different
+// names merge into "[REDACTED]"), so that a caller learns which secrets a
+// text held from the scan that masks it, without a second one: the
+// executor's exposure alerts. Names are kept once each; a value added
+// without a name is reported as "". The zero value is empty and ready to
+// use. A Found is not safe for concurrent use ([Writer.Found] is).
+type Found struct {
+	names []string
+}
+
+// note adds the names of the spans sp (not merged).
+func (f *Found) note(names []string, sp []span) {
+	for _, x := range sp {
+		if x.name >= 0 && !slices.Contains(f.names, names[x.name]) {
+			f.names = append(f.names, names[x.name])
+		}
+	}
+}
+
+// Names returns the names found, sorted.
+func (f *Found) Names() []string {
+	if f == nil || len(f.names) == 0 {
+		return nil
+	}
+	out := slices.Clone(f.names)
+	sort.Strings(out)
+	return out
+}
+
+// Len returns the number of names found.
+func (f *Found) Len() int {
+	if f == nil {
+		return 0
+	}
+	return len(f.names)
 }
 
 // MaskOf returns the mask for s as a whole, for a sink that hides a whole

@@ -19,12 +19,18 @@ import (
 // the same name used as keys), the later ones get a "#2", "#3"... suffix so
 // that no entry is lost.
 func (r *Redactor) Value(v any) any {
-	return r.value(v, 0)
+	return r.value(v, 0, nil)
+}
+
+// ValueFound is Value that also adds to f the names of the values it
+// masked, in strings and in map keys (see [Found]).
+func (r *Redactor) ValueFound(v any, f *Found) any {
+	return r.value(v, 0, f)
 }
 
 const maxDepth = 10_000
 
-func (r *Redactor) value(v any, depth int) any {
+func (r *Redactor) value(v any, depth int, f *Found) any {
 	if depth > maxDepth {
 		return "[REDACTED: too deep]"
 	}
@@ -32,21 +38,21 @@ func (r *Redactor) value(v any, depth int) any {
 	case nil, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, uintptr, float32, float64:
 		return v
 	case string:
-		return r.String(x)
+		return r.str(x, f)
 	case json.Number:
-		return json.Number(r.String(string(x)))
+		return json.Number(r.str(string(x), f))
 	case []byte:
 		if x == nil {
 			return x
 		}
-		return r.Bytes(x)
+		return r.bytes(x, f)
 	case map[string]any:
 		if x == nil {
 			return x
 		}
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			putKey(out, r.String(k), r.value(e, depth+1))
+			putKey(out, r.str(k, f), r.value(e, depth+1, f))
 		}
 		return out
 	case []any:
@@ -55,13 +61,13 @@ func (r *Redactor) value(v any, depth int) any {
 		}
 		out := make([]any, len(x))
 		for i, e := range x {
-			out[i] = r.value(e, depth+1)
+			out[i] = r.value(e, depth+1, f)
 		}
 		return out
 	case error:
-		return r.String(x.Error())
+		return r.str(x.Error(), f)
 	case json.Marshaler, fmt.Stringer:
-		return r.viaJSON(v, depth)
+		return r.viaJSON(v, depth, f)
 	}
 	rv := reflect.ValueOf(v)
 	switch rv.Kind() {
@@ -69,9 +75,9 @@ func (r *Redactor) value(v any, depth int) any {
 		if rv.IsNil() {
 			return nil
 		}
-		return r.value(rv.Elem().Interface(), depth+1)
+		return r.value(rv.Elem().Interface(), depth+1, f)
 	case reflect.String:
-		return r.String(rv.String())
+		return r.str(rv.String(), f)
 	case reflect.Map:
 		if rv.IsNil() {
 			return nil
@@ -79,7 +85,7 @@ func (r *Redactor) value(v any, depth int) any {
 		out := make(map[string]any, rv.Len())
 		it := rv.MapRange()
 		for it.Next() {
-			putKey(out, r.String(keyString(it.Key())), r.value(it.Value().Interface(), depth+1))
+			putKey(out, r.str(keyString(it.Key()), f), r.value(it.Value().Interface(), depth+1, f))
 		}
 		return out
 	case reflect.Slice, reflect.Array:
@@ -88,7 +94,7 @@ func (r *Redactor) value(v any, depth int) any {
 		}
 		out := make([]any, rv.Len())
 		for i := range out {
-			out[i] = r.value(rv.Index(i).Interface(), depth+1)
+			out[i] = r.value(rv.Index(i).Interface(), depth+1, f)
 		}
 		return out
 	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
@@ -96,21 +102,21 @@ func (r *Redactor) value(v any, depth int) any {
 		reflect.Float32, reflect.Float64:
 		return v
 	}
-	return r.viaJSON(v, depth)
+	return r.viaJSON(v, depth, f)
 }
 
 // viaJSON walks v through a JSON round trip; a value JSON cannot encode is
 // stringified and masked (losing structure beats leaking).
-func (r *Redactor) viaJSON(v any, depth int) any {
+func (r *Redactor) viaJSON(v any, depth int, f *Found) any {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return r.String(fmt.Sprint(v))
+		return r.str(fmt.Sprint(v), f)
 	}
 	var out any
 	if err := json.Unmarshal(b, &out); err != nil {
-		return r.String(string(b))
+		return r.str(string(b), f)
 	}
-	return r.value(out, depth+1)
+	return r.value(out, depth+1, f)
 }
 
 func keyString(k reflect.Value) string {

@@ -32,6 +32,7 @@ type Writer struct {
 	run    int    // base64 and hex characters at the end of what was emitted
 	out    []byte // scratch for masked output
 	sp     []span
+	found  Found // names of the values masked
 	closed bool
 	err    error // sticky error of w
 }
@@ -66,6 +67,14 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Found returns the names of the values the Writer masked so far (or
+// found in what it holds back), sorted, as [Found.Names] does.
+func (w *Writer) Found() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.found.Names()
+}
+
 // Close writes what is held back. It does not close the underlying writer.
 func (w *Writer) Close() error {
 	w.mu.Lock()
@@ -88,7 +97,11 @@ func (w *Writer) emit(t []byte, final bool) error {
 	cut := len(t)
 	var sp []span
 	if snap != nil {
-		sp = snap.find(t, w.prev, w.run, w.sp[:0])
+		sp = snap.findAll(t, w.prev, w.run, w.sp[:0])
+		if len(sp) > 0 {
+			w.found.note(snap.names, sp)
+			sp = merge(sp)
+		}
 		w.sp = sp
 		if !final {
 			// Hold back the longest tail that can still be the start of

@@ -116,6 +116,23 @@ type Secret struct {
 	// From is set in a resolved listing: the label of the scope the name
 	// comes from.
 	From string `json:"from,omitempty"`
+	// Exposure is set when a run found the secret's value where it should
+	// never be (see docs/secrets.md, "Exposure alerts"): the value may
+	// have been seen outside Hushflow; rotate it. The next update clears
+	// it. Null otherwise.
+	Exposure *ExposureMark `json:"exposure"`
+}
+
+// ExposureMark says when and where a run first found a secret's value
+// since the secret's last update.
+type ExposureMark struct {
+	At         time.Time `json:"at"`
+	RunID      string    `json:"run_id"`
+	RunProject string    `json:"run_project"`
+	// Block is the block whose data held the value ("" for the run's
+	// input) and Sink the place (see Sinks).
+	Block string `json:"block,omitempty"`
+	Sink  string `json:"sink"`
 }
 
 // VersionInfo is one version's metadata.
@@ -151,6 +168,14 @@ type secretRow struct {
 	UpdatedBy      string `gorm:"size:128;not null;default:''"`
 	DeletedAt      *time.Time
 	DeletedBy      string `gorm:"size:128;not null;default:''"`
+	// The exposure mark (see ExposureMark); ExposedAt nil: none.
+	ExposedAt    *time.Time
+	ExposedRunID string `gorm:"size:64;not null;default:''"`
+	// ExposedRunProject is the project of the run (which may be another
+	// than the secret's, for an organization or environment secret).
+	ExposedRunProject string `gorm:"size:63;not null;default:''"`
+	ExposedBlock      string `gorm:"size:128;not null;default:''"`
+	ExposedSink       string `gorm:"size:32;not null;default:''"`
 }
 
 func (secretRow) TableName() string { return "secrets" }
@@ -171,11 +196,15 @@ func (r *secretRow) meta() Secret {
 	if readers == nil {
 		readers = []string{}
 	}
-	return Secret{
+	m := Secret{
 		ID: r.ID, Name: r.Name, Scope: r.scope(), ScopeLabel: r.scope().Label(), Kind: Kind(r.Kind),
 		Version: r.CurrentVersion, Description: r.Description, AllowedHosts: hosts, ReadableFrom: readers, Weak: r.Weak,
 		CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, UpdatedAt: r.UpdatedAt, UpdatedBy: r.UpdatedBy,
 	}
+	if r.ExposedAt != nil {
+		m.Exposure = &ExposureMark{At: r.ExposedAt.UTC(), RunID: r.ExposedRunID, RunProject: r.ExposedRunProject, Block: r.ExposedBlock, Sink: r.ExposedSink}
+	}
+	return m
 }
 
 // versionRow is a row of secret_versions: one encrypted value. A wiped
@@ -215,7 +244,10 @@ type AuditRecord struct {
 	RunEnv      string    `gorm:"column:run_environment;size:63;not null;default:''" json:"run_environment,omitempty"`
 	RunID       string    `gorm:"size:64;not null;default:''" json:"run_id,omitempty"`
 	BlockID     string    `gorm:"size:128;not null;default:''" json:"block_id,omitempty"`
-	Detail      string    `gorm:"size:512;not null;default:''" json:"detail,omitempty"`
+	// Sink is where an exposure record's run found the value (see
+	// Sinks).
+	Sink   string `gorm:"size:32;not null;default:''" json:"sink,omitempty"`
+	Detail string `gorm:"size:512;not null;default:''" json:"detail,omitempty"`
 }
 
 func (AuditRecord) TableName() string { return "secret_audit" }
@@ -230,6 +262,9 @@ const (
 	ActionRedactionLoad  = "redaction_load"
 	ActionDecryptFailure = "decrypt_failure"
 	ActionReadDenied     = "read_denied"
+	// ActionExposure is a secret value a run found where it should never
+	// be (RecordExposure).
+	ActionExposure = "exposure"
 )
 
 // Migrations creates the secrets, secret_versions and secret_audit tables.

@@ -387,7 +387,9 @@ func (s *Store) Update(ctx context.Context, actor, id string, in UpdateInput) (*
 			WrappedKey: sl.WrappedKey, KeyID: sl.KeyID, CreatedAt: now, CreatedBy: actor}).Error; err != nil {
 			return err
 		}
-		set := map[string]any{"current_version": next, "updated_at": now, "updated_by": actor, "weak": weak}
+		// A new value is not the one a run exposed: the mark goes.
+		set := map[string]any{"current_version": next, "updated_at": now, "updated_by": actor, "weak": weak,
+			"exposed_at": nil, "exposed_run_id": "", "exposed_run_project": "", "exposed_block": "", "exposed_sink": ""}
 		if in.Description != nil {
 			set["description"] = *in.Description
 			row.Description = *in.Description
@@ -404,6 +406,7 @@ func (s *Store) Update(ctx context.Context, actor, id string, in UpdateInput) (*
 			return err
 		}
 		row.CurrentVersion, row.UpdatedAt, row.UpdatedBy, row.Weak = next, now, actor, weak
+		row.ExposedAt = nil
 		out = row.meta()
 		return tx.Create(s.auditFor(actor, ActionUpdate, row, next, "")).Error
 	})
@@ -433,6 +436,42 @@ func (s *Store) Delete(ctx context.Context, actor, id string) error {
 		return tx.Create(s.auditFor(actor, ActionDelete, row, row.CurrentVersion, "all versions wiped")).Error
 	})
 	return store.Translate(err)
+}
+
+// DeleteProject deletes every live secret of project, in the project
+// scope and in each of its project+environment scopes, as Delete does
+// (every version's ciphertext wiped, an audit record each), in one
+// transaction, and returns how many it deleted. Secrets of the
+// organization and of environments are not touched.
+func (s *Store) DeleteProject(ctx context.Context, actor, project string) (int, error) {
+	if project == "" {
+		return 0, errors.New("delete the secrets of a project: no project given")
+	}
+	n := 0
+	err := s.withRetry(ctx, func(tx *gorm.DB) error {
+		var rows []secretRow
+		if err := s.db.ForUpdate(tx.Where("project = ? AND deleted_at IS NULL", project)).Order("name").Find(&rows).Error; err != nil {
+			return err
+		}
+		now := s.now()
+		for i := range rows {
+			row := &rows[i]
+			if err := tx.Model(&versionRow{}).Where("secret_id = ?", row.ID).
+				Updates(map[string]any{"ciphertext": nil, "wrapped_key": nil, "key_id": "", "wiped": true}).Error; err != nil {
+				return err
+			}
+			if err := tx.Model(&secretRow{}).Where("id = ?", row.ID).
+				Updates(map[string]any{"deleted_at": now, "deleted_by": actor}).Error; err != nil {
+				return err
+			}
+			if err := tx.Create(s.auditFor(actor, ActionDelete, row, row.CurrentVersion, "all versions wiped: project deleted")).Error; err != nil {
+				return err
+			}
+		}
+		n = len(rows)
+		return nil
+	})
+	return n, store.Translate(err)
 }
 
 // Get returns the metadata of live secret id.

@@ -85,8 +85,10 @@ func (r Role) String() string {
 	return "none"
 }
 
-// projectExists answers 404 for a project that does not exist. Projects
-// are never deleted, so a name once found is remembered.
+// projectExists answers 404 for a project that does not exist. A name
+// once found is remembered until this server deletes the project; another
+// replica may remember a deleted project, which costs nothing but the
+// lookup: the services find no project and answer 404 themselves.
 func (s *Server) projectExists(c echo.Context, project string) error {
 	if _, ok := s.knownProjects.Load(project); ok {
 		return nil

@@ -14,7 +14,6 @@ import (
 	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/internal/apperr"
 	"github.com/labstack/echo/v4"
-	"go.yaml.in/yaml/v3"
 )
 
 func (s *Server) flowRoutes() {
@@ -37,6 +36,7 @@ func (s *Server) flowRoutes() {
 	g.POST("/projects/:project/evaluate", s.evaluate)
 	g.POST("/projects/:project/events", s.publishEvent)
 	s.echo.POST("/hooks/:project/:flow", s.webhook)
+	s.historyRoutes()
 }
 
 func (s *Server) listBlockTypes(c echo.Context) error {
@@ -52,23 +52,20 @@ func (s *Server) listBlockTypes(c echo.Context) error {
 }
 
 // readDefinition decodes a flow definition from JSON or, with a YAML
-// content type, YAML.
-func readDefinition(c echo.Context) (flows.Definition, error) {
+// content type, YAML; for YAML it returns the document too, so that the
+// problems found when the definition is saved name its lines
+// (flows.Source.Locate).
+func readDefinition(c echo.Context) (flows.Definition, *flows.Source, error) {
 	data, err := io.ReadAll(c.Request().Body)
 	if err != nil {
-		return flows.Definition{}, echo.ErrStatusRequestEntityTooLarge
+		return flows.Definition{}, nil, echo.ErrStatusRequestEntityTooLarge
 	}
 	ct := c.Request().Header.Get(echo.HeaderContentType)
 	if ct == "application/yaml" || ct == "application/x-yaml" || ct == "text/yaml" {
-		var v any
-		if err := yaml.Unmarshal(data, &v); err != nil {
-			return flows.Definition{}, &flows.InvalidError{Problems: []flows.Problem{{Message: "definition is not valid YAML: " + err.Error()}}}
-		}
-		if data, err = json.Marshal(v); err != nil {
-			return flows.Definition{}, &flows.InvalidError{Problems: []flows.Problem{{Message: "definition has values JSON cannot hold: " + err.Error()}}}
-		}
+		return flows.ParseYAMLDefinition(data)
 	}
-	return flows.ParseDefinition(data)
+	d, err := flows.ParseDefinition(data)
+	return d, nil, err
 }
 
 type flowResponse struct {
@@ -85,7 +82,7 @@ func (s *Server) createFlow(c echo.Context) error {
 	if err := s.authorize(c, project, Editor); err != nil {
 		return err
 	}
-	def, err := readDefinition(c)
+	def, src, err := readDefinition(c)
 	if err != nil {
 		return err
 	}
@@ -94,6 +91,7 @@ func (s *Server) createFlow(c echo.Context) error {
 	}
 	f, warn, _, err := s.deps.Flows.Save(c.Request().Context(), project, def, principal(c).Name, true)
 	if err != nil {
+		src.Locate(err)
 		return err
 	}
 	return s.maskedJSON(c, http.StatusCreated, project, flowResponse{Flow: f, Definition: def, Warnings: warn})
@@ -104,7 +102,7 @@ func (s *Server) updateFlow(c echo.Context) error {
 	if err := s.authorize(c, project, Editor); err != nil {
 		return err
 	}
-	def, err := readDefinition(c)
+	def, src, err := readDefinition(c)
 	if err != nil {
 		return err
 	}
@@ -119,6 +117,7 @@ func (s *Server) updateFlow(c echo.Context) error {
 	}
 	f, warn, unchanged, err := s.deps.Flows.Save(c.Request().Context(), project, def, principal(c).Name, false)
 	if err != nil {
+		src.Locate(err)
 		return err
 	}
 	return s.maskedJSON(c, http.StatusOK, project, flowResponse{Flow: f, Definition: def, Warnings: warn, Unchanged: unchanged})
@@ -129,11 +128,36 @@ func (s *Server) listFlows(c echo.Context) error {
 	if err := s.authorize(c, project, Viewer); err != nil {
 		return err
 	}
-	fs, err := s.deps.Flows.List(c.Request().Context(), project)
+	ctx := c.Request().Context()
+	fs, err := s.deps.Flows.List(ctx, project)
 	if err != nil {
 		return err
 	}
-	return s.maskedJSON(c, http.StatusOK, project, map[string]any{"flows": fs})
+	last, err := s.deps.Flows.LastRuns(ctx, fs)
+	if err != nil {
+		return err
+	}
+	items := make([]flowListItem, len(fs))
+	for i := range fs {
+		items[i].Flow = &fs[i]
+		if r, ok := last[fs[i].ID]; ok {
+			items[i].LastRun = &lastRun{ID: r.ID, Status: r.Status, QueuedAt: r.QueuedAt, FinishedAt: r.FinishedAt}
+		}
+	}
+	return s.maskedJSON(c, http.StatusOK, project, map[string]any{"flows": items})
+}
+
+// flowListItem is a flow in the list, with its latest run.
+type flowListItem struct {
+	*flows.Flow
+	LastRun *lastRun `json:"last_run,omitempty"`
+}
+
+type lastRun struct {
+	ID         string     `json:"id"`
+	Status     string     `json:"status"`
+	QueuedAt   time.Time  `json:"queued_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
 }
 
 func (s *Server) getFlow(c echo.Context) error {

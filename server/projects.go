@@ -145,11 +145,25 @@ func (s *Server) listMembers(c echo.Context) error {
 	if err := s.authorize(c, project, Viewer); err != nil {
 		return err
 	}
-	ms, err := s.deps.Projects.Members(c.Request().Context(), project)
+	ctx := c.Request().Context()
+	ms, err := s.deps.Projects.Members(ctx, project)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"members": ms})
+	// Each member with the user's name, which the settings page shows.
+	out := make([]memberView, len(ms))
+	for i := range ms {
+		out[i].Member = &ms[i]
+		if u, err := s.deps.Auth.GetUser(ctx, ms[i].UserID); err == nil {
+			out[i].Name = u.Name
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"members": out})
+}
+
+type memberView struct {
+	*projects.Member
+	Name string `json:"name,omitempty"`
 }
 
 func (s *Server) getProject(c echo.Context) error {
@@ -162,4 +176,58 @@ func (s *Server) getProject(c echo.Context) error {
 		return notFound("project", project)
 	}
 	return c.JSON(http.StatusOK, p)
+}
+
+// projectDeletion is the answer of DELETE /api/v1/projects/{p}: what was
+// deleted with the project.
+type projectDeletion struct {
+	Project       string `json:"project"`
+	Flows         int    `json:"flows"`
+	Runs          int    `json:"runs"`
+	Installations int    `json:"installations"`
+	Secrets       int    `json:"secrets"`
+}
+
+// deleteProject is DELETE /api/v1/projects/{p} (organization admins): the
+// project with everything it holds, its flows (and versions), runs (and
+// events), installations, secrets (ciphertext wiped, audited) and
+// members. It is refused (409) while a run of the project is queued,
+// running or waiting. The parts are deleted in that order, each in its
+// own transaction and the project last, so a deletion cut short leaves
+// the project in place and is finished by deleting it again.
+func (s *Server) deleteProject(c echo.Context) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
+	ctx, project := c.Request().Context(), c.Param("project")
+	if _, err := s.deps.Projects.Get(ctx, project); err != nil {
+		return notFound("project", project)
+	}
+	out := projectDeletion{Project: project}
+	if s.deps.Flows != nil {
+		d, err := s.deps.Flows.DeleteProject(ctx, project)
+		if err != nil {
+			return err
+		}
+		out.Flows, out.Runs = d.Flows, d.Runs
+	}
+	if s.deps.Apps != nil {
+		n, err := s.deps.Apps.DeleteProject(ctx, project)
+		if err != nil {
+			return err
+		}
+		out.Installations = n
+	}
+	if s.deps.Secrets != nil {
+		n, err := s.deps.Secrets.DeleteProject(ctx, principal(c).Name, project)
+		if err != nil {
+			return err
+		}
+		out.Secrets = n
+	}
+	if err := s.deps.Projects.Delete(ctx, project); err != nil {
+		return err
+	}
+	s.knownProjects.Delete(project)
+	return c.JSON(http.StatusOK, out)
 }

@@ -110,6 +110,7 @@ func New(d Deps) *Server {
 	v1.POST("/projects", s.createProject)
 	v1.GET("/projects", s.listProjects)
 	v1.GET("/projects/:project", s.getProject)
+	v1.DELETE("/projects/:project", s.deleteProject)
 	v1.GET("/projects/:project/members", s.listMembers)
 	v1.PUT("/projects/:project/members/:user", s.setMember)
 	v1.DELETE("/projects/:project/members/:user", s.deleteMember)
@@ -120,6 +121,7 @@ func New(d Deps) *Server {
 	v1.GET("/tokens", s.listOwnTokens)
 	v1.DELETE("/tokens/:id", s.revokeToken)
 	v1.POST("/users", s.createUser)
+	v1.GET("/users", s.listUsers)
 	v1.POST("/users/:id/tokens", s.createUserToken)
 	v1.GET("/whoami", s.whoami)
 	v1.GET("/version", s.version)
@@ -129,6 +131,7 @@ func New(d Deps) *Server {
 	s.secretRoutes()
 	s.installationRoutes()
 	v1.GET("/projects/:project/secret-usage", s.secretUsage)
+	v1.GET("/projects/:project/installation-usage", s.installationUsage)
 	v1.POST("/projects/:project/doctor/redaction", s.doctorRedaction)
 	// Unknown /api/v1 paths are 404 for authenticated callers and 401
 	// otherwise (the group's middleware runs first).

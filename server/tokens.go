@@ -91,6 +91,18 @@ func (s *Server) createUser(c echo.Context) error {
 	return c.JSON(http.StatusCreated, u)
 }
 
+// listUsers is GET /api/v1/users: every user (organization admins only).
+func (s *Server) listUsers(c echo.Context) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
+	us, err := s.deps.Auth.ListUsers(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"users": us})
+}
+
 func (s *Server) whoami(c echo.Context) error {
 	p := principal(c)
 	return c.JSON(http.StatusOK, map[string]any{"user_id": p.UserID, "name": p.Name, "admin": p.Admin})

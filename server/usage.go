@@ -54,3 +54,24 @@ func (s *Server) secretUsage(c echo.Context) error {
 	}
 	return s.maskedJSON(c, http.StatusOK, project, map[string]any{"secrets": use, "unknown_flows": unknown})
 }
+
+// installationUsage answers GET /projects/:project/installation-usage:
+// for every installation the project's flows (latest versions) name in an
+// app block, which flows do; and the flows whose app blocks compute the
+// installation at run time. The Apps page shows "used by" and warns
+// before a delete from it.
+func (s *Server) installationUsage(c echo.Context) error {
+	project := c.Param("project")
+	if err := s.authorize(c, project, Viewer); err != nil {
+		return err
+	}
+	use, unknown := map[string][]string{}, []string{}
+	if s.deps.Flows != nil {
+		u, err := s.deps.Flows.InstallationUsage(c.Request().Context(), project)
+		if err != nil {
+			return err
+		}
+		use, unknown = u.Flows, u.Unknown
+	}
+	return s.maskedJSON(c, http.StatusOK, project, map[string]any{"installations": use, "unknown_flows": unknown})
+}

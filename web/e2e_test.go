@@ -139,7 +139,7 @@ func TestBrowser(t *testing.T) {
 	if strings.Contains(logs.String(), secret) || strings.Contains(logs.String(), secret[:29]) {
 		t.Fatal("the secret's value is in the server log")
 	}
-	for _, name := range []string{"editor.png", "secrets.png", "run-inspector.png"} {
+	for _, name := range []string{"editor.png", "secrets.png", "run-inspector.png", "editor-graph.png", "editor-graph-status.png", "run-inspector-iterations.png", "run-inspector-child.png"} {
 		if st, err := os.Stat(filepath.Join(shots, name)); err != nil || st.Size() == 0 {
 			t.Errorf("screenshot %s missing: %v", name, err)
 		}

@@ -428,6 +428,13 @@ func (e *Exec) Run(ctx context.Context, in *blocks.Input) (out any, err error) {
 	_ = killGroup(cmd)
 	stdout.Close()
 	stderr.Close()
+	// A secret the command printed is masked in its output and logs; it
+	// is also an exposure alert.
+	if in != nil && in.Exposed != nil {
+		if names := append(stdout.rw.Found(), stderr.rw.Found()...); len(names) > 0 {
+			in.Exposed(blocks.SinkExecOutput, names)
+		}
+	}
 	elapsed := time.Since(start).Round(time.Millisecond)
 	code := -1
 	if cmd.ProcessState != nil {

@@ -18,6 +18,7 @@ const (
 	exitAuth        = 3 // no token, or the server answered 401 or 403
 	exitNotFound    = 4 // the server answered 404, or the named thing is not there
 	exitUnavailable = 5 // the server answered 5xx, or could not be reached
+	exitRateLimited = 6 // the server answered 429: too many requests with this token; retry after a pause
 )
 
 // statusError is an error with the exit status it ends the command with.
@@ -72,6 +73,8 @@ func exitStatus(err error) int {
 			return exitAuth
 		case ae.Status == http.StatusNotFound:
 			return exitNotFound
+		case ae.Status == http.StatusTooManyRequests:
+			return exitRateLimited
 		case ae.Status >= 500:
 			return exitUnavailable
 		}

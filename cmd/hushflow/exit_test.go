@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hushflow/hushflow/internal/app"
 	"github.com/hushflow/hushflow/internal/apptest"
 	"github.com/hushflow/hushflow/store/storetest"
 )
@@ -42,6 +43,8 @@ func TestExitStatuses(t *testing.T) {
 		{"mistyped subverb with flags", nil, []string{"flow", "lst", "-p", "billing"}, exitUsage, `unknown command "lst" for "hushflow flow"; did you mean "get" or "list"?`},
 		{"verb of another tool", nil, []string{"token", "rm", "x"}, exitUsage, `unknown command "rm" for "hushflow token"; did you mean "revoke"?`},
 		{"verb of another tool for apply", nil, []string{"flow", "create", "-f", "x"}, exitUsage, `did you mean "apply"?`},
+		{"mistyped help topic", nil, []string{"help", "fow"}, exitUsage, `unknown command "fow" for "hushflow"; did you mean "flow"?`},
+		{"mistyped help subtopic", nil, []string{"help", "project", "lst"}, exitUsage, `unknown command "lst" for "hushflow project"; did you mean "list"?`},
 		{"unknown flag", nil, []string{"flow", "list", "--bogus"}, exitUsage, "unknown flag: --bogus"},
 		{"missing argument", nil, []string{"flow", "get", "-p", "billing"}, exitUsage, "accepts 1 arg(s), received 0"},
 		{"extra argument", nil, []string{"project", "list", "extra"}, exitUsage, `unknown command "extra" for "hushflow project list"`},
@@ -89,6 +92,23 @@ func TestExitStatuses(t *testing.T) {
 	})
 }
 
+// TestRateLimitedExitStatus: a 429 is neither a server error nor a
+// generic failure, but exit status 6, so that a script can wait and retry.
+func TestRateLimitedExitStatus(t *testing.T) {
+	apptest.SkipShort(t)
+	// A rate so low that after the burst of one request the next is
+	// days away.
+	s := apptest.Start(t, storetest.SQLiteConfig(t), func(cfg *app.Config) { cfg.RateLimit = 1e-6 })
+	t.Setenv("HUSHFLOW_ADDR", s.URL)
+	t.Setenv("HUSHFLOW_TOKEN", s.Token)
+	c := &flowCLI{t: t}
+	c.must("project", "list")
+	_, err := c.run("project", "list")
+	if got := exitStatus(err); got != exitRateLimited || err == nil || !strings.Contains(err.Error(), "retry after a second (HTTP 429)") {
+		t.Fatalf("project list over the rate limit: exit status %d, want %d: %v", got, exitRateLimited, err)
+	}
+}
+
 // TestExitStatusOfTheBinary checks that main exits with the status of
 // the error, and prints it on one line.
 func TestExitStatusOfTheBinary(t *testing.T) {
@@ -104,6 +124,8 @@ func TestExitStatusOfTheBinary(t *testing.T) {
 		{[]string{"HUSHFLOW_TOKEN=hf_wrong"}, []string{"project", "list"}, exitAuth, "hushflow: "},
 		{nil, []string{"flow", "get", "nope", "-p", "nope"}, exitNotFound, "hushflow: "},
 		{[]string{"HUSHFLOW_ADDR=" + closedAddr(t)}, []string{"project", "list"}, exitUnavailable, "hushflow: cannot reach the Hushflow server"},
+		{nil, []string{"help", "fow"}, exitUsage, `hushflow: unknown command "fow" for "hushflow"; did you mean "flow"?`},
+		{nil, []string{"help", "flow"}, exitOK, ""},
 		{nil, []string{"project", "list"}, exitOK, ""},
 	} {
 		cmd := exec.Command(binary(t), tc.args...)

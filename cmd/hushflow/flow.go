@@ -26,6 +26,9 @@ type problem struct {
 	Line    int    `json:"line"`
 	Column  int    `json:"column"`
 	Message string `json:"message"`
+	// DocLine and DocColumn: where the field is in a YAML file.
+	DocLine   int `json:"doc_line"`
+	DocColumn int `json:"doc_column"`
 }
 
 // invalidFlowError is a 400 with the definition's problems.
@@ -110,6 +113,7 @@ func requireProject(p string) error {
 
 func newFlowCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "flow", Short: "Apply, inspect and run flows"}
+	cmd.AddCommand(newFlowVersionsCmd(), newFlowRollbackCmd())
 	var project string
 	addProject := func(c *cobra.Command) {
 		c.Flags().StringVarP(&project, "project", "p", "", "project of the flow (required)")
@@ -156,10 +160,9 @@ its block, field and position.`,
 			} else {
 				err = json.Unmarshal(data, &head)
 			}
-			if err != nil {
-				return fmt.Errorf("%s: %w", file, err)
-			}
-			if head.Name == "" {
+			// A file that does not parse is sent all the same: the
+			// server's problem says at which line and column.
+			if err == nil && head.Name == "" {
 				return fmt.Errorf("%s: the definition has no name", file)
 			}
 			c, err := newClient()
@@ -178,10 +181,13 @@ its block, field and position.`,
 			var inv *invalidFlowError
 			if errors.As(err, &inv) {
 				inv.name = head.Name
+				if inv.name == "" { // the file did not parse
+					inv.name = file
+				}
 				w := cmd.ErrOrStderr()
-				fmt.Fprintf(w, "flow %q is invalid:\n", head.Name)
+				fmt.Fprintf(w, "flow %q is invalid:\n", inv.name)
 				for _, p := range inv.problems {
-					fmt.Fprintf(w, "  %s\n", p.String())
+					fmt.Fprintf(w, "  %s\n", p.in(file))
 				}
 				return inv
 			}
@@ -273,7 +279,29 @@ prints the flow's row of flow list instead.`,
 	addProject(get)
 	format = addOutputWith(get, formatYAML, formatYAML, formatJSON, formatTable)
 
-	cmd.AddCommand(apply, list, get, newFlowRunCmd())
+	del := &cobra.Command{
+		Use:        "delete NAME --project P",
+		Short:      "Delete a flow and its versions (its runs stay)",
+		SuggestFor: []string{"remove", "rm"},
+		Args:       cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := requireProject(project); err != nil {
+				return err
+			}
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			if err := c.do(cmd.Context(), "DELETE", "/api/v1/projects/"+url.PathEscape(project)+"/flows/"+url.PathEscape(args[0]), nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted flow %s and its versions (project %s); its runs stay\n", args[0], project)
+			return nil
+		},
+	}
+	addProject(del)
+
+	cmd.AddCommand(apply, list, get, del, newFlowRunCmd())
 	return cmd
 }
 
@@ -285,6 +313,28 @@ func flowTable(out io.Writer, fs []flowInfo) error {
 		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", f.Name, f.Version, f.TriggerType, f.UpdatedAt.UTC().Format(time.RFC3339), f.UpdatedBy)
 	}
 	return w.Flush()
+}
+
+// in is the problem with its place in file first, as compilers write
+// it (file:line:column:), when the server located it in the document.
+func (p problem) in(file string) string {
+	if file == "-" {
+		file = "stdin"
+	}
+	line, col := p.DocLine, p.DocColumn
+	if p.Block == "" && p.Field == "" {
+		// A document that does not parse: Line and Column are the
+		// document's.
+		line, col = p.Line, p.Column
+		p.Line, p.Column = 0, 0
+	}
+	switch {
+	case line > 0 && col > 0:
+		return fmt.Sprintf("%s:%d:%d: %s", file, line, col, p.String())
+	case line > 0:
+		return fmt.Sprintf("%s:%d: %s", file, line, p.String())
+	}
+	return p.String()
 }
 
 func (p problem) String() string {

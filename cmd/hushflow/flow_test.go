@@ -119,9 +119,18 @@ func TestFlowAndRunCommands(t *testing.T) {
 		bad := filepath.Join(dir, "bad.yaml")
 		os.WriteFile(bad, []byte("name: bad\ntrigger: {type: manual}\nblocks:\n  - {id: a, type: log, config: {message: \"(1 +\"}}\n  - {id: a, type: nope}\n"), 0o600)
 		out, err := c.run("flow", "apply", "-f", bad, "-p", "billing")
-		if err == nil || !strings.Contains(out, `flow "bad" is invalid:`) || !strings.Contains(out, `  block "a", message, line 1, column`) ||
-			!strings.Contains(out, "duplicate block id") {
+		// Each names its place in the file (issue 18 item 10): the
+		// character of the expression, the duplicate's id.
+		if err == nil || !strings.Contains(out, `flow "bad" is invalid:`) || !strings.Contains(out, "  "+bad+`:4:47: block "a", message, line 1, column 5: SyntaxError`) ||
+			!strings.Contains(out, "  "+bad+`:5:6: block "a", id: duplicate block id`) || !strings.Contains(out, "  "+bad+`:5:13: block "a", type: unknown block type "nope"`) {
 			t.Errorf("apply bad: %v\n%s", err, out)
+		}
+		// A file that is not YAML: the server's problem names the line.
+		broken := filepath.Join(dir, "broken.yaml")
+		os.WriteFile(broken, []byte("name: broken\ntrigger: {type: manual}\nblocks:\n  - id: a\n    type: log: x\n"), 0o600)
+		out, err = c.run("flow", "apply", "-f", broken, "-p", "billing")
+		if err == nil || !strings.Contains(out, "  "+broken+":5: definition is not valid YAML: mapping values are not allowed in this context") {
+			t.Errorf("apply broken: %v\n%s", err, out)
 		}
 
 		out = c.must("flow", "list", "-p", "billing")

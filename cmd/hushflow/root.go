@@ -33,10 +33,47 @@ Client:   set HUSHFLOW_ADDR (default 127.0.0.1:8080) and HUSHFLOW_TOKEN, then
 		return runGroup(cmd, args)
 	}
 	root.AddCommand(newServeCmd(), newTokenCmd(), newProjectCmd(), newEnvironmentCmd(), newSecretCmd(), newKeysCmd())
-	root.AddCommand(newFlowCmd(), newRunCmd(), newVersionCmd(), newDoctorCmd())
+	root.AddCommand(newFlowCmd(), newRunCmd(), newInstallationCmd(), newMemberCmd(), newVersionCmd(), newDoctorCmd())
+	root.AddCommand(newUserCmd())
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
+	strictHelp(root)
 	return withUsageErrors(root)
+}
+
+// strictHelp makes `hushflow help TOPIC` refuse a topic that is not a
+// command, with suggestions and exit status 2, as the command itself
+// would be refused; cobra printed the root's usage and exited 0.
+func strictHelp(root *cobra.Command) {
+	for _, h := range root.Commands() {
+		if h.Name() != "help" {
+			continue
+		}
+		show := h.Run
+		h.Run = nil
+		h.RunE = func(cmd *cobra.Command, args []string) error {
+			cur := root
+			for _, a := range args {
+				next := findSub(cur, a)
+				if next == nil {
+					return unknownCommand(cur, a)
+				}
+				cur = next
+			}
+			show(cmd, args)
+			return nil
+		}
+	}
+}
+
+// findSub is c's subcommand called name (or one of its aliases).
+func findSub(c *cobra.Command, name string) *cobra.Command {
+	for _, sub := range c.Commands() {
+		if sub.Name() == name || sub.HasAlias(name) {
+			return sub
+		}
+	}
+	return nil
 }
 
 // oneLine folds an error onto one line for the terminal.

@@ -317,7 +317,8 @@ func clip(s string, n int) string {
 }
 
 func newRunCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "run", Short: "Inspect and cancel runs"}
+	cmd := &cobra.Command{Use: "run", Short: "Inspect, cancel and rerun runs"}
+	cmd.AddCommand(newRunRerunCmd())
 
 	var format *outputFormat
 	get := &cobra.Command{

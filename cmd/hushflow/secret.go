@@ -40,6 +40,45 @@ type secretMeta struct {
 	UpdatedBy    string    `json:"updated_by"`
 	From         string    `json:"from"`
 	Warnings     []string  `json:"warnings"`
+	// Exposure is set while a run's finding of the value where it should
+	// never be is not answered by an update (docs/secrets.md).
+	Exposure *struct {
+		At    time.Time `json:"at"`
+		RunID string    `json:"run_id"`
+		Block string    `json:"block"`
+		Sink  string    `json:"sink"`
+	} `json:"exposure"`
+}
+
+// exposedColumn is the EXPOSED column: the time of the exposure, or "-".
+func exposedColumn(m *secretMeta) string {
+	if m.Exposure == nil {
+		return "-"
+	}
+	return m.Exposure.At.Format(time.RFC3339)
+}
+
+// exposureHint says where a secret's value was found and what to do.
+func exposureHint(m *secretMeta) string {
+	x := m.Exposure
+	where := "the input"
+	if x.Block != "" {
+		where = "block " + x.Block
+	}
+	return fmt.Sprintf("%s (%s) is possibly exposed: at %s run %s found its value in %s (%s); rotate it: hushflow secret update %s%s",
+		m.Name, scopeColumn(m.Scope.Project, m.Scope.Environment), x.At.Format(time.RFC3339), x.RunID, where, x.Sink, m.Name, scopeArgs(m))
+}
+
+// scopeArgs are the flags that select m's scope on the command line.
+func scopeArgs(m *secretMeta) string {
+	s := ""
+	if m.Scope.Project != "" {
+		s += " --project " + m.Scope.Project
+	}
+	if m.Scope.Environment != "" {
+		s += " --environment " + m.Scope.Environment
+	}
+	return s
 }
 
 // scopeFlags are --project and --environment.
@@ -395,7 +434,7 @@ Values are never shown. "secret get" is the same command.`,
 				return printList(cmd.OutOrStdout(), format.value, "secrets", picked)
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			header := "NAME\tSCOPE\tVERSION\tKIND\tUPDATED"
+			header := "NAME\tSCOPE\tVERSION\tKIND\tUPDATED\tEXPOSED"
 			if resolved {
 				header += "\tFROM"
 			}
@@ -405,14 +444,22 @@ Values are never shown. "secret get" is the same command.`,
 				if s.Weak {
 					kind += " (weak)"
 				}
-				line := fmt.Sprintf("%s\t%s\t%d\t%s\t%s", s.Name, scopeColumn(s.Scope.Project, s.Scope.Environment),
-					s.Version, kind, s.UpdatedAt.Format(time.RFC3339))
+				line := fmt.Sprintf("%s\t%s\t%d\t%s\t%s\t%s", s.Name, scopeColumn(s.Scope.Project, s.Scope.Environment),
+					s.Version, kind, s.UpdatedAt.Format(time.RFC3339), exposedColumn(&s))
 				if resolved {
 					line += "\t" + s.From
 				}
 				fmt.Fprintln(w, line)
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			for i := range list {
+				if list[i].Exposure != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+exposureHint(&list[i]))
+				}
+			}
+			return nil
 		},
 	}
 	format = addOutput(cmd)

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/hushflow/hushflow/auth"
+	"github.com/hushflow/hushflow/internal/apptest"
 	"github.com/hushflow/hushflow/projects"
 	"github.com/hushflow/hushflow/secrets"
 	"github.com/hushflow/hushflow/server"
@@ -233,5 +234,41 @@ func TestKeysCLIRotate(t *testing.T) {
 		if _, err := secrets.ParseKeyring(strings.TrimSpace(k)); err != nil || !strings.HasPrefix(k, "k3:") {
 			t.Fatalf("generate: %q %v", k, err)
 		}
+	})
+}
+
+// Exposure alerts (issue 20 item 2): `secret get` shows a secret a run
+// found exposed (the EXPOSED column and a warning with the time, the run,
+// the block, the sink and the rotate command) until `secret update`
+// gives it a new value.
+func TestSecretCLIShowsExposure(t *testing.T) {
+	storetest.Each(t, schema.All(), func(t *testing.T, db *store.DB) {
+		e := newCLIEnv(t, db, "k1:"+secrets.NewKey())
+		e.must("", "project", "create", "billing")
+		v := "cli-exposed-" + secrets.NewKey()
+		e.must("", "secret", "create", "API_TOKEN", v, "-p", "billing")
+		e.must("", "secret", "create", "OTHER", "cli-other-"+secrets.NewKey(), "-p", "billing")
+		if out := e.must("", "secret", "get", "API_TOKEN", "-p", "billing"); !strings.Contains(out, "EXPOSED") || strings.Contains(out, "possibly exposed") {
+			t.Fatalf("before any exposure: %s", out)
+		}
+		ok, err := e.store.RecordExposure(context.Background(), secrets.Exposure{Project: "billing", Environment: "development",
+			Name: "API_TOKEN", RunID: "run-42", RunProject: "billing", RunEnvironment: "development", BlockID: "call", Sink: "http_response"})
+		if err != nil || !ok {
+			t.Fatalf("record: %v %v", ok, err)
+		}
+		out := e.must("", "secret", "get", "API_TOKEN", "-p", "billing")
+		for _, want := range []string{"possibly exposed", "run run-42", "block call", "http_response", "hushflow secret update API_TOKEN --project billing"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("secret get does not say %q:\n%s", want, out)
+			}
+		}
+		if out := e.must("", "secret", "list", "-p", "billing"); strings.Count(out, "possibly exposed") != 1 {
+			t.Errorf("list: %s", out)
+		}
+		e.must("", "secret", "update", "API_TOKEN", "cli-rotated-"+secrets.NewKey(), "-p", "billing")
+		if out := e.must("", "secret", "get", "API_TOKEN", "-p", "billing"); strings.Contains(out, "possibly exposed") {
+			t.Errorf("after update: %s", out)
+		}
+		apptest.AssertAbsent(t, "CLI output", e.output.String(), v)
 	})
 }

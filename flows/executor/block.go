@@ -55,6 +55,7 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 		// its events marked with its index, its waits in process.
 		env.Each = &engine.Each{Item: it.item, Index: it.index}
 		env.OnLog = func(l engine.LogRecord) {
+			x.guard.derive(l.Message)
 			x.emitIt(it, PendingEvent{Type: "log", Block: id, Data: map[string]any{"level": l.Level, "message": l.Message}})
 		}
 	}
@@ -283,7 +284,7 @@ func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *eng
 		case f.IsRaw:
 			cfg[f.Name] = f.Raw
 		case f.Program != nil:
-			v, err := f.Program.Run(ctx, env)
+			v, err := x.script(ctx, f.Program, env)
 			if err != nil {
 				if !*started {
 					// The inspector shows the block start, then its failure.
@@ -327,12 +328,13 @@ func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *eng
 			if err != nil {
 				return nil, err
 			}
-			return p.Run(ctx, env)
+			return x.script(ctx, p, env)
 		},
 		Secret: func(ctx context.Context, name string) (string, error) {
 			return env.Secrets.Resolve(ctx, name, engine.Scope{}) // known to the guard
 		},
 		Mask:      func(v string) { x.guard.learn("", "", v, nil) },
+		Exposed:   func(sink string, names []string) { x.noteExposure(id, sink, names) },
 		Redact:    x.red.String,
 		MaskOf:    x.red.MaskOf,
 		HTTP:      client,
@@ -369,6 +371,19 @@ func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *eng
 		err = fmt.Errorf("timed out after %s: %w", timeout, err)
 	}
 	return out, nil, err
+}
+
+// script runs p, a field or a code block of the run, and learns what its
+// result or its error derived from the secret values the run read (see
+// guard.derive) before either can reach a sink.
+func (x *execution) script(ctx context.Context, p *engine.Program, env *engine.Env) (any, error) {
+	v, err := p.Run(ctx, env)
+	if err != nil {
+		x.guard.derive(err.Error())
+		return nil, err
+	}
+	x.guard.deriveValue(v)
+	return v, nil
 }
 
 // namesBlock reports whether err is an expression error that already names

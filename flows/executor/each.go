@@ -59,14 +59,23 @@ func (x *execution) each(ctx context.Context, pb *plan.PlannedBlock, client *htt
 		}
 		x.emit(PendingEvent{Type: "block_failed", Block: id, Data: data})
 		x.blockFinished(pb, model.StatusFailed, began)
-		return nil, false, &blockFailure{block: id, msg: msg, continuable: true, err: fmt.Errorf("block %q: %s", id, msg)}
+		sep := ": "
+		if strings.HasPrefix(msg, "field ") {
+			sep = " " // block "x" field "each" 1:5: ...
+		}
+		return nil, false, &blockFailure{block: id, msg: msg, continuable: true, err: fmt.Errorf("block %q%s%s", id, sep, msg)}
 	}
-	v, err := pb.Each.Run(ctx, x.env(id))
+	v, err := x.script(ctx, pb.Each, x.env(id))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, false, ctxErr(ctx)
 		}
-		return fail("each: "+err.Error(), map[string]any{"field": "each"})
+		msg := "each: " + err.Error()
+		if namesBlock(err, id) {
+			// `field "each" 1:5: ...`: the block is named once, by the failure.
+			msg = strings.TrimPrefix(err.Error(), fmt.Sprintf("block %q ", id))
+		}
+		return fail(msg, map[string]any{"field": "each"})
 	}
 	items, ok := v.([]any)
 	if !ok {

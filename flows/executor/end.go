@@ -131,6 +131,9 @@ func (x *execution) transit(t queue.Transition, key string) bool {
 			Rows: []any{rows}, Durable: true})
 		cancel()
 		if err == nil {
+			if applied {
+				x.reportExposures(x.hard)
+			}
 			w.notify(x.run.ID)
 			if !applied {
 				w.log.Warn("run taken from this worker before it could be released", "run_id", x.run.ID)
@@ -199,9 +202,19 @@ func (x *execution) finish(out any, runErr error) {
 	rows := x.takeRowsLocked()
 	now := w.now()
 	// The input is needed only while the run runs: at rest it keeps no
-	// secret value a caller passed in (SECURITY.md case 10).
+	// secret value a caller passed in (SECURITY.md case 10). When that
+	// changed it, the real input is kept sealed, for a rerun.
 	o := queue.Outcome{RunID: r.ID, Owner: w.owner, Attempt: r.Attempt, Status: status, Output: outJSON, Error: errText,
 		Finished: now, Input: x.red.String(r.Input)}
+	if o.Input != r.Input {
+		sealed, err := w.cfg.Sealer.SealBlob(model.InputAAD(r.ID), []byte(r.Input))
+		if err != nil {
+			// The run's outcome matters more than a later rerun: the
+			// rerun then says that the input was not kept.
+			w.log.Warn("seal the run's input for reruns", "run_id", r.ID, "err", x.red.Error(err))
+		}
+		o.InputSealed = sealed
+	}
 	if err := x.parentResult(&o, out); err != nil {
 		// The parent then fails its flow block: the output is not kept.
 		w.log.Error("seal a child run's output for its parent", "run_id", r.ID, "err", x.red.Error(err))
@@ -236,6 +249,9 @@ func (x *execution) finish(out any, runErr error) {
 			return
 		}
 	}
+	// Before the run is seen as ended here: whoever waits for it finds
+	// its exposures recorded.
+	x.reportExposures(x.hard)
 	w.notify(r.ID)
 	w.observe(r, status, now)
 }

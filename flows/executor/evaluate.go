@@ -34,8 +34,8 @@ func (w *Worker) Evaluate(ctx context.Context, project, environment, expression 
 	if rs != nil {
 		vis = rs.Visible()
 	}
-	x.guard.start(red, vis)
-	v, err := p.Run(ctx, x.env("preview"))
+	x.guard.start(red, vis, w.derivers)
+	v, err := x.script(ctx, p, x.env("preview"))
 	if err != nil {
 		var ee *engine.Error
 		if errors.As(err, &ee) {

@@ -22,7 +22,11 @@ type PendingEvent struct {
 // redactEvents turns pending events into stored rows: data redacted with
 // red, then bounded in size (truncation happens after redaction, so a cut
 // never exposes part of a value).
-func (w *Worker) redactEvents(runID string, seq, stored *int, red *redact.Redactor, evs []PendingEvent) []model.Event {
+//
+// For a run (x not nil), the data of events that should never hold a
+// secret value (see sinkOf) is scanned for the names of the values it
+// masks, by the same pass, and noted as exposures of the run.
+func (w *Worker) redactEvents(x *execution, runID string, seq, stored *int, red *redact.Redactor, evs []PendingEvent) []model.Event {
 	rows := make([]model.Event, 0, len(evs))
 	if w.cfg.TestUnmaskedEvents {
 		red = nil
@@ -37,13 +41,29 @@ func (w *Worker) redactEvents(runID string, seq, stored *int, red *redact.Redact
 		}
 		*seq++
 		*stored++
-		data := w.boundedJSON(red.Value(e.Data))
+		var data string
+		if sink, keys := sinkOf(triggerOf(x), &e); sink != "" && red != nil && x != nil {
+			var f redact.Found
+			data = w.boundedJSON(redactData(red, e.Data, keys, &f))
+			if f.Len() > 0 {
+				x.noteExposure(e.Block, sink, f.Names())
+			}
+		} else {
+			data = w.boundedJSON(red.Value(e.Data))
+		}
 		if red != nil {
 			w.redacted(data)
 		}
 		rows = append(rows, model.Event{RunID: runID, Seq: *seq, At: e.At, Type: e.Type, Block: e.Block, Data: data})
 	}
 	return rows
+}
+
+func triggerOf(x *execution) string {
+	if x == nil || x.run == nil {
+		return ""
+	}
+	return x.run.Trigger
 }
 
 // boundedJSON encodes v within MaxEventBytes. Data over it keeps its
@@ -133,5 +153,5 @@ func (w *Worker) EventRows(runID string, seq *int, red *redact.Redactor, evs []P
 		}
 	}
 	stored := 0
-	return w.redactEvents(runID, seq, &stored, red, evs)
+	return w.redactEvents(nil, runID, seq, &stored, red, evs)
 }

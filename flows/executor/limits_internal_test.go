@@ -79,7 +79,7 @@ func TestEventsPerRunLimit(t *testing.T) {
 		evs = append(evs, PendingEvent{Type: "log", Data: map[string]any{"message": fmt.Sprint(i)}})
 	}
 	evs = append(evs, PendingEvent{Type: "run_finished", Data: map[string]any{"status": "succeeded"}})
-	rows := w.redactEvents("r", &seq, &stored, nil, evs)
+	rows := w.redactEvents(nil, "r", &seq, &stored, nil, evs)
 	var types []string
 	for _, r := range rows {
 		types = append(types, r.Type)

@@ -57,6 +57,12 @@ type execution struct {
 	seq       int
 	stored    int
 	unwritten []model.Event
+
+	// loaded is when the run's secret values were loaded (this claim's
+	// start).
+	loaded time.Time
+	expMu  sync.Mutex // guards exp
+	exp    exposures
 }
 
 // sleeping ends an execution whose block asked for a durable wait.
@@ -184,12 +190,12 @@ func (x *execution) do(ctx context.Context) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load secrets of project %q, environment %q: %w", r.Project, r.Environment, err)
 		}
-		x.secrets = rs
+		x.secrets, x.loaded = rs, w.now()
 		vis := rs.Visible()
 		x.red = w.redactorFor(vis)
-		x.guard.start(x.red, vis)
+		x.guard.start(x.red, vis, w.derivers)
 	} else {
-		x.guard.start(x.red, nil)
+		x.guard.start(x.red, nil, w.derivers)
 	}
 	if r.ParentRunID != "" {
 		// A sub-flow masks what its parent learnt at run time.
@@ -601,6 +607,7 @@ func (x *execution) env(block string) *engine.Env {
 		},
 		OnMask: func(v string) { x.guard.learn("", "", v, nil) },
 		OnLog: func(l engine.LogRecord) {
+			x.guard.derive(l.Message)
 			x.emit(PendingEvent{Type: "log", Block: block, Data: map[string]any{"level": l.Level, "message": l.Message}})
 		},
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	"github.com/hushflow/hushflow/engine"
 	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/flows/plan"
+	"github.com/hushflow/hushflow/internal/suggest"
 	"github.com/hushflow/hushflow/redact"
 )
 
@@ -48,6 +50,15 @@ func (rr *runResolver) Resolve(ctx context.Context, name string, scope engine.Sc
 	v, err := rr.x.secrets.Resolve(ctx, rr.block, name, engine.Scope{Project: p, Environment: e})
 	if err != nil {
 		rr.x.noteInfraOf(rr.cur, err)
+		if errors.Is(err, engine.ErrUnknownSecret) && e == rr.x.run.Environment {
+			// The nearest name this run can read, for a typo; never
+			// text derived from the name asked for.
+			if names, nerr := rr.Names(ctx); nerr == nil {
+				if near := suggest.Nearest(name, names); near != "" {
+					err = &suggestedError{err: err, near: near}
+				}
+			}
+		}
 		return "", err
 	}
 	// Known to the redactor and the pins before the script has it.
@@ -131,6 +142,10 @@ type redactorCache struct {
 // set of secret values seen by runs).
 const maxCachedRedactors = 256
 
+// maxCachedDerivers bounds the shared indexes of the values runs read
+// (one per distinct sequence of values read; about 45 KB for a token).
+const maxCachedDerivers = 64
+
 func newRedactorCache() *redactorCache {
 	c, _ := lru.New[string, *redact.Redactor](maxCachedRedactors)
 	return &redactorCache{lru: c}
@@ -167,3 +182,13 @@ func (w *Worker) redactorFor(vis []model.VisibleSecret) *redact.Redactor {
 	w.redactors.lru.Add(key, base)
 	return base.Clone()
 }
+
+// suggestedError is an unknown secret's error with the nearest name the
+// run can read.
+type suggestedError struct {
+	err  error
+	near string
+}
+
+func (e *suggestedError) Error() string { return fmt.Sprintf("%v; did you mean %q?", e.err, e.near) }
+func (e *suggestedError) Unwrap() error { return e.err }

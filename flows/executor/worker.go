@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hushflow/hushflow/redact"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -89,6 +90,14 @@ type Config struct {
 	// OnBlockFinished is called when a block ends, retries included
 	// (metrics); status is succeeded or failed.
 	OnBlockFinished func(r *model.Run, blockType, status string, d time.Duration)
+	// OnExposure is called, after the events that showed it are stored,
+	// for each secret value a run found where it should never be (see
+	// model.Exposure), once per run claim, block, sink and secret; an
+	// error is logged and the exposure reported again after the next
+	// write. It records the exposure in the audit trail and marks the
+	// secret (it must itself keep one record per run, block, sink and
+	// secret: a resumed run may report a repeated block's again).
+	OnExposure func(ctx context.Context, e model.Exposure) error
 	// OnRedacted is called with the number of masks applied to stored
 	// events and outputs (metrics).
 	OnRedacted func(n int)
@@ -205,7 +214,11 @@ type Worker struct {
 	owner string // this process's lease owner id
 
 	redactors *redactorCache
-	wake      chan struct{}
+	// derivers shares the indexes of the values runs read (the sources
+	// of derived values; see guard.derive) between runs that read the
+	// same secrets.
+	derivers *redact.DeriverCache
+	wake     chan struct{}
 	// started is closed when Start's claim loop begins.
 	started     chan struct{}
 	startedOnce sync.Once
@@ -219,6 +232,7 @@ func New(cfg Config) *Worker {
 		cfg: cfg, log: cfg.Logger,
 		owner:     uuid.NewString()[:8],
 		redactors: newRedactorCache(),
+		derivers:  redact.NewDeriverCache(maxCachedDerivers),
 		wake:      make(chan struct{}, 1),
 		started:   make(chan struct{}),
 	}

@@ -31,7 +31,7 @@ func (x *execution) takeRowsLocked() []model.Event {
 	rows := x.unwritten
 	x.unwritten = nil
 	if len(evs) > 0 {
-		rows = append(rows, x.w.redactEvents(x.run.ID, &x.seq, &x.stored, x.red, evs)...)
+		rows = append(rows, x.w.redactEvents(x, x.run.ID, &x.seq, &x.stored, x.red, evs)...)
 	}
 	return rows
 }
@@ -60,6 +60,9 @@ func (x *execution) write(ctx context.Context, cps []model.Checkpoint, durable b
 		return errLeaseLost
 	}
 	x.w.notify(r.ID)
+	// The events that hold the masks are stored: the exposures they
+	// showed are recorded.
+	x.reportExposures(ctx)
 	return nil
 }
 

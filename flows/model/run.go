@@ -60,7 +60,7 @@ type Run struct {
 	ID             string     `gorm:"primaryKey;size:36" json:"id"`
 	ProjectID      string     `gorm:"size:36;not null;index:runs_project_queued" json:"-"`
 	Project        string     `gorm:"size:63;not null" json:"project"`
-	FlowID         string     `gorm:"size:36;not null;index" json:"-"`
+	FlowID         string     `gorm:"size:36;not null" json:"-"`
 	Flow           string     `gorm:"size:63;not null" json:"flow"`
 	FlowVersion    int        `gorm:"not null" json:"flow_version"`
 	Environment    string     `gorm:"size:63;not null" json:"environment"`
@@ -88,6 +88,14 @@ type Run struct {
 	Resumes int `gorm:"not null;default:0" json:"resumes"`
 	// ResumeReason says why the run was last queued again.
 	ResumeReason string `gorm:"type:text;not null;default:''" json:"resume_reason,omitempty"`
+	// RerunOf is the id of the run this one repeats (POST
+	// /runs/{id}/rerun), empty for other runs.
+	RerunOf string `gorm:"size:36;not null;default:''" json:"rerun_of,omitempty"`
+	// InputSealed is the real input of an ended run whose stored Input
+	// was redacted (a caller passed a secret value in it), sealed like a
+	// checkpoint and bound to the run (InputAAD); nil when Input is the
+	// real input. A rerun reads it; no view shows it.
+	InputSealed []byte `json:"-"`
 	// ParentRunID is the run whose flow block started this one (a
 	// sub-flow), ParentBlock that block and ParentAttempt its attempt
 	// (an attempt starts one child); empty for other runs. Depth counts
@@ -97,6 +105,9 @@ type Run struct {
 	ParentAttempt int    `gorm:"not null;default:0" json:"-"`
 	Depth         int    `gorm:"not null;default:0" json:"depth,omitempty"`
 }
+
+// InputAAD binds a run's sealed input to the run.
+func InputAAD(runID string) []byte { return []byte("hushflow/run-input/v1\x00" + runID) }
 
 // Checkpoint is what a run keeps of one of its blocks until it ends, so
 // that it can resume from its first unfinished block on any replica.
@@ -161,6 +172,8 @@ type RunRequest struct {
 	Input                      any
 	Trigger                    string // manual, webhook, schedule, event, flow
 	Actor                      string
+	// RerunOf is the id of the run this one repeats, if any.
+	RerunOf string
 }
 
 // ChildRequest asks for the run of a sub-flow: flow (of the parent's

@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"time"
 
 	"github.com/hushflow/hushflow/engine"
 )
@@ -49,11 +50,57 @@ type ResolveRequest struct {
 }
 
 // RunMask is a value a run learnt after it started (a secret read from
-// another environment, a secrets.mask value): the name it is masked under
-// and its host pins. A run's checkpoints keep them, sealed, so that a
-// resumed run masks and pins them again.
+// another environment, a secrets.mask value, a value a script derived from
+// a secret) or a secret value the run read: the name it is masked under,
+// its host pins, and whether values derived from it are looked for
+// (Source: the run read it). A run's checkpoints keep them, sealed, so
+// that a resumed run masks, pins and follows them again.
 type RunMask struct {
 	Name         string   `json:"name"`
 	Value        string   `json:"value"`
 	AllowedHosts []string `json:"allowed_hosts,omitempty"`
+	Source       bool     `json:"source,omitempty"`
+	// Secret and Environment name the secret the value is of, and the
+	// environment it was read from ("" for the run's own): empty for a
+	// secrets.mask value, which is no stored secret.
+	Secret      string `json:"secret,omitempty"`
+	Environment string `json:"environment,omitempty"`
+}
+
+// Sinks of exposure alerts: the places of a run's data that should never
+// hold a secret value. A value masked anywhere else (a log line, an error,
+// a request the run sends) is masked, not an exposure.
+const (
+	// SinkOutput is a block's output.
+	SinkOutput = "output"
+	// SinkHTTPResponse is the body or a header of a response an http or
+	// app block received.
+	SinkHTTPResponse = "http_response"
+	// SinkExecOutput is the stdout or stderr of an exec block's command.
+	SinkExecOutput = "exec_output" // blocks.SinkExecOutput
+	// SinkRunInput is the input a run was started with (manually, by an
+	// event or a schedule).
+	SinkRunInput = "run_input"
+	// SinkWebhookPayload is the payload of a webhook that started a run.
+	SinkWebhookPayload = "webhook_payload"
+)
+
+// Exposure is a secret value a run found in one of the sinks: reported
+// once per run, block, sink and secret to the secret store, which records
+// it in the audit trail and marks the secret as possibly exposed. It never
+// holds the value.
+type Exposure struct {
+	Run *Run
+	// Block is the block whose data held the value; "" for the run's
+	// input.
+	Block string
+	Sink  string
+	// Secret is the secret's name and Environment the environment it was
+	// resolved in (the run's, unless the run read it from another one):
+	// the secret is the most specific definition of Secret for the run's
+	// project and Environment.
+	Secret, Environment string
+	// Loaded is when the run loaded its secret values: a secret updated
+	// after it no longer holds the value the run knew.
+	Loaded time.Time
 }

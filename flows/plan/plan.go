@@ -19,17 +19,26 @@ import (
 	"github.com/hushflow/hushflow/engine"
 	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/internal/apperr"
+	"github.com/hushflow/hushflow/internal/suggest"
 	"github.com/robfig/cron/v3"
 )
 
 // Problem is one thing wrong with a definition, located precisely enough
 // for the editor to underline it.
 type Problem struct {
-	Block   string `json:"block,omitempty"`
-	Field   string `json:"field,omitempty"` // config field, "if", "trigger.cron", ...
+	Block string `json:"block,omitempty"`
+	Field string `json:"field,omitempty"` // config field, "if", "trigger.cron", ...
+	// Line and Column are in the field's expression when the problem
+	// names a field, in the document when it names none (a definition
+	// that does not parse).
 	Line    int    `json:"line,omitempty"`
 	Column  int    `json:"column,omitempty"`
 	Message string `json:"message"`
+	// DocLine and DocColumn are where the field (or block) is in a YAML
+	// document as sent (Source.Locate): the character of Line and Column
+	// when it can be matched, else the field's key.
+	DocLine   int `json:"doc_line,omitempty"`
+	DocColumn int `json:"doc_column,omitempty"`
 }
 
 func (p Problem) String() string {
@@ -128,9 +137,8 @@ func ParseDefinition(data []byte) (model.Definition, error) {
 	if len(data) > MaxDefinition {
 		return d, &InvalidError{Problems: []Problem{{Message: fmt.Sprintf("definition is %d bytes, over the limit of %d", len(data), MaxDefinition)}}}
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&d); err != nil {
+	d, err := decodeDefinition(data)
+	if err != nil {
 		p := Problem{Message: "definition is not valid JSON: " + err.Error()}
 		// The position in the document, for a person reading it.
 		var se *json.SyntaxError
@@ -144,6 +152,15 @@ func ParseDefinition(data []byte) (model.Definition, error) {
 		return d, &InvalidError{Problems: []Problem{p}}
 	}
 	return d, nil
+}
+
+// decodeDefinition decodes JSON strictly: no unknown field.
+func decodeDefinition(data []byte) (model.Definition, error) {
+	var d model.Definition
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&d)
+	return d, err
 }
 
 // Compile validates d against reg (the block types this server runs) and
@@ -502,7 +519,11 @@ func (c *compiler) blocks(list []model.BlockDef, onError bool) []PlannedBlock {
 				raw := b.Config[k]
 				f, known := info.Spec.Field(k)
 				if !known {
-					add(Problem{Block: name, Field: k, Message: fmt.Sprintf("unknown field for block type %s", apperr.Echo(string(b.Type)))})
+					msg := fmt.Sprintf("unknown field for block type %s", apperr.Echo(string(b.Type)))
+					if near := suggest.Nearest(k, fieldNames(info.Spec)); near != "" {
+						msg += fmt.Sprintf("; did you mean %q?", near)
+					}
+					add(Problem{Block: name, Field: k, Message: msg})
 					continue
 				}
 				var v any
@@ -581,6 +602,15 @@ func exprProblem(block, field string, err error) Problem {
 		}
 	}
 	return p
+}
+
+// fieldNames are the names of spec's fields, in the spec's order.
+func fieldNames(spec blocks.Spec) []string {
+	names := make([]string, len(spec.Fields))
+	for i, f := range spec.Fields {
+		names[i] = f.Name
+	}
+	return names
 }
 
 func knownTypes(reg *blocks.Registry) string {

@@ -80,19 +80,20 @@ func (postgres) Finish(tx *gorm.DB, os []Outcome) ([]bool, error) {
 	for start := 0; start < len(os); start += 1000 {
 		chunk := os[start:min(start+1000, len(os))]
 		var sb strings.Builder
-		args := make([]any, 0, 8*len(chunk)+1)
+		args := make([]any, 0, 9*len(chunk)+1)
 		sb.WriteString(`UPDATE runs AS r SET status = v.status, output = v.output, error = v.error,
-  finished_at = v.finished_at::timestamptz, lease_expires_at = NULL, input = v.input
+  finished_at = v.finished_at::timestamptz, lease_expires_at = NULL, input = v.input,
+  input_sealed = v.input_sealed
 FROM (VALUES `)
 		for i, o := range chunk {
 			at[o.RunID] = start + i
 			if i > 0 {
 				sb.WriteString(", ")
 			}
-			sb.WriteString("(?, ?, ?::bigint, ?, ?, ?, ?, ?)")
-			args = append(args, o.RunID, o.Owner, o.Attempt, o.Status, o.Output, o.Error, o.Finished.Format(time.RFC3339Nano), o.Input)
+			sb.WriteString("(?, ?, ?::bigint, ?, ?, ?, ?, ?, ?::bytea)")
+			args = append(args, o.RunID, o.Owner, o.Attempt, o.Status, o.Output, o.Error, o.Finished.Format(time.RFC3339Nano), o.Input, o.InputSealed)
 		}
-		sb.WriteString(`) AS v(id, owner, attempt, status, output, error, finished_at, input)
+		sb.WriteString(`) AS v(id, owner, attempt, status, output, error, finished_at, input, input_sealed)
 WHERE r.id = v.id AND r.status = ? AND r.lease_owner = v.owner AND r.attempt = v.attempt
 RETURNING r.id`)
 		args = append(args, model.StatusRunning)

@@ -92,9 +92,11 @@ type Transition struct {
 }
 
 // Outcome is how a claimed run ended, as recorded in its row. Input is the
-// run's input as it is kept at rest (redacted).
+// run's input as it is kept at rest (redacted); InputSealed, when the
+// redaction changed it, the real input sealed for reruns (nil otherwise).
 type Outcome struct {
 	RunID, Owner, Status, Output, Error, Input string
+	InputSealed                                []byte
 	Attempt                                    int
 	Finished                                   time.Time
 	// Parent is the run whose flow block started this one (a sub-flow):

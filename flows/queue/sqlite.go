@@ -46,7 +46,7 @@ func (sqlite) Finish(tx *gorm.DB, os []Outcome) ([]bool, error) {
 		res := tx.Model(&model.Run{}).Where("id = ? AND status = ? AND lease_owner = ? AND attempt = ?",
 			o.RunID, model.StatusRunning, o.Owner, o.Attempt).
 			Updates(map[string]any{"status": o.Status, "output": o.Output, "error": o.Error, "finished_at": o.Finished,
-				"lease_expires_at": nil, "input": o.Input})
+				"lease_expires_at": nil, "input": o.Input, "input_sealed": o.InputSealed})
 		if res.Error != nil {
 			return nil, res.Error
 		}

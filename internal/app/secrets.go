@@ -84,3 +84,17 @@ type unknownSecret struct{ err error }
 
 func (u unknownSecret) Error() string   { return u.err.Error() }
 func (u unknownSecret) Unwrap() []error { return []error{u.err, engine.ErrUnknownSecret} }
+
+// recordExposure records a secret value a run found where it should never
+// be: the audit record and the mark on the secret (once per run, block,
+// sink and secret), and the counter by sink.
+func (a *App) recordExposure(ctx context.Context, e flows.Exposure) error {
+	r := e.Run
+	recorded, err := a.Secrets.RecordExposure(ctx, secrets.Exposure{Project: r.Project, Environment: e.Environment, Name: e.Secret,
+		RunID: r.ID, RunProject: r.Project, RunEnvironment: r.Environment, BlockID: e.Block, Sink: e.Sink, Loaded: e.Loaded})
+	if recorded {
+		a.Metrics.SecretExposed(e.Sink)
+		a.Log.Warn("secret possibly exposed: rotate it", "secret", e.Secret, "run_id", r.ID, "block", e.Block, "sink", e.Sink)
+	}
+	return err
+}

@@ -257,6 +257,14 @@ try {
     await url.fill(`'${targetURL}'`)
     await block.locator('[data-field="url"] .syntax-error').waitFor({ state: 'detached' })
 
+    // Optional fields without a value are folded until opened.
+    if ((await block.locator('[data-field="headers"]').isVisible())) throw new Error('the optional headers field is shown before it is used')
+    const examples = await block.locator('.cm-placeholder').allTextContents()
+    if (!examples.length || !examples.every((t) => /^(e\.g\. |default: )/.test(t))) throw new Error('placeholders not marked as examples: ' + JSON.stringify(examples))
+    await block.locator('.more-fields summary').click()
+    const ph = await block.locator('[data-field="headers"] .cm-placeholder').evaluate((el) => getComputedStyle(el).fontStyle)
+    if (ph !== 'italic') throw new Error('an example placeholder is not italic: ' + ph)
+
     // Autocomplete offers the secret names of the scope.
     const headers = block.locator('[data-field="headers"] .cm-content')
     await headers.click()
@@ -285,13 +293,13 @@ try {
 
     // The server's save-time validation shows under the field, at line:column.
     await log.locator('.block-options summary').click()
-    await log.locator('.block-options .cm-content').fill('steps.http1.output.status ==')
+    await log.locator('.block-options [data-setting="if"] .cm-content').fill('steps.http1.output.status ==')
     await page.getByRole('button', { name: 'Create flow' }).click()
     const problem = log.locator('.block-options .field-error').first()
     await problem.waitFor()
     if (!/^\d+:\d+ /.test((await problem.innerText()).trim())) throw new Error('server problem without line:column: ' + (await problem.innerText()))
     await shot('editor-server-error')
-    await log.locator('.block-options .cm-content').fill('steps.http1.output.status == 200')
+    await log.locator('.block-options [data-setting="if"] .cm-content').fill('steps.http1.output.status == 200')
     await checkpoint('editor')
     await shot('editor')
   })
@@ -323,9 +331,14 @@ try {
       if (!full || shown !== '…' + full.slice(-8)) throw new Error('run id shown as ' + JSON.stringify(shown) + ' for ' + full)
     }
     await page.goto(base + '/p/e2e/flows/call-api')
-    await page.locator('li.block').nth(1).waitFor()
+    // A flow with blocks opens in the graph, its first block's form beside it.
+    await page.locator('.gnode[data-node="log2"]').waitFor()
+    await page.locator('.graph-form .block[data-block="http1"]').waitFor()
     await checkpoint('editor reopened')
     await page.setViewportSize({ width: 420, height: 900 })
+    // In a narrow window the selected block's form comes right under the graph, before the run controls.
+    const [g, fm, rc] = [await page.locator('.graph-card').boundingBox(), await page.locator('.graph-form').boundingBox(), await page.locator('.run-card').boundingBox()]
+    if (!(g.y + g.height <= fm.y && fm.y + fm.height <= rc.y)) throw new Error('narrow editor order (graph, form, run): ' + JSON.stringify([g.y, fm.y, rc.y]))
     await shot('editor-narrow')
     await page.goBack()
     await page.locator('.pill-succeeded').first().waitFor()
@@ -338,12 +351,40 @@ try {
     await checkpoint('secrets again')
   })
 
+  await step('the secret the local server echoed back shows as possibly exposed until it is updated', async () => {
+    await page.goto(base + '/p/e2e/secrets')
+    const row = page.getByRole('table', { name: 'Secrets' }).locator('tr', { hasText: SECRET_NAME })
+    const alert = row.getByRole('alert')
+    await alert.getByText('possibly exposed — rotate').waitFor()
+    const text = await alert.innerText()
+    if (!text.includes('block http1') || !text.includes('the response of an outside service')) throw new Error('exposure shown as ' + JSON.stringify(text))
+    const href = await alert.getByRole('link').getAttribute('href')
+    if (!/^\/p\/e2e\/runs\/[^/]+$/.test(href)) throw new Error('the exposure links to ' + href)
+    await checkpoint('secret exposed')
+    await shot('secret-exposed')
+    await alert.getByRole('button', { name: 'rotate: store a new value' }).click()
+    const dlg = page.getByRole('dialog')
+    await dlg.getByLabel('Secret value').fill(`rotated_${crypto.randomBytes(12).toString('hex')}`)
+    await dlg.getByRole('button', { name: 'Save new version' }).click()
+    await dlg.waitFor({ state: 'detached' })
+    await row.getByText('v2').waitFor()
+    if ((await row.getByText('possibly exposed').count()) !== 0) throw new Error('the mark stayed after the update')
+    await checkpoint('secret rotated')
+    // The later steps run flows that compare an input with the secret's
+    // value: store the planted value again (a third version).
+    const auth = { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' }
+    const list = await (await fetch(base + '/api/v1/secrets?project=e2e', { headers: auth })).json()
+    const s = list.secrets.find((x) => x.name === SECRET_NAME)
+    const r = await fetch(base + '/api/v1/secrets/' + s.id, { method: 'PUT', headers: auth, body: JSON.stringify({ value: secret }) })
+    if (!r.ok) throw new Error('store the planted value again: ' + r.status + ' ' + (await r.text()))
+  })
+
   await step("an http block's own timeout set by the flow stays shown", async () => {
     const def = { name: 'own-timeout', trigger: { type: 'manual' }, blocks: [{ id: 'slow', type: 'http', config: { url: "'http://127.0.0.1/'", timeout: "'5s'" } }] }
     const r = await fetch(base + '/api/v1/projects/e2e/flows', { method: 'POST', headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' }, body: JSON.stringify(def) })
     if (!r.ok) throw new Error('creating the flow through the API: ' + r.status + ' ' + (await r.text()))
     await page.goto(base + '/p/e2e/flows/own-timeout')
-    const block = page.locator('li.block').first()
+    const block = page.locator('.graph-form .block').first()
     await block.waitFor()
     const own = block.locator('[data-field="timeout"]')
     if ((await own.count()) !== 1) throw new Error('the flow\'s own http timeout is not shown once: ' + (await own.count()))
@@ -464,6 +505,361 @@ try {
     await page.goto(base + '/p/e2e/runs/' + run.id)
     await page.getByRole('button', { name: 'Cancel run' }).click()
     await page.locator('.page-header .pill-canceled').waitFor()
+  })
+
+  // Issue 18 item 5: env editing, versions, rerun, settings, projects,
+  // installation delete. Each page is scanned for the secret's forms.
+  const api = async (method, path, body) => {
+    const r = await fetch(base + path, { method, headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })
+    const text = await r.text()
+    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`)
+    return text ? JSON.parse(text) : null
+  }
+
+  await step('env variables are edited in the flow editor', async () => {
+    await api('POST', '/api/v1/projects/e2e/flows', {
+      name: 'greet',
+      trigger: { type: 'manual' },
+      blocks: [{ id: 'say', type: 'code', config: { code: 'return {who: env.WHO ?? null, token_ok: input.token === secrets.' + SECRET_NAME + '}' } }],
+    })
+    await page.goto(base + '/p/e2e/flows/greet')
+    // A flow with blocks opens in the graph: env is edited in the long form.
+    await page.getByRole('button', { name: 'Form', exact: true }).click()
+    await page.locator('li.block').first().waitFor()
+    await page.getByRole('button', { name: /Environment variables/ }).click()
+    await page.getByRole('button', { name: '+ Add variable' }).click()
+    await page.getByLabel('Variable name').fill('WHO')
+    await page.getByLabel('Value of WHO').fill('world')
+    await page.getByRole('button', { name: '+ Add variable' }).click()
+    await page.getByLabel('Variable name').nth(1).fill('bad-name')
+    await page.getByText('Read it as env["bad-name"]').waitFor()
+    await page.getByRole('button', { name: 'Remove bad-name' }).click()
+    await checkpoint('editor env')
+    await page.locator('.env-card').screenshot({ path: path.join(shots, 'editor-env.png') })
+    await page.getByRole('button', { name: 'Save version' }).click()
+    await page.getByText('Version 2 ·').waitFor()
+    const f = await api('GET', '/api/v1/projects/e2e/flows/greet')
+    if (JSON.stringify(f.definition.env) !== '{"WHO":"world"}') throw new Error('saved env: ' + JSON.stringify(f.definition.env))
+    // Reopened, the variable is there to edit.
+    await page.reload()
+    await page.getByRole('button', { name: 'Form', exact: true }).click()
+    if ((await page.getByLabel('Value of WHO').inputValue()) !== 'world') throw new Error('the env value is not shown after a reload')
+  })
+
+  await step('versions: a diff between two versions, and a rollback', async () => {
+    await page.getByRole('link', { name: 'Versions' }).click()
+    await page.waitForURL(/\/p\/e2e\/flows\/greet\/versions$/)
+    const diff = page.getByLabel('Changes from version 1 to version 2')
+    await diff.waitFor()
+    const added = (await diff.locator('.diff-add').allInnerTexts()).join('\n')
+    if (!added.includes('"WHO": "world"')) throw new Error('the diff from v1 to v2 does not add WHO: ' + added)
+    if ((await diff.locator('.diff-del').count()) !== 0) throw new Error('the diff from v1 to v2 removes lines')
+    await checkpoint('versions diff')
+    await shot('versions-diff')
+    await page.getByRole('button', { name: 'Roll back to version 1' }).click()
+    const dlg = page.getByRole('dialog')
+    await dlg.getByText('saved as a new version').waitFor()
+    await shot('versions-rollback-confirm')
+    await dlg.getByRole('button', { name: 'Roll back' }).click()
+    await dlg.waitFor({ state: 'detached' })
+    await page.getByText('greet rolled back to v1: now v3').waitFor()
+    await page.locator('tr', { hasText: 'v3' }).getByText('current').waitFor()
+    const f = await api('GET', '/api/v1/projects/e2e/flows/greet')
+    if (f.version !== 3 || f.definition.env !== undefined) throw new Error('after the rollback: v' + f.version + ' env ' + JSON.stringify(f.definition.env))
+    // v2 against v3 removes the variable again.
+    await page.getByLabel('Compare from version').selectOption('2')
+    await page.getByLabel('Compare to version').selectOption('3')
+    await page.getByLabel('Changes from version 2 to version 3').locator('.diff-del', { hasText: '"WHO": "world"' }).waitFor()
+    await checkpoint('versions after rollback')
+    await shot('versions-rollback')
+  })
+
+  await step('rerun: Run again from the inspector, with the real input', async () => {
+    const first = await api('POST', '/api/v1/projects/e2e/flows/greet/runs?wait=30s', { environment: 'development', input: { token: secret } })
+    if (first.status !== 'succeeded' || first.output?.token_ok !== true) throw new Error('first run: ' + JSON.stringify(first))
+    await page.goto(base + '/p/e2e/runs/' + first.id)
+    await page.locator('.page-header .pill-succeeded').waitFor()
+    await page.getByRole('button', { name: '↻ Run again' }).click()
+    await page.waitForURL((u) => /\/p\/e2e\/runs\/[^/]+$/.test(u.pathname) && !u.pathname.endsWith(first.id))
+    await page.locator('.page-header .pill-succeeded').waitFor({ timeout: 30000 })
+    await page.locator('.page-header').getByText('rerun of').waitFor()
+    const id = page.url().split('/').pop()
+    const again = await api('GET', '/api/v1/runs/' + id)
+    if (again.rerun_of !== first.id || again.output?.token_ok !== true) throw new Error('the rerun: ' + JSON.stringify(again))
+    for (const d of await page.locator('details').all()) await d.evaluate((el) => (el.open = true))
+    await checkpoint('run again')
+    await shot('run-again')
+  })
+
+  await step('flow list: search and each flow\'s last run', async () => {
+    await page.goto(base + '/p/e2e/flows')
+    const row = page.locator('tr', { hasText: 'greet' })
+    await row.locator('.last-run .pill-succeeded').waitFor()
+    await page.locator('tr', { hasText: 'hook-only' }).getByText('never run').waitFor()
+    await page.getByLabel('Search flows').fill('gre')
+    await page.locator('tbody tr', { hasText: 'call-api' }).waitFor({ state: 'detached' })
+    const names = await page.locator('tbody tr td:first-child').allInnerTexts()
+    if (names.join(',') !== 'greet') throw new Error('search "gre" shows ' + JSON.stringify(names))
+    await checkpoint('flow list')
+    await shot('flow-list-search')
+  })
+
+  await step('settings: API tokens (shown once, listed, revoked)', async () => {
+    await page.getByRole('link', { name: 'Settings', exact: true }).click()
+    await page.waitForURL(/\/p\/e2e\/settings\/tokens$/)
+    await page.getByLabel('Token name').fill('e2e-ci')
+    await page.getByRole('button', { name: 'Create token' }).click()
+    const once = page.locator('.token-once')
+    await once.getByText('shown only this once').waitFor()
+    const value = (await once.locator('.token-value').innerText()).trim()
+    if (!value.startsWith('hf_')) throw new Error('the new token is not shown: ' + value.slice(0, 3))
+    const table = page.getByRole('table', { name: 'Your API tokens' })
+    await table.locator('tr', { hasText: 'e2e-ci' }).waitFor()
+    await checkpoint('settings tokens')
+    await shot('settings-tokens')
+    await page.getByRole('button', { name: 'Done' }).click()
+    await table.getByRole('button', { name: 'Revoke e2e-ci' }).click()
+    await page.getByRole('dialog').getByRole('button', { name: 'Revoke token' }).click()
+    await table.locator('tr', { hasText: 'e2e-ci' }).getByText('revoked').waitFor()
+    const r = await fetch(base + '/api/v1/whoami', { headers: { Authorization: 'Bearer ' + value } })
+    if (r.status !== 401) throw new Error('a revoked token answers ' + r.status)
+    if (await page.locator('.token-value').count()) throw new Error('the token value is still on the page')
+  })
+
+  await step('settings: users and project members', async () => {
+    await page.getByRole('link', { name: 'Users', exact: true }).click()
+    await page.waitForURL(/\/settings\/users$/)
+    await page.getByLabel('User name').fill('ada')
+    await page.getByRole('button', { name: 'Create user' }).click()
+    await page.getByRole('table', { name: 'Users' }).locator('tr', { hasText: 'ada' }).waitFor()
+    await checkpoint('settings users')
+    await shot('settings-users')
+
+    await page.getByRole('link', { name: 'Members', exact: true }).click()
+    await page.waitForURL(/\/settings\/members$/)
+    await page.getByLabel('User', { exact: true }).selectOption({ label: 'ada' })
+    await page.getByLabel('Role', { exact: true }).selectOption('editor')
+    await page.getByRole('button', { name: 'Add member' }).click()
+    const members = page.getByRole('table', { name: 'Members of e2e' })
+    const role = members.getByLabel('Role of ada')
+    await role.waitFor()
+    if ((await role.inputValue()) !== 'editor') throw new Error('ada is ' + (await role.inputValue()))
+    await role.selectOption('viewer')
+    await page.getByText('ada is now viewer').waitFor()
+    const ms = await api('GET', '/api/v1/projects/e2e/members')
+    if (!ms.members.some((m) => m.name === 'ada' && m.role === 'viewer')) throw new Error('members: ' + JSON.stringify(ms))
+    await checkpoint('settings members')
+    await shot('settings-members')
+    await members.getByRole('button', { name: 'Remove ada' }).click()
+    await page.getByRole('dialog').getByRole('button', { name: 'Remove member' }).click()
+    await page.getByText('No members').waitFor()
+  })
+
+  await step('settings: the audit of secret reads', async () => {
+    await page.getByRole('link', { name: 'Secret audit', exact: true }).click()
+    await page.waitForURL(/\/settings\/audit$/)
+    const table = page.getByRole('table', { name: 'Secret audit' })
+    await table.locator('tr', { hasText: SECRET_NAME }).first().waitFor()
+    const actions = await table.locator('tbody td:nth-child(2)').allInnerTexts()
+    if (!actions.length || actions.some((a) => a.trim() !== 'resolve')) throw new Error('the reads filter shows ' + JSON.stringify([...new Set(actions)]))
+    await page.getByLabel('Secret name or id').fill('NO_SUCH_SECRET')
+    await page.getByRole('button', { name: 'Filter' }).click()
+    await page.getByText('No audit record matches').waitFor()
+    await page.getByLabel('Secret name or id').fill(SECRET_NAME)
+    await page.getByLabel('Action').selectOption('')
+    await page.getByRole('button', { name: 'Filter' }).click()
+    await table.locator('tr', { hasText: 'create' }).first().waitFor()
+    await checkpoint('settings audit')
+    await shot('settings-audit')
+  })
+
+  await step('projects list', async () => {
+    await page.getByRole('link', { name: 'All projects' }).click()
+    await page.waitForURL(/\/projects$/)
+    await page.getByRole('table', { name: 'Projects' }).getByRole('link', { name: 'e2e' }).waitFor()
+    await checkpoint('projects')
+    await shot('projects')
+  })
+
+  await step('apps: an installation shows which flows use it, and deletes with a warning', async () => {
+    await api('POST', '/api/v1/projects/e2e/installations', { app: 'slack', name: 'bot', config: { bot_token: 'secrets.' + SECRET_NAME } })
+    await api('POST', '/api/v1/projects/e2e/flows', {
+      name: 'notify-bot',
+      trigger: { type: 'manual' },
+      blocks: [{ id: 'post', type: 'app', config: { installation: "'bot'", action: "'post_message'", with: { channel: 'C1', text: 'hi' } } }],
+    })
+    await page.goto(base + '/p/e2e/installations')
+    const row = page.locator('tr', { hasText: 'slack' })
+    await row.locator('.used-by').getByText('notify-bot').waitFor()
+    await checkpoint('installations')
+    await shot('installations-used-by')
+    await row.getByRole('button', { name: 'Delete bot' }).click()
+    const dlg = page.getByRole('dialog')
+    await dlg.getByRole('alert').getByText('bot is used by flow notify-bot').waitFor()
+    await shot('installation-delete')
+    await dlg.getByRole('button', { name: 'Delete installation' }).click()
+    await dlg.waitFor({ state: 'detached' })
+    await page.getByText('Nothing installed yet').waitFor()
+  })
+
+  // A flow with parallel branches (needs), a loop (each with concurrency),
+  // a sub-flow call and an on_error handler, built through the API (api,
+  // above), then seen and changed in the editor's graph, run, and read in
+  // the inspector.
+  const nodeBox = async (id) => page.locator(`.gnode[data-node="${id}"]`).boundingBox()
+  const edges = async (kind) =>
+    (await page.locator(`path.gedge.${kind}[data-to]`).evaluateAll((ps) => ps.map((p) => `${p.dataset.from}->${p.dataset.to}`))).sort()
+
+  await step('the graph view draws branches, a loop, a sub-flow and on_error', async () => {
+    await api('POST', '/api/v1/projects/e2e/flows', { name: 'e2e-child', trigger: { type: 'manual' }, blocks: [{ id: 'got', type: 'code', config: { code: 'return {n: input.n}' } }] })
+    await api('POST', '/api/v1/projects/e2e/flows', {
+      name: 'fanout',
+      trigger: { type: 'manual' },
+      blocks: [
+        { id: 'a', type: 'delay', config: { duration: "'1s'" } },
+        { id: 'b', type: 'delay', needs: [], config: { duration: "'1s'" } },
+        {
+          id: 'loop', type: 'code', needs: ['a', 'b'], each: 'input.items', concurrency: 2, if: 'item != 3', continue_on_error: true,
+          config: { code: "if (item === 4) throw new Error('four'); return item * 10" },
+        },
+        { id: 'child', type: 'flow', config: { flow: "'e2e-child'", input: '({n: steps.loop.output.length})' } },
+        { id: 'report', type: 'code', config: { code: 'return {loop: steps.loop.output, child: steps.child.output, a: steps.a.output}' } },
+      ],
+      on_error: [{ id: 'alert', type: 'log', config: { message: '`failed: ${error}`' } }],
+    })
+    await page.goto(base + '/p/e2e/flows/fanout')
+    const graph = page.getByRole('group', { name: 'Flow graph' })
+    await graph.waitFor()
+    const ids = await graph.locator('.gnode').evaluateAll((ns) => ns.map((n) => n.dataset.node))
+    if (ids.sort().join(',') !== 'a,alert,b,child,loop,report,trigger') throw new Error('graph nodes: ' + ids.join(','))
+    const deps = await edges('dep')
+    const wantDeps = ['a->loop', 'b->loop', 'child->report', 'loop->child', 'trigger->a', 'trigger->b']
+    if (deps.join(' ') !== wantDeps.join(' ')) throw new Error('dependency edges: ' + deps.join(' ') + ', want ' + wantDeps.join(' '))
+    // report reads steps.loop and steps.a, which it runs after only through child: dashed.
+    const refs = await edges('ref')
+    if (refs.join(' ') !== 'a->report loop->report') throw new Error('steps edges (dashed): ' + refs.join(' '))
+    const dash = await page.locator('path.gedge.ref').first().evaluate((p) => getComputedStyle(p).strokeDasharray)
+    if (!dash || dash === 'none') throw new Error('the steps edge is not dashed: ' + dash)
+    // a and b start together: one level, side by side; loop under both.
+    const [a, b, loop, alert, report] = [await nodeBox('a'), await nodeBox('b'), await nodeBox('loop'), await nodeBox('alert'), await nodeBox('report')]
+    if (Math.abs(a.y - b.y) > 1 || Math.abs(a.x - b.x) < a.width) throw new Error(`branches a and b not side by side: ${JSON.stringify([a, b])}`)
+    if (!(loop.y > a.y + a.height)) throw new Error('loop is not below the branches it needs')
+    const each = (await page.locator('.gnode[data-node="loop"] .gbadge.each').innerText()).trim()
+    if (each !== 'each · 2 at once') throw new Error('the loop badge: ' + each)
+    const called = (await page.locator('.gnode[data-node="child"] .gbadge.flow').innerText()).trim()
+    if (called !== '→ e2e-child') throw new Error('the flow node: ' + called)
+    const conds = await page.locator('.gcond[data-to="loop"]').allInnerTexts()
+    // Where loop's two incoming edges meet.
+    if (conds.length !== 1 || conds[0].trim() !== 'if item != 3') throw new Error("loop's condition on its incoming edges: " + JSON.stringify(conds))
+    const cb = await page.locator('.gcond[data-to="loop"]').boundingBox()
+    if (!(cb.y + cb.height <= loop.y + 1 && cb.y > b.y + b.height && Math.abs(cb.x + cb.width / 2 - (loop.x + loop.width / 2)) < 2)) throw new Error("loop's condition is not on its incoming edges, above it")
+    if (!(await page.locator('.gnode[data-node="alert"]').getAttribute('class')).includes('handler') || !(alert.y > report.y + report.height)) throw new Error('the on_error block is not in its lane under the graph')
+    await page.getByText('on_error: runs when a block fails the run').waitFor()
+    // The first block is selected: its form is beside the graph.
+    await page.locator('.graph-form .block[data-block="a"]').waitFor()
+    await checkpoint('editor graph')
+    await shot('editor-graph')
+  })
+
+  await step('the graph: a node selected, a field and needs set in its form, saved', async () => {
+    await page.locator('.gnode[data-node="child"]').click()
+    const child = page.locator('.graph-form .block[data-block="child"]')
+    await child.waitFor()
+    if ((await page.locator('.gnode[data-node="child"]').getAttribute('aria-pressed')) !== 'true') throw new Error('the clicked node is not marked selected')
+    // Settings not set are folded under More settings.
+    if (await child.locator('.block-options').getAttribute('open') !== null) throw new Error("More settings is open for a block that sets none")
+    await child.locator('.block-options summary').click()
+    await child.getByRole('group', { name: 'child needs' }).getByLabel('a', { exact: true }).check()
+    await child.locator('[data-field="input"] .cm-content').fill('({n: input.items.length})')
+    await page.locator('.gnode[data-node="report"]').click()
+    const report = page.locator('.graph-form .block[data-block="report"]')
+    await report.locator('.block-options summary').click()
+    const needs = report.getByRole('group', { name: 'report needs' })
+    await needs.getByLabel('child', { exact: true }).check()
+    await needs.getByLabel('loop', { exact: true }).check()
+    await shot('editor-graph-form')
+    await page.getByRole('button', { name: 'Save version' }).click()
+    await page.getByText('Saved fanout version 2').waitFor()
+    const saved = (await api('GET', '/api/v1/projects/e2e/flows/fanout')).definition
+    const by = Object.fromEntries(saved.blocks.map((x) => [x.id, x]))
+    if (JSON.stringify(by.child.needs) !== '["a"]') throw new Error('child needs saved as ' + JSON.stringify(by.child.needs))
+    if (JSON.stringify(by.report.needs) !== '["loop","child"]') throw new Error('report needs saved as ' + JSON.stringify(by.report.needs))
+    if (by.child.config.input !== '({n: input.items.length})') throw new Error('child input saved as ' + JSON.stringify(by.child.config.input))
+    if (by.loop.each !== 'input.items' || by.loop.concurrency !== 2 || JSON.stringify(by.b.needs) !== '[]' || by.a.needs !== undefined) throw new Error('settings the form did not touch changed: ' + JSON.stringify(saved.blocks))
+    if (saved.on_error?.[0]?.id !== 'alert') throw new Error('on_error lost on save: ' + JSON.stringify(saved.on_error))
+    // Drawn again: child beside loop, after a; report reads only steps.a beyond its needs.
+    const refs = await edges('ref')
+    if (refs.join(' ') !== 'a->report') throw new Error('steps edges after the change: ' + refs.join(' '))
+    const [loop, child2] = [await nodeBox('loop'), await nodeBox('child')]
+    if (Math.abs(loop.y - child2.y) > 1) throw new Error('child does not sit beside loop once it needs only a')
+    await checkpoint('editor graph after needs')
+    await shot('editor-graph-needs')
+  })
+
+  let fanoutRun = ''
+  await step('run from the graph: the inspector groups iterations, shows branches side by side and links the sub-flow', async () => {
+    await page.getByLabel('Run input').fill('{"items": [1, 2, 3, 4]}')
+    await page.getByRole('button', { name: '▶ Run flow' }).click()
+    await page.waitForURL(/\/p\/e2e\/runs\/[^/]+$/)
+    fanoutRun = page.url().split('/').pop()
+    await page.locator('.page-header .pill-succeeded').waitFor({ timeout: 60000 })
+    await page.locator('.tl-block[data-block="report"].status-succeeded').waitFor()
+    // The loop: 4 iterations, each with its own status.
+    const its = page.locator('.tl-block[data-block="loop"] [data-testid="iterations"]')
+    await its.waitFor()
+    const st = await its.locator('li.iteration').evaluateAll((ls) => ls.map((l) => `${l.dataset.index}:${[...l.classList].find((c) => c.startsWith('status-'))}`))
+    if (st.join(' ') !== '0:status-succeeded 1:status-succeeded 2:status-skipped 3:status-failed') throw new Error('iterations: ' + st.join(' '))
+    const head = await its.locator('.iterations-head').innerText()
+    if (!/4 iterations.*2 at once.*2 succeeded.*1 skipped.*1 failed/s.test(head)) throw new Error('iterations summary: ' + head)
+    await its.locator('li.iteration[data-index="3"] > details > summary').click()
+    await its.locator('li.iteration[data-index="3"] .alert.error').getByText('four').waitFor()
+    // Iteration events are not repeated among the block's own.
+    if ((await page.locator('.tl-block[data-block="loop"] .tl-card > .events .ev').count()) !== 2) throw new Error("the loop's own events are not just started and finished")
+    // Parallel branches: a and b ran at the same time, and say so.
+    const par = (await page.locator('.tl-block[data-block="a"] [data-testid="parallel"]').innerText()).trim()
+    if (!par.includes('alongside b')) throw new Error('a is not shown alongside b: ' + par)
+    const span = (id) => page.locator(`.tl-block[data-block="${id}"] .tl-head .tl-span`).evaluate((e) => ({ s: +e.dataset.start, e: +e.dataset.end, box: e.getBoundingClientRect().toJSON() }))
+    const [sa, sb, sr] = [await span('a'), await span('b'), await span('report')]
+    if (!(sa.s < sb.e && sb.s < sa.e) || !(sa.box.left < sb.box.right && sb.box.left < sa.box.right)) throw new Error('the bars of a and b do not overlap: ' + JSON.stringify([sa, sb]))
+    if (!(sr.box.left >= sa.box.right - 1)) throw new Error('report starts before a ended on the bars: ' + JSON.stringify([sa.box, sr.box]))
+    if ((await page.locator('.tl-block[data-block="report"] [data-testid="parallel"]').count()) !== 0) throw new Error('report, alone at the end, is marked parallel')
+    for (const d of await page.locator('details').all()) await d.evaluate((el) => (el.open = true))
+    await checkpoint('run inspector of the graph flow')
+    await shot('run-inspector-graph')
+    await page.locator('.tl-block[data-block="loop"]').screenshot({ path: path.join(shots, 'run-inspector-iterations.png') })
+    // The flow block links to its child run, which links back.
+    const link = page.locator('.tl-block[data-block="child"] [data-testid="child-run-link"]')
+    await link.getByText('e2e-child').waitFor()
+    await link.locator('.pill-succeeded').waitFor()
+    await page.locator('[data-testid="child-runs"]').getByText('e2e-child').waitFor()
+    await link.locator('a').click()
+    await page.locator('[data-testid="parent-run"]').getByText(fanoutRun).waitFor()
+    await page.locator('.tl-block[data-block="got"].status-succeeded').waitFor()
+    await checkpoint('child run inspector')
+    await shot('run-inspector-child')
+    await page.goto(base + '/p/e2e/runs')
+    const row = page.locator('tbody tr', { hasText: 'e2e-child' }).first()
+    await row.getByText('sub-flow of child').waitFor()
+    await checkpoint('runs with a sub-flow run')
+    await shot('runs-subflow')
+  })
+
+  await step("the graph shows each block's status in the last run", async () => {
+    await page.goto(base + '/p/e2e/flows/fanout')
+    await page.locator('[data-testid="last-run"] .pill-succeeded').waitFor()
+    for (const id of ['a', 'b', 'loop', 'child', 'report']) await page.locator(`.gnode[data-node="${id}"] .gstatus.status-succeeded`).waitFor()
+    await page.locator('.gnode[data-node="alert"] .gstatus.status-none').waitFor()
+    await page.locator('.gnode[data-node="trigger"] .gstatus.status-succeeded').waitFor()
+    const href = await page.locator('[data-testid="last-run"] a').getAttribute('href')
+    if (!href.endsWith('/runs/' + fanoutRun)) throw new Error('the last run links to ' + href + ', want run ' + fanoutRun)
+    // The long form is one click away and has every block.
+    await page.getByRole('button', { name: 'Form', exact: true }).click()
+    if ((await page.locator('li.block').count()) !== 5) throw new Error('the form view does not list the 5 blocks')
+    await page.getByRole('button', { name: 'Graph', exact: true }).click()
+    await page.locator('.gnode[data-node="loop"]').click()
+    await page.locator('.graph-form .block[data-block="loop"] .block-options[open]').waitFor()
+    await checkpoint('editor graph with statuses')
+    await shot('editor-graph-status')
   })
 
   await step('the redaction self-test from the Secrets page reports all masked', async () => {

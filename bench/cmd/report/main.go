@@ -47,6 +47,9 @@ type group struct {
 var groups = []group{
 	{"./redact/", `^BenchmarkRedact$/^values=(10|1000|10000)$/^(redact|replacer|copy|writer|writer-lines|dump)$`, []string{"-cpu", "1", "-benchtime", "8x"}, "", nil, ""},
 	{"./redact/", `^BenchmarkBuild$/^values=10000$`, []string{"-benchtime", "3x", "-count", "3"}, "", nil, ""},
+	{"./redact/", `^BenchmarkDeriver$/^(find|redact)-32MiB$`, []string{"-cpu", "1", "-benchtime", "8x"}, "", nil, ""},
+	{"./redact/", `^BenchmarkDeriver$/^(find|redact)-log$`, []string{"-cpu", "1", "-benchtime", "0.3s", "-count", "3"}, "", nil, ""},
+	{"./flows/executor/", `^BenchmarkCodeBlock$`, []string{"-cpu", "1", "-benchtime", "2000x", "-count", "3"}, "", nil, ""},
 	{"./engine/", `^Benchmark(Template|Condition)$`, []string{"-cpu", "1", "-benchtime", "0.3s", "-count", "5"}, "", nil, ""},
 	{"./engine/jsvm/", `^BenchmarkRunInPrepared(Fn)?CodeJSON$`, []string{"-cpu", "1", "-benchtime", "0.3s", "-count", "5"}, "", nil, ""},
 	{"./engine/sandbox/", `^Benchmark(SandboxTrivialCode|SandboxFieldWithCall|InProcessTrivialCode)$`, []string{"-benchtime", "0.5s", "-count", "3"}, "", nil, ""},
@@ -144,6 +147,20 @@ var rows = []row{
 		"Redactor, 10 values", "BenchmarkRedact/values=10/redact", "cpuMB/s", "", nil},
 	{"redact", "building the matcher for 10,000 values (all forms)", "BenchmarkBuild/values=10000",
 		"", "", "ns/op", "< 50 ms", func(v, _, _ float64) bool { return v < 50e6 }},
+	// Derived values (issue 20 item 1): what a script computes from a
+	// secret, found where it leaves the script.
+	{"derived", "code block on secrets.API_TOKEN that logs a 12-character slice and returns it upper-cased, both found and masked (in process, 20 secrets, events redacted)", "BenchmarkCodeBlock/derive/secret",
+		"the same block on input.token (no secret read)", "BenchmarkCodeBlock/derive/no-secret", "ns/op", "", nil},
+	{"derived", "the same block on secrets.API_TOKEN without looking for derived values (before issue 20: the slice shows in clear)", "BenchmarkCodeBlock/derive/secret-no-derived",
+		"the same block on input.token (no secret read)", "BenchmarkCodeBlock/derive/no-secret", "ns/op", "", nil},
+	{"derived", "code block that uses secrets.API_TOKEN without deriving ('Bearer ' + it), derived values looked for", "BenchmarkCodeBlock/use/secret",
+		"the same without looking (before issue 20)", "BenchmarkCodeBlock/use/secret-no-derived", "ns/op", "", nil},
+	{"derived", "the same block on input.token (no secret read: nothing looked for)", "BenchmarkCodeBlock/use/no-secret",
+		"the same block on secrets.API_TOKEN, derived values looked for", "BenchmarkCodeBlock/use/secret", "ns/op", "", nil},
+	{"derived", "Deriver.Find, one source, 32 MiB log without a derived value", "BenchmarkDeriver/find-32MiB",
+		"Redactor (11 values) on the same text", "BenchmarkDeriver/redact-32MiB", "cpuMB/s", "", nil},
+	{"derived", "Deriver.Find, one source, a 150-byte log line", "BenchmarkDeriver/find-log",
+		"Redactor.String (11 values) on the same line", "BenchmarkDeriver/redact-log", "ns/op", "", nil},
 	// Secrets: the run's cache against the database path.
 	{"secrets", "warm resolve (run cache), PostgreSQL", "BenchmarkResolve/postgres/warm",
 		"cold resolve (query, decrypt, audit)", "BenchmarkResolve/postgres/cold", "ns/op", "", nil},

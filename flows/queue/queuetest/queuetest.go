@@ -205,7 +205,8 @@ func writesApplyOnlyToTheirClaim(t *testing.T, open Open) {
 	db.Model(&model.Run{}).Where("id = ?", "done").Updates(map[string]any{"status": model.StatusFailed, "error": "earlier"})
 	fin := tx(t, db, func(tx *gorm.DB) ([]bool, error) {
 		return d.Finish(tx, []queue.Outcome{
-			{RunID: "mine", Owner: "w1", Attempt: mine.Attempt, Status: model.StatusSucceeded, Output: `{"ok":true}`, Input: `{"token":"[REDACTED]"}`, Finished: t0.Add(time.Minute)},
+			{RunID: "mine", Owner: "w1", Attempt: mine.Attempt, Status: model.StatusSucceeded, Output: `{"ok":true}`, Input: `{"token":"[REDACTED]"}`,
+				InputSealed: []byte("sealed\x00input"), Finished: t0.Add(time.Minute)},
 			{RunID: "done", Owner: "w1", Attempt: 0, Status: model.StatusSucceeded},
 			{RunID: "other", Owner: "w1", Attempt: 1, Status: model.StatusSucceeded},
 		})
@@ -215,6 +216,7 @@ func writesApplyOnlyToTheirClaim(t *testing.T, open Open) {
 	}
 	r := get(t, db, "mine")
 	if r.Status != model.StatusSucceeded || r.Output != `{"ok":true}` || r.Input != `{"token":"[REDACTED]"}` ||
+		string(r.InputSealed) != "sealed\x00input" ||
 		r.FinishedAt == nil || !r.FinishedAt.Equal(t0.Add(time.Minute)) || r.LeaseExpiresAt != nil {
 		t.Errorf("finished run: %+v", r)
 	}

@@ -171,6 +171,51 @@ export interface Flow {
   updated_at: string
   updated_by: string
   definition?: Definition
+  /** the flow's latest run (GET /flows), absent when it never ran */
+  last_run?: { id: string; status: string; queued_at: string; finished_at?: string }
+}
+export interface FlowVersion {
+  version: number
+  created_at: string
+  created_by: string
+  definition?: Definition
+}
+export interface Member {
+  user_id: string
+  name?: string
+  role: string
+  updated_at?: string
+}
+export interface UserInfo {
+  id: string
+  name: string
+  admin: boolean
+  created_at: string
+}
+export interface Token {
+  id: string
+  name: string
+  created_at: string
+  last_used_at?: string
+  expires_at?: string
+  revoked_at?: string
+}
+export interface AuditRecord {
+  id: string
+  at: string
+  actor: string
+  action: string
+  secret_id?: string
+  secret_name?: string
+  version?: number
+  project?: string
+  environment?: string
+  scope?: string
+  run_project?: string
+  run_environment?: string
+  run_id?: string
+  block_id?: string
+  detail?: string
 }
 export interface Run {
   id: string
@@ -193,6 +238,8 @@ export interface Run {
   /** times the run was interrupted and resumed */
   resumes?: number
   resume_reason?: string
+  /** the id of the run this run repeats (Run again) */
+  rerun_of?: string
   /** a sub-flow: the run whose flow block started it, and that block */
   parent_run_id?: string
   parent_block?: string

@@ -11,6 +11,9 @@ import { Secrets } from './pages/Secrets'
 import { Runs } from './pages/Runs'
 import { RunInspector } from './pages/RunInspector'
 import { Installations } from './pages/Installations'
+import { Versions } from './pages/Versions'
+import { Settings } from './pages/Settings'
+import { Projects } from './pages/Projects'
 import { Doctor } from './pages/Doctor'
 
 const sections = [
@@ -18,6 +21,7 @@ const sections = [
   { key: 'runs', label: 'Runs', icon: '▸' },
   { key: 'secrets', label: 'Secrets', icon: '✱' },
   { key: 'installations', label: 'Apps', icon: '◆' },
+  { key: 'settings', label: 'Settings', icon: '⚙' },
 ]
 
 function NewProject({ onClose }: { onClose: () => void }) {
@@ -110,13 +114,19 @@ function Sidebar({ project, section }: { project: string; section: string }) {
       <nav aria-label="Sections">
         {project &&
           sections.map((s) => (
-            <Link href={`/p/${encodeURIComponent(project)}/${s.key}`} class={'nav-item' + (section === s.key ? ' active' : '')} aria-current={section === s.key ? 'page' : undefined}>
+            <Link href={`/p/${encodeURIComponent(project)}/${s.key === 'settings' ? 'settings/tokens' : s.key}`} class={'nav-item' + (section === s.key ? ' active' : '')} aria-current={section === s.key ? 'page' : undefined}>
               <span class="nav-icon" aria-hidden="true">
                 {s.icon}
               </span>
               {s.label}
             </Link>
           ))}
+        <Link href="/projects" class={'nav-item' + (section === 'projects' ? ' active' : '')} aria-current={section === 'projects' ? 'page' : undefined}>
+          <span class="nav-icon" aria-hidden="true">
+            ▦
+          </span>
+          All projects
+        </Link>
       </nav>
       <div class="sidebar-foot">
         <span class="who" title={app.user?.admin ? 'organization admin' : ''}>
@@ -174,10 +184,17 @@ function Routes() {
   if ((m = match('/p/:project/flows', path))) page = <FlowList project={m.project} />
   else if ((m = match('/p/:project/flows/new', path))) page = <FlowEditor key="new" project={m.project} />
   else if ((m = match('/p/:project/flows/:flow', path))) page = <FlowEditor key={m.flow} project={m.project} flow={m.flow} />
+  else if ((m = match('/p/:project/flows/:flow/versions', path))) page = <Versions key={m.flow} project={m.project} flow={m.flow} />
   else if ((m = match('/p/:project/runs', path))) page = <Runs project={m.project} />
   else if ((m = match('/p/:project/runs/:id', path))) page = <RunInspector key={m.id} project={m.project} id={m.id} />
   else if ((m = match('/p/:project/secrets', path))) page = <Secrets project={m.project} />
   else if ((m = match('/p/:project/installations', path))) page = <Installations project={m.project} />
+  else if ((m = match('/p/:project/settings', path))) page = <Redirect to={`/p/${encodeURIComponent(m.project)}/settings/tokens`} />
+  else if ((m = match('/p/:project/settings/:tab', path))) page = <Settings project={m.project} tab={m.tab} />
+  else if (path === '/projects') {
+    page = <Projects />
+    section = 'projects'
+  }
   else if ((m = match('/p/:project/doctor', path))) page = <Doctor project={m.project} />
   else if (path === '/') page = <Home />
   else page = <Empty title="Page not found" action={<Link href="/">Go home</Link>} />

@@ -1,50 +1,22 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
-import { get, post, put, del, enc, ApiError, type BlockDef, type BlockType, type Definition, type Field, type Flow, type Problem, type Run, type Secret } from '../api'
+import { get, post, put, del, enc, ApiError, type BlockType, type Definition, type Flow, type Problem, type Run, type Secret } from '../api'
 import { useApp } from '../app'
 import { Link, navigate } from '../router'
-import { ExprEditor, syntaxErrors, type CompletionScope, type Located, type SourceKind } from '../editor'
-import { ErrorBox, Modal, PageHeader, Spinner } from '../ui'
-
-interface EditBlock {
-  uid: number
-  id: string
-  type: string
-  config: Record<string, string>
-  if: string
-  timeout: string
-  attempts: string
-  backoff: string
-  continueOnError: boolean
-  /** Settings of the block the editor does not edit yet (a loop's), kept as they are on save. */
-  kept: Pick<BlockDef, 'each' | 'concurrency' | 'max_items' | 'needs'>
-}
+import { syntaxErrors, type CompletionScope } from '../editor'
+import { ancestors, TRIGGER } from '../graph'
+import { ErrorBox, JSONView, Modal, PageHeader, Spinner } from '../ui'
+import { BlockForm, blockDef, editBlock, newBlock, type EditBlock, type Preview } from './BlockForm'
+import { FlowGraph, useLastRun } from './FlowGraph'
+import { EnvEditor, envObject, envRows, type EnvRow } from './EnvEditor'
 
 interface EditFlow {
   name: string
   description: string
   trigger: { type: string; cron: string; environment: string; topic: string; filter: string; signing_secret: string; signature: string }
   blocks: EditBlock[]
-  env: string // NAME=value lines
-  /** Parts of the definition the editor does not edit yet, kept as they are on save. */
+  env: EnvRow[]
+  /** Parts of the definition the editor does not edit yet, kept as they are on save (the graph shows on_error). */
   kept: Pick<Definition, 'on_error' | 'max_concurrent_runs' | 'output'>
-}
-
-let uidSeq = 1
-
-/**
- * Settings every block has, edited under "Condition, timeout, retries and errors".
- * A block type's own config field of the same name (the http block's
- * timeout and retry) is not offered a second time among its fields; it is
- * shown only when the flow already sets it, so a stored value stays visible
- * and editable.
- */
-const commonSettings = new Set(['timeout', 'retry'])
-
-/** toSource turns a stored config value into editor text: strings are expressions, literals become their JSON. */
-function toSource(v: unknown): string {
-  if (typeof v === 'string') return v
-  if (v !== null && typeof v === 'object' && !Array.isArray(v)) return '(' + JSON.stringify(v, null, 2) + ')'
-  return JSON.stringify(v)
 }
 
 function fromDefinition(d: Definition): EditFlow {
@@ -60,21 +32,8 @@ function fromDefinition(d: Definition): EditFlow {
       signing_secret: d.trigger?.signing_secret ?? '',
       signature: d.trigger?.signature ?? '',
     },
-    blocks: (d.blocks ?? []).map((b) => ({
-      uid: uidSeq++,
-      id: b.id,
-      type: b.type,
-      config: Object.fromEntries(Object.entries(b.config ?? {}).map(([k, v]) => [k, toSource(v)])),
-      if: b.if ?? '',
-      timeout: b.timeout === undefined ? '' : String(b.timeout),
-      attempts: b.retry?.attempts ? String(b.retry.attempts) : '',
-      backoff: b.retry?.backoff === undefined ? '' : String(b.retry.backoff),
-      continueOnError: !!b.continue_on_error,
-      kept: { each: b.each, concurrency: b.concurrency, max_items: b.max_items, needs: b.needs },
-    })),
-    env: Object.entries(d.env ?? {})
-      .map(([k, v]) => `${k}=${v}`)
-      .join('\n'),
+    blocks: (d.blocks ?? []).map(editBlock),
+    env: envRows(d.env),
     kept: { on_error: d.on_error, max_concurrent_runs: d.max_concurrent_runs, output: d.output },
   }
 }
@@ -82,30 +41,12 @@ function fromDefinition(d: Definition): EditFlow {
 function toDefinition(f: EditFlow): Definition {
   const t: any = { type: f.trigger.type }
   for (const k of ['cron', 'environment', 'topic', 'filter', 'signing_secret', 'signature'] as const) if (f.trigger[k].trim()) t[k] = f.trigger[k].trim()
-  const env: Record<string, string> = {}
-  for (const line of f.env.split('\n')) {
-    const i = line.indexOf('=')
-    if (i > 0) env[line.slice(0, i).trim()] = line.slice(i + 1)
-  }
   return {
     name: f.name.trim(),
     description: f.description.trim() || undefined,
     trigger: t,
-    env: Object.keys(env).length ? env : undefined,
-    blocks: f.blocks.map((b) => {
-      const config: Record<string, string> = {}
-      for (const [k, v] of Object.entries(b.config)) if (v.trim() !== '') config[k] = v
-      const out: any = { id: b.id.trim(), type: b.type, config }
-      if (b.if.trim()) out.if = b.if.trim()
-      if (b.timeout.trim()) out.timeout = /^\d+$/.test(b.timeout.trim()) ? Number(b.timeout) : b.timeout.trim()
-      if (b.attempts.trim()) {
-        out.retry = { attempts: Number(b.attempts) }
-        if (b.backoff.trim()) out.retry.backoff = /^\d+$/.test(b.backoff.trim()) ? Number(b.backoff) : b.backoff.trim()
-      }
-      if (b.continueOnError) out.continue_on_error = true
-      for (const [k, v] of Object.entries(b.kept ?? {})) if (v !== undefined) out[k] = v
-      return out
-    }),
+    env: envObject(f.env),
+    blocks: f.blocks.map(blockDef),
     ...f.kept,
   }
 }
@@ -115,7 +56,7 @@ const emptyFlow = (): EditFlow => ({
   description: '',
   trigger: { type: 'manual', cron: '', environment: '', topic: '', filter: '', signing_secret: '', signature: '' },
   blocks: [],
-  env: '',
+  env: [],
   kept: {},
 })
 
@@ -126,84 +67,6 @@ function inputKeys(text: string): string[] {
   } catch {
     return []
   }
-}
-
-interface Preview {
-  key: string
-  busy: boolean
-  value?: unknown
-  error?: string
-}
-
-function FieldRow(props: {
-  block: EditBlock
-  field: Field
-  value: string
-  problems: Problem[]
-  scope: () => CompletionScope
-  onChange: (v: string) => void
-  preview: Preview | null
-  onFocusField: () => void
-  onSave: () => void
-}) {
-  const { field, block } = props
-  const kind: SourceKind = field.raw ? 'code' : 'field'
-  const syntax = syntaxErrors(props.value, kind)
-  const located: Located[] = props.problems.map((p) => ({ line: p.line ?? 0, column: p.column ?? 0, message: p.message }))
-  const domId = `f-${block.uid}-${field.name}`
-  return (
-    <div class={'field' + (syntax.length || props.problems.length ? ' has-error' : '')} data-field={field.name}>
-      <div class="field-label">
-        <label for={domId} id={domId + '-l'}>
-          <span class="mono">{field.name}</span>
-          {field.required && (
-            <span class="req" title="required">
-              *
-            </span>
-          )}
-        </label>
-        <span class="tag">{field.type}</span>
-        {field.secret && <span class="tag secret">secret</span>}
-        <span class="doc">{field.doc}</span>
-      </div>
-      <ExprEditor
-        id={domId}
-        label={`${block.id} ${field.name}`}
-        kind={kind}
-        value={props.value}
-        onChange={props.onChange}
-        scope={props.scope}
-        problems={located}
-        placeholder={field.example ?? (field.default !== undefined ? `default: ${JSON.stringify(field.default)}` : '')}
-        onFocus={props.onFocusField}
-        onSave={props.onSave}
-      />
-      {syntax.map((e) => (
-        <div class="field-error syntax-error" role="alert">
-          <span class="loc">
-            {e.line}:{e.column}
-          </span>{' '}
-          {e.message}
-        </div>
-      ))}
-      {props.problems.map((p) => (
-        <div class="field-error server-error" role="alert">
-          {p.line ? (
-            <span class="loc">
-              {p.line}:{p.column}
-            </span>
-          ) : null}{' '}
-          {p.message}
-        </div>
-      ))}
-      {props.preview && !syntax.length && (
-        <div class={'preview' + (props.preview.error ? ' preview-error' : '')} aria-live="polite">
-          <span class="preview-label">{props.preview.busy ? 'evaluating…' : 'preview'}</span>
-          {props.preview.error ? <span>{props.preview.error}</span> : <code>{props.preview.value === undefined ? 'undefined' : JSON.stringify(props.preview.value)}</code>}
-        </div>
-      )}
-    </div>
-  )
 }
 
 export function FlowEditor({ project, flow }: { project: string; flow?: string }) {
@@ -225,6 +88,11 @@ export function FlowEditor({ project, flow }: { project: string; flow?: string }
   const [focus, setFocus] = useState<{ uid: number; field: string } | null>(null)
   const [addType, setAddType] = useState('http')
   const [confirmDelete, setConfirmDelete] = useState(false)
+  // The graph is the view of a flow that has blocks; a new or empty flow opens in the form.
+  const [view, setView] = useState<'graph' | 'form'>('form')
+  // What the graph has selected: a block by its uid (it keeps it through a rename), or TRIGGER or an on_error block's id.
+  const [sel, setSel] = useState<number | string>(TRIGGER)
+  const last = useLastRun(project, flow, meta?.version)
   const latest = useRef({ f, secrets, input })
   latest.current = { f, secrets, input }
 
@@ -236,7 +104,13 @@ export function FlowEditor({ project, flow }: { project: string; flow?: string }
       get<Flow & { definition: Definition }>(`/api/v1/projects/${enc(project)}/flows/${enc(flow)}`)
         .then((r) => {
           setMeta(r)
-          setF(fromDefinition(r.definition))
+          const ef = fromDefinition(r.definition)
+          setF(ef)
+          // A flow with blocks opens in the graph, its first block's form beside it.
+          if (ef.blocks.length) {
+            setView('graph')
+            setSel(ef.blocks[0].uid)
+          }
         })
         .catch(setLoadErr)
   }, [project, flow])
@@ -259,12 +133,13 @@ export function FlowEditor({ project, flow }: { project: string; flow?: string }
     const i = blocks.findIndex((b) => b.uid === uid)
     return {
       secrets: cur.secrets.map((s) => ({ name: s.name, detail: s.from ?? s.scope_label })),
-      steps: blocks.slice(0, Math.max(i, 0)).map((b) => ({ id: b.id, type: b.type })),
+      // The blocks it runs after, directly or not: those whose steps.X it may read.
+      steps: (() => {
+        const up = i < 0 ? new Set<string>() : ancestors(blocks.map((b) => ({ id: b.id, needs: blockDef(b).needs, sources: [] })), blocks[i].id)
+        return blocks.filter((b) => up.has(b.id)).map((b) => ({ id: b.id, type: b.type }))
+      })(),
       input: inputKeys(cur.input),
-      env: (cur.f?.env ?? '')
-        .split('\n')
-        .map((l) => l.split('=')[0].trim())
-        .filter(Boolean),
+      env: (cur.f?.env ?? []).map((r) => r.key.trim()).filter(Boolean),
     }
   }
 
@@ -372,7 +247,9 @@ export function FlowEditor({ project, flow }: { project: string; flow?: string }
     const n = f.blocks.length + 1
     let id = `${addType}${n}`
     for (let i = n; f.blocks.some((b) => b.id === id); i++) id = `${addType}${i}`
-    update((x) => ({ ...x, blocks: [...x.blocks, { uid: uidSeq++, id, type: addType, config: {}, if: '', timeout: '', attempts: '', backoff: '', continueOnError: false, kept: {} }] }))
+    const b = newBlock(id, addType)
+    update((x) => ({ ...x, blocks: [...x.blocks, b] }))
+    setSel(b.uid)
   }
   const move = (i: number, d: number) =>
     update((x) => {
@@ -382,13 +259,209 @@ export function FlowEditor({ project, flow }: { project: string; flow?: string }
       ;[bs[i], bs[j]] = [bs[j], bs[i]]
       return { ...x, blocks: bs }
     })
-  const problemsOf = (blockID: string, field: string) => problems.filter((p) => p.block === blockID && p.field === field)
+  // A renamed block keeps its place in the other blocks' needs and in the flow's output.
+  const rename = (uid: number, id: string) =>
+    update((x) => {
+      const old = x.blocks.find((b) => b.uid === uid)?.id
+      if (old === undefined) return x
+      return {
+        ...x,
+        blocks: x.blocks.map((b) => (b.uid === uid ? { ...b, id } : b.needs.includes(old) ? { ...b, needs: b.needs.map((n) => (n === old ? id : n)) } : b)),
+        kept: x.kept.output === old ? { ...x.kept, output: id } : x.kept,
+      }
+    })
+  const remove = (uid: number) =>
+    update((x) => {
+      const old = x.blocks.find((b) => b.uid === uid)?.id
+      return { ...x, blocks: x.blocks.filter((b) => b.uid !== uid).map((b) => (b.needs.includes(old ?? '') ? { ...b, needs: b.needs.filter((n) => n !== old) } : b)) }
+    })
   const flowProblems = problems.filter((p) => !p.block || !f.blocks.some((b) => b.id === p.block))
-  const blockProblems = (id: string, fields: string[]) => problems.filter((p) => p.block === id && !fields.includes(p.field ?? ''))
   const totalSyntax = f.blocks.reduce(
     (n, b) => n + Object.entries(b.config).filter(([k, v]) => syntaxErrors(v, typeMap.get(b.type)?.spec.fields.find((x) => x.name === k)?.raw ? 'code' : 'field').length > 0).length,
     0,
   )
+  const form = (b: EditBlock, i: number, as: 'li' | 'div') => (
+    <BlockForm
+      key={b.uid}
+      as={as}
+      block={b}
+      index={i}
+      count={f.blocks.length}
+      type={typeMap.get(b.type)}
+      others={f.blocks.filter((o) => o.uid !== b.uid).map((o) => o.id)}
+      problems={problems.filter((p) => p.block === b.id)}
+      scope={scopeFor(b.uid)}
+      preview={preview}
+      onChange={(g) => setBlock(b.uid, g)}
+      onRename={(id) => rename(b.uid, id)}
+      onMove={(d) => move(i, d)}
+      onRemove={() => remove(b.uid)}
+      onFocusField={(field) => setFocus({ uid: b.uid, field })}
+      onSave={() => saveRef.current()}
+    />
+  )
+
+  const nameCard = (
+    <div class="card">
+      <div class="form-row">
+        {!flow && (
+          <label>
+            Name
+            <input value={f.name} onInput={(e) => update((x) => ({ ...x, name: e.currentTarget.value }))} placeholder="e.g. notify-team" pattern="[a-z0-9](?:[a-z0-9]|-)*" aria-label="Flow name" required />
+          </label>
+        )}
+        <label class="grow">
+          Description
+          <input value={f.description} onInput={(e) => update((x) => ({ ...x, description: e.currentTarget.value }))} placeholder="e.g. Tell the team when an order ships" />
+        </label>
+      </div>
+    </div>
+  )
+  const triggerCard = (
+    <div class="card trigger">
+      <h2>
+        <span class="step-no">⚑</span> Trigger
+      </h2>
+      <div class="form-row">
+        <label>
+          Type
+          <select value={f.trigger.type} onChange={(e) => update((x) => ({ ...x, trigger: { ...x.trigger, type: e.currentTarget.value } }))} aria-label="Trigger type">
+            <option value="manual">manual</option>
+            <option value="webhook">webhook</option>
+            <option value="schedule">schedule</option>
+            <option value="event">event</option>
+          </select>
+        </label>
+        {f.trigger.type === 'schedule' && (
+          <label>
+            Cron (UTC)
+            <input class="mono" value={f.trigger.cron} onInput={(e) => update((x) => ({ ...x, trigger: { ...x.trigger, cron: e.currentTarget.value } }))} placeholder="e.g. */5 * * * *" />
+          </label>
+        )}
+        {f.trigger.type === 'event' && (
+          <>
+            <label>
+              Topic
+              <input class="mono" value={f.trigger.topic} onInput={(e) => update((x) => ({ ...x, trigger: { ...x.trigger, topic: e.currentTarget.value } }))} placeholder="e.g. records:*" />
+            </label>
+            <label class="grow">
+              Filter (expr)
+              <input class="mono" value={f.trigger.filter} onInput={(e) => update((x) => ({ ...x, trigger: { ...x.trigger, filter: e.currentTarget.value } }))} placeholder='e.g. input.kind == "created"' />
+            </label>
+          </>
+        )}
+        {(f.trigger.type === 'webhook' || f.trigger.type === 'schedule') && (
+          <label>
+            Environment
+            <select value={f.trigger.environment} onChange={(e) => update((x) => ({ ...x, trigger: { ...x.trigger, environment: e.currentTarget.value } }))}>
+              <option value="">development (default)</option>
+              {app.environments.map((e) => (
+                <option value={e}>{e}</option>
+              ))}
+            </select>
+          </label>
+        )}
+        {f.trigger.type === 'webhook' && (
+          <>
+            <label>
+              Signing secret
+              <select value={f.trigger.signing_secret} onChange={(e) => update((x) => ({ ...x, trigger: { ...x.trigger, signing_secret: e.currentTarget.value } }))}>
+                <option value="">none</option>
+                {secrets.map((s) => (
+                  <option value={s.name}>{s.name}</option>
+                ))}
+              </select>
+            </label>
+            <label>
+              Signature
+              <select value={f.trigger.signature} onChange={(e) => update((x) => ({ ...x, trigger: { ...x.trigger, signature: e.currentTarget.value } }))}>
+                <option value="">—</option>
+                <option value="slack">slack</option>
+                <option value="github">github</option>
+              </select>
+            </label>
+          </>
+        )}
+      </div>
+      {problems
+        .filter((p) => p.field?.startsWith('trigger'))
+        .map((p) => (
+          <div class="field-error" role="alert">
+            {p.field}: {p.message}
+          </div>
+        ))}
+      {f.trigger.type === 'webhook' && flow && (
+        <p class="muted small">
+          POST <code>/hooks/{project}/{flow}</code>
+        </p>
+      )}
+    </div>
+  )
+  const envCard = <EnvEditor rows={f.env} onChange={(env) => update((x) => ({ ...x, env }))} />
+  const addBlockCard = (
+    <div class="add-block card">
+      <label>
+        Block type
+        <select value={addType} onChange={(e) => setAddType(e.currentTarget.value)} aria-label="New block type">
+          {types.map((t) => (
+            <option value={t.id}>
+              {t.id} — {t.spec.summary}
+            </option>
+          ))}
+        </select>
+      </label>
+      <button type="button" class="btn" onClick={addBlock}>
+        + Add block
+      </button>
+    </div>
+  )
+  const runCard = (
+    <div class={'card run-card' + (view === 'form' ? ' sticky' : '')}>
+      <h2>Run</h2>
+      <p class="muted small">
+        In <strong>{env}</strong> (switch in the sidebar). Saves first if needed.
+      </p>
+      <label>
+        Input (JSON)
+        <textarea class="mono" rows={6} value={input} onInput={(e) => setInput(e.currentTarget.value)} spellcheck={false} aria-label="Run input" />
+      </label>
+      {(() => {
+        try {
+          JSON.parse(input || '{}')
+          return null
+        } catch (e) {
+          return <div class="field-error">{(e as Error).message}</div>
+        }
+      })()}
+      <button class="btn primary wide" onClick={run} disabled={running || saving || f.blocks.length === 0}>
+        {running ? 'Starting…' : '▶ Run flow'}
+      </button>
+      {flow && (
+        <Link class="btn wide ghost" href={`/p/${enc(project)}/runs?flow=${enc(flow)}`}>
+          Runs of this flow
+        </Link>
+      )}
+      <h3>Expressions</h3>
+      <ul class="help">
+        <li>
+          <code>secrets.NAME</code> — {secrets.length} secret{secrets.length === 1 ? '' : 's'} visible in {project}/{env}
+        </li>
+        <li>
+          <code>steps.ID.output</code> — an earlier block's output
+        </li>
+        <li>
+          <code>input</code>, <code>env</code>, <code>run</code>
+        </li>
+        <li>
+          <kbd>Ctrl</kbd>+<kbd>Space</kbd> completes, <kbd>Ctrl</kbd>+<kbd>S</kbd> saves
+        </li>
+      </ul>
+    </div>
+  )
+  const selBlock = f.blocks.findIndex((b) => b.uid === sel)
+  const selected = selBlock >= 0 ? f.blocks[selBlock].id : typeof sel === 'string' ? sel : ''
+  const selHandler = (f.kept.on_error ?? []).find((b) => b.id === sel)
+  const select = (id: string) => setSel(f.blocks.find((b) => b.id === id)?.uid ?? id)
 
   return (
     <section class="editor-page">
@@ -397,6 +470,11 @@ export function FlowEditor({ project, flow }: { project: string; flow?: string }
         sub={meta ? `Version ${meta.version} · saved by ${meta.updated_by}` : 'Not saved yet'}
       >
         {dirty && <span class="unsaved">Unsaved changes</span>}
+        {flow && (
+          <Link class="btn ghost" href={`/p/${enc(project)}/flows/${enc(flow)}/versions`}>
+            Versions
+          </Link>
+        )}
         {flow && (
           <button class="btn ghost danger" onClick={() => setConfirmDelete(true)}>
             Delete
@@ -432,265 +510,75 @@ export function FlowEditor({ project, flow }: { project: string; flow?: string }
         </div>
       )}
 
-      <div class="editor-grid">
-        <div class="editor-main">
-          <div class="card">
-            <div class="form-row">
-              {!flow && (
-                <label>
-                  Name
-                  <input value={f.name} onInput={(e) => update((x) => ({ ...x, name: e.currentTarget.value }))} placeholder="notify-team" pattern="[a-z0-9](?:[a-z0-9]|-)*" aria-label="Flow name" required />
-                </label>
-              )}
-              <label class="grow">
-                Description
-                <input value={f.description} onInput={(e) => update((x) => ({ ...x, description: e.currentTarget.value }))} placeholder="What this flow does" />
-              </label>
+      <div class="view-toggle segmented" role="group" aria-label="View">
+        <button type="button" class={view === 'graph' ? 'on' : ''} aria-pressed={view === 'graph'} onClick={() => setView('graph')}>
+          Graph
+        </button>
+        <button type="button" class={view === 'form' ? 'on' : ''} aria-pressed={view === 'form'} onClick={() => setView('form')}>
+          Form
+        </button>
+      </div>
+
+      {view === 'form' ? (
+        <div class="editor-grid">
+          <div class="editor-main">
+            {nameCard}
+            {triggerCard}
+            {envCard}
+            <ol class="blocks" aria-label="Blocks">
+              {f.blocks.map((b, i) => form(b, i, 'li'))}
+            </ol>
+            {f.blocks.length === 0 && <div class="empty small">No blocks yet: add the first step of this flow.</div>}
+            {addBlockCard}
+          </div>
+          <aside class="editor-side">{runCard}</aside>
+        </div>
+      ) : (
+        <div class="graph-split">
+          <div class="graph-col">
+            <div class="card graph-card">
+              <FlowGraph
+                project={project}
+                trigger={toDefinition(f).trigger}
+                blocks={f.blocks.map(blockDef)}
+                onError={f.kept.on_error ?? []}
+                selected={selected}
+                onSelect={select}
+                last={last}
+              />
             </div>
           </div>
-
-          <div class="card trigger">
-            <h2>
-              <span class="step-no">⚑</span> Trigger
-            </h2>
-            <div class="form-row">
-              <label>
-                Type
-                <select value={f.trigger.type} onChange={(e) => update((x) => ({ ...x, trigger: { ...x.trigger, type: e.currentTarget.value } }))} aria-label="Trigger type">
-                  <option value="manual">manual</option>
-                  <option value="webhook">webhook</option>
-                  <option value="schedule">schedule</option>
-                  <option value="event">event</option>
-                </select>
-              </label>
-              {f.trigger.type === 'schedule' && (
-                <label>
-                  Cron (UTC)
-                  <input class="mono" value={f.trigger.cron} onInput={(e) => update((x) => ({ ...x, trigger: { ...x.trigger, cron: e.currentTarget.value } }))} placeholder="*/5 * * * *" />
-                </label>
-              )}
-              {f.trigger.type === 'event' && (
-                <>
-                  <label>
-                    Topic
-                    <input class="mono" value={f.trigger.topic} onInput={(e) => update((x) => ({ ...x, trigger: { ...x.trigger, topic: e.currentTarget.value } }))} placeholder="records:*" />
-                  </label>
-                  <label class="grow">
-                    Filter (expr)
-                    <input class="mono" value={f.trigger.filter} onInput={(e) => update((x) => ({ ...x, trigger: { ...x.trigger, filter: e.currentTarget.value } }))} placeholder='input.kind == "created"' />
-                  </label>
-                </>
-              )}
-              {(f.trigger.type === 'webhook' || f.trigger.type === 'schedule') && (
-                <label>
-                  Environment
-                  <select value={f.trigger.environment} onChange={(e) => update((x) => ({ ...x, trigger: { ...x.trigger, environment: e.currentTarget.value } }))}>
-                    <option value="">development (default)</option>
-                    {app.environments.map((e) => (
-                      <option value={e}>{e}</option>
-                    ))}
-                  </select>
-                </label>
-              )}
-              {f.trigger.type === 'webhook' && (
-                <>
-                  <label>
-                    Signing secret
-                    <select value={f.trigger.signing_secret} onChange={(e) => update((x) => ({ ...x, trigger: { ...x.trigger, signing_secret: e.currentTarget.value } }))}>
-                      <option value="">none</option>
-                      {secrets.map((s) => (
-                        <option value={s.name}>{s.name}</option>
-                      ))}
-                    </select>
-                  </label>
-                  <label>
-                    Signature
-                    <select value={f.trigger.signature} onChange={(e) => update((x) => ({ ...x, trigger: { ...x.trigger, signature: e.currentTarget.value } }))}>
-                      <option value="">—</option>
-                      <option value="slack">slack</option>
-                      <option value="github">github</option>
-                    </select>
-                  </label>
-                </>
-              )}
-            </div>
-            {problems
-              .filter((p) => p.field?.startsWith('trigger'))
-              .map((p) => (
-                <div class="field-error" role="alert">
-                  {p.field}: {p.message}
-                </div>
-              ))}
-            {f.trigger.type === 'webhook' && flow && (
-              <p class="muted small">
-                POST <code>/hooks/{project}/{flow}</code>
-              </p>
+          <div class="graph-tools">
+            {addBlockCard}
+            {runCard}
+          </div>
+          <div class="graph-form" data-selected={selected}>
+            {selected === TRIGGER ? (
+              <div class="editor-main">
+                {nameCard}
+                {triggerCard}
+                {envCard}
+              </div>
+            ) : selBlock >= 0 ? (
+              form(f.blocks[selBlock], selBlock, 'div')
+            ) : selHandler ? (
+              <div class="card block handler" data-block={selHandler.id}>
+                <header class="block-head">
+                  <span class="step-no">!</span>
+                  <span class="mono strong">{selHandler.id}</span>
+                  <span class="tag type">{selHandler.type}</span>
+                </header>
+                <p class="muted small">
+                  An <span class="mono">on_error</span> block: it runs, in order with the others of the lane, when a block fails the run. The editor shows the handler and keeps it on save; edit it with <span class="mono">hushflow flow apply -f</span> or the API.
+                </p>
+                <JSONView value={selHandler} />
+              </div>
+            ) : (
+              <div class="empty small">Select the trigger or a block in the graph to edit it.</div>
             )}
-          </div>
-
-          <ol class="blocks" aria-label="Blocks">
-            {f.blocks.map((b, i) => {
-              const spec = typeMap.get(b.type)?.spec
-              const fields: Field[] = (spec?.fields ?? [])
-                .filter((x) => !commonSettings.has(x.name) || x.name in b.config)
-                .map((x) => (commonSettings.has(x.name) ? { ...x, doc: `${x.doc} This is the ${b.type} block's own setting; the block's timeout and retries (below) apply too.` } : x))
-              for (const k of Object.keys(b.config)) if (!fields.some((x) => x.name === k)) fields.push({ name: k, type: 'any', doc: 'not a field of this block type' })
-              const bp = blockProblems(b.id, [...fields.map((x) => x.name), 'if'])
-              return (
-                <li class="card block" key={b.uid} data-block={b.id}>
-                  <header class="block-head">
-                    <span class="step-no">{i + 1}</span>
-                    <input
-                      class="mono block-id"
-                      aria-label={`Block ${i + 1} id`}
-                      value={b.id}
-                      onInput={(e) => setBlock(b.uid, (x) => ({ ...x, id: e.currentTarget.value }))}
-                    />
-                    <span class="tag type">{b.type}</span>
-                    <span class="muted summary">{spec?.summary}</span>
-                    <span class="block-actions">
-                      <button type="button" class="icon-btn" aria-label={`Move ${b.id} up`} disabled={i === 0} onClick={() => move(i, -1)}>
-                        ↑
-                      </button>
-                      <button type="button" class="icon-btn" aria-label={`Move ${b.id} down`} disabled={i === f.blocks.length - 1} onClick={() => move(i, 1)}>
-                        ↓
-                      </button>
-                      <button type="button" class="icon-btn danger" aria-label={`Remove ${b.id}`} onClick={() => update((x) => ({ ...x, blocks: x.blocks.filter((y) => y.uid !== b.uid) }))}>
-                        ×
-                      </button>
-                    </span>
-                  </header>
-                  {bp.map((p) => (
-                    <div class="field-error" role="alert">
-                      {p.field && <span class="mono">{p.field}: </span>}
-                      {p.message}
-                    </div>
-                  ))}
-                  {fields.map((field) => (
-                    <FieldRow
-                      key={field.name}
-                      block={b}
-                      field={field}
-                      value={b.config[field.name] ?? ''}
-                      problems={problemsOf(b.id, field.name)}
-                      scope={scopeFor(b.uid)}
-                      onChange={(v) => setBlock(b.uid, (x) => ({ ...x, config: { ...x.config, [field.name]: v } }))}
-                      preview={preview && preview.key === `${b.uid}/${field.name}` ? preview : null}
-                      onFocusField={() => setFocus({ uid: b.uid, field: field.name })}
-                      onSave={() => saveRef.current()}
-                    />
-                  ))}
-                  <details class="block-options" open={!!(b.if || b.timeout || b.attempts || b.continueOnError) || problemsOf(b.id, 'if').length > 0}>
-                    <summary>Condition, timeout, retries and errors</summary>
-                    <div class="field">
-                      <div class="field-label">
-                        <label>
-                          <span class="mono">if</span>
-                        </label>
-                        <span class="doc">An expr-lang condition; the block is skipped when it is false.</span>
-                      </div>
-                      <ExprEditor
-                        label={`${b.id} if`}
-                        kind="condition"
-                        value={b.if}
-                        onChange={(v) => setBlock(b.uid, (x) => ({ ...x, if: v }))}
-                        scope={scopeFor(b.uid)}
-                        problems={problemsOf(b.id, 'if').map((p) => ({ line: p.line ?? 0, column: p.column ?? 0, message: p.message }))}
-                        placeholder="steps.call.output.status == 200"
-                        onSave={() => saveRef.current()}
-                      />
-                      {problemsOf(b.id, 'if').map((p) => (
-                        <div class="field-error" role="alert">
-                          {p.line ? `${p.line}:${p.column} ` : ''}
-                          {p.message}
-                        </div>
-                      ))}
-                    </div>
-                    <div class="form-row">
-                      <label>
-                        Timeout
-                        <input class="mono" value={b.timeout} placeholder="30s" onInput={(e) => setBlock(b.uid, (x) => ({ ...x, timeout: e.currentTarget.value }))} />
-                      </label>
-                      <label>
-                        Attempts
-                        <input class="mono" type="number" min={1} max={10} value={b.attempts} placeholder="1" onInput={(e) => setBlock(b.uid, (x) => ({ ...x, attempts: e.currentTarget.value }))} />
-                      </label>
-                      <label>
-                        Backoff
-                        <input class="mono" value={b.backoff} placeholder="1s" onInput={(e) => setBlock(b.uid, (x) => ({ ...x, backoff: e.currentTarget.value }))} />
-                      </label>
-                      <label title="When the block fails for good, its output is {error, failed: true} and the run goes on">
-                        <input type="checkbox" checked={b.continueOnError} onChange={(e) => setBlock(b.uid, (x) => ({ ...x, continueOnError: e.currentTarget.checked }))} />
-                        Continue on error
-                      </label>
-                    </div>
-                  </details>
-                </li>
-              )
-            })}
-          </ol>
-          {f.blocks.length === 0 && <div class="empty small">No blocks yet: add the first step of this flow.</div>}
-          <div class="add-block card">
-            <label>
-              Block type
-              <select value={addType} onChange={(e) => setAddType(e.currentTarget.value)} aria-label="New block type">
-                {types.map((t) => (
-                  <option value={t.id}>
-                    {t.id} — {t.spec.summary}
-                  </option>
-                ))}
-              </select>
-            </label>
-            <button type="button" class="btn" onClick={addBlock}>
-              + Add block
-            </button>
           </div>
         </div>
-
-        <aside class="editor-side">
-          <div class="card sticky">
-            <h2>Run</h2>
-            <p class="muted small">
-              In <strong>{env}</strong> (switch in the sidebar). Saves first if needed.
-            </p>
-            <label>
-              Input (JSON)
-              <textarea class="mono" rows={6} value={input} onInput={(e) => setInput(e.currentTarget.value)} spellcheck={false} aria-label="Run input" />
-            </label>
-            {(() => {
-              try {
-                JSON.parse(input || '{}')
-                return null
-              } catch (e) {
-                return <div class="field-error">{(e as Error).message}</div>
-              }
-            })()}
-            <button class="btn primary wide" onClick={run} disabled={running || saving || f.blocks.length === 0}>
-              {running ? 'Starting…' : '▶ Run flow'}
-            </button>
-            {flow && (
-              <Link class="btn wide ghost" href={`/p/${enc(project)}/runs?flow=${enc(flow)}`}>
-                Runs of this flow
-              </Link>
-            )}
-            <h3>Expressions</h3>
-            <ul class="help">
-              <li>
-                <code>secrets.NAME</code> — {secrets.length} secret{secrets.length === 1 ? '' : 's'} visible in {project}/{env}
-              </li>
-              <li>
-                <code>steps.ID.output</code> — an earlier block's output
-              </li>
-              <li>
-                <code>input</code>, <code>env</code>, <code>run</code>
-              </li>
-              <li>
-                <kbd>Ctrl</kbd>+<kbd>Space</kbd> completes, <kbd>Ctrl</kbd>+<kbd>S</kbd> saves
-              </li>
-            </ul>
-          </div>
-        </aside>
-      </div>
+      )}
       {confirmDelete && (
         <Modal title={`Delete ${flow}?`} onClose={() => setConfirmDelete(false)}>
           <p>The flow and its versions are deleted. Past runs stay in the run list.</p>

@@ -1,11 +1,12 @@
 import { useEffect, useState } from 'preact/hooks'
 import { get, enc, type Flow } from '../api'
 import { Link } from '../router'
-import { Empty, ErrorBox, PageHeader, Spinner, ago } from '../ui'
+import { Empty, ErrorBox, PageHeader, Pill, Spinner, ago } from '../ui'
 
 export function FlowList({ project }: { project: string }) {
   const [flows, setFlows] = useState<Flow[] | null>(null)
   const [err, setErr] = useState<unknown>(null)
+  const [q, setQ] = useState('')
   const load = () => {
     setErr(null)
     get<{ flows: Flow[] }>(`/api/v1/projects/${enc(project)}/flows`)
@@ -17,9 +18,15 @@ export function FlowList({ project }: { project: string }) {
     load()
   }, [project])
   const newHref = `/p/${enc(project)}/flows/new`
+  // Search by name, description-free: a flow's name, trigger or last status.
+  const needle = q.trim().toLowerCase()
+  const shown = (flows ?? []).filter((f) => !needle || f.name.includes(needle) || f.trigger_type.includes(needle) || (f.last_run?.status ?? '').includes(needle))
   return (
     <section>
       <PageHeader title="Flows" sub={`Flows of ${project}: a trigger and blocks whose fields are expressions.`}>
+        {flows && flows.length > 0 && (
+          <input type="search" class="search" value={q} onInput={(e) => setQ(e.currentTarget.value)} placeholder="Search flows" aria-label="Search flows" />
+        )}
         <Link class="btn primary" href={newHref}>
           New flow
         </Link>
@@ -47,6 +54,7 @@ export function FlowList({ project }: { project: string }) {
                 <th>Name</th>
                 <th>Trigger</th>
                 <th>Version</th>
+                <th>Last run</th>
                 <th>Updated</th>
                 <th class="right">
                   <span class="sr-only">Actions</span>
@@ -54,7 +62,14 @@ export function FlowList({ project }: { project: string }) {
               </tr>
             </thead>
             <tbody>
-              {flows.map((f) => (
+              {shown.length === 0 && (
+                <tr>
+                  <td colSpan={6} class="muted">
+                    No flow matches “{q}”.
+                  </td>
+                </tr>
+              )}
+              {shown.map((f) => (
                 <tr key={f.id}>
                   <td>
                     <Link href={`/p/${enc(project)}/flows/${enc(f.name)}`} class="strong">
@@ -65,6 +80,15 @@ export function FlowList({ project }: { project: string }) {
                     <span class="tag">{f.trigger_type}</span>
                   </td>
                   <td class="mono">v{f.version}</td>
+                  <td>
+                    {f.last_run ? (
+                      <Link href={`/p/${enc(project)}/runs/${enc(f.last_run.id)}`} class="last-run" title={`Run ${f.last_run.id}`}>
+                        <Pill status={f.last_run.status} /> <span class="muted">{ago(f.last_run.finished_at ?? f.last_run.queued_at)}</span>
+                      </Link>
+                    ) : (
+                      <span class="muted">never run</span>
+                    )}
+                  </td>
                   <td title={f.updated_at}>
                     {ago(f.updated_at)} <span class="muted">by {f.updated_by}</span>
                   </td>

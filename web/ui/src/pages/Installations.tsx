@@ -1,8 +1,9 @@
 import { useEffect, useRef, useState } from 'preact/hooks'
-import { get, post, put, enc, ApiError, type Secret } from '../api'
+import { get, post, put, del, enc, ApiError, type Secret } from '../api'
 import { useApp } from '../app'
 import { ExprEditor, syntaxErrors, type CompletionScope } from '../editor'
-import { Empty, ErrorBox, PageHeader, Spinner, ago } from '../ui'
+import { Link } from '../router'
+import { Empty, ErrorBox, Modal, PageHeader, Spinner, ago } from '../ui'
 
 interface AppField {
   name: string
@@ -137,11 +138,65 @@ function InstallForm({ project, app: m, existing, onDone, onCancel }: { project:
   )
 }
 
+/** Usage is which flows name each installation (GET .../installation-usage). */
+interface Usage {
+  installations: Record<string, string[]>
+  unknown_flows: string[]
+}
+
+function DeleteInstallation({ project, inst, usage, onDone, onClose }: { project: string; inst: Installation; usage: Usage | null; onDone: () => void; onClose: () => void }) {
+  const ctx = useApp()
+  const [err, setErr] = useState<unknown>(null)
+  const users = usage?.installations[inst.name] ?? []
+  const maybe = usage?.unknown_flows ?? []
+  return (
+    <Modal title={`Delete ${inst.name}?`} onClose={onClose}>
+      {users.length > 0 && (
+        <p class="warn" role="alert">
+          {inst.name} is used by {users.length === 1 ? 'flow' : 'flows'} {users.join(', ')}: their app blocks will fail once it is deleted.
+        </p>
+      )}
+      {maybe.length > 0 && (
+        <p class="muted small">
+          {maybe.join(', ')} pick{maybe.length === 1 ? 's' : ''} an installation at run time and may use it too.
+        </p>
+      )}
+      <p>
+        The installation <strong class="mono">{inst.name}</strong> ({inst.app}) and its config are deleted. The secrets it names are not.
+      </p>
+      <ErrorBox error={err} />
+      <div class="form-actions">
+        <button type="button" class="btn" onClick={onClose}>
+          Keep it
+        </button>
+        <button
+          type="button"
+          class="btn danger"
+          onClick={async () => {
+            try {
+              await del(`/api/v1/projects/${enc(project)}/installations/${enc(inst.name)}`)
+              ctx.toast(`${inst.name} deleted`)
+              onDone()
+              onClose()
+            } catch (e) {
+              setErr(e)
+            }
+          }}
+        >
+          Delete installation
+        </button>
+      </div>
+    </Modal>
+  )
+}
+
 export function Installations({ project }: { project: string }) {
   const [apps, setApps] = useState<AppManifest[] | null>(null)
   const [list, setList] = useState<Installation[] | null>(null)
+  const [usage, setUsage] = useState<Usage | null>(null)
   const [err, setErr] = useState<unknown>(null)
   const [editing, setEditing] = useState<{ app: AppManifest; existing?: Installation } | null>(null)
+  const [deleting, setDeleting] = useState<Installation | null>(null)
   const load = () => {
     setErr(null)
     Promise.all([get<any>('/api/v1/apps'), get<{ installations: Installation[] }>(`/api/v1/projects/${enc(project)}/installations`)])
@@ -150,6 +205,9 @@ export function Installations({ project }: { project: string }) {
         setList(i.installations ?? [])
       })
       .catch(setErr)
+    get<Usage>(`/api/v1/projects/${enc(project)}/installation-usage`)
+      .then(setUsage)
+      .catch(() => setUsage(null))
   }
   useEffect(() => {
     setList(null)
@@ -187,6 +245,7 @@ export function Installations({ project }: { project: string }) {
                     <th>Name</th>
                     <th>App</th>
                     <th>Config</th>
+                    <th>Used by</th>
                     <th>Updated</th>
                     <th class="right">
                       <span class="sr-only">Actions</span>
@@ -207,13 +266,33 @@ export function Installations({ project }: { project: string }) {
                           </div>
                         ))}
                       </td>
+                      <td class="small used-by">
+                        {usage ? (
+                          (usage.installations[i.name] ?? []).length ? (
+                            (usage.installations[i.name] ?? []).map((f) => (
+                              <Link class="tag" href={`/p/${enc(project)}/flows/${enc(f)}`}>
+                                {f}
+                              </Link>
+                            ))
+                          ) : (
+                            <span class="muted" title={usage.unknown_flows.length ? `${usage.unknown_flows.join(', ')} pick an installation at run time` : ''}>
+                              {usage.unknown_flows.length ? 'no flow by name' : 'unused'}
+                            </span>
+                          )
+                        ) : (
+                          '—'
+                        )}
+                      </td>
                       <td>{ago(i.updated_at)}</td>
-                      <td class="right">
+                      <td class="right nowrap">
                         {byName.get(i.app) && (
                           <button class="btn small" onClick={() => setEditing({ app: byName.get(i.app)!, existing: i })}>
                             Edit
                           </button>
-                        )}
+                        )}{' '}
+                        <button class="btn small danger ghost" onClick={() => setDeleting(i)} aria-label={`Delete ${i.name}`}>
+                          Delete
+                        </button>
                       </td>
                     </tr>
                   ))}
@@ -233,6 +312,7 @@ export function Installations({ project }: { project: string }) {
           </div>
         </>
       )}
+      {deleting && <DeleteInstallation project={project} inst={deleting} usage={usage} onDone={load} onClose={() => setDeleting(null)} />}
     </section>
   )
 }

@@ -1,128 +1,21 @@
 import { useEffect, useRef, useState } from 'preact/hooks'
 import { get, post, enc, type Definition, type Flow, type Run, type RunEvent } from '../api'
 import { useApp } from '../app'
-import { Link } from '../router'
+import { Link, navigate } from '../router'
 import { ErrorBox, JSONView, PageHeader, Pill, Spinner, duration, fullTime } from '../ui'
+import { EventLine, Timeline, groupByBlock } from './RunTimeline'
 
 // Event types the executor and blocks emit; EventSource delivers named
 // events only to listeners of that name.
 const eventTypes = [
   'run_queued', 'run_started', 'run_finished', 'run_canceled', 'run_failed', 'run_resumed', 'run_released',
   'block_started', 'block_finished', 'block_failed', 'block_skipped', 'block_retry', 'block_waiting', 'block_interrupted',
+  'iteration_started', 'iteration_finished', 'iteration_failed', 'iteration_skipped', 'iteration_retry', 'iteration_interrupted',
+  'flow_started', 'on_error_started', 'on_error_finished', 'egress_refused',
   'log', 'http_request', 'http_response', 'debug', 'events_truncated', 'message',
 ]
 
 const finished = (s?: string) => s === 'succeeded' || s === 'failed' || s === 'canceled'
-
-interface BlockView {
-  id: string
-  type?: string
-  status: string
-  input?: unknown
-  output?: unknown
-  error?: unknown
-  started?: string
-  ended?: string
-  events: RunEvent[]
-}
-
-// types maps block ids to their types in the flow version the run used: a
-// skipped block has no block_started event, the one that carries its type.
-function groupByBlock(events: RunEvent[], types: Record<string, string>): BlockView[] {
-  const out: BlockView[] = []
-  const by = new Map<string, BlockView>()
-  for (const e of events) {
-    if (!e.block) continue
-    let b = by.get(e.block)
-    if (!b) {
-      b = { id: e.block, status: 'pending', events: [] }
-      by.set(e.block, b)
-      out.push(b)
-    }
-    b.events.push(e)
-    switch (e.type) {
-      case 'block_started':
-        b.status = 'running'
-        b.type = e.data?.type
-        b.input = e.data?.config
-        b.started ??= e.at
-        break
-      case 'block_finished':
-        b.status = 'succeeded'
-        b.output = e.data?.output
-        b.ended = e.at
-        break
-      case 'block_failed':
-        b.status = 'failed'
-        b.error = e.data?.error ?? e.data
-        b.ended = e.at
-        break
-      case 'block_skipped':
-        b.status = 'skipped'
-        b.type ??= e.data?.type
-        b.ended = e.at
-        break
-      case 'block_retry':
-        b.status = 'retrying'
-        break
-      case 'block_waiting':
-        b.status = 'waiting'
-        break
-      case 'block_interrupted':
-        b.status = 'interrupted'
-        break
-    }
-  }
-  for (const b of out) b.type ??= types[b.id]
-  return out
-}
-
-function EventLine({ e }: { e: RunEvent }) {
-  const time = new Date(e.at).toLocaleTimeString(undefined, { hour12: false }) + '.' + String(new Date(e.at).getMilliseconds()).padStart(3, '0')
-  if (e.type === 'log') {
-    return (
-      <div class={'ev ev-log lvl-' + (e.data?.level ?? 'info')}>
-        <span class="ev-time">{time}</span>
-        <span class="ev-type">{e.data?.level ?? 'log'}</span>
-        <span class="ev-msg">{typeof e.data?.message === 'string' ? e.data.message : JSON.stringify(e.data?.message ?? e.data)}</span>
-      </div>
-    )
-  }
-  if (e.type === 'http_request' || e.type === 'http_response') {
-    const d = e.data ?? {}
-    const summary =
-      e.type === 'http_request' ? `${d.method ?? ''} ${d.url ?? ''}` : `${d.status ?? d.status_code ?? ''} ${d.url ?? ''}${d.duration_ms !== undefined ? ` · ${d.duration_ms} ms` : ''}`
-    return (
-      <details class={'ev ev-http ' + e.type}>
-        <summary>
-          <span class="ev-time">{time}</span>
-          <span class="ev-type">{e.type === 'http_request' ? 'HTTP →' : 'HTTP ←'}</span>
-          <span class="ev-msg mono">{summary}</span>
-        </summary>
-        <JSONView value={d} />
-      </details>
-    )
-  }
-  if (e.type === 'block_started' || e.type === 'block_finished' || e.type === 'block_skipped') {
-    return (
-      <div class="ev">
-        <span class="ev-time">{time}</span>
-        <span class="ev-type">{e.type.replace('block_', '')}</span>
-        {e.type === 'block_skipped' && <span class="ev-msg mono">if {String(e.data?.if ?? '')} was false</span>}
-      </div>
-    )
-  }
-  return (
-    <details class={'ev ' + (e.type.endsWith('failed') ? 'ev-error' : '')}>
-      <summary>
-        <span class="ev-time">{time}</span>
-        <span class="ev-type">{e.type}</span>
-        {e.type === 'block_failed' && <span class="ev-msg">{String(e.data?.error ?? '')}</span>}
-      </summary>
-      <JSONView value={e.data} />
-    </details>
-  )
-}
 
 export function RunInspector({ project, id }: { project: string; id: string }) {
   const app = useApp()
@@ -234,6 +127,15 @@ export function RunInspector({ project, id }: { project: string; id: string }) {
         sub={
           <>
             Run <span class="mono">{run.id}</span> · {run.environment} · {run.trigger} by {run.created_by}
+            {run.rerun_of && (
+              <>
+                {' '}
+                · rerun of{' '}
+                <Link class="mono" href={`/p/${enc(project)}/runs/${enc(run.rerun_of)}`} title={run.rerun_of}>
+                  …{run.rerun_of.slice(-8)}
+                </Link>
+              </>
+            )}
           </>
         }
       >
@@ -257,6 +159,21 @@ export function RunInspector({ project, id }: { project: string; id: string }) {
             Cancel run
           </button>
         )}
+        <button
+          class="btn"
+          title="A new run of this flow (its current version) in the same environment with the same input"
+          onClick={async () => {
+            try {
+              const r = await post<Run>(`/api/v1/runs/${enc(id)}/rerun`)
+              app.toast('Run again: started')
+              navigate(`/p/${enc(project)}/runs/${enc(r.id)}`)
+            } catch (e) {
+              app.toast((e as Error).message, 'error')
+            }
+          }}
+        >
+          ↻ Run again
+        </button>
         <Link class="btn" href={`/p/${enc(project)}/runs?flow=${enc(run.flow)}`}>
           All runs of {run.flow}
         </Link>
@@ -339,37 +256,7 @@ export function RunInspector({ project, id }: { project: string; id: string }) {
 
       <h2 class="section-title">Timeline</h2>
       {blocks.length === 0 && (finished(run.status) ? <p class="muted">No block ran.</p> : <Spinner label="Waiting for the first block…" />)}
-      <ol class="timeline">
-        {blocks.map((b) => (
-          <li class={'tl-block status-' + b.status} key={b.id}>
-            <div class="tl-dot" aria-hidden="true" />
-            <div class="card tl-card">
-              <header class="tl-head">
-                <h3>
-                  <span class="mono">{b.id}</span> {b.type && <span class="tag">{b.type}</span>}
-                </h3>
-                <span class="tl-meta">
-                  <Pill status={b.status} /> <span class="mono muted">{duration(b.started, b.ended)}</span>
-                </span>
-              </header>
-              {b.error !== undefined && (
-                <div class="alert error">
-                  <span class="mono pre">{typeof b.error === 'string' ? b.error : JSON.stringify(b.error, null, 2)}</span>
-                </div>
-              )}
-              <div class="grid-2">
-                {b.input !== undefined && <JSONView label="Input (evaluated config)" value={b.input} />}
-                {b.output !== undefined && <JSONView label="Output" value={b.output} />}
-              </div>
-              <div class="events">
-                {b.events.map((e) => (
-                  <EventLine e={e} key={e.seq} />
-                ))}
-              </div>
-            </div>
-          </li>
-        ))}
-      </ol>
+      <Timeline blocks={blocks} run={run} project={project} live={live} />
 
       <div class="raw-toggle">
         <button class="btn small ghost" aria-expanded={showRaw} onClick={() => setShowRaw(!showRaw)}>

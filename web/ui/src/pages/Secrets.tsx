@@ -1,8 +1,8 @@
 import { useEffect, useState } from 'preact/hooks'
 import { get, post, put, del, enc, qs, type Secret } from '../api'
 import { useApp } from '../app'
-import { Empty, ErrorBox, Modal, PageHeader, Spinner, ago } from '../ui'
 import { Link } from '../router'
+import { Empty, ErrorBox, Modal, PageHeader, Spinner, ago } from '../ui'
 
 type ScopeKey = 'resolved' | 'project' | 'project_env' | 'env' | 'org'
 
@@ -216,6 +216,44 @@ function UpdateSecret({ s, onDone, onClose }: { s: Secret; onDone: () => void; o
   )
 }
 
+// Exposure is the mark of a secret a run found where it should never be
+// (docs/secrets.md, Exposure alerts); the next update clears it.
+type Exposure = { at: string; run_id: string; run_project: string; block?: string; sink: string }
+
+const sinkText: Record<string, string> = {
+  http_response: 'the response of an outside service',
+  output: 'a block output',
+  exec_output: 'a command output',
+  run_input: 'a run input',
+  webhook_payload: 'a webhook payload',
+}
+
+/** Exposed is the "possibly exposed — rotate" badge of a secret, with the time and place. */
+function Exposed({ x, onRotate }: { x: Exposure; onRotate?: () => void }) {
+  const where = x.block ? `block ${x.block} (${sinkText[x.sink] ?? x.sink})` : sinkText[x.sink] ?? x.sink
+  return (
+    <div role="alert">
+      <span class="warn" title="A run found this secret's value where it should never be: it may have been seen outside Hushflow">
+        possibly exposed — rotate
+      </span>
+      <div class="muted small">
+        <span title={x.at}>{ago(x.at)}</span> in {where} of run{' '}
+        <Link href={`/p/${enc(x.run_project)}/runs/${enc(x.run_id)}`} class="mono" title={x.run_id}>
+          {'…' + x.run_id.slice(-8)}
+        </Link>
+        {onRotate && (
+          <>
+            {' · '}
+            <button type="button" class="btn small ghost" onClick={onRotate}>
+              rotate: store a new value
+            </button>
+          </>
+        )}
+      </div>
+    </div>
+  )
+}
+
 // Usage is where a project's saved flows and installations name secrets
 // (GET /projects/{p}/secret-usage, computed by the server).
 type Usage = {
@@ -271,6 +309,10 @@ function DeleteSecret({ s, usage, onDone, onClose }: { s: Secret; usage: Usage |
       </div>
     </Modal>
   )
+}
+
+function exposureOf(s: Secret): Exposure | null {
+  return (s as Secret & { exposure?: Exposure | null }).exposure ?? null
 }
 
 export function Secrets({ project }: { project: string }) {
@@ -382,6 +424,7 @@ export function Secrets({ project }: { project: string }) {
                       {ago(s.updated_at)} <span class="muted">by {s.updated_by}</span>
                     </td>
                     <td>
+                      {exposureOf(s) && <Exposed x={exposureOf(s)!} onRotate={own ? () => setDialog({ kind: 'update', s }) : undefined} />}
                       {s.weak && (
                         <span class="warn" title="Short or low-entropy values cannot be masked reliably in run output">
                           weakly protected: short value

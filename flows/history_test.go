@@ -1,0 +1,215 @@
+package flows_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hushflow/hushflow/flows/model"
+	"github.com/hushflow/hushflow/internal/apptest"
+)
+
+// TestRerun (issue 18 item 5): POST /runs/{id}/rerun queues a new run of
+// the flow in the same environment with the same input — the real input,
+// although the ended run keeps it redacted (sealed for the rerun) and
+// every view shows it masked — and links it with rerun_of.
+func TestRerun(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		const canary = `rR7&<q>"x%\Zk29-rerun-canary`
+		s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+		s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "API_TOKEN", "value": canary, "project": "ops"})
+		s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+			"name": "check", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{map[string]any{"id": "c", "type": "code", "config": map[string]any{
+				"code": "return {same: input.token === secrets.API_TOKEN, n: input.n, env: run.environment}"}}},
+		})
+		s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+			"name": "idle", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{map[string]any{"id": "l", "type": "log", "config": map[string]any{"message": "'x'"}}},
+		})
+		first := s.Must(200, "POST", "/api/v1/projects/ops/flows/check/runs?wait=60s",
+			map[string]any{"environment": "staging", "input": map[string]any{"token": canary, "n": 7}})
+		want := map[string]any{"same": true, "n": float64(7), "env": "staging"}
+		if fmt.Sprint(first["output"]) != fmt.Sprint(want) {
+			t.Fatalf("first run: %v", first)
+		}
+		id := first["id"].(string)
+		var stored model.Run
+		if err := s.App.DB.Where("id = ?", id).First(&stored).Error; err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(stored.Input, "rerun-canary") || stored.InputSealed == nil {
+			t.Fatalf("the ended run keeps input %q and sealed %d bytes: want it redacted, and sealed", stored.Input, len(stored.InputSealed))
+		}
+
+		re := s.Do("POST", "/api/v1/runs/"+id+"/rerun", nil)
+		if re.Status != 202 {
+			t.Fatalf("rerun: %d %s", re.Status, re.Body)
+		}
+		apptest.AssertAbsent(t, "rerun response", string(re.Body), canary)
+		nr := re.JSON(t)
+		if nr["rerun_of"] != id || nr["environment"] != "staging" || nr["flow"] != "check" || nr["id"] == id {
+			t.Fatalf("rerun: %v", nr)
+		}
+		newID := nr["id"].(string)
+		var done map[string]any
+		waitFor(t, 60*time.Second, "the rerun ends", func() bool {
+			done = s.Must(200, "GET", "/api/v1/runs/"+newID, nil)
+			return done["status"] == "succeeded" || done["status"] == "failed"
+		})
+		if fmt.Sprint(done["output"]) != fmt.Sprint(want) || done["rerun_of"] != id {
+			t.Fatalf("rerun ended %v, want output %v (the real input)", done, want)
+		}
+		// A rerun of the rerun: its input is as real.
+		again := s.Must(202, "POST", "/api/v1/runs/"+newID+"/rerun", nil)
+		waitFor(t, 60*time.Second, "the second rerun ends", func() bool {
+			done = s.Must(200, "GET", "/api/v1/runs/"+again["id"].(string), nil)
+			return done["status"] == "succeeded"
+		})
+		if fmt.Sprint(done["output"]) != fmt.Sprint(want) {
+			t.Fatalf("second rerun: %v", done)
+		}
+
+		// The flow list shows each flow's latest run.
+		list := s.Must(200, "GET", "/api/v1/projects/ops/flows", nil)
+		for _, f := range list["flows"].([]any) {
+			f := f.(map[string]any)
+			last, _ := f["last_run"].(map[string]any)
+			switch f["name"] {
+			case "check":
+				if last == nil || last["id"] != again["id"] || last["status"] != "succeeded" {
+					t.Errorf("check's last run: %v, want %v succeeded", last, again["id"])
+				}
+			case "idle":
+				if last != nil {
+					t.Errorf("a flow that never ran has a last run: %v", last)
+				}
+			}
+		}
+
+		// Every surface: API views, events, the database.
+		for _, path := range []string{"/api/v1/runs/" + newID, "/api/v1/runs/" + newID + "/events", "/api/v1/projects/ops/runs", "/api/v1/runs/" + id + "/events"} {
+			apptest.AssertAbsent(t, path, string(s.Do("GET", path, nil).Body), canary)
+		}
+		apptest.AssertAbsent(t, "database", apptest.DumpTables(t, s.App.DB), canary)
+
+		// A run that ended before reruns kept the real input: refused, not
+		// run with the masks.
+		s.App.DB.Model(&model.Run{}).Where("id = ?", newID).Update("input_sealed", nil)
+		if r := s.Do("POST", "/api/v1/runs/"+newID+"/rerun", nil); r.Status != 400 || !strings.Contains(string(r.Body), "kept only its redacted input") {
+			t.Errorf("rerun without a sealed input: %d %s", r.Status, r.Body)
+		}
+
+		// Errors: an unknown run, a viewer, a run whose flow is gone.
+		if r := s.Do("POST", "/api/v1/runs/nope/rerun", nil); r.Status != 404 {
+			t.Errorf("unknown run: %d %s", r.Status, r.Body)
+		}
+		u := s.Must(201, "POST", "/api/v1/users", map[string]any{"name": "vera"})
+		s.Must(200, "PUT", "/api/v1/projects/ops/members/"+u["id"].(string), map[string]string{"role": "viewer"})
+		tok := s.Must(201, "POST", "/api/v1/users/"+u["id"].(string)+"/tokens", map[string]string{"name": "t"})["token"].(string)
+		if r := s.DoToken(tok, "POST", "/api/v1/runs/"+id+"/rerun", nil); r.Status != 403 {
+			t.Errorf("a viewer's rerun: %d %s, want 403", r.Status, r.Body)
+		}
+		s.Must(204, "DELETE", "/api/v1/projects/ops/flows/check", nil)
+		if r := s.Do("POST", "/api/v1/runs/"+id+"/rerun", nil); r.Status != 404 || !strings.Contains(string(r.Body), `flow \"check\" not found`) {
+			t.Errorf("rerun of a deleted flow's run: %d %s", r.Status, r.Body)
+		}
+	})
+}
+
+// TestRollbackAndVersions (issue 18 item 5): one version's definition,
+// and a rollback that saves an earlier definition as a new version.
+func TestRollbackAndVersions(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+		def := func(msg string, env map[string]string) map[string]any {
+			return map[string]any{"name": "hello", "trigger": map[string]any{"type": "manual"}, "env": env,
+				"blocks": []any{map[string]any{"id": "l", "type": "log", "config": map[string]any{"message": msg}}}}
+		}
+		s.Must(201, "POST", "/api/v1/projects/ops/flows", def("'one'", nil))
+		s.Must(200, "PUT", "/api/v1/projects/ops/flows/hello", def("'two'", nil))
+		s.Must(200, "PUT", "/api/v1/projects/ops/flows/hello", def("`three ${env.WHO}`", map[string]string{"WHO": "world"}))
+
+		v1 := s.Must(200, "GET", "/api/v1/projects/ops/flows/hello/versions/1", nil)
+		if v1["version"] != float64(1) || msgOf(v1) != "'one'" || v1["created_by"] == "" {
+			t.Errorf("version 1: %v", v1)
+		}
+		v3 := s.Must(200, "GET", "/api/v1/projects/ops/flows/hello/versions/3", nil)
+		if env, _ := v3["definition"].(map[string]any)["env"].(map[string]any); env["WHO"] != "world" {
+			t.Errorf("version 3: %v", v3)
+		}
+		for path, want := range map[string]string{
+			"/api/v1/projects/ops/flows/hello/versions/9": `flow \"hello\" has no version 9; its versions are 1 to 3`,
+			"/api/v1/projects/ops/flows/hello/versions/x": "version in the URL must be a whole number from 1",
+			"/api/v1/projects/ops/flows/nope/versions/1":  `flow \"nope\" not found`,
+		} {
+			if r := s.Do("GET", path, nil); !strings.Contains(string(r.Body), want) {
+				t.Errorf("GET %s: %d %s, want %q", path, r.Status, r.Body, want)
+			}
+		}
+
+		rb := s.Must(200, "POST", "/api/v1/projects/ops/flows/hello/rollback", map[string]any{"version": 1})
+		if rb["version"] != float64(4) || msgOf(rb) != "'one'" || rb["unchanged"] == true {
+			t.Errorf("rollback: %v", rb)
+		}
+		cur := s.Must(200, "GET", "/api/v1/projects/ops/flows/hello", nil)
+		if cur["version"] != float64(4) || msgOf(cur) != "'one'" || cur["definition"].(map[string]any)["env"] != nil {
+			t.Errorf("after the rollback: %v", cur)
+		}
+		if vs := s.Must(200, "GET", "/api/v1/projects/ops/flows/hello/versions", nil)["versions"].([]any); len(vs) != 4 {
+			t.Errorf("versions after the rollback: %v", vs)
+		}
+		// To the current definition: nothing stored.
+		if rb := s.Must(200, "POST", "/api/v1/projects/ops/flows/hello/rollback", map[string]any{"version": 1}); rb["version"] != float64(4) || rb["unchanged"] != true {
+			t.Errorf("rollback to the current definition: %v", rb)
+		}
+		for body, want := range map[string]string{
+			`{"version": 12}`:  `flow \"hello\" has no version 12; its versions are 1 to 4`,
+			`{}`:               "version is required",
+			`{"version": "1"}`: `field \"version\" must be a number`,
+		} {
+			r := s.Do("POST", "/api/v1/projects/ops/flows/hello/rollback", body)
+			if r.Status/100 != 4 || !strings.Contains(string(r.Body), want) {
+				t.Errorf("rollback %s: %d %s, want %q", body, r.Status, r.Body, want)
+			}
+		}
+	})
+}
+
+func msgOf(f map[string]any) any {
+	d, _ := f["definition"].(map[string]any)
+	bs, _ := d["blocks"].([]any)
+	if len(bs) == 0 {
+		return nil
+	}
+	return bs[0].(map[string]any)["config"].(map[string]any)["message"]
+}
+
+// TestInstallationUsage (issue 18 item 5): which flows name each app
+// installation, for the Apps page's "used by".
+func TestInstallationUsage(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+		s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "BOT", "value": "xoxb-7Qx2kP9zLm", "project": "ops"})
+		s.Must(201, "POST", "/api/v1/projects/ops/installations", map[string]any{"app": "slack", "name": "bot",
+			"config": map[string]any{"bot_token": "secrets.BOT"}})
+		app := func(name, inst string) map[string]any {
+			return map[string]any{"name": name, "trigger": map[string]any{"type": "manual"},
+				"blocks": []any{map[string]any{"id": "a", "type": "app", "config": map[string]any{
+					"installation": inst, "action": "'post_message'", "with": map[string]any{"channel": "C1", "text": "hi"}}}}}
+		}
+		s.Must(201, "POST", "/api/v1/projects/ops/flows", app("alert", "'bot'"))
+		s.Must(201, "POST", "/api/v1/projects/ops/flows", app("notify", "\"bot\""))
+		s.Must(201, "POST", "/api/v1/projects/ops/flows", app("pick", "input.installation"))
+		s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{"name": "plain", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{map[string]any{"id": "l", "type": "log", "config": map[string]any{"message": "'bot'"}}}})
+		got := s.Must(200, "GET", "/api/v1/projects/ops/installation-usage", nil)
+		if fmt.Sprint(got["installations"]) != "map[bot:[alert notify]]" || fmt.Sprint(got["unknown_flows"]) != "[pick]" {
+			t.Errorf("installation usage: %v", got)
+		}
+		if r := s.Do("GET", "/api/v1/projects/nope/installation-usage", nil); r.Status != 404 {
+			t.Errorf("unknown project: %d", r.Status)
+		}
+	})
+}
