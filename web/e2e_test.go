@@ -77,6 +77,7 @@ func TestBrowser(t *testing.T) {
 		"HUSHFLOW_ADMIN_TOKEN="+token,
 		"HUSHFLOW_HTTP_ALLOW=127.0.0.1/32",
 		"HUSHFLOW_RATE_LIMIT=-1",
+		"HUSHFLOW_EXEC=on", // the exec block, for its log lines in the inspector
 		"HUSHFLOW_DATABASE_URL=",
 	)
 	stderr, err := srv.StderrPipe()

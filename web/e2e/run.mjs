@@ -879,6 +879,24 @@ try {
     await shot('doctor')
   })
 
+  await step("an exec block's output lines show as lines in the inspector (issue 18 item 1)", async () => {
+    await api('POST', '/api/v1/projects/e2e/flows', {
+      name: 'shell',
+      trigger: { type: 'manual' },
+      blocks: [{ id: 'sh', type: 'exec', config: { command: ['echo "line one $TOKEN"; echo "line two" >&2'], shell: true, secrets: [{ key: SECRET_NAME, as_env_var: 'TOKEN' }] } }],
+    })
+    const run = await api('POST', '/api/v1/projects/e2e/flows/shell/runs?wait=30s', { environment: 'development' })
+    if (run.status !== 'succeeded') throw new Error('exec run: ' + JSON.stringify(run))
+    await page.goto(base + '/p/e2e/runs/' + run.id)
+    await page.getByText('line two').first().waitFor()
+    const text = await page.locator('main').innerText()
+    if (!text.includes('line one [REDACTED')) throw new Error('the stdout line is not shown masked: ' + text.slice(0, 2000))
+    const around = text.slice(Math.max(0, text.indexOf('line one') - 300), text.indexOf('line two') + 100)
+    if (around.includes('"stream"') || around.includes('"level"') || around.includes('[info] null')) throw new Error('an exec log line is shown as raw JSON or null: ' + around)
+    await checkpoint('exec log lines')
+    await shot('run-inspector-exec')
+  })
+
   await step('sign out', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click()
     await page.waitForURL(/\/signin/)
