@@ -26,6 +26,8 @@ func (s *Service) Enqueue(ctx context.Context, req RunRequest) (*Run, error) {
 	return s.enqueue(ctx, s.db.DB, f, req)
 }
 
+// enqueue queues the run of req in tx: the database, or a transaction of
+// the caller's (a schedule's tick).
 func (s *Service) enqueue(ctx context.Context, tx *gorm.DB, f *Flow, req RunRequest) (*Run, error) {
 	return s.enqueueRun(ctx, tx, f, req, nil)
 }
@@ -33,6 +35,14 @@ func (s *Service) enqueue(ctx context.Context, tx *gorm.DB, f *Flow, req RunRequ
 // enqueueRun inserts the run of req. edit, when set, completes the row
 // before it is inserted (a child run's parent and version) and returns
 // rows inserted with it, in one transaction.
+//
+// A run without edit, inserted outside any transaction of the caller's
+// (tx is the database itself), goes straight to a free slot of this
+// process's worker when it has one and no queued run waits for one (Reserve): it is
+// inserted already claimed and starts at once, which spares the claim
+// loop's wake-up and its claim (the two were a fifth of the server's CPU
+// per run at 30 runs/s). Otherwise the run is queued and the claim loop
+// woken.
 func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunRequest, edit func(r *Run) (rows []any, err error)) (*Run, error) {
 	if req.Environment == "" {
 		return nil, apperr.Invalidf("invalid_environment", "environment is required (for example development, staging or production)")
@@ -60,10 +70,25 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 		Input: string(input), QueuedAt: now, AvailableAt: now, CreatedBy: req.Actor, RerunOf: req.RerunOf,
 	}
 	if edit == nil {
+		var slot *executor.Reservation
+		if tx == s.db.DB {
+			slot = s.worker.Reserve()
+		}
+		if slot != nil {
+			slot.Claim(r)
+		}
 		// One insert: the run_queued event (seq 1) is the run row itself,
 		// shown by Events; stored events start at seq 2.
 		if err := tx.WithContext(ctx).Create(r).Error; err != nil {
+			if slot != nil {
+				slot.Cancel()
+			}
 			return nil, store.Translate(err)
+		}
+		if slot != nil {
+			own := *r
+			slot.Start(&own)
+			return r, nil
 		}
 	} else if err := tx.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		rows, err := edit(r)

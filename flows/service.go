@@ -117,14 +117,15 @@ type Config struct {
 	TestUnmaskedEvents bool
 	// NewHTTPClient builds a run's HTTP client (see executor.Config).
 	NewHTTPClient func(allowed func() map[string][]string, match func(string) []string, onRefuse func(secret, host string)) *http.Client
-	// OnPinRefused, OnRunFinished, OnBlockFinished, OnRedacted and
-	// OnResumed report to the audit and the metrics (see
+	// OnPinRefused, OnRunFinished, OnBlockFinished, OnRedacted,
+	// OnResumed and OnStarted report to the audit and the metrics (see
 	// executor.Config).
 	OnPinRefused    func(r *Run, secret, host string)
 	OnRunFinished   func(r *Run, status string, d time.Duration)
 	OnBlockFinished func(r *Run, blockType, status string, d time.Duration)
 	OnRedacted      func(n int)
 	OnResumed       func(r *Run, cause string)
+	OnStarted       func(how string)
 	// OnExposure records a secret value a run found where it should
 	// never be (see executor.Config.OnExposure).
 	OnExposure func(ctx context.Context, e Exposure) error
@@ -219,6 +220,7 @@ func New(cfg Config) *Service {
 		Registry: cfg.Registry, BlockEnv: cfg.BlockEnv, Batcher: cfg.Batcher, Logger: cfg.Logger, Now: cfg.Now,
 		NewHTTPClient: cfg.NewHTTPClient, OnPinRefused: cfg.OnPinRefused, OnRunFinished: cfg.OnRunFinished,
 		OnBlockFinished: cfg.OnBlockFinished, OnRedacted: cfg.OnRedacted, OnResumed: cfg.OnResumed,
+		OnStarted:  cfg.OnStarted,
 		OnExposure: cfg.OnExposure,
 		OnEvents:   s.broker.notify, Children: s,
 		Workers: cfg.Workers, Poll: cfg.Poll, MaxPoll: cfg.MaxPoll, Lease: cfg.Lease, ShutdownGrace: cfg.ShutdownGrace, MaxResumes: cfg.MaxResumes,

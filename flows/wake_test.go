@@ -2,6 +2,7 @@ package flows_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,6 +44,49 @@ func TestClaimLoopWakesWithoutPolling(t *testing.T) {
 				}
 				return nil
 			})
+		})
+	}
+}
+
+// A run queued through a process with a free slot starts there at once:
+// no claim, no wake-up of the claim loop (whose poll is an hour here).
+// (TestClaimLoopWakesWithoutPolling covers runs queued while the slots
+// are full: they wait for the claim loop, which a run that ends wakes.)
+func TestQueuedRunStartsAtOnce(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			s := serverOn(t, b.Config(t), func(c *app.Config) {
+				c.Workers, c.ClaimPoll, c.ClaimMaxPoll, c.RateLimit = 2, time.Hour, time.Hour, -1
+			})
+			s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+			s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+				"name": "quick", "trigger": map[string]any{"type": "webhook"},
+				"blocks": []any{map[string]any{"id": "double", "type": "code", "config": map[string]any{"code": "return input.n * 2"}}},
+			})
+			for i := 0; i < 5; i++ {
+				r := s.Must(200, "POST", "/api/v1/projects/ops/flows/quick/runs?wait=60s",
+					map[string]any{"environment": "development", "input": map[string]any{"n": i}})
+				if r["status"] != "succeeded" || r["attempt"] != float64(1) || r["output"] != float64(2*i) {
+					t.Fatalf("run %d: status %v, attempt %v, output %v", i, r["status"], r["attempt"], r["output"])
+				}
+				evs := events(t, s, r["id"].(string))
+				checkSequence(t, r["id"].(string), evs)
+			}
+			wh := s.Do("POST", "/hooks/ops/quick", map[string]any{"n": 21})
+			if wh.Status != 202 {
+				t.Fatalf("webhook: %d %s", wh.Status, wh.Body)
+			}
+			apptest.Eventually(t, 30*time.Second, "the webhook's run to succeed", func() error {
+				rs := s.Must(200, "GET", "/api/v1/projects/ops/runs?flow=quick&limit=1", nil)["runs"].([]any)
+				if st := rs[0].(map[string]any)["status"]; st != "succeeded" {
+					return fmt.Errorf("webhook run is %v", st)
+				}
+				return nil
+			})
+			if m := string(s.Do("GET", "/metrics", nil).Body); !strings.Contains(m, `hushflow_run_starts_total{how="dispatched"} 6`) ||
+				strings.Contains(m, `hushflow_run_starts_total{how="claimed"}`) {
+				t.Errorf("want 6 runs dispatched, none claimed:\n%s", grepLines(m, "run_starts"))
+			}
 		})
 	}
 }

@@ -50,6 +50,7 @@ type Metrics struct {
 	httpDuration  *prometheus.HistogramVec
 	resumes       *prometheus.CounterVec
 	exposures     *prometheus.CounterVec
+	starts        *prometheus.CounterVec
 }
 
 // Run statuses and resolution results used as label values.
@@ -100,8 +101,12 @@ func New(queue QueueFunc) *Metrics {
 			Namespace: Namespace, Name: "secret_exposures_total",
 			Help: "Secret values runs found where they should never be (exposure alerts recorded), by sink (output, http_response, exec_output, run_input, webhook_payload).",
 		}, []string{"sink"}),
+		starts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "run_starts_total",
+			Help: "Runs this process started, by how (dispatched: queued through this process while it had a free slot, started at once; claimed: taken from the queue by the claim loop, resumed runs included).",
+		}, []string{"how"}),
 	}
-	reg.MustRegister(m.runs, m.runDuration, m.blockDuration, m.resolutions, m.redactions, m.httpDuration, m.resumes, m.exposures,
+	reg.MustRegister(m.runs, m.runDuration, m.blockDuration, m.resolutions, m.redactions, m.httpDuration, m.resumes, m.exposures, m.starts,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if queue != nil {
 		reg.MustRegister(&queueCollector{read: queue})
@@ -149,6 +154,15 @@ func (m *Metrics) RunResumed(cause string) {
 		return
 	}
 	m.resumes.WithLabelValues(cause).Inc()
+}
+
+// RunStarted records a run this process started; how is dispatched or
+// claimed.
+func (m *Metrics) RunStarted(how string) {
+	if m == nil {
+		return
+	}
+	m.starts.WithLabelValues(how).Inc()
 }
 
 // SecretExposed records one exposure alert in sink (one of the fixed

@@ -19,12 +19,20 @@ import (
 // server is idle. Write returns only when its rows are committed, so a
 // caller may rely on them as it would on its own transaction.
 //
+// When nothing is queued and a commit slot is free, the caller commits
+// its write itself (with whatever queued meanwhile) instead of handing it
+// to a loop: at a low rate the two goroutine switches of the hand-off,
+// each waking an idle thread, cost more than the commit's own work.
+//
 // A batch that fails is retried write by write, each in its own
 // transaction, so that one bad write never costs the others theirs.
 type Batcher struct {
 	db   *DB
 	reqs chan *batchReq
-	wg   sync.WaitGroup
+	// slots holds a token per batch being committed (at most batchLoops,
+	// by the loops or by callers committing their own).
+	slots chan struct{}
+	wg    sync.WaitGroup
 
 	mu     sync.RWMutex // guards closed; held for reading while sending on reqs
 	closed bool
@@ -79,7 +87,7 @@ const batchLoops = 2
 
 // NewBatcher starts a Batcher on db; Close stops it.
 func NewBatcher(db *DB) *Batcher {
-	b := &Batcher{db: db, reqs: make(chan *batchReq, 512)}
+	b := &Batcher{db: db, reqs: make(chan *batchReq, 512), slots: make(chan struct{}, batchLoops)}
 	b.wg.Add(batchLoops)
 	for range batchLoops {
 		go func() { defer b.wg.Done(); b.loop() }()
@@ -97,6 +105,17 @@ func (b *Batcher) Write(ctx context.Context, w Write) (applied bool, err error) 
 		b.mu.RUnlock()
 		res := b.apply(ctx, []*batchReq{r})
 		return res[0].applied, res[0].err
+	}
+	if len(b.reqs) == 0 {
+		select {
+		case b.slots <- struct{}{}:
+			// Idle: commit here. The read lock keeps Close waiting.
+			defer b.mu.RUnlock()
+			b.run(r)
+			res := <-r.done
+			return res.applied, res.err
+		default:
+		}
 	}
 	select {
 	case b.reqs <- r:
@@ -126,25 +145,33 @@ func (b *Batcher) Close() error {
 
 func (b *Batcher) loop() {
 	for first := range b.reqs {
-		batch := []*batchReq{first}
-		n := rowCount(first.w)
-	drain:
-		for n < maxBatchRows {
-			select {
-			case r, ok := <-b.reqs:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, r)
-				n += rowCount(r.w)
-			default:
+		b.slots <- struct{}{}
+		b.run(first)
+	}
+}
+
+// run commits first with the writes queued behind it, holding a slot
+// (which it gives back), and answers each write.
+func (b *Batcher) run(first *batchReq) {
+	batch := []*batchReq{first}
+	n := rowCount(first.w)
+drain:
+	for n < maxBatchRows {
+		select {
+		case r, ok := <-b.reqs:
+			if !ok {
 				break drain
 			}
+			batch = append(batch, r)
+			n += rowCount(r.w)
+		default:
+			break drain
 		}
-		res := b.apply(context.Background(), batch)
-		for i, r := range batch {
-			r.done <- res[i]
-		}
+	}
+	res := b.apply(context.Background(), batch)
+	<-b.slots
+	for i, r := range batch {
+		r.done <- res[i]
 	}
 }
 

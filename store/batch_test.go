@@ -146,3 +146,4 @@ func TestBatcherWriteAfterClose(t *testing.T) {
 		t.Fatal("rows that are not a slice: want an error")
 	}
 }
+

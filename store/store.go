@@ -26,6 +26,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
+	msqlite "modernc.org/sqlite"
 )
 
 // Dialect names a supported database.
@@ -103,14 +104,12 @@ func openSQLite(ctx context.Context, cfg Config, gcfg *gorm.Config, log *slog.Lo
 	dsn := "file:" + path + "?_txlock=immediate&_time_format=sqlite&_texttotime=0" +
 		"&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
-	// SQLite parses every statement it is given: statements are prepared
-	// once per connection and kept (parsing was a fifth of the server's CPU
-	// at 30 runs/s; docs/performance.md, "Cost per run at a low rate").
-	// Multi-row inserts of different sizes are different statements, hence
-	// the bound. PostgreSQL's driver (pgx) keeps its own statement cache.
-	gcfg.PrepareStmt, gcfg.PrepareStmtMaxSize, gcfg.PrepareStmtTTL = true, 512, time.Hour
-	gdb, err := gorm.Open(sqlite.Open(dsn), gcfg)
+	// Each connection keeps its prepared statements (stmtcache.go). The
+	// dialector would add _inttotime=1 to a DSN it opens itself.
+	conn := sql.OpenDB(&stmtConnector{drv: &msqlite.Driver{}, dsn: dsn + "&_inttotime=1"})
+	gdb, err := gorm.Open(sqlite.New(sqlite.Config{Conn: conn}), gcfg)
 	if err != nil {
+		conn.Close()
 		return nil, fmt.Errorf("open SQLite database %s: %w", path, err)
 	}
 	sqlDB, err := gdb.DB()
@@ -118,8 +117,10 @@ func openSQLite(ctx context.Context, cfg Config, gcfg *gorm.Config, log *slog.Lo
 		return nil, err
 	}
 	// SQLite has one writer at a time; a few connections let readers go on
-	// while busy_timeout queues writers.
+	// while busy_timeout queues writers. All of them stay open: a closed
+	// one is reopened, its statements prepared again, at the next burst.
 	sqlDB.SetMaxOpenConns(4)
+	sqlDB.SetMaxIdleConns(4)
 	if err := ping(ctx, gdb); err != nil {
 		return nil, fmt.Errorf("open SQLite database %s: %w", path, err)
 	}

@@ -125,33 +125,51 @@ func (w *Worker) execute(ctx, hard context.Context, r *model.Run, batcher *store
 // flushSlow stores the events of a block that runs for a while (a delay, a
 // slow request), so that the inspector shows them live; fast blocks'
 // events are stored together at the block's end. It returns a function
-// that stops it.
+// that stops it. A timer, not a goroutine: a run that ends within
+// slowFlush (most) costs no extra goroutine nor wake-up.
 func (x *execution) flushSlow(ctx context.Context) (stop func()) {
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(slowFlush)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case now := <-t.C:
-				x.mu.Lock()
-				old := len(x.pending) > 0 && now.Sub(x.pending[0].At) >= slowFlush
-				x.mu.Unlock()
-				x.flushMu.Lock()
-				old = old || len(x.unwritten) > 0
-				x.flushMu.Unlock()
-				if old {
-					// A failure keeps the events for the next flush.
-					_ = x.write(ctx, nil, false)
-				}
-			}
+	var (
+		mu      sync.Mutex // guards stopped and t's rearming
+		stopped bool
+		t       *time.Timer
+		busy    sync.WaitGroup // a flush in progress
+	)
+	flush := func() {
+		mu.Lock()
+		if stopped {
+			mu.Unlock()
+			return
 		}
-	}()
-	return func() { close(done); <-finished }
+		busy.Add(1)
+		mu.Unlock()
+		defer busy.Done()
+		now := time.Now()
+		x.mu.Lock()
+		old := len(x.pending) > 0 && now.Sub(x.pending[0].At) >= slowFlush
+		x.mu.Unlock()
+		x.flushMu.Lock()
+		old = old || len(x.unwritten) > 0
+		x.flushMu.Unlock()
+		if old {
+			// A failure keeps the events for the next flush.
+			_ = x.write(ctx, nil, false)
+		}
+		mu.Lock()
+		if !stopped {
+			t.Reset(slowFlush)
+		}
+		mu.Unlock()
+	}
+	mu.Lock()
+	t = time.AfterFunc(slowFlush, flush)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+		busy.Wait()
+	}
 }
 
 // slowFlush is how long an event may wait in memory while a block runs.

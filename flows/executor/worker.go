@@ -101,6 +101,10 @@ type Config struct {
 	// OnRedacted is called with the number of masks applied to stored
 	// events and outputs (metrics).
 	OnRedacted func(n int)
+	// OnStarted is called when this worker starts a run (metrics); how
+	// is dispatched (queued through this process into a free slot,
+	// Reserve) or claimed (by the claim loop).
+	OnStarted func(how string)
 	// OnResumed is called when a run resumes after an interruption
 	// (metrics); cause is shutdown, lease or other.
 	OnResumed func(r *model.Run, cause string)
@@ -219,6 +223,15 @@ type Worker struct {
 	// same secrets.
 	derivers *redact.DeriverCache
 	wake     chan struct{}
+	// disp is how runs are started while the claim loop runs (nil before
+	// and once it drains); guarded by dispMu.
+	dispMu sync.Mutex
+	disp   *dispatch
+	// backlog says due runs may wait for a slot: the last claim took as
+	// many as it could, or the slots were full. A run that ends then
+	// wakes the claim loop; otherwise it does not (a run queued through
+	// this process wakes it, and the poll finds those of other replicas).
+	backlog atomic.Bool
 	// started is closed when Start's claim loop begins.
 	started     chan struct{}
 	startedOnce sync.Once
@@ -289,6 +302,10 @@ func (w *Worker) Start(ctx context.Context) {
 	w.health.started.Store(true)
 	w.startedOnce.Do(func() { close(w.started) })
 	slots := make(chan struct{}, w.cfg.Workers)
+	d := &dispatch{ctx: ctx, hard: hard, running: running, runs: &runs, slots: slots, batcher: batcher}
+	w.dispMu.Lock()
+	w.disp = d
+	w.dispMu.Unlock()
 	// The idle wait doubles while claims find nothing: an idle server
 	// claims once a MaxPoll instead of 20 times a second.
 	poll := w.cfg.Poll
@@ -307,6 +324,7 @@ func (w *Worker) Start(ctx context.Context) {
 		w.health.mark()
 		free := cap(slots) - len(slots)
 		if free == 0 {
+			w.backlog.Store(true)
 			idle()
 			continue
 		}
@@ -319,17 +337,12 @@ func (w *Worker) Start(ctx context.Context) {
 			}
 			continue
 		}
+		w.backlog.Store(len(claimed) == free)
 		for i := range claimed {
-			r := &claimed[i]
 			slots <- struct{}{}
-			rctx, cancel := context.WithCancelCause(withRunID(context.WithoutCancel(ctx), r.ID))
-			running.add(r.ID, cancel)
 			runs.Add(1)
-			go func() {
-				defer runs.Done()
-				defer func() { <-slots; running.remove(r.ID); cancel(nil); w.Poke() }()
-				w.execute(rctx, hard, r, batcher)
-			}()
+			w.countStart("claimed")
+			w.launch(d, &claimed[i])
 		}
 		if len(claimed) == 0 {
 			idle()
@@ -337,8 +350,11 @@ func (w *Worker) Start(ctx context.Context) {
 			poll = w.cfg.Poll
 		}
 	}
-	// Draining: no more claims. Runs in progress get the grace period,
-	// then are stopped and release themselves.
+	// Draining: no more claims nor reservations. Runs in progress get the
+	// grace period, then are stopped and release themselves.
+	w.dispMu.Lock()
+	w.disp = nil
+	w.dispMu.Unlock()
 	w.health.draining.Store(true)
 	defer w.health.stopped.Store(true)
 	if n := len(running.ids()); n > 0 {
@@ -366,6 +382,104 @@ func (w *Worker) Start(ctx context.Context) {
 			<-done
 		}
 	}
+}
+
+// dispatch is what starts runs while the claim loop runs.
+type dispatch struct {
+	ctx, hard context.Context
+	running   *runningSet
+	runs      *sync.WaitGroup
+	slots     chan struct{}
+	batcher   *store.Batcher
+}
+
+// launch executes run r in a slot already taken (and counted in d.runs).
+func (w *Worker) launch(d *dispatch, r *model.Run) {
+	rctx, cancel := context.WithCancelCause(withRunID(context.WithoutCancel(d.ctx), r.ID))
+	d.running.add(r.ID, cancel)
+	go func() {
+		defer d.runs.Done()
+		defer func() {
+			<-d.slots
+			d.running.remove(r.ID)
+			cancel(nil)
+			if w.backlog.Load() {
+				w.Poke()
+			}
+		}()
+		w.execute(rctx, d.hard, r, d.batcher)
+	}()
+}
+
+// Reservation is a slot of this worker taken for a run about to be queued
+// through this process (Reserve): the run is inserted already claimed,
+// and starts here at once, without a claim nor a wake-up of the claim
+// loop.
+type Reservation struct {
+	w    *Worker
+	d    *dispatch
+	done bool
+}
+
+// Reserve takes a free slot for a run this process is about to queue,
+// when the claim loop runs and no due run may be waiting for a slot
+// (which would otherwise be passed). nil when it cannot: the run is then
+// queued for the claim loop. The caller inserts the run with Claim's
+// fields, then calls Start, or Cancel if the insert failed.
+func (w *Worker) Reserve() *Reservation {
+	if w.backlog.Load() {
+		return nil
+	}
+	w.dispMu.Lock()
+	defer w.dispMu.Unlock()
+	d := w.disp
+	if d == nil {
+		return nil
+	}
+	select {
+	case d.slots <- struct{}{}:
+	default:
+		w.backlog.Store(true)
+		return nil
+	}
+	d.runs.Add(1)
+	return &Reservation{w: w, d: d}
+}
+
+// Claim sets on r (a run about to be inserted) the fields of its first
+// claim by this worker, as Driver.Claim would.
+func (v *Reservation) Claim(r *model.Run) {
+	now := v.w.now()
+	until := now.Add(v.w.cfg.Lease)
+	r.Status, r.LeaseOwner, r.LeaseExpiresAt, r.StartedAt, r.Attempt = model.StatusRunning, v.w.owner, &until, &now, 1
+}
+
+// Start executes run r, inserted as Claim set it. r is the worker's own
+// copy from then on.
+func (v *Reservation) Start(r *model.Run) {
+	if v.done {
+		return
+	}
+	v.done = true
+	v.w.countStart("dispatched")
+	v.w.launch(v.d, r)
+}
+
+func (w *Worker) countStart(how string) {
+	if w.cfg.OnStarted != nil {
+		w.cfg.OnStarted(how)
+	}
+}
+
+// Cancel gives the slot back (the run was not inserted). A no-op after
+// Start.
+func (v *Reservation) Cancel() {
+	if v.done {
+		return
+	}
+	v.done = true
+	<-v.d.slots
+	v.d.runs.Done()
 }
 
 // claim takes up to n due runs. The statement runs to its end even when

@@ -293,6 +293,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		OnBlockFinished: func(_ *flows.Run, typ, status string, d time.Duration) { a.Metrics.BlockFinished(typ, status, d) },
 		OnRedacted:      a.Metrics.Redacted,
 		OnResumed:       func(_ *flows.Run, cause string) { a.Metrics.RunResumed(cause) },
+		OnStarted:       a.Metrics.RunStarted,
 		OnExposure:      a.recordExposure,
 		Workers:         cfg.Workers, Poll: cfg.ClaimPoll, MaxPoll: cfg.ClaimMaxPoll, Lease: cfg.RunLease, ShutdownGrace: cfg.ShutdownGrace, MaxResumes: cfg.MaxResumes,
 		MaxConcurrentRuns: cfg.MaxConcurrentRuns, Now: cfg.Now, MaxEachItems: cfg.MaxEachItems,

@@ -1,0 +1,167 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"gorm.io/gorm"
+)
+
+// openTestSQLite opens a fresh SQLite store with one connection, so that
+// every statement runs on the same one.
+func openTestSQLite(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB, err := db.DB.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB.SetMaxOpenConns(1)
+	t.Cleanup(func() { sqlDB.Close() })
+	if err := db.Exec("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL)").Error; err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// prepared is how many statements the connection prepared so far.
+func prepared(t *testing.T, db *DB) int {
+	t.Helper()
+	sqlDB, _ := db.DB.DB()
+	conn, err := sqlDB.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	n := -1
+	if err := conn.Raw(func(dc any) error {
+		c := dc.(*stmtConn)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		n = c.prepared
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A statement run in one transaction after another is prepared once: the
+// connection keeps it (gorm's own cache prepared it again in every
+// transaction).
+func TestSQLiteKeepsStatementsAcrossTransactions(t *testing.T) {
+	db := openTestSQLite(t)
+	insert := func(i int) {
+		err := db.Transaction(func(tx *gorm.DB) error {
+			if err := tx.Exec("INSERT INTO items (id, name) VALUES (?, ?)", i, fmt.Sprint("n", i)).Error; err != nil {
+				return err
+			}
+			var n int64
+			return tx.Raw("SELECT COUNT(*) FROM items WHERE id <= ?", i).Scan(&n).Error
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert(1)
+	before := prepared(t, db)
+	for i := 2; i <= 20; i++ {
+		insert(i)
+	}
+	if got := prepared(t, db) - before; got != 0 {
+		t.Errorf("19 more transactions of the same two statements prepared %d statements, want 0", got)
+	}
+	var names []string
+	if err := db.Raw("SELECT name FROM items WHERE id > ? ORDER BY id", 18).Scan(&names).Error; err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(names) != "[n19 n20]" {
+		t.Errorf("names = %v", names)
+	}
+}
+
+// A statement asked for again while rows of it are still being read (in
+// one transaction) gets a statement of its own: the rows already open are
+// read to their end, unchanged.
+func TestSQLiteStatementAgainWhileItsRowsAreOpen(t *testing.T) {
+	db := openTestSQLite(t)
+	for i := 1; i <= 5; i++ {
+		if err := db.Exec("INSERT INTO items (id, name) VALUES (?, ?)", i, fmt.Sprint("n", i)).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	const q = "SELECT id FROM items WHERE id >= ? ORDER BY id"
+	err := db.Transaction(func(tx *gorm.DB) error {
+		rows, err := tx.Raw(q, 1).Rows()
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var outer []int
+		for rows.Next() {
+			var id int
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			outer = append(outer, id)
+			if id == 2 {
+				var inner []int
+				if err := tx.Raw(q, 4).Scan(&inner).Error; err != nil {
+					return err
+				}
+				if fmt.Sprint(inner) != "[4 5]" {
+					t.Errorf("inner = %v", inner)
+				}
+			}
+		}
+		if fmt.Sprint(outer) != "[1 2 3 4 5]" {
+			t.Errorf("outer = %v", outer)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// And the kept statement is used again once its rows are closed.
+	before := prepared(t, db)
+	var ids []int
+	if err := db.Raw(q, 3).Scan(&ids).Error; err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(ids) != "[3 4 5]" || prepared(t, db) != before {
+		t.Errorf("ids = %v, %d statements prepared (want none)", ids, prepared(t, db)-before)
+	}
+}
+
+// The statements kept per connection are bounded; those dropped are
+// prepared again when asked for.
+func TestSQLiteStatementsKeptAreBounded(t *testing.T) {
+	db := openTestSQLite(t)
+	for i := 0; i < maxConnStmts+50; i++ {
+		var n int64
+		// A different statement text each time.
+		if err := db.Raw(fmt.Sprintf("SELECT COUNT(*) + %d FROM items WHERE id > ?", i), 0).Scan(&n).Error; err != nil {
+			t.Fatal(err)
+		}
+		if n != int64(i) {
+			t.Fatalf("statement %d gave %d", i, n)
+		}
+	}
+	sqlDB, _ := db.DB.DB()
+	conn, err := sqlDB.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.Raw(func(dc any) error {
+		c := dc.(*stmtConn)
+		if c.lru.Len() > maxConnStmts || len(c.byQuery) != c.lru.Len() {
+			t.Errorf("kept %d statements (%d indexed), bound %d", c.lru.Len(), len(c.byQuery), maxConnStmts)
+		}
+		return nil
+	})
+}
