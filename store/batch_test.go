@@ -146,4 +146,3 @@ func TestBatcherWriteAfterClose(t *testing.T) {
 		t.Fatal("rows that are not a slice: want an error")
 	}
 }
-
