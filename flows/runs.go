@@ -90,6 +90,14 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 			slot.Start(&own)
 			return r, nil
 		}
+		// Other replicas' claim loops learn of it at once (in tx, at its
+		// commit); their poll would find it anyway.
+		if err := s.driver.Notify(tx.WithContext(ctx)); err != nil {
+			if tx != s.db.DB {
+				return nil, store.Translate(err)
+			}
+			s.log.Warn("tell other replicas a run is queued", "run_id", r.ID, "err", err)
+		}
 	} else if err := tx.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		rows, err := edit(r)
 		if err != nil {
@@ -103,7 +111,7 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 				return err
 			}
 		}
-		return nil
+		return s.driver.Notify(tx)
 	}); err != nil {
 		return nil, err
 	}

@@ -134,8 +134,7 @@ type Config struct {
 	// (default 64: runs mostly wait on the network and the database).
 	Workers int
 	// Poll and MaxPoll are the claim loop's idle waits (see
-	// executor.Config; defaults 50ms doubling up to 1s on SQLite, 250ms
-	// on PostgreSQL).
+	// executor.Config; defaults 50ms doubling up to 1s).
 	Poll, MaxPoll time.Duration
 	// Lease is how long a claimed run stays with its worker without a
 	// heartbeat (default 30s); a run whose lease expired is queued again

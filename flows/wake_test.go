@@ -2,6 +2,7 @@ package flows_test
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -89,4 +90,58 @@ func TestQueuedRunStartsAtOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// On PostgreSQL a run queued through a replica without workers (an
+// API-only one) starts at once on another whose poll is an hour: the
+// queuing replica notifies every claim loop. When the listening
+// connection is cut, the listener connects again by itself.
+func TestReplicasNotifiedOfQueuedRuns(t *testing.T) {
+	if os.Getenv(storetest.EnvURL) == "" {
+		t.Skip("PostgreSQL only: on SQLite one process queues and claims every run")
+	}
+	dbc := storetest.PostgresConfig(t)
+	worker := serverOn(t, dbc, func(c *app.Config) {
+		c.ClaimPoll, c.ClaimMaxPoll, c.RateLimit = time.Hour, time.Hour, -1
+	})
+	apiOnly := dbc
+	apiOnly.DataDir = t.TempDir()
+	api := serverOn(t, apiOnly, func(c *app.Config) { c.NoWorkers, c.RateLimit = true, -1 })
+	api.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+	api.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+		"name": "quick", "trigger": map[string]any{"type": "manual"},
+		"blocks": []any{map[string]any{"id": "double", "type": "code", "config": map[string]any{"code": "return input.n * 2"}}},
+	})
+	runOne := func(n int) {
+		t.Helper()
+		id := api.Must(202, "POST", "/api/v1/projects/ops/flows/quick/runs",
+			map[string]any{"environment": "development", "input": map[string]any{"n": n}})["id"].(string)
+		apptest.Eventually(t, 30*time.Second, "the run to succeed on the other replica", func() error {
+			if r := api.Must(200, "GET", "/api/v1/runs/"+id, nil); r["status"] != "succeeded" {
+				return fmt.Errorf("run is %v", r["status"])
+			}
+			return nil
+		})
+	}
+	runOne(1)
+
+	// Cut the listening connection: the listener connects again (after a
+	// second), and says so in the log.
+	sql := storetest.Open(t, dbc, nil)
+	var cut int64
+	if err := sql.Raw("SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN hushflow_runs_due%'").Scan(&cut).Error; err != nil || cut != 1 {
+		t.Fatalf("terminated %d listening connections (%v), want 1", cut, err)
+	}
+	apptest.Eventually(t, 30*time.Second, "the listener to connect again", func() error {
+		var n int64
+		sql.Raw("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN hushflow_runs_due%'").Scan(&n)
+		if n != 1 {
+			return fmt.Errorf("%d listening connections", n)
+		}
+		return nil
+	})
+	if !strings.Contains(worker.Logs.String(), "listen for due runs: lost the connection") {
+		t.Errorf("no log line about the lost listening connection")
+	}
+	runOne(2)
 }

@@ -126,13 +126,16 @@ type Config struct {
 	// heartbeat (default 30s).
 	Lease time.Duration
 	// Poll is the idle wait between claims (default 50ms). While claims
-	// find nothing it doubles, up to MaxPoll; a run queued, rescued or
-	// ending in this process, or a waiting run's time, wakes the loop at
-	// once and brings it back to Poll.
+	// find nothing it doubles, up to MaxPoll; a run queued or rescued in
+	// this process, a run queued or released by another (PostgreSQL), a
+	// run ending while runs may wait for a slot, or a waiting run's time,
+	// wakes the loop at once and brings it back to Poll.
 	Poll time.Duration
-	// MaxPoll bounds the idle wait (default 1s on SQLite, whose runs are
-	// all queued through this process; 250ms on PostgreSQL, where other
-	// replicas queue runs too and only the poll finds them).
+	// MaxPoll bounds the idle wait (default 1s). On SQLite every run is
+	// queued through this process, which wakes the loop; on PostgreSQL
+	// the processes that queue or release runs notify every claim loop
+	// (Driver.Notify and Listen), and the poll is the safety net for a
+	// notification lost while a listener reconnects.
 	MaxPoll time.Duration
 	// ShutdownGrace is how long a stopping worker lets its runs go on
 	// before it releases them (default 30s).
@@ -164,10 +167,7 @@ func (c *Config) defaults() {
 		c.Poll = 50 * time.Millisecond
 	}
 	if c.MaxPoll <= 0 {
-		c.MaxPoll = 250 * time.Millisecond
-		if c.DB != nil && c.DB.Dialect == store.SQLite {
-			c.MaxPoll = time.Second
-		}
+		c.MaxPoll = time.Second
 	}
 	c.MaxPoll = max(c.MaxPoll, c.Poll)
 	if c.ShutdownGrace <= 0 {
@@ -298,6 +298,13 @@ func (w *Worker) Start(ctx context.Context) {
 	hb.Start(context.WithoutCancel(ctx))
 	defer hb.Stop()
 	var runs sync.WaitGroup
+	// Runs queued or released by other processes wake the loop.
+	listening := make(chan struct{})
+	go func() {
+		defer close(listening)
+		w.cfg.Driver.Listen(ctx, w.cfg.DB.DB, w.Poke, w.log)
+	}()
+	defer func() { <-listening }()
 	w.health.mark()
 	w.health.started.Store(true)
 	w.startedOnce.Do(func() { close(w.started) })

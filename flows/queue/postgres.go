@@ -1,8 +1,15 @@
 package queue
 
 import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/store"
@@ -15,6 +22,72 @@ import (
 type postgres struct{ common }
 
 var _ Driver = postgres{}
+
+// notifyChannel is the channel of Notify and Listen.
+const notifyChannel = "hushflow_runs_due"
+
+func (postgres) Notify(db *gorm.DB) error {
+	return store.Translate(db.Exec("SELECT pg_notify(?, '')", notifyChannel).Error)
+}
+
+// Listen holds one connection of db's pool, LISTENing, for as long as it
+// listens; the connection is then closed, never given back to the pool.
+func (postgres) Listen(ctx context.Context, db *gorm.DB, wake func(), log *slog.Logger) {
+	sqlDB, err := db.DB()
+	if err != nil {
+		log.Warn("listen for due runs", "err", err)
+		return
+	}
+	backoff := time.Second
+	for ctx.Err() == nil {
+		started := time.Now()
+		err := listen(ctx, sqlDB, wake)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(started) > time.Minute {
+			backoff = time.Second
+		}
+		log.Warn("listen for due runs: lost the connection; the claim loop polls until it listens again",
+			"err", err, "retry_in", backoff.String())
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+func listen(ctx context.Context, sqlDB *sql.DB, wake func()) error {
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("listen: the connection is a %T, not pgx's", dc)
+		}
+		pc := sc.Conn()
+		// The error always says the connection is bad: a LISTENing
+		// connection is not given back to the pool.
+		if _, err := pc.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+			return fmt.Errorf("%w: LISTEN: %v", driver.ErrBadConn, err)
+		}
+		// Runs queued before the LISTEN took effect.
+		wake()
+		for {
+			if _, err := pc.WaitForNotification(ctx); err != nil {
+				return fmt.Errorf("%w: %v", driver.ErrBadConn, err)
+			}
+			wake()
+		}
+	})
+}
 
 func (postgres) Claim(db *gorm.DB, owner string, n int, now, leaseUntil time.Time) ([]model.Run, error) {
 	var runs []model.Run

@@ -14,6 +14,8 @@
 package queue
 
 import (
+	"context"
+	"log/slog"
 	"time"
 
 	"github.com/hushflow/hushflow/flows/model"
@@ -68,6 +70,16 @@ type Driver interface {
 	// Stats returns the number of runs due at now that no worker has, and
 	// since when the oldest of them has been due (zero when none).
 	Stats(db *gorm.DB, now time.Time) (depth int, oldest time.Time, err error)
+	// Notify tells the claim loops of every process on the database that
+	// runs are due now; in a transaction, once it commits. A no-op where
+	// one process queues and claims every run (SQLite).
+	Notify(db *gorm.DB) error
+	// Listen calls wake whenever Notify was called, by any process, until
+	// ctx is done; also once it listens again after losing its
+	// connection (it retries, backing off up to 30s; the claim loop's
+	// poll finds runs meanwhile). It returns at once where Notify is a
+	// no-op.
+	Listen(ctx context.Context, db *gorm.DB, wake func(), log *slog.Logger)
 }
 
 // Hold is one write of a claimed run: it applies only while the run is

@@ -1,6 +1,8 @@
 package queue
 
 import (
+	"context"
+	"log/slog"
 	"time"
 
 	"github.com/hushflow/hushflow/flows/model"
@@ -15,6 +17,10 @@ import (
 type sqlite struct{ common }
 
 var _ Driver = sqlite{}
+
+func (sqlite) Notify(*gorm.DB) error { return nil }
+
+func (sqlite) Listen(context.Context, *gorm.DB, func(), *slog.Logger) {}
 
 func (sqlite) Claim(db *gorm.DB, owner string, n int, now, leaseUntil time.Time) ([]model.Run, error) {
 	var runs []model.Run

@@ -56,8 +56,7 @@ type Config struct {
 	// Workers is the number of runs this process executes at once.
 	Workers int
 	// ClaimPoll and ClaimMaxPoll are the claim loop's idle waits (default
-	// 50ms, doubling up to 1s on SQLite and 250ms on PostgreSQL; see
-	// executor.Config).
+	// 50ms, doubling up to 1s; see executor.Config).
 	ClaimPoll, ClaimMaxPoll time.Duration
 	// SandboxPath/SandboxArgs start a sandbox worker process (default:
 	// this executable with HUSHFLOW_SANDBOX_WORKER=1).
