@@ -243,18 +243,21 @@ type loadResult struct {
 // load of that scope is being read wait for the next one and share it:
 // one query and one decryption of each value for many runs, each run
 // still audited with its own redaction_load record. A run never gets
-// values read before it asked.
+// values read before it asked. The run that finds no load going does the
+// next one itself (no goroutine to wake when runs come one at a time),
+// and leaves those that queued meanwhile to a goroutine.
 func (s *Store) loadShared(ctx context.Context, project, environment, runID, actor string) ([]Loaded, error) {
 	v, _ := s.loads.LoadOrStore(project+"\x00"+environment+"\x00"+actor, &loadGroup{})
 	g := v.(*loadGroup)
 	w := &loadWaiter{runID: runID, done: make(chan loadResult, 1)}
 	g.mu.Lock()
 	g.waiting = append(g.waiting, w)
-	if !g.running {
-		g.running = true
+	lead := !g.running
+	g.running = true
+	g.mu.Unlock()
+	if lead && s.loadOnce(g, project, environment, actor) {
 		go s.runLoads(g, project, environment, actor)
 	}
-	g.mu.Unlock()
 	select {
 	case r := <-w.done:
 		return r.loaded, r.err
@@ -266,16 +269,18 @@ func (s *Store) loadShared(ctx context.Context, project, environment, runID, act
 // runLoads serves g's waiting runs, one load per group of them, until none
 // is waiting.
 func (s *Store) runLoads(g *loadGroup, project, environment, actor string) {
-	for {
-		g.mu.Lock()
-		batch := g.waiting
-		g.waiting = nil
-		if len(batch) == 0 {
-			g.running = false
-			g.mu.Unlock()
-			return
-		}
-		g.mu.Unlock()
+	for s.loadOnce(g, project, environment, actor) {
+	}
+}
+
+// loadOnce serves the runs waiting in g with one load; it reports whether
+// more runs queued meanwhile (g stays running), or not (g stops running).
+func (s *Store) loadOnce(g *loadGroup, project, environment, actor string) (more bool) {
+	g.mu.Lock()
+	batch := g.waiting
+	g.waiting = nil
+	g.mu.Unlock()
+	if len(batch) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		ids := make([]string, len(batch))
 		for i, w := range batch {
@@ -290,6 +295,13 @@ func (s *Store) runLoads(g *loadGroup, project, environment, actor string) {
 			w.done <- loadResult{loaded, err}
 		}
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.waiting) == 0 {
+		g.running = false
+		return false
+	}
+	return true
 }
 
 // readScope decrypts the current version of every secret (project,
