@@ -12,7 +12,8 @@ import (
 // replica's API) and stops those whose lease was lost (the rescuer of a
 // replica gave them to another worker). It looks for cancels every
 // second and renews leases every third of the lease, or every second
-// after a failed renewal.
+// after a failed renewal. While the worker runs nothing it does not tick:
+// the first run to start wakes it.
 type heartbeat struct {
 	startstop.Base
 	w       *Worker
@@ -25,6 +26,15 @@ func (h *heartbeat) Start(ctx context.Context) {
 		defer t.Stop()
 		var last time.Time
 		for {
+			if h.running.empty() {
+				t.Stop()
+				select {
+				case <-ctx.Done():
+					return
+				case <-h.running.started:
+				}
+				t.Reset(time.Second)
+			}
 			select {
 			case <-ctx.Done():
 				return

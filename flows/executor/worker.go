@@ -293,7 +293,7 @@ func (w *Worker) Start(ctx context.Context) {
 	// grace (hard).
 	hard, stopHard := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopHard()
-	running := &runningSet{m: map[string]context.CancelCauseFunc{}}
+	running := newRunningSet()
 	hb := &heartbeat{w: w, running: running}
 	hb.Start(context.WithoutCancel(ctx))
 	defer hb.Stop()
@@ -502,12 +502,31 @@ func (w *Worker) claim(ctx context.Context, n int) ([]model.Run, error) {
 type runningSet struct {
 	mu sync.Mutex // guards m
 	m  map[string]context.CancelCauseFunc
+	// started has a value when a run was added to the empty set (it
+	// wakes the heartbeat).
+	started chan struct{}
+}
+
+func newRunningSet() *runningSet {
+	return &runningSet{m: map[string]context.CancelCauseFunc{}, started: make(chan struct{}, 1)}
 }
 
 func (r *runningSet) add(id string, c context.CancelCauseFunc) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if len(r.m) == 0 {
+		select {
+		case r.started <- struct{}{}:
+		default:
+		}
+	}
 	r.m[id] = c
+}
+
+func (r *runningSet) empty() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.m) == 0
 }
 
 func (r *runningSet) remove(id string) {
