@@ -41,8 +41,9 @@ func (s *Service) enqueue(ctx context.Context, tx *gorm.DB, f *Flow, req RunRequ
 // process's worker when it has one and no queued run waits for one (Reserve): it is
 // inserted already claimed and starts at once, which spares the claim
 // loop's wake-up and its claim (the two were a fifth of the server's CPU
-// per run at 30 runs/s). Otherwise the run is queued and the claim loop
-// woken.
+// per run at 30 runs/s). Otherwise the run is queued and this process's
+// claim loop woken; on PostgreSQL the database announces it to every
+// replica's (migration 0015, queue.Driver.Listen).
 func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunRequest, edit func(r *Run) (rows []any, err error)) (*Run, error) {
 	if req.Environment == "" {
 		return nil, apperr.Invalidf("invalid_environment", "environment is required (for example development, staging or production)")
@@ -90,14 +91,6 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 			slot.Start(&own)
 			return r, nil
 		}
-		// Other replicas' claim loops learn of it at once (in tx, at its
-		// commit); their poll would find it anyway.
-		if err := s.driver.Notify(tx.WithContext(ctx)); err != nil {
-			if tx != s.db.DB {
-				return nil, store.Translate(err)
-			}
-			s.log.Warn("tell other replicas a run is queued", "run_id", r.ID, "err", err)
-		}
 	} else if err := tx.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		rows, err := edit(r)
 		if err != nil {
@@ -111,7 +104,7 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 				return err
 			}
 		}
-		return s.driver.Notify(tx)
+		return nil
 	}); err != nil {
 		return nil, err
 	}

@@ -113,12 +113,6 @@ func (x *execution) release(reason string) {
 		Status: model.StatusQueued, Reason: reason, Resumed: true}
 	if x.transit(t, "flows.release") {
 		w.log.Info("run released to resume elsewhere", "run_id", r.ID, "reason", reason)
-		// The other replicas' claim loops take it up at once.
-		ctx, cancel := context.WithTimeout(x.hard, 10*time.Second)
-		defer cancel()
-		if err := w.cfg.Driver.Notify(w.cfg.DB.WithContext(ctx)); err != nil {
-			w.log.Warn("tell other replicas a run was released", "run_id", r.ID, "err", x.red.Error(err))
-		}
 	}
 }
 

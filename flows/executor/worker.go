@@ -133,9 +133,9 @@ type Config struct {
 	Poll time.Duration
 	// MaxPoll bounds the idle wait (default 1s). On SQLite every run is
 	// queued through this process, which wakes the loop; on PostgreSQL
-	// the processes that queue or release runs notify every claim loop
-	// (Driver.Notify and Listen), and the poll is the safety net for a
-	// notification lost while a listener reconnects.
+	// the database announces every queued run to every claim loop
+	// (Driver.Listen), and the poll is the safety net for a notification
+	// lost while a listener reconnects.
 	MaxPoll time.Duration
 	// ShutdownGrace is how long a stopping worker lets its runs go on
 	// before it releases them (default 30s).

@@ -23,12 +23,9 @@ type postgres struct{ common }
 
 var _ Driver = postgres{}
 
-// notifyChannel is the channel of Notify and Listen.
+// notifyChannel is the channel on which the runs_due trigger (migration
+// 0015) announces queued runs.
 const notifyChannel = "hushflow_runs_due"
-
-func (postgres) Notify(db *gorm.DB) error {
-	return store.Translate(db.Exec("SELECT pg_notify(?, '')", notifyChannel).Error)
-}
 
 // Listen holds one connection of db's pool, LISTENing, for as long as it
 // listens; the connection is then closed, never given back to the pool.

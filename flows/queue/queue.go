@@ -70,15 +70,12 @@ type Driver interface {
 	// Stats returns the number of runs due at now that no worker has, and
 	// since when the oldest of them has been due (zero when none).
 	Stats(db *gorm.DB, now time.Time) (depth int, oldest time.Time, err error)
-	// Notify tells the claim loops of every process on the database that
-	// runs are due now; in a transaction, once it commits. A no-op where
-	// one process queues and claims every run (SQLite).
-	Notify(db *gorm.DB) error
-	// Listen calls wake whenever Notify was called, by any process, until
-	// ctx is done; also once it listens again after losing its
+	// Listen calls wake whenever a run became queued, through any
+	// process (on PostgreSQL a trigger announces it: migration 0015),
+	// until ctx is done; also once it listens again after losing its
 	// connection (it retries, backing off up to 30s; the claim loop's
-	// poll finds runs meanwhile). It returns at once where Notify is a
-	// no-op.
+	// poll finds runs meanwhile). It returns at once on SQLite, where one
+	// process queues and claims every run.
 	Listen(ctx context.Context, db *gorm.DB, wake func(), log *slog.Logger)
 }
 

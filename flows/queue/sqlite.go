@@ -18,8 +18,6 @@ type sqlite struct{ common }
 
 var _ Driver = sqlite{}
 
-func (sqlite) Notify(*gorm.DB) error { return nil }
-
 func (sqlite) Listen(context.Context, *gorm.DB, func(), *slog.Logger) {}
 
 func (sqlite) Claim(db *gorm.DB, owner string, n int, now, leaseUntil time.Time) ([]model.Run, error) {

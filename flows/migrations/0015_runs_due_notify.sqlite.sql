@@ -1,0 +1,3 @@
+-- Nothing: on SQLite one process queues and claims every run, and wakes
+-- its own claim loop (the PostgreSQL migration announces queued runs to
+-- the other replicas).
