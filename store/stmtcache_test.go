@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"strings"
 	"testing"
 
 	"gorm.io/gorm"
@@ -164,4 +166,43 @@ func TestSQLiteStatementsKeptAreBounded(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// The synchronous mode applies to every connection: normal by default,
+// full when asked (each commit waits for the WAL's fsync); another value
+// is refused.
+func TestSQLiteSyncMode(t *testing.T) {
+	for _, c := range []struct {
+		mode string
+		want int
+	}{{"", 1}, {"normal", 1}, {"full", 2}} {
+		db, err := Open(context.Background(), Config{DataDir: t.TempDir(), SQLiteSync: c.mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sqlDB, _ := db.DB.DB()
+		// Every connection of the pool, not only the first.
+		var conns []*sql.Conn
+		for i := 0; i < 4; i++ {
+			conn, err := sqlDB.Conn(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, conn)
+			var got int
+			if err := conn.QueryRowContext(context.Background(), "PRAGMA synchronous").Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != c.want {
+				t.Errorf("mode %q, connection %d: synchronous = %d, want %d", c.mode, i, got, c.want)
+			}
+		}
+		for _, conn := range conns {
+			conn.Close()
+		}
+		sqlDB.Close()
+	}
+	if _, err := Open(context.Background(), Config{DataDir: t.TempDir(), SQLiteSync: "off"}); err == nil || !strings.Contains(err.Error(), `"off": want normal or full`) {
+		t.Errorf("mode off: %v", err)
+	}
 }

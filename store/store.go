@@ -47,6 +47,12 @@ type Config struct {
 	DataDir string
 	// Logger receives store messages; nil means slog.Default().
 	Logger *slog.Logger
+	// SQLiteSync is SQLite's synchronous mode: "normal" (the default: a
+	// commit is in the WAL file when it returns, which survives the
+	// process being killed, and is on disk at the next checkpoint) or
+	// "full" (each commit waits for the WAL file's fsync, which survives
+	// a power loss too).
+	SQLiteSync string
 }
 
 // DB is an open database.
@@ -101,9 +107,17 @@ func openSQLite(ctx context.Context, cfg Config, gcfg *gorm.Config, log *slog.Lo
 	// old rows and new parameters compare in time order. _texttotime=0
 	// leaves expressions over time columns (MIN(available_at)) as text, as
 	// before; the dialector would turn it on.
+	sync := "NORMAL"
+	switch cfg.SQLiteSync {
+	case "", "normal":
+	case "full":
+		sync = "FULL"
+	default:
+		return nil, fmt.Errorf("SQLite synchronous mode %q: want normal or full", cfg.SQLiteSync)
+	}
 	dsn := "file:" + path + "?_txlock=immediate&_time_format=sqlite&_texttotime=0" +
 		"&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(" + sync + ")"
 	// Each connection keeps its prepared statements (stmtcache.go). The
 	// dialector would add _inttotime=1 to a DSN it opens itself.
 	conn := sql.OpenDB(&stmtConnector{drv: &msqlite.Driver{}, dsn: dsn + "&_inttotime=1"})

@@ -36,7 +36,7 @@ func TestRerunVersionsRollbackUserCommands(t *testing.T) {
 			t.Errorf("run rerun --follow:\n%s", out)
 		}
 		out = c.must("run", "rerun", id)
-		if m := regexp.MustCompile(`run (\S+) queued \(rerun of `).FindStringSubmatch(out); m == nil || !strings.Contains(out, "hushflow run logs "+m[1]+" --follow") {
+		if m := regexp.MustCompile(`run (\S+) (queued|running) \(rerun of `).FindStringSubmatch(out); m == nil || !strings.Contains(out, "hushflow run logs "+m[1]+" --follow") {
 			t.Errorf("run rerun:\n%s", out)
 		}
 		if _, err := c.run("run", "rerun", "no-such-run"); exitStatus(err) != exitNotFound {

@@ -29,6 +29,7 @@ func newServeCmd() *cobra.Command {
 		Addr:              envOr("HUSHFLOW_ADDR", "127.0.0.1:8080"),
 		DataDir:           envOr("HUSHFLOW_DATA_DIR", "hushflow-data"),
 		DatabaseURL:       os.Getenv("HUSHFLOW_DATABASE_URL"),
+		SQLiteSync:        os.Getenv("HUSHFLOW_SQLITE_SYNC"),
 		AdminToken:        os.Getenv("HUSHFLOW_ADMIN_TOKEN"),
 		LogFormat:         envOr("HUSHFLOW_LOG_FORMAT", "text"),
 		HTTPAllow:         os.Getenv("HUSHFLOW_HTTP_ALLOW"),
@@ -67,9 +68,14 @@ replicas, default 30s), HUSHFLOW_MAX_RESUMES (interruptions a run survives,
 default 10), HUSHFLOW_ROLE (all, api or worker; see --role),
 HUSHFLOW_METRICS_TOKEN (bearer token required on /metrics when set),
 HUSHFLOW_TRACEPARENT (on: HTTP blocks send a traceparent header derived
-from the run id). See docs/operations.md and docs/metrics.md.`,
+from the run id), HUSHFLOW_SQLITE_SYNC (normal or full: full makes each
+commit of the embedded database wait for its fsync, default normal). See
+docs/operations.md and docs/metrics.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if s := cfg.SQLiteSync; s != "" && s != "normal" && s != "full" {
+				return fmt.Errorf("HUSHFLOW_SQLITE_SYNC must be normal or full, not %q", s)
+			}
 			if leaseErr != nil || lease < 2*time.Second {
 				return fmt.Errorf("HUSHFLOW_RUN_LEASE must be a duration of at least 2s (the heartbeat renews leases every second), such as 30s")
 			}

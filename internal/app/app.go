@@ -45,6 +45,9 @@ type Config struct {
 	AdminToken  string // accepted as an admin token when set
 	LogFormat   string // text or json
 	LogOutput   io.Writer
+	// SQLiteSync is the embedded database's synchronous mode, normal
+	// (default) or full (store.Config.SQLiteSync).
+	SQLiteSync string
 	// HTTPAllow lists CIDRs HTTP blocks may reach despite the egress
 	// policy (HUSHFLOW_HTTP_ALLOW), e.g. "127.0.0.1/32".
 	HTTPAllow string
@@ -162,7 +165,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if now == nil {
 		now = time.Now
 	}
-	db, err := store.Open(ctx, store.Config{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir, Logger: log})
+	db, err := store.Open(ctx, store.Config{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir, Logger: log, SQLiteSync: cfg.SQLiteSync})
 	if err != nil {
 		return nil, err
 	}
