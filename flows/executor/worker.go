@@ -329,13 +329,28 @@ func (w *Worker) Start(ctx context.Context) {
 	}
 	for ctx.Err() == nil {
 		w.health.mark()
-		free := cap(slots) - len(slots)
+		// The free slots are taken before the claim (runs queued through
+		// this process meanwhile take theirs too: Reserve), and those the
+		// claim did not fill are given back.
+		free := 0
+	take:
+		for free < cap(slots) {
+			select {
+			case slots <- struct{}{}:
+				free++
+			default:
+				break take
+			}
+		}
 		if free == 0 {
 			w.backlog.Store(true)
 			idle()
 			continue
 		}
 		claimed, err := w.claim(ctx, free)
+		for range free - len(claimed) {
+			<-slots
+		}
 		if err != nil {
 			w.log.Warn("claim runs", "err", err)
 			select {
@@ -346,7 +361,6 @@ func (w *Worker) Start(ctx context.Context) {
 		}
 		w.backlog.Store(len(claimed) == free)
 		for i := range claimed {
-			slots <- struct{}{}
 			runs.Add(1)
 			w.countStart("claimed")
 			w.launch(d, &claimed[i])
