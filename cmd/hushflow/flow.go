@@ -216,16 +216,9 @@ its block, field and position.`,
 			if err := requireProject(project); err != nil {
 				return err
 			}
-			c, err := newClient()
-			if err != nil {
+			raw, done, err := getAPI(cmd, "/api/v1/projects/"+url.PathEscape(project)+"/flows", listFormat)
+			if done || err != nil {
 				return err
-			}
-			var raw json.RawMessage
-			if err := c.do(cmd.Context(), "GET", "/api/v1/projects/"+url.PathEscape(project)+"/flows", nil, &raw); err != nil {
-				return err
-			}
-			if listFormat.structured() {
-				return printAPI(cmd.OutOrStdout(), listFormat.value, raw)
 			}
 			var out struct {
 				Flows []flowInfo `json:"flows"`

@@ -24,17 +24,10 @@ func newFlowVersionsCmd() *cobra.Command {
 		if err := requireProject(project); err != nil {
 			return err
 		}
-		c, err := newClient()
-		if err != nil {
-			return err
-		}
-		var raw json.RawMessage
 		path := "/api/v1/projects/" + url.PathEscape(project) + "/flows/" + url.PathEscape(args[0]) + "/versions"
-		if err := c.do(cmd.Context(), "GET", path, nil, &raw); err != nil {
+		raw, done, err := getAPI(cmd, path, format)
+		if done || err != nil {
 			return err
-		}
-		if format.structured() {
-			return printAPI(cmd.OutOrStdout(), format.value, raw)
 		}
 		var out struct {
 			Versions []struct {
@@ -154,16 +147,9 @@ func newUserCmd() *cobra.Command {
 	}
 	format := addOutput(list)
 	list.RunE = func(cmd *cobra.Command, _ []string) error {
-		c, err := newClient()
-		if err != nil {
+		raw, done, err := getAPI(cmd, "/api/v1/users", format)
+		if done || err != nil {
 			return err
-		}
-		var raw json.RawMessage
-		if err := c.do(cmd.Context(), "GET", "/api/v1/users", nil, &raw); err != nil {
-			return err
-		}
-		if format.structured() {
-			return printAPI(cmd.OutOrStdout(), format.value, raw)
 		}
 		var out struct {
 			Users []struct {

@@ -46,16 +46,9 @@ func newInstallationCmd() *cobra.Command {
 			if err := requireProject(project); err != nil {
 				return err
 			}
-			c, err := newClient()
-			if err != nil {
+			raw, done, err := getAPI(cmd, base(), listFormat)
+			if done || err != nil {
 				return err
-			}
-			var raw json.RawMessage
-			if err := c.do(cmd.Context(), "GET", base(), nil, &raw); err != nil {
-				return err
-			}
-			if listFormat.structured() {
-				return printAPI(cmd.OutOrStdout(), listFormat.value, raw)
 			}
 			_, items, err := listItems[installationInfo](raw, "installations")
 			if err != nil {
@@ -76,16 +69,9 @@ func newInstallationCmd() *cobra.Command {
 			if err := requireProject(project); err != nil {
 				return err
 			}
-			c, err := newClient()
-			if err != nil {
+			raw, done, err := getAPI(cmd, base()+"/"+url.PathEscape(args[0]), getFormat)
+			if done || err != nil {
 				return err
-			}
-			var raw json.RawMessage
-			if err := c.do(cmd.Context(), "GET", base()+"/"+url.PathEscape(args[0]), nil, &raw); err != nil {
-				return err
-			}
-			if getFormat.structured() {
-				return printAPI(cmd.OutOrStdout(), getFormat.value, raw)
 			}
 			var inst installationInfo
 			if err := json.Unmarshal(raw, &inst); err != nil {

@@ -91,16 +91,9 @@ reports 0 remaining, older keys can be removed from the keyring.`,
 		Short: "Show the server's key ids and how many secret versions each wraps (organization admins)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newClient()
-			if err != nil {
+			raw, done, err := getAPI(cmd, "/api/v1/keys", statusFormat)
+			if done || err != nil {
 				return err
-			}
-			var raw json.RawMessage
-			if err := c.do(cmd.Context(), "GET", "/api/v1/keys", nil, &raw); err != nil {
-				return err
-			}
-			if statusFormat.structured() {
-				return printAPI(cmd.OutOrStdout(), statusFormat.value, raw)
 			}
 			var out struct {
 				Primary  string           `json:"primary"`

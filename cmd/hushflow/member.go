@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"text/tabwriter"
@@ -41,16 +40,9 @@ func newMemberCmd() *cobra.Command {
 			if err := requireProject(project); err != nil {
 				return err
 			}
-			c, err := newClient()
-			if err != nil {
+			raw, done, err := getAPI(cmd, path(""), format)
+			if done || err != nil {
 				return err
-			}
-			var raw json.RawMessage
-			if err := c.do(cmd.Context(), "GET", path(""), nil, &raw); err != nil {
-				return err
-			}
-			if format.structured() {
-				return printAPI(cmd.OutOrStdout(), format.value, raw)
 			}
 			_, members, err := listItems[struct {
 				UserID    string    `json:"user_id"`

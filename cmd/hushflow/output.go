@@ -126,3 +126,20 @@ func listItems[T any](raw []byte, key string) ([]json.RawMessage, []T, error) {
 	}
 	return items, typed, nil
 }
+
+// getAPI GETs path from the server and, when format asks for JSON or
+// YAML, prints the answer as it came (done). Otherwise the caller renders
+// raw as a table.
+func getAPI(cmd *cobra.Command, path string, format *outputFormat) (raw json.RawMessage, done bool, err error) {
+	c, err := newClient()
+	if err != nil {
+		return nil, false, err
+	}
+	if err := c.do(cmd.Context(), "GET", path, nil, &raw); err != nil {
+		return nil, false, err
+	}
+	if format.structured() {
+		return nil, true, printAPI(cmd.OutOrStdout(), format.value, raw)
+	}
+	return raw, false, nil
+}

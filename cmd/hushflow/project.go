@@ -158,16 +158,9 @@ func listNamesCmd(short, path, key string) *cobra.Command {
 }
 
 func listNames(cmd *cobra.Command, path, key string, format *outputFormat) error {
-	c, err := newClient()
-	if err != nil {
+	raw, done, err := getAPI(cmd, path, format)
+	if done || err != nil {
 		return err
-	}
-	var raw json.RawMessage
-	if err := c.do(cmd.Context(), "GET", path, nil, &raw); err != nil {
-		return err
-	}
-	if format.structured() {
-		return printAPI(cmd.OutOrStdout(), format.value, raw)
 	}
 	var out map[string][]struct {
 		Name      string    `json:"name"`

@@ -326,18 +326,11 @@ func newRunCmd() *cobra.Command {
 		Short: "Print a run's status, timing, error and output (redacted)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClient()
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
-			if err := c.do(cmd.Context(), "GET", "/api/v1/runs/"+url.PathEscape(args[0]), nil, &raw); err != nil {
+			raw, done, err := getAPI(cmd, "/api/v1/runs/"+url.PathEscape(args[0]), format)
+			if done || err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			if format.structured() {
-				return printAPI(out, format.value, raw)
-			}
 			var r runInfo
 			if err := json.Unmarshal(raw, &r); err != nil {
 				return err

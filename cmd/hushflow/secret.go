@@ -560,10 +560,6 @@ Organization admins see everything; a project's editors and admins add
 --project. Records never hold a value, a hash or a length of a value.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClient()
-			if err != nil {
-				return err
-			}
 			q := url.Values{}
 			if len(args) == 1 {
 				q.Set("secret", args[0])
@@ -574,12 +570,9 @@ Organization admins see everything; a project's editors and admins add
 			if limit > 0 {
 				q.Set("limit", fmt.Sprint(limit))
 			}
-			var raw json.RawMessage
-			if err := c.do(cmd.Context(), "GET", "/api/v1/audit?"+q.Encode(), nil, &raw); err != nil {
+			raw, done, err := getAPI(cmd, "/api/v1/audit?"+q.Encode(), format)
+			if done || err != nil {
 				return err
-			}
-			if format.structured() {
-				return printAPI(cmd.OutOrStdout(), format.value, raw)
 			}
 			var out struct {
 				Records []struct {

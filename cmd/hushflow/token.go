@@ -56,16 +56,9 @@ func newTokenCmd() *cobra.Command {
 	}
 	listFormat := addOutput(list)
 	list.RunE = func(cmd *cobra.Command, _ []string) error {
-		c, err := newClient()
-		if err != nil {
+		raw, done, err := getAPI(cmd, "/api/v1/tokens", listFormat)
+		if done || err != nil {
 			return err
-		}
-		var raw json.RawMessage
-		if err := c.do(cmd.Context(), "GET", "/api/v1/tokens", nil, &raw); err != nil {
-			return err
-		}
-		if listFormat.structured() {
-			return printAPI(cmd.OutOrStdout(), listFormat.value, raw)
 		}
 		var out struct {
 			Tokens []struct {
