@@ -227,6 +227,10 @@ type Worker struct {
 	// and once it drains); guarded by dispMu.
 	dispMu sync.Mutex
 	disp   *dispatch
+	// claiming is held by the claim loop while it holds the free slots
+	// for a claim, so that Reserve waits for the slots it gives back
+	// rather than queue its run for the next claim.
+	claiming sync.Mutex
 	// backlog says due runs may wait for a slot: the last claim took as
 	// many as it could, or the slots were full. A run that ends then
 	// wakes the claim loop; otherwise it does not (a run queued through
@@ -332,6 +336,7 @@ func (w *Worker) Start(ctx context.Context) {
 		// The free slots are taken before the claim (runs queued through
 		// this process meanwhile take theirs too: Reserve), and those the
 		// claim did not fill are given back.
+		w.claiming.Lock()
 		free := 0
 	take:
 		for free < cap(slots) {
@@ -343,6 +348,7 @@ func (w *Worker) Start(ctx context.Context) {
 			}
 		}
 		if free == 0 {
+			w.claiming.Unlock()
 			w.backlog.Store(true)
 			idle()
 			continue
@@ -351,6 +357,7 @@ func (w *Worker) Start(ctx context.Context) {
 		for range free - len(claimed) {
 			<-slots
 		}
+		w.claiming.Unlock()
 		if err != nil {
 			w.log.Warn("claim runs", "err", err)
 			select {
@@ -457,14 +464,30 @@ func (w *Worker) Reserve() *Reservation {
 	if d == nil {
 		return nil
 	}
-	select {
-	case d.slots <- struct{}{}:
-	default:
+	if !w.takeSlot(d) {
 		w.backlog.Store(true)
 		return nil
 	}
 	d.runs.Add(1)
 	return &Reservation{w: w, d: d}
+}
+
+// takeSlot takes a free slot of d. When there is none it waits for a
+// claim in progress to give back those it did not fill, and tries again.
+func (w *Worker) takeSlot(d *dispatch) bool {
+	select {
+	case d.slots <- struct{}{}:
+		return true
+	default:
+	}
+	w.claiming.Lock()
+	defer w.claiming.Unlock()
+	select {
+	case d.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
 }
 
 // Claim sets on r (a run about to be inserted) the fields of its first
