@@ -262,7 +262,14 @@ func cpuModel() string {
 //	HUSHFLOW_BENCH=1 go test -run TestFlowCPU -v ./flows/
 //
 // HUSHFLOW_BENCH_CPU_SECONDS (default 20) and HUSHFLOW_BENCH_CPU_RUNS (the
-// saturated runs, default 3000) tune it.
+// saturated runs, default 3000) tune it. HUSHFLOW_BENCH_BASELINE, the
+// path of another hushflow binary (an earlier commit's `go build`), runs
+// that one beside this one, each on a database of its own: both idle
+// together, then both are offered the same runs at the same moments,
+// then each is saturated in turn. On a machine whose speed varies from
+// one minute to the next (a shared VM: the same build measures 20% apart
+// run to run), figures taken in the same window compare where figures
+// taken minutes apart do not.
 func TestFlowCPU(t *testing.T) {
 	if os.Getenv("HUSHFLOW_BENCH") != "1" {
 		t.Skip("benchmark: set HUSHFLOW_BENCH=1 to run it")
@@ -276,90 +283,144 @@ func TestFlowCPU(t *testing.T) {
 	defer target.Close()
 	for _, b := range storetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
-			db := b.Config(t)
-			p := startServe(t, serveConfig{bin: hushflowBinary(t), db: db, dataDir: db.DataDir})
-			p.must(201, "POST", "/api/v1/projects", map[string]string{"name": "bench"})
-			p.must(201, "POST", "/api/v1/secrets", map[string]any{"name": "API_TOKEN", "value": "tok_bench_9fK2xQ7zLmW3pR8vN1", "project": "bench"})
-			p.must(201, "POST", "/api/v1/projects/bench/flows", map[string]any{
-				"name": "cpu", "trigger": map[string]any{"type": "webhook"}, "env": map[string]string{"API": target.URL},
-				"blocks": []any{
-					map[string]any{"id": "call", "type": "http", "config": map[string]any{
-						"url": "`${env.API}/items`", "headers": "({Authorization: `Bearer ${secrets.API_TOKEN}`})"}},
-					map[string]any{"id": "sum", "type": "code", "config": map[string]any{
-						"code": "return {n: input.n, total: steps.call.output.body.items.reduce((a, b) => a + b, 0)}"}},
-				},
-			})
-			sql := storetest.Open(t, db, nil)
-			post := func(i int) {
-				if st, m, _ := p.doRaw("POST", "/hooks/bench/cpu", map[string]any{"n": i}); st != 202 {
-					t.Errorf("webhook: %d %v", st, m)
+			servers := []*cpuServer{newCPUServer(t, "this build", hushflowBinary(t), b, target.URL)}
+			if base := os.Getenv("HUSHFLOW_BENCH_BASELINE"); base != "" {
+				servers = append(servers, newCPUServer(t, "baseline "+base, base, b, target.URL))
+			}
+			for _, s := range servers {
+				for i := 0; i < 50; i++ { // warm up
+					s.post(t, -1)
 				}
 			}
-			settleAll := func() {
-				apptest.Eventually(t, 5*time.Minute, "every run to end", func() error {
-					var open int64
-					sql.Raw("SELECT COUNT(*) FROM runs WHERE status IN ('queued','running','waiting')").Scan(&open)
-					if open > 0 {
-						return fmt.Errorf("%d runs open", open)
-					}
-					return nil
-				})
+			for _, s := range servers {
+				s.settle(t)
 			}
-			for i := 0; i < 50; i++ { // warm up
-				post(-1)
+			// Idle: quiet servers for 10 s.
+			for _, s := range servers {
+				s.mark(t)
 			}
-			settleAll()
-			// Idle: a quiet server for 10 s.
-			c0 := treeCPU(t, p)
-			w0 := time.Now()
 			time.Sleep(10 * time.Second)
-			idle := (treeCPU(t, p) - c0).Seconds() / time.Since(w0).Seconds()
+			for _, s := range servers {
+				s.idle = s.since(t).Seconds() / time.Since(s.at).Seconds()
+			}
 
-			// 30 runs/s offered for secs seconds.
+			// 30 runs/s offered for secs seconds, to every server at the
+			// same moments (in turns first).
 			n := 30 * secs
-			c0 = treeCPU(t, p)
+			for _, s := range servers {
+				s.mark(t)
+			}
 			start := time.Now()
 			for i := 0; i < n; i++ {
 				time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / 30)))
-				post(i)
+				for j := range servers {
+					servers[(i+j)%len(servers)].post(t, i)
+				}
 			}
-			settleAll()
-			low := treeCPU(t, p) - c0
-			var lat []time.Duration
-			var rows []struct{ QueuedAt, FinishedAt time.Time }
-			sql.Raw("SELECT queued_at, finished_at FROM runs WHERE queued_at >= ? AND status = 'succeeded'", start.UTC()).Scan(&rows)
-			for _, r := range rows {
-				lat = append(lat, r.FinishedAt.Sub(r.QueuedAt))
+			for _, s := range servers {
+				s.settle(t)
+				s.low = s.since(t)
+				var rows []struct{ QueuedAt, FinishedAt time.Time }
+				s.sql.Raw("SELECT queued_at, finished_at FROM runs WHERE queued_at >= ? AND status = 'succeeded'", start.UTC()).Scan(&rows)
+				for _, r := range rows {
+					s.lat = append(s.lat, r.FinishedAt.Sub(r.QueuedAt))
+				}
 			}
 
-			// Saturated: satRuns runs from 16 clients as fast as they go.
-			c0 = treeCPU(t, p)
-			satStart := time.Now()
-			var wg sync.WaitGroup
-			jobs := make(chan int)
-			for c := 0; c < 16; c++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := range jobs {
-						post(i)
-					}
-				}()
+			// Saturated: satRuns runs from 16 clients as fast as they go,
+			// one server after the other.
+			for _, s := range servers {
+				s.mark(t)
+				satStart := time.Now()
+				var wg sync.WaitGroup
+				jobs := make(chan int)
+				for c := 0; c < 16; c++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := range jobs {
+							s.post(t, i)
+						}
+					}()
+				}
+				for i := 0; i < satRuns; i++ {
+					jobs <- i
+				}
+				close(jobs)
+				wg.Wait()
+				s.settle(t)
+				sat := s.since(t)
+				satTook := time.Since(satStart)
+				what := "CPU of the serve process tree"
+				if s.name != "this build" {
+					what += " (" + s.name + ", side by side)"
+				}
+				t.Logf("%s on %s: %.2f ms per run at 30 runs/s offered for %ds (%d runs, p50 %s, p99 %s queue-to-finish); %.2f ms per run saturated (%d runs, %.0f runs/s); idle %.2f ms of CPU per second",
+					what, b.Name, s.low.Seconds()*1000/float64(n), secs, len(s.lat), pct(s.lat, 50), pct(s.lat, 99),
+					sat.Seconds()*1000/float64(satRuns), satRuns, float64(satRuns)/satTook.Seconds(), s.idle*1000)
 			}
-			for i := 0; i < satRuns; i++ {
-				jobs <- i
+			if len(servers) == 2 {
+				t.Logf("this build against the baseline on %s, side by side: %.2f against %.2f ms per run at 30 runs/s (%+.0f%%)",
+					b.Name, servers[0].low.Seconds()*1000/float64(n), servers[1].low.Seconds()*1000/float64(n),
+					100*(servers[0].low.Seconds()/servers[1].low.Seconds()-1))
 			}
-			close(jobs)
-			wg.Wait()
-			settleAll()
-			sat := treeCPU(t, p) - c0
-			satTook := time.Since(satStart)
-			t.Logf("CPU of the serve process tree on %s: %.2f ms per run at 30 runs/s offered for %ds (%d runs, p50 %s, p99 %s queue-to-finish); %.2f ms per run saturated (%d runs, %.0f runs/s); idle %.2f ms of CPU per second",
-				b.Name, low.Seconds()*1000/float64(n), secs, len(rows), pct(lat, 50), pct(lat, 99),
-				sat.Seconds()*1000/float64(satRuns), satRuns, float64(satRuns)/satTook.Seconds(), idle*1000)
 		})
 	}
 }
+
+// cpuServer is one `hushflow serve` of TestFlowCPU, with the flow set up.
+type cpuServer struct {
+	name string
+	p    *proc
+	sql  *gorm.DB
+	// c0 and at mark the start of a measurement (mark, since).
+	c0   time.Duration
+	at   time.Time
+	idle float64 // CPU seconds per second
+	low  time.Duration
+	lat  []time.Duration
+}
+
+func newCPUServer(t *testing.T, name, bin string, b storetest.Backend, api string) *cpuServer {
+	t.Helper()
+	db := b.Config(t)
+	p := startServe(t, serveConfig{bin: bin, db: db, dataDir: db.DataDir})
+	p.must(201, "POST", "/api/v1/projects", map[string]string{"name": "bench"})
+	p.must(201, "POST", "/api/v1/secrets", map[string]any{"name": "API_TOKEN", "value": "tok_bench_9fK2xQ7zLmW3pR8vN1", "project": "bench"})
+	p.must(201, "POST", "/api/v1/projects/bench/flows", map[string]any{
+		"name": "cpu", "trigger": map[string]any{"type": "webhook"}, "env": map[string]string{"API": api},
+		"blocks": []any{
+			map[string]any{"id": "call", "type": "http", "config": map[string]any{
+				"url": "`${env.API}/items`", "headers": "({Authorization: `Bearer ${secrets.API_TOKEN}`})"}},
+			map[string]any{"id": "sum", "type": "code", "config": map[string]any{
+				"code": "return {n: input.n, total: steps.call.output.body.items.reduce((a, b) => a + b, 0)}"}},
+		},
+	})
+	return &cpuServer{name: name, p: p, sql: storetest.Open(t, db, nil).DB}
+}
+
+func (s *cpuServer) post(t *testing.T, i int) {
+	if st, m, _ := s.p.doRaw("POST", "/hooks/bench/cpu", map[string]any{"n": i}); st != 202 {
+		t.Errorf("%s: webhook: %d %v", s.name, st, m)
+	}
+}
+
+// settle waits for every run to end.
+func (s *cpuServer) settle(t *testing.T) {
+	t.Helper()
+	apptest.Eventually(t, 5*time.Minute, s.name+": every run to end", func() error {
+		var open int64
+		s.sql.Raw("SELECT COUNT(*) FROM runs WHERE status IN ('queued','running','waiting')").Scan(&open)
+		if open > 0 {
+			return fmt.Errorf("%d runs open", open)
+		}
+		return nil
+	})
+}
+
+func (s *cpuServer) mark(t *testing.T) { s.c0, s.at = treeCPU(t, s.p), time.Now() }
+
+func (s *cpuServer) since(t *testing.T) time.Duration { return treeCPU(t, s.p) - s.c0 }
 
 // treeCPU is the CPU time (user + system) used so far by the process p
 // and its children, live ones (sandbox workers) and reaped ones.

@@ -311,7 +311,7 @@ func (s *Store) loadOnce(g *loadGroup, project, environment, actor string) (more
 // audited with runID; a current one fails the load, an earlier one is
 // left out.
 func (s *Store) readScope(ctx context.Context, project, environment, runID, actor string) ([]Loaded, error) {
-	db := s.db.WithContext(ctx)
+	db := s.db.WithContext(s.db.Short(ctx))
 	var joined []loadRow
 	err := db.Raw(`SELECT s.*, v.version AS v_version, v.ciphertext AS v_ciphertext, v.wrapped_key AS v_wrapped_key,
        v.key_id AS v_key_id, v.created_at AS v_created_at, v.created_by AS v_created_by, v.wiped AS v_wiped

@@ -203,7 +203,7 @@ func (b *Batcher) commit(ctx context.Context, batch []*batchReq) ([]result, erro
 	for _, r := range batch {
 		durable = durable || r.w.Durable
 	}
-	err := b.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := b.db.Tx(ctx, func(tx *gorm.DB) error {
 		if !durable && b.db.Dialect == Postgres {
 			if err := tx.Exec("SET LOCAL synchronous_commit = off").Error; err != nil {
 				return err
