@@ -197,11 +197,37 @@ func (b *Batcher) apply(ctx context.Context, batch []*batchReq) []result {
 	return out
 }
 
+// insertChunk is the most rows of a model one INSERT of a batch takes.
+const insertChunk = 500
+
 func (b *Batcher) commit(ctx context.Context, batch []*batchReq) ([]result, error) {
 	res := make([]result, len(batch))
-	durable := false
-	for _, r := range batch {
+	durable, merges := false, false
+	for i, r := range batch {
 		durable = durable || r.w.Durable
+		merges = merges || r.w.Merge != nil
+		res[i].applied = true
+	}
+	// Without merges every write applies: its rows can be grouped now.
+	var order []reflect.Type
+	var groups map[reflect.Type]reflect.Value
+	if !merges {
+		var err error
+		if order, groups, err = groupRows(batch, res); err != nil {
+			return nil, err
+		}
+		if len(order) == 0 {
+			return res, nil
+		}
+		// One INSERT that must wait for the disk needs no transaction
+		// around it: it commits atomically on its own, without the
+		// BEGIN and COMMIT round trips (an audit record, at a low rate).
+		if len(order) == 1 && groups[order[0]].Len() <= insertChunk && (durable || b.db.Dialect == SQLite) {
+			if err := b.db.WithContext(ctx).Create(groups[order[0]].Interface()).Error; err != nil {
+				return nil, Translate(err)
+			}
+			return res, nil
+		}
 	}
 	err := b.db.Tx(ctx, func(tx *gorm.DB) error {
 		if !durable && b.db.Dialect == Postgres {
@@ -209,39 +235,17 @@ func (b *Batcher) commit(ctx context.Context, batch []*batchReq) ([]result, erro
 				return err
 			}
 		}
-		for i := range batch {
-			res[i].applied = true
-		}
-		if err := applyMerges(tx, batch, res); err != nil {
-			return err
-		}
-		// Rows of one model from every applied write, in order of first
-		// appearance.
-		var order []reflect.Type
-		groups := map[reflect.Type]reflect.Value{}
-		for i, r := range batch {
-			if !res[i].applied {
-				continue
+		if merges {
+			if err := applyMerges(tx, batch, res); err != nil {
+				return err
 			}
-			for _, rows := range r.w.Rows {
-				v := reflect.ValueOf(rows)
-				if v.Kind() != reflect.Slice {
-					return errors.New("store: Batcher rows must be slices of models")
-				}
-				if v.Len() == 0 {
-					continue
-				}
-				t := v.Type()
-				g, ok := groups[t]
-				if !ok {
-					order = append(order, t)
-					g = reflect.MakeSlice(t, 0, v.Len())
-				}
-				groups[t] = reflect.AppendSlice(g, v)
+			var err error
+			if order, groups, err = groupRows(batch, res); err != nil {
+				return err
 			}
 		}
 		for _, t := range order {
-			if err := tx.CreateInBatches(groups[t].Interface(), 500).Error; err != nil {
+			if err := tx.CreateInBatches(groups[t].Interface(), insertChunk).Error; err != nil {
 				return err
 			}
 		}
@@ -251,6 +255,35 @@ func (b *Batcher) commit(ctx context.Context, batch []*batchReq) ([]result, erro
 		return nil, Translate(err)
 	}
 	return res, nil
+}
+
+// groupRows gathers the rows of one model from every applied write of
+// batch, models in order of first appearance.
+func groupRows(batch []*batchReq, res []result) ([]reflect.Type, map[reflect.Type]reflect.Value, error) {
+	var order []reflect.Type
+	groups := map[reflect.Type]reflect.Value{}
+	for i, r := range batch {
+		if !res[i].applied {
+			continue
+		}
+		for _, rows := range r.w.Rows {
+			v := reflect.ValueOf(rows)
+			if v.Kind() != reflect.Slice {
+				return nil, nil, errors.New("store: Batcher rows must be slices of models")
+			}
+			if v.Len() == 0 {
+				continue
+			}
+			t := v.Type()
+			g, ok := groups[t]
+			if !ok {
+				order = append(order, t)
+				g = reflect.MakeSlice(t, 0, v.Len())
+			}
+			groups[t] = reflect.AppendSlice(g, v)
+		}
+	}
+	return order, groups, nil
 }
 
 // applyMerges applies the Merges of batch, one call per Key, and records

@@ -155,3 +155,28 @@ func created() uint64 {
 	metrics.Read(s)
 	return s[0].Value.Uint64()
 }
+
+// A batch that is one INSERT (durable rows of one model, no merge) is
+// committed without a transaction around it, and is still all or
+// nothing: a duplicate among its rows inserts none of them, and the
+// write is retried alone as before.
+func TestBatcherSingleInsertIsAtomic(t *testing.T) {
+	storetest.Each(t, batchMigrations, func(t *testing.T, db *store.DB) {
+		b := store.NewBatcher(db)
+		defer b.Close()
+		ctx := context.Background()
+		if _, err := b.Write(ctx, store.Write{Rows: []any{[]note{{Text: "one"}, {Text: "two"}}}, Durable: true}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Write(ctx, store.Write{Rows: []any{[]note{{Text: "three"}, {Text: "one"}, {Text: "four"}}}, Durable: true}); err == nil {
+			t.Fatal("a duplicate row did not fail its write")
+		}
+		var texts []string
+		if err := db.Model(&note{}).Order("text").Pluck("text", &texts).Error; err != nil {
+			t.Fatal(err)
+		}
+		if len(texts) != 2 || texts[0] != "one" || texts[1] != "two" {
+			t.Fatalf("notes %v, want [one two]: the failed INSERT left rows behind", texts)
+		}
+	})
+}
