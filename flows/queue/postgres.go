@@ -141,17 +141,17 @@ SELECT i FROM held`
 	return ok, nil
 }
 
-// Finish is one UPDATE ... FROM (VALUES ...) per 1,000 outcomes and one
-// DELETE of the checkpoints of the runs it finished.
+// Finish is one statement per 1,000 outcomes: an UPDATE ... FROM
+// (VALUES ...) of the runs still leased to the outcome's claim, and the
+// DELETE of their checkpoints in the same statement (one round trip).
 func (postgres) Finish(tx *gorm.DB, os []Outcome) ([]bool, error) {
 	ok := make([]bool, len(os))
-	var done []string
 	at := map[string]int{}
 	for start := 0; start < len(os); start += 1000 {
 		chunk := os[start:min(start+1000, len(os))]
 		var sb strings.Builder
 		args := make([]any, 0, 9*len(chunk)+1)
-		sb.WriteString(`UPDATE runs AS r SET status = v.status, output = v.output, error = v.error,
+		sb.WriteString(`WITH upd AS (UPDATE runs AS r SET status = v.status, output = v.output, error = v.error,
   finished_at = v.finished_at::timestamptz, lease_expires_at = NULL, input = v.input,
   input_sealed = v.input_sealed
 FROM (VALUES `)
@@ -165,7 +165,9 @@ FROM (VALUES `)
 		}
 		sb.WriteString(`) AS v(id, owner, attempt, status, output, error, finished_at, input, input_sealed)
 WHERE r.id = v.id AND r.status = ? AND r.lease_owner = v.owner AND r.attempt = v.attempt
-RETURNING r.id`)
+RETURNING r.id),
+del AS (DELETE FROM run_checkpoints WHERE run_id IN (SELECT id FROM upd))
+SELECT id FROM upd`)
 		args = append(args, model.StatusRunning)
 		var ids []string
 		if err := tx.Raw(sb.String(), args...).Scan(&ids).Error; err != nil {
@@ -174,10 +176,6 @@ RETURNING r.id`)
 		for _, id := range ids {
 			ok[at[id]] = true
 		}
-		done = append(done, ids...)
-	}
-	if err := deleteCheckpoints(tx, done); err != nil {
-		return nil, err
 	}
 	return ok, settleParents(tx, os, ok)
 }

@@ -200,7 +200,11 @@ func writesApplyOnlyToTheirClaim(t *testing.T, open Open) {
 	if cps, _ := d.Checkpoints(db.DB, "mine"); len(cps) != 1 || cps[0].State != model.CheckpointActing || cps[0].Detail != "why" {
 		t.Errorf("replaced checkpoint: %+v", cps)
 	}
-	// Outcomes: only of runs still leased to the claim; checkpoints go.
+	// Outcomes: only of runs still leased to the claim; their checkpoints
+	// go, those of runs whose outcome did not apply stay.
+	tx(t, db, func(tx *gorm.DB) ([]bool, error) {
+		return d.Hold(tx, []queue.Hold{{RunID: "other", Owner: "w2", Attempt: 1, Checkpoints: []model.Checkpoint{cp("other", "b")}}})
+	})
 	insert(t, db, "done", t0)
 	db.Model(&model.Run{}).Where("id = ?", "done").Updates(map[string]any{"status": model.StatusFailed, "error": "earlier"})
 	fin := tx(t, db, func(tx *gorm.DB) ([]bool, error) {
@@ -222,6 +226,9 @@ func writesApplyOnlyToTheirClaim(t *testing.T, open Open) {
 	}
 	if cps, _ := d.Checkpoints(db.DB, "mine"); len(cps) != 0 {
 		t.Errorf("checkpoints left after the outcome: %+v", cps)
+	}
+	if cps, _ := d.Checkpoints(db.DB, "other"); len(cps) != 1 || cps[0].Block != "b" {
+		t.Errorf("checkpoints of a run whose outcome did not apply: %+v", cps)
 	}
 	if r := get(t, db, "done"); r.Status != model.StatusFailed || r.Error != "earlier" {
 		t.Errorf("an ended run changed: %+v", r)
