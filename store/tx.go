@@ -2,10 +2,13 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/gorm"
 )
 
@@ -20,10 +23,14 @@ import (
 //
 // The transaction takes SQLite's write lock at its start (BEGIN
 // IMMEDIATE, as _txlock=immediate does for a database/sql Tx). fn's tx
-// is bound to the connection; fn must not keep it. When fn fails or
+// is bound to the connection; fn must not keep it, nor begin a
+// transaction of its own on it (gorm's Transaction on tx would begin a
+// second one on the connection, not a savepoint). When fn fails or
 // panics, or the commit fails, the transaction is rolled back; a
 // connection whose rollback fails too is closed rather than given back
-// to the pool in the middle of a transaction.
+// to the pool in the middle of a transaction. On PostgreSQL a commit
+// that the server answers with ROLLBACK (a statement failed and fn did
+// not say so) is an error, as database/sql's Tx.Commit makes it.
 func (db *DB) Tx(ctx context.Context, fn func(tx *gorm.DB) error) (err error) {
 	sqlDB, err := db.DB.DB()
 	if err != nil {
@@ -58,17 +65,44 @@ func (db *DB) Tx(ctx context.Context, fn func(tx *gorm.DB) error) (err error) {
 	if err := fn(tx); err != nil {
 		return err
 	}
-	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+	if err := db.commit(ctx, conn); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	open = false
 	return nil
 }
 
+// ErrRolledBack is the error of a commit that PostgreSQL answered with
+// ROLLBACK: a statement of the transaction had failed.
+var ErrRolledBack = errors.New("the transaction was rolled back: one of its statements failed")
+
+func (db *DB) commit(ctx context.Context, conn *sql.Conn) error {
+	if db.Dialect != Postgres {
+		_, err := conn.ExecContext(ctx, "COMMIT")
+		return err
+	}
+	// database/sql's Exec reports no command tag: ask pgx for it.
+	return conn.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("the connection is a %T, not pgx's", dc)
+		}
+		tag, err := sc.Conn().Exec(ctx, "COMMIT")
+		if err != nil {
+			return err
+		}
+		if tag.String() == "ROLLBACK" {
+			return ErrRolledBack
+		}
+		return nil
+	})
+}
+
 // Short is the context for a short read on a hot path (a lookup by key).
-// On SQLite it is ctx without its cancellation: the read runs in this
-// process in well under a millisecond and takes no lock it could wait
-// for (WAL readers do not wait for the writer), while a cancellable
+// On SQLite it is ctx without its cancellation (and its deadline): the
+// read runs in this process in well under a millisecond and does not
+// wait for the writer (WAL readers do not; SQLite's busy timeout bounds
+// the rare wait for a checkpoint's lock), while a cancellable
 // context costs two goroutines per statement, database/sql's watcher of
 // its rows and the driver's interrupter. On PostgreSQL it is ctx: there
 // cancellation is what ends a statement on a connection that stopped

@@ -180,3 +180,37 @@ func TestBatcherSingleInsertIsAtomic(t *testing.T) {
 		}
 	})
 }
+
+// On PostgreSQL a statement that fails aborts the transaction, and the
+// server answers COMMIT with ROLLBACK: when fn swallows the statement's
+// error, Tx still fails rather than report a commit that kept nothing.
+func TestTxReportsACommitRolledBack(t *testing.T) {
+	storetest.Each(t, batchMigrations, func(t *testing.T, db *store.DB) {
+		if db.Dialect != store.Postgres {
+			t.Skip("PostgreSQL only: on SQLite a failed statement does not abort its transaction")
+		}
+		ctx := context.Background()
+		if err := db.Create(&note{Text: "taken"}).Error; err != nil {
+			t.Fatal(err)
+		}
+		err := db.Tx(ctx, func(tx *gorm.DB) error {
+			if err := tx.Create(&note{Text: "lost"}).Error; err != nil {
+				return err
+			}
+			_ = tx.Create(&note{Text: "taken"}).Error // fails; swallowed
+			return nil
+		})
+		if !errors.Is(err, store.ErrRolledBack) {
+			t.Fatalf("Tx returned %v, want ErrRolledBack", err)
+		}
+		var n int64
+		db.Model(&note{}).Where("text = ?", "lost").Count(&n)
+		if n != 0 {
+			t.Errorf("the rolled-back transaction's row is there")
+		}
+		// The connection went back to the pool out of any transaction.
+		if err := db.Tx(ctx, func(tx *gorm.DB) error { return tx.Create(&note{Text: "after"}).Error }); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
