@@ -126,22 +126,28 @@ func TestReplicasNotifiedOfQueuedRuns(t *testing.T) {
 	runOne(1)
 
 	// Cut the listening connection: the listener connects again (after a
-	// second), and says so in the log.
+	// second), and says so in the log. (A terminated backend shows in
+	// pg_stat_activity until it has exited: the new one has another pid.)
 	sql := storetest.Open(t, dbc, nil)
+	const listening = "FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN hushflow_runs_due%'"
+	var old []int64
+	if err := sql.Raw("SELECT pid " + listening).Scan(&old).Error; err != nil || len(old) != 1 {
+		t.Fatalf("listening connections %v (%v), want 1", old, err)
+	}
 	var cut int64
-	if err := sql.Raw("SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN hushflow_runs_due%'").Scan(&cut).Error; err != nil || cut != 1 {
+	if err := sql.Raw("SELECT COUNT(pg_terminate_backend(pid)) "+listening+" AND pid = ?", old[0]).Scan(&cut).Error; err != nil || cut != 1 {
 		t.Fatalf("terminated %d listening connections (%v), want 1", cut, err)
 	}
 	apptest.Eventually(t, 30*time.Second, "the listener to connect again", func() error {
-		var n int64
-		sql.Raw("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN hushflow_runs_due%'").Scan(&n)
-		if n != 1 {
-			return fmt.Errorf("%d listening connections", n)
+		if !strings.Contains(worker.Logs.String(), "listen for due runs: lost the connection") {
+			return fmt.Errorf("no log line about the lost listening connection")
+		}
+		var pids []int64
+		sql.Raw("SELECT pid "+listening+" AND pid <> ?", old[0]).Scan(&pids)
+		if len(pids) != 1 {
+			return fmt.Errorf("%d new listening connections", len(pids))
 		}
 		return nil
 	})
-	if !strings.Contains(worker.Logs.String(), "listen for due runs: lost the connection") {
-		t.Errorf("no log line about the lost listening connection")
-	}
 	runOne(2)
 }
