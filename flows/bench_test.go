@@ -305,7 +305,7 @@ func TestFlowCPU(t *testing.T) {
 			}
 
 			// 30 runs/s offered for secs seconds, to every server at the
-			// same moments (in turns first).
+			// same moments (taking turns at going first).
 			n := 30 * secs
 			for _, s := range servers {
 				s.mark(t)
