@@ -124,8 +124,9 @@ func (m *Metrics) RunFinished(status string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	// The duration first: a scrape that sees the run counted sees its
-	// duration too.
+	// The duration first: a scrape that starts after one saw the run
+	// counted sees its duration too. (A single scrape gathers the
+	// metrics in parallel and is no snapshot.)
 	m.runDuration.WithLabelValues(status).Observe(d.Seconds())
 	m.runs.WithLabelValues(status).Inc()
 }

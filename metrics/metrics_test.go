@@ -122,6 +122,11 @@ func TestMetricsAfterRuns(t *testing.T) {
 			}
 			return nil
 		})
+		// One scrape gathers the metrics in parallel, so it is no
+		// snapshot: it can see a run counted but not yet its duration.
+		// RunFinished observes the duration first, so the next scrape
+		// sees both.
+		m = scrape(t, s)
 		for _, c := range []struct {
 			name   string
 			labels []string
