@@ -452,7 +452,7 @@ func (s *Service) SecretUsage(ctx context.Context, project string) (*SecretUse, 
 // Get returns a flow and its definition.
 func (s *Service) Get(ctx context.Context, project, name string) (*Flow, Definition, error) {
 	var f Flow
-	err := s.db.WithContext(ctx).Where("project = ? AND name = ?", project, name).First(&f).Error
+	err := s.db.WithContext(ctx).Scopes(model.FlowNamed(project, name)).Take(&f).Error
 	if err != nil {
 		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return nil, Definition{}, store.NotFound("flow", name)

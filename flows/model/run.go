@@ -1,12 +1,15 @@
 // Package model holds the vocabulary of flows and runs that every stage
 // of package flows shares: flow definitions as users write them, the rows
 // of flows, runs, events and checkpoints, run statuses, and what runs need
-// of the secret store. It has no behaviour beyond small accessors.
+// of the secret store. It has no behaviour beyond small accessors and the
+// one query its stages share (FlowNamed).
 package model
 
 import (
 	"encoding/json"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // Run statuses. A run is queued, then running on a worker; it may go back
@@ -32,8 +35,8 @@ var OpenStatuses = []string{StatusQueued, StatusRunning, StatusWaiting}
 type Flow struct {
 	ID          string    `gorm:"primaryKey;size:36" json:"id"`
 	ProjectID   string    `gorm:"size:36;not null;uniqueIndex:flows_project_name" json:"-"`
-	Project     string    `gorm:"size:63;not null" json:"project"`
-	Name        string    `gorm:"size:63;not null;uniqueIndex:flows_project_name" json:"name"`
+	Project     string    `gorm:"size:63;not null;index:flows_project_flow" json:"project"`
+	Name        string    `gorm:"size:63;not null;uniqueIndex:flows_project_name;index:flows_project_flow" json:"name"`
 	Version     int       `gorm:"not null" json:"version"`
 	TriggerType string    `gorm:"size:16;not null;index" json:"trigger_type"`
 	Definition  string    `gorm:"type:text;not null" json:"-"`
@@ -41,6 +44,13 @@ type Flow struct {
 	CreatedBy   string    `gorm:"size:128" json:"created_by"`
 	UpdatedAt   time.Time `json:"updated_at"`
 	UpdatedBy   string    `gorm:"size:128" json:"updated_by"`
+}
+
+// FlowNamed selects flow name of project, by the index flows_project_flow
+// (project, name): a webhook, an API call and a schedule find their flow
+// this way, so it must not read every flow. Use it with Take.
+func FlowNamed(project, name string) func(*gorm.DB) *gorm.DB {
+	return func(db *gorm.DB) *gorm.DB { return db.Where("project = ? AND name = ?", project, name) }
 }
 
 // FlowVersion is one saved version of a flow; runs record the version
@@ -57,9 +67,9 @@ type FlowVersion struct {
 // redacted; Input is stored as given while the run is open (it needs its
 // real values) and redacted when it ends.
 type Run struct {
-	ID             string     `gorm:"primaryKey;size:36" json:"id"`
-	ProjectID      string     `gorm:"size:36;not null;index:runs_project_queued" json:"-"`
-	Project        string     `gorm:"size:63;not null" json:"project"`
+	ID             string     `gorm:"primaryKey;size:36;index:runs_project,priority:2" json:"id"`
+	ProjectID      string     `gorm:"size:36;not null" json:"-"`
+	Project        string     `gorm:"size:63;not null;index:runs_project,priority:1" json:"project"`
 	FlowID         string     `gorm:"size:36;not null" json:"-"`
 	Flow           string     `gorm:"size:63;not null" json:"flow"`
 	FlowVersion    int        `gorm:"not null" json:"flow_version"`
@@ -72,7 +82,7 @@ type Run struct {
 	CancelReq      bool       `gorm:"not null;default:false" json:"-"`
 	LeaseOwner     string     `gorm:"size:64" json:"-"`
 	LeaseExpiresAt *time.Time `gorm:"index" json:"-"`
-	QueuedAt       time.Time  `gorm:"not null;index:runs_project_queued" json:"queued_at"`
+	QueuedAt       time.Time  `gorm:"not null" json:"queued_at"`
 	StartedAt      *time.Time `json:"started_at,omitempty"`
 	FinishedAt     *time.Time `json:"finished_at,omitempty"`
 	CreatedBy      string     `gorm:"size:128" json:"created_by"`

@@ -223,7 +223,7 @@ func (t *Triggers) Webhook(ctx context.Context, project, flow string, header htt
 	// which flows exist.
 	hidden := store.NotFound("webhook", project+"/"+flow)
 	var f model.Flow
-	err := t.cfg.DB.WithContext(t.cfg.DB.Short(ctx)).Where("project = ? AND name = ?", project, flow).First(&f).Error
+	err := t.cfg.DB.WithContext(t.cfg.DB.Short(ctx)).Scopes(model.FlowNamed(project, flow)).Take(&f).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, hidden
 	}
