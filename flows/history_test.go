@@ -1,12 +1,14 @@
 package flows_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hushflow/hushflow/flows/model"
+	"github.com/hushflow/hushflow/internal/app"
 	"github.com/hushflow/hushflow/internal/apptest"
 )
 
@@ -212,4 +214,67 @@ func TestInstallationUsage(t *testing.T) {
 			t.Errorf("unknown project: %d", r.Status)
 		}
 	})
+}
+
+// A run canceled while queued (no worker ever took it) and one canceled
+// during a durable wait keep no secret value of their input at rest
+// (SECURITY.md case 10), as a run that ends on a worker does: the input is
+// redacted, the real one sealed, and a rerun gets the real one.
+func TestCanceledRunKeepsNoSecretInInput(t *testing.T) {
+	const canary = `cQ7&<x>"v%\Zk31-cancel-canary`
+	for _, c := range []struct {
+		name, status string
+		opts         func(*app.Config)
+	}{
+		{"queued", "queued", noWorkers},
+		{"waiting", "waiting", func(*app.Config) {}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+				s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+				s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "API_TOKEN", "value": canary, "project": "ops"})
+				s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+					"name": "later", "trigger": map[string]any{"type": "manual"},
+					"blocks": []any{map[string]any{"id": "wait", "type": "delay", "timeout": "2h", "config": map[string]any{"duration": "'1h'"}}},
+				})
+				stored := func(id string) model.Run {
+					var r model.Run
+					if err := s.App.DB.Where("id = ?", id).First(&r).Error; err != nil {
+						t.Fatal(err)
+					}
+					return r
+				}
+				start := func() string {
+					id := s.Must(202, "POST", "/api/v1/projects/ops/flows/later/runs",
+						map[string]any{"environment": "production", "input": map[string]any{"token": canary, "n": 3}})["id"].(string)
+					waitFor(t, 30*time.Second, "the run to be "+c.status, func() bool { return stored(id).Status == c.status })
+					if r := stored(id); !strings.Contains(r.Input, "cancel-canary") {
+						t.Fatalf("an open run keeps its real input, got %q", r.Input)
+					}
+					return id
+				}
+				id := start()
+				s.Must(200, "POST", "/api/v1/runs/"+id+"/cancel", nil)
+				r := stored(id)
+				if r.Status != "canceled" || strings.Contains(r.Input, "cancel-canary") || !strings.Contains(r.Input, "[REDACTED") || r.InputSealed == nil {
+					t.Fatalf("the canceled run: status %s, input %q, sealed %d bytes: want its input redacted, and sealed", r.Status, r.Input, len(r.InputSealed))
+				}
+				var loads int64
+				s.App.DB.Raw("SELECT COUNT(*) FROM secret_audit WHERE action = 'redaction_load' AND run_id = ?", id).Scan(&loads)
+				if loads == 0 {
+					t.Errorf("no redaction_load audit record of run %s", id)
+				}
+
+				// A rerun has the real input again (open, it keeps it).
+				re := s.Must(202, "POST", "/api/v1/runs/"+id+"/rerun", nil)
+				newID := re["id"].(string)
+				waitFor(t, 30*time.Second, "the rerun to be "+c.status, func() bool { return stored(newID).Status == c.status })
+				var in map[string]any
+				if err := json.Unmarshal([]byte(stored(newID).Input), &in); err != nil || in["token"] != canary {
+					t.Errorf("the rerun's input: %v %v", in, err)
+				}
+				s.Must(200, "POST", "/api/v1/runs/"+newID+"/cancel", nil)
+			}, c.opts)
+		})
+	}
 }

@@ -178,12 +178,34 @@ func (s *Service) ListRuns(ctx context.Context, f RunFilter) ([]Run, string, err
 // queued or waiting run is canceled at once; a running one at its next
 // check (within about a second), on whichever replica runs it.
 func (s *Service) Cancel(ctx context.Context, id, actor string) (*Run, error) {
+	r, err := s.GetRun(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	// A queued or waiting run ends here, without the worker that would
+	// redact its input at rest: its redacted input is made first (the
+	// load of its secrets commits an audit record, so not inside the
+	// transaction) and stored with the cancel.
+	var input string
+	var sealed []byte
+	prepared := false
+	if r.Status == StatusQueued || r.Status == StatusWaiting {
+		if input, sealed, err = s.worker.InputAtRest(ctx, r); err != nil {
+			return nil, err
+		}
+		prepared = true
+	}
 	now := s.now()
 	var done bool
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
 		if done, err = s.driver.Cancel(tx, id, "canceled by "+actor, now); err != nil || !done {
 			return err
+		}
+		if prepared && input != r.Input {
+			if err := tx.Model(&Run{}).Where("id = ?", id).Updates(map[string]any{"input": input, "input_sealed": sealed}).Error; err != nil {
+				return err
+			}
 		}
 		seq, err := s.driver.LastSeq(tx, id)
 		if err != nil {
@@ -194,6 +216,19 @@ func (s *Service) Cancel(ctx context.Context, id, actor string) (*Run, error) {
 	})
 	if err != nil {
 		return nil, store.Translate(err)
+	}
+	if done && !prepared {
+		// It was running when read and was queued again (released)
+		// before the cancel: its input is redacted now, after.
+		if input, sealed, err = s.worker.InputAtRest(ctx, r); err != nil {
+			return nil, err
+		}
+		if input != r.Input {
+			if err := s.db.WithContext(ctx).Model(&Run{}).Where("id = ? AND status = ?", id, StatusCanceled).
+				Updates(map[string]any{"input": input, "input_sealed": sealed}).Error; err != nil {
+				return nil, store.Translate(err)
+			}
+		}
 	}
 	if done {
 		s.broker.notify(id)

@@ -12,6 +12,7 @@ import (
 	"github.com/hushflow/hushflow/engine"
 	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/flows/queue"
+	"github.com/hushflow/hushflow/redact"
 	"github.com/hushflow/hushflow/store"
 	"gorm.io/gorm"
 )
@@ -201,20 +202,9 @@ func (x *execution) finish(out any, runErr error) {
 	defer x.flushMu.Unlock()
 	rows := x.takeRowsLocked()
 	now := w.now()
-	// The input is needed only while the run runs: at rest it keeps no
-	// secret value a caller passed in (SECURITY.md case 10). When that
-	// changed it, the real input is kept sealed, for a rerun.
 	o := queue.Outcome{RunID: r.ID, Owner: w.owner, Attempt: r.Attempt, Status: status, Output: outJSON, Error: errText,
-		Finished: now, Input: x.red.String(r.Input)}
-	if o.Input != r.Input {
-		sealed, err := w.cfg.Sealer.SealBlob(model.InputAAD(r.ID), []byte(r.Input))
-		if err != nil {
-			// The run's outcome matters more than a later rerun: the
-			// rerun then says that the input was not kept.
-			w.log.Warn("seal the run's input for reruns", "run_id", r.ID, "err", x.red.Error(err))
-		}
-		o.InputSealed = sealed
-	}
+		Finished: now}
+	o.Input, o.InputSealed = w.inputAtRest(x.red, r)
 	if err := x.parentResult(&o, out); err != nil {
 		// The parent then fails its flow block: the output is not kept.
 		w.log.Error("seal a child run's output for its parent", "run_id", r.ID, "err", x.red.Error(err))
@@ -254,4 +244,39 @@ func (x *execution) finish(out any, runErr error) {
 	x.reportExposures(x.hard)
 	w.notify(r.ID)
 	w.observe(r, status, now)
+}
+
+// inputAtRest is what an ended run keeps of its input, redacted with red:
+// the input is needed only while the run runs, so at rest it keeps no
+// secret value a caller passed in (SECURITY.md case 10). When that changed
+// it, the real input is kept sealed (sealed), for a rerun.
+func (w *Worker) inputAtRest(red *redact.Redactor, r *model.Run) (input string, sealed []byte) {
+	input = red.String(r.Input)
+	if input == r.Input {
+		return input, nil
+	}
+	sealed, err := w.cfg.Sealer.SealBlob(model.InputAAD(r.ID), []byte(r.Input))
+	if err != nil {
+		// The run's end matters more than a later rerun: the rerun then
+		// says that the input was not kept.
+		w.log.Warn("seal the run's input for reruns", "run_id", r.ID, "err", red.Error(err))
+	}
+	return input, sealed
+}
+
+// InputAtRest is what run r, which ends without reaching a worker (the
+// cancel of a queued or waiting run), keeps of its input: redacted with
+// the values of its project and environment (their load audited with the
+// run's id), and the real input sealed when that changed it.
+func (w *Worker) InputAtRest(ctx context.Context, r *model.Run) (input string, sealed []byte, err error) {
+	red := redact.New()
+	if w.cfg.Secrets != nil {
+		rs, err := w.cfg.Secrets.ForRun(ctx, r.Project, r.Environment, r.ID)
+		if err != nil {
+			return "", nil, fmt.Errorf("load the secrets of project %q, environment %q to redact the run's input: %w", r.Project, r.Environment, err)
+		}
+		red = w.redactorFor(rs.Visible())
+	}
+	input, sealed = w.inputAtRest(red, r)
+	return input, sealed, nil
 }
