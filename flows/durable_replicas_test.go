@@ -695,3 +695,104 @@ func TestKilledDuringLoop(t *testing.T) {
 		})
 	}
 }
+
+// A replica killed with SIGKILL while a sub-flow runs: on the restarted
+// replica the parent resumes its flow block and follows the same child
+// run (the block starts one child per attempt, and the attempt resumes),
+// the child resumes too, and neither repeats what it finished: the
+// parent's POST before the flow block and after it are each sent once.
+func TestKilledDuringSubflow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts hushflow serve processes")
+	}
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			db := b.Config(t)
+			var mu sync.Mutex
+			hits := map[string]int{}
+			// The child's request is answered after 300 ms, so that the
+			// kill lands while the child runs and the parent waits.
+			peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				hits[r.URL.Path]++
+				mu.Unlock()
+				if strings.HasPrefix(r.URL.Path, "/child/") {
+					select {
+					case <-time.After(300 * time.Millisecond):
+					case <-r.Context().Done():
+						return
+					}
+				}
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, `{"path":%q}`, r.URL.Path)
+			}))
+			t.Cleanup(peer.Close)
+			count := func(prefix string) (n int) {
+				mu.Lock()
+				defer mu.Unlock()
+				for p, c := range hits {
+					if strings.HasPrefix(p, prefix) {
+						n += c
+					}
+				}
+				return n
+			}
+			c := startCluster(t, db, 1, "HUSHFLOW_RUN_LEASE=2s")
+			p := c.any()
+			p.must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+			env := map[string]string{"PEER": peer.URL}
+			p.must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+				"name": "work", "trigger": map[string]any{"type": "manual"}, "env": env,
+				"blocks": []any{map[string]any{"id": "fetch", "type": "http", "config": map[string]any{"url": "`${env.PEER}/child/${run.id}`"}}},
+			})
+			p.must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+				"name": "main", "trigger": map[string]any{"type": "manual"}, "env": env,
+				"blocks": []any{
+					map[string]any{"id": "before", "type": "http", "config": map[string]any{"method": "'POST'", "url": "`${env.PEER}/before/${run.id}`"}},
+					map[string]any{"id": "sub", "type": "flow", "timeout": "2m", "config": map[string]any{"flow": "'work'", "input": "({n: 1})"}},
+					map[string]any{"id": "after", "type": "http", "config": map[string]any{"method": "'POST'", "url": "`${env.PEER}/after/${run.id}`"}},
+					map[string]any{"id": "out", "type": "code", "config": map[string]any{"code": "return steps.sub.output.body"}},
+				},
+			})
+			id := p.must(202, "POST", "/api/v1/projects/ops/flows/main/runs", map[string]any{"environment": "development"})["id"].(string)
+			waitFor(t, 60*time.Second, "the child's request", func() bool { return count("/child/") > 0 })
+			c.set(0, nil)
+			p.kill()
+			sql := storetest.Open(t, db, nil)
+			var children []string
+			if err := sql.Raw("SELECT id FROM runs WHERE parent_run_id = ?", id).Scan(&children).Error; err != nil {
+				t.Fatal(err)
+			}
+			if len(children) != 1 || count("/after/") != 0 {
+				t.Fatalf("at the kill: children %v, after sent %d times: the kill did not land in the sub-flow", children, count("/after/"))
+			}
+			c.set(0, startServe(t, c.cfg[0]))
+			rows := settle(t, sql, []string{id, children[0]}, 120*time.Second)
+			if rows[id].Status != "succeeded" || rows[children[0]].Status != "succeeded" {
+				t.Fatalf("after the kill: parent %+v, child %+v", rows[id], rows[children[0]])
+			}
+			var after []string
+			sql.Raw("SELECT id FROM runs WHERE parent_run_id = ?", id).Scan(&after)
+			if len(after) != 1 || after[0] != children[0] {
+				t.Errorf("children after the resume: %v, want only %s", after, children[0])
+			}
+			if n := count("/before/" + id); n != 1 {
+				t.Errorf("the POST before the flow block was sent %d times, want 1", n)
+			}
+			if n := count("/after/" + id); n != 1 {
+				t.Errorf("the POST after the flow block was sent %d times, want 1", n)
+			}
+			if n := count("/child/" + children[0]); n < 1 || n > 2 {
+				t.Errorf("the child's GET was sent %d times, want 1, or 2 (in flight at the kill)", n)
+			}
+			var out string
+			sql.Raw("SELECT output FROM runs WHERE id = ?", id).Scan(&out)
+			if !strings.Contains(out, "/child/"+children[0]) {
+				t.Errorf("the parent's output %q does not hold its child's response", out)
+			}
+			if rows[id].Resumes == 0 && rows[children[0]].Resumes == 0 {
+				t.Errorf("neither run was resumed: %+v %+v", rows[id], rows[children[0]])
+			}
+		})
+	}
+}
