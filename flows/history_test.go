@@ -225,9 +225,11 @@ func TestCanceledRunKeepsNoSecretInInput(t *testing.T) {
 	for _, c := range []struct {
 		name, status string
 		opts         func(*app.Config)
+		damaged      bool // the secret's ciphertext is damaged: the input is kept only sealed
 	}{
-		{"queued", "queued", noWorkers},
-		{"waiting", "waiting", func(*app.Config) {}},
+		{"queued", "queued", noWorkers, false},
+		{"waiting", "waiting", func(*app.Config) {}, false},
+		{"queued, secrets do not load", "queued", noWorkers, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			apptest.Each(t, func(t *testing.T, s *apptest.Server) {
@@ -254,6 +256,9 @@ func TestCanceledRunKeepsNoSecretInInput(t *testing.T) {
 					return id
 				}
 				id := start()
+				if c.damaged {
+					s.App.DB.Exec("UPDATE secret_versions SET ciphertext = ?", []byte("not a ciphertext at all, not one"))
+				}
 				s.Must(200, "POST", "/api/v1/runs/"+id+"/cancel", nil)
 				r := stored(id)
 				if r.Status != "canceled" || strings.Contains(r.Input, "cancel-canary") || !strings.Contains(r.Input, "[REDACTED") || r.InputSealed == nil {
@@ -261,7 +266,7 @@ func TestCanceledRunKeepsNoSecretInInput(t *testing.T) {
 				}
 				var loads int64
 				s.App.DB.Raw("SELECT COUNT(*) FROM secret_audit WHERE action = 'redaction_load' AND run_id = ?", id).Scan(&loads)
-				if loads == 0 {
+				if loads == 0 && !c.damaged {
 					t.Errorf("no redaction_load audit record of run %s", id)
 				}
 
@@ -275,6 +280,73 @@ func TestCanceledRunKeepsNoSecretInInput(t *testing.T) {
 				}
 				s.Must(200, "POST", "/api/v1/runs/"+newID+"/cancel", nil)
 			}, c.opts)
+		})
+	}
+}
+
+// A run that ends on a worker before it loaded its secrets keeps no
+// secret value of its input at rest either: the worker loads them then
+// to redact it. When they cannot be loaded (a damaged value), the input
+// is kept only sealed.
+func TestRunEndedEarlyKeepsNoSecretInInput(t *testing.T) {
+	const canary = `cQ7&<x>"v%\Zk32-early-canary`
+	for _, c := range []struct {
+		name   string
+		prep   func(s *apptest.Server, id string)
+		status string
+		redact bool // the input is redacted (else withheld: only sealed)
+	}{
+		// A cancel asked while it ran, then released to the queue: the
+		// next claim ends it.
+		{"canceled when claimed", func(s *apptest.Server, id string) {
+			s.App.DB.Exec("UPDATE runs SET cancel_req = ?, status = 'queued', available_at = queued_at WHERE id = ?", true, id)
+		}, "canceled", true},
+		// Interrupted more times than HUSHFLOW_MAX_RESUMES.
+		{"too many resumes", func(s *apptest.Server, id string) {
+			s.App.DB.Exec("UPDATE runs SET resumes = 99, status = 'queued', available_at = queued_at WHERE id = ?", id)
+		}, "failed", true},
+		// Its flow deleted while it waits: its version no longer loads.
+		{"flow deleted", func(s *apptest.Server, id string) {
+			s.Must(204, "DELETE", "/api/v1/projects/ops/flows/later", nil)
+			s.App.DB.Exec("UPDATE runs SET available_at = queued_at WHERE id = ?", id)
+		}, "failed", true},
+		// Its secret's ciphertext damaged: the load fails.
+		{"secrets do not load", func(s *apptest.Server, id string) {
+			s.App.DB.Exec("UPDATE secret_versions SET ciphertext = ?", []byte("not a ciphertext at all, not one"))
+			s.App.DB.Exec("UPDATE runs SET available_at = queued_at WHERE id = ?", id)
+		}, "failed", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+				s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+				s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "API_TOKEN", "value": canary, "project": "ops"})
+				s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+					"name": "later", "trigger": map[string]any{"type": "manual"},
+					"blocks": []any{map[string]any{"id": "wait", "type": "delay", "timeout": "2h", "config": map[string]any{"duration": "'1h'"}}},
+				})
+				stored := func(id string) model.Run {
+					var r model.Run
+					if err := s.App.DB.Where("id = ?", id).First(&r).Error; err != nil {
+						t.Fatal(err)
+					}
+					return r
+				}
+				id := s.Must(202, "POST", "/api/v1/projects/ops/flows/later/runs",
+					map[string]any{"environment": "production", "input": map[string]any{"token": canary}})["id"].(string)
+				waitFor(t, 30*time.Second, "the run to wait", func() bool { return stored(id).Status == "waiting" })
+				c.prep(s, id)
+				waitFor(t, 30*time.Second, "the run to end", func() bool { r := stored(id); return r.Finished() })
+				r := stored(id)
+				if r.Status != c.status {
+					t.Errorf("status %s (%s), want %s", r.Status, r.Error, c.status)
+				}
+				if strings.Contains(r.Input, "early-canary") || r.InputSealed == nil {
+					t.Fatalf("input %q, sealed %d bytes: want no value in clear, and the input sealed", r.Input, len(r.InputSealed))
+				}
+				if c.redact != strings.Contains(r.Input, "[REDACTED:API_TOKEN]") {
+					t.Errorf("input %q: redacted %v, want %v", r.Input, !c.redact, c.redact)
+				}
+			})
 		})
 	}
 }

@@ -185,15 +185,14 @@ func (s *Service) Cancel(ctx context.Context, id, actor string) (*Run, error) {
 	// A queued or waiting run ends here, without the worker that would
 	// redact its input at rest: its redacted input is made first (the
 	// load of its secrets commits an audit record, so not inside the
-	// transaction) and stored with the cancel.
+	// transaction) and stored with the cancel. A running one too: the
+	// worker may release it to the queue before the cancel lands.
 	var input string
 	var sealed []byte
-	prepared := false
-	if r.Status == StatusQueued || r.Status == StatusWaiting {
+	if !r.Finished() {
 		if input, sealed, err = s.worker.InputAtRest(ctx, r); err != nil {
 			return nil, err
 		}
-		prepared = true
 	}
 	now := s.now()
 	var done bool
@@ -202,7 +201,7 @@ func (s *Service) Cancel(ctx context.Context, id, actor string) (*Run, error) {
 		if done, err = s.driver.Cancel(tx, id, "canceled by "+actor, now); err != nil || !done {
 			return err
 		}
-		if prepared && input != r.Input {
+		if !r.Finished() && input != r.Input {
 			if err := tx.Model(&Run{}).Where("id = ?", id).Updates(map[string]any{"input": input, "input_sealed": sealed}).Error; err != nil {
 				return err
 			}
@@ -216,19 +215,6 @@ func (s *Service) Cancel(ctx context.Context, id, actor string) (*Run, error) {
 	})
 	if err != nil {
 		return nil, store.Translate(err)
-	}
-	if done && !prepared {
-		// It was running when read and was queued again (released)
-		// before the cancel: its input is redacted now, after.
-		if input, sealed, err = s.worker.InputAtRest(ctx, r); err != nil {
-			return nil, err
-		}
-		if input != r.Input {
-			if err := s.db.WithContext(ctx).Model(&Run{}).Where("id = ? AND status = ?", id, StatusCanceled).
-				Updates(map[string]any{"input": input, "input_sealed": sealed}).Error; err != nil {
-				return nil, store.Translate(err)
-			}
-		}
 	}
 	if done {
 		s.broker.notify(id)

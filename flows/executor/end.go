@@ -204,7 +204,19 @@ func (x *execution) finish(out any, runErr error) {
 	now := w.now()
 	o := queue.Outcome{RunID: r.ID, Owner: w.owner, Attempt: r.Attempt, Status: status, Output: outJSON, Error: errText,
 		Finished: now}
-	o.Input, o.InputSealed = w.inputAtRest(x.red, r)
+	red := x.red
+	if x.secrets == nil && w.cfg.Secrets != nil {
+		// The run ends before it loaded its secrets (canceled when it was
+		// claimed, too many resumes, a flow version that no longer loads,
+		// the load itself failed): they are loaded now, for its input.
+		ctx, cancel := context.WithTimeout(x.hard, 30*time.Second)
+		var err error
+		if red, err = w.inputRedactor(ctx, r); err != nil {
+			w.log.Warn("load the run's secrets to redact its input; it is kept only sealed", "run_id", r.ID, "err", x.red.Error(err))
+		}
+		cancel()
+	}
+	o.Input, o.InputSealed = w.inputAtRest(red, r)
 	if err := x.parentResult(&o, out); err != nil {
 		// The parent then fails its flow block: the output is not kept.
 		w.log.Error("seal a child run's output for its parent", "run_id", r.ID, "err", x.red.Error(err))
@@ -249,34 +261,57 @@ func (x *execution) finish(out any, runErr error) {
 // inputAtRest is what an ended run keeps of its input, redacted with red:
 // the input is needed only while the run runs, so at rest it keeps no
 // secret value a caller passed in (SECURITY.md case 10). When that changed
-// it, the real input is kept sealed (sealed), for a rerun.
+// it, the real input is kept sealed (sealed), for a rerun. With red nil
+// (the run's secrets could not be loaded to check it) nothing of the
+// input is kept in clear: it is only sealed.
 func (w *Worker) inputAtRest(red *redact.Redactor, r *model.Run) (input string, sealed []byte) {
-	input = red.String(r.Input)
-	if input == r.Input {
-		return input, nil
+	input = inputWithheld
+	if red != nil {
+		if input = red.String(r.Input); input == r.Input {
+			return input, nil
+		}
 	}
 	sealed, err := w.cfg.Sealer.SealBlob(model.InputAAD(r.ID), []byte(r.Input))
 	if err != nil {
 		// The run's end matters more than a later rerun: the rerun then
 		// says that the input was not kept.
-		w.log.Warn("seal the run's input for reruns", "run_id", r.ID, "err", red.Error(err))
+		w.log.Warn("seal the run's input for reruns", "run_id", r.ID, "err", err)
 	}
 	return input, sealed
 }
 
+// inputWithheld is the input an ended run keeps when its secrets could
+// not be loaded to redact it (JSON, like every stored input).
+const inputWithheld = `"[REDACTED: the run's secrets could not be loaded to check its input for their values, so it is kept only sealed]"`
+
 // InputAtRest is what run r, which ends without reaching a worker (the
 // cancel of a queued or waiting run), keeps of its input: redacted with
 // the values of its project and environment (their load audited with the
-// run's id), and the real input sealed when that changed it.
+// run's id), and the real input sealed when that changed it; only sealed
+// when the values cannot be loaded (a key missing from the keyring, a
+// damaged value). It fails only when the database does not answer.
 func (w *Worker) InputAtRest(ctx context.Context, r *model.Run) (input string, sealed []byte, err error) {
-	red := redact.New()
-	if w.cfg.Secrets != nil {
-		rs, err := w.cfg.Secrets.ForRun(ctx, r.Project, r.Environment, r.ID)
-		if err != nil {
-			return "", nil, fmt.Errorf("load the secrets of project %q, environment %q to redact the run's input: %w", r.Project, r.Environment, err)
-		}
-		red = w.redactorFor(rs.Visible())
+	red, err := w.inputRedactor(ctx, r)
+	if err != nil && store.IsUnavailable(err) {
+		return "", nil, err
+	}
+	if err != nil {
+		w.log.Warn("load the run's secrets to redact its input; it is kept only sealed", "run_id", r.ID, "err", err)
 	}
 	input, sealed = w.inputAtRest(red, r)
 	return input, sealed, nil
+}
+
+// inputRedactor returns the redactor of the values run r's project and
+// environment see (their load audited with the run's id); nil with the
+// error when they cannot be loaded.
+func (w *Worker) inputRedactor(ctx context.Context, r *model.Run) (*redact.Redactor, error) {
+	if w.cfg.Secrets == nil {
+		return redact.New(), nil
+	}
+	rs, err := w.cfg.Secrets.ForRun(ctx, r.Project, r.Environment, r.ID)
+	if err != nil {
+		return nil, fmt.Errorf("load the secrets of project %q, environment %q: %w", r.Project, r.Environment, err)
+	}
+	return w.redactorFor(rs.Visible()), nil
 }
