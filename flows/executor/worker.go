@@ -227,10 +227,13 @@ type Worker struct {
 	// and once it drains); guarded by dispMu.
 	dispMu sync.Mutex
 	disp   *dispatch
-	// claiming is held by the claim loop while it holds the free slots
+	// claiming holds a token while the claim loop holds the free slots
 	// for a claim, so that Reserve waits for the slots it gives back
-	// rather than queue its run for the next claim.
-	claiming sync.Mutex
+	// rather than queue its run for the next claim; for at most
+	// reserveWait, after which (a claim the database is slow to answer)
+	// the run is queued.
+	claiming    chan struct{}
+	reserveWait time.Duration
 	// backlog says due runs may wait for a slot: the last claim took as
 	// many as it could, or the slots were full. A run that ends then
 	// wakes the claim loop; otherwise it does not (a run queued through
@@ -252,6 +255,10 @@ func New(cfg Config) *Worker {
 		derivers:  redact.NewDeriverCache(maxCachedDerivers),
 		wake:      make(chan struct{}, 1),
 		started:   make(chan struct{}),
+		claiming:  make(chan struct{}, 1),
+		// A claim takes a few milliseconds; one that takes longer is
+		// waiting for the database, which the run's insert would too.
+		reserveWait: time.Second,
 	}
 }
 
@@ -336,7 +343,7 @@ func (w *Worker) Start(ctx context.Context) {
 		// The free slots are taken before the claim (runs queued through
 		// this process meanwhile take theirs too: Reserve), and those the
 		// claim did not fill are given back.
-		w.claiming.Lock()
+		w.claiming <- struct{}{}
 		free := 0
 	take:
 		for free < cap(slots) {
@@ -348,7 +355,7 @@ func (w *Worker) Start(ctx context.Context) {
 			}
 		}
 		if free == 0 {
-			w.claiming.Unlock()
+			<-w.claiming
 			w.backlog.Store(true)
 			idle()
 			continue
@@ -357,7 +364,7 @@ func (w *Worker) Start(ctx context.Context) {
 		for range free - len(claimed) {
 			<-slots
 		}
-		w.claiming.Unlock()
+		<-w.claiming
 		if err != nil {
 			w.log.Warn("claim runs", "err", err)
 			select {
@@ -461,7 +468,7 @@ func (w *Worker) Reserve() *Reservation {
 	w.dispMu.Lock()
 	defer w.dispMu.Unlock()
 	d := w.disp
-	if d == nil {
+	if d == nil || w.backlog.Load() { // (set meanwhile: one gave up)
 		return nil
 	}
 	if !w.takeSlot(d) {
@@ -473,15 +480,22 @@ func (w *Worker) Reserve() *Reservation {
 }
 
 // takeSlot takes a free slot of d. When there is none it waits for a
-// claim in progress to give back those it did not fill, and tries again.
+// claim in progress to give back those it did not fill (for at most
+// reserveWait), and tries again.
 func (w *Worker) takeSlot(d *dispatch) bool {
 	select {
 	case d.slots <- struct{}{}:
 		return true
 	default:
 	}
-	w.claiming.Lock()
-	defer w.claiming.Unlock()
+	t := time.NewTimer(w.reserveWait)
+	defer t.Stop()
+	select {
+	case w.claiming <- struct{}{}:
+		defer func() { <-w.claiming }()
+	case <-t.C:
+		return false
+	}
 	select {
 	case d.slots <- struct{}{}:
 		return true
