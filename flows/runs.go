@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/hushflow/hushflow/flows/executor"
 	"github.com/hushflow/hushflow/flows/model"
+	"github.com/hushflow/hushflow/flows/queue"
 	"github.com/hushflow/hushflow/internal/apperr"
 	"github.com/hushflow/hushflow/store"
 	"gorm.io/gorm"
@@ -206,6 +207,13 @@ func (s *Service) Cancel(ctx context.Context, id, actor string) (*Run, error) {
 				return err
 			}
 		}
+		if r.ParentRunID != "" {
+			// Its parent waits for it: woken, its flow block sees the
+			// child canceled, as after a child's own end.
+			if err := queue.Wake(tx, r.ParentRunID, now); err != nil {
+				return err
+			}
+		}
 		seq, err := s.driver.LastSeq(tx, id)
 		if err != nil {
 			return err
@@ -218,6 +226,9 @@ func (s *Service) Cancel(ctx context.Context, id, actor string) (*Run, error) {
 	}
 	if done {
 		s.broker.notify(id)
+		if r.ParentRunID != "" {
+			s.worker.Poke()
+		}
 	}
 	// The runs its flow blocks started stop with it.
 	if err := s.cancelChildren(ctx, id, actor); err != nil {

@@ -249,3 +249,41 @@ func TestSubflowCancelAndTimeout(t *testing.T) {
 		})
 	}
 }
+
+// A child run canceled during its wait keeps no value its parent learnt
+// at run time (secrets.mask) in its input at rest: the cancel redacts it
+// with what the parent passed on, as the child's own end would.
+func TestCanceledChildKeepsNoParentValueInInput(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "slow", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{map[string]any{"id": "wait", "type": "delay", "timeout": "2h", "config": map[string]any{"duration": "'1h'"}}},
+		})
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "caller", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{
+				map[string]any{"id": "mk", "type": "code", "config": map[string]any{"code": "return secrets.mask('derived-' + input.k + '-value')"}},
+				map[string]any{"id": "call", "type": "flow", "timeout": "1h",
+					"config": map[string]any{"flow": "'slow'", "input": "({passed: steps.mk.output})"}},
+			},
+		})
+		id := s.Must(202, "POST", "/api/v1/projects/billing/flows/caller/runs",
+			map[string]any{"environment": "development", "input": map[string]any{"k": "Zq81-xyzzy-4471"}})["id"].(string)
+		var cid string
+		waitFor(t, 30*time.Second, "the child to wait", func() bool {
+			runs := s.Must(200, "GET", "/api/v1/projects/billing/runs?parent="+id, nil)["runs"].([]any)
+			if len(runs) != 1 || runs[0].(map[string]any)["status"] != "waiting" {
+				return false
+			}
+			cid = runs[0].(map[string]any)["id"].(string)
+			return true
+		})
+		s.Must(200, "POST", "/api/v1/runs/"+cid+"/cancel", nil)
+		waitFor(t, 30*time.Second, "the caller to end", func() bool {
+			st := s.Must(200, "GET", "/api/v1/runs/"+id, nil)["status"]
+			return st == "failed" || st == "succeeded" || st == "canceled"
+		})
+		apptest.AssertAbsent(t, "database", apptest.DumpTables(t, s.App.DB), derivedValue)
+	})
+}

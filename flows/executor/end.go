@@ -313,5 +313,30 @@ func (w *Worker) inputRedactor(ctx context.Context, r *model.Run) (*redact.Redac
 	if err != nil {
 		return nil, fmt.Errorf("load the secrets of project %q, environment %q: %w", r.Project, r.Environment, err)
 	}
-	return w.redactorFor(rs.Visible()), nil
+	red := w.redactorFor(rs.Visible())
+	if r.ParentRunID != "" {
+		// A sub-flow's input may hold what its parent learnt at run time
+		// (a secrets.mask value): it passed them on, sealed.
+		var cp model.Checkpoint
+		err := w.cfg.DB.WithContext(ctx).Where("run_id = ? AND block = ?", r.ID, model.InheritedCheckpoint).Take(&cp).Error
+		if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil, fmt.Errorf("load what the parent run passed on: %w", store.Translate(err))
+		}
+		if err == nil {
+			b, err := w.cfg.Sealer.OpenBlob(checkpointAAD(2, r.ID, model.InheritedCheckpoint), cp.Output)
+			var sc struct {
+				Masks []model.RunMask `json:"masks"`
+			}
+			if err == nil {
+				err = json.Unmarshal(b, &sc)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("open what the parent run passed on: %w", err)
+			}
+			for _, m := range sc.Masks {
+				red.Add(m.Name, m.Value)
+			}
+		}
+	}
+	return red, nil
 }
