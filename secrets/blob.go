@@ -38,12 +38,11 @@ func (kr *Keyring) SealBlob(aad, plaintext []byte) ([]byte, error) {
 	return append(out, ct...), nil
 }
 
-// OpenBlob decrypts a blob of SealBlob sealed with the same aad. Its error
-// names the key id when the keyring lacks it, never any content.
-func (kr *Keyring) OpenBlob(aad, blob []byte) ([]byte, error) {
-	bad := errors.New("sealed data is damaged or bound to something else")
+// parseBlob splits a blob of SealBlob into its key id, wrapped data key
+// and ciphertext.
+func parseBlob(blob []byte) (keyID string, wk, ct []byte, ok bool) {
 	if len(blob) < 1 || blob[0] != formatV1 {
-		return nil, bad
+		return "", nil, nil, false
 	}
 	rest := blob[1:]
 	field := func() ([]byte, bool) {
@@ -55,16 +54,67 @@ func (kr *Keyring) OpenBlob(aad, blob []byte) ([]byte, error) {
 		rest = rest[k+int(n):]
 		return f, true
 	}
-	keyID, ok1 := field()
+	id, ok1 := field()
 	wk, ok2 := field()
-	if !ok1 || !ok2 {
-		return nil, bad
-	}
-	kek, ok := kr.key(string(keyID))
+	return string(id), wk, rest, ok1 && ok2
+}
+
+// BlobKeyID is the id of the master key that wraps the data key of a blob
+// of SealBlob; ok is false for data that is no such blob.
+func BlobKeyID(blob []byte) (keyID string, ok bool) {
+	keyID, _, _, ok = parseBlob(blob)
+	return keyID, ok
+}
+
+// RewrapBlob returns blob (of SealBlob, sealed with aad) with its data key
+// wrapped by the keyring's primary key instead, for a key rotation: the
+// ciphertext is kept as it is and nothing is decrypted but the data key.
+// A blob already under the primary key comes back unchanged.
+func (kr *Keyring) RewrapBlob(aad, blob []byte) ([]byte, error) {
+	keyID, wk, ct, ok := parseBlob(blob)
 	if !ok {
-		return nil, errors.New(kr.missingReason(string(keyID)))
+		return nil, errors.New("sealed data is damaged or bound to something else")
 	}
-	dek, err := gcmOpen(kek, wk, blobAAD("hushflow/blob-dek/v1", string(keyID), aad))
+	if keyID == kr.primary {
+		return blob, nil
+	}
+	kek, ok := kr.key(keyID)
+	if !ok {
+		return nil, errors.New(kr.missingReason(keyID))
+	}
+	dek, err := gcmOpen(kek, wk, blobAAD("hushflow/blob-dek/v1", keyID, aad))
+	if err != nil {
+		return nil, errors.New("wrong master key or tampered data")
+	}
+	defer clear(dek)
+	pk, ok := kr.key(kr.primary)
+	if !ok {
+		return nil, fmt.Errorf("wrap: key id %q not in keyring", kr.primary)
+	}
+	nwk, err := gcmSeal(pk, dek, blobAAD("hushflow/blob-dek/v1", kr.primary, aad))
+	if err != nil {
+		return nil, fmt.Errorf("wrap data key: %w", err)
+	}
+	out := []byte{formatV1}
+	out = binary.AppendUvarint(out, uint64(len(kr.primary)))
+	out = append(out, kr.primary...)
+	out = binary.AppendUvarint(out, uint64(len(nwk)))
+	out = append(out, nwk...)
+	return append(out, ct...), nil
+}
+
+// OpenBlob decrypts a blob of SealBlob sealed with the same aad. Its error
+// names the key id when the keyring lacks it, never any content.
+func (kr *Keyring) OpenBlob(aad, blob []byte) ([]byte, error) {
+	keyID, wk, rest, ok := parseBlob(blob)
+	if !ok {
+		return nil, errors.New("sealed data is damaged or bound to something else")
+	}
+	kek, ok := kr.key(keyID)
+	if !ok {
+		return nil, errors.New(kr.missingReason(keyID))
+	}
+	dek, err := gcmOpen(kek, wk, blobAAD("hushflow/blob-dek/v1", keyID, aad))
 	if err != nil {
 		return nil, errors.New("wrong master key or tampered data")
 	}

@@ -54,3 +54,46 @@ func TestSealBlob(t *testing.T) {
 		t.Errorf("open without its key: %v", err)
 	}
 }
+
+// A rotation rewraps a blob's data key under the new primary key: the
+// rewrapped blob opens with the new key alone, keeps its ciphertext, is
+// still bound to what it belongs to, and names its key.
+func TestRewrapBlob(t *testing.T) {
+	k1, k2 := secrets.NewKey(), secrets.NewKey()
+	old, _ := secrets.ParseKeyring("k1:" + k1)
+	both, _ := secrets.ParseKeyring("k2:" + k2 + ",k1:" + k1)
+	onlyNew, _ := secrets.ParseKeyring("k2:" + k2)
+	plain, aad := []byte(`{"out":"checkpoint"}`), []byte("run-1/fetch")
+	blob, err := old.SealBlob(aad, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, ok := secrets.BlobKeyID(blob); !ok || id != "k1" {
+		t.Fatalf("key id %q %v", id, ok)
+	}
+	if _, err := onlyNew.RewrapBlob(aad, blob); err == nil || !strings.Contains(err.Error(), "k1") {
+		t.Fatalf("rewrap without the old key: %v", err)
+	}
+	if _, err := both.RewrapBlob([]byte("run-2/fetch"), blob); err == nil {
+		t.Error("rewrapped a blob for another run")
+	}
+	re, err := both.RewrapBlob(aad, blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := secrets.BlobKeyID(re); id != "k2" {
+		t.Errorf("rewrapped blob under %q, want k2", id)
+	}
+	if !bytes.HasSuffix(re, blob[len(blob)-len(plain)-16:]) {
+		t.Error("the ciphertext changed")
+	}
+	if got, err := onlyNew.OpenBlob(aad, re); err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("open the rewrapped blob with the new key alone: %q %v", got, err)
+	}
+	if same, err := both.RewrapBlob(aad, re); err != nil || !bytes.Equal(same, re) {
+		t.Errorf("a blob under the primary key changed: %v", err)
+	}
+	if _, ok := secrets.BlobKeyID([]byte("not a blob")); ok {
+		t.Error("a key id for data that is no blob")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/internal/apperr"
 	"github.com/hushflow/hushflow/secrets"
 	"github.com/hushflow/hushflow/store"
@@ -266,7 +267,22 @@ func (s *Server) rotateKeys(c echo.Context) error {
 		}
 		return err
 	}
-	return c.JSON(http.StatusOK, res)
+	out := rotateResponse{RotateResult: res}
+	if s.deps.Flows != nil && res.Remaining == 0 {
+		// Once the secrets are done: the run data sealed under the old
+		// keys (waiting runs' checkpoints, inputs kept for reruns).
+		if out.RunData, err = s.deps.Flows.RewrapSealed(c.Request().Context(), st.Keyring()); err != nil {
+			return err
+		}
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// rotateResponse is what POST /keys/rotate did: to the secret versions,
+// and to the run data sealed under the keyring.
+type rotateResponse struct {
+	secrets.RotateResult
+	RunData flows.SealedRewrap `json:"run_data"`
 }
 
 func (s *Server) keyStatus(c echo.Context) error {

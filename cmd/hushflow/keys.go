@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/secrets"
 	"github.com/spf13/cobra"
 )
@@ -62,7 +63,10 @@ reports 0 remaining, older keys can be removed from the keyring.`,
 			if maxBatches > 0 {
 				body["max_batches"] = maxBatches
 			}
-			var res secrets.RotateResult
+			var res struct {
+				secrets.RotateResult
+				RunData flows.SealedRewrap `json:"run_data"`
+			}
 			if err := c.do(cmd.Context(), "POST", "/api/v1/keys/rotate", body, &res); err != nil {
 				return err
 			}
@@ -76,7 +80,15 @@ reports 0 remaining, older keys can be removed from the keyring.`,
 				msg += " (" + strings.Join(from, ", ") + ")"
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s; %d remaining\n", msg, res.Remaining)
-			if res.Remaining == 0 {
+			if res.Remaining > 0 {
+				return nil // the run data goes once the secrets are done
+			}
+			rd := res.RunData
+			fmt.Fprintf(cmd.OutOrStdout(), "rewrapped %d checkpoints of open runs and %d sealed run inputs; %d remaining\n", rd.Checkpoints, rd.Inputs, rd.Remaining)
+			for _, e := range rd.Errors {
+				fmt.Fprintf(cmd.OutOrStdout(), "  not rewrapped: %s\n", e)
+			}
+			if rd.Remaining == 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "every data key is wrapped by %s: older keys can be removed from the keyring\n", res.Primary)
 			}
 			return nil

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -52,7 +51,7 @@ func (x *execution) sealAs(runID, block string, sc sealedCheckpoint) ([]byte, er
 	if err != nil {
 		return nil, fmt.Errorf("block %q: its output is not JSON: %w", block, err)
 	}
-	ct, err := x.w.cfg.Sealer.SealBlob(checkpointAAD(2, runID, block), b)
+	ct, err := x.w.cfg.Sealer.SealBlob(model.CheckpointAAD(2, runID, block), b)
 	if err != nil {
 		return nil, fmt.Errorf("block %q: seal its checkpoint: %w", block, err)
 	}
@@ -63,7 +62,7 @@ func (x *execution) sealAs(runID, block string, sc sealedCheckpoint) ([]byte, er
 // sealed), and the learnt values it holds. A checkpoint of the first
 // format (output only, written before an upgrade) opens too.
 func (x *execution) open(block string, sealed []byte) (any, []model.RunMask, error) {
-	b, err := x.w.cfg.Sealer.OpenBlob(checkpointAAD(2, x.run.ID, block), sealed)
+	b, err := x.w.cfg.Sealer.OpenBlob(model.CheckpointAAD(2, x.run.ID, block), sealed)
 	if err == nil {
 		var cp struct {
 			Output json.RawMessage `json:"output"`
@@ -75,17 +74,12 @@ func (x *execution) open(block string, sealed []byte) (any, []model.RunMask, err
 		out, err := engine.DecodeJSON(cp.Output)
 		return out, cp.Masks, err
 	}
-	b, err1 := x.w.cfg.Sealer.OpenBlob(checkpointAAD(1, x.run.ID, block), sealed)
+	b, err1 := x.w.cfg.Sealer.OpenBlob(model.CheckpointAAD(1, x.run.ID, block), sealed)
 	if err1 != nil {
 		return nil, nil, err
 	}
 	out, err := engine.DecodeJSON(b)
 	return out, nil, err
-}
-
-// checkpointAAD binds a sealed checkpoint to its format, run and block.
-func checkpointAAD(format int, runID, block string) []byte {
-	return []byte("hushflow/checkpoint/v" + strconv.Itoa(format) + "\x00" + runID + "\x00" + block)
 }
 
 // suspend records a durable wait: the sleeping checkpoint, and the run
@@ -323,7 +317,7 @@ func (w *Worker) inputRedactor(ctx context.Context, r *model.Run) (*redact.Redac
 			return nil, fmt.Errorf("load what the parent run passed on: %w", store.Translate(err))
 		}
 		if err == nil {
-			b, err := w.cfg.Sealer.OpenBlob(checkpointAAD(2, r.ID, model.InheritedCheckpoint), cp.Output)
+			b, err := w.cfg.Sealer.OpenBlob(model.CheckpointAAD(2, r.ID, model.InheritedCheckpoint), cp.Output)
 			var sc struct {
 				Masks []model.RunMask `json:"masks"`
 			}

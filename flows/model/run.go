@@ -7,6 +7,7 @@ package model
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"gorm.io/gorm"
@@ -118,6 +119,13 @@ type Run struct {
 
 // InputAAD binds a run's sealed input to the run.
 func InputAAD(runID string) []byte { return []byte("hushflow/run-input/v1\x00" + runID) }
+
+// CheckpointAAD binds a sealed checkpoint to its format (1: the output
+// alone, before learnt values were kept with it; 2: the output and the
+// values), run and block.
+func CheckpointAAD(format int, runID, block string) []byte {
+	return []byte("hushflow/checkpoint/v" + strconv.Itoa(format) + "\x00" + runID + "\x00" + block)
+}
 
 // Checkpoint is what a run keeps of one of its blocks until it ends, so
 // that it can resume from its first unfinished block on any replica.
