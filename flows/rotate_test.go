@@ -2,12 +2,17 @@ package flows_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/internal/app"
 	"github.com/hushflow/hushflow/internal/apptest"
+	"github.com/hushflow/hushflow/secrets"
 	"github.com/hushflow/hushflow/store/storetest"
 )
 
@@ -54,6 +59,15 @@ func TestRotationKeepsWaitingRunsAndReruns(t *testing.T) {
 
 			// k2 primary, k1 kept: the rotation.
 			s2 := apptest.Start(t, dbc, with(k2+","+k1, false))
+			if n := s2.Must(200, "GET", "/api/v1/keys", nil)["run_data_not_under_primary"]; n.(float64) < 2 {
+				t.Errorf("run data not under k2 before the rotation: %v, want the checkpoints and the input", n)
+			}
+			// A rotation stopped before the secrets are done leaves the
+			// run data for later, and says nothing of it.
+			part := s2.Must(200, "POST", "/api/v1/keys/rotate", map[string]any{"batch_size": 1, "max_batches": 1})
+			if part["remaining"] == 0.0 || part["run_data"] != nil {
+				t.Fatalf("partial rotation: %v", part)
+			}
 			rot := s2.Must(200, "POST", "/api/v1/keys/rotate", nil)
 			rd, _ := rot["run_data"].(map[string]any)
 			if rot["remaining"] != 0.0 || rd["checkpoints"].(float64) < 1 || rd["inputs"] != 1.0 || rd["remaining"] != 0.0 {
@@ -62,6 +76,9 @@ func TestRotationKeepsWaitingRunsAndReruns(t *testing.T) {
 			again := s2.Must(200, "POST", "/api/v1/keys/rotate", nil)["run_data"].(map[string]any)
 			if again["checkpoints"] != 0.0 || again["inputs"] != 0.0 {
 				t.Errorf("a second rotation rewrapped again: %v", again)
+			}
+			if n := s2.Must(200, "GET", "/api/v1/keys", nil)["run_data_not_under_primary"]; n != 0.0 {
+				t.Errorf("run data not under k2 after the rotation: %v", n)
 			}
 			s2.Stop()
 
@@ -79,4 +96,49 @@ func TestRotationKeepsWaitingRunsAndReruns(t *testing.T) {
 			}
 		})
 	}
+}
+
+// RewrapSealed goes through more rows than one batch, stops after
+// maxBatches with the rest counted as remaining, and finishes when run
+// again; a row it cannot rewrap is named and counted, not fatal.
+func TestRewrapSealedInBatches(t *testing.T) {
+	apptest.SkipShort(t)
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		k1 := "k1:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32))
+		k2 := "k2:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{2}, 32))
+		old, err := secrets.ParseKeyring(k1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		both, _ := secrets.ParseKeyring(k2 + "," + k1)
+		const n = 1100
+		for i := 0; i < n; i++ {
+			run, block := fmt.Sprintf("run-%04d", i/10), fmt.Sprintf("b%d", i%10)
+			blob, err := old.SealBlob(model.CheckpointAAD(2, run, block), []byte(`{"output":1}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i == 7 {
+				blob[8] ^= 1 // its wrapped data key damaged
+			}
+			if err := s.App.DB.Exec("INSERT INTO run_checkpoints (run_id, block, state, detail, output, created_at) VALUES (?, ?, 'done', '', ?, ?)",
+				run, block, blob, time.Now()).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		first, err := s.App.Flows.RewrapSealed(context.Background(), both, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first.Checkpoints != 499 || first.Remaining != n-499 || len(first.Errors) != 1 || !strings.Contains(first.Errors[0], "run-0000 b7") {
+			t.Fatalf("first batch: %+v", first)
+		}
+		rest, err := s.App.Flows.RewrapSealed(context.Background(), both, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rest.Checkpoints != n-500 || rest.Remaining != 1 || len(rest.Errors) != 1 {
+			t.Fatalf("the rest: %+v", rest)
+		}
+	})
 }

@@ -59,6 +59,15 @@ func parseBlob(blob []byte) (keyID string, wk, ct []byte, ok bool) {
 	return string(id), wk, rest, ok1 && ok2
 }
 
+// PrimaryBlobPrefix is how every blob of SealBlob whose data key the
+// primary key wraps begins (its format and key id): a query can tell the
+// blobs a rotation has yet to rewrap without reading them whole.
+func (kr *Keyring) PrimaryBlobPrefix() []byte {
+	out := []byte{formatV1}
+	out = binary.AppendUvarint(out, uint64(len(kr.primary)))
+	return append(out, kr.primary...)
+}
+
 // BlobKeyID is the id of the master key that wraps the data key of a blob
 // of SealBlob; ok is false for data that is no such blob.
 func BlobKeyID(blob []byte) (keyID string, ok bool) {

@@ -84,6 +84,9 @@ func TestRewrapBlob(t *testing.T) {
 	if id, _ := secrets.BlobKeyID(re); id != "k2" {
 		t.Errorf("rewrapped blob under %q, want k2", id)
 	}
+	if !bytes.HasPrefix(re, both.PrimaryBlobPrefix()) || bytes.HasPrefix(blob, both.PrimaryBlobPrefix()) {
+		t.Error("PrimaryBlobPrefix does not tell a blob under the primary key from one under another")
+	}
 	if !bytes.HasSuffix(re, blob[len(blob)-len(plain)-16:]) {
 		t.Error("the ciphertext changed")
 	}

@@ -271,18 +271,21 @@ func (s *Server) rotateKeys(c echo.Context) error {
 	if s.deps.Flows != nil && res.Remaining == 0 {
 		// Once the secrets are done: the run data sealed under the old
 		// keys (waiting runs' checkpoints, inputs kept for reruns).
-		if out.RunData, err = s.deps.Flows.RewrapSealed(c.Request().Context(), st.Keyring()); err != nil {
+		rd, err := s.deps.Flows.RewrapSealed(c.Request().Context(), st.Keyring(), req.MaxBatches)
+		if err != nil {
 			return err
 		}
+		out.RunData = &rd
 	}
 	return c.JSON(http.StatusOK, out)
 }
 
 // rotateResponse is what POST /keys/rotate did: to the secret versions,
-// and to the run data sealed under the keyring.
+// and to the run data sealed under the keyring (absent while secret
+// versions remain: it goes once they are done).
 type rotateResponse struct {
 	secrets.RotateResult
-	RunData flows.SealedRewrap `json:"run_data"`
+	RunData *flows.SealedRewrap `json:"run_data,omitempty"`
 }
 
 func (s *Server) keyStatus(c echo.Context) error {
@@ -298,10 +301,20 @@ func (s *Server) keyStatus(c echo.Context) error {
 		return err
 	}
 	kr := st.Keyring()
-	return c.JSON(http.StatusOK, map[string]any{
+	body := map[string]any{
 		"primary": kr.PrimaryID(), "keys": kr.IDs(), "versions_by_key": usage,
 		"warnings": nonNil(st.CheckKeys(c.Request().Context())),
-	})
+	}
+	if s.deps.Flows != nil {
+		// Checkpoints of open runs and inputs kept for reruns that a
+		// rotation has yet to move to the primary key.
+		n, err := s.deps.Flows.SealedElsewhere(c.Request().Context(), kr)
+		if err != nil {
+			return err
+		}
+		body["run_data_not_under_primary"] = n
+	}
+	return c.JSON(http.StatusOK, body)
 }
 
 func nonNil(s []string) []string {

@@ -65,7 +65,7 @@ reports 0 remaining, older keys can be removed from the keyring.`,
 			}
 			var res struct {
 				secrets.RotateResult
-				RunData flows.SealedRewrap `json:"run_data"`
+				RunData *flows.SealedRewrap `json:"run_data"`
 			}
 			if err := c.do(cmd.Context(), "POST", "/api/v1/keys/rotate", body, &res); err != nil {
 				return err
@@ -80,8 +80,9 @@ reports 0 remaining, older keys can be removed from the keyring.`,
 				msg += " (" + strings.Join(from, ", ") + ")"
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s; %d remaining\n", msg, res.Remaining)
-			if res.Remaining > 0 {
-				return nil // the run data goes once the secrets are done
+			if res.Remaining > 0 || res.RunData == nil {
+				fmt.Fprintln(cmd.OutOrStdout(), "the run data sealed under the keyring (checkpoints of open runs, inputs kept for reruns) is rewrapped once every secret is: run it again")
+				return nil
 			}
 			rd := res.RunData
 			fmt.Fprintf(cmd.OutOrStdout(), "rewrapped %d checkpoints of open runs and %d sealed run inputs; %d remaining\n", rd.Checkpoints, rd.Inputs, rd.Remaining)
@@ -112,6 +113,7 @@ reports 0 remaining, older keys can be removed from the keyring.`,
 				Keys     []string         `json:"keys"`
 				Usage    map[string]int64 `json:"versions_by_key"`
 				Warnings []string         `json:"warnings"`
+				RunData  *int64           `json:"run_data_not_under_primary"`
 			}
 			if err := json.Unmarshal(raw, &out); err != nil {
 				return err
@@ -124,6 +126,9 @@ reports 0 remaining, older keys can be removed from the keyring.`,
 			sort.Strings(ids)
 			for _, id := range ids {
 				fmt.Fprintf(cmd.OutOrStdout(), "  %s wraps %d secret versions\n", id, out.Usage[id])
+			}
+			if out.RunData != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "sealed run data not under %s yet (checkpoints of open runs, inputs kept for reruns): %d\n", out.Primary, *out.RunData)
 			}
 			for _, w := range out.Warnings {
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+w)
