@@ -66,6 +66,9 @@ var groups = []group{
 	// CPU of a `hushflow serve` process tree per run, at a low offered
 	// rate beside saturation, and idle (flows/bench_test.go).
 	{"./flows/", "", []string{"-v"}, "^TestFlowCPU$", []string{"HUSHFLOW_BENCH=1"}, "TestFlowCPU"},
+	// What a run's I/O alone costs on this machine (bench/floor), the
+	// floor under TestFlowCPU's figure.
+	{"./bench/floor/", "", []string{"-v"}, "^TestFloor$", []string{"HUSHFLOW_BENCH=1"}, "floor"},
 }
 
 // cpuProbe measures the CPU time per operation of one benchmark, for
@@ -189,6 +192,8 @@ var rows = []row{
 		"the same saturated", "TestFlowCPU/postgres/sat", "cpu-ms/run", "≤ 2 ms (issue 21)", func(v, _, _ float64) bool { return v <= 2 }},
 	{"flows", "the same on SQLite", "TestFlowCPU/sqlite/30",
 		"the same saturated", "TestFlowCPU/sqlite/sat", "cpu-ms/run", "≤ 2 ms (issue 21)", func(v, _, _ float64) bool { return v <= 2 }},
+	{"flows", "the same on SQLite, against the floor: a bare Go server doing a run's I/O alone (its insert, a GET, four more commits; bench/floor)", "TestFlowCPU/sqlite/30",
+		"the floor", "floor/run", "cpu-ms/run", "", nil},
 	{"flows", "CPU of an idle `serve` process tree, PostgreSQL", "TestFlowCPU/postgres/idle",
 		"", "", "cpu-ms-per-s", "≤ 5 ms/s (issue 21)", func(v, _, _ float64) bool { return v <= 5 }},
 	{"flows", "the same on SQLite", "TestFlowCPU/sqlite/idle",
@@ -364,6 +369,7 @@ func parse(out string, results map[string]map[string]float64) {
 }
 
 var (
+	floorRe      = regexp.MustCompile(`floor: (\S+) ([\d.]+) ms of CPU per request`)
 	cpuRe        = regexp.MustCompile(`CPU of the serve process tree on (\w+): ([\d.]+) ms per run at 30 runs/s .*; ([\d.]+) ms per run saturated .*; idle ([\d.]+) ms of CPU per second`)
 	throughputRe = regexp.MustCompile(`(\d+(?:\.\d+)?) runs/s end to end`)
 	p99Re        = regexp.MustCompile(`queue-to-finish latency: .*p99 (\S+?),`)
@@ -372,6 +378,10 @@ var (
 // parseTest reads the figures TestFlowThroughput logs ("N runs/s end to
 // end", "queue-to-finish latency: ... p99 D,").
 func parseTest(out string, results map[string]map[string]float64, as string) {
+	for _, m := range floorRe.FindAllStringSubmatch(out, -1) {
+		v, _ := strconv.ParseFloat(m[2], 64)
+		results["floor/"+m[1]] = map[string]float64{"cpu-ms/run": v}
+	}
 	for _, m := range cpuRe.FindAllStringSubmatch(out, -1) {
 		f := func(s string) float64 { v, _ := strconv.ParseFloat(s, 64); return v }
 		results[as+"/"+m[1]+"/30"] = map[string]float64{"cpu-ms/run": f(m[2])}
