@@ -10,9 +10,9 @@ import (
 )
 
 // SealedRewrap counts what a key rotation did to the run data sealed under
-// the keyring: the checkpointed block outputs of open runs (a run waiting
-// a week keeps them that long) and the real inputs ended runs keep for a
-// rerun.
+// the keyring: the checkpointed block outputs of open runs (a run in a
+// durable wait keeps them until it resumes) and the real inputs ended
+// runs keep for a rerun.
 type SealedRewrap struct {
 	Checkpoints int `json:"checkpoints"`
 	Inputs      int `json:"inputs"`

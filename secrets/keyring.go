@@ -42,6 +42,18 @@ type Keyring struct {
 	primary string
 	keys    map[string][]byte
 	order   []string
+	// source is where LoadKeyring found it, for messages ("" for
+	// HUSHFLOW_MASTER_KEY).
+	source string
+}
+
+// Source says where the keyring comes from, for a message that asks to
+// add a key to it: HUSHFLOW_MASTER_KEY, or the key file's path.
+func (kr *Keyring) Source() string {
+	if kr.source == "" {
+		return EnvMasterKey
+	}
+	return "the key file " + kr.source
 }
 
 // ParseKeyring parses the HUSHFLOW_MASTER_KEY format. Errors say which
@@ -129,7 +141,7 @@ func (kr *Keyring) key(id string) ([]byte, bool) {
 func (kr *Keyring) missingReason(id string) string {
 	ids := kr.IDs()
 	sort.Strings(ids)
-	return fmt.Sprintf("key id %q is not in the keyring (it has: %s); add that key to %s", id, strings.Join(ids, ", "), EnvMasterKey)
+	return fmt.Sprintf("key id %q is not in the keyring (it has: %s); add that key to %s", id, strings.Join(ids, ", "), kr.Source())
 }
 
 // KeyConfig says where LoadKeyring finds the keyring.
@@ -160,6 +172,15 @@ func LoadKeyring(cfg KeyConfig) (*Keyring, string, error) {
 		kr, err := ParseKeyring(cfg.MasterKey)
 		if err != nil {
 			return nil, "", fmt.Errorf("%s: %w", EnvMasterKey, err)
+		}
+		ignored := cfg.KeyFile
+		if ignored == "" && cfg.DataDir != "" {
+			if p := filepath.Join(cfg.DataDir, KeyFileName); fileExists(p) {
+				ignored = p
+			}
+		}
+		if ignored != "" {
+			log.Warn(EnvMasterKey+" is set: the key file is not read (put the same keys in it, or remove it, so that a start without the variable finds them)", "path", ignored)
 		}
 		return kr, EnvMasterKey, nil
 	}
@@ -202,6 +223,11 @@ func LoadKeyring(cfg KeyConfig) (*Keyring, string, error) {
 	return kr, path, err
 }
 
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 func readKeyFile(path string, log *slog.Logger) (*Keyring, error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -218,6 +244,7 @@ func readKeyFile(path string, log *slog.Logger) (*Keyring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("master key file %s: %w", path, err)
 	}
+	kr.source = path
 	return kr, nil
 }
 

@@ -177,7 +177,7 @@ func (s *Store) CheckKeys(ctx context.Context) []string {
 	for _, id := range ids {
 		if !s.keys.Has(id) {
 			warns = append(warns, fmt.Sprintf("%d secret versions use key id %q, which is not in the keyring: they cannot be decrypted until that key is added to %s",
-				usage[id], id, EnvMasterKey))
+				usage[id], id, s.keys.Source()))
 			continue
 		}
 		var v versionRow
@@ -186,11 +186,13 @@ func (s *Store) CheckKeys(ctx context.Context) []string {
 			continue
 		}
 		if _, reason := s.keys.unwrap(id, identity{SecretID: v.SecretID, Version: v.Version}, v.WrappedKey); reason != "" {
-			warns = append(warns, fmt.Sprintf("master key %q does not open the stored data keys (wrong %s?): secrets wrapped by it cannot be decrypted", id, EnvMasterKey))
+			warns = append(warns, fmt.Sprintf("master key %q does not open the stored data keys (a wrong key in %s?): secrets wrapped by it cannot be decrypted", id, s.keys.Source()))
 		}
 	}
 	for id := range usage {
-		if id != s.keys.PrimaryID() {
+		// Only a key the keyring has can be rotated away from; a missing
+		// one is reported above.
+		if id != s.keys.PrimaryID() && s.keys.Has(id) {
 			warns = append(warns, fmt.Sprintf("some secret versions are wrapped by a key other than the primary %q: run `hushflow keys rotate` before removing old keys", s.keys.PrimaryID()))
 			break
 		}

@@ -555,10 +555,18 @@ func TestLoadKeyring(t *testing.T) {
 	if !errors.Is(err, secrets.ErrNoMasterKey) || !strings.Contains(err.Error(), "HUSHFLOW_MASTER_KEY is required with PostgreSQL") {
 		t.Fatalf("no key on postgres: %v", err)
 	}
-	// The variable wins over the file.
-	kr, src, err = secrets.LoadKeyring(secrets.KeyConfig{MasterKey: "k9:" + key1, DataDir: dir, Generate: true})
-	if err != nil || kr.PrimaryID() != "k9" || src != "HUSHFLOW_MASTER_KEY" {
+	// A key missing from the file is to be added to the file.
+	if kr.Source() != "the key file "+path {
+		t.Errorf("source %q", kr.Source())
+	}
+	// The variable wins over the file, and says that it does.
+	logs.Reset()
+	kr, src, err = secrets.LoadKeyring(secrets.KeyConfig{MasterKey: "k9:" + key1, DataDir: dir, Generate: true, Logger: log})
+	if err != nil || kr.PrimaryID() != "k9" || src != "HUSHFLOW_MASTER_KEY" || kr.Source() != "HUSHFLOW_MASTER_KEY" {
 		t.Fatalf("env key: %v %v", kr, err)
+	}
+	if !strings.Contains(logs.String(), "HUSHFLOW_MASTER_KEY is set: the key file is not read") || !strings.Contains(logs.String(), path) {
+		t.Errorf("an ignored key file not logged: %s", logs.String())
 	}
 	// An explicit file.
 	f := filepath.Join(t.TempDir(), "k")
