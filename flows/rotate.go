@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/store"
+	"gorm.io/gorm"
 )
 
 // SealedRewrap counts what a key rotation did to the run data sealed under
@@ -38,16 +40,22 @@ type Rewrapper interface {
 const rewrapBatch = 500
 
 // sealedColumns are the run data sealed under the keyring: a table, its
-// key columns and its sealed column, and the AADs a row's blob may be
-// bound to (checkpoints of the first format are bound to another).
+// key columns and its sealed column, the AADs a row's blob may be bound
+// to (checkpoints of the first format are bound to another), and the
+// count of SealedRewrap that its rewrapped rows add to.
 var sealedColumns = []struct {
-	table, keys, column string
-	aads                func(key []string) [][]byte
+	table  string
+	keys   []string
+	column string
+	aads   func(key []string) [][]byte
+	count  func(*SealedRewrap) *int
 }{
-	{"run_checkpoints", "run_id, block", "output", func(k []string) [][]byte {
+	{"run_checkpoints", []string{"run_id", "block"}, "output", func(k []string) [][]byte {
 		return [][]byte{model.CheckpointAAD(2, k[0], k[1]), model.CheckpointAAD(1, k[0], k[1])}
-	}},
-	{"runs", "id", "input_sealed", func(k []string) [][]byte { return [][]byte{model.InputAAD(k[0])} }},
+	}, func(r *SealedRewrap) *int { return &r.Checkpoints }},
+	{"runs", []string{"id"}, "input_sealed", func(k []string) [][]byte {
+		return [][]byte{model.InputAAD(k[0])}
+	}, func(r *SealedRewrap) *int { return &r.Inputs }},
 }
 
 // RewrapSealed moves to kr's primary key the data key of every sealed
@@ -64,63 +72,43 @@ func (s *Service) RewrapSealed(ctx context.Context, kr Rewrapper, maxBatches int
 	prefix := kr.PrimaryBlobPrefix()
 	batches := 0
 	for _, sc := range sealedColumns {
-		var last []string // the keyset of the last row read
+		keys := strings.Join(sc.keys, ", ")
+		marks := strings.TrimSuffix(strings.Repeat("?, ", len(sc.keys)), ", ")
+		// The rows left to rewrap, after the last one read (a row that
+		// could not be rewrapped is still left), in key order.
+		sel := fmt.Sprintf("SELECT %s, %s FROM %s WHERE %s IS NOT NULL AND substr(%s, 1, ?) <> ?",
+			keys, sc.column, sc.table, sc.column, sc.column)
+		next := fmt.Sprintf(" AND (%s) > (%s)", keys, marks)
+		order := fmt.Sprintf(" ORDER BY %s LIMIT %d", keys, rewrapBatch)
+		update := fmt.Sprintf("UPDATE %s SET %s = ? WHERE (%s) = (%s) AND %s = ?", sc.table, sc.column, keys, marks, sc.column)
+		var last []any
 		for maxBatches <= 0 || batches < maxBatches {
 			batches++
-			after, args := "", []any{len(prefix), prefix}
+			q, args := sel, []any{len(prefix), prefix}
 			if last != nil {
-				if sc.table == "runs" {
-					after, args = " AND id > ?", append(args, last[0])
-				} else {
-					after, args = " AND (run_id > ? OR (run_id = ? AND block > ?))", append(args, last[0], last[0], last[1])
-				}
+				q, args = q+next, append(args, last...)
 			}
-			var rows []struct {
-				RunID, Block, ID string
-				Output           []byte
-				InputSealed      []byte
-			}
-			q := fmt.Sprintf("SELECT %s, %s FROM %s WHERE %s IS NOT NULL AND substr(%s, 1, ?) <> ?%s ORDER BY %s LIMIT %d",
-				sc.keys, sc.column, sc.table, sc.column, sc.column, after, sc.keys, rewrapBatch)
-			if err := db.Raw(q, args...).Scan(&rows).Error; err != nil {
+			rows, err := readSealed(db, q+order, args, len(sc.keys))
+			if err != nil {
 				return res, store.Translate(err)
 			}
 			for _, r := range rows {
-				key, blob := []string{r.RunID, r.Block}, r.Output
-				if sc.table == "runs" {
-					key, blob = []string{r.ID}, r.InputSealed
-				}
-				last = key
-				var out []byte
-				var err error
-				for _, aad := range sc.aads(key) {
-					if out, err = kr.RewrapBlob(aad, blob); err == nil {
-						break
-					}
-				}
+				last = r.key
+				out, err := rewrapAny(kr, sc.aads(r.strings()), r.blob)
 				if err != nil {
 					if len(res.Errors) < 10 {
-						res.Errors = append(res.Errors, fmt.Sprintf("%s %v: %v", sc.table, key, err))
+						res.Errors = append(res.Errors, fmt.Sprintf("%s %v: %v", sc.table, r.strings(), err))
 					}
 					continue
 				}
-				if bytes.Equal(out, blob) {
+				if bytes.Equal(out, r.blob) {
 					continue
 				}
-				where, wargs := "id = ?", []any{key[0]}
-				if sc.table == "run_checkpoints" {
-					where, wargs = "run_id = ? AND block = ?", []any{key[0], key[1]}
-				}
-				u := db.Exec(fmt.Sprintf("UPDATE %s SET %s = ? WHERE %s AND %s = ?", sc.table, sc.column, where, sc.column),
-					append(append([]any{out}, wargs...), blob)...)
+				u := db.Exec(update, append(append([]any{out}, r.key...), r.blob)...)
 				if u.Error != nil {
 					return res, store.Translate(u.Error)
 				}
-				if sc.table == "runs" {
-					res.Inputs += int(u.RowsAffected)
-				} else {
-					res.Checkpoints += int(u.RowsAffected)
-				}
+				*sc.count(&res) += int(u.RowsAffected)
 			}
 			if len(rows) < rewrapBatch {
 				break
@@ -130,6 +118,60 @@ func (s *Service) RewrapSealed(ctx context.Context, kr Rewrapper, maxBatches int
 	n, err := s.SealedElsewhere(ctx, kr)
 	res.Remaining = n
 	return res, err
+}
+
+// sealedRow is a row of a sealed column: its key and its blob.
+type sealedRow struct {
+	key  []any // strings
+	blob []byte
+}
+
+func (r sealedRow) strings() []string {
+	out := make([]string, len(r.key))
+	for i, k := range r.key {
+		out[i] = k.(string)
+	}
+	return out
+}
+
+// readSealed runs q, whose columns are nkeys text keys and a blob.
+func readSealed(db *gorm.DB, q string, args []any, nkeys int) ([]sealedRow, error) {
+	rows, err := db.Raw(q, args...).Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []sealedRow
+	for rows.Next() {
+		keys := make([]string, nkeys)
+		dest := make([]any, nkeys+1)
+		for i := range keys {
+			dest[i] = &keys[i]
+		}
+		var blob []byte
+		dest[nkeys] = &blob
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		r := sealedRow{blob: blob}
+		for _, k := range keys {
+			r.key = append(r.key, k)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// rewrapAny rewraps blob under the first of aads it was sealed with.
+func rewrapAny(kr Rewrapper, aads [][]byte, blob []byte) ([]byte, error) {
+	var err error
+	for _, aad := range aads {
+		var out []byte
+		if out, err = kr.RewrapBlob(aad, blob); err == nil {
+			return out, nil
+		}
+	}
+	return nil, err
 }
 
 // SealedElsewhere counts the sealed run data whose data key another key
