@@ -80,6 +80,16 @@ func TestRotationKeepsWaitingRunsAndReruns(t *testing.T) {
 			if n := s2.Must(200, "GET", "/api/v1/keys", nil)["run_data_not_under_primary"]; n != 0.0 {
 				t.Errorf("run data not under k2 after the rotation: %v", n)
 			}
+			// Audited, with the counts.
+			var details []string
+			s2.App.DB.Raw("SELECT detail FROM secret_audit WHERE action = 'rotate' ORDER BY at").Scan(&details)
+			found := false
+			for _, d := range details {
+				found = found || strings.HasPrefix(d, "rewrapped the data keys of ") && strings.Contains(d, " and 1 sealed run inputs to key k2; 0 remaining")
+			}
+			if !found {
+				t.Errorf("no audit record of the run data's rotation: %q", details)
+			}
 			s2.Stop()
 
 			// k2 alone: the waiting run resumes, the ended one reruns.

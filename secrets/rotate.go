@@ -119,6 +119,19 @@ func (s *Store) Rotate(ctx context.Context, actor string, opts RotateOptions) (R
 	return res, nil
 }
 
+// RecordRunDataRotation audits what a rotation did to the run data sealed
+// under the keyring (flows.Service.RewrapSealed): one rotate record with
+// the counts, never a value.
+func (s *Store) RecordRunDataRotation(ctx context.Context, actor string, checkpoints, inputs int, remaining int64) error {
+	detail := fmt.Sprintf("rewrapped the data keys of %d checkpoints of open runs and %d sealed run inputs to key %s; %d remaining",
+		checkpoints, inputs, s.keys.PrimaryID(), remaining)
+	rec := &AuditRecord{ID: newID(), At: s.now(), Actor: actor, Action: ActionRotate, Detail: detail}
+	if err := s.db.WithContext(context.WithoutCancel(ctx)).Create(rec).Error; err != nil {
+		return fmt.Errorf("record the rotation of run data: %w", store.Translate(err))
+	}
+	return nil
+}
+
 func fromList(m map[string]int) string {
 	if len(m) == 0 {
 		return "none"

@@ -275,6 +275,9 @@ func (s *Server) rotateKeys(c echo.Context) error {
 		if err != nil {
 			return err
 		}
+		if err := st.RecordRunDataRotation(c.Request().Context(), principal(c).Name, rd.Checkpoints, rd.Inputs, rd.Remaining); err != nil {
+			return err
+		}
 		out.RunData = &rd
 	}
 	return c.JSON(http.StatusOK, out)
