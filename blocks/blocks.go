@@ -91,6 +91,9 @@ type Field struct {
 	Raw bool `json:"raw,omitempty"`
 	// Example is an expression shown as a placeholder in the editor.
 	Example string `json:"example,omitempty"`
+	// Max bounds a Duration field: a value over it written as a constant
+	// is refused when the flow is saved, not when the block runs.
+	Max time.Duration `json:"-"`
 }
 
 // Spec describes a block type's configuration.

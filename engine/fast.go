@@ -65,3 +65,13 @@ func (f *fastProgram) Eval(ctx context.Context, env *Env, maxOutput int) (any, b
 	}
 	return v, ok, nil
 }
+
+// Constant returns the value of a field that reads nothing (a literal such
+// as '2h', or literals combined): what every run gives it, so that a flow
+// can be checked when it is saved. ok is false for any other program.
+func (p *Program) Constant() (v any, ok bool) {
+	if fp, isFast := p.c.fast.(*fastProgram); isFast {
+		return fp.p.Constant()
+	}
+	return nil, false
+}

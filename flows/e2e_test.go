@@ -314,3 +314,41 @@ func TestRunErrorNamesBlockOnce(t *testing.T) {
 		}
 	})
 }
+
+// A duration written as a constant ('168h', 7200000, '2' + 'h') is checked
+// when the flow is saved: one a block would refuse when the run reaches
+// it (a delay over 1h) or that is no duration is refused at once, naming
+// the block and field; one computed at run time is not (the block checks
+// it then), nor one within bounds.
+func TestConstantDurationsCheckedAtSave(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		flow := func(name string, blocks ...any) map[string]any {
+			return map[string]any{"name": name, "trigger": map[string]any{"type": "manual"}, "blocks": blocks}
+		}
+		delay := func(id, d string) map[string]any {
+			return map[string]any{"id": id, "type": "delay", "timeout": "3h", "config": map[string]any{"duration": d}}
+		}
+		r := s.Do("POST", "/api/v1/projects/billing/flows", flow("long",
+			map[string]any{"id": "first", "type": "log", "config": map[string]any{"message": "'hi'"}},
+			delay("week", "'168h'"), delay("ms", "7200000"), delay("sum", "'2' + 'h'"), delay("word", "'soon'")))
+		if r.Status != 400 {
+			t.Fatalf("status %d: %s", r.Status, r.Body)
+		}
+		text := mustJSON(r.JSON(t)["error"].(map[string]any)["problems"])
+		for _, want := range []string{
+			`"block":"week","field":"duration","message":"168h0m0s is not between 0 and 1h0m0s, the most a delay block allows"`,
+			`"block":"ms","field":"duration","message":"2h0m0s is not between 0 and 1h0m0s`,
+			`"block":"sum","field":"duration","message":"2h0m0s is not between 0 and 1h0m0s`,
+			`"block":"word","field":"duration","message":"not a duration`,
+		} {
+			if !strings.Contains(text, want) {
+				t.Errorf("problems lack %s: %s", want, text)
+			}
+		}
+		if strings.Contains(text, `"block":"first"`) {
+			t.Errorf("a problem for a block without one: %s", text)
+		}
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", flow("fine", delay("short", "'30m'"), delay("computed", "input.wait")))
+	})
+}

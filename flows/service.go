@@ -334,6 +334,9 @@ func (s *Service) Save(ctx context.Context, project string, def Definition, acto
 	if err != nil {
 		return nil, nil, false, err
 	}
+	if probs := plan.ConstantProblems(p); len(probs) > 0 {
+		return nil, nil, false, &plan.InvalidError{Problems: probs}
+	}
 	warnings = append(s.secretWarnings(ctx, project, p.Secrets), p.Warnings...)
 	data, err := json.Marshal(def)
 	if err != nil {

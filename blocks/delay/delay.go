@@ -45,7 +45,7 @@ func spec() blocks.Spec {
 	return blocks.Spec{
 		Summary: "Wait for a duration (at most 1h); the output is {waited_ms}.",
 		Fields: []blocks.Field{
-			{Name: "duration", Type: blocks.Duration, Required: true, Doc: "How long to wait: a duration such as \"1.5s\" or \"2m\", or milliseconds. At most 1h.", Example: "'30s'"},
+			{Name: "duration", Type: blocks.Duration, Required: true, Doc: "How long to wait: a duration such as \"1.5s\" or \"2m\", or milliseconds. At most 1h.", Example: "'30s'", Max: Max},
 		},
 	}
 }

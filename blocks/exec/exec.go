@@ -168,7 +168,7 @@ func spec() blocks.Spec {
 			{Name: "secrets", Type: blocks.Array, SecretNames: true, Doc: "Secrets handed to the command, by name: {key, as_env_var: \"NAME\"} sets an environment variable, {key, mount: true} writes the file $HUSHFLOW_SECRETS_DIR/<key> (mode 0400), removed when the block ends.", Example: `[{"key": "PGPASSWORD", "as_env_var": "PGPASSWORD"}, {"key": "CA_CERT", "mount": true}]`},
 			{Name: "env", Type: blocks.Object, Doc: "Non-secret environment variables. The command gets these, the as_env_var secrets, PATH and HUSHFLOW_SECRETS_DIR, nothing else.", Example: "({PGHOST: env.DB_HOST})"},
 			{Name: "stdin", Type: blocks.String, Doc: "Text written to the command's standard input (empty by default)."},
-			{Name: "timeout", Type: blocks.Duration, Doc: "Kill the command's process group after this long (at most 1h; the block's timeout also applies).", Example: "'2m'"},
+			{Name: "timeout", Type: blocks.Duration, Doc: "Kill the command's process group after this long (at most 1h; the block's timeout also applies).", Example: "'2m'", Max: MaxTimeout},
 			{Name: "working_dir", Type: blocks.String, Doc: "A relative directory inside the execution's scratch directory (created; removed when the block ends)."},
 			{Name: "max_output", Type: blocks.Number, Doc: "Bytes of stdout, and of stderr, kept in the output and logged (default 1 MiB, at most 8 MiB); the rest is dropped and truncated is true.", Default: DefaultMaxOutput},
 			{Name: "allow_failure", Type: blocks.Bool, Doc: "Return a non-zero exit status as output instead of failing the block.", Default: false},

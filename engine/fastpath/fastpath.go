@@ -119,6 +119,30 @@ type Program struct {
 	names []string
 }
 
+// Constant returns the value of a program that reads nothing (literals,
+// and operations on literals): what every evaluation gives.
+func (p *Program) Constant() (any, bool) {
+	if !p.root.constant() {
+		return nil, false
+	}
+	v, ok, err := p.Eval(&Env{}, 1<<20)
+	return v, ok && err == nil
+}
+
+// constant reports whether n and its kids read nothing.
+func (n *node) constant() bool {
+	switch n.op {
+	case opPath, opRun, opSecret:
+		return false
+	}
+	for _, k := range n.kids {
+		if !k.constant() {
+			return false
+		}
+	}
+	return true
+}
+
 // Eval evaluates the program. The result is what goja's evaluation
 // exports: nil, bool, int64, float64, string, []any or map[string]any.
 //

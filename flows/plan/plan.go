@@ -648,3 +648,43 @@ func lineColumn(data []byte, offset int64) (line, col int) {
 	col = int(offset) - (bytes.LastIndexByte(before, '\n') + 1)
 	return line, col
 }
+
+// ConstantProblems checks the fields of p's blocks whose value is known
+// when the flow is saved (a literal, or an expression that reads nothing,
+// such as '2h'): a duration that does not parse, or is over what its field
+// allows, is refused then rather than when the run reaches the block,
+// after the blocks before it acted. A save runs it; a stored version
+// loads without it, so that a flow saved before a check was added keeps
+// running as it did.
+func ConstantProblems(p *Plan) []Problem {
+	var out []Problem
+	for li, list := range [][]PlannedBlock{p.Blocks, p.OnError} {
+		for i, pb := range list {
+			for _, pf := range pb.Fields {
+				f, ok := pb.Info.Spec.Field(pf.Name)
+				if !ok || f.Type != blocks.Duration || pf.IsRaw {
+					continue
+				}
+				v, known := pf.Literal, pf.Program == nil
+				if pf.Program != nil {
+					v, known = pf.Program.Constant()
+				}
+				if !known || v == nil {
+					continue
+				}
+				name := blockName(pb.Def, i, li == 1)
+				raw, _ := json.Marshal(v)
+				var d blocks.Dur
+				if err := json.Unmarshal(raw, &d); err != nil {
+					out = append(out, Problem{Block: name, Field: pf.Name, Message: "not a duration: " + err.Error()})
+					continue
+				}
+				if f.Max > 0 && (d < 0 || d.D() > f.Max) {
+					out = append(out, Problem{Block: name, Field: pf.Name,
+						Message: fmt.Sprintf("%s is not between 0 and %s, the most a %s block allows", d.D(), f.Max, pb.Def.Type)})
+				}
+			}
+		}
+	}
+	return out
+}
