@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -605,28 +606,10 @@ func TestKilledDuringLoop(t *testing.T) {
 	for _, b := range storetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			db := b.Config(t)
-			var mu sync.Mutex
-			hits := map[string]int{}
 			// A peer that answers each item after 20 ms, so that the
 			// loop is still running when the replica is killed.
-			peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				mu.Lock()
-				hits[r.URL.Path]++
-				mu.Unlock()
-				select {
-				case <-time.After(20 * time.Millisecond):
-				case <-r.Context().Done():
-					return
-				}
-				w.Header().Set("Content-Type", "application/json")
-				fmt.Fprintf(w, `{"path":%q}`, r.URL.Path)
-			}))
-			t.Cleanup(peer.Close)
-			distinct := func() int {
-				mu.Lock()
-				defer mu.Unlock()
-				return len(hits)
-			}
+			peer := newSlowPeer(t, func(string) time.Duration { return 20 * time.Millisecond })
+			distinct := func() int { return len(peer.counts()) }
 			c := startCluster(t, db, 1, "HUSHFLOW_RUN_LEASE=2s")
 			p := c.any()
 			p.must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
@@ -656,8 +639,7 @@ func TestKilledDuringLoop(t *testing.T) {
 			if rows[id].Status != "succeeded" {
 				t.Fatalf("run after the kill: %+v", rows[id])
 			}
-			mu.Lock()
-			defer mu.Unlock()
+			hits := peer.counts()
 			again := 0
 			for i := 0; i < 100; i++ {
 				n := hits[fmt.Sprintf("/item/%d", i)]
@@ -708,29 +690,16 @@ func TestKilledDuringSubflow(t *testing.T) {
 	for _, b := range storetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			db := b.Config(t)
-			var mu sync.Mutex
-			hits := map[string]int{}
 			// The child's request is answered after 300 ms, so that the
 			// kill lands while the child runs and the parent waits.
-			peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				mu.Lock()
-				hits[r.URL.Path]++
-				mu.Unlock()
-				if strings.HasPrefix(r.URL.Path, "/child/") {
-					select {
-					case <-time.After(300 * time.Millisecond):
-					case <-r.Context().Done():
-						return
-					}
+			peer := newSlowPeer(t, func(path string) time.Duration {
+				if strings.HasPrefix(path, "/child/") {
+					return 300 * time.Millisecond
 				}
-				w.Header().Set("Content-Type", "application/json")
-				fmt.Fprintf(w, `{"path":%q}`, r.URL.Path)
-			}))
-			t.Cleanup(peer.Close)
+				return 0
+			})
 			count := func(prefix string) (n int) {
-				mu.Lock()
-				defer mu.Unlock()
-				for p, c := range hits {
+				for p, c := range peer.counts() {
 					if strings.HasPrefix(p, prefix) {
 						n += c
 					}
@@ -795,4 +764,40 @@ func TestKilledDuringSubflow(t *testing.T) {
 			}
 		})
 	}
+}
+
+// slowPeer is a local service that counts its requests by path and
+// answers each with {"path": ...} after delay(path) (less when the client
+// goes away: a killed replica).
+type slowPeer struct {
+	*httptest.Server
+	mu   sync.Mutex // guards hits
+	hits map[string]int
+}
+
+func newSlowPeer(t *testing.T, delay func(path string) time.Duration) *slowPeer {
+	p := &slowPeer{hits: map[string]int{}}
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.hits[r.URL.Path]++
+		p.mu.Unlock()
+		if d := delay(r.URL.Path); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"path":%q}`, r.URL.Path)
+	}))
+	t.Cleanup(p.Close)
+	return p
+}
+
+// counts is a copy of the requests so far, by path.
+func (p *slowPeer) counts() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.hits)
 }

@@ -233,19 +233,7 @@ func TestCanceledRunKeepsNoSecretInInput(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			apptest.Each(t, func(t *testing.T, s *apptest.Server) {
-				s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
-				s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "API_TOKEN", "value": canary, "project": "ops"})
-				s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
-					"name": "later", "trigger": map[string]any{"type": "manual"},
-					"blocks": []any{map[string]any{"id": "wait", "type": "delay", "timeout": "2h", "config": map[string]any{"duration": "'1h'"}}},
-				})
-				stored := func(id string) model.Run {
-					var r model.Run
-					if err := s.App.DB.Where("id = ?", id).First(&r).Error; err != nil {
-						t.Fatal(err)
-					}
-					return r
-				}
+				stored := setupLater(t, s, canary)
 				start := func() string {
 					id := s.Must(202, "POST", "/api/v1/projects/ops/flows/later/runs",
 						map[string]any{"environment": "production", "input": map[string]any{"token": canary, "n": 3}})["id"].(string)
@@ -318,19 +306,7 @@ func TestRunEndedEarlyKeepsNoSecretInInput(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			apptest.Each(t, func(t *testing.T, s *apptest.Server) {
-				s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
-				s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "API_TOKEN", "value": canary, "project": "ops"})
-				s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
-					"name": "later", "trigger": map[string]any{"type": "manual"},
-					"blocks": []any{map[string]any{"id": "wait", "type": "delay", "timeout": "2h", "config": map[string]any{"duration": "'1h'"}}},
-				})
-				stored := func(id string) model.Run {
-					var r model.Run
-					if err := s.App.DB.Where("id = ?", id).First(&r).Error; err != nil {
-						t.Fatal(err)
-					}
-					return r
-				}
+				stored := setupLater(t, s, canary)
 				id := s.Must(202, "POST", "/api/v1/projects/ops/flows/later/runs",
 					map[string]any{"environment": "production", "input": map[string]any{"token": canary}})["id"].(string)
 				waitFor(t, 30*time.Second, "the run to wait", func() bool { return stored(id).Status == "waiting" })
@@ -348,5 +324,25 @@ func TestRunEndedEarlyKeepsNoSecretInInput(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// setupLater creates project ops with secret API_TOKEN (value canary) and
+// flow later, which waits an hour (a durable wait); it returns a reader
+// of a run's stored row.
+func setupLater(t *testing.T, s *apptest.Server, canary string) (stored func(id string) model.Run) {
+	t.Helper()
+	s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+	s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "API_TOKEN", "value": canary, "project": "ops"})
+	s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+		"name": "later", "trigger": map[string]any{"type": "manual"},
+		"blocks": []any{map[string]any{"id": "wait", "type": "delay", "timeout": "2h", "config": map[string]any{"duration": "'1h'"}}},
+	})
+	return func(id string) model.Run {
+		var r model.Run
+		if err := s.App.DB.Where("id = ?", id).First(&r).Error; err != nil {
+			t.Fatal(err)
+		}
+		return r
 	}
 }

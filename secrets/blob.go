@@ -30,12 +30,7 @@ func (kr *Keyring) SealBlob(aad, plaintext []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wrap data key: %w", err)
 	}
-	out := []byte{formatV1}
-	out = binary.AppendUvarint(out, uint64(len(kr.primary)))
-	out = append(out, kr.primary...)
-	out = binary.AppendUvarint(out, uint64(len(wk)))
-	out = append(out, wk...)
-	return append(out, ct...), nil
+	return layBlob(kr.primary, wk, ct), nil
 }
 
 // parseBlob splits a blob of SealBlob into its key id, wrapped data key
@@ -62,10 +57,21 @@ func parseBlob(blob []byte) (keyID string, wk, ct []byte, ok bool) {
 // PrimaryBlobPrefix is how every blob of SealBlob whose data key the
 // primary key wraps begins (its format and key id): a query can tell the
 // blobs a rotation has yet to rewrap without reading them whole.
-func (kr *Keyring) PrimaryBlobPrefix() []byte {
+func (kr *Keyring) PrimaryBlobPrefix() []byte { return blobPrefix(kr.primary) }
+
+// blobPrefix is the format and key id a blob begins with.
+func blobPrefix(keyID string) []byte {
 	out := []byte{formatV1}
-	out = binary.AppendUvarint(out, uint64(len(kr.primary)))
-	return append(out, kr.primary...)
+	out = binary.AppendUvarint(out, uint64(len(keyID)))
+	return append(out, keyID...)
+}
+
+// layBlob lays out a blob of SealBlob: its prefix, the data key wrapped by
+// keyID, the ciphertext.
+func layBlob(keyID string, wk, ct []byte) []byte {
+	out := binary.AppendUvarint(blobPrefix(keyID), uint64(len(wk)))
+	out = append(out, wk...)
+	return append(out, ct...)
 }
 
 // BlobKeyID is the id of the master key that wraps the data key of a blob
@@ -104,12 +110,7 @@ func (kr *Keyring) RewrapBlob(aad, blob []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wrap data key: %w", err)
 	}
-	out := []byte{formatV1}
-	out = binary.AppendUvarint(out, uint64(len(kr.primary)))
-	out = append(out, kr.primary...)
-	out = binary.AppendUvarint(out, uint64(len(nwk)))
-	out = append(out, nwk...)
-	return append(out, ct...), nil
+	return layBlob(kr.primary, nwk, ct), nil
 }
 
 // OpenBlob decrypts a blob of SealBlob sealed with the same aad. Its error

@@ -1,6 +1,9 @@
 package fastpath
 
-import "testing"
+import (
+	"reflect"
+	"testing"
+)
 
 // Constant gives the value of what reads nothing, and nothing for what
 // reads the input, steps, env, run or a secret, however deep.
@@ -17,7 +20,7 @@ func TestConstant(t *testing.T) {
 			t.Fatalf("%s: not in the fast path", src)
 		}
 		v, ok := p.Constant()
-		if !ok || !equal(v, want) {
+		if !ok || !reflect.DeepEqual(v, want) {
 			t.Errorf("%s: %#v %v, want %#v", src, v, ok, want)
 		}
 	}
@@ -30,32 +33,4 @@ func TestConstant(t *testing.T) {
 			t.Errorf("%s: constant %#v", src, v)
 		}
 	}
-}
-
-func equal(a, b any) bool {
-	switch x := a.(type) {
-	case map[string]any:
-		y, ok := b.(map[string]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for k := range x {
-			if !equal(x[k], y[k]) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		y, ok := b.([]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if !equal(x[i], y[i]) {
-				return false
-			}
-		}
-		return true
-	}
-	return a == b
 }

@@ -102,20 +102,30 @@ func (x *execution) childOutput(ctx context.Context, id string) (any, error) {
 // inherit restores the values a child run's parent learnt before it
 // started the child.
 func (x *execution) inherit(ctx context.Context) error {
-	var cp model.Checkpoint
-	err := x.w.cfg.DB.WithContext(ctx).Where("run_id = ? AND block = ?", x.run.ID, model.InheritedCheckpoint).First(&cp).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil
-	}
+	masks, err := x.w.inherited(ctx, x.run.ID)
 	if err != nil {
-		return store.Translate(err)
-	}
-	_, masks, err := x.open(model.InheritedCheckpoint, cp.Output)
-	if err != nil {
-		return fmt.Errorf("open what the parent run passed on: %w", err)
+		return err
 	}
 	x.guard.restore(masks)
 	return nil
+}
+
+// inherited returns the values the parent of run runID passed on to it
+// (its sealed $parent checkpoint); none when it has no such checkpoint.
+func (w *Worker) inherited(ctx context.Context, runID string) ([]model.RunMask, error) {
+	var cp model.Checkpoint
+	err := w.cfg.DB.WithContext(ctx).Where("run_id = ? AND block = ?", runID, model.InheritedCheckpoint).First(&cp).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, store.Translate(err)
+	}
+	_, masks, err := w.openCheckpoint(runID, model.InheritedCheckpoint, cp.Output)
+	if err != nil {
+		return nil, fmt.Errorf("open what the parent run passed on: %w", err)
+	}
+	return masks, nil
 }
 
 // parentResult is what a child run's outcome leaves its parent: its

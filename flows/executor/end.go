@@ -62,7 +62,12 @@ func (x *execution) sealAs(runID, block string, sc sealedCheckpoint) ([]byte, er
 // sealed), and the learnt values it holds. A checkpoint of the first
 // format (output only, written before an upgrade) opens too.
 func (x *execution) open(block string, sealed []byte) (any, []model.RunMask, error) {
-	b, err := x.w.cfg.Sealer.OpenBlob(model.CheckpointAAD(2, x.run.ID, block), sealed)
+	return x.w.openCheckpoint(x.run.ID, block, sealed)
+}
+
+// openCheckpoint decrypts the checkpoint block of run runID (see open).
+func (w *Worker) openCheckpoint(runID, block string, sealed []byte) (any, []model.RunMask, error) {
+	b, err := w.cfg.Sealer.OpenBlob(model.CheckpointAAD(2, runID, block), sealed)
 	if err == nil {
 		var cp struct {
 			Output json.RawMessage `json:"output"`
@@ -74,7 +79,7 @@ func (x *execution) open(block string, sealed []byte) (any, []model.RunMask, err
 		out, err := engine.DecodeJSON(cp.Output)
 		return out, cp.Masks, err
 	}
-	b, err1 := x.w.cfg.Sealer.OpenBlob(model.CheckpointAAD(1, x.run.ID, block), sealed)
+	b, err1 := w.cfg.Sealer.OpenBlob(model.CheckpointAAD(1, runID, block), sealed)
 	if err1 != nil {
 		return nil, nil, err
 	}
@@ -311,25 +316,12 @@ func (w *Worker) inputRedactor(ctx context.Context, r *model.Run) (*redact.Redac
 	if r.ParentRunID != "" {
 		// A sub-flow's input may hold what its parent learnt at run time
 		// (a secrets.mask value): it passed them on, sealed.
-		var cp model.Checkpoint
-		err := w.cfg.DB.WithContext(ctx).Where("run_id = ? AND block = ?", r.ID, model.InheritedCheckpoint).Take(&cp).Error
-		if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
-			return nil, fmt.Errorf("load what the parent run passed on: %w", store.Translate(err))
+		masks, err := w.inherited(ctx, r.ID)
+		if err != nil {
+			return nil, fmt.Errorf("load what the parent run passed on: %w", err)
 		}
-		if err == nil {
-			b, err := w.cfg.Sealer.OpenBlob(model.CheckpointAAD(2, r.ID, model.InheritedCheckpoint), cp.Output)
-			var sc struct {
-				Masks []model.RunMask `json:"masks"`
-			}
-			if err == nil {
-				err = json.Unmarshal(b, &sc)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("open what the parent run passed on: %w", err)
-			}
-			for _, m := range sc.Masks {
-				red.Add(m.Name, m.Value)
-			}
+		for _, m := range masks {
+			red.Add(m.Name, m.Value)
 		}
 	}
 	return red, nil
