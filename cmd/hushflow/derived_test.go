@@ -191,3 +191,58 @@ func TestIssue20DerivedValuesMasked(t *testing.T) {
 		apptest.AssertAbsent(t, "preview", string(prev.Body), strings.ToUpper(k[2:]))
 	})
 }
+
+// A condition (expr-lang) that fails on what it made of a secret quotes
+// that derived value in its error: `int(lower(secrets.K))` fails with
+// "invalid operation: int(<the value, lower-cased>)". The error reaches
+// the block_failed and on_error_started events and the run's error; each
+// shows the mask, never the derived value.
+func TestConditionErrorsMaskDerivedValues(t *testing.T) {
+	apptest.SkipShort(t)
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "p"})
+		k := "cnryIF" + derivedCanary(t)[16:] // letters and digits: int() fails on every form
+		s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "K", "value": k, "project": "p"})
+		forms := map[string]string{
+			"int(lower(secrets.K)) > 0":                        strings.ToLower(k),
+			"int(upper(secrets.K)) > 0":                        strings.ToUpper(k),
+			`int(join(reverse(split(secrets.K, "")), "")) > 0`: reverseString(k),
+			"int(secrets.K[0:20]) > 0":                         k[:20],
+		}
+		var blocks []any
+		i := 0
+		for cond := range forms {
+			i++
+			blocks = append(blocks, map[string]any{"id": fmt.Sprintf("b%d", i), "type": "log", "if": cond,
+				"continue_on_error": i < len(forms), "config": map[string]any{"message": "'never'"}})
+		}
+		s.Must(201, "POST", "/api/v1/projects/p/flows", map[string]any{
+			"name": "conds", "trigger": map[string]any{"type": "manual"}, "blocks": blocks,
+			"on_error": []any{map[string]any{"id": "h", "type": "log", "config": map[string]any{"message": "'handled: ' + error"}}},
+		})
+		run := s.Must(200, "POST", "/api/v1/projects/p/flows/conds/runs?wait=60s", map[string]any{"environment": "development"})
+		if run["status"] != "failed" {
+			t.Fatalf("run: %v", run)
+		}
+		id := run["id"].(string)
+		events := string(s.Do("GET", "/api/v1/runs/"+id+"/events", nil).Body)
+		if n := strings.Count(events, `"block_failed"`); n != len(forms) {
+			t.Errorf("%d block_failed events, want %d: %.3000s", n, len(forms), events)
+		}
+		if !strings.Contains(events, "[REDACTED:K]") {
+			t.Errorf("no event shows the mask: %.3000s", events)
+		}
+		surfaces := map[string]string{
+			"events":      events,
+			"live stream": string(s.Do("GET", "/api/v1/runs/"+id+"/events?follow=1", nil).Body),
+			"run":         string(s.Do("GET", "/api/v1/runs/"+id, nil).Body),
+			"server log":  s.Logs.String(),
+			"database":    apptest.DumpTables(t, s.App.DB),
+		}
+		for where, text := range surfaces {
+			for _, derived := range forms {
+				apptest.AssertAbsent(t, where, text, derived, k)
+			}
+		}
+	})
+}

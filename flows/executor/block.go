@@ -71,6 +71,9 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 			if ctx.Err() != nil {
 				return nil, false, ctxErr(ctx)
 			}
+			// The error may quote what the condition made of a secret
+			// (`int(lower(secrets.K))`): learned before any event shows it.
+			x.guard.derive(err.Error())
 			data := map[string]any{"error": err.Error(), "field": "if"}
 			if pb.Def.ContinueOnError {
 				data["continued"] = true
