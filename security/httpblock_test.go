@@ -265,6 +265,28 @@ func TestCase22_Exfiltration(t *testing.T) {
 	if refused != len(ways) {
 		t.Errorf("%d of %d refusals have an egress_refused event", refused, len(ways))
 	}
+	// A header name is sent case-folded (X-Abc..., or lower case over
+	// HTTP/2): a secret in one is refused before anything is sent, pinned
+	// or not, and the error shows the mask.
+	var tb [16]byte
+	_, _ = rand.Read(tb[:])
+	token := "tokc22" + hex.EncodeToString(tb[:]) // token characters only: a valid header name
+	e.secret("TOKEN", token, map[string]any{"allowed_hosts": []string{"127.0.0.1"}})
+	e.secret("FREE", "free"+token[6:], nil)
+	e.plant(token[6:]) // in every case-folded form of both
+	for name, js := range map[string]string{
+		"name-pinned":   "({['X-' + secrets.TOKEN]: '1'})",
+		"name-unpinned": "({['X-' + secrets.FREE]: '1'})",
+		"name-of-two":   "({[secrets.FREE + '-' + secrets.TOKEN]: 'x'})",
+	} {
+		msg := e.refusedRun("ex-"+name, map[string]any{"url": quote(b + "/x"), "headers": js})
+		if !strings.Contains(msg, "holds a secret value: a secret goes in a header's value, never in its name") || !strings.Contains(msg, "[REDACTED") {
+			t.Errorf("%s: %s", name, msg)
+		}
+	}
+	if n := hostB.hits.Load(); n != 0 {
+		t.Errorf("host B received %d requests", n)
+	}
 	e.sweep(nil)
 }
 

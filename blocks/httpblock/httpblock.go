@@ -203,6 +203,14 @@ func (r *Request) Run(ctx context.Context, in *blocks.Input) (any, error) {
 	}
 	h := http.Header{}
 	for _, k := range sortedKeys(r.Headers) {
+		if in != nil && in.Redact != nil {
+			if masked := in.Redact(k); masked != k {
+				// A header name goes out case-folded (X-Abc-Def, or
+				// lower case over HTTP/2), a form of the value that
+				// masking and host pinning would not know.
+				return nil, fmt.Errorf("header name %q holds a secret value: a secret goes in a header's value, never in its name", masked)
+			}
+		}
 		vals, err := scalars(r.Headers[k])
 		if err != nil {
 			return nil, fmt.Errorf("header %q: %w", k, err)
