@@ -79,3 +79,37 @@ func (s *Store) RecordExposure(ctx context.Context, e Exposure) (bool, error) {
 	}
 	return recorded, nil
 }
+
+// EgressRefused is a request of a run refused because it would have
+// carried a pinned secret to a host the secret may not reach: never the
+// value. Host is as the run's redactor shows it (a value used in a DNS
+// label is masked).
+type EgressRefused struct {
+	// Project and Environment are the run's scope, where Name resolves.
+	Project, Environment, Name string
+	RunID                      string
+	Host                       string
+}
+
+// RecordEgressRefused writes the audit record of a refused request
+// (action "egress_refused"), naming the secret, the host and the run. A
+// name that no longer resolves is recorded by name alone.
+func (s *Store) RecordEgressRefused(ctx context.Context, e EgressRefused) error {
+	host := e.Host
+	if len(host) > 200 {
+		host = host[:200] + "…"
+	}
+	detail := "a request to " + host + " was refused: the secret may only be sent to its allowed hosts"
+	rows, err := s.visibleRows(s.db.WithContext(ctx), e.Project, e.Environment, e.Name)
+	if err != nil {
+		return store.Translate(err)
+	}
+	var rec *AuditRecord
+	if row := mostSpecific(rows)[e.Name]; row != nil {
+		rec = s.auditFor("run", ActionEgressRefused, row, row.CurrentVersion, detail)
+	} else {
+		rec = &AuditRecord{ID: newID(), At: s.now(), Actor: "run", Action: ActionEgressRefused, SecretName: e.Name, Detail: detail}
+	}
+	rec.RunID, rec.RunProject, rec.RunEnv = e.RunID, e.Project, e.Environment
+	return s.recordReads(ctx, []AuditRecord{*rec})
+}

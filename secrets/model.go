@@ -265,6 +265,9 @@ const (
 	// ActionExposure is a secret value a run found where it should never
 	// be (RecordExposure).
 	ActionExposure = "exposure"
+	// ActionEgressRefused is a request of a run refused because it would
+	// have carried a pinned secret to another host (RecordEgressRefused).
+	ActionEgressRefused = "egress_refused"
 )
 
 // Migrations creates the secrets, secret_versions and secret_audit tables.

@@ -265,6 +265,19 @@ func TestCase22_Exfiltration(t *testing.T) {
 	if refused != len(ways) {
 		t.Errorf("%d of %d refusals have an egress_refused event", refused, len(ways))
 	}
+	// And an egress_refused audit record, naming the host and the run.
+	for name, want := range map[string]int{"K": len(ways) - 1, "SHORT": 1} {
+		audited := 0
+		for _, r := range e.must(200, "GET", "/api/v1/audit?limit=1000&secret="+name, nil)["records"].([]any) {
+			rec := r.(map[string]any)
+			if rec["action"] == "egress_refused" && rec["run_id"] != "" && strings.Contains(fmt.Sprint(rec["detail"]), "a request to ") {
+				audited++
+			}
+		}
+		if audited != want {
+			t.Errorf("%s: %d egress_refused audit records, want %d", name, audited, want)
+		}
+	}
 	// A header name is sent case-folded (X-Abc..., or lower case over
 	// HTTP/2): a secret in one is refused before anything is sent, pinned
 	// or not, and the error shows the mask.

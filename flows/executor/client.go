@@ -15,7 +15,8 @@ func (w *Worker) client(x *execution) *http.Client {
 		c = w.cfg.NewHTTPClient(x.guard.pins, x.red.Matches, func(secret, host string) {
 			x.emit(PendingEvent{Type: "egress_refused", Data: map[string]any{"secret": secret, "host": host}})
 			if w.cfg.OnPinRefused != nil {
-				w.cfg.OnPinRefused(x.run, secret, host)
+				// The host may hold the value (a DNS label): masked.
+				w.cfg.OnPinRefused(x.run, secret, x.red.String(host))
 			}
 		})
 	}

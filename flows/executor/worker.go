@@ -83,7 +83,8 @@ type Config struct {
 	// refused. Nil gives blocks no network.
 	NewHTTPClient func(allowed func() map[string][]string, match func(string) []string, onRefuse func(secret, host string)) *http.Client
 	// OnPinRefused is called when a request of a run was refused because
-	// it would carry a pinned secret to another host (for the audit).
+	// it would carry a pinned secret to another host (for the audit), with
+	// the host as the run's redactor shows it.
 	OnPinRefused func(r *model.Run, secret, host string)
 	// OnRunFinished is called when a run ends (metrics).
 	OnRunFinished func(r *model.Run, status string, d time.Duration)

@@ -291,6 +291,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 			}
 			return c
 		},
+		OnPinRefused:    a.recordEgressRefused,
 		OnRunFinished:   func(_ *flows.Run, status string, d time.Duration) { a.Metrics.RunFinished(status, d) },
 		OnBlockFinished: func(_ *flows.Run, typ, status string, d time.Duration) { a.Metrics.BlockFinished(typ, status, d) },
 		OnRedacted:      a.Metrics.Redacted,

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/hushflow/hushflow/engine"
 	"github.com/hushflow/hushflow/flows"
@@ -97,4 +98,16 @@ func (a *App) recordExposure(ctx context.Context, e flows.Exposure) error {
 		a.Log.Warn("secret possibly exposed: rotate it", "secret", e.Secret, "run_id", r.ID, "block", e.Block, "sink", e.Sink)
 	}
 	return err
+}
+
+// recordEgressRefused audits a request of run r refused by pinning. The
+// refusal stands whether or not its record is written.
+func (a *App) recordEgressRefused(r *flows.Run, secret, host string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := a.Secrets.RecordEgressRefused(ctx, secrets.EgressRefused{Project: r.Project, Environment: r.Environment,
+		Name: secret, RunID: r.ID, Host: host})
+	if err != nil {
+		a.Log.Error("record a refused request in the audit", "secret", secret, "run_id", r.ID, "err", err)
+	}
 }
