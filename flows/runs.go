@@ -244,8 +244,13 @@ func (s *Service) Wait(ctx context.Context, id string) (*Run, error) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
-		r, err := s.GetRun(ctx, id)
-		if err != nil || r.Finished() {
+		// ctx bounds the wait, not the reads: a wait over while the run
+		// is read (or before, when the ticker and the deadline fire
+		// together) still returns the run as it is.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readTimeout)
+		r, err := s.GetRun(rctx, id)
+		cancel()
+		if err != nil || r.Finished() || ctx.Err() != nil {
 			return r, err
 		}
 		select {
@@ -256,6 +261,9 @@ func (s *Service) Wait(ctx context.Context, id string) (*Run, error) {
 		}
 	}
 }
+
+// readTimeout bounds a read of Wait, whose context may be over.
+const readTimeout = 10 * time.Second
 
 // EventView is an event as the API shows it.
 type EventView struct {

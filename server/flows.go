@@ -227,18 +227,21 @@ func (s *Server) startRun(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	var wait time.Duration // checked before the run is queued
+	if w := c.QueryParam("wait"); w != "" {
+		wait, err = time.ParseDuration(w)
+		if err != nil || wait <= 0 || wait > 5*time.Minute {
+			return apperr.Invalidf("invalid_wait", "wait must be a duration up to 5m, such as 30s (got %q); no run was started", w)
+		}
+	}
 	ctx := c.Request().Context()
 	r, err := s.deps.Flows.Enqueue(ctx, flows.RunRequest{Project: project, Flow: c.Param("flow"),
 		Environment: req.Environment, Input: input, Trigger: "manual", Actor: principal(c).Name})
 	if err != nil {
 		return err
 	}
-	if w := c.QueryParam("wait"); w != "" {
-		d, err := time.ParseDuration(w)
-		if err != nil || d <= 0 || d > 5*time.Minute {
-			return apperr.Invalidf("invalid_wait", "wait must be a duration up to 5m, such as 30s")
-		}
-		wctx, cancel := contextWithTimeout(ctx, d)
+	if wait > 0 {
+		wctx, cancel := contextWithTimeout(ctx, wait)
 		defer cancel()
 		// A replica that shuts down answers at once: 202 with the run as
 		// it is, as when the wait is over.
