@@ -54,6 +54,14 @@ func (s *Service) Rerun(ctx context.Context, id, actor string) (*Run, error) {
 		return nil, apperr.Invalidf("input_redacted",
 			"run %s kept only its redacted input (it ended before reruns kept real inputs); start a new run with its input instead", r.ID)
 	}
+	if !r.Finished() && r.ParentRunID != "" {
+		// An open sub-flow's stored input may be masked, its real one
+		// sealed with what it inherits.
+		if input, err = s.worker.RealInput(ctx, r); err != nil {
+			return nil, apperr.New(apperr.Unavailable, "input_unreadable",
+				"the input of run %s cannot be opened (%v); start a new run with its input instead", r.ID, err)
+		}
+	}
 	if r.InputSealed != nil {
 		if s.cfg.Sealer == nil {
 			return nil, apperr.New(apperr.Unavailable, "keyring_unavailable", "run %s's input is sealed and this server has no keyring to open it", r.ID)

@@ -202,7 +202,7 @@ func (s *Service) Cancel(ctx context.Context, id, actor string) (*Run, error) {
 		if done, err = s.driver.Cancel(tx, id, "canceled by "+actor, now); err != nil || !done {
 			return err
 		}
-		if !r.Finished() && input != r.Input {
+		if !r.Finished() && (input != r.Input || sealed != nil) {
 			if err := tx.Model(&Run{}).Where("id = ?", id).Updates(map[string]any{"input": input, "input_sealed": sealed}).Error; err != nil {
 				return err
 			}

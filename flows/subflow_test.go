@@ -2,6 +2,8 @@ package flows_test
 
 import (
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -285,5 +287,84 @@ func TestCanceledChildKeepsNoParentValueInInput(t *testing.T) {
 			return st == "failed" || st == "succeeded" || st == "canceled"
 		})
 		apptest.AssertAbsent(t, "database", apptest.DumpTables(t, s.App.DB), derivedValue)
+	})
+}
+
+// A parent that passes a secret (and a value it masked at run time) to a
+// sub-flow stores the child's input masked, the real input sealed with
+// what the child inherits: while the child runs or waits no row holds the
+// values in clear, and the child still gets and sends the real ones. A
+// rerun of the child starts from the real input too.
+func TestChildInputSealedWhileOpen(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		var mu sync.Mutex
+		var got []string
+		sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			mu.Lock()
+			got = append(got, string(b))
+			mu.Unlock()
+			w.WriteHeader(204)
+		}))
+		defer sink.Close()
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "keeper", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{
+				map[string]any{"id": "send", "type": "http", "config": map[string]any{"method": "'POST'", "url": fmt.Sprintf("%q", sink.URL),
+					"body": "({v: input.v, m: input.m})"}},
+				map[string]any{"id": "wait", "type": "delay", "timeout": "2h", "config": map[string]any{"duration": "'1h'"}},
+			},
+		})
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "passer", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{
+				map[string]any{"id": "mk", "type": "code", "config": map[string]any{"code": "return secrets.mask('derived-' + input.k + '-value')"}},
+				map[string]any{"id": "call", "type": "flow", "timeout": "1h",
+					"config": map[string]any{"flow": "'keeper'", "input": "({v: secrets.API_TOKEN, m: steps.mk.output, n: 7})"}},
+			},
+		})
+		id := s.Must(202, "POST", "/api/v1/projects/billing/flows/passer/runs",
+			map[string]any{"environment": "development", "input": map[string]any{"k": "Zq81-xyzzy-4471"}})["id"].(string)
+		var cid string
+		waitFor(t, 30*time.Second, "the child to wait", func() bool {
+			runs := s.Must(200, "GET", "/api/v1/projects/billing/runs?parent="+id, nil)["runs"].([]any)
+			if len(runs) != 1 || runs[0].(map[string]any)["status"] != "waiting" {
+				return false
+			}
+			cid = runs[0].(map[string]any)["id"].(string)
+			return true
+		})
+		sentReal := func(body string) bool {
+			var v map[string]string
+			return json.Unmarshal([]byte(body), &v) == nil && v["v"] == canaryToken && v["m"] == derivedValue
+		}
+		mu.Lock()
+		sent := append([]string(nil), got...)
+		mu.Unlock()
+		if len(sent) != 1 || !sentReal(sent[0]) {
+			t.Fatalf("the child sent %q, want the real values", sent)
+		}
+		apptest.AssertAbsent(t, "database while the child waits", apptest.DumpTables(t, s.App.DB), canaryToken, derivedValue)
+		if ev := string(s.Do("GET", "/api/v1/runs/"+cid+"/events", nil).Body); !strings.Contains(ev, `"v":"[REDACTED:API_TOKEN]"`) || !strings.Contains(ev, `"n":7`) {
+			t.Errorf("the child's input as its events show it: %.2000s", ev)
+		}
+		// Ended, then rerun: the rerun sends the real values again.
+		s.Must(200, "POST", "/api/v1/runs/"+cid+"/cancel", nil)
+		re := s.Must(202, "POST", "/api/v1/runs/"+cid+"/rerun", nil)["id"].(string)
+		waitFor(t, 30*time.Second, "the rerun to send", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(got) == 2
+		})
+		mu.Lock()
+		if !sentReal(got[1]) {
+			t.Errorf("the rerun sent %q, want the real values", got[1])
+		}
+		mu.Unlock()
+		// The rerun is a run of its own (no parent): its input, given by
+		// the person who reran it, keeps the secret until it ends.
+		s.Must(200, "POST", "/api/v1/runs/"+re+"/cancel", nil)
+		apptest.AssertAbsent(t, "database", apptest.DumpTables(t, s.App.DB), canaryToken)
 	})
 }

@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -43,10 +44,22 @@ func (c childCaller) Call(ctx context.Context, call blocks.FlowCall) (blocks.Flo
 	if x.w.cfg.Children == nil {
 		return blocks.FlowState{}, errors.New("this server runs no sub-flows")
 	}
+	// An input holding values this run knows (its secrets, what it
+	// learnt) is stored masked, the child's real input sealed with what
+	// it inherits: no value sits in clear in the child's row while it
+	// runs.
+	real, err := json.Marshal(call.Input)
+	if err != nil {
+		return blocks.FlowState{}, fmt.Errorf("input is not JSON: %w", err)
+	}
+	input, inherit := any(call.Input), sealedCheckpoint{Masks: x.guard.masks()}
+	if masked := x.red.String(string(real)); masked != string(real) {
+		input, inherit.Input = json.RawMessage(masked), real
+	}
 	r, err := x.w.cfg.Children.StartChild(ctx, model.ChildRequest{
-		Parent: x.run, Block: c.block, Attempt: c.attempt, Flow: call.Flow, Version: call.Version, Input: call.Input,
+		Parent: x.run, Block: c.block, Attempt: c.attempt, Flow: call.Flow, Version: call.Version, Input: input,
 		Seal: func(child string) ([]byte, error) {
-			return x.sealAs(child, model.InheritedCheckpoint, sealedCheckpoint{Masks: x.guard.masks()})
+			return x.sealAs(child, model.InheritedCheckpoint, inherit)
 		},
 	})
 	if err != nil {
@@ -102,30 +115,48 @@ func (x *execution) childOutput(ctx context.Context, id string) (any, error) {
 // inherit restores the values a child run's parent learnt before it
 // started the child.
 func (x *execution) inherit(ctx context.Context) error {
-	masks, err := x.w.inherited(ctx, x.run.ID)
+	in, err := x.w.inherited(ctx, x.run.ID)
 	if err != nil {
 		return err
 	}
-	x.guard.restore(masks)
+	x.guard.restore(in.Masks)
+	if in.Input != nil {
+		x.input0 = string(in.Input)
+	}
 	return nil
 }
 
-// inherited returns the values the parent of run runID passed on to it
-// (its sealed $parent checkpoint); none when it has no such checkpoint.
-func (w *Worker) inherited(ctx context.Context, runID string) ([]model.RunMask, error) {
+// inherited returns what the parent of run runID passed on to it (its
+// sealed $parent checkpoint): the values it learnt and, when the child's
+// stored input is masked, the real input; nothing when it has no such
+// checkpoint.
+func (w *Worker) inherited(ctx context.Context, runID string) (openedCheckpoint, error) {
 	var cp model.Checkpoint
 	err := w.cfg.DB.WithContext(ctx).Where("run_id = ? AND block = ?", runID, model.InheritedCheckpoint).First(&cp).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, nil
+		return openedCheckpoint{}, nil
 	}
 	if err != nil {
-		return nil, store.Translate(err)
+		return openedCheckpoint{}, store.Translate(err)
 	}
-	_, masks, err := w.openCheckpoint(runID, model.InheritedCheckpoint, cp.Output)
+	in, err := w.openSealed(runID, model.InheritedCheckpoint, cp.Output)
 	if err != nil {
-		return nil, fmt.Errorf("open what the parent run passed on: %w", err)
+		return openedCheckpoint{}, fmt.Errorf("open what the parent run passed on: %w", err)
 	}
-	return masks, nil
+	return in, nil
+}
+
+// RealInput is the input open run r was given: its stored one, or for a
+// sub-flow whose stored input is masked, the one its parent sealed.
+func (w *Worker) RealInput(ctx context.Context, r *model.Run) (string, error) {
+	if r.ParentRunID == "" {
+		return r.Input, nil
+	}
+	in, err := w.inherited(ctx, r.ID)
+	if err != nil || in.Input == nil {
+		return r.Input, err
+	}
+	return string(in.Input), nil
 }
 
 // parentResult is what a child run's outcome leaves its parent: its

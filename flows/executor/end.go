@@ -37,6 +37,10 @@ import (
 type sealedCheckpoint struct {
 	Output any             `json:"output"`
 	Masks  []model.RunMask `json:"masks,omitempty"`
+	// Input is, in a child run's "$parent" checkpoint, the real input
+	// its parent passed when the child's stored input is that input
+	// masked (it held values the parent knows); empty otherwise.
+	Input json.RawMessage `json:"input,omitempty"`
 }
 
 // seal encrypts a block's output, with the run's learnt values, for its
@@ -67,24 +71,36 @@ func (x *execution) open(block string, sealed []byte) (any, []model.RunMask, err
 
 // openCheckpoint decrypts the checkpoint block of run runID (see open).
 func (w *Worker) openCheckpoint(runID, block string, sealed []byte) (any, []model.RunMask, error) {
+	cp, err := w.openSealed(runID, block, sealed)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := engine.DecodeJSON(cp.Output)
+	return out, cp.Masks, err
+}
+
+// openedCheckpoint is a sealedCheckpoint as opened, its output not decoded.
+type openedCheckpoint struct {
+	Output json.RawMessage `json:"output"`
+	Masks  []model.RunMask `json:"masks"`
+	Input  json.RawMessage `json:"input"`
+}
+
+// openSealed opens a checkpoint's sealed blob, of either format (the
+// first held the output alone).
+func (w *Worker) openSealed(runID, block string, sealed []byte) (openedCheckpoint, error) {
+	var cp openedCheckpoint
 	b, err := w.cfg.Sealer.OpenBlob(model.CheckpointAAD(2, runID, block), sealed)
 	if err == nil {
-		var cp struct {
-			Output json.RawMessage `json:"output"`
-			Masks  []model.RunMask `json:"masks"`
-		}
-		if err := json.Unmarshal(b, &cp); err != nil {
-			return nil, nil, err
-		}
-		out, err := engine.DecodeJSON(cp.Output)
-		return out, cp.Masks, err
+		err = json.Unmarshal(b, &cp)
+		return cp, err
 	}
 	b, err1 := w.cfg.Sealer.OpenBlob(model.CheckpointAAD(1, runID, block), sealed)
 	if err1 != nil {
-		return nil, nil, err
+		return cp, err
 	}
-	out, err := engine.DecodeJSON(b)
-	return out, nil, err
+	cp.Output = b
+	return cp, nil
 }
 
 // suspend records a durable wait: the sleeping checkpoint, and the run
@@ -203,19 +219,19 @@ func (x *execution) finish(out any, runErr error) {
 	now := w.now()
 	o := queue.Outcome{RunID: r.ID, Owner: w.owner, Attempt: r.Attempt, Status: status, Output: outJSON, Error: errText,
 		Finished: now}
-	red := x.red
+	red, real := x.red, x.realInput()
 	if x.secrets == nil && w.cfg.Secrets != nil {
 		// The run ends before it loaded its secrets (canceled when it was
 		// claimed, too many resumes, a flow version that no longer loads,
 		// the load itself failed): they are loaded now, for its input.
 		ctx, cancel := context.WithTimeout(x.hard, 30*time.Second)
 		var err error
-		if red, err = w.inputRedactor(ctx, r); err != nil {
+		if red, real, err = w.inputRedactor(ctx, r); err != nil {
 			w.log.Warn("load the run's secrets to redact its input; it is kept only sealed", "run_id", r.ID, "err", x.red.Error(err))
 		}
 		cancel()
 	}
-	o.Input, o.InputSealed = w.inputAtRest(red, r)
+	o.Input, o.InputSealed = w.inputAtRest(red, r, real)
 	if err := x.parentResult(&o, out); err != nil {
 		// The parent then fails its flow block: the output is not kept.
 		w.log.Error("seal a child run's output for its parent", "run_id", r.ID, "err", x.red.Error(err))
@@ -263,14 +279,14 @@ func (x *execution) finish(out any, runErr error) {
 // it, the real input is kept sealed (sealed), for a rerun. With red nil
 // (the run's secrets could not be loaded to check it) nothing of the
 // input is kept in clear: it is only sealed.
-func (w *Worker) inputAtRest(red *redact.Redactor, r *model.Run) (input string, sealed []byte) {
+func (w *Worker) inputAtRest(red *redact.Redactor, r *model.Run, real string) (input string, sealed []byte) {
 	input = inputWithheld
 	if red != nil {
-		if input = red.String(r.Input); input == r.Input {
+		if input = red.String(real); input == real {
 			return input, nil
 		}
 	}
-	sealed, err := w.cfg.Sealer.SealBlob(model.InputAAD(r.ID), []byte(r.Input))
+	sealed, err := w.cfg.Sealer.SealBlob(model.InputAAD(r.ID), []byte(real))
 	if err != nil {
 		// The run's end matters more than a later rerun: the rerun then
 		// says that the input was not kept.
@@ -290,21 +306,49 @@ const inputWithheld = `"[REDACTED: the run's secrets could not be loaded to chec
 // when the values cannot be loaded (a key missing from the keyring, a
 // damaged value). It fails only when the database does not answer.
 func (w *Worker) InputAtRest(ctx context.Context, r *model.Run) (input string, sealed []byte, err error) {
-	red, err := w.inputRedactor(ctx, r)
+	red, real, err := w.inputRedactor(ctx, r)
 	if err != nil && store.IsUnavailable(err) {
 		return "", nil, err
 	}
 	if err != nil {
 		w.log.Warn("load the run's secrets to redact its input; it is kept only sealed", "run_id", r.ID, "err", err)
 	}
-	input, sealed = w.inputAtRest(red, r)
+	input, sealed = w.inputAtRest(red, r, real)
 	return input, sealed, nil
 }
 
 // inputRedactor returns the redactor of the values run r's project and
-// environment see (their load audited with the run's id); nil with the
-// error when they cannot be loaded.
-func (w *Worker) inputRedactor(ctx context.Context, r *model.Run) (*redact.Redactor, error) {
+// environment see (their load audited with the run's id), and r's real
+// input; a nil redactor with the error when they cannot be loaded.
+func (w *Worker) inputRedactor(ctx context.Context, r *model.Run) (*redact.Redactor, string, error) {
+	real := r.Input
+	if r.ParentRunID != "" {
+		// A sub-flow's input may hold what its parent learnt at run time
+		// (a secrets.mask value), and is stored masked when it held
+		// values its parent knew: the parent passed both on, sealed.
+		in, err := w.inherited(ctx, r.ID)
+		if err != nil {
+			return nil, real, fmt.Errorf("load what the parent run passed on: %w", err)
+		}
+		if in.Input != nil {
+			real = string(in.Input)
+		}
+		red, err := w.scopeRedactor(ctx, r)
+		if err != nil {
+			return nil, real, err
+		}
+		for _, m := range in.Masks {
+			red.Add(m.Name, m.Value)
+		}
+		return red, real, nil
+	}
+	red, err := w.scopeRedactor(ctx, r)
+	return red, real, err
+}
+
+// scopeRedactor is the redactor of the values run r's project and
+// environment see (their load audited with the run's id).
+func (w *Worker) scopeRedactor(ctx context.Context, r *model.Run) (*redact.Redactor, error) {
 	if w.cfg.Secrets == nil {
 		return redact.New(), nil
 	}
@@ -312,17 +356,5 @@ func (w *Worker) inputRedactor(ctx context.Context, r *model.Run) (*redact.Redac
 	if err != nil {
 		return nil, fmt.Errorf("load the secrets of project %q, environment %q: %w", r.Project, r.Environment, err)
 	}
-	red := w.redactorFor(rs.Visible())
-	if r.ParentRunID != "" {
-		// A sub-flow's input may hold what its parent learnt at run time
-		// (a secrets.mask value): it passed them on, sealed.
-		masks, err := w.inherited(ctx, r.ID)
-		if err != nil {
-			return nil, fmt.Errorf("load what the parent run passed on: %w", err)
-		}
-		for _, m := range masks {
-			red.Add(m.Name, m.Value)
-		}
-	}
-	return red, nil
+	return w.redactorFor(rs.Visible()), nil
 }

@@ -35,6 +35,9 @@ type execution struct {
 	guard   guard            // the run's values beyond its redactor's start: names and pins
 	secrets model.RunSecrets // nil when the server has no secret store
 	input   any
+	// input0 is the run's real input (JSON) when its stored one is
+	// masked (a sub-flow's, see inherit); empty otherwise.
+	input0 string
 	// steps are the outputs of the blocks run, as scripts see them (their
 	// objects may be *engine.Object, which keep their order); condSteps
 	// are the same as plain maps, for conditions. stepsMu guards them;
@@ -225,7 +228,7 @@ func (x *execution) do(ctx context.Context) (any, error) {
 	}
 	// Decoded with the order of its keys, which scripts see (JSON.stringify,
 	// Object.keys) as JavaScript would.
-	if x.input, err = engine.DecodeJSON([]byte(r.Input)); err != nil {
+	if x.input, err = engine.DecodeJSON([]byte(x.realInput())); err != nil {
 		return nil, fmt.Errorf("run input: %w", err)
 	}
 	if r.Attempt > 1 {
@@ -629,4 +632,12 @@ func (x *execution) env(block string) *engine.Env {
 			x.emit(PendingEvent{Type: "log", Block: block, Data: map[string]any{"level": l.Level, "message": l.Message}})
 		},
 	}
+}
+
+// realInput is the run's input as its caller gave it (JSON).
+func (x *execution) realInput() string {
+	if x.input0 != "" {
+		return x.input0
+	}
+	return x.run.Input
 }
