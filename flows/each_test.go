@@ -396,5 +396,16 @@ func TestEachExpressionError(t *testing.T) {
 		if run["status"] != "failed" || strings.Count(msg, `block "loop"`) != 1 || !strings.HasPrefix(msg, `block "loop" field "each" 1:`) || !strings.Contains(msg, "TypeError") {
 			t.Errorf("error %q", msg)
 		}
+		// Not an array: the error names the JavaScript type, not Go's.
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "each-number", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{map[string]any{"id": "loop", "type": "log", "each": "input.n", "config": map[string]any{"message": "'x'"}}},
+		})
+		for _, n := range []any{5, 5.5} {
+			run = s.Must(200, "POST", "/api/v1/projects/billing/flows/each-number/runs?wait=30s", map[string]any{"environment": "development", "input": map[string]any{"n": n}})
+			if msg, _ := run["error"].(string); run["status"] != "failed" || !strings.HasSuffix(msg, "each must give an array, not a number") {
+				t.Errorf("n=%v: error %q", n, msg)
+			}
+		}
 	})
 }

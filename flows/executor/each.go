@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -244,6 +245,8 @@ func jsType(v any) string {
 		return "a boolean"
 	case map[string]any, *engine.Object:
 		return "an object"
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64, json.Number:
+		return "a number"
 	}
 	return fmt.Sprintf("a %T", v)
 }

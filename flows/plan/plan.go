@@ -505,6 +505,9 @@ func (c *compiler) blocks(list []model.BlockDef, onError bool) []PlannedBlock {
 		if b.Retry != nil && (b.Retry.Attempts < 1 || b.Retry.Attempts > MaxRetryAttempts) {
 			add(Problem{Block: name, Field: "retry.attempts", Message: fmt.Sprintf("attempts must be 1 to %d", MaxRetryAttempts)})
 		}
+		if b.Retry != nil && b.Retry.Backoff < 0 {
+			add(Problem{Block: name, Field: "retry.backoff", Message: fmt.Sprintf("backoff must not be negative (%s)", b.Retry.Backoff.D())})
+		}
 		if b.Timeout < 0 {
 			add(Problem{Block: name, Field: "timeout", Message: "timeout must be positive"})
 		}

@@ -57,3 +57,20 @@ func TestMalformedJSONNamesLineAndColumn(t *testing.T) {
 		}
 	}
 }
+
+// A retry's backoff cannot be negative: refused at save, naming the block
+// and field (it gave negative waits, retry_in_ms -1000, at run time).
+func TestNegativeBackoffRefused(t *testing.T) {
+	var d model.Definition
+	if err := json.Unmarshal([]byte(`{"name":"f","trigger":{"type":"manual"},"blocks":[
+		{"id":"a","type":"log","retry":{"attempts":3,"backoff":"-1s"},"config":{"message":"'a'"}},
+		{"id":"b","type":"log","retry":{"attempts":3,"backoff":"0s"},"config":{"message":"'b'"}}]}`), &d); err != nil {
+		t.Fatal(err)
+	}
+	_, err := plan.Compile(d, blocks.Default, engine.New(engine.Config{}))
+	var inv *plan.InvalidError
+	if !errors.As(err, &inv) || len(inv.Problems) != 1 || inv.Problems[0].Block != "a" || inv.Problems[0].Field != "retry.backoff" ||
+		inv.Problems[0].Message != "backoff must not be negative (-1s)" {
+		t.Fatalf("%v", err)
+	}
+}
