@@ -217,6 +217,8 @@ type FlowState struct {
 	RunID  string
 	Status string
 	Done   bool
+	// Version is the version of the flow the run runs.
+	Version int
 	// Output is the run's real output when it succeeded (values the
 	// calling run's redactor does not know yet join it first); Error is
 	// its error, redacted, when it failed.

@@ -368,3 +368,73 @@ func TestChildInputSealedWhileOpen(t *testing.T) {
 		apptest.AssertAbsent(t, "database", apptest.DumpTables(t, s.App.DB), canaryToken)
 	})
 }
+
+// A flow block that retries starts each attempt afresh: a new child, with
+// its flow_started event (naming the version the child runs) and the
+// block's whole timeout to wait for it. And a flow block woken before its
+// child ended (by another branch's wait ending) reports the duration
+// since it began to wait, not since it went back to waiting.
+func TestFlowBlockAttemptsAndDurations(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "nap", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{
+				map[string]any{"id": "d", "type": "delay", "config": map[string]any{"duration": "input.ms"}},
+				map[string]any{"id": "c", "type": "code", "config": map[string]any{"code": "if (input.fail) throw new Error('planned'); return input.ms"}},
+			},
+		})
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "retrier", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{map[string]any{"id": "call", "type": "flow", "timeout": "1m", "retry": map[string]any{"attempts": 2, "backoff": "10ms"},
+				"config": map[string]any{"flow": "'nap'", "input": "({ms: 50, fail: true})"}}},
+		})
+		run := s.Must(200, "POST", "/api/v1/projects/billing/flows/retrier/runs?wait=60s", map[string]any{"environment": "development"})
+		if run["status"] != "failed" {
+			t.Fatalf("run: %v", run)
+		}
+		children := map[any]bool{}
+		var waits []float64
+		for _, e := range events(t, s, run["id"].(string)) {
+			d, _ := e["data"].(map[string]any)
+			switch e["type"] {
+			case "flow_started":
+				children[d["run_id"]] = true
+				if d["version"] != float64(1) {
+					t.Errorf("flow_started %v: want version 1", d)
+				}
+			case "block_waiting":
+				if _, retry := d["next_attempt"]; !retry {
+					waits = append(waits, d["for_ms"].(float64))
+				}
+			}
+		}
+		if len(children) != 2 {
+			t.Errorf("%d children named by flow_started events, want 2", len(children))
+		}
+		for _, ms := range waits {
+			if ms < 50_000 {
+				t.Errorf("an attempt waited for its child at most %v ms, want the block's timeout (1m): %v", ms, waits)
+			}
+		}
+		// Two branches: "long"'s child ends 400 ms after "short"'s.
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "branches", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{
+				map[string]any{"id": "short", "type": "flow", "timeout": "1m", "config": map[string]any{"flow": "'nap'", "input": "({ms: 100})"}},
+				map[string]any{"id": "long", "type": "flow", "timeout": "1m", "needs": []any{}, "config": map[string]any{"flow": "'nap'", "input": "({ms: 500})"}},
+			},
+		})
+		run = s.Must(200, "POST", "/api/v1/projects/billing/flows/branches/runs?wait=60s", map[string]any{"environment": "development"})
+		if run["status"] != "succeeded" {
+			t.Fatalf("run: %v", run)
+		}
+		for _, e := range events(t, s, run["id"].(string)) {
+			if e["type"] == "block_finished" && e["block"] == "long" {
+				if ms := e["data"].(map[string]any)["duration_ms"].(float64); ms < 500 {
+					t.Errorf("long took %v ms by its block_finished event; its child alone waited 500 ms", ms)
+				}
+			}
+		}
+	})
+}

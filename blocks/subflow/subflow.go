@@ -81,7 +81,7 @@ func (f *Flow) Run(ctx context.Context, in *blocks.Input) (any, error) {
 		return nil, err
 	}
 	if in.Slept == nil && in.Emit != nil {
-		in.Emit(blocks.Event{Type: "flow_started", Data: map[string]any{"run_id": st.RunID, "flow": f.Flow, "version": f.Version}})
+		in.Emit(blocks.Event{Type: "flow_started", Data: map[string]any{"run_id": st.RunID, "flow": f.Flow, "version": st.Version}})
 	}
 	switch {
 	case st.Done && st.Status == "succeeded":

@@ -177,6 +177,10 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 		}
 		data["retry_in_ms"] = backoff.Milliseconds()
 		x.emitIt(it, PendingEvent{Type: "block_retry", Block: id, Data: data})
+		// The wait this claim woke from was the failed attempt's: the next
+		// one starts afresh (a flow block starts a new child, with its
+		// flow_started event and the whole timeout).
+		slept = nil
 		if backoff > x.w.cfg.SleepOver && it == nil {
 			// A long wait before the next attempt releases the worker,
 			// like a long delay.
@@ -368,7 +372,13 @@ func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *eng
 		if sl.For > timeout {
 			return nil, shown, fmt.Errorf("timed out: a delay of %s is longer than the block's timeout of %s (set the block's timeout to at least the delay)", sl.For, timeout)
 		}
-		return nil, shown, &blocks.Sleep{For: sl.For, Since: now, Until: now.Add(sl.For), Await: sl.Await}
+		since := now
+		if slept != nil && !slept.Since.IsZero() {
+			// Woken before its end (another branch's wait ended): the
+			// attempt still waits since it began to.
+			since = slept.Since
+		}
+		return nil, shown, &blocks.Sleep{For: sl.For, Since: since, Until: now.Add(sl.For), Await: sl.Await}
 	}
 	if err != nil && errors.Is(bctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 		err = fmt.Errorf("timed out after %s: %w", timeout, err)

@@ -66,7 +66,7 @@ func (c childCaller) Call(ctx context.Context, call blocks.FlowCall) (blocks.Flo
 		x.noteInfraOf(attemptOf(ctx), err)
 		return blocks.FlowState{}, err
 	}
-	st := blocks.FlowState{RunID: r.ID, Status: r.Status, Done: r.Finished(), Error: r.Error}
+	st := blocks.FlowState{RunID: r.ID, Status: r.Status, Done: r.Finished(), Error: r.Error, Version: r.FlowVersion}
 	if r.Status == model.StatusSucceeded {
 		if st.Output, err = x.childOutput(ctx, r.ID); err != nil {
 			x.noteInfraOf(attemptOf(ctx), err)
