@@ -3,10 +3,12 @@ package egress
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -113,7 +115,8 @@ var credentialHeaders = []string{"Authorization", "Cookie", "Cookie2", "Proxy-Au
 // MaxRedirects redirects, refuses schemes other than http and https and,
 // when a hop's host differs from the original request's, strips
 // credential headers and every header whose value carries a secret known
-// to pin.
+// to pin, and refuses to send again a body (a 307 or 308 keeps it) that
+// carries one.
 func CheckRedirect(pin *Pinning) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
 		if len(via) >= MaxRedirects {
@@ -135,10 +138,44 @@ func CheckRedirect(pin *Pinning) func(*http.Request, []*http.Request) error {
 						}
 					}
 				}
+				if err := checkResentBody(req, via[len(via)-1], pin); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	}
+}
+
+// checkResentBody refuses a redirect to another host that would send
+// the request's body again (307, 308) when the body carries a secret:
+// the flow sent it to the first host, not to wherever that host points.
+func checkResentBody(req, prev *http.Request, pin *Pinning) error {
+	if req.GetBody == nil || req.ContentLength == 0 {
+		return nil
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return fmt.Errorf("read the request body again for the redirect: %w", err)
+	}
+	defer body.Close()
+	max := pin.MaxScan
+	if max <= 0 {
+		max = DefaultMaxScan
+	}
+	data, err := io.ReadAll(io.LimitReader(body, max+1))
+	if err != nil {
+		return fmt.Errorf("read the request body again for the redirect: %w", err)
+	}
+	if int64(len(data)) > max {
+		return fmt.Errorf("%w: a redirect to another host would send the request body again, and it is over %d bytes and cannot be checked for secrets", ErrPinned, max)
+	}
+	if names := pin.Match(string(data)); len(names) > 0 {
+		sort.Strings(names)
+		return fmt.Errorf("%w: a redirect to %s would send the request body again, and it holds the value of secret %q: not followed (the flow sent it to %s)",
+			ErrPinned, req.URL.Hostname(), names[0], prev.URL.Hostname())
+	}
+	return nil
 }
 
 // CleanError removes the query, fragment and user information from the

@@ -188,6 +188,42 @@ func TestCase20_RedirectToInternal(t *testing.T) {
 		}
 		e.sweep(nil)
 	})
+	t.Run("SecretBodyNotResent", func(t *testing.T) {
+		// A 307 or 308 sends the body again: to another host, not when
+		// it holds a secret's value (pinned or not); a body without one,
+		// and the same host, are followed.
+		e := sqlite(t, func(c *app.Config) { c.HTTPAllow = "127.0.0.0/8"; c.RateLimit = -1 })
+		e.secret("K", k)
+		other := newCounter(t, "127.0.0.1:0", nil)
+		for _, code := range []int{http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+			name := fmt.Sprintf("resend-%d", code)
+			first := newCounter(t, "127.0.0.2:0", func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/same" {
+					http.Redirect(w, r, "/landing", code)
+					return
+				}
+				if r.URL.Path == "/landing" {
+					w.WriteHeader(200)
+					return
+				}
+				http.Redirect(w, r, other.URL+"/landing", code)
+			})
+			before := other.hits.Load()
+			msg := e.refusedRun(name, map[string]any{"method": "'POST'", "url": quote(first.URL + "/go"), "body": "({client_secret: secrets.K})", "body_type": "'form'"})
+			contains(t, "redirect refusal", msg, `would send the request body again, and it holds the value of secret "K": not followed`)
+			if other.hits.Load() != before {
+				t.Errorf("%d: the body went to the other host", code)
+			}
+			e.flow(name+"-plain", httpBlock("h", map[string]any{"method": "'POST'", "url": quote(first.URL + "/go"), "body": "({n: 1})"}))
+			e.runStatus(name+"-plain", "succeeded", nil)
+			e.flow(name+"-same", httpBlock("h", map[string]any{"method": "'POST'", "url": quote(first.URL + "/same"), "body": "({k: secrets.K})"}))
+			e.runStatus(name+"-same", "succeeded", nil)
+			if other.hits.Load() != before+1 {
+				t.Errorf("%d: the redirect of a body without a secret was not followed", code)
+			}
+		}
+		e.sweep(nil)
+	})
 }
 
 func TestCase21_ProxyInEnvironment(t *testing.T) {
