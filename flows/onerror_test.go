@@ -406,3 +406,33 @@ func TestContinueOnErrorNotOnShutdown(t *testing.T) {
 		})
 	}
 }
+
+// A cancel while the on_error handler waits (a durable delay) ends the run
+// failed with its original error and "(on_error handler: it was
+// canceled)", as a cancel while the handler runs does: the run had failed
+// before the cancel.
+func TestCancelDuringHandlerWait(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", onErrorFlow("patient", "",
+			map[string]any{"id": "nap", "type": "delay", "timeout": "2h", "config": map[string]any{"duration": "'1h'"}},
+			map[string]any{"id": "after", "type": "log", "config": map[string]any{"message": "'after'"}},
+		))
+		id := s.Must(202, "POST", "/api/v1/projects/billing/flows/patient/runs", map[string]any{"environment": "development"})["id"].(string)
+		waitRun(t, s, id, "the handler to wait", func(r map[string]any, _ string) bool { return r["status"] == "waiting" })
+		r := s.Must(200, "POST", "/api/v1/runs/"+id+"/cancel", nil)
+		msg, _ := r["error"].(string)
+		if r["status"] != "failed" || !strings.HasPrefix(msg, `block "boom" 1:7: `) || !strings.HasSuffix(msg, "Error: bad [REDACTED:API_TOKEN] (on_error handler: it was canceled)") {
+			t.Fatalf("run: %v", r)
+		}
+		evs := events(t, s, id)
+		checkSequence(t, id, evs)
+		if d := eventData(evs, "on_error_finished", ""); d["status"] != "canceled" {
+			t.Errorf("on_error_finished: %v (%s)", d, eventTypes(evs))
+		}
+		if d := eventData(evs, "run_finished", ""); d["status"] != "failed" {
+			t.Errorf("run_finished: %v", d)
+		}
+		assertNoCheckpoints(t, s, id)
+	})
+}

@@ -198,9 +198,24 @@ func (s *Service) Cancel(ctx context.Context, id, actor string) (*Run, error) {
 	now := s.now()
 	var done bool
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var err error
+		// A run waiting in its on_error handler had failed before the
+		// cancel: it ends failed, as when its worker sees the cancel.
+		failure, err := executor.HandlerFailure(tx, id)
+		if err != nil {
+			return err
+		}
 		if done, err = s.driver.Cancel(tx, id, "canceled by "+actor, now); err != nil || !done {
 			return err
+		}
+		end := []executor.PendingEvent{{Type: "run_finished", Data: map[string]any{"status": StatusCanceled}}}
+		if failure != "" {
+			if err := tx.Model(&Run{}).Where("id = ?", id).Updates(map[string]any{"status": StatusFailed, "error": executor.HandlerCanceled(failure)}).Error; err != nil {
+				return err
+			}
+			end = []executor.PendingEvent{
+				{Type: "on_error_finished", Data: map[string]any{"status": StatusCanceled}},
+				{Type: "run_finished", Data: map[string]any{"status": StatusFailed, "error": executor.HandlerCanceled(failure)}},
+			}
 		}
 		if !r.Finished() && (input != r.Input || sealed != nil) {
 			if err := tx.Model(&Run{}).Where("id = ?", id).Updates(map[string]any{"input": input, "input_sealed": sealed}).Error; err != nil {
@@ -218,7 +233,7 @@ func (s *Service) Cancel(ctx context.Context, id, actor string) (*Run, error) {
 		if err != nil {
 			return err
 		}
-		rows := s.worker.EventRows(id, &seq, nil, []executor.PendingEvent{{Type: "run_finished", Data: map[string]any{"status": StatusCanceled}}})
+		rows := s.worker.EventRows(id, &seq, nil, end)
 		return tx.CreateInBatches(rows, 100).Error
 	})
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/hushflow/hushflow/flows/plan"
 	"github.com/hushflow/hushflow/redact"
 	"github.com/hushflow/hushflow/store"
+	"gorm.io/gorm"
 )
 
 // execution is one claim of a run by this process: from its first
@@ -270,6 +271,29 @@ func (x *execution) do(ctx context.Context) (any, error) {
 // an on_error handler keeps while the handler runs: not an identifier, so
 // no block's.
 const failureCheckpoint = "$on_error"
+
+// HandlerFailure returns the error run id failed with when it is in its
+// on_error handler (its failure checkpoint, redacted); "" when it is not.
+func HandlerFailure(db *gorm.DB, id string) (string, error) {
+	var cps []model.Checkpoint
+	if err := db.Where("run_id = ? AND block = ? AND state = ?", id, failureCheckpoint, model.CheckpointFailed).Limit(1).Find(&cps).Error; err != nil {
+		return "", store.Translate(err)
+	}
+	if len(cps) == 0 {
+		return "", nil
+	}
+	var f engine.Failure
+	if err := json.Unmarshal([]byte(cps[0].Detail), &f); err != nil {
+		return "", fmt.Errorf("read the failure of run %s: %w", id, err)
+	}
+	return f.Error, nil
+}
+
+// HandlerCanceled is the error of a run canceled in its on_error handler,
+// which failed before the cancel with failure: it ends failed.
+func HandlerCanceled(failure string) string {
+	return (&runFailed{msg: failure, handler: "it was canceled"}).Error()
+}
 
 // runBlocks runs list (the flow's blocks, or its on_error handler) from
 // its unfinished blocks: each block once the blocks it needs have
