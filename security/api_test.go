@@ -422,6 +422,11 @@ func TestCase30_Errors(t *testing.T) {
 		errorsDoNotEcho(t, e, v, valueFields)
 	}
 	errorsDoNotEcho(t, e, known, valueFields)
+	// An expression's error in the editor's preview has the same shape.
+	if r := e.do("POST", "/api/v1/projects/p/evaluate", map[string]any{"expression": "input.a.b", "environment": "development"}); r.Status != 400 ||
+		!strings.Contains(string(r.Body), `"code":"evaluation_failed"`) || !strings.Contains(string(r.Body), `"request_id":"`) {
+		t.Errorf("evaluate: %d %s", r.Status, r.Body)
+	}
 	t.Run("ValueInIdentifierField", func(t *testing.T) {
 		errorsDoNotEcho(t, e, plain, identifierFields)
 		errorsDoNotEcho(t, e, known, identifierFields)

@@ -231,7 +231,7 @@ func (s *Server) startRun(c echo.Context) error {
 	if w := c.QueryParam("wait"); w != "" {
 		wait, err = time.ParseDuration(w)
 		if err != nil || wait <= 0 || wait > 5*time.Minute {
-			return apperr.Invalidf("invalid_wait", "wait must be a duration up to 5m, such as 30s (got %q); no run was started", w)
+			return apperr.Invalidf("invalid_wait", "wait must be a duration up to 5m, such as 30s; no run was started")
 		}
 	}
 	ctx := c.Request().Context()
@@ -404,7 +404,8 @@ func (s *Server) evaluate(c echo.Context) error {
 		var ee *engine.Error
 		if errors.As(err, &ee) {
 			return c.JSON(http.StatusBadRequest, map[string]any{"error": map[string]any{
-				"code": "evaluation_failed", "message": s.maskMessage(c, previewMessage(ee)), "line": ee.Line, "column": ee.Column}})
+				"code": "evaluation_failed", "message": s.maskMessage(c, previewMessage(ee)), "line": ee.Line, "column": ee.Column,
+				"request_id": c.Response().Header().Get(echo.HeaderXRequestID)}})
 		}
 		return err
 	}
