@@ -350,5 +350,24 @@ func TestConstantDurationsCheckedAtSave(t *testing.T) {
 			t.Errorf("a problem for a block without one: %s", text)
 		}
 		s.Must(201, "POST", "/api/v1/projects/billing/flows", flow("fine", delay("short", "'30m'"), delay("computed", "input.wait")))
+		// Any constant of the wrong type for its field: a flow block's
+		// version failed only when the run reached it ("json: cannot
+		// unmarshal string into Go struct field Flow.version of type int").
+		call := func(id, version string) map[string]any {
+			return map[string]any{"id": id, "type": "flow", "config": map[string]any{"flow": "'fine'", "version": version}}
+		}
+		r = s.Do("POST", "/api/v1/projects/billing/flows", flow("typed", call("str", "'3'"), call("frac", "2.5"),
+			map[string]any{"id": "obj", "type": "http", "config": map[string]any{"url": "'https://example.com'", "method": "({})"}}))
+		text = mustJSON(r.JSON(t)["error"].(map[string]any)["problems"])
+		for _, want := range []string{
+			`"block":"str","field":"version","message":"version is a string, where a whole number is wanted"`,
+			`"block":"frac","field":"version","message":"version is the number 2.5, where a whole number is wanted"`,
+			`"block":"obj","field":"method","message":"method is an object, where a string is wanted"`,
+		} {
+			if !strings.Contains(text, want) {
+				t.Errorf("problems lack %s: %s", want, text)
+			}
+		}
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", flow("typed-ok", call("pinned", "1"), call("computed", "input.v")))
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -642,6 +643,53 @@ func listedSecrets(v any) []string {
 	return out
 }
 
+// typeProblem says why raw, a constant value of field, does not fit the
+// block's configuration ("" when it does), as decoding the evaluated
+// configuration at run time would fail.
+func typeProblem(info blocks.Info, field string, raw []byte) string {
+	if info.New == nil {
+		return ""
+	}
+	cfg := info.New()
+	doc, _ := json.Marshal(map[string]json.RawMessage{field: raw})
+	var te *json.UnmarshalTypeError
+	if err := json.Unmarshal(doc, cfg); errors.As(err, &te) {
+		return fmt.Sprintf("%s is %s, where %s is wanted", field, jsonKind(te.Value), goKind(te.Type))
+	}
+	return ""
+}
+
+// jsonKind names the kind of JSON value json.UnmarshalTypeError.Value
+// describes ("string", "number 2.5", "array", ...).
+func jsonKind(v string) string {
+	switch {
+	case strings.HasPrefix(v, "number"):
+		return "the number" + strings.TrimPrefix(v, "number")
+	case v == "object", v == "array":
+		return "an " + v
+	}
+	return "a " + v
+}
+
+// goKind names a Go type as a flow author knows it.
+func goKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "another kind of value"
+}
+
 // lineColumn is the 1-based line and column of the offset-th byte of data
 // (1-based).
 func lineColumn(data []byte, offset int64) (line, col int) {
@@ -654,18 +702,19 @@ func lineColumn(data []byte, offset int64) (line, col int) {
 
 // ConstantProblems checks the fields of p's blocks whose value is known
 // when the flow is saved (a literal, or an expression that reads nothing,
-// such as '2h'): a duration that does not parse, or is over what its field
-// allows, is refused then rather than when the run reaches the block,
-// after the blocks before it acted. A save runs it; a stored version
-// loads without it, so that a flow saved before a check was added keeps
-// running as it did.
+// such as '2h'): a value of the wrong type for its field (a flow block's
+// version of '3' or 2.5), a duration that does not parse, or is over what
+// its field allows, is refused then rather than when the run reaches the
+// block, after the blocks before it acted. A save runs it; a stored
+// version loads without it, so that a flow saved before a check was added
+// keeps running as it did.
 func ConstantProblems(p *Plan) []Problem {
 	var out []Problem
 	for li, list := range [][]PlannedBlock{p.Blocks, p.OnError} {
 		for i, pb := range list {
 			for _, pf := range pb.Fields {
 				f, ok := pb.Info.Spec.Field(pf.Name)
-				if !ok || f.Type != blocks.Duration || pf.IsRaw {
+				if !ok || pf.IsRaw {
 					continue
 				}
 				v, known := pf.Literal, pf.Program == nil
@@ -677,6 +726,13 @@ func ConstantProblems(p *Plan) []Problem {
 				}
 				name := blockName(pb.Def, i, li == 1)
 				raw, _ := json.Marshal(v)
+				if msg := typeProblem(pb.Info, pf.Name, raw); msg != "" {
+					out = append(out, Problem{Block: name, Field: pf.Name, Message: msg})
+					continue
+				}
+				if f.Type != blocks.Duration {
+					continue
+				}
 				var d blocks.Dur
 				if err := json.Unmarshal(raw, &d); err != nil {
 					out = append(out, Problem{Block: name, Field: pf.Name, Message: "not a duration: " + err.Error()})
