@@ -140,19 +140,55 @@ func ParseDefinition(data []byte) (model.Definition, error) {
 	}
 	d, err := decodeDefinition(data)
 	if err != nil {
-		p := Problem{Message: "definition is not valid JSON: " + err.Error()}
+		p := Problem{Message: "definition is not valid: " + strings.TrimPrefix(err.Error(), "json: ")}
 		// The position in the document, for a person reading it.
 		var se *json.SyntaxError
 		var te *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &se):
+			p.Message = "definition is not valid JSON: " + err.Error()
 			p.Line, p.Column = lineColumn(data, se.Offset) // the byte it could not take
 		case errors.As(err, &te):
 			p.Line, p.Column = lineColumn(data, te.Offset) // the value's last byte
+		default:
+			p.Block, p.Field = blame(data)
 		}
 		return d, &InvalidError{Problems: []Problem{p}}
 	}
 	return d, nil
+}
+
+// blame finds the block and field whose value a decoding error that
+// names neither (a duration that does not parse: its decoder's own
+// error) comes from, by decoding each field of each block alone; "" when
+// the error is not in a block.
+func blame(js []byte) (block, field string) {
+	var doc struct {
+		Blocks  []map[string]json.RawMessage `json:"blocks"`
+		OnError []map[string]json.RawMessage `json:"on_error"`
+	}
+	if json.Unmarshal(js, &doc) != nil {
+		return "", ""
+	}
+	for li, list := range [][]map[string]json.RawMessage{doc.Blocks, doc.OnError} {
+		for i, b := range list {
+			keys := make([]string, 0, len(b))
+			for k := range b {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				one, _ := json.Marshal(map[string]json.RawMessage{k: b[k]})
+				var bd model.BlockDef
+				if json.Unmarshal(one, &bd) != nil {
+					var id string
+					_ = json.Unmarshal(b["id"], &id)
+					return blockName(model.BlockDef{ID: id}, i, li == 1), k
+				}
+			}
+		}
+	}
+	return "", ""
 }
 
 // decodeDefinition decodes JSON strictly: no unknown field.

@@ -74,3 +74,19 @@ func TestNegativeBackoffRefused(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// A value whose own decoder refuses it (a duration that does not parse)
+// names its block and field, and does not call valid JSON invalid.
+func TestBadDurationNamesBlockAndField(t *testing.T) {
+	_, err := plan.ParseDefinition([]byte(`{"name":"x","trigger":{"type":"manual"},"blocks":[
+		{"id":"a","type":"log","config":{"message":"'a'"}},
+		{"id":"b","type":"log","retry":{"attempts":2,"backoff":"abc"},"config":{"message":"'b'"}}]}`))
+	var inv *plan.InvalidError
+	if !errors.As(err, &inv) || len(inv.Problems) != 1 {
+		t.Fatalf("%v", err)
+	}
+	p := inv.Problems[0]
+	if p.Block != "b" || p.Field != "retry" || !strings.HasPrefix(p.Message, `definition is not valid: invalid duration "abc"`) {
+		t.Errorf("problem %+v", p)
+	}
+}

@@ -61,6 +61,16 @@ func ParseYAMLDefinition(data []byte) (model.Definition, *Source, error) {
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
 			n = src.key(src.root, name)
+		default:
+			// Located as Compile's problems of a block are (DocLine).
+			if p.Block, p.Field = blame(js); p.Block != "" {
+				if at := src.block(p.Block, 0); at != nil {
+					p.DocLine, p.DocColumn = at.Line, at.Column
+					if key, _ := src.field(at, true, p.Field); key != nil {
+						p.DocLine, p.DocColumn = key.Line, key.Column
+					}
+				}
+			}
 		}
 		if n != nil {
 			p.Line, p.Column = n.Line, n.Column

@@ -26,6 +26,7 @@ func TestYAMLNamesLineAndColumn(t *testing.T) {
 		{"duplicate key", "name: x\ntrigger: {type: manual}\nname: y\nblocks: []\n", 3, 0, `mapping key "name" already defined at line 1`},
 		{"wrong type", "name: x\ntrigger: {type: manual}\nblocks:\n  - id: a\n    type: log\n    retry:\n      attempts: many\n", 7, 17, "cannot unmarshal string"},
 		{"unknown field", "name: x\ntrigger: {type: manual}\nblocks:\n  - id: a\n    type: log\n    config: {message: \"'hi'\"}\n    retries: 3\n", 7, 5, `unknown field "retries"`},
+		{"bad duration", "name: x\ntrigger: {type: manual}\nblocks:\n  - id: a\n    type: log\n    config: {message: \"'hi'\"}\n  - id: b\n    type: log\n    timeout: 10 s\n    config: {message: \"'hi'\"}\n", 9, 5, `invalid duration "10 s"`},
 		// Compile's problems.
 		{"expression on one line", "name: x\ntrigger: {type: manual}\nblocks:\n  - id: a\n    type: log\n    config:\n      message: \"'a' + (1 +\"\n", 7, 27, "SyntaxError"},
 		{"expression in a literal block", "name: x\ntrigger: {type: manual}\nblocks:\n  - id: a\n    type: code\n    config:\n      code: |\n        const x = 1\n        return x + )\n", 9, 20, "SyntaxError"},
