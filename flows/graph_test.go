@@ -207,6 +207,33 @@ func TestNeedsValidation(t *testing.T) {
 
 		// With valid needs, steps.X must name a block needed, directly or
 		// not: c reads a through b; d, which starts with the run, may not.
+		// A repeated need (itself included) is one problem, and hides
+		// none of the others: d's steps.a is still checked.
+		r = s.Do("POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "twice", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{
+				code("a", nil, "return 1"),
+				code("c", []string{"a", "a"}, "return 1"),
+				code("d", []string{"c", "d", "d"}, "return steps.a.output"),
+			},
+		})
+		text = mustJSON(r.JSON(t)["error"].(map[string]any)["problems"])
+		if r.Status != 400 || strings.Count(text, "cannot need itself") != 1 || strings.Count(text, "twice") != 1 {
+			t.Errorf("repeated needs: %d %s", r.Status, text)
+		}
+		r = s.Do("POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "twice2", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{
+				code("a", nil, "return 1"),
+				code("c", []string{"a", "a"}, "return 1"),
+				code("d", []string{}, "return steps.a.output"),
+			},
+		})
+		text = mustJSON(r.JSON(t)["error"].(map[string]any)["problems"])
+		if r.Status != 400 || !strings.Contains(text, `"block":"d","field":"code","message":"steps.a is not a block this block needs`) {
+			t.Errorf("a repeated need hid the other problems: %d %s", r.Status, text)
+		}
+
 		r = s.Do("POST", "/api/v1/projects/billing/flows", map[string]any{
 			"name": "unneeded", "trigger": map[string]any{"type": "manual"},
 			"blocks": []any{

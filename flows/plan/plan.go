@@ -334,12 +334,18 @@ func graph(list []model.BlockDef, add func(Problem)) (needs [][]int, upstream []
 		for _, n := range b.Needs {
 			j, ok := index[n]
 			switch {
+			case seen[n]:
+				if n != b.ID {
+					// Refused, but the graph is still whole: the other
+					// problems (steps of blocks not needed) are found too.
+					add(Problem{Block: name, Field: "needs", Message: fmt.Sprintf("needs names %q twice", n)})
+				}
+				continue
 			case n == b.ID:
+				seen[n] = true
 				add(Problem{Block: name, Field: "needs", Message: "a block cannot need itself"})
 			case !ok:
 				add(Problem{Block: name, Field: "needs", Message: fmt.Sprintf("needs names %s, which is not a block of the flow", apperr.Echo(n))})
-			case seen[n]:
-				add(Problem{Block: name, Field: "needs", Message: fmt.Sprintf("needs names %q twice", n)})
 			default:
 				seen[n] = true
 				needs[i] = append(needs[i], j)
