@@ -169,7 +169,7 @@ func TestSubflowErrorsAndVersions(t *testing.T) {
 			t.Errorf("current version: %v", r)
 		}
 		s.Must(201, "POST", "/api/v1/projects/billing/flows", flow("missing-version", call(map[string]any{"flow": "'versioned'", "version": 9})))
-		if r := start("missing-version"); r["status"] != "failed" || !strings.Contains(r["error"].(string), `version of flow versioned "9" not found`) {
+		if r := start("missing-version"); r["status"] != "failed" || !strings.Contains(r["error"].(string), `flow "versioned" has no version 9; its versions are 1 to `) {
 			t.Errorf("unknown version: %v", r)
 		}
 		s.Must(201, "POST", "/api/v1/projects/billing/flows", flow("missing-flow", call(map[string]any{"flow": "'nope'"})))
