@@ -429,7 +429,11 @@ func TestFlowBlockAttemptsAndDurations(t *testing.T) {
 		if run["status"] != "succeeded" {
 			t.Fatalf("run: %v", run)
 		}
-		for _, e := range events(t, s, run["id"].(string)) {
+		evs := events(t, s, run["id"].(string))
+		if d := eventData(evs, "run_resumed", ""); !strings.Contains(fmt.Sprint(d["reason"]), `which block "short" waits for, ended`) {
+			t.Errorf("the first run_resumed: %v", d)
+		}
+		for _, e := range evs {
 			if e["type"] == "block_finished" && e["block"] == "long" {
 				if ms := e["data"].(map[string]any)["duration_ms"].(float64); ms < 500 {
 					t.Errorf("long took %v ms by its block_finished event; its child alone waited 500 ms", ms)

@@ -179,6 +179,15 @@ func (x *execution) parentResult(o *queue.Outcome, out any) error {
 	return nil
 }
 
+// ended reports whether run id has ended (false when it cannot be read).
+func (x *execution) ended(ctx context.Context, id string) bool {
+	if x.w.cfg.Children == nil {
+		return false
+	}
+	c, err := x.w.cfg.Children.GetRun(ctx, id)
+	return err == nil && c.Finished()
+}
+
 // wakeIfEnded wakes this run, just suspended to wait for run child, when
 // the child ended before the suspension was stored (its outcome's wake
 // found the run still running).

@@ -546,6 +546,7 @@ func (x *execution) resume(ctx context.Context) error {
 	}
 	from, reason := "", r.ResumeReason
 	var woke *wake // the earliest wait among the run's blocks
+	childEnded := false
 	for i, pb := range slices.Concat(x.plan.Blocks, x.plan.OnError) {
 		id := pb.Def.ID
 		cp, ok := x.resumed[id]
@@ -568,7 +569,17 @@ func (x *execution) resume(ctx context.Context) error {
 			from = id
 		}
 		var at wake
-		if ok && cp.State == model.CheckpointSleeping && json.Unmarshal([]byte(cp.Detail), &at) == nil && (woke == nil || at.Until.Before(woke.Until)) {
+		if !ok || cp.State != model.CheckpointSleeping || json.Unmarshal([]byte(cp.Detail), &at) != nil || childEnded {
+			continue
+		}
+		if at.Await != "" && x.ended(ctx, at.Await) {
+			// Woken by the end of the run it waits for (branches may wait
+			// for several): that is the reason, whatever the deadlines.
+			woke, childEnded = &at, true
+			reason = fmt.Sprintf("run %s, which block %q waits for, ended", at.Await, id)
+			continue
+		}
+		if woke == nil || at.Until.Before(woke.Until) {
 			woke = &at
 			reason = fmt.Sprintf("the wait of block %q ended", id)
 			if at.NextAttempt > 0 {
