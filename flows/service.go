@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"time"
 
@@ -338,6 +339,7 @@ func (s *Service) Save(ctx context.Context, project string, def Definition, acto
 		return nil, nil, false, &plan.InvalidError{Problems: probs}
 	}
 	warnings = append(s.secretWarnings(ctx, project, p.Secrets), p.Warnings...)
+	warnings = append(warnings, s.flowWarnings(ctx, project, def.Name, p)...)
 	data, err := json.Marshal(def)
 	if err != nil {
 		return nil, nil, false, err
@@ -374,6 +376,43 @@ func (s *Service) Save(ctx context.Context, project string, def Definition, acto
 	}
 	s.plans.Put(f.ID, f.Version, p)
 	return f, warnings, unchanged, nil
+}
+
+// flowWarnings names the flows that flow blocks call by a constant name
+// and that project does not have (yet: a flow may be saved before the
+// one it calls).
+func (s *Service) flowWarnings(ctx context.Context, project, self string, p *plan.Plan) []string {
+	var out []string
+	var names []string // the project's flows, read once when needed
+	for _, list := range [][]plan.PlannedBlock{p.Blocks, p.OnError} {
+		for i := range list {
+			pb := &list[i]
+			if pb.Def.Type != "flow" {
+				continue
+			}
+			v, ok := pb.Constant("flow")
+			name, isString := v.(string)
+			if !ok || !isString || name == self {
+				continue
+			}
+			if names == nil {
+				var fs []string
+				if err := s.db.WithContext(ctx).Model(&Flow{}).Where("project = ?", project).Pluck("name", &fs).Error; err != nil {
+					return out
+				}
+				names = append(fs, self)
+			}
+			if slices.Contains(names, name) {
+				continue
+			}
+			w := fmt.Sprintf("block %q calls flow %s, which project %q does not have (yet)", pb.Def.ID, apperr.Echo(name), project)
+			if near := suggest.Nearest(name, names); near != "" {
+				w += fmt.Sprintf("; did you mean %q?", near)
+			}
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // secretWarnings names referenced secrets that resolve in no environment.

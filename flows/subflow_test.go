@@ -442,3 +442,26 @@ func TestFlowBlockAttemptsAndDurations(t *testing.T) {
 		}
 	})
 }
+
+// Saving a flow whose flow block calls, by a constant name, a flow the
+// project does not have warns (the flow may come later), with the nearest
+// name; a call of itself or of an existing flow, or by a computed name,
+// does not.
+func TestUnknownCalledFlowWarns(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "send-invoice", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{map[string]any{"id": "c", "type": "code", "config": map[string]any{"code": "return 1"}}}})
+		call := func(id, flow string) map[string]any {
+			return map[string]any{"id": id, "type": "flow", "config": map[string]any{"flow": flow}}
+		}
+		r := s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "caller", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{call("typo", "'send-invoce'"), call("known", "'send-invoice'"), call("self", "'caller'"), call("computed", "input.flow")}})
+		ws, _ := r["warnings"].([]any)
+		if len(ws) != 1 || ws[0] != `block "typo" calls flow "send-invoce", which project "billing" does not have (yet); did you mean "send-invoice"?` {
+			t.Errorf("warnings %q", ws)
+		}
+	})
+}

@@ -685,6 +685,30 @@ func listedSecrets(v any) []string {
 	return out
 }
 
+// constant is the field's value when it is known before the run: a
+// literal, or an expression that reads nothing ('2h').
+func (pf PlannedField) constant() (any, bool) {
+	if pf.IsRaw {
+		return nil, false
+	}
+	if pf.Program != nil {
+		return pf.Program.Constant()
+	}
+	return pf.Literal, true
+}
+
+// Constant is the value of field when it is known before the run (see
+// ConstantProblems); false when the block has no such field or its value
+// depends on the run.
+func (pb *PlannedBlock) Constant(field string) (any, bool) {
+	for _, pf := range pb.Fields {
+		if pf.Name == field {
+			return pf.constant()
+		}
+	}
+	return nil, false
+}
+
 // typeProblem says why raw, a constant value of field, does not fit the
 // block's configuration ("" when it does), as decoding the evaluated
 // configuration at run time would fail.
@@ -759,10 +783,7 @@ func ConstantProblems(p *Plan) []Problem {
 				if !ok || pf.IsRaw {
 					continue
 				}
-				v, known := pf.Literal, pf.Program == nil
-				if pf.Program != nil {
-					v, known = pf.Program.Constant()
-				}
+				v, known := pf.constant()
 				if !known || v == nil {
 					continue
 				}
