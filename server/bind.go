@@ -6,9 +6,11 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/hushflow/hushflow/internal/apperr"
+	"github.com/hushflow/hushflow/internal/suggest"
 	"github.com/labstack/echo/v4"
 )
 
@@ -42,7 +44,15 @@ func bind(c echo.Context, v any) error {
 			return apperr.Invalidf("invalid_json", "field %q must be a %s", te.Field, jsonType(te.Type.Kind().String()))
 		}
 		if msg := err.Error(); strings.HasPrefix(msg, "json: unknown field ") {
-			return apperr.Invalidf("unknown_field", "unknown field %s", apperr.Echo(strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`)))
+			name := strings.Trim(strings.TrimPrefix(msg, "json: unknown field "), `"`)
+			known := jsonFields(reflect.TypeOf(v))
+			if near := suggest.Nearest(name, known); near != "" {
+				return apperr.Invalidf("unknown_field", "unknown field %s; did you mean %q?", apperr.Echo(name), near)
+			}
+			if len(known) > 0 {
+				return apperr.Invalidf("unknown_field", "unknown field %s; the fields are %s", apperr.Echo(name), strings.Join(known, ", "))
+			}
+			return apperr.Invalidf("unknown_field", "unknown field %s", apperr.Echo(name))
 		}
 		return apperr.Invalidf("invalid_json", "request body is not valid JSON")
 	}
@@ -64,4 +74,31 @@ func jsonType(kind string) string {
 		return "array"
 	}
 	return "number"
+}
+
+// jsonFields lists the JSON names of the fields of struct type t (or of
+// what it points to), as encoding/json reads them.
+func jsonFields(t reflect.Type) []string {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	var out []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-", !f.IsExported() && !f.Anonymous:
+			continue
+		case f.Anonymous && name == "":
+			out = append(out, jsonFields(f.Type)...)
+			continue
+		case name == "":
+			name = f.Name
+		}
+		out = append(out, name)
+	}
+	return out
 }
