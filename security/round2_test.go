@@ -249,9 +249,13 @@ func TestCase42_EveryStringMasked(t *testing.T) {
 		}
 		refused("description", e.do("POST", "/api/v1/projects/p/flows", flow("d", func(d map[string]any) { d["description"] = "call with " + k })))
 		refused("env", e.do("POST", "/api/v1/projects/p/flows", flow("v", func(d map[string]any) { d["env"] = map[string]string{"TOKEN": k} })))
-		refused("code", e.do("POST", "/api/v1/projects/p/flows", flow("c", func(d map[string]any) {
-			d["blocks"] = []any{code("c", "return "+js("Bearer "+k))}
-		})))
+		codeRefused := e.do("POST", "/api/v1/projects/p/flows", flow("c", func(d map[string]any) {
+			d["blocks"] = []any{code("first", "return 1"), code("c", "return "+js("Bearer "+k))}
+		}))
+		refused("code", codeRefused)
+		if !strings.Contains(string(codeRefused.Body), `blocks[\"c\"].config.code holds`) {
+			t.Errorf("the refusal does not name the block by its id: %s", codeRefused.Body)
+		}
 		refused("update", e.do("PUT", "/api/v1/projects/p/flows/before", flow("before", func(d map[string]any) { d["description"] = "now " + k })))
 		refused("secret description", e.do("POST", "/api/v1/secrets", map[string]any{"name": "D", "value": canary("c42d"), "project": "p", "description": "same as " + k}))
 		own := canary("c42o")

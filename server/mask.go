@@ -143,7 +143,14 @@ func pasted(red *redact.Redactor, v any, path string) (string, []string) {
 		}
 	case []any:
 		for i, e := range x {
-			if w, ns := pasted(red, e, fmt.Sprintf("%s[%d]", path, i)); w != "" {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			if m, ok := e.(map[string]any); ok {
+				// An element with an id (a block) is named by it.
+				if id, ok := m["id"].(string); ok && id != "" && len(red.Matches(id)) == 0 {
+					p = fmt.Sprintf("%s[%q]", path, id)
+				}
+			}
+			if w, ns := pasted(red, e, p); w != "" {
 				return w, ns
 			}
 		}
