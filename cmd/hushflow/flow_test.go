@@ -174,6 +174,9 @@ func TestFlowAndRunCommands(t *testing.T) {
 		if out2 := c.must("run", "logs", id, "--follow"); out2 != out {
 			t.Errorf("run logs --follow of a finished run differs:\n%s\n---\n%s", out2, out)
 		}
+		if out := c.must("run", "cancel", id); out != "run "+id+" had already ended: succeeded\n" {
+			t.Errorf("cancel of an ended run: %q", out)
+		}
 
 		// A failing run: exit status 1 (an error), the reason printed.
 		inFile := filepath.Join(dir, "in.json")
@@ -206,8 +209,11 @@ func TestFlowAndRunCommands(t *testing.T) {
 			t.Errorf("run get of a waiting run: %s", out)
 		}
 		out = c.must("run", "cancel", sid)
-		if !strings.Contains(out, "run "+sid) {
-			t.Errorf("cancel: %s", out)
+		if out != "run "+sid+" canceled\n" {
+			t.Errorf("cancel: %q", out)
+		}
+		if out = c.must("run", "cancel", sid); out != "run "+sid+" canceled\n" {
+			t.Errorf("cancel again: %q", out)
 		}
 		out, err = c.run("run", "logs", sid, "--follow")
 		if err != nil || !strings.Contains(out, "status=canceled") {

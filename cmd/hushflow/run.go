@@ -481,8 +481,14 @@ func newRunCmd() *cobra.Command {
 				return err
 			}
 			msg := r.Status
-			if r.Status == "running" {
+			switch {
+			case r.Status == "running":
 				msg = "running; cancel requested"
+			case r.Status == "canceled":
+			case strings.HasSuffix(r.Error, "(on_error handler: it was canceled)"):
+				msg = "failed (it had failed before the cancel; its on_error handler was canceled)"
+			case r.Status == "succeeded" || r.Status == "failed":
+				msg = "had already ended: " + r.Status
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "run %s %s\n", r.ID, msg)
 			return nil
