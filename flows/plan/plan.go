@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hushflow/hushflow/blocks"
 	"github.com/hushflow/hushflow/engine"
@@ -553,6 +554,10 @@ func (c *compiler) blocks(list []model.BlockDef, onError bool) []PlannedBlock {
 		}
 		if b.Timeout < 0 {
 			add(Problem{Block: name, Field: "timeout", Message: "timeout must be positive"})
+		}
+		if b.Timeout > 0 && b.Timeout.D() < time.Second {
+			// timeout: 10 is 10 ms, which fails any block that calls out.
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("block %q timeout is %s: a number is milliseconds (write \"10s\" for seconds)", name, b.Timeout.D()))
 		}
 		if ok {
 			literals := map[string]any{}

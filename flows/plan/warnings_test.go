@@ -90,3 +90,21 @@ func TestBadDurationNamesBlockAndField(t *testing.T) {
 		t.Errorf("problem %+v", p)
 	}
 }
+
+// A block timeout under a second is most likely seconds written as a bare
+// number (milliseconds): a warning says so.
+func TestShortTimeoutWarns(t *testing.T) {
+	var d model.Definition
+	if err := json.Unmarshal([]byte(`{"name":"f","trigger":{"type":"manual"},"blocks":[
+		{"id":"a","type":"log","timeout":10,"config":{"message":"'a'"}},
+		{"id":"b","type":"log","timeout":"2s","config":{"message":"'b'"}}]}`), &d); err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.Compile(d, blocks.Default, engine.New(engine.Config{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Warnings) != 1 || p.Warnings[0] != `block "a" timeout is 10ms: a number is milliseconds (write "10s" for seconds)` {
+		t.Errorf("warnings %q", p.Warnings)
+	}
+}
