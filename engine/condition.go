@@ -12,6 +12,7 @@ import (
 	"github.com/hushflow/hushflow/engine/exprvm"
 
 	"github.com/hushflow/hushflow/engine/ordered"
+	"github.com/hushflow/hushflow/internal/suggest"
 )
 
 // Condition is a compiled expr-lang condition: a block's `if` or an event
@@ -171,7 +172,7 @@ func exprError(src string, err error, sentinel error) *Error {
 	e := &Error{Lang: Expr, Message: err.Error(), Err: sentinel}
 	var fe *file.Error
 	if errors.As(err, &fe) {
-		e.Message = fe.Message
+		e.Message = runFieldMessage(fe.Message)
 		if fe.Snippet != "" || fe.Line > 0 {
 			e.Line, e.Column = fe.Line, fe.Column+1
 			e.Snippet = sourceLine(src, fe.Line)
@@ -181,6 +182,24 @@ func exprError(src string, err error, sentinel error) *Error {
 		}
 	}
 	return e
+}
+
+// runFields are the fields of `run` in a condition (exprvm.Run).
+var runFields = []string{"id", "flow", "project", "environment", "block"}
+
+// runFieldMessage says "run has no field projet; did you mean
+// \"project\"?" for expr-lang's "type exprvm.Run has no field projet",
+// which names a Go type the author never wrote.
+func runFieldMessage(msg string) string {
+	name, ok := strings.CutPrefix(msg, "type exprvm.Run has no field ")
+	if !ok {
+		return msg
+	}
+	out := "run has no field " + name
+	if near := suggest.Nearest(name, runFields); near != "" {
+		return out + fmt.Sprintf("; did you mean %q?", near)
+	}
+	return out + "; its fields are " + strings.Join(runFields, ", ")
 }
 
 // sourceLine returns line n (1-based) of src, cut to 200 bytes.

@@ -80,6 +80,17 @@ func TestConditionCompileErrors(t *testing.T) {
 			}
 		})
 	}
+	// run's fields are named as the author writes them, not as a Go type.
+	for src, want := range map[string]string{
+		`run.projet == "x"`: `run has no field projet; did you mean "project"?`,
+		`run.nope == "x"`:   "run has no field nope; its fields are id, flow, project, environment, block",
+	} {
+		_, err := CompileCondition(src)
+		var e *Error
+		if !errors.As(err, &e) || e.Message != want {
+			t.Errorf("%s: %v, want %q", src, err, want)
+		}
+	}
 }
 
 func TestConditionRuntimeErrors(t *testing.T) {
