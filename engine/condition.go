@@ -172,7 +172,7 @@ func exprError(src string, err error, sentinel error) *Error {
 	e := &Error{Lang: Expr, Message: err.Error(), Err: sentinel}
 	var fe *file.Error
 	if errors.As(err, &fe) {
-		e.Message = runFieldMessage(fe.Message)
+		e.Message = conditionMessage(fe.Message)
 		if fe.Snippet != "" || fe.Line > 0 {
 			e.Line, e.Column = fe.Line, fe.Column+1
 			e.Snippet = sourceLine(src, fe.Line)
@@ -184,22 +184,35 @@ func exprError(src string, err error, sentinel error) *Error {
 	return e
 }
 
-// runFields are the fields of `run` in a condition (exprvm.Run).
-var runFields = []string{"id", "flow", "project", "environment", "block"}
+// runFields are the fields of `run` in a condition (exprvm.Run), and
+// conditionNames the names a condition may start with.
+var (
+	runFields      = []string{"id", "flow", "project", "environment", "block"}
+	conditionNames = []string{"steps", "input", "secrets", "env", "run", "item", "index", "error", "failed_block"}
+)
 
-// runFieldMessage says "run has no field projet; did you mean
-// \"project\"?" for expr-lang's "type exprvm.Run has no field projet",
-// which names a Go type the author never wrote.
-func runFieldMessage(msg string) string {
-	name, ok := strings.CutPrefix(msg, "type exprvm.Run has no field ")
-	if !ok {
-		return msg
+// conditionMessage rewrites expr-lang's messages that name its internals
+// or miss a likely fix: "type exprvm.Run has no field projet" (a Go type
+// the author never wrote) says "run has no field projet; did you mean
+// \"project\"?", "unknown name stpes" adds "did you mean \"steps\"?", and
+// `===` says that conditions compare with `==`.
+func conditionMessage(msg string) string {
+	if name, ok := strings.CutPrefix(msg, "type exprvm.Run has no field "); ok {
+		out := "run has no field " + name
+		if near := suggest.Nearest(name, runFields); near != "" {
+			return out + fmt.Sprintf("; did you mean %q?", near)
+		}
+		return out + "; its fields are " + strings.Join(runFields, ", ")
 	}
-	out := "run has no field " + name
-	if near := suggest.Nearest(name, runFields); near != "" {
-		return out + fmt.Sprintf("; did you mean %q?", near)
+	if name, ok := strings.CutPrefix(msg, "unknown name "); ok {
+		if near := suggest.Nearest(name, conditionNames); near != "" {
+			return msg + fmt.Sprintf("; did you mean %q?", near)
+		}
 	}
-	return out + "; its fields are " + strings.Join(runFields, ", ")
+	if msg == `unexpected token Operator("=")` {
+		return msg + ": conditions compare with == and != (expr-lang, not JavaScript: no === or !==)"
+	}
+	return msg
 }
 
 // sourceLine returns line n (1-based) of src, cut to 200 bytes.

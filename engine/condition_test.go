@@ -82,8 +82,10 @@ func TestConditionCompileErrors(t *testing.T) {
 	}
 	// run's fields are named as the author writes them, not as a Go type.
 	for src, want := range map[string]string{
-		`run.projet == "x"`: `run has no field projet; did you mean "project"?`,
-		`run.nope == "x"`:   "run has no field nope; its fields are id, flow, project, environment, block",
+		`run.projet == "x"`:   `run has no field projet; did you mean "project"?`,
+		`run.nope == "x"`:     "run has no field nope; its fields are id, flow, project, environment, block",
+		`stpes.a.output == 1`: `unknown name stpes; did you mean "steps"?`,
+		`input.a === 1`:       `unexpected token Operator("="): conditions compare with == and != (expr-lang, not JavaScript: no === or !==)`,
 	} {
 		_, err := CompileCondition(src)
 		var e *Error
