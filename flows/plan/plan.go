@@ -150,6 +150,7 @@ func ParseDefinition(data []byte) (model.Definition, error) {
 			p.Message = "definition is not valid JSON: " + err.Error()
 			p.Line, p.Column = lineColumn(data, se.Offset) // the byte it could not take
 		case errors.As(err, &te):
+			p.Message = "definition is not valid: " + typeMessage(te)
 			p.Line, p.Column = lineColumn(data, te.Offset) // the value's last byte
 		default:
 			p.Block, p.Field = blame(data)
@@ -469,6 +470,8 @@ func (c *compiler) blocks(list []model.BlockDef, onError bool) []PlannedBlock {
 		info, ok := reg.Lookup(b.Type)
 		if why, off := reg.Disabled(b.Type); off {
 			add(Problem{Block: name, Field: "type", Message: why})
+		} else if !ok && b.Type == "" {
+			add(Problem{Block: name, Field: "type", Message: fmt.Sprintf("the block has no type; the types are: %s", knownTypes(reg))})
 		} else if !ok {
 			add(Problem{Block: name, Field: "type", Message: fmt.Sprintf("unknown block type %s; known types: %s", apperr.Echo(string(b.Type)), knownTypes(reg))})
 		}
@@ -730,12 +733,24 @@ func typeProblem(info blocks.Info, field string, raw []byte) string {
 	return ""
 }
 
+// typeMessage says what a definition's value of the wrong type is and
+// what is wanted, in the document's terms ("blocks.max_items is a
+// string, where a whole number is wanted"), not Go's ("Go struct field
+// BlockDef.blocks.max_items of type int").
+func typeMessage(te *json.UnmarshalTypeError) string {
+	field := te.Field
+	if field == "" {
+		field = "the definition"
+	}
+	return fmt.Sprintf("%s is %s, where %s is wanted", field, jsonKind(te.Value), goKind(te.Type))
+}
+
 // jsonKind names the kind of JSON value json.UnmarshalTypeError.Value
 // describes ("string", "number 2.5", "array", ...).
 func jsonKind(v string) string {
 	switch {
-	case strings.HasPrefix(v, "number"):
-		return "the number" + strings.TrimPrefix(v, "number")
+	case strings.HasPrefix(v, "number "):
+		return "the " + v
 	case v == "object", v == "array":
 		return "an " + v
 	}

@@ -44,7 +44,7 @@ func TestMalformedJSONNamesLineAndColumn(t *testing.T) {
 		whatInText string
 	}{
 		{"{\"name\": \"x\",\n \"trigger\": {\"type\": \"manual\"},\n \"blocks\": [ {\"id\": \"a\" \"type\": \"log\"} ]}", 3, 25, "after object key:value pair"},
-		{"{\"name\": \"x\",\n \"blocks\": 7}", 2, 12, "cannot unmarshal number"},
+		{"{\"name\": \"x\",\n \"blocks\": 7}", 2, 12, "blocks is a number, where an array is wanted"},
 	} {
 		_, err := plan.ParseDefinition([]byte(c.doc))
 		var inv *plan.InvalidError

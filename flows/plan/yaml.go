@@ -57,6 +57,7 @@ func ParseYAMLDefinition(data []byte) (model.Definition, *Source, error) {
 		var n *yaml.Node
 		switch {
 		case errors.As(err, &te) && te.Field != "":
+			p.Message = "definition is not valid: " + typeMessage(te)
 			n = src.path(src.root, strings.Split(te.Field, "."))
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))

@@ -24,7 +24,7 @@ func TestYAMLNamesLineAndColumn(t *testing.T) {
 	}{
 		{"syntax", "name: x\ntrigger: {type: manual}\nblocks:\n  - id: a\n    type: log: x\n", 5, 0, "mapping values are not allowed"},
 		{"duplicate key", "name: x\ntrigger: {type: manual}\nname: y\nblocks: []\n", 3, 0, `mapping key "name" already defined at line 1`},
-		{"wrong type", "name: x\ntrigger: {type: manual}\nblocks:\n  - id: a\n    type: log\n    retry:\n      attempts: many\n", 7, 17, "cannot unmarshal string"},
+		{"wrong type", "name: x\ntrigger: {type: manual}\nblocks:\n  - id: a\n    type: log\n    retry:\n      attempts: many\n", 7, 17, "blocks.retry.attempts is a string, where a whole number is wanted"},
 		{"unknown field", "name: x\ntrigger: {type: manual}\nblocks:\n  - id: a\n    type: log\n    config: {message: \"'hi'\"}\n    retries: 3\n", 7, 5, `unknown field "retries"`},
 		{"bad duration", "name: x\ntrigger: {type: manual}\nblocks:\n  - id: a\n    type: log\n    config: {message: \"'hi'\"}\n  - id: b\n    type: log\n    timeout: 10 s\n    config: {message: \"'hi'\"}\n", 9, 5, `invalid duration "10 s"`},
 		// Compile's problems.
