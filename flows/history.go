@@ -10,6 +10,7 @@ import (
 
 	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/internal/apperr"
+	"github.com/hushflow/hushflow/redact"
 	"github.com/hushflow/hushflow/store"
 	"gorm.io/gorm"
 )
@@ -47,31 +48,19 @@ func (s *Service) Rerun(ctx context.Context, id, actor string) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	input := r.Input
-	if r.InputSealed == nil && r.Finished() && strings.Contains(input, "[REDACTED") {
+	if r.InputSealed == nil && r.Finished() && strings.Contains(r.Input, "[REDACTED") {
 		// Ended before reruns kept the real input: only the redacted text
 		// is left, which is not what the run had.
 		return nil, apperr.Invalidf("input_redacted",
 			"run %s kept only its redacted input (it ended before reruns kept real inputs); start a new run with its input instead", r.ID)
 	}
-	if !r.Finished() && r.ParentRunID != "" {
-		// An open sub-flow's stored input may be masked, its real one
-		// sealed with what it inherits.
-		if input, err = s.worker.RealInput(ctx, r); err != nil {
-			return nil, apperr.New(apperr.Unavailable, "input_unreadable",
-				"the input of run %s cannot be opened (%v); start a new run with its input instead", r.ID, err)
-		}
-	}
-	if r.InputSealed != nil {
-		if s.cfg.Sealer == nil {
-			return nil, apperr.New(apperr.Unavailable, "keyring_unavailable", "run %s's input is sealed and this server has no keyring to open it", r.ID)
-		}
-		b, err := s.cfg.Sealer.OpenBlob(model.InputAAD(r.ID), r.InputSealed)
-		if err != nil {
-			return nil, apperr.New(apperr.Unavailable, "input_unreadable",
-				"the input of run %s cannot be opened (%v); start a new run with its input instead", r.ID, err)
-		}
-		input = string(b)
+	// The real input, and the values the run knew beyond its scope's
+	// secrets (what its parent passed on, secrets.mask values, other
+	// environments' secrets) that the rerun must mask and pin as it did.
+	input, masks, err := s.worker.RealInput(ctx, r)
+	if err != nil {
+		return nil, apperr.New(apperr.Unavailable, "input_unreadable",
+			"the input of run %s cannot be opened (%v); start a new run with its input instead", r.ID, err)
 	}
 	f, _, err := s.Get(ctx, r.Project, r.Flow)
 	if err != nil {
@@ -81,7 +70,25 @@ func (s *Service) Rerun(ctx context.Context, id, actor string) (*Run, error) {
 	if input != "" {
 		req.Input = json.RawMessage(input)
 	}
-	return s.enqueue(ctx, s.db.DB, f, req)
+	if len(masks) == 0 {
+		return s.enqueue(ctx, s.db.DB, f, req)
+	}
+	// Stored masked from the start, the real input sealed with the values
+	// in the rerun's "$parent" checkpoint, as a sub-flow's.
+	red := redact.New()
+	for _, m := range masks {
+		red.Add(m.Name, m.Value)
+	}
+	if masked := red.String(input); masked != input {
+		req.Input = json.RawMessage(masked)
+	}
+	return s.enqueueRun(ctx, s.db.DB, f, req, func(nr *Run) ([]any, error) {
+		sealed, err := s.worker.SealInherited(nr.ID, masks, json.RawMessage(input))
+		if err != nil {
+			return nil, err
+		}
+		return []any{&model.Checkpoint{RunID: nr.ID, Block: model.InheritedCheckpoint, State: model.CheckpointDone, Output: sealed, CreatedAt: nr.QueuedAt}}, nil
+	})
 }
 
 // LastRuns returns the latest run of each flow of fs that has run, by

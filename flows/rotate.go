@@ -54,7 +54,7 @@ var sealedColumns = []struct {
 		return [][]byte{model.CheckpointAAD(2, k[0], k[1]), model.CheckpointAAD(1, k[0], k[1])}
 	}, func(r *SealedRewrap) *int { return &r.Checkpoints }},
 	{"runs", []string{"id"}, "input_sealed", func(k []string) [][]byte {
-		return [][]byte{model.InputAAD(k[0])}
+		return [][]byte{model.InputMasksAAD(k[0]), model.InputAAD(k[0])}
 	}, func(r *SealedRewrap) *int { return &r.Inputs }},
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -362,10 +363,11 @@ func TestChildInputSealedWhileOpen(t *testing.T) {
 			t.Errorf("the rerun sent %q, want the real values", got[1])
 		}
 		mu.Unlock()
-		// The rerun is a run of its own (no parent): its input, given by
-		// the person who reran it, keeps the secret until it ends.
+		// The rerun inherits what the child knew: its input is masked from
+		// the start too.
+		apptest.AssertAbsent(t, "database while the rerun waits", apptest.DumpTables(t, s.App.DB), canaryToken, derivedValue)
 		s.Must(200, "POST", "/api/v1/runs/"+re+"/cancel", nil)
-		apptest.AssertAbsent(t, "database", apptest.DumpTables(t, s.App.DB), canaryToken)
+		apptest.AssertAbsent(t, "database", apptest.DumpTables(t, s.App.DB), canaryToken, derivedValue)
 	})
 }
 
@@ -464,4 +466,83 @@ func TestUnknownCalledFlowWarns(t *testing.T) {
 			t.Errorf("warnings %q", ws)
 		}
 	})
+}
+
+// A rerun of a sub-flow's run masks and pins what that run inherited, as
+// it did: another environment's pinned secret and a secrets.mask value
+// its parent passed in its input. Neither reaches a host the secret is
+// not allowed to, nor sits in clear in any row, for the child or for
+// its reruns (of it open, and of it ended).
+func TestRerunKeepsWhatTheRunInherited(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		const prod, mask = "prod-Pd4Gh8Jk2Lm6Nb9Vc3Xz7Qw5", "mask-Mk3Jq9Xv2Rt7Lp5Wz8Nc4Bh6"
+		s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "PROD", "value": prod, "project": "billing",
+			"environment": "production", "allowed_hosts": []string{"api.example.com"}})
+		var hits atomic.Int64
+		sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+		defer sink.Close()
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "psend", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{
+				map[string]any{"id": "wait", "type": "delay", "timeout": "2h", "config": map[string]any{"duration": "input.wait || 0"}},
+				map[string]any{"id": "send", "type": "http", "config": map[string]any{"url": fmt.Sprintf("%q", sink.URL),
+					"query": "({p: input.p, m: input.m})"}},
+			},
+		})
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "pget", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{
+				map[string]any{"id": "c", "type": "code", "config": map[string]any{"code": fmt.Sprintf(
+					"const p = await secrets.get('PROD', {environment: 'production'}); return {p, m: secrets.mask('mask-' + %q.split('').reverse().join(''))}",
+					reverseString(strings.TrimPrefix(mask, "mask-")))}},
+				map[string]any{"id": "call", "type": "flow", "timeout": "1h",
+					"config": map[string]any{"flow": "'psend'", "input": "({p: steps.c.output.p, m: steps.c.output.m, wait: input.wait || 0})"}},
+			},
+		})
+		refused := func(id string) {
+			t.Helper()
+			r := waitRun(t, s, id, "the run to end", func(r map[string]any, _ string) bool { return r["status"] == "failed" || r["status"] == "succeeded" })
+			if msg, _ := r["error"].(string); r["status"] != "failed" || !strings.Contains(msg, `may only be sent to api.example.com`) {
+				t.Errorf("run %s: %v", id, r)
+			}
+		}
+		// The child ends refused; so does its rerun.
+		first := s.Must(200, "POST", "/api/v1/projects/billing/flows/pget/runs?wait=60s", map[string]any{"environment": "development", "input": map[string]any{}})
+		id := first["id"].(string)
+		if kids := s.Must(200, "GET", "/api/v1/projects/billing/runs?parent="+id, nil)["runs"].([]any); len(kids) != 1 {
+			t.Fatalf("the parent started %d children: %v", len(kids), first)
+		}
+		child := s.Must(200, "GET", "/api/v1/projects/billing/runs?parent="+id, nil)["runs"].([]any)[0].(map[string]any)["id"].(string)
+		refused(child)
+		refused(s.Must(202, "POST", "/api/v1/runs/"+child+"/rerun", nil)["id"].(string))
+		// A child rerun while it waits: its rerun inherits too.
+		id = s.Must(202, "POST", "/api/v1/projects/billing/flows/pget/runs", map[string]any{"environment": "development", "input": map[string]any{"wait": "1h"}})["id"].(string)
+		var open string
+		waitFor(t, 30*time.Second, "the child to wait", func() bool {
+			runs := s.Must(200, "GET", "/api/v1/projects/billing/runs?parent="+id, nil)["runs"].([]any)
+			if len(runs) == 1 && runs[0].(map[string]any)["status"] == "waiting" {
+				open = runs[0].(map[string]any)["id"].(string)
+			}
+			return open != ""
+		})
+		re := s.Must(202, "POST", "/api/v1/runs/"+open+"/rerun", nil)["id"].(string)
+		waitRun(t, s, re, "the rerun to wait", func(r map[string]any, _ string) bool { return r["status"] == "waiting" })
+		apptest.AssertAbsent(t, "database while the reruns wait", apptest.DumpTables(t, s.App.DB), prod, mask)
+		for _, r := range []string{re, id} {
+			s.Must(200, "POST", "/api/v1/runs/"+r+"/cancel", nil)
+		}
+		if n := hits.Load(); n != 0 {
+			t.Errorf("the sink got %d requests", n)
+		}
+		apptest.AssertAbsent(t, "database", apptest.DumpTables(t, s.App.DB), prod, mask)
+	})
+}
+
+func reverseString(s string) string {
+	r := []rune(s)
+	for i, j := 0, len(r)-1; i < j; i, j = i+1, j-1 {
+		r[i], r[j] = r[j], r[i]
+	}
+	return string(r)
 }

@@ -146,17 +146,34 @@ func (w *Worker) inherited(ctx context.Context, runID string) (openedCheckpoint,
 	return in, nil
 }
 
-// RealInput is the input open run r was given: its stored one, or for a
-// sub-flow whose stored input is masked, the one its parent sealed.
-func (w *Worker) RealInput(ctx context.Context, r *model.Run) (string, error) {
-	if r.ParentRunID == "" {
-		return r.Input, nil
+// RealInput is the input run r was given, and the values passed on to it
+// that it masks beyond its scope's secrets: for an open run, its stored
+// input or, when that is masked, the one sealed in its "$parent"
+// checkpoint; for an ended one, its sealed input (InputSealed) when it
+// kept one.
+func (w *Worker) RealInput(ctx context.Context, r *model.Run) (string, []model.RunMask, error) {
+	if r.InputSealed != nil {
+		if w.cfg.Sealer == nil {
+			return "", nil, errors.New("its input is sealed and this server has no keyring to open it")
+		}
+		if b, err := w.cfg.Sealer.OpenBlob(model.InputMasksAAD(r.ID), r.InputSealed); err == nil {
+			var in model.SealedInput
+			if err := json.Unmarshal(b, &in); err != nil {
+				return "", nil, err
+			}
+			return string(in.Input), in.Masks, nil
+		}
+		b, err := w.cfg.Sealer.OpenBlob(model.InputAAD(r.ID), r.InputSealed)
+		return string(b), nil, err
+	}
+	if r.Finished() || !r.Inherits() {
+		return r.Input, nil, nil
 	}
 	in, err := w.inherited(ctx, r.ID)
 	if err != nil || in.Input == nil {
-		return r.Input, err
+		return r.Input, in.Masks, err
 	}
-	return string(in.Input), nil
+	return string(in.Input), in.Masks, nil
 }
 
 // parentResult is what a child run's outcome leaves its parent: its

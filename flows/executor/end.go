@@ -51,15 +51,26 @@ func (x *execution) seal(block string, out any) ([]byte, error) {
 
 // sealAs encrypts sc for the checkpoint block of run runID.
 func (x *execution) sealAs(runID, block string, sc sealedCheckpoint) ([]byte, error) {
+	return x.w.sealCheckpoint(runID, block, sc)
+}
+
+func (w *Worker) sealCheckpoint(runID, block string, sc sealedCheckpoint) ([]byte, error) {
 	b, err := json.Marshal(sc)
 	if err != nil {
 		return nil, fmt.Errorf("block %q: its output is not JSON: %w", block, err)
 	}
-	ct, err := x.w.cfg.Sealer.SealBlob(model.CheckpointAAD(2, runID, block), b)
+	ct, err := w.cfg.Sealer.SealBlob(model.CheckpointAAD(2, runID, block), b)
 	if err != nil {
 		return nil, fmt.Errorf("block %q: seal its checkpoint: %w", block, err)
 	}
 	return ct, nil
+}
+
+// SealInherited seals, for the "$parent" checkpoint of run runID (a
+// rerun), the values it inherits and its real input when its stored one
+// is masked.
+func (w *Worker) SealInherited(runID string, masks []model.RunMask, input json.RawMessage) ([]byte, error) {
+	return w.sealCheckpoint(runID, model.InheritedCheckpoint, sealedCheckpoint{Masks: masks, Input: input})
 }
 
 // open decrypts a checkpoint: the output (objects in the order they were
@@ -219,19 +230,19 @@ func (x *execution) finish(out any, runErr error) {
 	now := w.now()
 	o := queue.Outcome{RunID: r.ID, Owner: w.owner, Attempt: r.Attempt, Status: status, Output: outJSON, Error: errText,
 		Finished: now}
-	red, real := x.red, x.realInput()
+	red, real, masks := x.red, x.realInput(), x.guard.masks()
 	if x.secrets == nil && w.cfg.Secrets != nil {
 		// The run ends before it loaded its secrets (canceled when it was
 		// claimed, too many resumes, a flow version that no longer loads,
 		// the load itself failed): they are loaded now, for its input.
 		ctx, cancel := context.WithTimeout(x.hard, 30*time.Second)
 		var err error
-		if red, real, err = w.inputRedactor(ctx, r); err != nil {
+		if red, real, masks, err = w.inputRedactor(ctx, r); err != nil {
 			w.log.Warn("load the run's secrets to redact its input; it is kept only sealed", "run_id", r.ID, "err", x.red.Error(err))
 		}
 		cancel()
 	}
-	o.Input, o.InputSealed = w.inputAtRest(red, r, real)
+	o.Input, o.InputSealed = w.inputAtRest(red, r, real, masks)
 	if err := x.parentResult(&o, out); err != nil {
 		// The parent then fails its flow block: the output is not kept.
 		w.log.Error("seal a child run's output for its parent", "run_id", r.ID, "err", x.red.Error(err))
@@ -279,14 +290,19 @@ func (x *execution) finish(out any, runErr error) {
 // it, the real input is kept sealed (sealed), for a rerun. With red nil
 // (the run's secrets could not be loaded to check it) nothing of the
 // input is kept in clear: it is only sealed.
-func (w *Worker) inputAtRest(red *redact.Redactor, r *model.Run, real string) (input string, sealed []byte) {
+func (w *Worker) inputAtRest(red *redact.Redactor, r *model.Run, real string, masks []model.RunMask) (input string, sealed []byte) {
 	input = inputWithheld
 	if red != nil {
 		if input = red.String(real); input == real {
 			return input, nil
 		}
 	}
-	sealed, err := w.cfg.Sealer.SealBlob(model.InputAAD(r.ID), []byte(real))
+	// With the values the run knew beyond its scope: its rerun masks and
+	// pins them as it did.
+	b, err := json.Marshal(model.SealedInput{Input: json.RawMessage(real), Masks: masks})
+	if err == nil {
+		sealed, err = w.cfg.Sealer.SealBlob(model.InputMasksAAD(r.ID), b)
+	}
 	if err != nil {
 		// The run's end matters more than a later rerun: the rerun then
 		// says that the input was not kept.
@@ -306,44 +322,46 @@ const inputWithheld = `"[REDACTED: the run's secrets could not be loaded to chec
 // when the values cannot be loaded (a key missing from the keyring, a
 // damaged value). It fails only when the database does not answer.
 func (w *Worker) InputAtRest(ctx context.Context, r *model.Run) (input string, sealed []byte, err error) {
-	red, real, err := w.inputRedactor(ctx, r)
+	red, real, masks, err := w.inputRedactor(ctx, r)
 	if err != nil && store.IsUnavailable(err) {
 		return "", nil, err
 	}
 	if err != nil {
 		w.log.Warn("load the run's secrets to redact its input; it is kept only sealed", "run_id", r.ID, "err", err)
 	}
-	input, sealed = w.inputAtRest(red, r, real)
+	input, sealed = w.inputAtRest(red, r, real, masks)
 	return input, sealed, nil
 }
 
 // inputRedactor returns the redactor of the values run r's project and
-// environment see (their load audited with the run's id), and r's real
-// input; a nil redactor with the error when they cannot be loaded.
-func (w *Worker) inputRedactor(ctx context.Context, r *model.Run) (*redact.Redactor, string, error) {
+// environment see (their load audited with the run's id), r's real input
+// and the values passed on to it; a nil redactor with the error when they
+// cannot be loaded.
+func (w *Worker) inputRedactor(ctx context.Context, r *model.Run) (*redact.Redactor, string, []model.RunMask, error) {
 	real := r.Input
-	if r.ParentRunID != "" {
-		// A sub-flow's input may hold what its parent learnt at run time
-		// (a secrets.mask value), and is stored masked when it held
-		// values its parent knew: the parent passed both on, sealed.
+	if r.Inherits() {
+		// A sub-flow's (or a rerun's) input may hold what its parent (or
+		// the run it repeats) learnt at run time (a secrets.mask value),
+		// and is stored masked when it held such values: both were
+		// passed on, sealed.
 		in, err := w.inherited(ctx, r.ID)
 		if err != nil {
-			return nil, real, fmt.Errorf("load what the parent run passed on: %w", err)
+			return nil, real, nil, fmt.Errorf("load what the parent run passed on: %w", err)
 		}
 		if in.Input != nil {
 			real = string(in.Input)
 		}
 		red, err := w.scopeRedactor(ctx, r)
 		if err != nil {
-			return nil, real, err
+			return nil, real, in.Masks, err
 		}
 		for _, m := range in.Masks {
 			red.Add(m.Name, m.Value)
 		}
-		return red, real, nil
+		return red, real, in.Masks, nil
 	}
 	red, err := w.scopeRedactor(ctx, r)
-	return red, real, err
+	return red, real, nil, err
 }
 
 // scopeRedactor is the redactor of the values run r's project and

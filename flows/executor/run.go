@@ -219,8 +219,9 @@ func (x *execution) do(ctx context.Context) (any, error) {
 	} else {
 		x.guard.start(x.red, nil, w.derivers)
 	}
-	if r.ParentRunID != "" {
-		// A sub-flow masks what its parent learnt at run time.
+	if r.Inherits() {
+		// A sub-flow masks what its parent learnt at run time, a rerun
+		// what the run it repeats knew.
 		if _, err := retryLoad(x, ctx, "load what the parent run passed on", func(ctx context.Context) (struct{}, error) {
 			return struct{}{}, x.inherit(ctx)
 		}); err != nil {

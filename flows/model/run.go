@@ -117,8 +117,26 @@ type Run struct {
 	Depth         int    `gorm:"not null;default:0" json:"depth,omitempty"`
 }
 
-// InputAAD binds a run's sealed input to the run.
+// InputAAD binds a run's sealed input to the run, in its first format
+// (the input alone).
 func InputAAD(runID string) []byte { return []byte("hushflow/run-input/v1\x00" + runID) }
+
+// InputMasksAAD binds a run's sealed input of the second format (a
+// SealedInput) to the run.
+func InputMasksAAD(runID string) []byte { return []byte("hushflow/run-input/v2\x00" + runID) }
+
+// SealedInput is what an ended run keeps sealed for a rerun: its real
+// input, and the values it knew at run time beyond its scope's secrets
+// (what its parent passed on, secrets.mask values, other environments'
+// secrets, with their pins), which its rerun masks and pins as it did.
+type SealedInput struct {
+	Input json.RawMessage `json:"input"`
+	Masks []RunMask       `json:"masks,omitempty"`
+}
+
+// Inherits reports whether run r may have a "$parent" checkpoint of
+// values passed on to it: a sub-flow's run, or a rerun.
+func (r *Run) Inherits() bool { return r.ParentRunID != "" || r.RerunOf != "" }
 
 // CheckpointAAD binds a sealed checkpoint to its format (1: the output
 // alone, before learnt values were kept with it; 2: the output and the
