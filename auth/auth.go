@@ -159,7 +159,7 @@ func (s *Service) CreateUser(ctx context.Context, name string, admin bool) (*Use
 	u := &User{ID: newID(), Name: name, Admin: admin, CreatedAt: s.now()}
 	if err := store.Translate(s.db.WithContext(ctx).Create(u).Error); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, apperr.New(apperr.Invalid, "conflict", "a user named %q already exists", name)
+			return nil, store.Conflict("user", name, "", "")
 		}
 		return nil, err
 	}

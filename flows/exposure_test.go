@@ -128,6 +128,13 @@ func TestIssue20ExposureAlerts(t *testing.T) {
 		if len(marks) != 5 || marks["QUIET_TOKEN"] != nil {
 			t.Fatalf("marks: %v", marks)
 		}
+		// The mark is no update of the secret: its updated_at still says
+		// when its value last changed.
+		for _, x := range list["secrets"].([]any) {
+			if m := x.(map[string]any); m["exposure"] != nil && m["updated_at"] != m["created_at"] {
+				t.Errorf("%s: marked, and its updated_at moved from %v to %v", m["name"], m["created_at"], m["updated_at"])
+			}
+		}
 		call := s.Must(200, "GET", "/api/v1/secrets/"+ids["API_TOKEN"], nil)["exposure"].(map[string]any)
 		if call["run_id"] != runIDs["echo"] || call["run_project"] != "billing" || call["block"] != "call" || call["sink"] != "http_response" || call["at"] == "" {
 			t.Errorf("API_TOKEN's mark: %v", call)

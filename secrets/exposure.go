@@ -71,7 +71,9 @@ func (s *Store) RecordExposure(ctx context.Context, e Exposure) (bool, error) {
 		if row.ExposedAt != nil || !e.Loaded.IsZero() && row.UpdatedAt.After(e.Loaded) {
 			return nil
 		}
-		return tx.Model(&secretRow{}).Where("id = ? AND exposed_at IS NULL", row.ID).Updates(map[string]any{
+		// UpdateColumns: the mark is no update of the secret (Updates
+		// would set updated_at, which says when its value last changed).
+		return tx.Model(&secretRow{}).Where("id = ? AND exposed_at IS NULL", row.ID).UpdateColumns(map[string]any{
 			"exposed_at": rec.At, "exposed_run_id": e.RunID, "exposed_run_project": e.RunProject, "exposed_block": e.BlockID, "exposed_sink": e.Sink}).Error
 	})
 	if err != nil {

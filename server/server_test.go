@@ -166,6 +166,10 @@ func TestNonAdminCannotCreateProjects(t *testing.T) {
 			t.Fatalf("create user: %d %s", r.Status, r.Body)
 		}
 		uid := r.JSON(t)["id"].(string)
+		// A taken name is a conflict, as for projects and environments.
+		if r := a.do("POST", "/api/v1/users", map[string]any{"name": "dev"}); r.Status != 409 || !strings.Contains(string(r.Body), `user \"dev\" already exists`) {
+			t.Errorf("the same name again: %d %s", r.Status, r.Body)
+		}
 		r = a.do("POST", "/api/v1/users/"+uid+"/tokens", map[string]string{"name": "dev"})
 		tok := r.JSON(t)["token"].(string)
 		if r := a.doToken(tok, "POST", "/api/v1/projects", map[string]string{"name": "p"}); r.Status != 403 {
