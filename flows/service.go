@@ -340,6 +340,14 @@ func (s *Service) Save(ctx context.Context, project string, def Definition, acto
 	}
 	warnings = append(s.secretWarnings(ctx, project, p.Secrets), p.Warnings...)
 	warnings = append(warnings, s.flowWarnings(ctx, project, def.Name, p)...)
+	if env := def.Trigger.Environment; env != "" {
+		// Environments may come later; until then the trigger's runs are
+		// refused (a webhook answers 400, a schedule does not fire).
+		var ae *apperr.Error
+		if err := s.knownEnvironment(ctx, env); errors.As(err, &ae) && ae.Code == "unknown_environment" {
+			warnings = append(warnings, "trigger.environment: "+ae.Message+" (until it exists, the trigger's runs are refused)")
+		}
+	}
 	data, err := json.Marshal(def)
 	if err != nil {
 		return nil, nil, false, err

@@ -311,3 +311,35 @@ func TestSlackHandshakeAndForms(t *testing.T) {
 		}
 	})
 }
+
+// A trigger's environment is checked when the flow is saved: one that
+// does not exist (yet) is a warning (its runs would be refused), an
+// environment on a trigger that takes its runs' environment elsewhere
+// (event, manual) is refused, and so is a signing_secret written as an
+// expression.
+func TestTriggerEnvironmentAndSigningSecretChecked(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		blocks := []any{map[string]any{"id": "c", "type": "code", "config": map[string]any{"code": "return 1"}}}
+		r := s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "hook-prod", "trigger": map[string]any{"type": "webhook", "environment": "prod"}, "blocks": blocks})
+		ws, _ := r["warnings"].([]any)
+		if len(ws) != 1 || !strings.HasPrefix(fmt.Sprint(ws[0]), `trigger.environment: unknown environment "prod"; create it first or use one of: `) {
+			t.Errorf("warnings %q", ws)
+		}
+		for name, trig := range map[string]map[string]any{
+			"ev":   {"type": "event", "topic": "a:b", "environment": "production"},
+			"sign": {"type": "webhook", "signing_secret": "secrets.SLACK_SIGNING_SECRET"},
+		} {
+			r := s.Do("POST", "/api/v1/projects/billing/flows", map[string]any{"name": name, "trigger": trig, "blocks": blocks})
+			if r.Status != 400 {
+				t.Errorf("%s: %d %s", name, r.Status, r.Body)
+			}
+		}
+		r2 := s.Do("POST", "/api/v1/projects/billing/flows", map[string]any{"name": "sign", "blocks": blocks,
+			"trigger": map[string]any{"type": "webhook", "signing_secret": "secrets.SLACK_SIGNING_SECRET"}})
+		if !strings.Contains(string(r2.Body), "signing_secret is the name of a secret, not an expression: write \\\"SLACK_SIGNING_SECRET\\\"") {
+			t.Errorf("signing_secret: %s", r2.Body)
+		}
+	})
+}

@@ -248,9 +248,16 @@ func Compile(d model.Definition, reg *blocks.Registry, eng *engine.Engine) (*Pla
 		if t.Signature != "" && t.Signature != "slack" && t.Signature != "github" {
 			add(Problem{Field: "trigger.signature", Message: `signature must be "slack" or "github"`})
 		}
-		if t.SigningSecret != "" {
+		if name, ok := strings.CutPrefix(t.SigningSecret, "secrets."); ok {
+			// Written as an expression, which this field is not.
+			add(Problem{Field: "trigger.signing_secret", Message: fmt.Sprintf("signing_secret is the name of a secret, not an expression: write %s, not secrets.%s", apperr.Echo(name), apperr.Echo(name))})
+		} else if t.SigningSecret != "" {
 			secretSet[t.SigningSecret] = true
 		}
+	}
+	if t.Environment != "" && t.Type != "webhook" && t.Type != "schedule" && triggerTypes[t.Type] {
+		add(Problem{Field: "trigger.environment", Message: fmt.Sprintf("environment applies to webhook and schedule triggers; a run of a %s trigger takes its environment from %s",
+			t.Type, map[string]string{"manual": "whoever starts it", "event": "the event"}[t.Type])})
 	}
 	if len(d.Blocks) == 0 {
 		add(Problem{Field: "blocks", Message: "a flow needs at least one block"})
