@@ -207,8 +207,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		}
 		keys, source, err = secrets.LoadKeyring(secrets.KeyConfig{MasterKey: cfg.MasterKey, KeyFile: cfg.MasterKeyFile,
 			DataDir: cfg.DataDir, Generate: stored == 0, Logger: log})
-		if err != nil && stored > 0 {
-			err = fmt.Errorf("%w (the database holds %d encrypted secret versions, so a new key file is not generated: restore %s/master.key from your backup or set HUSHFLOW_MASTER_KEY)", err, stored, cfg.DataDir)
+		if errors.Is(err, secrets.ErrNoMasterKey) && stored > 0 {
+			err = fmt.Errorf("the embedded database %s holds %d encrypted secret versions and its master key file %s is missing (%w): "+
+				"a new key could not open them, so none is generated; restore the file from your backup, or set %s (or %s) to the key",
+				db.Location, stored, filepath.Join(cfg.DataDir, secrets.KeyFileName), secrets.ErrNoMasterKey, secrets.EnvMasterKey, secrets.EnvMasterKeyFile)
 		}
 		if err != nil {
 			a.Close()
