@@ -169,10 +169,29 @@ func (s *Service) CreateUser(ctx context.Context, name string, admin bool) (*Use
 // GetUser returns a user by id.
 func (s *Service) GetUser(ctx context.Context, id string) (*User, error) {
 	var u User
-	if err := s.db.WithContext(ctx).Where("id = ?", id).First(&u).Error; err != nil {
-		return nil, store.Translate(err)
+	if err := store.Translate(s.db.WithContext(ctx).Where("id = ?", id).First(&u).Error); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, store.NotFound("user", id)
+		}
+		return nil, err
 	}
 	return &u, nil
+}
+
+// FindUser returns the user whose id, or else whose name, is ref.
+func (s *Service) FindUser(ctx context.Context, ref string) (*User, error) {
+	u, err := s.GetUser(ctx, ref)
+	if !errors.Is(err, store.ErrNotFound) {
+		return u, err
+	}
+	var byName User
+	if err := store.Translate(s.db.WithContext(ctx).Where("name = ?", ref).First(&byName).Error); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, store.NotFound("user", ref)
+		}
+		return nil, err
+	}
+	return &byName, nil
 }
 
 // ListUsers lists every user, by name.
@@ -202,6 +221,9 @@ func (s *Service) CreateToken(ctx context.Context, userID, name string, ttl time
 		t.ExpiresAt = &exp
 	}
 	if err := store.Translate(s.db.WithContext(ctx).Create(t).Error); err != nil {
+		if errors.Is(err, store.ErrNotFound) { // the user (foreign key)
+			return "", nil, store.NotFound("user", userID)
+		}
 		return "", nil, err
 	}
 	return raw, t, nil
@@ -214,19 +236,26 @@ func (s *Service) ListTokens(ctx context.Context, userID string) ([]Token, error
 	return ts, store.Translate(err)
 }
 
-// RevokeToken revokes token id. Only its owner or an admin may; others get
-// store.ErrNotFound.
+// RevokeToken revokes token id; revoking a revoked token again does
+// nothing. Only its owner or an admin may; others get store.ErrNotFound,
+// as for a token that does not exist.
 func (s *Service) RevokeToken(ctx context.Context, p *Principal, id string) error {
-	q := s.db.WithContext(ctx).Model(&Token{}).Where("id = ? AND revoked_at IS NULL", id)
+	q := s.db.WithContext(ctx).Model(&Token{}).Where("id = ?", id)
 	if !p.Admin {
 		q = q.Where("user_id = ?", p.UserID)
 	}
-	res := q.Update("revoked_at", s.now())
+	res := q.Session(&gorm.Session{}).Where("revoked_at IS NULL").Update("revoked_at", s.now())
 	if res.Error != nil {
 		return store.Translate(res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return store.ErrNotFound
+		var n int64
+		if err := q.Count(&n).Error; err != nil {
+			return store.Translate(err)
+		}
+		if n == 0 {
+			return store.NotFound("token", id)
+		}
 	}
 	return nil
 }

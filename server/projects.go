@@ -119,13 +119,14 @@ func (s *Server) setMember(c echo.Context) error {
 		return apperr.Invalidf("invalid_role", "role is required: viewer, editor or admin")
 	}
 	ctx := c.Request().Context()
-	if _, err := s.deps.Auth.GetUser(ctx, c.Param("user")); err != nil {
-		return notFound("user", c.Param("user"))
-	}
-	if err := s.deps.Projects.SetMember(ctx, project, c.Param("user"), req.Role); err != nil {
+	u, err := s.deps.Auth.FindUser(ctx, c.Param("user")) // an id or a name
+	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]string{"project": project, "user_id": c.Param("user"), "role": req.Role})
+	if err := s.deps.Projects.SetMember(ctx, project, u.ID, req.Role); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"project": project, "user_id": u.ID, "role": req.Role})
 }
 
 // deleteMember is DELETE /api/v1/projects/{p}/members/{user}.
@@ -134,7 +135,12 @@ func (s *Server) deleteMember(c echo.Context) error {
 	if err := s.authorize(c, project, Admin); err != nil {
 		return err
 	}
-	if err := s.deps.Projects.SetMember(c.Request().Context(), project, c.Param("user"), ""); err != nil {
+	ctx := c.Request().Context()
+	u, err := s.deps.Auth.FindUser(ctx, c.Param("user")) // an id or a name
+	if err != nil {
+		return err
+	}
+	if err := s.deps.Projects.SetMember(ctx, project, u.ID, ""); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

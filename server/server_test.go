@@ -148,6 +148,17 @@ func TestTokens(t *testing.T) {
 		if r := a.doToken(tok, "GET", "/api/v1/projects", nil); r.Status != 401 {
 			t.Fatalf("revoked token: %d", r.Status)
 		}
+		// Revoking it again changes nothing; an unknown id, or a token for
+		// an unknown user, is a 404 that names what is missing.
+		if r := a.do("DELETE", "/api/v1/tokens/"+id, nil); r.Status != 204 {
+			t.Errorf("revoke again: %d %s", r.Status, r.Body)
+		}
+		if r := a.do("DELETE", "/api/v1/tokens/no-such-token", nil); r.Status != 404 || !strings.Contains(string(r.Body), `token \"no-such-token\" not found`) {
+			t.Errorf("revoke unknown: %d %s", r.Status, r.Body)
+		}
+		if r := a.do("POST", "/api/v1/users/no-such-user/tokens", map[string]string{"name": "x"}); r.Status != 404 || !strings.Contains(string(r.Body), `user \"no-such-user\" not found`) {
+			t.Errorf("token for an unknown user: %d %s", r.Status, r.Body)
+		}
 		if r := a.do("POST", "/api/v1/tokens", map[string]string{"name": "x", "expires_in": "-1h"}); r.Status != 400 {
 			t.Fatalf("negative expiry: %d", r.Status)
 		}
@@ -190,6 +201,13 @@ func TestMembersAndProjectIsolation(t *testing.T) {
 		}
 		if r := a.do("PUT", "/api/v1/projects/alpha/members/"+uid, map[string]string{"role": "viewer"}); r.Status != 200 {
 			t.Fatalf("set member: %d %s", r.Status, r.Body)
+		}
+		// By name too; an unknown one is named in the 404.
+		if r := a.do("PUT", "/api/v1/projects/alpha/members/dev", map[string]string{"role": "viewer"}); r.Status != 200 || r.JSON(t)["user_id"] != uid {
+			t.Fatalf("set member by name: %d %s", r.Status, r.Body)
+		}
+		if r := a.do("PUT", "/api/v1/projects/alpha/members/nobody", map[string]string{"role": "viewer"}); r.Status != 404 || !strings.Contains(string(r.Body), `user \"nobody\" not found`) {
+			t.Errorf("set an unknown member: %d %s", r.Status, r.Body)
 		}
 		r := a.doToken(tok, "GET", "/api/v1/projects", nil)
 		if ps := r.JSON(t)["projects"].([]any); len(ps) != 1 || ps[0].(map[string]any)["name"] != "alpha" {

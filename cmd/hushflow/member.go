@@ -64,7 +64,7 @@ func newMemberCmd() *cobra.Command {
 	format = addOutput(list)
 
 	set := &cobra.Command{
-		Use:        "set USER_ID ROLE --project P",
+		Use:        "set USER ROLE --project P",
 		Short:      "Give a user a role in a project: viewer, editor or admin (project admins)",
 		SuggestFor: []string{"add", "grant", "update"},
 		Args:       cobra.ExactArgs(2),
@@ -104,7 +104,7 @@ func newMemberCmd() *cobra.Command {
 	addProject(set)
 
 	remove := &cobra.Command{
-		Use:        "remove USER_ID --project P",
+		Use:        "remove USER --project P",
 		Short:      "Take a user out of a project (project admins)",
 		SuggestFor: []string{"delete", "rm", "revoke"},
 		Args:       cobra.ExactArgs(1),
