@@ -52,6 +52,12 @@ not touched. Safe to run again: an interrupted rotation resumes. When it
 reports 0 remaining, older keys can be removed from the keyring.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("batch-size") && batch < 1 {
+				return usageErrorf("--batch-size must be at least 1")
+			}
+			if cmd.Flags().Changed("max-batches") && maxBatches < 1 {
+				return usageErrorf("--max-batches must be at least 1 (leave it out to go on until done)")
+			}
 			c, err := newClient()
 			if err != nil {
 				return err

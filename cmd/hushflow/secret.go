@@ -567,7 +567,10 @@ Organization admins see everything; a project's editors and admins add
 			if project != "" {
 				q.Set("project", project)
 			}
-			if limit > 0 {
+			if cmd.Flags().Changed("limit") {
+				if limit < 1 || limit > 1000 {
+					return usageErrorf("--limit must be 1 to 1000")
+				}
 				q.Set("limit", fmt.Sprint(limit))
 			}
 			raw, done, err := getAPI(cmd, "/api/v1/audit?"+q.Encode(), format)

@@ -171,6 +171,14 @@ func TestSecretCLIRoundTrip(t *testing.T) {
 			!strings.Contains(out, "delete") || !strings.Contains(out, "resolve") {
 			t.Errorf("audit: %s", out)
 		}
+		// Flag values out of range are refused before anything is sent
+		// (exit status 2), not silently replaced by the default.
+		for _, args := range [][]string{{"secret", "audit", "--limit", "0"}, {"secret", "audit", "--limit", "5000"},
+			{"keys", "rotate", "--batch-size", "0"}, {"keys", "rotate", "--max-batches", "-1"}} {
+			if _, err := e.run("", args...); exitStatus(err) != exitUsage {
+				t.Errorf("%v: %v (exit %d), want exit %d", args, err, exitStatus(err), exitUsage)
+			}
+		}
 
 		// Errors say what to fix.
 		for _, c := range []struct {
