@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hushflow/hushflow/internal/apperr"
+	"github.com/hushflow/hushflow/internal/suggest"
 	"github.com/hushflow/hushflow/projects"
 	"github.com/hushflow/hushflow/redact"
 	"github.com/hushflow/hushflow/store"
@@ -170,6 +172,32 @@ func (s *Store) scopeIDs(ctx context.Context, sc Scope) (projectID, envID string
 	return projectID, envID, nil
 }
 
+// checkReaders refuses readable_from entries that are not environments
+// (a typo would otherwise grant nothing, silently), with the nearest one.
+func (s *Store) checkReaders(ctx context.Context, readers []string) error {
+	if len(readers) == 0 {
+		return nil
+	}
+	es, err := projects.NewService(s.db).Environments(ctx)
+	if err != nil {
+		return err
+	}
+	names := make([]string, len(es))
+	for i, e := range es {
+		names[i] = e.Name
+	}
+	for _, r := range readers {
+		if slices.Contains(names, r) {
+			continue
+		}
+		if near := suggest.Nearest(r, names); near != "" {
+			return apperr.Invalidf("unknown_environment", "readable_from names %s, which is not an environment; did you mean %q?", apperr.Echo(r), near)
+		}
+		return apperr.Invalidf("unknown_environment", "readable_from names %s, which is not an environment; the environments are %s", apperr.Echo(r), strings.Join(names, ", "))
+	}
+	return nil
+}
+
 func (s *Store) prepareCreate(ctx context.Context, in *CreateInput) (*secretRow, []string, error) {
 	if err := ValidateName(in.Name); err != nil {
 		return nil, nil, err
@@ -189,6 +217,9 @@ func (s *Store) prepareCreate(ctx context.Context, in *CreateInput) (*secretRow,
 	}
 	readers, err := normalizeReaders(in.ReadableFrom)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.checkReaders(ctx, readers); err != nil {
 		return nil, nil, err
 	}
 	pid, eid, err := s.scopeIDs(ctx, in.Scope)
@@ -354,6 +385,9 @@ func (s *Store) Update(ctx context.Context, actor, id string, in UpdateInput) (*
 	if in.ReadableFrom != nil {
 		r, err := normalizeReaders(in.ReadableFrom)
 		if err != nil {
+			return nil, nil, err
+		}
+		if err := s.checkReaders(ctx, r); err != nil {
 			return nil, nil, err
 		}
 		readers = r

@@ -294,6 +294,11 @@ func TestCase39_ProtectedEnvironments(t *testing.T) {
 		prod, shared := canary("c39p"), canary("c39s")
 		e.secret("PROD_ONLY", prod, map[string]any{"environment": "production"})
 		e.secret("SHARED", shared, map[string]any{"environment": "production", "readable_from": []string{"development"}})
+		// A mistyped environment would grant nothing, silently: refused.
+		if r := e.do("POST", "/api/v1/secrets", map[string]any{"name": "TYPO", "value": canary("c39t"), "project": "p", "environment": "production",
+			"readable_from": []string{"stagin"}}); r.Status != 400 || !strings.Contains(string(r.Body), `readable_from names \"stagin\", which is not an environment; did you mean \"staging\"?`) {
+			t.Errorf("readable_from with a typo: %d %s", r.Status, r.Body)
+		}
 		e.flow("read", code("c", "return {v: await secrets.get(input.name, {environment: 'production'})}"))
 		runIn := func(environment, name string) map[string]any {
 			return e.must(200, "POST", "/api/v1/projects/p/flows/read/runs?wait=60s", map[string]any{"environment": environment, "input": map[string]any{"name": name}})
