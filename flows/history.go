@@ -27,7 +27,7 @@ func (s *Service) Version(ctx context.Context, project, name string, version int
 	var v FlowVersion
 	err = s.db.WithContext(ctx).Where("flow_id = ? AND version = ?", f.ID, version).First(&v).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, Definition{}, fmt.Errorf("flow %s has no version %d; its versions are 1 to %d: %w", apperr.Echo(name), version, f.Version, store.ErrNotFound)
+		return nil, Definition{}, fmt.Errorf("flow %s has no version %d; %s: %w", apperr.Echo(name), version, versionsOf(f.Version), store.ErrNotFound)
 	}
 	if err != nil {
 		return nil, Definition{}, store.Translate(err)
@@ -193,4 +193,12 @@ func stringLiteral(expr string) (string, bool) {
 		return "", false
 	}
 	return inner, true
+}
+
+// versionsOf says which versions a flow whose latest is n has.
+func versionsOf(n int) string {
+	if n == 1 {
+		return "its only version is 1"
+	}
+	return fmt.Sprintf("its versions are 1 to %d", n)
 }

@@ -39,7 +39,7 @@ func (s *Service) StartChild(ctx context.Context, req model.ChildRequest) (*Run,
 			return nil, store.Translate(err)
 		}
 		if n == 0 {
-			return nil, fmt.Errorf("flow %s has no version %d; its versions are 1 to %d: %w", apperr.Echo(f.Name), req.Version, f.Version, store.ErrNotFound)
+			return nil, fmt.Errorf("flow %s has no version %d; %s: %w", apperr.Echo(f.Name), req.Version, versionsOf(f.Version), store.ErrNotFound)
 		}
 		version = req.Version
 	}

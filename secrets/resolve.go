@@ -214,7 +214,7 @@ func (s *Store) recordLoads(ctx context.Context, project, environment, actor str
 		recs[i] = AuditRecord{ID: newID(), At: s.now(), Actor: actor, Action: ActionRedactionLoad, Project: project,
 			Environment: environment, ScopeLabel: Scope{project, environment}.Label(), RunID: id,
 			RunProject: project, RunEnv: environment,
-			Detail: strconv.Itoa(n) + " secrets loaded into the run's redactor"}
+			Detail: plural(n, "secret") + " loaded into the run's redactor"}
 	}
 	if err := s.recordReads(ctx, recs); err != nil {
 		return fmt.Errorf("record redaction load: %w", err)
@@ -509,4 +509,12 @@ func (r *RunResolver) RedactionValues(ctx context.Context) (map[string]Value, er
 
 func auditKey(block string, m Meta) string {
 	return block + "\x00" + m.SecretID + "\x00" + strconv.Itoa(m.Version)
+}
+
+// plural is "1 secret", "2 secrets".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }

@@ -171,11 +171,16 @@ func listNames(cmd *cobra.Command, path, key string, format *outputFormat) error
 		return err
 	}
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NAME\tCREATED")
+	environments := key == "environments" // which have a PROTECTED column
+	if environments {
+		fmt.Fprintln(w, "NAME\tCREATED\tPROTECTED")
+	} else {
+		fmt.Fprintln(w, "NAME\tCREATED")
+	}
 	for _, it := range out[key] {
 		line := it.Name + "\t" + it.CreatedAt.UTC().Format(time.RFC3339)
-		if it.Protected != nil && *it.Protected {
-			line += "\tprotected"
+		if environments {
+			line += "\t" + map[bool]string{true: "yes", false: "no"}[it.Protected != nil && *it.Protected]
 		}
 		fmt.Fprintln(w, line)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -82,6 +83,11 @@ func TestProjectDelete(t *testing.T) {
 		}
 		if out := c.must("project", "list"); strings.Contains(out, "billing") || !strings.Contains(out, "shop") {
 			t.Errorf("project list after delete: %s", out)
+		}
+		c.must("environment", "protect", "production")
+		if out := c.must("environment", "list"); !regexp.MustCompile(`NAME +CREATED +PROTECTED\n`).MatchString(out) ||
+			!regexp.MustCompile(`\nproduction +\S+ +yes\n`).MatchString(out) || !regexp.MustCompile(`\ndevelopment +\S+ +no\n`).MatchString(out) {
+			t.Errorf("environment list: %s", out)
 		}
 		if r := s.Do("GET", "/api/v1/runs/"+slow, nil); r.Status != 404 {
 			t.Errorf("a deleted project's run: %d", r.Status)

@@ -487,7 +487,11 @@ func newSecretDeleteCmd() *cobra.Command {
 			if err := c.do(cmd.Context(), "DELETE", "/api/v1/secrets/"+url.PathEscape(m.ID), nil, nil); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted secret %s in %s (%d versions wiped)\n", m.Name, sc.describe(), m.Version)
+			wiped := fmt.Sprintf("%d versions", m.Version)
+			if m.Version == 1 {
+				wiped = "its version"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted secret %s in %s (%s wiped)\n", m.Name, sc.describe(), wiped)
 			return nil
 		},
 	}
