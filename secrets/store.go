@@ -119,8 +119,11 @@ type CreateInput struct {
 // UpdateInput is a new version of a secret. Description, AllowedHosts and
 // ReadableFrom are changed only when not nil.
 type UpdateInput struct {
-	Kind         Kind // empty: the secret's kind; must match it
-	Value        Value
+	Kind  Kind // empty: the secret's kind; must match it
+	Value Value
+	// KeepValue changes only the fields below, not the value: no new
+	// version (the exposure mark, which is about the value, stays).
+	KeepValue    bool
 	Description  *string
 	AllowedHosts []string // nil: unchanged; empty: no restriction
 	ReadableFrom []string // nil: unchanged; empty: none
@@ -392,6 +395,9 @@ func (s *Store) Update(ctx context.Context, actor, id string, in UpdateInput) (*
 		}
 		readers = r
 	}
+	if in.KeepValue {
+		return s.updateMeta(ctx, actor, id, in, hosts, readers)
+	}
 	weak, warnings := weakness(in.Value)
 	var out Secret
 	err := s.withRetry(ctx, func(tx *gorm.DB) error {
@@ -448,6 +454,46 @@ func (s *Store) Update(ctx context.Context, actor, id string, in UpdateInput) (*
 		return nil, nil, store.Translate(err)
 	}
 	return &out, warnings, nil
+}
+
+// updateMeta changes the description, allowed hosts or readable_from of
+// secret id without a new value, audited as an update naming the fields.
+func (s *Store) updateMeta(ctx context.Context, actor, id string, in UpdateInput, hosts, readers []string) (*Secret, []string, error) {
+	var out Secret
+	err := s.withRetry(ctx, func(tx *gorm.DB) error {
+		row, err := s.lockLive(tx, id)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		set := map[string]any{"updated_at": now, "updated_by": actor}
+		var fields []string
+		if in.Description != nil {
+			set["description"], row.Description = *in.Description, *in.Description
+			fields = append(fields, "description")
+		}
+		if in.AllowedHosts != nil {
+			set["allowed_hosts"], row.AllowedHosts = hostsJSON(hosts), hostsJSON(hosts)
+			fields = append(fields, "allowed_hosts")
+		}
+		if in.ReadableFrom != nil {
+			set["readable_from"], row.ReadableFrom = hostsJSON(readers), hostsJSON(readers)
+			fields = append(fields, "readable_from")
+		}
+		if len(fields) == 0 {
+			return apperr.Invalidf("nothing_to_update", "send a new value, or the description, allowed_hosts or readable_from to change")
+		}
+		if err := tx.Model(&secretRow{}).Where("id = ?", row.ID).UpdateColumns(set).Error; err != nil {
+			return err
+		}
+		row.UpdatedAt, row.UpdatedBy = now, actor
+		out = row.meta()
+		return tx.Create(s.auditFor(actor, ActionUpdate, row, row.CurrentVersion, "changed "+strings.Join(fields, ", ")+"; the value is unchanged")).Error
+	})
+	if err != nil {
+		return nil, nil, store.Translate(err)
+	}
+	return &out, nil, nil
 }
 
 // Delete soft-deletes secret id and wipes the ciphertext and wrapped key

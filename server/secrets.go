@@ -186,16 +186,23 @@ func (s *Server) updateSecret(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	kind, val, err := payload(req.Value, req.FileBase64, true)
+	// Without a value, only the description, allowed hosts or
+	// readable_from change (no new version).
+	keep := req.Value == nil && req.FileBase64 == nil && (req.Description != nil || req.AllowedHosts != nil || req.ReadableFrom != nil)
+	kind, val, err := payload(req.Value, req.FileBase64, !keep)
 	if err != nil {
 		return err
 	}
 	if req.Description != nil {
-		if err := s.refusePasted(c, m.Scope.Project, map[string]string{"description": *req.Description}, map[string]string{m.Name: val.Reveal()}); err != nil {
+		own := map[string]string{}
+		if !keep {
+			own[m.Name] = val.Reveal()
+		}
+		if err := s.refusePasted(c, m.Scope.Project, map[string]string{"description": *req.Description}, own); err != nil {
 			return err
 		}
 	}
-	in := secrets.UpdateInput{Kind: kind, Value: val, Description: req.Description}
+	in := secrets.UpdateInput{Kind: kind, Value: val, Description: req.Description, KeepValue: keep}
 	if req.AllowedHosts != nil {
 		in.AllowedHosts = *req.AllowedHosts
 		if in.AllowedHosts == nil {

@@ -341,12 +341,15 @@ func flagsOf(sc *scopeFlags) string {
 func newSecretUpdateCmd() *cobra.Command {
 	var sc scopeFlags
 	var vf valueFlags
-	var clearHosts bool
+	var clearHosts, keepValue bool
 	cmd := &cobra.Command{
 		Use:   "update KEY [VALUE]",
-		Short: "Store a new version of a secret (value as for create)",
+		Short: "Store a new version of a secret (value as for create), or with --keep-value change only its description, allowed hosts or readable_from",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if keepValue && (len(args) == 2 || !(cmd.Flags().Changed("description") || vf.allowedHosts != nil || clearHosts || vf.readableFrom != nil)) {
+				return usageErrorf("--keep-value takes no value, and one of --description, --allowed-host, --clear-allowed-hosts or --readable-from to change")
+			}
 			c, err := newClient()
 			if err != nil {
 				return err
@@ -355,9 +358,11 @@ func newSecretUpdateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			body, err := readValue(cmd, args[0], args, &vf, m.Kind == "file")
-			if err != nil {
-				return err
+			body := map[string]any{}
+			if !keepValue {
+				if body, err = readValue(cmd, args[0], args, &vf, m.Kind == "file"); err != nil {
+					return err
+				}
 			}
 			if cmd.Flags().Changed("description") {
 				body["description"] = vf.description
@@ -374,7 +379,11 @@ func newSecretUpdateCmd() *cobra.Command {
 			if err := c.do(cmd.Context(), "PUT", "/api/v1/secrets/"+url.PathEscape(m.ID), body, &out); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "updated secret %s in %s (version %d)\n", out.Name, sc.describe(), out.Version)
+			if keepValue {
+				fmt.Fprintf(cmd.OutOrStdout(), "updated secret %s in %s (its value unchanged: version %d)\n", out.Name, sc.describe(), out.Version)
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "updated secret %s in %s (version %d)\n", out.Name, sc.describe(), out.Version)
+			}
 			printWarnings(cmd, &out)
 			return nil
 		},
@@ -382,6 +391,7 @@ func newSecretUpdateCmd() *cobra.Command {
 	sc.add(cmd)
 	vf.add(cmd, false)
 	cmd.Flags().BoolVar(&clearHosts, "clear-allowed-hosts", false, "remove the allowed hosts restriction")
+	cmd.Flags().BoolVar(&keepValue, "keep-value", false, "change only the description, allowed hosts or readable_from: no new value, no new version")
 	return cmd
 }
 

@@ -150,6 +150,25 @@ func TestSecretCLIRoundTrip(t *testing.T) {
 		if v, _ := e.resolve("billing", "staging", "API_TOKEN"); v != upd {
 			t.Error("update did not take")
 		}
+		// --keep-value: the description and readable_from change, not the
+		// value nor its version; audited as an update naming the fields.
+		if out := e.must("", "secret", "update", "API_TOKEN", "--project", "billing", "--keep-value", "--description", "the billing API",
+			"--readable-from", "staging"); !strings.Contains(out, "its value unchanged: version 2") {
+			t.Errorf("update --keep-value: %s", out)
+		}
+		if v, _ := e.resolve("billing", "staging", "API_TOKEN"); v != upd {
+			t.Error("update --keep-value changed the value")
+		}
+		if out := e.must("", "secret", "list", "API_TOKEN", "--project", "billing", "-o", "json"); !strings.Contains(out, `"the billing API"`) ||
+			!strings.Contains(out, `"readable_from": [`) || !strings.Contains(out, `"version": 2`) {
+			t.Errorf("after update --keep-value: %s", out)
+		}
+		if out := e.must("", "secret", "audit", "API_TOKEN"); !strings.Contains(out, "changed description, readable_from; the value is unchanged") {
+			t.Errorf("audit of update --keep-value: %s", out)
+		}
+		if _, err := e.run("", "secret", "update", "API_TOKEN", "--project", "billing", "--keep-value"); exitStatus(err) != exitUsage {
+			t.Errorf("update --keep-value with nothing to change: %v", err)
+		}
 		file2 := string(file) + "v2"
 		values = append(values, file2)
 		e.must(file2, "secret", "update", "API_TOKEN", "--project", "billing", "--environment", "production")
