@@ -99,7 +99,7 @@ func (s *Store) checkProtected(ctx context.Context, row *secretRow, a Access) er
 	rec.RunID, rec.BlockID, rec.RunProject, rec.RunEnv = a.RunID, a.BlockID, a.Project, a.Reader
 	_ = s.db.WithContext(context.WithoutCancel(ctx)).Create(rec).Error
 	return fmt.Errorf("%w: secret %q of environment %s cannot be read by a run of %s: %s is protected, and its secrets are read only by its own runs "+
-		"and the environments a secret names in readable_from (an admin of the secret can add %s)",
+		"and the environments a secret names in readable_from (an editor of the secret can add %s with its next value)",
 		ErrProtected, row.Name, row.Environment, a.Reader, row.Environment, a.Reader)
 }
 

@@ -456,8 +456,9 @@ func (s *Store) Update(ctx context.Context, actor, id string, in UpdateInput) (*
 	return &out, warnings, nil
 }
 
-// updateMeta changes the description, allowed hosts or readable_from of
-// secret id without a new value, audited as an update naming the fields.
+// updateMeta changes the description (and, for callers that allow it,
+// the allowed hosts or readable_from) of secret id without a new value,
+// audited as an update naming the fields.
 func (s *Store) updateMeta(ctx context.Context, actor, id string, in UpdateInput, hosts, readers []string) (*Secret, []string, error) {
 	var out Secret
 	err := s.withRetry(ctx, func(tx *gorm.DB) error {

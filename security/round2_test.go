@@ -293,7 +293,18 @@ func TestCase39_ProtectedEnvironments(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		prod, shared := canary("c39p"), canary("c39s")
 		e.secret("PROD_ONLY", prod, map[string]any{"environment": "production"})
-		e.secret("SHARED", shared, map[string]any{"environment": "production", "readable_from": []string{"development"}})
+		sharedID := e.secret("SHARED", shared, map[string]any{"environment": "production", "readable_from": []string{"development"}})["id"].(string)
+		// Where a value in place may go is never widened without a new
+		// value (an editor could then send it there); its description
+		// may change alone.
+		for _, body := range []map[string]any{{"readable_from": []string{"development", "staging"}}, {"allowed_hosts": []string{"evil.example"}, "description": "x"}} {
+			if r := e.do("PUT", "/api/v1/secrets/"+sharedID, body); r.Status != 400 || !strings.Contains(string(r.Body), "change only with a new value") {
+				t.Errorf("PUT %v without a value: %d %s", body, r.Status, r.Body)
+			}
+		}
+		if r := e.do("PUT", "/api/v1/secrets/"+sharedID, map[string]any{"description": "shared with development"}); r.Status != 200 || r.JSON(t)["version"] != float64(1) {
+			t.Errorf("PUT a description alone: %d %s", r.Status, r.Body)
+		}
 		// A mistyped environment would grant nothing, silently: refused.
 		if r := e.do("POST", "/api/v1/secrets", map[string]any{"name": "TYPO", "value": canary("c39t"), "project": "p", "environment": "production",
 			"readable_from": []string{"stagin"}}); r.Status != 400 || !strings.Contains(string(r.Body), `readable_from names \"stagin\", which is not an environment; did you mean \"staging\"?`) {

@@ -344,11 +344,14 @@ func newSecretUpdateCmd() *cobra.Command {
 	var clearHosts, keepValue bool
 	cmd := &cobra.Command{
 		Use:   "update KEY [VALUE]",
-		Short: "Store a new version of a secret (value as for create), or with --keep-value change only its description, allowed hosts or readable_from",
+		Short: "Store a new version of a secret (value as for create), or with --keep-value change only its description",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if keepValue && (len(args) == 2 || !(cmd.Flags().Changed("description") || vf.allowedHosts != nil || clearHosts || vf.readableFrom != nil)) {
-				return usageErrorf("--keep-value takes no value, and one of --description, --allowed-host, --clear-allowed-hosts or --readable-from to change")
+			if keepValue && (len(args) == 2 || !cmd.Flags().Changed("description")) {
+				return usageErrorf("--keep-value takes no value, and --description to change")
+			}
+			if keepValue && (vf.allowedHosts != nil || clearHosts || vf.readableFrom != nil) {
+				return usageErrorf("--allowed-host, --clear-allowed-hosts and --readable-from change only with a new value: where the value in place may go is never widened, or whoever edits a flow could send it there")
 			}
 			c, err := newClient()
 			if err != nil {
@@ -391,7 +394,7 @@ func newSecretUpdateCmd() *cobra.Command {
 	sc.add(cmd)
 	vf.add(cmd, false)
 	cmd.Flags().BoolVar(&clearHosts, "clear-allowed-hosts", false, "remove the allowed hosts restriction")
-	cmd.Flags().BoolVar(&keepValue, "keep-value", false, "change only the description, allowed hosts or readable_from: no new value, no new version")
+	cmd.Flags().BoolVar(&keepValue, "keep-value", false, "change only the description: no new value, no new version")
 	return cmd
 }
 
