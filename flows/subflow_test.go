@@ -273,15 +273,7 @@ func TestCanceledChildKeepsNoParentValueInInput(t *testing.T) {
 		})
 		id := s.Must(202, "POST", "/api/v1/projects/billing/flows/caller/runs",
 			map[string]any{"environment": "development", "input": map[string]any{"k": "Zq81-xyzzy-4471"}})["id"].(string)
-		var cid string
-		waitFor(t, 30*time.Second, "the child to wait", func() bool {
-			runs := s.Must(200, "GET", "/api/v1/projects/billing/runs?parent="+id, nil)["runs"].([]any)
-			if len(runs) != 1 || runs[0].(map[string]any)["status"] != "waiting" {
-				return false
-			}
-			cid = runs[0].(map[string]any)["id"].(string)
-			return true
-		})
+		cid := waitingChild(t, s, id)
 		s.Must(200, "POST", "/api/v1/runs/"+cid+"/cancel", nil)
 		waitFor(t, 30*time.Second, "the caller to end", func() bool {
 			st := s.Must(200, "GET", "/api/v1/runs/"+id, nil)["status"]
@@ -327,15 +319,7 @@ func TestChildInputSealedWhileOpen(t *testing.T) {
 		})
 		id := s.Must(202, "POST", "/api/v1/projects/billing/flows/passer/runs",
 			map[string]any{"environment": "development", "input": map[string]any{"k": "Zq81-xyzzy-4471"}})["id"].(string)
-		var cid string
-		waitFor(t, 30*time.Second, "the child to wait", func() bool {
-			runs := s.Must(200, "GET", "/api/v1/projects/billing/runs?parent="+id, nil)["runs"].([]any)
-			if len(runs) != 1 || runs[0].(map[string]any)["status"] != "waiting" {
-				return false
-			}
-			cid = runs[0].(map[string]any)["id"].(string)
-			return true
-		})
+		cid := waitingChild(t, s, id)
 		sentReal := func(body string) bool {
 			var v map[string]string
 			return json.Unmarshal([]byte(body), &v) == nil && v["v"] == canaryToken && v["m"] == derivedValue
@@ -518,14 +502,7 @@ func TestRerunKeepsWhatTheRunInherited(t *testing.T) {
 		refused(s.Must(202, "POST", "/api/v1/runs/"+child+"/rerun", nil)["id"].(string))
 		// A child rerun while it waits: its rerun inherits too.
 		id = s.Must(202, "POST", "/api/v1/projects/billing/flows/pget/runs", map[string]any{"environment": "development", "input": map[string]any{"wait": "1h"}})["id"].(string)
-		var open string
-		waitFor(t, 30*time.Second, "the child to wait", func() bool {
-			runs := s.Must(200, "GET", "/api/v1/projects/billing/runs?parent="+id, nil)["runs"].([]any)
-			if len(runs) == 1 && runs[0].(map[string]any)["status"] == "waiting" {
-				open = runs[0].(map[string]any)["id"].(string)
-			}
-			return open != ""
-		})
+		open := waitingChild(t, s, id)
 		re := s.Must(202, "POST", "/api/v1/runs/"+open+"/rerun", nil)["id"].(string)
 		waitRun(t, s, re, "the rerun to wait", func(r map[string]any, _ string) bool { return r["status"] == "waiting" })
 		apptest.AssertAbsent(t, "database while the reruns wait", apptest.DumpTables(t, s.App.DB), prod, mask)
@@ -545,4 +522,19 @@ func reverseString(s string) string {
 		r[i], r[j] = r[j], r[i]
 	}
 	return string(r)
+}
+
+// waitingChild waits for the one child run of run id (in project billing)
+// to be waiting, and returns its id.
+func waitingChild(t *testing.T, s *apptest.Server, id string) string {
+	t.Helper()
+	var cid string
+	waitFor(t, 30*time.Second, "the child to wait", func() bool {
+		runs := s.Must(200, "GET", "/api/v1/projects/billing/runs?parent="+id, nil)["runs"].([]any)
+		if len(runs) == 1 && runs[0].(map[string]any)["status"] == "waiting" {
+			cid = runs[0].(map[string]any)["id"].(string)
+		}
+		return cid != ""
+	})
+	return cid
 }
