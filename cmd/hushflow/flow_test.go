@@ -177,6 +177,22 @@ func TestFlowAndRunCommands(t *testing.T) {
 		if out := c.must("run", "cancel", id); out != "run "+id+" had already ended: succeeded\n" {
 			t.Errorf("cancel of an ended run: %q", out)
 		}
+		// run get links a run to its children, its parent and the run it
+		// repeats.
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{"name": "outer", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{map[string]any{"id": "call", "type": "flow", "config": map[string]any{"flow": "'notify'", "input": `({text: "hi"})`}}}})
+		outer := s.Must(200, "POST", "/api/v1/projects/billing/flows/outer/runs?wait=60s", map[string]any{"environment": "development"})["id"].(string)
+		kid := s.Must(200, "GET", "/api/v1/projects/billing/runs?parent="+outer, nil)["runs"].([]any)[0].(map[string]any)["id"].(string)
+		if out := c.must("run", "get", outer); !regexp.MustCompile(`children: +` + kid + ` notify, succeeded \(block call\)`).MatchString(out) {
+			t.Errorf("run get of a parent: %s", out)
+		}
+		if out := c.must("run", "get", kid); !regexp.MustCompile(`parent: +` + outer + ` \(block call\)`).MatchString(out) {
+			t.Errorf("run get of a child: %s", out)
+		}
+		re := s.Must(202, "POST", "/api/v1/runs/"+id+"/rerun", nil)["id"].(string)
+		if out := c.must("run", "get", re); !regexp.MustCompile(`rerun of: +` + id).MatchString(out) {
+			t.Errorf("run get of a rerun: %s", out)
+		}
 
 		// A failing run: exit status 1 (an error), the reason printed.
 		inFile := filepath.Join(dir, "in.json")

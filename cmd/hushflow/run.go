@@ -38,6 +38,15 @@ type runInfo struct {
 	AvailableAt time.Time       `json:"available_at"`
 	Resumes     int             `json:"resumes"`
 	ResumeWhy   string          `json:"resume_reason"`
+	RerunOf     string          `json:"rerun_of"`
+	ParentRunID string          `json:"parent_run_id"`
+	ParentBlock string          `json:"parent_block"`
+	Children    []struct {
+		ID          string `json:"id"`
+		Flow        string `json:"flow"`
+		Status      string `json:"status"`
+		ParentBlock string `json:"parent_block"`
+	} `json:"children"`
 }
 
 func (r *runInfo) duration() string {
@@ -349,6 +358,19 @@ func newRunCmd() *cobra.Command {
 			}
 			if r.FinishedAt != nil {
 				fmt.Fprintf(w, "finished:\t%s (took %s)\n", r.FinishedAt.UTC().Format(time.RFC3339), r.duration())
+			}
+			if r.RerunOf != "" {
+				fmt.Fprintf(w, "rerun of:\t%s\n", r.RerunOf)
+			}
+			if r.ParentRunID != "" {
+				fmt.Fprintf(w, "parent:\t%s (block %s)\n", r.ParentRunID, r.ParentBlock)
+			}
+			for i, c := range r.Children {
+				label := ""
+				if i == 0 {
+					label = "children:"
+				}
+				fmt.Fprintf(w, "%s\t%s %s, %s (block %s)\n", label, c.ID, c.Flow, c.Status, c.ParentBlock)
 			}
 			if err := w.Flush(); err != nil {
 				return err
