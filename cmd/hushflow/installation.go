@@ -185,10 +185,20 @@ GET /api/v1/apps (docs/apps.md) lists the apps and their fields.`,
 			if err != nil {
 				return err
 			}
+			// The flows that name it, read first: their runs will fail at
+			// its blocks from now on.
+			var use struct {
+				Installations map[string][]string `json:"installations"`
+			}
+			_ = c.do(cmd.Context(), "GET", "/api/v1/projects/"+url.PathEscape(project)+"/installation-usage", nil, &use)
 			if err := c.do(cmd.Context(), "DELETE", base()+"/"+url.PathEscape(args[0]), nil, nil); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted installation %s (project %s)\n", args[0], project)
+			if fs := use.Installations[args[0]]; len(fs) > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: flows %s use it: their runs fail at its app blocks until an installation named %s exists again\n",
+					strings.Join(fs, ", "), args[0])
+			}
 			return nil
 		},
 	}

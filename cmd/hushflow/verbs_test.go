@@ -85,7 +85,11 @@ func TestInstallationCommands(t *testing.T) {
 			}
 		}
 
-		if out := c.must("installation", "delete", "notifier", "-p", "billing"); !strings.Contains(out, "deleted installation notifier") {
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{"name": "alert", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{map[string]any{"id": "a", "type": "app", "config": map[string]any{
+				"installation": "'notifier'", "action": "'post_message'", "with": map[string]any{"channel": "C1", "text": "hi"}}}}})
+		if out := c.must("installation", "delete", "notifier", "-p", "billing"); !strings.Contains(out, "deleted installation notifier") ||
+			!strings.Contains(out, "warning: flows alert use it: their runs fail at its app blocks until an installation named notifier exists again") {
 			t.Errorf("delete: %s", out)
 		}
 		if out := c.must("installation", "list", "-p", "billing", "-o", "json"); !strings.Contains(out, `"installations": []`) {
