@@ -116,6 +116,10 @@ type Config struct {
 	// handler) or "events" (run events stored unmasked). No flag or
 	// environment variable sets it; never set it outside tests.
 	TestDisableMasking string
+	// TestOnDatabase, when set, is called with the database as soon as it
+	// is open, before any goroutine uses it: tests register gorm callbacks
+	// there (registering one while queries run is a data race in gorm).
+	TestOnDatabase func(*store.DB) error
 }
 
 // App is a wired Hushflow server.
@@ -171,6 +175,12 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.DB = db
 	a.closers = append(a.closers, db.Close)
+	if cfg.TestOnDatabase != nil {
+		if err := cfg.TestOnDatabase(db); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
 	// Run events, run outcomes and the audit records of reads share
 	// batched transactions (closed before the database).
 	batcher := store.NewBatcher(db)
