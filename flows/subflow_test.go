@@ -513,6 +513,13 @@ func TestRerunKeepsWhatTheRunInherited(t *testing.T) {
 			t.Errorf("the sink got %d requests", n)
 		}
 		apptest.AssertAbsent(t, "database", apptest.DumpTables(t, s.App.DB), prod, mask)
+		// A rerun's input is its run's, not pasted by anyone: no exposure
+		// alert for the values it inherited.
+		for _, r := range s.Must(200, "GET", "/api/v1/audit?project=billing&limit=1000", nil)["records"].([]any) {
+			if rec := r.(map[string]any); rec["action"] == "exposure" && rec["sink"] == "run_input" {
+				t.Errorf("an exposure record of a run's input: %v", rec)
+			}
+		}
 	})
 }
 
@@ -537,4 +544,55 @@ func waitingChild(t *testing.T, s *apptest.Server, id string) string {
 		return cid != ""
 	})
 	return cid
+}
+
+// A rerun masks and pins the scope secrets its run's input held as they
+// were when that run ended, whatever the scope holds by then: a secret
+// shadowed by a more specific one, or given a new value with other
+// allowed hosts, does not free the old value from its pin nor from its
+// mask (an editor could otherwise send it anywhere through a rerun).
+func TestRerunKeepsThePinsItsInputHad(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		const v0 = "ptok-V0-Zk39sLq0Wm2Rv8Tx7Qa"
+		ptok := s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "PTOK", "value": v0, "project": "billing",
+			"allowed_hosts": []string{"api.example.com"}})["id"].(string)
+		var hits atomic.Int64
+		sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+		defer sink.Close()
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "post", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{map[string]any{"id": "send", "type": "http", "config": map[string]any{"method": "'POST'",
+				"url": fmt.Sprintf("%q", sink.URL), "body": "({k: input.k})"}}},
+		})
+		refused := func(what string, r map[string]any) {
+			t.Helper()
+			if msg, _ := r["error"].(string); r["status"] != "failed" || !strings.Contains(msg, "may only be sent to") {
+				t.Errorf("%s: %v", what, r)
+			}
+		}
+		// The caller passes the value: refused by its pin; the input is
+		// masked at rest, the real one sealed with the value's pin.
+		r0 := s.Must(200, "POST", "/api/v1/projects/billing/flows/post/runs?wait=60s", map[string]any{"environment": "development", "input": map[string]any{"k": v0}})
+		refused("the run", r0)
+		rerun := func() map[string]any {
+			id := s.Must(202, "POST", "/api/v1/runs/"+r0["id"].(string)+"/rerun", nil)["id"].(string)
+			return waitRun(t, s, id, "the rerun to end", func(r map[string]any, _ string) bool { return r["status"] == "failed" || r["status"] == "succeeded" })
+		}
+		// Shadowed by a more specific PTOK allowed to the sink.
+		s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "PTOK", "value": "ptok-shadow-Kd92mZq0Lp4", "project": "billing",
+			"environment": "development", "allowed_hosts": []string{"127.0.0.1"}})
+		refused("the rerun with PTOK shadowed", rerun())
+		// PTOK given a new value allowed to the sink (the shadow gone).
+		shadow := s.Must(200, "GET", "/api/v1/secrets?project=billing&environment=development", nil)["secrets"].([]any)[0].(map[string]any)["id"].(string)
+		if r := s.Do("DELETE", "/api/v1/secrets/"+shadow, nil); r.Status != 204 {
+			t.Fatalf("delete the shadow: %d %s", r.Status, r.Body)
+		}
+		s.Must(200, "PUT", "/api/v1/secrets/"+ptok, map[string]any{"value": "ptok-V2-Jq93kdL2mX8pQ5w", "allowed_hosts": []string{"127.0.0.1"}})
+		refused("the rerun with PTOK replaced", rerun())
+		if n := hits.Load(); n != 0 {
+			t.Errorf("the sink got %d requests", n)
+		}
+		apptest.AssertAbsent(t, "database", apptest.DumpTables(t, s.App.DB), v0)
+	})
 }

@@ -466,8 +466,9 @@ func (s *Store) updateMeta(ctx context.Context, actor, id string, in UpdateInput
 		if err != nil {
 			return err
 		}
-		now := s.now()
-		set := map[string]any{"updated_at": now, "updated_by": actor}
+		// updated_at says when the value last changed (an exposure mark
+		// compares it with when a run loaded the value): not moved here.
+		set := map[string]any{}
 		var fields []string
 		if in.Description != nil {
 			set["description"], row.Description = *in.Description, *in.Description
@@ -487,7 +488,6 @@ func (s *Store) updateMeta(ctx context.Context, actor, id string, in UpdateInput
 		if err := tx.Model(&secretRow{}).Where("id = ?", row.ID).UpdateColumns(set).Error; err != nil {
 			return err
 		}
-		row.UpdatedAt, row.UpdatedBy = now, actor
 		out = row.meta()
 		return tx.Create(s.auditFor(actor, ActionUpdate, row, row.CurrentVersion, "changed "+strings.Join(fields, ", ")+"; the value is unchanged")).Error
 	})

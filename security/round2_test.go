@@ -302,8 +302,12 @@ func TestCase39_ProtectedEnvironments(t *testing.T) {
 				t.Errorf("PUT %v without a value: %d %s", body, r.Status, r.Body)
 			}
 		}
-		if r := e.do("PUT", "/api/v1/secrets/"+sharedID, map[string]any{"description": "shared with development"}); r.Status != 200 || r.JSON(t)["version"] != float64(1) {
-			t.Errorf("PUT a description alone: %d %s", r.Status, r.Body)
+		before := e.must(200, "GET", "/api/v1/secrets/"+sharedID, nil)["updated_at"]
+		if r := e.do("PUT", "/api/v1/secrets/"+sharedID, map[string]any{"description": "shared with development"}); r.Status != 200 || r.JSON(t)["version"] != float64(1) ||
+			r.JSON(t)["updated_at"] != before {
+			// updated_at says when the value changed: an exposure mark
+			// compares it with when a run loaded the value.
+			t.Errorf("PUT a description alone: %d %s (updated_at was %v)", r.Status, r.Body, before)
 		}
 		// A mistyped environment would grant nothing, silently: refused.
 		if r := e.do("POST", "/api/v1/secrets", map[string]any{"name": "TYPO", "value": canary("c39t"), "project": "p", "environment": "production",

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/hushflow/hushflow/auth"
 	"net/http"
 
 	"github.com/hushflow/hushflow/internal/apperr"
@@ -119,7 +120,7 @@ func (s *Server) setMember(c echo.Context) error {
 		return apperr.Invalidf("invalid_role", "role is required: viewer, editor or admin")
 	}
 	ctx := c.Request().Context()
-	u, err := s.deps.Auth.FindUser(ctx, c.Param("user")) // an id or a name
+	u, err := s.memberUser(c)
 	if err != nil {
 		return err
 	}
@@ -136,7 +137,7 @@ func (s *Server) deleteMember(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	u, err := s.deps.Auth.FindUser(ctx, c.Param("user")) // an id or a name
+	u, err := s.memberUser(c)
 	if err != nil {
 		return err
 	}
@@ -236,4 +237,15 @@ func (s *Server) deleteProject(c echo.Context) error {
 	}
 	s.knownProjects.Delete(project)
 	return c.JSON(http.StatusOK, out)
+}
+
+// memberUser is the user of a members route: by id, or by name for an
+// organization admin (who may list users anyway; a project admin who may
+// not would otherwise learn which names exist by trying them).
+func (s *Server) memberUser(c echo.Context) (*auth.User, error) {
+	ref := c.Param("user")
+	if principal(c).Admin {
+		return s.deps.Auth.FindUser(c.Request().Context(), ref)
+	}
+	return s.deps.Auth.GetUser(c.Request().Context(), ref)
 }

@@ -209,6 +209,18 @@ func TestMembersAndProjectIsolation(t *testing.T) {
 		if r := a.do("PUT", "/api/v1/projects/alpha/members/nobody", map[string]string{"role": "viewer"}); r.Status != 404 || !strings.Contains(string(r.Body), `user \"nobody\" not found`) {
 			t.Errorf("set an unknown member: %d %s", r.Status, r.Body)
 		}
+		// A project admin (not an organization admin, who cannot list
+		// users) names users by id only: trying names tells nothing.
+		eve := a.do("POST", "/api/v1/users", map[string]any{"name": "eve"}).JSON(t)["id"].(string)
+		a.do("PUT", "/api/v1/projects/alpha/members/"+uid, map[string]string{"role": "admin"})
+		if r := a.doToken(tok, "PUT", "/api/v1/projects/alpha/members/eve", map[string]string{"role": "viewer"}); r.Status != 404 {
+			t.Errorf("a project admin sets a member by name: %d %s", r.Status, r.Body)
+		}
+		if r := a.doToken(tok, "PUT", "/api/v1/projects/alpha/members/"+eve, map[string]string{"role": "viewer"}); r.Status != 200 {
+			t.Errorf("a project admin sets a member by id: %d %s", r.Status, r.Body)
+		}
+		a.do("DELETE", "/api/v1/projects/alpha/members/eve", nil)
+		a.do("PUT", "/api/v1/projects/alpha/members/"+uid, map[string]string{"role": "viewer"})
 		r := a.doToken(tok, "GET", "/api/v1/projects", nil)
 		if ps := r.JSON(t)["projects"].([]any); len(ps) != 1 || ps[0].(map[string]any)["name"] != "alpha" {
 			t.Fatalf("member sees %s", r.Body)

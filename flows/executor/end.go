@@ -230,19 +230,21 @@ func (x *execution) finish(out any, runErr error) {
 	now := w.now()
 	o := queue.Outcome{RunID: r.ID, Owner: w.owner, Attempt: r.Attempt, Status: status, Output: outJSON, Error: errText,
 		Finished: now}
-	red, real, masks := x.red, x.realInput(), x.guard.masks()
-	if x.secrets == nil && w.cfg.Secrets != nil {
+	in := atRest{red: x.red, real: x.realInput(), masks: x.guard.masks()}
+	if x.secrets != nil {
+		in.scope = x.secrets.Visible()
+	} else if w.cfg.Secrets != nil {
 		// The run ends before it loaded its secrets (canceled when it was
 		// claimed, too many resumes, a flow version that no longer loads,
 		// the load itself failed): they are loaded now, for its input.
 		ctx, cancel := context.WithTimeout(x.hard, 30*time.Second)
 		var err error
-		if red, real, masks, err = w.inputRedactor(ctx, r); err != nil {
+		if in, err = w.inputRedactor(ctx, r); err != nil {
 			w.log.Warn("load the run's secrets to redact its input; it is kept only sealed", "run_id", r.ID, "err", x.red.Error(err))
 		}
 		cancel()
 	}
-	o.Input, o.InputSealed = w.inputAtRest(red, r, real, masks)
+	o.Input, o.InputSealed = w.inputAtRest(r, in)
 	if err := x.parentResult(&o, out); err != nil {
 		// The parent then fails its flow block: the output is not kept.
 		w.log.Error("seal a child run's output for its parent", "run_id", r.ID, "err", x.red.Error(err))
@@ -290,15 +292,31 @@ func (x *execution) finish(out any, runErr error) {
 // it, the real input is kept sealed (sealed), for a rerun. With red nil
 // (the run's secrets could not be loaded to check it) nothing of the
 // input is kept in clear: it is only sealed.
-func (w *Worker) inputAtRest(red *redact.Redactor, r *model.Run, real string, masks []model.RunMask) (input string, sealed []byte) {
+func (w *Worker) inputAtRest(r *model.Run, in atRest) (input string, sealed []byte) {
 	input = inputWithheld
-	if red != nil {
-		if input = red.String(real); input == real {
+	real := in.real
+	if in.red != nil {
+		if input = in.red.String(real); input == real {
 			return input, nil
 		}
 	}
-	// With the values the run knew beyond its scope: its rerun masks and
-	// pins them as it did.
+	// With every value that masked it, and the pins they had: its rerun
+	// masks and pins them as this run did, whatever the scope holds by
+	// then (a secret deleted, shadowed by a more specific one, or given
+	// a new value with other allowed hosts).
+	masks := in.masks
+	if in.red != nil {
+		for _, name := range in.red.Matches(real) {
+			for _, v := range in.scope {
+				if v.Name != name {
+					continue
+				}
+				for _, val := range append([]string{v.Value}, v.Previous...) {
+					masks = append(masks, model.RunMask{Name: v.Name, Value: val, AllowedHosts: v.AllowedHosts, Secret: v.Name})
+				}
+			}
+		}
+	}
 	b, err := json.Marshal(model.SealedInput{Input: json.RawMessage(real), Masks: masks})
 	if err == nil {
 		sealed, err = w.cfg.Sealer.SealBlob(model.InputMasksAAD(r.ID), b)
@@ -322,57 +340,57 @@ const inputWithheld = `"[REDACTED: the run's secrets could not be loaded to chec
 // when the values cannot be loaded (a key missing from the keyring, a
 // damaged value). It fails only when the database does not answer.
 func (w *Worker) InputAtRest(ctx context.Context, r *model.Run) (input string, sealed []byte, err error) {
-	red, real, masks, err := w.inputRedactor(ctx, r)
+	in, err := w.inputRedactor(ctx, r)
 	if err != nil && store.IsUnavailable(err) {
 		return "", nil, err
 	}
 	if err != nil {
 		w.log.Warn("load the run's secrets to redact its input; it is kept only sealed", "run_id", r.ID, "err", err)
 	}
-	input, sealed = w.inputAtRest(red, r, real, masks)
+	input, sealed = w.inputAtRest(r, in)
 	return input, sealed, nil
 }
 
-// inputRedactor returns the redactor of the values run r's project and
-// environment see (their load audited with the run's id), r's real input
-// and the values passed on to it; a nil redactor with the error when they
-// cannot be loaded.
-func (w *Worker) inputRedactor(ctx context.Context, r *model.Run) (*redact.Redactor, string, []model.RunMask, error) {
-	real := r.Input
+// atRest is what an ended run's input at rest is made from.
+type atRest struct {
+	red   *redact.Redactor      // the run's values; nil: they could not be loaded
+	real  string                // the input as the run was given it
+	masks []model.RunMask       // the values passed on to it, and learnt
+	scope []model.VisibleSecret // its scope's secrets, as it saw them
+}
+
+// inputRedactor loads what run r's input at rest is made from: the
+// values its project and environment see (their load audited with the
+// run's id), r's real input and the values passed on to it. The redactor
+// is nil, with the error, when the values cannot be loaded.
+func (w *Worker) inputRedactor(ctx context.Context, r *model.Run) (atRest, error) {
+	in := atRest{real: r.Input}
 	if r.Inherits() {
 		// A sub-flow's (or a rerun's) input may hold what its parent (or
 		// the run it repeats) learnt at run time (a secrets.mask value),
 		// and is stored masked when it held such values: both were
 		// passed on, sealed.
-		in, err := w.inherited(ctx, r.ID)
+		got, err := w.inherited(ctx, r.ID)
 		if err != nil {
-			return nil, real, nil, fmt.Errorf("load what the parent run passed on: %w", err)
+			return in, fmt.Errorf("load what the parent run passed on: %w", err)
 		}
-		if in.Input != nil {
-			real = string(in.Input)
+		if got.Input != nil {
+			in.real = string(got.Input)
 		}
-		red, err := w.scopeRedactor(ctx, r)
-		if err != nil {
-			return nil, real, in.Masks, err
-		}
-		for _, m := range in.Masks {
-			red.Add(m.Name, m.Value)
-		}
-		return red, real, in.Masks, nil
+		in.masks = got.Masks
 	}
-	red, err := w.scopeRedactor(ctx, r)
-	return red, real, nil, err
-}
-
-// scopeRedactor is the redactor of the values run r's project and
-// environment see (their load audited with the run's id).
-func (w *Worker) scopeRedactor(ctx context.Context, r *model.Run) (*redact.Redactor, error) {
 	if w.cfg.Secrets == nil {
-		return redact.New(), nil
+		in.red = redact.New()
+	} else {
+		rs, err := w.cfg.Secrets.ForRun(ctx, r.Project, r.Environment, r.ID)
+		if err != nil {
+			return in, fmt.Errorf("load the secrets of project %q, environment %q: %w", r.Project, r.Environment, err)
+		}
+		in.scope = rs.Visible()
+		in.red = w.redactorFor(in.scope)
 	}
-	rs, err := w.cfg.Secrets.ForRun(ctx, r.Project, r.Environment, r.ID)
-	if err != nil {
-		return nil, fmt.Errorf("load the secrets of project %q, environment %q: %w", r.Project, r.Environment, err)
+	for _, m := range in.masks {
+		in.red.Add(m.Name, m.Value)
 	}
-	return w.redactorFor(rs.Visible()), nil
+	return in, nil
 }

@@ -63,6 +63,11 @@ func triggerOf(x *execution) string {
 	if x == nil || x.run == nil {
 		return ""
 	}
+	if x.run.RerunOf != "" {
+		// Its input is the run's it repeats, checked when that one ran:
+		// what it holds was not pasted now.
+		return "rerun"
+	}
 	return x.run.Trigger
 }
 

@@ -41,9 +41,10 @@ func sinkOf(trigger string, e *PendingEvent) (sink string, keys []string) {
 		switch trigger {
 		case "webhook":
 			return model.SinkWebhookPayload, inputKeys
-		case "flow":
-			// A sub-flow's input is what its parent run gave it: data
-			// of Hushflow, checked in the parent's own sinks.
+		case "flow", "rerun":
+			// A sub-flow's input is what its parent run gave it, a
+			// rerun's the run's it repeats: data of Hushflow, checked
+			// where it came from.
 			return "", nil
 		}
 		return model.SinkRunInput, inputKeys
