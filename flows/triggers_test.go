@@ -328,8 +328,10 @@ func TestTriggerEnvironmentAndSigningSecretChecked(t *testing.T) {
 			t.Errorf("warnings %q", ws)
 		}
 		for name, trig := range map[string]map[string]any{
-			"ev":   {"type": "event", "topic": "a:b", "environment": "production"},
-			"sign": {"type": "webhook", "signing_secret": "secrets.SLACK_SIGNING_SECRET"},
+			"ev":     {"type": "event", "topic": "a:b", "environment": "production"},
+			"sign":   {"type": "webhook", "signing_secret": "secrets.SLACK_SIGNING_SECRET"},
+			"sign-2": {"type": "webhook", "signing_secret": "${secrets.SLACK_SIGNING_SECRET}"},
+			"sign-3": {"type": "webhook", "signing_secret": "Secrets.SLACK_SIGNING_SECRET"},
 		} {
 			r := s.Do("POST", "/api/v1/projects/billing/flows", map[string]any{"name": name, "trigger": trig, "blocks": blocks})
 			if r.Status != 400 {

@@ -22,6 +22,7 @@ import (
 	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/internal/apperr"
 	"github.com/hushflow/hushflow/internal/suggest"
+	"github.com/hushflow/hushflow/secrets"
 	"github.com/robfig/cron/v3"
 )
 
@@ -252,7 +253,11 @@ func Compile(d model.Definition, reg *blocks.Registry, eng *engine.Engine) (*Pla
 			// Written as an expression, which this field is not.
 			add(Problem{Field: "trigger.signing_secret", Message: fmt.Sprintf("signing_secret is the name of a secret, not an expression: write %s, not secrets.%s", apperr.Echo(name), apperr.Echo(name))})
 		} else if t.SigningSecret != "" {
-			secretSet[t.SigningSecret] = true
+			if err := secrets.ValidateName(t.SigningSecret); err != nil {
+				add(Problem{Field: "trigger.signing_secret", Message: "signing_secret is the name of a secret: " + err.Error()})
+			} else {
+				secretSet[t.SigningSecret] = true
+			}
 		}
 	}
 	if t.Environment != "" && t.Type != "webhook" && t.Type != "schedule" && triggerTypes[t.Type] {
