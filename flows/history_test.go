@@ -258,13 +258,27 @@ func TestCanceledRunKeepsNoSecretInInput(t *testing.T) {
 					t.Errorf("no redaction_load audit record of run %s", id)
 				}
 
-				// A rerun has the real input again (open, it keeps it).
+				// A rerun gets the real input again, sealed with the values
+				// that masked it (its $parent checkpoint), its stored input
+				// masked from the start (TestChildInputSealedWhileOpen sees
+				// a rerun send the real values).
 				re := s.Must(202, "POST", "/api/v1/runs/"+id+"/rerun", nil)
 				newID := re["id"].(string)
 				waitFor(t, 30*time.Second, "the rerun to be "+c.status, func() bool { return stored(newID).Status == c.status })
+				// (Secrets that did not load masked nothing: the rerun holds
+				// its caller's input, as an open run does.)
+				want := "[REDACTED:API_TOKEN]"
+				if c.damaged {
+					want = canary
+				}
 				var in map[string]any
-				if err := json.Unmarshal([]byte(stored(newID).Input), &in); err != nil || in["token"] != canary {
+				if err := json.Unmarshal([]byte(stored(newID).Input), &in); err != nil || in["token"] != want || in["n"] != float64(3) {
 					t.Errorf("the rerun's input: %v %v", in, err)
+				}
+				var inherited int64
+				s.App.DB.Raw("SELECT COUNT(*) FROM run_checkpoints WHERE run_id = ? AND block = '$parent'", newID).Scan(&inherited)
+				if inherited != 1 && !c.damaged {
+					t.Errorf("the rerun has %d $parent checkpoints, want 1", inherited)
 				}
 				s.Must(200, "POST", "/api/v1/runs/"+newID+"/cancel", nil)
 			}, c.opts)
