@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -337,6 +338,11 @@ func TestTriggerEnvironmentAndSigningSecretChecked(t *testing.T) {
 			if r.Status != 400 {
 				t.Errorf("%s: %d %s", name, r.Status, r.Body)
 			}
+		}
+		// A GET of a webhook (which takes POST) is a 404 of the API's
+		// shape, with its request id.
+		if r := s.Do("GET", "/hooks/billing/hook-prod", nil); r.Status != 404 || !regexp.MustCompile(`"code":"not_found".*"request_id":"[0-9a-f]{16}"`).Match(r.Body) {
+			t.Errorf("GET of a webhook: %d %s", r.Status, r.Body)
 		}
 		r2 := s.Do("POST", "/api/v1/projects/billing/flows", map[string]any{"name": "sign", "blocks": blocks,
 			"trigger": map[string]any{"type": "webhook", "signing_secret": "secrets.SLACK_SIGNING_SECRET"}})

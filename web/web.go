@@ -81,7 +81,13 @@ func Handler() http.Handler {
 			h.Set("Content-Type", "application/json")
 			h.Set("Cache-Control", "no-store")
 			w.WriteHeader(http.StatusNotFound)
-			_, _ = w.Write([]byte(`{"error":{"code":"not_found","message":"no such route"}}` + "\n"))
+			// With the request id the API's middleware set, as every
+			// API error has (a request id is hex: no escaping needed).
+			rid := ""
+			if id := h.Get("X-Request-Id"); id != "" && strings.Trim(id, "0123456789abcdef") == "" {
+				rid = `,"request_id":"` + id + `"`
+			}
+			_, _ = w.Write([]byte(`{"error":{"code":"not_found","message":"no such route"` + rid + `}}` + "\n"))
 			return
 		}
 		name := strings.TrimPrefix(p, "/")
