@@ -46,6 +46,7 @@ func newMemberCmd() *cobra.Command {
 			}
 			_, members, err := listItems[struct {
 				UserID    string    `json:"user_id"`
+				Name      string    `json:"name"`
 				Role      string    `json:"role"`
 				UpdatedAt time.Time `json:"updated_at"`
 			}](raw, "members")
@@ -53,9 +54,9 @@ func newMemberCmd() *cobra.Command {
 				return err
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "USER\tROLE\tUPDATED")
+			fmt.Fprintln(w, "USER\tNAME\tROLE\tUPDATED")
 			for _, m := range members {
-				fmt.Fprintf(w, "%s\t%s\t%s\n", m.UserID, m.Role, m.UpdatedAt.UTC().Format(time.RFC3339))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", m.UserID, m.Name, m.Role, m.UpdatedAt.UTC().Format(time.RFC3339))
 			}
 			return w.Flush()
 		},

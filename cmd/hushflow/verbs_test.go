@@ -122,7 +122,7 @@ func TestMemberCommands(t *testing.T) {
 		}
 		c.must("member", "set", user, "editor", "-p", "billing")
 		out := c.must("member", "list", "-p", "billing")
-		if !strings.Contains(out, "USER") || !strings.Contains(out, user) || !strings.Contains(out, "editor") {
+		if !regexp.MustCompile(`USER +NAME +ROLE +UPDATED\n` + user + ` +ana +editor `).MatchString(out) {
 			t.Errorf("list: %s", out)
 		}
 		var list struct {
