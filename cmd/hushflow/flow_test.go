@@ -193,6 +193,24 @@ func TestFlowAndRunCommands(t *testing.T) {
 		if out := c.must("run", "get", re); !regexp.MustCompile(`rerun of: +` + id).MatchString(out) {
 			t.Errorf("run get of a rerun: %s", out)
 		}
+		// event publish starts the event-triggered flows that match.
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{"name": "on-record",
+			"trigger": map[string]any{"type": "event", "topic": "records:*", "filter": "input.payload.n > 1"},
+			"blocks":  []any{map[string]any{"id": "c", "type": "code", "config": map[string]any{"code": "return input.payload.n"}}}})
+		out = c.must("event", "publish", "records:created", "-p", "billing", "--payload", `{"n": 2}`)
+		m := regexp.MustCompile(`^run (\S+) queued\n$`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("event publish: %q", out)
+		}
+		if r := s.Must(200, "GET", "/api/v1/runs/"+m[1], nil); r["flow"] != "on-record" || r["trigger"] != "event" {
+			t.Errorf("the event's run: %v", r)
+		}
+		if out := c.must("event", "publish", "records:created", "-p", "billing", "--payload", `{"n": 1}`); out != "published records:created: no flow of project billing matched\n" {
+			t.Errorf("event publish, filtered out: %q", out)
+		}
+		if _, err := c.run("event", "publish", "records:created", "-p", "billing", "--payload", `{n`); exitStatus(err) != exitUsage {
+			t.Errorf("event publish, a payload that is no JSON: %v", err)
+		}
 
 		// A failing run: exit status 1 (an error), the reason printed.
 		inFile := filepath.Join(dir, "in.json")

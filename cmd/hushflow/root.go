@@ -34,7 +34,7 @@ Client:   set HUSHFLOW_ADDR (default 127.0.0.1:8080) and HUSHFLOW_TOKEN, then
 	}
 	root.AddCommand(newServeCmd(), newTokenCmd(), newProjectCmd(), newEnvironmentCmd(), newSecretCmd(), newKeysCmd())
 	root.AddCommand(newFlowCmd(), newRunCmd(), newInstallationCmd(), newMemberCmd(), newVersionCmd(), newDoctorCmd())
-	root.AddCommand(newUserCmd())
+	root.AddCommand(newUserCmd(), newEventCmd())
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	strictHelp(root)

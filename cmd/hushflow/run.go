@@ -94,16 +94,9 @@ status 1 if the run did not succeed.`,
 			}
 			req := map[string]any{"environment": environment}
 			if input != "" {
-				data := []byte(input)
-				if strings.HasPrefix(input, "@") {
-					var err error
-					if data, err = os.ReadFile(input[1:]); err != nil {
-						return err
-					}
-				}
-				var v any
-				if err := json.Unmarshal(data, &v); err != nil {
-					return usageErrorf("--input is not JSON: %w", err)
+				v, err := jsonFlag("input", input)
+				if err != nil {
+					return err
 				}
 				req["input"] = v
 			}
@@ -518,4 +511,21 @@ func newRunCmd() *cobra.Command {
 	}
 	cmd.AddCommand(get, logs, list, cancel)
 	return cmd
+}
+
+// jsonFlag is the value of flag --name: JSON, or @FILE to read it from a
+// file.
+func jsonFlag(name, value string) (any, error) {
+	data := []byte(value)
+	if file, ok := strings.CutPrefix(value, "@"); ok {
+		var err error
+		if data, err = os.ReadFile(file); err != nil {
+			return nil, err
+		}
+	}
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, usageErrorf("--%s is not JSON: %w", name, err)
+	}
+	return v, nil
 }
