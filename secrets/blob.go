@@ -93,13 +93,9 @@ func (kr *Keyring) RewrapBlob(aad, blob []byte) ([]byte, error) {
 	if keyID == kr.primary {
 		return blob, nil
 	}
-	kek, ok := kr.key(keyID)
-	if !ok {
-		return nil, errors.New(kr.missingReason(keyID))
-	}
-	dek, err := gcmOpen(kek, wk, blobAAD("hushflow/blob-dek/v1", keyID, aad))
+	dek, err := kr.openDEK(keyID, wk, aad)
 	if err != nil {
-		return nil, errors.New("wrong master key or tampered data")
+		return nil, err
 	}
 	defer clear(dek)
 	pk, ok := kr.key(kr.primary)
@@ -120,6 +116,20 @@ func (kr *Keyring) OpenBlob(aad, blob []byte) ([]byte, error) {
 	if !ok {
 		return nil, errors.New("sealed data is damaged or bound to something else")
 	}
+	dek, err := kr.openDEK(keyID, wk, aad)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(dek)
+	pt, err := gcmOpen(dek, rest, blobAAD("hushflow/blob/v1", "", aad))
+	if err != nil {
+		return nil, errors.New("wrong master key or tampered data")
+	}
+	return pt, nil
+}
+
+// openDEK unwraps a blob's data key, wrapped by key keyID for aad.
+func (kr *Keyring) openDEK(keyID string, wk, aad []byte) ([]byte, error) {
 	kek, ok := kr.key(keyID)
 	if !ok {
 		return nil, errors.New(kr.missingReason(keyID))
@@ -128,12 +138,7 @@ func (kr *Keyring) OpenBlob(aad, blob []byte) ([]byte, error) {
 	if err != nil {
 		return nil, errors.New("wrong master key or tampered data")
 	}
-	defer clear(dek)
-	pt, err := gcmOpen(dek, rest, blobAAD("hushflow/blob/v1", "", aad))
-	if err != nil {
-		return nil, errors.New("wrong master key or tampered data")
-	}
-	return pt, nil
+	return dek, nil
 }
 
 func blobAAD(label, keyID string, aad []byte) []byte {

@@ -121,8 +121,11 @@ type CreateInput struct {
 type UpdateInput struct {
 	Kind  Kind // empty: the secret's kind; must match it
 	Value Value
-	// KeepValue changes only the fields below, not the value: no new
-	// version (the exposure mark, which is about the value, stays).
+	// KeepValue changes only Description, not the value: no new version
+	// (the exposure mark, which is about the value, stays). AllowedHosts
+	// and ReadableFrom, where the value may go, change only with a new
+	// value: widening them for the value in place would let whoever edits
+	// a flow send it there.
 	KeepValue    bool
 	Description  *string
 	AllowedHosts []string // nil: unchanged; empty: no restriction
@@ -396,7 +399,7 @@ func (s *Store) Update(ctx context.Context, actor, id string, in UpdateInput) (*
 		readers = r
 	}
 	if in.KeepValue {
-		return s.updateMeta(ctx, actor, id, in, hosts, readers)
+		return s.updateDescription(ctx, actor, id, in)
 	}
 	weak, warnings := weakness(in.Value)
 	var out Secret
@@ -456,10 +459,16 @@ func (s *Store) Update(ctx context.Context, actor, id string, in UpdateInput) (*
 	return &out, warnings, nil
 }
 
-// updateMeta changes the description (and, for callers that allow it,
-// the allowed hosts or readable_from) of secret id without a new value,
-// audited as an update naming the fields.
-func (s *Store) updateMeta(ctx context.Context, actor, id string, in UpdateInput, hosts, readers []string) (*Secret, []string, error) {
+// updateDescription changes the description of secret id without a new
+// value, audited as an update that says so.
+func (s *Store) updateDescription(ctx context.Context, actor, id string, in UpdateInput) (*Secret, []string, error) {
+	if in.AllowedHosts != nil || in.ReadableFrom != nil {
+		return nil, nil, apperr.Invalidf("missing_value", "allowed_hosts and readable_from change only with a new value (send \"value\" or \"file_base64\"): "+
+			"where the value in place may go is never widened, or whoever edits a flow could send it there")
+	}
+	if in.Description == nil {
+		return nil, nil, apperr.Invalidf("nothing_to_update", "send a new value, or the description to change")
+	}
 	var out Secret
 	err := s.withRetry(ctx, func(tx *gorm.DB) error {
 		row, err := s.lockLive(tx, id)
@@ -468,28 +477,12 @@ func (s *Store) updateMeta(ctx context.Context, actor, id string, in UpdateInput
 		}
 		// updated_at says when the value last changed (an exposure mark
 		// compares it with when a run loaded the value): not moved here.
-		set := map[string]any{}
-		var fields []string
-		if in.Description != nil {
-			set["description"], row.Description = *in.Description, *in.Description
-			fields = append(fields, "description")
-		}
-		if in.AllowedHosts != nil {
-			set["allowed_hosts"], row.AllowedHosts = hostsJSON(hosts), hostsJSON(hosts)
-			fields = append(fields, "allowed_hosts")
-		}
-		if in.ReadableFrom != nil {
-			set["readable_from"], row.ReadableFrom = hostsJSON(readers), hostsJSON(readers)
-			fields = append(fields, "readable_from")
-		}
-		if len(fields) == 0 {
-			return apperr.Invalidf("nothing_to_update", "send a new value, or the description, allowed_hosts or readable_from to change")
-		}
-		if err := tx.Model(&secretRow{}).Where("id = ?", row.ID).UpdateColumns(set).Error; err != nil {
+		if err := tx.Model(&secretRow{}).Where("id = ?", row.ID).UpdateColumn("description", *in.Description).Error; err != nil {
 			return err
 		}
+		row.Description = *in.Description
 		out = row.meta()
-		return tx.Create(s.auditFor(actor, ActionUpdate, row, row.CurrentVersion, "changed "+strings.Join(fields, ", ")+"; the value is unchanged")).Error
+		return tx.Create(s.auditFor(actor, ActionUpdate, row, row.CurrentVersion, "changed description; the value is unchanged")).Error
 	})
 	if err != nil {
 		return nil, nil, store.Translate(err)

@@ -186,16 +186,9 @@ func (s *Server) updateSecret(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// Without a value, only the description changes (no new version).
-	// Where a value may go (allowed_hosts, readable_from) changes only
-	// with a new value: widening it for the value in place would let
-	// whoever edits a flow send that value where it was never allowed.
-	noValue := req.Value == nil && req.FileBase64 == nil
-	keep := noValue && req.Description != nil
-	if noValue && (req.AllowedHosts != nil || req.ReadableFrom != nil) {
-		return apperr.Invalidf("missing_value", "allowed_hosts and readable_from change only with a new value (send \"value\" or \"file_base64\"): "+
-			"where the value in place may go is never widened, or whoever edits a flow could send it there")
-	}
+	// Without a value, only the description changes (no new version; the
+	// store refuses allowed_hosts and readable_from without one).
+	keep := req.Value == nil && req.FileBase64 == nil && (req.Description != nil || req.AllowedHosts != nil || req.ReadableFrom != nil)
 	kind, val, err := payload(req.Value, req.FileBase64, !keep)
 	if err != nil {
 		return err
