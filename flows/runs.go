@@ -80,8 +80,9 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 			slot.Claim(r)
 		}
 		// One insert: the run_queued event (seq 1) is the run row itself,
-		// shown by Events; stored events start at seq 2.
-		if err := tx.WithContext(ctx).Create(r).Error; err != nil {
+		// shown by Events; stored events start at seq 2. A short statement
+		// (see store.DB.Short).
+		if err := tx.WithContext(s.db.Short(ctx)).Create(r).Error; err != nil {
 			if slot != nil {
 				slot.Cancel()
 			}

@@ -98,13 +98,14 @@ func (db *DB) commit(ctx context.Context, conn *sql.Conn) error {
 	})
 }
 
-// Short is the context for a short read on a hot path (a lookup by key).
-// On SQLite it is ctx without its cancellation (and its deadline): the
-// read runs in this process in well under a millisecond and does not
-// wait for the writer (WAL readers do not; SQLite's busy timeout bounds
-// the rare wait for a checkpoint's lock), while a cancellable
-// context costs two goroutines per statement, database/sql's watcher of
-// its rows and the driver's interrupter. On PostgreSQL it is ctx: there
+// Short is the context for a short statement on a hot path: a lookup by
+// key, or a one-row insert. On SQLite it is ctx without its cancellation
+// (and its deadline): the statement runs in this process in well under a
+// millisecond (WAL readers do not wait for the writer; a writer waits at
+// most SQLite's busy timeout for the write lock), while a cancellable
+// context costs a goroutine per statement (the driver's interrupter) and
+// one more for the rows of a read (database/sql's watcher), each waking
+// an idle thread at a low rate. On PostgreSQL it is ctx: there
 // cancellation is what ends a statement on a connection that stopped
 // answering.
 func (db *DB) Short(ctx context.Context) context.Context {

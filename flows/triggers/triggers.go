@@ -223,7 +223,10 @@ func (t *Triggers) Webhook(ctx context.Context, project, flow string, header htt
 	// which flows exist.
 	hidden := store.NotFound("webhook", project+"/"+flow)
 	var f model.Flow
-	err := t.cfg.DB.WithContext(t.cfg.DB.Short(ctx)).Scopes(model.FlowNamed(project, flow)).Take(&f).Error
+	// The columns a delivery needs: not the definition (the plan of the
+	// version is cached).
+	err := t.cfg.DB.WithContext(t.cfg.DB.Short(ctx)).Select("id", "project_id", "project", "name", "version").
+		Scopes(model.FlowNamed(project, flow)).Take(&f).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, hidden
 	}
