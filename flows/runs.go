@@ -80,9 +80,15 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 			slot.Claim(r)
 		}
 		// One insert: the run_queued event (seq 1) is the run row itself,
-		// shown by Events; stored events start at seq 2. A short statement
-		// (see store.DB.Short).
-		if err := tx.WithContext(s.db.Short(ctx)).Create(r).Error; err != nil {
+		// shown by Events; stored events start at seq 2. It is a short
+		// statement (store.DB.Short: on SQLite it runs without the
+		// request's cancellation, which cost a goroutine per run); a
+		// caller already gone queues nothing.
+		err := ctx.Err()
+		if err == nil {
+			err = tx.WithContext(s.db.Short(ctx)).Create(r).Error
+		}
+		if err != nil {
 			if slot != nil {
 				slot.Cancel()
 			}

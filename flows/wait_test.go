@@ -2,9 +2,12 @@ package flows_test
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/internal/apptest"
 )
 
@@ -42,6 +45,44 @@ func TestWaitEndsWithTheRun(t *testing.T) {
 			if r.Status != 202 || !strings.Contains(string(r.Body), `"id"`) {
 				t.Fatalf("wait=1ms: %d %s", r.Status, r.Body)
 			}
+		}
+	})
+}
+
+// TestCanceledCallerQueuesNoRun: a run's insert no longer carries the
+// caller's cancellation into the database driver (on SQLite that cost a
+// goroutine per run), so a caller already gone (a webhook sender that
+// hung up) is checked for first: it queues nothing.
+func TestCanceledCallerQueuesNoRun(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "gone"})
+		s.Must(201, "POST", "/api/v1/projects/gone/flows", map[string]any{
+			"name": "f", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{map[string]any{"id": "a", "type": "code", "config": map[string]any{"code": "return 1"}}},
+		})
+		s.Must(201, "POST", "/api/v1/projects/gone/flows", map[string]any{
+			"name": "hook", "trigger": map[string]any{"type": "webhook"},
+			"blocks": []any{map[string]any{"id": "a", "type": "code", "config": map[string]any{"code": "return 1"}}},
+		})
+		// Callers still there first: what the enqueue remembers (known
+		// environments, the flow's count of open runs) is then warm, and
+		// nothing before the insert itself reads the database.
+		if _, err := s.App.Flows.Enqueue(context.Background(), flows.RunRequest{Project: "gone", Flow: "f", Environment: "development"}); err != nil {
+			t.Fatal(err)
+		}
+		s.Must(202, "POST", "/hooks/gone/hook", map[string]any{})
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if r, err := s.App.Flows.Enqueue(ctx, flows.RunRequest{Project: "gone", Flow: "f", Environment: "development"}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("enqueue for a caller gone: %v, %v; want context.Canceled", r, err)
+		}
+		// A webhook delivery whose sender hung up (its flow is looked up
+		// without the request's cancellation on SQLite).
+		if r, err := s.App.Flows.Webhook(ctx, "gone", "hook", http.Header{}, []byte(`{}`)); !errors.Is(err, context.Canceled) {
+			t.Fatalf("webhook for a sender gone: %v, %v; want context.Canceled", r, err)
+		}
+		if got := s.Must(200, "GET", "/api/v1/projects/gone/runs", nil); len(got["runs"].([]any)) != 2 {
+			t.Fatalf("want only the 2 runs of callers still there: %v", got)
 		}
 	})
 }
