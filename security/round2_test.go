@@ -355,3 +355,29 @@ func TestCase39_ProtectedEnvironments(t *testing.T) {
 		e.sweep(nil)
 	})
 }
+
+// Case 42, name-like values: the save-time warnings quote the name a user
+// typed for a trigger environment and for a called flow (apperr.Echo
+// shows a name-like value as it is). A secret whose value looks like a
+// name (a GitHub-style token: letters, digits and _ only) pasted into
+// either field is refused before any warning is made, or masked: it is
+// never shown back, logged or stored.
+func TestCase42_NameLikeValueInWarnings(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		k := "ghp_" + hex.EncodeToString(b[:]) // 28 characters Echo would quote
+		e.secret("GH", k)
+		envTrigger := map[string]any{"name": "envk", "trigger": map[string]any{"type": "webhook", "environment": k},
+			"blocks": []any{code("c", "return 1")}}
+		calls := map[string]any{"name": "callk", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{map[string]any{"id": "f", "type": "flow", "config": map[string]any{"flow": js(k)}}}}
+		for _, def := range []map[string]any{envTrigger, calls} {
+			r := e.do("POST", "/api/v1/projects/p/flows", def)
+			if r.Status != 400 || !strings.Contains(string(r.Body), "secret_value_pasted") {
+				t.Errorf("flow %v holding a secret's value: %d %.400s", def["name"], r.Status, r.Body)
+			}
+		}
+		e.sweep(nil)
+	})
+}
