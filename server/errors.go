@@ -111,7 +111,7 @@ func classify(err error) (status int, code, msg string) {
 		case http.StatusNotFound:
 			return he.Code, "not_found", "no such route"
 		case http.StatusMethodNotAllowed:
-			return he.Code, "method_not_allowed", "method not allowed on this route"
+			return he.Code, "method_not_allowed", "this route does not take that method; the Allow header lists those it takes"
 		case http.StatusUnsupportedMediaType:
 			return he.Code, "unsupported_media_type", "send a JSON body with Content-Type: application/json"
 		case http.StatusTooManyRequests:

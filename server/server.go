@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -134,9 +135,31 @@ func New(d Deps) *Server {
 	v1.GET("/projects/:project/installation-usage", s.installationUsage)
 	v1.POST("/projects/:project/doctor/redaction", s.doctorRedaction)
 	// Unknown /api/v1 paths are 404 for authenticated callers and 401
-	// otherwise (the group's middleware runs first).
-	v1.Any("/*", func(c echo.Context) error { return echo.ErrNotFound })
+	// otherwise (the group's middleware runs first); a path served only
+	// with other methods is 405.
+	v1.Any("/*", s.noRoute)
 	return s
+}
+
+// noRoute answers a request to /api/v1 that no route serves with its
+// method: 405 with an Allow header naming the methods that do serve the
+// path, or 404 when none does. (The catch-all route, there for the 401 and
+// the JSON 404, would otherwise hide echo's own 405.)
+func (s *Server) noRoute(c echo.Context) error {
+	path := echo.GetPath(c.Request())
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := s.echo.NewContext(c.Request(), nil)
+		s.echo.Router().Find(m, path, probe)
+		if probe.Path() != "" && probe.Path() != c.Path() {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		return echo.ErrNotFound
+	}
+	c.Response().Header().Set(echo.HeaderAllow, strings.Join(allow, ", "))
+	return echo.NewHTTPError(http.StatusMethodNotAllowed)
 }
 
 // ServeHTTP makes Server an http.Handler.

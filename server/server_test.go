@@ -46,6 +46,33 @@ func TestAPIRequiresToken(t *testing.T) {
 	})
 }
 
+// A path the API serves with other methods answers 405 with an Allow
+// header listing them; a path it does not serve answers 404; neither
+// without a token (401 first).
+func TestWrongMethodIs405(t *testing.T) {
+	eachAPI(t, func(t *testing.T, a *api) {
+		for _, c := range []struct{ method, path, allow string }{
+			{"DELETE", "/api/v1/projects", "GET, POST"},
+			{"PATCH", "/api/v1/projects/p", "GET, DELETE"},
+			{"POST", "/api/v1/whoami", "GET"},
+		} {
+			r := a.do(c.method, c.path, nil)
+			if r.Status != http.StatusMethodNotAllowed || r.Header.Get("Allow") != c.allow {
+				t.Errorf("%s %s: %d Allow %q, want 405 Allow %q: %s", c.method, c.path, r.Status, r.Header.Get("Allow"), c.allow, r.Body)
+			}
+			if r.Status == http.StatusMethodNotAllowed && r.JSON(t)["error"].(map[string]any)["code"] != "method_not_allowed" {
+				t.Errorf("%s %s: %s", c.method, c.path, r.Body)
+			}
+			if r := a.doToken("", c.method, c.path, nil); r.Status != http.StatusUnauthorized {
+				t.Errorf("%s %s without a token: %d", c.method, c.path, r.Status)
+			}
+		}
+		if r := a.do("GET", "/api/v1/nothing-here", nil); r.Status != http.StatusNotFound || r.Header.Get("Allow") != "" {
+			t.Errorf("unknown path: %d Allow %q", r.Status, r.Header.Get("Allow"))
+		}
+	})
+}
+
 func TestProjects(t *testing.T) {
 	eachAPI(t, func(t *testing.T, a *api) {
 		r := a.do("POST", "/api/v1/projects", map[string]string{"name": "billing"})
