@@ -108,3 +108,29 @@ func TestShortTimeoutWarns(t *testing.T) {
 		t.Errorf("warnings %q", p.Warnings)
 	}
 }
+
+// A name a field or a code block reads that nothing defines (a typo of
+// steps, secrets or input, a helper never written) is a warning of the
+// plan, by block, field, line and column, with the likely name; the flow
+// still saves (the line may never run).
+func TestUnknownNameWarning(t *testing.T) {
+	var d model.Definition
+	err := json.Unmarshal([]byte(`{"name":"f","trigger":{"type":"manual"},"blocks":[
+		{"id":"a","type":"http","config":{"url":"'https://api.example.com'","headers":"({Authorization: `+"`Bearer ${secret.API_TOKEN}`"+`})"}},
+		{"id":"b","type":"code","config":{"code":"const total = 1\nreturn total + stpes.a.output.status"}},
+		{"id":"c","type":"code","config":{"code":"return steps.b.output + input.x"}}]}`), &d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.Compile(d, blocks.Default, engine.New(engine.Config{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`block "a" field "headers" 1:28: unknown name secret: it is defined nowhere, so reading it fails when this line runs; did you mean "secrets"?`,
+		`block "b" field "code" 2:16: unknown name stpes: it is defined nowhere, so reading it fails when this line runs; did you mean "steps"?`,
+	}
+	if strings.Join(p.Warnings, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(p.Warnings, "\n"), strings.Join(want, "\n"))
+	}
+}
