@@ -3,9 +3,12 @@ package flows_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/internal/apptest"
@@ -83,6 +86,58 @@ func TestCanceledCallerQueuesNoRun(t *testing.T) {
 		}
 		if got := s.Must(200, "GET", "/api/v1/projects/gone/runs", nil); len(got["runs"].([]any)) != 2 {
 			t.Fatalf("want only the 2 runs of callers still there: %v", got)
+		}
+	})
+}
+
+// A run canceled while a worker runs it ends with who canceled it, as a
+// queued one does ("canceled by admin"), in the run and in its
+// run_finished event; before, the running one said only "canceled".
+func TestCancelSaysWho(t *testing.T) {
+	apptest.SkipShort(t)
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		arrived := make(chan struct{}, 1)
+		peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			arrived <- struct{}{}
+			<-r.Context().Done() // until the run's cancel ends the request
+		}))
+		defer peer.Close()
+		s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "who"})
+		s.Must(201, "POST", "/api/v1/projects/who/flows", map[string]any{
+			"name": "slow", "trigger": map[string]any{"type": "manual"}, "env": map[string]string{"PEER": peer.URL},
+			"blocks": []any{map[string]any{"id": "call", "type": "http", "config": map[string]any{"url": "env.PEER"}}},
+		})
+		actor := s.Must(200, "GET", "/api/v1/whoami", nil)["name"]
+		want := fmt.Sprint("canceled by ", actor)
+		run := s.Must(202, "POST", "/api/v1/projects/who/flows/slow/runs", map[string]any{"environment": "development"})
+		id := run["id"].(string)
+		<-arrived
+		if got := s.Must(200, "GET", "/api/v1/runs/"+id, nil); got["status"] != "running" {
+			t.Fatalf("run before the cancel: %v", got)
+		}
+		s.Must(200, "POST", "/api/v1/runs/"+id+"/cancel", nil)
+		var got map[string]any
+		waitFor(t, time.Minute, "the canceled run to end", func() bool {
+			got = s.Must(200, "GET", "/api/v1/runs/"+id, nil)
+			return got["status"] == "canceled"
+		})
+		if got["error"] != want {
+			t.Errorf("running run canceled: error %q, want %q", got["error"], want)
+		}
+		if d := eventData(events(t, s, id), "run_finished", ""); d["error"] != want {
+			t.Errorf("run_finished of the running run: %v", d)
+		}
+		// One canceled while it waits (a delay) ends at once, the same way.
+		s.Must(200, "PUT", "/api/v1/projects/who/flows/slow", map[string]any{
+			"name": "slow", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{map[string]any{"id": "d", "type": "delay", "timeout": "2h", "config": map[string]any{"duration": "'1h'"}}},
+		})
+		waiting := s.Must(202, "POST", "/api/v1/projects/who/flows/slow/runs", map[string]any{"environment": "development"})["id"].(string)
+		waitFor(t, time.Minute, "the run to wait", func() bool {
+			return s.Must(200, "GET", "/api/v1/runs/"+waiting, nil)["status"] == "waiting"
+		})
+		if c := s.Must(200, "POST", "/api/v1/runs/"+waiting+"/cancel", nil); c["status"] != "canceled" || c["error"] != want {
+			t.Errorf("waiting run canceled: %v", c)
 		}
 	})
 }

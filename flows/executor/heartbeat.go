@@ -59,8 +59,8 @@ func (h *heartbeat) cancels(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	for _, id := range asked {
-		h.running.cancel(id, errCanceled)
+	for id, reason := range asked {
+		h.running.cancel(id, canceled(reason))
 	}
 }
 

@@ -192,7 +192,7 @@ func (x *execution) do(ctx context.Context) (any, error) {
 		x.seq, x.stored = seq, seq
 	}
 	if r.CancelReq {
-		return nil, errCanceled // asked while it was released or waiting
+		return nil, canceled(r.CancelReason) // asked while it was released or waiting
 	}
 	if r.Resumes > w.cfg.MaxResumes {
 		return nil, fmt.Errorf("this run was interrupted %d times, more than the limit of %d resumes (HUSHFLOW_MAX_RESUMES); the last time: %s",
@@ -613,7 +613,7 @@ func resumeKind(reason string) string {
 func ctxErr(ctx context.Context) error {
 	switch cause := context.Cause(ctx); {
 	case errors.Is(cause, errCanceled):
-		return errCanceled
+		return cause // with who asked (canceledError)
 	case errors.Is(cause, errShutdown):
 		return errShutdown
 	case errors.Is(cause, errLeaseLost):

@@ -666,8 +666,34 @@ var errLeaseLost = errors.New("the run's lease was lost (its worker stopped rene
 // grace; they are released to be resumed elsewhere.
 var errShutdown = errors.New("this Hushflow replica is shutting down")
 
-// errCanceled ends a run canceled through the API.
+// errCanceled ends a run canceled through the API; canceled gives it the
+// reason the run ends with.
 var errCanceled = errors.New("run canceled")
+
+// canceledError is errCanceled with who asked ("canceled by ana").
+type canceledError struct{ reason string }
+
+func (e *canceledError) Error() string        { return e.reason }
+func (e *canceledError) Is(target error) bool { return target == errCanceled }
+
+// canceled is the cause of a run canceled for reason (the run's
+// cancel_reason; "canceled" when it has none, as a run asked before
+// reasons were kept).
+func canceled(reason string) error {
+	if reason == "" {
+		reason = "canceled"
+	}
+	return &canceledError{reason: reason}
+}
+
+// cancelReason is the error text of a run that ends canceled by err.
+func cancelReason(err error) string {
+	var ce *canceledError
+	if errors.As(err, &ce) {
+		return ce.reason
+	}
+	return "canceled"
+}
 
 // releaseReason says why a stopped worker released a run.
 func (w *Worker) releaseReason() string {

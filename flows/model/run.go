@@ -68,19 +68,22 @@ type FlowVersion struct {
 // redacted; Input is stored as given while the run is open (it needs its
 // real values) and redacted when it ends.
 type Run struct {
-	ID             string     `gorm:"primaryKey;size:36;index:runs_project,priority:2" json:"id"`
-	ProjectID      string     `gorm:"size:36;not null" json:"-"`
-	Project        string     `gorm:"size:63;not null;index:runs_project,priority:1" json:"project"`
-	FlowID         string     `gorm:"size:36;not null" json:"-"`
-	Flow           string     `gorm:"size:63;not null" json:"flow"`
-	FlowVersion    int        `gorm:"not null" json:"flow_version"`
-	Environment    string     `gorm:"size:63;not null" json:"environment"`
-	Trigger        string     `gorm:"size:16;not null" json:"trigger"`
-	Status         string     `gorm:"size:16;not null" json:"status"`
-	Input          string     `gorm:"type:text" json:"-"`
-	Output         string     `gorm:"type:text" json:"-"`
-	Error          string     `gorm:"type:text" json:"error,omitempty"`
-	CancelReq      bool       `gorm:"not null;default:false" json:"-"`
+	ID          string `gorm:"primaryKey;size:36;index:runs_project,priority:2" json:"id"`
+	ProjectID   string `gorm:"size:36;not null" json:"-"`
+	Project     string `gorm:"size:63;not null;index:runs_project,priority:1" json:"project"`
+	FlowID      string `gorm:"size:36;not null" json:"-"`
+	Flow        string `gorm:"size:63;not null" json:"flow"`
+	FlowVersion int    `gorm:"not null" json:"flow_version"`
+	Environment string `gorm:"size:63;not null" json:"environment"`
+	Trigger     string `gorm:"size:16;not null" json:"trigger"`
+	Status      string `gorm:"size:16;not null" json:"status"`
+	Input       string `gorm:"type:text" json:"-"`
+	Output      string `gorm:"type:text" json:"-"`
+	Error       string `gorm:"type:text" json:"error,omitempty"`
+	CancelReq   bool   `gorm:"not null;default:false" json:"-"`
+	// CancelReason says who asked the cancel ("canceled by ana"): the
+	// run's error when it ends canceled.
+	CancelReason   string     `gorm:"type:text;not null;default:''" json:"-"`
 	LeaseOwner     string     `gorm:"size:64" json:"-"`
 	LeaseExpiresAt *time.Time `gorm:"index" json:"-"`
 	QueuedAt       time.Time  `gorm:"not null" json:"queued_at"`

@@ -38,8 +38,9 @@ type Driver interface {
 	// ExtendLeases extends to until the leases that owner holds on runs
 	// among ids, and returns the ids it still holds.
 	ExtendLeases(db *gorm.DB, owner string, ids []string, until time.Time) ([]string, error)
-	// CancelRequested returns the ids among ids whose cancel was asked.
-	CancelRequested(db *gorm.DB, ids []string) ([]string, error)
+	// CancelRequested returns the runs among ids whose cancel was asked,
+	// with the reason of each (who asked).
+	CancelRequested(db *gorm.DB, ids []string) (map[string]string, error)
 	// Rescue queues again the running runs whose lease expired before
 	// now (their worker stopped renewing it), counting an interruption,
 	// and returns their ids.
@@ -162,10 +163,17 @@ func (common) ExtendLeases(db *gorm.DB, owner string, ids []string, until time.T
 	return held, store.Translate(err)
 }
 
-func (common) CancelRequested(db *gorm.DB, ids []string) ([]string, error) {
-	var out []string
-	err := db.Model(&model.Run{}).Where("id IN ? AND cancel_req = ?", ids, true).Pluck("id", &out).Error
-	return out, store.Translate(err)
+func (common) CancelRequested(db *gorm.DB, ids []string) (map[string]string, error) {
+	var rows []struct{ ID, CancelReason string }
+	err := db.Model(&model.Run{}).Select("id", "cancel_reason").Where("id IN ? AND cancel_req = ?", ids, true).Scan(&rows).Error
+	if err != nil || len(rows) == 0 {
+		return nil, store.Translate(err)
+	}
+	out := make(map[string]string, len(rows))
+	for _, r := range rows {
+		out[r.ID] = r.CancelReason
+	}
+	return out, nil
 }
 
 func (common) Rescue(db *gorm.DB, now time.Time) ([]string, error) {
@@ -183,11 +191,13 @@ func (common) Cancel(db *gorm.DB, id, reason string, now time.Time) (bool, error
 	// once, and canceled when claimed); then the run itself if no worker
 	// has it. In this order no status change between the two statements
 	// loses the cancel.
-	if err := db.Model(&model.Run{}).Where("id = ? AND status IN ?", id, model.OpenStatuses).Update("cancel_req", true).Error; err != nil {
+	if err := db.Model(&model.Run{}).Where("id = ? AND status IN ?", id, model.OpenStatuses).
+		Updates(map[string]any{"cancel_req": true, // the first ask's reason stays
+			"cancel_reason": gorm.Expr("CASE WHEN cancel_req THEN cancel_reason ELSE ? END", reason)}).Error; err != nil {
 		return false, store.Translate(err)
 	}
 	res := db.Model(&model.Run{}).Where("id = ? AND status IN ?", id, []string{model.StatusQueued, model.StatusWaiting}).
-		Updates(map[string]any{"status": model.StatusCanceled, "finished_at": now, "error": reason})
+		Updates(map[string]any{"status": model.StatusCanceled, "finished_at": now, "error": gorm.Expr("cancel_reason")})
 	if res.Error != nil || res.RowsAffected == 0 {
 		return false, store.Translate(res.Error)
 	}

@@ -332,8 +332,15 @@ func cancel(t *testing.T, open Open) {
 	if r := get(t, db, "running"); r.Status != model.StatusRunning || !r.CancelReq {
 		t.Errorf("canceled running run: %+v", r)
 	}
-	if asked, _ := d.CancelRequested(db.DB, []string{"running"}); fmt.Sprint(asked) != "[running]" {
+	if asked, _ := d.CancelRequested(db.DB, []string{"running"}); fmt.Sprint(asked) != "map[running:canceled by ana]" {
 		t.Errorf("cancel requested: %v", asked)
+	}
+	// A second ask keeps the first one's reason.
+	if done, err := d.Cancel(db.DB, "running", "canceled by bo", t0); err != nil || done {
+		t.Errorf("second cancel of the running run: %v %v", done, err)
+	}
+	if asked, _ := d.CancelRequested(db.DB, []string{"running"}); asked["running"] != "canceled by ana" {
+		t.Errorf("cancel requested after a second ask: %v", asked)
 	}
 	if done, err := d.Cancel(db.DB, "queued", "again", t0); err != nil || done {
 		t.Errorf("cancel of an ended run: %v %v", done, err)
