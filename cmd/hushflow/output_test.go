@@ -195,3 +195,25 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// The one-line summaries of `run events` and `--follow` keep the fields
+// the events table documents for each type: a loop's items, a failure
+// the run went on after (continued).
+func TestEventSummaries(t *testing.T) {
+	for _, c := range []struct {
+		typ  string
+		data map[string]any
+		want string
+	}{
+		{"block_finished", map[string]any{"output": []any{1, 2}, "items": 2, "duration_ms": 5}, "duration_ms=5 items=2 output=[1,2]"},
+		{"block_finished", map[string]any{"output": map[string]any{"ok": true}, "attempt": 1, "duration_ms": 3}, `duration_ms=3 attempt=1 output={"ok":true}`},
+		{"block_failed", map[string]any{"error": "boom", "attempt": 2, "continued": true}, "error=boom attempt=2 continued=true"},
+		{"block_retry", map[string]any{"error": "503", "attempt": 1, "retry_in_ms": 500}, "error=503 attempt=1 retry_in_ms=500"},
+		{"run_finished", map[string]any{"status": "canceled", "error": "canceled by ana"}, "status=canceled error=canceled by ana"},
+		{"iteration_finished", map[string]any{"index": 3, "output": "x", "duration_ms": 1}, "duration_ms=1 index=3 output=x"},
+	} {
+		if got := summarize(c.typ, c.data); got != c.want {
+			t.Errorf("%s %v: %q, want %q", c.typ, c.data, got, c.want)
+		}
+	}
+}

@@ -284,9 +284,9 @@ func summarize(typ string, data any) string {
 	case "block_started":
 		return pick("type", "config")
 	case "block_finished":
-		return pick("duration_ms", "attempt", "output")
+		return pick("duration_ms", "attempt", "items", "output")
 	case "block_failed", "block_retry":
-		return pick("error", "attempt", "retry_in_ms")
+		return pick("error", "attempt", "retry_in_ms", "continued")
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
