@@ -381,3 +381,63 @@ func TestCase42_NameLikeValueInWarnings(t *testing.T) {
 		e.sweep(nil)
 	})
 }
+
+// Case 62 (attacker round four): names and ids a client chooses are never
+// a way to show a value in clear.
+//   - A secret's value as the name of a project, an environment, a user,
+//     a token or another secret is refused: those names are listed
+//     unmasked, to everyone, and a secret's name is its mask label.
+//   - The audit trail is masked like every answer: a name saved before it
+//     became a value does not show there.
+//   - A client's X-Request-ID is not taken: every request gets an id of
+//     its own (before, the caller's was shown back and logged).
+func TestCase62_NamesAndRequestIDs(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		k := "k" + hex.EncodeToString(b[:]) // a valid name of every kind
+		e.secret("K", k)
+		for _, c := range []struct {
+			path string
+			body map[string]any
+		}{
+			{"/api/v1/projects", map[string]any{"name": k}},
+			{"/api/v1/environments", map[string]any{"name": k}},
+			{"/api/v1/users", map[string]any{"name": k}},
+			{"/api/v1/tokens", map[string]any{"name": k}},
+			{"/api/v1/secrets", map[string]any{"name": k, "value": canary("c62v"), "project": "p"}},
+		} {
+			if r := e.do("POST", c.path, c.body); r.Status != 400 || !strings.Contains(string(r.Body), "secret_value_pasted") {
+				t.Errorf("POST %s named with a secret's value: %d %.300s", c.path, r.Status, r.Body)
+			}
+		}
+		// A name first, the same text as a value later (not planted for
+		// the sweep: the name was no secret when it was saved and shown):
+		// masked in the audit trail from then on.
+		_, _ = rand.Read(b[:])
+		later := "L" + hex.EncodeToString(b[:])
+		e.s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": later, "value": canary("c62n"), "project": "p"})
+		e.s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "LATER", "value": later, "project": "p"})
+		for _, path := range []string{"/api/v1/audit", "/api/v1/audit?project=p"} {
+			r := e.s.Do("GET", path, nil)
+			if r.Status != 200 || !strings.Contains(string(r.Body), "[REDACTED") {
+				t.Errorf("GET %s: %d %.300s", path, r.Status, r.Body)
+			}
+			apptest.AssertAbsent(t, "GET "+path, string(r.Body), later)
+		}
+		req, _ := http.NewRequest("GET", e.s.URL+"/api/v1/projects/none", nil)
+		req.Header.Set("Authorization", "Bearer "+e.s.Token)
+		req.Header.Set("X-Request-ID", k)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		e.record("GET", "/api/v1/projects/none", apptest.Response{Status: resp.StatusCode, Body: body, Header: resp.Header})
+		if id := resp.Header.Get("X-Request-Id"); id == "" || id == k || !strings.Contains(string(body), id) {
+			t.Errorf("request id %q (body %s)", id, body)
+		}
+		e.sweep(nil)
+	})
+}

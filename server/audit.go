@@ -40,5 +40,8 @@ func (s *Server) listAudit(c echo.Context) error {
 	if recs == nil {
 		recs = []secrets.AuditRecord{}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"records": recs})
+	// Records quote what people typed (names, details): masked as every
+	// answer is, with the project's values, or every value for the whole
+	// trail.
+	return s.maskedJSON(c, http.StatusOK, aq.Project, map[string]any{"records": recs})
 }

@@ -115,6 +115,17 @@ func (s *Server) refusePasted(c echo.Context, project string, v any, extra map[s
 	return apperr.Invalidf("secret_value_pasted", "%s holds %s: keep values in secrets and reference them (secrets.NAME) instead of pasting them", where, what)
 }
 
+// refuseValueAsName refuses the name of an organization-wide thing (a
+// project, an environment, a user, a token) that holds the value of any
+// secret: such names are listed to every user, in every project, unmasked.
+func (s *Server) refuseValueAsName(c echo.Context, what, name string) error {
+	err := s.refusePasted(c, "", map[string]string{"name": name}, nil)
+	if e, ok := apperr.As(err); ok && e.Code == "secret_value_pasted" {
+		return apperr.Invalidf("secret_value_pasted", "the %s name holds a secret's value: names are shown to everyone; choose another", what)
+	}
+	return err
+}
+
 // pasted returns the path of the first string (or key) of v holding a
 // value red knows, and the names of those values.
 func pasted(red *redact.Redactor, v any, path string) (string, []string) {

@@ -117,6 +117,17 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// requestID gives every request an id of its own (X-Request-Id on the
+// answer, request_id in its log line and error body): never one the
+// client sent, which would be shown back and logged as the caller chose
+// (a secret value pasted there, say).
+func requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set(echo.HeaderXRequestID, newRequestID())
+		return next(c)
+	}
+}
+
 func newRequestID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])

@@ -21,6 +21,9 @@ func (s *Server) createProject(c echo.Context) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
+	if err := s.refuseValueAsName(c, "project", req.Name); err != nil {
+		return err
+	}
 	p, err := s.deps.Projects.Create(c.Request().Context(), req.Name, principal(c).Name)
 	if err != nil {
 		return err
@@ -69,6 +72,9 @@ func (s *Server) createEnvironment(c echo.Context) error {
 	}
 	var req nameRequest
 	if err := bind(c, &req); err != nil {
+		return err
+	}
+	if err := s.refuseValueAsName(c, "environment", req.Name); err != nil {
 		return err
 	}
 	e, err := s.deps.Projects.CreateEnvironment(c.Request().Context(), req.Name)

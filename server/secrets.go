@@ -103,7 +103,9 @@ func (s *Server) createSecret(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.refusePasted(c, sc.Project, map[string]string{"description": req.Description}, map[string]string{req.Name: val.Reveal()}); err != nil {
+	// A name is shown everywhere the secret is (mask labels, the audit
+	// trail): it may not be a value either.
+	if err := s.refusePasted(c, sc.Project, map[string]string{"name": req.Name, "description": req.Description}, map[string]string{req.Name: val.Reveal()}); err != nil {
 		return err
 	}
 	m, warnings, err := st.Create(c.Request().Context(), principal(c).Name, secrets.CreateInput{

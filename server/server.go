@@ -87,9 +87,7 @@ func New(d Deps) *Server {
 	s := &Server{deps: d, log: d.Logger, echo: e, stopping: make(chan struct{}), recheckEvery: time.Second}
 	e.HTTPErrorHandler = s.handleError
 	e.JSONSerializer = jsonSerializer{}
-	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
-		Generator: newRequestID,
-	}))
+	e.Use(requestID)
 	e.Use(s.httpMetrics)
 	e.Use(s.recoverPanics)
 	e.Use(s.accessLog)

@@ -49,6 +49,9 @@ func (s *Server) createToken(c echo.Context, userID string) error {
 		}
 		ttl = d
 	}
+	if err := s.refuseValueAsName(c, "token", req.Name); err != nil {
+		return err
+	}
 	raw, t, err := s.deps.Auth.CreateToken(c.Request().Context(), userID, req.Name, ttl)
 	if err != nil {
 		return err
@@ -82,6 +85,9 @@ func (s *Server) createUser(c echo.Context) error {
 	}
 	var req userRequest
 	if err := bind(c, &req); err != nil {
+		return err
+	}
+	if err := s.refuseValueAsName(c, "user", req.Name); err != nil {
 		return err
 	}
 	u, err := s.deps.Auth.CreateUser(c.Request().Context(), req.Name, req.Admin)
