@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -437,6 +438,56 @@ func TestCase62_NamesAndRequestIDs(t *testing.T) {
 		e.record("GET", "/api/v1/projects/none", apptest.Response{Status: resp.StatusCode, Body: body, Header: resp.Header})
 		if id := resp.Header.Get("X-Request-Id"); id == "" || id == k || !strings.Contains(string(body), id) {
 			t.Errorf("request id %q (body %s)", id, body)
+		}
+		e.sweep(nil)
+	})
+}
+
+// Case 63 (attacker round four): a service that echoes a secret changed
+// (read from a query string with '+' as a space, cut to a prefix,
+// upper-cased, reversed) is masked in the http block's events, its
+// output and whatever a later block makes of it, as a script's derived
+// values are. Before, what blocks other than scripts showed was masked
+// with the value's encodings only.
+func TestCase63_ServiceEchoesDerivedValue(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		h := hex.EncodeToString(b[:])
+		k := "Zq" + h[:10] + "+" + h[10:] + "Wy" // with a '+' a query string reads as a space
+		reverse := func(s string) string {
+			r := []rune(s)
+			for i, j := 0, len(r)-1; i < j; i, j = i+1, j-1 {
+				r[i], r[j] = r[j], r[i]
+			}
+			return string(r)
+		}
+		echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got := r.URL.Query().Get("key") // '+' decoded as a space
+			switch r.URL.Query().Get("mode") {
+			case "prefix":
+				got = "Incorrect API key provided: " + got[:20] + "***"
+			case "upper":
+				got = strings.ToUpper(got)
+			case "rev":
+				got = reverse(got)
+			}
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"error":"invalid api key","got":%q}`, got)
+		}))
+		defer echo.Close()
+		e.secret("PLUS", k)
+		e.plant(strings.ReplaceAll(k, "+", " "), strings.ReplaceAll(k, "+", " ")[:20], strings.ToUpper(strings.ReplaceAll(k, "+", " ")),
+			reverse(strings.ReplaceAll(k, "+", " ")))
+		var blocks []map[string]any
+		for _, mode := range []string{"plain", "prefix", "upper", "rev"} {
+			blocks = append(blocks, map[string]any{"id": mode, "type": "http", "config": map[string]any{
+				"url": "`" + echo.URL + "/check?mode=" + mode + "&key=${secrets.PLUS}`"}})
+		}
+		blocks = append(blocks, code("show", "console.log(JSON.stringify(steps)); return steps"))
+		e.flow("echoes", blocks...)
+		if r := e.run("echoes", nil); r["status"] != "succeeded" {
+			t.Fatalf("run: %v", r)
 		}
 		e.sweep(nil)
 	})

@@ -167,6 +167,15 @@ func (g *guard) walk(v any, depth int) {
 		for _, e := range x {
 			g.walk(e, depth+1)
 		}
+	case map[string]string:
+		for k, e := range x {
+			g.derive(k)
+			g.derive(e)
+		}
+	case []string:
+		for _, e := range x {
+			g.derive(e)
+		}
 	case *engine.Object:
 		for _, k := range x.Keys() {
 			g.derive(k)

@@ -12,10 +12,14 @@ import (
 )
 
 // emit buffers an event; it is stored, redacted, at the next write.
+// What it shows that was derived from a secret value the run read is
+// learnt first (guard.derive): a service's echo of a token cut, upper-cased
+// or with '+' read as a space is masked like a script's.
 func (x *execution) emit(e PendingEvent) {
 	if e.At.IsZero() {
 		e.At = x.w.now()
 	}
+	x.guard.deriveValue(e.Data)
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.pending = append(x.pending, e)
