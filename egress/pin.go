@@ -109,7 +109,7 @@ func (t *pinner) RoundTrip(r *http.Request) (*http.Response, error) {
 	// And as the receiving server reads them (Decoded): a value escaped
 	// character by character is no form the redactor knows, but the
 	// server reads the value.
-	if err := t.check(pins, sb.String()+"\n"+Decoded(sb.String()), host, shown, port); err != nil {
+	if err := t.checkDecoded(pins, sb.String(), host, shown, port); err != nil {
 		closeBody(r)
 		return nil, err
 	}
@@ -126,7 +126,7 @@ func (t *pinner) RoundTrip(r *http.Request) (*http.Response, error) {
 		if int64(len(data)) > max {
 			return nil, fmt.Errorf("%w: the request body is over %d bytes and cannot be checked for pinned secrets", ErrPinned, max)
 		}
-		if err := t.check(pins, string(data)+"\n"+Decoded(string(data)), host, shown, port); err != nil {
+		if err := t.checkDecoded(pins, string(data), host, shown, port); err != nil {
 			return nil, err
 		}
 		r2 := r.Clone(r.Context())
@@ -142,6 +142,17 @@ func closeBody(r *http.Request) {
 	if r.Body != nil {
 		_ = r.Body.Close()
 	}
+}
+
+// checkDecoded is check of s, then of what its receiver decodes of it.
+func (t *pinner) checkDecoded(pins map[string][]string, s, host, shown, port string) error {
+	if err := t.check(pins, s, host, shown, port); err != nil {
+		return err
+	}
+	if d := Decoded(s); d != "" {
+		return t.check(pins, d, host, shown, port)
+	}
+	return nil
 }
 
 // check refuses when s carries a secret pinned to other hosts than host
@@ -215,16 +226,23 @@ func Decoded(s string) string {
 
 // percentDecode decodes every well-formed %XX of s.
 func percentDecode(s string) string {
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
-			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
-			i += 2
+	var b strings.Builder
+	b.Grow(len(s))
+	for {
+		i := strings.IndexByte(s, '%')
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		if i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			s = s[i+3:]
 			continue
 		}
-		b = append(b, s[i])
+		b.WriteByte('%')
+		s = s[i+1:]
 	}
-	return string(b)
 }
 
 // jsonDecode decodes every JSON string escape of s, wherever it is.
@@ -232,7 +250,16 @@ func jsonDecode(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	for i := 0; i < len(s); i++ {
-		if s[i] != '\\' || i+1 >= len(s) {
+		if s[i] != '\\' {
+			j := strings.IndexByte(s[i:], '\\')
+			if j < 0 {
+				b.WriteString(s[i:])
+				break
+			}
+			b.WriteString(s[i : i+j])
+			i += j
+		}
+		if i+1 >= len(s) {
 			b.WriteByte(s[i])
 			continue
 		}
