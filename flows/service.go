@@ -293,7 +293,14 @@ func (s *Service) Evaluate(ctx context.Context, project, environment, expression
 
 // Publish queues a run of every event-triggered flow of project whose
 // topic pattern matches topic and whose filter holds for payload.
+// An unknown environment is refused whether or not a flow matches, so
+// that a typo is not taken for a topic nobody listens to.
 func (s *Service) Publish(ctx context.Context, project, topic, environment string, payload any, actor string) ([]*Run, error) {
+	if environment != "" {
+		if err := s.knownEnvironment(ctx, environment); err != nil {
+			return nil, err
+		}
+	}
 	return s.triggers.Publish(ctx, project, topic, environment, payload, actor)
 }
 

@@ -245,6 +245,13 @@ func TestEventTopicsAndFilters(t *testing.T) {
 		if r := s.Do("POST", "/api/v1/projects/crm/events", map[string]any{"payload": 1}); r.Status != 400 {
 			t.Errorf("event without topic: %d %s", r.Status, r.Body)
 		}
+		// A mistyped environment is refused, matched by a flow or not.
+		for _, topic := range []string{"nobody:listens", "records:created"} {
+			r := s.Do("POST", "/api/v1/projects/crm/events", map[string]any{"topic": topic, "environment": "prodution", "payload": map[string]any{"amount": 1}})
+			if r.Status != 400 || !strings.Contains(string(r.Body), "unknown environment") || !strings.Contains(string(r.Body), "production") {
+				t.Errorf("event %s to an unknown environment: %d %s", topic, r.Status, r.Body)
+			}
+		}
 	})
 }
 
