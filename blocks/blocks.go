@@ -25,6 +25,7 @@ package blocks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -301,6 +302,13 @@ type Registry struct {
 func NewRegistry() *Registry { return &Registry{infos: map[ID]Info{}, disabled: map[ID]string{}} }
 
 // Default holds the block types registered by init functions.
+// ErrInterrupted is wrapped by the error of a block whose work was stopped
+// by something outside the block and the flow (a command that a stop
+// signal Hushflow did not send ended). While its replica shuts down, the
+// executor takes such a failure for the shutdown's interruption: the run
+// is released and resumes elsewhere, as its other blocks would.
+var ErrInterrupted = errors.New("interrupted")
+
 var Default = NewRegistry()
 
 // MustRegister adds info to Default; it panics on an empty or duplicate

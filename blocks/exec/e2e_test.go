@@ -376,3 +376,86 @@ func TestExecCancelThroughAPI(t *testing.T) {
 		return nil
 	})
 }
+
+// A stop signal sent to every process of the server at once, as systemd
+// stops a service (KillMode=control-group) or Ctrl-C a terminal's
+// session: the sandbox workers ignore it and go on serving the drain,
+// and an exec block whose command it ended is interrupted, not failed.
+// The run is released, and resumes from that block when a server starts
+// again (the command is retry_safe), then runs its code block.
+func TestStopSignalToEveryProcessReleasesTheRun(t *testing.T) {
+	apptest.SkipShort(t)
+	bin, dir := hushflowBinary(t), t.TempDir()
+	p := startServe(t, bin, dir)
+	p.must(201, "POST", "/api/v1/projects", map[string]any{"name": "ops"})
+	p.must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+		"name": "stop", "trigger": map[string]any{"type": "manual"},
+		"blocks": []any{
+			map[string]any{"id": "first", "type": "code", "config": map[string]any{"code": "return 1"}},
+			map[string]any{"id": "nap", "type": "exec", "timeout": "60s", "config": map[string]any{"command": []any{"/bin/sleep", "3"}, "retry_safe": true}},
+			map[string]any{"id": "after", "type": "code", "config": map[string]any{"code": "return steps.first.output + 1"}},
+		},
+	})
+	id := p.must(202, "POST", "/api/v1/projects/ops/flows/stop/runs", map[string]any{"environment": "development"})["id"].(string)
+	var sleeper int
+	apptest.Eventually(t, 20*time.Second, "the command to start", func() error {
+		for _, c := range descendants(p.cmd.Process.Pid) {
+			if cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", c)); strings.HasPrefix(string(cmdline), "/bin/sleep\x00") {
+				sleeper = c
+				return nil
+			}
+		}
+		return errors.New("no /bin/sleep among the server's processes")
+	})
+	all := append([]int{p.cmd.Process.Pid}, descendants(p.cmd.Process.Pid)...)
+	for _, pid := range all {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the server did not stop after its runs drained: %s", p.logs.String())
+	}
+	if err := gone(sleeper); err != nil {
+		t.Fatalf("the command outlived the stop: %v", err)
+	}
+	p = startServe(t, bin, dir)
+	var run map[string]any
+	apptest.Eventually(t, 30*time.Second, "the released run to resume and end", func() error {
+		run = p.must(200, "GET", "/api/v1/runs/"+id, nil)
+		if st := run["status"]; st != "succeeded" {
+			return fmt.Errorf("status %v (%v)", st, run["error"])
+		}
+		return nil
+	})
+	if run["output"] != float64(2) || run["resumes"] != float64(1) || !strings.Contains(fmt.Sprint(run["resume_reason"]), "stop signal reached a block") {
+		t.Fatalf("run: %v", run)
+	}
+	evs := p.must(200, "GET", "/api/v1/runs/"+id+"/events", nil)["events"].([]any)
+	var types []string
+	for _, e := range evs {
+		m := e.(map[string]any)
+		types = append(types, fmt.Sprint(m["type"], ":", m["block"]))
+	}
+	if got := strings.Join(types, " "); !strings.Contains(got, "block_interrupted:nap run_released:") ||
+		!strings.Contains(got, "block_finished:nap block_started:after") || strings.Contains(got, "block_failed") {
+		t.Fatalf("events: %s", got)
+	}
+}
+
+// descendants lists the processes under pid.
+func descendants(pid int) []int {
+	var out []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, s := range strings.Fields(string(b)) {
+			var c int
+			if _, err := fmt.Sscanf(s, "%d", &c); err == nil {
+				out = append(out, c)
+				out = append(out, descendants(c)...)
+			}
+		}
+	}
+	return out
+}

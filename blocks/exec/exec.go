@@ -465,6 +465,11 @@ func (e *Exec) Run(ctx context.Context, in *blocks.Input) (out any, err error) {
 		msg := fmt.Sprintf("%s exited with status %d", argv[0], code)
 		if code == -1 && exitErr != nil {
 			msg = fmt.Sprintf("%s: %s", argv[0], exitErr.ProcessState.String())
+			if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() && stopSignals[ws.Signal()] != "" {
+				// A stop meant for the server (systemd stops every process
+				// of the service at once), or an operator's.
+				return nil, fmt.Errorf("%w: %s was stopped by %s, a signal Hushflow did not send", blocks.ErrInterrupted, argv[0], stopSignals[ws.Signal()])
+			}
 		}
 		if detail != "" {
 			msg += ": " + detail
@@ -473,6 +478,9 @@ func (e *Exec) Run(ctx context.Context, in *blocks.Input) (out any, err error) {
 	}
 	return res, nil
 }
+
+// stopSignals are the signals that stop a service or a terminal session.
+var stopSignals = map[syscall.Signal]string{syscall.SIGTERM: "SIGTERM", syscall.SIGINT: "SIGINT", syscall.SIGHUP: "SIGHUP"}
 
 func (e *Exec) allowList() []string {
 	if e.env == nil {

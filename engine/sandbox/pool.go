@@ -263,45 +263,96 @@ func (p *Pool) Run(ctx context.Context, kind jsvm.Kind, src string, g jsvm.Globa
 			return nil, &jsvm.Error{Code: jsvm.CodeInternal, Message: "sandbox: item is not JSON: " + err.Error()}
 		}
 	}
-	start := time.Now()
-	var w *worker
-	select {
-	case w = <-p.idle:
-	case <-ctx.Done():
-		return nil, ctxErr(ctx.Err(), lim)
-	}
-	if p.closed.Load() {
-		p.discard(w, killClosed)
-		return nil, &jsvm.Error{Code: jsvm.CodeUnavailable, Message: "sandbox: pool closed"}
-	}
-	// The deadline counts from when the worker starts, plus the grace for
-	// the worker's own interrupt; the caller's context ends it too.
-	timer := time.AfterFunc(lim.Timeout+p.cfg.Grace, func() { w.kill(killTimeout) })
-	stopCtx := context.AfterFunc(ctx, func() { w.kill(killCanceled) })
-	v, err := p.exchange(w, req, host, lim)
-	timer.Stop()
-	stopCtx()
-	if err != nil {
+	for try := 1; ; try++ {
+		start := time.Now()
+		w, err := p.take(ctx, lim)
+		if err != nil {
+			return nil, err
+		}
+		// The deadline counts from when the worker starts, plus the grace for
+		// the worker's own interrupt; the caller's context ends it too.
+		timer := time.AfterFunc(lim.Timeout+p.cfg.Grace, func() { w.kill(killTimeout) })
+		stopCtx := context.AfterFunc(ctx, func() { w.kill(killCanceled) })
+		v, err := p.exchange(w, req, host, lim)
+		timer.Stop()
+		stopCtx()
+		if err == nil {
+			p.idle <- w
+			return v, nil
+		}
 		var je *jsvm.Error
 		if errors.As(err, &je) && w.why.Load() == 0 {
 			p.idle <- w // the script failed, the worker is fine
 			return nil, err
 		}
+		external := w.why.Load() == 0 // not killed by the pool
 		p.discard(w, killBroken)
-		return nil, p.failure(w, err, lim, time.Since(start))
+		// A worker that died before the request reached it, or that a
+		// signal the pool did not send killed (the kernel's OOM killer, an
+		// operator, a stop signal meant for the server; several workers at
+		// once, maybe), says nothing of the script, which is evaluated
+		// again in another worker, at most once per worker and one more:
+		// evaluations are safe to repeat.
+		if external && errors.Is(err, errNotSent) && try <= p.cfg.Workers && ctx.Err() == nil {
+			continue
+		}
+		f := p.failure(w, err, lim, time.Since(start))
+		if !external || f.Code != jsvm.CodeCrash || !signaled(w) || try > p.cfg.Workers || ctx.Err() != nil {
+			return nil, f
+		}
 	}
-	p.idle <- w
-	return v, nil
+}
+
+// errNotSent wraps the error of a request that did not reach its worker
+// (which had died): the script did not run there.
+var errNotSent = errors.New("the request did not reach the worker")
+
+// take returns an idle worker that is still alive: one that died while
+// idle is replaced, and the next one taken.
+func (p *Pool) take(ctx context.Context, lim jsvm.Limits) (*worker, error) {
+	for {
+		var w *worker
+		select {
+		case w = <-p.idle:
+		case <-ctx.Done():
+			return nil, ctxErr(ctx.Err(), lim)
+		}
+		if p.closed.Load() {
+			p.discard(w, killClosed)
+			return nil, &jsvm.Error{Code: jsvm.CodeUnavailable, Message: "sandbox: pool closed"}
+		}
+		select {
+		case <-w.done:
+			p.discard(w, killBroken)
+		default:
+			return w, nil
+		}
+	}
+}
+
+// signaled reports whether w's process was ended by a signal.
+func signaled(w *worker) bool {
+	select {
+	case <-w.done: // reaped: its state is set
+	default:
+		return false
+	}
+	st := w.cmd.ProcessState
+	if st == nil {
+		return false
+	}
+	ws, ok := st.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled()
 }
 
 // exchange sends req and serves the worker's requests until its answer.
 // A *jsvm.Error is the script's; any other error is the worker's.
 func (p *Pool) exchange(w *worker, req *message, host jsvm.Host, lim jsvm.Limits) (any, error) {
 	if err := writeFrame(w.in, req); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errNotSent, err)
 	}
 	if err := w.in.Flush(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errNotSent, err)
 	}
 	limit := 2*lim.MaxOutput + 64<<10
 	var secretErr error

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -478,5 +479,84 @@ return seen`
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Fatalf("evaluation %d (%.20q): got %#v %v, want %#v", i, src, got, err, want)
 		}
+	}
+}
+
+// A stop signal sent to every process of the server (systemd's
+// KillMode=control-group, Ctrl-C in a terminal) does not end its workers,
+// which the server stops itself once its runs have drained; a worker that
+// died while idle is replaced, not handed out; and a script whose worker
+// was killed by a signal the pool did not send (the kernel's OOM killer,
+// an operator) is evaluated again in another worker.
+func TestWorkersOutliveSignalsAndDeaths(t *testing.T) {
+	p, err := New(Config{Path: os.Args[0], Workers: 2, MemoryLimit: testMemory})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	each := func(sig syscall.Signal) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for w := range p.all {
+			_ = w.cmd.Process.Signal(sig)
+		}
+	}
+	run := func(h jsvm.Host, src string) (any, error) {
+		return p.Run(context.Background(), jsvm.Code, src, globals, h, jsvm.Limits{Timeout: 10 * time.Second})
+	}
+	started := p.Started()
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
+		each(sig)
+	}
+	for range 4 {
+		if v, err := run(newHost(), "return 1 + 1"); err != nil || v != int64(2) {
+			t.Fatalf("after stop signals: %v, %v", v, err)
+		}
+	}
+	if p.Started() != started {
+		t.Fatalf("stop signals ended workers: %d started, %d before", p.Started(), started)
+	}
+
+	// Dead while idle: never handed out.
+	p.mu.Lock()
+	var dead []*worker
+	for w := range p.all {
+		dead = append(dead, w)
+	}
+	p.mu.Unlock()
+	each(syscall.SIGKILL)
+	for _, w := range dead {
+		<-w.done
+	}
+	for range 4 {
+		if v, err := run(newHost(), "return 'alive'"); err != nil || v != "alive" {
+			t.Fatalf("after idle workers died: %v, %v", v, err)
+		}
+	}
+
+	// Killed while it runs the script, with the other worker: run again
+	// in a fresh one (the other, killed too, never ran it).
+	running := make(chan string, 2)
+	h := &signalHost{host: newHost(), running: running}
+	done := make(chan error, 1)
+	go func() {
+		v, err := run(h, "const t = secrets.API_TOKEN\nconst s = Date.now()\nwhile (Date.now() - s < 300) {}\nreturn t")
+		if err == nil && v != "tok_123" {
+			err = fmt.Errorf("result %v", v)
+		}
+		done <- err
+	}()
+	<-running
+	each(syscall.SIGKILL)
+	if err := <-done; err != nil {
+		t.Fatalf("a script whose worker was killed: %v", err)
+	}
+	if len(running) != 1 {
+		t.Fatalf("the script ran %d more times, want 1", len(running))
+	}
+	// The pool's own kill (a timeout) is the script's failure: not again.
+	if _, err := p.Run(context.Background(), jsvm.Code, "while (true) {}", globals, newHost(), jsvm.Limits{Timeout: 100 * time.Millisecond}); err == nil ||
+		!strings.Contains(err.Error(), "deadline") {
+		t.Fatalf("an endless script: %v", err)
 	}
 }

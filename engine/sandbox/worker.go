@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -40,6 +41,11 @@ func WorkerMain() int {
 		fmt.Fprintln(os.Stderr, "sandbox worker:", err)
 		return 1
 	}
+	// The server stops its workers (it closes their stdin, or kills them):
+	// a stop signal sent to all of its processes at once (systemd's
+	// KillMode=control-group, Ctrl-C in a terminal) must not end them
+	// while the server drains its runs.
+	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	in := bufio.NewReaderSize(os.Stdin, 64<<10)
 	out := bufio.NewWriterSize(os.Stdout, 64<<10)
 	// Nothing but frames may reach stdout.

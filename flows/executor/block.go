@@ -147,6 +147,18 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 		if cfg != nil {
 			data["config"] = cfg
 		}
+		if errors.Is(err, blocks.ErrInterrupted) && x.w.health.draining.Load() {
+			// Stopped with this replica (a stop signal sent to every
+			// process of the service reached the block's command):
+			// interrupted, not failed; the run is released and resumes
+			// elsewhere, where the block runs again if it is safe to.
+			if it == nil {
+				x.blockFinished(pb, model.StatusFailed, began)
+			}
+			data["interrupted"] = true
+			x.emitIt(it, PendingEvent{Type: "block_interrupted", Block: id, Data: data})
+			return nil, false, fmt.Errorf("%w: block %q: %w", errShutdown, id, err)
+		}
 		if attempt >= attempts || ctx.Err() != nil {
 			if it == nil {
 				x.blockFinished(pb, model.StatusFailed, began)

@@ -117,6 +117,8 @@ func (w *Worker) execute(ctx, hard context.Context, r *model.Run, batcher *store
 	switch {
 	case errors.As(err, &sl):
 		x.suspend(sl)
+	case errors.Is(err, errShutdown) && errors.Is(err, blocks.ErrInterrupted):
+		x.release(fmt.Sprintf("worker %s is shutting down and its stop signal reached a block: %s", w.owner, x.red.String(err.Error())))
 	case errors.Is(err, errShutdown):
 		x.release(w.releaseReason())
 	case errors.Is(err, errLeaseLost), errors.Is(err, errAbandon):
