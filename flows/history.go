@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/internal/apperr"
@@ -65,6 +66,12 @@ func (s *Service) Rerun(ctx context.Context, id, actor string) (*Run, error) {
 	f, _, err := s.Get(ctx, r.Project, r.Flow)
 	if err != nil {
 		return nil, fmt.Errorf("rerun of run %s: %w", r.ID, err)
+	}
+	if f.ID != r.FlowID {
+		// The run's flow was deleted, and another saved under its name: a
+		// rerun would run that one, not what the run ran.
+		return nil, fmt.Errorf("rerun of run %s: the flow %s it ran was deleted, and the flow of that name now is another one (created %s): start a run of it instead: %w",
+			r.ID, apperr.Echo(r.Flow), f.CreatedAt.UTC().Format(time.RFC3339), store.ErrConflict)
 	}
 	req := RunRequest{Project: r.Project, Flow: r.Flow, Environment: r.Environment, Trigger: "manual", Actor: actor, RerunOf: r.ID}
 	if input != "" {

@@ -360,3 +360,41 @@ func setupLater(t *testing.T, s *apptest.Server, canary string) (stored func(id 
 		return r
 	}
 }
+
+// Deleting a flow while a run of it is open is refused (the run needs its
+// version to go on, a waiting one to resume); once its runs ended it is
+// deleted, and a flow saved again under its name is not what `rerun` of
+// the old runs runs.
+func TestDeleteFlowWithOpenRuns(t *testing.T) {
+	apptest.SkipShort(t)
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "del"})
+		s.Must(201, "POST", "/api/v1/projects/del/flows", map[string]any{
+			"name": "sleepy", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{map[string]any{"id": "d", "type": "delay", "timeout": "2h", "config": map[string]any{"duration": "'1h'"}}},
+		})
+		id := s.Must(202, "POST", "/api/v1/projects/del/flows/sleepy/runs", map[string]any{"environment": "development"})["id"].(string)
+		waitFor(t, time.Minute, "the run to wait", func() bool {
+			return s.Must(200, "GET", "/api/v1/runs/"+id, nil)["status"] == "waiting"
+		})
+		r := s.Do("DELETE", "/api/v1/projects/del/flows/sleepy", nil)
+		if r.Status != 409 || !strings.Contains(string(r.Body), "flow sleepy has 1 run(s) queued, running or waiting") {
+			t.Fatalf("delete with a waiting run: %d %s", r.Status, r.Body)
+		}
+		s.Must(200, "GET", "/api/v1/projects/del/flows/sleepy", nil)
+		s.Must(200, "POST", "/api/v1/runs/"+id+"/cancel", nil)
+		s.Must(204, "DELETE", "/api/v1/projects/del/flows/sleepy", nil)
+		if got := s.Must(200, "GET", "/api/v1/runs/"+id, nil); got["status"] != "canceled" {
+			t.Fatalf("the run after its flow's deletion: %v", got)
+		}
+		// Another flow under the same name.
+		s.Must(201, "POST", "/api/v1/projects/del/flows", map[string]any{
+			"name": "sleepy", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{map[string]any{"id": "c", "type": "code", "config": map[string]any{"code": "return 'impostor'"}}},
+		})
+		r = s.Do("POST", "/api/v1/runs/"+id+"/rerun", nil)
+		if r.Status != 409 || !strings.Contains(string(r.Body), `the flow \"sleepy\" it ran was deleted`) {
+			t.Fatalf("rerun of a deleted flow's run: %d %s", r.Status, r.Body)
+		}
+	})
+}

@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -546,6 +547,15 @@ func (s *Service) Delete(ctx context.Context, project, name string) error {
 		return err
 	}
 	return store.Translate(s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// An open run needs its version to go on (a waiting one to resume):
+		// refused while there is one, as a project's deletion is.
+		var open int64
+		if err := tx.Model(&Run{}).Where("flow_id = ? AND status IN ?", f.ID, model.OpenStatuses).Count(&open).Error; err != nil {
+			return err
+		}
+		if open > 0 {
+			return &runsInProgressError{what: "flow " + f.Name, n: open}
+		}
 		if err := tx.Where("flow_id = ?", f.ID).Delete(&FlowVersion{}).Error; err != nil {
 			return err
 		}
@@ -557,15 +567,16 @@ func (s *Service) Delete(ctx context.Context, project, name string) error {
 	}))
 }
 
-// runsInProgressError refuses to delete a project whose runs are not all
-// finished (a 409).
+// runsInProgressError refuses to delete a project or a flow whose runs
+// are not all finished (a 409).
 type runsInProgressError struct {
-	project string
-	n       int64
+	what string // "project billing", "flow sync"
+	n    int64
 }
 
 func (e *runsInProgressError) Error() string {
-	return fmt.Sprintf("project %s has %d run(s) queued, running or waiting: cancel them or let them end, then delete the project", e.project, e.n)
+	kind, _, _ := strings.Cut(e.what, " ")
+	return fmt.Sprintf("%s has %d run(s) queued, running or waiting: cancel them or let them end, then delete the %s", e.what, e.n, kind)
 }
 func (e *runsInProgressError) Unwrap() error { return store.ErrConflict }
 
@@ -590,7 +601,7 @@ func (s *Service) DeleteProject(ctx context.Context, project string) (ProjectDel
 			return err
 		}
 		if open > 0 {
-			return &runsInProgressError{project: project, n: open}
+			return &runsInProgressError{what: "project " + project, n: open}
 		}
 		if err := tx.Model(&Flow{}).Where("project = ?", project).Pluck("id", &flowIDs).Error; err != nil {
 			return err
