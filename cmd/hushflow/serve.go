@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,9 +18,40 @@ import (
 )
 
 func newServeCmd() *cobra.Command {
-	workers, _ := strconv.Atoi(os.Getenv("HUSHFLOW_WORKERS"))
-	rateLimit, _ := strconv.ParseFloat(os.Getenv("HUSHFLOW_RATE_LIMIT"), 64)
-	maxRuns, _ := strconv.Atoi(os.Getenv("HUSHFLOW_MAX_CONCURRENT_RUNS"))
+	// A setting given wrong is an error, never the default in silence.
+	var bad []string
+	count := func(name, rule string) int {
+		s := os.Getenv(name)
+		if s == "" {
+			return 0 // the default
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			bad = append(bad, fmt.Sprintf("%s must be %s, not %q", name, rule, s))
+		}
+		return n
+	}
+	onOff := func(name string) bool {
+		switch s := os.Getenv(name); s {
+		case "", "off":
+			return false
+		case "on":
+			return true
+		default:
+			bad = append(bad, fmt.Sprintf("%s must be on or off, not %q", name, s))
+			return false
+		}
+	}
+	workers := count("HUSHFLOW_WORKERS", "a number of at least 1 (runs executed at once), such as 64")
+	maxRuns := count("HUSHFLOW_MAX_CONCURRENT_RUNS", "a number of at least 1, such as 10000")
+	var rateLimit float64
+	if s := os.Getenv("HUSHFLOW_RATE_LIMIT"); s != "" {
+		var err error
+		if rateLimit, err = strconv.ParseFloat(s, 64); err != nil || rateLimit == 0 {
+			bad = append(bad, fmt.Sprintf("HUSHFLOW_RATE_LIMIT must be API requests per second per token, such as 100, or a negative number to turn the limit off, not %q", s))
+		}
+	}
+	execOn, traceparent := onOff("HUSHFLOW_EXEC"), onOff("HUSHFLOW_TRACEPARENT")
 	lease, leaseErr := time.ParseDuration(envOr("HUSHFLOW_RUN_LEASE", "30s"))
 	grace, graceErr := time.ParseDuration(envOr("HUSHFLOW_SHUTDOWN_GRACE", "30s"))
 	maxResumes, resumesErr := strconv.Atoi(envOr("HUSHFLOW_MAX_RESUMES", "10"))
@@ -33,7 +65,7 @@ func newServeCmd() *cobra.Command {
 		AdminToken:        os.Getenv("HUSHFLOW_ADMIN_TOKEN"),
 		LogFormat:         envOr("HUSHFLOW_LOG_FORMAT", "text"),
 		HTTPAllow:         os.Getenv("HUSHFLOW_HTTP_ALLOW"),
-		Exec:              os.Getenv("HUSHFLOW_EXEC") == "on",
+		Exec:              execOn,
 		ExecAllow:         splitList(os.Getenv("HUSHFLOW_EXEC_ALLOW")),
 		Workers:           workers,
 		RunLease:          lease,
@@ -45,7 +77,7 @@ func newServeCmd() *cobra.Command {
 		RateLimit:         rateLimit,
 		MaxConcurrentRuns: maxRuns,
 		MetricsToken:      os.Getenv("HUSHFLOW_METRICS_TOKEN"),
-		Traceparent:       os.Getenv("HUSHFLOW_TRACEPARENT") == "on",
+		Traceparent:       traceparent,
 	}
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -73,6 +105,9 @@ commit of the embedded database wait for its fsync, default normal). See
 docs/operations.md and docs/metrics.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(bad) > 0 {
+				return errors.New(strings.Join(bad, "; "))
+			}
 			if s := cfg.SQLiteSync; s != "" && s != "normal" && s != "full" {
 				return fmt.Errorf("HUSHFLOW_SQLITE_SYNC must be normal or full, not %q", s)
 			}

@@ -249,3 +249,32 @@ func TestServePostgresRefusedStartWritesNothing(t *testing.T) {
 		t.Fatalf("token: %d %s", code, body)
 	}
 }
+
+// A setting given wrong stops the start with a message naming it and its
+// rule, as a bad lease or grace did; before, a bad HUSHFLOW_WORKERS,
+// HUSHFLOW_RATE_LIMIT or HUSHFLOW_MAX_CONCURRENT_RUNS meant the default,
+// and HUSHFLOW_EXEC=yes meant off, in silence.
+func TestServeRefusesBadSettings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the hushflow binary and starts it: skipped in -short mode")
+	}
+	for _, c := range []struct{ env, want string }{
+		{"HUSHFLOW_WORKERS=abc", `HUSHFLOW_WORKERS must be a number of at least 1 (runs executed at once), such as 64, not "abc"`},
+		{"HUSHFLOW_WORKERS=0", `HUSHFLOW_WORKERS must be a number of at least 1`},
+		{"HUSHFLOW_MAX_CONCURRENT_RUNS=-5", `HUSHFLOW_MAX_CONCURRENT_RUNS must be a number of at least 1, such as 10000, not "-5"`},
+		{"HUSHFLOW_RATE_LIMIT=off", `HUSHFLOW_RATE_LIMIT must be API requests per second per token, such as 100, or a negative number to turn the limit off, not "off"`},
+		{"HUSHFLOW_RATE_LIMIT=0", `HUSHFLOW_RATE_LIMIT must be API requests per second`},
+		{"HUSHFLOW_EXEC=yes", `HUSHFLOW_EXEC must be on or off, not "yes"`},
+		{"HUSHFLOW_TRACEPARENT=true", `HUSHFLOW_TRACEPARENT must be on or off, not "true"`},
+		{"HUSHFLOW_HTTP_ALLOW=10.0.0.0/33", `hushflow: HUSHFLOW_HTTP_ALLOW: "10.0.0.0/33" is not a CIDR prefix`},
+	} {
+		cmd := exec.Command(binary(t), "serve")
+		cmd.Env = append(os.Environ(), "HUSHFLOW_ADDR="+freeAddr(t), "HUSHFLOW_DATABASE_URL=", "HUSHFLOW_DATA_DIR="+t.TempDir(), c.env)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("%s: %v; stderr %s", c.env, err, stderr.String())
+		}
+	}
+}

@@ -200,7 +200,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	if _, err := egress.ParseAllow(cfg.HTTPAllow); err != nil {
 		a.Close()
-		return nil, fmt.Errorf("HUSHFLOW_HTTP_ALLOW: %w", err)
+		return nil, err // it names HUSHFLOW_HTTP_ALLOW
 	}
 	if err := db.Migrate(ctx, schema.All()); err != nil {
 		a.Close()
@@ -256,7 +256,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	policy, err := egress.ParseAllow(cfg.HTTPAllow)
 	if err != nil {
 		a.Close()
-		return nil, fmt.Errorf("HUSHFLOW_HTTP_ALLOW: %w", err)
+		return nil, err // it names HUSHFLOW_HTTP_ALLOW
 	}
 	if err := a.startSandbox(); err != nil {
 		a.Close()
