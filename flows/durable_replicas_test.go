@@ -801,3 +801,50 @@ func (p *slowPeer) counts() map[string]int {
 	defer p.mu.Unlock()
 	return maps.Clone(p.hits)
 }
+
+// A database away for longer than the lease makes a worker give up the
+// run whose block's checkpoint it could not store; the events it could
+// not store (here: the answer of the POST it had sent) go to the server
+// log, redacted, instead of nowhere: the only record that the request
+// went out and what it returned. The run resumes and, the POST not safe
+// to repeat, fails saying so.
+func TestGivenUpRunLogsItsEvents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL cluster and a hushflow serve process")
+	}
+	pg := storetest.PrivatePostgres(t)
+	db := pg.Database(t)
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		io.WriteString(w, `{"charged":"ch_given_up_42"}`)
+	}))
+	defer peer.Close()
+	p := startServe(t, serveConfig{bin: hushflowBinary(t), db: db, dataDir: db.DataDir, extra: []string{"HUSHFLOW_RUN_LEASE=2s"}})
+	p.must(201, "POST", "/api/v1/projects", map[string]any{"name": "pay"})
+	p.must(201, "POST", "/api/v1/projects/pay/flows", map[string]any{
+		"name": "charge", "trigger": map[string]any{"type": "manual"}, "env": map[string]string{"PEER": peer.URL},
+		"blocks": []any{
+			map[string]any{"id": "charge", "type": "http", "timeout": "60s", "config": map[string]any{"method": "'POST'", "url": "env.PEER", "body": "({amount: 42})"}},
+			map[string]any{"id": "after", "type": "code", "config": map[string]any{"code": "return steps.charge.output.status"}},
+		},
+	})
+	id := p.must(202, "POST", "/api/v1/projects/pay/flows/charge/runs", map[string]any{"environment": "development"})["id"].(string)
+	<-arrived
+	pg.Stop()
+	close(release) // the peer answers while the database is away
+	// The checkpoint of charge is retried for as long as the lease would
+	// hold, then the run is given up.
+	waitFor(t, time.Minute, "the worker to give the run up", func() bool { return strings.Contains(p.Logs.String(), "gave up a run") })
+	pg.Start()
+	waitFor(t, time.Minute, "the run to end", func() bool {
+		st, r := p.do("GET", "/api/v1/runs/"+id, nil)
+		return st == 200 && r["status"] == "failed"
+	})
+	logs := p.Logs.String()
+	if !strings.Contains(logs, "event of a run given up, not stored") || !strings.Contains(logs, "ch_given_up_42") {
+		t.Fatalf("the given-up run's events are not in the log:\n%s", logs)
+	}
+}

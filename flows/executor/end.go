@@ -259,6 +259,7 @@ func (x *execution) finish(out any, runErr error) {
 		cancel()
 		if err == nil && !applied {
 			w.log.Warn("run taken from this worker before its outcome was recorded; it resumes elsewhere", "run_id", r.ID)
+			w.logUnrecorded(rows)
 			return
 		}
 		if err == nil {
@@ -276,6 +277,7 @@ func (x *execution) finish(out any, runErr error) {
 		}
 		if !store.IsUnavailable(err) || !wait.next(x.hard, time.Hour) {
 			w.log.Error("run outcome not recorded; the run will be resumed when its lease expires", "run_id", r.ID, "err", x.red.Error(err))
+			w.logUnrecorded(rows)
 			return
 		}
 	}

@@ -123,8 +123,27 @@ func (w *Worker) execute(ctx, hard context.Context, r *model.Run, batcher *store
 		x.release(w.releaseReason())
 	case errors.Is(err, errLeaseLost), errors.Is(err, errAbandon):
 		w.log.Warn("gave up a run", "run_id", r.ID, "attempt", r.Attempt, "reason", x.red.String(err.Error()))
+		x.flushMu.Lock()
+		rows := x.takeRowsLocked()
+		x.flushMu.Unlock()
+		w.logUnrecorded(rows)
 	default:
 		x.finish(out, err)
+	}
+}
+
+// logUnrecorded writes to the server log the events (redacted rows) of a
+// run given up that the database never took: the run resumes elsewhere
+// from its last checkpoint, and what a block had done meanwhile (a
+// request sent, its answer) would otherwise be known nowhere.
+func (w *Worker) logUnrecorded(rows []model.Event) {
+	for _, e := range rows {
+		data := e.Data
+		if len(data) > 2048 {
+			data = data[:2048] + "…"
+		}
+		w.log.Warn("event of a run given up, not stored", "run_id", e.RunID, "seq", e.Seq, "type", e.Type, "block", e.Block,
+			"at", e.At, "data", data)
 	}
 }
 
