@@ -265,7 +265,7 @@ func (x *execution) finish(out any, runErr error) {
 		if err == nil {
 			break
 		}
-		w.log.Warn("record run outcome", "run_id", r.ID, "err", x.red.Error(err))
+		w.warnQuiet("record run outcome", "run_id", r.ID, "err", x.red.Error(err))
 		if !store.IsUnavailable(err) && len(rows) > 0 {
 			// Something of the events is refused (never seen; a bug):
 			// record the outcome without them rather than leave the run

@@ -75,7 +75,7 @@ func (h *heartbeat) beat(ctx context.Context) bool {
 	held, err := w.cfg.Driver.ExtendLeases(w.cfg.DB.WithContext(ctx), w.owner, ids, w.now().Add(w.cfg.Lease))
 	if err != nil {
 		if ctx.Err() == nil {
-			w.log.Warn("extend run leases", "err", err)
+			w.warnQuiet("extend run leases", "err", err)
 		}
 		return false
 	}

@@ -217,6 +217,8 @@ type Worker struct {
 	cfg   Config
 	log   *slog.Logger
 	owner string // this process's lease owner id
+	// quiet thins the warnings that repeat while the database is away.
+	quiet quietLog
 
 	redactors *redactorCache
 	// derivers shares the indexes of the values runs read (the sources
@@ -367,7 +369,7 @@ func (w *Worker) Start(ctx context.Context) {
 		}
 		<-w.claiming
 		if err != nil {
-			w.log.Warn("claim runs", "err", err)
+			w.warnQuiet("claim runs", "err", err)
 			select {
 			case <-ctx.Done():
 			case <-time.After(time.Second):

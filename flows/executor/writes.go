@@ -84,7 +84,7 @@ func (x *execution) save(ctx context.Context, cps []model.Checkpoint) error {
 		if !store.IsUnavailable(err) {
 			return fmt.Errorf("store the run's events and checkpoints: %w", err)
 		}
-		x.w.log.Warn("store run events: database unavailable, retrying", "run_id", x.run.ID, "err", x.red.Error(err))
+		x.w.warnQuiet("store run events: database unavailable, retrying", "run_id", x.run.ID, "err", x.red.Error(err))
 		if !wait.next(x.hard, x.w.cfg.Lease) {
 			return errAbandon
 		}

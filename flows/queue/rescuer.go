@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hushflow/hushflow/internal/startstop"
@@ -17,6 +18,12 @@ import (
 type Rescuer struct {
 	startstop.Base
 	cfg RescuerConfig
+
+	mu sync.Mutex // guards warned and skipped
+	// warned is when a failed rescue was last logged; skipped counts
+	// those left out since (one line per 10 s while the database is away).
+	warned  time.Time
+	skipped int
 }
 
 // RescuerConfig is what a Rescuer needs.
@@ -57,7 +64,7 @@ func (r *Rescuer) Rescue(ctx context.Context) {
 	ids, err := r.cfg.Driver.Rescue(r.cfg.DB.WithContext(ctx), r.cfg.Now().UTC())
 	if err != nil {
 		if ctx.Err() == nil {
-			r.cfg.Logger.Warn("rescue runs", "err", err)
+			r.warn(err)
 		}
 		return
 	}
@@ -69,4 +76,23 @@ func (r *Rescuer) Rescue(ctx context.Context) {
 	if r.cfg.OnRescued != nil {
 		r.cfg.OnRescued(ids)
 	}
+}
+
+// warn logs a failed rescue, at most once per 10 s, with how many were
+// left out since.
+func (r *Rescuer) warn(err error) {
+	now := r.cfg.Now()
+	r.mu.Lock()
+	if !r.warned.IsZero() && now.Sub(r.warned) < 10*time.Second {
+		r.skipped++
+		r.mu.Unlock()
+		return
+	}
+	args := []any{"err", err}
+	if r.skipped > 0 {
+		args = append(args, "repeated", r.skipped)
+	}
+	r.warned, r.skipped = now, 0
+	r.mu.Unlock()
+	r.cfg.Logger.Warn("rescue runs", args...)
 }
