@@ -141,3 +141,30 @@ func TestCancelSaysWho(t *testing.T) {
 		}
 	})
 }
+
+// Paging parameters given wrong are refused, naming the rule; before, a
+// cursor that is no run id gave the first page and after=abc every
+// event, in silence.
+func TestBadPagingRefused(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "pg"})
+		s.Must(201, "POST", "/api/v1/projects/pg/flows", map[string]any{"name": "f", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{map[string]any{"id": "a", "type": "code", "config": map[string]any{"code": "return 1"}}}})
+		id := s.Must(200, "POST", "/api/v1/projects/pg/flows/f/runs?wait=30s", map[string]any{"environment": "development"})["id"].(string)
+		for path, want := range map[string]string{
+			"/api/v1/projects/pg/runs?cursor=garbage": "cursor must be the next_cursor of an earlier page",
+			"/api/v1/runs/" + id + "/events?after=abc": "after must be a whole number",
+			"/api/v1/runs/" + id + "/events?after=-1":  "after must be a whole number",
+		} {
+			if r := s.Do("GET", path, nil); r.Status != 400 || !strings.Contains(string(r.Body), want) {
+				t.Errorf("GET %s: %d %s", path, r.Status, r.Body)
+			}
+		}
+		if r := s.Must(200, "GET", "/api/v1/projects/pg/runs?cursor="+id, nil); len(r["runs"].([]any)) != 0 {
+			t.Errorf("the page after the only run: %v", r)
+		}
+		if r := s.Must(200, "GET", "/api/v1/runs/"+id+"/events?after=2", nil); len(r["events"].([]any)) == 0 {
+			t.Errorf("events after 2: %v", r)
+		}
+	})
+}

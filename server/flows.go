@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hushflow/hushflow/engine"
 	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/internal/apperr"
@@ -314,6 +315,11 @@ func (s *Server) listRuns(c echo.Context) error {
 		}
 		limit = n
 	}
+	if cur := c.QueryParam("cursor"); cur != "" {
+		if _, err := uuid.Parse(cur); err != nil {
+			return apperr.Invalidf("invalid_cursor", "cursor must be the next_cursor of an earlier page (a run id), not %s", apperr.Echo(cur))
+		}
+	}
 	rs, next, err := s.deps.Flows.ListRuns(c.Request().Context(), flows.RunFilter{Project: project,
 		Flow: c.QueryParam("flow"), Status: c.QueryParam("status"), Environment: c.QueryParam("environment"),
 		Parent: c.QueryParam("parent"), Cursor: c.QueryParam("cursor"), Limit: limit})
@@ -334,7 +340,14 @@ func (s *Server) runEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	after, _ := strconv.Atoi(c.QueryParam("after"))
+	after := 0
+	if v := c.QueryParam("after"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return apperr.Invalidf("invalid_after", "after must be a whole number: the seq of the last event you have (0 for all), not %s", apperr.Echo(v))
+		}
+		after = n
+	}
 	ctx := c.Request().Context()
 	if f := c.QueryParam("follow"); f == "" || f == "0" || f == "false" {
 		es, err := s.deps.Flows.Events(ctx, r, after)
