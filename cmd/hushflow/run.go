@@ -491,6 +491,20 @@ func newRunCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// An ended run is said to be so, canceled too (the answer of a
+			// cancel does not tell a run it canceled from one that was).
+			var before runInfo
+			if err := c.do(cmd.Context(), "GET", "/api/v1/runs/"+url.PathEscape(args[0]), nil, &before); err != nil {
+				return err
+			}
+			if st := before.Status; st == "succeeded" || st == "failed" || st == "canceled" {
+				msg := "had already ended: " + st
+				if st == "canceled" && before.Error != "" {
+					msg += " (" + before.Error + ")"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "run %s %s\n", before.ID, msg)
+				return nil
+			}
 			var r runInfo
 			if err := c.do(cmd.Context(), "POST", "/api/v1/runs/"+url.PathEscape(args[0])+"/cancel", nil, &r); err != nil {
 				return err
