@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -157,6 +158,26 @@ func TestSQLiteDriver(t *testing.T) {
 		t.Logf("busy: %v", busy)
 		if busy == nil || !store.IsUnavailable(busy) || !store.IsRetryable(busy) || !errors.Is(store.Translate(busy), store.ErrUnavailable) {
 			t.Errorf("a write past the busy timeout: %v (unavailable %v, retryable %v)", busy, store.IsUnavailable(busy), store.IsRetryable(busy))
+		}
+		tx.Rollback()
+
+		// A full disk (here: the file may not grow past its size): the
+		// write is refused whole and goes through once there is room, so
+		// it is an outage (503, runs wait and resume), not a failure.
+		if _, err := conn.ExecContext(ctx, "PRAGMA busy_timeout = 5000"); err != nil {
+			t.Fatal(err)
+		}
+		var pages int
+		if err := conn.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", pages)); err != nil {
+			t.Fatal(err)
+		}
+		_, full := conn.ExecContext(ctx, "INSERT INTO parent (id) SELECT hex(randomblob(2000)) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 200) SELECT x FROM c)")
+		t.Logf("full: %v", full)
+		if full == nil || !store.IsUnavailable(full) || !errors.Is(store.Translate(full), store.ErrUnavailable) {
+			t.Errorf("a write to a full database: %v (unavailable %v)", full, store.IsUnavailable(full))
 		}
 	})
 }

@@ -286,7 +286,8 @@ func (e *unavailableError) Unwrap() []error {
 // (as opposed to refusing a statement): a refused, reset or closed
 // connection, a connection terminated by the server (pg_terminate_backend,
 // a restart), a server starting up or shutting down, too many
-// connections, or SQLite busy past its timeout. Such an error changed
+// connections, SQLite busy past its timeout, or a full disk (on either:
+// the write is refused whole, and goes through once space is freed). Such an error changed
 // nothing that was not committed; the same work may be retried later.
 func IsUnavailable(err error) bool {
 	if err == nil {
@@ -309,6 +310,8 @@ func IsUnavailable(err error) bool {
 			return true
 		case pgErr.Code == "53300", pgErr.Code == "53400": // too many connections, configuration limit
 			return true
+		case pgErr.Code == "53100": // disk full
+			return true
 		}
 		return false
 	}
@@ -330,7 +333,8 @@ func IsUnavailable(err error) bool {
 	}
 	msg := err.Error()
 	for _, s := range []string{"conn closed", "connection reset", "broken pipe", "connection refused",
-		"unexpected EOF", "SQLITE_BUSY", "database is locked", "the database system is"} {
+		"unexpected EOF", "SQLITE_BUSY", "database is locked", "the database system is",
+		"database or disk is full", "SQLITE_FULL"} {
 		if strings.Contains(msg, s) {
 			return true
 		}
