@@ -257,8 +257,8 @@ func TestConcurrencyLimitPerFlow(t *testing.T) {
 			ids = append(ids, s.Must(202, "POST", "/api/v1/projects/billing/flows/slow/runs", map[string]any{"environment": "development"})["id"].(string))
 		}
 		r := s.Do("POST", "/api/v1/projects/billing/flows/slow/runs", map[string]any{"environment": "development"})
-		if r.Status != 429 || !strings.Contains(string(r.Body), "max_concurrent_runs") {
-			t.Fatalf("third run: %d %s", r.Status, r.Body)
+		if r.Status != 429 || !strings.Contains(string(r.Body), "max_concurrent_runs") || r.Header.Get("Retry-After") != "1" {
+			t.Fatalf("third run: %d %v %s", r.Status, r.Header, r.Body)
 		}
 		for _, id := range ids {
 			s.Must(200, "POST", "/api/v1/runs/"+id+"/cancel", nil)

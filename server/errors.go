@@ -50,6 +50,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	switch {
+	case status == http.StatusTooManyRequests && c.Response().Header().Get("Retry-After") == "":
+		// A flow at its limit of open runs (too_many_runs): when one ends
+		// is not known; a second is a fair first wait.
+		c.Response().Header().Set("Retry-After", "1")
 	case status == http.StatusServiceUnavailable:
 		c.Response().Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
 		if code == "database_unavailable" {
