@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path"
 	"sort"
 	"strings"
@@ -142,8 +143,24 @@ func (db *DB) Migrate(ctx context.Context, migrations []Migration) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	applied := map[string]bool{}
+	var unknown []string
 	for _, d := range done {
 		applied[d.ID] = true
+		if !seen[d.ID] {
+			unknown = append(unknown, d.ID)
+		}
+	}
+	log := db.log
+	if log == nil {
+		log = slog.Default()
+	}
+	if len(unknown) > 0 {
+		// A newer Hushflow migrated this database (a rollback, or an old
+		// replica restarted during an upgrade). Migrations add, so this
+		// one goes on; what only the newer one knows it ignores.
+		sort.Strings(unknown)
+		log.Warn("the database was migrated by a newer Hushflow: this one does not know some of its changes; run the newer version",
+			"unknown_migrations", strings.Join(unknown, ", "))
 	}
 	for _, m := range migrations {
 		if applied[m.ID] {
@@ -170,6 +187,9 @@ func (db *DB) Migrate(ctx context.Context, migrations []Migration) error {
 		})
 		if err != nil {
 			return fmt.Errorf("migrate %s: %w", m.ID, err)
+		}
+		if len(done) > 0 { // an upgrade (a new database is not news)
+			log.Info("applied migration", "id", m.ID)
 		}
 	}
 	return nil

@@ -61,6 +61,8 @@ type DB struct {
 	Dialect Dialect
 	// Location is a description of the database safe to show (no password).
 	Location string
+	// log receives what Migrate did (nil: slog.Default()).
+	log *slog.Logger
 }
 
 // Open opens the configured database and checks that it answers. The
@@ -79,7 +81,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if cfg.DatabaseURL == "" {
 		return openSQLite(ctx, cfg, gcfg, log)
 	}
-	return openPostgres(ctx, cfg, gcfg)
+	return openPostgres(ctx, cfg, gcfg, log)
 }
 
 func openSQLite(ctx context.Context, cfg Config, gcfg *gorm.Config, log *slog.Logger) (*DB, error) {
@@ -139,10 +141,10 @@ func openSQLite(ctx context.Context, cfg Config, gcfg *gorm.Config, log *slog.Lo
 		return nil, fmt.Errorf("open SQLite database %s: %w", path, err)
 	}
 	log.Info("database", "dialect", "sqlite", "path", path)
-	return &DB{DB: gdb, Dialect: SQLite, Location: path}, nil
+	return &DB{DB: gdb, Dialect: SQLite, Location: path, log: log}, nil
 }
 
-func openPostgres(ctx context.Context, cfg Config, gcfg *gorm.Config) (*DB, error) {
+func openPostgres(ctx context.Context, cfg Config, gcfg *gorm.Config, log *slog.Logger) (*DB, error) {
 	where := DescribeURL(cfg.DatabaseURL)
 	gdb, err := gorm.Open(postgres.New(postgres.Config{DSN: cfg.DatabaseURL}), gcfg)
 	if err != nil {
@@ -163,7 +165,7 @@ func openPostgres(ctx context.Context, cfg Config, gcfg *gorm.Config) (*DB, erro
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("cannot connect to PostgreSQL at %s: %s", where, cleanErr(err, cfg.DatabaseURL))
 	}
-	return &DB{DB: gdb, Dialect: Postgres, Location: where}, nil
+	return &DB{DB: gdb, Dialect: Postgres, Location: where, log: log}, nil
 }
 
 func ping(ctx context.Context, gdb *gorm.DB) error {

@@ -1,8 +1,10 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,5 +115,27 @@ func TestConflictAndNotFoundWording(t *testing.T) {
 	}
 	if err := store.NotFound("run", "r1"); !errors.Is(err, store.ErrNotFound) || err.Error() != `run "r1" not found` {
 		t.Fatalf("not found: %v", err)
+	}
+}
+
+// An upgrade logs each migration it applies; a binary older than the
+// database's schema (a rollback, an old replica restarted during an
+// upgrade) starts, with a warning naming the migrations it does not know.
+func TestMigrateLogsUpgradesAndNewerSchemas(t *testing.T) {
+	var buf bytes.Buffer
+	cfg := storetest.SQLiteConfig(t)
+	cfg.Logger = slog.New(slog.NewTextHandler(&buf, nil))
+	db := storetest.Open(t, cfg, widgetMigrations) // a new database: nothing logged
+	newer := append(widgetMigrations, store.Migration{ID: "0002_gadgets", Up: func(tx *gorm.DB) error { return tx.Exec("CREATE TABLE gadgets (id TEXT)").Error }})
+	if err := db.Migrate(context.Background(), newer); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Migrate(context.Background(), widgetMigrations); err != nil {
+		t.Fatalf("an older list of migrations: %v", err)
+	}
+	logs := buf.String()
+	if strings.Count(logs, "applied migration") != 1 || !strings.Contains(logs, "id=0002_gadgets") ||
+		!strings.Contains(logs, "migrated by a newer Hushflow") || !strings.Contains(logs, "unknown_migrations=0002_gadgets") {
+		t.Fatalf("log:\n%s", logs)
 	}
 }
