@@ -152,7 +152,7 @@ func TestBadPagingRefused(t *testing.T) {
 			"blocks": []any{map[string]any{"id": "a", "type": "code", "config": map[string]any{"code": "return 1"}}}})
 		id := s.Must(200, "POST", "/api/v1/projects/pg/flows/f/runs?wait=30s", map[string]any{"environment": "development"})["id"].(string)
 		for path, want := range map[string]string{
-			"/api/v1/projects/pg/runs?cursor=garbage": "cursor must be the next_cursor of an earlier page",
+			"/api/v1/projects/pg/runs?cursor=garbage":  "cursor must be the next_cursor of an earlier page",
 			"/api/v1/runs/" + id + "/events?after=abc": "after must be a whole number",
 			"/api/v1/runs/" + id + "/events?after=-1":  "after must be a whole number",
 		} {
