@@ -163,6 +163,20 @@ func TestFlowAndRunCommands(t *testing.T) {
 			}
 		}
 		id := strings.Fields(out)[1]
+		// --wait waits for the end and prints the outcome; -o json prints
+		// the run as the API answered it, for scripts.
+		if out := c.must("flow", "run", "notify", "-p", "billing", "-e", "development", "--input", `{"text":"hi"}`, "--wait", "60s"); !strings.Contains(out, " succeeded in ") ||
+			!strings.Contains(out, `"text": "hi"`) {
+			t.Errorf("run --wait: %s", out)
+		}
+		var waited map[string]any
+		if out := c.must("flow", "run", "notify", "-p", "billing", "-e", "development", "-i", `{"text":"hi"}`, "--wait", "60s", "-o", "json"); json.Unmarshal([]byte(out), &waited) != nil ||
+			waited["status"] != "succeeded" || waited["id"] == "" {
+			t.Errorf("run --wait -o json: %s", out)
+		}
+		if _, err := c.run("flow", "run", "notify", "-p", "billing", "-e", "development", "--wait", "60s", "--follow"); exitStatus(err) != exitUsage {
+			t.Errorf("run --wait --follow: %v", err)
+		}
 		out = c.must("run", "get", id)
 		if !strings.Contains(out, "status:       succeeded") || !strings.Contains(out, "flow:         notify (version 2)") {
 			t.Errorf("run get: %s", out)

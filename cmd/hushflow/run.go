@@ -76,14 +76,20 @@ func (e *errRunNotSucceeded) Error() string {
 func newFlowRunCmd() *cobra.Command {
 	var project, environment, input string
 	var follow bool
+	var wait time.Duration
+	var format *outputFormat
 	cmd := &cobra.Command{
-		Use:   "run NAME --project P --environment E [--input JSON|@FILE] [--follow]",
-		Short: "Queue a run of a flow; --follow streams its events until it ends",
+		Use:   "run NAME --project P --environment E [--input JSON|@FILE] [--follow | --wait D] [-o json]",
+		Short: "Queue a run of a flow; --follow streams its events until it ends, --wait waits for its end",
 		Long: `Queue a run of a flow in an environment. --input is the run's input as JSON,
 or @FILE to read it from a file. With --follow the command prints each event
 of the run as it happens (time, type, block and a short summary; values of
 secrets appear masked), then the final status and output, and exits with
-status 1 if the run did not succeed.`,
+status 1 if the run did not succeed. With --wait D it waits at most D for
+the run to end, then prints its status and output: exit status 1 if it
+ended otherwise than succeeded, 0 if it succeeded or is still going (it
+says so). -o json or -o yaml prints the run as the API answered it (with
+--wait: as it was when the wait ended), for scripts.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := requireProject(project); err != nil {
@@ -91,6 +97,12 @@ status 1 if the run did not succeed.`,
 			}
 			if environment == "" {
 				return usageErrorf("--environment is required (for example development, staging or production)")
+			}
+			if follow && (wait != 0 || format.structured()) {
+				return usageErrorf("--follow prints the run's events; use it without --wait and -o")
+			}
+			if wait < 0 || wait > time.Hour {
+				return usageErrorf("--wait must be a duration from 1s to 1h, such as 30s")
 			}
 			req := map[string]any{"environment": environment}
 			if input != "" {
@@ -104,11 +116,40 @@ status 1 if the run did not succeed.`,
 			if err != nil {
 				return err
 			}
+			path := "/api/v1/projects/" + url.PathEscape(project) + "/flows/" + url.PathEscape(args[0]) + "/runs"
+			if wait > 0 {
+				path += "?wait=" + url.QueryEscape(wait.String())
+			}
+			var raw json.RawMessage
+			if err := c.do(cmd.Context(), "POST", path, req, &raw); err != nil {
+				return err
+			}
 			var r runInfo
-			if err := c.do(cmd.Context(), "POST", "/api/v1/projects/"+url.PathEscape(project)+"/flows/"+url.PathEscape(args[0])+"/runs", req, &r); err != nil {
+			if err := json.Unmarshal(raw, &r); err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
+			if format.structured() {
+				if err := printAPI(out, format.value, raw); err != nil {
+					return err
+				}
+				if wait > 0 && (r.Status == "failed" || r.Status == "canceled") {
+					return &errRunNotSucceeded{&r}
+				}
+				return nil
+			}
+			if wait > 0 {
+				switch r.Status {
+				case "succeeded", "failed", "canceled":
+					printOutcome(out, &r)
+					if r.Status != "succeeded" {
+						return &errRunNotSucceeded{&r}
+					}
+				default:
+					fmt.Fprintf(out, "run %s still %s after %s\nfollow it with: hushflow run logs %s --follow\n", r.ID, r.Status, wait, r.ID)
+				}
+				return nil
+			}
 			if !follow {
 				fmt.Fprintf(out, "run %s %s\nfollow it with: hushflow run logs %s --follow\n", r.ID, r.Status, r.ID)
 				return nil
@@ -121,6 +162,8 @@ status 1 if the run did not succeed.`,
 	cmd.Flags().StringVarP(&environment, "environment", "e", "", "environment of the run (required)")
 	cmd.Flags().StringVarP(&input, "input", "i", "", "input of the run: JSON, or @FILE")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "stream the run's events until it ends")
+	cmd.Flags().DurationVar(&wait, "wait", 0, "wait at most this long for the run to end (1s to 1h), then print its outcome")
+	format = addOutputWith(cmd, formatTable, formatTable, formatJSON, formatYAML)
 	return cmd
 }
 
