@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -215,5 +218,31 @@ func TestEventSummaries(t *testing.T) {
 		if got := summarize(c.typ, c.data); got != c.want {
 			t.Errorf("%s %v: %q, want %q", c.typ, c.data, got, c.want)
 		}
+	}
+}
+
+// A follower that lost the server for longer than it tries to reconnect
+// says which run it stopped following, that the run goes on, and how to
+// follow it again, keeping the exit status of a server out of reach (5);
+// before, it printed only "cannot reach ...".
+func TestFollowGivesUpNamingTheRun(t *testing.T) {
+	saved := reconnectFor
+	reconnectFor = 0
+	defer func() { reconnectFor = saved }()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there
+	t.Setenv("HUSHFLOW_TOKEN", "hf_test_follow_token")
+	c, err := newClientFor(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = followRun(context.Background(), c, io.Discard, "run-42", true)
+	if exitStatus(err) != exitUnavailable || !strings.Contains(err.Error(), "stopped following run run-42, which goes on on the server") ||
+		!strings.Contains(err.Error(), "hushflow run logs run-42 --follow") {
+		t.Fatalf("%v (exit %d)", err, exitStatus(err))
 	}
 }

@@ -189,9 +189,11 @@ func followRun(ctx context.Context, c *client, out io.Writer, id string, final b
 		}
 		if time.Since(down) > reconnectFor {
 			if err == nil {
-				err = fmt.Errorf("the event stream of run %s ended early; see hushflow run get %s", id, id)
+				return fmt.Errorf("the event stream of run %s ended early; see hushflow run get %s", id, id)
 			}
-			return err
+			// Keeps the error's exit status (5 when the server cannot be
+			// reached), and says that the run itself goes on.
+			return fmt.Errorf("%w; stopped following run %s, which goes on on the server: follow it again with: hushflow run logs %s --follow", err, id, id)
 		}
 		select {
 		case <-ctx.Done():
@@ -215,7 +217,7 @@ func followRun(ctx context.Context, c *client, out io.Writer, id string, final b
 
 // reconnectFor is how long followRun tries to follow again a stream that
 // ended early while the server does not answer.
-const reconnectFor = 60 * time.Second
+var reconnectFor = 60 * time.Second
 
 // followOnce streams the events after *after, printing each and moving
 // *after; ended says whether the stream reached the run's end. With
