@@ -8,6 +8,8 @@ import (
 
 	"github.com/hushflow/hushflow/internal/apperr"
 	"github.com/hushflow/hushflow/redact"
+	"github.com/hushflow/hushflow/secrets"
+	"github.com/hushflow/hushflow/store"
 
 	"github.com/labstack/echo/v4"
 )
@@ -124,6 +126,33 @@ func (s *Server) refuseValueAsName(c echo.Context, what, name string) error {
 		return apperr.Invalidf("secret_value_pasted", "the %s name holds a secret's value: names are shown to everyone; choose another", what)
 	}
 	return err
+}
+
+// refuseNameAsValue refuses a new secret value that is already the name of
+// something Hushflow shows to its users unmasked (a user, a project, an
+// environment, a token, a flow, a secret): such a value is not secret, and
+// would show in clear wherever that name does ("canceled by", member
+// lists). Weak values (short, or of low entropy: "admin" as DB_USER) are
+// let through; a token-like one is refused. The reverse, a name that
+// holds a value, is refuseValueAsName's.
+func (s *Server) refuseNameAsValue(c echo.Context, v secrets.Value) error {
+	val := v.Reveal()
+	if len(val) > 128 || redact.Weak(val) || strings.ContainsAny(val, " \t\r\n") {
+		return nil // no name is like it
+	}
+	var n int64
+	err := s.deps.DB.WithContext(s.deps.DB.Short(c.Request().Context())).Raw(`SELECT COUNT(*) FROM (
+SELECT 1 AS x FROM users WHERE name = ? UNION ALL SELECT 1 FROM projects WHERE name = ?
+UNION ALL SELECT 1 FROM environments WHERE name = ? UNION ALL SELECT 1 FROM tokens WHERE name = ?
+UNION ALL SELECT 1 FROM flows WHERE name = ? UNION ALL SELECT 1 FROM secrets WHERE name = ? AND deleted_at IS NULL) AS taken`,
+		val, val, val, val, val, val).Scan(&n).Error
+	if err != nil {
+		return store.Translate(err)
+	}
+	if n > 0 {
+		return apperr.Invalidf("value_is_a_name", "the value is the name of a user, project, environment, token, flow or secret: names are shown to everyone, so it is not secret; use another value")
+	}
+	return nil
 }
 
 // pasted returns the path of the first string (or key) of v holding a

@@ -108,6 +108,9 @@ func (s *Server) createSecret(c echo.Context) error {
 	if err := s.refusePasted(c, sc.Project, map[string]string{"name": req.Name, "description": req.Description}, map[string]string{req.Name: val.Reveal()}); err != nil {
 		return err
 	}
+	if err := s.refuseNameAsValue(c, val); err != nil {
+		return err
+	}
 	m, warnings, err := st.Create(c.Request().Context(), principal(c).Name, secrets.CreateInput{
 		Name: req.Name, Scope: sc, Kind: kind, Value: val, Description: req.Description, AllowedHosts: req.AllowedHosts,
 		ReadableFrom: req.ReadableFrom,
@@ -201,6 +204,11 @@ func (s *Server) updateSecret(c echo.Context) error {
 			own[m.Name] = val.Reveal()
 		}
 		if err := s.refusePasted(c, m.Scope.Project, map[string]string{"description": *req.Description}, own); err != nil {
+			return err
+		}
+	}
+	if !keep {
+		if err := s.refuseNameAsValue(c, val); err != nil {
 			return err
 		}
 	}

@@ -210,7 +210,7 @@ func (x *execution) finish(out any, runErr error) {
 	status, errText := model.StatusSucceeded, ""
 	switch {
 	case errors.Is(runErr, errCanceled):
-		status, errText = model.StatusCanceled, cancelReason(runErr)
+		status, errText = model.StatusCanceled, x.red.String(cancelReason(runErr))
 	case runErr != nil:
 		status, errText = model.StatusFailed, x.red.String(runErr.Error())
 	}
