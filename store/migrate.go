@@ -154,7 +154,7 @@ func (db *DB) Migrate(ctx context.Context, migrations []Migration) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	if len(unknown) > 0 {
+	if len(unknown) > 0 && len(migrations) > 0 { // (none given: the caller only opens it)
 		// A newer Hushflow migrated this database (a rollback, or an old
 		// replica restarted during an upgrade). Migrations add, so this
 		// one goes on; what only the newer one knows it ignores.
