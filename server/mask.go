@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hushflow/hushflow/internal/apperr"
 	"github.com/hushflow/hushflow/redact"
@@ -137,20 +138,22 @@ func (s *Server) refuseValueAsName(c echo.Context, what, name string) error {
 // holds a value, is refuseValueAsName's.
 func (s *Server) refuseNameAsValue(c echo.Context, v secrets.Value) error {
 	val := v.Reveal()
-	if len(val) > 128 || redact.Weak(val) || strings.ContainsAny(val, " \t\r\n") {
+	if len(val) > 128 || redact.Weak(val) || !utf8.ValidString(val) || strings.ContainsAny(val, " \t\r\n") {
 		return nil // no name is like it
 	}
-	var n int64
-	err := s.deps.DB.WithContext(s.deps.DB.Short(c.Request().Context())).Raw(`SELECT COUNT(*) FROM (
-SELECT 1 AS x FROM users WHERE name = ? UNION ALL SELECT 1 FROM projects WHERE name = ?
-UNION ALL SELECT 1 FROM environments WHERE name = ? UNION ALL SELECT 1 FROM tokens WHERE name = ?
-UNION ALL SELECT 1 FROM flows WHERE name = ? UNION ALL SELECT 1 FROM secrets WHERE name = ? AND deleted_at IS NULL) AS taken`,
-		val, val, val, val, val, val).Scan(&n).Error
+	// The names are read and compared here: a value never goes to the
+	// database as a statement's parameter (SECURITY.md case 37).
+	var names []string
+	err := s.deps.DB.WithContext(s.deps.DB.Short(c.Request().Context())).Raw(`SELECT name FROM users UNION SELECT name FROM projects
+UNION SELECT name FROM environments UNION SELECT name FROM tokens UNION SELECT name FROM flows
+UNION SELECT name FROM secrets WHERE deleted_at IS NULL`).Scan(&names).Error
 	if err != nil {
 		return store.Translate(err)
 	}
-	if n > 0 {
-		return apperr.Invalidf("value_is_a_name", "the value is the name of a user, project, environment, token, flow or secret: names are shown to everyone, so it is not secret; use another value")
+	for _, n := range names {
+		if n == val {
+			return apperr.Invalidf("value_is_a_name", "the value is the name of a user, project, environment, token, flow or secret: names are shown to everyone, so it is not secret; use another value")
+		}
 	}
 	return nil
 }
