@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -445,8 +446,36 @@ func appendDerivedForms(arena []byte, v string, keep func(arena []byte, off, n i
 			}
 		}
 	}
+	// The value escaped character by character, as code writes it to get
+	// it past a check (every byte percent-escaped, every character a
+	// JavaScript \u escape or an XML character reference): a receiver
+	// decodes each back to the value.
+	for k := 0; k < 5; k++ {
+		s := len(arena)
+		for _, c := range []byte(v) {
+			switch k {
+			case 0:
+				arena = append(arena, '%', hexUpper[c>>4], hexUpper[c&15])
+			case 1:
+				arena = append(arena, '%', hexLower[c>>4], hexLower[c&15])
+			case 2:
+				arena = append(arena, '\\', 'u', '0', '0', hexLower[c>>4], hexLower[c&15])
+			case 3:
+				arena = append(arena, '&', '#')
+				arena = strconv.AppendInt(arena, int64(c), 10)
+				arena = append(arena, ';')
+			case 4:
+				arena = append(arena, '&', '#', 'x', hexLower[c>>4], hexLower[c&15], ';')
+			}
+		}
+		if n := len(arena) - s; n < MinLength || !keep(arena, s, n) {
+			arena = arena[:s]
+		}
+	}
 	return arena
 }
+
+const hexUpper, hexLower = "0123456789ABCDEF", "0123456789abcdef"
 
 // reverseRunes returns v with its code points in reverse order, as
 // Array.from(v).reverse().join(”) gives it (split(”).reverse() is the

@@ -2,6 +2,7 @@ package redact
 
 import (
 	"encoding/base64"
+	"fmt"
 	"math/rand/v2"
 	"net/url"
 	"strings"
@@ -79,6 +80,23 @@ var derivedCases = []struct {
 		return string(cps)
 	}},
 	{name: "encodeURIComponent btoa", derived: func(v string) string { return url.QueryEscape(btoa(v[1:])) }},
+	// Escaped character by character (attacker round five).
+	{name: "every byte percent-escaped", derived: func(v string) string { return perChar(v, func(c byte) string { return fmt.Sprintf("%%%02X", c) }) }},
+	{name: "every byte percent-escaped, lower case, a slice", derived: func(v string) string {
+		return perChar(v[5:], func(c byte) string { return fmt.Sprintf("%%%02x", c) })
+	}},
+	{name: "every character a \\u escape", derived: func(v string) string { return perChar(v, func(c byte) string { return fmt.Sprintf("\\u%04x", c) }) }},
+	{name: "every character an XML reference", derived: func(v string) string { return perChar(v, func(c byte) string { return fmt.Sprintf("&#%d;", c) }) }},
+	{name: "every character a hex XML reference", derived: func(v string) string { return perChar(v, func(c byte) string { return fmt.Sprintf("&#x%02x;", c) }) }},
+}
+
+// perChar is v with each byte written by f.
+func perChar(v string, f func(byte) string) string {
+	var b strings.Builder
+	for _, c := range []byte(v) {
+		b.WriteString(f(c))
+	}
+	return b.String()
 }
 
 func TestDerivedForms(t *testing.T) {
