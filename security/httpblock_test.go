@@ -301,6 +301,18 @@ func TestCase22_Exfiltration(t *testing.T) {
 	if n := hostB.hits.Load(); n != 0 {
 		t.Errorf("host B received %d requests", n)
 	}
+	// The refused requests' events do not show the value escaped
+	// character by character either (attacker round five: pinning saw
+	// through it, the events did not).
+	var pct, refs strings.Builder
+	for _, c := range []byte(k) {
+		fmt.Fprintf(&pct, "%%%02x", c)
+		fmt.Fprintf(&refs, "&#%d;", c)
+	}
+	for _, id := range e.runs[1:] {
+		st, _ := e.events(id)
+		apptest.AssertAbsent(t, "events of "+id, st, pct.String(), refs.String())
+	}
 	// Audited: every refusal is an egress_refused event naming the
 	// secret and the host.
 	refused := 0
