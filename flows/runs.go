@@ -299,15 +299,30 @@ type EventView struct {
 // Events returns the run's events after seq. The first, run_queued, is
 // the run row itself.
 func (s *Service) Events(ctx context.Context, r *Run, after int) ([]EventView, error) {
+	es, _, err := s.EventsPage(ctx, r, after)
+	return es, err
+}
+
+// EventsPageSize is how many stored events a page of Events holds (the
+// first page also has run_queued, made from the run's row).
+const EventsPageSize = 1000
+
+// EventsPage is Events with whether more events follow the page (ask for
+// them with after set to the page's last seq).
+func (s *Service) EventsPage(ctx context.Context, r *Run, after int) ([]EventView, bool, error) {
 	runID := r.ID
 	var first []EventView
 	if after < 1 {
 		first = append(first, queuedEvent(r))
 	}
 	var es []Event
-	err := s.db.WithContext(ctx).Where("run_id = ? AND seq > ?", runID, after).Order("seq").Limit(1000).Find(&es).Error
+	err := s.db.WithContext(ctx).Where("run_id = ? AND seq > ?", runID, after).Order("seq").Limit(EventsPageSize + 1).Find(&es).Error
 	if err != nil {
-		return nil, store.Translate(err)
+		return nil, false, store.Translate(err)
+	}
+	more := len(es) > EventsPageSize
+	if more {
+		es = es[:EventsPageSize]
 	}
 	out := make([]EventView, len(es), len(es)+len(first))
 	for i, e := range es {
@@ -321,7 +336,7 @@ func (s *Service) Events(ctx context.Context, r *Run, after int) ([]EventView, e
 			}
 		}
 	}
-	return append(first, out...), nil
+	return append(first, out...), more, nil
 }
 
 // queuedEvent is the run's first event, made from its row.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/internal/apptest"
+	"github.com/hushflow/hushflow/store/storetest"
 )
 
 // POST .../runs?wait=D answers the run as it is when D is over (202),
@@ -167,4 +168,40 @@ func TestBadPagingRefused(t *testing.T) {
 			t.Errorf("events after 2: %v", r)
 		}
 	})
+}
+
+// A run's events come in pages of 1,000 with "more" while others follow;
+// paging with after gives each event once, in order. Before, nothing told
+// a full page from the last one.
+func TestEventPagesSayMore(t *testing.T) {
+	apptest.SkipShort(t)
+	s := apptest.Start(t, storetest.SQLiteConfig(t))
+	s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "many"})
+	s.Must(201, "POST", "/api/v1/projects/many/flows", map[string]any{"name": "loop", "trigger": map[string]any{"type": "manual"},
+		"blocks": []any{map[string]any{"id": "each", "type": "code", "each": "Array.from({length: 600}, (_, i) => i)",
+			"config": map[string]any{"code": "return item"}}}})
+	id := s.Must(200, "POST", "/api/v1/projects/many/flows/loop/runs?wait=120s", map[string]any{"environment": "development"})["id"].(string)
+	after, total, pages := 0, 0, 0
+	for {
+		page := s.Must(200, "GET", fmt.Sprintf("/api/v1/runs/%s/events?after=%d", id, after), nil)
+		evs := page["events"].([]any)
+		pages++
+		for _, e := range evs {
+			seq := int(e.(map[string]any)["seq"].(float64))
+			if seq <= after {
+				t.Fatalf("page %d: seq %d after %d", pages, seq, after)
+			}
+			after = seq
+			total++
+		}
+		if page["more"] != true {
+			break
+		}
+		if pages > 10 {
+			t.Fatal("more pages than events")
+		}
+	}
+	if pages < 2 || total < 1001 {
+		t.Fatalf("%d events in %d pages", total, pages)
+	}
 }

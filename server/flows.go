@@ -350,11 +350,11 @@ func (s *Server) runEvents(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	if f := c.QueryParam("follow"); f == "" || f == "0" || f == "false" {
-		es, err := s.deps.Flows.Events(ctx, r, after)
+		es, more, err := s.deps.Flows.EventsPage(ctx, r, after)
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, map[string]any{"events": es})
+		return c.JSON(http.StatusOK, map[string]any{"events": es, "more": more})
 	}
 	w := c.Response()
 	w.Header().Set(echo.HeaderContentType, "text/event-stream")

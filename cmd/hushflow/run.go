@@ -439,6 +439,7 @@ func newRunCmd() *cobra.Command {
 			for {
 				var page struct {
 					Events []eventInfo `json:"events"`
+					More   bool        `json:"more"`
 				}
 				if err := c.do(cmd.Context(), "GET", fmt.Sprintf("/api/v1/runs/%s/events?after=%d", url.PathEscape(args[0]), after), nil, &page); err != nil {
 					return err
@@ -447,7 +448,7 @@ func newRunCmd() *cobra.Command {
 					fmt.Fprintln(out, eventLine(e))
 					after = e.Seq
 				}
-				if len(page.Events) < 1000 {
+				if !page.More {
 					return nil
 				}
 			}
