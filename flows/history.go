@@ -70,8 +70,8 @@ func (s *Service) Rerun(ctx context.Context, id, actor string) (*Run, error) {
 	if f.ID != r.FlowID {
 		// The run's flow was deleted, and another saved under its name: a
 		// rerun would run that one, not what the run ran.
-		return nil, fmt.Errorf("rerun of run %s: the flow %s it ran was deleted, and the flow of that name now is another one (created %s): start a run of it instead: %w",
-			r.ID, apperr.Echo(r.Flow), f.CreatedAt.UTC().Format(time.RFC3339), store.ErrConflict)
+		return nil, conflict(fmt.Sprintf("rerun of run %s: the flow %s it ran was deleted, and the flow of that name now is another one (created %s): start a run of it instead",
+			r.ID, apperr.Echo(r.Flow), f.CreatedAt.UTC().Format(time.RFC3339)))
 	}
 	req := RunRequest{Project: r.Project, Flow: r.Flow, Environment: r.Environment, Trigger: "manual", Actor: actor, RerunOf: r.ID}
 	if input != "" {
@@ -209,3 +209,10 @@ func versionsOf(n int) string {
 	}
 	return fmt.Sprintf("its versions are 1 to %d", n)
 }
+
+// conflict is a 409 whose message says it all (store.ErrConflict's own
+// text, "already exists", is not added to it).
+type conflict string
+
+func (c conflict) Error() string { return string(c) }
+func (c conflict) Unwrap() error { return store.ErrConflict }

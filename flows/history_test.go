@@ -394,7 +394,7 @@ func TestDeleteFlowWithOpenRuns(t *testing.T) {
 			"blocks": []any{map[string]any{"id": "c", "type": "code", "config": map[string]any{"code": "return 'impostor'"}}},
 		})
 		r = s.Do("POST", "/api/v1/runs/"+id+"/rerun", nil)
-		if r.Status != 409 || !strings.Contains(string(r.Body), `the flow \"sleepy\" it ran was deleted`) {
+		if r.Status != 409 || !strings.Contains(string(r.Body), `the flow \"sleepy\" it ran was deleted`) || !strings.HasSuffix(r.JSON(t)["error"].(map[string]any)["message"].(string), "start a run of it instead") {
 			t.Fatalf("rerun of a deleted flow's run: %d %s", r.Status, r.Body)
 		}
 	})

@@ -339,12 +339,9 @@ func (s *Service) Save(ctx context.Context, project string, def Definition, acto
 	if err != nil {
 		return nil, nil, false, err
 	}
-	p, err := plan.Compile(def, s.cfg.Registry, s.cfg.Engine)
+	p, err := plan.CompileForSave(def, s.cfg.Registry, s.cfg.Engine)
 	if err != nil {
 		return nil, nil, false, err
-	}
-	if probs := plan.ConstantProblems(p); len(probs) > 0 {
-		return nil, nil, false, &plan.InvalidError{Problems: probs}
 	}
 	warnings = append(s.secretWarnings(ctx, project, p.Secrets), p.Warnings...)
 	warnings = append(warnings, s.flowWarnings(ctx, project, def.Name, p)...)

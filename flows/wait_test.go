@@ -128,6 +128,10 @@ func TestCancelSaysWho(t *testing.T) {
 		if d := eventData(events(t, s, id), "run_finished", ""); d["error"] != want {
 			t.Errorf("run_finished of the running run: %v", d)
 		}
+		// The block the cancel stopped says so, not "context canceled".
+		if d := eventData(events(t, s, id), "block_failed", "call"); d["error"] != want || d["canceled"] != true {
+			t.Errorf("block_failed of the canceled block: %v", d)
+		}
 		// One canceled while it waits (a delay) ends at once, the same way.
 		s.Must(200, "PUT", "/api/v1/projects/who/flows/slow", map[string]any{
 			"name": "slow", "trigger": map[string]any{"type": "manual"},

@@ -170,6 +170,11 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 					x.emitIt(it, PendingEvent{Type: "block_interrupted", Block: id, Data: data})
 					return nil, false, cause
 				}
+				if cause := ctxErr(ctx); errors.Is(cause, errCanceled) {
+					// Stopped by the run's cancel: said so, not as the
+					// block's own error ("context canceled").
+					data["error"], data["canceled"] = x.red.String(cancelReason(cause)), true
+				}
 				x.emitIt(it, PendingEvent{Type: "block_failed", Block: id, Data: data})
 				return nil, false, ctxErr(ctx)
 			}

@@ -206,6 +206,29 @@ func decodeDefinition(data []byte) (model.Definition, error) {
 // Compile validates d against reg (the block types this server runs) and
 // compiles every expression with eng. It returns all problems at once.
 func Compile(d model.Definition, reg *blocks.Registry, eng *engine.Engine) (*Plan, error) {
+	plan, probs := compile(d, reg, eng)
+	if len(probs) > 0 {
+		return nil, &InvalidError{Problems: probs}
+	}
+	return plan, nil
+}
+
+// CompileForSave is Compile with the checks of a save: ConstantProblems as
+// well, of every block that compiled, so that a definition's problems
+// are all reported at once (a delay over its maximum beside a typo
+// elsewhere).
+func CompileForSave(d model.Definition, reg *blocks.Registry, eng *engine.Engine) (*Plan, error) {
+	plan, probs := compile(d, reg, eng)
+	probs = append(probs, ConstantProblems(plan)...)
+	if len(probs) > 0 {
+		return nil, &InvalidError{Problems: probs}
+	}
+	return plan, nil
+}
+
+// compile compiles d into a plan and lists its problems; the plan holds
+// the blocks and fields that compiled (all of them when there is none).
+func compile(d model.Definition, reg *blocks.Registry, eng *engine.Engine) (*Plan, []Problem) {
 	var probs []Problem
 	add := func(p Problem) { probs = append(probs, p) }
 	plan := &Plan{Def: d}
@@ -229,7 +252,13 @@ func Compile(d model.Definition, reg *blocks.Registry, eng *engine.Engine) (*Pla
 	case t.Type == "schedule":
 		sched, err := cron.ParseStandard(t.Cron)
 		if err != nil {
-			add(Problem{Field: "trigger.cron", Message: fmt.Sprintf("invalid cron expression %s: %v", apperr.Echo(t.Cron), err)})
+			// The expression is quoted when it is name-like (Echo): a cron
+			// with spaces is not, and the parser's message says where.
+			what := "invalid cron expression"
+			if q := apperr.Echo(t.Cron); strings.HasPrefix(q, `"`) {
+				what += " " + q
+			}
+			add(Problem{Field: "trigger.cron", Message: fmt.Sprintf("%s: %v", what, err)})
 		}
 		plan.Cron = sched
 	case t.Type == "event":
@@ -296,10 +325,7 @@ func Compile(d model.Definition, reg *blocks.Registry, eng *engine.Engine) (*Pla
 		plan.Secrets = append(plan.Secrets, s)
 	}
 	sort.Strings(plan.Secrets)
-	if len(probs) > 0 {
-		return nil, &InvalidError{Problems: probs}
-	}
-	return plan, nil
+	return plan, probs
 }
 
 // compiler compiles the blocks of one definition.

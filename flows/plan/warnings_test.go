@@ -134,3 +134,37 @@ func TestUnknownNameWarning(t *testing.T) {
 		t.Fatalf("warnings:\n%s\nwant:\n%s", strings.Join(p.Warnings, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// A save reports every problem at once: a constant over its field's
+// maximum (a 2h delay) or of the wrong type (a flow block's version '3')
+// beside problems of other blocks, where before those came only once
+// every other problem was fixed (new-user trial).
+func TestSaveReportsEveryProblemAtOnce(t *testing.T) {
+	var d model.Definition
+	err := json.Unmarshal([]byte(`{"name":"f","trigger":{"type":"schedule","cron":"61 * * * *"},"blocks":[
+		{"id":"wait","type":"delay","config":{"duration":"'2h'"}},
+		{"id":"child","type":"flow","config":{"flow":"'other'","version":"'3'"}},
+		{"id":"x","type":"nosuchtype","config":{}}]}`), &d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = plan.CompileForSave(d, blocks.Default, engine.New(engine.Config{}))
+	var inv *plan.InvalidError
+	if !errors.As(err, &inv) {
+		t.Fatalf("err %v", err)
+	}
+	var got []string
+	for _, p := range inv.Problems {
+		got = append(got, p.Block+"."+p.Field)
+	}
+	for _, want := range []string{".trigger.cron", "wait.duration", "child.version", "x.type"} {
+		if !strings.Contains(strings.Join(got, " "), want) {
+			t.Errorf("problems %q lack %s", got, want)
+		}
+	}
+	// A cron with spaces is not quoted back (it is not name-like), and
+	// the message has no placeholder for it either.
+	if m := inv.Problems[0].Message; m != "invalid cron expression: end of range (61) above maximum (59): 61" {
+		t.Errorf("cron problem: %q", m)
+	}
+}
