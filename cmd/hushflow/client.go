@@ -52,6 +52,11 @@ type apiError struct {
 }
 
 func (e *apiError) Error() string {
+	if e.Status == http.StatusUnauthorized {
+		// The client did send a token (it refuses to start without
+		// one): the server does not say why it refused it.
+		return fmt.Sprintf("the server refused the token in HUSHFLOW_TOKEN: it is unknown, revoked or expired, or for another server than HUSHFLOW_ADDR (HTTP %d)", e.Status)
+	}
 	return fmt.Sprintf("%s (HTTP %d)", e.Msg, e.Status)
 }
 

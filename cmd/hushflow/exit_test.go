@@ -53,7 +53,7 @@ func TestExitStatuses(t *testing.T) {
 		{"bad --input", nil, []string{"flow", "run", "x", "-p", "billing", "-e", "development", "--input", "{"}, exitUsage, "--input is not JSON"},
 		{"missing --name", nil, []string{"token", "create"}, exitUsage, "--name is required"},
 		{"no token", map[string]string{"HUSHFLOW_TOKEN": ""}, []string{"project", "list"}, exitAuth, "HUSHFLOW_TOKEN is not set"},
-		{"wrong token", map[string]string{"HUSHFLOW_TOKEN": "hf_wrong"}, []string{"project", "list"}, exitAuth, "(HTTP 401)"},
+		{"wrong token", map[string]string{"HUSHFLOW_TOKEN": "hf_wrong"}, []string{"project", "list"}, exitAuth, "the server refused the token in HUSHFLOW_TOKEN: it is unknown, revoked or expired"},
 		{"forbidden", map[string]string{"HUSHFLOW_TOKEN": userToken}, []string{"environment", "create", "qa"}, exitAuth, "(HTTP 403)"},
 		{"unknown flow", nil, []string{"flow", "get", "nope", "-p", "billing"}, exitNotFound, "(HTTP 404)"},
 		{"unknown run", nil, []string{"run", "get", "00000000-0000-0000-0000-000000000000"}, exitNotFound, "(HTTP 404)"},
