@@ -267,7 +267,7 @@ func TestFlowAndRunCommands(t *testing.T) {
 		if err != nil || !strings.Contains(out, "status=canceled") {
 			t.Errorf("canceled run's logs: %v\n%s", err, out)
 		}
-		if _, err := c.run("run", "list", "-p", "billing", "--status", "sleeping"); err == nil ||
+		if _, err := c.run("run", "list", "-p", "billing", "--status", "sleeping"); err == nil || exitStatus(err) != exitUsage ||
 			!strings.Contains(err.Error(), "unknown run status") || !strings.Contains(err.Error(), "waiting") {
 			t.Errorf("run list --status sleeping: %v", err)
 		}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -363,6 +364,9 @@ func clip(s string, n int) string {
 	return string(r[:n]) + "…"
 }
 
+// runStatuses are the statuses a run may have.
+var runStatuses = []string{"queued", "running", "waiting", "succeeded", "failed", "canceled"}
+
 func newRunCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "run", Short: "Inspect, cancel and rerun runs"}
 	cmd.AddCommand(newRunRerunCmd())
@@ -479,6 +483,9 @@ func newRunCmd() *cobra.Command {
 			}
 			if limit < 1 {
 				return usageErrorf("--limit must be at least 1")
+			}
+			if status != "" && !slices.Contains(runStatuses, status) {
+				return usageErrorf("unknown run status %q; use one of: %s", status, strings.Join(runStatuses, ", "))
 			}
 			// The API gives at most 200 runs a page; more are fetched
 			// page by page.
