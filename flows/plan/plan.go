@@ -153,6 +153,9 @@ func ParseDefinition(data []byte) (model.Definition, error) {
 		case errors.As(err, &te):
 			p.Message = "definition is not valid: " + typeMessage(te)
 			p.Line, p.Column = lineColumn(data, te.Offset) // the value's last byte
+			if strings.HasPrefix(te.Field, "blocks.") || strings.HasPrefix(te.Field, "on_error.") {
+				p.Block, p.Field = blame(data) // which block: the field path has no index
+			}
 		default:
 			p.Block, p.Field = blame(data)
 		}

@@ -168,3 +168,18 @@ func TestSaveReportsEveryProblemAtOnce(t *testing.T) {
 		t.Errorf("cron problem: %q", m)
 	}
 }
+
+// A block field of the wrong JSON type names its block, not only the
+// field path (which has no index): `if: false` in the second block.
+func TestTypeErrorNamesTheBlock(t *testing.T) {
+	_, err := plan.ParseDefinition([]byte(`{"name":"x","trigger":{"type":"manual"},"blocks":[
+		{"id":"first","type":"log","config":{"message":"'a'"}},
+		{"id":"second","type":"log","if":false,"config":{"message":"'b'"}}]}`))
+	var inv *plan.InvalidError
+	if !errors.As(err, &inv) || len(inv.Problems) != 1 {
+		t.Fatalf("%v", err)
+	}
+	if p := inv.Problems[0]; p.Block != "second" || p.Field != "if" || !strings.Contains(p.Message, "blocks.if is a bool, where a string is wanted") {
+		t.Fatalf("problem %+v", p)
+	}
+}
