@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/hushflow/hushflow/store"
@@ -39,7 +41,13 @@ func (s *Service) NewSession(ctx context.Context, p *Principal) (id, csrf string
 		return "", "", err
 	}
 	now := s.now()
-	sess := &Session{Hash: hashToken(id), UserID: p.UserID, TokenID: p.TokenID, CSRF: csrf,
+	tokenID := p.TokenID
+	if tokenID == "" && s.adminHash != nil {
+		// Opened with HUSHFLOW_ADMIN_TOKEN: the session lasts only as long
+		// as that token is configured (SessionPrincipal).
+		tokenID = envSession(s.adminHash)
+	}
+	sess := &Session{Hash: hashToken(id), UserID: p.UserID, TokenID: tokenID, CSRF: csrf,
 		CreatedAt: now, ExpiresAt: now.Add(SessionTTL)}
 	if err := store.Translate(s.db.WithContext(ctx).Create(sess).Error); err != nil {
 		return "", "", err
@@ -68,7 +76,15 @@ func (s *Service) SessionPrincipal(ctx context.Context, id string) (*Principal, 
 	if !now.Before(sess.ExpiresAt) {
 		return nil, "", ErrUnauthenticated
 	}
-	if sess.TokenID != "" {
+	switch {
+	case sess.TokenID == "" || strings.HasPrefix(sess.TokenID, envSessionPrefix):
+		// The configured admin token's session: ended when the token is
+		// removed or replaced (the hardening advice is to unset it).
+		if s.adminHash == nil || sess.TokenID != "" && sess.TokenID != envSession(s.adminHash) {
+			return nil, "", ErrUnauthenticated
+		}
+		sess.TokenID = ""
+	default:
 		var t Token
 		if err := s.db.WithContext(ctx).Where("id = ?", sess.TokenID).First(&t).Error; err != nil {
 			return nil, "", ErrUnauthenticated
@@ -95,4 +111,14 @@ func randomString(n int) (string, error) {
 		return "", err
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// envSessionPrefix marks the session of the configured admin token; what
+// follows it identifies that token (a part of its hash).
+const envSessionPrefix = "env:"
+
+// envSession is the TokenID of a session opened with the admin token whose
+// sha256 is hash (36 characters, the column's size).
+func envSession(hash []byte) string {
+	return envSessionPrefix + hex.EncodeToString(hash)[:32]
 }

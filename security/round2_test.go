@@ -412,6 +412,17 @@ func TestCase62_NamesAndRequestIDs(t *testing.T) {
 				t.Errorf("POST %s named with a secret's value: %d %.300s", c.path, r.Status, r.Body)
 			}
 		}
+		// Named with another project's value (the name is shown to this
+		// project's viewers).
+		_, _ = rand.Read(b[:])
+		other := "O" + hex.EncodeToString(b[:])
+		e.plant(other)
+		e.must(201, "POST", "/api/v1/projects", map[string]any{"name": "other62"})
+		e.must(201, "POST", "/api/v1/secrets", map[string]any{"name": "OTHER", "value": other, "project": "other62"})
+		if r := e.do("POST", "/api/v1/secrets", map[string]any{"name": other, "value": canary("c62o"), "project": "p"}); r.Status != 400 ||
+			!strings.Contains(string(r.Body), "secret_value_pasted") {
+			t.Errorf("a secret named with another project's value: %d %s", r.Status, r.Body)
+		}
 		// A name first, the same text as a new value later: refused when
 		// it is token-like (attacker round five: a user so named who
 		// canceled a run showed it in "canceled by"); a weak one (a

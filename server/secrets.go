@@ -108,6 +108,11 @@ func (s *Server) createSecret(c echo.Context) error {
 	if err := s.refusePasted(c, sc.Project, map[string]string{"name": req.Name, "description": req.Description}, map[string]string{req.Name: val.Reveal()}); err != nil {
 		return err
 	}
+	// Another project's value too: a secret's name is shown to its
+	// project's viewers, unmasked (attacker round six).
+	if err := s.refuseValueAsName(c, "secret", req.Name); err != nil {
+		return err
+	}
 	if err := s.refuseNameAsValue(c, val); err != nil {
 		return err
 	}

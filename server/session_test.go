@@ -1,15 +1,18 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hushflow/hushflow/auth"
 	"github.com/hushflow/hushflow/internal/apptest"
+	"github.com/hushflow/hushflow/projects"
 	"github.com/hushflow/hushflow/server"
 	"github.com/hushflow/hushflow/store"
 	"github.com/hushflow/hushflow/store/schema"
@@ -222,5 +225,38 @@ func TestSessionExpiry(t *testing.T) {
 		whoami(admin, http.StatusOK, "a minute before the session expires")
 		clock.Advance(time.Minute)
 		whoami(admin, http.StatusUnauthorized, "once the session expired")
+	})
+}
+
+// A browser session opened with HUSHFLOW_ADMIN_TOKEN ends when that token
+// is unset or replaced (the hardening advice is to unset it once users
+// exist); before, it stayed an organization admin for 12 hours (attacker
+// round six).
+func TestSessionOfTheConfiguredAdminToken(t *testing.T) {
+	storetest.Each(t, schema.All(), func(t *testing.T, db *store.DB) {
+		const envToken = "env-admin-token-0123456789abcdefXYZ"
+		with := func(token string) *api {
+			deps := server.Deps{DB: db, Auth: auth.New(auth.Config{DB: db, AdminToken: token}), Projects: projects.NewService(db)}
+			if _, err := deps.Auth.Bootstrap(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			ts := httptest.NewServer(server.New(deps))
+			t.Cleanup(ts.Close)
+			return &api{t: t, url: ts.URL, token: token, db: db}
+		}
+		first := with(envToken)
+		b := &browser{t: t, a: first}
+		b.signIn(envToken)
+		whoami := func(a *api, want int, when string) {
+			t.Helper()
+			b.a = a
+			if r := b.do("GET", "/api/v1/whoami", "", "", nil); r.Status != want {
+				t.Fatalf("whoami %s: %d, want %d: %s", when, r.Status, want, r.Body)
+			}
+		}
+		whoami(first, http.StatusOK, "with the token configured")
+		whoami(with(envToken), http.StatusOK, "after a restart with the same token")
+		whoami(with(""), http.StatusUnauthorized, "after a restart without the token")
+		whoami(with("another-admin-token-0123456789abcdef"), http.StatusUnauthorized, "after a restart with another token")
 	})
 }
