@@ -91,6 +91,21 @@ func TestWebhookSignatures(t *testing.T) {
 				t.Errorf("%s: status %d, want 401: %s", name, r.Status, r.Body)
 			}
 		}
+		// A flood of badly signed deliveries reads (and audits) the
+		// signing secret at most once a second, not once per delivery
+		// (attacker round six: 300 requests, 300 records).
+		for range 100 {
+			hook(t, s, "/hooks/ops/github-hook", github(sign("other", body)), body)
+		}
+		reads := 0
+		for _, rec := range s.Must(200, "GET", "/api/v1/audit?secret=HOOK_KEY&limit=1000", nil)["records"].([]any) {
+			if rec.(map[string]any)["action"] == "resolve" {
+				reads++
+			}
+		}
+		if reads < 1 || reads > 5 {
+			t.Errorf("%d reads of the signing secret for %d badly signed deliveries", reads, 100+len(bad))
+		}
 		if n := runCount(t, s, "ops"); n != 0 {
 			t.Fatalf("%d runs queued by rejected webhooks", n)
 		}
@@ -357,4 +372,37 @@ func TestTriggerEnvironmentAndSigningSecretChecked(t *testing.T) {
 			t.Errorf("signing_secret: %s", r2.Body)
 		}
 	})
+}
+
+// The signing secret is read again when a delivery's signature does not
+// verify with the one read last (its value may have changed), but not
+// within a second of that read; and again a minute after it.
+func TestWebhookSigningSecretRotates(t *testing.T) {
+	clock := &apptest.Clock{}
+	s := apptest.Start(t, storetest.SQLiteConfig(t), func(c *app.Config) { c.Now = clock.Now })
+	s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+	id := s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "HOOK_KEY", "value": hookKey, "project": "ops"})["id"].(string)
+	s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+		"name": "gh", "trigger": map[string]any{"type": "webhook", "signing_secret": "HOOK_KEY", "signature": "github"},
+		"blocks": []any{map[string]any{"id": "l", "type": "log", "config": map[string]any{"message": "'hi'"}}},
+	})
+	body := `{"text":"x"}`
+	deliver := func(key string) int {
+		return hook(t, s, "/hooks/ops/gh", http.Header{"X-Hub-Signature-256": {"sha256=" + sign(key, body)}}, body).Status
+	}
+	if st := deliver(hookKey); st != 202 {
+		t.Fatalf("signed with the secret: %d", st)
+	}
+	const rotated = "whsec_rotated_9fK2xQ7zLmW3pR8vN1aB"
+	s.Must(200, "PUT", "/api/v1/secrets/"+id, map[string]any{"value": rotated})
+	if st := deliver(rotated); st != 401 {
+		t.Fatalf("with the new value within a second of the last read: %d, want 401 (not read again yet)", st)
+	}
+	clock.Advance(2 * time.Second)
+	if st := deliver(rotated); st != 202 {
+		t.Fatalf("with the new value a moment later: %d, want 202", st)
+	}
+	if st := deliver(hookKey); st != 401 {
+		t.Fatalf("with the old value: %d", st)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"log/slog"
@@ -55,10 +56,43 @@ type SigningSecrets interface {
 // Triggers starts runs from schedules, events and webhooks.
 type Triggers struct {
 	cfg Config
+
+	keysMu sync.Mutex // guards keys
+	// keys are the signing secrets webhooks were verified with lately
+	// (signingKey), by project, environment and secret name.
+	keys map[string]signingKey
 }
+
+// signingKey is a webhook signing secret as read (audited) at read.
+type signingKey struct {
+	value string
+	read  time.Time
+}
+
+// Reading a webhook's signing secret decrypts it and writes an audit
+// record. Done for every delivery, before its signature is checked, a
+// flood of badly signed requests from anyone wrote as many records
+// (attacker round six). A secret read is kept for keyFresh and used for
+// the deliveries meanwhile; a signature it does not verify reads the
+// secret again (it may have a new value), but not within keyReread of the
+// last read: a flood leaves at most one record a second per secret.
+const (
+	keyFresh  = time.Minute
+	keyReread = time.Second
+)
 
 // New returns the triggers of cfg.
 func New(cfg Config) *Triggers { return &Triggers{cfg: cfg} }
+
+// now is the triggers' clock (Config.Now, else time.Now): how old a
+// signing secret read is. Signature timestamps are checked against the
+// real time.
+func (t *Triggers) now() time.Time {
+	if t.cfg.Now != nil {
+		return t.cfg.Now()
+	}
+	return time.Now()
+}
 
 // Scheduler is the background service that queues runs of
 // schedule-triggered flows. Every replica runs one; the schedule_ticks
@@ -249,16 +283,39 @@ func (t *Triggers) Webhook(ctx context.Context, project, flow string, header htt
 		if t.cfg.Secrets == nil {
 			return nil, ErrBadSignature
 		}
-		key, err := t.cfg.Secrets.Resolve(ctx, model.ResolveRequest{Project: project, Environment: env, Name: tr.SigningSecret, BlockID: "webhook"})
-		if err != nil {
-			if store.IsUnavailable(err) {
-				return nil, err // 503: refused, the sender retries
+		now := t.now()
+		ck := project + "\x00" + env + "\x00" + tr.SigningSecret
+		t.keysMu.Lock()
+		k, known := t.keys[ck]
+		t.keysMu.Unlock()
+		known = known && now.Sub(k.read) < keyFresh
+		verified := known && VerifySignature(tr.Signature, k.value, header, body, time.Now()) == nil
+		if !verified {
+			if known && now.Sub(k.read) < keyReread {
+				return nil, ErrBadSignature // read a moment ago: not again
 			}
-			t.cfg.Logger.Warn("webhook signing secret does not resolve", "project", project, "flow", flow, "secret", tr.SigningSecret)
-			return nil, ErrBadSignature
-		}
-		if err := VerifySignature(tr.Signature, key, header, body, time.Now()); err != nil {
-			return nil, ErrBadSignature
+			key, err := t.cfg.Secrets.Resolve(ctx, model.ResolveRequest{Project: project, Environment: env, Name: tr.SigningSecret, BlockID: "webhook"})
+			if err != nil {
+				if store.IsUnavailable(err) {
+					return nil, err // 503: refused, the sender retries
+				}
+				t.cfg.Logger.Warn("webhook signing secret does not resolve", "project", project, "flow", flow, "secret", tr.SigningSecret)
+				return nil, ErrBadSignature
+			}
+			t.keysMu.Lock()
+			if t.keys == nil {
+				t.keys = map[string]signingKey{}
+			}
+			for c, old := range t.keys {
+				if now.Sub(old.read) >= keyFresh {
+					delete(t.keys, c) // no value kept past its use
+				}
+			}
+			t.keys[ck] = signingKey{value: key, read: now}
+			t.keysMu.Unlock()
+			if err := VerifySignature(tr.Signature, key, header, body, time.Now()); err != nil {
+				return nil, ErrBadSignature
+			}
 		}
 	}
 	// Slack's Events API checks a request URL with a signed
