@@ -147,7 +147,7 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 		if cfg != nil {
 			data["config"] = cfg
 		}
-		if errors.Is(err, blocks.ErrInterrupted) && x.w.health.draining.Load() {
+		if errors.Is(err, blocks.ErrInterrupted) && x.w.drainingWithin(x.hard, stopSignalWindow) {
 			// Stopped with this replica (a stop signal sent to every
 			// process of the service reached the block's command):
 			// interrupted, not failed; the run is released and resumes
@@ -254,6 +254,11 @@ func (x *execution) noteInfraOf(a *attemptState, err error) {
 		a.infra = err
 	}
 }
+
+// stopSignalWindow is how long after a block's command was ended by a stop
+// signal its replica may begin to drain for the block to count as
+// interrupted by that stop, not failed.
+const stopSignalWindow = 3 * time.Second
 
 // retryable reports whether an attempt that failed with err failed for
 // the database (not for the block) and may be tried again: the block is

@@ -219,6 +219,8 @@ type Worker struct {
 	owner string // this process's lease owner id
 	// quiet thins the warnings that repeat while the database is away.
 	quiet quietLog
+	// drain is closed when the worker begins to drain (stop).
+	drain chan struct{}
 
 	redactors *redactorCache
 	// derivers shares the indexes of the values runs read (the sources
@@ -258,6 +260,7 @@ func New(cfg Config) *Worker {
 		derivers:  redact.NewDeriverCache(maxCachedDerivers),
 		wake:      make(chan struct{}, 1),
 		started:   make(chan struct{}),
+		drain:     make(chan struct{}),
 		claiming:  make(chan struct{}, 1),
 		// A claim takes a few milliseconds; one that takes longer is
 		// waiting for the database, which the run's insert would too.
@@ -394,6 +397,7 @@ func (w *Worker) Start(ctx context.Context) {
 	w.disp = nil
 	w.dispMu.Unlock()
 	w.health.draining.Store(true)
+	close(w.drain)
 	defer w.health.stopped.Store(true)
 	if n := len(running.ids()); n > 0 {
 		w.log.Info("draining: waiting for the runs in progress", "runs", n, "grace", w.cfg.ShutdownGrace.String())
@@ -714,4 +718,23 @@ func RunID(ctx context.Context) string {
 
 func withRunID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, runIDKey{}, id)
+}
+
+// drainingWithin reports whether the worker drains, or begins to within d:
+// a stop signal sent to every process of the service reaches a block's
+// command at the moment it reaches this process, which begins to drain a
+// little later.
+func (w *Worker) drainingWithin(ctx context.Context, d time.Duration) bool {
+	if w.drain == nil {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-w.drain:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
 }
