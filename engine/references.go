@@ -43,13 +43,7 @@ type Refs struct {
 // reads, never the reverse for the forms above.
 func (p *Program) References() Refs {
 	w := &refWalker{}
-	s := p.c.script
-	if s.Expr != nil {
-		w.walk(reflect.ValueOf(s.Expr))
-	}
-	for _, st := range s.Body {
-		w.walk(reflect.ValueOf(st))
-	}
+	p.walk(w.visit)
 	return Refs{
 		Secrets:        uniq(w.secrets),
 		Steps:          uniq(w.steps),
@@ -98,7 +92,17 @@ type refWalker struct {
 
 var nodeType = reflect.TypeOf((*ast.Node)(nil)).Elem()
 
-func (w *refWalker) walk(v reflect.Value) { walkAST(v, w.visit) }
+// walk calls visit for every node of the program: its expression (a
+// field) or its statements (a code block).
+func (p *Program) walk(visit func(ast.Node)) {
+	s := p.c.script
+	if s.Expr != nil {
+		walkAST(reflect.ValueOf(s.Expr), visit)
+	}
+	for _, st := range s.Body {
+		walkAST(reflect.ValueOf(st), visit)
+	}
+}
 
 // walkAST calls visit for every node under v.
 func walkAST(v reflect.Value, visit func(ast.Node)) {

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"reflect"
 	"sync"
 
 	"github.com/dop251/goja"
@@ -43,12 +42,7 @@ func (p *Program) Warnings() []string {
 		out = append(out, fmt.Sprintf("%d:%d: a chained comparison (a %s b %s c) is evaluated right to left, as a %s (b %s c), unlike JavaScript engines: write (a %s b) %s c, or a %s b && b %s c",
 			line, col, b.Operator, r.Operator, b.Operator, r.Operator, b.Operator, r.Operator, b.Operator, r.Operator))
 	}
-	if s.Expr != nil {
-		walkAST(reflect.ValueOf(s.Expr), visit)
-	}
-	for _, st := range s.Body {
-		walkAST(reflect.ValueOf(st), visit)
-	}
+	p.walk(visit)
 	return out
 }
 
@@ -99,12 +93,7 @@ func (p *Program) unknownNames() []string {
 			}
 		}
 	}
-	if s.Expr != nil {
-		walkAST(reflect.ValueOf(s.Expr), visit)
-	}
-	for _, st := range s.Body {
-		walkAST(reflect.ValueOf(st), visit)
-	}
+	p.walk(visit)
 	known := runtimeGlobals()
 	var out []string
 	warned := map[string]bool{}

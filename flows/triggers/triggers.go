@@ -308,7 +308,7 @@ func (t *Triggers) Webhook(ctx context.Context, project, flow string, header htt
 			}
 			for c, old := range t.keys {
 				if now.Sub(old.read) >= keyFresh {
-					delete(t.keys, c) // no value kept past its use
+					delete(t.keys, c) // a value past its minute goes at the next read
 				}
 			}
 			t.keys[ck] = signingKey{value: key, read: now}
