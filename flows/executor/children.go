@@ -207,18 +207,19 @@ func (x *execution) ended(ctx context.Context, id string) bool {
 
 // wakeIfEnded wakes this run, just suspended to wait for run child, when
 // the child ended before the suspension was stored (its outcome's wake
-// found the run still running).
+// found the run still running). Driver.Ended waits for a transaction
+// that is ending the child: if it finds the child open, the child's
+// outcome is not yet written and its wake will find this run waiting.
 func (x *execution) wakeIfEnded(child string) {
 	w := x.w
-	if w.cfg.Children == nil {
-		return
-	}
 	ctx, cancel := context.WithTimeout(x.hard, 10*time.Second)
 	defer cancel()
-	c, err := w.cfg.Children.GetRun(ctx, child)
-	if err != nil || !c.Finished() {
+	ended, err := w.cfg.Driver.Ended(w.cfg.DB.WithContext(ctx), child)
+	if err == nil && !ended {
 		return // the child's own outcome wakes the run, or the wait's end
 	}
+	// Ended, or unknown (a database error): a run woken for nothing
+	// finds its child open and waits again.
 	if err := queue.Wake(w.cfg.DB.WithContext(ctx), x.run.ID, w.now()); err != nil {
 		w.log.Warn("wake a run whose child ended", "run_id", x.run.ID, "child", child, "err", x.red.Error(err))
 		return

@@ -98,6 +98,15 @@ func (postgres) Claim(db *gorm.DB, owner string, n int, now, leaseUntil time.Tim
 // between the check and the write), and the checkpoints of the holds that
 // matched are inserted. Leases are extended by the heartbeat, not here: an
 // UPDATE per write would cost a row version and index entries.
+// Ended reads the row FOR SHARE, which waits for a transaction that
+// updated it (the one ending the run) to commit, and then reads the
+// committed row.
+func (postgres) Ended(db *gorm.DB, id string) (bool, error) {
+	var status []string
+	err := db.Raw(`SELECT status FROM runs WHERE id = ? FOR SHARE`, id).Scan(&status).Error
+	return len(status) == 1 && (&model.Run{Status: status[0]}).Finished(), store.Translate(err)
+}
+
 func (postgres) Hold(tx *gorm.DB, holds []Hold) ([]bool, error) {
 	var hv, cv strings.Builder
 	var args, cargs []any

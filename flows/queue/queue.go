@@ -63,6 +63,15 @@ type Driver interface {
 	// Finish records the outcomes of runs still leased to the claim and
 	// deletes their checkpoints.
 	Finish(tx *gorm.DB, os []Outcome) ([]bool, error)
+	// Ended reports whether run id has ended. A transaction that is
+	// ending it is waited for, never read around: a run whose suspension
+	// to wait for run id just committed, and which finds id open here,
+	// can count on the wake of id's end (Wake, in the transaction that
+	// ends id, then finds it waiting). A plain read on PostgreSQL could
+	// see id open while that transaction, whose Wake ran before the
+	// suspension committed, commits: the waiting run would then sleep
+	// until its wait timed out.
+	Ended(db *gorm.DB, id string) (bool, error)
 	// Checkpoints returns the checkpoints of run id.
 	Checkpoints(db *gorm.DB, id string) ([]model.Checkpoint, error)
 	// LastSeq returns the highest event number of run id (1, the
@@ -140,7 +149,10 @@ SELECT ?, ?, ?, '', ?, ? WHERE EXISTS (SELECT 1 FROM runs WHERE id = ? AND statu
 }
 
 // Wake makes run id, when it is waiting, claimable at now (a wait ended
-// early: the run it waited for ended).
+// early: the run it waited for ended). It runs in the transaction that
+// ends the awaited run; a run not yet waiting (its suspension still in
+// its worker's transaction) wakes itself when Driver.Ended, after that
+// suspension, finds the awaited run ended.
 func Wake(tx *gorm.DB, id string, now time.Time) error {
 	return tx.Model(&model.Run{}).Where("id = ? AND status = ?", id, model.StatusWaiting).Update("available_at", now).Error
 }

@@ -26,6 +26,15 @@ func (sqlite) Claim(db *gorm.DB, owner string, n int, now, leaseUntil time.Time)
 	return runs, store.Translate(err)
 }
 
+// Ended reads the row: SQLite's writers take turns (BEGIN IMMEDIATE), so
+// a run's suspension cannot commit while a transaction ending another
+// run is open, and a plain read after it sees that end committed.
+func (sqlite) Ended(db *gorm.DB, id string) (bool, error) {
+	var status []string
+	err := db.Raw(`SELECT status FROM runs WHERE id = ?`, id).Scan(&status).Error
+	return len(status) == 1 && (&model.Run{Status: status[0]}).Finished(), store.Translate(err)
+}
+
 func (sqlite) Hold(tx *gorm.DB, holds []Hold) ([]bool, error) {
 	ok := make([]bool, len(holds))
 	var cps []model.Checkpoint

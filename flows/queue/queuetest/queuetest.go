@@ -29,6 +29,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("RescueAndLeases", func(t *testing.T) { rescueAndLeases(t, open) })
 	t.Run("Cancel", func(t *testing.T) { cancel(t, open) })
 	t.Run("StatsAndLastSeq", func(t *testing.T) { statsAndLastSeq(t, open) })
+	t.Run("ChildEndingWakesItsParentBeingSuspended", func(t *testing.T) { childEndingWakesItsParentBeingSuspended(t, open) })
 }
 
 var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
@@ -368,4 +369,86 @@ func statsAndLastSeq(t *testing.T, open Open) {
 	if seq, err := d.LastSeq(db.DB, "a"); err != nil || seq != 4 {
 		t.Errorf("last seq: %d %v", seq, err)
 	}
+}
+
+// A child run ends while its parent is being suspended to wait for it:
+// the child's outcome, and in its transaction the wake of its parent,
+// which finds the parent still running (a no-op); then the parent's
+// suspension commits and its worker asks whether the child ended
+// (Ended, and Wake when it did), as executor.wakeIfEnded does. Whatever
+// the order in which the two commit, the parent must be woken. On
+// PostgreSQL a plain read of the child, before its transaction
+// commits, saw it open: no one woke the parent, which slept until its
+// wait's end (seen once in CI as a sub-flow's one-minute timeout).
+func childEndingWakesItsParentBeingSuspended(t *testing.T, open Open) {
+	db, d := open(t)
+	parent := claimOne(t, db, d, "parent", "w1")
+	child := claimOne(t, db, d, "child", "w2")
+	if err := db.Model(&model.Run{}).Where("id = ?", "child").Update("parent_run_id", "parent").Error; err != nil {
+		t.Fatal(err)
+	}
+	until, ended, woken := t0.Add(time.Hour), t0.Add(time.Minute), t0.Add(2*time.Minute)
+
+	end := db.DB.Begin() // on SQLite this takes the write lock
+	if end.Error != nil {
+		t.Fatal(end.Error)
+	}
+	defer end.Rollback()
+	ok, err := d.Finish(end, []queue.Outcome{{RunID: "child", Owner: "w2", Attempt: child.Attempt,
+		Status: model.StatusSucceeded, Finished: ended, Parent: "parent"}})
+	if err != nil || !ok[0] {
+		t.Fatalf("the child's outcome: %v %v", ok, err)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		err := db.Transaction(func(tx *gorm.DB) error {
+			_, err := d.Transit(tx, []queue.Transition{{Hold: queue.Hold{RunID: "parent", Owner: "w1", Attempt: parent.Attempt},
+				Status: model.StatusWaiting, AvailableAt: until}})
+			return err
+		})
+		if err == nil {
+			var over bool
+			if over, err = d.Ended(db.DB, "child"); err == nil && over {
+				err = queue.Wake(db.DB, "parent", woken)
+			}
+		}
+		done <- err
+	}()
+	if db.Dialect == store.Postgres {
+		// The parent's suspension commits at once; its look at the child
+		// must wait for the child's transaction, not read around it.
+		waitForLockOrDone(t, db, done)
+	}
+	if err := end.Commit().Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if r := get(t, db, "parent"); r.Status != model.StatusWaiting || !r.AvailableAt.Equal(woken) {
+		t.Errorf("parent: %s, available at %v; want waiting, woken at %v (not left until %v)", r.Status, r.AvailableAt, woken, until)
+	}
+}
+
+// waitForLockOrDone returns once a statement of db's database waits for
+// a lock, or done has a value (which it puts back).
+func waitForLockOrDone(t *testing.T, db *store.DB, done chan error) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+		select {
+		case err := <-done:
+			done <- err
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+		var waiting int64
+		if err := db.Raw(`SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting).Error; err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			return
+		}
+	}
+	t.Fatal("no statement waited for a lock, nor ended, within a minute")
 }
