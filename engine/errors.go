@@ -29,6 +29,9 @@ var (
 	// ErrOutput: the result is not a JSON value (undefined, a function, a
 	// Symbol, a BigInt, a cycle, NaN) or is over WithMaxOutput.
 	ErrOutput = errors.New("result is not a JSON value within limits")
+	// ErrInput: what the script is given (input, steps, env, item) is
+	// nested deeper than a code block takes (MaxDepth levels).
+	ErrInput = errors.New("script data beyond limits")
 	// ErrMemoryLimit: the sandbox process ran out of its memory limit and
 	// was killed; the script needs less memory.
 	ErrMemoryLimit = errors.New("sandbox memory limit exceeded")
@@ -45,6 +48,7 @@ var codeErrs = map[jsvm.ErrorCode]error{
 	jsvm.CodeCanceled:      ErrCanceled,
 	jsvm.CodeStackOverflow: ErrStackOverflow,
 	jsvm.CodeOutput:        ErrOutput,
+	jsvm.CodeInput:         ErrInput,
 	jsvm.CodeMemory:        ErrMemoryLimit,
 	jsvm.CodeCrash:         ErrSandbox,
 	jsvm.CodeUnavailable:   ErrSandbox,

@@ -20,6 +20,7 @@ const (
 	CodeCanceled      ErrorCode = "canceled"       // the caller's context ended
 	CodeStackOverflow ErrorCode = "stack_overflow" // the call stack limit
 	CodeOutput        ErrorCode = "output"         // the result is not a JSON value or too big
+	CodeInput         ErrorCode = "input"          // a global is beyond what the sandbox takes
 	CodeMemory        ErrorCode = "memory"         // the sandbox hit its memory limit
 	CodeCrash         ErrorCode = "crash"          // the sandbox process died
 	CodeUnavailable   ErrorCode = "unavailable"    // no sandbox could run the script

@@ -249,11 +249,15 @@ func (p *Pool) Run(ctx context.Context, kind jsvm.Kind, src string, g jsvm.Globa
 		Failure: g.Failure}
 	var err error
 	for _, f := range []struct {
-		dst *json.RawMessage
-		v   any
-	}{{&req.Input, g.Input}, {&req.Steps, g.Steps}, {&req.Run, g.Run}, {&req.Env, g.Env}} {
+		name string
+		dst  *json.RawMessage
+		v    any
+	}{{"input", &req.Input, g.Input}, {"steps", &req.Steps, g.Steps}, {"run", &req.Run, g.Run}, {"env", &req.Env, g.Env}} {
 		if *f.dst, err = json.Marshal(f.v); err != nil {
 			return nil, &jsvm.Error{Code: jsvm.CodeInternal, Message: "sandbox: globals are not JSON: " + err.Error()}
+		}
+		if err := checkDepth(f.name, *f.dst); err != nil {
+			return nil, err
 		}
 	}
 	if g.Each != nil {
@@ -261,6 +265,9 @@ func (p *Pool) Run(ctx context.Context, kind jsvm.Kind, src string, g jsvm.Globa
 		req.EachIndex = &i
 		if req.Item, err = json.Marshal(g.Each.Item); err != nil {
 			return nil, &jsvm.Error{Code: jsvm.CodeInternal, Message: "sandbox: item is not JSON: " + err.Error()}
+		}
+		if err := checkDepth("item", req.Item); err != nil {
+			return nil, err
 		}
 	}
 	for try := 1; ; try++ {
@@ -544,4 +551,44 @@ func (t *tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.head) + string(t.buf)
+}
+
+// MaxDepth is how deeply the data a script is given (input, steps, env,
+// item) may nest: the worker decodes a request with encoding/json, which
+// refuses documents nested deeper than 10,000 levels, and the request
+// wraps each global in one more.
+const MaxDepth = 9_999
+
+// checkDepth refuses a global nested deeper than MaxDepth, naming it
+// (a webhook's body of 10,000 levels, a service's deep response), so
+// that the block fails with that rather than with a worker that cannot
+// read its request.
+func checkDepth(name string, b []byte) error {
+	if len(b) <= 2*MaxDepth {
+		return nil // too short to nest that deep
+	}
+	depth, inString, escaped := 0, false, false
+	for _, c := range b {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			switch c {
+			case '\\':
+				escaped = true
+			case '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth++; depth > MaxDepth {
+				return &jsvm.Error{Code: jsvm.CodeInput,
+					Message: fmt.Sprintf("%s is nested deeper than %d levels, more than a code block takes", name, MaxDepth)}
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return nil
 }

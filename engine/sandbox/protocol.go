@@ -102,5 +102,15 @@ func readFrame(r *bufio.Reader, limit int, m *message) error {
 		return err
 	}
 	*m = message{}
-	return json.Unmarshal(b, m)
+	if err := json.Unmarshal(b, m); err != nil {
+		return badFrame{err}
+	}
+	return nil
 }
+
+// badFrame is a frame read whole that does not decode: the stream is
+// still in step, and the reader may answer it and go on.
+type badFrame struct{ err error }
+
+func (b badFrame) Error() string { return "sandbox: the frame does not decode: " + b.err.Error() }
+func (b badFrame) Unwrap() error { return b.err }

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -558,5 +559,80 @@ func TestWorkersOutliveSignalsAndDeaths(t *testing.T) {
 	if _, err := p.Run(context.Background(), jsvm.Code, "while (true) {}", globals, newHost(), jsvm.Limits{Timeout: 100 * time.Millisecond}); err == nil ||
 		!strings.Contains(err.Error(), "deadline") {
 		t.Fatalf("an endless script: %v", err)
+	}
+}
+
+// nested returns a JSON value nested depth levels deep ({"a":{"a":...1}}).
+func nested(depth int) json.RawMessage {
+	return json.RawMessage(strings.Repeat(`{"a":`, depth) + "1" + strings.Repeat("}", depth))
+}
+
+// nestedMaps returns a Go value nested depth levels deep, which
+// json.Marshal encodes whatever its depth.
+func nestedMaps(depth int) any {
+	var v any = 1
+	for range depth {
+		v = map[string]any{"a": v}
+	}
+	return v
+}
+
+// Data nested as deep as encoding/json reads (a webhook's body of 10,000
+// levels, a service's deep response) failed the worker, which could not
+// decode its request and exited: "sandbox worker died (exit status 0)".
+// Now a global deeper than MaxDepth fails the evaluation with its name,
+// and the worker stays.
+func TestSandboxDeepData(t *testing.T) {
+	p, err := New(Config{Path: os.Args[0], Workers: 1, MemoryLimit: testMemory})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	started := p.Started()
+	depth := `let d = 0; for (let v = input; typeof v === "object"; v = v.a) d++; return d`
+	g := globals
+	g.Input = nested(MaxDepth)
+	if v, err := p.Run(context.Background(), jsvm.Code, depth, g, newHost(), jsvm.Limits{}); err != nil || v != int64(MaxDepth) {
+		t.Fatalf("input %d deep: %v %v", MaxDepth, v, err)
+	}
+	for _, tt := range []struct {
+		name string
+		g    jsvm.Globals
+	}{
+		{"input", jsvm.Globals{Input: nested(MaxDepth + 1)}},
+		{"steps", jsvm.Globals{Steps: map[string]any{"call": map[string]any{"output": nested(MaxDepth - 1)}}}},
+		{"item", jsvm.Globals{Each: &jsvm.Each{Item: nestedMaps(20_000)}}},
+	} {
+		_, err := p.Run(context.Background(), jsvm.Code, "return 1", tt.g, newHost(), jsvm.Limits{})
+		var e *jsvm.Error
+		if !errors.As(err, &e) || e.Code != jsvm.CodeInput || e.Message != tt.name+" is nested deeper than 9999 levels, more than a code block takes" {
+			t.Errorf("%s too deep: %#v", tt.name, err)
+		}
+	}
+	// Strings count for nothing, whatever brackets they hold.
+	g.Input = json.RawMessage(`["` + strings.Repeat(`{[\"`, 20_000) + `"]`)
+	if v, err := p.Run(context.Background(), jsvm.Code, "return input[0].length", g, newHost(), jsvm.Limits{}); err != nil || v != int64(60_000) {
+		t.Fatalf("brackets in a string: %v %v", v, err)
+	}
+
+	// A request that reaches a worker and does not decode (the check
+	// above keeps every request of the pool decodable) fails its
+	// evaluation, not the worker.
+	w, err := p.take(context.Background(), jsvm.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &message{T: "eval", Kind: jsvm.Code, Src: "return 1", Input: nested(10_000)}
+	_, err = p.exchange(w, req, newHost(), jsvm.Limits{})
+	var e *jsvm.Error
+	if !errors.As(err, &e) || e.Code != jsvm.CodeInput || !strings.Contains(e.Message, "exceeded max depth") {
+		t.Fatalf("a request that does not decode: %#v", err)
+	}
+	p.idle <- w
+	if v, err := p.Run(context.Background(), jsvm.Code, "return 2", globals, newHost(), jsvm.Limits{}); err != nil || v != int64(2) {
+		t.Fatalf("after a request that did not decode: %v %v", v, err)
+	}
+	if p.Started() != started {
+		t.Fatalf("deep data cost workers: %d started, %d before", p.Started(), started)
 	}
 }

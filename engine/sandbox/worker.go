@@ -60,7 +60,17 @@ func WorkerMain() int {
 	for {
 		var m message
 		if err := readFrame(in, maxFrame, &m); err != nil {
-			return 0 // the server closed stdin
+			var bad badFrame
+			if !errors.As(err, &bad) {
+				return 0 // the server closed stdin
+			}
+			// A request that does not decode (checkDepth keeps the data
+			// within encoding/json's depth) fails its evaluation, not
+			// the worker.
+			if err := w.sendError(&jsvm.Error{Code: jsvm.CodeInput, Message: bad.Error()}); err != nil {
+				return 1
+			}
+			continue
 		}
 		if m.T != "eval" {
 			fmt.Fprintln(os.Stderr, "sandbox worker: unexpected message", m.T)
