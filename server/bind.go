@@ -37,6 +37,9 @@ func bind(c echo.Context, v any) error {
 		}
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
+			if strings.Contains(se.Error(), "exceeded max depth") {
+				return apperr.Invalidf("invalid_json", "request body nests deeper than 10000 levels (at byte %d)", se.Offset)
+			}
 			return apperr.Invalidf("invalid_json", "request body is not valid JSON at byte %d", se.Offset)
 		}
 		var te *json.UnmarshalTypeError

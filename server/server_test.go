@@ -109,6 +109,7 @@ func TestBadInput(t *testing.T) {
 			{"mistyped field", `{"nam":"ok"}`, 400, `unknown field "nam"; did you mean "name"?`},
 			{"wrong type", `{"name":5}`, 400, `"name" must be a string`},
 			{"empty body", "", 400, "empty"},
+			{"too deep", `{"name":` + strings.Repeat("[", 10_001), 400, "request body nests deeper than 10000 levels (at byte 10008)"},
 			{"2 MiB", `{"name":"` + strings.Repeat("a", 2<<20) + `"}`, 413, "limit of 1.5 MiB"},
 		}
 		for _, c := range cases {
