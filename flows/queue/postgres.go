@@ -92,12 +92,6 @@ func (postgres) Claim(db *gorm.DB, owner string, n int, now, leaseUntil time.Tim
 	return runs, store.Translate(err)
 }
 
-// Hold checks the holds and stores the checkpoints of those that apply in
-// one statement: the holds are joined to their leased runs, whose rows are
-// locked FOR SHARE until the commit (so that the rescuer cannot take a run
-// between the check and the write), and the checkpoints of the holds that
-// matched are inserted. Leases are extended by the heartbeat, not here: an
-// UPDATE per write would cost a row version and index entries.
 // Ended reads the row FOR SHARE, which waits for a transaction that
 // updated it (the one ending the run) to commit, and then reads the
 // committed row.
@@ -107,6 +101,12 @@ func (postgres) Ended(db *gorm.DB, id string) (bool, error) {
 	return len(status) == 1 && (&model.Run{Status: status[0]}).Finished(), store.Translate(err)
 }
 
+// Hold checks the holds and stores the checkpoints of those that apply in
+// one statement: the holds are joined to their leased runs, whose rows are
+// locked FOR SHARE until the commit (so that the rescuer cannot take a run
+// between the check and the write), and the checkpoints of the holds that
+// matched are inserted. Leases are extended by the heartbeat, not here: an
+// UPDATE per write would cost a row version and index entries.
 func (postgres) Hold(tx *gorm.DB, holds []Hold) ([]bool, error) {
 	var hv, cv strings.Builder
 	var args, cargs []any
