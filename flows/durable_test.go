@@ -266,27 +266,65 @@ func TestInterruptedPost(t *testing.T) {
 	}
 }
 
-// A run interrupted more often than the limit fails with a reason.
+// A run lives through any number of drains (its replica shut down and
+// released it: a deploy), but not through more unplanned interruptions
+// (its worker's lease expired: the replica was killed or lost the
+// database) than the limit, which then fails it with a reason. Drains
+// counted toward the limit, so that a long run failed after a few deploys.
 func TestResumeLimit(t *testing.T) {
 	dbc := storetest.SQLiteConfig(t)
-	opts := func(c *app.Config) { c.ShutdownGrace = 100 * time.Millisecond; c.MaxResumes = 1 }
+	clock := &apptest.Clock{}
+	opts := func(c *app.Config) { c.ShutdownGrace = 100 * time.Millisecond; c.MaxResumes = 1; c.Now = clock.Now }
 	s := serverOn(t, dbc, opts)
 	s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
 	s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
 		"name": "slow", "trigger": map[string]any{"type": "manual"},
 		"blocks": []any{map[string]any{"id": "wait", "type": "delay", "config": map[string]any{"duration": "'4s'"}}},
 	})
-	id := s.Must(202, "POST", "/api/v1/projects/ops/flows/slow/runs", map[string]any{"environment": "development"})["id"].(string)
-	for i := 1; i <= 2; i++ {
+	atBlock := func(id string, i int) {
 		waitRun(t, s, id, "the run to reach its delay", func(r map[string]any, evs string) bool {
+			if r["status"] == "failed" {
+				t.Fatalf("a run drained %d times failed: %v", i-1, r["error"])
+			}
 			return r["status"] == "running" && strings.Count(evs, "block_started:wait") == i
 		})
+	}
+
+	// Three drains, more than the limit of one resume: the run goes on.
+	id := s.Must(202, "POST", "/api/v1/projects/ops/flows/slow/runs", map[string]any{"environment": "development"})["id"].(string)
+	for i := 1; i <= 3; i++ {
+		atBlock(id, i)
 		s.Stop()
 		s = serverOn(t, dbc, opts)
 	}
-	r := waitRun(t, s, id, "the run to end", func(r map[string]any, _ string) bool { return r["status"] == "failed" })
-	if msg := r["error"].(string); !strings.Contains(msg, "interrupted 2 times, more than the limit of 1 resumes (HUSHFLOW_MAX_RESUMES)") ||
-		!strings.Contains(msg, "shut down") {
+	r := waitRun(t, s, id, "the run to end", func(r map[string]any, _ string) bool { return r["status"] != "running" && r["status"] != "queued" })
+	if r["status"] != "succeeded" || r["resumes"] != float64(3) || r["drains"] != float64(3) {
+		t.Fatalf("a run drained three times: %s, resumes %v, drains %v: %v", r["status"], r["resumes"], r["drains"], r["error"])
+	}
+	checkSequence(t, id, events(t, s, id))
+
+	// Two lease expiries: the clock passes the lease of the worker that
+	// runs it (held in a GET), and a new replica's rescuer queues it again
+	// at once; the third claim finds it interrupted twice.
+	fx := newEffects(t, "/hold")
+	s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+		"name": "held", "trigger": map[string]any{"type": "manual"}, "env": map[string]string{"FX": fx.URL},
+		"blocks": []any{map[string]any{"id": "get", "type": "http", "config": map[string]any{"url": "`${env.FX}/hold?run=${run.id}`"}}},
+	})
+	id = s.Must(202, "POST", "/api/v1/projects/ops/flows/held/runs", map[string]any{"environment": "development"})["id"].(string)
+	<-fx.arrived
+	for i := 1; i <= 2; i++ {
+		clock.Advance(time.Hour)
+		old := s
+		s = serverOn(t, dbc, opts)
+		if i == 1 {
+			<-fx.arrived // resumed, and held again
+		}
+		old.Stop()
+	}
+	r = waitRun(t, s, id, "the run to end", func(r map[string]any, _ string) bool { return r["status"] == "failed" })
+	if msg := r["error"].(string); !strings.Contains(msg, "more than the limit of 1 resumes (HUSHFLOW_MAX_RESUMES") ||
+		!strings.Contains(msg, "lease") {
 		t.Errorf("error: %s", msg)
 	}
 	checkSequence(t, id, events(t, s, id))

@@ -132,12 +132,13 @@ func (x *execution) suspend(sl *sleeping) {
 	}
 }
 
-// release queues the run again for any replica to resume, with reason.
+// release queues the run again for any replica to resume, with reason:
+// its worker shuts down, a planned drain (Run.Drains).
 func (x *execution) release(reason string) {
 	w, r := x.w, x.run
 	x.emit(PendingEvent{Type: "run_released", Data: map[string]any{"reason": reason, "worker": w.owner}})
 	t := queue.Transition{Hold: queue.Hold{RunID: r.ID, Owner: w.owner, Attempt: r.Attempt},
-		Status: model.StatusQueued, Reason: reason, Resumed: true}
+		Status: model.StatusQueued, Reason: reason, Resumed: true, Planned: true}
 	if x.transit(t, "flows.release") {
 		w.log.Info("run released to resume elsewhere", "run_id", r.ID, "reason", reason)
 	}

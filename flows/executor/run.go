@@ -215,9 +215,11 @@ func (x *execution) do(ctx context.Context) (any, error) {
 	if r.CancelReq {
 		return nil, canceled(r.CancelReason) // asked while it was released or waiting
 	}
-	if r.Resumes > w.cfg.MaxResumes {
-		return nil, fmt.Errorf("this run was interrupted %d times, more than the limit of %d resumes (HUSHFLOW_MAX_RESUMES); the last time: %s",
-			r.Resumes, w.cfg.MaxResumes, r.ResumeReason)
+	// Drains (a replica shut down and released the run) are planned: a
+	// run may live through any number of deploys.
+	if n := r.Resumes - r.Drains; n > w.cfg.MaxResumes {
+		return nil, fmt.Errorf("this run was interrupted %d times, more than the limit of %d resumes (HUSHFLOW_MAX_RESUMES; drains of a replica that shut down do not count); the last time: %s",
+			n, w.cfg.MaxResumes, r.ResumeReason)
 	}
 	plan, err := retryLoad(x, ctx, "load the flow", func(ctx context.Context) (*plan.Plan, error) {
 		return w.cfg.Plans.Get(ctx, r.FlowID, r.FlowVersion)

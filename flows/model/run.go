@@ -100,6 +100,11 @@ type Run struct {
 	// Resumes counts the times the run was interrupted (a replica stopped
 	// or died, a database error) and queued again to resume.
 	Resumes int `gorm:"not null;default:0" json:"resumes"`
+	// Drains counts those of Resumes that were planned: the run's worker
+	// shut down (a deploy, a stop signal) and released it. They do not
+	// count toward the bound on resumes (HUSHFLOW_MAX_RESUMES), which
+	// stops runs that keep killing or losing their worker.
+	Drains int `gorm:"not null;default:0" json:"drains,omitempty"`
 	// ResumeReason says why the run was last queued again.
 	ResumeReason string `gorm:"type:text;not null;default:''" json:"resume_reason,omitempty"`
 	// RerunOf is the id of the run this one repeats (POST

@@ -101,13 +101,15 @@ type Hold struct {
 // Transition is a change of a claimed run's status by its worker: to
 // waiting until AvailableAt (a durable wait), or to queued (released; a
 // zero AvailableAt keeps its place in the queue). Resumed counts an
-// interruption, with Reason.
+// interruption, with Reason; Planned counts it as a drain too (its
+// worker shut down).
 type Transition struct {
 	Hold
 	Status      string
 	AvailableAt time.Time
 	Reason      string
 	Resumed     bool
+	Planned     bool
 }
 
 // Outcome is how a claimed run ended, as recorded in its row. Input is the
@@ -229,6 +231,9 @@ func (common) Transit(tx *gorm.DB, ts []Transition) ([]bool, error) {
 		if t.Resumed {
 			set["resumes"] = gorm.Expr("resumes + 1")
 			set["resume_reason"] = t.Reason
+			if t.Planned {
+				set["drains"] = gorm.Expr("drains + 1")
+			}
 		}
 		res := tx.Model(&model.Run{}).Where("id = ? AND status = ? AND lease_owner = ? AND attempt = ?",
 			t.RunID, model.StatusRunning, t.Owner, t.Attempt).Updates(set)

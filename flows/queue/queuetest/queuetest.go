@@ -250,7 +250,7 @@ func transitWaitsReleasesAndHonoursCancel(t *testing.T, open Open) {
 	ok := tx(t, db, func(tx *gorm.DB) ([]bool, error) {
 		return d.Transit(tx, []queue.Transition{
 			{Hold: queue.Hold{RunID: "sleeper", Owner: "w1", Attempt: a.Attempt, Checkpoints: []model.Checkpoint{sleep}}, Status: model.StatusWaiting, AvailableAt: until},
-			{Hold: queue.Hold{RunID: "released", Owner: "w1", Attempt: b.Attempt}, Status: model.StatusQueued, Reason: "worker w1 shut down", Resumed: true},
+			{Hold: queue.Hold{RunID: "released", Owner: "w1", Attempt: b.Attempt}, Status: model.StatusQueued, Reason: "worker w1 shut down", Resumed: true, Planned: true},
 			{Hold: queue.Hold{RunID: "canceled", Owner: "w1", Attempt: c.Attempt}, Status: model.StatusWaiting, AvailableAt: until},
 			{Hold: queue.Hold{RunID: "released", Owner: "w2", Attempt: b.Attempt}, Status: model.StatusQueued},
 		})
@@ -264,7 +264,7 @@ func transitWaitsReleasesAndHonoursCancel(t *testing.T, open Open) {
 	if cps, _ := d.Checkpoints(db.DB, "sleeper"); len(cps) != 1 || cps[0].State != model.CheckpointSleeping {
 		t.Errorf("sleeper's checkpoints: %+v", cps)
 	}
-	if r := get(t, db, "released"); r.Status != model.StatusQueued || !r.AvailableAt.Equal(r.QueuedAt) || r.Resumes != 1 ||
+	if r := get(t, db, "released"); r.Status != model.StatusQueued || !r.AvailableAt.Equal(r.QueuedAt) || r.Resumes != 1 || r.Drains != 1 ||
 		r.ResumeReason != "worker w1 shut down" || r.LeaseOwner != "" {
 		t.Errorf("released: %+v", r)
 	}
@@ -294,7 +294,7 @@ func rescueAndLeases(t *testing.T, open Open) {
 		t.Fatalf("rescued %v %v, want [dead]", rescued, err)
 	}
 	r := get(t, db, "dead")
-	if r.Status != model.StatusQueued || r.Resumes != 1 || r.LeaseOwner != "" || r.LeaseExpiresAt != nil ||
+	if r.Status != model.StatusQueued || r.Resumes != 1 || r.Drains != 0 || r.LeaseOwner != "" || r.LeaseExpiresAt != nil ||
 		r.ResumeReason != "the lease of worker w1 expired (it stopped, was killed or lost the database)" {
 		t.Errorf("rescued run: %+v", r)
 	}
