@@ -269,6 +269,13 @@ func (s *Service) rescueEvery() time.Duration {
 // the lease owner that resume reasons name.
 func (s *Service) WorkerID() string { return s.worker.Owner() }
 
+// Settings are the effective settings of runs in this process, defaults
+// applied, as key-value pairs for a log line (the worker's, and the
+// default bound on a flow's open runs).
+func (s *Service) Settings() []any {
+	return append(s.worker.Settings(), "max_concurrent_runs", s.cfg.MaxConcurrentRuns)
+}
+
 // Started is closed when this process's workers take runs.
 func (s *Service) Started() <-chan struct{} { return s.worker.Started() }
 

@@ -147,9 +147,14 @@ func TestServeFreshDataDir(t *testing.T) {
 	}
 	p.stop(t)
 
-	p = startServe(t, "HUSHFLOW_DATA_DIR="+dir)
+	// The startup line shows the effective settings: those set, and the
+	// defaults of the others.
+	p = startServe(t, "HUSHFLOW_DATA_DIR="+dir, "HUSHFLOW_RUN_LEASE=45s", "HUSHFLOW_WORKERS=12")
 	if tokenRE.MatchString(p.output()) {
 		t.Errorf("a second admin token was printed on restart")
+	}
+	if want := regexp.MustCompile(`msg="hushflow serving" .* rate_limit=100 workers=12 run_lease=45s shutdown_grace=30s max_resumes=10 max_concurrent_runs=10000 sandbox_workers=\d+`); !want.MatchString(p.output()) {
+		t.Errorf("startup line without the effective settings:\n%s", p.output())
 	}
 	code, body = p.request(t, token, "GET", "/api/v1/projects", "")
 	if code != 200 || !strings.Contains(body, `"name":"billing"`) {

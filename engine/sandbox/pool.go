@@ -235,6 +235,9 @@ func (p *Pool) discard(w *worker, why int32) {
 	}()
 }
 
+// Workers is the number of worker processes the pool keeps.
+func (p *Pool) Workers() int { return p.cfg.Workers }
+
 // Run evaluates a script in a worker. It implements engine.Sandbox; errors
 // are *jsvm.Error.
 func (p *Pool) Run(ctx context.Context, kind jsvm.Kind, src string, g jsvm.Globals, host jsvm.Host, lim jsvm.Limits) (any, error) {

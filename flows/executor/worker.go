@@ -271,6 +271,13 @@ func New(cfg Config) *Worker {
 // Owner is this worker's lease owner id (the `worker` of run events).
 func (w *Worker) Owner() string { return w.owner }
 
+// Settings are the worker's effective settings, defaults applied, as
+// key-value pairs for a log line.
+func (w *Worker) Settings() []any {
+	c := w.cfg
+	return []any{"workers", c.Workers, "run_lease", c.Lease.String(), "shutdown_grace", c.ShutdownGrace.String(), "max_resumes", c.MaxResumes}
+}
+
 // Started is closed when the claim loop begins, for tests and tools that
 // must not race it.
 func (w *Worker) Started() <-chan struct{} { return w.started }

@@ -388,8 +388,24 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	case a.Config.NoAPI:
 		role = "worker"
 	}
-	a.Log.Info("hushflow serving", "addr", "http://"+ln.Addr().String(), "role", role, "worker", a.Flows.WorkerID(),
-		"database", string(a.DB.Dialect), "location", a.DB.Location)
+	kv := []any{"addr", "http://" + ln.Addr().String(), "role", role, "worker", a.Flows.WorkerID(),
+		"database", string(a.DB.Dialect), "location", a.DB.Location}
+	// The effective settings, defaults applied: what an operator set, or
+	// meant to, is visible without reading the defaults in the docs.
+	if !a.Config.NoAPI {
+		rate := a.Config.RateLimit
+		if rate <= 0 {
+			rate = server.DefaultRateLimit
+		}
+		kv = append(kv, "rate_limit", rate)
+	}
+	if !a.Config.NoWorkers {
+		kv = append(kv, a.Flows.Settings()...)
+		if a.sandbox != nil {
+			kv = append(kv, "sandbox_workers", a.sandbox.Workers())
+		}
+	}
+	a.Log.Info("hushflow serving", kv...)
 	var err error
 	select {
 	case err = <-errc:
