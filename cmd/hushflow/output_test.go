@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hushflow/hushflow/internal/apptest"
 	"github.com/hushflow/hushflow/store/storetest"
@@ -244,5 +245,21 @@ func TestFollowGivesUpNamingTheRun(t *testing.T) {
 	if exitStatus(err) != exitUnavailable || !strings.Contains(err.Error(), "stopped following run run-42, which goes on on the server") ||
 		!strings.Contains(err.Error(), "hushflow run logs run-42 --follow") {
 		t.Fatalf("%v (exit %d)", err, exitStatus(err))
+	}
+}
+
+// Every event type fits the type column of `run logs`, so that blocks and
+// summaries line up (iteration_finished shifted its line by three).
+func TestEventLinesAlign(t *testing.T) {
+	at := time.Date(2026, 12, 6, 9, 0, 0, 0, time.Local)
+	var col []int
+	for _, typ := range []string{"log", "run_started", "block_finished", "on_error_finished", "iteration_finished"} {
+		line := eventLine(eventInfo{At: at, Type: typ, Block: "call", Data: map[string]any{"duration_ms": 1}})
+		col = append(col, strings.Index(line, " call "))
+	}
+	for _, c := range col[1:] {
+		if c != col[0] {
+			t.Fatalf("the block column starts at %v", col)
+		}
 	}
 }

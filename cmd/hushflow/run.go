@@ -303,7 +303,7 @@ func eventLine(e eventInfo) string {
 	if block == "" {
 		block = "-"
 	}
-	return strings.TrimRight(fmt.Sprintf("%s  %-15s %-12s %s", e.At.Local().Format("15:04:05.000"), e.Type, block, summarize(e.Type, e.Data)), " ")
+	return strings.TrimRight(fmt.Sprintf("%s  %-18s %-12s %s", e.At.Local().Format("15:04:05.000"), e.Type, block, summarize(e.Type, e.Data)), " ")
 }
 
 // summarize renders event data compactly: known event types pick their
