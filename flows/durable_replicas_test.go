@@ -589,7 +589,7 @@ func TestFollowAcrossRestart(t *testing.T) {
 			t.Errorf("follow output lacks %s:\n%s", want, text)
 		}
 	}
-	if n := strings.Count(text, "block_finished  first"); n != 1 {
+	if n := strings.Count(text, "block_finished     first"); n != 1 {
 		t.Errorf("block_finished of first printed %d times:\n%s", n, text)
 	}
 }

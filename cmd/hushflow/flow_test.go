@@ -156,8 +156,8 @@ func TestFlowAndRunCommands(t *testing.T) {
 
 		// run --follow streams events, then the outcome.
 		out = c.must("flow", "run", "notify", "-p", "billing", "-e", "development", "--input", `{"text":"hello"}`, "--follow")
-		for _, want := range []string{"run_queued", "run_started", "block_started   call", "http_request", "http_response",
-			"block_finished  call", "log             report       [log] sent with [REDACTED", "run_finished", " succeeded in ", `"text": "hello"`} {
+		for _, want := range []string{"run_queued", "run_started", "block_started      call", "http_request", "http_response",
+			"block_finished     call", "log                report       [log] sent with [REDACTED", "run_finished", " succeeded in ", `"text": "hello"`} {
 			if !strings.Contains(out, want) {
 				t.Errorf("run --follow lacks %q:\n%s", want, out)
 			}
@@ -182,7 +182,7 @@ func TestFlowAndRunCommands(t *testing.T) {
 			t.Errorf("run get: %s", out)
 		}
 		out = c.must("run", "logs", id)
-		if !strings.Contains(out, "block_finished  report") || !strings.Contains(out, "run_finished") {
+		if !strings.Contains(out, "block_finished     report") || !strings.Contains(out, "run_finished") {
 			t.Errorf("run logs: %s", out)
 		}
 		if out2 := c.must("run", "logs", id, "--follow"); out2 != out {
@@ -417,7 +417,7 @@ func TestFollowPrintsRunErrorOnce(t *testing.T) {
 	// whose error the run's error is when the block failed the run).
 	outcome := withoutLines(out, "block_failed")
 	if n := strings.Count(outcome, runErr); n != 1 || !strings.Contains(out, "\nerror: "+runErr+"\n") ||
-		!strings.Contains(out, "run_finished    -            status=failed\n") || !strings.HasSuffix(out, "run "+id+" failed\n") {
+		!strings.Contains(out, "run_finished       -            status=failed\n") || !strings.HasSuffix(out, "run "+id+" failed\n") {
 		t.Fatalf("the run's error %q is printed %d times, want once, after error:\n%s", runErr, n, out)
 	}
 	logs := c.must("run", "logs", id)
