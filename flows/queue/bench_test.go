@@ -67,3 +67,44 @@ func BenchmarkRunCycle(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkClaimBacklog is one claim of 4 runs from a backlog of 10,000
+// due runs of one project and 10 of another (one every 1,001 runs), the
+// claimed runs queued again after each claim so that the backlog stays.
+func BenchmarkClaimBacklog(b *testing.B) {
+	for _, be := range storetest.Backends(b) {
+		b.Run(be.Name, func(b *testing.B) {
+			db := storetest.Open(b, be.Config(b), flows.Migrations())
+			d := queue.New(db)
+			now := time.Now().UTC().Add(-time.Hour)
+			var rs []model.Run
+			for i := range 10_010 {
+				p := "busy"
+				if i%1001 == 1000 {
+					p = "quiet"
+				}
+				at := now.Add(time.Duration(i) * time.Millisecond)
+				rs = append(rs, model.Run{ID: fmt.Sprintf("run-%08d", i), ProjectID: p, Project: p, FlowID: "f", Flow: "f", FlowVersion: 1,
+					Environment: "development", Trigger: "webhook", Status: model.StatusQueued, Input: `{}`, QueuedAt: at, AvailableAt: at})
+			}
+			if err := db.CreateInBatches(rs, 500).Error; err != nil {
+				b.Fatal(err)
+			}
+			at := time.Now().UTC()
+			for b.Loop() {
+				got, err := d.Claim(db.DB, "w1", 4, at, at.Add(time.Minute))
+				if err != nil || len(got) != 4 {
+					b.Fatalf("claim: %d %v", len(got), err)
+				}
+				ids := make([]string, len(got))
+				for i, r := range got {
+					ids[i] = r.ID
+				}
+				if err := db.Model(&model.Run{}).Where("id IN ?", ids).Updates(map[string]any{"status": model.StatusQueued,
+					"lease_owner": nil, "lease_expires_at": nil}).Error; err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -88,9 +88,30 @@ func listen(ctx context.Context, sqlDB *sql.DB, wake func()) error {
 
 func (postgres) Claim(db *gorm.DB, owner string, n int, now, leaseUntil time.Time) ([]model.Run, error) {
 	var runs []model.Run
-	err := db.Raw(claimSQL(" FOR UPDATE SKIP LOCKED"), model.StatusRunning, owner, leaseUntil, now, now, n).Scan(&runs).Error
+	// Each project's picks go beyond n, for the claims of other replicas
+	// that lock some of them at the same moment.
+	err := db.Raw(claimSQL(postgresCTEs, postgresChoose), now, n+32, model.StatusRunning, owner, leaseUntil, now, now, n).Scan(&runs).Error
 	return runs, store.Translate(err)
 }
+
+// postgresCTEs read each project's due runs with a LATERAL subquery
+// over runs_ready_project (picks), and put them in the order of their
+// turns, projects at random within a turn, once (order).
+const postgresCTEs = `picks AS (
+  SELECT y.id, ROW_NUMBER() OVER (PARTITION BY y.project_id ORDER BY y.available_at, y.id) AS turn
+  FROM p CROSS JOIN LATERAL (SELECT id, project_id, available_at FROM runs WHERE project_id = p.project_id
+    AND status IN ('queued', 'waiting') AND available_at <= ? ORDER BY available_at LIMIT ?) y),
+o AS (SELECT ARRAY(SELECT id FROM picks ORDER BY turn, random()) AS ids)`
+
+// postgresChoose locks the first picks in that order that no other
+// claim holds (SKIP LOCKED), each read by its id; the conditions are
+// checked again on a row another claim changed meanwhile. They are
+// written so that no index matches them (runs_ready would, and with the
+// statistics of before a burst the planner reads every due run through
+// it): the runs are read by id.
+const postgresChoose = `SELECT r.id FROM o, runs r WHERE r.id = ANY(o.ids)
+  AND r.status NOT IN ('running', 'succeeded', 'failed', 'canceled') AND r.available_at <= ?
+  ORDER BY array_position(o.ids, r.id) LIMIT ? FOR UPDATE OF r SKIP LOCKED`
 
 // Ended reads the row FOR SHARE, which waits for a transaction that
 // updated it (the one ending the run) to commit, and then reads the

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
 	"time"
 
@@ -22,7 +23,22 @@ func (sqlite) Listen(context.Context, *gorm.DB, func(), *slog.Logger) {}
 
 func (sqlite) Claim(db *gorm.DB, owner string, n int, now, leaseUntil time.Time) ([]model.Run, error) {
 	var runs []model.Run
-	err := db.Raw(claimSQL(""), model.StatusRunning, owner, leaseUntil, now, now, n).Scan(&runs).Error
+	// With the runs due of one project only (most of the time), there are
+	// no turns to take: its oldest due runs, without the picks.
+	var lo, hi sql.NullString
+	if err := db.Raw(`SELECT (SELECT MIN(project_id) FROM runs WHERE status IN ('queued', 'waiting')),
+  (SELECT MAX(project_id) FROM runs WHERE status IN ('queued', 'waiting'))`).Row().Scan(&lo, &hi); err != nil {
+		return nil, store.Translate(err)
+	}
+	if !lo.Valid {
+		return nil, nil // nothing queued or waiting
+	}
+	var err error
+	if lo.String == hi.String {
+		err = db.Raw(oneProjectClaim, model.StatusRunning, owner, leaseUntil, now, now, n).Scan(&runs).Error
+	} else {
+		err = db.Raw(claimSQL("picks AS ("+sqlitePicks+")", sqliteChoose), now, n, model.StatusRunning, owner, leaseUntil, now, now, n).Scan(&runs).Error
+	}
 	return runs, store.Translate(err)
 }
 
@@ -73,12 +89,51 @@ func (sqlite) Finish(tx *gorm.DB, os []Outcome) ([]bool, error) {
 	return ok, settleParents(tx, os, ok)
 }
 
-// claimSQL is the claim statement, with lock appended to its subquery.
-// The status literals match the partial index runs_ready.
-func claimSQL(lock string) string {
-	return `UPDATE runs SET status = ?, lease_owner = ?, lease_expires_at = ?, started_at = COALESCE(started_at, ?),
+// Projects take turns at the claim. The projects with runs queued or
+// waiting are found in the index runs_ready_project, one index probe
+// each (readyProjects); each one's n longest due runs are read from the
+// same index and numbered 1, 2, 3... in their project (its turns). The
+// claim takes the lowest turns, projects in a random order at each turn:
+// within a project the longest due run goes first, and a project that
+// queued 10,000 runs at once does not make another's run wait for them
+// (each freed slot goes to one of the projects with due runs, alike).
+// The status literals match the partial indexes runs_ready_project and
+// runs_ready.
+const readyProjects = `WITH RECURSIVE p(project_id) AS (
+  SELECT (SELECT MIN(project_id) FROM runs WHERE status IN ('queued', 'waiting'))
+  UNION ALL
+  SELECT (SELECT MIN(x.project_id) FROM runs x WHERE x.status IN ('queued', 'waiting') AND x.project_id > p.project_id)
+  FROM p WHERE p.project_id IS NOT NULL)`
+
+// claimSQL is the claim statement: ctes name each project's due runs
+// with their turns (picks), choose selects the runs to claim from them.
+func claimSQL(ctes, choose string) string {
+	return readyProjects + `,
+` + ctes + `
+UPDATE runs SET status = ?, lease_owner = ?, lease_expires_at = ?, started_at = COALESCE(started_at, ?),
   attempt = attempt + 1
-WHERE id IN (SELECT id FROM runs WHERE status IN ('queued', 'waiting') AND available_at <= ?
-  ORDER BY available_at LIMIT ?` + lock + `)
+WHERE id IN (` + choose + `)
 RETURNING *`
 }
+
+// oneProjectClaim is the claim when one project has runs queued or
+// waiting: its longest due.
+const oneProjectClaim = `UPDATE runs SET status = ?, lease_owner = ?, lease_expires_at = ?, started_at = COALESCE(started_at, ?),
+  attempt = attempt + 1
+WHERE id IN (SELECT id FROM runs WHERE status IN ('queued', 'waiting') AND available_at <= ?
+  ORDER BY available_at LIMIT ?)
+RETURNING *`
+
+// sqlitePicks reads each project's due runs with a correlated IN list,
+// which SQLite evaluates once per project through runs_ready_project.
+const sqlitePicks = `SELECT r.id, ROW_NUMBER() OVER (PARTITION BY r.project_id ORDER BY r.available_at, r.id) AS turn
+  FROM p JOIN runs r ON r.id IN (SELECT y.id FROM runs y WHERE y.project_id = p.project_id
+    AND y.status IN ('queued', 'waiting') AND y.available_at <= ? ORDER BY y.available_at LIMIT ?)
+  WHERE p.project_id IS NOT NULL`
+
+// sqliteChoose takes the lowest turns; CROSS JOIN makes SQLite read the
+// picks first and each run by its id (it would otherwise read every due
+// run through runs_ready and match them to the picks).
+const sqliteChoose = `SELECT r.id FROM picks f CROSS JOIN runs r ON r.id = f.id
+  WHERE r.status IN ('queued', 'waiting') AND r.available_at <= ?
+  ORDER BY f.turn, random() LIMIT ?`

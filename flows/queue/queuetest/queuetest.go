@@ -29,6 +29,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("RescueAndLeases", func(t *testing.T) { rescueAndLeases(t, open) })
 	t.Run("Cancel", func(t *testing.T) { cancel(t, open) })
 	t.Run("StatsAndLastSeq", func(t *testing.T) { statsAndLastSeq(t, open) })
+	t.Run("ProjectsTakeTurns", func(t *testing.T) { projectsTakeTurns(t, open) })
 	t.Run("ChildEndingWakesItsParentBeingSuspended", func(t *testing.T) { childEndingWakesItsParentBeingSuspended(t, open) })
 }
 
@@ -37,7 +38,13 @@ var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 // insert adds a run queued at queued (and available then).
 func insert(t *testing.T, db *store.DB, id string, queued time.Time) {
 	t.Helper()
-	r := model.Run{ID: id, ProjectID: "p", Project: "p", FlowID: "f", Flow: "f", FlowVersion: 1, Environment: "development",
+	insertIn(t, db, "p", id, queued)
+}
+
+// insertIn adds a run of project queued at queued.
+func insertIn(t *testing.T, db *store.DB, project, id string, queued time.Time) {
+	t.Helper()
+	r := model.Run{ID: id, ProjectID: project, Project: project, FlowID: "f", Flow: "f", FlowVersion: 1, Environment: "development",
 		Trigger: "manual", Status: model.StatusQueued, Input: `{"token":"x"}`, QueuedAt: queued, AvailableAt: queued}
 	if err := db.Create(&r).Error; err != nil {
 		t.Fatal(err)
@@ -451,4 +458,54 @@ func waitForLockOrDone(t *testing.T, db *store.DB, done chan error) {
 		}
 	}
 	t.Fatal("no statement waited for a lock, nor ended, within a minute")
+}
+
+// Projects take turns at the claim: a burst of one project's runs does
+// not hold back another project's run queued after it, whether the claim
+// has several free slots or one; within a project the longest due run
+// goes first. Before, the claim took the longest due runs of all: the
+// quiet project's run waited for the busy project's 200.
+func projectsTakeTurns(t *testing.T, open Open) {
+	db, d := open(t)
+	for i := range 200 {
+		insertIn(t, db, "busy", fmt.Sprintf("busy-%03d", i), t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	insertIn(t, db, "quiet", "quiet-1", t0.Add(time.Second))
+	insertIn(t, db, "quiet", "quiet-2", t0.Add(2*time.Second))
+	at := t0.Add(time.Minute)
+	claim := func(n int) []string {
+		t.Helper()
+		got, err := d.Claim(db.DB, "w1", n, at, at.Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := ids(got)
+		sort.Strings(out)
+		return out
+	}
+	if got := claim(2); fmt.Sprint(got) != "[busy-000 quiet-1]" {
+		t.Fatalf("a claim of two: %v, want the first of each project", got)
+	}
+	// One slot at a time, each to one of the two projects at random: the
+	// quiet one's second run comes within 30 claims, all but surely
+	// (one chance in a billion that it does not).
+	var busy []string
+	for i := 0; ; i++ {
+		if i == 30 {
+			t.Fatalf("quiet-2 not claimed in 30 claims of one slot, among %d runs of the busy project", len(busy))
+		}
+		got := claim(1)
+		if len(got) != 1 {
+			t.Fatalf("a claim of one: %v", got)
+		}
+		if got[0] == "quiet-2" {
+			break
+		}
+		busy = append(busy, got[0])
+	}
+	for i, id := range busy {
+		if want := fmt.Sprintf("busy-%03d", i+1); id != want {
+			t.Fatalf("the busy project's runs out of order: %v", busy)
+		}
+	}
 }
