@@ -3,6 +3,8 @@ package flows_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -819,15 +821,19 @@ func TestGivenUpRunLogsItsEvents(t *testing.T) {
 	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		arrived <- struct{}{}
 		<-release
-		io.WriteString(w, `{"charged":"ch_given_up_42"}`)
+		// The service echoes the secret header: the log must not show it.
+		fmt.Fprintf(w, `{"charged":"ch_given_up_42","auth":%q}`, r.Header.Get("Authorization"))
 	}))
 	defer peer.Close()
 	p := startServe(t, serveConfig{bin: hushflowBinary(t), db: db, dataDir: db.DataDir, extra: []string{"HUSHFLOW_RUN_LEASE=2s"}})
 	p.must(201, "POST", "/api/v1/projects", map[string]any{"name": "pay"})
+	const token = "sk_live_GivenUp7Qm2Lx9Vr4Tz"
+	p.must(201, "POST", "/api/v1/secrets", map[string]any{"name": "PAY_TOKEN", "value": token, "project": "pay"})
 	p.must(201, "POST", "/api/v1/projects/pay/flows", map[string]any{
 		"name": "charge", "trigger": map[string]any{"type": "manual"}, "env": map[string]string{"PEER": peer.URL},
 		"blocks": []any{
-			map[string]any{"id": "charge", "type": "http", "timeout": "60s", "config": map[string]any{"method": "'POST'", "url": "env.PEER", "body": "({amount: 42})"}},
+			map[string]any{"id": "charge", "type": "http", "timeout": "60s", "config": map[string]any{"method": "'POST'", "url": "env.PEER", "body": "({amount: 42})",
+				"headers": "({Authorization: `Bearer ${secrets.PAY_TOKEN}`})"}},
 			map[string]any{"id": "after", "type": "code", "config": map[string]any{"code": "return steps.charge.output.status"}},
 		},
 	})
@@ -846,5 +852,15 @@ func TestGivenUpRunLogsItsEvents(t *testing.T) {
 	logs := p.Logs.String()
 	if !strings.Contains(logs, "event of a run given up, not stored") || !strings.Contains(logs, "ch_given_up_42") {
 		t.Fatalf("the given-up run's events are not in the log:\n%s", logs)
+	}
+	// The events logged are redacted like stored ones: the echoed token
+	// shows masked, in no form.
+	for _, form := range []string{token, base64.StdEncoding.EncodeToString([]byte(token)), hex.EncodeToString([]byte(token))} {
+		if strings.Contains(logs, form) {
+			t.Fatalf("the log of the given-up run's events holds the secret (%s):\n%s", form, logs)
+		}
+	}
+	if !strings.Contains(logs, "[REDACTED:PAY_TOKEN]") {
+		t.Fatalf("the echoed token is not masked in the log:\n%s", logs)
 	}
 }

@@ -19,7 +19,7 @@ func TestProjectsTakeTurns(t *testing.T) {
 			s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": p})
 			s.Must(201, "POST", "/api/v1/projects/"+p+"/flows", map[string]any{
 				"name": "work", "trigger": map[string]any{"type": "manual"},
-				"blocks": []any{map[string]any{"id": "wait", "type": "delay", "config": map[string]any{"duration": "'40ms'"}}},
+				"blocks": []any{map[string]any{"id": "wait", "type": "delay", "config": map[string]any{"duration": "'100ms'"}}},
 			})
 		}
 		const burst = 300
