@@ -108,3 +108,44 @@ func BenchmarkClaimBacklog(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkClaimSleepers is one claim of 4 runs of the one project with
+// due runs, beside 20,000 projects each with a run waiting until
+// tomorrow (a durable delay): a claim must not cost what is not due.
+func BenchmarkClaimSleepers(b *testing.B) {
+	for _, be := range storetest.Backends(b) {
+		b.Run(be.Name, func(b *testing.B) {
+			db := storetest.Open(b, be.Config(b), flows.Migrations())
+			d := queue.New(db)
+			now := time.Now().UTC()
+			var rs []model.Run
+			for i := range 20_000 {
+				p := fmt.Sprintf("sleepy-%05d", i)
+				rs = append(rs, model.Run{ID: fmt.Sprintf("sleep-%05d", i), ProjectID: p, Project: p, FlowID: "f", Flow: "f", FlowVersion: 1,
+					Environment: "development", Trigger: "manual", Status: model.StatusWaiting, Input: `{}`, QueuedAt: now, AvailableAt: now.Add(24 * time.Hour)})
+			}
+			for i := range 100 {
+				rs = append(rs, model.Run{ID: fmt.Sprintf("due-%03d", i), ProjectID: "busy", Project: "busy", FlowID: "f", Flow: "f", FlowVersion: 1,
+					Environment: "development", Trigger: "manual", Status: model.StatusQueued, Input: `{}`, QueuedAt: now, AvailableAt: now.Add(-time.Minute)})
+			}
+			if err := db.CreateInBatches(rs, 500).Error; err != nil {
+				b.Fatal(err)
+			}
+			at := now.Add(time.Second)
+			for b.Loop() {
+				got, err := d.Claim(db.DB, "w1", 4, at, at.Add(time.Minute))
+				if err != nil || len(got) != 4 {
+					b.Fatalf("claim: %d %v", len(got), err)
+				}
+				ids := make([]string, len(got))
+				for i, r := range got {
+					ids[i] = r.ID
+				}
+				if err := db.Model(&model.Run{}).Where("id IN ?", ids).Updates(map[string]any{"status": model.StatusQueued,
+					"lease_owner": nil, "lease_expires_at": nil}).Error; err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -90,7 +90,7 @@ func (postgres) Claim(db *gorm.DB, owner string, n int, now, leaseUntil time.Tim
 	var runs []model.Run
 	// Each project's picks go beyond n, for the claims of other replicas
 	// that lock some of them at the same moment.
-	err := db.Raw(claimSQL(postgresCTEs, postgresChoose), now, n+32, model.StatusRunning, owner, leaseUntil, now, now, n).Scan(&runs).Error
+	err := db.Raw(claimSQL(postgresCTEs, postgresChoose), now, now, now, n+32, model.StatusRunning, owner, leaseUntil, now, now, n).Scan(&runs).Error
 	return runs, store.Translate(err)
 }
 

@@ -26,18 +26,18 @@ func (sqlite) Claim(db *gorm.DB, owner string, n int, now, leaseUntil time.Time)
 	// With the runs due of one project only (most of the time), there are
 	// no turns to take: its oldest due runs, without the picks.
 	var lo, hi sql.NullString
-	if err := db.Raw(`SELECT (SELECT MIN(project_id) FROM runs WHERE status IN ('queued', 'waiting')),
-  (SELECT MAX(project_id) FROM runs WHERE status IN ('queued', 'waiting'))`).Row().Scan(&lo, &hi); err != nil {
+	if err := db.Raw(`SELECT (SELECT MIN(project_id) FROM runs WHERE status IN ('queued', 'waiting') AND available_at <= ?),
+  (SELECT MAX(project_id) FROM runs WHERE status IN ('queued', 'waiting') AND available_at <= ?)`, now, now).Row().Scan(&lo, &hi); err != nil {
 		return nil, store.Translate(err)
 	}
 	if !lo.Valid {
-		return nil, nil // nothing queued or waiting
+		return nil, nil // nothing due
 	}
 	var err error
 	if lo.String == hi.String {
 		err = db.Raw(oneProjectClaim, model.StatusRunning, owner, leaseUntil, now, now, n).Scan(&runs).Error
 	} else {
-		err = db.Raw(claimSQL("picks AS ("+sqlitePicks+")", sqliteChoose), now, n, model.StatusRunning, owner, leaseUntil, now, now, n).Scan(&runs).Error
+		err = db.Raw(claimSQL("picks AS ("+sqlitePicks+")", sqliteChoose), now, now, now, n, model.StatusRunning, owner, leaseUntil, now, now, n).Scan(&runs).Error
 	}
 	return runs, store.Translate(err)
 }
@@ -89,9 +89,11 @@ func (sqlite) Finish(tx *gorm.DB, os []Outcome) ([]bool, error) {
 	return ok, settleParents(tx, os, ok)
 }
 
-// Projects take turns at the claim. The projects with runs queued or
-// waiting are found in the index runs_ready_project, one index probe
-// each (readyProjects); each one's n longest due runs are read from the
+// Projects take turns at the claim. The projects with runs due are
+// found in the index runs_ready_project, one index probe each, which
+// passes over the entries of runs not due yet (readyProjects: a project
+// whose runs all sleep until tomorrow costs a claim one index entry per
+// run, not a probe); each one's n longest due runs are read from the
 // same index and numbered 1, 2, 3... in their project (its turns). The
 // claim takes the lowest turns, projects in a random order at each turn:
 // within a project the longest due run goes first, and a project that
@@ -100,9 +102,10 @@ func (sqlite) Finish(tx *gorm.DB, os []Outcome) ([]bool, error) {
 // The status literals match the partial indexes runs_ready_project and
 // runs_ready.
 const readyProjects = `WITH RECURSIVE p(project_id) AS (
-  SELECT (SELECT MIN(project_id) FROM runs WHERE status IN ('queued', 'waiting'))
+  SELECT (SELECT MIN(project_id) FROM runs WHERE status IN ('queued', 'waiting') AND available_at <= ?)
   UNION ALL
-  SELECT (SELECT MIN(x.project_id) FROM runs x WHERE x.status IN ('queued', 'waiting') AND x.project_id > p.project_id)
+  SELECT (SELECT MIN(x.project_id) FROM runs x WHERE x.status IN ('queued', 'waiting') AND x.available_at <= ?
+    AND x.project_id > p.project_id)
   FROM p WHERE p.project_id IS NOT NULL)`
 
 // claimSQL is the claim statement: ctes name each project's due runs
