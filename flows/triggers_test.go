@@ -406,3 +406,31 @@ func TestWebhookSigningSecretRotates(t *testing.T) {
 		t.Fatalf("with the old value: %d", st)
 	}
 }
+
+// A webhook's JSON body nested deeper than 10,000 levels is refused with
+// that reason. Before, an object just over the bound failed as "input is
+// not a JSON value" and deeper arrays became a text body ({"body": "..."}),
+// which the docs keep for bodies that are not JSON.
+func TestWebhookBodyTooDeep(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+		s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{
+			"name": "deep", "trigger": map[string]any{"type": "webhook"},
+			"blocks": []any{map[string]any{"id": "l", "type": "log", "config": map[string]any{"message": "'got it'"}}},
+		})
+		for _, tt := range []struct {
+			body   string
+			status int
+		}{
+			{strings.Repeat("[", 10_000) + strings.Repeat("]", 10_000), 202},
+			{strings.Repeat("[", 10_001) + strings.Repeat("]", 10_001), 400},
+			{`{"a":` + strings.Repeat("[", 10_000) + strings.Repeat("]", 10_000) + "}", 400},
+			{strings.Repeat("[", 20_000) + strings.Repeat("]", 20_000), 400},
+		} {
+			r := s.DoToken("", "POST", "/hooks/ops/deep", tt.body)
+			if r.Status != tt.status || tt.status == 400 && !strings.Contains(string(r.Body), "the webhook's body nests deeper than 10000 levels") {
+				t.Errorf("a body of %d bytes: %d %s", len(tt.body), r.Status, r.Body)
+			}
+		}
+	})
+}

@@ -304,13 +304,18 @@ func (d *decoder) space() {
 	}
 }
 
+// ErrTooDeep is Decode's error for JSON whose objects and arrays nest
+// deeper than 10,000 levels (encoding/json's bound, which would refuse to
+// encode it again).
+var ErrTooDeep = errors.New("ordered: JSON nested deeper than 10000 levels")
+
 func (d *decoder) value(depth int) (any, error) {
-	if depth > maxDepth {
-		return nil, errors.New("ordered: JSON nested too deeply")
-	}
 	d.space()
 	if d.i >= len(d.s) {
 		return nil, d.fail("")
+	}
+	if c := d.s[d.i]; (c == '{' || c == '[') && depth >= maxDepth {
+		return nil, ErrTooDeep
 	}
 	switch c := d.s[d.i]; {
 	case c == '{':

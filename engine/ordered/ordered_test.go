@@ -2,8 +2,10 @@ package ordered
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -29,6 +31,23 @@ func TestDecode(t *testing.T) {
 	for _, bad := range []string{``, `{`, `{"a":1}x`, `[1,]`, `{"a" 1}`} {
 		if _, err := Decode([]byte(bad)); err == nil {
 			t.Errorf("%q: no error", bad)
+		}
+	}
+	// Nesting: 10,000 levels, as encoding/json, which encodes them again.
+	for depth, want := range map[int]error{10_000: nil, 10_001: ErrTooDeep} {
+		for _, doc := range []string{
+			strings.Repeat("[", depth) + strings.Repeat("]", depth),
+			strings.Repeat(`{"a":`, depth) + "1" + strings.Repeat("}", depth),
+		} {
+			v, err := Decode([]byte(doc))
+			if !errors.Is(err, want) {
+				t.Errorf("%d levels (%.5s...): %v, want %v", depth, doc, err, want)
+			}
+			if err == nil {
+				if _, err := json.Marshal(v); err != nil {
+					t.Errorf("%d levels (%.5s...) do not encode again: %v", depth, doc, err)
+				}
+			}
 		}
 	}
 }

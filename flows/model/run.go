@@ -104,7 +104,7 @@ type Run struct {
 	// shut down (a deploy, a stop signal) and released it. They do not
 	// count toward the bound on resumes (HUSHFLOW_MAX_RESUMES), which
 	// stops runs that keep killing or losing their worker.
-	Drains int `gorm:"not null;default:0" json:"drains,omitempty"`
+	Drains int `gorm:"not null;default:0" json:"drains"`
 	// ResumeReason says why the run was last queued again.
 	ResumeReason string `gorm:"type:text;not null;default:''" json:"resume_reason,omitempty"`
 	// RerunOf is the id of the run this one repeats (POST

@@ -328,6 +328,9 @@ func (t *Triggers) Webhook(ctx context.Context, project, flow string, header htt
 		}
 	}
 	input, err := webhookInput(header, body)
+	if errors.Is(err, ordered.ErrTooDeep) {
+		return nil, apperr.Invalidf("invalid_input", "the webhook's body nests deeper than 10000 levels")
+	}
 	if err != nil {
 		input = map[string]any{"body": string(body)}
 	}
