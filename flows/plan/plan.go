@@ -149,6 +149,9 @@ func ParseDefinition(data []byte) (model.Definition, error) {
 		switch {
 		case errors.As(err, &se):
 			p.Message = "definition is not valid JSON: " + err.Error()
+			if strings.Contains(se.Error(), "exceeded max depth") {
+				p.Message = "definition nests deeper than 10000 levels"
+			}
 			p.Line, p.Column = lineColumn(data, se.Offset) // the byte it could not take
 		case errors.As(err, &te):
 			p.Message = "definition is not valid: " + typeMessage(te)

@@ -45,15 +45,16 @@ func TestMalformedJSONNamesLineAndColumn(t *testing.T) {
 	}{
 		{"{\"name\": \"x\",\n \"trigger\": {\"type\": \"manual\"},\n \"blocks\": [ {\"id\": \"a\" \"type\": \"log\"} ]}", 3, 25, "after object key:value pair"},
 		{"{\"name\": \"x\",\n \"blocks\": 7}", 2, 12, "blocks is a number, where an array is wanted"},
+		{"{\"name\": \"x\", \"env\": " + strings.Repeat("[", 10_001), 1, 10_021, "definition nests deeper than 10000 levels"},
 	} {
 		_, err := plan.ParseDefinition([]byte(c.doc))
 		var inv *plan.InvalidError
 		if !errors.As(err, &inv) || len(inv.Problems) != 1 {
-			t.Fatalf("%q: %v", c.doc, err)
+			t.Fatalf("%.80q: %v", c.doc, err)
 		}
 		p := inv.Problems[0]
 		if p.Line != c.line || p.Column != c.col || !strings.Contains(p.Message, c.whatInText) {
-			t.Errorf("%q: problem %+v, want line %d column %d", c.doc, p, c.line, c.col)
+			t.Errorf("%.80q: problem %+v, want line %d column %d", c.doc, p, c.line, c.col)
 		}
 	}
 }
