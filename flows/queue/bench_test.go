@@ -8,6 +8,7 @@ import (
 	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/flows/queue"
+	"github.com/hushflow/hushflow/store"
 	"github.com/hushflow/hushflow/store/storetest"
 	"gorm.io/gorm"
 )
@@ -90,21 +91,7 @@ func BenchmarkClaimBacklog(b *testing.B) {
 			if err := db.CreateInBatches(rs, 500).Error; err != nil {
 				b.Fatal(err)
 			}
-			at := time.Now().UTC()
-			for b.Loop() {
-				got, err := d.Claim(db.DB, "w1", 4, at, at.Add(time.Minute))
-				if err != nil || len(got) != 4 {
-					b.Fatalf("claim: %d %v", len(got), err)
-				}
-				ids := make([]string, len(got))
-				for i, r := range got {
-					ids[i] = r.ID
-				}
-				if err := db.Model(&model.Run{}).Where("id IN ?", ids).Updates(map[string]any{"status": model.StatusQueued,
-					"lease_owner": nil, "lease_expires_at": nil}).Error; err != nil {
-					b.Fatal(err)
-				}
-			}
+			claimFour(b, db, d, time.Now().UTC())
 		})
 	}
 }
@@ -131,21 +118,26 @@ func BenchmarkClaimSleepers(b *testing.B) {
 			if err := db.CreateInBatches(rs, 500).Error; err != nil {
 				b.Fatal(err)
 			}
-			at := now.Add(time.Second)
-			for b.Loop() {
-				got, err := d.Claim(db.DB, "w1", 4, at, at.Add(time.Minute))
-				if err != nil || len(got) != 4 {
-					b.Fatalf("claim: %d %v", len(got), err)
-				}
-				ids := make([]string, len(got))
-				for i, r := range got {
-					ids[i] = r.ID
-				}
-				if err := db.Model(&model.Run{}).Where("id IN ?", ids).Updates(map[string]any{"status": model.StatusQueued,
-					"lease_owner": nil, "lease_expires_at": nil}).Error; err != nil {
-					b.Fatal(err)
-				}
-			}
+			claimFour(b, db, d, now.Add(time.Second))
 		})
+	}
+}
+
+// claimFour claims 4 runs due at at, b.N times, and queues them again
+// after each claim so that the backlog stays.
+func claimFour(b *testing.B, db *store.DB, d queue.Driver, at time.Time) {
+	for b.Loop() {
+		got, err := d.Claim(db.DB, "w1", 4, at, at.Add(time.Minute))
+		if err != nil || len(got) != 4 {
+			b.Fatalf("claim: %d %v", len(got), err)
+		}
+		ids := make([]string, len(got))
+		for i, r := range got {
+			ids[i] = r.ID
+		}
+		if err := db.Model(&model.Run{}).Where("id IN ?", ids).Updates(map[string]any{"status": model.StatusQueued,
+			"lease_owner": nil, "lease_expires_at": nil}).Error; err != nil {
+			b.Fatal(err)
+		}
 	}
 }
