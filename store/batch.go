@@ -66,6 +66,13 @@ type Merge struct {
 	// in tx and reports for each whether it applied. The Apply of the
 	// first write with the Key is used.
 	Apply func(tx *gorm.DB, items []any) ([]bool, error)
+	// Single, when set, reports whether Apply runs items as one
+	// statement. A durable batch whose writes all have Merges of one Key
+	// that are, and no Rows, is that statement alone, without a
+	// transaction around it: a statement commits atomically on its own,
+	// and the BEGIN and COMMIT round trips are saved (a run's checkpoint,
+	// or its outcome with its last events, on PostgreSQL at a low rate).
+	Single func(items []any) bool
 }
 
 type batchReq struct {
@@ -229,6 +236,11 @@ func (b *Batcher) commit(ctx context.Context, batch []*batchReq) ([]result, erro
 			return res, nil
 		}
 	}
+	if merges && durable {
+		if ok, err := b.single(ctx, batch, res); ok || err != nil {
+			return res, err
+		}
+	}
 	err := b.db.Tx(ctx, func(tx *gorm.DB) error {
 		if !durable && b.db.Dialect == Postgres {
 			if err := tx.Exec("SET LOCAL synchronous_commit = off").Error; err != nil {
@@ -255,6 +267,28 @@ func (b *Batcher) commit(ctx context.Context, batch []*batchReq) ([]result, erro
 		return nil, Translate(err)
 	}
 	return res, nil
+}
+
+// single applies batch as its one merged statement, without a
+// transaction, when it is one (see Merge.Single); ok is false when it is
+// not, and nothing was done.
+func (b *Batcher) single(ctx context.Context, batch []*batchReq, res []result) (ok bool, err error) {
+	first := batch[0].w.Merge
+	items := make([]any, len(batch))
+	for i, r := range batch {
+		m := r.w.Merge
+		if m == nil || m.Key != first.Key || hasRows(r.w) {
+			return false, nil
+		}
+		items[i] = m.Item
+	}
+	if first.Single == nil || !first.Single(items) {
+		return false, nil
+	}
+	if err := applyMerges(b.db.WithContext(ctx), batch, res); err != nil {
+		return true, Translate(err)
+	}
+	return true, nil
 }
 
 // groupRows gathers the rows of one model from every applied write of
@@ -326,8 +360,25 @@ func applyMerges(tx *gorm.DB, batch []*batchReq, res []result) error {
 	return nil
 }
 
+// hasRows reports whether w has Rows to insert.
+func hasRows(w Write) bool {
+	for _, rows := range w.Rows {
+		if v := reflect.ValueOf(rows); v.Kind() == reflect.Slice && v.Len() > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// rowCount is the number of rows w writes: 1 for itself, its Rows, and
+// those its Merge's item stores, when it counts them (RowCount).
 func rowCount(w Write) int {
 	n := 1
+	if m := w.Merge; m != nil {
+		if c, ok := m.Item.(interface{ RowCount() int }); ok {
+			n += c.RowCount()
+		}
+	}
 	for _, rows := range w.Rows {
 		if v := reflect.ValueOf(rows); v.Kind() == reflect.Slice {
 			n += v.Len()

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -145,4 +146,63 @@ func TestBatcherWriteAfterClose(t *testing.T) {
 	if _, err := b.Write(context.Background(), store.Write{Rows: []any{note{Text: "x"}}}); err == nil {
 		t.Fatal("rows that are not a slice: want an error")
 	}
+}
+
+// A durable write whose merge is one statement (Merge.Single) commits as
+// that statement alone, outside a transaction; one with rows, one that
+// is not durable, or one whose merge is not single runs in a transaction.
+// Either way a failing statement leaves nothing behind.
+func TestBatcherSingleStatement(t *testing.T) {
+	storetest.Each(t, batchMigrations, func(t *testing.T, db *store.DB) {
+		if err := db.Create(&tally{ID: 1}).Error; err != nil {
+			t.Fatal(err)
+		}
+		b := store.NewBatcher(db)
+		defer b.Close()
+		var inTx bool
+		bump := func(tx *gorm.DB, items []any) ([]bool, error) {
+			_, inTx = tx.Statement.ConnPool.(*sql.Conn)
+			ok := make([]bool, len(items))
+			for i := range ok {
+				ok[i] = true
+			}
+			return ok, tx.Model(&tally{}).Where("id = 1").Update("count", gorm.Expr("count + ?", len(items))).Error
+		}
+		single := func(items []any) bool { return items[0] != "several statements" }
+		for _, c := range []struct {
+			name   string
+			item   any
+			rows   []any
+			dur    bool
+			wantTx bool
+		}{
+			{"single and durable", "one statement", nil, true, false},
+			{"not durable", "one statement", nil, false, true},
+			{"with rows", "one statement", []any{[]note{{Text: "with rows"}}}, true, true},
+			{"not single", "several statements", nil, true, true},
+		} {
+			inTx = !c.wantTx
+			applied, err := b.Write(context.Background(), store.Write{
+				Merge: &store.Merge{Key: "bump", Item: c.item, Apply: bump, Single: single}, Rows: c.rows, Durable: c.dur})
+			if err != nil || !applied {
+				t.Fatalf("%s: applied %v, %v", c.name, applied, err)
+			}
+			if inTx != c.wantTx {
+				t.Errorf("%s: in a transaction %v, want %v", c.name, inTx, c.wantTx)
+			}
+		}
+		var tl tally
+		db.First(&tl, 1)
+		if tl.Count != 4 {
+			t.Fatalf("count %d, want 4", tl.Count)
+		}
+		// A single statement that fails fails its write.
+		_, err := b.Write(context.Background(), store.Write{Durable: true, Merge: &store.Merge{Key: "bad", Item: 1, Single: single,
+			Apply: func(tx *gorm.DB, items []any) ([]bool, error) {
+				return []bool{true}, tx.Exec("UPDATE no_such_table SET x = 1").Error
+			}}})
+		if err == nil {
+			t.Fatal("a failing single statement succeeded")
+		}
+	})
 }

@@ -151,12 +151,12 @@ func (x *execution) transit(t queue.Transition, key string) bool {
 	w := x.w
 	x.flushMu.Lock()
 	defer x.flushMu.Unlock()
-	rows := x.takeRowsLocked()
+	t.Events = x.takeRowsLocked()
 	var wait retryWait
 	for {
 		ctx, cancel := context.WithTimeout(x.hard, 30*time.Second)
 		applied, err := x.batcher.Write(ctx, store.Write{Merge: &store.Merge{Key: key, Item: t, Apply: w.applyTransitions},
-			Rows: []any{rows}, Durable: true})
+			Durable: true})
 		cancel()
 		if err == nil {
 			if applied {
@@ -255,8 +255,10 @@ func (x *execution) finish(out any, runErr error) {
 		ctx, cancel := context.WithTimeout(x.hard, 30*time.Second)
 		// With the outcomes and events of other runs: one commit, and one
 		// UPDATE on PostgreSQL, for many.
-		applied, err := x.batcher.Write(ctx, store.Write{Merge: &store.Merge{Key: "flows.outcome", Item: o, Apply: w.applyOutcomes},
-			Rows: []any{rows}, Durable: true})
+		o.Events = rows
+		applied, err := x.batcher.Write(ctx, store.Write{
+			Merge:   &store.Merge{Key: "flows.outcome", Item: o, Apply: w.applyOutcomes, Single: w.cfg.Driver.Single},
+			Durable: true})
 		cancel()
 		if err == nil && !applied {
 			w.log.Warn("run taken from this worker before its outcome was recorded; it resumes elsewhere", "run_id", r.ID)

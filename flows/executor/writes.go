@@ -52,10 +52,10 @@ func (x *execution) write(ctx context.Context, cps []model.Checkpoint, durable b
 		return nil
 	}
 	r := x.run
-	h := queue.Hold{RunID: r.ID, Owner: x.w.owner, Attempt: r.Attempt, Checkpoints: cps}
+	h := queue.Hold{RunID: r.ID, Owner: x.w.owner, Attempt: r.Attempt, Checkpoints: cps, Events: rows}
 	applied, err := x.batcher.Write(context.WithoutCancel(ctx), store.Write{
-		Merge: &store.Merge{Key: "flows.hold", Item: h, Apply: x.w.applyHolds},
-		Rows:  []any{rows}, Durable: durable})
+		Merge:   &store.Merge{Key: "flows.hold", Item: h, Apply: x.w.applyHolds, Single: x.w.cfg.Driver.Single},
+		Durable: durable})
 	if err != nil {
 		x.unwritten = rows
 		return err

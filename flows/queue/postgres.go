@@ -158,6 +158,19 @@ ins AS (INSERT INTO run_checkpoints (run_id, block, state, detail, output, creat
     created_at = excluded.created_at)`
 		args = append(args, cargs...)
 	}
+	inline := countEvents(holds, func(h Hold) []model.Event { return h.Events }) <= pgInlineEvents
+	if inline {
+		var ev strings.Builder
+		for i, h := range holds {
+			args = eventValues(&ev, args, i, h.Events)
+		}
+		if ev.Len() > 0 {
+			q += `,
+` + eventsCTE + ev.String() + `),
+ev AS (INSERT INTO events (run_id, seq, at, type, block, data)
+  SELECT e.run_id, e.seq, e.at, e.type, e.block, e.data FROM e JOIN held ON held.i = e.k ORDER BY e.n)`
+		}
+	}
 	q += `
 SELECT i FROM held`
 	var matched []int
@@ -168,7 +181,70 @@ SELECT i FROM held`
 	for _, i := range matched {
 		ok[i] = true
 	}
+	if !inline {
+		var evs []model.Event
+		for i, h := range holds {
+			if ok[i] {
+				evs = append(evs, h.Events...)
+			}
+		}
+		if err := insertEvents(tx, evs); err != nil {
+			return nil, err
+		}
+	}
 	return ok, nil
+}
+
+// pgInlineEvents is the most events a Hold or a Finish on PostgreSQL
+// inserts in its own statement (7 parameters each); beyond it they are
+// inserted by statements of their own after it, in the same transaction.
+const pgInlineEvents = 1000
+
+// eventsCTE starts the VALUES of the events a statement inserts: k is the
+// index of the hold (or outcome) they belong to, n their order.
+const eventsCTE = `e(k, n, run_id, seq, at, type, block, data) AS (VALUES `
+
+// eventValues appends evs, of the hold or outcome k, to the VALUES in sb
+// and their arguments to args.
+func eventValues(sb *strings.Builder, args []any, k int, evs []model.Event) []any {
+	for _, e := range evs {
+		if sb.Len() > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString("(?::int, ?::int, ?, ?::bigint, ?::timestamptz, ?, ?, ?)")
+		args = append(args, k, len(args), e.RunID, e.Seq, e.At, e.Type, e.Block, e.Data)
+	}
+	return args
+}
+
+// countEvents is the number of events of items.
+func countEvents[T any](items []T, events func(T) []model.Event) int {
+	n := 0
+	for _, it := range items {
+		n += len(events(it))
+	}
+	return n
+}
+
+// Single: a Hold is one statement while its events are inlined; a Finish
+// while its outcomes fit one statement (1,000, and their events inlined)
+// and none has a parent to settle.
+func (postgres) Single(items []any) bool {
+	n := 0
+	for _, it := range items {
+		switch v := it.(type) {
+		case Hold:
+			n += len(v.Events)
+		case Outcome:
+			if v.Parent != "" {
+				return false
+			}
+			n += len(v.Events)
+		default:
+			return false
+		}
+	}
+	return n <= pgInlineEvents && len(items) <= 1000
 }
 
 // Finish is one statement per 1,000 outcomes: an UPDATE ... FROM
@@ -196,15 +272,36 @@ FROM (VALUES `)
 		sb.WriteString(`) AS v(id, owner, attempt, status, output, error, finished_at, input, input_sealed)
 WHERE r.id = v.id AND r.status = ? AND r.lease_owner = v.owner AND r.attempt = v.attempt
 RETURNING r.id),
-del AS (DELETE FROM run_checkpoints WHERE run_id IN (SELECT id FROM upd))
-SELECT id FROM upd`)
+del AS (DELETE FROM run_checkpoints WHERE run_id IN (SELECT id FROM upd))`)
 		args = append(args, model.StatusRunning)
+		inline := countEvents(chunk, func(o Outcome) []model.Event { return o.Events }) <= pgInlineEvents
+		if inline {
+			var ev strings.Builder
+			for i, o := range chunk {
+				args = eventValues(&ev, args, i, o.Events)
+			}
+			if ev.Len() > 0 {
+				sb.WriteString(`,
+` + eventsCTE + ev.String() + `),
+ev AS (INSERT INTO events (run_id, seq, at, type, block, data)
+  SELECT e.run_id, e.seq, e.at, e.type, e.block, e.data FROM e JOIN upd ON upd.id = e.run_id ORDER BY e.n)`)
+			}
+		}
+		sb.WriteString(`
+SELECT id FROM upd`)
 		var ids []string
 		if err := tx.Raw(sb.String(), args...).Scan(&ids).Error; err != nil {
 			return nil, err
 		}
+		var evs []model.Event
 		for _, id := range ids {
 			ok[at[id]] = true
+			if !inline {
+				evs = append(evs, os[at[id]].Events...)
+			}
+		}
+		if err := insertEvents(tx, evs); err != nil {
+			return nil, err
 		}
 	}
 	return ok, settleParents(tx, os, ok)

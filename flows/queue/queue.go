@@ -63,6 +63,11 @@ type Driver interface {
 	// Finish records the outcomes of runs still leased to the claim and
 	// deletes their checkpoints.
 	Finish(tx *gorm.DB, os []Outcome) ([]bool, error)
+	// Single reports whether Hold, given items (all Holds), or Finish,
+	// given items (all Outcomes), runs them as one statement: one that
+	// commits atomically on its own, needing no transaction around it
+	// (store.Merge.Single).
+	Single(items []any) bool
 	// Ended reports whether run id has ended. A transaction that is
 	// ending it is waited for, never read around: a run whose suspension
 	// to wait for run id just committed, and which finds id open here,
@@ -90,13 +95,19 @@ type Driver interface {
 }
 
 // Hold is one write of a claimed run: it applies only while the run is
-// leased to the claim (owner, attempt); Checkpoints are stored with it.
+// leased to the claim (owner, attempt); Checkpoints and Events are stored
+// with it, and only when it applies.
 type Hold struct {
 	RunID       string
 	Owner       string
 	Attempt     int
 	Checkpoints []model.Checkpoint
+	Events      []model.Event
 }
+
+// RowCount is the number of rows h stores (for the Batcher's bound on a
+// batch).
+func (h Hold) RowCount() int { return len(h.Checkpoints) + len(h.Events) }
 
 // Transition is a change of a claimed run's status by its worker: to
 // waiting until AvailableAt (a durable wait), or to queued (released; a
@@ -125,7 +136,14 @@ type Outcome struct {
 	// output, sealed) while it is open.
 	Parent           string
 	ParentCheckpoint *model.Checkpoint
+	// Events are the run's last events, stored with the outcome when it
+	// applies.
+	Events []model.Event
 }
+
+// RowCount is the number of rows o stores (for the Batcher's bound on a
+// batch).
+func (o Outcome) RowCount() int { return 1 + len(o.Events) }
 
 // settleParents gives the parents of the applied outcomes their child's
 // checkpoint (only to a parent that is still open: an ended run keeps no
@@ -244,6 +262,9 @@ func (common) Transit(tx *gorm.DB, ts []Transition) ([]bool, error) {
 			if err := upsertCheckpoints(tx, t.Checkpoints); err != nil {
 				return nil, err
 			}
+			if err := insertEvents(tx, t.Events); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return ok, nil
@@ -305,6 +326,14 @@ func upsertCheckpoints(tx *gorm.DB, cps []model.Checkpoint) error {
 		Columns:   []clause.Column{{Name: "run_id"}, {Name: "block"}},
 		DoUpdates: clause.AssignmentColumns([]string{"state", "detail", "output", "created_at"}),
 	}).Create(&cps).Error
+}
+
+// insertEvents stores events, 500 rows to an INSERT.
+func insertEvents(tx *gorm.DB, evs []model.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	return tx.CreateInBatches(&evs, 500).Error
 }
 
 // deleteCheckpoints forgets the checkpoints of runs that ended.

@@ -54,6 +54,7 @@ func (sqlite) Ended(db *gorm.DB, id string) (bool, error) {
 func (sqlite) Hold(tx *gorm.DB, holds []Hold) ([]bool, error) {
 	ok := make([]bool, len(holds))
 	var cps []model.Checkpoint
+	var evs []model.Event
 	for i, h := range holds {
 		var n int64
 		err := tx.Model(&model.Run{}).Where("id = ? AND status = ? AND lease_owner = ? AND attempt = ?",
@@ -63,14 +64,22 @@ func (sqlite) Hold(tx *gorm.DB, holds []Hold) ([]bool, error) {
 		}
 		if ok[i] = n == 1; ok[i] {
 			cps = append(cps, h.Checkpoints...)
+			evs = append(evs, h.Events...)
 		}
 	}
-	return ok, upsertCheckpoints(tx, cps)
+	if err := upsertCheckpoints(tx, cps); err != nil {
+		return nil, err
+	}
+	return ok, insertEvents(tx, evs)
 }
+
+// Single is false: SQLite's Hold and Finish take several statements.
+func (sqlite) Single([]any) bool { return false }
 
 func (sqlite) Finish(tx *gorm.DB, os []Outcome) ([]bool, error) {
 	ok := make([]bool, len(os))
 	var done []string
+	var evs []model.Event
 	for i, o := range os {
 		res := tx.Model(&model.Run{}).Where("id = ? AND status = ? AND lease_owner = ? AND attempt = ?",
 			o.RunID, model.StatusRunning, o.Owner, o.Attempt).
@@ -81,9 +90,13 @@ func (sqlite) Finish(tx *gorm.DB, os []Outcome) ([]bool, error) {
 		}
 		if ok[i] = res.RowsAffected == 1; ok[i] {
 			done = append(done, o.RunID)
+			evs = append(evs, o.Events...)
 		}
 	}
 	if err := deleteCheckpoints(tx, done); err != nil {
+		return nil, err
+	}
+	if err := insertEvents(tx, evs); err != nil {
 		return nil, err
 	}
 	return ok, settleParents(tx, os, ok)

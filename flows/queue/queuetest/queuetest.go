@@ -31,6 +31,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("StatsAndLastSeq", func(t *testing.T) { statsAndLastSeq(t, open) })
 	t.Run("ProjectsTakeTurns", func(t *testing.T) { projectsTakeTurns(t, open) })
 	t.Run("ChildEndingWakesItsParentBeingSuspended", func(t *testing.T) { childEndingWakesItsParentBeingSuspended(t, open) })
+	t.Run("EventsGoWithTheirWrite", func(t *testing.T) { eventsGoWithTheirWrite(t, open) })
 }
 
 var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
@@ -507,5 +508,105 @@ func projectsTakeTurns(t *testing.T, open Open) {
 		if want := fmt.Sprintf("busy-%03d", i+1); id != want {
 			t.Fatalf("the busy project's runs out of order: %v", busy)
 		}
+	}
+}
+
+// eventsGoWithTheirWrite: the events of a hold, a transition or an
+// outcome are stored with it when it applies, never when it does not,
+// however many they are; a driver that says a write is one statement
+// (Single) can run it outside a transaction.
+func eventsGoWithTheirWrite(t *testing.T, open Open) {
+	db, d := open(t)
+	a := claimOne(t, db, d, "a", "w1")
+	b := claimOne(t, db, d, "b", "w2")
+	c := claimOne(t, db, d, "c", "w1")
+	seq := map[string]int{}
+	evs := func(run string, n int) []model.Event {
+		out := make([]model.Event, n)
+		for i := range out {
+			seq[run]++
+			out[i] = model.Event{RunID: run, Seq: seq[run] + 1, At: t0.Add(time.Duration(seq[run]) * time.Millisecond),
+				Type: "block_finished", Block: "x", Data: fmt.Sprintf(`{"i":%d}`, seq[run])}
+		}
+		return out
+	}
+	count := func(run string) int {
+		t.Helper()
+		var got []model.Event
+		if err := db.Where("run_id = ?", run).Order("seq").Find(&got).Error; err != nil {
+			t.Fatal(err)
+		}
+		for i, e := range got {
+			if e.Seq != i+2 || !e.At.Equal(t0.Add(time.Duration(i+1)*time.Millisecond)) || e.Data != fmt.Sprintf(`{"i":%d}`, i+1) || e.Block != "x" {
+				t.Fatalf("event %d of %s: %+v", i, run, e)
+			}
+		}
+		return len(got)
+	}
+	// Holds: few events (one statement where the driver can), then more
+	// than one statement takes.
+	for _, n := range []int{2, 1500} {
+		holds := []queue.Hold{
+			{RunID: "a", Owner: "w1", Attempt: a.Attempt, Events: evs("a", n)},
+			{RunID: "b", Owner: "w1", Attempt: b.Attempt, Events: []model.Event{{RunID: "b", Seq: 900, At: t0, Type: "stray"}}}, // not its owner
+		}
+		items := []any{holds[0], holds[1]}
+		run := func(g *gorm.DB) ([]bool, error) { return d.Hold(g, holds) }
+		var ok []bool
+		if d.Single(items) {
+			var err error
+			if ok, err = run(db.DB); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			ok = tx(t, db, run)
+		}
+		if fmt.Sprint(ok) != "[true false]" {
+			t.Fatalf("holds with %d events applied %v", n, ok)
+		}
+	}
+	if n := count("a"); n != 1502 {
+		t.Errorf("a has %d events, want 1502", n)
+	}
+	if n := count("b"); n != 0 {
+		t.Errorf("a hold that did not apply stored %d events", n)
+	}
+	// A transition.
+	ok := tx(t, db, func(g *gorm.DB) ([]bool, error) {
+		return d.Transit(g, []queue.Transition{
+			{Hold: queue.Hold{RunID: "b", Owner: "w2", Attempt: b.Attempt, Events: evs("b", 3)}, Status: model.StatusWaiting,
+				AvailableAt: t0.Add(time.Hour)},
+			{Hold: queue.Hold{RunID: "c", Owner: "w2", Attempt: c.Attempt, Events: []model.Event{{RunID: "c", Seq: 900, At: t0, Type: "stray"}}},
+				Status: model.StatusQueued},
+		})
+	})
+	if fmt.Sprint(ok) != "[true false]" || count("b") != 3 || count("c") != 0 {
+		t.Errorf("transitions applied %v; b has %d events (want 3), c %d (want 0)", ok, count("b"), count("c"))
+	}
+	// Outcomes: a with more events than one statement takes, c with few,
+	// b (waiting) not.
+	outs := []queue.Outcome{
+		{RunID: "a", Owner: "w1", Attempt: a.Attempt, Status: model.StatusSucceeded, Finished: t0, Events: evs("a", 1200)},
+		{RunID: "c", Owner: "w1", Attempt: c.Attempt, Status: model.StatusSucceeded, Finished: t0, Events: evs("c", 2)},
+		{RunID: "b", Owner: "w2", Attempt: b.Attempt, Status: model.StatusSucceeded, Finished: t0,
+			Events: []model.Event{{RunID: "b", Seq: 900, At: t0, Type: "stray"}}},
+	}
+	fin := tx(t, db, func(g *gorm.DB) ([]bool, error) { return d.Finish(g, outs) })
+	if fmt.Sprint(fin) != "[true true false]" || count("a") != 2702 || count("c") != 2 || count("b") != 3 {
+		t.Errorf("outcomes applied %v; events of a %d (want 2702), c %d (want 2), b %d (want 3)", fin, count("a"), count("c"), count("b"))
+	}
+	// A few outcomes with their events, outside a transaction where the
+	// driver says they are one statement.
+	d2 := claimOne(t, db, d, "d", "w1")
+	one := []queue.Outcome{{RunID: "d", Owner: "w1", Attempt: d2.Attempt, Status: model.StatusFailed, Error: "x", Finished: t0, Events: evs("d", 4)}}
+	if d.Single([]any{one[0]}) {
+		if ok, err := d.Finish(db.DB, one); err != nil || fmt.Sprint(ok) != "[true]" {
+			t.Fatalf("single outcome: %v %v", ok, err)
+		}
+	} else {
+		tx(t, db, func(g *gorm.DB) ([]bool, error) { return d.Finish(g, one) })
+	}
+	if r := get(t, db, "d"); r.Status != model.StatusFailed || count("d") != 4 {
+		t.Errorf("d: %s with %d events", r.Status, count("d"))
 	}
 }
