@@ -47,6 +47,12 @@ type Meta struct {
 // audit record (use a RunResolver to cache per run). An unknown name wraps
 // ErrUnknownSecret; a value that does not decrypt is a *DecryptError.
 func (s *Store) Resolve(ctx context.Context, a Access) (Value, Meta, error) {
+	return s.resolve(ctx, a, nil)
+}
+
+// resolve is Resolve, committing the records with (a run's load) with the
+// read's own.
+func (s *Store) resolve(ctx context.Context, a Access, with []AuditRecord) (Value, Meta, error) {
 	if err := ValidateName(a.Name); err != nil {
 		return Value{}, Meta{}, fmt.Errorf("%w: %v", ErrUnknownSecret, err)
 	}
@@ -70,7 +76,7 @@ func (s *Store) Resolve(ctx context.Context, a Access) (Value, Meta, error) {
 	if a.Reader != "" {
 		rec.RunEnv = a.Reader // the run's own environment, not the one it read from
 	}
-	if err := s.recordReads(ctx, []AuditRecord{*rec}); err != nil {
+	if err := s.recordReads(ctx, append(with, *rec)); err != nil {
 		// An access that cannot be audited is refused.
 		return Value{}, Meta{}, fmt.Errorf("secret %q: record access: %w", a.Name, err)
 	}
@@ -211,15 +217,21 @@ func (s *Store) load(ctx context.Context, project, environment, runID, actor str
 func (s *Store) recordLoads(ctx context.Context, project, environment, actor string, n int, runIDs []string) error {
 	recs := make([]AuditRecord, len(runIDs))
 	for i, id := range runIDs {
-		recs[i] = AuditRecord{ID: newID(), At: s.now(), Actor: actor, Action: ActionRedactionLoad, Project: project,
-			Environment: environment, ScopeLabel: Scope{project, environment}.Label(), RunID: id,
-			RunProject: project, RunEnv: environment,
-			Detail: plural(n, "secret") + " loaded into the run's redactor"}
+		recs[i] = s.loadRecord(project, environment, actor, n, id)
 	}
 	if err := s.recordReads(ctx, recs); err != nil {
 		return fmt.Errorf("record redaction load: %w", err)
 	}
 	return nil
+}
+
+// loadRecord is the redaction_load audit record of run id's load of n
+// secrets.
+func (s *Store) loadRecord(project, environment, actor string, n int, id string) AuditRecord {
+	return AuditRecord{ID: newID(), At: s.now(), Actor: actor, Action: ActionRedactionLoad, Project: project,
+		Environment: environment, ScopeLabel: Scope{project, environment}.Label(), RunID: id,
+		RunProject: project, RunEnv: environment,
+		Detail: plural(n, "secret") + " loaded into the run's redactor"}
 }
 
 // loadGroup shares loads of one scope between runs (see loadShared).
@@ -239,10 +251,11 @@ type loadResult struct {
 	err    error
 }
 
-// loadShared is load for a run. The runs of one scope that ask while a
-// load of that scope is being read wait for the next one and share it:
-// one query and one decryption of each value for many runs, each run
-// still audited with its own redaction_load record. A run never gets
+// loadShared reads and decrypts a scope for a run, as load does but
+// without recording it: the run's RunResolver records its load. The runs
+// of one scope that ask while a load of that scope is being read wait for
+// the next one and share it: one query and one decryption of each value
+// for many runs. A run never gets
 // values read before it asked. The run that finds no load going does the
 // next one itself (no goroutine to wake when runs come one at a time),
 // and leaves those that queued meanwhile to a goroutine.
@@ -282,14 +295,8 @@ func (s *Store) loadOnce(g *loadGroup, project, environment, actor string) (more
 	g.mu.Unlock()
 	if len(batch) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		ids := make([]string, len(batch))
-		for i, w := range batch {
-			ids[i] = w.runID
-		}
-		loaded, err := s.readScope(ctx, project, environment, ids[0], actor)
-		if err == nil {
-			err = s.recordLoads(ctx, project, environment, actor, len(loaded), ids)
-		}
+		// A value that does not decrypt is audited with the first run.
+		loaded, err := s.readScope(ctx, project, environment, batch[0].runID, actor)
 		cancel()
 		for _, w := range batch {
 			w.done <- loadResult{loaded, err}
@@ -408,9 +415,12 @@ type RunResolver struct {
 	runID, actor         string
 
 	mu sync.Mutex
-	// mu guards values and audited.
+	// mu guards values, audited and unrecorded.
 	values  map[cacheKey]resolved
 	audited map[string]bool
+	// unrecorded holds the audit record of the run's load until it is
+	// committed, with the run's first audited read or by Flush.
+	unrecorded []AuditRecord
 }
 
 type cacheKey struct{ name, project, environment string }
@@ -448,8 +458,10 @@ func (r *RunResolver) Resolve(ctx context.Context, blockID, name string, sc Scop
 	if !ok {
 		a := Access{Project: sc.Project, Environment: sc.Environment, Name: name, RunID: r.runID, BlockID: blockID, Actor: r.actor,
 			Reader: r.environment}
-		v, m, err := r.s.Resolve(ctx, a) // audits this first read
+		with := r.takeUnrecorded()
+		v, m, err := r.s.resolve(ctx, a, with) // audits this first read
 		if err != nil {
+			r.giveBack(with)
 			return Value{}, Meta{}, err
 		}
 		c = resolved{v: v, meta: m}
@@ -469,10 +481,12 @@ func (r *RunResolver) Resolve(ctx context.Context, blockID, name string, sc Scop
 			SecretName: c.meta.Name, Version: c.meta.Version, Project: c.meta.Scope.Project, Environment: c.meta.Scope.Environment,
 			ScopeLabel: c.meta.Scope.Label(), RunID: r.runID, BlockID: blockID, Detail: "cached for the run",
 			RunProject: r.project, RunEnv: r.environment}
-		if err := r.s.recordReads(ctx, []AuditRecord{*rec}); err != nil {
+		with := r.takeUnrecorded()
+		if err := r.s.recordReads(ctx, append(with, *rec)); err != nil {
 			r.mu.Lock()
 			delete(r.audited, ak)
 			r.mu.Unlock()
+			r.giveBack(with)
 			return Value{}, Meta{}, fmt.Errorf("secret %q: record access: %w", name, err)
 		}
 	}
@@ -485,9 +499,13 @@ func (r *RunResolver) Names(ctx context.Context) ([]string, error) {
 }
 
 // Load decrypts every secret visible to the run (for its redactor and
-// host pinning; audited as one redaction_load record carrying the run id)
-// and keeps the values, so that the run's reads in its own scope need no
-// further query or decryption (each is still audited once per block).
+// host pinning) and keeps the values, so that the run's reads in its own
+// scope need no further query or decryption (each is still audited once
+// per block). It is audited as one redaction_load record carrying the run
+// id, committed with the run's first audited read (in the same
+// statement: no commit of its own), or by Flush, which the run calls
+// before it writes anything: the values are in the run's memory only, and
+// reach nothing but its redactor and pins, until the record is committed.
 func (r *RunResolver) Load(ctx context.Context) ([]Loaded, error) {
 	loaded, err := r.s.loadShared(ctx, r.project, r.environment, r.runID, r.actor)
 	if err != nil {
@@ -495,10 +513,43 @@ func (r *RunResolver) Load(ctx context.Context) ([]Loaded, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.unrecorded = append(r.unrecorded, r.s.loadRecord(r.project, r.environment, r.actor, len(loaded), r.runID))
 	for _, l := range loaded {
 		r.values[cacheKey{l.Meta.Name, r.project, r.environment}] = resolved{v: l.Value, meta: l.Meta}
 	}
 	return loaded, nil
+}
+
+// Flush commits the audit record of the run's load, when no read has yet.
+func (r *RunResolver) Flush(ctx context.Context) error {
+	with := r.takeUnrecorded()
+	if len(with) == 0 {
+		return nil
+	}
+	if err := r.s.recordReads(ctx, with); err != nil {
+		r.giveBack(with)
+		return fmt.Errorf("record redaction load: %w", err)
+	}
+	return nil
+}
+
+// takeUnrecorded takes the records waiting to be committed; giveBack
+// returns those a failed commit did not store.
+func (r *RunResolver) takeUnrecorded() []AuditRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	with := r.unrecorded
+	r.unrecorded = nil
+	return with
+}
+
+func (r *RunResolver) giveBack(recs []AuditRecord) {
+	if len(recs) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.unrecorded = append(recs, r.unrecorded...)
 }
 
 // RedactionValues decrypts every value visible to the run for its

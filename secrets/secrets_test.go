@@ -634,3 +634,65 @@ func TestAuditThroughBatcher(t *testing.T) {
 		wg.Wait()
 	})
 }
+
+// A run's load is recorded with its first audited read, in the same
+// commit (PostgreSQL: the same transaction id), or by Flush when it reads
+// nothing; never twice, and never lost to a read that failed.
+func TestLoadRecordedWithFirstRead(t *testing.T) {
+	storetest.Each(t, schema.All(), func(t *testing.T, db *store.DB) {
+		b := store.NewBatcher(db)
+		defer b.Close()
+		s := setup(t, db, func(c *secrets.Config) { c.Batcher = b })
+		create(t, s, "K", "load-with-read-123", secrets.Scope{Project: "billing"})
+		records := func(run string) (loads, reads int64) {
+			t.Helper()
+			db.Model(&secrets.AuditRecord{}).Where("run_id = ? AND action = ?", run, secrets.ActionRedactionLoad).Count(&loads)
+			db.Model(&secrets.AuditRecord{}).Where("run_id = ? AND action = ?", run, secrets.ActionResolve).Count(&reads)
+			return loads, reads
+		}
+		rr := s.NewRunResolver("billing", "production", "run-read")
+		if _, err := rr.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if l, r := records("run-read"); l != 0 || r != 0 {
+			t.Fatalf("after the load: %d load and %d read records, want none yet", l, r)
+		}
+		// A read of an unknown name records nothing, and keeps the load's
+		// record for the next read.
+		if _, _, err := rr.Resolve(ctx, "a", "NOPE", secrets.Scope{}); !errors.Is(err, secrets.ErrUnknownSecret) {
+			t.Fatalf("unknown: %v", err)
+		}
+		if _, _, err := rr.Resolve(ctx, "a", "K", secrets.Scope{}); err != nil {
+			t.Fatal(err)
+		}
+		if l, r := records("run-read"); l != 1 || r != 1 {
+			t.Fatalf("after the read: %d load and %d read records, want 1 and 1", l, r)
+		}
+		if db.Dialect == store.Postgres {
+			var txids []string
+			db.Raw("SELECT DISTINCT xmin::text FROM secret_audit WHERE run_id = ?", "run-read").Scan(&txids)
+			if len(txids) != 1 {
+				t.Errorf("the load and the read were committed by %d transactions, want 1", len(txids))
+			}
+		}
+		if err := rr.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if l, _ := records("run-read"); l != 1 {
+			t.Fatalf("Flush after a read: %d load records, want 1", l)
+		}
+		// A run that reads nothing: Flush records its load, once.
+		quiet := s.NewRunResolver("billing", "production", "run-quiet")
+		if _, err := quiet.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := quiet.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if l, r := records("run-quiet"); l != 1 || r != 0 {
+			t.Fatalf("a run without reads: %d load and %d read records, want 1 and 0", l, r)
+		}
+	})
+}

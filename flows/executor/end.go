@@ -155,8 +155,11 @@ func (x *execution) transit(t queue.Transition, key string) bool {
 	var wait retryWait
 	for {
 		ctx, cancel := context.WithTimeout(x.hard, 30*time.Second)
-		applied, err := x.batcher.Write(ctx, store.Write{Merge: &store.Merge{Key: key, Item: t, Apply: w.applyTransitions},
-			Durable: true})
+		applied, err := false, x.flushSecrets(ctx)
+		if err == nil {
+			applied, err = x.batcher.Write(ctx, store.Write{Merge: &store.Merge{Key: key, Item: t, Apply: w.applyTransitions},
+				Durable: true})
+		}
 		cancel()
 		if err == nil {
 			if applied {
@@ -256,9 +259,12 @@ func (x *execution) finish(out any, runErr error) {
 		// With the outcomes and events of other runs: one commit, and one
 		// UPDATE on PostgreSQL, for many.
 		o.Events = rows
-		applied, err := x.batcher.Write(ctx, store.Write{
-			Merge:   &store.Merge{Key: "flows.outcome", Item: o, Apply: w.applyOutcomes, Single: w.cfg.Driver.Single},
-			Durable: true})
+		applied, err := false, x.flushSecrets(ctx)
+		if err == nil {
+			applied, err = x.batcher.Write(ctx, store.Write{
+				Merge:   &store.Merge{Key: "flows.outcome", Item: o, Apply: w.applyOutcomes, Single: w.cfg.Driver.Single},
+				Durable: true})
+		}
 		cancel()
 		if err == nil && !applied {
 			w.log.Warn("run taken from this worker before its outcome was recorded; it resumes elsewhere", "run_id", r.ID)
@@ -388,6 +394,9 @@ func (w *Worker) inputRedactor(ctx context.Context, r *model.Run) (atRest, error
 		in.red = redact.New()
 	} else {
 		rs, err := w.cfg.Secrets.ForRun(ctx, r.Project, r.Environment, r.ID)
+		if err == nil {
+			err = rs.Flush(ctx)
+		}
 		if err != nil {
 			return in, fmt.Errorf("load the secrets of project %q, environment %q: %w", r.Project, r.Environment, err)
 		}

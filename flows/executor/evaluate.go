@@ -22,6 +22,9 @@ func (w *Worker) Evaluate(ctx context.Context, project, environment, expression 
 		if rs, err = w.cfg.Secrets.ForRun(ctx, project, environment, "evaluate"); err != nil {
 			return nil, err
 		}
+		if err = rs.Flush(ctx); err != nil {
+			return nil, err
+		}
 		red = w.redactorFor(rs.Visible())
 	}
 	p, err := w.cfg.Engine.Compile(engine.Field, expression, engine.WithField("expression"))

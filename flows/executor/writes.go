@@ -51,6 +51,10 @@ func (x *execution) write(ctx context.Context, cps []model.Checkpoint, durable b
 	if len(rows) == 0 && len(cps) == 0 {
 		return nil
 	}
+	if err := x.flushSecrets(ctx); err != nil {
+		x.unwritten = rows
+		return err
+	}
 	r := x.run
 	h := queue.Hold{RunID: r.ID, Owner: x.w.owner, Attempt: r.Attempt, Checkpoints: cps, Events: rows}
 	applied, err := x.batcher.Write(context.WithoutCancel(ctx), store.Write{
@@ -68,6 +72,15 @@ func (x *execution) write(ctx context.Context, cps []model.Checkpoint, durable b
 	// showed are recorded.
 	x.reportExposures(ctx)
 	return nil
+}
+
+// flushSecrets commits the audit record of the run's load of its secrets
+// before the run's first write, when no read committed it (RunSecrets.Flush).
+func (x *execution) flushSecrets(ctx context.Context) error {
+	if x.secrets == nil {
+		return nil
+	}
+	return x.secrets.Flush(context.WithoutCancel(ctx))
 }
 
 // save stores the buffered events and checkpoints cps durably, retrying

@@ -31,6 +31,10 @@ type RunSecrets interface {
 	// audited once per block and version). scope may name another
 	// environment, never another project.
 	Resolve(ctx context.Context, block, name string, scope engine.Scope) (VisibleSecret, error)
+	// Flush commits the audit record of the run's load of its secrets,
+	// unless a read already did (a read commits it with its own record).
+	// The run calls it before it writes anything.
+	Flush(ctx context.Context) error
 }
 
 // VisibleSecret is a secret as a run sees it.
