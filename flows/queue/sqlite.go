@@ -56,13 +56,13 @@ func (sqlite) Hold(tx *gorm.DB, holds []Hold) ([]bool, error) {
 	var cps []model.Checkpoint
 	var evs []model.Event
 	for i, h := range holds {
-		var n int64
-		err := tx.Model(&model.Run{}).Where("id = ? AND status = ? AND lease_owner = ? AND attempt = ?",
-			h.RunID, model.StatusRunning, h.Owner, h.Attempt).Count(&n).Error
+		var n []int
+		err := tx.Raw(`SELECT 1 FROM runs WHERE id = ? AND status = ? AND lease_owner = ? AND attempt = ?`,
+			h.RunID, model.StatusRunning, h.Owner, h.Attempt).Scan(&n).Error
 		if err != nil {
 			return nil, err
 		}
-		if ok[i] = n == 1; ok[i] {
+		if ok[i] = len(n) == 1; ok[i] {
 			cps = append(cps, h.Checkpoints...)
 			evs = append(evs, h.Events...)
 		}
@@ -81,10 +81,10 @@ func (sqlite) Finish(tx *gorm.DB, os []Outcome) ([]bool, error) {
 	var done []string
 	var evs []model.Event
 	for i, o := range os {
-		res := tx.Model(&model.Run{}).Where("id = ? AND status = ? AND lease_owner = ? AND attempt = ?",
-			o.RunID, model.StatusRunning, o.Owner, o.Attempt).
-			Updates(map[string]any{"status": o.Status, "output": o.Output, "error": o.Error, "finished_at": o.Finished,
-				"lease_expires_at": nil, "input": o.Input, "input_sealed": o.InputSealed})
+		res := tx.Exec(`UPDATE runs SET status = ?, output = ?, error = ?, finished_at = ?, lease_expires_at = NULL, input = ?,
+  input_sealed = ?
+WHERE id = ? AND status = ? AND lease_owner = ? AND attempt = ?`,
+			o.Status, o.Output, o.Error, o.Finished, o.Input, o.InputSealed, o.RunID, model.StatusRunning, o.Owner, o.Attempt)
 		if res.Error != nil {
 			return nil, res.Error
 		}
