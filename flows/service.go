@@ -36,6 +36,7 @@ import (
 	"github.com/hushflow/hushflow/flows/queue"
 	"github.com/hushflow/hushflow/flows/triggers"
 	"github.com/hushflow/hushflow/internal/apperr"
+	"github.com/hushflow/hushflow/internal/cores"
 	"github.com/hushflow/hushflow/internal/suggest"
 	"github.com/hushflow/hushflow/projects"
 	"github.com/hushflow/hushflow/store"
@@ -151,6 +152,8 @@ type Config struct {
 	// MaxEachItems bounds the elements of a block with each (default
 	// 1,000); a block's max_items may lower it.
 	MaxEachItems int
+	// Cores, when set, counts the runs in flight in this process.
+	Cores *cores.Governor
 	// SleepOver is the longest wait a block does in process; a longer one
 	// (a delay) releases the worker (default 5s).
 	SleepOver time.Duration
@@ -226,7 +229,7 @@ func New(cfg Config) *Service {
 		OnEvents:   s.broker.notify, Children: s,
 		Workers: cfg.Workers, Poll: cfg.Poll, MaxPoll: cfg.MaxPoll, Lease: cfg.Lease, ShutdownGrace: cfg.ShutdownGrace, MaxResumes: cfg.MaxResumes,
 		SleepOver: cfg.SleepOver, MaxEventBytes: cfg.MaxEventBytes, MaxEventsPerRun: cfg.MaxEventsPerRun,
-		DefaultBlockTimeout: cfg.DefaultBlockTimeout, MaxEachItems: cfg.MaxEachItems,
+		DefaultBlockTimeout: cfg.DefaultBlockTimeout, MaxEachItems: cfg.MaxEachItems, Cores: cfg.Cores,
 		TestUnmaskedEvents: cfg.TestUnmaskedEvents,
 	})
 	var signing triggers.SigningSecrets

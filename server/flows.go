@@ -242,6 +242,7 @@ func (s *Server) startRun(c echo.Context) error {
 		return err
 	}
 	if wait > 0 {
+		s.waiting(c)
 		wctx, cancel := contextWithTimeout(ctx, wait)
 		defer cancel()
 		// A replica that shuts down answers at once: 202 with the run as
@@ -362,6 +363,7 @@ func (s *Server) runEvents(c echo.Context) error {
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	w.Flush()
+	s.waiting(c)
 	// A replica that shuts down ends its streams without "end": clients
 	// follow again, from the last seq they saw, on another replica.
 	ctx, cancel := s.untilShutdown(ctx)

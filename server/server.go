@@ -15,6 +15,7 @@ import (
 	"github.com/hushflow/hushflow/auth"
 	"github.com/hushflow/hushflow/flows"
 	"github.com/hushflow/hushflow/internal/buildinfo"
+	"github.com/hushflow/hushflow/internal/cores"
 	"github.com/hushflow/hushflow/internal/doctor"
 	"github.com/hushflow/hushflow/metrics"
 	"github.com/hushflow/hushflow/projects"
@@ -55,6 +56,10 @@ type Deps struct {
 	// ProbesOnly serves /healthz, /readyz and /metrics and nothing else
 	// (a worker-only replica: hushflow serve --role worker).
 	ProbesOnly bool
+	// Cores, when set, counts the requests in flight (a request that
+	// waits, an event stream or ?wait=, stops counting when it starts
+	// waiting).
+	Cores *cores.Governor
 }
 
 // DefaultRateLimit is the per-token API rate limit, in requests per second.
@@ -88,6 +93,9 @@ func New(d Deps) *Server {
 	e.HTTPErrorHandler = s.handleError
 	e.JSONSerializer = jsonSerializer{}
 	e.Use(requestID)
+	if s.deps.Cores != nil {
+		e.Use(s.occupy)
+	}
 	e.Use(s.httpMetrics)
 	e.Use(s.recoverPanics)
 	e.Use(s.accessLog)

@@ -78,6 +78,8 @@ func newServeCmd() *cobra.Command {
 		MaxConcurrentRuns: maxRuns,
 		MetricsToken:      os.Getenv("HUSHFLOW_METRICS_TOKEN"),
 		Traceparent:       traceparent,
+		// An operator who sets GOMAXPROCS keeps that number.
+		AdaptiveCores: os.Getenv("GOMAXPROCS") == "",
 	}
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -101,7 +103,9 @@ default 10), HUSHFLOW_ROLE (all, api or worker; see --role),
 HUSHFLOW_METRICS_TOKEN (bearer token required on /metrics when set),
 HUSHFLOW_TRACEPARENT (on: HTTP blocks send a traceparent header derived
 from the run id), HUSHFLOW_SQLITE_SYNC (normal or full: full makes each
-commit of the embedded database wait for its fsync, default normal). See
+commit of the embedded database wait for its fsync, default normal),
+GOMAXPROCS (the Go runtime's processors, fixed; unset, the server uses one
+while it has little to do and one per CPU under load). See
 docs/operations.md and docs/metrics.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

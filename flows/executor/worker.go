@@ -24,7 +24,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/hushflow/hushflow/redact"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -37,6 +36,8 @@ import (
 	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/flows/plan"
 	"github.com/hushflow/hushflow/flows/queue"
+	"github.com/hushflow/hushflow/internal/cores"
+	"github.com/hushflow/hushflow/redact"
 	"github.com/hushflow/hushflow/store"
 )
 
@@ -155,6 +156,8 @@ type Config struct {
 	// MaxEachItems bounds the elements a block with each accepts
 	// (default 1,000); a block's max_items may lower it.
 	MaxEachItems int
+	// Cores, when set, counts the runs in flight here.
+	Cores *cores.Governor
 }
 
 func (c *Config) defaults() {
@@ -446,9 +449,11 @@ type dispatch struct {
 func (w *Worker) launch(d *dispatch, r *model.Run) {
 	rctx, cancel := context.WithCancelCause(withRunID(context.WithoutCancel(d.ctx), r.ID))
 	d.running.add(r.ID, cancel)
+	w.cfg.Cores.Enter()
 	go func() {
 		defer d.runs.Done()
 		defer func() {
+			w.cfg.Cores.Leave()
 			<-d.slots
 			d.running.remove(r.ID)
 			cancel(nil)

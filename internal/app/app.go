@@ -26,6 +26,7 @@ import (
 	"github.com/hushflow/hushflow/engine"
 	"github.com/hushflow/hushflow/engine/sandbox"
 	"github.com/hushflow/hushflow/flows"
+	"github.com/hushflow/hushflow/internal/cores"
 	"github.com/hushflow/hushflow/internal/doctor"
 	"github.com/hushflow/hushflow/metrics"
 	"github.com/hushflow/hushflow/projects"
@@ -66,6 +67,11 @@ type Config struct {
 	SandboxPath    string
 	SandboxArgs    []string
 	SandboxWorkers int
+	// AdaptiveCores runs the process on one processor of the Go runtime
+	// while it has at most one run or request in flight, and on all from
+	// the moment it has two (internal/cores). cmd/hushflow sets it unless
+	// the operator set GOMAXPROCS.
+	AdaptiveCores bool
 	// NoWorkers starts the API without run workers (an API-only replica:
 	// --role api).
 	NoWorkers bool
@@ -133,6 +139,8 @@ type App struct {
 	Apps     *apps.Service
 	Flows    *flows.Service
 	API      *server.Server
+	// cores sets GOMAXPROCS from what is in flight (Config.AdaptiveCores).
+	cores *cores.Governor
 	// Metrics is this process's Prometheus registry (GET /metrics).
 	Metrics *metrics.Metrics
 	// Redactor masks every secret value this process has seen in its own
@@ -262,6 +270,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	if cfg.AdaptiveCores { // after the sandbox took its default count
+		a.cores = cores.New(0)
+		a.closers = append(a.closers, func() error { a.cores.Stop(); return nil })
+	}
 	for _, c := range cfg.ExecAllow {
 		if !filepath.IsAbs(c) {
 			a.Close()
@@ -311,7 +323,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		OnStarted:       a.Metrics.RunStarted,
 		OnExposure:      a.recordExposure,
 		Workers:         cfg.Workers, Poll: cfg.ClaimPoll, MaxPoll: cfg.ClaimMaxPoll, Lease: cfg.RunLease, ShutdownGrace: cfg.ShutdownGrace, MaxResumes: cfg.MaxResumes,
-		MaxConcurrentRuns: cfg.MaxConcurrentRuns, Now: cfg.Now, MaxEachItems: cfg.MaxEachItems,
+		MaxConcurrentRuns: cfg.MaxConcurrentRuns, Now: cfg.Now, MaxEachItems: cfg.MaxEachItems, Cores: a.cores,
 		TestUnmaskedEvents: cfg.TestDisableMasking == "events",
 	})
 	a.Metrics.WatchQueue(func(ctx context.Context) (metrics.QueueStats, error) {
@@ -328,6 +340,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.API = server.New(server.Deps{DB: db, Auth: a.Auth, Projects: a.Projects, Secrets: a.Secrets, Apps: a.Apps, Flows: fs, Logger: log, RateLimit: cfg.RateLimit,
 		Doctor:     doc,
 		ProbesOnly: cfg.NoAPI,
+		Cores:      a.cores,
 		Metrics:    a.Metrics, MetricsToken: cfg.MetricsToken})
 	if !cfg.NoAPI {
 		web.Mount(a.API.Echo()) // the UI, on paths the API does not claim
@@ -404,6 +417,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		if a.sandbox != nil {
 			kv = append(kv, "sandbox_workers", a.sandbox.Workers())
 		}
+	}
+	if a.cores != nil {
+		kv = append(kv, "gomaxprocs", fmt.Sprintf("1 while idle, %d under load", a.cores.WideProcs()))
+	} else {
+		kv = append(kv, "gomaxprocs", runtime.GOMAXPROCS(0))
 	}
 	a.Log.Info("hushflow serving", kv...)
 	var err error

@@ -1,0 +1,91 @@
+package flows_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hushflow/hushflow/internal/apptest"
+	"github.com/hushflow/hushflow/store/storetest"
+)
+
+// `hushflow serve` runs on one processor while idle, on all from the
+// moment eight runs are in flight together, and on one again once they
+// are done; an operator's GOMAXPROCS is kept. The processors are read
+// from the server's own /metrics (go_sched_gomaxprocs_threads).
+func TestServeWidensUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts hushflow serve processes")
+	}
+	if runtime.NumCPU() < 2 {
+		t.Skip("one CPU here: nothing to widen")
+	}
+	bin := hushflowBinary(t)
+	db := storetest.SQLiteConfig(t)
+	p := startServe(t, serveConfig{bin: bin, db: db, dataDir: db.DataDir})
+	if n := procs(t, p); n != 1 {
+		t.Errorf("GOMAXPROCS %d while idle, want 1", n)
+	}
+	p.must(201, "POST", "/api/v1/projects", map[string]string{"name": "load"})
+	p.must(201, "POST", "/api/v1/projects/load/flows", map[string]any{
+		"name": "slow", "trigger": map[string]any{"type": "webhook"},
+		"blocks": []any{map[string]any{"id": "pause", "type": "delay", "config": map[string]any{"duration": "'1s'"}}},
+	})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if st, m := p.do("POST", "/hooks/load/slow", map[string]any{}); st != 202 {
+				t.Errorf("webhook: %d %v", st, m)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := procs(t, p); n < 2 {
+		t.Errorf("GOMAXPROCS %d with eight runs in flight, want the default", n)
+	}
+	apptest.Eventually(t, 30*time.Second, "one processor again once the runs are done", func() error {
+		if n := procs(t, p); n != 1 {
+			return fmt.Errorf("GOMAXPROCS %d", n)
+		}
+		return nil
+	})
+
+	db2 := storetest.SQLiteConfig(t)
+	fixed := startServe(t, serveConfig{bin: bin, db: db2, dataDir: db2.DataDir, extra: []string{"GOMAXPROCS=2"}})
+	if n := procs(t, fixed); n != 2 {
+		t.Errorf("GOMAXPROCS %d with GOMAXPROCS=2 set, want 2", n)
+	}
+	if !strings.Contains(fixed.Logs.String(), `"gomaxprocs":2`) {
+		t.Errorf("the startup line does not say gomaxprocs 2: %s", fixed.Logs.String())
+	}
+}
+
+var gomaxprocsLine = regexp.MustCompile(`(?m)^go_sched_gomaxprocs_threads (\d+)$`)
+
+// procs is the server's GOMAXPROCS, from its /metrics.
+func procs(t *testing.T, p *proc) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", p.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+procToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	m := gomaxprocsLine.FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no go_sched_gomaxprocs_threads in /metrics (%d)", resp.StatusCode)
+	}
+	var n int
+	fmt.Sscan(string(m[1]), &n)
+	return n
+}
