@@ -192,7 +192,7 @@ var rows = []row{
 		"the same saturated", "TestFlowCPU/postgres/sat", "cpu-ms/run", "≤ 2 ms (issue 21)", func(v, _, _ float64) bool { return v <= 2 }},
 	{"flows", "the same on SQLite", "TestFlowCPU/sqlite/30",
 		"the same saturated", "TestFlowCPU/sqlite/sat", "cpu-ms/run", "≤ 2 ms (issue 21)", func(v, _, _ float64) bool { return v <= 2 }},
-	{"flows", "the same on SQLite, against the floor: a bare Go server doing a run's I/O alone (its insert, a GET, four more commits; bench/floor)", "TestFlowCPU/sqlite/30",
+	{"flows", "the same on SQLite, against the floor: a bare Go server doing a run's I/O alone (its insert, a GET, three more commits; bench/floor)", "TestFlowCPU/sqlite/30",
 		"the floor", "floor/run", "cpu-ms/run", "", nil},
 	{"flows", "CPU of an idle `serve` process tree, PostgreSQL", "TestFlowCPU/postgres/idle",
 		"", "", "cpu-ms-per-s", "≤ 5 ms/s (issue 21)", func(v, _, _ float64) bool { return v <= 5 }},
