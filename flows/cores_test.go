@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hushflow/hushflow/internal/app"
 	"github.com/hushflow/hushflow/internal/apptest"
 	"github.com/hushflow/hushflow/store/storetest"
 )
@@ -88,4 +89,49 @@ func procs(t *testing.T, p *proc) int {
 	var n int
 	fmt.Sscan(string(m[1]), &n)
 	return n
+}
+
+// A request that waits for its run (?wait=) stops counting as in flight
+// once it waits: a client that waits for each of its runs does not keep
+// the server wide. Only the run counts while it runs.
+func TestWaitingRequestDoesNotCount(t *testing.T) {
+	apptest.SkipShort(t)
+	s := apptest.Start(t, storetest.SQLiteConfig(t), func(c *app.Config) { c.AdaptiveCores = true })
+	g := s.App.Cores()
+	if g == nil {
+		t.Skip("one CPU here: no Governor")
+	}
+	s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "w"})
+	s.Must(201, "POST", "/api/v1/projects/w/flows", map[string]any{
+		"name": "slow", "trigger": map[string]any{"type": "manual"},
+		"blocks": []any{map[string]any{"id": "pause", "type": "delay", "config": map[string]any{"duration": "'3s'"}}},
+	})
+	done := make(chan apptest.Response, 1)
+	go func() {
+		done <- s.Do("POST", "/api/v1/projects/w/flows/slow/runs?wait=10s", map[string]any{"environment": "development"})
+	}()
+	apptest.Eventually(t, 2*time.Second, "the run alone in flight while its request waits", func() error {
+		runs := s.Must(200, "GET", "/api/v1/projects/w/runs", nil)["runs"].([]any)
+		if len(runs) != 1 || runs[0].(map[string]any)["status"] != "running" {
+			select {
+			case r := <-done:
+				t.Fatalf("run with ?wait answered before it ran: %d %s", r.Status, r.Body)
+			default:
+			}
+			return fmt.Errorf("runs: %v", runs)
+		}
+		if n := g.InFlight(); n != 1 {
+			return fmt.Errorf("%d in flight", n)
+		}
+		return nil
+	})
+	if r := <-done; r.Status != 200 {
+		t.Fatalf("run with ?wait: %d %s", r.Status, r.Body)
+	}
+	apptest.Eventually(t, 5*time.Second, "nothing in flight once the run ended", func() error {
+		if n := g.InFlight(); n != 0 {
+			return fmt.Errorf("%d in flight", n)
+		}
+		return nil
+	})
 }

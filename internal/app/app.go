@@ -449,6 +449,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
+// Cores is the Governor of the process's processors (nil without
+// Config.AdaptiveCores).
+func (a *App) Cores() *cores.Governor { return a.cores }
+
 // grace is the shutdown grace (HUSHFLOW_SHUTDOWN_GRACE, 30s by default).
 func (a *App) grace() time.Duration {
 	if a.Config.ShutdownGrace > 0 {

@@ -136,6 +136,14 @@ func (g *Governor) shareLocked(now time.Time) float64 {
 	return share
 }
 
+// InFlight is the number of runs and requests in flight.
+func (g *Governor) InFlight() int64 {
+	if g == nil {
+		return 0
+	}
+	return g.busy.Load()
+}
+
 // Wide reports whether the runtime has its default processors.
 func (g *Governor) Wide() bool { return g == nil || !g.narrow.Load() }
 
