@@ -421,6 +421,9 @@ type RunResolver struct {
 	// unrecorded holds the audit record of the run's load until it is
 	// committed, with the run's first audited read or by Flush.
 	unrecorded []AuditRecord
+	// loadTurn holds a token while a commit that carries the load record
+	// is under way (withLoad).
+	loadTurn chan struct{}
 }
 
 type cacheKey struct{ name, project, environment string }
@@ -433,7 +436,7 @@ type resolved struct {
 // NewRunResolver returns a resolver for a run of (project, environment).
 func (s *Store) NewRunResolver(project, environment, runID string) *RunResolver {
 	return &RunResolver{s: s, project: project, environment: environment, runID: runID, actor: "run",
-		values: map[cacheKey]resolved{}, audited: map[string]bool{}}
+		values: map[cacheKey]resolved{}, audited: map[string]bool{}, loadTurn: make(chan struct{}, 1)}
 }
 
 // Resolve returns name's value for blockID. An empty field of sc means the
@@ -458,10 +461,13 @@ func (r *RunResolver) Resolve(ctx context.Context, blockID, name string, sc Scop
 	if !ok {
 		a := Access{Project: sc.Project, Environment: sc.Environment, Name: name, RunID: r.runID, BlockID: blockID, Actor: r.actor,
 			Reader: r.environment}
-		with := r.takeUnrecorded()
-		v, m, err := r.s.resolve(ctx, a, with) // audits this first read
+		var v Value
+		var m Meta
+		err := r.withLoad(func(with []AuditRecord) (err error) {
+			v, m, err = r.s.resolve(ctx, a, with) // audits this first read
+			return err
+		})
 		if err != nil {
-			r.giveBack(with)
 			return Value{}, Meta{}, err
 		}
 		c = resolved{v: v, meta: m}
@@ -481,12 +487,11 @@ func (r *RunResolver) Resolve(ctx context.Context, blockID, name string, sc Scop
 			SecretName: c.meta.Name, Version: c.meta.Version, Project: c.meta.Scope.Project, Environment: c.meta.Scope.Environment,
 			ScopeLabel: c.meta.Scope.Label(), RunID: r.runID, BlockID: blockID, Detail: "cached for the run",
 			RunProject: r.project, RunEnv: r.environment}
-		with := r.takeUnrecorded()
-		if err := r.s.recordReads(ctx, append(with, *rec)); err != nil {
+		err := r.withLoad(func(with []AuditRecord) error { return r.s.recordReads(ctx, append(with, *rec)) })
+		if err != nil {
 			r.mu.Lock()
 			delete(r.audited, ak)
 			r.mu.Unlock()
-			r.giveBack(with)
 			return Value{}, Meta{}, fmt.Errorf("secret %q: record access: %w", name, err)
 		}
 	}
@@ -522,13 +527,35 @@ func (r *RunResolver) Load(ctx context.Context) ([]Loaded, error) {
 
 // Flush commits the audit record of the run's load, when no read has yet.
 func (r *RunResolver) Flush(ctx context.Context) error {
+	err := r.withLoad(func(with []AuditRecord) error {
+		if len(with) == 0 {
+			return nil
+		}
+		return r.s.recordReads(ctx, with)
+	})
+	if err != nil {
+		return fmt.Errorf("record redaction load: %w", err)
+	}
+	return nil
+}
+
+// withLoad runs commit, which stores audit records, giving it the run's
+// load record while that is not committed yet. The commit that carries
+// it holds loadTurn until it ends, and commits that start meanwhile (the
+// reads of iterations that run at once) wait for it: no read of the run
+// is committed before its load. A commit that fails gives the record
+// back, for the next.
+func (r *RunResolver) withLoad(commit func(with []AuditRecord) error) error {
+	r.loadTurn <- struct{}{}
 	with := r.takeUnrecorded()
 	if len(with) == 0 {
-		return nil
+		<-r.loadTurn
+		return commit(nil)
 	}
-	if err := r.s.recordReads(ctx, with); err != nil {
+	defer func() { <-r.loadTurn }()
+	if err := commit(with); err != nil {
 		r.giveBack(with)
-		return fmt.Errorf("record redaction load: %w", err)
+		return err
 	}
 	return nil
 }
