@@ -128,7 +128,7 @@ func (x *execution) block(ctx context.Context, pb *plan.PlannedBlock, client *ht
 			if it == nil {
 				x.blockFinished(pb, model.StatusSucceeded, began)
 			}
-			x.emitIt(it, PendingEvent{Type: "block_finished", Block: id, Data: map[string]any{
+			x.emitIt(it, PendingEvent{Type: "block_finished", Block: id, Checkpoint: id, Data: map[string]any{
 				"output": engine.Plain(out), "attempt": attempt, "duration_ms": took.Milliseconds()}})
 			return out, true, nil
 		}

@@ -34,6 +34,9 @@ func (x *execution) emitIt(it *iteration, e PendingEvent) {
 		if rest, ok := strings.CutPrefix(e.Type, "block_"); ok {
 			e.Type = "iteration_" + rest
 		}
+		if e.Checkpoint != "" {
+			e.Checkpoint = iterationKey(e.Checkpoint, it.index)
+		}
 		data := make(map[string]any, len(e.Data)+1)
 		maps.Copy(data, e.Data)
 		data["index"] = it.index
@@ -200,7 +203,7 @@ dispatch:
 		return nil, false, &blockFailure{block: id, msg: msg, continuable: true, err: fmt.Errorf("block %q: %s", id, msg)}
 	}
 	x.blockFinished(pb, model.StatusSucceeded, began)
-	x.emit(PendingEvent{Type: "block_finished", Block: id, Data: map[string]any{
+	x.emit(PendingEvent{Type: "block_finished", Block: id, Checkpoint: id, Data: map[string]any{
 		"output": engine.Plain(outs), "items": len(items), "duration_ms": time.Since(began).Milliseconds()}})
 	return outs, true, nil
 }

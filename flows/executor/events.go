@@ -17,6 +17,12 @@ type PendingEvent struct {
 	Type  string
 	Block string
 	Data  map[string]any
+	// Checkpoint, when set, is the checkpoint the event is stored with
+	// (a block's or an iteration's end): a write of other checkpoints, or
+	// of events alone, leaves it for that one, so that no block is seen
+	// finished whose checkpoint was not stored (after a crash it runs
+	// again, and would finish twice).
+	Checkpoint string
 }
 
 // redactEvents turns pending events into stored rows: data redacted with

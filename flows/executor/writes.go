@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hushflow/hushflow/flows/model"
@@ -32,6 +33,30 @@ func (x *execution) takeRowsLocked() []model.Event {
 	evs := x.pending
 	x.pending = nil
 	x.mu.Unlock()
+	return x.numberLocked(evs)
+}
+
+// takeRowsForLocked is takeRowsLocked for a write of cps: it leaves the
+// events that go with another checkpoint (PendingEvent.Checkpoint) for
+// that one's write. x.flushMu must be held.
+func (x *execution) takeRowsForLocked(cps []model.Checkpoint) []model.Event {
+	x.mu.Lock()
+	var evs, later []PendingEvent
+	for _, e := range x.pending {
+		if e.Checkpoint != "" && !slices.ContainsFunc(cps, func(cp model.Checkpoint) bool { return cp.Block == e.Checkpoint }) {
+			later = append(later, e)
+		} else {
+			evs = append(evs, e)
+		}
+	}
+	x.pending = later
+	x.mu.Unlock()
+	return x.numberLocked(evs)
+}
+
+// numberLocked numbers and redacts evs, after the rows a failed write
+// left. x.flushMu must be held.
+func (x *execution) numberLocked(evs []PendingEvent) []model.Event {
 	rows := x.unwritten
 	x.unwritten = nil
 	if len(evs) > 0 {
@@ -47,7 +72,7 @@ func (x *execution) takeRowsLocked() []model.Event {
 func (x *execution) write(ctx context.Context, cps []model.Checkpoint, durable bool) error {
 	x.flushMu.Lock()
 	defer x.flushMu.Unlock()
-	rows := x.takeRowsLocked()
+	rows := x.takeRowsForLocked(cps)
 	if len(rows) == 0 && len(cps) == 0 {
 		return nil
 	}
