@@ -2,10 +2,9 @@ package flows_test
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -74,20 +73,13 @@ var gomaxprocsLine = regexp.MustCompile(`(?m)^go_sched_gomaxprocs_threads (\d+)$
 // procs is the server's GOMAXPROCS, from its /metrics.
 func procs(t *testing.T, p *proc) int {
 	t.Helper()
-	req, _ := http.NewRequest("GET", p.URL+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+procToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	st, m := p.do("GET", "/metrics", nil)
+	raw, _ := m["raw"].(string)
+	got := gomaxprocsLine.FindStringSubmatch(raw)
+	if got == nil {
+		t.Fatalf("no go_sched_gomaxprocs_threads in /metrics (%d)", st)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	m := gomaxprocsLine.FindSubmatch(b)
-	if m == nil {
-		t.Fatalf("no go_sched_gomaxprocs_threads in /metrics (%d)", resp.StatusCode)
-	}
-	var n int
-	fmt.Sscan(string(m[1]), &n)
+	n, _ := strconv.Atoi(got[1])
 	return n
 }
 

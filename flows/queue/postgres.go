@@ -158,19 +158,12 @@ ins AS (INSERT INTO run_checkpoints (run_id, block, state, detail, output, creat
     created_at = excluded.created_at)`
 		args = append(args, cargs...)
 	}
-	inline := countEvents(holds, func(h Hold) []model.Event { return h.Events }) <= pgInlineEvents
-	if inline {
-		var ev strings.Builder
-		for i, h := range holds {
-			args = eventValues(&ev, args, i, h.Events)
-		}
-		if ev.Len() > 0 {
-			q += `,
-` + eventsCTE + ev.String() + `),
-ev AS (INSERT INTO events (run_id, seq, at, type, block, data)
-  SELECT e.run_id, e.seq, e.at, e.type, e.block, e.data FROM e JOIN held ON held.i = e.k ORDER BY e.n)`
-		}
+	evs := make([][]model.Event, len(holds))
+	for i, h := range holds {
+		evs[i] = h.Events
 	}
+	ctes, args, inline := eventsCTEs(evs, "JOIN held ON held.i = e.k", args)
+	q += ctes
 	q += `
 SELECT i FROM held`
 	var matched []int
@@ -182,13 +175,7 @@ SELECT i FROM held`
 		ok[i] = true
 	}
 	if !inline {
-		var evs []model.Event
-		for i, h := range holds {
-			if ok[i] {
-				evs = append(evs, h.Events...)
-			}
-		}
-		if err := insertEvents(tx, evs); err != nil {
+		if err := insertEvents(tx, applied(evs, ok)); err != nil {
 			return nil, err
 		}
 	}
@@ -200,30 +187,47 @@ SELECT i FROM held`
 // inserted by statements of their own after it, in the same transaction.
 const pgInlineEvents = 1000
 
-// eventsCTE starts the VALUES of the events a statement inserts: k is the
-// index of the hold (or outcome) they belong to, n their order.
-const eventsCTE = `e(k, n, run_id, seq, at, type, block, data) AS (VALUES `
-
-// eventValues appends evs, of the hold or outcome k, to the VALUES in sb
-// and their arguments to args.
-func eventValues(sb *strings.Builder, args []any, k int, evs []model.Event) []any {
-	for _, e := range evs {
-		if sb.Len() > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString("(?::int, ?::int, ?, ?::bigint, ?::timestamptz, ?, ?, ?)")
-		args = append(args, k, len(args), e.RunID, e.Seq, e.At, e.Type, e.Block, e.Data)
+// eventsCTEs is the CTEs that insert events[k], the events of hold or
+// outcome k, for those that applied (join: how e joins the CTE of those),
+// with their arguments appended to args. When they are more than one
+// statement takes (pgInlineEvents) it is empty and inline false: the
+// caller inserts the events of those that applied after the statement.
+func eventsCTEs(events [][]model.Event, join string, args []any) (ctes string, _ []any, inline bool) {
+	n := 0
+	for _, evs := range events {
+		n += len(evs)
 	}
-	return args
+	if n > pgInlineEvents {
+		return "", args, false
+	}
+	if n == 0 {
+		return "", args, true
+	}
+	var sb strings.Builder
+	for k, evs := range events {
+		for _, e := range evs {
+			if sb.Len() > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?::int, ?::int, ?, ?::bigint, ?::timestamptz, ?, ?, ?)")
+			args = append(args, k, len(args), e.RunID, e.Seq, e.At, e.Type, e.Block, e.Data)
+		}
+	}
+	return `,
+e(k, n, run_id, seq, at, type, block, data) AS (VALUES ` + sb.String() + `),
+ev AS (INSERT INTO events (run_id, seq, at, type, block, data)
+  SELECT e.run_id, e.seq, e.at, e.type, e.block, e.data FROM e ` + join + ` ORDER BY e.n)`, args, true
 }
 
-// countEvents is the number of events of items.
-func countEvents[T any](items []T, events func(T) []model.Event) int {
-	n := 0
-	for _, it := range items {
-		n += len(events(it))
+// applied is the events of the holds or outcomes that applied (ok).
+func applied(events [][]model.Event, ok []bool) []model.Event {
+	var out []model.Event
+	for k, evs := range events {
+		if ok[k] {
+			out = append(out, evs...)
+		}
 	}
-	return n
+	return out
 }
 
 // Single: a Hold is one statement while its events are inlined; a Finish
@@ -274,34 +278,25 @@ WHERE r.id = v.id AND r.status = ? AND r.lease_owner = v.owner AND r.attempt = v
 RETURNING r.id),
 del AS (DELETE FROM run_checkpoints WHERE run_id IN (SELECT id FROM upd))`)
 		args = append(args, model.StatusRunning)
-		inline := countEvents(chunk, func(o Outcome) []model.Event { return o.Events }) <= pgInlineEvents
-		if inline {
-			var ev strings.Builder
-			for i, o := range chunk {
-				args = eventValues(&ev, args, i, o.Events)
-			}
-			if ev.Len() > 0 {
-				sb.WriteString(`,
-` + eventsCTE + ev.String() + `),
-ev AS (INSERT INTO events (run_id, seq, at, type, block, data)
-  SELECT e.run_id, e.seq, e.at, e.type, e.block, e.data FROM e JOIN upd ON upd.id = e.run_id ORDER BY e.n)`)
-			}
+		evs := make([][]model.Event, len(chunk))
+		for i, o := range chunk {
+			evs[i] = o.Events
 		}
+		ctes, args, inline := eventsCTEs(evs, "JOIN upd ON upd.id = e.run_id", args)
+		sb.WriteString(ctes)
 		sb.WriteString(`
 SELECT id FROM upd`)
 		var ids []string
 		if err := tx.Raw(sb.String(), args...).Scan(&ids).Error; err != nil {
 			return nil, err
 		}
-		var evs []model.Event
 		for _, id := range ids {
 			ok[at[id]] = true
-			if !inline {
-				evs = append(evs, os[at[id]].Events...)
-			}
 		}
-		if err := insertEvents(tx, evs); err != nil {
-			return nil, err
+		if !inline {
+			if err := insertEvents(tx, applied(evs, ok[start:start+len(chunk)])); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return ok, settleParents(tx, os, ok)

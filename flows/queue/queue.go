@@ -322,23 +322,32 @@ func upsertCheckpoints(tx *gorm.DB, cps []model.Checkpoint) error {
 	if len(cps) == 0 {
 		return nil
 	}
-	var sb strings.Builder
-	sb.WriteString(`INSERT INTO run_checkpoints (run_id, block, state, detail, output, created_at) VALUES `)
 	args := make([]any, 0, 6*len(cps))
-	for i, cp := range cps {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString("(?, ?, ?, ?, ?, ?)")
+	for _, cp := range cps {
 		if cp.CreatedAt.IsZero() {
 			cp.CreatedAt = tx.NowFunc()
 		}
 		args = append(args, cp.RunID, cp.Block, cp.State, cp.Detail, cp.Output, cp.CreatedAt)
 	}
-	sb.WriteString(`
+	return tx.Exec(valuesSQL(`INSERT INTO run_checkpoints (run_id, block, state, detail, output, created_at) VALUES `, len(cps), 6, `
 ON CONFLICT (run_id, block) DO UPDATE SET state = excluded.state, detail = excluded.detail, output = excluded.output,
-  created_at = excluded.created_at`)
-	return tx.Exec(sb.String(), args...).Error
+  created_at = excluded.created_at`), args...).Error
+}
+
+// valuesSQL is head, n rows of width placeholders ("(?, ?, ?)"), then
+// tail.
+func valuesSQL(head string, n, width int, tail string) string {
+	row := "(?" + strings.Repeat(", ?", width-1) + ")"
+	var sb strings.Builder
+	sb.WriteString(head)
+	for i := range n {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(row)
+	}
+	sb.WriteString(tail)
+	return sb.String()
 }
 
 // insertEvents stores events, 500 rows to an INSERT. The hot writes of
@@ -348,17 +357,11 @@ ON CONFLICT (run_id, block) DO UPDATE SET state = excluded.state, detail = exclu
 func insertEvents(tx *gorm.DB, evs []model.Event) error {
 	for start := 0; start < len(evs); start += 500 {
 		chunk := evs[start:min(start+500, len(evs))]
-		var sb strings.Builder
-		sb.WriteString(`INSERT INTO events (run_id, seq, at, type, block, data) VALUES `)
 		args := make([]any, 0, 6*len(chunk))
-		for i, e := range chunk {
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			sb.WriteString("(?, ?, ?, ?, ?, ?)")
+		for _, e := range chunk {
 			args = append(args, e.RunID, e.Seq, e.At, e.Type, e.Block, e.Data)
 		}
-		if err := tx.Exec(sb.String(), args...).Error; err != nil {
+		if err := tx.Exec(valuesSQL(`INSERT INTO events (run_id, seq, at, type, block, data) VALUES `, len(chunk), 6, ""), args...).Error; err != nil {
 			return err
 		}
 	}

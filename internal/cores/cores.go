@@ -144,9 +144,6 @@ func (g *Governor) InFlight() int64 {
 	return g.busy.Load()
 }
 
-// Wide reports whether the runtime has its default processors.
-func (g *Governor) Wide() bool { return g == nil || !g.narrow.Load() }
-
 // WideProcs is the runtime's default number of processors when the
 // Governor was made.
 func (g *Governor) WideProcs() int {
