@@ -416,7 +416,13 @@ func (ix *derivedIndex) inBoiler(src int32, p string) bool {
 func appendDerivedForms(arena []byte, v string, keep func(arena []byte, off, n int) bool) []byte {
 	rev := reverseRunes(v)
 	var f formSet
-	for bi, b := range [...]string{v, strings.ToUpper(v), strings.ToLower(v), rev, strings.ToUpper(rev), strings.ToLower(rev)} {
+	bases := []string{v, strings.ToUpper(v), strings.ToLower(v), rev, strings.ToUpper(rev), strings.ToLower(rev)}
+	if strings.Contains(v, "+") {
+		// The value as a query string or a form reads it: '+' is a space
+		// (a service that echoes the key it was sent, cut).
+		bases = append(bases, strings.ReplaceAll(v, "+", " "))
+	}
+	for bi, b := range bases {
 		for k := 0; k < 10; k++ {
 			s := len(arena)
 			switch k {

@@ -145,6 +145,23 @@ func TestDerivedNotTracked(t *testing.T) {
 	}
 }
 
+// A value with a '+' that a service echoes as a query string decoded it
+// ('+' a space), cut: the piece across the space is found whole, even
+// where the part before it is weak on its own (found by
+// security.TestCase63 failing about once in a hundred random keys: the
+// weak part was left in clear).
+func TestDerivedPlusReadAsSpace(t *testing.T) {
+	d := NewDeriver()
+	d.Add("PLUS", "Zqd69dd6acdd+3c9ed58a1b2f40e9Wy")
+	if !Weak("Zqd69dd6acdd") {
+		t.Fatal("the part before the '+' should be weak on its own")
+	}
+	got := d.Find(`{"got":"Incorrect API key provided: Zqd69dd6acdd 3c9ed58***"}`)
+	if len(got) != 1 || got[0].Text != "Zqd69dd6acdd 3c9ed58" {
+		t.Fatalf("Find = %q, want the 20 characters across the space", got)
+	}
+}
+
 // A weak source counts only as a whole form: a piece of "password123" is a
 // word of ordinary text.
 func TestDerivedWeakSource(t *testing.T) {
