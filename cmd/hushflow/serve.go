@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hushflow/hushflow/internal/app"
+	"github.com/hushflow/hushflow/internal/cores"
 	"github.com/spf13/cobra"
 )
 
@@ -57,6 +58,10 @@ func newServeCmd() *cobra.Command {
 	maxResumes, resumesErr := strconv.Atoi(envOr("HUSHFLOW_MAX_RESUMES", "10"))
 	maxEach, eachErr := strconv.Atoi(envOr("HUSHFLOW_MAX_EACH_ITEMS", "1000"))
 	role := envOr("HUSHFLOW_ROLE", "all")
+	slack, slackErr := time.ParseDuration(envOr("HUSHFLOW_TIMER_SLACK", "5ms"))
+	if slackErr != nil || slack < 0 || slack > 100*time.Millisecond {
+		bad = append(bad, fmt.Sprintf("HUSHFLOW_TIMER_SLACK must be a duration from 0 (the slack the process started with) to 100ms, such as 5ms, not %q", os.Getenv("HUSHFLOW_TIMER_SLACK")))
+	}
 	cfg := app.Config{
 		Addr:              envOr("HUSHFLOW_ADDR", "127.0.0.1:8080"),
 		DataDir:           envOr("HUSHFLOW_DATA_DIR", "hushflow-data"),
@@ -104,8 +109,10 @@ HUSHFLOW_METRICS_TOKEN (bearer token required on /metrics when set),
 HUSHFLOW_TRACEPARENT (on: HTTP blocks send a traceparent header derived
 from the run id), HUSHFLOW_SQLITE_SYNC (normal or full: full makes each
 commit of the embedded database wait for its fsync, default normal),
-GOMAXPROCS (the Go runtime's processors, fixed; unset, the server uses one
-while it has little to do and one per CPU under load). See
+HUSHFLOW_TIMER_SLACK (how late the kernel may wake the server's threads
+so as to wake them less often, default 5ms; 0 keeps the slack the process
+started with), GOMAXPROCS (the Go runtime's processors, fixed; unset, the
+server uses one while it has little to do and one per CPU under load). See
 docs/operations.md and docs/metrics.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -138,6 +145,11 @@ docs/operations.md and docs/metrics.md.`,
 			}
 			if cfg.DatabaseURL == "" && role != "all" {
 				return fmt.Errorf("--role %s needs PostgreSQL (HUSHFLOW_DATABASE_URL): the embedded SQLite database serves one process, which runs both the API and the workers", role)
+			}
+			// Every thread's timer slack (internal/cores): this starts the
+			// program over, and returns once it has the slack.
+			if err := cores.WithTimerSlack(slack); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "hushflow: serve goes on without its timer slack of %s: %v\n", slack, err)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()

@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -272,6 +274,8 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		{"HUSHFLOW_EXEC=yes", `HUSHFLOW_EXEC must be on or off, not "yes"`},
 		{"HUSHFLOW_TRACEPARENT=true", `HUSHFLOW_TRACEPARENT must be on or off, not "true"`},
 		{"HUSHFLOW_HTTP_ALLOW=10.0.0.0/33", `hushflow: HUSHFLOW_HTTP_ALLOW: "10.0.0.0/33" is not a CIDR prefix`},
+		{"HUSHFLOW_TIMER_SLACK=fast", `HUSHFLOW_TIMER_SLACK must be a duration from 0 (the slack the process started with) to 100ms, such as 5ms, not "fast"`},
+		{"HUSHFLOW_TIMER_SLACK=1s", `HUSHFLOW_TIMER_SLACK must be a duration from 0`},
 	} {
 		cmd := exec.Command(binary(t), "serve")
 		cmd.Env = append(os.Environ(), "HUSHFLOW_ADDR="+freeAddr(t), "HUSHFLOW_DATABASE_URL=", "HUSHFLOW_DATA_DIR="+t.TempDir(), c.env)
@@ -281,5 +285,73 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), c.want) {
 			t.Errorf("%s: %v; stderr %s", c.env, err, stderr.String())
 		}
+	}
+}
+
+// The server starts over once with the timer slack of
+// HUSHFLOW_TIMER_SLACK (5ms unset), under the process id it was started
+// with: every thread of it and of its sandbox workers has that slack; 0
+// keeps the slack the process was started with.
+func TestServeTimerSlack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the hushflow binary and starts it: skipped in -short mode")
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("only Linux has a timer slack")
+	}
+	slackOf := func(tid string) string {
+		b, err := os.ReadFile("/proc/" + tid + "/timerslack_ns")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	own := slackOf("self")
+	for _, c := range []struct{ env, want, shown string }{
+		{"", "5000000", "timer_slack=5ms"},
+		{"HUSHFLOW_TIMER_SLACK=7ms", "7000000", "timer_slack=7ms"},
+		{"HUSHFLOW_TIMER_SLACK=0", own, ""},
+	} {
+		env := []string{"HUSHFLOW_DATABASE_URL=", "HUSHFLOW_DATA_DIR=" + t.TempDir()}
+		if c.env != "" {
+			env = append(env, c.env)
+		}
+		p := startServe(t, env...)
+		pid := strconv.Itoa(p.cmd.Process.Pid)
+		// The server's threads, then its children (the sandbox workers,
+		// started with the server).
+		var tids []string
+		tasks, err := os.ReadDir("/proc/" + pid + "/task")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range tasks {
+			tids = append(tids, e.Name())
+		}
+		workers := 0
+		procs, _ := os.ReadDir("/proc")
+		for _, e := range procs {
+			stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+			if err != nil {
+				continue
+			}
+			s := string(stat)
+			if f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]); len(f) > 1 && f[1] == pid {
+				tids = append(tids, e.Name())
+				workers++
+			}
+		}
+		if workers == 0 {
+			t.Errorf("%q: no sandbox worker under the server", c.env)
+		}
+		for _, tid := range tids {
+			if got := slackOf(tid); got != c.want {
+				t.Errorf("%q: thread %s of the server or its workers has a timer slack of %s ns, want %s", c.env, tid, got, c.want)
+			}
+		}
+		if c.shown != "" && !strings.Contains(p.output(), c.shown) {
+			t.Errorf("%q: the startup line does not say %s:\n%s", c.env, c.shown, p.output())
+		}
+		p.stop(t)
 	}
 }

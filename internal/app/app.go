@@ -423,6 +423,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	} else {
 		kv = append(kv, "gomaxprocs", runtime.GOMAXPROCS(0))
 	}
+	if d := cores.TimerSlack(); d > 0 {
+		kv = append(kv, "timer_slack", d.String())
+	}
 	a.Log.Info("hushflow serving", kv...)
 	var err error
 	select {
