@@ -85,7 +85,9 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 		// request's cancellation, which cost a goroutine per run); a
 		// caller already gone queues nothing.
 		err := ctx.Err()
-		if err == nil {
+		if err == nil && req.IfCurrent {
+			err = insertIfCurrent(tx.WithContext(s.db.Short(ctx)), r)
+		} else if err == nil {
 			err = tx.WithContext(s.db.Short(ctx)).Create(r).Error
 		}
 		if err != nil {
@@ -118,6 +120,36 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 	}
 	s.worker.Poke()
 	return r, nil
+}
+
+// runColumns are the columns insertIfCurrent writes: all of runs'.
+const runColumns = `"id", "project_id", "project", "flow_id", "flow", "flow_version", "environment", "trigger", "status",
+"input", "output", "error", "cancel_req", "cancel_reason", "lease_owner", "lease_expires_at", "queued_at", "started_at",
+"finished_at", "created_by", "available_at", "attempt", "resumes", "drains", "resume_reason", "rerun_of", "input_sealed",
+"parent_run_id", "parent_block", "parent_attempt", "depth"`
+
+const insertSQL = `INSERT INTO runs (` + runColumns + `)
+SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+WHERE EXISTS (SELECT 1 FROM flows WHERE id = ? AND version = ? AND project = ? AND name = ?)`
+
+// insertIfCurrent inserts r if its flow is still version r.FlowVersion
+// under r's project and flow name, in one statement: a webhook that took
+// the flow from its cache reads nothing first. model.ErrFlowChanged if
+// the flow is not.
+func insertIfCurrent(db *gorm.DB, r *Run) error {
+	res := db.Exec(insertSQL,
+		r.ID, r.ProjectID, r.Project, r.FlowID, r.Flow, r.FlowVersion, r.Environment, r.Trigger, r.Status,
+		r.Input, r.Output, r.Error, r.CancelReq, r.CancelReason, r.LeaseOwner, r.LeaseExpiresAt, r.QueuedAt, r.StartedAt,
+		r.FinishedAt, r.CreatedBy, r.AvailableAt, r.Attempt, r.Resumes, r.Drains, r.ResumeReason, r.RerunOf, r.InputSealed,
+		r.ParentRunID, r.ParentBlock, r.ParentAttempt, r.Depth,
+		r.FlowID, r.FlowVersion, r.Project, r.Flow)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return model.ErrFlowChanged
+	}
+	return nil
 }
 
 // GetRun returns a run of project (store.ErrNotFound for another

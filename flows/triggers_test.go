@@ -434,3 +434,81 @@ func TestWebhookBodyTooDeep(t *testing.T) {
 		}
 	})
 }
+
+// A webhook keeps the flow it delivered to in its cache and inserts the
+// next run only if that flow is still the same version under the same
+// names, checked in the insert's own statement: a flow saved, deleted or
+// made again, here or on another replica, gets its runs from its new
+// version, or a 404, from the next delivery on.
+func TestWebhookFlowChangedElsewhere(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			cfg := b.Config(t)
+			s := apptest.Start(t, cfg)
+			other := s // the embedded database serves one process
+			if cfg.DatabaseURL != "" {
+				other = apptest.Start(t, cfg) // another replica
+			}
+			db := storetest.Open(t, cfg, nil).DB
+			s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+			def := func(msg string) map[string]any {
+				return map[string]any{"name": "h", "trigger": map[string]any{"type": "webhook"},
+					"blocks": []any{map[string]any{"id": "l", "type": "log", "config": map[string]any{"message": msg}}}}
+			}
+			// deliver posts a webhook to the first server and returns the
+			// run's flow version and whether its flow id is the flow's.
+			deliver := func(what string) (int, bool) {
+				t.Helper()
+				r := hook(t, s, "/hooks/ops/h", nil, `{}`)
+				if r.Status != 202 {
+					t.Fatalf("%s: %d %s", what, r.Status, r.Body)
+				}
+				var m map[string]string
+				_ = json.Unmarshal(r.Body, &m)
+				run := s.Must(200, "GET", "/api/v1/runs/"+m["id"], nil)
+				var runFlow, flowID string
+				db.Raw("SELECT flow_id FROM runs WHERE id = ?", m["id"]).Scan(&runFlow)
+				db.Raw("SELECT id FROM flows WHERE project = 'ops' AND name = 'h'").Scan(&flowID)
+				return int(run["flow_version"].(float64)), runFlow == flowID
+			}
+			// del deletes the flow once its runs ended.
+			del := func() {
+				t.Helper()
+				apptest.Eventually(t, 30*time.Second, "the runs to end", func() error {
+					var open int64
+					db.Raw("SELECT COUNT(*) FROM runs WHERE status IN ('queued','running','waiting')").Scan(&open)
+					if open > 0 {
+						return fmt.Errorf("%d runs open", open)
+					}
+					return nil
+				})
+				other.Must(204, "DELETE", "/api/v1/projects/ops/flows/h", nil)
+			}
+			other.Must(201, "POST", "/api/v1/projects/ops/flows", def("'one'"))
+			for _, what := range []string{"first delivery", "second delivery (from the cache)"} {
+				if v, same := deliver(what); v != 1 || !same {
+					t.Fatalf("%s: version %d, the flow's id %v", what, v, same)
+				}
+			}
+			other.Must(200, "PUT", "/api/v1/projects/ops/flows/h", def("'two'"))
+			if v, same := deliver("after a save"); v != 2 || !same {
+				t.Fatalf("after a save elsewhere: version %d, the flow's id %v; want 2", v, same)
+			}
+			del()
+			if r := hook(t, s, "/hooks/ops/h", nil, `{}`); r.Status != 404 {
+				t.Fatalf("after a delete elsewhere: %d %s, want 404", r.Status, r.Body)
+			}
+			other.Must(201, "POST", "/api/v1/projects/ops/flows", def("'again'"))
+			if v, same := deliver("made again"); v != 1 || !same { // cached by this delivery
+				t.Fatalf("made again: version %d, the flow's id %v; want the new flow's", v, same)
+			}
+			other.Must(200, "PUT", "/api/v1/projects/ops/flows/h", def("'again, two'"))
+			del()
+			other.Must(201, "POST", "/api/v1/projects/ops/flows", def("'a third time'"))
+			other.Must(200, "PUT", "/api/v1/projects/ops/flows/h", def("'a third time, two'"))
+			if v, same := deliver("made a third time, saved again"); v != 2 || !same {
+				t.Fatalf("a new flow of the same name and version: version %d, the flow's id %v; want the new flow's", v, same)
+			}
+		})
+	}
+}

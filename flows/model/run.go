@@ -7,6 +7,7 @@ package model
 
 import (
 	"encoding/json"
+	"errors"
 	"strconv"
 	"time"
 
@@ -218,7 +219,16 @@ type RunRequest struct {
 	Actor                      string
 	// RerunOf is the id of the run this one repeats, if any.
 	RerunOf string
+	// IfCurrent inserts the run only if its flow is still the version
+	// given, under the same project and name, checked in the insert's
+	// own statement (ErrFlowChanged otherwise): for a caller that took
+	// the flow from a cache rather than read it.
+	IfCurrent bool
 }
+
+// ErrFlowChanged is returned for a RunRequest.IfCurrent whose flow is no
+// longer the version given (saved again, renamed or deleted).
+var ErrFlowChanged = errors.New("the flow changed since it was read")
 
 // ChildRequest asks for the run of a sub-flow: flow (of the parent's
 // project; Version 0 is its current version) started by attempt Attempt

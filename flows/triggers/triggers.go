@@ -18,6 +18,7 @@ import (
 
 	"log/slog"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/hushflow/hushflow/apps"
 	"github.com/hushflow/hushflow/engine"
 	"github.com/hushflow/hushflow/engine/ordered"
@@ -61,6 +62,9 @@ type Triggers struct {
 	// keys are the signing secrets webhooks were verified with lately
 	// (signingKey), by project, environment and secret name.
 	keys map[string]signingKey
+	// hooks are the flows webhooks were delivered to lately (the columns
+	// Webhook reads), by project and flow name.
+	hooks *lru.Cache[string, model.Flow]
 }
 
 // signingKey is a webhook signing secret as read (audited) at read.
@@ -82,7 +86,10 @@ const (
 )
 
 // New returns the triggers of cfg.
-func New(cfg Config) *Triggers { return &Triggers{cfg: cfg} }
+func New(cfg Config) *Triggers {
+	hooks, _ := lru.New[string, model.Flow](1024)
+	return &Triggers{cfg: cfg, hooks: hooks}
+}
 
 // now is the triggers' clock (Config.Now, else time.Now): how old a
 // signing secret read is. Signature timestamps are checked against the
@@ -252,21 +259,44 @@ var ErrBadSignature = apperr.New(apperr.Unauthenticated, "bad_signature", "webho
 // when the trigger names a signing secret, then queues a run with the
 // JSON body (or the raw text) as input.
 func (t *Triggers) Webhook(ctx context.Context, project, flow string, header http.Header, body []byte) (*WebhookReply, error) {
+	key := project + "\x00" + flow
+	if f, ok := t.hooks.Get(key); ok {
+		// The flow a delivery found lately: its run goes in only if the
+		// flow is still that version under those names. Anything else
+		// (it changed, or the delivery is refused or answered without a
+		// run) is done again from the flow as it is now.
+		if r, err := t.deliver(ctx, f, true, header, body); err == nil && r.Run != nil {
+			return r, nil
+		}
+		t.hooks.Remove(key)
+	}
 	// A missing project, a missing flow and a flow without a webhook
 	// trigger answer alike: the route needs no token and must not reveal
 	// which flows exist.
-	hidden := store.NotFound("webhook", project+"/"+flow)
 	var f model.Flow
 	// The columns a delivery needs: not the definition (the plan of the
 	// version is cached).
 	err := t.cfg.DB.WithContext(t.cfg.DB.Short(ctx)).Select("id", "project_id", "project", "name", "version").
 		Scopes(model.FlowNamed(project, flow)).Take(&f).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, hidden
+		return nil, store.NotFound("webhook", project+"/"+flow)
 	}
 	if err != nil {
 		return nil, store.Translate(err)
 	}
+	r, err := t.deliver(ctx, f, false, header, body)
+	if err == nil && r.Run != nil {
+		t.hooks.Add(key, f)
+	}
+	return r, err
+}
+
+// deliver is Webhook's delivery to flow f. With ifCurrent, f may be out
+// of date: its run is inserted only if f is still its flow's version
+// (model.RunRequest.IfCurrent).
+func (t *Triggers) deliver(ctx context.Context, f model.Flow, ifCurrent bool, header http.Header, body []byte) (*WebhookReply, error) {
+	project, flow := f.Project, f.Name
+	hidden := store.NotFound("webhook", project+"/"+flow)
 	p, err := t.cfg.Plans.Get(ctx, f.ID, f.Version)
 	if err != nil {
 		return nil, err
@@ -334,7 +364,8 @@ func (t *Triggers) Webhook(ctx context.Context, project, flow string, header htt
 	if err != nil {
 		input = map[string]any{"body": string(body)}
 	}
-	r, err := t.cfg.Enqueue(ctx, t.cfg.DB.DB, &f, model.RunRequest{Project: project, Flow: flow, Environment: env, Input: input, Trigger: "webhook", Actor: "webhook"})
+	r, err := t.cfg.Enqueue(ctx, t.cfg.DB.DB, &f, model.RunRequest{Project: project, Flow: flow, Environment: env, Input: input,
+		Trigger: "webhook", Actor: "webhook", IfCurrent: ifCurrent})
 	if err != nil {
 		return nil, err
 	}
