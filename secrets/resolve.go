@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -318,16 +319,7 @@ func (s *Store) loadOnce(g *loadGroup, project, environment, actor string) (more
 // audited with runID; a current one fails the load, an earlier one is
 // left out.
 func (s *Store) readScope(ctx context.Context, project, environment, runID, actor string) ([]Loaded, error) {
-	db := s.db.WithContext(s.db.Short(ctx))
-	// With a capacity, gorm scans into this slice instead of making one
-	// of 20 rows (10 KB) for a scope of a few secrets.
-	joined := make([]loadRow, 0, 4)
-	err := db.Raw(`SELECT s.*, v.version AS v_version, v.ciphertext AS v_ciphertext, v.wrapped_key AS v_wrapped_key,
-       v.key_id AS v_key_id, v.created_at AS v_created_at, v.created_by AS v_created_by, v.wiped AS v_wiped
-FROM secrets s LEFT JOIN secret_versions v ON v.secret_id = s.id AND (v.version = s.current_version OR v.wiped = ?)
-WHERE s.deleted_at IS NULL AND s.project IN ? AND s.environment IN ?
-ORDER BY s.id, v.version DESC`,
-		false, uniq("", project), uniq("", environment)).Scan(&joined).Error
+	joined, err := s.scopeRows(ctx, project, environment)
 	if err != nil {
 		return nil, store.Translate(err)
 	}
@@ -382,6 +374,52 @@ ORDER BY s.id, v.version DESC`,
 		return nil, fmt.Errorf("load secrets for %s: %d of %d current versions are missing", Scope{project, environment}.Describe(), missing, len(best))
 	}
 	return out, nil
+}
+
+// scopeSQL reads the secrets of a scope (the project or "", the
+// environment or "") with their live versions: every column of secrets,
+// named (scopeRows scans them by hand, as gorm's reflection cost a run
+// more than the query's round trip did; see docs/performance.md,
+// "seventh round").
+const scopeSQL = `SELECT ` + secretColumns + `, v.version, v.ciphertext, v.wrapped_key, v.key_id, v.created_at, v.created_by, v.wiped
+FROM secrets s LEFT JOIN secret_versions v ON v.secret_id = s.id AND (v.version = s.current_version OR v.wiped = ?)
+WHERE s.deleted_at IS NULL AND s.project IN (?, ?) AND s.environment IN (?, ?)
+ORDER BY s.id, v.version DESC`
+
+// secretColumns are the columns of secrets, in the order secretRow.fields
+// gives its fields.
+const secretColumns = `s.id, s.name, s.project_id, s.project, s.environment_id, s.environment, s.kind, s.description,
+s.allowed_hosts, s.readable_from, s.weak, s.current_version, s.created_at, s.created_by, s.updated_at, s.updated_by,
+s.deleted_at, s.deleted_by, s.exposed_at, s.exposed_run_id, s.exposed_run_project, s.exposed_block, s.exposed_sink`
+
+// fields are the destinations of secretColumns.
+func (r *secretRow) fields() []any {
+	return []any{&r.ID, &r.Name, &r.ProjectID, &r.Project, &r.EnvironmentID, &r.Environment, &r.Kind, &r.Description,
+		&r.AllowedHosts, &r.ReadableFrom, &r.Weak, &r.CurrentVersion, &r.CreatedAt, &r.CreatedBy, &r.UpdatedAt, &r.UpdatedBy,
+		&r.DeletedAt, &r.DeletedBy, &r.ExposedAt, &r.ExposedRunID, &r.ExposedRunProject, &r.ExposedBlock, &r.ExposedSink}
+}
+
+// scopeRows runs scopeSQL.
+func (s *Store) scopeRows(ctx context.Context, project, environment string) ([]loadRow, error) {
+	rows, err := s.db.WithContext(s.db.Short(ctx)).Raw(scopeSQL, false, "", project, "", environment).Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	joined := make([]loadRow, 0, 4)
+	for rows.Next() {
+		var j loadRow
+		var keyID, by sql.NullString
+		var at sql.NullTime
+		var wiped sql.NullBool
+		dest := append(j.Row.fields(), &j.VVersion, &j.VCiphertext, &j.VWrappedKey, &keyID, &at, &by, &wiped)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		j.VKeyID, j.VCreatedAt, j.VCreatedBy, j.VWiped = keyID.String, at.Time, by.String, wiped.Bool
+		joined = append(joined, j)
+	}
+	return joined, rows.Err()
 }
 
 // loadRow is a secret joined with one of its live versions (nil VVersion:
