@@ -349,6 +349,11 @@ func TestServeTimerSlack(t *testing.T) {
 				t.Errorf("%q: thread %s of the server or its workers has a timer slack of %s ns, want %s", c.env, tid, got, c.want)
 			}
 		}
+		// Started over from the binary's path, it keeps the binary's name.
+		comm, _ := os.ReadFile("/proc/" + pid + "/comm")
+		if got, want := strings.TrimSpace(string(comm)), filepath.Base(binary(t)); got != want {
+			t.Errorf("%q: the server's process is named %q, want %q", c.env, got, want)
+		}
 		if c.shown != "" && !strings.Contains(p.output(), c.shown) {
 			t.Errorf("%q: the startup line does not say %s:\n%s", c.env, c.shown, p.output())
 		}

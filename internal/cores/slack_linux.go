@@ -1,6 +1,7 @@
 package cores
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"syscall"
@@ -45,12 +46,25 @@ func WithTimerSlack(slack time.Duration) error {
 	if time.Duration(was) == slack {
 		return nil
 	}
+	// The binary's own path, so that the process keeps its name (the
+	// kernel names it after the file executed: /proc/self/exe would make
+	// it "exe"), and only while that path is still this very binary (a
+	// deploy may have put another there).
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	now, err := os.Stat(exe)
+	if err != nil {
+		return err
+	}
+	if self, err := os.Stat("/proc/self/exe"); err != nil || !os.SameFile(now, self) {
+		return fmt.Errorf("%s is no longer the binary this process runs", exe)
+	}
 	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(slack), 0, 0, 0); err != nil {
 		return err
 	}
-	// /proc/self/exe is this very binary even when a deploy has replaced
-	// or removed the file it was started from.
-	err = syscall.Exec("/proc/self/exe", os.Args, os.Environ())
+	err = syscall.Exec(exe, os.Args, os.Environ())
 	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(was), 0, 0, 0)
 	return err
 }
