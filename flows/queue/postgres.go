@@ -166,8 +166,8 @@ ins AS (INSERT INTO run_checkpoints (run_id, block, state, detail, output, creat
 	q += ctes
 	q += `
 SELECT i FROM held`
-	var matched []int
-	if err := tx.Raw(q, args...).Scan(&matched).Error; err != nil {
+	matched, err := column[int](tx, q, args...)
+	if err != nil {
 		return nil, err
 	}
 	ok := make([]bool, len(holds))
@@ -286,8 +286,8 @@ del AS (DELETE FROM run_checkpoints WHERE run_id IN (SELECT id FROM upd))`)
 		sb.WriteString(ctes)
 		sb.WriteString(`
 SELECT id FROM upd`)
-		var ids []string
-		if err := tx.Raw(sb.String(), args...).Scan(&ids).Error; err != nil {
+		ids, err := column[string](tx, sb.String(), args...)
+		if err != nil {
 			return nil, err
 		}
 		for _, id := range ids {

@@ -336,6 +336,28 @@ ON CONFLICT (run_id, block) DO UPDATE SET state = excluded.state, detail = exclu
 
 // valuesSQL is head, n rows of width placeholders ("(?, ?, ?)"), then
 // tail.
+// column runs q and returns its one column. The hot statements read
+// their few results this way rather than with gorm's Scan, which builds
+// the statement's text with every value written in for its trace, logged
+// or not: 3.6% of a run's CPU on PostgreSQL, whose checkpoint and outcome
+// carry a run's events as values (docs/performance.md, "seventh round").
+func column[T any](tx *gorm.DB, q string, args ...any) ([]T, error) {
+	rows, err := tx.Raw(q, args...).Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var v T
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 func valuesSQL(head string, n, width int, tail string) string {
 	row := "(?" + strings.Repeat(", ?", width-1) + ")"
 	var sb strings.Builder

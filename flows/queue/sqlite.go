@@ -56,9 +56,8 @@ func (sqlite) Hold(tx *gorm.DB, holds []Hold) ([]bool, error) {
 	var cps []model.Checkpoint
 	var evs []model.Event
 	for i, h := range holds {
-		var n []int
-		err := tx.Raw(`SELECT 1 FROM runs WHERE id = ? AND status = ? AND lease_owner = ? AND attempt = ?`,
-			h.RunID, model.StatusRunning, h.Owner, h.Attempt).Scan(&n).Error
+		n, err := column[int](tx, `SELECT 1 FROM runs WHERE id = ? AND status = ? AND lease_owner = ? AND attempt = ?`,
+			h.RunID, model.StatusRunning, h.Owner, h.Attempt)
 		if err != nil {
 			return nil, err
 		}
