@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -137,17 +138,17 @@ WHERE EXISTS (SELECT 1 FROM flows WHERE id = ? AND version = ? AND project = ? A
 // the flow from its cache reads nothing first. model.ErrFlowChanged if
 // the flow is not.
 func insertIfCurrent(db *gorm.DB, r *Run) error {
-	res := db.Exec(insertSQL,
+	res, err := store.Exec(db, insertSQL,
 		r.ID, r.ProjectID, r.Project, r.FlowID, r.Flow, r.FlowVersion, r.Environment, r.Trigger, r.Status,
 		r.Input, r.Output, r.Error, r.CancelReq, r.CancelReason, r.LeaseOwner, r.LeaseExpiresAt, r.QueuedAt, r.StartedAt,
 		r.FinishedAt, r.CreatedBy, r.AvailableAt, r.Attempt, r.Resumes, r.Drains, r.ResumeReason, r.RerunOf, r.InputSealed,
 		r.ParentRunID, r.ParentBlock, r.ParentAttempt, r.Depth,
 		r.FlowID, r.FlowVersion, r.Project, r.Flow)
-	if res.Error != nil {
-		return res.Error
+	if err != nil {
+		return err
 	}
-	if res.RowsAffected == 0 {
-		return model.ErrFlowChanged
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return cmp.Or(err, model.ErrFlowChanged)
 	}
 	return nil
 }

@@ -401,7 +401,7 @@ func (r *secretRow) fields() []any {
 
 // scopeRows runs scopeSQL.
 func (s *Store) scopeRows(ctx context.Context, project, environment string) ([]loadRow, error) {
-	rows, err := s.db.WithContext(s.db.Short(ctx)).Raw(scopeSQL, false, "", project, "", environment).Rows()
+	rows, err := store.Query(s.db.WithContext(s.db.Short(ctx)), scopeSQL, false, "", project, "", environment)
 	if err != nil {
 		return nil, err
 	}

@@ -337,12 +337,14 @@ ON CONFLICT (run_id, block) DO UPDATE SET state = excluded.state, detail = exclu
 // valuesSQL is head, n rows of width placeholders ("(?, ?, ?)"), then
 // tail.
 // column runs q and returns its one column. The hot statements read
-// their few results this way rather than with gorm's Scan, which builds
-// the statement's text with every value written in for its trace, logged
-// or not: 3.6% of a run's CPU on PostgreSQL, whose checkpoint and outcome
-// carry a run's events as values (docs/performance.md, "seventh round").
+// their few results this way, through store.Query, rather than with
+// gorm's Raw and Scan: Scan builds the statement's text with every value
+// written in for its trace, logged or not (3.6% of a run's CPU on
+// PostgreSQL, whose checkpoint and outcome carry a run's events as
+// values), and Raw builds the statement again value by value
+// (docs/performance.md, "seventh round").
 func column[T any](tx *gorm.DB, q string, args ...any) ([]T, error) {
-	rows, err := tx.Raw(q, args...).Rows()
+	rows, err := store.Query(tx, q, args...)
 	if err != nil {
 		return nil, err
 	}
