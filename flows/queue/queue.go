@@ -329,13 +329,12 @@ func upsertCheckpoints(tx *gorm.DB, cps []model.Checkpoint) error {
 		}
 		args = append(args, cp.RunID, cp.Block, cp.State, cp.Detail, cp.Output, cp.CreatedAt)
 	}
-	return tx.Exec(valuesSQL(`INSERT INTO run_checkpoints (run_id, block, state, detail, output, created_at) VALUES `, len(cps), 6, `
+	_, err := store.Exec(tx, valuesSQL(`INSERT INTO run_checkpoints (run_id, block, state, detail, output, created_at) VALUES `, len(cps), 6, `
 ON CONFLICT (run_id, block) DO UPDATE SET state = excluded.state, detail = excluded.detail, output = excluded.output,
-  created_at = excluded.created_at`), args...).Error
+  created_at = excluded.created_at`), args...)
+	return err
 }
 
-// valuesSQL is head, n rows of width placeholders ("(?, ?, ?)"), then
-// tail.
 // column runs q and returns its one column. The hot statements read
 // their few results this way, through store.Query, rather than with
 // gorm's Raw and Scan: Scan builds the statement's text with every value
@@ -360,6 +359,8 @@ func column[T any](tx *gorm.DB, q string, args ...any) ([]T, error) {
 	return out, rows.Err()
 }
 
+// valuesSQL is head, n rows of width placeholders ("(?, ?, ?)"), then
+// tail.
 func valuesSQL(head string, n, width int, tail string) string {
 	row := "(?" + strings.Repeat(", ?", width-1) + ")"
 	var sb strings.Builder
@@ -385,7 +386,7 @@ func insertEvents(tx *gorm.DB, evs []model.Event) error {
 		for _, e := range chunk {
 			args = append(args, e.RunID, e.Seq, e.At, e.Type, e.Block, e.Data)
 		}
-		if err := tx.Exec(valuesSQL(`INSERT INTO events (run_id, seq, at, type, block, data) VALUES `, len(chunk), 6, ""), args...).Error; err != nil {
+		if _, err := store.Exec(tx, valuesSQL(`INSERT INTO events (run_id, seq, at, type, block, data) VALUES `, len(chunk), 6, ""), args...); err != nil {
 			return err
 		}
 	}
@@ -397,5 +398,10 @@ func deleteCheckpoints(tx *gorm.DB, runIDs []string) error {
 	if len(runIDs) == 0 {
 		return nil
 	}
-	return tx.Exec(`DELETE FROM run_checkpoints WHERE run_id IN ?`, runIDs).Error
+	args := make([]any, len(runIDs))
+	for i, id := range runIDs {
+		args[i] = id
+	}
+	_, err := store.Exec(tx, `DELETE FROM run_checkpoints WHERE run_id IN (?`+strings.Repeat(", ?", len(runIDs)-1)+`)`, args...)
+	return err
 }

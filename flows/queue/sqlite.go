@@ -80,14 +80,18 @@ func (sqlite) Finish(tx *gorm.DB, os []Outcome) ([]bool, error) {
 	var done []string
 	var evs []model.Event
 	for i, o := range os {
-		res := tx.Exec(`UPDATE runs SET status = ?, output = ?, error = ?, finished_at = ?, lease_expires_at = NULL, input = ?,
+		res, err := store.Exec(tx, `UPDATE runs SET status = ?, output = ?, error = ?, finished_at = ?, lease_expires_at = NULL, input = ?,
   input_sealed = ?
 WHERE id = ? AND status = ? AND lease_owner = ? AND attempt = ?`,
 			o.Status, o.Output, o.Error, o.Finished, o.Input, o.InputSealed, o.RunID, model.StatusRunning, o.Owner, o.Attempt)
-		if res.Error != nil {
-			return nil, res.Error
+		if err != nil {
+			return nil, err
 		}
-		if ok[i] = res.RowsAffected == 1; ok[i] {
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, err
+		}
+		if ok[i] = n == 1; ok[i] {
 			done = append(done, o.RunID)
 			evs = append(evs, o.Events...)
 		}
