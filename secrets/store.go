@@ -53,10 +53,41 @@ type Store struct {
 // there is one; an access that cannot be audited is refused by the caller.
 func (s *Store) recordReads(ctx context.Context, recs []AuditRecord) error {
 	if s.batcher != nil {
-		_, err := s.batcher.Write(ctx, store.Write{Rows: []any{recs}, Durable: true})
+		_, err := s.batcher.Write(ctx, store.Write{Rows: []any{auditRows(recs)}, Durable: true})
 		return err
 	}
 	return store.Translate(s.db.WithContext(ctx).Create(&recs).Error)
+}
+
+// auditRows are audit records the Batcher inserts with auditSQL
+// (store.RowsInserter).
+type auditRows []AuditRecord
+
+// auditColumns are secret_audit's columns, in the order InsertRows gives
+// a record's values.
+const auditColumns = `id, at, actor, action, secret_id, secret_name, version, project, environment, scope_label, run_project,
+run_environment, run_id, block_id, sink, detail`
+
+// InsertRows inserts the records, 500 to a statement.
+func (rs auditRows) InsertRows(db *gorm.DB) error {
+	for start := 0; start < len(rs); start += 500 {
+		chunk := rs[start:min(start+500, len(rs))]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO secret_audit (` + auditColumns + `) VALUES `)
+		args := make([]any, 0, 16*len(chunk))
+		for i, r := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, r.ID, r.At, r.Actor, r.Action, r.SecretID, r.SecretName, r.Version, r.Project, r.Environment,
+				r.ScopeLabel, r.RunProject, r.RunEnv, r.RunID, r.BlockID, r.Sink, r.Detail)
+		}
+		if _, err := store.Exec(db, q.String(), args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // seen reports a plaintext value to the observer.

@@ -230,7 +230,7 @@ func (b *Batcher) commit(ctx context.Context, batch []*batchReq) ([]result, erro
 		// around it: it commits atomically on its own, without the
 		// BEGIN and COMMIT round trips (an audit record, at a low rate).
 		if len(order) == 1 && groups[order[0]].Len() <= insertChunk && (durable || b.db.Dialect == SQLite) {
-			if err := b.db.WithContext(ctx).Create(groups[order[0]].Interface()).Error; err != nil {
+			if err := insertRows(b.db.WithContext(ctx), groups[order[0]].Interface()); err != nil {
 				return nil, Translate(err)
 			}
 			return res, nil
@@ -257,7 +257,7 @@ func (b *Batcher) commit(ctx context.Context, batch []*batchReq) ([]result, erro
 			}
 		}
 		for _, t := range order {
-			if err := tx.CreateInBatches(groups[t].Interface(), insertChunk).Error; err != nil {
+			if err := insertRows(tx, groups[t].Interface()); err != nil {
 				return err
 			}
 		}
@@ -293,6 +293,22 @@ func (b *Batcher) single(ctx context.Context, batch []*batchReq, res []result) (
 
 // groupRows gathers the rows of one model from every applied write of
 // batch, models in order of first appearance.
+// A RowsInserter is a slice of rows (a Write's Rows) that inserts itself
+// with a statement written out (Exec), which the Batcher uses rather than
+// gorm's Create: for a run's audit records, gorm building the INSERT from
+// the model cost more than SQLite's execution of it.
+type RowsInserter interface {
+	InsertRows(db *gorm.DB) error
+}
+
+// insertRows inserts rows, a slice of models or a RowsInserter.
+func insertRows(db *gorm.DB, rows any) error {
+	if r, ok := rows.(RowsInserter); ok {
+		return r.InsertRows(db)
+	}
+	return db.CreateInBatches(rows, insertChunk).Error
+}
+
 func groupRows(batch []*batchReq, res []result) ([]reflect.Type, map[reflect.Type]reflect.Value, error) {
 	var order []reflect.Type
 	groups := map[reflect.Type]reflect.Value{}
