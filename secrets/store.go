@@ -72,18 +72,13 @@ run_environment, run_id, block_id, sink, detail`
 func (rs auditRows) InsertRows(db *gorm.DB) error {
 	for start := 0; start < len(rs); start += 500 {
 		chunk := rs[start:min(start+500, len(rs))]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO secret_audit (` + auditColumns + `) VALUES `)
 		args := make([]any, 0, 16*len(chunk))
-		for i, r := range chunk {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		for _, r := range chunk {
 			args = append(args, r.ID, r.At, r.Actor, r.Action, r.SecretID, r.SecretName, r.Version, r.Project, r.Environment,
 				r.ScopeLabel, r.RunProject, r.RunEnv, r.RunID, r.BlockID, r.Sink, r.Detail)
 		}
-		if _, err := store.Exec(db, q.String(), args...); err != nil {
+		q := store.Values(`INSERT INTO secret_audit (`+auditColumns+`) VALUES `, len(chunk), 16, "")
+		if _, err := store.Exec(db, q, args...); err != nil {
 			return err
 		}
 	}

@@ -53,3 +53,21 @@ func placeholders(db *gorm.DB, q string) string {
 		q = q[i+1:]
 	}
 }
+
+// Values is head, n rows of width placeholders ("(?, ?, ?)"), then tail:
+// the VALUES of a written-out INSERT of n rows (or, one row wide, the
+// list of an IN).
+func Values(head string, n, width int, tail string) string {
+	row := "(?" + strings.Repeat(", ?", width-1) + ")"
+	var sb strings.Builder
+	sb.Grow(len(head) + n*(len(row)+2) + len(tail))
+	sb.WriteString(head)
+	for i := range n {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(row)
+	}
+	sb.WriteString(tail)
+	return sb.String()
+}

@@ -16,7 +16,6 @@ package queue
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/hushflow/hushflow/flows/model"
@@ -329,7 +328,7 @@ func upsertCheckpoints(tx *gorm.DB, cps []model.Checkpoint) error {
 		}
 		args = append(args, cp.RunID, cp.Block, cp.State, cp.Detail, cp.Output, cp.CreatedAt)
 	}
-	_, err := store.Exec(tx, valuesSQL(`INSERT INTO run_checkpoints (run_id, block, state, detail, output, created_at) VALUES `, len(cps), 6, `
+	_, err := store.Exec(tx, store.Values(`INSERT INTO run_checkpoints (run_id, block, state, detail, output, created_at) VALUES `, len(cps), 6, `
 ON CONFLICT (run_id, block) DO UPDATE SET state = excluded.state, detail = excluded.detail, output = excluded.output,
   created_at = excluded.created_at`), args...)
 	return err
@@ -359,22 +358,6 @@ func column[T any](tx *gorm.DB, q string, args ...any) ([]T, error) {
 	return out, rows.Err()
 }
 
-// valuesSQL is head, n rows of width placeholders ("(?, ?, ?)"), then
-// tail.
-func valuesSQL(head string, n, width int, tail string) string {
-	row := "(?" + strings.Repeat(", ?", width-1) + ")"
-	var sb strings.Builder
-	sb.WriteString(head)
-	for i := range n {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString(row)
-	}
-	sb.WriteString(tail)
-	return sb.String()
-}
-
 // insertEvents stores events, 500 rows to an INSERT. The hot writes of
 // the queue are statements written out, not built by gorm from the
 // models: at a low rate a run's writes are each alone in their commit,
@@ -386,7 +369,7 @@ func insertEvents(tx *gorm.DB, evs []model.Event) error {
 		for _, e := range chunk {
 			args = append(args, e.RunID, e.Seq, e.At, e.Type, e.Block, e.Data)
 		}
-		if _, err := store.Exec(tx, valuesSQL(`INSERT INTO events (run_id, seq, at, type, block, data) VALUES `, len(chunk), 6, ""), args...); err != nil {
+		if _, err := store.Exec(tx, store.Values(`INSERT INTO events (run_id, seq, at, type, block, data) VALUES `, len(chunk), 6, ""), args...); err != nil {
 			return err
 		}
 	}
@@ -402,6 +385,6 @@ func deleteCheckpoints(tx *gorm.DB, runIDs []string) error {
 	for i, id := range runIDs {
 		args[i] = id
 	}
-	_, err := store.Exec(tx, `DELETE FROM run_checkpoints WHERE run_id IN (?`+strings.Repeat(", ?", len(runIDs)-1)+`)`, args...)
+	_, err := store.Exec(tx, store.Values(`DELETE FROM run_checkpoints WHERE run_id IN `, 1, len(runIDs), ""), args...)
 	return err
 }
