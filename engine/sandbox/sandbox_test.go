@@ -636,3 +636,84 @@ func TestSandboxDeepData(t *testing.T) {
 		t.Fatalf("deep data cost workers: %d started, %d before", p.Started(), started)
 	}
 }
+
+// TestWorkerWaitsAsleep checks how a worker waits for its requests: on
+// the Go runtime's poller, with system calls the runtime does not see
+// (rawPipe). Only the thread that runs the requests then wakes for them.
+// A worker that blocked in read(2), or let the runtime see its reads and
+// writes, also woke its monitor thread (sysmon, three times a request)
+// and a spare thread. It also checks that descriptor 1, which the server
+// reads frames from, is no longer the worker's stdout.
+func TestWorkerWaitsAsleep(t *testing.T) {
+	p, err := New(Config{Path: os.Args[0], Workers: 1, MemoryLimit: testMemory})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	run := func() {
+		t.Helper()
+		if v, err := p.Run(context.Background(), jsvm.Code, "return 1 + 1", globals, newHost(), jsvm.Limits{Timeout: 10 * time.Second}); err != nil || v != int64(2) {
+			t.Fatalf("run: %v, %v", v, err)
+		}
+	}
+	for range 20 {
+		run()
+	}
+	p.mu.Lock()
+	var pid int
+	for w := range p.all {
+		pid = w.cmd.Process.Pid
+	}
+	p.mu.Unlock()
+	// switches counts each of the worker's threads' voluntary context
+	// switches so far.
+	switches := func() map[string]int {
+		t.Helper()
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := map[string]int{}
+		for _, task := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, task.Name()))
+			if err != nil {
+				continue // the thread ended
+			}
+			for line := range strings.SplitSeq(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+					n[task.Name()], _ = strconv.Atoi(strings.TrimSpace(v))
+				}
+			}
+		}
+		return n
+	}
+	// Requests arrive 2 ms apart, as a server's runs do at a low rate:
+	// the worker is idle between them.
+	const runs = 100
+	before := switches()
+	for range runs {
+		time.Sleep(2 * time.Millisecond)
+		run()
+	}
+	// Threads that switched at a fifth of the requests or more: the one
+	// that waits for requests and runs them, and no other.
+	var busy []string
+	for task, n := range switches() {
+		busy = append(busy, fmt.Sprintf("thread %s: %d", task, n-before[task]))
+		if n-before[task] < runs/5 {
+			busy = busy[:len(busy)-1]
+		}
+	}
+	t.Logf("threads that switched at a fifth of %d requests or more: %v", runs, busy)
+	if len(busy) > 1 {
+		t.Errorf("%d of the worker's threads woke at its requests (%v): it wakes threads while it waits, want one", len(busy), busy)
+	}
+
+	out, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/1", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errOut, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/2", pid)); out != errOut {
+		t.Errorf("the worker's descriptor 1 is %s, not its stderr (%s): a stray write to stdout would reach the server's frames", out, errOut)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -14,8 +15,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/dlclark/regexp2/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/hushflow/hushflow/engine/jsvm"
 )
@@ -46,10 +49,13 @@ func WorkerMain() int {
 	// KillMode=control-group, Ctrl-C in a terminal) must not end them
 	// while the server drains its runs.
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	in := bufio.NewReaderSize(os.Stdin, 64<<10)
-	out := bufio.NewWriterSize(os.Stdout, 64<<10)
-	// Nothing but frames may reach stdout.
-	os.Stdout = os.Stderr
+	stdin, stdout, err := frameFiles()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sandbox worker:", err)
+		return 1
+	}
+	in := bufio.NewReaderSize(stdin, 64<<10)
+	out := bufio.NewWriterSize(stdout, 64<<10)
 	w := &workerState{in: in, out: out, scripts: map[scriptKey]*jsvm.Script{}}
 	// Every evaluation runs in a fresh runtime, prepared before the
 	// request arrives: here, then after each reply.
@@ -84,6 +90,101 @@ func WorkerMain() int {
 		// the server reads it, off the next request's path.
 		w.prepare()
 	}
+}
+
+// frameFiles returns the pipes from and to the server, stdin and stdout,
+// as copies of their descriptors in non-blocking mode, waited on through
+// the Go runtime's poller (see rawPipe). Nothing but frames may reach the
+// server's end: descriptor 1 becomes a copy of stderr.
+func frameFiles() (in, out *rawPipe, err error) {
+	dup := func(fd int, name string) (*rawPipe, error) {
+		nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 3)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if err := unix.SetNonblock(nfd, true); err != nil {
+			unix.Close(nfd)
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		rc, err := os.NewFile(uintptr(nfd), name).SyscallConn()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		return &rawPipe{rc}, nil
+	}
+	if in, err = dup(0, "stdin"); err != nil {
+		return nil, nil, err
+	}
+	if out, err = dup(1, "stdout"); err != nil {
+		return nil, nil, err
+	}
+	if err := unix.Dup2(2, 1); err != nil {
+		return nil, nil, fmt.Errorf("stdout: %w", err)
+	}
+	return in, out, nil
+}
+
+// rawPipe reads and writes a non-blocking pipe with raw system calls,
+// and parks on the Go runtime's poller while the pipe is empty (or full).
+// The worker is idle between requests, and its runtime then puts its
+// monitor thread (sysmon) to sleep. A blocking read held the worker's
+// only P in a system call: the monitor polled, took the P back and woke a
+// second thread for nothing. And any system call the runtime is told
+// about (os.File's read and write) wakes the sleeping monitor, which then
+// polls until the worker is idle again, at every request: about an
+// eighth of the worker's CPU. A read or write of a non-blocking pipe
+// returns at once, so the runtime need not know about it.
+type rawPipe struct{ rc syscall.RawConn }
+
+func (p *rawPipe) Read(b []byte) (n int, err error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	werr := p.rc.Read(func(fd uintptr) bool {
+		for {
+			r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+			switch {
+			case e == syscall.EAGAIN:
+				return false
+			case e == syscall.EINTR:
+				continue
+			case e != 0:
+				err = e
+			case r == 0:
+				err = io.EOF
+			default:
+				n = int(r)
+			}
+			return true
+		}
+	})
+	if err == nil {
+		err = werr
+	}
+	return n, err
+}
+
+func (p *rawPipe) Write(b []byte) (n int, err error) {
+	werr := p.rc.Write(func(fd uintptr) bool {
+		for n < len(b) {
+			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n))
+			switch {
+			case e == syscall.EAGAIN:
+				return false
+			case e == syscall.EINTR:
+				continue
+			case e != 0:
+				err = e
+				return true
+			}
+			n += int(r)
+		}
+		return true
+	})
+	if err == nil {
+		err = werr
+	}
+	return n, err
 }
 
 func applyLimits(limit int64) error {
