@@ -23,7 +23,9 @@ type AuditQuery struct {
 func (s *Store) Audit(ctx context.Context, q AuditQuery) ([]AuditRecord, error) {
 	db := s.db.WithContext(ctx)
 	if q.Secret != "" {
-		db = db.Where("secret_id = ? OR secret_name = ?", q.Secret, q.Secret)
+		// The indexes on secret_id and secret_name leave out the records
+		// that name no secret: the query says so, for them to be used.
+		db = db.Where("(secret_id = ? AND secret_id <> '') OR (secret_name = ? AND secret_name <> '')", q.Secret, q.Secret)
 	}
 	if q.Project != "" {
 		db = db.Where("project = ? OR run_project = ?", q.Project, q.Project)

@@ -234,8 +234,8 @@ type AuditRecord struct {
 	At          time.Time `gorm:"index;not null" json:"at"`
 	Actor       string    `gorm:"size:128;not null;default:''" json:"actor"`
 	Action      string    `gorm:"size:32;not null" json:"action"`
-	SecretID    string    `gorm:"size:36;index;not null;default:''" json:"secret_id,omitempty"`
-	SecretName  string    `gorm:"size:128;index;not null;default:''" json:"secret_name,omitempty"`
+	SecretID    string    `gorm:"size:36;not null;default:''" json:"secret_id,omitempty"`
+	SecretName  string    `gorm:"size:128;not null;default:''" json:"secret_name,omitempty"`
 	Version     int       `gorm:"not null;default:0" json:"version,omitempty"`
 	Project     string    `gorm:"size:63;not null;default:''" json:"project,omitempty"`
 	Environment string    `gorm:"size:63;not null;default:''" json:"environment,omitempty"`

@@ -106,3 +106,35 @@ func PostgresConfig(t testing.TB) store.Config {
 	u.Path = "/" + name
 	return store.Config{DatabaseURL: u.String(), DataDir: t.TempDir()}
 }
+
+// WALFrames is how many pages f writes to an SQLite database's
+// write-ahead log: the pages its commits change, each written once per
+// commit that changes it. The log is emptied first; f must write fewer
+// than the automatic checkpoint's 1,000 frames, which would start the
+// log over.
+func WALFrames(t testing.TB, db *store.DB, f func()) int {
+	t.Helper()
+	if db.Dialect != store.SQLite {
+		t.Fatalf("WALFrames: %s has no SQLite write-ahead log", db.Dialect)
+	}
+	checkpoint := func(mode string) (frames int) {
+		t.Helper()
+		var busy, log, done int
+		if err := db.Raw("PRAGMA wal_checkpoint("+mode+")").Row().Scan(&busy, &log, &done); err != nil {
+			t.Fatalf("wal_checkpoint(%s): %v", mode, err)
+		}
+		if busy != 0 {
+			t.Fatalf("wal_checkpoint(%s): busy", mode)
+		}
+		return log
+	}
+	if n := checkpoint("TRUNCATE"); n != 0 {
+		t.Fatalf("the write-ahead log still holds %d frames after a TRUNCATE checkpoint", n)
+	}
+	f()
+	n := checkpoint("PASSIVE")
+	if n >= 1000 {
+		t.Fatalf("f wrote %d frames: the automatic checkpoint may have started the log over; write less", n)
+	}
+	return n
+}
