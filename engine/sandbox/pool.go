@@ -53,8 +53,13 @@ type Config struct {
 // Pool is a pool of sandbox worker processes. It is safe for concurrent
 // use and implements engine.Sandbox.
 type Pool struct {
-	cfg    Config
-	idle   chan *worker
+	cfg Config
+	// idle holds the workers that wait for a request, the last one back
+	// on top, and ready a token for each: at a low rate of requests one
+	// worker takes them all, warm, while the others sleep.
+	idleMu sync.Mutex
+	idle   []*worker
+	ready  chan struct{}
 	closed atomic.Bool
 	wg     sync.WaitGroup // replacement goroutines
 
@@ -78,13 +83,13 @@ func New(cfg Config) (*Pool, error) {
 	if cfg.Grace <= 0 {
 		cfg.Grace = DefaultGrace
 	}
-	p := &Pool{cfg: cfg, idle: make(chan *worker, cfg.Workers), all: map[*worker]struct{}{}}
+	p := &Pool{cfg: cfg, ready: make(chan struct{}, cfg.Workers), all: map[*worker]struct{}{}}
 	errs := make(chan error, cfg.Workers)
 	for range cfg.Workers {
 		go func() {
 			w, err := p.start()
 			if err == nil {
-				p.idle <- w
+				p.put(w)
 			}
 			errs <- err
 		}()
@@ -227,7 +232,7 @@ func (p *Pool) discard(w *worker, why int32) {
 		for delay := 10 * time.Millisecond; !p.closed.Load(); delay = min(2*delay, 5*time.Second) {
 			nw, err := p.start()
 			if err == nil {
-				p.idle <- nw
+				p.put(nw)
 				return
 			}
 			time.Sleep(delay)
@@ -287,12 +292,12 @@ func (p *Pool) Run(ctx context.Context, kind jsvm.Kind, src string, g jsvm.Globa
 		timer.Stop()
 		stopCtx()
 		if err == nil {
-			p.idle <- w
+			p.put(w)
 			return v, nil
 		}
 		var je *jsvm.Error
 		if errors.As(err, &je) && w.why.Load() == 0 {
-			p.idle <- w // the script failed, the worker is fine
+			p.put(w) // the script failed, the worker is fine
 			return nil, err
 		}
 		external := w.why.Load() == 0 // not killed by the pool
@@ -317,16 +322,27 @@ func (p *Pool) Run(ctx context.Context, kind jsvm.Kind, src string, g jsvm.Globa
 // (which had died): the script did not run there.
 var errNotSent = errors.New("the request did not reach the worker")
 
+// put makes w idle.
+func (p *Pool) put(w *worker) {
+	p.idleMu.Lock()
+	p.idle = append(p.idle, w)
+	p.idleMu.Unlock()
+	p.ready <- struct{}{}
+}
+
 // take returns an idle worker that is still alive: one that died while
 // idle is replaced, and the next one taken.
 func (p *Pool) take(ctx context.Context, lim jsvm.Limits) (*worker, error) {
 	for {
-		var w *worker
 		select {
-		case w = <-p.idle:
+		case <-p.ready:
 		case <-ctx.Done():
 			return nil, ctxErr(ctx.Err(), lim)
 		}
+		p.idleMu.Lock()
+		w := p.idle[len(p.idle)-1]
+		p.idle = p.idle[:len(p.idle)-1]
+		p.idleMu.Unlock()
 		if p.closed.Load() {
 			p.discard(w, killClosed)
 			return nil, &jsvm.Error{Code: jsvm.CodeUnavailable, Message: "sandbox: pool closed"}

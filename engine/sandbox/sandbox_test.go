@@ -628,7 +628,7 @@ func TestSandboxDeepData(t *testing.T) {
 	if !errors.As(err, &e) || e.Code != jsvm.CodeInput || !strings.Contains(e.Message, "exceeded max depth") {
 		t.Fatalf("a request that does not decode: %#v", err)
 	}
-	p.idle <- w
+	p.put(w)
 	if v, err := p.Run(context.Background(), jsvm.Code, "return 2", globals, newHost(), jsvm.Limits{}); err != nil || v != int64(2) {
 		t.Fatalf("after a request that did not decode: %v %v", v, err)
 	}
@@ -715,5 +715,29 @@ func TestWorkerWaitsAsleep(t *testing.T) {
 	}
 	if errOut, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/2", pid)); out != errOut {
 		t.Errorf("the worker's descriptor 1 is %s, not its stderr (%s): a stray write to stdout would reach the server's frames", out, errOut)
+	}
+}
+
+// TestPoolReusesTheLastWorker checks that the worker back last is taken
+// first: requests that come one at a time all go to one warm worker, and
+// the others sleep. A pool that took its workers in turn woke each of
+// them in turn, cold.
+func TestPoolReusesTheLastWorker(t *testing.T) {
+	p, err := New(Config{Path: os.Args[0], Workers: 3, MemoryLimit: testMemory})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	served := map[*worker]int{}
+	for range 10 {
+		if v, err := p.Run(context.Background(), jsvm.Code, "return 1 + 1", globals, newHost(), jsvm.Limits{Timeout: 10 * time.Second}); err != nil || v != int64(2) {
+			t.Fatalf("run: %v, %v", v, err)
+		}
+		p.idleMu.Lock()
+		served[p.idle[len(p.idle)-1]]++
+		p.idleMu.Unlock()
+	}
+	if len(served) != 1 {
+		t.Errorf("10 requests one at a time went to %d workers, want 1", len(served))
 	}
 }
