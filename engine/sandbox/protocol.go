@@ -20,13 +20,16 @@
 //  4. Close kills every worker.
 //
 // Frames on the worker's stdin and stdout are a 4-byte big-endian length
-// followed by a JSON message.
+// and that many bytes: the message's own fields as JSON, after its
+// length, then the run's data (input, steps, run, env, item: JSON the
+// server wrote), each after its length, as they are (see message.data).
 package sandbox
 
 import (
 	"bufio"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
@@ -44,15 +47,15 @@ type message struct {
 
 	Kind    jsvm.Kind       `json:"kind,omitempty"`
 	Src     string          `json:"src,omitempty"`
-	Input   json.RawMessage `json:"input,omitempty"`
-	Steps   json.RawMessage `json:"steps,omitempty"`
-	Run     json.RawMessage `json:"run,omitempty"`
-	Env     json.RawMessage `json:"env,omitempty"`
+	Input   json.RawMessage `json:"-"`
+	Steps   json.RawMessage `json:"-"`
+	Run     json.RawMessage `json:"-"`
+	Env     json.RawMessage `json:"-"`
 	Failure *jsvm.Failure   `json:"failure,omitempty"`
 	// EachIndex and Item are `index` and `item` of an iteration of a
 	// block with each (EachIndex nil elsewhere).
 	EachIndex *int            `json:"each_index,omitempty"`
-	Item      json.RawMessage `json:"item,omitempty"`
+	Item      json.RawMessage `json:"-"`
 	TimeoutNS int64           `json:"timeout,omitempty"`
 	MaxOutput int             `json:"max_output,omitempty"`
 	MaxStack  int             `json:"max_stack,omitempty"`
@@ -79,15 +82,40 @@ func writeFrame(w *bufio.Writer, m *message) error {
 	if err != nil {
 		return err
 	}
+	data := m.data()
+	size := 4 + len(b)
+	for _, d := range data {
+		size += 4 + len(*d)
+	}
 	var n [4]byte
-	binary.BigEndian.PutUint32(n[:], uint32(len(b)))
-	if _, err := w.Write(n[:]); err != nil {
+	put := func(k int) error {
+		binary.BigEndian.PutUint32(n[:], uint32(k))
+		_, err := w.Write(n[:])
 		return err
 	}
-	_, err = w.Write(b)
-	return err
+	if err := put(size); err != nil {
+		return err
+	}
+	if err := put(len(b)); err != nil {
+		return err
+	}
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	for _, d := range data {
+		if err := put(len(*d)); err != nil {
+			return err
+		}
+		if _, err := w.Write(*d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
+// readFrame reads one frame of at most limit bytes into m. The run's data
+// is left as it came, slices of the frame, for the worker to build its
+// values from: no JSON decoder reads it (twice over) first.
 func readFrame(r *bufio.Reader, limit int, m *message) error {
 	var n [4]byte
 	if _, err := io.ReadFull(r, n[:]); err != nil {
@@ -102,10 +130,46 @@ func readFrame(r *bufio.Reader, limit int, m *message) error {
 		return err
 	}
 	*m = message{}
-	if err := json.Unmarshal(b, m); err != nil {
+	next := func() ([]byte, error) {
+		if len(b) < 4 {
+			return nil, errors.New("the frame ends early")
+		}
+		k := int(binary.BigEndian.Uint32(b))
+		if k > len(b)-4 {
+			return nil, errors.New("the frame ends early")
+		}
+		part := b[4 : 4+k : 4+k]
+		b = b[4+k:]
+		return part, nil
+	}
+	fields, err := next()
+	if err != nil {
 		return badFrame{err}
 	}
+	if err := json.Unmarshal(fields, m); err != nil {
+		return badFrame{err}
+	}
+	for _, d := range m.data() {
+		part, err := next()
+		if err != nil {
+			return badFrame{err}
+		}
+		if len(part) > 0 {
+			*d = part
+		}
+	}
+	if len(b) != 0 {
+		return badFrame{errors.New("bytes after the data")}
+	}
 	return nil
+}
+
+// dataNames names message.data's values, in its order.
+var dataNames = [...]string{"input", "steps", "run", "env", "item"}
+
+// data lists the run's data of m, which travels after its fields.
+func (m *message) data() [5]*json.RawMessage {
+	return [...]*json.RawMessage{&m.Input, &m.Steps, &m.Run, &m.Env, &m.Item}
 }
 
 // badFrame is a frame read whole that does not decode: the stream is

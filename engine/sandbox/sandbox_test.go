@@ -615,9 +615,9 @@ func TestSandboxDeepData(t *testing.T) {
 		t.Fatalf("brackets in a string: %v %v", v, err)
 	}
 
-	// A request that reaches a worker and does not decode (the check
-	// above keeps every request of the pool decodable) fails its
-	// evaluation, not the worker.
+	// A request that reaches a worker with data too deep (the check
+	// above keeps the pool from sending one) fails its evaluation, not
+	// the worker: the worker checks the data it is given too.
 	w, err := p.take(context.Background(), jsvm.Limits{})
 	if err != nil {
 		t.Fatal(err)
@@ -625,8 +625,28 @@ func TestSandboxDeepData(t *testing.T) {
 	req := &message{T: "eval", Kind: jsvm.Code, Src: "return 1", Input: nested(10_000)}
 	_, err = p.exchange(w, req, newHost(), jsvm.Limits{})
 	var e *jsvm.Error
-	if !errors.As(err, &e) || e.Code != jsvm.CodeInput || !strings.Contains(e.Message, "exceeded max depth") {
-		t.Fatalf("a request that does not decode: %#v", err)
+	if !errors.As(err, &e) || e.Code != jsvm.CodeInput || !strings.Contains(e.Message, "input is nested deeper than") {
+		t.Fatalf("a request with data too deep: %#v", err)
+	}
+	// And so does a frame that does not decode: its fields cut short, or
+	// its data.
+	for _, frame := range [][]byte{
+		{0, 0, 0, 7, 0, 0, 0, 3, '{', '"', 't'},
+		{0, 0, 0, 6, 0, 0, 0, 2, '{', '}'},
+	} {
+		if _, err := w.in.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.in.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		var m message
+		if err := readFrame(w.out, 1<<20, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.T != "error" || m.Error == nil || m.Error.Code != jsvm.CodeInput {
+			t.Fatalf("a frame that does not decode: %+v", m)
+		}
 	}
 	p.put(w)
 	if v, err := p.Run(context.Background(), jsvm.Code, "return 2", globals, newHost(), jsvm.Limits{}); err != nil || v != int64(2) {

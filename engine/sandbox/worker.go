@@ -308,6 +308,13 @@ func (w *workerState) eval(m *message) error {
 		w.scripts[k] = s
 	}
 	w.ran(s)
+	// The server refuses data deeper than MaxDepth before it sends it;
+	// a request that still holds some fails here, not in the builder.
+	for i, d := range m.data() {
+		if err := checkDepth(dataNames[i], *d); err != nil {
+			return w.sendError(err)
+		}
+	}
 	lim := jsvm.Limits{Timeout: time.Duration(m.TimeoutNS), MaxOutput: m.MaxOutput, MaxCallStack: m.MaxStack, MaxLogBytes: m.MaxLog, Ordered: m.Ordered}
 	if lim.Timeout > 0 {
 		regexp2.DefaultMatchTimeout = lim.Timeout
