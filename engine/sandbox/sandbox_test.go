@@ -1,11 +1,13 @@
 package sandbox
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"reflect"
 	"slices"
 	"strconv"
@@ -14,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/hushflow/hushflow/engine/jsvm"
 )
@@ -759,5 +763,64 @@ func TestPoolReusesTheLastWorker(t *testing.T) {
 	}
 	if len(served) != 1 {
 		t.Errorf("10 requests one at a time went to %d workers, want 1", len(served))
+	}
+}
+
+// TestWorkerOnFiles starts a worker whose stdin and stdout are files, not
+// the pool's pipes (a worker started by hand, on a terminal, whose mode
+// its shell shares): it reads and answers them as they are, and leaves
+// them blocking.
+func TestWorkerOnFiles(t *testing.T) {
+	dir := t.TempDir()
+	in, err := os.Create(dir + "/in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bw := bufio.NewWriter(in)
+	if err := writeFrame(bw, &message{T: "eval", Kind: jsvm.Code, Src: "return input.n + 1", Input: json.RawMessage(`{"n":41}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Seek(0, 0); err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(dir + "/out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), EnvWorker+"=1")
+	var stderr strings.Builder
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = in, out, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("worker: %v: %s", err, stderr.String())
+	}
+	// The worker shares its stdin's open file (its mode) with whoever
+	// started it: it must leave it blocking.
+	for _, f := range []*os.File{in, out} {
+		rc, err := f.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var flags int
+		if err := rc.Control(func(fd uintptr) { flags, err = unix.FcntlInt(fd, unix.F_GETFL, 0) }); err != nil {
+			t.Fatal(err)
+		}
+		if err != nil || flags&unix.O_NONBLOCK != 0 {
+			t.Errorf("the worker left %s in non-blocking mode (flags %#x, %v)", f.Name(), flags, err)
+		}
+	}
+	if _, err := out.Seek(0, 0); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(out)
+	var ready, result message
+	if err := readFrame(r, 1<<20, &ready); err != nil || ready.T != "ready" {
+		t.Fatalf("first frame: %+v, %v", ready, err)
+	}
+	if err := readFrame(r, 1<<20, &result); err != nil || result.T != "result" || string(result.Result) != "42" {
+		t.Fatalf("answer: %+v (%s), %v", result, result.Result, err)
 	}
 }

@@ -95,8 +95,15 @@ func WorkerMain() int {
 // frameFiles returns the pipes from and to the server, stdin and stdout,
 // as copies of their descriptors in non-blocking mode, waited on through
 // the Go runtime's poller (see rawPipe). Nothing but frames may reach the
-// server's end: descriptor 1 becomes a copy of stderr.
-func frameFiles() (in, out *rawPipe, err error) {
+// server's end: descriptor 1 becomes a copy of stderr. Descriptors that
+// are not pipes (a worker started by hand, on a terminal, whose mode the
+// shell shares) are read and written as they are.
+func frameFiles() (in io.Reader, out io.Writer, err error) {
+	if !isPipe(0) || !isPipe(1) {
+		stdout := os.Stdout
+		os.Stdout = os.Stderr
+		return os.Stdin, stdout, nil
+	}
 	dup := func(fd int, name string) (*rawPipe, error) {
 		nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 3)
 		if err != nil {
@@ -122,6 +129,12 @@ func frameFiles() (in, out *rawPipe, err error) {
 		return nil, nil, fmt.Errorf("stdout: %w", err)
 	}
 	return in, out, nil
+}
+
+// isPipe reports whether descriptor fd is a pipe.
+func isPipe(fd int) bool {
+	var st unix.Stat_t
+	return unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO
 }
 
 // rawPipe reads and writes a non-blocking pipe with raw system calls,
