@@ -439,7 +439,7 @@ func (s *Service) checkConcurrency(ctx context.Context, tx *gorm.DB, f *Flow) er
 		}
 	}
 	var n int64
-	err := tx.WithContext(ctx).Model(&Run{}).Where("flow_id = ? AND status IN ?", f.ID, model.OpenStatuses).
+	err := tx.WithContext(ctx).Model(&Run{}).Where("flow_id = ? AND "+model.OpenSQL, f.ID).
 		Count(&n).Error
 	if err != nil {
 		return store.Translate(err)

@@ -557,7 +557,7 @@ func (s *Service) Delete(ctx context.Context, project, name string) error {
 		// An open run needs its version to go on (a waiting one to resume):
 		// refused while there is one, as a project's deletion is.
 		var open int64
-		if err := tx.Model(&Run{}).Where("flow_id = ? AND status IN ?", f.ID, model.OpenStatuses).Count(&open).Error; err != nil {
+		if err := tx.Model(&Run{}).Where("flow_id = ? AND "+model.OpenSQL, f.ID).Count(&open).Error; err != nil {
 			return err
 		}
 		if open > 0 {

@@ -33,6 +33,12 @@ var Statuses = []string{StatusQueued, StatusRunning, StatusWaiting, StatusSuccee
 // OpenStatuses are the statuses of a run that has not ended.
 var OpenStatuses = []string{StatusQueued, StatusRunning, StatusWaiting}
 
+// OpenSQL is the condition on a run being open (OpenStatuses), written
+// out as the index runs_flow_open's is: a query that says it in these
+// words may read that index (a list of bound parameters would not tell
+// the planner that it matches).
+const OpenSQL = "status IN ('queued', 'running', 'waiting')"
+
 // Flow is the current version of a flow.
 type Flow struct {
 	ID          string    `gorm:"primaryKey;size:36" json:"id"`
@@ -86,7 +92,7 @@ type Run struct {
 	// run's error when it ends canceled.
 	CancelReason   string     `gorm:"type:text;not null;default:''" json:"-"`
 	LeaseOwner     string     `gorm:"size:64" json:"-"`
-	LeaseExpiresAt *time.Time `gorm:"index" json:"-"`
+	LeaseExpiresAt *time.Time `json:"-"`
 	QueuedAt       time.Time  `gorm:"not null" json:"queued_at"`
 	StartedAt      *time.Time `json:"started_at,omitempty"`
 	FinishedAt     *time.Time `json:"finished_at,omitempty"`
