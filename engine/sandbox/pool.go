@@ -292,7 +292,13 @@ func (p *Pool) Run(ctx context.Context, kind jsvm.Kind, src string, g jsvm.Globa
 		timer.Stop()
 		stopCtx()
 		if err == nil {
-			p.put(w)
+			// The deadline or the caller's cancel may have killed the
+			// worker as it answered: a dying worker is not reused.
+			if why := w.why.Load(); why != 0 {
+				p.discard(w, why)
+			} else {
+				p.put(w)
+			}
 			return v, nil
 		}
 		var je *jsvm.Error

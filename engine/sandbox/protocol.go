@@ -121,10 +121,13 @@ func readFrame(r *bufio.Reader, limit int, m *message) error {
 	if _, err := io.ReadFull(r, n[:]); err != nil {
 		return err
 	}
-	size := int(binary.BigEndian.Uint32(n[:]))
-	if size > limit {
-		return fmt.Errorf("sandbox: frame of %d bytes over the limit of %d", size, limit)
+	// Lengths are compared before they become ints: on a 32-bit build a
+	// worker's 0xFFFFFFFF would be -1.
+	size32 := binary.BigEndian.Uint32(n[:])
+	if uint64(size32) > uint64(limit) {
+		return fmt.Errorf("sandbox: frame of %d bytes over the limit of %d", size32, limit)
 	}
+	size := int(size32)
 	b := make([]byte, size)
 	if _, err := io.ReadFull(r, b); err != nil {
 		return err
@@ -134,10 +137,11 @@ func readFrame(r *bufio.Reader, limit int, m *message) error {
 		if len(b) < 4 {
 			return nil, errors.New("the frame ends early")
 		}
-		k := int(binary.BigEndian.Uint32(b))
-		if k > len(b)-4 {
+		k32 := binary.BigEndian.Uint32(b)
+		if uint64(k32) > uint64(len(b)-4) {
 			return nil, errors.New("the frame ends early")
 		}
+		k := int(k32)
 		part := b[4 : 4+k : 4+k]
 		b = b[4+k:]
 		return part, nil

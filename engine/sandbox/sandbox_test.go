@@ -663,11 +663,13 @@ func TestSandboxDeepData(t *testing.T) {
 
 // TestWorkerWaitsAsleep checks how a worker waits for its requests: on
 // the Go runtime's poller, with system calls the runtime does not see
-// (rawPipe). Only the thread that runs the requests then wakes for them.
-// A worker that blocked in read(2), or let the runtime see its reads and
-// writes, also woke its monitor thread (sysmon, three times a request)
-// and a spare thread. It also checks that descriptor 1, which the server
-// reads frames from, is no longer the worker's stdout.
+// (rawPipe). Only the thread that runs the requests, and the runtime's
+// monitor thread (sysmon), which each evaluation wakes once to keep the
+// script's deadline (wakeMonitor), then wake for them. A worker that
+// blocked in read(2) also woke a spare thread at each request, three
+// threads in all, its monitor more often. It also checks that
+// descriptor 1, which the server reads frames from, is no longer the
+// worker's stdout.
 func TestWorkerWaitsAsleep(t *testing.T) {
 	p, err := New(Config{Path: os.Args[0], Workers: 1, MemoryLimit: testMemory})
 	if err != nil {
@@ -720,7 +722,7 @@ func TestWorkerWaitsAsleep(t *testing.T) {
 		run()
 	}
 	// Threads that switched at a fifth of the requests or more: the one
-	// that waits for requests and runs them, and no other.
+	// that waits for requests and runs them, and the monitor.
 	var busy []string
 	for task, n := range switches() {
 		busy = append(busy, fmt.Sprintf("thread %s: %d", task, n-before[task]))
@@ -729,8 +731,8 @@ func TestWorkerWaitsAsleep(t *testing.T) {
 		}
 	}
 	t.Logf("threads that switched at a fifth of %d requests or more: %v", runs, busy)
-	if len(busy) > 1 {
-		t.Errorf("%d of the worker's threads woke at its requests (%v): it wakes threads while it waits, want one", len(busy), busy)
+	if len(busy) > 2 {
+		t.Errorf("%d of the worker's threads woke at its requests (%v): it wakes threads while it waits, want two at most", len(busy), busy)
 	}
 
 	out, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/1", pid))
@@ -822,5 +824,40 @@ func TestWorkerOnFiles(t *testing.T) {
 	}
 	if err := readFrame(r, 1<<20, &result); err != nil || result.T != "result" || string(result.Result) != "42" {
 		t.Fatalf("answer: %+v (%s), %v", result, result.Result, err)
+	}
+}
+
+// TestWorkerStopsItsOwnScript checks that a worker that waited asleep
+// (rawPipe lets its runtime's monitor thread sleep) still stops a script
+// that runs past its deadline itself, on time, and lives on: its
+// deadline timer needs the monitor to preempt the script (wakeMonitor).
+// Without the monitor awake, the pool killed the worker at the deadline
+// plus the grace and started another.
+func TestWorkerStopsItsOwnScript(t *testing.T) {
+	p, err := New(Config{Path: os.Args[0], Workers: 1, MemoryLimit: testMemory, Grace: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	run := func(src string) (any, error) {
+		return p.Run(context.Background(), jsvm.Code, src, globals, newHost(), jsvm.Limits{Timeout: 200 * time.Millisecond})
+	}
+	if v, err := run("return 1 + 1"); err != nil || v != int64(2) {
+		t.Fatalf("warm-up: %v, %v", v, err)
+	}
+	// The worker idles long enough for its monitor to fall asleep (it
+	// polls for a few milliseconds after the last request at most).
+	time.Sleep(100 * time.Millisecond)
+	started := p.Started()
+	_, err = run("while (true) {}")
+	var e *jsvm.Error
+	if !errors.As(err, &e) || e.Code != jsvm.CodeTimeout || strings.Contains(e.Message, "killed") {
+		t.Fatalf("a script past its deadline: %v (want the worker's own timeout, not a kill)", err)
+	}
+	if p.Started() != started {
+		t.Errorf("a script past its deadline cost the worker: %d started, %d before", p.Started(), started)
+	}
+	if v, err := run("return 1 + 1"); err != nil || v != int64(2) {
+		t.Fatalf("after the timeout: %v, %v", v, err)
 	}
 }
