@@ -59,8 +59,8 @@ func (s *Store) recordReads(ctx context.Context, recs []AuditRecord) error {
 	return store.Translate(s.db.WithContext(ctx).Create(&recs).Error)
 }
 
-// auditRows are audit records the Batcher inserts with auditSQL
-// (store.RowsInserter).
+// auditRows are audit records the Batcher inserts with their own
+// written-out INSERT (store.RowsInserter).
 type auditRows []AuditRecord
 
 // auditColumns are secret_audit's columns, in the order InsertRows gives

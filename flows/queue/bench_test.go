@@ -100,18 +100,7 @@ func TestRunCyclePages(t *testing.T) {
 		{"SELECT COUNT(*) FROM runs WHERE flow_id = ? AND " + model.OpenSQL, "runs_flow_open"},
 		{"SELECT id FROM runs WHERE status = ? AND lease_expires_at < ?", "runs_lease"},
 	} {
-		var plan []struct {
-			ID, Parent, Notused int
-			Detail              string
-		}
-		if err := db.Raw("EXPLAIN QUERY PLAN "+c.query, "f", now).Scan(&plan).Error; err != nil {
-			t.Fatal(err)
-		}
-		var steps []string
-		for _, p := range plan {
-			steps = append(steps, p.Detail)
-		}
-		if got := strings.Join(steps, "; "); !strings.Contains(got, "INDEX "+c.index+" ") {
+		if got := storetest.SQLitePlan(t, db, c.query, "f", now); !strings.Contains(got, "INDEX "+c.index+" ") {
 			t.Errorf("%s reads %q, not the index %s", c.query, got, c.index)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/hushflow/hushflow/store"
@@ -137,4 +138,23 @@ func WALFrames(t testing.TB, db *store.DB, f func()) int {
 		t.Fatalf("f wrote %d frames: the automatic checkpoint may have started the log over; write less", n)
 	}
 	return n
+}
+
+// SQLitePlan is SQLite's plan for query with args (EXPLAIN QUERY PLAN),
+// its steps joined with "; ": "SEARCH runs USING INDEX runs_lease
+// (lease_expires_at<?)", for a test to look for the index it should read.
+func SQLitePlan(t testing.TB, db *store.DB, query string, args ...any) string {
+	t.Helper()
+	var plan []struct {
+		ID, Parent, Notused int
+		Detail              string
+	}
+	if err := db.Raw("EXPLAIN QUERY PLAN "+query, args...).Scan(&plan).Error; err != nil {
+		t.Fatalf("EXPLAIN QUERY PLAN %s: %v", query, err)
+	}
+	steps := make([]string, len(plan))
+	for i, p := range plan {
+		steps[i] = p.Detail
+	}
+	return strings.Join(steps, "; ")
 }
