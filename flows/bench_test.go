@@ -295,13 +295,15 @@ func TestFlowCPU(t *testing.T) {
 			for _, s := range servers {
 				s.settle(t)
 			}
-			// Idle: quiet servers for 10 s.
+			// Idle: quiet servers for 10 s, measured to the nanosecond
+			// (a few milliseconds of CPU a second are a few ticks of
+			// /proc's 10 ms).
 			for _, s := range servers {
-				s.mark(t)
+				s.idle0, s.at = liveCPU(t, s.p), time.Now()
 			}
 			time.Sleep(10 * time.Second)
 			for _, s := range servers {
-				s.idle = s.since(t).Seconds() / time.Since(s.at).Seconds()
+				s.idle = (liveCPU(t, s.p) - s.idle0).Seconds() / time.Since(s.at).Seconds()
 			}
 
 			// 30 runs/s offered for secs seconds, to every server at the
@@ -374,11 +376,12 @@ type cpuServer struct {
 	p    *proc
 	sql  *gorm.DB
 	// c0 and at mark the start of a measurement (mark, since).
-	c0   time.Duration
-	at   time.Time
-	idle float64 // CPU seconds per second
-	low  time.Duration
-	lat  []time.Duration
+	c0    time.Duration
+	at    time.Time
+	idle0 time.Duration // liveCPU at the start of the idle measurement
+	idle  float64       // CPU seconds per second
+	low   time.Duration
+	lat   []time.Duration
 }
 
 func newCPUServer(t *testing.T, name, bin string, b storetest.Backend, api string) *cpuServer {
@@ -421,6 +424,41 @@ func (s *cpuServer) settle(t *testing.T) {
 func (s *cpuServer) mark(t *testing.T) { s.c0, s.at = treeCPU(t, s.p), time.Now() }
 
 func (s *cpuServer) since(t *testing.T) time.Duration { return treeCPU(t, s.p) - s.c0 }
+
+// liveCPU is the CPU time the threads of the process p and of its children
+// that are alive now have used, in nanoseconds (schedstat); threads and
+// children that ended are not counted (treeCPU counts them, in ticks).
+func liveCPU(t *testing.T, p *proc) time.Duration {
+	t.Helper()
+	root := strconv.Itoa(p.cmd.Process.Pid)
+	pids := []string{root}
+	procs, _ := os.ReadDir("/proc")
+	for _, e := range procs {
+		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(data)
+		if f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]); len(f) > 1 && f[1] == root {
+			pids = append(pids, e.Name())
+		}
+	}
+	var total time.Duration
+	for _, pid := range pids {
+		tasks, _ := os.ReadDir("/proc/" + pid + "/task")
+		for _, task := range tasks {
+			data, err := os.ReadFile("/proc/" + pid + "/task/" + task.Name() + "/schedstat")
+			if err != nil {
+				continue
+			}
+			if f := strings.Fields(string(data)); len(f) > 0 {
+				ns, _ := strconv.ParseInt(f[0], 10, 64)
+				total += time.Duration(ns)
+			}
+		}
+	}
+	return total
+}
 
 // treeCPU is the CPU time (user + system) used so far by the process p
 // and its children, live ones (sandbox workers) and reaped ones.

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hushflow/hushflow/internal/beat"
 	"github.com/hushflow/hushflow/internal/startstop"
 	"github.com/hushflow/hushflow/redact"
 	"github.com/hushflow/hushflow/store"
@@ -83,13 +84,14 @@ func (o *Observer) ObserveAll(ctx context.Context) (int, error) {
 // Watch starts the poll (until ctx is done or Stop).
 func (o *Observer) Watch(ctx context.Context) {
 	o.Start(ctx, func(ctx context.Context) {
-		t := time.NewTicker(o.every)
+		t := beat.NewTicker(o.every)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+				t.Next()
 			}
 			c, err := o.s.changeCount(ctx)
 			if err != nil || c == o.last {

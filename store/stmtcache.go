@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"reflect"
+	"strings"
 	"sync"
 )
 
@@ -132,9 +133,7 @@ func (c *stmtConn) Prepare(query string) (driver.Stmt, error) {
 }
 
 func (c *stmtConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	if len(args) == 0 {
-		// Statements without parameters (BEGIN, PRAGMA, scripts of
-		// several statements) go to the driver as they are.
+	if script(query, args) {
 		return c.Conn.(driver.ExecerContext).ExecContext(ctx, query, args)
 	}
 	cs, owned, err := c.acquire(ctx, query)
@@ -148,7 +147,7 @@ func (c *stmtConn) ExecContext(ctx context.Context, query string, args []driver.
 }
 
 func (c *stmtConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	if len(args) == 0 {
+	if script(query, args) {
 		return c.Conn.(driver.QueryerContext).QueryContext(ctx, query, args)
 	}
 	cs, owned, err := c.acquire(ctx, query)
@@ -166,6 +165,17 @@ func (c *stmtConn) QueryContext(ctx context.Context, query string, args []driver
 		return nil, err
 	}
 	return &stmtRows{Rows: rows, c: c, cs: cs, owned: owned}, nil
+}
+
+// script reports whether query, given args, may be several statements (a
+// migration's script), which go to the driver as they are: a prepared
+// statement is only the first. One without parameters and without a
+// semicolon is one statement, kept like the others: the transactions'
+// BEGIN IMMEDIATE and COMMIT, and the periodic reads that take no
+// parameter (the secrets observer's count, each second), were parsed
+// again each time (docs/performance.md, "ninth round").
+func script(query string, args []driver.NamedValue) bool {
+	return len(args) == 0 && strings.Contains(query, ";")
 }
 
 // done ends a use of cs that read rows.

@@ -52,6 +52,28 @@ func prepared(t *testing.T, db *DB) int {
 	return n
 }
 
+// kept reports whether the connection keeps a prepared statement of query.
+func kept(t *testing.T, db *DB, query string) bool {
+	t.Helper()
+	sqlDB, _ := db.DB.DB()
+	conn, err := sqlDB.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ok := false
+	if err := conn.Raw(func(dc any) error {
+		c := dc.(*stmtConn)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		_, ok = c.byQuery[query]
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
 // A statement run in one transaction after another is prepared once: the
 // connection keeps it (gorm's own cache prepared it again in every
 // transaction).
@@ -83,6 +105,49 @@ func TestSQLiteKeepsStatementsAcrossTransactions(t *testing.T) {
 	}
 	if fmt.Sprint(names) != "[n19 n20]" {
 		t.Errorf("names = %v", names)
+	}
+}
+
+// A statement without parameters is kept too (the transactions' BEGIN
+// IMMEDIATE and COMMIT, a count read each second), while a script of
+// several statements still runs whole.
+func TestSQLiteKeepsStatementsWithoutParameters(t *testing.T) {
+	db := openTestSQLite(t)
+	ctx := context.Background()
+	round := func(i int) {
+		err := db.Tx(ctx, func(tx *gorm.DB) error {
+			return tx.Exec("INSERT INTO items (id, name) VALUES (?, ?)", i, "n").Error
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		if err := db.Raw("SELECT COUNT(*) FROM items").Scan(&n).Error; err != nil || n != int64(i) {
+			t.Fatalf("count = %d, %v; want %d", n, err, i)
+		}
+	}
+	round(1)
+	before := prepared(t, db)
+	for i := 2; i <= 10; i++ {
+		round(i)
+	}
+	if got := prepared(t, db) - before; got != 0 {
+		t.Errorf("9 more rounds of a transaction and a count prepared %d statements, want 0", got)
+	}
+	for _, q := range []string{"BEGIN IMMEDIATE", "COMMIT", "SELECT COUNT(*) FROM items"} {
+		if !kept(t, db, q) {
+			t.Errorf("the connection does not keep %q", q)
+		}
+	}
+	if err := db.Exec("INSERT INTO items (id, name) VALUES (100, 'a'); INSERT INTO items (id, name) VALUES (101, 'b')").Error; err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	if err := db.Raw("SELECT name FROM items WHERE id >= 100 ORDER BY id").Scan(&names).Error; err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(names) != "[a b]" {
+		t.Errorf("a script of two inserts stored %v, want [a b]", names)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/hushflow/hushflow/internal/beat"
 	"github.com/hushflow/hushflow/internal/startstop"
 )
 
@@ -22,7 +23,7 @@ type heartbeat struct {
 
 func (h *heartbeat) Start(ctx context.Context) {
 	h.Base.Start(ctx, func(ctx context.Context) {
-		t := time.NewTicker(time.Second)
+		t := beat.NewTicker(time.Second)
 		defer t.Stop()
 		var last time.Time
 		for {
@@ -33,12 +34,13 @@ func (h *heartbeat) Start(ctx context.Context) {
 					return
 				case <-h.running.started:
 				}
-				t.Reset(time.Second)
+				t.Next()
 			}
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+				t.Next()
 			}
 			if time.Since(last) >= h.w.cfg.Lease/3 && h.beat(ctx) {
 				last = time.Now()

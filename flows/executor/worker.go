@@ -36,6 +36,7 @@ import (
 	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/flows/plan"
 	"github.com/hushflow/hushflow/flows/queue"
+	"github.com/hushflow/hushflow/internal/beat"
 	"github.com/hushflow/hushflow/internal/cores"
 	"github.com/hushflow/hushflow/redact"
 	"github.com/hushflow/hushflow/store"
@@ -343,10 +344,15 @@ func (w *Worker) Start(ctx context.Context) {
 	w.disp = d
 	w.dispMu.Unlock()
 	// The idle wait doubles while claims find nothing: an idle server
-	// claims once a MaxPoll instead of 20 times a second.
+	// claims once a MaxPoll instead of 20 times a second, on the process's
+	// beat (with its other periodic work: package beat).
 	poll := w.cfg.Poll
 	idle := func() {
-		t := time.NewTimer(poll)
+		wait := poll
+		if poll >= w.cfg.MaxPoll {
+			wait = beat.Until(poll)
+		}
+		t := time.NewTimer(wait)
 		defer t.Stop()
 		select {
 		case <-ctx.Done():

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hushflow/hushflow/internal/beat"
 	"github.com/hushflow/hushflow/internal/startstop"
 	"github.com/hushflow/hushflow/store"
 )
@@ -43,10 +44,11 @@ type RescuerConfig struct {
 // NewRescuer returns a Rescuer; Start runs it.
 func NewRescuer(cfg RescuerConfig) *Rescuer { return &Rescuer{cfg: cfg} }
 
-// Start rescues once, then every cfg.Every, until Stop or ctx is done.
+// Start rescues once, then every cfg.Every (on the process's beat:
+// package beat), until Stop or ctx is done.
 func (r *Rescuer) Start(ctx context.Context) {
 	r.Base.Start(ctx, func(ctx context.Context) {
-		t := time.NewTicker(r.cfg.Every)
+		t := beat.NewTicker(r.cfg.Every)
 		defer t.Stop()
 		for {
 			r.Rescue(ctx)
@@ -54,6 +56,7 @@ func (r *Rescuer) Start(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+				t.Next()
 			}
 		}
 	})

@@ -25,6 +25,7 @@ import (
 	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/flows/plan"
 	"github.com/hushflow/hushflow/internal/apperr"
+	"github.com/hushflow/hushflow/internal/beat"
 	"github.com/hushflow/hushflow/internal/startstop"
 	"github.com/hushflow/hushflow/store"
 	"gorm.io/gorm"
@@ -113,10 +114,11 @@ type Scheduler struct {
 // Scheduler returns the scheduler service of t; Start runs it.
 func (t *Triggers) Scheduler() *Scheduler { return &Scheduler{t: t} }
 
-// Start fires the due schedules every second until Stop or ctx is done.
+// Start fires the due schedules every second (on the process's beat:
+// package beat) until Stop or ctx is done.
 func (s *Scheduler) Start(ctx context.Context) {
 	s.Base.Start(ctx, func(ctx context.Context) {
-		tk := time.NewTicker(time.Second)
+		tk := beat.NewTicker(time.Second)
 		defer tk.Stop()
 		for {
 			select {
@@ -124,6 +126,7 @@ func (s *Scheduler) Start(ctx context.Context) {
 				return
 			case <-tk.C:
 				s.t.FireSchedules(ctx, s.t.cfg.Now())
+				tk.Next()
 			}
 		}
 	})
