@@ -14,7 +14,6 @@ import (
 	"github.com/hushflow/hushflow/apps"
 	"github.com/hushflow/hushflow/auth"
 	"github.com/hushflow/hushflow/flows"
-	"github.com/hushflow/hushflow/internal/beat"
 	"github.com/hushflow/hushflow/internal/buildinfo"
 	"github.com/hushflow/hushflow/internal/cores"
 	"github.com/hushflow/hushflow/internal/doctor"
@@ -236,14 +235,13 @@ func (s *Server) whileAuthenticated(ctx context.Context, c echo.Context) (contex
 	recheck, _ := c.Get(recheckKey).(func(context.Context) error)
 	if recheck != nil {
 		go func() {
-			t := beat.NewTicker(s.recheckEvery)
+			t := time.NewTicker(s.recheckEvery)
 			defer t.Stop()
 			for {
 				select {
 				case <-ctx.Done():
 					return
 				case <-t.C:
-					t.Next()
 				}
 				if err := recheck(ctx); err != nil && errors.Is(err, auth.ErrUnauthenticated) {
 					cancel(errCredentialGone)

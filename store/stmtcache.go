@@ -167,15 +167,27 @@ func (c *stmtConn) QueryContext(ctx context.Context, query string, args []driver
 	return &stmtRows{Rows: rows, c: c, cs: cs, owned: owned}, nil
 }
 
-// script reports whether query, given args, may be several statements (a
-// migration's script), which go to the driver as they are: a prepared
-// statement is only the first. One without parameters and without a
-// semicolon is one statement, kept like the others: the transactions'
-// BEGIN IMMEDIATE and COMMIT, and the periodic reads that take no
-// parameter (the secrets observer's count, each second), were parsed
-// again each time (docs/performance.md, "ninth round").
+// script reports whether query, given args, is not worth keeping: a text
+// that may hold several statements (a migration's script, run once), or
+// a savepoint's, whose name changes each time (gorm's nested
+// transactions). Those go to the driver as they are. Any other statement
+// is kept, with parameters or without: the transactions' BEGIN IMMEDIATE
+// and COMMIT, and the periodic reads that take no parameter (the secrets
+// observer's count, each second), were parsed again each time
+// (docs/performance.md, "ninth round").
 func script(query string, args []driver.NamedValue) bool {
-	return len(args) == 0 && strings.Contains(query, ";")
+	if len(args) > 0 {
+		return false
+	}
+	if strings.Contains(query, ";") {
+		return true
+	}
+	for _, p := range []string{"SAVEPOINT", "RELEASE", "ROLLBACK TO"} {
+		if len(query) >= len(p) && strings.EqualFold(query[:len(p)], p) {
+			return true
+		}
+	}
+	return false
 }
 
 // done ends a use of cs that read rows.

@@ -74,6 +74,33 @@ func kept(t *testing.T, db *DB, query string) bool {
 	return ok
 }
 
+// keptLike is how many statements the connection keeps whose text starts
+// with prefix.
+func keptLike(t *testing.T, db *DB, prefix string) int {
+	t.Helper()
+	sqlDB, _ := db.DB.DB()
+	conn, err := sqlDB.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	n := 0
+	if err := conn.Raw(func(dc any) error {
+		c := dc.(*stmtConn)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for q := range c.byQuery {
+			if strings.HasPrefix(q, prefix) {
+				n++
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // A statement run in one transaction after another is prepared once: the
 // connection keeps it (gorm's own cache prepared it again in every
 // transaction).
@@ -109,8 +136,9 @@ func TestSQLiteKeepsStatementsAcrossTransactions(t *testing.T) {
 }
 
 // A statement without parameters is kept too (the transactions' BEGIN
-// IMMEDIATE and COMMIT, a count read each second), while a script of
-// several statements still runs whole.
+// IMMEDIATE and COMMIT, a count read each second), but not a script of
+// several statements (run once), which still runs whole, nor a savepoint
+// (gorm names each one anew).
 func TestSQLiteKeepsStatementsWithoutParameters(t *testing.T) {
 	db := openTestSQLite(t)
 	ctx := context.Background()
@@ -139,8 +167,12 @@ func TestSQLiteKeepsStatementsWithoutParameters(t *testing.T) {
 			t.Errorf("the connection does not keep %q", q)
 		}
 	}
-	if err := db.Exec("INSERT INTO items (id, name) VALUES (100, 'a'); INSERT INTO items (id, name) VALUES (101, 'b')").Error; err != nil {
+	script := "INSERT INTO items (id, name) VALUES (100, 'a'); INSERT INTO items (id, name) VALUES (101, 'b')"
+	if err := db.Exec(script).Error; err != nil {
 		t.Fatal(err)
+	}
+	if kept(t, db, script) {
+		t.Error("the connection keeps a script")
 	}
 	var names []string
 	if err := db.Raw("SELECT name FROM items WHERE id >= 100 ORDER BY id").Scan(&names).Error; err != nil {
@@ -148,6 +180,19 @@ func TestSQLiteKeepsStatementsWithoutParameters(t *testing.T) {
 	}
 	if fmt.Sprint(names) != "[a b]" {
 		t.Errorf("a script of two inserts stored %v, want [a b]", names)
+	}
+	for i := 200; i < 205; i++ {
+		err := db.Transaction(func(tx *gorm.DB) error {
+			return tx.Transaction(func(tx *gorm.DB) error {
+				return tx.Exec("INSERT INTO items (id, name) VALUES (?, 'nested')", i).Error
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := keptLike(t, db, "SAVEPOINT"); n != 0 {
+		t.Errorf("the connection keeps %d savepoints", n)
 	}
 }
 
