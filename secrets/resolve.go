@@ -577,6 +577,28 @@ func (r *RunResolver) Flush(ctx context.Context) error {
 	return nil
 }
 
+// Pending hands the audit record of the run's load, while no commit has
+// stored it, to a write of the caller's that stores it in its own
+// transaction (as rows for the store's Batcher; nil when there is none).
+// done must then be called once with whether that write stored it: if
+// not, the record waits for the next commit (a read, or Flush). Until
+// done, the run's reads wait, as they do for Flush: no read of the run is
+// committed before its load.
+func (r *RunResolver) Pending() (rows any, done func(stored bool)) {
+	r.loadTurn <- struct{}{}
+	with := r.takeUnrecorded()
+	if len(with) == 0 {
+		<-r.loadTurn
+		return nil, func(bool) {}
+	}
+	return auditRows(with), func(stored bool) {
+		if !stored {
+			r.giveBack(with)
+		}
+		<-r.loadTurn
+	}
+}
+
 // withLoad runs commit, which stores audit records, giving it the run's
 // load record while that is not committed yet. The commit that carries
 // it holds loadTurn until it ends, and commits that start meanwhile (the

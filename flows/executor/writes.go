@@ -76,20 +76,27 @@ func (x *execution) write(ctx context.Context, cps []model.Checkpoint, durable b
 	if len(rows) == 0 && len(cps) == 0 {
 		return nil
 	}
-	if err := x.flushSecrets(ctx); err != nil {
-		x.unwritten = rows
-		return err
-	}
 	r := x.run
 	h := queue.Hold{RunID: r.ID, Owner: x.w.owner, Attempt: r.Attempt, Checkpoints: cps, Events: rows}
+	audit, stored := x.loadRecord(h)
+	if audit == nil {
+		if err := x.flushSecrets(ctx); err != nil {
+			x.unwritten = rows
+			return err
+		}
+	}
 	applied, err := x.batcher.Write(context.WithoutCancel(ctx), store.Write{
-		Merge:   &store.Merge{Key: "flows.hold", Item: h, Apply: x.w.applyHolds, Single: x.w.cfg.Driver.Single},
-		Durable: durable})
+		Merge: &store.Merge{Key: "flows.hold", Item: h, Apply: x.w.applyHolds, Single: x.w.cfg.Driver.Single},
+		Rows:  audit, Durable: durable})
+	stored(err == nil && applied)
 	if err != nil {
 		x.unwritten = rows
 		return err
 	}
 	if !applied {
+		if audit != nil {
+			_ = x.flushSecrets(ctx) // this claim's load is recorded all the same
+		}
 		return errLeaseLost
 	}
 	x.w.notify(r.ID)
@@ -97,6 +104,25 @@ func (x *execution) write(ctx context.Context, cps []model.Checkpoint, durable b
 	// showed are recorded.
 	x.reportExposures(ctx)
 	return nil
+}
+
+// loadRecord is the audit record of the run's load of its secrets, while
+// no commit has stored it, as rows for the write of item when that write
+// is a transaction anyway (item is not applied as a statement alone:
+// SQLite's holds and outcomes); the record is then stored in the same
+// transaction as the run's first write, without a commit of its own. nil
+// otherwise (PostgreSQL's one-statement writes, which rows would make a
+// transaction of four round trips): the caller commits the record first
+// (flushSecrets). stored must be called with whether the write stored it.
+func (x *execution) loadRecord(item any) (rows []any, stored func(bool)) {
+	if x.secrets == nil || x.w.cfg.Driver.Single([]any{item}) {
+		return nil, func(bool) {}
+	}
+	r, stored := x.secrets.Pending()
+	if r == nil {
+		return nil, stored
+	}
+	return []any{r}, stored
 }
 
 // flushSecrets commits the audit record of the run's load of its secrets

@@ -35,6 +35,11 @@ type RunSecrets interface {
 	// unless a read already did (a read commits it with its own record).
 	// The run calls it before it writes anything.
 	Flush(ctx context.Context) error
+	// Pending hands that record, while it is not committed, to a write
+	// that is a transaction anyway, to store with its own rows (nil when
+	// there is none): done says whether it did; if not, the record waits
+	// for Flush or a read.
+	Pending() (rows any, done func(stored bool))
 }
 
 // VisibleSecret is a secret as a run sees it.

@@ -5,8 +5,10 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"net/url"
 	"os"
@@ -138,6 +140,38 @@ func WALFrames(t testing.TB, db *store.DB, f func()) int {
 		t.Fatalf("f wrote %d frames: the automatic checkpoint may have started the log over; write less", n)
 	}
 	return n
+}
+
+// WALCommits is how many transactions f commits to db, a SQLite database
+// (its write-ahead log's commit frames). Nothing else may write to db
+// meanwhile.
+func WALCommits(t testing.TB, db *store.DB, f func()) int {
+	t.Helper()
+	commits := 0
+	WALFrames(t, db, func() {
+		f()
+		data, err := os.ReadFile(db.Location + "-wal")
+		if err != nil {
+			t.Fatalf("WALCommits: %v", err)
+		}
+		if len(data) < 32 {
+			return
+		}
+		// A 32-byte header, then frames: a 24-byte header (page number,
+		// and the database size after the commit in a commit frame, 0 in
+		// others; then the salts of this log) and a page.
+		frame := 24 + int(binary.BigEndian.Uint32(data[8:12]))
+		salt := data[16:24]
+		for off := 32; off+frame <= len(data); off += frame {
+			if !bytes.Equal(data[off+8:off+16], salt) {
+				break // a frame of an earlier log, before the truncation
+			}
+			if binary.BigEndian.Uint32(data[off+4:off+8]) != 0 {
+				commits++
+			}
+		}
+	})
+	return commits
 }
 
 // SQLitePlan is SQLite's plan for query with args (EXPLAIN QUERY PLAN),
