@@ -31,8 +31,17 @@ func TestLoadRecordGoesWithTheFirstWrite(t *testing.T) {
 		run() // the first run prepares the statements and fills the caches
 		var id string
 		if s.App.DB.Dialect == store.SQLite {
-			if n := storetest.WALCommits(t, s.App.DB, func() { id = run() }); n != 2 {
-				t.Errorf("a run of one block that reads no secret committed %d transactions, want 2 (its insert; its outcome, with its secrets load's audit record)", n)
+			// The fewest of three runs: the heartbeat's first renewal of
+			// the leases, on the second's beat, may fall in one of them.
+			fewest := 0
+			for i := range 3 {
+				n := storetest.WALCommits(t, s.App.DB, func() { id = run() })
+				if i == 0 || n < fewest {
+					fewest = n
+				}
+			}
+			if fewest != 2 {
+				t.Errorf("a run of one block that reads no secret committed %d transactions at the fewest, want 2 (its insert; its outcome, with its secrets load's audit record)", fewest)
 			}
 		} else {
 			id = run()

@@ -546,9 +546,10 @@ func (r *RunResolver) Names(ctx context.Context) ([]string, error) {
 // scope need no further query or decryption (each is still audited once
 // per block). It is audited as one redaction_load record carrying the run
 // id, committed with the run's first audited read (in the same
-// statement: no commit of its own), or by Flush, which the run calls
-// before it writes anything: the values are in the run's memory only, and
-// reach nothing but its redactor and pins, until the record is committed.
+// statement: no commit of its own), or with the run's first write: in
+// its transaction (Pending) or just before it (Flush). Until then the
+// values are in the run's memory only, and reach nothing but its
+// redactor and pins.
 func (r *RunResolver) Load(ctx context.Context) ([]Loaded, error) {
 	loaded, err := r.s.loadShared(ctx, r.project, r.environment, r.runID, r.actor)
 	if err != nil {
@@ -580,10 +581,11 @@ func (r *RunResolver) Flush(ctx context.Context) error {
 // Pending hands the audit record of the run's load, while no commit has
 // stored it, to a write of the caller's that stores it in its own
 // transaction (as rows for the store's Batcher; nil when there is none).
-// done must then be called once with whether that write stored it: if
-// not, the record waits for the next commit (a read, or Flush). Until
-// done, the run's reads wait, as they do for Flush: no read of the run is
-// committed before its load.
+// done must then be called with whether that write stored it: if not,
+// the record waits for the next commit (a read, or Flush). Until done,
+// the run's reads wait, as they do for Flush: no read of the run is
+// committed before its load. Only done's first call counts, so that a
+// deferred done(false) covers a write that panicked.
 func (r *RunResolver) Pending() (rows any, done func(stored bool)) {
 	r.loadTurn <- struct{}{}
 	with := r.takeUnrecorded()
@@ -591,11 +593,14 @@ func (r *RunResolver) Pending() (rows any, done func(stored bool)) {
 		<-r.loadTurn
 		return nil, func(bool) {}
 	}
+	var once sync.Once
 	return auditRows(with), func(stored bool) {
-		if !stored {
-			r.giveBack(with)
-		}
-		<-r.loadTurn
+		once.Do(func() {
+			if !stored {
+				r.giveBack(with)
+			}
+			<-r.loadTurn
+		})
 	}
 }
 

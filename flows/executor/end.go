@@ -259,21 +259,9 @@ func (x *execution) finish(out any, runErr error) {
 		// With the outcomes and events of other runs: one commit, and one
 		// UPDATE on PostgreSQL, for many.
 		o.Events = rows
-		audit, stored := x.loadRecord(o)
-		var err error
-		if audit == nil {
-			err = x.flushSecrets(ctx)
-		}
-		applied := false
-		if err == nil {
-			applied, err = x.batcher.Write(ctx, store.Write{
-				Merge: &store.Merge{Key: "flows.outcome", Item: o, Apply: w.applyOutcomes, Single: w.cfg.Driver.Single},
-				Rows:  audit, Durable: true})
-		}
-		stored(err == nil && applied)
-		if audit != nil && err == nil && !applied {
-			_ = x.flushSecrets(ctx) // this claim's load is recorded all the same
-		}
+		applied, err := x.writeWithLoad(ctx, store.Write{
+			Merge:   &store.Merge{Key: "flows.outcome", Item: o, Apply: w.applyOutcomes, Single: w.cfg.Driver.Single},
+			Durable: true})
 		cancel()
 		if err == nil && !applied {
 			w.log.Warn("run taken from this worker before its outcome was recorded; it resumes elsewhere", "run_id", r.ID)

@@ -78,25 +78,14 @@ func (x *execution) write(ctx context.Context, cps []model.Checkpoint, durable b
 	}
 	r := x.run
 	h := queue.Hold{RunID: r.ID, Owner: x.w.owner, Attempt: r.Attempt, Checkpoints: cps, Events: rows}
-	audit, stored := x.loadRecord(h)
-	if audit == nil {
-		if err := x.flushSecrets(ctx); err != nil {
-			x.unwritten = rows
-			return err
-		}
-	}
-	applied, err := x.batcher.Write(context.WithoutCancel(ctx), store.Write{
-		Merge: &store.Merge{Key: "flows.hold", Item: h, Apply: x.w.applyHolds, Single: x.w.cfg.Driver.Single},
-		Rows:  audit, Durable: durable})
-	stored(err == nil && applied)
+	applied, err := x.writeWithLoad(context.WithoutCancel(ctx), store.Write{
+		Merge:   &store.Merge{Key: "flows.hold", Item: h, Apply: x.w.applyHolds, Single: x.w.cfg.Driver.Single},
+		Durable: durable})
 	if err != nil {
 		x.unwritten = rows
 		return err
 	}
 	if !applied {
-		if audit != nil {
-			_ = x.flushSecrets(ctx) // this claim's load is recorded all the same
-		}
 		return errLeaseLost
 	}
 	x.w.notify(r.ID)
@@ -104,6 +93,30 @@ func (x *execution) write(ctx context.Context, cps []model.Checkpoint, durable b
 	// showed are recorded.
 	x.reportExposures(ctx)
 	return nil
+}
+
+// writeWithLoad writes w, a write of the run with a Merge, and stores the
+// audit record of the run's load of its secrets, while no commit has, with
+// it (loadRecord: in its transaction, made durable) or just before it
+// (flushSecrets). A write whose Merge did not apply (the claim was lost)
+// stores the record alone after it: this claim's load is recorded all the
+// same.
+func (x *execution) writeWithLoad(ctx context.Context, w store.Write) (applied bool, err error) {
+	audit, stored := x.loadRecord(w.Merge.Item)
+	defer stored(false) // a write that panicked gives the record back, and frees the run's reads
+	if audit == nil {
+		if err := x.flushSecrets(ctx); err != nil {
+			return false, err
+		}
+	} else {
+		w.Rows, w.Durable = append(w.Rows, audit...), true
+	}
+	applied, err = x.batcher.Write(ctx, w)
+	stored(err == nil && applied)
+	if audit != nil && err == nil && !applied {
+		_ = x.flushSecrets(ctx)
+	}
+	return applied, err
 }
 
 // loadRecord is the audit record of the run's load of its secrets, while

@@ -33,12 +33,13 @@ type RunSecrets interface {
 	Resolve(ctx context.Context, block, name string, scope engine.Scope) (VisibleSecret, error)
 	// Flush commits the audit record of the run's load of its secrets,
 	// unless a read already did (a read commits it with its own record).
-	// The run calls it before it writes anything.
+	// The run calls it before any write that does not store the record
+	// itself (Pending).
 	Flush(ctx context.Context) error
 	// Pending hands that record, while it is not committed, to a write
 	// that is a transaction anyway, to store with its own rows (nil when
-	// there is none): done says whether it did; if not, the record waits
-	// for Flush or a read.
+	// there is none): done says whether it did (only its first call
+	// counts); if not, the record waits for Flush or a read.
 	Pending() (rows any, done func(stored bool))
 }
 
