@@ -30,8 +30,8 @@ func openTestSQLite(t *testing.T) *DB {
 	return db
 }
 
-// prepared is how many statements the connection prepared so far.
-func prepared(t *testing.T, db *DB) int {
+// onConn runs f on the test's one connection, its statements locked.
+func onConn(t *testing.T, db *DB, f func(c *stmtConn)) {
 	t.Helper()
 	sqlDB, _ := db.DB.DB()
 	conn, err := sqlDB.Conn(context.Background())
@@ -39,65 +39,42 @@ func prepared(t *testing.T, db *DB) int {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	n := -1
 	if err := conn.Raw(func(dc any) error {
 		c := dc.(*stmtConn)
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		n = c.prepared
+		f(c)
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// prepared is how many statements the connection prepared so far.
+func prepared(t *testing.T, db *DB) (n int) {
+	t.Helper()
+	onConn(t, db, func(c *stmtConn) { n = c.prepared })
 	return n
 }
 
 // kept reports whether the connection keeps a prepared statement of query.
-func kept(t *testing.T, db *DB, query string) bool {
+func kept(t *testing.T, db *DB, query string) (ok bool) {
 	t.Helper()
-	sqlDB, _ := db.DB.DB()
-	conn, err := sqlDB.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ok := false
-	if err := conn.Raw(func(dc any) error {
-		c := dc.(*stmtConn)
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		_, ok = c.byQuery[query]
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	onConn(t, db, func(c *stmtConn) { _, ok = c.byQuery[query] })
 	return ok
 }
 
 // keptLike is how many statements the connection keeps whose text starts
 // with prefix.
-func keptLike(t *testing.T, db *DB, prefix string) int {
+func keptLike(t *testing.T, db *DB, prefix string) (n int) {
 	t.Helper()
-	sqlDB, _ := db.DB.DB()
-	conn, err := sqlDB.Conn(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	n := 0
-	if err := conn.Raw(func(dc any) error {
-		c := dc.(*stmtConn)
-		c.mu.Lock()
-		defer c.mu.Unlock()
+	onConn(t, db, func(c *stmtConn) {
 		for q := range c.byQuery {
 			if strings.HasPrefix(q, prefix) {
 				n++
 			}
 		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	})
 	return n
 }
 
