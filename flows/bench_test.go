@@ -425,6 +425,30 @@ func (s *cpuServer) mark(t *testing.T) { s.c0, s.at = treeCPU(t, s.p), time.Now(
 
 func (s *cpuServer) since(t *testing.T) time.Duration { return treeCPU(t, s.p) - s.c0 }
 
+// procStat is the fields of /proc/<pid>/stat after the command's ")":
+// state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14); nil
+// when there is no such process.
+func procStat(pid string) []string {
+	data, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return nil
+	}
+	s := string(data)
+	return strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+}
+
+// children is the stat fields of each live child of process root, by pid.
+func children(root string) map[string][]string {
+	out := map[string][]string{}
+	procs, _ := os.ReadDir("/proc")
+	for _, e := range procs {
+		if f := procStat(e.Name()); len(f) > 1 && f[1] == root {
+			out[e.Name()] = f
+		}
+	}
+	return out
+}
+
 // liveCPU is the CPU time the threads of the process p and of its children
 // that are alive now have used, in nanoseconds (schedstat); threads and
 // children that ended are not counted (treeCPU counts them, in ticks).
@@ -432,16 +456,8 @@ func liveCPU(t *testing.T, p *proc) time.Duration {
 	t.Helper()
 	root := strconv.Itoa(p.cmd.Process.Pid)
 	pids := []string{root}
-	procs, _ := os.ReadDir("/proc")
-	for _, e := range procs {
-		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(data)
-		if f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]); len(f) > 1 && f[1] == root {
-			pids = append(pids, e.Name())
-		}
+	for pid := range children(root) {
+		pids = append(pids, pid)
 	}
 	var total time.Duration
 	for _, pid := range pids {
@@ -465,30 +481,18 @@ func liveCPU(t *testing.T, p *proc) time.Duration {
 func treeCPU(t *testing.T, p *proc) time.Duration {
 	t.Helper()
 	const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
-	fields := func(pid string) []string {
-		data, err := os.ReadFile("/proc/" + pid + "/stat")
-		if err != nil {
-			return nil
-		}
-		s := string(data)
-		return strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	}
 	num := func(f []string, i int) time.Duration {
 		v, _ := strconv.ParseInt(f[i], 10, 64)
 		return time.Duration(v) * tick
 	}
 	root := strconv.Itoa(p.cmd.Process.Pid)
-	f := fields(root)
+	f := procStat(root)
 	if f == nil {
 		t.Fatalf("no /proc/%s/stat", root)
 	}
-	// After the ")": state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
 	total := num(f, 11) + num(f, 12) + num(f, 13) + num(f, 14)
-	procs, _ := os.ReadDir("/proc")
-	for _, e := range procs {
-		if g := fields(e.Name()); g != nil && g[1] == root {
-			total += num(g, 11) + num(g, 12) + num(g, 13) + num(g, 14)
-		}
+	for _, g := range children(root) {
+		total += num(g, 11) + num(g, 12) + num(g, 13) + num(g, 14)
 	}
 	return total
 }
