@@ -27,6 +27,7 @@ func (h *heartbeat) Start(ctx context.Context) {
 		defer t.Stop()
 		var last time.Time
 		for {
+			tick := t.C
 			if h.running.empty() {
 				t.Stop()
 				select {
@@ -34,12 +35,16 @@ func (h *heartbeat) Start(ctx context.Context) {
 					return
 				case <-h.running.started:
 				}
-				t.Next()
+				// The first look comes a second after the first run
+				// started, as it did with a time.Ticker (a test that moves
+				// the clock counts on that second); the next ones on the
+				// process's beat.
+				tick = time.NewTimer(time.Second).C
 			}
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-tick:
 				t.Next()
 			}
 			if time.Since(last) >= h.w.cfg.Lease/3 && h.beat(ctx) {
