@@ -343,6 +343,13 @@ func TestEachResumesAfterFinishedIterations(t *testing.T) {
 			if d := eventData(evs, "iteration_interrupted", "get"); d["index"] != float64(3) {
 				t.Errorf("iteration_interrupted: %v", d)
 			}
+			// The block's own events close too, before the run is released.
+			if d := eventData(evs, "block_interrupted", "get"); d["interrupted"] != true || d["items"] != float64(len(paths)) || d["index"] != nil {
+				t.Errorf("block_interrupted: %v", d)
+			}
+			if types := eventTypes(evs); !strings.Contains(types, "iteration_interrupted:get block_interrupted:get run_released:") {
+				t.Errorf("events %s", types)
+			}
 			var restored any
 			for _, e := range evs {
 				if e["type"] == "block_started" && e["block"] == "get" {
@@ -406,6 +413,63 @@ func TestEachExpressionError(t *testing.T) {
 			if msg, _ := run["error"].(string); run["status"] != "failed" || !strings.HasSuffix(msg, "each must give an array, not a number") {
 				t.Errorf("n=%v: error %q", n, msg)
 			}
+		}
+	})
+}
+
+// A run canceled while a loop's iterations wait on their requests ends
+// the block's events as it ends a block's: each running iteration has its
+// iteration_failed, and the block its one block_failed (canceled, who
+// asked, no index) before run_finished. A block with each used to end on
+// its iterations' events alone, its block_started left open.
+func TestEachCanceled(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		g := newGate(t, 100, 100) // never opens for four items
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "stuck", "trigger": map[string]any{"type": "manual"}, "env": map[string]string{"BASE": g.URL},
+			"blocks": []any{
+				map[string]any{"id": "post", "type": "http", "each": "[1, 2, 3, 4]", "concurrency": 2,
+					"config": map[string]any{"method": "'POST'", "url": "`${env.BASE}/items/${index}`", "body": "({n: item})"}},
+			},
+		})
+		id := s.Must(202, "POST", "/api/v1/projects/billing/flows/stuck/runs", map[string]any{"environment": "development"})["id"].(string)
+		waitFor(t, 30*time.Second, "two iterations' requests", func() bool {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			return g.arrived == 2
+		})
+		s.Must(200, "POST", "/api/v1/runs/"+id+"/cancel", nil)
+		r := waitRun(t, s, id, "the run to end", func(r map[string]any, _ string) bool { return r["status"] == "canceled" })
+		evs := events(t, s, id)
+		checkSequence(t, id, evs)
+		var iterFailed, blockFailed int
+		for _, e := range evs {
+			d, _ := e["data"].(map[string]any)
+			switch e["type"] {
+			case "iteration_failed":
+				iterFailed++
+				if d["canceled"] != true || d["index"] == nil {
+					t.Errorf("iteration_failed: %v", d)
+				}
+			case "block_failed":
+				blockFailed++
+				if d["canceled"] != true || d["index"] != nil || d["items"] != float64(4) || !strings.Contains(fmt.Sprint(d["error"]), "canceled") {
+					t.Errorf("block_failed: %v", d)
+				}
+			case "block_interrupted", "block_finished":
+				t.Errorf("%s: %v", e["type"], d)
+			}
+		}
+		if iterFailed != 2 || blockFailed != 1 {
+			t.Errorf("%d iteration_failed and %d block_failed, want 2 and 1: %s", iterFailed, blockFailed, eventTypes(evs))
+		}
+		types := eventTypes(evs)
+		if !strings.HasSuffix(types, "block_failed:post run_finished:") {
+			t.Errorf("events end %s, want block_failed:post run_finished:", types)
+		}
+		if r["status"] != "canceled" {
+			t.Errorf("run: %v", r)
 		}
 	})
 }

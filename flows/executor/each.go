@@ -191,11 +191,13 @@ dispatch:
 	}
 	close(next)
 	wg.Wait()
+	if other == nil && ctx.Err() != nil {
+		other = ctxErr(ctx)
+	}
 	switch {
 	case other != nil:
+		x.eachEnded(pb, other, len(items), began)
 		return nil, false, other
-	case ctx.Err() != nil:
-		return nil, false, ctxErr(ctx)
 	case failed != nil:
 		msg := fmt.Sprintf("item %d: %s", failAt, failed.msg)
 		x.emit(PendingEvent{Type: "block_failed", Block: id, Data: map[string]any{"error": msg, "index": failAt, "items": len(items)}})
@@ -206,6 +208,24 @@ dispatch:
 	x.emit(PendingEvent{Type: "block_finished", Block: id, Checkpoint: id, Data: map[string]any{
 		"output": engine.Plain(outs), "items": len(items), "duration_ms": time.Since(began).Milliseconds()}})
 	return outs, true, nil
+}
+
+// eachEnded closes the block's events when its loop ended for err, which
+// is not the block's own failure: the run's cancel (block_failed, with
+// canceled and who asked), or an end of the claim (block_interrupted:
+// the replica's shutdown, a lost lease, the database; the run resumes
+// and the block starts again). The iterations that were running said so
+// with their own events.
+func (x *execution) eachEnded(pb *plan.PlannedBlock, err error, items int, began time.Time) {
+	x.blockFinished(pb, model.StatusFailed, began)
+	data := map[string]any{"items": items, "duration_ms": time.Since(began).Milliseconds()}
+	if errors.Is(err, errCanceled) {
+		data["error"], data["canceled"] = x.red.String(cancelReason(err)), true
+		x.emit(PendingEvent{Type: "block_failed", Block: pb.Def.ID, Data: data})
+		return
+	}
+	data["error"], data["interrupted"] = x.red.String(err.Error()), true
+	x.emit(PendingEvent{Type: "block_interrupted", Block: pb.Def.ID, Data: data})
 }
 
 // saveIteration stores the checkpoint of iteration i of block id, whose
