@@ -168,6 +168,12 @@ type Config struct {
 	// MaxConcurrentRuns is the default bound on a flow's open runs
 	// (default 10,000); a flow may set a lower or higher one.
 	MaxConcurrentRuns int
+	// Retention is how long a run is kept after it ended: the workers'
+	// replicas delete older ones, with their events, every hour (0: runs
+	// are kept for ever).
+	Retention time.Duration
+	// OnPruned reports the runs a prune deleted (the metrics).
+	OnPruned func(n int)
 }
 
 func (c *Config) defaults() {
@@ -245,7 +251,8 @@ func New(cfg Config) *Service {
 func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
 
 // Start runs this process's share of the queue until ctx is done: the
-// worker (claim loop, heartbeat, drain), the rescuer and the scheduler.
+// worker (claim loop, heartbeat, drain), the rescuer, the scheduler and,
+// with a retention, the prune of old runs.
 // It returns when the worker has drained (see executor.Worker.Start).
 func (s *Service) Start(ctx context.Context) {
 	rescuer := queue.NewRescuer(queue.RescuerConfig{DB: s.db, Driver: s.driver, Every: s.rescueEvery(), Now: s.cfg.Now,
@@ -255,6 +262,12 @@ func (s *Service) Start(ctx context.Context) {
 	scheduler.Start(ctx)
 	defer rescuer.Stop()
 	defer scheduler.Stop()
+	if s.cfg.Retention > 0 {
+		pctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); s.prune(pctx) }()
+		defer func() { stop(); <-done }()
+	}
 	s.worker.Start(ctx)
 }
 
@@ -276,7 +289,7 @@ func (s *Service) WorkerID() string { return s.worker.Owner() }
 // applied, as key-value pairs for a log line (the worker's, and the
 // default bound on a flow's open runs).
 func (s *Service) Settings() []any {
-	return append(s.worker.Settings(), "max_concurrent_runs", s.cfg.MaxConcurrentRuns)
+	return append(s.worker.Settings(), "max_concurrent_runs", s.cfg.MaxConcurrentRuns, "run_retention", retentionString(s.cfg.Retention))
 }
 
 // Started is closed when this process's workers take runs.

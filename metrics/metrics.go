@@ -51,6 +51,7 @@ type Metrics struct {
 	resumes       *prometheus.CounterVec
 	exposures     *prometheus.CounterVec
 	starts        *prometheus.CounterVec
+	pruned        prometheus.Counter
 }
 
 // Run statuses and resolution results used as label values.
@@ -105,8 +106,12 @@ func New(queue QueueFunc) *Metrics {
 			Namespace: Namespace, Name: "run_starts_total",
 			Help: "Runs this process started, by how (dispatched: queued through this process while it had a free slot, started at once; claimed: taken from the queue by the claim loop, resumed runs included).",
 		}, []string{"how"}),
+		pruned: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "runs_pruned_total",
+			Help: "Runs this process deleted, with their events, because they ended longer ago than the run retention (HUSHFLOW_RUN_RETENTION).",
+		}),
 	}
-	reg.MustRegister(m.runs, m.runDuration, m.blockDuration, m.resolutions, m.redactions, m.httpDuration, m.resumes, m.exposures, m.starts,
+	reg.MustRegister(m.runs, m.runDuration, m.blockDuration, m.resolutions, m.redactions, m.httpDuration, m.resumes, m.exposures, m.starts, m.pruned,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if queue != nil {
 		reg.MustRegister(&queueCollector{read: queue})
@@ -155,6 +160,14 @@ func (m *Metrics) RunResumed(cause string) {
 		return
 	}
 	m.resumes.WithLabelValues(cause).Inc()
+}
+
+// RunsPruned records n runs deleted past the run retention.
+func (m *Metrics) RunsPruned(n int) {
+	if m == nil {
+		return
+	}
+	m.pruned.Add(float64(n))
 }
 
 // RunStarted records a run this process started; how is dispatched or

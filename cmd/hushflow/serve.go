@@ -57,6 +57,10 @@ func newServeCmd() *cobra.Command {
 	grace, graceErr := time.ParseDuration(envOr("HUSHFLOW_SHUTDOWN_GRACE", "30s"))
 	maxResumes, resumesErr := strconv.Atoi(envOr("HUSHFLOW_MAX_RESUMES", "10"))
 	maxEach, eachErr := strconv.Atoi(envOr("HUSHFLOW_MAX_EACH_ITEMS", "1000"))
+	retention, retentionErr := parseRetention(envOr("HUSHFLOW_RUN_RETENTION", "30d"))
+	if retentionErr != nil {
+		bad = append(bad, fmt.Sprintf("HUSHFLOW_RUN_RETENTION must be how long a run is kept after it ended, in days (30d) or as a duration of at least 1h (36h), or off, not %q", os.Getenv("HUSHFLOW_RUN_RETENTION")))
+	}
 	role := envOr("HUSHFLOW_ROLE", "all")
 	slack, slackErr := time.ParseDuration(envOr("HUSHFLOW_TIMER_SLACK", "5ms"))
 	if slackErr != nil || slack < 0 || slack > 100*time.Millisecond {
@@ -77,6 +81,7 @@ func newServeCmd() *cobra.Command {
 		ShutdownGrace:     grace,
 		MaxResumes:        maxResumes,
 		MaxEachItems:      maxEach,
+		RunRetention:      retention,
 		MasterKey:         os.Getenv("HUSHFLOW_MASTER_KEY"),
 		MasterKeyFile:     os.Getenv("HUSHFLOW_MASTER_KEY_FILE"),
 		RateLimit:         rateLimit,
@@ -104,7 +109,9 @@ run stays with a worker that stopped heartbeating before it resumes
 elsewhere, default 30s), HUSHFLOW_SHUTDOWN_GRACE (how long runs in
 progress may go on after SIGTERM before they are released to other
 replicas, default 30s), HUSHFLOW_MAX_RESUMES (interruptions a run survives,
-default 10), HUSHFLOW_ROLE (all, api or worker; see --role),
+default 10), HUSHFLOW_RUN_RETENTION (how long a run and its events are
+kept after it ended, in days or as a duration: default 30d; off keeps them
+for ever), HUSHFLOW_ROLE (all, api or worker; see --role),
 HUSHFLOW_METRICS_TOKEN (bearer token required on /metrics when set),
 HUSHFLOW_TRACEPARENT (on: HTTP blocks send a traceparent header derived
 from the run id), HUSHFLOW_SQLITE_SYNC (normal or full: full makes each
@@ -198,4 +205,24 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// parseRetention reads HUSHFLOW_RUN_RETENTION: whole days (30d), a Go
+// duration of at least an hour (36h), or off (0 too): runs kept for ever.
+func parseRetention(s string) (time.Duration, error) {
+	if s == "off" || s == "0" {
+		return 0, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 1 || n > 36500 {
+			return 0, fmt.Errorf("bad number of days %q", days)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < time.Hour {
+		return 0, fmt.Errorf("want at least 1h")
+	}
+	return d, nil
 }

@@ -155,7 +155,7 @@ func TestServeFreshDataDir(t *testing.T) {
 	if tokenRE.MatchString(p.output()) {
 		t.Errorf("a second admin token was printed on restart")
 	}
-	if want := regexp.MustCompile(`msg="hushflow serving" .* rate_limit=100 workers=12 run_lease=45s shutdown_grace=30s max_resumes=10 max_concurrent_runs=10000 sandbox_workers=\d+`); !want.MatchString(p.output()) {
+	if want := regexp.MustCompile(`msg="hushflow serving" .* rate_limit=100 workers=12 run_lease=45s shutdown_grace=30s max_resumes=10 max_concurrent_runs=10000 run_retention=30d sandbox_workers=\d+`); !want.MatchString(p.output()) {
 		t.Errorf("startup line without the effective settings:\n%s", p.output())
 	}
 	code, body = p.request(t, token, "GET", "/api/v1/projects", "")
@@ -276,6 +276,9 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		{"HUSHFLOW_HTTP_ALLOW=10.0.0.0/33", `hushflow: HUSHFLOW_HTTP_ALLOW: "10.0.0.0/33" is not a CIDR prefix`},
 		{"HUSHFLOW_TIMER_SLACK=fast", `HUSHFLOW_TIMER_SLACK must be a duration from 0 (the slack the process started with) to 100ms, such as 5ms, not "fast"`},
 		{"HUSHFLOW_TIMER_SLACK=1s", `HUSHFLOW_TIMER_SLACK must be a duration from 0`},
+		{"HUSHFLOW_RUN_RETENTION=30 days", `HUSHFLOW_RUN_RETENTION must be how long a run is kept after it ended, in days (30d) or as a duration of at least 1h (36h), or off, not "30 days"`},
+		{"HUSHFLOW_RUN_RETENTION=10m", `HUSHFLOW_RUN_RETENTION must be how long a run is kept`},
+		{"HUSHFLOW_RUN_RETENTION=0d", `HUSHFLOW_RUN_RETENTION must be how long a run is kept`},
 	} {
 		cmd := exec.Command(binary(t), "serve")
 		cmd.Env = append(os.Environ(), "HUSHFLOW_ADDR="+freeAddr(t), "HUSHFLOW_DATABASE_URL=", "HUSHFLOW_DATA_DIR="+t.TempDir(), c.env)
@@ -358,5 +361,21 @@ func TestServeTimerSlack(t *testing.T) {
 			t.Errorf("%q: the startup line does not say %s:\n%s", c.env, c.shown, p.output())
 		}
 		p.stop(t)
+	}
+}
+
+// HUSHFLOW_RUN_RETENTION takes whole days, a duration of at least an
+// hour, or off.
+func TestParseRetention(t *testing.T) {
+	for in, want := range map[string]time.Duration{"30d": 720 * time.Hour, "1d": 24 * time.Hour, "36h": 36 * time.Hour,
+		"90m": 90 * time.Minute, "off": 0, "0": 0} {
+		if got, err := parseRetention(in); err != nil || got != want {
+			t.Errorf("%q: %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "30", "-1d", "0d", "59m", "1w", "30 d", "100000d"} {
+		if got, err := parseRetention(in); err == nil {
+			t.Errorf("%q: %v, want an error", in, got)
+		}
 	}
 }

@@ -95,6 +95,10 @@ type Config struct {
 	// MaxEachItems bounds the elements of a block with each
 	// (HUSHFLOW_MAX_EACH_ITEMS; default 1,000).
 	MaxEachItems int
+	// RunRetention is how long a run is kept after it ended
+	// (HUSHFLOW_RUN_RETENTION; cmd/hushflow's default is 30 days). Zero
+	// keeps runs for ever.
+	RunRetention time.Duration
 	// Now is the clock of runs, of the queue age metric and of token and
 	// session expiry (time.Now when nil): tests move it to end durable
 	// waits or expire a token without waiting.
@@ -320,9 +324,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		OnBlockFinished: func(_ *flows.Run, typ, status string, d time.Duration) { a.Metrics.BlockFinished(typ, status, d) },
 		OnRedacted:      a.Metrics.Redacted,
 		OnResumed:       func(_ *flows.Run, cause string) { a.Metrics.RunResumed(cause) },
-		OnStarted:       a.Metrics.RunStarted,
-		OnExposure:      a.recordExposure,
-		Workers:         cfg.Workers, Poll: cfg.ClaimPoll, MaxPoll: cfg.ClaimMaxPoll, Lease: cfg.RunLease, ShutdownGrace: cfg.ShutdownGrace, MaxResumes: cfg.MaxResumes,
+		OnPruned:        a.Metrics.RunsPruned, Retention: cfg.RunRetention,
+		OnStarted:  a.Metrics.RunStarted,
+		OnExposure: a.recordExposure,
+		Workers:    cfg.Workers, Poll: cfg.ClaimPoll, MaxPoll: cfg.ClaimMaxPoll, Lease: cfg.RunLease, ShutdownGrace: cfg.ShutdownGrace, MaxResumes: cfg.MaxResumes,
 		MaxConcurrentRuns: cfg.MaxConcurrentRuns, Now: cfg.Now, MaxEachItems: cfg.MaxEachItems, Cores: a.cores,
 		TestUnmaskedEvents: cfg.TestDisableMasking == "events",
 	})

@@ -1,0 +1,129 @@
+package flows
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hushflow/hushflow/flows/model"
+	"github.com/hushflow/hushflow/internal/beat"
+	"gorm.io/gorm"
+)
+
+// Run retention: runs that ended longer ago than Config.Retention are
+// deleted with their events, so that the database holds a bounded window
+// of history (docs/operations.md, "Run retention").
+
+// PruneBatch is how many runs one transaction of a prune deletes: short
+// enough that runs committing beside it wait a few milliseconds at most
+// for SQLite's one write lock.
+const PruneBatch = 200
+
+// pruneEvery is the time between two prunes of a replica, and pruneRest
+// the pause between two batches of one.
+const (
+	pruneEvery = time.Hour
+	pruneRest  = 50 * time.Millisecond
+)
+
+// PruneRuns deletes, PruneBatch at a time, the runs that ended before
+// before, with their events and checkpoints, and returns how many it
+// deleted. It keeps every open run (queued, running, waiting), a child
+// run whose parent is open, and a run with an open child: a parent is
+// woken by its child's end and reads it. Several replicas may prune at
+// once: a run deleted by one is not found by the other.
+func (s *Service) PruneRuns(ctx context.Context, before time.Time) (int, error) {
+	before = before.UTC()
+	// Run ids are UUIDv7: their text sorts by the time the run was
+	// queued, so a run that ended before `before` (it was queued before
+	// it ended) has an id below the first id of the millisecond after
+	// before's. The range keeps the search on the primary key, without
+	// an index on finished_at that every run's outcome would write.
+	ms := before.UnixMilli() + 1
+	below := fmt.Sprintf("%08x-%04x-0000-0000-000000000000", uint64(ms)>>16, uint64(ms)&0xffff)
+	total := 0
+	for {
+		var ids []string
+		err := s.db.WithContext(ctx).Raw(`SELECT id FROM runs
+WHERE id < ? AND finished_at < ? AND NOT (`+model.OpenSQL+`)
+AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.id = runs.parent_run_id AND p.status IN ('queued', 'running', 'waiting'))
+AND NOT EXISTS (SELECT 1 FROM runs c WHERE c.parent_run_id = runs.id AND c.parent_run_id <> '' AND c.status IN ('queued', 'running', 'waiting'))
+ORDER BY id LIMIT ?`, below, before, PruneBatch).Scan(&ids).Error
+		if err != nil {
+			return total, err
+		}
+		if len(ids) == 0 {
+			return total, nil
+		}
+		if total > 0 {
+			// Runs committing beside the prune get the write lock
+			// between two batches (SQLite's waiting writers retry on a
+			// backoff, and a prune of a long backlog would otherwise
+			// keep taking it first).
+			select {
+			case <-ctx.Done():
+				return total, ctx.Err()
+			case <-time.After(pruneRest):
+			}
+		}
+		n := 0
+		err = s.db.Tx(ctx, func(tx *gorm.DB) error {
+			if err := tx.Exec("DELETE FROM events WHERE run_id IN ?", ids).Error; err != nil {
+				return err
+			}
+			if err := tx.Exec("DELETE FROM run_checkpoints WHERE run_id IN ?", ids).Error; err != nil {
+				return err
+			}
+			res := tx.Exec("DELETE FROM runs WHERE id IN ? AND NOT ("+model.OpenSQL+")", ids)
+			n = int(res.RowsAffected)
+			return res.Error
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if len(ids) < PruneBatch {
+			return total, nil
+		}
+	}
+}
+
+// prune deletes, every pruneEvery (the first time at once), the runs that
+// ended longer ago than the retention, until ctx is done.
+func (s *Service) prune(ctx context.Context) {
+	t := beat.NewTicker(pruneEvery)
+	defer t.Stop()
+	for {
+		start := time.Now()
+		n, err := s.PruneRuns(ctx, s.now().Add(-s.cfg.Retention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Warn("delete the runs past their retention; trying again in an hour", "retention", retentionString(s.cfg.Retention),
+				"deleted", n, "err", err)
+		case n > 0:
+			s.log.Info("deleted the runs past their retention", "retention", retentionString(s.cfg.Retention), "runs", n,
+				"duration_ms", time.Since(start).Milliseconds())
+		}
+		if s.cfg.OnPruned != nil && n > 0 {
+			s.cfg.OnPruned(n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			t.Next()
+		}
+	}
+}
+
+// retentionString says a retention in days when it is whole days (30d),
+// as a duration otherwise, and "off" for none.
+func retentionString(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "off"
+	case d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}
