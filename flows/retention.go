@@ -116,14 +116,17 @@ func (s *Service) prune(ctx context.Context) {
 	}
 }
 
-// retentionString says a retention in days when it is whole days (30d),
-// as a duration otherwise, and "off" for none.
+// retentionString says a retention as HUSHFLOW_RUN_RETENTION takes it:
+// in days when it is whole days (30d), in hours when whole hours (36h),
+// as a duration otherwise (1h30m0s), and "off" for none.
 func retentionString(d time.Duration) string {
 	switch {
 	case d <= 0:
 		return "off"
 	case d%(24*time.Hour) == 0:
 		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
 	}
 	return d.String()
 }

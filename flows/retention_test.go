@@ -124,7 +124,7 @@ func TestRetentionDeletesOldRuns(t *testing.T) {
 			waitFor(t, 30*time.Second, "the prune's log line and metric", func() bool {
 				m := s.Do("GET", "/metrics", nil)
 				return strings.Contains(string(m.Body), "hushflow_runs_pruned_total 1\n") &&
-					strings.Contains(s.Logs.String(), `"msg":"deleted the runs past their retention","retention":"1h0m0s","runs":1`)
+					strings.Contains(s.Logs.String(), `"msg":"deleted the runs past their retention","retention":"1h","runs":1`)
 			})
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gorm.io/gorm/schema"
 )
@@ -28,5 +29,16 @@ func TestRunColumnsAreAll(t *testing.T) {
 	}
 	if n := strings.Count(strings.SplitN(insertSQL, "WHERE", 2)[0], "?"); n != len(want) {
 		t.Errorf("insertIfCurrent's statement has %d values for %d columns", n, len(want))
+	}
+}
+
+// The startup line and the prune's log line say a retention as
+// HUSHFLOW_RUN_RETENTION takes it.
+func TestRetentionString(t *testing.T) {
+	for d, want := range map[time.Duration]string{0: "off", 720 * time.Hour: "30d", 36 * time.Hour: "36h",
+		time.Hour: "1h", 90 * time.Minute: "1h30m0s"} {
+		if got := retentionString(d); got != want {
+			t.Errorf("%v: %q, want %q", d, got, want)
+		}
 	}
 }

@@ -59,7 +59,7 @@ func newServeCmd() *cobra.Command {
 	maxEach, eachErr := strconv.Atoi(envOr("HUSHFLOW_MAX_EACH_ITEMS", "1000"))
 	retention, retentionErr := parseRetention(envOr("HUSHFLOW_RUN_RETENTION", "30d"))
 	if retentionErr != nil {
-		bad = append(bad, fmt.Sprintf("HUSHFLOW_RUN_RETENTION must be how long a run is kept after it ended, in days (30d) or as a duration of at least 1h (36h), or off, not %q", os.Getenv("HUSHFLOW_RUN_RETENTION")))
+		bad = append(bad, fmt.Sprintf("HUSHFLOW_RUN_RETENTION must be how long a run is kept after it ended, in days (30d) or as a duration of at least 1h (36h), up to 36500d, or off, not %q", os.Getenv("HUSHFLOW_RUN_RETENTION")))
 	}
 	role := envOr("HUSHFLOW_ROLE", "all")
 	slack, slackErr := time.ParseDuration(envOr("HUSHFLOW_TIMER_SLACK", "5ms"))
@@ -207,22 +207,33 @@ func envOr(key, def string) string {
 	return def
 }
 
-// parseRetention reads HUSHFLOW_RUN_RETENTION: whole days (30d), a Go
-// duration of at least an hour (36h), or off (0 too): runs kept for ever.
+// parseRetention reads HUSHFLOW_RUN_RETENTION: whole days (30d) or a Go
+// duration (36h), from an hour to 36,500 days; or off (0 too): runs kept
+// for ever.
 func parseRetention(s string) (time.Duration, error) {
 	if s == "off" || s == "0" {
 		return 0, nil
 	}
+	const most = 36500 * 24 * time.Hour
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(days)
-		if err != nil || n < 1 || n > 36500 {
+		if err != nil || n < 1 || n > int(most/(24*time.Hour)) || !isDigits(days) {
 			return 0, fmt.Errorf("bad number of days %q", days)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil || d < time.Hour {
-		return 0, fmt.Errorf("want at least 1h")
+	if err != nil || d < time.Hour || d > most {
+		return 0, fmt.Errorf("want 1h to 36500d")
 	}
 	return d, nil
+}
+
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -276,7 +276,7 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		{"HUSHFLOW_HTTP_ALLOW=10.0.0.0/33", `hushflow: HUSHFLOW_HTTP_ALLOW: "10.0.0.0/33" is not a CIDR prefix`},
 		{"HUSHFLOW_TIMER_SLACK=fast", `HUSHFLOW_TIMER_SLACK must be a duration from 0 (the slack the process started with) to 100ms, such as 5ms, not "fast"`},
 		{"HUSHFLOW_TIMER_SLACK=1s", `HUSHFLOW_TIMER_SLACK must be a duration from 0`},
-		{"HUSHFLOW_RUN_RETENTION=30 days", `HUSHFLOW_RUN_RETENTION must be how long a run is kept after it ended, in days (30d) or as a duration of at least 1h (36h), or off, not "30 days"`},
+		{"HUSHFLOW_RUN_RETENTION=30 days", `HUSHFLOW_RUN_RETENTION must be how long a run is kept after it ended, in days (30d) or as a duration of at least 1h (36h), up to 36500d, or off, not "30 days"`},
 		{"HUSHFLOW_RUN_RETENTION=10m", `HUSHFLOW_RUN_RETENTION must be how long a run is kept`},
 		{"HUSHFLOW_RUN_RETENTION=0d", `HUSHFLOW_RUN_RETENTION must be how long a run is kept`},
 	} {
@@ -367,13 +367,13 @@ func TestServeTimerSlack(t *testing.T) {
 // HUSHFLOW_RUN_RETENTION takes whole days, a duration of at least an
 // hour, or off.
 func TestParseRetention(t *testing.T) {
-	for in, want := range map[string]time.Duration{"30d": 720 * time.Hour, "1d": 24 * time.Hour, "36h": 36 * time.Hour,
+	for in, want := range map[string]time.Duration{"30d": 720 * time.Hour, "1d": 24 * time.Hour, "36h": 36 * time.Hour, "36500d": 876000 * time.Hour,
 		"90m": 90 * time.Minute, "off": 0, "0": 0} {
 		if got, err := parseRetention(in); err != nil || got != want {
 			t.Errorf("%q: %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "30", "-1d", "0d", "59m", "1w", "30 d", "100000d"} {
+	for _, in := range []string{"", "30", "-1d", "0d", "+5d", "59m", "1w", "30 d", "100000d", "36501d", "876001h", "OFF"} {
 		if got, err := parseRetention(in); err == nil {
 			t.Errorf("%q: %v, want an error", in, got)
 		}
