@@ -211,21 +211,25 @@ dispatch:
 }
 
 // eachEnded closes the block's events when its loop ended for err, which
-// is not the block's own failure: the run's cancel (block_failed, with
-// canceled and who asked), or an end of the claim (block_interrupted:
-// the replica's shutdown, a lost lease, the database; the run resumes
-// and the block starts again). The iterations that were running said so
-// with their own events.
+// is not an iteration's failure: an end of the claim (block_interrupted:
+// the replica's shutdown, a lost lease; the run resumes and the block
+// starts again), the run's cancel (block_failed, with canceled and who
+// asked), or an error that fails the run (block_failed). The iterations
+// that were running said so with their own events.
 func (x *execution) eachEnded(pb *plan.PlannedBlock, err error, items int, began time.Time) {
 	x.blockFinished(pb, model.StatusFailed, began)
 	data := map[string]any{"items": items, "duration_ms": time.Since(began).Milliseconds()}
-	if errors.Is(err, errCanceled) {
+	switch {
+	case errors.Is(err, errShutdown), errors.Is(err, errLeaseLost), errors.Is(err, errAbandon):
+		data["error"], data["interrupted"] = x.red.String(err.Error()), true
+		x.emit(PendingEvent{Type: "block_interrupted", Block: pb.Def.ID, Data: data})
+	case errors.Is(err, errCanceled):
 		data["error"], data["canceled"] = x.red.String(cancelReason(err)), true
 		x.emit(PendingEvent{Type: "block_failed", Block: pb.Def.ID, Data: data})
-		return
+	default:
+		data["error"] = x.red.String(err.Error())
+		x.emit(PendingEvent{Type: "block_failed", Block: pb.Def.ID, Data: data})
 	}
-	data["error"], data["interrupted"] = x.red.String(err.Error()), true
-	x.emit(PendingEvent{Type: "block_interrupted", Block: pb.Def.ID, Data: data})
 }
 
 // saveIteration stores the checkpoint of iteration i of block id, whose
