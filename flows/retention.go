@@ -46,8 +46,8 @@ func (s *Service) PruneRuns(ctx context.Context, before time.Time) (int, error) 
 		var ids []string
 		err := s.db.WithContext(ctx).Raw(`SELECT id FROM runs
 WHERE id < ? AND finished_at < ? AND NOT (`+model.OpenSQL+`)
-AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.id = runs.parent_run_id AND p.status IN ('queued', 'running', 'waiting'))
-AND NOT EXISTS (SELECT 1 FROM runs c WHERE c.parent_run_id = runs.id AND c.parent_run_id <> '' AND c.status IN ('queued', 'running', 'waiting'))
+AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.id = runs.parent_run_id AND p.`+model.OpenSQL+`)
+AND NOT EXISTS (SELECT 1 FROM runs c WHERE c.parent_run_id = runs.id AND c.parent_run_id <> '' AND c.`+model.OpenSQL+`)
 ORDER BY id LIMIT ?`, below, before, PruneBatch).Scan(&ids).Error
 		if err != nil {
 			return total, err
