@@ -147,7 +147,13 @@ func (p *Pool) start() (*worker, error) {
 	cmd.Env = append([]string{
 		EnvWorker + "=1",
 		envMemory + "=" + strconv.FormatInt(p.cfg.MemoryLimit, 10),
-		"GOMAXPROCS=1",
+		// Two processors: while a script runs on one, its deadline
+		// timer (jsvm's watch) and regexp2's clock fire on the other, an
+		// idle thread woken by the runtime's poller at the deadline. With
+		// one, only the runtime's monitor thread could preempt the
+		// script, and the worker had to wake the monitor at every
+		// evaluation (docs/performance.md, "eleventh round").
+		"GOMAXPROCS=2",
 		"GOTRACEBACK=none",
 	}, p.cfg.Env...)
 	cmd.Dir = "/"

@@ -663,13 +663,13 @@ func TestSandboxDeepData(t *testing.T) {
 
 // TestWorkerWaitsAsleep checks how a worker waits for its requests: on
 // the Go runtime's poller, with system calls the runtime does not see
-// (rawPipe). Only the thread that runs the requests, and the runtime's
-// monitor thread (sysmon), which each evaluation wakes once to keep the
-// script's deadline (wakeMonitor), then wake for them. A worker that
-// blocked in read(2) also woke a spare thread at each request, three
-// threads in all, its monitor more often. It also checks that
-// descriptor 1, which the server reads frames from, is no longer the
-// worker's stdout.
+// (rawPipe). Two threads at most wake for them: the one that runs a
+// request, and the one of the worker's second processor (the garbage
+// collector's share of the work; the deadline's timer, jsvm's watchdog,
+// sleeps through evaluations that end in time). A worker that blocked in read(2) woke a spare thread
+// at each request and its monitor, three threads in all. It also checks
+// that descriptor 1, which the server reads frames from, is no longer
+// the worker's stdout.
 func TestWorkerWaitsAsleep(t *testing.T) {
 	p, err := New(Config{Path: os.Args[0], Workers: 1, MemoryLimit: testMemory})
 	if err != nil {
@@ -722,7 +722,7 @@ func TestWorkerWaitsAsleep(t *testing.T) {
 		run()
 	}
 	// Threads that switched at a fifth of the requests or more: the one
-	// that waits for requests and runs them, and the monitor.
+	// that waits for requests and runs them, and the second processor's.
 	var busy []string
 	for task, n := range switches() {
 		busy = append(busy, fmt.Sprintf("thread %s: %d", task, n-before[task]))
@@ -829,9 +829,10 @@ func TestWorkerOnFiles(t *testing.T) {
 
 // TestWorkerStopsItsOwnScript checks that a worker that waited asleep
 // (rawPipe lets its runtime's monitor thread sleep) still stops a script
-// that runs past its deadline itself, on time, and lives on: its
-// deadline timer needs the monitor to preempt the script (wakeMonitor).
-// Without the monitor awake, the pool killed the worker at the deadline
+// that runs past its deadline itself, on time, and lives on: the
+// script holds one of the worker's two processors, and the watchdog's
+// timer fires on the other. With one processor only the monitor could
+// preempt the script, asleep; the pool killed the worker at the deadline
 // plus the grace and started another.
 func TestWorkerStopsItsOwnScript(t *testing.T) {
 	p, err := New(Config{Path: os.Args[0], Workers: 1, MemoryLimit: testMemory, Grace: 2 * time.Second})

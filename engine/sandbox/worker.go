@@ -141,7 +141,7 @@ func isPipe(fd int) bool {
 // and parks on the Go runtime's poller while the pipe is empty (or full).
 // The worker is idle between requests, and its runtime then puts its
 // monitor thread (sysmon) to sleep. A blocking read held the worker's
-// only P in a system call: the monitor polled, took the P back and woke a
+// P in a system call: the monitor polled, took the P back and woke a
 // second thread for nothing. And any system call the runtime is told
 // about (os.File's read and write) wakes the sleeping monitor, which then
 // polls until the worker is idle again, at every request: about an
@@ -199,15 +199,6 @@ func (p *rawPipe) Write(b []byte) (n int, err error) {
 	}
 	return n, err
 }
-
-// wakeMonitor makes one system call that the Go runtime sees, which
-// wakes its monitor thread (sysmon) if it sleeps. The worker runs on one
-// P, and only the monitor preempts a script that runs on: without it the
-// script's deadline timer (jsvm's watchdog) and regexp2's clock never
-// get to run, and the pool has to kill the worker at the deadline plus
-// its grace. rawPipe lets the monitor sleep while the worker waits for a
-// request; each evaluation wakes it again, once.
-func wakeMonitor() { _, _, _ = syscall.Syscall(syscall.SYS_GETPID, 0, 0, 0) }
 
 func applyLimits(limit int64) error {
 	if err := syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{}); err != nil {
@@ -347,7 +338,6 @@ func (w *workerState) eval(m *message) error {
 		g.Each = &jsvm.Each{Item: jsvm.JSON(m.Item), Index: *m.EachIndex}
 	}
 	h := &workerHost{w: w}
-	wakeMonitor()
 	v, err := s.RunIn(context.Background(), w.runtime(), g, h, lim)
 	if h.err != nil {
 		return h.err
