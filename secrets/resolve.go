@@ -399,8 +399,98 @@ func (r *secretRow) fields() []any {
 		&r.DeletedAt, &r.DeletedBy, &r.ExposedAt, &r.ExposedRunID, &r.ExposedRunProject, &r.ExposedBlock, &r.ExposedSink}
 }
 
-// scopeRows runs scopeSQL.
+// scopeRows returns the rows of scopeSQL for a scope: on SQLite from
+// memory while the secrets have not changed since they were read (see
+// scopeCache), otherwise from the database.
 func (s *Store) scopeRows(ctx context.Context, project, environment string) ([]loadRow, error) {
+	if s.scopes == nil {
+		return s.queryScope(ctx, project, environment)
+	}
+	gen, err := s.generation(ctx)
+	if err != nil {
+		return nil, err
+	}
+	key := project + "\x00" + environment
+	if rows, ok := s.scopes.get(gen, key); ok {
+		return rows, nil
+	}
+	rows, err := s.queryScope(ctx, project, environment)
+	if err != nil {
+		return nil, err
+	}
+	s.scopes.put(gen, key, rows)
+	return rows, nil
+}
+
+// generation reads secret_generation's gen, which every change to
+// secrets or secret_versions sets anew (triggers of migration 0024).
+func (s *Store) generation(ctx context.Context) (int64, error) {
+	rows, err := store.Query(s.db.WithContext(s.db.Short(ctx)), `SELECT gen FROM secret_generation WHERE id = 1`)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return 0, err
+		}
+		return 0, errors.New("secret_generation has no row")
+	}
+	var gen int64
+	if err := rows.Scan(&gen); err != nil {
+		return 0, err
+	}
+	return gen, rows.Err()
+}
+
+// scopeCache keeps, on SQLite, the rows scopeSQL read for each scope
+// (definitions and ciphertext, never a value: each load still decrypts
+// what it uses) under the secrets' generation they were read after. A
+// load reads the generation, one integer, and reads its scope again only
+// when the generation changed: any write to the secrets' tables, by this
+// process or another, changes it (triggers), so a load never gets rows
+// older than the last committed change. (PostgreSQL reads its rows
+// each time: see migration 0024.)
+type scopeCache struct {
+	mu   sync.Mutex // guards gen and rows
+	gen  int64
+	rows map[string][]loadRow // by project and environment
+}
+
+// maxCachedScopes bounds the scopes kept (each a few rows).
+const maxCachedScopes = 1024
+
+// get returns the rows of key read under generation gen. A generation
+// other than the cache's empties it.
+func (c *scopeCache) get(gen int64, key string) ([]loadRow, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		clear(c.rows)
+		c.gen = gen
+		return nil, false
+	}
+	rows, ok := c.rows[key]
+	return rows, ok
+}
+
+// put keeps rows, read after generation gen was, unless the cache has
+// seen another generation since. The rows are shared by the loads that
+// get them: nothing may change them.
+func (c *scopeCache) put(gen int64, key string, rows []loadRow) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if len(c.rows) >= maxCachedScopes {
+		clear(c.rows)
+	}
+	c.rows[key] = rows
+}
+
+// queryScope runs scopeSQL.
+func (s *Store) queryScope(ctx context.Context, project, environment string) ([]loadRow, error) {
 	rows, err := store.Query(s.db.WithContext(s.db.Short(ctx)), scopeSQL, false, "", project, "", environment)
 	if err != nil {
 		return nil, err

@@ -47,6 +47,9 @@ type Store struct {
 	// maskers caches Masker by project.
 	maskMu  sync.Mutex
 	maskers map[string]masker
+	// scopes keeps the rows of the scopes runs loaded, on SQLite
+	// (scopeRows); nil on PostgreSQL.
+	scopes *scopeCache
 }
 
 // recordReads stores the audit records of reads, through the batcher when
@@ -122,7 +125,11 @@ func New(cfg Config) *Store {
 	if cfg.Now != nil {
 		now = func() time.Time { return cfg.Now().UTC() }
 	}
-	return &Store{db: cfg.DB, keys: cfg.Keyring, log: cfg.Logger, now: now, observe: cfg.Observe, batcher: cfg.Batcher}
+	s := &Store{db: cfg.DB, keys: cfg.Keyring, log: cfg.Logger, now: now, observe: cfg.Observe, batcher: cfg.Batcher}
+	if cfg.DB != nil && cfg.DB.Dialect == store.SQLite {
+		s.scopes = &scopeCache{rows: map[string][]loadRow{}}
+	}
+	return s
 }
 
 // Keyring returns the store's keyring.

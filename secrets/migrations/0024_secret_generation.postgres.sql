@@ -1,0 +1,5 @@
+-- Frozen at release: never edit; add a new migration instead.
+-- Nothing: on PostgreSQL a run's load reads its scope's rows each time.
+-- A generation row bumped by triggers (the SQLite migration) would take
+-- a lock that every transaction writing secrets holds until it commits,
+-- and two such transactions could deadlock on it and a secret's row.
