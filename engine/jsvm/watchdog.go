@@ -114,7 +114,10 @@ func (d *watchdog) run() {
 }
 
 // check interrupts the live evaluations whose deadline is not after now,
-// and says when the next deadline is (zero: none is live).
+// and says when to look next: at the earliest deadline of those live, or
+// when none is, at the wake-up planned before (a kick's deadline, whose
+// evaluation most often ended before the goroutine ran: evaluations that
+// start until then need not kick again); zero once that has passed too.
 func (d *watchdog) check(now time.Time) (next time.Time) {
 	d.looks.Add(1)
 	d.mu.Lock()
@@ -128,6 +131,9 @@ func (d *watchdog) check(now time.Time) (next time.Time) {
 		if next.IsZero() || e.deadline.Before(next) {
 			next = e.deadline
 		}
+	}
+	if next.IsZero() && d.wake.After(now) {
+		next = d.wake
 	}
 	d.wake = next
 	d.mu.Unlock()

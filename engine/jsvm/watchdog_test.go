@@ -3,6 +3,7 @@ package jsvm
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -73,4 +74,50 @@ func TestWatchdogKeepsAnEarlierDeadline(t *testing.T) {
 	}
 	cancel()
 	wg.Wait()
+}
+
+// TestWatchdogSleepsBetweenShortEvaluations checks that evaluations that
+// each end before the watchdog gets to look do not kick it one after the
+// other: the first kicks it, and it sleeps on until that evaluation's
+// deadline, which covers the ones that start before it.
+func TestWatchdogSleepsBetweenShortEvaluations(t *testing.T) {
+	s, err := Compile(Code, "return 1 + 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := Limits{Timeout: time.Minute}
+	looked := dog.looks.Load()
+	if _, err := s.Run(context.Background(), Globals{}, nopHost{}, lim); err != nil {
+		t.Fatal(err)
+	}
+	// The watchdog has looked since the first evaluation (ended): it
+	// waits for that one's deadline now, not for a kick.
+	apptestEventually(t, func() bool {
+		dog.mu.Lock()
+		defer dog.mu.Unlock()
+		return dog.looks.Load() > looked && len(dog.live) == 0 && !dog.wake.IsZero() && len(dog.kick) == 0
+	})
+	before := dog.looks.Load()
+	for range 50 {
+		if _, err := s.Run(context.Background(), Globals{}, nopHost{}, lim); err != nil {
+			t.Fatal(err)
+		}
+		runtime.Gosched() // let the watchdog run, as an idle processor would
+	}
+	if n := dog.looks.Load() - before; n > 0 {
+		t.Errorf("the watchdog looked %d times for 50 evaluations that started before the deadline it sleeps to; want none", n)
+	}
+}
+
+// apptestEventually waits for cond, yielding (the watchdog's goroutine
+// runs on the test's processors).
+func apptestEventually(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("the watchdog did not settle in 10s")
+		}
+		runtime.Gosched()
+	}
 }
