@@ -10,9 +10,9 @@ import (
 )
 
 // TestWatchdogSleepsThroughEvaluations checks that evaluations that end
-// before their deadline do not wake the watchdog each: it looks when the
-// first starts, a kick left from the first at most, and a deadline passing, where a
-// timer per evaluation woke a thread for each of them.
+// before their deadline do not wake the watchdog each: it looks a few
+// times at most (for a kick left from the first, for a deadline
+// passing), where a timer per evaluation woke a thread for each of them.
 func TestWatchdogSleepsThroughEvaluations(t *testing.T) {
 	s, err := Compile(Code, "return 1 + 1")
 	if err != nil {
@@ -92,7 +92,7 @@ func TestWatchdogSleepsBetweenShortEvaluations(t *testing.T) {
 	}
 	// The watchdog has looked since the first evaluation (ended): it
 	// waits for that one's deadline now, not for a kick.
-	apptestEventually(t, func() bool {
+	settle(t, func() bool {
 		dog.mu.Lock()
 		defer dog.mu.Unlock()
 		return dog.looks.Load() > looked && len(dog.live) == 0 && !dog.wake.IsZero() && len(dog.kick) == 0
@@ -109,9 +109,9 @@ func TestWatchdogSleepsBetweenShortEvaluations(t *testing.T) {
 	}
 }
 
-// apptestEventually waits for cond, yielding (the watchdog's goroutine
-// runs on the test's processors).
-func apptestEventually(t *testing.T, cond func() bool) {
+// settle waits for cond, yielding (the watchdog's goroutine runs on the
+// test's processors).
+func settle(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {

@@ -666,10 +666,10 @@ func TestSandboxDeepData(t *testing.T) {
 // (rawPipe). Two threads at most wake for them: the one that runs a
 // request, and the one of the worker's second processor (the garbage
 // collector's share of the work; the deadline's timer, jsvm's watchdog,
-// sleeps through evaluations that end in time). A worker that blocked in read(2) woke a spare thread
-// at each request and its monitor, three threads in all. It also checks
-// that descriptor 1, which the server reads frames from, is no longer
-// the worker's stdout.
+// sleeps through evaluations that end in time). A worker that blocked
+// in read(2) woke a spare thread at each request and its monitor, three
+// threads in all. It also checks that descriptor 1, which the server
+// reads frames from, is no longer the worker's stdout.
 func TestWorkerWaitsAsleep(t *testing.T) {
 	p, err := New(Config{Path: os.Args[0], Workers: 1, MemoryLimit: testMemory})
 	if err != nil {
