@@ -209,6 +209,24 @@ func writesApplyOnlyToTheirClaim(t *testing.T, open Open) {
 	if cps, _ := d.Checkpoints(db.DB, "mine"); len(cps) != 1 || cps[0].State != model.CheckpointActing || cps[0].Detail != "why" {
 		t.Errorf("replaced checkpoint: %+v", cps)
 	}
+	// A hold alone (a block that ended, at a low rate) applies only to its
+	// claim too: neither its checkpoints nor its events are stored for a
+	// run leased to another worker.
+	lone := tx(t, db, func(tx *gorm.DB) ([]bool, error) {
+		return d.Hold(tx, []queue.Hold{{RunID: "other", Owner: "w1", Attempt: 1, Checkpoints: []model.Checkpoint{cp("other", "lone")},
+			Events: []model.Event{{RunID: "other", Seq: 50, At: t0, Type: "stray"}}}})
+	})
+	if fmt.Sprint(lone) != "[false]" {
+		t.Errorf("a lone hold of the wrong owner applied: %v", lone)
+	}
+	if cps, _ := d.Checkpoints(db.DB, "other"); len(cps) != 0 {
+		t.Errorf("a lone hold of the wrong owner stored checkpoints: %+v", cps)
+	}
+	var strays int64
+	db.Raw(`SELECT COUNT(*) FROM events WHERE run_id = 'other' AND seq = 50`).Scan(&strays)
+	if strays != 0 {
+		t.Errorf("a lone hold of the wrong owner stored its events")
+	}
 	// Outcomes: only of runs still leased to the claim; their checkpoints
 	// go, those of runs whose outcome did not apply stay.
 	tx(t, db, func(tx *gorm.DB) ([]bool, error) {
