@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hushflow/hushflow/projects"
@@ -403,7 +404,7 @@ func (r *secretRow) fields() []any {
 // memory while the secrets have not changed since they were read (see
 // scopeCache), otherwise from the database.
 func (s *Store) scopeRows(ctx context.Context, project, environment string) ([]loadRow, error) {
-	if s.scopes == nil {
+	if s.scopes == nil || !s.scopesUsable(ctx) {
 		return s.queryScope(ctx, project, environment)
 	}
 	gen, err := s.generation(ctx)
@@ -421,6 +422,57 @@ func (s *Store) scopeRows(ctx context.Context, project, environment string) ([]l
 	s.scopes.put(gen, key, rows)
 	return rows, nil
 }
+
+// generationTriggers are the triggers of migration 0024 that set
+// secret_generation anew at every change to the secrets' tables.
+var generationTriggers = []any{"secrets_generation_insert", "secrets_generation_update", "secrets_generation_delete",
+	"secret_versions_generation_insert", "secret_versions_generation_update", "secret_versions_generation_delete"}
+
+// scopesUsable reports whether loads may keep their scope's rows: the
+// triggers that keep secret_generation true are all there. It looks at
+// the first load and remembers; without them (a table rebuilt by hand
+// drops its triggers) every load reads its rows, and the server log says
+// why once. A look that fails is tried again at the next load.
+func (s *Store) scopesUsable(ctx context.Context) bool {
+	c := s.scopes
+	switch c.usable.Load() {
+	case scopesOn:
+		return true
+	case scopesOff:
+		return false
+	}
+	rows, err := store.Query(s.db.WithContext(s.db.Short(ctx)), store.Values(
+		`SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name IN `, 1, len(generationTriggers), ""), generationTriggers...)
+	if err != nil {
+		return false
+	}
+	defer rows.Close()
+	n := 0
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return false
+		}
+	}
+	if rows.Err() != nil {
+		return false
+	}
+	if n == len(generationTriggers) {
+		c.usable.Store(scopesOn)
+		return true
+	}
+	if c.usable.CompareAndSwap(scopesUnknown, scopesOff) {
+		s.log.Warn("the triggers that mark changes to secrets are missing (migration 0024): every run reads its secrets' rows",
+			"found", n, "want", len(generationTriggers))
+	}
+	return false
+}
+
+// The states of scopeCache.usable.
+const (
+	scopesUnknown int32 = iota
+	scopesOn
+	scopesOff
+)
 
 // generation reads secret_generation's gen, which every change to
 // secrets or secret_versions sets anew (triggers of migration 0024).
@@ -452,9 +504,11 @@ func (s *Store) generation(ctx context.Context) (int64, error) {
 // older than the last committed change. (PostgreSQL reads its rows
 // each time: see migration 0024.)
 type scopeCache struct {
-	mu   sync.Mutex // guards gen and rows
-	gen  int64
-	rows map[string][]loadRow // by project and environment
+	// usable says whether the triggers are there (scopesUsable).
+	usable atomic.Int32
+	mu     sync.Mutex // guards gen and rows
+	gen    int64
+	rows   map[string][]loadRow // by project and environment
 }
 
 // maxCachedScopes bounds the scopes kept (each a few rows).

@@ -109,3 +109,25 @@ func TestRunLoadReadsTheScopeOnce(t *testing.T) {
 		t.Errorf("after the generation changed, loaded %v, want nothing (A is deleted)", got)
 	}
 }
+
+// TestRunLoadWithoutTriggersReadsEachTime checks that a database whose
+// change-marking triggers are gone (a secrets table rebuilt by hand drops
+// them) does not keep its scopes' rows: every load reads them, and sees
+// a change that no longer marks secret_generation.
+func TestRunLoadWithoutTriggersReadsEachTime(t *testing.T) {
+	db := storetest.Open(t, storetest.SQLiteConfig(t), schema.All())
+	if err := db.Exec("DROP TRIGGER secrets_generation_update").Error; err != nil {
+		t.Fatal(err)
+	}
+	s := setup(t, db)
+	create(t, s, "A", "first-value-of-a-0123456789", secrets.Scope{Project: "billing"})
+	if got := loadValues(t, s, "r1"); got["A"] != "first-value-of-a-0123456789" {
+		t.Fatalf("loaded %v", got)
+	}
+	if err := db.Exec(`UPDATE secrets SET deleted_at = CURRENT_TIMESTAMP WHERE name = 'A'`).Error; err != nil {
+		t.Fatal(err)
+	}
+	if got := loadValues(t, s, "r2"); len(got) != 0 {
+		t.Errorf("without the triggers, a load after a deletion loaded %v: rows kept in memory that nothing marks stale", got)
+	}
+}
