@@ -148,11 +148,12 @@ func (p *Pool) start() (*worker, error) {
 		EnvWorker + "=1",
 		envMemory + "=" + strconv.FormatInt(p.cfg.MemoryLimit, 10),
 		// Two processors: while a script runs on one, its deadline
-		// timer (jsvm's watch) and regexp2's clock fire on the other, an
-		// idle thread woken by the runtime's poller at the deadline. With
-		// one, only the runtime's monitor thread could preempt the
-		// script, and the worker had to wake the monitor at every
-		// evaluation (docs/performance.md, "eleventh round").
+		// timer (jsvm's watch, armed as the evaluation starts, which has
+		// the runtime wake a thread to wait for it) and regexp2's clock
+		// fire on the other. With one, only the runtime's monitor thread
+		// could preempt the script, and the worker had to wake the
+		// monitor at every evaluation (docs/performance.md, "eleventh
+		// round").
 		"GOMAXPROCS=2",
 		"GOTRACEBACK=none",
 	}, p.cfg.Env...)

@@ -664,11 +664,10 @@ func TestSandboxDeepData(t *testing.T) {
 // TestWorkerWaitsAsleep checks how a worker waits for its requests: on
 // the Go runtime's poller, with system calls the runtime does not see
 // (rawPipe). Two threads at most wake for them: the one that runs a
-// request, and the one of the worker's second processor (the garbage
-// collector's share of the work; the deadline's timer, jsvm's watchdog,
-// sleeps through evaluations that end in time). A worker that blocked
-// in read(2) woke a spare thread at each request and its monitor, three
-// threads in all. It also checks that descriptor 1, which the server
+// request, and the one of the worker's second processor, which waits on
+// the poller for the request's deadline timer (and does the garbage
+// collector's share of the work). A worker that blocked in read(2) woke
+// a spare thread at each request and its monitor, three threads in all. It also checks that descriptor 1, which the server
 // reads frames from, is no longer the worker's stdout.
 func TestWorkerWaitsAsleep(t *testing.T) {
 	p, err := New(Config{Path: os.Args[0], Workers: 1, MemoryLimit: testMemory})
@@ -830,10 +829,10 @@ func TestWorkerOnFiles(t *testing.T) {
 // TestWorkerStopsItsOwnScript checks that a worker that waited asleep
 // (rawPipe lets its runtime's monitor thread sleep) still stops a script
 // that runs past its deadline itself, on time, and lives on: the
-// script holds one of the worker's two processors, and the watchdog's
-// timer fires on the other. With one processor only the monitor could
-// preempt the script, asleep; the pool killed the worker at the deadline
-// plus the grace and started another.
+// script holds one of the worker's two processors, and its deadline's
+// timer, armed as it starts, fires on the other. With one processor only
+// the monitor could preempt the script, asleep; the pool killed the
+// worker at the deadline plus the grace and started another.
 func TestWorkerStopsItsOwnScript(t *testing.T) {
 	p, err := New(Config{Path: os.Args[0], Workers: 1, MemoryLimit: testMemory, Grace: 2 * time.Second})
 	if err != nil {
@@ -860,5 +859,18 @@ func TestWorkerStopsItsOwnScript(t *testing.T) {
 	}
 	if v, err := run("return 1 + 1"); err != nil || v != int64(2) {
 		t.Fatalf("after the timeout: %v, %v", v, err)
+	}
+	// A script that runs on right after a quick one, with no idle moment
+	// between them: the thread that took the request was the one waiting
+	// on the poller, so nothing waits for the deadline unless the
+	// evaluation arms it itself (a watchdog armed by the quick one, and
+	// left sleeping, was never run: the pool killed the worker).
+	started = p.Started()
+	_, err = run("while (true) {}")
+	if !errors.As(err, &e) || e.Code != jsvm.CodeTimeout || strings.Contains(e.Message, "killed") {
+		t.Fatalf("a script past its deadline right after another: %v (want the worker's own timeout, not a kill)", err)
+	}
+	if p.Started() != started {
+		t.Errorf("a script past its deadline right after another cost the worker: %d started, %d before", p.Started(), started)
 	}
 }
