@@ -441,22 +441,12 @@ func (s *Store) scopesUsable(ctx context.Context) bool {
 	case scopesOff:
 		return false
 	}
-	rows, err := store.Query(s.db.WithContext(s.db.Short(ctx)), store.Values(
-		`SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name IN `, 1, len(generationTriggers), ""), generationTriggers...)
+	n, err := s.queryInt(ctx, store.Values(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name IN `,
+		1, len(generationTriggers), ""), generationTriggers...)
 	if err != nil {
 		return false
 	}
-	defer rows.Close()
-	n := 0
-	if rows.Next() {
-		if err := rows.Scan(&n); err != nil {
-			return false
-		}
-	}
-	if rows.Err() != nil {
-		return false
-	}
-	if n == len(generationTriggers) {
+	if n == int64(len(generationTriggers)) {
 		c.usable.Store(scopesOn)
 		return true
 	}
@@ -477,7 +467,12 @@ const (
 // generation reads secret_generation's gen, which every change to
 // secrets or secret_versions sets anew (triggers of migration 0024).
 func (s *Store) generation(ctx context.Context) (int64, error) {
-	rows, err := store.Query(s.db.WithContext(s.db.Short(ctx)), `SELECT gen FROM secret_generation WHERE id = 1`)
+	return s.queryInt(ctx, `SELECT gen FROM secret_generation WHERE id = 1`)
+}
+
+// queryInt runs q, a query of one integer in one row.
+func (s *Store) queryInt(ctx context.Context, q string, args ...any) (int64, error) {
+	rows, err := store.Query(s.db.WithContext(s.db.Short(ctx)), q, args...)
 	if err != nil {
 		return 0, err
 	}
@@ -486,13 +481,13 @@ func (s *Store) generation(ctx context.Context) (int64, error) {
 		if err := rows.Err(); err != nil {
 			return 0, err
 		}
-		return 0, errors.New("secret_generation has no row")
+		return 0, fmt.Errorf("no row: %s", q)
 	}
-	var gen int64
-	if err := rows.Scan(&gen); err != nil {
+	var n int64
+	if err := rows.Scan(&n); err != nil {
 		return 0, err
 	}
-	return gen, rows.Err()
+	return n, rows.Err()
 }
 
 // scopeCache keeps, on SQLite, the rows scopeSQL read for each scope

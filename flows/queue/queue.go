@@ -321,17 +321,27 @@ func upsertCheckpoints(tx *gorm.DB, cps []model.Checkpoint) error {
 	if len(cps) == 0 {
 		return nil
 	}
-	args := make([]any, 0, 6*len(cps))
+	_, err := store.Exec(tx, store.Values(`INSERT INTO run_checkpoints (run_id, block, state, detail, output, created_at) VALUES `, len(cps), 6,
+		"\n"+checkpointConflict), checkpointArgs(tx, cps, 0)...)
+	return err
+}
+
+// checkpointConflict makes an insert of checkpoints replace a block's
+// earlier one.
+const checkpointConflict = `ON CONFLICT (run_id, block) DO UPDATE SET state = excluded.state, detail = excluded.detail, output = excluded.output,
+  created_at = excluded.created_at`
+
+// checkpointArgs are the values of cps's rows in an insert of them,
+// with room for extra values after them.
+func checkpointArgs(tx *gorm.DB, cps []model.Checkpoint, extra int) []any {
+	args := make([]any, 0, 6*len(cps)+extra)
 	for _, cp := range cps {
 		if cp.CreatedAt.IsZero() {
 			cp.CreatedAt = tx.NowFunc()
 		}
 		args = append(args, cp.RunID, cp.Block, cp.State, cp.Detail, cp.Output, cp.CreatedAt)
 	}
-	_, err := store.Exec(tx, store.Values(`INSERT INTO run_checkpoints (run_id, block, state, detail, output, created_at) VALUES `, len(cps), 6, `
-ON CONFLICT (run_id, block) DO UPDATE SET state = excluded.state, detail = excluded.detail, output = excluded.output,
-  created_at = excluded.created_at`), args...)
-	return err
+	return args
 }
 
 // column runs q and returns its one column. The hot statements read

@@ -85,19 +85,11 @@ func (sqlite) Hold(tx *gorm.DB, holds []Hold) ([]bool, error) {
 // upsertCheckpointsIfHeld stores h's checkpoints while h's run is still
 // leased to its claim, in one statement, and reports whether it was.
 func upsertCheckpointsIfHeld(tx *gorm.DB, h Hold) (bool, error) {
-	args := make([]any, 0, 6*len(h.Checkpoints)+4)
-	for _, cp := range h.Checkpoints {
-		if cp.CreatedAt.IsZero() {
-			cp.CreatedAt = tx.NowFunc()
-		}
-		args = append(args, cp.RunID, cp.Block, cp.State, cp.Detail, cp.Output, cp.CreatedAt)
-	}
-	args = append(args, h.RunID, model.StatusRunning, h.Owner, h.Attempt)
+	args := append(checkpointArgs(tx, h.Checkpoints, 4), h.RunID, model.StatusRunning, h.Owner, h.Attempt)
 	res, err := store.Exec(tx, store.Values(`INSERT INTO run_checkpoints (run_id, block, state, detail, output, created_at)
 SELECT * FROM (VALUES `, len(h.Checkpoints), 6, `)
 WHERE EXISTS (SELECT 1 FROM runs WHERE id = ? AND status = ? AND lease_owner = ? AND attempt = ?)
-ON CONFLICT (run_id, block) DO UPDATE SET state = excluded.state, detail = excluded.detail, output = excluded.output,
-  created_at = excluded.created_at`), args...)
+`+checkpointConflict), args...)
 	if err != nil {
 		return false, err
 	}
