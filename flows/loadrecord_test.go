@@ -1,6 +1,10 @@
 package flows_test
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -12,8 +16,9 @@ import (
 // A run whose blocks read no secret still loads its secrets (for its
 // redactor), and the audit record of that load is stored with the run's
 // first write: on SQLite in the same transaction, so that a run of one
-// block commits twice (its insert, its outcome), not three times; on
-// PostgreSQL, whose outcome is one statement, just before it.
+// block commits twice (its insert with that record, before the block
+// acts; its outcome), not three times; on PostgreSQL, whose writes are
+// one statement each, just before it.
 func TestLoadRecordGoesWithTheFirstWrite(t *testing.T) {
 	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
 		setup(t, s)
@@ -41,7 +46,7 @@ func TestLoadRecordGoesWithTheFirstWrite(t *testing.T) {
 				}
 			}
 			if fewest != 2 {
-				t.Errorf("a run of one block that reads no secret committed %d transactions at the fewest, want 2 (its insert; its outcome, with its secrets load's audit record)", fewest)
+				t.Errorf("a run of one block that reads no secret committed %d transactions at the fewest, want 2 (its insert with its secrets load's audit record; its outcome)", fewest)
 			}
 		} else {
 			id = run()
@@ -50,6 +55,172 @@ func TestLoadRecordGoesWithTheFirstWrite(t *testing.T) {
 		s.App.DB.Raw("SELECT COUNT(*) FROM secret_audit WHERE action = 'redaction_load' AND run_id = ?", id).Scan(&loads)
 		if loads != 1 {
 			t.Errorf("run %s has %d redaction_load audit records, want 1", id, loads)
+		}
+	})
+}
+
+// On SQLite a run queued through this process starts before its row is
+// stored, and its first commit stores it: a run whose first block reads a
+// secret in its configuration commits its insert with the audit records
+// of its secrets' load and of that read (before the block acts), then the
+// block's checkpoint (an HTTP call is not safe to run twice), then its
+// outcome: three transactions, where an insert of its own made four.
+func TestFirstReadStoresTheRun(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		if s.App.DB.Dialect != store.SQLite {
+			t.Skip("PostgreSQL stores a run before it starts: each of its writes is one statement")
+		}
+		setup(t, s)
+		srv, _ := target(t)
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "reads", "trigger": map[string]any{"type": "manual"}, "env": map[string]string{"API": srv.URL},
+			"blocks": []any{map[string]any{"id": "call", "type": "http", "config": map[string]any{
+				"url": "`${env.API}/v1/messages`", "headers": "({Authorization: `Bearer ${secrets.API_TOKEN}`})"}}},
+		})
+		run := func() string {
+			id := s.Must(202, "POST", "/api/v1/projects/billing/flows/reads/runs", map[string]any{"environment": "production"})["id"].(string)
+			waitFor(t, 30*time.Second, "the run to succeed", func() bool {
+				return s.Must(200, "GET", "/api/v1/runs/"+id, nil)["status"] == "succeeded"
+			})
+			return id
+		}
+		run()
+		var id string
+		fewest := 0
+		for i := range 3 {
+			n := storetest.WALCommits(t, s.App.DB, func() { id = run() })
+			if i == 0 || n < fewest {
+				fewest = n
+			}
+		}
+		if fewest != 3 {
+			t.Errorf("a run of one block that reads a secret committed %d transactions at the fewest, want 3 (its insert with the audit records of its load and its read; the block's checkpoint; its outcome)", fewest)
+		}
+		for action, want := range map[string]int64{"redaction_load": 1, "resolve": 1} {
+			var n int64
+			s.App.DB.Raw("SELECT COUNT(*) FROM secret_audit WHERE action = ? AND run_id = ?", action, id).Scan(&n)
+			if n != want {
+				t.Errorf("run %s has %d %s audit records, want %d", id, n, action, want)
+			}
+		}
+	})
+}
+
+// A block acts only once its run is stored, with the audit records of
+// the secrets the run read so far: a service the first block calls finds
+// the run and those records in the database, whether the block's
+// configuration read a secret or not (on SQLite, where the run's first
+// commit stores it, with the record of its secrets' load too; on
+// PostgreSQL that goes with the run's first write). The webhook answers
+// once the run is stored.
+func TestRunStoredBeforeItsFirstBlockActs(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		type seen struct {
+			runs, loads, reads int64
+		}
+		got := make(chan seen, 1)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var v seen
+			flow := r.URL.Query().Get("flow")
+			s.App.DB.Raw("SELECT COUNT(*) FROM runs WHERE flow = ?", flow).Scan(&v.runs)
+			s.App.DB.Raw("SELECT COUNT(*) FROM secret_audit WHERE action = 'redaction_load' AND run_id IN (SELECT id FROM runs WHERE flow = ?)", flow).Scan(&v.loads)
+			s.App.DB.Raw("SELECT COUNT(*) FROM secret_audit WHERE action = 'resolve' AND run_id IN (SELECT id FROM runs WHERE flow = ?)", flow).Scan(&v.reads)
+			got <- v
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"ok":true}`)
+		}))
+		defer srv.Close()
+		for _, c := range []struct {
+			flow, headers string
+			want          seen
+		}{
+			{"plain", "({})", seen{runs: 1, loads: 1}},
+			{"secret", "({Authorization: `Bearer ${secrets.API_TOKEN}`})", seen{runs: 1, loads: 1, reads: 1}},
+		} {
+			if c.want.reads == 0 && s.App.DB.Dialect != store.SQLite {
+				c.want.loads = 0
+			}
+			s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+				"name": c.flow, "trigger": map[string]any{"type": "webhook"}, "env": map[string]string{"API": srv.URL},
+				"blocks": []any{map[string]any{"id": "call", "type": "http", "config": map[string]any{
+					"url": "`${env.API}/?flow=" + c.flow + "`", "headers": c.headers}}},
+			})
+			r := hook(t, s, "/hooks/billing/"+c.flow, nil, `{}`)
+			if r.Status != 202 {
+				t.Fatalf("%s: webhook: %d %s", c.flow, r.Status, r.Body)
+			}
+			var m map[string]string
+			_ = json.Unmarshal(r.Body, &m)
+			var stored int64
+			s.App.DB.Raw("SELECT COUNT(*) FROM runs WHERE id = ?", m["id"]).Scan(&stored)
+			if stored != 1 {
+				t.Errorf("%s: run %s not stored when the webhook answered", c.flow, m["id"])
+			}
+			select {
+			case v := <-got:
+				if v != c.want {
+					t.Errorf("%s: when the block called, the database held %+v, want %+v", c.flow, v, c.want)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("%s: the block never called", c.flow)
+			}
+			waitFor(t, 30*time.Second, c.flow+": the run to succeed", func() bool {
+				return s.Must(200, "GET", "/api/v1/runs/"+m["id"], nil)["status"] == "succeeded"
+			})
+		}
+	})
+}
+
+// A run whose insert fails (here a trigger of the test's refuses it) is
+// dropped whole: the webhook gets the error, no block acts, nothing of
+// the run is stored; the audit record of its secrets' load and read is,
+// and the next delivery runs as usual.
+func TestRunWhoseInsertFailsIsDropped(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		srv, hits := target(t)
+		if s.App.DB.Dialect == store.SQLite {
+			s.App.DB.Exec(`CREATE TRIGGER refuse_run BEFORE INSERT ON runs WHEN NEW.input LIKE '%refuse-me%'
+BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`)
+		} else {
+			s.App.DB.Exec(`CREATE FUNCTION refuse_run() RETURNS trigger AS $$ BEGIN
+IF NEW.input LIKE '%refuse-me%' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`)
+			s.App.DB.Exec(`CREATE TRIGGER refuse_run BEFORE INSERT ON runs FOR EACH ROW EXECUTE FUNCTION refuse_run()`)
+		}
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "call", "trigger": map[string]any{"type": "webhook"}, "env": map[string]string{"API": srv.URL},
+			"blocks": []any{map[string]any{"id": "call", "type": "http", "config": map[string]any{
+				"url": "`${env.API}/v1/messages`", "headers": "({Authorization: `Bearer ${secrets.API_TOKEN}`})"}}},
+		})
+		if r := hook(t, s, "/hooks/billing/call", nil, `{"note":"refuse-me"}`); r.Status < 500 {
+			t.Fatalf("a run whose insert failed: %d %s, want an error", r.Status, r.Body)
+		}
+		var runs, events int64
+		s.App.DB.Raw("SELECT COUNT(*) FROM runs").Scan(&runs)
+		s.App.DB.Raw("SELECT COUNT(*) FROM events").Scan(&events)
+		if runs != 0 || events != 0 || hits.Load() != 0 {
+			t.Fatalf("after a failed insert: %d runs, %d events stored, %d calls made; want none", runs, events, hits.Load())
+		}
+		if s.App.DB.Dialect == store.SQLite {
+			// The run had started: its load (and its read) are on record.
+			waitFor(t, 30*time.Second, "the dropped run's load on record", func() bool {
+				var n int64
+				s.App.DB.Raw("SELECT COUNT(*) FROM secret_audit WHERE action = 'redaction_load'").Scan(&n)
+				return n == 1
+			})
+		}
+		r := hook(t, s, "/hooks/billing/call", nil, `{}`)
+		if r.Status != 202 {
+			t.Fatalf("the next delivery: %d %s", r.Status, r.Body)
+		}
+		var m map[string]string
+		_ = json.Unmarshal(r.Body, &m)
+		waitFor(t, 30*time.Second, "the next run to succeed", func() bool {
+			return s.Must(200, "GET", "/api/v1/runs/"+m["id"], nil)["status"] == "succeeded"
+		})
+		if hits.Load() != 1 {
+			t.Errorf("%d calls, want the next run's one", hits.Load())
 		}
 	})
 }

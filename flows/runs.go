@@ -63,7 +63,8 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 	if req.Trigger == "" {
 		req.Trigger = "manual"
 	}
-	if err := s.checkConcurrency(ctx, tx, f); err != nil {
+	limited, err := s.checkConcurrency(ctx, tx, f)
+	if err != nil {
 		return nil, err
 	}
 	now := s.now()
@@ -86,6 +87,22 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 		// request's cancellation, which cost a goroutine per run); a
 		// caller already gone queues nothing.
 		err := ctx.Err()
+		if err == nil && slot != nil && s.db.Dialect == store.SQLite && !limited {
+			// On SQLite, where each of a run's writes is a transaction
+			// anyway, the run starts at once and its first commit stores
+			// it, before any block acts: with the audit record of its
+			// secrets' load and, when a block's configuration reads a
+			// secret first, of that read (one commit a run fewer). This
+			// returns once that commit is over (or, after 100 ms, once
+			// the row is stored alone), as it would after an insert of
+			// its own. A flow with its own max_concurrent_runs stores its
+			// runs first, so that its count sees them at once.
+			own := *r
+			if err := slot.StartInserting(&own, runInserts{{run: r, ifCurrent: req.IfCurrent}}); err != nil {
+				return nil, store.Translate(err)
+			}
+			return r, nil
+		}
 		if err == nil && req.IfCurrent {
 			err = insertIfCurrent(tx.WithContext(s.db.Short(ctx)), r)
 		} else if err == nil {
@@ -132,6 +149,30 @@ const runColumns = `"id", "project_id", "project", "flow_id", "flow", "flow_vers
 const insertSQL = `INSERT INTO runs (` + runColumns + `)
 SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
 WHERE EXISTS (SELECT 1 FROM flows WHERE id = ? AND version = ? AND project = ? AND name = ?)`
+
+// runInserts are runs a store.Batcher inserts (a store.RowsInserter),
+// with the condition on their flow for those that ask it.
+type runInserts []runInsert
+
+type runInsert struct {
+	run       *Run
+	ifCurrent bool
+}
+
+func (rs runInserts) InsertRows(db *gorm.DB) error {
+	for _, r := range rs {
+		var err error
+		if r.ifCurrent {
+			err = insertIfCurrent(db, r.run)
+		} else {
+			err = db.Create(r.run).Error
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // insertIfCurrent inserts r if its flow is still version r.FlowVersion
 // under r's project and flow name, in one statement: a webhook that took
@@ -422,8 +463,9 @@ func (s *Service) Follow(ctx context.Context, runID string, after int, emit func
 type RunView = model.RunView
 
 // checkConcurrency refuses a new run when the flow already has its limit
-// of runs queued or running.
-func (s *Service) checkConcurrency(ctx context.Context, tx *gorm.DB, f *Flow) error {
+// of runs queued or running. limited reports whether the flow has a limit
+// of its own (max_concurrent_runs).
+func (s *Service) checkConcurrency(ctx context.Context, tx *gorm.DB, f *Flow) (limited bool, err error) {
 	limit, own := s.cfg.MaxConcurrentRuns, false
 	if p, err := s.plans.Get(ctx, f.ID, f.Version); err == nil && p.Def.MaxConcurrentRuns > 0 {
 		limit, own = p.Def.MaxConcurrentRuns, true
@@ -435,23 +477,23 @@ func (s *Service) checkConcurrency(ctx context.Context, tx *gorm.DB, f *Flow) er
 	if !own {
 		c = s.countOf(f.ID)
 		if c.skip(limit) {
-			return nil
+			return false, nil
 		}
 	}
 	var n int64
-	err := tx.WithContext(ctx).Model(&Run{}).Where("flow_id = ? AND "+model.OpenSQL, f.ID).
+	err = tx.WithContext(ctx).Model(&Run{}).Where("flow_id = ? AND "+model.OpenSQL, f.ID).
 		Count(&n).Error
 	if err != nil {
-		return store.Translate(err)
+		return own, store.Translate(err)
 	}
 	if c != nil {
 		c.counted(n)
 	}
 	if n >= int64(limit) {
-		return apperr.New(apperr.RateLimited, "too_many_runs",
+		return own, apperr.New(apperr.RateLimited, "too_many_runs",
 			"flow %q already has %d runs queued, running or waiting, its limit (max_concurrent_runs); retry when some have finished", f.Name, limit)
 	}
-	return nil
+	return own, nil
 }
 
 // concurrencyCount is the last count of a flow's open runs and the runs

@@ -2,6 +2,8 @@ package secrets
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -18,8 +20,8 @@ func TestReadsWaitForTheLoadRecord(t *testing.T) {
 		r := &RunResolver{loadTurn: make(chan struct{}, 1), unrecorded: []AuditRecord{{Action: ActionRedactionLoad}}}
 		var mu sync.Mutex
 		var order []string
-		commit := func(name string, release <-chan struct{}) func([]AuditRecord) error {
-			return func(with []AuditRecord) error {
+		commit := func(name string, release <-chan struct{}) func([]AuditRecord, *leadRows) error {
+			return func(with []AuditRecord, _ *leadRows) error {
 				if release != nil {
 					<-release
 				}
@@ -48,7 +50,7 @@ func TestReadsWaitForTheLoadRecord(t *testing.T) {
 
 		// A failed commit gives the record back.
 		r.unrecorded = []AuditRecord{{Action: ActionRedactionLoad}}
-		if err := r.withLoad(func([]AuditRecord) error { return errors.New("database away") }); err == nil {
+		if err := r.withLoad(func([]AuditRecord, *leadRows) error { return errors.New("database away") }); err == nil {
 			t.Fatal("the failure was lost")
 		}
 		order = nil
@@ -57,6 +59,63 @@ func TestReadsWaitForTheLoadRecord(t *testing.T) {
 			t.Fatalf("after a failed commit: %v", order)
 		}
 	})
+}
+
+// A caller's rows (Lead: a run's own insert) go with the next commit of
+// audit records, even one with no record of its own to carry (Flush), and
+// once: a commit that failed reports its error and does not hand them to
+// the next.
+func TestLeadGoesWithTheNextCommitOnce(t *testing.T) {
+	r := &RunResolver{loadTurn: make(chan struct{}, 1), unrecorded: []AuditRecord{{Action: ActionRedactionLoad}}}
+	var got []string
+	var results []error
+	commit := func(fail error) func([]AuditRecord, *leadRows) error {
+		return func(with []AuditRecord, lead *leadRows) error {
+			var rows any
+			if lead != nil {
+				lead.tried, rows = true, lead.rows
+			}
+			got = append(got, fmt.Sprintf("%v+%s", rows, actions(with)))
+			return fail
+		}
+	}
+	done := func(err error) { results = append(results, err) }
+	r.Lead("insert", done)
+	away := errors.New("database away")
+	if err := r.withLoad(commit(away)); err != away {
+		t.Fatalf("the failure was lost: %v", err)
+	}
+	if err := r.withLoad(commit(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"insert+redaction_load", "<nil>+redaction_load"}; !slices.Equal(got, want) {
+		t.Fatalf("commits carried %q, want %q (the rows once, the record again after a failure)", got, want)
+	}
+	if len(results) != 1 || results[0] != away {
+		t.Fatalf("done was called with %v, want the failed commit's error once", results)
+	}
+
+	// A commit that fails before it writes (a read refused) leaves the
+	// rows for the next.
+	got, results = nil, nil
+	r.Lead("insert", done)
+	refused := errors.New("no such secret")
+	if err := r.withLoad(func([]AuditRecord, *leadRows) error { return refused }); err != refused {
+		t.Fatalf("the refusal was lost: %v", err)
+	}
+	if len(results) != 0 {
+		t.Fatalf("done called with %v by a commit that never tried the rows", results)
+	}
+
+	// With no record to carry, a commit still takes the rows.
+	got, results = nil, nil
+	r.Lead("insert", done)
+	if err := r.withLoad(commit(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != "insert+" || len(results) != 1 || results[0] != nil {
+		t.Fatalf("commits %q, results %v: want the rows alone, done(nil)", got, results)
+	}
 }
 
 func actions(recs []AuditRecord) string {

@@ -49,12 +49,12 @@ type Meta struct {
 // audit record (use a RunResolver to cache per run). An unknown name wraps
 // ErrUnknownSecret; a value that does not decrypt is a *DecryptError.
 func (s *Store) Resolve(ctx context.Context, a Access) (Value, Meta, error) {
-	return s.resolve(ctx, a, nil)
+	return s.resolve(ctx, a, nil, nil)
 }
 
 // resolve is Resolve, committing the records with (a run's load) with the
 // read's own.
-func (s *Store) resolve(ctx context.Context, a Access, with []AuditRecord) (Value, Meta, error) {
+func (s *Store) resolve(ctx context.Context, a Access, with []AuditRecord, lead *leadRows) (Value, Meta, error) {
 	if err := ValidateName(a.Name); err != nil {
 		return Value{}, Meta{}, fmt.Errorf("%w: %v", ErrUnknownSecret, err)
 	}
@@ -78,7 +78,7 @@ func (s *Store) resolve(ctx context.Context, a Access, with []AuditRecord) (Valu
 	if a.Reader != "" {
 		rec.RunEnv = a.Reader // the run's own environment, not the one it read from
 	}
-	if err := s.recordReads(ctx, append(with, *rec)); err != nil {
+	if err := s.recordWith(ctx, append(with, *rec), lead); err != nil {
 		// An access that cannot be audited is refused.
 		return Value{}, Meta{}, fmt.Errorf("secret %q: record access: %w", a.Name, err)
 	}
@@ -599,8 +599,11 @@ type RunResolver struct {
 	// committed, with the run's first audited read or by Flush.
 	unrecorded []AuditRecord
 	// loadTurn holds a token while a commit that carries the load record
-	// is under way (withLoad).
+	// is under way (withLoad); it guards lead and leadDone.
 	loadTurn chan struct{}
+	// lead is rows of the caller's that the next commit stores first
+	// (Lead).
+	lead *leadRows
 }
 
 type cacheKey struct{ name, project, environment string }
@@ -640,8 +643,8 @@ func (r *RunResolver) Resolve(ctx context.Context, blockID, name string, sc Scop
 			Reader: r.environment}
 		var v Value
 		var m Meta
-		err := r.withLoad(func(with []AuditRecord) (err error) {
-			v, m, err = r.s.resolve(ctx, a, with) // audits this first read
+		err := r.withLoad(func(with []AuditRecord, lead *leadRows) (err error) {
+			v, m, err = r.s.resolve(ctx, a, with, lead) // audits this first read
 			return err
 		})
 		if err != nil {
@@ -664,7 +667,7 @@ func (r *RunResolver) Resolve(ctx context.Context, blockID, name string, sc Scop
 			SecretName: c.meta.Name, Version: c.meta.Version, Project: c.meta.Scope.Project, Environment: c.meta.Scope.Environment,
 			ScopeLabel: c.meta.Scope.Label(), RunID: r.runID, BlockID: blockID, Detail: "cached for the run",
 			RunProject: r.project, RunEnv: r.environment}
-		err := r.withLoad(func(with []AuditRecord) error { return r.s.recordReads(ctx, append(with, *rec)) })
+		err := r.withLoad(func(with []AuditRecord, lead *leadRows) error { return r.s.recordWith(ctx, append(with, *rec), lead) })
 		if err != nil {
 			r.mu.Lock()
 			delete(r.audited, ak)
@@ -705,11 +708,11 @@ func (r *RunResolver) Load(ctx context.Context) ([]Loaded, error) {
 
 // Flush commits the audit record of the run's load, when no read has yet.
 func (r *RunResolver) Flush(ctx context.Context) error {
-	err := r.withLoad(func(with []AuditRecord) error {
-		if len(with) == 0 {
+	err := r.withLoad(func(with []AuditRecord, lead *leadRows) error {
+		if len(with) == 0 && lead == nil {
 			return nil
 		}
-		return r.s.recordReads(ctx, with)
+		return r.s.recordWith(ctx, with, lead)
 	})
 	if err != nil {
 		return fmt.Errorf("record redaction load: %w", err)
@@ -744,24 +747,59 @@ func (r *RunResolver) Pending() (rows any, done func(stored bool)) {
 }
 
 // withLoad runs commit, which stores audit records, giving it the run's
-// load record while that is not committed yet. The commit that carries
-// it holds loadTurn until it ends, and commits that start meanwhile (the
+// load record while that is not committed yet, and the caller's rows
+// (Lead) while no commit has stored them. The commit that carries them
+// holds loadTurn until it ends, and commits that start meanwhile (the
 // reads of iterations that run at once) wait for it: no read of the run
 // is committed before its load. A commit that fails gives the record
-// back, for the next.
-func (r *RunResolver) withLoad(commit func(with []AuditRecord) error) error {
+// back, for the next; the caller's rows are not, once a commit tried them
+// (Lead): a commit that failed before it wrote (a read refused) leaves
+// them for the next.
+func (r *RunResolver) withLoad(commit func(with []AuditRecord, lead *leadRows) error) error {
 	r.loadTurn <- struct{}{}
 	with := r.takeUnrecorded()
-	if len(with) == 0 {
+	lead := r.lead
+	r.lead = nil
+	if len(with) == 0 && lead == nil {
 		<-r.loadTurn
-		return commit(nil)
+		return commit(nil, nil)
 	}
 	defer func() { <-r.loadTurn }()
-	if err := commit(with); err != nil {
+	err := commit(with, lead)
+	if lead != nil {
+		if lead.tried {
+			lead.done(err)
+		} else {
+			r.lead = lead
+		}
+	}
+	if err != nil {
 		r.giveBack(with)
 		return err
 	}
 	return nil
+}
+
+// Lead has the run's next commit of audit records (its first read, or
+// Flush) store rows, a store.RowsInserter of the caller's, first in its
+// transaction, and then call done with how that went. The rows are
+// handed over once: a commit that failed calls done with its error and
+// does not try them again. A run that starts before its own row is
+// stored (on SQLite) has its insert go with its first audited read, a
+// commit fewer. Pending does not carry them: a caller of Pending calls
+// Flush first while its rows wait.
+func (r *RunResolver) Lead(rows any, done func(error)) {
+	r.loadTurn <- struct{}{}
+	defer func() { <-r.loadTurn }()
+	r.lead = &leadRows{rows: rows, done: done}
+}
+
+// leadRows are the rows of a Lead; tried is set by the commit that
+// writes them.
+type leadRows struct {
+	rows  any
+	done  func(error)
+	tried bool
 }
 
 // takeUnrecorded takes the records waiting to be committed; giveBack

@@ -55,11 +55,33 @@ type Store struct {
 // recordReads stores the audit records of reads, through the batcher when
 // there is one; an access that cannot be audited is refused by the caller.
 func (s *Store) recordReads(ctx context.Context, recs []AuditRecord) error {
+	return s.recordWith(ctx, recs, nil)
+}
+
+// recordWith is recordReads that stores lead's rows (a
+// store.RowsInserter), when there are, first in the same transaction
+// (RunResolver.Lead), and marks them tried.
+func (s *Store) recordWith(ctx context.Context, recs []AuditRecord, lead *leadRows) error {
+	rows := []any{auditRows(recs)}
+	if lead != nil {
+		lead.tried = true
+		rows = []any{lead.rows, auditRows(recs)}
+	}
 	if s.batcher != nil {
-		_, err := s.batcher.Write(ctx, store.Write{Rows: []any{auditRows(recs)}, Durable: true})
+		_, err := s.batcher.Write(ctx, store.Write{Rows: rows, Durable: true})
 		return err
 	}
-	return store.Translate(s.db.WithContext(ctx).Create(&recs).Error)
+	if lead == nil {
+		return store.Translate(s.db.WithContext(ctx).Create(&recs).Error)
+	}
+	return store.Translate(s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for _, r := range rows {
+			if err := r.(store.RowsInserter).InsertRows(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
 }
 
 // auditRows are audit records the Batcher inserts with their own

@@ -372,6 +372,10 @@ func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *eng
 		SleepOver: x.w.cfg.SleepOver,
 		Slept:     slept,
 	}
+	// Nothing acts before the run's row is stored.
+	if err := x.flushInsert(ctx); err != nil {
+		return nil, shown, err
+	}
 	safe, why := false, fmt.Sprintf("block type %q does not say it is safe to run twice", pb.Def.Type)
 	if rp, ok := b.(blocks.Repeatable); ok {
 		ok, w, err := rp.RepeatSafe(bctx, in)

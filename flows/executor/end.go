@@ -155,7 +155,10 @@ func (x *execution) transit(t queue.Transition, key string) bool {
 	var wait retryWait
 	for {
 		ctx, cancel := context.WithTimeout(x.hard, 30*time.Second)
-		applied, err := false, x.flushSecrets(ctx)
+		applied, err := false, x.flushInsert(ctx)
+		if err == nil {
+			err = x.flushSecrets(ctx)
+		}
 		if err == nil {
 			applied, err = x.batcher.Write(ctx, store.Write{Merge: &store.Merge{Key: key, Item: t, Apply: w.applyTransitions},
 				Durable: true})
@@ -270,6 +273,9 @@ func (x *execution) finish(out any, runErr error) {
 		}
 		if err == nil {
 			break
+		}
+		if errors.Is(err, errNotStored) {
+			return // its waiter has the error; nothing of the run is stored
 		}
 		w.warnQuiet("record run outcome", "run_id", r.ID, "err", x.red.Error(err))
 		if !store.IsUnavailable(err) && len(rows) > 0 {

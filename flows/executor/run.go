@@ -29,6 +29,9 @@ type execution struct {
 	run     *model.Run
 	plan    *plan.Plan
 	batcher *store.Batcher // stores events, checkpoints and the outcome
+	// insert is the run's own insert while it started before its row was
+	// stored (nil when it was stored first).
+	insert *pendingInsert
 	// hard ends the retries of the run's writes (the process is stopping
 	// for good); the run is then left to the rescuer.
 	hard    context.Context
@@ -98,8 +101,13 @@ var errAbandon = errors.New("the worker gave up the run: the database did not an
 // execute runs r from its first unfinished block to its end, a durable
 // wait or an interruption, and records what happened. It never panics.
 // hard ends the retries of its writes.
-func (w *Worker) execute(ctx, hard context.Context, r *model.Run, batcher *store.Batcher) {
-	x := &execution{w: w, run: r, batcher: batcher, hard: hard, red: redact.New(), steps: map[string]any{}, condSteps: map[string]any{}, seq: 1, stored: 1}
+func (w *Worker) execute(ctx, hard context.Context, r *model.Run, batcher *store.Batcher, insert *pendingInsert) {
+	x := &execution{w: w, run: r, batcher: batcher, insert: insert, hard: hard, red: redact.New(), steps: map[string]any{}, condSteps: map[string]any{}, seq: 1, stored: 1}
+	if insert != nil {
+		// Whoever waits for the insert hears of a run that ended without
+		// storing it (given up), rather than waiting on.
+		defer insert.finish(errors.New("the run ended before it was stored"))
+	}
 	stop := x.flushSlow(ctx)
 	var out any
 	err := func() (err error) {
@@ -113,6 +121,16 @@ func (w *Worker) execute(ctx, hard context.Context, r *model.Run, batcher *store
 		return err
 	}()
 	stop()
+	if x.notStored() {
+		// Its insert failed, and its waiter has the error (a flow changed
+		// since it was read, a database that did not answer): nothing of
+		// the run is stored, and no block acted. The audit record of its
+		// secrets' load is, all the same.
+		if x.secrets != nil {
+			_ = x.secrets.Flush(context.WithoutCancel(ctx))
+		}
+		return
+	}
 	var sl *sleeping
 	switch {
 	case errors.As(err, &sl):
@@ -236,6 +254,9 @@ func (x *execution) do(ctx context.Context) (any, error) {
 			return nil, fmt.Errorf("load secrets of project %q, environment %q: %w", r.Project, r.Environment, err)
 		}
 		x.secrets, x.loaded = rs, w.now()
+		if x.insert != nil {
+			x.insert.handTo(rs) // stored with the run's first audited read, or its first write
+		}
 		vis := rs.Visible()
 		x.red = w.redactorFor(vis)
 		x.guard.start(x.red, vis, w.derivers)

@@ -401,7 +401,7 @@ func (w *Worker) Start(ctx context.Context) {
 		for i := range claimed {
 			runs.Add(1)
 			w.countStart("claimed")
-			w.launch(d, &claimed[i])
+			w.launch(d, &claimed[i], nil)
 		}
 		if len(claimed) == 0 {
 			idle()
@@ -484,9 +484,15 @@ func (d *dispatch) start(job func()) {
 }
 
 // launch executes run r in a slot already taken (and counted in d.runs).
-func (w *Worker) launch(d *dispatch, r *model.Run) {
+// With insert, r is not stored yet: it joins the runs the heartbeat
+// keeps (and cancels) once its first commit stored it.
+func (w *Worker) launch(d *dispatch, r *model.Run, insert *pendingInsert) {
 	rctx, cancel := context.WithCancelCause(withRunID(context.WithoutCancel(d.ctx), r.ID))
-	d.running.add(r.ID, cancel)
+	if insert == nil {
+		d.running.add(r.ID, cancel)
+	} else {
+		insert.stored = func() { d.running.add(r.ID, cancel) }
+	}
 	w.cfg.Cores.Enter()
 	d.start(func() {
 		defer d.runs.Done()
@@ -499,7 +505,7 @@ func (w *Worker) launch(d *dispatch, r *model.Run) {
 				w.Poke()
 			}
 		}()
-		w.execute(rctx, d.hard, r, d.batcher)
+		w.execute(rctx, d.hard, r, d.batcher, insert)
 	})
 }
 
@@ -577,7 +583,23 @@ func (v *Reservation) Start(r *model.Run) {
 	}
 	v.done = true
 	v.w.countStart("dispatched")
-	v.w.launch(v.d, r)
+	v.w.launch(v.d, r, nil)
+}
+
+// StartInserting executes run r, not yet stored, as Claim set it: the
+// run's first commit stores it with insert (a store.RowsInserter), before
+// any block acts (see pendingInsert). It returns once that commit is
+// over, with its error: a run whose insert failed is dropped, nothing of
+// it stored. r is the worker's own copy from the call on.
+func (v *Reservation) StartInserting(r *model.Run, insert any) error {
+	if v.done {
+		return errors.New("executor: reservation already used")
+	}
+	v.done = true
+	v.w.countStart("dispatched")
+	p := newPendingInsert(insert, v.d.batcher)
+	v.w.launch(v.d, r, p)
+	return p.wait()
 }
 
 func (w *Worker) countStart(how string) {
@@ -613,6 +635,9 @@ type runningSet struct {
 	// started has a value when a run was added to the empty set (it
 	// wakes the heartbeat).
 	started chan struct{}
+	// stopped is cancelAll's cause, for the runs added after it (a run
+	// stored after the drain's grace ended).
+	stopped error
 }
 
 func newRunningSet() *runningSet {
@@ -629,6 +654,9 @@ func (r *runningSet) add(id string, c context.CancelCauseFunc) {
 		}
 	}
 	r.m[id] = c
+	if r.stopped != nil {
+		c(r.stopped)
+	}
 }
 
 func (r *runningSet) empty() bool {
@@ -664,6 +692,7 @@ func (r *runningSet) cancel(id string, cause error) {
 func (r *runningSet) cancelAll(cause error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.stopped = cause
 	for _, c := range r.m {
 		c(cause)
 	}

@@ -102,6 +102,9 @@ func (x *execution) write(ctx context.Context, cps []model.Checkpoint, durable b
 // stores the record alone after it: this claim's load is recorded all the
 // same.
 func (x *execution) writeWithLoad(ctx context.Context, w store.Write) (applied bool, err error) {
+	if err := x.flushInsert(ctx); err != nil {
+		return false, err
+	}
 	audit, stored := x.loadRecord(w.Merge.Item)
 	defer stored(false) // a write that panicked gives the record back, and frees the run's reads
 	if audit == nil {

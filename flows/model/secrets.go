@@ -41,6 +41,12 @@ type RunSecrets interface {
 	// there is none): done says whether it did (only its first call
 	// counts); if not, the record waits for Flush or a read.
 	Pending() (rows any, done func(stored bool))
+	// Lead has the next commit of the run's audit records (a read, or
+	// Flush) store rows (a store.RowsInserter) first, in its own
+	// transaction, then call done with its result; the rows are handed
+	// over once (a run started before its row was stored has its insert
+	// go with its first audited read). Pending never carries them.
+	Lead(rows any, done func(error))
 }
 
 // VisibleSecret is a secret as a run sees it.

@@ -58,6 +58,8 @@ func (r runSecrets) Flush(ctx context.Context) error { return r.rr.Flush(ctx) }
 
 func (r runSecrets) Pending() (any, func(bool)) { return r.rr.Pending() }
 
+func (r runSecrets) Lead(rows any, done func(error)) { r.rr.Lead(rows, done) }
+
 func (r runSecrets) Resolve(ctx context.Context, block, name string, sc engine.Scope) (flows.VisibleSecret, error) {
 	v, m, err := r.rr.Resolve(ctx, block, name, secrets.Scope{Project: sc.Project, Environment: sc.Environment})
 	r.m.SecretResolved(resolution(err))
