@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -96,9 +97,17 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 			// returns once that commit is over (or, after 100 ms, once
 			// the row is stored alone), as it would after an insert of
 			// its own. A flow with its own max_concurrent_runs stores its
-			// runs first, so that its count sees them at once.
+			// runs first, so that its count sees them at once. The row is
+			// stored only if the flow is still the version the run
+			// executes: one edited or deleted meanwhile (its delete does
+			// not see a run not stored yet) drops the run.
 			own := *r
-			if err := slot.StartInserting(&own, runInserts{{run: r, ifCurrent: req.IfCurrent}}); err != nil {
+			err := slot.StartInserting(&own, runInserts{{run: r}})
+			if errors.Is(err, model.ErrFlowChanged) && !req.IfCurrent {
+				return nil, fmt.Errorf("%w: flow %s changed or was deleted while its run was being started; nothing ran: start it again",
+					store.ErrConflict, apperr.Echo(f.Name))
+			}
+			if err != nil {
 				return nil, store.Translate(err)
 			}
 			return r, nil
@@ -151,23 +160,19 @@ SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
 WHERE EXISTS (SELECT 1 FROM flows WHERE id = ? AND version = ? AND project = ? AND name = ?)`
 
 // runInserts are runs a store.Batcher inserts (a store.RowsInserter),
-// with the condition on their flow for those that ask it.
+// each only if its flow is still the version it names
+// (insertIfCurrent).
 type runInserts []runInsert
 
-type runInsert struct {
-	run       *Run
-	ifCurrent bool
-}
+type runInsert struct{ run *Run }
+
+// OneStatement: one run is one statement; several are not, and the
+// Batcher puts them in a transaction.
+func (rs runInserts) OneStatement() bool { return len(rs) == 1 }
 
 func (rs runInserts) InsertRows(db *gorm.DB) error {
 	for _, r := range rs {
-		var err error
-		if r.ifCurrent {
-			err = insertIfCurrent(db, r.run)
-		} else {
-			err = db.Create(r.run).Error
-		}
-		if err != nil {
+		if err := insertIfCurrent(db, r.run); err != nil {
 			return err
 		}
 	}

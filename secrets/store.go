@@ -93,6 +93,9 @@ type auditRows []AuditRecord
 const auditColumns = `id, at, actor, action, secret_id, secret_name, version, project, environment, scope_label, run_project,
 run_environment, run_id, block_id, sink, detail`
 
+// OneStatement: up to 500 records are one statement.
+func (rs auditRows) OneStatement() bool { return len(rs) <= 500 }
+
 // InsertRows inserts the records, 500 to a statement.
 func (rs auditRows) InsertRows(db *gorm.DB) error {
 	for start := 0; start < len(rs); start += 500 {

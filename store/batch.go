@@ -229,7 +229,12 @@ func (b *Batcher) commit(ctx context.Context, batch []*batchReq) ([]result, erro
 		// One INSERT that must wait for the disk needs no transaction
 		// around it: it commits atomically on its own, without the
 		// BEGIN and COMMIT round trips (an audit record, at a low rate).
-		if len(order) == 1 && groups[order[0]].Len() <= insertChunk && (durable || b.db.Dialect == SQLite) {
+		// Rows that insert themselves in several statements (several
+		// runs' inserts) get a transaction: a statement that failed
+		// after another committed would leave a write stored whose
+		// caller is told it failed.
+		if rows := groups[order[0]]; len(order) == 1 && rows.Len() <= insertChunk && oneStatement(rows.Interface()) &&
+			(durable || b.db.Dialect == SQLite) {
 			if err := insertRows(b.db.WithContext(ctx), groups[order[0]].Interface()); err != nil {
 				return nil, Translate(err)
 			}
@@ -299,6 +304,25 @@ func (b *Batcher) single(ctx context.Context, batch []*batchReq, res []result) (
 // the model cost more than SQLite's execution of it.
 type RowsInserter interface {
 	InsertRows(db *gorm.DB) error
+}
+
+// A OneStatementInserter is a RowsInserter that says whether it inserts
+// its rows (up to 500) in one statement, which the Batcher may then run
+// without a transaction around it.
+type OneStatementInserter interface {
+	RowsInserter
+	OneStatement() bool
+}
+
+// oneStatement reports whether rows (a slice of models, inserted with
+// gorm's Create, or a RowsInserter) are inserted in one statement, up to
+// insertChunk of them.
+func oneStatement(rows any) bool {
+	if r, ok := rows.(OneStatementInserter); ok {
+		return r.OneStatement()
+	}
+	_, custom := rows.(RowsInserter)
+	return !custom
 }
 
 // insertRows inserts rows, a slice of models or a RowsInserter.

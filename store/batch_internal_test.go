@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 type inlineRow struct {
@@ -36,5 +39,49 @@ func TestBatcherIdleWriteCommitsInline(t *testing.T) {
 	db.Table("items").Where("name = ?", "inline").Count(&n)
 	if n != 1 {
 		t.Errorf("%d rows, want 1", n)
+	}
+}
+
+// condInserts are rows that insert themselves one statement each, as
+// several runs' inserts do; an item marked refuse fails (a flow changed
+// since the run was read).
+type condInserts []condItem
+
+type condItem struct {
+	id     int
+	refuse bool
+}
+
+func (cs condInserts) InsertRows(db *gorm.DB) error {
+	for _, c := range cs {
+		if c.refuse {
+			return errors.New("refused by the test")
+		}
+		if err := db.Exec("INSERT INTO items (id, name) VALUES (?, 'run')", c.id).Error; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// A batch of rows that insert themselves in several statements is one
+// transaction: when one of them fails, none is stored, and each write
+// retried alone gets its own answer. Without the transaction the first
+// write's row was committed, its retry then failed on its own row, and
+// its caller was told it failed while it was stored (the helper that
+// probed the run's deferred insert found it).
+func TestBatchOfSeveralStatementsIsOneTransaction(t *testing.T) {
+	db := openTestSQLite(t)
+	b := &Batcher{db: db, reqs: make(chan *batchReq, 512), slots: make(chan struct{}, batchLoops)}
+	ok := &batchReq{w: Write{Rows: []any{condInserts{{id: 1}}}, Durable: true}, done: make(chan result, 1)}
+	refused := &batchReq{w: Write{Rows: []any{condInserts{{id: 2, refuse: true}}}, Durable: true}, done: make(chan result, 1)}
+	res := b.apply(context.Background(), []*batchReq{ok, refused})
+	var n int64
+	db.Table("items").Where("id = 1").Count(&n)
+	if res[0].err != nil || !res[0].applied || n != 1 {
+		t.Errorf("the good write: %v (applied %v), %d rows; want it stored, without error", res[0].err, res[0].applied, n)
+	}
+	if res[1].err == nil {
+		t.Error("the refused write was not told")
 	}
 }
