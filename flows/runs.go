@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -97,17 +96,9 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 			// returns once that commit is over (or, after 100 ms, once
 			// the row is stored alone), as it would after an insert of
 			// its own. A flow with its own max_concurrent_runs stores its
-			// runs first, so that its count sees them at once. The row is
-			// stored only if the flow is still the version the run
-			// executes: one edited or deleted meanwhile (its delete does
-			// not see a run not stored yet) drops the run.
+			// runs first, so that its count sees them at once.
 			own := *r
-			err := slot.StartInserting(&own, runInserts{{run: r}})
-			if errors.Is(err, model.ErrFlowChanged) && !req.IfCurrent {
-				return nil, fmt.Errorf("%w: flow %s changed or was deleted while its run was being started; nothing ran: start it again",
-					store.ErrConflict, apperr.Echo(f.Name))
-			}
-			if err != nil {
+			if err := slot.StartInserting(&own, runInserts{{run: r, ifCurrent: req.IfCurrent}}); err != nil {
 				return nil, store.Translate(err)
 			}
 			return r, nil
@@ -160,11 +151,13 @@ SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
 WHERE EXISTS (SELECT 1 FROM flows WHERE id = ? AND version = ? AND project = ? AND name = ?)`
 
 // runInserts are runs a store.Batcher inserts (a store.RowsInserter),
-// each only if its flow is still the version it names
-// (insertIfCurrent).
+// with the condition on their flow for those that ask it.
 type runInserts []runInsert
 
-type runInsert struct{ run *Run }
+type runInsert struct {
+	run       *Run
+	ifCurrent bool
+}
 
 // OneStatement: one run is one statement; several are not, and the
 // Batcher puts them in a transaction.
@@ -172,7 +165,13 @@ func (rs runInserts) OneStatement() bool { return len(rs) == 1 }
 
 func (rs runInserts) InsertRows(db *gorm.DB) error {
 	for _, r := range rs {
-		if err := insertIfCurrent(db, r.run); err != nil {
+		var err error
+		if r.ifCurrent {
+			err = insertIfCurrent(db, r.run)
+		} else {
+			err = db.Create(r.run).Error
+		}
+		if err != nil {
 			return err
 		}
 	}
