@@ -599,7 +599,7 @@ type RunResolver struct {
 	// committed, with the run's first audited read or by Flush.
 	unrecorded []AuditRecord
 	// loadTurn holds a token while a commit that carries the load record
-	// is under way (withLoad); it guards lead and leadDone.
+	// is under way (withLoad); it guards lead.
 	loadTurn chan struct{}
 	// lead is rows of the caller's that the next commit stores first
 	// (Lead).
