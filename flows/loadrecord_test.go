@@ -204,9 +204,11 @@ IF NEW.input LIKE '%refuse-me%' THEN RAISE EXCEPTION 'refused by the test'; END 
 		}
 		if s.App.DB.Dialect == store.SQLite {
 			// The run had started: its load (and its read) are on record.
+			// (The server log's redactor records loads of its own, actor
+			// server-log, when it polls.)
 			waitFor(t, 30*time.Second, "the dropped run's load on record", func() bool {
 				var n int64
-				s.App.DB.Raw("SELECT COUNT(*) FROM secret_audit WHERE action = 'redaction_load'").Scan(&n)
+				s.App.DB.Raw("SELECT COUNT(*) FROM secret_audit WHERE action = 'redaction_load' AND actor = 'run'").Scan(&n)
 				return n == 1
 			})
 		}
