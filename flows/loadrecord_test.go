@@ -26,26 +26,12 @@ func TestLoadRecordGoesWithTheFirstWrite(t *testing.T) {
 			"name": "plain", "trigger": map[string]any{"type": "manual"},
 			"blocks": []any{map[string]any{"id": "say", "type": "log", "config": map[string]any{"message": "`hello`"}}},
 		})
-		run := func() string {
-			id := s.Must(202, "POST", "/api/v1/projects/billing/flows/plain/runs", map[string]any{"environment": "production"})["id"].(string)
-			waitFor(t, 30*time.Second, "the run to succeed", func() bool {
-				return s.Must(200, "GET", "/api/v1/runs/"+id, nil)["status"] == "succeeded"
-			})
-			return id
-		}
+		run := func() string { return runToSuccess(t, s, "plain") }
 		run() // the first run prepares the statements and fills the caches
 		var id string
 		if s.App.DB.Dialect == store.SQLite {
-			// The fewest of three runs: the heartbeat's first renewal of
-			// the leases, on the second's beat, may fall in one of them.
-			fewest := 0
-			for i := range 3 {
-				n := storetest.WALCommits(t, s.App.DB, func() { id = run() })
-				if i == 0 || n < fewest {
-					fewest = n
-				}
-			}
-			if fewest != 2 {
+			var fewest int
+			if fewest, id = fewestCommits(t, s, run); fewest != 2 {
 				t.Errorf("a run of one block that reads no secret committed %d transactions at the fewest, want 2 (its insert with its secrets load's audit record; its outcome)", fewest)
 			}
 		} else {
@@ -77,22 +63,9 @@ func TestFirstReadStoresTheRun(t *testing.T) {
 			"blocks": []any{map[string]any{"id": "call", "type": "http", "config": map[string]any{
 				"url": "`${env.API}/v1/messages`", "headers": "({Authorization: `Bearer ${secrets.API_TOKEN}`})"}}},
 		})
-		run := func() string {
-			id := s.Must(202, "POST", "/api/v1/projects/billing/flows/reads/runs", map[string]any{"environment": "production"})["id"].(string)
-			waitFor(t, 30*time.Second, "the run to succeed", func() bool {
-				return s.Must(200, "GET", "/api/v1/runs/"+id, nil)["status"] == "succeeded"
-			})
-			return id
-		}
+		run := func() string { return runToSuccess(t, s, "reads") }
 		run()
-		var id string
-		fewest := 0
-		for i := range 3 {
-			n := storetest.WALCommits(t, s.App.DB, func() { id = run() })
-			if i == 0 || n < fewest {
-				fewest = n
-			}
-		}
+		fewest, id := fewestCommits(t, s, run)
 		if fewest != 3 {
 			t.Errorf("a run of one block that reads a secret committed %d transactions at the fewest, want 3 (its insert with the audit records of its load and its read; the block's checkpoint; its outcome)", fewest)
 		}
@@ -225,4 +198,30 @@ IF NEW.input LIKE '%refuse-me%' THEN RAISE EXCEPTION 'refused by the test'; END 
 			t.Errorf("%d calls, want the next run's one", hits.Load())
 		}
 	})
+}
+
+// runToSuccess starts a run of flow (project billing, environment
+// production) and waits for it to succeed; it returns the run's id.
+func runToSuccess(t *testing.T, s *apptest.Server, flow string) string {
+	t.Helper()
+	id := s.Must(202, "POST", "/api/v1/projects/billing/flows/"+flow+"/runs", map[string]any{"environment": "production"})["id"].(string)
+	waitFor(t, 30*time.Second, "the run to succeed", func() bool {
+		return s.Must(200, "GET", "/api/v1/runs/"+id, nil)["status"] == "succeeded"
+	})
+	return id
+}
+
+// fewestCommits is the fewest transactions of three runs (run) commit to
+// the server's SQLite database, and the last run's id: the heartbeat's
+// first renewal of the leases, on the second's beat, may fall in one of
+// them.
+func fewestCommits(t *testing.T, s *apptest.Server, run func() string) (fewest int, id string) {
+	t.Helper()
+	for i := range 3 {
+		n := storetest.WALCommits(t, s.App.DB, func() { id = run() })
+		if i == 0 || n < fewest {
+			fewest = n
+		}
+	}
+	return fewest, id
 }
