@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +40,22 @@ func TestOutputFormats(t *testing.T) {
 		t.Fatalf("run: %v", run)
 	}
 	runID := run["id"].(string)
+	// The server log's redactor loads new values when it polls (once a
+	// second) and audits each load: let it load both before the audit
+	// is compared, so that no record lands between the two requests.
+	apptest.Eventually(t, 30*time.Second, "the server log's redactor to load both values", func() error {
+		loaded := 0
+		for _, r := range s.Must(200, "GET", "/api/v1/audit", nil)["records"].([]any) {
+			if r := r.(map[string]any); r["actor"] == "server-log" {
+				n, _ := strconv.Atoi(strings.Fields(r["detail"].(string))[0])
+				loaded += n
+			}
+		}
+		if loaded != 2 {
+			return fmt.Errorf("%d values loaded", loaded)
+		}
+		return nil
+	})
 	c := &flowCLI{t: t}
 
 	for _, tc := range []struct {
