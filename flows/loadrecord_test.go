@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -224,4 +225,57 @@ func fewestCommits(t *testing.T, s *apptest.Server, run func() string) (fewest i
 		}
 	}
 	return fewest, id
+}
+
+// The error of a run whose insert failed reaches its caller and the
+// server log masked: here the database's own message carries the run's
+// input, which holds the secret's value (a sender that echoes it back),
+// on a run started at once (its row stored with its first read) and on
+// one whose first block reads no secret.
+func TestRefusedInsertErrorIsMasked(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		srv, hits := target(t)
+		var err error
+		if s.App.DB.Dialect == store.SQLite {
+			err = s.App.DB.Exec(`CREATE TRIGGER refuse_run BEFORE INSERT ON runs WHEN NEW.input LIKE '%refuse-me%'
+BEGIN SELECT RAISE(ABORT, 'refused: ` + canaryToken + ` ' || NEW.input); END`).Error
+		} else {
+			err = s.App.DB.Exec(`CREATE FUNCTION refuse_run() RETURNS trigger AS $$ BEGIN
+IF NEW.input LIKE '%refuse-me%' THEN RAISE EXCEPTION '%', 'refused: ` + canaryToken + ` ' || NEW.input USING DETAIL = NEW.input; END IF;
+RETURN NEW; END $$ LANGUAGE plpgsql`).Error
+			if err == nil {
+				err = s.App.DB.Exec(`CREATE TRIGGER refuse_run BEFORE INSERT ON runs FOR EACH ROW EXECUTE FUNCTION refuse_run()`).Error
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "call", "trigger": map[string]any{"type": "webhook"}, "env": map[string]string{"API": srv.URL},
+			"blocks": []any{map[string]any{"id": "call", "type": "http", "config": map[string]any{
+				"url": "`${env.API}/v1/messages`", "headers": "({Authorization: `Bearer ${secrets.API_TOKEN}`})"}}},
+		})
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "plain", "trigger": map[string]any{"type": "webhook"},
+			"blocks": []any{map[string]any{"id": "sum", "type": "code", "config": map[string]any{"code": "return {n: 1}"}}},
+		})
+		body := `{"note":"refuse-me","echo":"` + canaryToken + `"}`
+		for _, path := range []string{"/hooks/billing/call", "/hooks/billing/plain"} {
+			r := hook(t, s, path, nil, body)
+			if r.Status < 500 {
+				t.Fatalf("%s: a run whose insert failed: %d %s, want an error", path, r.Status, r.Body)
+			}
+			apptest.AssertAbsent(t, path+"'s answer", string(r.Body), canaryToken)
+		}
+		var runs int64
+		s.App.DB.Raw("SELECT COUNT(*) FROM runs").Scan(&runs)
+		if runs != 0 || hits.Load() != 0 {
+			t.Fatalf("after failed inserts: %d runs stored, %d calls made; want none", runs, hits.Load())
+		}
+		if !strings.Contains(s.Logs.String(), "refused: [REDACTED:API_TOKEN]") {
+			t.Fatalf("the server log does not carry the database's message:\n%s", s.Logs.String())
+		}
+		apptest.AssertAbsent(t, "the server log", s.Logs.String(), canaryToken)
+	})
 }
