@@ -87,12 +87,12 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 		// request's cancellation, which cost a goroutine per run); a
 		// caller already gone queues nothing.
 		err := ctx.Err()
-		if err == nil && slot != nil && s.db.Dialect == store.SQLite && !limited {
-			// On SQLite, where each of a run's writes is a transaction
-			// anyway, the run starts at once and its first commit stores
-			// it, before any block acts: with the audit record of its
+		if err == nil && slot != nil && !limited {
+			// The run starts at once and its first commit stores it,
+			// before any block acts: with the audit record of its
 			// secrets' load and, when a block's configuration reads a
-			// secret first, of that read (one commit a run fewer). This
+			// secret first, of that read (one commit a run fewer; on
+			// PostgreSQL one statement, the insert its WITH clause). This
 			// returns once that commit is over (or, after 100 ms, once
 			// the row is stored alone), as it would after an insert of
 			// its own. A flow with its own max_concurrent_runs stores its
@@ -146,9 +146,22 @@ const runColumns = `"id", "project_id", "project", "flow_id", "flow", "flow_vers
 "finished_at", "created_by", "available_at", "attempt", "resumes", "drains", "resume_reason", "rerun_of", "input_sealed",
 "parent_run_id", "parent_block", "parent_attempt", "depth"`
 
-const insertSQL = `INSERT INTO runs (` + runColumns + `)
-SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+// insertRunSQL inserts a run, with runArgs.
+const insertRunSQL = `INSERT INTO runs (` + runColumns + `)
+SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`
+
+// insertSQL inserts a run if its flow is current, with runArgs and then
+// the flow's id, version, project and name.
+const insertSQL = insertRunSQL + `
 WHERE EXISTS (SELECT 1 FROM flows WHERE id = ? AND version = ? AND project = ? AND name = ?)`
+
+// runArgs are the values of runColumns for r.
+func runArgs(r *Run) []any {
+	return []any{r.ID, r.ProjectID, r.Project, r.FlowID, r.Flow, r.FlowVersion, r.Environment, r.Trigger, r.Status,
+		r.Input, r.Output, r.Error, r.CancelReq, r.CancelReason, r.LeaseOwner, r.LeaseExpiresAt, r.QueuedAt, r.StartedAt,
+		r.FinishedAt, r.CreatedBy, r.AvailableAt, r.Attempt, r.Resumes, r.Drains, r.ResumeReason, r.RerunOf, r.InputSealed,
+		r.ParentRunID, r.ParentBlock, r.ParentAttempt, r.Depth}
+}
 
 // runInserts are runs a store.Batcher inserts (a store.RowsInserter),
 // with the condition on their flow for those that ask it.
@@ -162,6 +175,17 @@ type runInsert struct {
 // OneStatement: one run is one statement; several are not, and the
 // Batcher puts them in a transaction.
 func (rs runInserts) OneStatement() bool { return len(rs) == 1 }
+
+// LeadStatement inserts the one run (with its flow's condition when it
+// asks it), as the WITH clause of the statement that stores its first
+// audit records on PostgreSQL (store.LeadInserter).
+func (rs runInserts) LeadStatement() (string, []any, error) {
+	r := rs[0]
+	if r.ifCurrent {
+		return insertSQL, append(runArgs(r.run), r.run.FlowID, r.run.FlowVersion, r.run.Project, r.run.Flow), model.ErrFlowChanged
+	}
+	return insertRunSQL, runArgs(r.run), nil
+}
 
 func (rs runInserts) InsertRows(db *gorm.DB) error {
 	for _, r := range rs {
@@ -183,12 +207,7 @@ func (rs runInserts) InsertRows(db *gorm.DB) error {
 // the flow from its cache reads nothing first. model.ErrFlowChanged if
 // the flow is not.
 func insertIfCurrent(db *gorm.DB, r *Run) error {
-	res, err := store.Exec(db, insertSQL,
-		r.ID, r.ProjectID, r.Project, r.FlowID, r.Flow, r.FlowVersion, r.Environment, r.Trigger, r.Status,
-		r.Input, r.Output, r.Error, r.CancelReq, r.CancelReason, r.LeaseOwner, r.LeaseExpiresAt, r.QueuedAt, r.StartedAt,
-		r.FinishedAt, r.CreatedBy, r.AvailableAt, r.Attempt, r.Resumes, r.Drains, r.ResumeReason, r.RerunOf, r.InputSealed,
-		r.ParentRunID, r.ParentBlock, r.ParentAttempt, r.Depth,
-		r.FlowID, r.FlowVersion, r.Project, r.Flow)
+	res, err := store.Exec(db, insertSQL, append(runArgs(r), r.FlowID, r.FlowVersion, r.Project, r.Flow)...)
 	if err != nil {
 		return err
 	}

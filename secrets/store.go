@@ -100,17 +100,40 @@ func (rs auditRows) OneStatement() bool { return len(rs) <= 500 }
 func (rs auditRows) InsertRows(db *gorm.DB) error {
 	for start := 0; start < len(rs); start += 500 {
 		chunk := rs[start:min(start+500, len(rs))]
-		args := make([]any, 0, 16*len(chunk))
-		for _, r := range chunk {
-			args = append(args, r.ID, r.At, r.Actor, r.Action, r.SecretID, r.SecretName, r.Version, r.Project, r.Environment,
-				r.ScopeLabel, r.RunProject, r.RunEnv, r.RunID, r.BlockID, r.Sink, r.Detail)
-		}
 		q := store.Values(`INSERT INTO secret_audit (`+auditColumns+`) VALUES `, len(chunk), 16, "")
-		if _, err := store.Exec(db, q, args...); err != nil {
+		if _, err := store.Exec(db, q, chunk.args()...); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// FollowStatement inserts the records where cond holds, in one
+// PostgreSQL statement (store.FollowInserter): after a run's insert, in
+// the statement that stores both. Their values are a VALUES list, whose
+// parameters PostgreSQL types as text unless cast.
+func (rs auditRows) FollowStatement(cond string) (string, []any) {
+	const row = `(?, ?::timestamptz, ?, ?, ?, ?, ?::bigint, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	var q strings.Builder
+	q.WriteString(`INSERT INTO secret_audit (` + auditColumns + `) SELECT * FROM (VALUES `)
+	for i := range rs {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString(row)
+	}
+	q.WriteString(`) AS v WHERE ` + cond)
+	return q.String(), rs.args()
+}
+
+// args are the records' values, auditColumns' for each.
+func (rs auditRows) args() []any {
+	args := make([]any, 0, 16*len(rs))
+	for _, r := range rs {
+		args = append(args, r.ID, r.At, r.Actor, r.Action, r.SecretID, r.SecretName, r.Version, r.Project, r.Environment,
+			r.ScopeLabel, r.RunProject, r.RunEnv, r.RunID, r.BlockID, r.Sink, r.Detail)
+	}
+	return args
 }
 
 // seen reports a plaintext value to the observer.

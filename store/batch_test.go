@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/hushflow/hushflow/store"
@@ -203,6 +204,120 @@ func TestBatcherSingleStatement(t *testing.T) {
 			}}})
 		if err == nil {
 			t.Fatal("a failing single statement succeeded")
+		}
+	})
+}
+
+// errRefused is the error of a leadNotes whose condition does not hold.
+var errRefused = errors.New("refused by the test")
+
+// statementsApart counts the InsertRows calls of leadNotes and
+// followNotes: the statements they insert with apart from each other.
+var statementsApart atomic.Int64
+
+// leadNotes is one note inserted unless refuse (a condition of its own
+// that does not hold, as a run's flow that changed): a
+// store.LeadInserter.
+type leadNotes []leadNote
+
+type leadNote struct {
+	text   string
+	refuse bool
+}
+
+func (ls leadNotes) OneStatement() bool { return len(ls) == 1 }
+
+func (ls leadNotes) InsertRows(db *gorm.DB) error {
+	statementsApart.Add(1)
+	for _, l := range ls {
+		if l.refuse {
+			return errRefused
+		}
+		if err := db.Exec("INSERT INTO notes (text) VALUES (?)", l.text).Error; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (ls leadNotes) LeadStatement() (string, []any, error) {
+	return "INSERT INTO notes (text) SELECT ? WHERE ?", []any{ls[0].text, !ls[0].refuse}, errRefused
+}
+
+// followNotes are notes a store.FollowInserter inserts.
+type followNotes []string
+
+func (fs followNotes) OneStatement() bool { return true }
+
+func (fs followNotes) InsertRows(db *gorm.DB) error {
+	statementsApart.Add(1)
+	for _, f := range fs {
+		if err := db.Exec("INSERT INTO notes (text) VALUES (?)", f).Error; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (fs followNotes) FollowStatement(cond string) (string, []any) {
+	q := "INSERT INTO notes (text) SELECT * FROM (VALUES "
+	args := make([]any, len(fs))
+	for i, f := range fs {
+		if i > 0 {
+			q += ", "
+		}
+		q += "(?)"
+		args[i] = f
+	}
+	return q + ") AS v WHERE " + cond, args
+}
+
+// On PostgreSQL a write whose rows are a lead insert and the rows that
+// follow it is one statement (neither inserts itself apart), all or
+// nothing: both inserted by one transaction (their xmin); a lead whose
+// condition does not hold stores nothing and fails with its own error; a
+// follower that fails leaves the lead unstored.
+func TestLeadAndFollowersAreOneStatement(t *testing.T) {
+	storetest.Each(t, batchMigrations, func(t *testing.T, db *store.DB) {
+		if db.Dialect != store.Postgres {
+			t.Skip("PostgreSQL only: SQLite commits them in one transaction")
+		}
+		b := store.NewBatcher(db)
+		defer b.Close()
+		ctx := context.Background()
+		write := func(lead leadNote, follow ...string) error {
+			_, err := b.Write(ctx, store.Write{Rows: []any{leadNotes{lead}, followNotes(follow)}, Durable: true})
+			return err
+		}
+		count := func(texts ...string) (n int64) {
+			db.Raw("SELECT COUNT(*) FROM notes WHERE text IN ?", texts).Scan(&n)
+			return n
+		}
+
+		if err := write(leadNote{text: "run"}, "load", "read"); err != nil {
+			t.Fatal(err)
+		}
+		var xmins int64
+		db.Raw("SELECT COUNT(DISTINCT xmin::text) FROM notes WHERE text IN ?", []string{"run", "load", "read"}).Scan(&xmins)
+		if n := count("run", "load", "read"); n != 3 || xmins != 1 {
+			t.Errorf("%d of the 3 rows stored, by %d transactions; want 3 by 1", n, xmins)
+		}
+
+		if err := write(leadNote{text: "refused", refuse: true}, "load2"); !errors.Is(err, errRefused) {
+			t.Errorf("a lead whose condition does not hold: %v, want its own error", err)
+		}
+		if n := count("refused", "load2"); n != 0 {
+			t.Errorf("a lead whose condition does not hold: %d rows stored, want none", n)
+		}
+
+		if err := write(leadNote{text: "run3"}, "load3", "read"); err == nil {
+			t.Error("a follower that failed (a duplicate): no error")
+		}
+		if n := count("run3", "load3"); n != 0 {
+			t.Errorf("a follower that failed: %d rows stored, want none", n)
+		}
+		if n := statementsApart.Load(); n != 0 {
+			t.Errorf("the rows were inserted by %d statements apart, want one statement each write", n)
 		}
 	})
 }
