@@ -1,6 +1,7 @@
 package flows_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -281,5 +282,116 @@ RETURN NEW; END $$ LANGUAGE plpgsql`).Error
 			t.Fatalf("the server log does not carry the database's message:\n%s", s.Logs.String())
 		}
 		apptest.AssertAbsent(t, "the server log", s.Logs.String(), canaryToken)
+	})
+}
+
+// A run's insert that stores no row and reports no error (a trigger of
+// the database's that skips it) fails the request that queued it: its
+// caller is not told the run is queued, and no block acts. Before, the
+// answer was 202 and the run, without a row, ran all the same (a helper
+// probing the deferred insert found it; it predates that).
+func TestRunInsertThatStoresNoRowFails(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		setup(t, s)
+		srv, hits := target(t)
+		var err error
+		if s.App.DB.Dialect == store.SQLite {
+			err = s.App.DB.Exec(`CREATE TRIGGER skip_run BEFORE INSERT ON runs WHEN NEW.input LIKE '%skip-me%'
+BEGIN SELECT RAISE(IGNORE); END`).Error
+		} else {
+			err = s.App.DB.Exec(`CREATE FUNCTION skip_run() RETURNS trigger AS $$ BEGIN
+IF NEW.input LIKE '%skip-me%' THEN RETURN NULL; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`).Error
+			if err == nil {
+				err = s.App.DB.Exec(`CREATE TRIGGER skip_run BEFORE INSERT ON runs FOR EACH ROW EXECUTE FUNCTION skip_run()`).Error
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		block := []any{map[string]any{"id": "call", "type": "http", "config": map[string]any{
+			"url": "`${env.API}/v1/messages`", "headers": "({Authorization: `Bearer ${secrets.API_TOKEN}`})"}}}
+		env := map[string]string{"API": srv.URL}
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "hook", "trigger": map[string]any{"type": "webhook"}, "env": env, "blocks": block})
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "manual", "trigger": map[string]any{"type": "manual"}, "env": env, "blocks": block})
+		// A flow with its own max_concurrent_runs inserts its runs first.
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "limited", "trigger": map[string]any{"type": "manual"}, "env": env, "blocks": block, "max_concurrent_runs": 5})
+
+		if r := hook(t, s, "/hooks/billing/hook", nil, `{"note":"skip-me"}`); r.Status < 500 {
+			t.Errorf("webhook: %d %s, want an error", r.Status, r.Body)
+		}
+		for _, flow := range []string{"manual", "limited"} {
+			r := s.Do("POST", "/api/v1/projects/billing/flows/"+flow+"/runs", map[string]any{"environment": "production", "input": map[string]any{"note": "skip-me"}})
+			if r.Status < 500 {
+				t.Errorf("%s: a run whose insert stored no row: %d %s, want an error", flow, r.Status, r.Body)
+			}
+		}
+		var runs int64
+		s.App.DB.Raw("SELECT COUNT(*) FROM runs").Scan(&runs)
+		if runs != 0 || hits.Load() != 0 {
+			t.Fatalf("%d runs stored, %d calls made; want none", runs, hits.Load())
+		}
+		// The next run, which the trigger lets through, runs as usual.
+		runToSuccess(t, s, "manual")
+		if hits.Load() != 1 {
+			t.Errorf("%d calls, want the next run's one", hits.Load())
+		}
+	})
+}
+
+// A run that started before its row was stored has the audit record of
+// its secrets' load committed before its first block acts, even when the
+// row went alone: its load took longer than whoever queued it waited
+// (here a lock on the secrets holds the load back), and the first block
+// reads no secret.
+func TestSlowLoadIsRecordedBeforeTheFirstBlockActs(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		if s.App.DB.Dialect != store.Postgres {
+			t.Skip("PostgreSQL: a lock holds a load back; SQLite's readers are never blocked")
+		}
+		setup(t, s)
+		loads := make(chan int64, 1)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var n int64
+			s.App.DB.Raw("SELECT COUNT(*) FROM secret_audit WHERE action = 'redaction_load' AND run_id IN (SELECT id FROM runs WHERE flow = 'plain')").Scan(&n)
+			loads <- n
+			io.WriteString(w, `{}`)
+		}))
+		defer srv.Close()
+		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+			"name": "plain", "trigger": map[string]any{"type": "webhook"}, "env": map[string]string{"API": srv.URL},
+			"blocks": []any{map[string]any{"id": "call", "type": "http", "config": map[string]any{"url": "`${env.API}/`"}}},
+		})
+		sqlDB, err := s.App.DB.DB.DB()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		lock, err := sqlDB.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := lock.Exec("LOCK TABLE secrets IN ACCESS EXCLUSIVE MODE"); err != nil {
+			t.Fatal(err)
+		}
+		// The answer comes once the waiter stored the row alone, the
+		// load still held back.
+		r := hook(t, s, "/hooks/billing/plain", nil, `{}`)
+		if err := lock.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != 202 {
+			t.Fatalf("webhook: %d %s", r.Status, r.Body)
+		}
+		select {
+		case n := <-loads:
+			if n != 1 {
+				t.Errorf("when the block called, the run had %d redaction_load records, want 1", n)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("the block never called")
+		}
 	})
 }

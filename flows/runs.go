@@ -106,7 +106,7 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 		if err == nil && req.IfCurrent {
 			err = insertIfCurrent(tx.WithContext(s.db.Short(ctx)), r)
 		} else if err == nil {
-			err = tx.WithContext(s.db.Short(ctx)).Create(r).Error
+			err = insertRun(tx.WithContext(s.db.Short(ctx)), r)
 		}
 		if err != nil {
 			if slot != nil {
@@ -124,7 +124,7 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 		if err != nil {
 			return err
 		}
-		if err := tx.Create(r).Error; err != nil {
+		if err := insertRun(tx, r); err != nil {
 			return err
 		}
 		for _, row := range rows {
@@ -184,7 +184,21 @@ func (rs runInserts) LeadStatement() (string, []any, error) {
 	if r.ifCurrent {
 		return insertSQL, append(runArgs(r.run), r.run.FlowID, r.run.FlowVersion, r.run.Project, r.run.Flow), model.ErrFlowChanged
 	}
-	return insertRunSQL, runArgs(r.run), nil
+	return insertRunSQL, runArgs(r.run), errNoRunRow
+}
+
+// errNoRunRow is the error of a run's insert that stored no row and
+// reported no error (a trigger of the database's that skipped it): the
+// run is not queued, and its caller is told.
+var errNoRunRow = errors.New("the database stored no row for the run")
+
+// insertRun inserts r, and fails when that stored no row.
+func insertRun(db *gorm.DB, r *Run) error {
+	res := db.Create(r)
+	if res.Error == nil && res.RowsAffected != 1 {
+		return errNoRunRow
+	}
+	return res.Error
 }
 
 func (rs runInserts) InsertRows(db *gorm.DB) error {
@@ -193,7 +207,7 @@ func (rs runInserts) InsertRows(db *gorm.DB) error {
 		if r.ifCurrent {
 			err = insertIfCurrent(db, r.run)
 		} else {
-			err = db.Create(r.run).Error
+			err = insertRun(db, r.run)
 		}
 		if err != nil {
 			return err

@@ -372,9 +372,19 @@ func (x *execution) attempt(ctx context.Context, pb *plan.PlannedBlock, env *eng
 		SleepOver: x.w.cfg.SleepOver,
 		Slept:     slept,
 	}
-	// Nothing acts before the run's row is stored.
+	// Nothing acts before the run's row is stored. A run that started
+	// before its row was stores the audit record of its secrets' load
+	// with the row; when the row went alone (the load took longer than
+	// its waiter waited), the record is committed now, still before any
+	// block acts.
 	if err := x.flushInsert(ctx); err != nil {
 		return nil, shown, err
+	}
+	if x.insert != nil {
+		if err := x.flushSecrets(ctx); err != nil {
+			x.noteInfraOf(a, err)
+			return nil, shown, err
+		}
 	}
 	safe, why := false, fmt.Sprintf("block type %q does not say it is safe to run twice", pb.Def.Type)
 	if rp, ok := b.(blocks.Repeatable); ok {
