@@ -161,14 +161,7 @@ func TestRunWhoseInsertFailsIsDropped(t *testing.T) {
 	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
 		setup(t, s)
 		srv, hits := target(t)
-		if s.App.DB.Dialect == store.SQLite {
-			s.App.DB.Exec(`CREATE TRIGGER refuse_run BEFORE INSERT ON runs WHEN NEW.input LIKE '%refuse-me%'
-BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`)
-		} else {
-			s.App.DB.Exec(`CREATE FUNCTION refuse_run() RETURNS trigger AS $$ BEGIN
-IF NEW.input LIKE '%refuse-me%' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`)
-			s.App.DB.Exec(`CREATE TRIGGER refuse_run BEFORE INSERT ON runs FOR EACH ROW EXECUTE FUNCTION refuse_run()`)
-		}
+		onRunInsert(t, s, "refuse-me", `SELECT RAISE(ABORT, 'refused by the test')`, `RAISE EXCEPTION 'refused by the test'`)
 		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
 			"name": "call", "trigger": map[string]any{"type": "webhook"}, "env": map[string]string{"API": srv.URL},
 			"blocks": []any{map[string]any{"id": "call", "type": "http", "config": map[string]any{
@@ -206,6 +199,28 @@ IF NEW.input LIKE '%refuse-me%' THEN RAISE EXCEPTION 'refused by the test'; END 
 	})
 }
 
+// onRunInsert has the database act on the insert of a run whose input
+// holds marker, with a trigger of the test's: sqlite is the statement of
+// its body on SQLite, pg on PostgreSQL (PL/pgSQL).
+func onRunInsert(t *testing.T, s *apptest.Server, marker, sqlite, pg string) {
+	t.Helper()
+	name := "on_run_" + strings.ReplaceAll(marker, "-", "_")
+	var err error
+	if s.App.DB.Dialect == store.SQLite {
+		err = s.App.DB.Exec(`CREATE TRIGGER ` + name + ` BEFORE INSERT ON runs WHEN NEW.input LIKE '%` + marker + `%'
+BEGIN ` + sqlite + `; END`).Error
+	} else {
+		err = s.App.DB.Exec(`CREATE FUNCTION ` + name + `() RETURNS trigger AS $$ BEGIN
+IF NEW.input LIKE '%` + marker + `%' THEN ` + pg + `; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`).Error
+		if err == nil {
+			err = s.App.DB.Exec(`CREATE TRIGGER ` + name + ` BEFORE INSERT ON runs FOR EACH ROW EXECUTE FUNCTION ` + name + `()`).Error
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // runToSuccess starts a run of flow (project billing, environment
 // production) and waits for it to succeed; it returns the run's id.
 func runToSuccess(t *testing.T, s *apptest.Server, flow string) string {
@@ -241,21 +256,8 @@ func TestRefusedInsertErrorIsMasked(t *testing.T) {
 	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
 		setup(t, s)
 		srv, hits := target(t)
-		var err error
-		if s.App.DB.Dialect == store.SQLite {
-			err = s.App.DB.Exec(`CREATE TRIGGER refuse_run BEFORE INSERT ON runs WHEN NEW.input LIKE '%refuse-me%'
-BEGIN SELECT RAISE(ABORT, 'refused: ` + canaryToken + ` ' || NEW.input); END`).Error
-		} else {
-			err = s.App.DB.Exec(`CREATE FUNCTION refuse_run() RETURNS trigger AS $$ BEGIN
-IF NEW.input LIKE '%refuse-me%' THEN RAISE EXCEPTION '%', 'refused: ` + canaryToken + ` ' || NEW.input USING DETAIL = NEW.input; END IF;
-RETURN NEW; END $$ LANGUAGE plpgsql`).Error
-			if err == nil {
-				err = s.App.DB.Exec(`CREATE TRIGGER refuse_run BEFORE INSERT ON runs FOR EACH ROW EXECUTE FUNCTION refuse_run()`).Error
-			}
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		onRunInsert(t, s, "refuse-me", `SELECT RAISE(ABORT, 'refused: `+canaryToken+` ' || NEW.input)`,
+			`RAISE EXCEPTION '%', 'refused: `+canaryToken+` ' || NEW.input USING DETAIL = NEW.input`)
 		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
 			"name": "call", "trigger": map[string]any{"type": "webhook"}, "env": map[string]string{"API": srv.URL},
 			"blocks": []any{map[string]any{"id": "call", "type": "http", "config": map[string]any{
@@ -294,20 +296,7 @@ func TestRunInsertThatStoresNoRowFails(t *testing.T) {
 	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
 		setup(t, s)
 		srv, hits := target(t)
-		var err error
-		if s.App.DB.Dialect == store.SQLite {
-			err = s.App.DB.Exec(`CREATE TRIGGER skip_run BEFORE INSERT ON runs WHEN NEW.input LIKE '%skip-me%'
-BEGIN SELECT RAISE(IGNORE); END`).Error
-		} else {
-			err = s.App.DB.Exec(`CREATE FUNCTION skip_run() RETURNS trigger AS $$ BEGIN
-IF NEW.input LIKE '%skip-me%' THEN RETURN NULL; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`).Error
-			if err == nil {
-				err = s.App.DB.Exec(`CREATE TRIGGER skip_run BEFORE INSERT ON runs FOR EACH ROW EXECUTE FUNCTION skip_run()`).Error
-			}
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		onRunInsert(t, s, "skip-me", `SELECT RAISE(IGNORE)`, `RETURN NULL`)
 		block := []any{map[string]any{"id": "call", "type": "http", "config": map[string]any{
 			"url": "`${env.API}/v1/messages`", "headers": "({Authorization: `Bearer ${secrets.API_TOKEN}`})"}}}
 		env := map[string]string{"API": srv.URL}
