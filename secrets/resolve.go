@@ -785,8 +785,8 @@ func (r *RunResolver) withLoad(commit func(with []AuditRecord, lead *leadRows) e
 // transaction, and then call done with how that went. The rows are
 // handed over once: a commit that failed calls done with its error and
 // does not try them again. A run that starts before its own row is
-// stored (on SQLite) has its insert go with its first audited read, a
-// commit fewer. Pending does not carry them: a caller of Pending calls
+// stored has its insert go with its first audited read, a commit fewer
+// (on PostgreSQL in the same statement: store.LeadInserter). Pending does not carry them: a caller of Pending calls
 // Flush first while its rows wait.
 func (r *RunResolver) Lead(rows any, done func(error)) {
 	r.loadTurn <- struct{}{}

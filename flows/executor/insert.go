@@ -13,10 +13,11 @@ import (
 // pendingInsert is the insert of a run that started before its row was
 // stored (Reservation.StartInserting). The run's first commit stores it,
 // before any block acts: with the audit record of its secrets' load, and
-// of its first read when a block's configuration reads a secret (on
-// SQLite, where that is a transaction anyway: one commit a run fewer
-// than an insert of its own). Whoever queued the run waits for that
-// commit and answers only then, as it did for its own insert.
+// of its first read when a block's configuration reads a secret (one
+// commit a run fewer than an insert of its own: on SQLite one
+// transaction, on PostgreSQL one statement). Whoever queued the run
+// waits for that commit and answers only then, as it did for its own
+// insert.
 type pendingInsert struct {
 	rows    any // a store.RowsInserter that inserts the run
 	batcher *store.Batcher

@@ -43,7 +43,8 @@ type RunSecrets interface {
 	Pending() (rows any, done func(stored bool))
 	// Lead has the next commit of the run's audit records (a read, or
 	// Flush) store rows (a store.RowsInserter) first, in its own
-	// transaction, then call done with its result; the rows are handed
+	// transaction (on PostgreSQL its statement), then call done with its
+	// result; the rows are handed
 	// over once (a run started before its row was stored has its insert
 	// go with its first audited read). Pending never carries them.
 	Lead(rows any, done func(error))
