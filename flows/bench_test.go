@@ -1,11 +1,14 @@
 package flows_test
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -270,6 +273,11 @@ func cpuModel() string {
 // one minute to the next (a shared VM: the same build measures 20% apart
 // run to run), figures taken in the same window compare where figures
 // taken minutes apart do not.
+//
+// On SQLite the floor (bench/floor's run mode: a bare Go server doing a
+// run's I/O alone, on the same SQLite driver and settings) is offered the
+// same runs at the same moments, so that the ratio of a run to its floor
+// is taken in one window too.
 func TestFlowCPU(t *testing.T) {
 	if os.Getenv("HUSHFLOW_BENCH") != "1" {
 		t.Skip("benchmark: set HUSHFLOW_BENCH=1 to run it")
@@ -287,9 +295,18 @@ func TestFlowCPU(t *testing.T) {
 			if base := os.Getenv("HUSHFLOW_BENCH_BASELINE"); base != "" {
 				servers = append(servers, newCPUServer(t, "baseline "+base, base, b, target.URL))
 			}
-			for _, s := range servers {
+			posts := make([]func(int), len(servers))
+			for i, s := range servers {
+				posts[i] = func(n int) { s.post(t, n) }
+			}
+			var floor *floorServer
+			if b.Name == "sqlite" {
+				floor = startFloor(t, target.URL+"/items")
+				posts = append(posts, floor.post)
+			}
+			for _, post := range posts {
 				for i := 0; i < 50; i++ { // warm up
-					s.post(t, -1)
+					post(-1)
 				}
 			}
 			for _, s := range servers {
@@ -312,11 +329,14 @@ func TestFlowCPU(t *testing.T) {
 			for _, s := range servers {
 				s.mark(t)
 			}
+			if floor != nil {
+				floor.c0 = floor.cpu(t)
+			}
 			start := time.Now()
 			for i := 0; i < n; i++ {
 				time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / 30)))
-				for j := range servers {
-					servers[(i+j)%len(servers)].post(t, i)
+				for j := range posts {
+					posts[(i+j)%len(posts)](i)
 				}
 			}
 			for _, s := range servers {
@@ -327,6 +347,14 @@ func TestFlowCPU(t *testing.T) {
 				for _, r := range rows {
 					s.lat = append(s.lat, r.FinishedAt.Sub(r.QueuedAt))
 				}
+			}
+
+			if floor != nil {
+				// Its last run's writes followed its answer by a fraction
+				// of a millisecond; the servers settled meanwhile.
+				floor.low = floor.cpu(t) - floor.c0
+				t.Logf("the floor beside it on %s (bench/floor's run mode, offered the same runs at the same moments): %.2f ms per run at 30 runs/s; this build %.2f times it",
+					b.Name, floor.low.Seconds()*1000/float64(n), servers[0].low.Seconds()/floor.low.Seconds())
 			}
 
 			// Saturated: satRuns runs from 16 clients as fast as they go,
@@ -369,6 +397,63 @@ func TestFlowCPU(t *testing.T) {
 		})
 	}
 }
+
+// floorServer is bench/floor's server in its run mode: per request, a
+// commit and a 202, then a GET to the peer and three more commits.
+type floorServer struct {
+	url    string
+	pid    int
+	client *http.Client
+	c0     time.Duration // CPU at the start of the measurement
+	low    time.Duration // CPU of the paced runs
+	t      *testing.T
+}
+
+// startFloor builds bench/floor and starts its server, whose GET goes to
+// peer.
+func startFloor(t *testing.T, peer string) *floorServer {
+	t.Helper()
+	dir := t.TempDir()
+	_, file, _, _ := runtime.Caller(0)
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "floor"), "./bench/floor")
+	build.Dir = filepath.Join(filepath.Dir(file), "..")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./bench/floor: %v\n%s", err, out)
+	}
+	cmd := exec.Command(filepath.Join(dir, "floor"))
+	cmd.Env = append(os.Environ(), "FLOOR_ROLE=server", "FLOOR_MODE=run", "FLOOR_PEER="+peer, "FLOOR_DB="+filepath.Join(dir, "floor.db"))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	addr, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("bench/floor: no address: %v", err)
+	}
+	return &floorServer{url: "http://" + strings.TrimSpace(addr) + "/hook", pid: cmd.Process.Pid,
+		client: &http.Client{Timeout: 10 * time.Second}, t: t}
+}
+
+func (f *floorServer) post(i int) {
+	resp, err := f.client.Post(f.url, "application/json", strings.NewReader(fmt.Sprintf(`{"n":%d}`, i)))
+	if err != nil {
+		f.t.Errorf("floor: %v", err)
+		return
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		f.t.Errorf("floor: status %d", resp.StatusCode)
+	}
+}
+
+// cpu is the CPU time the floor's process has used (it has no children).
+func (f *floorServer) cpu(t *testing.T) time.Duration { return pidCPU(t, strconv.Itoa(f.pid)) }
 
 // cpuServer is one `hushflow serve` of TestFlowCPU, with the flow set up.
 type cpuServer struct {
@@ -486,13 +571,25 @@ func treeCPU(t *testing.T, p *proc) time.Duration {
 		return time.Duration(v) * tick
 	}
 	root := strconv.Itoa(p.cmd.Process.Pid)
-	f := procStat(root)
-	if f == nil {
-		t.Fatalf("no /proc/%s/stat", root)
-	}
-	total := num(f, 11) + num(f, 12) + num(f, 13) + num(f, 14)
+	total := pidCPU(t, root)
 	for _, g := range children(root) {
 		total += num(g, 11) + num(g, 12) + num(g, 13) + num(g, 14)
+	}
+	return total
+}
+
+// pidCPU is the CPU time (user + system) used so far by process pid and
+// its reaped children.
+func pidCPU(t *testing.T, pid string) time.Duration {
+	t.Helper()
+	f := procStat(pid)
+	if f == nil {
+		t.Fatalf("no /proc/%s/stat", pid)
+	}
+	total := time.Duration(0)
+	for _, i := range []int{11, 12, 13, 14} {
+		v, _ := strconv.ParseInt(f[i], 10, 64)
+		total += time.Duration(v) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 	}
 	return total
 }

@@ -63,10 +63,9 @@ var groups = []group{
 	// and autovacuum work on for minutes on the same two CPUs (measured
 	// after them: 26% more CPU per run at 30 runs/s on PostgreSQL, 9% on
 	// SQLite, than the same test alone a few minutes later).
+	// On SQLite it offers the same runs, at the same moments, to the floor
+	// (bench/floor: what a run's I/O alone costs on this machine).
 	{"./flows/", "", []string{"-v"}, "^TestFlowCPU$", []string{"HUSHFLOW_BENCH=1"}, "TestFlowCPU"},
-	// What a run's I/O alone costs on this machine (bench/floor), the
-	// floor under TestFlowCPU's figure, right after it.
-	{"./bench/floor/", "", []string{"-v"}, "^TestFloor$", []string{"HUSHFLOW_BENCH=1"}, "floor"},
 	// The flows owners' throughput test (flows/bench_test.go), as fast as
 	// the clients can queue (capacity) and offered 1,000 runs/s (latency at
 	// the target rate); its log lines (statements per run) are passed
@@ -197,7 +196,7 @@ var rows = []row{
 	{"flows", "the same on SQLite", "TestFlowCPU/sqlite/30",
 		"the same saturated", "TestFlowCPU/sqlite/sat", "cpu-ms/run", "≤ 2 ms (issue 21)", func(v, _, _ float64) bool { return v <= 2 }},
 	{"flows", "the same on SQLite, against the floor: a bare Go server doing a run's I/O alone (its insert, a GET, three more commits; bench/floor)", "TestFlowCPU/sqlite/30",
-		"the floor", "floor/run", "cpu-ms/run", "", nil},
+		"the floor, offered the same runs at the same moments", "floor/sqlite", "cpu-ms/run", "", nil},
 	{"flows", "CPU of an idle `serve` process tree, PostgreSQL", "TestFlowCPU/postgres/idle",
 		"", "", "cpu-ms-per-s", "≤ 5 ms/s (issue 21)", func(v, _, _ float64) bool { return v <= 5 }},
 	{"flows", "the same on SQLite", "TestFlowCPU/sqlite/idle",
@@ -373,7 +372,7 @@ func parse(out string, results map[string]map[string]float64) {
 }
 
 var (
-	floorRe      = regexp.MustCompile(`floor: (\S+) ([\d.]+) ms of CPU per request`)
+	floorRe      = regexp.MustCompile(`the floor beside it on (\w+) .*: ([\d.]+) ms per run at 30 runs/s`)
 	cpuRe        = regexp.MustCompile(`CPU of the serve process tree on (\w+): ([\d.]+) ms per run at 30 runs/s .*; ([\d.]+) ms per run saturated .*; idle ([\d.]+) ms of CPU per second`)
 	throughputRe = regexp.MustCompile(`(\d+(?:\.\d+)?) runs/s end to end`)
 	p99Re        = regexp.MustCompile(`queue-to-finish latency: .*p99 (\S+?),`)
