@@ -2,14 +2,17 @@ package flows_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/internal/app"
 	"github.com/hushflow/hushflow/internal/apptest"
+	"github.com/hushflow/hushflow/store"
 )
 
 // TestRerun (issue 18 item 5): POST /runs/{id}/rerun queues a new run of
@@ -397,5 +400,76 @@ func TestDeleteFlowWithOpenRuns(t *testing.T) {
 		if r.Status != 409 || !strings.Contains(string(r.Body), `the flow \"sleepy\" it ran was deleted`) || !strings.HasSuffix(r.JSON(t)["error"].(map[string]any)["message"].(string), "start a run of it instead") {
 			t.Fatalf("rerun of a deleted flow's run: %d %s", r.Status, r.Body)
 		}
+	})
+}
+
+// A deletion's count of the open runs sees a run whose insert began
+// before it and commits after it: the deletion waits for that insert and
+// refuses, rather than take the version the run needs (on PostgreSQL,
+// where a statement sees only what was committed when it began, the
+// count missed such a run and the run, answered 202, failed for want of
+// its flow). The insert is held open in a transaction of the test's own;
+// the deletion then runs, and the insert commits once the deletion waits
+// (PostgreSQL: it shows in pg_stat_activity; SQLite: the insert's
+// transaction holds the write lock from its start).
+func TestDeleteWaitsForARunBeingStored(t *testing.T) {
+	apptest.SkipShort(t)
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "del"})
+		s.Must(201, "POST", "/api/v1/projects/del/flows", map[string]any{
+			"name": "busy", "trigger": map[string]any{"type": "manual"},
+			"blocks": []any{map[string]any{"id": "c", "type": "code", "config": map[string]any{"code": "return 1"}}},
+		})
+		first := s.Must(202, "POST", "/api/v1/projects/del/flows/busy/runs", map[string]any{"environment": "development"})["id"].(string)
+		waitFor(t, time.Minute, "the first run to end", func() bool {
+			return s.Must(200, "GET", "/api/v1/runs/"+first, nil)["status"] == "succeeded"
+		})
+		for _, path := range []string{"/api/v1/projects/del/flows/busy", "/api/v1/projects/del"} {
+			var r model.Run
+			if err := s.App.DB.Where("id = ?", first).First(&r).Error; err != nil {
+				t.Fatal(err)
+			}
+			// Waiting for an hour: no worker claims it meanwhile.
+			r.ID, r.Status, r.FinishedAt, r.Output = uuid.Must(uuid.NewV7()).String(), model.StatusWaiting, nil, ""
+			r.AvailableAt = time.Now().Add(time.Hour)
+			tx := s.App.DB.Begin()
+			if err := tx.Create(&r).Error; err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan apptest.Response, 1)
+			go func() { done <- s.Do("DELETE", path, nil) }()
+			var early *apptest.Response
+			apptest.Eventually(t, 30*time.Second, "DELETE "+path+" to wait for the insert, or end", func() error {
+				select {
+				case got := <-done:
+					early = &got
+					return nil
+				default:
+				}
+				if s.App.DB.Dialect != store.Postgres {
+					return nil
+				}
+				var n int64
+				s.App.DB.Raw("SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()").Scan(&n)
+				if n == 0 {
+					return errors.New("not waiting yet")
+				}
+				return nil
+			})
+			if err := tx.Commit().Error; err != nil {
+				t.Fatal(err)
+			}
+			got := early
+			if got == nil {
+				r := <-done
+				got = &r
+			}
+			if got.Status != 409 || !strings.Contains(string(got.Body), "has 1 run(s) queued, running or waiting") {
+				t.Fatalf("DELETE %s while a run's insert was in flight: %d %s", path, got.Status, got.Body)
+			}
+			s.Must(200, "GET", "/api/v1/projects/del/flows/busy", nil)
+			s.Must(200, "POST", "/api/v1/runs/"+r.ID+"/cancel", nil)
+		}
+		s.Must(204, "DELETE", "/api/v1/projects/del/flows/busy", nil)
 	})
 }

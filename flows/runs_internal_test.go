@@ -1,12 +1,16 @@
 package flows
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hushflow/hushflow/store"
+	"github.com/hushflow/hushflow/store/storetest"
+	"gorm.io/gorm"
 	"gorm.io/gorm/schema"
 )
 
@@ -40,5 +44,28 @@ func TestRetentionString(t *testing.T) {
 		if got := retentionString(d); got != want {
 			t.Errorf("%v: %q, want %q", d, got, want)
 		}
+	}
+}
+
+// A deletion that cannot lock runs within its timeout (a long write
+// holds them) deletes nothing and says to try again (503), rather than
+// wait for as long as the write takes. PostgreSQL only: SQLite's
+// deletions wait for the write lock as every write does (busy_timeout).
+func TestDeleteLockTimesOut(t *testing.T) {
+	db := storetest.Open(t, storetest.PostgresConfig(t), nil)
+	if err := db.Exec("CREATE TABLE runs (id text PRIMARY KEY)").Error; err != nil {
+		t.Fatal(err)
+	}
+	defer func(d time.Duration) { deleteLockTimeout = d }(deleteLockTimeout)
+	deleteLockTimeout = 50 * time.Millisecond
+	hold := db.Begin()
+	defer hold.Rollback()
+	if err := hold.Exec("LOCK TABLE runs IN EXCLUSIVE MODE").Error; err != nil {
+		t.Fatal(err)
+	}
+	s := &Service{db: db}
+	err := db.Transaction(func(tx *gorm.DB) error { return s.lockRuns(tx) })
+	if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "runs were being written for more than 50ms; nothing was deleted, try again") {
+		t.Fatalf("lockRuns while another transaction holds runs: %v", err)
 	}
 }

@@ -569,6 +569,9 @@ func (s *Service) Delete(ctx context.Context, project, name string) error {
 	return store.Translate(s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		// An open run needs its version to go on (a waiting one to resume):
 		// refused while there is one, as a project's deletion is.
+		if err := s.lockRuns(tx); err != nil {
+			return err
+		}
 		var open int64
 		if err := tx.Model(&Run{}).Where("flow_id = ? AND "+model.OpenSQL, f.ID).Count(&open).Error; err != nil {
 			return err
@@ -586,6 +589,32 @@ func (s *Service) Delete(ctx context.Context, project, name string) error {
 		return nil
 	}))
 }
+
+// lockRuns makes a deletion's count of open runs final until it commits.
+// On PostgreSQL a statement sees what was committed when it began: a run
+// whose insert had begun (its flow was there) and committed after the
+// count would be missed, and the run, answered 202, would then fail for
+// want of its version. LOCK TABLE runs IN SHARE MODE waits for every
+// transaction writing runs to end and holds new ones until the deletion
+// commits (a few milliseconds: deletions are rare). SQLite's write
+// transactions are serial already (BEGIN IMMEDIATE).
+func (s *Service) lockRuns(tx *gorm.DB) error {
+	if s.db.Dialect != store.Postgres {
+		return nil
+	}
+	if err := tx.Exec(fmt.Sprintf("SET LOCAL lock_timeout = %d", deleteLockTimeout.Milliseconds())).Error; err != nil {
+		return err
+	}
+	err := tx.Exec("LOCK TABLE runs IN SHARE MODE").Error
+	if store.IsLockTimeout(err) {
+		return fmt.Errorf("%w: runs were being written for more than %s; nothing was deleted, try again", store.ErrUnavailable, deleteLockTimeout)
+	}
+	return err
+}
+
+// deleteLockTimeout is how long a deletion waits for the writes of runs
+// in progress (lockRuns).
+var deleteLockTimeout = 10 * time.Second
 
 // runsInProgressError refuses to delete a project or a flow whose runs
 // are not all finished (a 409).
@@ -615,6 +644,9 @@ func (s *Service) DeleteProject(ctx context.Context, project string) (ProjectDel
 	var out ProjectDeletion
 	var flowIDs []string
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := s.lockRuns(tx); err != nil {
+			return err
+		}
 		var open int64
 		if err := tx.Model(&Run{}).Where("project = ? AND status IN ?", project,
 			[]string{StatusQueued, StatusRunning, StatusWaiting}).Count(&open).Error; err != nil {

@@ -284,6 +284,13 @@ func (e *unavailableError) Unwrap() []error {
 	return []error{ErrUnavailable, e.err}
 }
 
+// IsLockTimeout reports whether err is PostgreSQL's lock_not_available
+// (55P03): a lock was not granted within the transaction's lock_timeout.
+func IsLockTimeout(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "55P03"
+}
+
 // IsUnavailable reports whether err means that the database did not answer
 // (as opposed to refusing a statement): a refused, reset or closed
 // connection, a connection terminated by the server (pg_terminate_backend,
