@@ -384,3 +384,55 @@ func TestSlowLoadIsRecordedBeforeTheFirstBlockActs(t *testing.T) {
 		}
 	})
 }
+
+// A run whose first commit loses its connection (PostgreSQL: the test's
+// trigger has the server end the session in the middle of the statement
+// that stores the run, with its audit records for a first block that
+// reads a secret) is dropped whole, as when the insert is refused: the
+// caller gets 503, no block acts, nothing of the run is stored. The next
+// delivery runs as usual.
+func TestConnectionLostAtTheFirstCommit(t *testing.T) {
+	apptest.SkipShort(t)
+	s := apptest.Start(t, storetest.PostgresConfig(t))
+	setup(t, s)
+	srv, hits := target(t)
+	onRunInsert(t, s, "drop-me", "", `PERFORM pg_terminate_backend(pg_backend_pid())`)
+	s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+		"name": "call", "trigger": map[string]any{"type": "webhook"}, "env": map[string]string{"API": srv.URL},
+		"blocks": []any{map[string]any{"id": "call", "type": "http", "config": map[string]any{
+			"url": "`${env.API}/v1/messages`", "headers": "({Authorization: `Bearer ${secrets.API_TOKEN}`})"}}},
+	})
+	s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+		"name": "plain", "trigger": map[string]any{"type": "webhook"},
+		"blocks": []any{map[string]any{"id": "sum", "type": "code", "config": map[string]any{"code": "return {n: 1}"}}},
+	})
+	for _, path := range []string{"/hooks/billing/call", "/hooks/billing/plain"} {
+		if r := hook(t, s, path, nil, `{"note":"drop-me"}`); r.Status != 503 {
+			t.Fatalf("%s: a run whose first commit lost its connection: %d %s, want 503", path, r.Status, r.Body)
+		}
+	}
+	// Both sessions were ended by the trigger, in the run's insert.
+	if n := strings.Count(s.Logs.String(), "terminating connection due to administrator command"); n < 2 {
+		t.Fatalf("%d sessions ended in a run's insert, want 2:\n%s", n, s.Logs.String())
+	}
+	var runs, events int64
+	s.App.DB.Raw("SELECT COUNT(*) FROM runs").Scan(&runs)
+	s.App.DB.Raw("SELECT COUNT(*) FROM events").Scan(&events)
+	if runs != 0 || events != 0 || hits.Load() != 0 {
+		t.Fatalf("after the lost connections: %d runs, %d events stored, %d calls made; want none", runs, events, hits.Load())
+	}
+	for _, path := range []string{"/hooks/billing/call", "/hooks/billing/plain"} {
+		r := hook(t, s, path, nil, `{}`)
+		if r.Status != 202 {
+			t.Fatalf("%s: the next delivery: %d %s", path, r.Status, r.Body)
+		}
+		var m map[string]string
+		_ = json.Unmarshal(r.Body, &m)
+		waitFor(t, 30*time.Second, path+": the next run to succeed", func() bool {
+			return s.Must(200, "GET", "/api/v1/runs/"+m["id"], nil)["status"] == "succeeded"
+		})
+	}
+	if hits.Load() != 1 {
+		t.Errorf("%d calls, want the next run's one", hits.Load())
+	}
+}
