@@ -569,11 +569,8 @@ func (s *Service) Delete(ctx context.Context, project, name string) error {
 	return store.Translate(s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		// An open run needs its version to go on (a waiting one to resume):
 		// refused while there is one, as a project's deletion is.
-		if err := s.lockRuns(tx); err != nil {
-			return err
-		}
-		var open int64
-		if err := tx.Model(&Run{}).Where("flow_id = ? AND "+model.OpenSQL, f.ID).Count(&open).Error; err != nil {
+		open, err := s.countOpen(tx, func(q *gorm.DB) *gorm.DB { return q.Where("flow_id = ? AND "+model.OpenSQL, f.ID) })
+		if err != nil {
 			return err
 		}
 		if open > 0 {
@@ -590,14 +587,31 @@ func (s *Service) Delete(ctx context.Context, project, name string) error {
 	}))
 }
 
-// lockRuns makes a deletion's count of open runs final until it commits.
-// On PostgreSQL a statement sees what was committed when it began: a run
-// whose insert had begun (its flow was there) and committed after the
-// count would be missed, and the run, answered 202, would then fail for
-// want of its version. LOCK TABLE runs IN SHARE MODE waits for every
-// transaction writing runs to end and holds new ones until the deletion
-// commits (a few milliseconds: deletions are rare). SQLite's write
-// transactions are serial already (BEGIN IMMEDIATE).
+// countOpen counts the open runs where (a flow's, a project's) for a
+// deletion, which goes on only when there are none. The count is final
+// until the deletion commits: on PostgreSQL a statement sees what was
+// committed when it began, so a run whose insert had begun (its flow was
+// there) and committed after the count would be missed, and the run,
+// answered 202, would then fail for want of its version. A count of none
+// is therefore taken again under lockRuns; a count of some refuses
+// without the lock (a client retrying a deletion does not hold up the
+// runs of every flow).
+func (s *Service) countOpen(tx *gorm.DB, where func(*gorm.DB) *gorm.DB) (int64, error) {
+	var n int64
+	if err := where(tx.Model(&Run{})).Count(&n).Error; err != nil || n > 0 || s.db.Dialect != store.Postgres {
+		return n, err
+	}
+	if err := s.lockRuns(tx); err != nil {
+		return 0, err
+	}
+	err := where(tx.Model(&Run{})).Count(&n).Error
+	return n, err
+}
+
+// lockRuns takes LOCK TABLE runs IN SHARE MODE (PostgreSQL), which waits
+// for every transaction writing runs to end and holds new ones until the
+// deletion commits (a few milliseconds). SQLite's write transactions are
+// serial already (BEGIN IMMEDIATE).
 func (s *Service) lockRuns(tx *gorm.DB) error {
 	if s.db.Dialect != store.Postgres {
 		return nil
@@ -644,12 +658,8 @@ func (s *Service) DeleteProject(ctx context.Context, project string) (ProjectDel
 	var out ProjectDeletion
 	var flowIDs []string
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := s.lockRuns(tx); err != nil {
-			return err
-		}
-		var open int64
-		if err := tx.Model(&Run{}).Where("project = ? AND status IN ?", project,
-			[]string{StatusQueued, StatusRunning, StatusWaiting}).Count(&open).Error; err != nil {
+		open, err := s.countOpen(tx, func(q *gorm.DB) *gorm.DB { return q.Where("project = ? AND "+model.OpenSQL, project) })
+		if err != nil {
 			return err
 		}
 		if open > 0 {
