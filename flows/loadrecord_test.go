@@ -258,15 +258,7 @@ func TestRefusedInsertErrorIsMasked(t *testing.T) {
 		srv, hits := target(t)
 		onRunInsert(t, s, "refuse-me", `SELECT RAISE(ABORT, 'refused: `+canaryToken+` ' || NEW.input)`,
 			`RAISE EXCEPTION '%', 'refused: `+canaryToken+` ' || NEW.input USING DETAIL = NEW.input`)
-		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
-			"name": "call", "trigger": map[string]any{"type": "webhook"}, "env": map[string]string{"API": srv.URL},
-			"blocks": []any{map[string]any{"id": "call", "type": "http", "config": map[string]any{
-				"url": "`${env.API}/v1/messages`", "headers": "({Authorization: `Bearer ${secrets.API_TOKEN}`})"}}},
-		})
-		s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
-			"name": "plain", "trigger": map[string]any{"type": "webhook"},
-			"blocks": []any{map[string]any{"id": "sum", "type": "code", "config": map[string]any{"code": "return {n: 1}"}}},
-		})
+		callAndPlain(t, s, srv.URL)
 		body := `{"note":"refuse-me","echo":"` + canaryToken + `"}`
 		for _, path := range []string{"/hooks/billing/call", "/hooks/billing/plain"} {
 			r := hook(t, s, path, nil, body)
@@ -284,6 +276,22 @@ func TestRefusedInsertErrorIsMasked(t *testing.T) {
 			t.Fatalf("the server log does not carry the database's message:\n%s", s.Logs.String())
 		}
 		apptest.AssertAbsent(t, "the server log", s.Logs.String(), canaryToken)
+	})
+}
+
+// callAndPlain creates two webhook flows of project billing: call, whose
+// first block reads a secret (its run is stored with that read's audit
+// record), and plain, whose first block reads none.
+func callAndPlain(t *testing.T, s *apptest.Server, api string) {
+	t.Helper()
+	s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+		"name": "call", "trigger": map[string]any{"type": "webhook"}, "env": map[string]string{"API": api},
+		"blocks": []any{map[string]any{"id": "call", "type": "http", "config": map[string]any{
+			"url": "`${env.API}/v1/messages`", "headers": "({Authorization: `Bearer ${secrets.API_TOKEN}`})"}}},
+	})
+	s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
+		"name": "plain", "trigger": map[string]any{"type": "webhook"},
+		"blocks": []any{map[string]any{"id": "sum", "type": "code", "config": map[string]any{"code": "return {n: 1}"}}},
 	})
 }
 
@@ -397,15 +405,7 @@ func TestConnectionLostAtTheFirstCommit(t *testing.T) {
 	setup(t, s)
 	srv, hits := target(t)
 	onRunInsert(t, s, "drop-me", "", `PERFORM pg_terminate_backend(pg_backend_pid())`)
-	s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
-		"name": "call", "trigger": map[string]any{"type": "webhook"}, "env": map[string]string{"API": srv.URL},
-		"blocks": []any{map[string]any{"id": "call", "type": "http", "config": map[string]any{
-			"url": "`${env.API}/v1/messages`", "headers": "({Authorization: `Bearer ${secrets.API_TOKEN}`})"}}},
-	})
-	s.Must(201, "POST", "/api/v1/projects/billing/flows", map[string]any{
-		"name": "plain", "trigger": map[string]any{"type": "webhook"},
-		"blocks": []any{map[string]any{"id": "sum", "type": "code", "config": map[string]any{"code": "return {n: 1}"}}},
-	})
+	callAndPlain(t, s, srv.URL)
 	for _, path := range []string{"/hooks/billing/call", "/hooks/billing/plain"} {
 		if r := hook(t, s, path, nil, `{"note":"drop-me"}`); r.Status != 503 {
 			t.Fatalf("%s: a run whose first commit lost its connection: %d %s, want 503", path, r.Status, r.Body)
