@@ -13,6 +13,7 @@ import (
 	"github.com/hushflow/hushflow/internal/app"
 	"github.com/hushflow/hushflow/internal/apptest"
 	"github.com/hushflow/hushflow/store"
+	"github.com/hushflow/hushflow/store/storetest"
 )
 
 // TestRerun (issue 18 item 5): POST /runs/{id}/rerun queues a new run of
@@ -471,5 +472,106 @@ func TestDeleteWaitsForARunBeingStored(t *testing.T) {
 			s.Must(200, "POST", "/api/v1/runs/"+r.ID+"/cancel", nil)
 		}
 		s.Must(204, "DELETE", "/api/v1/projects/del/flows/busy", nil)
+	})
+}
+
+// A run asked for while its flow is being deleted is either counted by
+// the deletion or refused, never stored for a flow that is gone: every
+// run's insert checks, in its own statement, that its flow still exists.
+// Here the test's transaction is a deletion that has locked runs and
+// deleted the flow; the API, which read the flow before, waits to insert
+// the run, and once the deletion commits answers 404. Before, a run
+// started from the API (as a sub-flow's child, a schedule's tick, a
+// rerun) was inserted without that check and answered 202, and failed
+// for want of its version (PostgreSQL; SQLite's writes are serial).
+func TestRunOfAFlowBeingDeletedIsRefused(t *testing.T) {
+	apptest.SkipShort(t)
+	s := apptest.Start(t, storetest.PostgresConfig(t))
+	s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "del"})
+	s.Must(201, "POST", "/api/v1/projects/del/flows", map[string]any{
+		"name": "victim", "trigger": map[string]any{"type": "manual"},
+		"blocks": []any{map[string]any{"id": "c", "type": "code", "config": map[string]any{"code": "return 1"}}},
+	})
+	var f model.Flow
+	if err := s.App.DB.Where("project = ? AND name = ?", "del", "victim").First(&f).Error; err != nil {
+		t.Fatal(err)
+	}
+	del := s.App.DB.Begin()
+	for _, q := range []string{"LOCK TABLE runs IN SHARE ROW EXCLUSIVE MODE", "DELETE FROM flow_versions WHERE flow_id = ?", "DELETE FROM flows WHERE id = ?"} {
+		args := []any{}
+		if strings.Contains(q, "?") {
+			args = append(args, f.ID)
+		}
+		if err := del.Exec(q, args...).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan apptest.Response, 1)
+	go func() {
+		done <- s.Do("POST", "/api/v1/projects/del/flows/victim/runs", map[string]any{"environment": "development"})
+	}()
+	var early *apptest.Response
+	apptest.Eventually(t, 30*time.Second, "the run's insert to wait for the deletion, or the request to end", func() error {
+		select {
+		case got := <-done:
+			early = &got
+			return nil
+		default:
+		}
+		var n int64
+		s.App.DB.Raw("SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()").Scan(&n)
+		if n == 0 {
+			return errors.New("not waiting yet")
+		}
+		return nil
+	})
+	if err := del.Commit().Error; err != nil {
+		t.Fatal(err)
+	}
+	got := early
+	if got == nil {
+		r := <-done
+		got = &r
+	}
+	if got.Status != 404 || !strings.Contains(string(got.Body), `flow \"victim\" not found`) {
+		t.Fatalf("a run asked for while its flow was deleted: %d %s", got.Status, got.Body)
+	}
+	var runs int64
+	s.App.DB.Raw("SELECT COUNT(*) FROM runs").Scan(&runs)
+	if runs != 0 {
+		t.Fatalf("%d runs stored for the deleted flow", runs)
+	}
+}
+
+// Deletions at the same moment take turns: eight projects, each with a
+// flow and a run that ended, deleted at once, all go (200). With the
+// lock on runs in SHARE mode both deletions of a pair held it, then each
+// waited for the other to delete its own runs, and PostgreSQL ended one
+// as a deadlock (500; a probe saw 9 of 12).
+func TestConcurrentProjectDeletions(t *testing.T) {
+	apptest.SkipShort(t)
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		const n = 8
+		for i := range n {
+			p := fmt.Sprintf("gone%d", i)
+			s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": p})
+			s.Must(201, "POST", "/api/v1/projects/"+p+"/flows", map[string]any{
+				"name": "f", "trigger": map[string]any{"type": "manual"},
+				"blocks": []any{map[string]any{"id": "c", "type": "code", "config": map[string]any{"code": "return 1"}}},
+			})
+			id := s.Must(202, "POST", "/api/v1/projects/"+p+"/flows/f/runs", map[string]any{"environment": "development"})["id"].(string)
+			waitFor(t, time.Minute, "the run to end", func() bool {
+				return s.Must(200, "GET", "/api/v1/runs/"+id, nil)["status"] == "succeeded"
+			})
+		}
+		got := make(chan apptest.Response, n)
+		for i := range n {
+			go func() { got <- s.Do("DELETE", fmt.Sprintf("/api/v1/projects/gone%d", i), nil) }()
+		}
+		for range n {
+			if r := <-got; r.Status != 200 {
+				t.Errorf("a project deleted beside others: %d %s", r.Status, r.Body)
+			}
+		}
 	})
 }

@@ -99,7 +99,7 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 			// runs first, so that its count sees them at once.
 			own := *r
 			if err := slot.StartInserting(&own, runInserts{{run: r, ifCurrent: req.IfCurrent}}); err != nil {
-				return nil, store.Translate(err)
+				return nil, store.Translate(s.notStoredError(ctx, f, err))
 			}
 			return r, nil
 		}
@@ -112,7 +112,7 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 			if slot != nil {
 				slot.Cancel()
 			}
-			return nil, store.Translate(err)
+			return nil, store.Translate(s.notStoredError(ctx, f, err))
 		}
 		if slot != nil {
 			own := *r
@@ -134,7 +134,7 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 		}
 		return nil
 	}); err != nil {
-		return nil, err
+		return nil, s.notStoredError(ctx, f, err)
 	}
 	s.worker.Poke()
 	return r, nil
@@ -149,6 +149,14 @@ const runColumns = `"id", "project_id", "project", "flow_id", "flow", "flow_vers
 // insertRunSQL inserts a run, with runArgs.
 const insertRunSQL = `INSERT INTO runs (` + runColumns + `)
 SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`
+
+// insertLiveSQL inserts a run if its flow still exists, with runArgs and
+// then the flow's id: in one statement, so that a deletion of the flow
+// (which locks runs: Service.lockRuns) either counts the run or is seen
+// by the insert, never neither (a run of a deleted flow, answered 202,
+// would fail for want of its version).
+const insertLiveSQL = insertRunSQL + `
+WHERE EXISTS (SELECT 1 FROM flows WHERE id = ?)`
 
 // insertSQL inserts a run if its flow is current, with runArgs and then
 // the flow's id, version, project and name.
@@ -184,21 +192,40 @@ func (rs runInserts) LeadStatement() (string, []any, error) {
 	if r.ifCurrent {
 		return insertSQL, append(runArgs(r.run), r.run.FlowID, r.run.FlowVersion, r.run.Project, r.run.Flow), model.ErrFlowChanged
 	}
-	return insertRunSQL, runArgs(r.run), errNoRunRow
+	return insertLiveSQL, append(runArgs(r.run), r.run.FlowID), errNoRunRow
 }
 
 // errNoRunRow is the error of a run's insert that stored no row and
-// reported no error (a trigger of the database's that skipped it): the
-// run is not queued, and its caller is told.
+// reported no error: its flow was deleted meanwhile (enqueueRun then
+// says so), or a trigger of the database's skipped it. The run is not
+// queued, and its caller is told.
 var errNoRunRow = errors.New("the database stored no row for the run")
 
-// insertRun inserts r, and fails when that stored no row.
+// insertRun inserts r if its flow still exists, and fails when that
+// stored no row.
 func insertRun(db *gorm.DB, r *Run) error {
-	res := db.Create(r)
-	if res.Error == nil && res.RowsAffected != 1 {
-		return errNoRunRow
+	res, err := store.Exec(db, insertLiveSQL, append(runArgs(r), r.FlowID)...)
+	if err != nil {
+		return err
 	}
-	return res.Error
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return cmp.Or(err, errNoRunRow)
+	}
+	return nil
+}
+
+// notStoredError is err, the error of a run of f that was not stored,
+// or, when its flow was deleted meanwhile (errNoRunRow), that flow's
+// NotFound.
+func (s *Service) notStoredError(ctx context.Context, f *Flow, err error) error {
+	if !errors.Is(err, errNoRunRow) {
+		return err
+	}
+	var n int64
+	if s.db.WithContext(context.WithoutCancel(ctx)).Model(&Flow{}).Where("id = ?", f.ID).Count(&n).Error == nil && n == 0 {
+		return store.NotFound("flow", f.Name)
+	}
+	return err
 }
 
 func (rs runInserts) InsertRows(db *gorm.DB) error {

@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -8,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hushflow/hushflow/store"
+	"github.com/hushflow/hushflow/internal/apperr"
 	"github.com/hushflow/hushflow/store/storetest"
 	"gorm.io/gorm"
 	"gorm.io/gorm/schema"
@@ -47,25 +48,32 @@ func TestRetentionString(t *testing.T) {
 	}
 }
 
-// A deletion that cannot lock runs within its timeout (a long write
-// holds them) deletes nothing and says to try again (503), rather than
-// wait for as long as the write takes. PostgreSQL only: SQLite's
-// deletions wait for the write lock as every write does (busy_timeout).
+// A deletion that cannot lock runs (a long write holds them) waits one
+// attempt (deleteLockAttempt) at a time, so that the flows' new runs are
+// not held behind it for longer, and after deleteLockWait deletes nothing
+// and says to try again (503). PostgreSQL only: SQLite's deletions wait
+// for the write lock as every write does (busy_timeout).
 func TestDeleteLockTimesOut(t *testing.T) {
 	db := storetest.Open(t, storetest.PostgresConfig(t), nil)
 	if err := db.Exec("CREATE TABLE runs (id text PRIMARY KEY)").Error; err != nil {
 		t.Fatal(err)
 	}
-	defer func(d time.Duration) { deleteLockTimeout = d }(deleteLockTimeout)
-	deleteLockTimeout = 50 * time.Millisecond
+	defer func(a, w time.Duration) { deleteLockAttempt, deleteLockWait = a, w }(deleteLockAttempt, deleteLockWait)
+	deleteLockAttempt, deleteLockWait = 50*time.Millisecond, 200*time.Millisecond
 	hold := db.Begin()
 	defer hold.Rollback()
-	if err := hold.Exec("LOCK TABLE runs IN EXCLUSIVE MODE").Error; err != nil {
+	if err := hold.Exec("LOCK TABLE runs IN ROW EXCLUSIVE MODE").Error; err != nil {
 		t.Fatal(err)
 	}
 	s := &Service{db: db}
-	err := db.Transaction(func(tx *gorm.DB) error { return s.lockRuns(tx) })
-	if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "runs were being written for more than 50ms; nothing was deleted, try again") {
-		t.Fatalf("lockRuns while another transaction holds runs: %v", err)
+	tries := 0
+	err := s.deleting(context.Background(), func(tx *gorm.DB) error { tries++; return s.lockRuns(tx) })
+	e, ok := apperr.As(err)
+	if !ok || e.Kind != apperr.Unavailable || !errors.Is(err, errRunsBusy) ||
+		e.Message != "runs were being stored for more than 200ms, so their count could not be taken: nothing was deleted; try again" {
+		t.Fatalf("a deletion while another transaction writes runs: %v", err)
+	}
+	if tries < 2 {
+		t.Errorf("%d tries, want several", tries)
 	}
 }

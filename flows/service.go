@@ -566,7 +566,7 @@ func (s *Service) Delete(ctx context.Context, project, name string) error {
 	if err != nil {
 		return err
 	}
-	return store.Translate(s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return store.Translate(s.deleting(ctx, func(tx *gorm.DB) error {
 		// An open run needs its version to go on (a waiting one to resume):
 		// refused while there is one, as a project's deletion is.
 		open, err := s.countOpen(tx, func(q *gorm.DB) *gorm.DB { return q.Where("flow_id = ? AND "+model.OpenSQL, f.ID) })
@@ -608,27 +608,56 @@ func (s *Service) countOpen(tx *gorm.DB, where func(*gorm.DB) *gorm.DB) (int64, 
 	return n, err
 }
 
-// lockRuns takes LOCK TABLE runs IN SHARE MODE (PostgreSQL), which waits
-// for every transaction writing runs to end and holds new ones until the
-// deletion commits (a few milliseconds). SQLite's write transactions are
-// serial already (BEGIN IMMEDIATE).
+// lockRuns takes LOCK TABLE runs IN SHARE ROW EXCLUSIVE MODE
+// (PostgreSQL), which waits for every transaction writing runs to end and
+// holds new ones until the deletion commits (a few milliseconds). The
+// mode conflicts with itself: two deletions take turns (in SHARE mode
+// both held it, then each waited for the other to delete its runs: a
+// deadlock). It waits at most deleteLockAttempt, so that a long write of
+// runs does not hold every flow's new runs behind the deletion for
+// longer: errRunsBusy then. SQLite's write transactions are serial
+// already (BEGIN IMMEDIATE).
 func (s *Service) lockRuns(tx *gorm.DB) error {
 	if s.db.Dialect != store.Postgres {
 		return nil
 	}
-	if err := tx.Exec(fmt.Sprintf("SET LOCAL lock_timeout = %d", deleteLockTimeout.Milliseconds())).Error; err != nil {
+	if err := tx.Exec(fmt.Sprintf("SET LOCAL lock_timeout = %d", deleteLockAttempt.Milliseconds())).Error; err != nil {
 		return err
 	}
-	err := tx.Exec("LOCK TABLE runs IN SHARE MODE").Error
+	err := tx.Exec("LOCK TABLE runs IN SHARE ROW EXCLUSIVE MODE").Error
 	if store.IsLockTimeout(err) {
-		return fmt.Errorf("%w: runs were being written for more than %s; nothing was deleted, try again", store.ErrUnavailable, deleteLockTimeout)
+		return errRunsBusy
 	}
 	return err
 }
 
-// deleteLockTimeout is how long a deletion waits for the writes of runs
-// in progress (lockRuns).
-var deleteLockTimeout = 10 * time.Second
+// errRunsBusy is lockRuns' error when runs stayed locked by other writes.
+var errRunsBusy = errors.New("runs stayed locked by other writes")
+
+// deleting runs fn, a deletion, in a transaction, again while it fails
+// with errRunsBusy, for up to deleteLockWait; then it says to try later
+// (503).
+func (s *Service) deleting(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	start := time.Now()
+	for {
+		err := s.db.WithContext(ctx).Transaction(fn)
+		if !errors.Is(err, errRunsBusy) {
+			return err
+		}
+		if time.Since(start) >= deleteLockWait || ctx.Err() != nil {
+			return &apperr.Error{Kind: apperr.Unavailable, Code: "runs_busy", Err: err, Message: fmt.Sprintf(
+				"runs were being stored for more than %s, so their count could not be taken: nothing was deleted; try again", deleteLockWait)}
+		}
+	}
+}
+
+// deleteLockAttempt is how long one try of a deletion waits for the
+// writes of runs in progress (lockRuns), and deleteLockWait how long all
+// its tries do.
+var (
+	deleteLockAttempt = time.Second
+	deleteLockWait    = 10 * time.Second
+)
 
 // runsInProgressError refuses to delete a project or a flow whose runs
 // are not all finished (a 409).
@@ -657,7 +686,8 @@ type ProjectDeletion struct {
 func (s *Service) DeleteProject(ctx context.Context, project string) (ProjectDeletion, error) {
 	var out ProjectDeletion
 	var flowIDs []string
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.deleting(ctx, func(tx *gorm.DB) error {
+		out, flowIDs = ProjectDeletion{}, nil
 		open, err := s.countOpen(tx, func(q *gorm.DB) *gorm.DB { return q.Where("project = ? AND "+model.OpenSQL, project) })
 		if err != nil {
 			return err
