@@ -14,6 +14,7 @@ import (
 	"github.com/hushflow/hushflow/internal/apptest"
 	"github.com/hushflow/hushflow/store"
 	"github.com/hushflow/hushflow/store/storetest"
+	"gorm.io/gorm"
 )
 
 // TestRerun (issue 18 item 5): POST /runs/{id}/rerun queues a new run of
@@ -439,32 +440,7 @@ func TestDeleteWaitsForARunBeingStored(t *testing.T) {
 			}
 			done := make(chan apptest.Response, 1)
 			go func() { done <- s.Do("DELETE", path, nil) }()
-			var early *apptest.Response
-			apptest.Eventually(t, 30*time.Second, "DELETE "+path+" to wait for the insert, or end", func() error {
-				select {
-				case got := <-done:
-					early = &got
-					return nil
-				default:
-				}
-				if s.App.DB.Dialect != store.Postgres {
-					return nil
-				}
-				var n int64
-				s.App.DB.Raw("SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()").Scan(&n)
-				if n == 0 {
-					return errors.New("not waiting yet")
-				}
-				return nil
-			})
-			if err := tx.Commit().Error; err != nil {
-				t.Fatal(err)
-			}
-			got := early
-			if got == nil {
-				r := <-done
-				got = &r
-			}
+			got := commitWhenWaiting(t, s, tx, done)
 			if got.Status != 409 || !strings.Contains(string(got.Body), "has 1 run(s) queued, running or waiting") {
 				t.Fatalf("DELETE %s while a run's insert was in flight: %d %s", path, got.Status, got.Body)
 			}
@@ -510,29 +486,7 @@ func TestRunOfAFlowBeingDeletedIsRefused(t *testing.T) {
 	go func() {
 		done <- s.Do("POST", "/api/v1/projects/del/flows/victim/runs", map[string]any{"environment": "development"})
 	}()
-	var early *apptest.Response
-	apptest.Eventually(t, 30*time.Second, "the run's insert to wait for the deletion, or the request to end", func() error {
-		select {
-		case got := <-done:
-			early = &got
-			return nil
-		default:
-		}
-		var n int64
-		s.App.DB.Raw("SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()").Scan(&n)
-		if n == 0 {
-			return errors.New("not waiting yet")
-		}
-		return nil
-	})
-	if err := del.Commit().Error; err != nil {
-		t.Fatal(err)
-	}
-	got := early
-	if got == nil {
-		r := <-done
-		got = &r
-	}
+	got := commitWhenWaiting(t, s, del, done)
 	if got.Status != 404 || !strings.Contains(string(got.Body), `flow \"victim\" not found`) {
 		t.Fatalf("a run asked for while its flow was deleted: %d %s", got.Status, got.Body)
 	}
@@ -574,4 +528,37 @@ func TestConcurrentProjectDeletions(t *testing.T) {
 			}
 		}
 	})
+}
+
+// commitWhenWaiting commits tx once the request whose answer comes on
+// done waits for one of tx's locks (PostgreSQL: a session of the
+// database waits on a lock; SQLite: at once, tx holding the write lock
+// since it began) or has been answered, and returns that answer.
+func commitWhenWaiting(t *testing.T, s *apptest.Server, tx *gorm.DB, done chan apptest.Response) apptest.Response {
+	t.Helper()
+	var early *apptest.Response
+	apptest.Eventually(t, 30*time.Second, "the request to wait for the test's transaction, or end", func() error {
+		select {
+		case got := <-done:
+			early = &got
+			return nil
+		default:
+		}
+		if s.App.DB.Dialect != store.Postgres {
+			return nil
+		}
+		var n int64
+		s.App.DB.Raw("SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()").Scan(&n)
+		if n == 0 {
+			return errors.New("not waiting yet")
+		}
+		return nil
+	})
+	if err := tx.Commit().Error; err != nil {
+		t.Fatal(err)
+	}
+	if early != nil {
+		return *early
+	}
+	return <-done
 }
