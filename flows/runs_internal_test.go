@@ -49,17 +49,17 @@ func TestRetentionString(t *testing.T) {
 }
 
 // A deletion that cannot lock runs (a long write holds them) waits one
-// attempt (deleteLockAttempt) at a time, so that the flows' new runs are
-// not held behind it for longer, and after deleteLockWait deletes nothing
-// and says to try again (503). PostgreSQL only: SQLite's deletions wait
+// attempt (deleteLockAttempt) at a time, deleteLockPause apart, so that
+// the flows' new runs are not held behind it for longer, and after
+// deleteLockWait deletes nothing and says to try again (503). PostgreSQL only: SQLite's deletions wait
 // for the write lock as every write does (busy_timeout).
 func TestDeleteLockTimesOut(t *testing.T) {
 	db := storetest.Open(t, storetest.PostgresConfig(t), nil)
 	if err := db.Exec("CREATE TABLE runs (id text PRIMARY KEY)").Error; err != nil {
 		t.Fatal(err)
 	}
-	defer func(a, w time.Duration) { deleteLockAttempt, deleteLockWait = a, w }(deleteLockAttempt, deleteLockWait)
-	deleteLockAttempt, deleteLockWait = 50*time.Millisecond, 200*time.Millisecond
+	defer func(a, p, w time.Duration) { deleteLockAttempt, deleteLockPause, deleteLockWait = a, p, w }(deleteLockAttempt, deleteLockPause, deleteLockWait)
+	deleteLockAttempt, deleteLockPause, deleteLockWait = 20*time.Millisecond, 20*time.Millisecond, 200*time.Millisecond
 	hold := db.Begin()
 	defer hold.Rollback()
 	if err := hold.Exec("LOCK TABLE runs IN ROW EXCLUSIVE MODE").Error; err != nil {

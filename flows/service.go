@@ -613,10 +613,10 @@ func (s *Service) countOpen(tx *gorm.DB, where func(*gorm.DB) *gorm.DB) (int64, 
 // holds new ones until the deletion commits (a few milliseconds). The
 // mode conflicts with itself: two deletions take turns (in SHARE mode
 // both held it, then each waited for the other to delete its runs: a
-// deadlock). It waits at most deleteLockAttempt, so that a long write of
-// runs does not hold every flow's new runs behind the deletion for
-// longer: errRunsBusy then. SQLite's write transactions are serial
-// already (BEGIN IMMEDIATE).
+// deadlock). While it waits, new writes of runs queue behind it, so it
+// waits at most deleteLockAttempt (errRunsBusy then): a long write of
+// runs holds the deletion, not every flow's new runs. SQLite's write
+// transactions are serial already (BEGIN IMMEDIATE).
 func (s *Service) lockRuns(tx *gorm.DB) error {
 	if s.db.Dialect != store.Postgres {
 		return nil
@@ -635,7 +635,8 @@ func (s *Service) lockRuns(tx *gorm.DB) error {
 var errRunsBusy = errors.New("runs stayed locked by other writes")
 
 // deleting runs fn, a deletion, in a transaction, again while it fails
-// with errRunsBusy, for up to deleteLockWait; then it says to try later
+// with errRunsBusy, deleteLockPause apart (the writes queued behind its
+// try go meanwhile), for up to deleteLockWait; then it says to try later
 // (503).
 func (s *Service) deleting(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	start := time.Now()
@@ -644,18 +645,25 @@ func (s *Service) deleting(ctx context.Context, fn func(tx *gorm.DB) error) erro
 		if !errors.Is(err, errRunsBusy) {
 			return err
 		}
-		if time.Since(start) >= deleteLockWait || ctx.Err() != nil {
+		if time.Since(start)+deleteLockPause >= deleteLockWait {
 			return &apperr.Error{Kind: apperr.Unavailable, Code: "runs_busy", Err: err, Message: fmt.Sprintf(
 				"runs were being stored for more than %s, so their count could not be taken: nothing was deleted; try again", deleteLockWait)}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(deleteLockPause):
 		}
 	}
 }
 
 // deleteLockAttempt is how long one try of a deletion waits for the
-// writes of runs in progress (lockRuns), and deleteLockWait how long all
-// its tries do.
+// writes of runs in progress (lockRuns), and so the longest it holds new
+// writes of runs behind it; deleteLockPause the time between two tries,
+// and deleteLockWait how long all its tries take at most.
 var (
-	deleteLockAttempt = time.Second
+	deleteLockAttempt = 50 * time.Millisecond
+	deleteLockPause   = 100 * time.Millisecond
 	deleteLockWait    = 10 * time.Second
 )
 
