@@ -163,6 +163,13 @@ func TestServeFreshDataDir(t *testing.T) {
 		t.Fatalf("after restart: %d %s", code, body)
 	}
 	p.stop(t)
+
+	// A limit turned off says so (it said 100, the default).
+	p = startServe(t, "HUSHFLOW_DATA_DIR="+dir, "HUSHFLOW_RATE_LIMIT=-1")
+	if want := regexp.MustCompile(`msg="hushflow serving" .* rate_limit=off `); !want.MatchString(p.output()) {
+		t.Errorf("startup line with the rate limit off:\n%s", p.output())
+	}
+	p.stop(t)
 }
 
 // The same on PostgreSQL: the tables are in PostgreSQL.

@@ -412,9 +412,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	// The effective settings, defaults applied: what an operator set, or
 	// meant to, is visible without reading the defaults in the docs.
 	if !a.Config.NoAPI {
-		rate := a.Config.RateLimit
-		if rate <= 0 {
-			rate = server.DefaultRateLimit
+		var rate any = a.Config.RateLimit
+		switch {
+		case a.Config.RateLimit < 0:
+			rate = "off"
+		case a.Config.RateLimit == 0:
+			rate = float64(server.DefaultRateLimit)
 		}
 		kv = append(kv, "rate_limit", rate)
 	}
