@@ -103,10 +103,8 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 			}
 			return r, nil
 		}
-		if err == nil && req.IfCurrent {
-			err = insertIfCurrent(tx.WithContext(s.db.Short(ctx)), r)
-		} else if err == nil {
-			err = insertRun(tx.WithContext(s.db.Short(ctx)), r)
+		if err == nil {
+			err = runInsert{run: r, ifCurrent: req.IfCurrent}.insert(tx.WithContext(s.db.Short(ctx)))
 		}
 		if err != nil {
 			if slot != nil {
@@ -124,7 +122,7 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 		if err != nil {
 			return err
 		}
-		if err := insertRun(tx, r); err != nil {
+		if err := (runInsert{run: r}).insert(tx); err != nil {
 			return err
 		}
 		for _, row := range rows {
@@ -184,15 +182,34 @@ type runInsert struct {
 // Batcher puts them in a transaction.
 func (rs runInserts) OneStatement() bool { return len(rs) == 1 }
 
-// LeadStatement inserts the one run (with its flow's condition when it
-// asks it), as the WITH clause of the statement that stores its first
-// audit records on PostgreSQL (store.LeadInserter).
-func (rs runInserts) LeadStatement() (string, []any, error) {
-	r := rs[0]
+// LeadStatement inserts the one run, as the WITH clause of the statement
+// that stores its first audit records on PostgreSQL (store.LeadInserter).
+func (rs runInserts) LeadStatement() (string, []any, error) { return rs[0].statement() }
+
+// statement is r's insert, its values, and the error of an insert that
+// stored no row: on the condition that its flow is still the version it
+// was read at, when it asks it (a webhook that took the flow from its
+// cache reads nothing first; model.ErrFlowChanged), otherwise that its
+// flow still exists (errNoRunRow).
+func (r runInsert) statement() (string, []any, error) {
 	if r.ifCurrent {
 		return insertSQL, append(runArgs(r.run), r.run.FlowID, r.run.FlowVersion, r.run.Project, r.run.Flow), model.ErrFlowChanged
 	}
 	return insertLiveSQL, append(runArgs(r.run), r.run.FlowID), errNoRunRow
+}
+
+// insert runs r's statement in db, and fails with its error when that
+// stored no row.
+func (r runInsert) insert(db *gorm.DB) error {
+	q, args, none := r.statement()
+	res, err := store.Exec(db, q, args...)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return cmp.Or(err, none)
+	}
+	return nil
 }
 
 // errNoRunRow is the error of a run's insert that stored no row and
@@ -200,19 +217,6 @@ func (rs runInserts) LeadStatement() (string, []any, error) {
 // says so), or a trigger of the database's skipped it. The run is not
 // queued, and its caller is told.
 var errNoRunRow = errors.New("the database stored no row for the run")
-
-// insertRun inserts r if its flow still exists, and fails when that
-// stored no row.
-func insertRun(db *gorm.DB, r *Run) error {
-	res, err := store.Exec(db, insertLiveSQL, append(runArgs(r), r.FlowID)...)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return cmp.Or(err, errNoRunRow)
-	}
-	return nil
-}
 
 // notStoredError is err, the error of a run of f that was not stored,
 // or, when its flow was deleted meanwhile (errNoRunRow), that flow's
@@ -230,30 +234,9 @@ func (s *Service) notStoredError(ctx context.Context, f *Flow, err error) error 
 
 func (rs runInserts) InsertRows(db *gorm.DB) error {
 	for _, r := range rs {
-		var err error
-		if r.ifCurrent {
-			err = insertIfCurrent(db, r.run)
-		} else {
-			err = insertRun(db, r.run)
-		}
-		if err != nil {
+		if err := r.insert(db); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// insertIfCurrent inserts r if its flow is still version r.FlowVersion
-// under r's project and flow name, in one statement: a webhook that took
-// the flow from its cache reads nothing first. model.ErrFlowChanged if
-// the flow is not.
-func insertIfCurrent(db *gorm.DB, r *Run) error {
-	res, err := store.Exec(db, insertSQL, append(runArgs(r), r.FlowID, r.FlowVersion, r.Project, r.Flow)...)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return cmp.Or(err, model.ErrFlowChanged)
 	}
 	return nil
 }

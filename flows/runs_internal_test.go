@@ -15,7 +15,7 @@ import (
 	"gorm.io/gorm/schema"
 )
 
-// insertIfCurrent writes every column of runs: a column added to Run but
+// A run's insert writes every column of runs: a column added to Run but
 // not to runColumns would be left to its default in a webhook's runs.
 func TestRunColumnsAreAll(t *testing.T) {
 	sch, err := schema.Parse(&Run{}, &sync.Map{}, schema.NamingStrategy{})
@@ -33,7 +33,7 @@ func TestRunColumnsAreAll(t *testing.T) {
 		t.Errorf("runColumns names %v\nruns has %v", got, want)
 	}
 	if n := strings.Count(strings.SplitN(insertSQL, "WHERE", 2)[0], "?"); n != len(want) {
-		t.Errorf("insertIfCurrent's statement has %d values for %d columns", n, len(want))
+		t.Errorf("the insert of a webhook's run has %d values for %d columns", n, len(want))
 	}
 }
 
