@@ -195,6 +195,10 @@ var rows = []row{
 		"the same saturated", "TestFlowCPU/postgres/sat", "cpu-ms/run", "≤ 2 ms (issue 21)", func(v, _, _ float64) bool { return v <= 2 }},
 	{"flows", "the same on SQLite", "TestFlowCPU/sqlite/30",
 		"the same saturated", "TestFlowCPU/sqlite/sat", "cpu-ms/run", "≤ 2 ms (issue 21)", func(v, _, _ float64) bool { return v <= 2 }},
+	{"flows", "the same at 30 runs/s: p99 queue-to-finish latency, PostgreSQL", "TestFlowCPU/postgres/30",
+		"", "", "p99-ns", "≤ 20 ms (issue 21)", func(v, _, _ float64) bool { return v <= 20e6 }},
+	{"flows", "the same on SQLite", "TestFlowCPU/sqlite/30",
+		"", "", "p99-ns", "≤ 20 ms (issue 21)", func(v, _, _ float64) bool { return v <= 20e6 }},
 	{"flows", "the same on SQLite, against the floor: a bare Go server doing a run's I/O alone (its insert, a GET, three more commits; bench/floor)", "TestFlowCPU/sqlite/30",
 		"the floor, offered the same runs at the same moments", "floor/sqlite", "cpu-ms/run", "", nil},
 	{"flows", "CPU of an idle `serve` process tree, PostgreSQL", "TestFlowCPU/postgres/idle",
@@ -373,13 +377,14 @@ func parse(out string, results map[string]map[string]float64) {
 
 var (
 	floorRe      = regexp.MustCompile(`the floor beside it on (\w+) .*: ([\d.]+) ms per run at 30 runs/s`)
-	cpuRe        = regexp.MustCompile(`CPU of the serve process tree on (\w+): ([\d.]+) ms per run at 30 runs/s .*; ([\d.]+) ms per run saturated .*; idle ([\d.]+) ms of CPU per second`)
+	cpuRe        = regexp.MustCompile(`CPU of the serve process tree on (\w+): ([\d.]+) ms per run at 30 runs/s .*p99 (\S+) queue-to-finish.*; ([\d.]+) ms per run saturated .*; idle ([\d.]+) ms of CPU per second`)
 	throughputRe = regexp.MustCompile(`(\d+(?:\.\d+)?) runs/s end to end`)
 	p99Re        = regexp.MustCompile(`queue-to-finish latency: .*p99 (\S+?),`)
 )
 
 // parseTest reads the figures TestFlowThroughput logs ("N runs/s end to
-// end", "queue-to-finish latency: ... p99 D,").
+// end", "queue-to-finish latency: ... p99 D,") and TestFlowCPU's (CPU per
+// run at 30 runs/s with its p99, saturated and idle; the floor beside it).
 func parseTest(out string, results map[string]map[string]float64, as string) {
 	for _, m := range floorRe.FindAllStringSubmatch(out, -1) {
 		v, _ := strconv.ParseFloat(m[2], 64)
@@ -387,9 +392,13 @@ func parseTest(out string, results map[string]map[string]float64, as string) {
 	}
 	for _, m := range cpuRe.FindAllStringSubmatch(out, -1) {
 		f := func(s string) float64 { v, _ := strconv.ParseFloat(s, 64); return v }
-		results[as+"/"+m[1]+"/30"] = map[string]float64{"cpu-ms/run": f(m[2])}
-		results[as+"/"+m[1]+"/sat"] = map[string]float64{"cpu-ms/run": f(m[3])}
-		results[as+"/"+m[1]+"/idle"] = map[string]float64{"cpu-ms-per-s": f(m[4])}
+		low := map[string]float64{"cpu-ms/run": f(m[2])}
+		if d, err := time.ParseDuration(m[3]); err == nil {
+			low["p99-ns"] = float64(d)
+		}
+		results[as+"/"+m[1]+"/30"] = low
+		results[as+"/"+m[1]+"/sat"] = map[string]float64{"cpu-ms/run": f(m[4])}
+		results[as+"/"+m[1]+"/idle"] = map[string]float64{"cpu-ms-per-s": f(m[5])}
 	}
 	m := throughputRe.FindStringSubmatch(out)
 	if m == nil {

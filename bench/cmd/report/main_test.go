@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,6 +65,29 @@ func TestParseThroughputTest(t *testing.T) {
 	parseTest(out, r, "TestFlowThroughput")
 	if r["TestFlowThroughput"]["runs/s"] != 245 || r["TestFlowThroughput"]["p99-ns"] != 5.8e9 {
 		t.Errorf("got %v", r)
+	}
+}
+
+func TestParseCPUTest(t *testing.T) {
+	out := `=== RUN   TestFlowCPU/sqlite
+    bench_test.go:356: the floor beside it on sqlite (bench/floor's run mode, offered the same runs at the same moments): 0.78 ms per run at 30 runs/s; this build 2.19 times it
+    bench_test.go:388: CPU of the serve process tree on sqlite: 1.72 ms per run at 30 runs/s offered for 20s (600 runs, p50 1ms, p99 8ms queue-to-finish); 0.80 ms per run saturated (3000 runs, 1496 runs/s); idle 0.74 ms of CPU per second
+`
+	r := map[string]map[string]float64{}
+	parseTest(out, r, "TestFlowCPU")
+	want := map[string]map[string]float64{
+		"floor/sqlite":            {"cpu-ms/run": 0.78},
+		"TestFlowCPU/sqlite/30":   {"cpu-ms/run": 1.72, "p99-ns": 8e6},
+		"TestFlowCPU/sqlite/sat":  {"cpu-ms/run": 0.80},
+		"TestFlowCPU/sqlite/idle": {"cpu-ms-per-s": 0.74},
+	}
+	if fmt.Sprint(r) != fmt.Sprint(want) {
+		t.Errorf("got  %v\nwant %v", r, want)
+	}
+	table, _ := render(r, "m")
+	row := "| flows | the same on SQLite | 8.00 ms | — | | | ≤ 20 ms (issue 21) ✓ |"
+	if !strings.Contains(table, row) {
+		t.Errorf("table lacks\n%s\n%s", row, table)
 	}
 }
 
