@@ -13,8 +13,9 @@ import (
 // replica's API) and stops those whose lease was lost (the rescuer of a
 // replica gave them to another worker). It looks for cancels every
 // second and renews leases every third of the lease, or every second
-// after a failed renewal. While the worker runs nothing it does not tick:
-// the first run to start wakes it.
+// after a renewal that failed or left a lease as it was (its run's row
+// locked by a batch writing it). While the worker runs nothing it does
+// not tick: the first run to start wakes it.
 type heartbeat struct {
 	startstop.Base
 	w       *Worker
@@ -79,7 +80,7 @@ func (h *heartbeat) beat(ctx context.Context) bool {
 	}
 	h.cancels(ctx)
 	w := h.w
-	held, err := w.cfg.Driver.ExtendLeases(w.cfg.DB.WithContext(ctx), w.owner, ids, w.now().Add(w.cfg.Lease))
+	held, renewed, err := w.cfg.Driver.ExtendLeases(w.cfg.DB.WithContext(ctx), w.owner, ids, w.now().Add(w.cfg.Lease))
 	if err != nil {
 		if ctx.Err() == nil {
 			w.warnQuiet("extend run leases", "err", err)
@@ -97,5 +98,7 @@ func (h *heartbeat) beat(ctx context.Context) bool {
 			h.running.cancel(id, errLeaseLost)
 		}
 	}
-	return true
+	// A lease whose run's row a batch had locked was not extended: the
+	// next second's beat tries again.
+	return renewed
 }

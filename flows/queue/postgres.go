@@ -122,6 +122,40 @@ func (postgres) Ended(db *gorm.DB, id string) (bool, error) {
 	return len(status) == 1 && (&model.Run{Status: status[0]}).Finished(), store.Translate(err)
 }
 
+// ExtendLeases locks the rows of the runs owner holds, skipping those
+// another transaction has locked, and extends the leases of those it
+// locked; the skipped ones it reads as they were last committed. The
+// heartbeat's UPDATE used to wait for such a row: a batch that held one
+// run's row (a checkpoint's FOR SHARE) and went on to finish another run,
+// whose row the UPDATE had locked first, deadlocked with it, and
+// PostgreSQL aborted one of the two ("extend run leases: deadlock
+// detected"). A statement that waits for no row cannot be part of a
+// deadlock.
+func (postgres) ExtendLeases(db *gorm.DB, owner string, ids []string, until time.Time) ([]string, bool, error) {
+	var rows []struct {
+		ID       string
+		Extended bool
+	}
+	err := db.Raw(`WITH mine AS (
+  SELECT id FROM runs WHERE id IN ? AND status = ? AND lease_owner = ? FOR NO KEY UPDATE SKIP LOCKED
+), extended AS (
+  UPDATE runs SET lease_expires_at = ? FROM mine WHERE runs.id = mine.id RETURNING runs.id
+)
+SELECT id, true AS extended FROM extended
+UNION ALL
+SELECT id, false FROM runs WHERE id IN ? AND status = ? AND lease_owner = ? AND id NOT IN (SELECT id FROM mine)`,
+		ids, model.StatusRunning, owner, until, ids, model.StatusRunning, owner).Scan(&rows).Error
+	if err != nil {
+		return nil, false, store.Translate(err)
+	}
+	held, renewed := make([]string, 0, len(rows)), true
+	for _, r := range rows {
+		held = append(held, r.ID)
+		renewed = renewed && r.Extended
+	}
+	return held, renewed, nil
+}
+
 // Hold checks the holds and stores the checkpoints of those that apply in
 // one statement: the holds are joined to their leased runs, whose rows are
 // locked FOR SHARE until the commit (so that the rescuer cannot take a run

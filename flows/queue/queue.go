@@ -35,8 +35,13 @@ type Driver interface {
 	// same run.
 	Claim(db *gorm.DB, owner string, n int, now, leaseUntil time.Time) ([]model.Run, error)
 	// ExtendLeases extends to until the leases that owner holds on runs
-	// among ids, and returns the ids it still holds.
-	ExtendLeases(db *gorm.DB, owner string, ids []string, until time.Time) ([]string, error)
+	// among ids, and returns the ids it still holds. It never waits for
+	// a run's row that another transaction has locked (a batch writing
+	// the run): that lease stays as it was, is counted as held, and
+	// renewed is false, so that the caller tries again soon. (Waiting
+	// for it could deadlock with a batch that locked one run's row and
+	// goes on to write another's, which the extension locked first.)
+	ExtendLeases(db *gorm.DB, owner string, ids []string, until time.Time) (held []string, renewed bool, err error)
 	// CancelRequested returns the runs among ids whose cancel was asked,
 	// with the reason of each (who asked).
 	CancelRequested(db *gorm.DB, ids []string) (map[string]string, error)
@@ -186,13 +191,6 @@ func New(db *store.DB) Driver {
 
 // common holds what both drivers do alike.
 type common struct{}
-
-func (common) ExtendLeases(db *gorm.DB, owner string, ids []string, until time.Time) ([]string, error) {
-	var held []string
-	err := db.Raw(`UPDATE runs SET lease_expires_at = ? WHERE id IN ? AND status = ? AND lease_owner = ? RETURNING id`,
-		until, ids, model.StatusRunning, owner).Scan(&held).Error
-	return held, store.Translate(err)
-}
 
 func (common) CancelRequested(db *gorm.DB, ids []string) (map[string]string, error) {
 	var rows []struct{ ID, CancelReason string }

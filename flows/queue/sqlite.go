@@ -21,6 +21,16 @@ var _ Driver = sqlite{}
 
 func (sqlite) Listen(context.Context, *gorm.DB, func(), *slog.Logger) {}
 
+// ExtendLeases is one UPDATE: with one writer at a time there are no row
+// locks to wait for, only the write lock, which it waits for as every
+// write does.
+func (sqlite) ExtendLeases(db *gorm.DB, owner string, ids []string, until time.Time) ([]string, bool, error) {
+	var held []string
+	err := db.Raw(`UPDATE runs SET lease_expires_at = ? WHERE id IN ? AND status = ? AND lease_owner = ? RETURNING id`,
+		until, ids, model.StatusRunning, owner).Scan(&held).Error
+	return held, err == nil, store.Translate(err)
+}
+
 func (sqlite) Claim(db *gorm.DB, owner string, n int, now, leaseUntil time.Time) ([]model.Run, error) {
 	var runs []model.Run
 	// With the runs due of one project only (most of the time), there are

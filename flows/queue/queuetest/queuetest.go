@@ -6,6 +6,7 @@ package queuetest
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -27,6 +28,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("WritesApplyOnlyToTheirClaim", func(t *testing.T) { writesApplyOnlyToTheirClaim(t, open) })
 	t.Run("TransitWaitsReleasesAndHonoursCancel", func(t *testing.T) { transitWaitsReleasesAndHonoursCancel(t, open) })
 	t.Run("RescueAndLeases", func(t *testing.T) { rescueAndLeases(t, open) })
+	t.Run("LeaseExtensionWaitsForNoRun", func(t *testing.T) { leaseExtensionWaitsForNoRun(t, open) })
 	t.Run("Cancel", func(t *testing.T) { cancel(t, open) })
 	t.Run("StatsAndLastSeq", func(t *testing.T) { statsAndLastSeq(t, open) })
 	t.Run("ProjectsTakeTurns", func(t *testing.T) { projectsTakeTurns(t, open) })
@@ -311,9 +313,9 @@ func rescueAndLeases(t *testing.T, open Open) {
 	db, d := open(t)
 	claimOne(t, db, d, "dead", "w1")  // lease until t0+1m
 	claimOne(t, db, d, "alive", "w2") // the same, but renewed
-	held, err := d.ExtendLeases(db.DB, "w2", []string{"alive", "dead"}, t0.Add(time.Hour))
-	if err != nil || fmt.Sprint(held) != "[alive]" {
-		t.Fatalf("extend: %v %v (w2 holds alive only)", held, err)
+	held, renewed, err := d.ExtendLeases(db.DB, "w2", []string{"alive", "dead"}, t0.Add(time.Hour))
+	if err != nil || fmt.Sprint(held) != "[alive]" || !renewed {
+		t.Fatalf("extend: %v %v %v (w2 holds alive only)", held, renewed, err)
 	}
 	rescued, err := d.Rescue(db.DB, t0.Add(2*time.Minute))
 	if err != nil || fmt.Sprint(rescued) != "[dead]" {
@@ -335,11 +337,78 @@ func rescueAndLeases(t *testing.T, open Open) {
 	if len(again) != 1 || again[0].Attempt != 2 || again[0].Resumes != 1 {
 		t.Fatalf("claim of the rescued run: %+v", again)
 	}
-	if held, _ := d.ExtendLeases(db.DB, "w1", []string{"dead"}, t0.Add(time.Hour)); len(held) != 0 {
+	if held, _, _ := d.ExtendLeases(db.DB, "w1", []string{"dead"}, t0.Add(time.Hour)); len(held) != 0 {
 		t.Error("the dead worker extended a lease it lost")
 	}
 	if asked, _ := d.CancelRequested(db.DB, []string{"dead", "alive"}); len(asked) != 0 {
 		t.Errorf("cancel requested: %v", asked)
+	}
+}
+
+// The heartbeat's lease extension waits for no run's row. A batch
+// merges the writes of several runs into one transaction: here it holds
+// b's row (a checkpoint's FOR SHARE) and goes on to finish a. An
+// extension that waited for b's row, having locked a's first, deadlocked
+// with it: PostgreSQL aborted one of the two after a second. Now the
+// extension skips b (held, left as it was, renewed false: the heartbeat
+// tries again a second later) and the batch finishes a.
+func leaseExtensionWaitsForNoRun(t *testing.T, open Open) {
+	db, d := open(t)
+	if db.Dialect != store.Postgres {
+		t.Skip("SQLite has one writer at a time: no row locks to wait for")
+	}
+	a := claimOne(t, db, d, "a", "w1")
+	insert(t, db, "b", t0)
+	got, err := d.Claim(db.DB, "w1", 1, t0.Add(time.Second), t0.Add(time.Minute))
+	if err != nil || len(got) != 1 || got[0].ID != "b" {
+		t.Fatalf("claim b: %v %v", ids(got), err)
+	}
+	b := got[0]
+
+	batch := db.DB.Begin()
+	if batch.Error != nil {
+		t.Fatal(batch.Error)
+	}
+	defer batch.Rollback()
+	if ok, err := d.Hold(batch, []queue.Hold{{RunID: "b", Owner: "w1", Attempt: b.Attempt}}); err != nil || !ok[0] {
+		t.Fatalf("hold b: %v %v", ok, err)
+	}
+	type extension struct {
+		held    []string
+		renewed bool
+		err     error
+	}
+	extended := make(chan extension, 1)
+	done := make(chan error, 1)
+	go func() {
+		held, renewed, err := d.ExtendLeases(db.DB, "w1", []string{"a", "b"}, t0.Add(time.Hour))
+		extended <- extension{held, renewed, err}
+		done <- err
+	}()
+	waitForLockOrDone(t, db, done) // the extension before the batch goes on
+	ok, err := d.Finish(batch, []queue.Outcome{{RunID: "a", Owner: "w1", Attempt: a.Attempt,
+		Status: model.StatusSucceeded, Finished: t0.Add(2 * time.Second)}})
+	if err != nil || !ok[0] {
+		t.Fatalf("the batch's outcome of a: %v %v", ok, err)
+	}
+	if err := batch.Commit().Error; err != nil {
+		t.Fatal(err)
+	}
+	e := <-extended
+	slices.Sort(e.held)
+	if e.err != nil || fmt.Sprint(e.held) != "[a b]" || e.renewed {
+		t.Fatalf("extension: held %v, renewed %v, err %v; want [a b], false (b's row was locked), no error", e.held, e.renewed, e.err)
+	}
+	if r := get(t, db, "b"); r.LeaseExpiresAt == nil || !r.LeaseExpiresAt.Equal(t0.Add(time.Minute)) {
+		t.Errorf("b's lease: %v, want it left at %v", r.LeaseExpiresAt, t0.Add(time.Minute))
+	}
+	// The next beat extends it.
+	held, renewed, err := d.ExtendLeases(db.DB, "w1", []string{"a", "b"}, t0.Add(time.Hour))
+	if err != nil || fmt.Sprint(held) != "[b]" || !renewed {
+		t.Fatalf("next extension: %v %v %v, want [b] renewed", held, renewed, err)
+	}
+	if r := get(t, db, "b"); r.LeaseExpiresAt == nil || !r.LeaseExpiresAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("b's lease: %v, want %v", r.LeaseExpiresAt, t0.Add(time.Hour))
 	}
 }
 
