@@ -156,6 +156,15 @@ SELECT id, false FROM runs WHERE id IN ? AND status = ? AND lease_owner = ? AND 
 	return held, renewed, nil
 }
 
+// Rescue skips the runs another transaction has locked, as ExtendLeases
+// does: a batch writing such a run holds its row, and a rescue that
+// waited for it while holding another run's row that the batch goes on to
+// write deadlocked with it. A skipped run is rescued by the next pass if
+// its lease is still expired then.
+func (postgres) Rescue(db *gorm.DB, now time.Time) ([]string, error) {
+	return rescue(db, now, "id IN (SELECT id FROM runs WHERE status = ? AND lease_expires_at < ? FOR NO KEY UPDATE SKIP LOCKED)")
+}
+
 // Hold checks the holds and stores the checkpoints of those that apply in
 // one statement: the holds are joined to their leased runs, whose rows are
 // locked FOR SHARE until the commit (so that the rescuer cannot take a run

@@ -47,7 +47,8 @@ type Driver interface {
 	CancelRequested(db *gorm.DB, ids []string) (map[string]string, error)
 	// Rescue queues again the running runs whose lease expired before
 	// now (their worker stopped renewing it), counting an interruption,
-	// and returns their ids.
+	// and returns their ids. Like ExtendLeases it waits for no run's row
+	// that a batch is writing: that run is left to the next pass.
 	Rescue(db *gorm.DB, now time.Time) ([]string, error)
 	// Cancel asks run id to stop: it marks the request, which a worker
 	// sees whatever it does next, then cancels the run at once if no
@@ -205,12 +206,14 @@ func (common) CancelRequested(db *gorm.DB, ids []string) (map[string]string, err
 	return out, nil
 }
 
-func (common) Rescue(db *gorm.DB, now time.Time) ([]string, error) {
+// rescue queues again the runs that where (with its arguments after
+// now) picks among the running runs whose lease expired before now.
+func rescue(db *gorm.DB, now time.Time, where string) ([]string, error) {
 	var ids []string
 	err := db.Raw(`UPDATE runs SET status = ?, available_at = queued_at, resumes = resumes + 1,
   resume_reason = 'the lease of worker ' || COALESCE(lease_owner, '') || ' expired (it stopped, was killed or lost the database)',
   lease_owner = NULL, lease_expires_at = NULL
-WHERE status = ? AND lease_expires_at < ? RETURNING id`, model.StatusQueued, model.StatusRunning, now).Scan(&ids).Error
+WHERE `+where+` RETURNING id`, model.StatusQueued, model.StatusRunning, now).Scan(&ids).Error
 	return ids, store.Translate(err)
 }
 

@@ -21,6 +21,10 @@ var _ Driver = sqlite{}
 
 func (sqlite) Listen(context.Context, *gorm.DB, func(), *slog.Logger) {}
 
+func (sqlite) Rescue(db *gorm.DB, now time.Time) ([]string, error) {
+	return rescue(db, now, "status = ? AND lease_expires_at < ?")
+}
+
 // ExtendLeases is one UPDATE: with one writer at a time there are no row
 // locks to wait for, only the write lock, which it waits for as every
 // write does.

@@ -29,6 +29,7 @@ func Run(t *testing.T, open Open) {
 	t.Run("TransitWaitsReleasesAndHonoursCancel", func(t *testing.T) { transitWaitsReleasesAndHonoursCancel(t, open) })
 	t.Run("RescueAndLeases", func(t *testing.T) { rescueAndLeases(t, open) })
 	t.Run("LeaseExtensionWaitsForNoRun", func(t *testing.T) { leaseExtensionWaitsForNoRun(t, open) })
+	t.Run("RescueWaitsForNoRun", func(t *testing.T) { rescueWaitsForNoRun(t, open) })
 	t.Run("Cancel", func(t *testing.T) { cancel(t, open) })
 	t.Run("StatsAndLastSeq", func(t *testing.T) { statsAndLastSeq(t, open) })
 	t.Run("ProjectsTakeTurns", func(t *testing.T) { projectsTakeTurns(t, open) })
@@ -357,13 +358,7 @@ func leaseExtensionWaitsForNoRun(t *testing.T, open Open) {
 	if db.Dialect != store.Postgres {
 		t.Skip("SQLite has one writer at a time: no row locks to wait for")
 	}
-	a := claimOne(t, db, d, "a", "w1")
-	insert(t, db, "b", t0)
-	got, err := d.Claim(db.DB, "w1", 1, t0.Add(time.Second), t0.Add(time.Minute))
-	if err != nil || len(got) != 1 || got[0].ID != "b" {
-		t.Fatalf("claim b: %v %v", ids(got), err)
-	}
-	b := got[0]
+	a, b := claimTwo(t, db, d, "a", "b", "w1")
 
 	batch := db.DB.Begin()
 	if batch.Error != nil {
@@ -410,6 +405,74 @@ func leaseExtensionWaitsForNoRun(t *testing.T, open Open) {
 	if r := get(t, db, "b"); r.LeaseExpiresAt == nil || !r.LeaseExpiresAt.Equal(t0.Add(time.Hour)) {
 		t.Errorf("b's lease: %v, want %v", r.LeaseExpiresAt, t0.Add(time.Hour))
 	}
+}
+
+// The rescuer waits for no run's row either. Two runs of a worker that
+// stalled past its lease (a database outage) come back to its batch
+// together: it holds y's row and goes on to finish x. A rescue that
+// locked x first and waited for y deadlocked with it. Now it rescues x,
+// skips y (the batch is writing it), the batch's late outcome of x does
+// not apply (x is another claim's now), and the next pass rescues y.
+func rescueWaitsForNoRun(t *testing.T, open Open) {
+	db, d := open(t)
+	if db.Dialect != store.Postgres {
+		t.Skip("SQLite has one writer at a time: no row locks to wait for")
+	}
+	x, y := claimTwo(t, db, d, "x", "y", "w1") // leases until t0+1m
+
+	batch := db.DB.Begin()
+	if batch.Error != nil {
+		t.Fatal(batch.Error)
+	}
+	defer batch.Rollback()
+	if ok, err := d.Hold(batch, []queue.Hold{{RunID: "y", Owner: "w1", Attempt: y.Attempt}}); err != nil || !ok[0] {
+		t.Fatalf("hold y: %v %v", ok, err)
+	}
+	type rescued struct {
+		ids []string
+		err error
+	}
+	result := make(chan rescued, 1)
+	done := make(chan error, 1)
+	go func() {
+		ids, err := d.Rescue(db.DB, t0.Add(2*time.Minute))
+		result <- rescued{ids, err}
+		done <- err
+	}()
+	waitForLockOrDone(t, db, done) // the rescue before the batch goes on
+	ok, err := d.Finish(batch, []queue.Outcome{{RunID: "x", Owner: "w1", Attempt: x.Attempt,
+		Status: model.StatusSucceeded, Finished: t0.Add(2 * time.Minute)}})
+	if err != nil {
+		t.Fatalf("the batch's outcome of x: %v", err)
+	}
+	if ok[0] {
+		t.Error("the late outcome of x applied after x was rescued")
+	}
+	if err := batch.Commit().Error; err != nil {
+		t.Fatal(err)
+	}
+	if r := <-result; r.err != nil || fmt.Sprint(r.ids) != "[x]" {
+		t.Fatalf("rescue: %v %v; want [x] (y's row was locked), no error", r.ids, r.err)
+	}
+	if r := get(t, db, "y"); r.Status != model.StatusRunning || r.LeaseOwner != "w1" {
+		t.Errorf("y after the first pass: %s, %q; want still running with w1", r.Status, r.LeaseOwner)
+	}
+	if ids, err := d.Rescue(db.DB, t0.Add(2*time.Minute)); err != nil || fmt.Sprint(ids) != "[y]" {
+		t.Fatalf("next rescue: %v %v, want [y]", ids, err)
+	}
+}
+
+// claimTwo inserts and claims runs a and b, in that order, for owner (no
+// other run may be queued), with leases until t0+1m.
+func claimTwo(t *testing.T, db *store.DB, d queue.Driver, a, b, owner string) (model.Run, model.Run) {
+	t.Helper()
+	ra := claimOne(t, db, d, a, owner)
+	insert(t, db, b, t0)
+	got, err := d.Claim(db.DB, owner, 1, t0.Add(time.Second), t0.Add(time.Minute))
+	if err != nil || len(got) != 1 || got[0].ID != b {
+		t.Fatalf("claim %s: %v %v", b, ids(got), err)
+	}
+	return ra, got[0]
 }
 
 func cancel(t *testing.T, open Open) {
