@@ -11,8 +11,10 @@ import (
 )
 
 // Run retention: runs that ended longer ago than Config.Retention are
-// deleted with their events, so that the database holds a bounded window
-// of history (docs/operations.md, "Run retention").
+// deleted with their events, and the schedule ticks of that age, so that
+// the database holds a bounded window of history; the audit records of
+// secret reads older than Config.AuditRetention go too (docs/operations.md,
+// "Run retention").
 
 // PruneBatch is how many runs one transaction of a prune deletes: short
 // enough that runs committing beside it wait a few milliseconds at most
@@ -88,24 +90,44 @@ ORDER BY id LIMIT ?`, below, before, PruneBatch).Scan(&ids).Error
 	}
 }
 
-// prune deletes, every pruneEvery (the first time at once), the runs that
-// ended longer ago than the retention, until ctx is done.
+// PruneTicks deletes, PruneBatch at a time, the schedule ticks fired
+// before before, and returns how many it deleted. A tick's row only keeps
+// two replicas from firing it twice, within the minute the scheduler
+// looks back; it is kept as long as the runs it queued.
+func (s *Service) PruneTicks(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		if total > 0 {
+			select {
+			case <-ctx.Done():
+				return total, ctx.Err()
+			case <-time.After(pruneRest):
+			}
+		}
+		res := s.db.WithContext(ctx).Exec(`DELETE FROM schedule_ticks WHERE (flow_id, tick) IN
+  (SELECT flow_id, tick FROM schedule_ticks WHERE tick < ? LIMIT ?)`, before.UTC(), PruneBatch)
+		if res.Error != nil {
+			return total, res.Error
+		}
+		total += int(res.RowsAffected)
+		if res.RowsAffected < PruneBatch {
+			return total, nil
+		}
+	}
+}
+
+// prune deletes, every pruneEvery (the first time at once), the runs and
+// schedule ticks older than the run retention and the audit records of
+// reads older than the audit retention, until ctx is done.
 func (s *Service) prune(ctx context.Context) {
 	t := beat.NewTicker(pruneEvery)
 	defer t.Stop()
 	for {
-		start := time.Now()
-		n, err := s.PruneRuns(ctx, s.now().Add(-s.cfg.Retention))
-		switch {
-		case err != nil && ctx.Err() == nil:
-			s.log.Warn("delete the runs past their retention; trying again in an hour", "retention", retentionString(s.cfg.Retention),
-				"deleted", n, "err", err)
-		case n > 0:
-			s.log.Info("deleted the runs past their retention", "retention", retentionString(s.cfg.Retention), "runs", n,
-				"duration_ms", time.Since(start).Milliseconds())
+		if s.cfg.Retention > 0 {
+			s.pruneRuns(ctx)
 		}
-		if s.cfg.OnPruned != nil && n > 0 {
-			s.cfg.OnPruned(n)
+		if s.cfg.AuditRetention > 0 && s.cfg.PruneAudit != nil {
+			s.pruneAudit(ctx)
 		}
 		select {
 		case <-ctx.Done():
@@ -113,6 +135,42 @@ func (s *Service) prune(ctx context.Context) {
 		case <-t.C:
 			t.Next()
 		}
+	}
+}
+
+// pruneRuns is one pass of the run retention.
+func (s *Service) pruneRuns(ctx context.Context) {
+	start := time.Now()
+	before := s.now().Add(-s.cfg.Retention)
+	n, err := s.PruneRuns(ctx, before)
+	ticks := 0
+	if err == nil {
+		ticks, err = s.PruneTicks(ctx, before)
+	}
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.log.Warn("delete the runs past their retention; trying again in an hour", "retention", retentionString(s.cfg.Retention),
+			"deleted", n, "err", err)
+	case n > 0 || ticks > 0:
+		s.log.Info("deleted the runs past their retention", "retention", retentionString(s.cfg.Retention), "runs", n,
+			"schedule_ticks", ticks, "duration_ms", time.Since(start).Milliseconds())
+	}
+	if s.cfg.OnPruned != nil && n > 0 {
+		s.cfg.OnPruned(n)
+	}
+}
+
+// pruneAudit is one pass of the audit retention.
+func (s *Service) pruneAudit(ctx context.Context) {
+	start := time.Now()
+	n, err := s.cfg.PruneAudit(ctx, s.now().Add(-s.cfg.AuditRetention))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.log.Warn("delete the audit records of reads past their retention; trying again in an hour",
+			"retention", retentionString(s.cfg.AuditRetention), "deleted", n, "err", err)
+	case n > 0:
+		s.log.Info("deleted the audit records of reads past their retention", "retention", retentionString(s.cfg.AuditRetention),
+			"records", n, "duration_ms", time.Since(start).Milliseconds())
 	}
 }
 

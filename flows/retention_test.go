@@ -2,6 +2,7 @@ package flows_test
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -99,20 +100,35 @@ func TestPruneRuns(t *testing.T) {
 }
 
 // A worker replica deletes the runs past the retention on its own: at
-// start, then every hour. Here a run ends, the clock moves two hours on,
-// and a replica with a retention of one hour starts: the run is gone,
-// counted in hushflow_runs_pruned_total and said in the log.
+// start, then every hour. Here a run that read a secret ends, the clock
+// moves two hours on, and a replica with a retention of one hour (runs
+// and audit reads) starts: the run is gone, counted in
+// hushflow_runs_pruned_total and said in the log, with the schedule tick
+// of that time and the audit records of the run's reads; the record of
+// the secret's creation stays.
 func TestRetentionDeletesOldRuns(t *testing.T) {
 	for _, b := range storetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
 			dbc := b.Config(t)
 			clock := &apptest.Clock{}
-			opts := func(c *app.Config) { c.Now = clock.Now; c.RunRetention = time.Hour }
+			opts := func(c *app.Config) { c.Now = clock.Now; c.RunRetention = time.Hour; c.AuditRetention = time.Hour }
 			s := serverOn(t, dbc, opts)
 			s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "shop"})
+			s.Must(201, "POST", "/api/v1/secrets", map[string]any{"name": "GREETING", "value": "retention-value-5Jq8Rw2n", "project": "shop"})
 			s.Must(201, "POST", "/api/v1/projects/shop/flows", map[string]any{"name": "quick", "trigger": map[string]any{"type": "manual"},
-				"blocks": []any{map[string]any{"id": "say", "type": "log", "config": map[string]any{"message": "'hello'"}}}})
+				"blocks": []any{map[string]any{"id": "say", "type": "log", "config": map[string]any{"message": "'hello ' + secrets.GREETING.length"}}}})
 			id := s.Must(200, "POST", "/api/v1/projects/shop/flows/quick/runs?wait=30s", map[string]any{"environment": "development"})["id"].(string)
+			if err := s.App.DB.Exec("INSERT INTO schedule_ticks (flow_id, tick, run_id) VALUES ('f', ?, '')", clock.Now().UTC().Truncate(time.Minute)).Error; err != nil {
+				t.Fatal(err)
+			}
+			actions := func() string {
+				var as []string
+				s.App.DB.Raw("SELECT action FROM secret_audit WHERE run_id = ? OR action = 'create' ORDER BY action", id).Scan(&as)
+				return strings.Join(as, " ")
+			}
+			if got := actions(); got != "create redaction_load resolve" {
+				t.Fatalf("audit records before the prune: %q", got)
+			}
 			s.Stop()
 
 			clock.Advance(2 * time.Hour)
@@ -120,12 +136,24 @@ func TestRetentionDeletesOldRuns(t *testing.T) {
 			waitFor(t, 30*time.Second, "the run past the retention to be deleted", func() bool {
 				return s.Do("GET", "/api/v1/runs/"+id, nil).Status == 404
 			})
-			// The count and the line follow the delete.
-			waitFor(t, 30*time.Second, "the prune's log line and metric", func() bool {
+			// The count and the lines follow the deletes.
+			waitFor(t, 30*time.Second, "the prune's log lines and metric", func() bool {
 				m := s.Do("GET", "/metrics", nil)
 				return strings.Contains(string(m.Body), "hushflow_runs_pruned_total 1\n") &&
-					strings.Contains(s.Logs.String(), `"msg":"deleted the runs past their retention","retention":"1h","runs":1`)
+					strings.Contains(s.Logs.String(), `"msg":"deleted the runs past their retention","retention":"1h","runs":1,"schedule_ticks":1`) &&
+					// (records: the run's two, and reads the new server made
+					// as it started, whose time is the real clock's, an hour
+					// before the test's moved one)
+					regexp.MustCompile(`"msg":"deleted the audit records of reads past their retention","retention":"1h","records":[1-9]`).MatchString(s.Logs.String())
 			})
+			var ticks int64
+			s.App.DB.Table("schedule_ticks").Count(&ticks)
+			if ticks != 0 {
+				t.Errorf("%d schedule ticks left", ticks)
+			}
+			if got := actions(); got != "create" {
+				t.Errorf("audit records after the prune: %q, want the creation only", got)
+			}
 		})
 	}
 }

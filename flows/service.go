@@ -172,6 +172,14 @@ type Config struct {
 	// replicas delete older ones, with their events, every hour (0: runs
 	// are kept for ever).
 	Retention time.Duration
+	// AuditRetention is how long the secrets audit keeps the records of
+	// reads (secrets.ReadActions): the workers' replicas delete older
+	// ones every hour with PruneAudit (0 or no PruneAudit: kept for
+	// ever). The other records are kept.
+	AuditRetention time.Duration
+	// PruneAudit deletes the audit records of reads made before before
+	// (secrets.Store.PruneReads).
+	PruneAudit func(ctx context.Context, before time.Time) (int, error)
 	// OnPruned reports the runs a prune deleted (the metrics).
 	OnPruned func(n int)
 }
@@ -252,7 +260,7 @@ func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
 
 // Start runs this process's share of the queue until ctx is done: the
 // worker (claim loop, heartbeat, drain), the rescuer, the scheduler and,
-// with a retention, the prune of old runs.
+// with a retention, the prune of old runs and audit records.
 // It returns when the worker has drained (see executor.Worker.Start).
 func (s *Service) Start(ctx context.Context) {
 	rescuer := queue.NewRescuer(queue.RescuerConfig{DB: s.db, Driver: s.driver, Every: s.rescueEvery(), Now: s.cfg.Now,
@@ -262,7 +270,7 @@ func (s *Service) Start(ctx context.Context) {
 	scheduler.Start(ctx)
 	defer rescuer.Stop()
 	defer scheduler.Stop()
-	if s.cfg.Retention > 0 {
+	if s.cfg.Retention > 0 || s.cfg.AuditRetention > 0 && s.cfg.PruneAudit != nil {
 		pctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { defer close(done); s.prune(pctx) }()
@@ -289,7 +297,8 @@ func (s *Service) WorkerID() string { return s.worker.Owner() }
 // applied, as key-value pairs for a log line (the worker's, and the
 // default bound on a flow's open runs).
 func (s *Service) Settings() []any {
-	return append(s.worker.Settings(), "max_concurrent_runs", s.cfg.MaxConcurrentRuns, "run_retention", retentionString(s.cfg.Retention))
+	return append(s.worker.Settings(), "max_concurrent_runs", s.cfg.MaxConcurrentRuns, "run_retention", retentionString(s.cfg.Retention),
+		"audit_retention", retentionString(s.cfg.AuditRetention))
 }
 
 // Started is closed when this process's workers take runs.

@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"context"
+	"time"
 
 	"github.com/hushflow/hushflow/store"
 )
@@ -40,4 +41,44 @@ func (s *Store) Audit(ctx context.Context, q AuditQuery) ([]AuditRecord, error) 
 		return nil, store.Translate(err)
 	}
 	return out, nil
+}
+
+// ReadActions are the audit records of reads: a run's load of its
+// scope's values (one per run) and each secret a block read. They are the
+// bulk of the audit trail, and the records PruneReads deletes.
+var ReadActions = []string{ActionRedactionLoad, ActionResolve}
+
+// PruneBatch is how many audit records one statement of PruneReads
+// deletes: short enough that writes committing beside it wait a few
+// milliseconds at most for SQLite's one write lock.
+const PruneBatch = 1000
+
+// pruneRest is the pause between two batches of PruneReads.
+const pruneRest = 50 * time.Millisecond
+
+// PruneReads deletes, PruneBatch at a time, the audit records of reads
+// (ReadActions) made before before, and returns how many it deleted. The
+// other records (a secret's creation, updates, rotations and deletion, an
+// exposure, a refused read or request, a decryption failure) are kept:
+// they are few, and they are the trail of what happened to a secret.
+func (s *Store) PruneReads(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		if total > 0 {
+			select {
+			case <-ctx.Done():
+				return total, ctx.Err()
+			case <-time.After(pruneRest):
+			}
+		}
+		res := s.db.WithContext(ctx).Exec(`DELETE FROM secret_audit WHERE id IN
+  (SELECT id FROM secret_audit WHERE at < ? AND action IN ? LIMIT ?)`, before.UTC(), ReadActions, PruneBatch)
+		if res.Error != nil {
+			return total, store.Translate(res.Error)
+		}
+		total += int(res.RowsAffected)
+		if res.RowsAffected < PruneBatch {
+			return total, nil
+		}
+	}
 }

@@ -61,6 +61,10 @@ func newServeCmd() *cobra.Command {
 	if retentionErr != nil {
 		bad = append(bad, fmt.Sprintf("HUSHFLOW_RUN_RETENTION must be how long a run is kept after it ended, in days (30d) or as a duration of at least 1h (36h), up to 36500d, or off, not %q", os.Getenv("HUSHFLOW_RUN_RETENTION")))
 	}
+	auditRetention, auditErr := parseRetention(envOr("HUSHFLOW_AUDIT_RETENTION", "365d"))
+	if auditErr != nil {
+		bad = append(bad, fmt.Sprintf("HUSHFLOW_AUDIT_RETENTION must be how long the secrets audit keeps the records of reads, in days (365d) or as a duration of at least 1h (36h), up to 36500d, or off, not %q", os.Getenv("HUSHFLOW_AUDIT_RETENTION")))
+	}
 	role := envOr("HUSHFLOW_ROLE", "all")
 	slack, slackErr := time.ParseDuration(envOr("HUSHFLOW_TIMER_SLACK", "5ms"))
 	if slackErr != nil || slack < 0 || slack > 100*time.Millisecond {
@@ -82,6 +86,7 @@ func newServeCmd() *cobra.Command {
 		MaxResumes:        maxResumes,
 		MaxEachItems:      maxEach,
 		RunRetention:      retention,
+		AuditRetention:    auditRetention,
 		MasterKey:         os.Getenv("HUSHFLOW_MASTER_KEY"),
 		MasterKeyFile:     os.Getenv("HUSHFLOW_MASTER_KEY_FILE"),
 		RateLimit:         rateLimit,
@@ -111,7 +116,10 @@ progress may go on after SIGTERM before they are released to other
 replicas, default 30s), HUSHFLOW_MAX_RESUMES (interruptions a run survives,
 default 10), HUSHFLOW_RUN_RETENTION (how long a run and its events are
 kept after it ended, in days or as a duration: default 30d; off keeps them
-for ever), HUSHFLOW_ROLE (all, api or worker; see --role),
+for ever), HUSHFLOW_AUDIT_RETENTION (how long the secrets audit keeps the
+records of reads, a run's load of its values and each secret a block read:
+default 365d; off keeps them for ever; other records are always kept),
+HUSHFLOW_ROLE (all, api or worker; see --role),
 HUSHFLOW_METRICS_TOKEN (bearer token required on /metrics when set),
 HUSHFLOW_TRACEPARENT (on: HTTP blocks send a traceparent header derived
 from the run id), HUSHFLOW_SQLITE_SYNC (normal or full: full makes each
@@ -207,9 +215,9 @@ func envOr(key, def string) string {
 	return def
 }
 
-// parseRetention reads HUSHFLOW_RUN_RETENTION: whole days (30d) or a Go
-// duration (36h), from an hour to 36,500 days; or off (0 too): runs kept
-// for ever.
+// parseRetention reads HUSHFLOW_RUN_RETENTION or HUSHFLOW_AUDIT_RETENTION:
+// whole days (30d) or a Go duration (36h), from an hour to 36,500 days; or
+// off (0 too): kept for ever.
 func parseRetention(s string) (time.Duration, error) {
 	if s == "off" || s == "0" {
 		return 0, nil

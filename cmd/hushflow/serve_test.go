@@ -155,7 +155,7 @@ func TestServeFreshDataDir(t *testing.T) {
 	if tokenRE.MatchString(p.output()) {
 		t.Errorf("a second admin token was printed on restart")
 	}
-	if want := regexp.MustCompile(`msg="hushflow serving" .* rate_limit=100 workers=12 run_lease=45s shutdown_grace=30s max_resumes=10 max_concurrent_runs=10000 run_retention=30d sandbox_workers=\d+`); !want.MatchString(p.output()) {
+	if want := regexp.MustCompile(`msg="hushflow serving" .* rate_limit=100 workers=12 run_lease=45s shutdown_grace=30s max_resumes=10 max_concurrent_runs=10000 run_retention=30d audit_retention=365d sandbox_workers=\d+`); !want.MatchString(p.output()) {
 		t.Errorf("startup line without the effective settings:\n%s", p.output())
 	}
 	code, body = p.request(t, token, "GET", "/api/v1/projects", "")
@@ -286,6 +286,7 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		{"HUSHFLOW_RUN_RETENTION=30 days", `HUSHFLOW_RUN_RETENTION must be how long a run is kept after it ended, in days (30d) or as a duration of at least 1h (36h), up to 36500d, or off, not "30 days"`},
 		{"HUSHFLOW_RUN_RETENTION=10m", `HUSHFLOW_RUN_RETENTION must be how long a run is kept`},
 		{"HUSHFLOW_RUN_RETENTION=0d", `HUSHFLOW_RUN_RETENTION must be how long a run is kept`},
+		{"HUSHFLOW_AUDIT_RETENTION=1y", `HUSHFLOW_AUDIT_RETENTION must be how long the secrets audit keeps the records of reads, in days (365d) or as a duration of at least 1h (36h), up to 36500d, or off, not "1y"`},
 	} {
 		cmd := exec.Command(binary(t), "serve")
 		cmd.Env = append(os.Environ(), "HUSHFLOW_ADDR="+freeAddr(t), "HUSHFLOW_DATABASE_URL=", "HUSHFLOW_DATA_DIR="+t.TempDir(), c.env)

@@ -99,6 +99,11 @@ type Config struct {
 	// (HUSHFLOW_RUN_RETENTION; cmd/hushflow's default is 30 days). Zero
 	// keeps runs for ever.
 	RunRetention time.Duration
+	// AuditRetention is how long the secrets audit keeps the records of
+	// reads (a run's load of its values, each secret a block read)
+	// (HUSHFLOW_AUDIT_RETENTION; cmd/hushflow's default is 365 days).
+	// Zero keeps them for ever; other records are always kept.
+	AuditRetention time.Duration
 	// Now is the clock of runs, of the queue age metric and of token and
 	// session expiry (time.Now when nil): tests move it to end durable
 	// waits or expire a token without waiting.
@@ -328,7 +333,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		OnStarted:       a.Metrics.RunStarted,
 		OnExposure:      a.recordExposure,
 		Workers:         cfg.Workers, Poll: cfg.ClaimPoll, MaxPoll: cfg.ClaimMaxPoll, Lease: cfg.RunLease, ShutdownGrace: cfg.ShutdownGrace, MaxResumes: cfg.MaxResumes,
-		Retention:         cfg.RunRetention,
+		Retention: cfg.RunRetention, AuditRetention: cfg.AuditRetention, PruneAudit: a.Secrets.PruneReads,
 		MaxConcurrentRuns: cfg.MaxConcurrentRuns, Now: cfg.Now, MaxEachItems: cfg.MaxEachItems, Cores: a.cores,
 		TestUnmaskedEvents: cfg.TestDisableMasking == "events",
 	})
