@@ -47,6 +47,9 @@ func (s *Service) enqueue(ctx context.Context, tx *gorm.DB, f *Flow, req RunRequ
 // claim loop woken; on PostgreSQL the database announces it to every
 // replica's (migration 0015, queue.Driver.Listen).
 func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunRequest, edit func(r *Run) (rows []any, err error)) (*Run, error) {
+	if f.PausedAt != nil {
+		return nil, model.PausedError(f)
+	}
 	if req.Environment == "" {
 		return nil, apperr.Invalidf("invalid_environment", "environment is required (for example development, staging or production)")
 	}
@@ -148,18 +151,19 @@ const runColumns = `"id", "project_id", "project", "flow_id", "flow", "flow_vers
 const insertRunSQL = `INSERT INTO runs (` + runColumns + `)
 SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`
 
-// insertLiveSQL inserts a run if its flow still exists, with runArgs and
-// then the flow's id: in one statement, so that a deletion of the flow
-// (which locks runs: Service.lockRuns) either counts the run or is seen
-// by the insert, never neither (a run of a deleted flow, answered 202,
-// would fail for want of its version).
+// insertLiveSQL inserts a run if its flow still exists and is not
+// paused, with runArgs and then the flow's id: in one statement, so that
+// a deletion of the flow (which locks runs: Service.lockRuns) either
+// counts the run or is seen by the insert, never neither (a run of a
+// deleted flow, answered 202, would fail for want of its version), and a
+// pause committed before the statement is seen by it.
 const insertLiveSQL = insertRunSQL + `
-WHERE EXISTS (SELECT 1 FROM flows WHERE id = ?)`
+WHERE EXISTS (SELECT 1 FROM flows WHERE id = ? AND paused_at IS NULL)`
 
-// insertSQL inserts a run if its flow is current, with runArgs and then
-// the flow's id, version, project and name.
+// insertSQL inserts a run if its flow is current and not paused, with
+// runArgs and then the flow's id, version, project and name.
 const insertSQL = insertRunSQL + `
-WHERE EXISTS (SELECT 1 FROM flows WHERE id = ? AND version = ? AND project = ? AND name = ?)`
+WHERE EXISTS (SELECT 1 FROM flows WHERE id = ? AND version = ? AND project = ? AND name = ? AND paused_at IS NULL)`
 
 // runArgs are the values of runColumns for r.
 func runArgs(r *Run) []any {
@@ -213,21 +217,26 @@ func (r runInsert) insert(db *gorm.DB) error {
 }
 
 // errNoRunRow is the error of a run's insert that stored no row and
-// reported no error: its flow was deleted meanwhile (enqueueRun then
-// says so), or a trigger of the database's skipped it. The run is not
-// queued, and its caller is told.
+// reported no error: its flow was deleted or paused meanwhile (enqueueRun
+// then says so), or a trigger of the database's skipped it. The run is
+// not queued, and its caller is told.
 var errNoRunRow = errors.New("the database stored no row for the run")
 
 // notStoredError is err, the error of a run of f that was not stored,
 // or, when its flow was deleted meanwhile (errNoRunRow), that flow's
-// NotFound.
+// NotFound, or when it was paused, model.PausedError.
 func (s *Service) notStoredError(ctx context.Context, f *Flow, err error) error {
 	if !errors.Is(err, errNoRunRow) {
 		return err
 	}
-	var n int64
-	if s.db.WithContext(context.WithoutCancel(ctx)).Model(&Flow{}).Where("id = ?", f.ID).Count(&n).Error == nil && n == 0 {
-		return store.NotFound("flow", f.Name)
+	var now []Flow
+	if s.db.WithContext(context.WithoutCancel(ctx)).Select("id", "name", "paused_at", "paused_by").Where("id = ?", f.ID).Limit(1).Find(&now).Error == nil {
+		switch {
+		case len(now) == 0:
+			return store.NotFound("flow", f.Name)
+		case now[0].PausedAt != nil:
+			return model.PausedError(&now[0])
+		}
 	}
 	return err
 }

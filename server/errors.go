@@ -99,6 +99,8 @@ func classify(err error) (status int, code, msg string) {
 			return http.StatusServiceUnavailable, e.Code, e.Message
 		case apperr.RateLimited:
 			return http.StatusTooManyRequests, e.Code, e.Message
+		case apperr.Conflict:
+			return http.StatusConflict, e.Code, e.Message
 		}
 	}
 	switch {

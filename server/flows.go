@@ -29,6 +29,8 @@ func (s *Server) flowRoutes() {
 	g.GET("/projects/:project/flows/:flow/versions", s.flowVersions)
 	g.PUT("/projects/:project/flows/:flow", s.updateFlow)
 	g.DELETE("/projects/:project/flows/:flow", s.deleteFlow)
+	g.POST("/projects/:project/flows/:flow/pause", s.pauseFlow(true))
+	g.POST("/projects/:project/flows/:flow/resume", s.pauseFlow(false))
 	g.POST("/projects/:project/flows/:flow/runs", s.startRun)
 	g.GET("/projects/:project/runs", s.listRuns)
 	g.GET("/runs/:id", s.getRun)
@@ -194,6 +196,34 @@ func (s *Server) deleteFlow(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+// pauseFlow is POST /projects/{p}/flows/{name}/pause (paused) or
+// .../resume (not): a paused flow starts no run until it is resumed
+// (flows.Service.Pause). The answer is the flow, with paused_at and
+// paused_by while it is paused.
+func (s *Server) pauseFlow(paused bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		project, name := c.Param("project"), c.Param("flow")
+		if err := s.authorize(c, project, Editor); err != nil {
+			return err
+		}
+		ctx := c.Request().Context()
+		var err error
+		if paused {
+			err = s.deps.Flows.Pause(ctx, project, name, principal(c).Name)
+		} else {
+			err = s.deps.Flows.Resume(ctx, project, name)
+		}
+		if err != nil {
+			return err
+		}
+		f, def, err := s.deps.Flows.Get(ctx, project, name)
+		if err != nil {
+			return err
+		}
+		return s.maskedJSON(c, http.StatusOK, project, flowResponse{Flow: f, Definition: def})
+	}
 }
 
 type runRequest struct {

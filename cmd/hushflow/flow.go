@@ -102,6 +102,9 @@ type flowInfo struct {
 	Warnings    []string        `json:"warnings"`
 	// Unchanged: the applied definition was the current version's.
 	Unchanged bool `json:"unchanged"`
+	// PausedAt is when the flow was paused (nil: it is not).
+	PausedAt *time.Time `json:"paused_at"`
+	PausedBy string     `json:"paused_by"`
 }
 
 func requireProject(p string) error {
@@ -294,7 +297,51 @@ prints the flow's row of flow list instead.`,
 	}
 	addProject(del)
 
-	cmd.AddCommand(apply, list, get, del, newFlowRunCmd())
+	cmd.AddCommand(apply, list, get, del, newFlowRunCmd(), newFlowPauseCmd(true), newFlowPauseCmd(false))
+	return cmd
+}
+
+// newFlowPauseCmd is `hushflow flow pause NAME` (paused) or `flow resume
+// NAME`.
+func newFlowPauseCmd(paused bool) *cobra.Command {
+	var project string
+	verb, short := "resume", "Let a paused flow start runs again"
+	if paused {
+		verb, short = "pause", "Stop a flow from starting runs, by any trigger, until it is resumed"
+	}
+	cmd := &cobra.Command{
+		Use:   verb + " NAME --project P",
+		Short: short,
+		Long: `pause stops a flow from starting runs until resume: API runs, reruns and
+sub-flow calls are refused (flow_paused), webhook deliveries too (a sender
+that retries delivers again later), events are not taken and schedule
+ticks pass unfired. Runs already queued, running or waiting go on (cancel
+them to stop them). resume lets the flow start runs again; what it missed
+while paused is not run.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := requireProject(project); err != nil {
+				return err
+			}
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			var f flowInfo
+			path := "/api/v1/projects/" + url.PathEscape(project) + "/flows/" + url.PathEscape(args[0]) + "/" + verb
+			if err := c.do(cmd.Context(), "POST", path, nil, &f); err != nil {
+				return err
+			}
+			if f.PausedAt != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "flow %s paused by %s at %s (project %s): it starts no run until hushflow flow resume %s\n",
+					f.Name, f.PausedBy, f.PausedAt.UTC().Format(time.RFC3339), f.Project, f.Name)
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "flow %s resumed (project %s): it starts runs again\n", f.Name, f.Project)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&project, "project", "p", "", "project of the flow (required)")
 	return cmd
 }
 
@@ -303,7 +350,11 @@ func flowTable(out io.Writer, fs []flowInfo) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "NAME\tVERSION\tTRIGGER\tUPDATED\tBY")
 	for _, f := range fs {
-		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", f.Name, f.Version, f.TriggerType, f.UpdatedAt.UTC().Format(time.RFC3339), f.UpdatedBy)
+		trigger := f.TriggerType
+		if f.PausedAt != nil {
+			trigger += " (paused)"
+		}
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", f.Name, f.Version, trigger, f.UpdatedAt.UTC().Format(time.RFC3339), f.UpdatedBy)
 	}
 	return w.Flush()
 }

@@ -84,6 +84,26 @@ func TestRerunVersionsRollbackUserCommands(t *testing.T) {
 			}
 		}
 
+		// flow pause and resume.
+		if out := c.must("flow", "pause", "check", "-p", "ops"); !regexp.MustCompile(`^flow check paused by admin at \S+ \(project ops\): it starts no run until hushflow flow resume check\n$`).MatchString(out) {
+			t.Errorf("flow pause:\n%s", out)
+		}
+		if out := c.must("flow", "list", "-p", "ops"); !regexp.MustCompile(`(?m)^check\s+3\s+manual \(paused\)\s`).MatchString(out) {
+			t.Errorf("flow list of a paused flow:\n%s", out)
+		}
+		if out, err := c.run("run", "rerun", id); exitStatus(err) != exitError || !strings.Contains(out, `flow "check" is paused (by admin, `) {
+			t.Errorf("rerun of a paused flow: exit %d\n%s", exitStatus(err), out)
+		}
+		if out := c.must("flow", "resume", "check", "-p", "ops"); out != "flow check resumed (project ops): it starts runs again\n" {
+			t.Errorf("flow resume:\n%s", out)
+		}
+		if _, err := c.run("flow", "pause", "nope", "-p", "ops"); exitStatus(err) != exitNotFound {
+			t.Errorf("pause of no such flow: exit %d, want %d", exitStatus(err), exitNotFound)
+		}
+		if _, err := c.run("flow", "pause", "check"); exitStatus(err) != exitUsage {
+			t.Errorf("pause without --project: exit %d, want %d", exitStatus(err), exitUsage)
+		}
+
 		// user create and list.
 		c.must("user", "create", "zoe")
 		out = c.must("user", "list")

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hushflow/hushflow/internal/apperr"
 	"gorm.io/gorm"
 )
 
@@ -52,6 +53,17 @@ type Flow struct {
 	CreatedBy   string    `gorm:"size:128" json:"created_by"`
 	UpdatedAt   time.Time `json:"updated_at"`
 	UpdatedBy   string    `gorm:"size:128" json:"updated_by"`
+	// PausedAt is when the flow was paused (nil: it is not): a paused
+	// flow starts no run, by any trigger; its runs already queued or
+	// running go on. PausedBy is who paused it.
+	PausedAt *time.Time `json:"paused_at,omitempty"`
+	PausedBy string     `gorm:"size:128;not null;default:''" json:"paused_by,omitempty"`
+}
+
+// PausedError is the refusal of a run of flow f, which is paused.
+func PausedError(f *Flow) error {
+	return apperr.New(apperr.Conflict, "flow_paused", "flow %q is paused (by %s, %s): resume it to start runs",
+		f.Name, f.PausedBy, f.PausedAt.UTC().Format(time.RFC3339))
 }
 
 // FlowNamed selects flow name of project, by the index flows_project_flow

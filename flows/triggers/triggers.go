@@ -143,7 +143,8 @@ func (t *Triggers) FireSchedules(ctx context.Context, now time.Time) {
 // minute and was not fired yet.
 func (t *Triggers) fireSchedules(ctx context.Context, now time.Time) {
 	var fs []model.Flow
-	if err := t.cfg.DB.WithContext(ctx).Where("trigger_type = ?", "schedule").Find(&fs).Error; err != nil {
+	// A paused flow's ticks pass unfired (and are not fired on resume).
+	if err := t.cfg.DB.WithContext(ctx).Where("trigger_type = ? AND paused_at IS NULL", "schedule").Find(&fs).Error; err != nil {
 		return
 	}
 	for i := range fs {
@@ -199,7 +200,8 @@ func (t *Triggers) Publish(ctx context.Context, project, topic, environment stri
 		environment = "development"
 	}
 	var fs []model.Flow
-	if err := t.cfg.DB.WithContext(ctx).Where("project = ? AND trigger_type = ?", project, "event").Find(&fs).Error; err != nil {
+	// A paused flow takes no event (none is kept for it).
+	if err := t.cfg.DB.WithContext(ctx).Where("project = ? AND trigger_type = ? AND paused_at IS NULL", project, "event").Find(&fs).Error; err != nil {
 		return nil, store.Translate(err)
 	}
 	input := map[string]any{"topic": topic, "payload": payload}
@@ -279,7 +281,7 @@ func (t *Triggers) Webhook(ctx context.Context, project, flow string, header htt
 	var f model.Flow
 	// The columns a delivery needs: not the definition (the plan of the
 	// version is cached).
-	err := t.cfg.DB.WithContext(t.cfg.DB.Short(ctx)).Select("id", "project_id", "project", "name", "version").
+	err := t.cfg.DB.WithContext(t.cfg.DB.Short(ctx)).Select("id", "project_id", "project", "name", "version", "paused_at", "paused_by").
 		Scopes(model.FlowNamed(project, flow)).Take(&f).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, store.NotFound("webhook", project+"/"+flow)

@@ -26,6 +26,9 @@ const (
 	Unavailable
 	// RateLimited: too many requests; retry later (429).
 	RateLimited
+	// Conflict: the request conflicts with the state of what it names
+	// (409); the message says what to change first.
+	Conflict
 )
 
 // Error is an error with a kind, a stable machine-readable code and a
