@@ -604,6 +604,31 @@ try {
     await shot('flow-list-search')
   })
 
+  await step('flow list: pause a flow, its webhook is refused, resume it', async () => {
+    await page.getByLabel('Search flows').fill('')
+    const row = page.locator('tbody tr', { hasText: 'hook-only' })
+    await row.getByRole('button', { name: 'Pause' }).click()
+    await row.locator('.tag.paused').waitFor()
+    await checkpoint('flow paused')
+    await shot('flow-list-paused')
+    // hook-only checks GitHub's signature, made with its signing secret.
+    const signed = () => ({
+      method: 'POST',
+      body: '{}',
+      headers: { 'Content-Type': 'application/json', 'X-Hub-Signature-256': 'sha256=' + crypto.createHmac('sha256', 'value-of-HOOK_ONLY-7Qx2kP9z').update('{}').digest('hex') },
+    })
+    const paused = await fetch(base + '/hooks/e2e/hook-only', signed())
+    const body = await paused.text()
+    if (paused.status !== 409 || !body.includes('flow_paused')) throw new Error(`webhook of a paused flow: ${paused.status} ${body}`)
+    await page.reload()
+    const again = page.locator('tbody tr', { hasText: 'hook-only' })
+    await again.locator('.tag.paused').waitFor()
+    await again.getByRole('button', { name: 'Resume' }).click()
+    await again.locator('.tag.paused').waitFor({ state: 'detached' })
+    const resumed = await fetch(base + '/hooks/e2e/hook-only', signed())
+    if (resumed.status !== 202) throw new Error(`webhook after resume: ${resumed.status} ${await resumed.text()}`)
+  })
+
   await step('settings: API tokens (shown once, listed, revoked)', async () => {
     await page.getByRole('link', { name: 'Settings', exact: true }).click()
     await page.waitForURL(/\/p\/e2e\/settings\/tokens$/)

@@ -173,6 +173,9 @@ export interface Flow {
   definition?: Definition
   /** the flow's latest run (GET /flows), absent when it never ran */
   last_run?: { id: string; status: string; queued_at: string; finished_at?: string }
+  /** when the flow was paused (it starts no run), and by whom; absent while it is not */
+  paused_at?: string
+  paused_by?: string
 }
 export interface FlowVersion {
   version: number

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks'
-import { get, enc, type Flow } from '../api'
+import { get, post, enc, type Flow } from '../api'
 import { Link } from '../router'
 import { Empty, ErrorBox, PageHeader, Pill, Spinner, ago } from '../ui'
 
@@ -7,6 +7,16 @@ export function FlowList({ project }: { project: string }) {
   const [flows, setFlows] = useState<Flow[] | null>(null)
   const [err, setErr] = useState<unknown>(null)
   const [q, setQ] = useState('')
+  const [busy, setBusy] = useState('')
+  // Pause stops the flow from starting runs, by any trigger; Resume lets it
+  // start them again (docs/flows.md, "Pausing a flow").
+  const togglePause = (f: Flow) => {
+    setBusy(f.name)
+    post<Flow>(`/api/v1/projects/${enc(project)}/flows/${enc(f.name)}/${f.paused_at ? 'resume' : 'pause'}`)
+      .then((nf) => setFlows((fs) => (fs ?? []).map((x) => (x.id === nf.id ? { ...x, paused_at: nf.paused_at, paused_by: nf.paused_by } : x))))
+      .catch(setErr)
+      .finally(() => setBusy(''))
+  }
   const load = () => {
     setErr(null)
     get<{ flows: Flow[] }>(`/api/v1/projects/${enc(project)}/flows`)
@@ -78,6 +88,11 @@ export function FlowList({ project }: { project: string }) {
                   </td>
                   <td>
                     <span class="tag">{f.trigger_type}</span>
+                    {f.paused_at && (
+                      <span class="tag paused" title={`Paused by ${f.paused_by} ${ago(f.paused_at)}: it starts no run until it is resumed`}>
+                        paused
+                      </span>
+                    )}
                   </td>
                   <td class="mono">v{f.version}</td>
                   <td>
@@ -93,6 +108,14 @@ export function FlowList({ project }: { project: string }) {
                     {ago(f.updated_at)} <span class="muted">by {f.updated_by}</span>
                   </td>
                   <td class="right">
+                    <button
+                      class="btn small"
+                      disabled={busy === f.name}
+                      onClick={() => togglePause(f)}
+                      title={f.paused_at ? 'Let the flow start runs again' : 'Stop the flow from starting runs, by any trigger, until it is resumed'}
+                    >
+                      {f.paused_at ? 'Resume' : 'Pause'}
+                    </button>{' '}
                     <Link class="btn small" href={`/p/${enc(project)}/runs?flow=${enc(f.name)}`}>
                       Runs
                     </Link>
