@@ -224,7 +224,9 @@ var errNoRunRow = errors.New("the database stored no row for the run")
 
 // notStoredError is err, the error of a run of f that was not stored,
 // or, when its flow was deleted meanwhile (errNoRunRow), that flow's
-// NotFound, or when it was paused, model.PausedError.
+// NotFound, or when it was paused, model.PausedError (or, paused and
+// resumed already, model.ErrPausedMeanwhile: nothing else stores no row
+// for a flow that exists and is not paused).
 func (s *Service) notStoredError(ctx context.Context, f *Flow, err error) error {
 	if !errors.Is(err, errNoRunRow) {
 		return err
@@ -236,6 +238,8 @@ func (s *Service) notStoredError(ctx context.Context, f *Flow, err error) error 
 			return store.NotFound("flow", f.Name)
 		case now[0].PausedAt != nil:
 			return model.PausedError(&now[0])
+		default:
+			return model.ErrPausedMeanwhile
 		}
 	}
 	return err

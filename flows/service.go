@@ -411,7 +411,10 @@ func (s *Service) Save(ctx context.Context, project string, def Definition, acto
 			f.Version++
 		}
 		f.TriggerType, f.Definition, f.UpdatedAt, f.UpdatedBy = def.Trigger.Type, string(data), now, actor
-		if err := tx.Save(f).Error; err != nil {
+		// Not the pause: a pause or resume committed since the row was
+		// read would be undone (Pause and Resume write those columns
+		// alone).
+		if err := tx.Omit("paused_at", "paused_by").Save(f).Error; err != nil {
 			return err
 		}
 		return tx.Create(&FlowVersion{FlowID: f.ID, Version: f.Version, Definition: string(data), CreatedAt: now, CreatedBy: actor}).Error

@@ -264,8 +264,12 @@ prints the flow's row of flow list instead.`,
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(out, "# flow %s, project %s, version %d, updated %s by %s\n%s", f.Name, f.Project, f.Version,
-					f.UpdatedAt.UTC().Format(time.RFC3339), f.UpdatedBy, y)
+				paused := ""
+				if f.PausedAt != nil {
+					paused = fmt.Sprintf("; paused %s by %s", f.PausedAt.UTC().Format(time.RFC3339), f.PausedBy)
+				}
+				fmt.Fprintf(out, "# flow %s, project %s, version %d, updated %s by %s%s\n%s", f.Name, f.Project, f.Version,
+					f.UpdatedAt.UTC().Format(time.RFC3339), f.UpdatedBy, paused, y)
 			default:
 				return flowTable(out, []flowInfo{f})
 			}

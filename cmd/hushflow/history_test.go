@@ -91,6 +91,9 @@ func TestRerunVersionsRollbackUserCommands(t *testing.T) {
 		if out := c.must("flow", "list", "-p", "ops"); !regexp.MustCompile(`(?m)^check\s+3\s+manual \(paused\)\s`).MatchString(out) {
 			t.Errorf("flow list of a paused flow:\n%s", out)
 		}
+		if out := c.must("flow", "get", "check", "-p", "ops"); !regexp.MustCompile(`^# flow check, project ops, version 3, updated \S+ by admin; paused \S+ by admin\n`).MatchString(out) {
+			t.Errorf("flow get of a paused flow:\n%s", out)
+		}
 		if out, err := c.run("run", "rerun", id); exitStatus(err) != exitError || !strings.Contains(out, `flow "check" is paused (by admin, `) {
 			t.Errorf("rerun of a paused flow: exit %d\n%s", exitStatus(err), out)
 		}

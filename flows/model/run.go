@@ -60,6 +60,23 @@ type Flow struct {
 	PausedBy string     `gorm:"size:128;not null;default:''" json:"paused_by,omitempty"`
 }
 
+// IsPaused reports whether err is the refusal of a run of a paused flow
+// (PausedError, ErrPausedHook).
+func IsPaused(err error) bool {
+	e, ok := apperr.As(err)
+	return ok && e.Code == "flow_paused"
+}
+
+// ErrPausedMeanwhile refuses a run whose insert found its flow paused
+// while a look at the flow right after found it resumed (a pause and a
+// resume in a moment): nothing was stored, and the caller may try again.
+var ErrPausedMeanwhile = apperr.New(apperr.Unavailable, "flow_changed",
+	"the flow was paused and resumed while this run was being stored: nothing was stored, try again")
+
+// ErrPausedHook is a webhook delivery's refusal of a paused flow: the
+// sender, who needs no token, is not told who paused it or when.
+var ErrPausedHook = apperr.New(apperr.Conflict, "flow_paused", "this flow is paused: it starts no run until it is resumed")
+
 // PausedError is the refusal of a run of flow f, which is paused.
 func PausedError(f *Flow) error {
 	return apperr.New(apperr.Conflict, "flow_paused", "flow %q is paused (by %s, %s): resume it to start runs",

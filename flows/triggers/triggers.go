@@ -143,8 +143,7 @@ func (t *Triggers) FireSchedules(ctx context.Context, now time.Time) {
 // minute and was not fired yet.
 func (t *Triggers) fireSchedules(ctx context.Context, now time.Time) {
 	var fs []model.Flow
-	// A paused flow's ticks pass unfired (and are not fired on resume).
-	if err := t.cfg.DB.WithContext(ctx).Where("trigger_type = ? AND paused_at IS NULL", "schedule").Find(&fs).Error; err != nil {
+	if err := t.cfg.DB.WithContext(ctx).Where("trigger_type = ?", "schedule").Find(&fs).Error; err != nil {
 		return
 	}
 	for i := range fs {
@@ -165,6 +164,15 @@ func (t *Triggers) fireSchedules(ctx context.Context, now time.Time) {
 		if env == "" {
 			env = "development"
 		}
+		if f.PausedAt != nil {
+			// A paused flow's tick passes unfired, and is recorded so (no
+			// run id) so that a resume within its minute does not fire it.
+			if err := t.cfg.DB.WithContext(ctx).Exec("INSERT INTO schedule_ticks (flow_id, tick, run_id) VALUES (?, ?, '') ON CONFLICT DO NOTHING",
+				f.ID, tick).Error; err != nil {
+				t.cfg.Logger.Warn("schedule", "flow", f.Name, "project", f.Project, "err", err)
+			}
+			continue
+		}
 		var run *model.Run
 		err = t.cfg.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			res := tx.Exec("INSERT INTO schedule_ticks (flow_id, tick, run_id) VALUES (?, ?, '') ON CONFLICT DO NOTHING", f.ID, tick)
@@ -172,7 +180,7 @@ func (t *Triggers) fireSchedules(ctx context.Context, now time.Time) {
 				return res.Error
 			}
 			if res.RowsAffected == 0 {
-				return nil // another replica fired this tick
+				return nil // another replica fired this tick, or it passed while the flow was paused
 			}
 			r, err := t.cfg.Enqueue(ctx, tx, f, model.RunRequest{Project: f.Project, Flow: f.Name, Environment: env,
 				Input: map[string]any{"scheduled_at": tick.Format(time.RFC3339)}, Trigger: "schedule", Actor: "scheduler"})
@@ -219,8 +227,14 @@ func (t *Triggers) Publish(ctx context.Context, project, topic, environment stri
 				continue
 			}
 		}
-		r, err := t.cfg.Enqueue(ctx, t.cfg.DB.DB, f, model.RunRequest{Project: project, Flow: f.Name, Environment: environment,
-			Input: input, Trigger: "event", Actor: actor})
+		req := model.RunRequest{Project: project, Flow: f.Name, Environment: environment, Input: input, Trigger: "event", Actor: actor}
+		r, err := t.cfg.Enqueue(ctx, t.cfg.DB.DB, f, req)
+		if errors.Is(err, model.ErrPausedMeanwhile) { // paused and resumed as it was stored
+			r, err = t.cfg.Enqueue(ctx, t.cfg.DB.DB, f, req)
+		}
+		if model.IsPaused(err) {
+			continue // paused since it was listed
+		}
 		if err != nil {
 			return runs, err
 		}
@@ -371,6 +385,9 @@ func (t *Triggers) deliver(ctx context.Context, f model.Flow, ifCurrent bool, he
 	}
 	r, err := t.cfg.Enqueue(ctx, t.cfg.DB.DB, &f, model.RunRequest{Project: project, Flow: flow, Environment: env, Input: input,
 		Trigger: "webhook", Actor: "webhook", IfCurrent: ifCurrent})
+	if model.IsPaused(err) {
+		return nil, model.ErrPausedHook // not who paused it, nor when
+	}
 	if err != nil {
 		return nil, err
 	}
