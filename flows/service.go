@@ -41,6 +41,7 @@ import (
 	"github.com/hushflow/hushflow/projects"
 	"github.com/hushflow/hushflow/store"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // The vocabulary of package model, under the names callers of the facade
@@ -392,7 +393,16 @@ func (s *Service) Save(ctx context.Context, project string, def Definition, acto
 	now := s.now()
 	f = new(Flow)
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		err := tx.Where("project_id = ? AND name = ?", proj.ID, def.Name).First(f).Error
+		q := tx.Where("project_id = ? AND name = ?", proj.ID, def.Name)
+		if s.db.Dialect == store.Postgres {
+			// Saves of one flow take turns, each reading the version the
+			// one before it wrote: two that read the same one both wrote
+			// the next, and the second failed on flow_versions' key (409
+			// "already exists: flow_versions_pkey"). On SQLite a
+			// transaction holds the write lock from its start.
+			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		}
+		err := q.First(f).Error
 		switch {
 		case errors.Is(err, gorm.ErrRecordNotFound):
 			if !create {
