@@ -270,6 +270,46 @@ func TestEventTopicsAndFilters(t *testing.T) {
 	})
 }
 
+// An event's runs are stored all or none. Here the second of three
+// flows is at its max_concurrent_runs: the event is answered 429 and
+// neither the first flow's run nor the third's is stored, so that the
+// sender's retry starts each once. Before, the first flow's run went in
+// and ran again with every retry.
+func TestEventRunsAllOrNone(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "crm"})
+		for _, name := range []string{"a-first", "b-limited", "c-last"} {
+			def := map[string]any{"name": name, "trigger": map[string]any{"type": "event", "topic": "orders:*"},
+				"blocks": []any{map[string]any{"id": "l", "type": "log", "config": map[string]any{"message": "input.topic"}}}}
+			if name == "b-limited" {
+				def["max_concurrent_runs"] = 1
+				def["blocks"] = []any{map[string]any{"id": "nap", "type": "delay", "timeout": "2h", "config": map[string]any{"duration": "'1h'"}}}
+			}
+			s.Must(201, "POST", "/api/v1/projects/crm/flows", def)
+		}
+		count := func() string {
+			var rows []struct {
+				Flow string
+				N    int
+			}
+			s.App.DB.Raw("SELECT flow, COUNT(*) AS n FROM runs GROUP BY flow ORDER BY flow").Scan(&rows)
+			return fmt.Sprint(rows)
+		}
+		first := s.Must(202, "POST", "/api/v1/projects/crm/events", map[string]any{"topic": "orders:new", "environment": "development"})
+		if n := len(first["runs"].([]any)); n != 3 {
+			t.Fatalf("the first event queued %d runs, want 3", n)
+		}
+		// b-limited's run waits an hour: the flow is at its limit.
+		r := s.Do("POST", "/api/v1/projects/crm/events", map[string]any{"topic": "orders:new", "environment": "development"})
+		if r.Status != 429 || !strings.Contains(string(r.Body), `"code":"too_many_runs"`) {
+			t.Fatalf("an event with a flow at its limit: %d %s", r.Status, r.Body)
+		}
+		if got := count(); got != "[{a-first 1} {b-limited 1} {c-last 1}]" {
+			t.Errorf("runs after the refused event: %s, want one of each (none of the refused event's)", got)
+		}
+	})
+}
+
 // TestSlackHandshakeAndForms (issue 18 item 9): Slack's Events API checks a
 // request URL with a signed url_verification event and needs its challenge
 // back (no run); slash commands and interactivity arrive form-encoded and

@@ -209,36 +209,46 @@ func (t *Triggers) Publish(ctx context.Context, project, topic, environment stri
 	}
 	var fs []model.Flow
 	// A paused flow takes no event (none is kept for it).
-	if err := t.cfg.DB.WithContext(ctx).Where("project = ? AND trigger_type = ? AND paused_at IS NULL", project, "event").Find(&fs).Error; err != nil {
+	if err := t.cfg.DB.WithContext(ctx).Where("project = ? AND trigger_type = ? AND paused_at IS NULL", project, "event").Order("name").Find(&fs).Error; err != nil {
 		return nil, store.Translate(err)
 	}
 	input := map[string]any{"topic": topic, "payload": payload}
+	// One transaction: the event's runs are stored all or none, so that a
+	// sender told to retry (a flow at its max_concurrent_runs, the
+	// database away) does not start again the runs that went in before.
 	var runs []*model.Run
-	for i := range fs {
-		f := &fs[i]
-		plan, err := t.cfg.Plans.Get(ctx, f.ID, f.Version)
-		if err != nil || !TopicMatch(plan.Def.Trigger.Topic, topic) {
-			continue
-		}
-		if plan.Filter != nil {
-			env := &engine.Env{Input: input, Run: engine.RunInfo{Flow: f.Name, Project: project, Environment: environment}}
-			ok, err := plan.Filter.Eval(ctx, env)
-			if err != nil || !ok {
+	err := t.cfg.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		runs = runs[:0]
+		for i := range fs {
+			f := &fs[i]
+			plan, err := t.cfg.Plans.Get(ctx, f.ID, f.Version)
+			if err != nil || !TopicMatch(plan.Def.Trigger.Topic, topic) {
 				continue
 			}
+			if plan.Filter != nil {
+				env := &engine.Env{Input: input, Run: engine.RunInfo{Flow: f.Name, Project: project, Environment: environment}}
+				ok, err := plan.Filter.Eval(ctx, env)
+				if err != nil || !ok {
+					continue
+				}
+			}
+			req := model.RunRequest{Project: project, Flow: f.Name, Environment: environment, Input: input, Trigger: "event", Actor: actor}
+			r, err := t.cfg.Enqueue(ctx, tx, f, req)
+			if errors.Is(err, model.ErrPausedMeanwhile) { // paused and resumed as it was stored
+				r, err = t.cfg.Enqueue(ctx, tx, f, req)
+			}
+			if model.IsPaused(err) {
+				continue // paused since it was listed
+			}
+			if err != nil {
+				return err
+			}
+			runs = append(runs, r)
 		}
-		req := model.RunRequest{Project: project, Flow: f.Name, Environment: environment, Input: input, Trigger: "event", Actor: actor}
-		r, err := t.cfg.Enqueue(ctx, t.cfg.DB.DB, f, req)
-		if errors.Is(err, model.ErrPausedMeanwhile) { // paused and resumed as it was stored
-			r, err = t.cfg.Enqueue(ctx, t.cfg.DB.DB, f, req)
-		}
-		if model.IsPaused(err) {
-			continue // paused since it was listed
-		}
-		if err != nil {
-			return runs, err
-		}
-		runs = append(runs, r)
+		return nil
+	})
+	if err != nil {
+		return nil, store.Translate(err)
 	}
 	return runs, nil
 }
