@@ -102,7 +102,7 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 			// runs first, so that its count sees them at once.
 			own := *r
 			if err := slot.StartInserting(&own, runInserts{{run: r, ifCurrent: req.IfCurrent}}); err != nil {
-				return nil, store.Translate(s.notStoredError(ctx, f, err))
+				return nil, store.Translate(s.notStoredError(ctx, tx, f, err))
 			}
 			return r, nil
 		}
@@ -113,7 +113,7 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 			if slot != nil {
 				slot.Cancel()
 			}
-			return nil, store.Translate(s.notStoredError(ctx, f, err))
+			return nil, store.Translate(s.notStoredError(ctx, tx, f, err))
 		}
 		if slot != nil {
 			own := *r
@@ -135,7 +135,7 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 		}
 		return nil
 	}); err != nil {
-		return nil, s.notStoredError(ctx, f, err)
+		return nil, s.notStoredError(ctx, tx, f, err)
 	}
 	s.worker.Poke()
 	return r, nil
@@ -227,12 +227,17 @@ var errNoRunRow = errors.New("the database stored no row for the run")
 // NotFound, or when it was paused, model.PausedError (or, paused and
 // resumed already, model.ErrPausedMeanwhile: nothing else stores no row
 // for a flow that exists and is not paused).
-func (s *Service) notStoredError(ctx context.Context, f *Flow, err error) error {
+//
+// It reads the flow in db, the caller's transaction when there is one: on
+// SQLite a transaction holds the one write lock, and a read on another
+// connection could wait for a connection of the pool that writers waiting
+// for that lock hold.
+func (s *Service) notStoredError(ctx context.Context, db *gorm.DB, f *Flow, err error) error {
 	if !errors.Is(err, errNoRunRow) {
 		return err
 	}
 	var now []Flow
-	if s.db.WithContext(context.WithoutCancel(ctx)).Select("id", "name", "paused_at", "paused_by").Where("id = ?", f.ID).Limit(1).Find(&now).Error == nil {
+	if db.WithContext(context.WithoutCancel(ctx)).Select("id", "name", "paused_at", "paused_by").Where("id = ?", f.ID).Limit(1).Find(&now).Error == nil {
 		switch {
 		case len(now) == 0:
 			return store.NotFound("flow", f.Name)

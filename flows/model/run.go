@@ -61,7 +61,7 @@ type Flow struct {
 }
 
 // IsPaused reports whether err is the refusal of a run of a paused flow
-// (PausedError, ErrPausedHook).
+// (PausedError, ErrPausedMeanwhile, ErrPausedHook).
 func IsPaused(err error) bool {
 	e, ok := apperr.As(err)
 	return ok && e.Code == "flow_paused"
@@ -69,9 +69,10 @@ func IsPaused(err error) bool {
 
 // ErrPausedMeanwhile refuses a run whose insert found its flow paused
 // while a look at the flow right after found it resumed (a pause and a
-// resume in a moment): nothing was stored, and the caller may try again.
-var ErrPausedMeanwhile = apperr.New(apperr.Unavailable, "flow_changed",
-	"the flow was paused and resumed while this run was being stored: nothing was stored, try again")
+// resume in a moment): the run came while the flow was paused, and
+// nothing was stored.
+var ErrPausedMeanwhile = apperr.New(apperr.Conflict, "flow_paused",
+	"the flow was paused when this run was stored (it has been resumed since): nothing was stored")
 
 // ErrPausedHook is a webhook delivery's refusal of a paused flow: the
 // sender, who needs no token, is not told who paused it or when.

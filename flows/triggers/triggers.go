@@ -213,30 +213,34 @@ func (t *Triggers) Publish(ctx context.Context, project, topic, environment stri
 		return nil, store.Translate(err)
 	}
 	input := map[string]any{"topic": topic, "payload": payload}
+	var match []*model.Flow
+	for i := range fs {
+		f := &fs[i]
+		plan, err := t.cfg.Plans.Get(ctx, f.ID, f.Version)
+		if err != nil || !TopicMatch(plan.Def.Trigger.Topic, topic) {
+			continue
+		}
+		if plan.Filter != nil {
+			env := &engine.Env{Input: input, Run: engine.RunInfo{Flow: f.Name, Project: project, Environment: environment}}
+			ok, err := plan.Filter.Eval(ctx, env)
+			if err != nil || !ok {
+				continue
+			}
+		}
+		match = append(match, f)
+	}
+	if len(match) == 0 {
+		return nil, nil
+	}
 	// One transaction: the event's runs are stored all or none, so that a
 	// sender told to retry (a flow at its max_concurrent_runs, the
 	// database away) does not start again the runs that went in before.
 	var runs []*model.Run
 	err := t.cfg.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		runs = runs[:0]
-		for i := range fs {
-			f := &fs[i]
-			plan, err := t.cfg.Plans.Get(ctx, f.ID, f.Version)
-			if err != nil || !TopicMatch(plan.Def.Trigger.Topic, topic) {
-				continue
-			}
-			if plan.Filter != nil {
-				env := &engine.Env{Input: input, Run: engine.RunInfo{Flow: f.Name, Project: project, Environment: environment}}
-				ok, err := plan.Filter.Eval(ctx, env)
-				if err != nil || !ok {
-					continue
-				}
-			}
-			req := model.RunRequest{Project: project, Flow: f.Name, Environment: environment, Input: input, Trigger: "event", Actor: actor}
-			r, err := t.cfg.Enqueue(ctx, tx, f, req)
-			if errors.Is(err, model.ErrPausedMeanwhile) { // paused and resumed as it was stored
-				r, err = t.cfg.Enqueue(ctx, tx, f, req)
-			}
+		for _, f := range match {
+			r, err := t.cfg.Enqueue(ctx, tx, f, model.RunRequest{Project: project, Flow: f.Name, Environment: environment,
+				Input: input, Trigger: "event", Actor: actor})
 			if model.IsPaused(err) {
 				continue // paused since it was listed
 			}
