@@ -22,8 +22,9 @@ func (s *Service) Pause(ctx context.Context, project, name, actor string) error 
 // Resume lets a paused flow start runs again. Nothing it missed while
 // paused is run: webhook deliveries were refused, events not taken,
 // ticks not fired.
-func (s *Service) Resume(ctx context.Context, project, name string) error {
-	return s.setPaused(ctx, project, name, map[string]any{"paused_at": nil, "paused_by": ""}, "paused_at IS NOT NULL")
+func (s *Service) Resume(ctx context.Context, project, name, actor string) error {
+	return s.setPaused(ctx, project, name, map[string]any{"paused_at": nil, "paused_by": "", "resumed_at": s.now(), "resumed_by": actor},
+		"paused_at IS NOT NULL")
 }
 
 // setPaused sets the pause columns of the flow when cond holds (a pause

@@ -90,7 +90,8 @@ func TestPausedFlowStartsNoRun(t *testing.T) {
 
 		s.App.Flows.FireSchedules(context.Background(), tick.Add(10*time.Second)) // the scheduler's next second: still paused
 		for _, name := range []string{"hook", "tick", "listener"} {
-			if r := s.Must(200, "POST", "/api/v1/projects/billing/flows/"+name+"/resume", nil); r["paused_at"] != nil {
+			if r := s.Must(200, "POST", "/api/v1/projects/billing/flows/"+name+"/resume", nil); r["paused_at"] != nil || r["paused_by"] != nil ||
+				r["resumed_at"] == nil || r["resumed_by"] != f["paused_by"] {
 				t.Errorf("resumed flow %s: %v", name, r)
 			}
 		}

@@ -102,7 +102,7 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 			// runs first, so that its count sees them at once.
 			own := *r
 			if err := slot.StartInserting(&own, runInserts{{run: r, ifCurrent: req.IfCurrent}}); err != nil {
-				return nil, store.Translate(s.notStoredError(ctx, tx, f, err))
+				return nil, store.Translate(s.notStoredError(ctx, tx, f, now, err))
 			}
 			return r, nil
 		}
@@ -113,7 +113,7 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 			if slot != nil {
 				slot.Cancel()
 			}
-			return nil, store.Translate(s.notStoredError(ctx, tx, f, err))
+			return nil, store.Translate(s.notStoredError(ctx, tx, f, now, err))
 		}
 		if slot != nil {
 			own := *r
@@ -135,7 +135,7 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 		}
 		return nil
 	}); err != nil {
-		return nil, s.notStoredError(ctx, tx, f, err)
+		return nil, s.notStoredError(ctx, tx, f, now, err)
 	}
 	s.worker.Poke()
 	return r, nil
@@ -222,28 +222,30 @@ func (r runInsert) insert(db *gorm.DB) error {
 // not queued, and its caller is told.
 var errNoRunRow = errors.New("the database stored no row for the run")
 
-// notStoredError is err, the error of a run of f that was not stored,
-// or, when its flow was deleted meanwhile (errNoRunRow), that flow's
-// NotFound, or when it was paused, model.PausedError (or, paused and
-// resumed already, model.ErrPausedMeanwhile: nothing else stores no row
-// for a flow that exists and is not paused).
+// notStoredError is err, the error of a run of f that was not stored
+// (asked for at since), or, when its flow was deleted meanwhile
+// (errNoRunRow), that flow's NotFound, or when it was paused,
+// model.PausedError; when it was resumed since (a pause and a resume in a
+// moment, the insert between them), model.ErrPausedMeanwhile.
 //
 // It reads the flow in db, the caller's transaction when there is one: on
 // SQLite a transaction holds the one write lock, and a read on another
 // connection could wait for a connection of the pool that writers waiting
 // for that lock hold.
-func (s *Service) notStoredError(ctx context.Context, db *gorm.DB, f *Flow, err error) error {
+func (s *Service) notStoredError(ctx context.Context, db *gorm.DB, f *Flow, since time.Time, err error) error {
 	if !errors.Is(err, errNoRunRow) {
 		return err
 	}
 	var now []Flow
-	if db.WithContext(context.WithoutCancel(ctx)).Select("id", "name", "paused_at", "paused_by").Where("id = ?", f.ID).Limit(1).Find(&now).Error == nil {
+	if db.WithContext(context.WithoutCancel(ctx)).Select("id", "name", "paused_at", "paused_by", "resumed_at").
+		Where("id = ?", f.ID).Limit(1).Find(&now).Error == nil {
 		switch {
 		case len(now) == 0:
 			return store.NotFound("flow", f.Name)
 		case now[0].PausedAt != nil:
 			return model.PausedError(&now[0])
-		default:
+		case now[0].ResumedAt != nil && !now[0].ResumedAt.Before(since.Add(-time.Second)):
+			// (a second's margin for the clocks of two replicas)
 			return model.ErrPausedMeanwhile
 		}
 	}

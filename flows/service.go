@@ -424,7 +424,7 @@ func (s *Service) Save(ctx context.Context, project string, def Definition, acto
 		// Not the pause: a pause or resume committed since the row was
 		// read would be undone (Pause and Resume write those columns
 		// alone).
-		if err := tx.Omit("paused_at", "paused_by").Save(f).Error; err != nil {
+		if err := tx.Omit("paused_at", "paused_by", "resumed_at", "resumed_by").Save(f).Error; err != nil {
 			return err
 		}
 		return tx.Create(&FlowVersion{FlowID: f.ID, Version: f.Version, Definition: string(data), CreatedAt: now, CreatedBy: actor}).Error

@@ -213,7 +213,7 @@ func (s *Server) pauseFlow(paused bool) echo.HandlerFunc {
 		if paused {
 			err = s.deps.Flows.Pause(ctx, project, name, principal(c).Name)
 		} else {
-			err = s.deps.Flows.Resume(ctx, project, name)
+			err = s.deps.Flows.Resume(ctx, project, name, principal(c).Name)
 		}
 		if err != nil {
 			return err

@@ -58,6 +58,10 @@ type Flow struct {
 	// running go on. PausedBy is who paused it.
 	PausedAt *time.Time `json:"paused_at,omitempty"`
 	PausedBy string     `gorm:"size:128;not null;default:''" json:"paused_by,omitempty"`
+	// ResumedAt is when the flow was last resumed, and ResumedBy who
+	// resumed it.
+	ResumedAt *time.Time `json:"resumed_at,omitempty"`
+	ResumedBy string     `gorm:"size:128;not null;default:''" json:"resumed_by,omitempty"`
 }
 
 // IsPaused reports whether err is the refusal of a run of a paused flow
