@@ -7,6 +7,7 @@ import (
 
 	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/internal/beat"
+	"github.com/hushflow/hushflow/store"
 	"gorm.io/gorm"
 )
 
@@ -21,12 +22,8 @@ import (
 // for SQLite's one write lock.
 const PruneBatch = 200
 
-// pruneEvery is the time between two prunes of a replica, and pruneRest
-// the pause between two batches of one.
-const (
-	pruneEvery = time.Hour
-	pruneRest  = 50 * time.Millisecond
-)
+// pruneEvery is the time between two prunes of a replica.
+const pruneEvery = time.Hour
 
 // PruneRuns deletes, PruneBatch at a time, the runs that ended before
 // before, with their events and checkpoints, and returns how many it
@@ -65,7 +62,7 @@ ORDER BY id LIMIT ?`, below, before, PruneBatch).Scan(&ids).Error
 			select {
 			case <-ctx.Done():
 				return total, ctx.Err()
-			case <-time.After(pruneRest):
+			case <-time.After(store.BatchRest):
 			}
 		}
 		n := 0
@@ -95,25 +92,8 @@ ORDER BY id LIMIT ?`, below, before, PruneBatch).Scan(&ids).Error
 // two replicas from firing it twice, within the minute the scheduler
 // looks back; it is kept as long as the runs it queued.
 func (s *Service) PruneTicks(ctx context.Context, before time.Time) (int, error) {
-	total := 0
-	for {
-		if total > 0 {
-			select {
-			case <-ctx.Done():
-				return total, ctx.Err()
-			case <-time.After(pruneRest):
-			}
-		}
-		res := s.db.WithContext(ctx).Exec(`DELETE FROM schedule_ticks WHERE (flow_id, tick) IN
-  (SELECT flow_id, tick FROM schedule_ticks WHERE tick < ? LIMIT ?)`, before.UTC(), PruneBatch)
-		if res.Error != nil {
-			return total, res.Error
-		}
-		total += int(res.RowsAffected)
-		if res.RowsAffected < PruneBatch {
-			return total, nil
-		}
-	}
+	return store.DeleteInBatches(ctx, s.db.DB, PruneBatch, `DELETE FROM schedule_ticks WHERE (flow_id, tick) IN
+  (SELECT flow_id, tick FROM schedule_ticks WHERE tick < ? LIMIT ?)`, before.UTC())
 }
 
 // prune deletes, every pruneEvery (the first time at once), the runs and

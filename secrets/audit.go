@@ -49,12 +49,8 @@ func (s *Store) Audit(ctx context.Context, q AuditQuery) ([]AuditRecord, error) 
 var ReadActions = []string{ActionRedactionLoad, ActionResolve}
 
 // PruneBatch is how many audit records one statement of PruneReads
-// deletes: short enough that writes committing beside it wait a few
-// milliseconds at most for SQLite's one write lock.
+// deletes (store.DeleteInBatches).
 const PruneBatch = 1000
-
-// pruneRest is the pause between two batches of PruneReads.
-const pruneRest = 50 * time.Millisecond
 
 // PruneReads deletes, PruneBatch at a time, the audit records of reads
 // (ReadActions) made before before, and returns how many it deleted. The
@@ -62,23 +58,6 @@ const pruneRest = 50 * time.Millisecond
 // exposure, a refused read or request, a decryption failure) are kept:
 // they are few, and they are the trail of what happened to a secret.
 func (s *Store) PruneReads(ctx context.Context, before time.Time) (int, error) {
-	total := 0
-	for {
-		if total > 0 {
-			select {
-			case <-ctx.Done():
-				return total, ctx.Err()
-			case <-time.After(pruneRest):
-			}
-		}
-		res := s.db.WithContext(ctx).Exec(`DELETE FROM secret_audit WHERE id IN
-  (SELECT id FROM secret_audit WHERE at < ? AND action IN ? LIMIT ?)`, before.UTC(), ReadActions, PruneBatch)
-		if res.Error != nil {
-			return total, store.Translate(res.Error)
-		}
-		total += int(res.RowsAffected)
-		if res.RowsAffected < PruneBatch {
-			return total, nil
-		}
-	}
+	return store.DeleteInBatches(ctx, s.db.DB, PruneBatch, `DELETE FROM secret_audit WHERE id IN
+  (SELECT id FROM secret_audit WHERE at < ? AND action IN ? LIMIT ?)`, before.UTC(), ReadActions)
 }

@@ -360,14 +360,7 @@ func leaseExtensionWaitsForNoRun(t *testing.T, open Open) {
 	}
 	a, b := claimTwo(t, db, d, "a", "b", "w1")
 
-	batch := db.DB.Begin()
-	if batch.Error != nil {
-		t.Fatal(batch.Error)
-	}
-	defer batch.Rollback()
-	if ok, err := d.Hold(batch, []queue.Hold{{RunID: "b", Owner: "w1", Attempt: b.Attempt}}); err != nil || !ok[0] {
-		t.Fatalf("hold b: %v %v", ok, err)
-	}
+	batch := holding(t, db, d, b)
 	type extension struct {
 		held    []string
 		renewed bool
@@ -420,14 +413,7 @@ func rescueWaitsForNoRun(t *testing.T, open Open) {
 	}
 	x, y := claimTwo(t, db, d, "x", "y", "w1") // leases until t0+1m
 
-	batch := db.DB.Begin()
-	if batch.Error != nil {
-		t.Fatal(batch.Error)
-	}
-	defer batch.Rollback()
-	if ok, err := d.Hold(batch, []queue.Hold{{RunID: "y", Owner: "w1", Attempt: y.Attempt}}); err != nil || !ok[0] {
-		t.Fatalf("hold y: %v %v", ok, err)
-	}
+	batch := holding(t, db, d, y)
 	type rescued struct {
 		ids []string
 		err error
@@ -460,6 +446,22 @@ func rescueWaitsForNoRun(t *testing.T, open Open) {
 	if ids, err := d.Rescue(db.DB, t0.Add(2*time.Minute)); err != nil || fmt.Sprint(ids) != "[y]" {
 		t.Fatalf("next rescue: %v %v, want [y]", ids, err)
 	}
+}
+
+// holding begins a transaction, as a batch of runs' writes, that holds
+// run r's row (its Hold: a checkpoint's lock on it), rolled back when the
+// test ends unless committed.
+func holding(t *testing.T, db *store.DB, d queue.Driver, r model.Run) *gorm.DB {
+	t.Helper()
+	batch := db.DB.Begin()
+	if batch.Error != nil {
+		t.Fatal(batch.Error)
+	}
+	t.Cleanup(func() { batch.Rollback() })
+	if ok, err := d.Hold(batch, []queue.Hold{{RunID: r.ID, Owner: r.LeaseOwner, Attempt: r.Attempt}}); err != nil || !ok[0] {
+		t.Fatalf("hold %s: %v %v", r.ID, ok, err)
+	}
+	return batch
 }
 
 // claimTwo inserts and claims runs a and b, in that order, for owner (no
