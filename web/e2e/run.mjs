@@ -604,7 +604,7 @@ try {
     await shot('flow-list-search')
   })
 
-  await step('flow list: pause a flow, its webhook is refused, resume it', async () => {
+  await step('flow list: pause a flow, its webhook is refused; its page resumes it', async () => {
     await page.getByLabel('Search flows').fill('')
     const row = page.locator('tbody tr', { hasText: 'hook-only' })
     await row.getByRole('button', { name: 'Pause' }).click()
@@ -620,11 +620,15 @@ try {
     const paused = await fetch(base + '/hooks/e2e/hook-only', signed())
     const body = await paused.text()
     if (paused.status !== 409 || !body.includes('flow_paused')) throw new Error(`webhook of a paused flow: ${paused.status} ${body}`)
-    await page.reload()
-    const again = page.locator('tbody tr', { hasText: 'hook-only' })
-    await again.locator('.tag.paused').waitFor()
-    await again.getByRole('button', { name: 'Resume' }).click()
-    await again.locator('.tag.paused').waitFor({ state: 'detached' })
+    // The flow's page says it is paused, and resumes it.
+    await page.goto(base + '/p/e2e/flows/hook-only')
+    const banner = page.locator('.paused-banner')
+    await banner.getByText('this flow starts no run, by any trigger, until it is resumed').waitFor()
+    await shot('flow-editor-paused')
+    await banner.getByRole('button', { name: 'Resume' }).click()
+    await banner.waitFor({ state: 'detached' })
+    await page.goto(base + '/p/e2e/flows')
+    await page.locator('tbody tr', { hasText: 'hook-only' }).getByRole('button', { name: 'Pause' }).waitFor()
     const resumed = await fetch(base + '/hooks/e2e/hook-only', signed())
     if (resumed.status !== 202) throw new Error(`webhook after resume: ${resumed.status} ${await resumed.text()}`)
   })

@@ -4,7 +4,7 @@ import { useApp } from '../app'
 import { Link, navigate } from '../router'
 import { syntaxErrors, type CompletionScope } from '../editor'
 import { ancestors, TRIGGER } from '../graph'
-import { ErrorBox, JSONView, Modal, PageHeader, Spinner } from '../ui'
+import { ErrorBox, JSONView, Modal, PageHeader, Spinner, ago } from '../ui'
 import { BlockForm, blockDef, editBlock, newBlock, type EditBlock, type Preview } from './BlockForm'
 import { FlowGraph, useLastRun } from './FlowGraph'
 import { EnvEditor, envObject, envRows, type EnvRow } from './EnvEditor'
@@ -486,6 +486,21 @@ export function FlowEditor({ project, flow }: { project: string; flow?: string }
       </PageHeader>
 
       {saveErr ? <ErrorBox error={saveErr} title="Not saved" /> : null}
+      {meta?.paused_at && (
+        <div class="alert warn paused-banner" role="status">
+          Paused by {meta.paused_by} {ago(meta.paused_at)}: this flow starts no run, by any trigger, until it is resumed.{' '}
+          <button
+            class="btn small"
+            onClick={() =>
+              post<Flow>(`/api/v1/projects/${enc(project)}/flows/${enc(meta.name)}/resume`)
+                .then((f) => setMeta({ ...meta, paused_at: f.paused_at, paused_by: f.paused_by }))
+                .catch(setSaveErr)
+            }
+          >
+            Resume
+          </button>
+        </div>
+      )}
       {totalSyntax > 0 && (
         <div class="alert warn" role="status">
           {totalSyntax} field{totalSyntax > 1 ? 's have' : ' has a'} syntax error{totalSyntax > 1 ? 's' : ''}; the server will refuse to save until fixed.
