@@ -534,7 +534,7 @@ type RunView = model.RunView
 // of its own (max_concurrent_runs).
 func (s *Service) checkConcurrency(ctx context.Context, tx *gorm.DB, f *Flow) (limited bool, err error) {
 	limit, own := s.cfg.MaxConcurrentRuns, false
-	if p, err := s.plans.Get(ctx, f.ID, f.Version); err == nil && p.Def.MaxConcurrentRuns > 0 {
+	if p, err := s.plans.GetIn(ctx, tx, f.ID, f.Version); err == nil && p.Def.MaxConcurrentRuns > 0 {
 		limit, own = p.Def.MaxConcurrentRuns, true
 	}
 	// A flow's own limit is counted on every enqueue. The server-wide

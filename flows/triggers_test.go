@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -551,4 +553,69 @@ func TestWebhookFlowChangedElsewhere(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Events while a matching flow is created, paused and deleted over and
+// over: every event is accepted with the runs of the flows that exist.
+// Before, an event whose flow was deleted as it was stored answered 404
+// about that flow (and stored nothing for the others), and on SQLite the
+// deletion dropped the flow's plan, which the event's transaction then
+// read on another connection while it held the write lock: writes
+// waited for the busy timeout and events answered 503.
+func TestEventsWhileFlowsAreDeleted(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "dy"})
+		flow := func(name string) map[string]any {
+			return map[string]any{"name": name, "trigger": map[string]any{"type": "event", "topic": "d:*"},
+				"blocks": []any{map[string]any{"id": "l", "type": "log", "config": map[string]any{"message": "input.topic"}}}}
+		}
+		s.Must(201, "POST", "/api/v1/projects/dy/flows", flow("keep"))
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		answers := map[int]int{}
+		var mu sync.Mutex
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 150 && !stop.Load(); i++ {
+					r := s.Do("POST", "/api/v1/projects/dy/events", map[string]any{"topic": "d:x", "environment": "development"})
+					mu.Lock()
+					answers[r.Status]++
+					mu.Unlock()
+					if r.Status != 202 {
+						t.Errorf("an event answered %d %s", r.Status, r.Body)
+					}
+				}
+			}()
+		}
+		sent := func() int {
+			mu.Lock()
+			defer mu.Unlock()
+			n := 0
+			for _, v := range answers {
+				n += v
+			}
+			return n
+		}
+		deleted := 0
+		for sent() < 600 && !t.Failed() {
+			s.Must(201, "POST", "/api/v1/projects/dy/flows", flow("churn"))
+			s.Must(200, "POST", "/api/v1/projects/dy/flows/churn/pause", nil)
+			for {
+				r := s.Do("DELETE", "/api/v1/projects/dy/flows/churn", nil)
+				if r.Status == 204 {
+					break
+				}
+				if r.Status != 409 { // 409: its runs have not ended yet
+					t.Fatalf("delete: %d %s", r.Status, r.Body)
+				}
+				runtime.Gosched()
+			}
+			deleted++
+		}
+		stop.Store(true)
+		wg.Wait()
+		t.Logf("%d deletions; events answered %v", deleted, answers)
+	}, func(c *app.Config) { c.RateLimit = -1 })
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/hushflow/hushflow/engine"
 	"github.com/hushflow/hushflow/flows/model"
 	"github.com/hushflow/hushflow/store"
+	"gorm.io/gorm"
 )
 
 // CacheSize is how many compiled flow versions a Cache keeps; the least
@@ -35,12 +36,21 @@ func NewCache(db *store.DB, registry *blocks.Registry, eng *engine.Engine) *Cach
 
 // Get returns the plan of version of flowID.
 func (c *Cache) Get(ctx context.Context, flowID string, version int) (*Plan, error) {
+	return c.GetIn(ctx, c.db.DB, flowID, version)
+}
+
+// GetIn is Get reading a version it does not hold in db: a caller's
+// transaction, which on SQLite holds the one write lock, so that the read
+// does not wait for another connection of the pool (held by writers
+// waiting for that lock: every write of the server then waited for the
+// busy timeout).
+func (c *Cache) GetIn(ctx context.Context, db *gorm.DB, flowID string, version int) (*Plan, error) {
 	key := cacheKey(flowID, version)
 	if p, ok := c.plans.Get(key); ok {
 		return p, nil
 	}
 	var v model.FlowVersion
-	if err := c.db.WithContext(ctx).Where("flow_id = ? AND version = ?", flowID, version).First(&v).Error; err != nil {
+	if err := db.WithContext(ctx).Where("flow_id = ? AND version = ?", flowID, version).First(&v).Error; err != nil {
 		return nil, fmt.Errorf("flow version %d: %w", version, store.Translate(err))
 	}
 	d, err := ParseDefinition([]byte(v.Definition))

@@ -241,8 +241,8 @@ func (t *Triggers) Publish(ctx context.Context, project, topic, environment stri
 		for _, f := range match {
 			r, err := t.cfg.Enqueue(ctx, tx, f, model.RunRequest{Project: project, Flow: f.Name, Environment: environment,
 				Input: input, Trigger: "event", Actor: actor})
-			if model.IsPaused(err) {
-				continue // paused since it was listed
+			if model.IsPaused(err) || errors.Is(err, store.ErrNotFound) {
+				continue // paused or deleted since it was listed
 			}
 			if err != nil {
 				return err
