@@ -66,6 +66,28 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 	if req.Trigger == "" {
 		req.Trigger = "manual"
 	}
+	if s.ownLimit(ctx, tx, f) > 0 {
+		// A flow's own max_concurrent_runs holds only if runs asked for
+		// at once count each other: each is counted and stored in a
+		// transaction that holds the flow's row on PostgreSQL (SQLite's
+		// transactions hold its one write lock). Counted apart, eight at
+		// once against a limit of one stored up to six on PostgreSQL,
+		// two on SQLite.
+		if tx == s.db.DB {
+			var r *Run
+			err := tx.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+				var err error
+				r, err = s.enqueueRun(ctx, tx, f, req, edit)
+				return err
+			})
+			return r, store.Translate(err)
+		}
+		if s.db.Dialect == store.Postgres {
+			if err := tx.WithContext(ctx).Exec("SELECT id FROM flows WHERE id = ? FOR UPDATE", f.ID).Error; err != nil {
+				return nil, store.Translate(err)
+			}
+		}
+	}
 	limited, err := s.checkConcurrency(ctx, tx, f)
 	if err != nil {
 		return nil, err
@@ -529,13 +551,22 @@ func (s *Service) Follow(ctx context.Context, runID string, after int, emit func
 // RunView is a run as the API shows it (model.RunView).
 type RunView = model.RunView
 
+// ownLimit is f's own max_concurrent_runs, 0 when it has none (its plan
+// read in tx on a miss of the cache: see plan.Cache.GetIn).
+func (s *Service) ownLimit(ctx context.Context, tx *gorm.DB, f *Flow) int {
+	if p, err := s.plans.GetIn(ctx, tx, f.ID, f.Version); err == nil {
+		return p.Def.MaxConcurrentRuns
+	}
+	return 0
+}
+
 // checkConcurrency refuses a new run when the flow already has its limit
 // of runs queued or running. limited reports whether the flow has a limit
 // of its own (max_concurrent_runs).
 func (s *Service) checkConcurrency(ctx context.Context, tx *gorm.DB, f *Flow) (limited bool, err error) {
 	limit, own := s.cfg.MaxConcurrentRuns, false
-	if p, err := s.plans.GetIn(ctx, tx, f.ID, f.Version); err == nil && p.Def.MaxConcurrentRuns > 0 {
-		limit, own = p.Def.MaxConcurrentRuns, true
+	if n := s.ownLimit(ctx, tx, f); n > 0 {
+		limit, own = n, true
 	}
 	// A flow's own limit is counted on every enqueue. The server-wide
 	// default is a safety bound: while a flow is under half of it, it is

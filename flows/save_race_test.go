@@ -5,6 +5,7 @@ import (
 	"sort"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hushflow/hushflow/internal/app"
 	"github.com/hushflow/hushflow/internal/apptest"
@@ -45,6 +46,50 @@ func TestConcurrentSaves(t *testing.T) {
 		}
 		if vs := s.Must(200, "GET", "/api/v1/projects/ops/flows/busy/versions", nil)["versions"].([]any); len(vs) != 9 {
 			t.Errorf("%d versions stored, want 9", len(vs))
+		}
+	}, func(c *app.Config) { c.RateLimit = -1 })
+}
+
+// A flow's own max_concurrent_runs holds when runs are asked for at the
+// same moment. Each request counted the open runs apart from the others:
+// eight at once against a limit of one stored up to six on PostgreSQL (a
+// helper's trial), two on SQLite.
+func TestConcurrencyLimitUnderConcurrentRequests(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, s *apptest.Server) {
+		s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+		s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{"name": "one", "trigger": map[string]any{"type": "manual"},
+			"max_concurrent_runs": 1,
+			"blocks":              []any{map[string]any{"id": "nap", "type": "delay", "timeout": "2h", "config": map[string]any{"duration": "'1h'"}}}})
+		for round := range 4 {
+			var wg sync.WaitGroup
+			codes := make([]int, 8)
+			ids := make([]string, 8)
+			for i := range codes {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r := s.Do("POST", "/api/v1/projects/ops/flows/one/runs", map[string]any{"environment": "development"})
+					codes[i] = r.Status
+					if r.Status == 202 {
+						ids[i], _ = r.JSON(t)["id"].(string)
+					}
+				}()
+			}
+			wg.Wait()
+			sort.Ints(codes)
+			if fmt.Sprint(codes) != "[202 429 429 429 429 429 429 429]" {
+				t.Errorf("round %d: answers %v, want one 202 and seven 429 (the limit is 1)", round, codes)
+			}
+			for _, id := range ids {
+				if id != "" {
+					s.Must(200, "POST", "/api/v1/runs/"+id+"/cancel", nil)
+				}
+			}
+			waitFor(t, 30*time.Second, "the canceled runs to end", func() bool {
+				var open int64
+				s.App.DB.Table("runs").Where("flow = ? AND status IN ?", "one", []string{"queued", "running", "waiting"}).Count(&open)
+				return open == 0
+			})
 		}
 	}, func(c *app.Config) { c.RateLimit = -1 })
 }
