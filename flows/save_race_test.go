@@ -1,14 +1,18 @@
 package flows_test
 
 import (
+	"context"
 	"fmt"
+	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hushflow/hushflow/internal/app"
 	"github.com/hushflow/hushflow/internal/apptest"
+	"github.com/hushflow/hushflow/store/storetest"
 )
 
 // Saves of one flow at the same moment each make a version of their own.
@@ -92,4 +96,51 @@ func TestConcurrencyLimitUnderConcurrentRequests(t *testing.T) {
 			})
 		}
 	}, func(c *app.Config) { c.RateLimit = -1 })
+}
+
+// A webhook whose sender gave up while its run was being stored (the
+// database slow: here a lock on runs) is not a server error: the server
+// logs it at INFO, not "request failed" at ERROR (a helper saw those
+// lines by the dozen when a replica was stopped for seconds).
+func TestClientGoneIsNoServerError(t *testing.T) {
+	b := storetest.Backends(t)
+	if len(b) < 2 {
+		t.Skip("PostgreSQL only: on SQLite a run's insert does not stop with its request (store.DB.Short)")
+	}
+	s := serverOn(t, b[1].Config(t))
+	s.Must(201, "POST", "/api/v1/projects", map[string]string{"name": "ops"})
+	s.Must(201, "POST", "/api/v1/projects/ops/flows", map[string]any{"name": "hook", "trigger": map[string]any{"type": "webhook"},
+		"blocks": []any{map[string]any{"id": "say", "type": "log", "config": map[string]any{"message": "'hi'"}}}})
+	lock := s.App.DB.Begin()
+	if err := lock.Exec("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE").Error; err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, "POST", s.URL+"/hooks/ops/hook", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	waitFor(t, 30*time.Second, "the webhook's insert to wait for the lock", func() bool {
+		var n int64
+		s.App.DB.Raw("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'").Scan(&n)
+		return n > 0
+	})
+	cancel() // the sender gives up
+	<-done
+	waitFor(t, 30*time.Second, "the server to log the canceled request", func() bool {
+		return strings.Contains(s.Logs.String(), "request canceled by its client")
+	})
+	if strings.Contains(s.Logs.String(), `request failed`) {
+		t.Errorf("a sender that went away was logged as a failure:\n%s", s.Logs.String())
+	}
 }

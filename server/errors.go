@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -32,6 +33,10 @@ func errorBody(code, msg, requestID string) errorResponse {
 // handleError is the one place where errors become HTTP responses: typed
 // errors map to a status and their message; anything else is a 500 with a
 // generic message and the request id, and the cause is logged.
+// statusClientClosed is the status of a request whose client went away
+// before its answer (nginx's 499; only the access log sees it).
+const statusClientClosed = 499
+
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
@@ -60,6 +65,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 			s.log.Warn("request refused: database unavailable", "request_id", rid, "method", c.Request().Method,
 				"path", c.Request().URL.Path, "err", err)
 		}
+	case status >= 500 && c.Request().Context().Err() != nil && errors.Is(err, context.Canceled):
+		// The client went away (closed the connection, timed out): no
+		// fault of the server's, and nobody reads the answer.
+		s.log.Info("request canceled by its client", "request_id", rid, "method", c.Request().Method,
+			"path", c.Request().URL.Path)
+		status, code, msg = statusClientClosed, "client_closed_request", "the client closed the request"
 	case status >= 500:
 		s.log.Error("request failed", "request_id", rid, "method", c.Request().Method,
 			"path", c.Request().URL.Path, "err", err)
