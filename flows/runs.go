@@ -66,7 +66,8 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 	if req.Trigger == "" {
 		req.Trigger = "manual"
 	}
-	if s.ownLimit(ctx, tx, f) > 0 {
+	own := s.ownLimit(ctx, tx, f)
+	if own > 0 {
 		// A flow's own max_concurrent_runs holds only if runs asked for
 		// at once count each other: each is counted and stored in a
 		// transaction that holds the flow's row on PostgreSQL (SQLite's
@@ -88,7 +89,7 @@ func (s *Service) enqueueRun(ctx context.Context, tx *gorm.DB, f *Flow, req RunR
 			}
 		}
 	}
-	limited, err := s.checkConcurrency(ctx, tx, f)
+	limited, err := s.checkConcurrency(ctx, tx, f, own)
 	if err != nil {
 		return nil, err
 	}
@@ -561,12 +562,13 @@ func (s *Service) ownLimit(ctx context.Context, tx *gorm.DB, f *Flow) int {
 }
 
 // checkConcurrency refuses a new run when the flow already has its limit
-// of runs queued or running. limited reports whether the flow has a limit
-// of its own (max_concurrent_runs).
-func (s *Service) checkConcurrency(ctx context.Context, tx *gorm.DB, f *Flow) (limited bool, err error) {
+// of runs queued or running: ownLimit (ownLimit's answer) when the flow
+// has one, the server-wide default otherwise. limited reports whether the
+// flow has a limit of its own (max_concurrent_runs).
+func (s *Service) checkConcurrency(ctx context.Context, tx *gorm.DB, f *Flow, ownLimit int) (limited bool, err error) {
 	limit, own := s.cfg.MaxConcurrentRuns, false
-	if n := s.ownLimit(ctx, tx, f); n > 0 {
-		limit, own = n, true
+	if ownLimit > 0 {
+		limit, own = ownLimit, true
 	}
 	// A flow's own limit is counted on every enqueue. The server-wide
 	// default is a safety bound: while a flow is under half of it, it is
